@@ -1,0 +1,52 @@
+/**
+ * A first-in-first-out queue with amortised O(1) `push`, `shift` and `take`. `Array#shift` copies
+ * the whole array once it outgrows V8's small-array fast path (about 16k items), which would make
+ * draining a large buffer quadratic.
+ */
+export class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  /** Removes and returns the oldest item. The queue must not be empty. */
+  shift(): T {
+    const item = this.#items[this.#head] as T;
+    this.#items[this.#head] = undefined; // no reference kept for the garbage collector to trip on
+    this.#head += 1;
+    this.#compact();
+    return item;
+  }
+
+  /** Removes and returns up to `count` of the oldest items, oldest first. */
+  take(count: number): T[] {
+    const end = Math.min(this.#head + count, this.#items.length);
+    const taken = this.#items.slice(this.#head, end) as T[];
+    this.#items.fill(undefined, this.#head, end);
+    this.#head = end;
+    this.#compact();
+    return taken;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+
+  /** Drops the consumed prefix once it is at least half of the array: amortised O(1) per item. */
+  #compact(): void {
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}

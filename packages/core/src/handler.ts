@@ -1,0 +1,101 @@
+import type { Observable } from 'rxjs';
+import type { ReservedJob } from './job';
+import type { Logger } from './logger';
+
+/** Postpone the job by `snooze` ms without spending an attempt. */
+export interface Snooze {
+  readonly snooze: number;
+}
+
+/** Stop the job for good: it is recorded as cancelled with this reason, not retried. */
+export interface Cancel {
+  readonly cancel: string;
+}
+
+/** Flow control a handler returns as a value (exceptions always mean failure). */
+export type FlowControl = Snooze | Cancel;
+
+/** What a handler sees besides its job(s). */
+export interface JobContext {
+  /**
+   * Fires when the job times out, is cancelled, loses its lease or the worker shuts down. Pass it to
+   * `fetch` and other abortable calls; `signal.reason` says why.
+   */
+  readonly signal: AbortSignal;
+  readonly pipeline: string;
+  readonly logger: Logger;
+}
+
+/** A handler may return a value, a promise of one, or an Observable (its last value counts). */
+export type HandlerReturn<R> = R | FlowControl | PromiseLike<R | FlowControl> | Observable<R | FlowControl>;
+
+/** Runs one job. Return a result, throw to fail, or return `{ snooze: ms }` / `{ cancel: reason }`. */
+export type Handler<T = unknown, R = unknown> = (job: ReservedJob<T>, ctx: JobContext) => HandlerReturn<R>;
+
+/**
+ * Runs a batch of jobs in one call. Returning a plain value completes every job with it; return
+ * {@link perJob} results to settle each job on its own; throwing fails every job of the batch.
+ */
+export type BatchHandler<T = unknown, R = unknown> = (
+  jobs: readonly ReservedJob<T>[],
+  ctx: JobContext,
+) => HandlerReturn<R | PerJobResults<R>>;
+
+const failureBrand: unique symbol = Symbol('sluice.failure');
+const perJobBrand: unique symbol = Symbol('sluice.perJob');
+
+/** One job of a batch failed; the others are unaffected. Built with {@link failed}. */
+export interface JobFailure {
+  readonly [failureBrand]: true;
+  readonly error: unknown;
+}
+
+/** One result per job of a batch, in the batch's order. Built with {@link perJob}. */
+export interface PerJobResults<R = unknown> {
+  readonly [perJobBrand]: true;
+  readonly results: readonly (R | FlowControl | JobFailure)[];
+}
+
+/** Marks one job of a batch as failed (it is retried or dead-lettered like a thrown error). */
+export function failed(error: unknown): JobFailure {
+  return { [failureBrand]: true, error };
+}
+
+/**
+ * Settles each job of a batch with its own result.
+ *
+ * ## Example
+ * ```ts
+ * const handler: BatchHandler<Item, Finding[]> = async (jobs) => {
+ *   const res = await inspect(jobs.map((j) => j.data));
+ *   return perJob(res.map((r) => (r.ok ? r.findings : failed(new Error(r.error)))));
+ * };
+ * ```
+ */
+export function perJob<R>(results: readonly (R | FlowControl | JobFailure)[]): PerJobResults<R> {
+  return { [perJobBrand]: true, results };
+}
+
+export function isFailure(value: unknown): value is JobFailure {
+  return typeof value === 'object' && value !== null && failureBrand in value;
+}
+
+export function isPerJob(value: unknown): value is PerJobResults {
+  return typeof value === 'object' && value !== null && perJobBrand in value;
+}
+
+/** `{ snooze: ms }` with nothing else: a snooze request. */
+export function isSnooze(value: unknown): value is Snooze {
+  return isSingleKey(value, 'snooze') && typeof (value as Snooze).snooze === 'number';
+}
+
+/** `{ cancel: reason }` with nothing else: a cancel request. */
+export function isCancel(value: unknown): value is Cancel {
+  return isSingleKey(value, 'cancel') && typeof (value as Cancel).cancel === 'string';
+}
+
+function isSingleKey(value: unknown, key: string): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && keys[0] === key;
+}

@@ -1,0 +1,84 @@
+import { JobAbortedError } from './errors';
+import type { ReservedJob } from './job';
+import type { LeaseRef } from './store';
+
+export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown';
+
+/** An abort that arrived before the job's handler started. */
+export interface PendingAbort {
+  readonly cause: AbortKind;
+  readonly detail: string | undefined;
+}
+
+interface Entry {
+  readonly job: ReservedJob;
+  controller: AbortController | undefined;
+  /** Set when an abort arrived before the handler started. */
+  pending: PendingAbort | undefined;
+}
+
+/**
+ * The jobs a pipeline holds a lease on: reserved and not yet settled. The source adds them, the
+ * process stage attaches each handler's `AbortController`, the settle stage removes them. Heartbeats
+ * extend exactly these leases, and cancellations are routed through it.
+ *
+ * Its size is the quantity the demand channel bounds: `size ≤ budget` at every moment.
+ */
+export class InFlight {
+  private readonly entries = new Map<string, Entry>();
+  private peak = 0;
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The largest `size` seen. */
+  get maxSize(): number {
+    return this.peak;
+  }
+
+  add(jobs: readonly ReservedJob[]): void {
+    for (const job of jobs) this.entries.set(job.id, { job, controller: undefined, pending: undefined });
+    if (this.entries.size > this.peak) this.peak = this.entries.size;
+  }
+
+  /** Links a starting handler's controller; returns an abort that arrived before the start, if any. */
+  attach(id: string, controller: AbortController): PendingAbort | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    entry.controller = controller;
+    return entry.pending;
+  }
+
+  detach(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry) entry.controller = undefined;
+  }
+
+  remove(id: string): void {
+    this.entries.delete(id);
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  leases(): LeaseRef[] {
+    const out: LeaseRef[] = [];
+    for (const { job } of this.entries.values()) out.push({ id: job.id, token: job.lease.token });
+    return out;
+  }
+
+  /** Aborts the job's handler with `cause`, or remembers the abort for a job not started yet. */
+  abort(id: string, cause: AbortKind, detail?: string): boolean {
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    if (entry.controller) entry.controller.abort(new JobAbortedError(id, cause, detail));
+    else entry.pending ??= { cause, detail };
+    return true;
+  }
+
+  abortAll(cause: 'shutdown'): void {
+    for (const id of [...this.entries.keys()]) this.abort(id, cause);
+  }
+}

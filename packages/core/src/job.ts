@@ -1,0 +1,117 @@
+import type { ErrorInfo } from './errors';
+
+/** Where a job is in its life. */
+export const JobState = {
+  /** Waiting in the ready set, ordered by priority then FIFO. */
+  Ready: 'ready',
+  /** Waiting for its run-at time: delayed jobs, retries in backoff, snoozed jobs. */
+  Scheduled: 'scheduled',
+  /** Leased to a worker. */
+  Running: 'running',
+  Completed: 'completed',
+  /** In the dead-letter queue. */
+  Dead: 'dead',
+  Cancelled: 'cancelled',
+} as const;
+export type JobState = (typeof JobState)[keyof typeof JobState];
+export const JOB_STATES: readonly JobState[] = Object.values(JobState);
+
+/** How long finished (completed or cancelled) jobs are kept for inspection. */
+export type Retention =
+  /** Delete the record as soon as the job finishes. */
+  | { readonly keep: 'none' }
+  /** Keep the newest `count` finished jobs of the queue. */
+  | { readonly keep: 'count'; readonly count: number }
+  /** Keep finished jobs for `ageMs` after they finish. */
+  | { readonly keep: 'age'; readonly ageMs: number };
+
+/** Default retention: the newest 1,000 finished jobs per queue. */
+export const DEFAULT_RETENTION: Retention = { keep: 'count', count: 1000 };
+
+/** A unique-job lock: while it lives, adding a job with the same key returns the existing job's id. */
+export interface UniqueOptions {
+  readonly key: string;
+  /** How long the lock lives after the first add. */
+  readonly ttlMs: number;
+}
+
+/** Options a producer may give when adding a job. Every field is optional. */
+export interface JobOptions {
+  /** Caller-chosen id; adding an id that exists returns the existing job (`duplicate: true`). */
+  readonly id?: string;
+  /** A name for the kind of work, shown in the dashboard. Default: the queue name. */
+  readonly name?: string;
+  /** Lower runs first; integers from 0 to 1,000,000. Default `0`. */
+  readonly priority?: number;
+  /** Run no earlier than this many ms after the add (measured on the store's clock). */
+  readonly delayMs?: number;
+  /** Run no earlier than this epoch time in ms (store clock). Wins over `delayMs`. */
+  readonly runAt?: number;
+  /** Attempts before the job is dead-lettered. Default `5`. */
+  readonly maxAttempts?: number;
+  /** Abort the handler after this long; overrides the pipeline's `timeoutMs`. */
+  readonly timeoutMs?: number;
+  readonly unique?: UniqueOptions;
+  /** Overrides the queue's retention for this job once it completes or is cancelled. */
+  readonly retention?: Retention;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 5;
+export const MAX_PRIORITY = 1_000_000;
+
+/** What a store's `enqueue` takes: a validated, JSON-serialisable job with its options. */
+export interface NewJob<T = unknown> extends JobOptions {
+  readonly queue: string;
+  readonly data: T;
+}
+
+/** One attempt that ended in an error, as recorded on the job. */
+export interface AttemptError extends ErrorInfo {
+  readonly attempt: number;
+  /** Store time of the failure, epoch ms. */
+  readonly at: number;
+}
+
+/** A job as a pipeline sees it. */
+export interface Job<T = unknown> {
+  readonly id: string;
+  readonly queue: string;
+  readonly name: string;
+  readonly data: T;
+  /** The attempt now running, starting at 1. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly timeoutMs?: number;
+  readonly uniqueKey?: string;
+  /** When the job was first added (store clock, epoch ms). */
+  readonly createdAt: number;
+  /** When the job became due (its run-at time, or its add time). */
+  readonly runAt: number;
+}
+
+/** The lease a worker holds on a running job. The token makes a late settle from a lost lease harmless. */
+export interface Lease {
+  readonly token: string;
+  /** Store time after which the lease may be recovered, epoch ms. */
+  readonly expiresAt: number;
+  /** Store time the lease was granted: the job's recorded start. */
+  readonly startedAt: number;
+}
+
+/** A job reserved for one worker, with its lease. */
+export interface ReservedJob<T = unknown> extends Job<T> {
+  readonly lease: Lease;
+}
+
+/** Everything the store knows about a job, for inspection (dashboard, CLI). */
+export interface JobRecord<T = unknown> extends Job<T> {
+  readonly state: JobState;
+  readonly errors: readonly AttemptError[];
+  readonly result?: unknown;
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  /** Why the job is dead or cancelled. */
+  readonly reason?: string;
+  readonly lease?: Lease;
+}

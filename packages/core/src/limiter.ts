@@ -1,0 +1,148 @@
+import { InvalidArgumentError } from './errors';
+
+export interface SlidingWindowConfig {
+  /** Units allowed in any window of `periodMs`. */
+  readonly allowed: number;
+  readonly periodMs: number;
+}
+
+/** The answer of {@link SlidingWindowLimiter.acquire}. */
+export interface Grant {
+  readonly granted: number;
+  /** Set when fewer than wanted were granted: ms from `now` until at least one more unit frees up. */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * An exact sliding-log rate limiter: never more than `allowed` units in any window of `periodMs`.
+ *
+ * A unit granted at time `t` occupies every window that contains `t`, i.e. until `t + periodMs`.
+ * Grants made at the same instant are kept as one log entry, so memory is bounded by the number of
+ * grants in a period, not the number of units. Time is passed in by the caller (the store's clock),
+ * which keeps the limiter deterministic and usable in virtual time.
+ *
+ * The same algorithm runs in the Redis store's reserve script; this class is the in-process one,
+ * used by `MemoryStore` and by {@link rateLimit}.
+ *
+ * ## Example
+ * ```ts
+ * const limiter = new SlidingWindowLimiter({ allowed: 400, periodMs: 1000 });
+ * limiter.acquire(500, 0);   // { granted: 400, retryAfterMs: 1000 }
+ * limiter.acquire(10, 999);  // { granted: 0, retryAfterMs: 1 }
+ * limiter.acquire(10, 1000); // { granted: 10 }
+ * ```
+ */
+export class SlidingWindowLimiter {
+  readonly allowed: number;
+  readonly periodMs: number;
+  // Log entries oldest first: times[i] holds counts[i] units. `head` skips expired entries without shifting.
+  private times: number[] = [];
+  private counts: number[] = [];
+  private head = 0;
+  private inWindow = 0;
+
+  constructor(config: SlidingWindowConfig) {
+    if (!Number.isInteger(config.allowed) || config.allowed < 1) {
+      throw new InvalidArgumentError(`allowed must be an integer ≥ 1, got ${String(config.allowed)}`);
+    }
+    if (!Number.isFinite(config.periodMs) || config.periodMs <= 0) {
+      throw new InvalidArgumentError(`periodMs must be > 0, got ${String(config.periodMs)}`);
+    }
+    this.allowed = config.allowed;
+    this.periodMs = config.periodMs;
+  }
+
+  /** Units that may still be granted at `now`. */
+  available(now: number): number {
+    this.evict(now);
+    return Math.max(0, this.allowed - this.inWindow);
+  }
+
+  /** Units granted within the window ending at `now`. */
+  used(now: number): number {
+    this.evict(now);
+    return this.inWindow;
+  }
+
+  /** Grants up to `want` units at `now` and records them. */
+  acquire(want: number, now: number): Grant {
+    const granted = Math.min(Math.max(0, Math.floor(want)), this.available(now));
+    this.record(granted, now);
+    if (granted < want) return { granted, retryAfterMs: this.retryAfter(now) };
+    return { granted };
+  }
+
+  /** Records `units` granted at `now` without checking (the caller already checked `available`). */
+  record(units: number, now: number): void {
+    if (units <= 0) return;
+    const last = this.times.length - 1;
+    if (last >= this.head && this.times[last] === now) {
+      this.counts[last] = (this.counts[last] ?? 0) + units;
+    } else {
+      this.times.push(now);
+      this.counts.push(units);
+    }
+    this.inWindow += units;
+  }
+
+  /** Removes up to `units` granted at exactly `at` (a grant that went unused). Always safe. */
+  refund(units: number, at: number): void {
+    for (let i = this.times.length - 1; i >= this.head && units > 0; i--) {
+      if (this.times[i] !== at) continue;
+      const take = Math.min(units, this.counts[i] ?? 0);
+      this.counts[i] = (this.counts[i] ?? 0) - take;
+      this.inWindow -= take;
+      units -= take;
+    }
+  }
+
+  /** Ms from `now` until at least one unit is available (0 if one is available now). */
+  retryAfter(now: number): number {
+    this.evict(now);
+    let excess = this.inWindow - this.allowed + 1;
+    if (excess <= 0) return 0;
+    // The unit that must expire is the `excess`-th oldest; it frees at its time + periodMs.
+    for (let i = this.head; i < this.times.length; i++) {
+      excess -= this.counts[i] ?? 0;
+      if (excess <= 0) return (this.times[i] ?? now) + this.periodMs - now;
+    }
+    return this.periodMs;
+  }
+
+  private evict(now: number): void {
+    const cutoff = now - this.periodMs;
+    while (this.head < this.times.length && (this.times[this.head] ?? Infinity) <= cutoff) {
+      this.inWindow -= this.counts[this.head] ?? 0;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head);
+      this.counts = this.counts.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/**
+ * Limiters shared by key, so pipelines that name the same `key` share one limit in a process.
+ * A key reused with different numbers keeps the first ones; that is reported as an error.
+ */
+export class LimiterRegistry {
+  private readonly limiters = new Map<string, SlidingWindowLimiter>();
+
+  get(key: string, config: SlidingWindowConfig): SlidingWindowLimiter {
+    const existing = this.limiters.get(key);
+    if (existing) {
+      if (existing.allowed !== config.allowed || existing.periodMs !== config.periodMs) {
+        throw new InvalidArgumentError(
+          `rate limit "${key}" is already ${existing.allowed}/${existing.periodMs} ms; ` +
+            `cannot reuse it as ${config.allowed}/${config.periodMs} ms`,
+        );
+      }
+      return existing;
+    }
+    const limiter = new SlidingWindowLimiter(config);
+    this.limiters.set(key, limiter);
+    return limiter;
+  }
+}

@@ -1,0 +1,855 @@
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  defer,
+  type Observable,
+  of,
+  Subject,
+  type SchedulerLike,
+} from 'rxjs';
+import { InvalidArgumentError, StoreClosedError, type ErrorInfo } from '../errors';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETENTION,
+  JobState,
+  type AttemptError,
+  type JobRecord,
+  type Lease,
+  type NewJob,
+  type ReservedJob,
+  type Retention,
+} from '../job';
+import { LimiterRegistry } from '../limiter';
+import type { SettleResult, Settlement } from '../outcome';
+import type {
+  CancelResult,
+  EnqueueResult,
+  ExtendResult,
+  JobEvent,
+  LeaseRef,
+  ListOptions,
+  MinuteBucket,
+  QueueConfig,
+  QueueSettings,
+  QueueStats,
+  RecoverResult,
+  ReserveOptions,
+  ReserveResult,
+  Store,
+} from '../store';
+import { assertQueueName, validateNewJob } from '../validation';
+import { Heap } from './heap';
+
+export interface MemoryStoreConfig {
+  /**
+   * The store's clock and nothing else: every time it records comes from `scheduler.now()`, so a
+   * pipeline over a `MemoryStore` runs in RxJS virtual time inside `TestScheduler.run`.
+   * Default `asyncScheduler` (which `TestScheduler.run` virtualises too).
+   */
+  readonly scheduler?: SchedulerLike;
+  /** Minutes of per-minute counters kept for `history`. Default 1,440 (a day). */
+  readonly historyMinutes?: number;
+}
+
+interface Rec {
+  readonly id: string;
+  readonly queue: string;
+  readonly name: string;
+  readonly json: string;
+  readonly createdAt: number;
+  readonly timeoutMs: number | undefined;
+  readonly uniqueKey: string | undefined;
+  readonly retention: Retention | undefined;
+  maxAttempts: number;
+  priority: number;
+  attempt: number;
+  runAt: number;
+  /** When the job last became ready (for fill waits). */
+  readyAt: number;
+  state: JobState;
+  /** Bumped whenever the record enters the ready or scheduled heap; stale heap entries are skipped. */
+  seq: number;
+  errors: AttemptError[];
+  result: unknown;
+  startedAt: number | undefined;
+  finishedAt: number | undefined;
+  reason: string | undefined;
+  lease: Lease | undefined;
+}
+
+interface HeapEntry {
+  readonly rec: Rec;
+  readonly seq: number;
+  readonly key: number;
+}
+
+interface QueueData {
+  readonly name: string;
+  readonly jobs: Map<string, Rec>;
+  readonly ready: Heap<HeapEntry>;
+  readonly scheduled: Heap<HeapEntry>;
+  readonly running: Map<string, Rec>;
+  /** Finished jobs (completed, cancelled) in finish order, for retention. */
+  readonly finished: Map<string, Rec>;
+  readonly dead: Map<string, Rec>;
+  readonly counts: Record<JobState, number>;
+  readonly totals: { enqueued: number; completed: number; failed: number; dead: number };
+  readonly history: Map<number, { completed: number; failed: number }>;
+  readonly settings: BehaviorSubject<QueueSettings>;
+  readonly wakeups: Subject<void>;
+  readonly cancellations: Subject<string>;
+  readonly events: Subject<JobEvent>;
+  config: QueueConfig;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * A complete store held in process memory: the embedded default and the marble-test backend.
+ *
+ * It keeps the same semantics as the Redis store — priority then FIFO, delayed jobs, leases with
+ * tokens, recovery of expired leases, the sliding-window rate limit checked inside `reserve`, unique
+ * keys, retention, dead-letter queue — so a pipeline tested against it behaves the same in production.
+ * Payloads are stored as JSON, exactly as Redis stores them, so a producer mutating an object after
+ * `add` cannot change the job. Every pipeline-facing call is synchronous under the hood and returns a
+ * cold Observable; time comes only from the scheduler.
+ *
+ * Nothing survives the process: use `RedisStore` when jobs must outlive a restart.
+ *
+ * ## Example
+ * ```ts
+ * const store = new MemoryStore();
+ * const queue = new Queue(store, 'emails');
+ * await queue.add({ to: 'a@example.com' });
+ * const worker = new Worker({ store, pipelines: [emails] });
+ * worker.start();
+ * ```
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  private readonly scheduler: SchedulerLike;
+  private readonly historyMinutes: number;
+  private readonly queuesByName = new Map<string, QueueData>();
+  private readonly uniqueLocks = new Map<string, { id: string; expiresAt: number }>();
+  private readonly limiters = new LimiterRegistry();
+  private nextId = 0;
+  private nextSeq = 0;
+  private nextToken = 0;
+  private closed = false;
+
+  constructor(config: MemoryStoreConfig = {}) {
+    this.scheduler = config.scheduler ?? asyncScheduler;
+    this.historyMinutes = config.historyMinutes ?? 1440;
+  }
+
+  /** The store's clock, epoch ms (or virtual frames under a TestScheduler). */
+  now(): number {
+    return this.scheduler.now();
+  }
+
+  // ------------------------------------------------------------------ producers
+
+  enqueue(jobs: readonly NewJob[]): Observable<readonly EnqueueResult[]> {
+    return defer(() => {
+      this.assertOpen();
+      const now = this.now();
+      // Validate everything before storing anything: a bad job in a bulk add stores nothing.
+      for (const job of jobs) validateNewJob(job);
+      const results = jobs.map((job) => this.enqueueOne(job, now));
+      const woken = new Set<string>();
+      results.forEach((r, i) => {
+        const queue = jobs[i]?.queue;
+        if (!r.duplicate && queue !== undefined) woken.add(queue);
+      });
+      for (const queue of woken) this.queue(queue).wakeups.next();
+      return of(results);
+    });
+  }
+
+  private enqueueOne(job: NewJob, now: number): EnqueueResult {
+    const q = this.queue(job.queue);
+    if (job.id !== undefined && q.jobs.has(job.id)) return { id: job.id, duplicate: true };
+    if (job.unique) {
+      const lockKey = `${job.queue}\u0000${job.unique.key}`;
+      const lock = this.uniqueLocks.get(lockKey);
+      if (lock && lock.expiresAt > now) return { id: lock.id, duplicate: true };
+    }
+    const id = job.id ?? String(++this.nextId);
+    const runAt = job.runAt ?? now + (job.delayMs ?? 0);
+    const rec: Rec = {
+      id,
+      queue: job.queue,
+      name: job.name ?? job.queue,
+      json: JSON.stringify(job.data),
+      createdAt: now,
+      timeoutMs: job.timeoutMs,
+      uniqueKey: job.unique?.key,
+      retention: job.retention,
+      maxAttempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      priority: job.priority ?? 0,
+      attempt: 0,
+      runAt,
+      readyAt: now,
+      state: JobState.Ready,
+      seq: 0,
+      errors: [],
+      result: undefined,
+      startedAt: undefined,
+      finishedAt: undefined,
+      reason: undefined,
+      lease: undefined,
+    };
+    q.jobs.set(id, rec);
+    q.totals.enqueued++;
+    q.counts.ready++; // moved to scheduled below when due later
+    if (runAt > now) this.toScheduled(q, rec, runAt);
+    else this.pushReady(q, rec, now);
+    if (job.unique) {
+      this.uniqueLocks.set(`${job.queue}\u0000${job.unique.key}`, { id, expiresAt: now + job.unique.ttlMs });
+    }
+    return { id, duplicate: false };
+  }
+
+  // ------------------------------------------------------------------ pipelines
+
+  reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> {
+    return defer(() => {
+      this.assertOpen();
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`reserve needs n ≥ 1, got ${n}`);
+      const q = this.queue(queue);
+      const now = this.now();
+      if (q.settings.value.paused) return of({ jobs: [], paused: true, rejected: [] });
+      this.promoteDue(q, now);
+
+      const head = this.peekReady(q);
+      const fill = options.fill;
+      if (fill && head && q.counts.ready < fill.count && now - head.readyAt < fill.waitMs) {
+        return of({
+          jobs: [],
+          paused: false,
+          rejected: [],
+          nextCheckInMs: fill.waitMs - (now - head.readyAt),
+        });
+      }
+
+      let max = Math.min(n, q.counts.ready);
+      let limited = false;
+      const limit = options.limit;
+      const limiter = limit
+        ? this.limiters.get(limit.key ?? queue, { allowed: limit.allowed, periodMs: limit.periodMs })
+        : undefined;
+      const perCall = limit?.per === 'call' ? Math.max(1, limit.jobsPerCall ?? 1) : 1;
+      if (limiter && max > 0) {
+        const units = limiter.available(now);
+        if (units * perCall < max) {
+          max = units * perCall;
+          limited = true;
+        }
+      }
+
+      const jobs: ReservedJob<T>[] = [];
+      while (jobs.length < max) {
+        const rec = this.popReady(q);
+        if (!rec) break;
+        jobs.push(this.lease<T>(q, rec, now, options.leaseMs));
+      }
+      if (limiter && jobs.length > 0) limiter.record(Math.ceil(jobs.length / perCall), now);
+
+      const result: {
+        jobs: ReservedJob<T>[];
+        paused: false;
+        rejected: [];
+        retryAfterMs?: number;
+        nextCheckInMs?: number;
+      } = {
+        jobs,
+        paused: false,
+        rejected: [],
+      };
+      if (limited && limiter) result.retryAfterMs = Math.max(1, limiter.retryAfter(now));
+      else if (jobs.length < n) {
+        const next = this.nextDue(q);
+        if (next !== undefined) result.nextCheckInMs = Math.max(1, next - now);
+      }
+      return of(result);
+    });
+  }
+
+  settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
+    return defer(() => {
+      this.assertOpen();
+      const now = this.now();
+      return of(settlements.map((s) => this.settleOne(s, now)));
+    });
+  }
+
+  private settleOne(s: Settlement, now: number): SettleResult {
+    const q = this.queuesByName.get(s.queue);
+    const rec = q?.jobs.get(s.id);
+    if (!q || !rec) return { id: s.id, applied: false, reason: 'not-found' };
+    if (rec.state !== JobState.Running || rec.lease?.token !== s.token) {
+      return { id: s.id, applied: false, reason: 'lease-lost' };
+    }
+    q.running.delete(rec.id);
+    rec.lease = undefined;
+    switch (s.kind) {
+      case 'completed':
+        rec.result = s.result === undefined ? undefined : (JSON.parse(JSON.stringify(s.result)) as unknown);
+        this.finish(q, rec, JobState.Completed, now);
+        q.totals.completed++;
+        this.bump(q, now, 'completed');
+        q.events.next({ queue: q.name, id: rec.id, kind: 'completed', at: now, result: rec.result });
+        return { id: s.id, applied: true, at: now };
+      case 'retry': {
+        this.recordError(rec, s.error, now);
+        q.totals.failed++;
+        this.bump(q, now, 'failed');
+        const runAt = now + Math.max(0, s.delayMs);
+        this.move(q, rec, JobState.Running, JobState.Ready);
+        if (runAt > now) this.toScheduled(q, rec, runAt);
+        else this.pushReady(q, rec, now);
+        q.events.next({ queue: q.name, id: rec.id, kind: 'retrying', at: now, error: s.error });
+        return { id: s.id, applied: true, at: now, runAt };
+      }
+      case 'dead':
+        if (s.error) {
+          this.recordError(rec, s.error, now);
+          q.totals.failed++;
+          this.bump(q, now, 'failed');
+        }
+        this.toDead(q, rec, s.reason, now);
+        q.events.next({
+          queue: q.name,
+          id: rec.id,
+          kind: 'dead',
+          at: now,
+          reason: s.reason,
+          ...(s.error ? { error: s.error } : {}),
+        });
+        return { id: s.id, applied: true, at: now };
+      case 'snoozed': {
+        rec.attempt = Math.max(0, rec.attempt - 1);
+        const runAt = now + Math.max(0, s.delayMs);
+        this.move(q, rec, JobState.Running, JobState.Ready);
+        if (runAt > now) this.toScheduled(q, rec, runAt);
+        else this.pushReady(q, rec, now);
+        q.events.next({ queue: q.name, id: rec.id, kind: 'snoozed', at: now });
+        return { id: s.id, applied: true, at: now, runAt };
+      }
+      case 'cancelled':
+        rec.reason = s.reason;
+        this.finish(q, rec, JobState.Cancelled, now);
+        q.events.next({ queue: q.name, id: rec.id, kind: 'cancelled', at: now, reason: s.reason });
+        return { id: s.id, applied: true, at: now };
+    }
+  }
+
+  extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult> {
+    return defer(() => {
+      this.assertOpen();
+      const q = this.queue(queue);
+      const now = this.now();
+      const extended: string[] = [];
+      const lost: string[] = [];
+      for (const ref of leases) {
+        const rec = q.running.get(ref.id);
+        if (rec?.lease?.token === ref.token) {
+          rec.lease = { ...rec.lease, expiresAt: now + leaseMs };
+          extended.push(ref.id);
+        } else lost.push(ref.id);
+      }
+      return of({ extended, lost });
+    });
+  }
+
+  recoverExpired(queue: string): Observable<RecoverResult> {
+    return defer(() => {
+      this.assertOpen();
+      const q = this.queue(queue);
+      const now = this.now();
+      const recovered: string[] = [];
+      const dead: string[] = [];
+      for (const rec of [...q.running.values()]) {
+        if (!rec.lease || rec.lease.expiresAt > now) continue;
+        q.running.delete(rec.id);
+        rec.lease = undefined;
+        const error: ErrorInfo = {
+          name: 'LeaseExpiredError',
+          message: `lease expired on attempt ${rec.attempt}: the worker crashed or stalled`,
+        };
+        this.recordError(rec, error, now);
+        q.totals.failed++;
+        this.bump(q, now, 'failed');
+        if (rec.attempt >= rec.maxAttempts) {
+          const reason = `lease expired on attempt ${rec.attempt} of ${rec.maxAttempts}`;
+          this.toDead(q, rec, reason, now);
+          q.events.next({ queue: q.name, id: rec.id, kind: 'dead', at: now, reason, error });
+          dead.push(rec.id);
+        } else {
+          this.move(q, rec, JobState.Running, JobState.Ready);
+          this.pushReady(q, rec, now);
+          q.events.next({ queue: q.name, id: rec.id, kind: 'retrying', at: now, error });
+          recovered.push(rec.id);
+        }
+      }
+      if (recovered.length > 0) q.wakeups.next();
+      return of({ recovered, dead });
+    });
+  }
+
+  wakeups(queue: string): Observable<void> {
+    return defer(() => this.queue(queue).wakeups);
+  }
+
+  cancellations(queue: string): Observable<string> {
+    return defer(() => this.queue(queue).cancellations);
+  }
+
+  settings(queue: string): Observable<QueueSettings> {
+    return defer(() => this.queue(queue).settings);
+  }
+
+  events(queue: string): Observable<JobEvent> {
+    return defer(() => this.queue(queue).events);
+  }
+
+  // ------------------------------------------------------------------ administration
+
+  pause(queue: string): Promise<void> {
+    return this.run(() => {
+      const s = this.queue(queue).settings;
+      if (!s.value.paused) s.next({ ...s.value, paused: true });
+    });
+  }
+
+  resume(queue: string): Promise<void> {
+    return this.run(() => {
+      const q = this.queue(queue);
+      if (q.settings.value.paused) q.settings.next({ ...q.settings.value, paused: false });
+      q.wakeups.next();
+    });
+  }
+
+  setConcurrency(queue: string, concurrency: number | undefined): Promise<void> {
+    return this.run(() => {
+      if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+        throw new InvalidArgumentError(`concurrency must be an integer ≥ 1, got ${concurrency}`);
+      }
+      const s = this.queue(queue).settings;
+      const { concurrency: _old, ...rest } = s.value;
+      s.next(concurrency === undefined ? rest : { ...rest, concurrency });
+    });
+  }
+
+  cancel(queue: string, id: string): Promise<CancelResult> {
+    return this.run((): CancelResult => {
+      const q = this.queuesByName.get(queue);
+      const rec = q?.jobs.get(id);
+      if (!q || !rec) return 'not-found';
+      switch (rec.state) {
+        case JobState.Ready:
+        case JobState.Scheduled: {
+          const now = this.now();
+          rec.reason = 'cancelled before it ran';
+          this.finish(q, rec, JobState.Cancelled, now);
+          q.events.next({ queue, id, kind: 'cancelled', at: now, reason: rec.reason });
+          return 'cancelled';
+        }
+        case JobState.Running:
+          q.cancellations.next(id);
+          return 'signalled';
+        case JobState.Completed:
+        case JobState.Dead:
+        case JobState.Cancelled:
+          return 'finished';
+      }
+    });
+  }
+
+  getJob<T = unknown>(queue: string, id: string): Promise<JobRecord<T> | undefined> {
+    return this.run(() => {
+      const rec = this.queuesByName.get(queue)?.jobs.get(id);
+      return rec ? toRecord<T>(rec) : undefined;
+    });
+  }
+
+  listJobs(queue: string, state: JobState, options: ListOptions = {}): Promise<readonly JobRecord[]> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return [];
+      const offset = Math.max(0, options.offset ?? 0);
+      const limit = Math.max(0, options.limit ?? 50);
+      this.promoteDue(q, this.now());
+      let recs: Rec[];
+      switch (state) {
+        case JobState.Ready:
+          recs = liveEntries(q.ready, JobState.Ready)
+            .sort(byKeyThenSeq)
+            .map((e) => e.rec);
+          break;
+        case JobState.Scheduled:
+          recs = liveEntries(q.scheduled, JobState.Scheduled)
+            .sort(byKeyThenSeq)
+            .map((e) => e.rec);
+          break;
+        case JobState.Running:
+          recs = [...q.running.values()].sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
+          break;
+        case JobState.Completed:
+        case JobState.Cancelled:
+          recs = [...q.finished.values()].filter((r) => r.state === state).reverse();
+          break;
+        case JobState.Dead:
+          recs = [...q.dead.values()].reverse();
+          break;
+      }
+      return recs.slice(offset, offset + limit).map((r) => toRecord(r));
+    });
+  }
+
+  retryJobs(queue: string, ids: readonly string[] | 'all-dead'): Promise<number> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return 0;
+      const now = this.now();
+      const recs =
+        ids === 'all-dead'
+          ? [...q.dead.values()]
+          : ids.map((id) => q.jobs.get(id)).filter((r) => r !== undefined);
+      let moved = 0;
+      for (const rec of recs) {
+        if (rec.state !== JobState.Dead && rec.state !== JobState.Cancelled) continue;
+        q.dead.delete(rec.id);
+        q.finished.delete(rec.id);
+        this.move(q, rec, rec.state, JobState.Ready);
+        rec.attempt = 0;
+        rec.reason = undefined;
+        rec.finishedAt = undefined;
+        this.pushReady(q, rec, now);
+        moved++;
+      }
+      if (moved > 0) q.wakeups.next();
+      return moved;
+    });
+  }
+
+  promoteJob(queue: string, id: string): Promise<boolean> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      const rec = q?.jobs.get(id);
+      if (!q || rec?.state !== JobState.Scheduled) return false;
+      const now = this.now();
+      this.move(q, rec, JobState.Scheduled, JobState.Ready);
+      rec.runAt = now;
+      this.pushReady(q, rec, now);
+      q.wakeups.next();
+      return true;
+    });
+  }
+
+  removeJob(queue: string, id: string): Promise<boolean> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      const rec = q?.jobs.get(id);
+      if (!q || !rec || rec.state === JobState.Running) return false;
+      this.delete(q, rec);
+      return true;
+    });
+  }
+
+  purge(queue: string, state: 'dead' | 'completed' | 'cancelled'): Promise<number> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return 0;
+      const recs =
+        state === 'dead' ? [...q.dead.values()] : [...q.finished.values()].filter((r) => r.state === state);
+      for (const rec of recs) this.delete(q, rec);
+      return recs.length;
+    });
+  }
+
+  stats(queue: string): Promise<QueueStats> {
+    return this.run(() => {
+      const q = this.queue(queue);
+      this.promoteDue(q, this.now());
+      this.applyRetention(q, this.now());
+      return {
+        queue,
+        counts: { ...q.counts },
+        paused: q.settings.value.paused,
+        totals: { ...q.totals },
+      };
+    });
+  }
+
+  history(queue: string, minutes: number): Promise<readonly MinuteBucket[]> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      const current = Math.floor(this.now() / MINUTE) * MINUTE;
+      const out: MinuteBucket[] = [];
+      for (let i = Math.max(1, Math.floor(minutes)) - 1; i >= 0; i--) {
+        const minute = current - i * MINUTE;
+        const b = q?.history.get(minute);
+        out.push({ minute, completed: b?.completed ?? 0, failed: b?.failed ?? 0 });
+      }
+      return out;
+    });
+  }
+
+  queues(): Promise<readonly string[]> {
+    return this.run(() => [...this.queuesByName.keys()].sort());
+  }
+
+  getQueueConfig(queue: string): Promise<QueueConfig> {
+    return this.run(() => this.queuesByName.get(queue)?.config ?? {});
+  }
+
+  setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
+    return this.run(() => {
+      this.queue(queue).config = JSON.parse(JSON.stringify(config)) as QueueConfig;
+    });
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const q of this.queuesByName.values()) {
+        q.wakeups.complete();
+        q.cancellations.complete();
+        q.events.complete();
+        q.settings.complete();
+      }
+    }
+    return Promise.resolve();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private run<R>(fn: () => R): Promise<R> {
+    try {
+      this.assertOpen();
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError('MemoryStore');
+  }
+
+  private queue(name: string): QueueData {
+    let q = this.queuesByName.get(name);
+    if (!q) {
+      assertQueueName(name);
+      q = {
+        name,
+        jobs: new Map(),
+        ready: new Heap<HeapEntry>(byKeyThenSeqLess),
+        scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
+        running: new Map(),
+        finished: new Map(),
+        dead: new Map(),
+        counts: { ready: 0, scheduled: 0, running: 0, completed: 0, dead: 0, cancelled: 0 },
+        totals: { enqueued: 0, completed: 0, failed: 0, dead: 0 },
+        history: new Map(),
+        settings: new BehaviorSubject<QueueSettings>({ paused: false }),
+        wakeups: new Subject(),
+        cancellations: new Subject(),
+        events: new Subject(),
+        config: {},
+      };
+      this.queuesByName.set(name, q);
+    }
+    return q;
+  }
+
+  private move(q: QueueData, rec: Rec, from: JobState, to: JobState): void {
+    q.counts[from]--;
+    q.counts[to]++;
+    rec.state = to;
+  }
+
+  private pushReady(q: QueueData, rec: Rec, now: number): void {
+    rec.state = JobState.Ready;
+    rec.readyAt = now;
+    rec.seq = ++this.nextSeq;
+    q.ready.push({ rec, seq: rec.seq, key: rec.priority });
+  }
+
+  /** Moves a record currently counted as ready into the scheduled set. */
+  private toScheduled(q: QueueData, rec: Rec, runAt: number): void {
+    this.move(q, rec, JobState.Ready, JobState.Scheduled);
+    rec.runAt = runAt;
+    rec.seq = ++this.nextSeq;
+    q.scheduled.push({ rec, seq: rec.seq, key: runAt });
+  }
+
+  private promoteDue(q: QueueData, now: number): void {
+    for (;;) {
+      const top = q.scheduled.peek();
+      if (!top) return;
+      if (!isLive(top, JobState.Scheduled)) {
+        q.scheduled.pop();
+        continue;
+      }
+      if (top.key > now) return;
+      q.scheduled.pop();
+      this.move(q, top.rec, JobState.Scheduled, JobState.Ready);
+      this.pushReady(q, top.rec, top.key);
+    }
+  }
+
+  private nextDue(q: QueueData): number | undefined {
+    for (;;) {
+      const top = q.scheduled.peek();
+      if (!top) return undefined;
+      if (isLive(top, JobState.Scheduled)) return top.key;
+      q.scheduled.pop();
+    }
+  }
+
+  private peekReady(q: QueueData): Rec | undefined {
+    for (;;) {
+      const top = q.ready.peek();
+      if (!top) return undefined;
+      if (isLive(top, JobState.Ready)) return top.rec;
+      q.ready.pop();
+    }
+  }
+
+  private popReady(q: QueueData): Rec | undefined {
+    const rec = this.peekReady(q);
+    if (rec) q.ready.pop();
+    return rec;
+  }
+
+  private lease<T>(q: QueueData, rec: Rec, now: number, leaseMs: number): ReservedJob<T> {
+    this.move(q, rec, JobState.Ready, JobState.Running);
+    rec.attempt++;
+    rec.startedAt = now;
+    rec.lease = {
+      token: `${rec.id}.${rec.attempt}.${(++this.nextToken).toString(36)}`,
+      expiresAt: now + leaseMs,
+      startedAt: now,
+    };
+    q.running.set(rec.id, rec);
+    return {
+      id: rec.id,
+      queue: rec.queue,
+      name: rec.name,
+      data: JSON.parse(rec.json) as T,
+      attempt: rec.attempt,
+      maxAttempts: rec.maxAttempts,
+      priority: rec.priority,
+      createdAt: rec.createdAt,
+      runAt: rec.runAt,
+      lease: rec.lease,
+      ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
+      ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
+    };
+  }
+
+  private recordError(rec: Rec, error: ErrorInfo, now: number): void {
+    rec.errors.push({ ...error, attempt: rec.attempt, at: now });
+    // Keep the record bounded: the first error and the latest 19.
+    if (rec.errors.length > 20) rec.errors.splice(1, rec.errors.length - 20);
+  }
+
+  private finish(q: QueueData, rec: Rec, state: 'completed' | 'cancelled', now: number): void {
+    this.move(q, rec, rec.state, state);
+    rec.finishedAt = now;
+    const retention = rec.retention ?? q.config.retention ?? DEFAULT_RETENTION;
+    if (retention.keep === 'none') {
+      this.delete(q, rec);
+      return;
+    }
+    q.finished.set(rec.id, rec);
+    this.applyRetention(q, now);
+  }
+
+  private toDead(q: QueueData, rec: Rec, reason: string, now: number): void {
+    this.move(q, rec, rec.state, JobState.Dead);
+    rec.reason = reason;
+    rec.finishedAt = now;
+    q.dead.set(rec.id, rec);
+    q.totals.dead++;
+  }
+
+  private applyRetention(q: QueueData, now: number): void {
+    const retention = q.config.retention ?? DEFAULT_RETENTION;
+    if (retention.keep === 'count') {
+      let excess = q.finished.size - retention.count;
+      for (const rec of q.finished.values()) {
+        if (excess-- <= 0) break;
+        this.delete(q, rec);
+      }
+    } else if (retention.keep === 'age') {
+      for (const rec of q.finished.values()) {
+        if ((rec.finishedAt ?? now) > now - retention.ageMs) break;
+        this.delete(q, rec);
+      }
+    }
+  }
+
+  private delete(q: QueueData, rec: Rec): void {
+    q.jobs.delete(rec.id);
+    q.finished.delete(rec.id);
+    q.dead.delete(rec.id);
+    q.counts[rec.state]--;
+    // Heap entries go stale on their own: the state check in isLive fails for a deleted record.
+    rec.state = JobState.Cancelled;
+    rec.seq = -1;
+  }
+
+  private bump(q: QueueData, now: number, field: 'completed' | 'failed'): void {
+    const minute = Math.floor(now / MINUTE) * MINUTE;
+    let b = q.history.get(minute);
+    if (!b) {
+      b = { completed: 0, failed: 0 };
+      q.history.set(minute, b);
+      const oldest = minute - this.historyMinutes * MINUTE;
+      for (const key of q.history.keys()) if (key <= oldest) q.history.delete(key);
+    }
+    b[field]++;
+  }
+}
+
+function isLive(e: HeapEntry, state: JobState): boolean {
+  return e.rec.state === state && e.rec.seq === e.seq;
+}
+
+function liveEntries(heap: Heap<HeapEntry>, state: JobState): HeapEntry[] {
+  return heap.values().filter((e) => isLive(e, state));
+}
+
+function byKeyThenSeqLess(a: HeapEntry, b: HeapEntry): boolean {
+  return a.key < b.key || (a.key === b.key && a.seq < b.seq);
+}
+
+function byKeyThenSeq(a: HeapEntry, b: HeapEntry): number {
+  return a.key - b.key || a.seq - b.seq;
+}
+
+function toRecord<T>(rec: Rec): JobRecord<T> {
+  return {
+    id: rec.id,
+    queue: rec.queue,
+    name: rec.name,
+    data: JSON.parse(rec.json) as T,
+    attempt: rec.attempt,
+    maxAttempts: rec.maxAttempts,
+    priority: rec.priority,
+    createdAt: rec.createdAt,
+    runAt: rec.runAt,
+    state: rec.state,
+    errors: [...rec.errors],
+    ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
+    ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
+    ...(rec.result === undefined ? {} : { result: rec.result }),
+    ...(rec.startedAt === undefined ? {} : { startedAt: rec.startedAt }),
+    ...(rec.finishedAt === undefined ? {} : { finishedAt: rec.finishedAt }),
+    ...(rec.reason === undefined ? {} : { reason: rec.reason }),
+    ...(rec.lease === undefined ? {} : { lease: rec.lease }),
+  };
+}

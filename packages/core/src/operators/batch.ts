@@ -1,0 +1,141 @@
+import { Observable, Subscription, asyncScheduler, timer } from 'rxjs';
+import type { OperatorFunction, SchedulerLike } from 'rxjs';
+import { InvalidArgumentError } from '../errors';
+
+/** Configuration of {@link batch}. */
+export interface BatchConfig {
+  /** Emit the buffer as soon as it holds this many items. A positive integer; required. */
+  readonly size: number;
+  /**
+   * Emit the buffer this many milliseconds after its first item arrived, even if it is not full.
+   * A finite number `>= 0`. Default: none — only `size` and the source's completion flush.
+   */
+  readonly timeMs?: number;
+  /** Scheduler that measures `timeMs`. Default: `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Groups items into arrays of at most `size`, emitted when full or `timeMs` after their first item.
+ *
+ * Think of a bus that leaves when every seat is taken, or when its first passenger has waited
+ * `timeMs`, whichever comes first — and that never leaves empty.
+ *
+ * ```text
+ * source:                        -a-b-c-d-----e---------|
+ * batch({ size: 3, timeMs: 5 }): -----x------y-----z----|
+ *
+ * x = [a, b, c]   full
+ * y = [d]         5 frames after d entered the empty buffer
+ * z = [e]         5 frames after e
+ * ```
+ *
+ * The timer starts when an item enters an *empty* buffer, not on a fixed interval: every item
+ * therefore waits at most `timeMs` before it is emitted (bounded latency per item), and a quiet
+ * source costs no timers at all. A fixed interval would let an item that arrives just after a tick
+ * wait for a whole extra period and would wake up even when there is nothing to emit.
+ *
+ * - `size` (required): the most items in one batch. When the buffer reaches `size` it is emitted at
+ *   once, so a synchronous burst of more than `size` items produces several full batches.
+ * - `timeMs` (default: none): the longest an item waits in the buffer. Without it only `size` and the
+ *   source's completion flush.
+ * - `scheduler` (default `asyncScheduler`): the scheduler `timeMs` is measured on.
+ *
+ * When the source completes the remaining items are emitted as a last batch, then the output
+ * completes. When the source errors the buffer is discarded and the error is forwarded.
+ * Unsubscribing cancels the pending timer. Throws {@link InvalidArgumentError} at once for an
+ * invalid config.
+ *
+ * ## Example
+ *
+ * ```ts
+ * import { interval, map, mergeMap, take, timer } from 'rxjs';
+ * import { batch } from '@sluice/core';
+ *
+ * // Stand-in for a bulk insert that takes 20 ms and answers with the number of rows written.
+ * const insertMany = (rows: readonly number[]) => timer(20).pipe(map(() => rows.length));
+ *
+ * // Insert rows 100 at a time, and never keep a row waiting more than 50 ms.
+ * interval(5)
+ *   .pipe(
+ *     take(1_000),
+ *     batch({ size: 100, timeMs: 50 }),
+ *     mergeMap(insertMany, 1),
+ *   )
+ *   .subscribe({
+ *     next: (written) => console.log(`inserted ${written} rows`),
+ *     complete: () => console.log('all rows written'),
+ *   });
+ * ```
+ */
+export function batch<T = unknown>(config: BatchConfig): OperatorFunction<T, T[]> {
+  const { size, timeMs, scheduler = asyncScheduler } = config;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new InvalidArgumentError(`batch: size must be a positive integer, got ${String(size)}`);
+  }
+  if (timeMs !== undefined && !(Number.isFinite(timeMs) && timeMs >= 0)) {
+    throw new InvalidArgumentError(`batch: timeMs must be a finite number >= 0, got ${String(timeMs)}`);
+  }
+
+  return (source) =>
+    new Observable<T[]>((subscriber) => {
+      /** Never longer than `size`: reaching `size` flushes it. */
+      let buffer: T[] = [];
+      /** The pending `timeMs` timer, set while the buffer is non-empty (when `timeMs` is given). */
+      let pendingTimer: Subscription | undefined;
+
+      function cancelTimer(): void {
+        pendingTimer?.unsubscribe();
+        pendingTimer = undefined;
+      }
+
+      function flush(): void {
+        cancelTimer();
+        if (buffer.length === 0) return;
+        // Reset the state before emitting: a downstream consumer may synchronously push more
+        // items into the source, and those must start a fresh buffer (and a fresh timer).
+        const full = buffer;
+        buffer = [];
+        subscriber.next(full);
+      }
+
+      function startTimer(delay: number): void {
+        // The handle is stored before `timer` is subscribed: on a synchronous scheduler the timer may
+        // fire (and flush, and a re-entrant item may start the next timer) before `subscribe` returns.
+        const handle = new Subscription();
+        pendingTimer = handle;
+        handle.add(
+          timer(delay, scheduler).subscribe(() => {
+            if (pendingTimer === handle) pendingTimer = undefined;
+            flush();
+          }),
+        );
+      }
+
+      const sourceSubscription = source.subscribe({
+        next(item) {
+          buffer.push(item);
+          if (buffer.length >= size) {
+            flush();
+          } else if (buffer.length === 1 && timeMs !== undefined) {
+            startTimer(timeMs);
+          }
+        },
+        error(err: unknown) {
+          cancelTimer();
+          buffer = [];
+          subscriber.error(err);
+        },
+        complete() {
+          flush();
+          subscriber.complete();
+        },
+      });
+
+      return () => {
+        cancelTimer();
+        buffer = [];
+        sourceSubscription.unsubscribe();
+      };
+    });
+}

@@ -1,0 +1,397 @@
+import {
+  asyncScheduler,
+  isObservable,
+  Observable,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+  timer,
+} from 'rxjs';
+import {
+  InvalidArgumentError,
+  JobAbortedError,
+  JobTimeoutError,
+  SluiceError,
+  ErrorCode,
+  toErrorInfo,
+} from '../errors';
+import {
+  isCancel,
+  isFailure,
+  isPerJob,
+  isSnooze,
+  type BatchHandler,
+  type Handler,
+  type JobContext,
+} from '../handler';
+import type { InFlight, PendingAbort } from '../in-flight';
+import type { ReservedJob } from '../job';
+import { silentLogger, type Logger } from '../logger';
+import type { Telemetry } from '../telemetry';
+
+/** What the process stage runs: one job, or a batch of jobs for a batch handler. */
+export interface WorkUnit<T = unknown> {
+  readonly jobs: readonly ReservedJob<T>[];
+  /** Call the handler with the array (batch handler) rather than the single job. */
+  readonly batch: boolean;
+}
+
+/** How one job's run ended, before it is written back to the store. */
+export type Handled<T = unknown> = { readonly job: ReservedJob<T>; readonly durationMs: number } & (
+  | { readonly status: 'ok'; readonly value: unknown }
+  | { readonly status: 'error'; readonly error: unknown }
+  | { readonly status: 'snooze'; readonly delayMs: number }
+  | { readonly status: 'cancel'; readonly reason: string }
+  /** Never reached the handler: the payload failed the schema. */
+  | { readonly status: 'invalid'; readonly reason: string }
+  /** The lease is gone (taken over elsewhere): nothing may be written for this job. */
+  | { readonly status: 'abandoned'; readonly reason: string }
+);
+
+export interface RunConfig {
+  /** Name reported to handlers, logs and telemetry. */
+  readonly pipeline: string;
+  /** Abort the handler after this long unless the job carries its own `timeoutMs`. Default: none. */
+  readonly timeoutMs?: number;
+  /** Clock and timers. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+  readonly logger?: Logger;
+  /** Registry that routes cancellations and lost leases to the running handler. */
+  readonly inFlight?: InFlight;
+  readonly telemetry?: Telemetry;
+}
+
+export interface ProcessConfig extends RunConfig {
+  /** Handler calls in flight at once; an Observable changes it at runtime. Default `1`. */
+  readonly concurrency?: number | Observable<number>;
+  /**
+   * Units allowed to wait for a free slot before the stream errors. Inside a pipeline the demand
+   * channel keeps this at 0; the bound only matters when the operator is used on its own.
+   * Default `10_000`.
+   */
+  readonly maxBuffered?: number;
+}
+
+type AnyHandler<T> = Handler<T> | BatchHandler<T>;
+
+/**
+ * Runs a handler on each unit with bounded concurrency, isolating every failure.
+ *
+ * Intuition: `mergeMap(run, concurrency)`, except that a job's failure, timeout or cancellation is
+ * caught inside its own inner observable and comes out as a value: it never errors the stream, never
+ * cancels siblings, never touches another pipeline.
+ *
+ * ```
+ * units:       -a-bc--------|      concurrency 2, each run takes 4 frames
+ * processJobs: -----A-B-C---|      (c waits for a free slot and starts when a is done)
+ * ```
+ *
+ * Each run gets an `AbortSignal` that fires on timeout (`JobTimeoutError`), on cancellation, on a
+ * lost lease, or when the output is unsubscribed (`JobAbortedError`, cause `shutdown`). Handlers may
+ * return a value, a promise, or an Observable (its last value counts), or flow control
+ * (`{ snooze: ms }`, `{ cancel: reason }`). For marble tests, return values or Observables: promises
+ * resolve outside virtual time.
+ *
+ * ## Example
+ * ```ts
+ * units$.pipe(
+ *   processJobs(async (job, { signal }) => (await fetch(job.data.url, { signal })).status, { pipeline: 'ping', concurrency: 10, timeoutMs: 5000 }),
+ * ).subscribe((handled) => console.log(handled.map((h) => h.status)));
+ * ```
+ */
+export function processJobs<T>(
+  handler: AnyHandler<T>,
+  config: ProcessConfig,
+): OperatorFunction<WorkUnit<T>, readonly Handled<T>[]> {
+  const maxBuffered = config.maxBuffered ?? 10_000;
+  const fixed = config.concurrency ?? 1;
+  if (typeof fixed === 'number' && !(Number.isInteger(fixed) && fixed >= 1)) {
+    throw new InvalidArgumentError(`concurrency must be an integer ≥ 1, got ${fixed}`);
+  }
+  return (units) =>
+    new Observable<readonly Handled<T>[]>((subscriber) => {
+      let limit = typeof fixed === 'number' ? fixed : 1;
+      const waiting: WorkUnit<T>[] = [];
+      const running = new Set<Subscription>();
+      let active = 0;
+      let upstreamDone = false;
+
+      const startRun = (unit: WorkUnit<T>): void => {
+        active++;
+        let finished = false;
+        let sub: Subscription | undefined = undefined;
+        sub = runUnit(handler, unit, config).subscribe({
+          next: (handled) => {
+            subscriber.next(handled);
+          },
+          complete: () => {
+            finished = true;
+            active--;
+            if (sub) running.delete(sub);
+            drain();
+          },
+        });
+        // A synchronous handler completes inside subscribe(); only keep runs still going.
+        if (!(finished as boolean)) running.add(sub);
+      };
+
+      // Re-entrancy: a synchronous run completes inside startRun and calls drain() again; the guard
+      // turns that nested call into one more pass of the loop below.
+      let draining = false;
+      let again = false;
+      const drain = (): void => {
+        if (draining) {
+          again = true;
+          return;
+        }
+        draining = true;
+        do {
+          again = false;
+          while (active < limit && waiting.length > 0) startRun(waiting.shift() as WorkUnit<T>);
+        } while (again as boolean); // set by nested calls
+        draining = false;
+        if (upstreamDone && active === 0 && waiting.length === 0) subscriber.complete();
+      };
+
+      const concurrencySub =
+        typeof fixed === 'number'
+          ? undefined
+          : fixed.subscribe((n) => {
+              if (Number.isInteger(n) && n >= 1) {
+                limit = n;
+                drain();
+              }
+            });
+
+      const upstream = units.subscribe({
+        next: (unit) => {
+          waiting.push(unit);
+          if (waiting.length > maxBuffered) {
+            subscriber.error(
+              new SluiceError(ErrorCode.InvalidArgument, `process: more than ${maxBuffered} units waiting`),
+            );
+            return;
+          }
+          drain();
+        },
+        error: (err: unknown) => {
+          subscriber.error(err);
+        },
+        complete: () => {
+          upstreamDone = true;
+          drain();
+        },
+      });
+
+      return () => {
+        upstream.unsubscribe();
+        concurrencySub?.unsubscribe();
+        for (const sub of running) sub.unsubscribe();
+        running.clear();
+      };
+    });
+}
+
+/**
+ * Runs the handler once for a unit and emits exactly one array of {@link Handled} (one per job), then
+ * completes. Never errors. Unsubscribing before it finishes aborts the handler (cause `shutdown`).
+ * Shared by {@link process} and the adaptive-batch pipelines.
+ */
+export function runUnit<T>(
+  handler: AnyHandler<T>,
+  unit: WorkUnit<T>,
+  config: RunConfig,
+): Observable<readonly Handled<T>[]> {
+  return new Observable<readonly Handled<T>[]>((subscriber) => {
+    const scheduler = config.scheduler ?? asyncScheduler;
+    const inFlight = config.inFlight;
+    const telemetry = config.telemetry;
+    const controller = new AbortController();
+    const started = scheduler.now();
+
+    // Jobs aborted before their start (cancelled, lease lost) settle without running.
+    const early: Handled<T>[] = [];
+    const jobs: ReservedJob<T>[] = [];
+    for (const job of unit.jobs) {
+      const pending = inFlight?.attach(job.id, controller);
+      if (pending) early.push(fromPendingAbort(job, pending));
+      else jobs.push(job);
+    }
+    if (jobs.length === 0) {
+      subscriber.next(early);
+      subscriber.complete();
+      return undefined;
+    }
+
+    let done = false;
+    let timeoutSub: Subscription | undefined;
+    let resultSub: Subscription | undefined;
+
+    const finish = (handled: Handled<T>[]): void => {
+      if (done) return;
+      done = true;
+      cleanup();
+      if (telemetry?.observed) {
+        const at = scheduler.now();
+        for (const h of handled) {
+          if (h.status === 'error') {
+            telemetry.emit({
+              type: 'exception',
+              queue: h.job.queue,
+              at,
+              pipeline: config.pipeline,
+              jobId: h.job.id,
+              error: toErrorInfo(h.error),
+              durationMs: h.durationMs,
+            });
+          }
+        }
+      }
+      subscriber.next(early.length > 0 ? [...early, ...handled] : handled);
+      subscriber.complete();
+    };
+
+    const cleanup = (): void => {
+      timeoutSub?.unsubscribe();
+      resultSub?.unsubscribe();
+      controller.signal.removeEventListener('abort', onAbort);
+      for (const job of jobs) inFlight?.detach(job.id);
+    };
+
+    const elapsed = (): number => scheduler.now() - started;
+
+    const onValue = (value: unknown): void => {
+      finish(toHandled(jobs, unit.batch, value, elapsed()));
+    };
+
+    const onError = (error: unknown): void => {
+      const durationMs = elapsed();
+      finish(jobs.map((job) => ({ job, durationMs, status: 'error', error })));
+    };
+
+    function onAbort(): void {
+      const reason: unknown = controller.signal.reason;
+      const durationMs = elapsed();
+      if (reason instanceof JobAbortedError) {
+        if (reason.abortCause === 'shutdown') return; // the subscriber is going away; nothing to emit
+        finish(
+          jobs.map((job): Handled<T> => {
+            if (job.id !== reason.jobId) return { job, durationMs, status: 'snooze', delayMs: 0 };
+            return reason.abortCause === 'cancelled'
+              ? { job, durationMs, status: 'cancel', reason: reason.message }
+              : { job, durationMs, status: 'abandoned', reason: reason.message };
+          }),
+        );
+        return;
+      }
+      onError(reason);
+    }
+
+    controller.signal.addEventListener('abort', onAbort, { once: true });
+
+    const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
+    if (timeoutMs !== undefined) {
+      timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
+        controller.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
+      });
+    }
+
+    if (telemetry?.observed) {
+      telemetry.emit({
+        type: 'start',
+        queue: jobs[0]?.queue ?? '',
+        at: started,
+        pipeline: config.pipeline,
+        jobIds: jobs.map((j) => j.id),
+        jobs: jobs.length,
+        attempt: jobs[0]?.attempt ?? 0,
+      });
+    }
+
+    const ctx: JobContext = {
+      signal: controller.signal,
+      pipeline: config.pipeline,
+      logger: config.logger ?? silentLogger,
+    };
+    let returned: unknown;
+    try {
+      returned = unit.batch
+        ? (handler as BatchHandler<T>)(jobs, ctx)
+        : (handler as Handler<T>)(jobs[0] as ReservedJob<T>, ctx);
+    } catch (err) {
+      onError(err);
+      return cleanupOnUnsubscribe;
+    }
+
+    if (isObservable(returned)) {
+      let last: unknown;
+      resultSub = returned.subscribe({
+        next: (v) => (last = v),
+        error: onError,
+        complete: () => {
+          onValue(last);
+        },
+      });
+    } else if (isPromiseLike(returned)) {
+      returned.then(onValue, onError);
+    } else {
+      onValue(returned);
+    }
+
+    function cleanupOnUnsubscribe(): void {
+      if (done) return;
+      done = true;
+      controller.abort(new JobAbortedError(jobs[0]?.id ?? '', 'shutdown'));
+      cleanup();
+    }
+    return cleanupOnUnsubscribe;
+  });
+}
+
+function effectiveTimeout(jobs: readonly ReservedJob[], fallback: number | undefined): number | undefined {
+  let t: number | undefined;
+  for (const job of jobs) {
+    const j = job.timeoutMs ?? fallback;
+    if (j !== undefined && (t === undefined || j < t)) t = j;
+  }
+  return t;
+}
+
+function fromPendingAbort<T>(job: ReservedJob<T>, pending: PendingAbort): Handled<T> {
+  const reason = pending.detail ?? pending.cause;
+  return pending.cause === 'cancelled'
+    ? { job, durationMs: 0, status: 'cancel', reason }
+    : { job, durationMs: 0, status: 'abandoned', reason };
+}
+
+function toHandled<T>(
+  jobs: readonly ReservedJob<T>[],
+  batch: boolean,
+  value: unknown,
+  durationMs: number,
+): Handled<T>[] {
+  if (batch && isPerJob(value)) {
+    const results = value.results;
+    if (results.length !== jobs.length) {
+      const error = new InvalidArgumentError(
+        `batch handler returned ${results.length} results for ${jobs.length} jobs`,
+      );
+      return jobs.map((job) => ({ job, durationMs, status: 'error', error }));
+    }
+    return jobs.map((job, i) => one(job, results[i], durationMs));
+  }
+  return jobs.map((job) => one(job, value, durationMs));
+}
+
+function one<T>(job: ReservedJob<T>, value: unknown, durationMs: number): Handled<T> {
+  if (isFailure(value)) return { job, durationMs, status: 'error', error: value.error };
+  if (isSnooze(value)) return { job, durationMs, status: 'snooze', delayMs: Math.max(0, value.snooze) };
+  if (isCancel(value)) return { job, durationMs, status: 'cancel', reason: value.cancel };
+  return { job, durationMs, status: 'ok', value };
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+  );
+}

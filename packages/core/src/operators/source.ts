@@ -1,0 +1,247 @@
+import { asyncScheduler, EMPTY, Observable, type SchedulerLike, type Subscription, timer } from 'rxjs';
+import type { Demand } from '../demand';
+import { InvalidArgumentError } from '../errors';
+import type { ReservedJob } from '../job';
+import type { FillSpec, RateLimitSpec, ReserveResult, Store } from '../store';
+
+export interface IdlePolling {
+  /** First sleep after an empty answer. Default `50`. */
+  readonly minMs?: number;
+  /** Sleeps double after each empty answer up to this. Default `1000`. */
+  readonly maxMs?: number;
+}
+
+export interface SourceConfig {
+  readonly store: Store;
+  readonly queue: string;
+  /** The request-n channel: the source reserves only what it has taken from here. */
+  readonly demand: Demand;
+  /** Lease granted with each job. */
+  readonly leaseMs: number;
+  /** Most jobs per store call. Default `1000`. */
+  readonly maxBatch?: number;
+  /**
+   * Reserve only whole multiples of this many jobs (a batch, when the rate limit counts handler
+   * calls, so no call is spent on a partial batch while demand for a full one is on its way).
+   * Default `1`.
+   */
+  readonly multipleOf?: number;
+  /** Checked by the store in the same atomic step as the reserve. */
+  readonly limit?: RateLimitSpec;
+  readonly fill?: FillSpec;
+  readonly idle?: IdlePolling;
+  /** Signals that jobs were added; cuts an idle sleep short. Default: none (polling only). */
+  readonly wakeups?: Observable<unknown>;
+  /** While the latest value is `true`, nothing is reserved. Default: never paused. */
+  readonly paused?: Observable<boolean>;
+  /** Called with every reservation before it is emitted (to track leases). */
+  readonly onReserved?: (jobs: readonly ReservedJob[]) => void;
+  /** Called when a store call fails; the source backs off and tries again. */
+  readonly onError?: (error: unknown) => void;
+  /** Clock and timers. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * A demand-driven source of reserved jobs: each emission is one reservation (an array of leased jobs).
+ *
+ * Intuition: it asks the store for exactly what the consumers have room for and no more. It calls the
+ * store only while demand is positive, and each call reserves at most `min(demand, maxBatch)`.
+ *
+ * ```
+ * demand:  10 ──────────► 0 ············· +4 ──► 0
+ * store:   reserve(10)→[10]                reserve(4)→[3] (short: queue drained → sleep)
+ * source:  -a----------------------------------b--------
+ * ```
+ *
+ * After a full answer it reserves again at once (if demand remains). A short or empty answer means
+ * the queue is drained: it sleeps — first `idle.minMs`, doubling to `idle.maxMs`, or until the next
+ * scheduled job is due — and a wake-up signal cuts the sleep short. When the store reports a rate
+ * limit it sleeps exactly `retryAfterMs` and no wake-up cuts that short, so a limited pipeline makes
+ * no store calls until the limit frees a slot. A paused queue is not polled until resumed. A failing
+ * store call gives its demand back and is retried after a backoff.
+ *
+ * The source completes when the demand channel is cancelled (a drain) and no call is in flight.
+ *
+ * ## Example
+ * ```ts
+ * const demand = new Demand({ initial: 20 });
+ * source({ store, queue: 'emails', demand, leaseMs: 30_000 }).subscribe((jobs) => console.log(jobs.length));
+ * ```
+ */
+export function source<T = unknown>(config: SourceConfig): Observable<readonly ReservedJob<T>[]> {
+  const multipleOf = config.multipleOf ?? 1;
+  const maxBatch = Math.max(config.maxBatch ?? 1000, multipleOf);
+  const minIdle = config.idle?.minMs ?? 50;
+  const maxIdle = Math.max(minIdle, config.idle?.maxMs ?? 1000);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+    throw new InvalidArgumentError(`maxBatch must be an integer ≥ 1, got ${maxBatch}`);
+  }
+  if (!(config.leaseMs > 0)) throw new InvalidArgumentError(`leaseMs must be > 0, got ${config.leaseMs}`);
+
+  return new Observable<readonly ReservedJob<T>[]>((subscriber) => {
+    const { store, queue, demand } = config;
+    const scheduler = config.scheduler ?? asyncScheduler;
+    const reserveOptions = {
+      leaseMs: config.leaseMs,
+      ...(config.limit ? { limit: config.limit } : {}),
+      ...(config.fill ? { fill: config.fill } : {}),
+    };
+
+    let busy = false; // a reserve call is in flight
+    let paused = false;
+    let sleep: Subscription | undefined;
+    let sleepIsHard = false; // rate-limit sleeps ignore wake-ups
+    let idleMs = minIdle;
+    let errorMs = minIdle;
+    let pendingCall: Subscription | undefined;
+
+    const finishIfDrained = (): boolean => {
+      if (demand.isCancelled && !busy) {
+        sleep?.unsubscribe();
+        subscriber.complete();
+        return true;
+      }
+      return false;
+    };
+
+    const sleepFor = (ms: number, hard: boolean): void => {
+      sleep?.unsubscribe();
+      sleepIsHard = hard;
+      const s = timer(Math.max(0, ms), scheduler).subscribe(() => {
+        if (sleep === s) sleep = undefined;
+        pump();
+      });
+      // A 0 ms timer on a synchronous scheduler may have fired already.
+      sleep = s.closed ? undefined : s;
+    };
+
+    const wake = (): void => {
+      idleMs = minIdle;
+      if (sleep && !sleepIsHard) {
+        sleep.unsubscribe();
+        sleep = undefined;
+        pump();
+      }
+    };
+
+    const onResult = (taken: number, result: ReserveResult<T>): void => {
+      busy = false;
+      errorMs = minIdle;
+      const got = result.jobs.length;
+      if (got < taken) demand.giveBack(taken - got);
+      if (got > 0) {
+        idleMs = minIdle;
+        config.onReserved?.(result.jobs);
+        subscriber.next(result.jobs);
+      }
+      if (finishIfDrained()) return;
+      if (result.paused) {
+        sleepFor(maxIdle, false);
+      } else if (result.retryAfterMs !== undefined) {
+        sleepFor(result.retryAfterMs, true);
+      } else if (got < taken) {
+        const idle = got === 0 ? idleMs : minIdle;
+        if (got === 0) idleMs = Math.min(maxIdle, idleMs * 2);
+        sleepFor(Math.min(idle, result.nextCheckInMs ?? Infinity), false);
+      }
+    };
+
+    const onFailure = (taken: number, error: unknown): void => {
+      busy = false;
+      demand.giveBack(taken);
+      config.onError?.(error);
+      if (finishIfDrained()) return;
+      sleepFor(errorMs, false);
+      errorMs = Math.min(maxIdle * 5, errorMs * 2);
+    };
+
+    // One step: at most one reserve call, only with demand, never while sleeping or paused.
+    const step = (): void => {
+      if (busy || sleep || paused || subscriber.closed) return;
+      if (finishIfDrained()) return;
+      const taken = demand.take(maxBatch, multipleOf);
+      if (taken === 0) return;
+      busy = true;
+      let answered = false;
+      pendingCall = store.reserve<T>(queue, taken, reserveOptions).subscribe({
+        next: (result) => {
+          answered = true;
+          enter(() => {
+            onResult(taken, result);
+          });
+        },
+        error: (err: unknown) => {
+          answered = true;
+          enter(() => {
+            onFailure(taken, err);
+          });
+        },
+        complete: () => {
+          if (!answered) {
+            enter(() => {
+              onResult(taken, { jobs: [], paused: false, rejected: [] });
+            });
+          }
+        },
+      });
+    };
+
+    // Re-entrancy: a synchronous store answers inside step(), and emitting jobs can settle them and
+    // replenish demand synchronously, which calls pump() again. Those nested calls only set `again`;
+    // the outermost pump loops, so the stack stays flat however many jobs flow.
+    let pumping = false;
+    let again = false;
+    const enter = (fn: () => void): void => {
+      const outer = pumping;
+      pumping = true;
+      try {
+        fn();
+      } finally {
+        pumping = outer;
+      }
+      pump();
+    };
+    function pump(): void {
+      if (pumping) {
+        again = true;
+        return;
+      }
+      pumping = true;
+      try {
+        do {
+          again = false;
+          step();
+        } while (again as boolean); // set by nested calls
+      } finally {
+        pumping = false;
+      }
+    }
+
+    // Pause state and wake-ups first: the demand subscription below starts reserving at once.
+    const subs: Subscription[] = [
+      (config.paused ?? EMPTY).subscribe((p) => {
+        paused = p;
+        if (!p) wake();
+        pump();
+      }),
+      (config.wakeups ?? EMPTY).subscribe(() => {
+        wake();
+      }),
+      demand.outstanding$.subscribe({
+        next: () => {
+          pump();
+        },
+        complete: () => {
+          finishIfDrained();
+        },
+      }),
+    ];
+
+    return () => {
+      for (const s of subs) s.unsubscribe();
+      sleep?.unsubscribe();
+      pendingCall?.unsubscribe();
+    };
+  });
+}

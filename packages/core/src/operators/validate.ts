@@ -1,0 +1,51 @@
+import { map, type OperatorFunction } from 'rxjs';
+import type { ReservedJob } from '../job';
+import type { PayloadValidator } from '../validation';
+import type { Handled } from './process-jobs';
+
+/** A reservation split by the schema check. */
+export interface Checked<T = unknown> {
+  readonly valid: readonly ReservedJob<T>[];
+  /** Jobs whose payload failed the schema, ready to be dead-lettered with the reason. */
+  readonly invalid: readonly Handled<T>[];
+}
+
+/**
+ * Checks every reserved job's payload against the queue's schema.
+ *
+ * Intuition: producers validate at `add`, but data can reach the queue by other roads (an older
+ * producer, a hand-edited record, a schema that tightened). Such a job must not reach the handler,
+ * must not stop the pipeline, and must not be lost: it is dead-lettered with the violations.
+ *
+ * ```
+ * reserved:  -[a b!]----[c]--|
+ * validate:  -{a|b!}----{c|}-|     (valid | invalid)
+ * ```
+ *
+ * Without a validator every job is valid.
+ *
+ * ## Example
+ * ```ts
+ * reserved$.pipe(validate(compileSchema({ type: 'object', required: ['to'] })));
+ * ```
+ */
+export function validate<T>(
+  validator: PayloadValidator | undefined,
+): OperatorFunction<readonly ReservedJob<T>[], Checked<T>> {
+  return map((jobs) => {
+    if (!validator) return { valid: jobs, invalid: [] };
+    const valid: ReservedJob<T>[] = [];
+    const invalid: Handled<T>[] = [];
+    for (const job of jobs) {
+      const violations = validator(job.data);
+      if (violations.length === 0) valid.push(job);
+      else {
+        const reason = `payload failed the schema: ${violations
+          .map((v) => `${v.path || '/'} ${v.message}`)
+          .join('; ')}`;
+        invalid.push({ job, durationMs: 0, status: 'invalid', reason });
+      }
+    }
+    return { valid, invalid };
+  });
+}

@@ -1,0 +1,332 @@
+import {
+  connect,
+  filter,
+  map,
+  merge,
+  mergeMap,
+  type Observable,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
+import type { BackoffPolicy } from './backoff';
+import type { Demand } from './demand';
+import { InvalidArgumentError } from './errors';
+import type { BatchHandler, Handler } from './handler';
+import type { InFlight } from './in-flight';
+import type { ReservedJob } from './job';
+import type { Logger } from './logger';
+import { adaptiveBatch } from './operators/adaptive-batch';
+import { batch } from './operators/batch';
+import { processJobs, runUnit, type Handled, type WorkUnit } from './operators/process-jobs';
+import { settle } from './operators/settle';
+import { source, type IdlePolling } from './operators/source';
+import { validate } from './operators/validate';
+import type { Outcome } from './outcome';
+import type { RateLimitSpec, Store } from './store';
+import type { Telemetry } from './telemetry';
+import { assertQueueName, compileSchema, type PayloadValidator } from './validation';
+
+/** Flush a batch at `size` jobs or `timeMs` after its first job, whichever comes first. */
+export interface SizeTimeBatch {
+  readonly size: number;
+  /** Default: flush on size only (and on drain). */
+  readonly timeMs?: number;
+}
+
+/** "Write while busy": the first job goes at once; while the handler is busy jobs gather, up to `maxSize`. */
+export interface AdaptiveBatch {
+  readonly adaptive: true;
+  readonly maxSize: number;
+}
+
+export type BatchSpec = SizeTimeBatch | AdaptiveBatch;
+
+/** A pipeline's rate limit; see {@link RateLimitSpec}. `per: 'call'` needs a size/time batch. */
+export interface PipelineRateLimit {
+  readonly allowed: number;
+  readonly periodMs: number;
+  /** Share the limit with other pipelines (on any node) that name the same key. Default: the queue. */
+  readonly key?: string;
+  /** `'job'` (default) counts jobs started; `'call'` counts handler calls (each up to one batch). */
+  readonly per?: 'job' | 'call';
+  /**
+   * Safety margin added to the window the store enforces. The store counts a start when it grants a
+   * lease (its clock, exact across nodes); the handler is called a little later, after the reply
+   * crosses the network and the event loop. Spacing windows by `periodMs + marginMs` keeps the limit
+   * true for handler start times seen by the provider too, as long as that delay varies by less than
+   * the margin. Default: 0.5% of `periodMs`, at most 10 ms (5 ms for a 1 s window, costing 0.5% of
+   * the rate). Set 0 for exact store-side accounting only.
+   */
+  readonly marginMs?: number;
+}
+
+interface CommonConfig {
+  /** Default: the queue name. Must be unique within a worker. */
+  readonly name?: string;
+  readonly queue: string;
+  /** Handler calls in flight at once. Default `1`. */
+  readonly concurrency?: number;
+  readonly rateLimit?: PipelineRateLimit;
+  /** Delay before retrying a failed job. Default `exponential()` with full jitter. */
+  readonly backoff?: BackoffPolicy;
+  /** Abort a handler after this long unless the job has its own `timeoutMs`. Default: no timeout. */
+  readonly timeoutMs?: number;
+  /** Lease per reserved job; heartbeats renew it every `leaseMs / 3`. Default `30_000`. */
+  readonly leaseMs?: number;
+  /** Extra jobs reserved beyond what the handlers can take, to hide store latency. Default `0`. */
+  readonly prefetch?: number;
+  /** JSON schema payloads must match; invalid jobs are dead-lettered at reserve. Default: the queue's stored schema. */
+  readonly schema?: object;
+  /** Most jobs per reserve call. Default `min(budget, 1000)`. */
+  readonly maxReserve?: number;
+  /** Replenishments smaller than this are coalesced. Default `max(1, budget / 4)`. */
+  readonly coalesce?: number;
+  readonly idle?: IdlePolling;
+}
+
+/** A pipeline whose handler takes one job at a time. */
+export interface SingleJobPipelineConfig<T, R> extends CommonConfig {
+  readonly batch?: undefined;
+  readonly handler: Handler<T, R>;
+}
+
+/** A pipeline whose handler takes a batch of jobs. */
+export interface BatchPipelineConfig<T, R> extends CommonConfig {
+  readonly batch: BatchSpec;
+  readonly handler: BatchHandler<T, R>;
+}
+
+export type PipelineConfig<T = unknown, R = unknown> =
+  SingleJobPipelineConfig<T, R> | BatchPipelineConfig<T, R>;
+
+/** What a running pipeline is wired to; supplied by the `Worker` (or a test). */
+export interface PipelineContext {
+  readonly store: Store;
+  readonly demand: Demand;
+  readonly inFlight: InFlight;
+  /** Effective concurrency (changes at runtime). */
+  readonly concurrency$: Observable<number>;
+  /** `true` while the pipeline must not start jobs. */
+  readonly paused$: Observable<boolean>;
+  readonly scheduler?: SchedulerLike;
+  readonly logger: Logger;
+  readonly telemetry?: Telemetry;
+  /** Used when the pipeline has no schema of its own (the queue's stored schema). */
+  readonly fallbackValidator?: PayloadValidator;
+}
+
+/** A validated pipeline definition; give it to a `Worker`. */
+export interface PipelineDefinition<T = unknown, R = unknown> {
+  readonly name: string;
+  readonly queue: string;
+  readonly config: PipelineConfig<T, R>;
+  readonly concurrency: number;
+  readonly leaseMs: number;
+  /** Jobs per handler call: 1, the batch size, or the adaptive maximum. */
+  readonly unitSize: number;
+  /** In-flight budget for a concurrency: `concurrency × unitSize + prefetch`. */
+  budget(concurrency: number): number;
+  /** The pipeline as one Observable of outcomes. */
+  build(ctx: PipelineContext): Observable<Outcome<T, R>>;
+}
+
+/**
+ * Defines a pipeline: a demand-driven source on a queue, an optional rate limit and batching, a
+ * handler with bounded concurrency, and settlement of every outcome.
+ *
+ * Intuition: this is a short composition of the operators in `./operators` — read `build` below to
+ * see exactly what runs, or copy it to make your own:
+ *
+ * ```
+ * demand ─► source (reserve ≤ demand, rate limit in the same store call)
+ *        ─► validate ─► [batch | chunk | adaptiveBatch] ─► processJobs (concurrency c)
+ *        ─► settle (acks grouped) ─► outcomes, and request(k) back to demand
+ * ```
+ *
+ * ## Example
+ * ```ts
+ * const emails = definePipeline<Email, string>({
+ *   queue: 'emails',
+ *   concurrency: 5,
+ *   rateLimit: { allowed: 400, periodMs: 1000 },
+ *   timeoutMs: 10_000,
+ *   handler: async (job, { signal }) => {
+ *     const res = await provider.send(job.data, { signal });
+ *     if (res.status === 429) return { snooze: 1000 };
+ *     return res.messageId;
+ *   },
+ * });
+ * ```
+ */
+/* eslint-disable @typescript-eslint/unified-signatures -- a union loses the handler's contextual type */
+export function definePipeline<T = unknown, R = unknown>(
+  config: SingleJobPipelineConfig<T, R>,
+): PipelineDefinition<T, R>;
+export function definePipeline<T = unknown, R = unknown>(
+  config: BatchPipelineConfig<T, R>,
+): PipelineDefinition<T, R>;
+/* eslint-enable @typescript-eslint/unified-signatures */
+export function definePipeline<T = unknown, R = unknown>(
+  config: PipelineConfig<T, R>,
+): PipelineDefinition<T, R> {
+  assertQueueName(config.queue);
+  const name = config.name ?? config.queue;
+  const concurrency = config.concurrency ?? 1;
+  const leaseMs = config.leaseMs ?? 30_000;
+  const prefetch = config.prefetch ?? 0;
+  const spec = config.batch;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new InvalidArgumentError(
+      `pipeline "${name}": concurrency must be an integer ≥ 1, got ${concurrency}`,
+    );
+  }
+  if (!(leaseMs > 0)) throw new InvalidArgumentError(`pipeline "${name}": leaseMs must be > 0`);
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new InvalidArgumentError(`pipeline "${name}": prefetch must be an integer ≥ 0`);
+  }
+  const unitSize = spec === undefined ? 1 : 'adaptive' in spec ? spec.maxSize : spec.size;
+  if (!Number.isInteger(unitSize) || unitSize < 1) {
+    throw new InvalidArgumentError(`pipeline "${name}": batch size must be an integer ≥ 1`);
+  }
+  const perCall = config.rateLimit?.per === 'call';
+  if (perCall && (spec === undefined || 'adaptive' in spec)) {
+    throw new InvalidArgumentError(
+      `pipeline "${name}": a rate limit per call needs a size/time batch ({ size, timeMs })`,
+    );
+  }
+  const ownValidator = config.schema ? compileSchema(config.schema) : undefined;
+  const budget = (c: number): number => c * unitSize + prefetch;
+
+  const build = (ctx: PipelineContext): Observable<Outcome<T, R>> => {
+    const { store, demand, inFlight, logger } = ctx;
+    const scheduler = ctx.scheduler;
+    const runConfig = {
+      pipeline: name,
+      logger,
+      inFlight,
+      ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
+      ...(scheduler ? { scheduler } : {}),
+      ...(ctx.telemetry ? { telemetry: ctx.telemetry } : {}),
+    };
+    const limit: RateLimitSpec | undefined = config.rateLimit && {
+      key: config.rateLimit.key ?? config.queue,
+      allowed: config.rateLimit.allowed,
+      periodMs: config.rateLimit.periodMs + rateMargin(config.rateLimit),
+      per: config.rateLimit.per ?? 'job',
+      jobsPerCall: perCall ? unitSize : 1,
+    };
+    const sizeTime = spec && !('adaptive' in spec) ? spec : undefined;
+
+    // The handler stage, chosen by the batching mode. Each emits one Handled[] per handler call.
+    let run: OperatorFunction<readonly ReservedJob<T>[], readonly Handled<T>[]>;
+    if (spec === undefined) {
+      const handler = config.handler as Handler<T>;
+      run = (jobs$) =>
+        jobs$.pipe(
+          mergeMap((jobs) => jobs.map((job): WorkUnit<T> => ({ jobs: [job], batch: false }))),
+          processJobs(handler, { ...runConfig, concurrency: ctx.concurrency$ }),
+        );
+    } else {
+      const handler = config.handler as BatchHandler<T>;
+      if ('adaptive' in spec) {
+        run = (jobs$) =>
+          jobs$.pipe(
+            mergeMap((jobs) => jobs),
+            adaptiveBatch((jobs: ReservedJob<T>[]) => runUnit(handler, { jobs, batch: true }, runConfig), {
+              maxSize: spec.maxSize,
+              concurrency: ctx.concurrency$,
+              maxBuffered: Number.MAX_SAFE_INTEGER, // bounded by demand
+            }),
+          );
+      } else if (perCall) {
+        // Each reservation was counted as ceil(n / size) calls: keep its chunks intact.
+        run = (jobs$) =>
+          jobs$.pipe(
+            mergeMap((jobs) => chunk(jobs, spec.size).map((c): WorkUnit<T> => ({ jobs: c, batch: true }))),
+            processJobs(handler, { ...runConfig, concurrency: ctx.concurrency$ }),
+          );
+      } else {
+        run = (jobs$) =>
+          jobs$.pipe(
+            mergeMap((jobs) => jobs),
+            batch<ReservedJob<T>>({
+              size: spec.size,
+              ...(spec.timeMs === undefined ? {} : { timeMs: spec.timeMs }),
+              ...(scheduler ? { scheduler } : {}),
+            }),
+            map((jobs): WorkUnit<T> => ({ jobs, batch: true })),
+            processJobs(handler, { ...runConfig, concurrency: ctx.concurrency$ }),
+          );
+      }
+    }
+
+    const validator = ownValidator ?? ctx.fallbackValidator;
+    return source<T>({
+      store,
+      queue: config.queue,
+      demand,
+      leaseMs,
+      maxBatch: config.maxReserve ?? Math.min(1000, budget(concurrency)),
+      ...(perCall ? { multipleOf: unitSize } : {}),
+      wakeups: store.wakeups(config.queue),
+      paused: ctx.paused$,
+      onReserved: (jobs) => {
+        inFlight.add(jobs);
+      },
+      onError: (error) => {
+        logger.warn('reserve failed; backing off', {
+          pipeline: name,
+          queue: config.queue,
+          error: String(error),
+        });
+      },
+      ...(limit ? { limit } : {}),
+      ...(perCall && sizeTime?.timeMs !== undefined
+        ? { fill: { count: sizeTime.size, waitMs: sizeTime.timeMs } }
+        : {}),
+      ...(config.idle ? { idle: config.idle } : {}),
+      ...(scheduler ? { scheduler } : {}),
+    }).pipe(
+      validate<T>(validator),
+      connect((checked$) =>
+        merge(
+          checked$.pipe(
+            map((c) => c.invalid),
+            filter((invalid) => invalid.length > 0),
+          ),
+          checked$.pipe(
+            map((c) => c.valid),
+            filter((valid) => valid.length > 0),
+            run,
+          ),
+        ),
+      ),
+      settle<T>({
+        store,
+        pipeline: name,
+        inFlight,
+        logger,
+        onSettled: (n) => {
+          if (n > 0) demand.request(n);
+        },
+        ...(config.backoff ? { backoff: config.backoff } : {}),
+        ...(scheduler ? { scheduler } : {}),
+        ...(ctx.telemetry ? { telemetry: ctx.telemetry } : {}),
+      }),
+    ) as Observable<Outcome<T, R>>;
+  };
+
+  return { name, queue: config.queue, config, concurrency, leaseMs, unitSize, budget, build };
+}
+
+function rateMargin(limit: PipelineRateLimit): number {
+  const margin = limit.marginMs ?? Math.min(10, Math.round(limit.periodMs * 0.005));
+  if (!(margin >= 0)) throw new InvalidArgumentError(`rateLimit.marginMs must be ≥ 0, got ${margin}`);
+  return margin;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

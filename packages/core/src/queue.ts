@@ -1,0 +1,215 @@
+import {
+  defer,
+  filter,
+  firstValueFrom,
+  map,
+  type Observable,
+  of,
+  race,
+  switchMap,
+  take,
+  timer,
+  throwError,
+} from 'rxjs';
+import { InvalidArgumentError, SluiceError, ErrorCode } from './errors';
+import type { JobOptions, JobRecord } from './job';
+import type { CancelResult, EnqueueResult, JobEvent, QueueConfig, QueueStats, Store } from './store';
+import {
+  assertQueueName,
+  assertValid,
+  compileSchema,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  encodePayload,
+  type PayloadValidator,
+} from './validation';
+
+export interface QueueOptions {
+  /**
+   * JSON schema every payload must match. It is also saved as the queue's stored schema on the first
+   * add, so workers, the CLI and the dashboard validate against the same one. Default: the stored one.
+   */
+  readonly schema?: object;
+  /** Largest JSON payload accepted, in bytes. Default 1 MiB. */
+  readonly maxPayloadBytes?: number;
+  /** Options applied to every job unless the add overrides them. */
+  readonly defaults?: JobOptions;
+}
+
+/** One item of {@link Queue.addBulk}. */
+export interface BulkItem<T> {
+  readonly data: T;
+  readonly options?: JobOptions;
+}
+
+/** Raised by {@link Queue.waitForResult} when the job ends without completing. */
+export class JobFailedError extends SluiceError {
+  override name = 'JobFailedError' as const;
+  readonly event: JobEvent;
+  constructor(event: JobEvent) {
+    super(ErrorCode.Store, `job ${event.id} ${event.kind}: ${event.reason ?? event.error?.message ?? ''}`);
+    this.event = event;
+  }
+}
+
+/**
+ * The producer's handle on a queue: validated, promise-based adds, plus the queue's administration.
+ *
+ * A payload is checked against the schema and its size limit, encoded as JSON, then stored; an invalid
+ * payload rejects with `PayloadValidationError` listing every violation, and nothing is stored. A bulk
+ * add is all-or-nothing for validation.
+ *
+ * ## Example
+ * ```ts
+ * const emails = new Queue<Email>(store, 'emails', {
+ *   schema: { type: 'object', required: ['to'], properties: { to: { type: 'string', format: 'email' } } },
+ * });
+ * const { id } = await emails.add({ to: 'ada@example.com' }, { priority: 1, delayMs: 60_000 });
+ * await emails.addBulk(users.map((u) => ({ data: { to: u.email } })));
+ * ```
+ */
+export class Queue<T = unknown> {
+  readonly name: string;
+  private readonly maxPayloadBytes: number;
+  private readonly defaults: JobOptions;
+  private validator: PayloadValidator | undefined;
+  private configReady: Promise<void> | undefined;
+
+  constructor(
+    readonly store: Store,
+    name: string,
+    private readonly options: QueueOptions = {},
+  ) {
+    assertQueueName(name);
+    this.name = name;
+    this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    this.defaults = options.defaults ?? {};
+    if (options.schema) this.validator = compileSchema(options.schema);
+  }
+
+  /** Adds one job. Resolves to its id (and whether it matched an existing job). */
+  add(data: T, options: JobOptions = {}): Promise<EnqueueResult> {
+    return this.addBulk([{ data, options }]).then((results) => results[0] as EnqueueResult);
+  }
+
+  /** Adds many jobs in one store call. Rejects, storing nothing, if any payload is invalid. */
+  async addBulk(items: readonly BulkItem<T>[]): Promise<readonly EnqueueResult[]> {
+    await this.ensureConfig();
+    return firstValueFrom(this.addBulk$(items));
+  }
+
+  /**
+   * {@link addBulk} as a cold Observable, using the schema given to the constructor (no store read):
+   * usable inside RxJS virtual time.
+   */
+  addBulk$(items: readonly BulkItem<T>[]): Observable<readonly EnqueueResult[]> {
+    return defer(() => {
+      const jobs = items.map((item) => {
+        const data = JSON.parse(encodePayload(this.name, item.data, this.maxPayloadBytes)) as unknown;
+        assertValid(this.name, this.validator, data);
+        return { ...this.defaults, ...item.options, queue: this.name, data };
+      });
+      if (jobs.length === 0) return of([]);
+      return this.store.enqueue(jobs);
+    });
+  }
+
+  /** Resolves with the job's result once it completes; rejects with {@link JobFailedError} if it dies or is cancelled. */
+  waitForResult<R = unknown>(id: string, options: { readonly timeoutMs?: number } = {}): Promise<R> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const ended = (e: JobEvent): boolean =>
+      e.id === id && (e.kind === 'completed' || e.kind === 'dead' || e.kind === 'cancelled');
+    // Subscribe to events first, then look at the record, so a completion in between is not missed.
+    const fromEvents$ = this.store.events(this.name).pipe(filter(ended), take(1));
+    const fromRecord$ = defer(() => this.store.getJob(this.name, id)).pipe(
+      switchMap((rec) => {
+        if (!rec) return throwError(() => new InvalidArgumentError(`no job ${id} in queue "${this.name}"`));
+        const event = recordToEvent(rec);
+        return event ? of(event) : fromEvents$;
+      }),
+    );
+    return firstValueFrom(
+      race(
+        fromRecord$,
+        timer(timeoutMs).pipe(
+          switchMap(() =>
+            throwError(() => new SluiceError(ErrorCode.JobTimeout, `waited ${timeoutMs} ms for job ${id}`)),
+          ),
+        ),
+      ).pipe(
+        map((event) => {
+          if (event.kind !== 'completed') throw new JobFailedError(event);
+          return event.result as R;
+        }),
+      ),
+    );
+  }
+
+  /** Outcomes of this queue's jobs from every process (hot). */
+  get events$(): Observable<JobEvent> {
+    return this.store.events(this.name);
+  }
+
+  getJob(id: string): Promise<JobRecord<T> | undefined> {
+    return this.store.getJob<T>(this.name, id);
+  }
+  cancel(id: string): Promise<CancelResult> {
+    return this.store.cancel(this.name, id);
+  }
+  pause(): Promise<void> {
+    return this.store.pause(this.name);
+  }
+  resume(): Promise<void> {
+    return this.store.resume(this.name);
+  }
+  stats(): Promise<QueueStats> {
+    return this.store.stats(this.name);
+  }
+
+  /** Loads the stored schema (no local one) or publishes the local one, once. */
+  private ensureConfig(): Promise<void> {
+    this.configReady ??= this.store.getQueueConfig(this.name).then(
+      async (stored: QueueConfig) => {
+        if (this.options.schema) {
+          if (JSON.stringify(stored.schema) !== JSON.stringify(this.options.schema)) {
+            await this.store.setQueueConfig(this.name, { ...stored, schema: this.options.schema });
+          }
+        } else if (stored.schema) {
+          this.validator = compileSchema(stored.schema);
+        }
+      },
+      (err: unknown) => {
+        this.configReady = undefined; // try again on the next add
+        throw err;
+      },
+    );
+    return this.configReady;
+  }
+}
+
+function recordToEvent(rec: JobRecord): JobEvent | undefined {
+  const at = rec.finishedAt ?? 0;
+  switch (rec.state) {
+    case 'completed':
+      return { queue: rec.queue, id: rec.id, kind: 'completed', at, result: rec.result };
+    case 'dead':
+      return {
+        queue: rec.queue,
+        id: rec.id,
+        kind: 'dead',
+        at,
+        ...(rec.reason ? { reason: rec.reason } : {}),
+      };
+    case 'cancelled':
+      return {
+        queue: rec.queue,
+        id: rec.id,
+        kind: 'cancelled',
+        at,
+        ...(rec.reason ? { reason: rec.reason } : {}),
+      };
+    case 'ready':
+    case 'scheduled':
+    case 'running':
+      return undefined;
+  }
+}

@@ -1,0 +1,216 @@
+import type { Observable } from 'rxjs';
+import type { JobRecord, JobState, NewJob, ReservedJob, Retention } from './job';
+import type { SettleResult, Settlement } from './outcome';
+import type { ErrorInfo } from './errors';
+
+/**
+ * A rate limit checked by the store in the same atomic step as the reserve, so it holds across every
+ * process sharing the store. The guarantee is strict: never more than `allowed` starts in any window
+ * of `periodMs`, measured on the store's clock.
+ */
+export interface RateLimitSpec {
+  /** Pipelines (or queues) with the same key share one limit. Default: the queue name. */
+  readonly key?: string;
+  readonly allowed: number;
+  readonly periodMs: number;
+  /**
+   * What one unit of the limit counts. `'job'` (default): every job started. `'call'`: every handler
+   * call, where one call takes up to `jobsPerCall` jobs (10 requests/s of 100 items each).
+   */
+  readonly per?: 'job' | 'call';
+  /** Jobs per handler call when `per` is `'call'`. Default `1`. */
+  readonly jobsPerCall?: number;
+}
+
+/**
+ * Hold a reservation back until it can be a full batch: reserve nothing while fewer than `count` jobs
+ * are ready and the first ready job became due less than `waitMs` ago. `bufferTime` semantics, applied
+ * in the store so no reserved job waits on a timer.
+ */
+export interface FillSpec {
+  readonly count: number;
+  readonly waitMs: number;
+}
+
+export interface ReserveOptions {
+  /** How long the lease lasts before the job may be recovered by another worker. */
+  readonly leaseMs: number;
+  readonly limit?: RateLimitSpec;
+  readonly fill?: FillSpec;
+}
+
+/** A job the store found malformed while reserving; it went to the dead-letter queue instead. */
+export interface RejectedJob {
+  readonly id: string;
+  readonly reason: string;
+}
+
+export interface ReserveResult<T = unknown> {
+  /** At most `n` jobs, leased, in priority-then-FIFO order. */
+  readonly jobs: readonly ReservedJob<T>[];
+  /**
+   * Set when the rate limit stopped the reserve short: ms from now until the limit frees a unit. The
+   * caller must not reserve again before then (a wake-up does not change it).
+   */
+  readonly retryAfterMs?: number;
+  /**
+   * Set when the answer was short for a reason time will fix: a fill wait, or the next scheduled job
+   * becoming due. The caller may sleep this long (a wake-up signal may cut the sleep short).
+   */
+  readonly nextCheckInMs?: number;
+  /** The queue is paused; nothing was reserved. */
+  readonly paused: boolean;
+  readonly rejected: readonly RejectedJob[];
+}
+
+export interface EnqueueResult {
+  readonly id: string;
+  /** The add matched an existing job (same `id` or a live unique key); nothing new was stored. */
+  readonly duplicate: boolean;
+}
+
+export interface LeaseRef {
+  readonly id: string;
+  readonly token: string;
+}
+
+export interface ExtendResult {
+  /** Lease deadlines moved to now + `leaseMs`. */
+  readonly extended: readonly string[];
+  /** Ids whose lease no longer matches: their handlers should stop, their settle would be refused. */
+  readonly lost: readonly string[];
+}
+
+export interface RecoverResult {
+  /** Jobs whose lease expired, put back in the queue. */
+  readonly recovered: readonly string[];
+  /** Jobs whose lease expired on their last attempt, dead-lettered. */
+  readonly dead: readonly string[];
+}
+
+/** Settings every worker of a queue obeys, whichever process changed them. */
+export interface QueueSettings {
+  readonly paused: boolean;
+  /** Overrides the concurrency of every pipeline on this queue; `undefined` means each pipeline's own. */
+  readonly concurrency?: number;
+}
+
+export type JobCounts = Readonly<Record<JobState, number>>;
+
+export interface QueueStats {
+  readonly queue: string;
+  readonly counts: JobCounts;
+  readonly paused: boolean;
+  /** Monotonic counters since the queue was created. */
+  readonly totals: {
+    readonly enqueued: number;
+    readonly completed: number;
+    /** Attempts that failed (retried or dead-lettered). */
+    readonly failed: number;
+    readonly dead: number;
+  };
+}
+
+/** Per-minute counters, for throughput and failure-rate charts. */
+export interface MinuteBucket {
+  /** Start of the minute, epoch ms (store clock). */
+  readonly minute: number;
+  readonly completed: number;
+  readonly failed: number;
+}
+
+/** An event on a queue's cross-process event stream. */
+export interface JobEvent {
+  readonly queue: string;
+  readonly id: string;
+  readonly kind: 'completed' | 'retrying' | 'dead' | 'cancelled' | 'snoozed';
+  readonly at: number;
+  readonly result?: unknown;
+  readonly error?: ErrorInfo;
+  readonly reason?: string;
+}
+
+export interface ListOptions {
+  readonly offset?: number;
+  /** Default 50. */
+  readonly limit?: number;
+}
+
+/** What `cancel` did. */
+export type CancelResult =
+  /** The job was waiting; it is now `cancelled` and will not run. */
+  | 'cancelled'
+  /** The job is running; its worker was told to abort it and will settle it as cancelled. */
+  | 'signalled'
+  /** The job already finished. */
+  | 'finished'
+  | 'not-found';
+
+/** Per-queue configuration kept in the store, readable by every process (CLI, dashboard). */
+export interface QueueConfig {
+  /** JSON schema every payload must match; checked at add and again at reserve. */
+  readonly schema?: object;
+  readonly retention?: Retention;
+}
+
+/**
+ * The storage contract, named after job transitions. Pipeline-facing methods return Observables so
+ * a pipeline over an in-memory store can run in RxJS virtual time; administrative methods return
+ * Promises. Every implementation must pass `defineStoreContract` from `@sluice/testing`.
+ *
+ * Times the store reports (`at`, `runAt`, lease deadlines) are on the store's clock. Workers never
+ * send absolute times: retry and snooze delays are relative, so skewed worker clocks cannot matter.
+ */
+export interface Store {
+  /** A short name for logs: `"memory"`, `"redis"`. */
+  readonly kind: string;
+
+  // ---- producers
+  /** Adds jobs atomically per queue; returns one result per job, in order. */
+  enqueue(jobs: readonly NewJob[]): Observable<readonly EnqueueResult[]>;
+
+  // ---- pipelines
+  /**
+   * Promotes due scheduled jobs, checks the rate limit, then leases up to `n` ready jobs (priority,
+   * then FIFO) — one atomic step.
+   */
+  reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>>;
+  /** Applies outcomes; each one only if its lease token still matches. */
+  settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]>;
+  extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult>;
+  /** Returns jobs with expired leases to the queue (counting the attempt). Idempotent; any node may run it. */
+  recoverExpired(queue: string): Observable<RecoverResult>;
+  /** Emits when jobs are added to the queue, so an idle pipeline can reserve at once. Best effort. */
+  wakeups(queue: string): Observable<void>;
+  /** Emits the ids of running jobs of the queue that someone cancelled. */
+  cancellations(queue: string): Observable<string>;
+  /** Emits the queue's settings now and whenever they change. */
+  settings(queue: string): Observable<QueueSettings>;
+  /** Outcomes of the queue's jobs, from every process. Hot; starts with events after subscription. */
+  events(queue: string): Observable<JobEvent>;
+
+  // ---- administration
+  pause(queue: string): Promise<void>;
+  resume(queue: string): Promise<void>;
+  /** Sets (or with `undefined` clears) the concurrency every worker of the queue uses. */
+  setConcurrency(queue: string, concurrency: number | undefined): Promise<void>;
+  cancel(queue: string, id: string): Promise<CancelResult>;
+  getJob<T = unknown>(queue: string, id: string): Promise<JobRecord<T> | undefined>;
+  listJobs(queue: string, state: JobState, options?: ListOptions): Promise<readonly JobRecord[]>;
+  /** Moves dead (or cancelled) jobs back to ready with a fresh set of attempts. Returns how many moved. */
+  retryJobs(queue: string, ids: readonly string[] | 'all-dead'): Promise<number>;
+  /** Makes a scheduled job due now. Returns false if the job is not scheduled. */
+  promoteJob(queue: string, id: string): Promise<boolean>;
+  /** Deletes a job that is not running. Returns false if it does not exist or is running. */
+  removeJob(queue: string, id: string): Promise<boolean>;
+  /** Deletes every job in a terminal state. Returns how many were deleted. */
+  purge(queue: string, state: 'dead' | 'completed' | 'cancelled'): Promise<number>;
+  stats(queue: string): Promise<QueueStats>;
+  /** Per-minute completed/failed counters for the last `minutes` minutes, oldest first. */
+  history(queue: string, minutes: number): Promise<readonly MinuteBucket[]>;
+  /** Every queue the store has seen, sorted. */
+  queues(): Promise<readonly string[]>;
+  getQueueConfig(queue: string): Promise<QueueConfig>;
+  setQueueConfig(queue: string, config: QueueConfig): Promise<void>;
+  close(): Promise<void>;
+}

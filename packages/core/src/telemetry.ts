@@ -1,0 +1,280 @@
+import { defer, type Observable, Subject, tap } from 'rxjs';
+import type { ErrorInfo } from './errors';
+import type { OutcomeKind } from './outcome';
+import type { JobRecord, JobState, NewJob } from './job';
+import type { SettleResult, Settlement } from './outcome';
+import type {
+  CancelResult,
+  EnqueueResult,
+  ExtendResult,
+  JobEvent,
+  LeaseRef,
+  ListOptions,
+  MinuteBucket,
+  QueueConfig,
+  QueueSettings,
+  QueueStats,
+  RecoverResult,
+  ReserveOptions,
+  ReserveResult,
+  Store,
+} from './store';
+
+/**
+ * Typed telemetry events. Every event carries `type`, `queue` and `at` (ms, the emitter's clock).
+ *
+ * | event | measurements | metadata |
+ * |---|---|---|
+ * | `enqueue` | `count`, `duplicates`, `durationMs` | `queue` |
+ * | `reserve` | `requested`, `reserved`, `durationMs` | `queue`, `paused`, `retryAfterMs` |
+ * | `rate-limited` | `retryAfterMs` | `queue`, `key` |
+ * | `rejected` | — | `queue`, `jobId`, `reason` (malformed job dead-lettered at reserve) |
+ * | `start` | `jobs` (1, or the batch size) | `queue`, `pipeline`, `jobIds`, `attempt` |
+ * | `stop` | `durationMs` | `queue`, `pipeline`, `jobId`, `kind` (the outcome) |
+ * | `exception` | `durationMs` | `queue`, `pipeline`, `jobId`, `error` |
+ * | `settle-refused` | — | `queue`, `jobId`, `reason` (`lease-lost`, `not-found`) |
+ * | `demand` | `outstanding`, `inFlight` | `queue`, `pipeline` |
+ * | `action` | — | `queue`, `action`, `jobId?`, `actor?` (administrative actions: retry, purge, pause …) |
+ */
+export type TelemetryEvent =
+  | (Base & { type: 'enqueue'; count: number; duplicates: number; durationMs: number })
+  | (Base & {
+      type: 'reserve';
+      requested: number;
+      reserved: number;
+      durationMs: number;
+      paused: boolean;
+      retryAfterMs?: number;
+    })
+  | (Base & { type: 'rate-limited'; key: string; retryAfterMs: number })
+  | (Base & { type: 'rejected'; jobId: string; reason: string })
+  | (Base & { type: 'start'; pipeline: string; jobIds: readonly string[]; jobs: number; attempt: number })
+  | (Base & { type: 'stop'; pipeline: string; jobId: string; kind: OutcomeKind; durationMs: number })
+  | (Base & { type: 'exception'; pipeline: string; jobId: string; error: ErrorInfo; durationMs: number })
+  | (Base & { type: 'settle-refused'; jobId: string; reason: string })
+  | (Base & { type: 'demand'; pipeline: string; outstanding: number; inFlight: number })
+  | (Base & { type: 'action'; action: string; jobId?: string; actor?: string; detail?: string });
+
+interface Base {
+  queue: string;
+  at: number;
+}
+
+export type TelemetryEventType = TelemetryEvent['type'];
+
+/**
+ * A hub of telemetry events, exposed as a hot Observable. Emitting never throws into the caller: a
+ * subscriber that throws is reported by RxJS, not by the pipeline that emitted.
+ *
+ * ## Example
+ * ```ts
+ * const telemetry = new Telemetry();
+ * telemetry.events$.pipe(filter((e) => e.type === 'rate-limited')).subscribe((e) => console.log(e));
+ * const worker = new Worker({ store, pipelines, telemetry });
+ * ```
+ */
+export class Telemetry {
+  private readonly subject = new Subject<TelemetryEvent>();
+  readonly events$: Observable<TelemetryEvent> = this.subject.asObservable();
+
+  /** Whether anyone listens; emitters skip building events when no one does. */
+  get observed(): boolean {
+    return this.subject.observed;
+  }
+
+  emit(event: TelemetryEvent): void {
+    if (this.subject.observed) this.subject.next(event);
+  }
+}
+
+/**
+ * Wraps any store so its pipeline-facing calls emit telemetry: `enqueue`, `reserve`, `rate-limited`,
+ * `rejected` and `settle-refused`. Stores themselves never emit; this is the one place that does.
+ */
+export function instrumentStore(store: Store, telemetry: Telemetry, now: () => number): Store {
+  return new InstrumentedStore(store, telemetry, now);
+}
+
+class InstrumentedStore implements Store {
+  constructor(
+    private readonly inner: Store,
+    private readonly telemetry: Telemetry,
+    private readonly now: () => number,
+  ) {}
+
+  get kind(): string {
+    return this.inner.kind;
+  }
+
+  enqueue(jobs: readonly NewJob[]): Observable<readonly EnqueueResult[]> {
+    return defer(() => {
+      const started = this.now();
+      return this.inner.enqueue(jobs).pipe(
+        tap((results) => {
+          if (!this.telemetry.observed) return;
+          const byQueue = new Map<string, { count: number; duplicates: number }>();
+          results.forEach((r, i) => {
+            const queue = jobs[i]?.queue ?? '';
+            const agg = byQueue.get(queue) ?? { count: 0, duplicates: 0 };
+            agg.count++;
+            if (r.duplicate) agg.duplicates++;
+            byQueue.set(queue, agg);
+          });
+          const at = this.now();
+          for (const [queue, agg] of byQueue) {
+            this.telemetry.emit({ type: 'enqueue', queue, at, durationMs: at - started, ...agg });
+          }
+        }),
+      );
+    });
+  }
+
+  reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> {
+    return defer(() => {
+      const started = this.now();
+      return this.inner.reserve<T>(queue, n, options).pipe(
+        tap((result) => {
+          if (!this.telemetry.observed) return;
+          const at = this.now();
+          this.telemetry.emit({
+            type: 'reserve',
+            queue,
+            at,
+            requested: n,
+            reserved: result.jobs.length,
+            durationMs: at - started,
+            paused: result.paused,
+            ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
+          });
+          if (result.retryAfterMs !== undefined && options.limit) {
+            this.telemetry.emit({
+              type: 'rate-limited',
+              queue,
+              at,
+              key: options.limit.key ?? queue,
+              retryAfterMs: result.retryAfterMs,
+            });
+          }
+          for (const r of result.rejected) {
+            this.telemetry.emit({ type: 'rejected', queue, at, jobId: r.id, reason: r.reason });
+          }
+        }),
+      );
+    });
+  }
+
+  settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
+    return this.inner.settle(settlements).pipe(
+      tap((results) => {
+        results.forEach((r, i) => {
+          if (!r.applied) {
+            this.telemetry.emit({
+              type: 'settle-refused',
+              queue: settlements[i]?.queue ?? '',
+              at: this.now(),
+              jobId: r.id,
+              reason: r.reason,
+            });
+          }
+        });
+      }),
+    );
+  }
+
+  extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult> {
+    return this.inner.extendLeases(queue, leases, leaseMs);
+  }
+  recoverExpired(queue: string): Observable<RecoverResult> {
+    return this.inner.recoverExpired(queue);
+  }
+  wakeups(queue: string): Observable<void> {
+    return this.inner.wakeups(queue);
+  }
+  cancellations(queue: string): Observable<string> {
+    return this.inner.cancellations(queue);
+  }
+  settings(queue: string): Observable<QueueSettings> {
+    return this.inner.settings(queue);
+  }
+  events(queue: string): Observable<JobEvent> {
+    return this.inner.events(queue);
+  }
+  pause(queue: string): Promise<void> {
+    return this.action(queue, 'pause', () => this.inner.pause(queue));
+  }
+  resume(queue: string): Promise<void> {
+    return this.action(queue, 'resume', () => this.inner.resume(queue));
+  }
+  setConcurrency(queue: string, concurrency: number | undefined): Promise<void> {
+    return this.action(
+      queue,
+      'set-concurrency',
+      () => this.inner.setConcurrency(queue, concurrency),
+      undefined,
+      String(concurrency),
+    );
+  }
+  cancel(queue: string, id: string): Promise<CancelResult> {
+    return this.action(queue, 'cancel', () => this.inner.cancel(queue, id), id);
+  }
+  getJob<T = unknown>(queue: string, id: string): Promise<JobRecord<T> | undefined> {
+    return this.inner.getJob<T>(queue, id);
+  }
+  listJobs(queue: string, state: JobState, options?: ListOptions): Promise<readonly JobRecord[]> {
+    return this.inner.listJobs(queue, state, options);
+  }
+  retryJobs(queue: string, ids: readonly string[] | 'all-dead'): Promise<number> {
+    return this.action(
+      queue,
+      'retry',
+      () => this.inner.retryJobs(queue, ids),
+      ids === 'all-dead' ? undefined : ids.join(','),
+    );
+  }
+  promoteJob(queue: string, id: string): Promise<boolean> {
+    return this.action(queue, 'promote', () => this.inner.promoteJob(queue, id), id);
+  }
+  removeJob(queue: string, id: string): Promise<boolean> {
+    return this.action(queue, 'remove', () => this.inner.removeJob(queue, id), id);
+  }
+  purge(queue: string, state: 'dead' | 'completed' | 'cancelled'): Promise<number> {
+    return this.action(queue, 'purge', () => this.inner.purge(queue, state), undefined, state);
+  }
+  stats(queue: string): Promise<QueueStats> {
+    return this.inner.stats(queue);
+  }
+  history(queue: string, minutes: number): Promise<readonly MinuteBucket[]> {
+    return this.inner.history(queue, minutes);
+  }
+  queues(): Promise<readonly string[]> {
+    return this.inner.queues();
+  }
+  getQueueConfig(queue: string): Promise<QueueConfig> {
+    return this.inner.getQueueConfig(queue);
+  }
+  setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
+    return this.inner.setQueueConfig(queue, config);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async action<R>(
+    queue: string,
+    action: string,
+    fn: () => Promise<R>,
+    jobId?: string,
+    detail?: string,
+  ): Promise<R> {
+    const result = await fn();
+    this.telemetry.emit({
+      type: 'action',
+      queue,
+      at: this.now(),
+      action,
+      ...(jobId === undefined ? {} : { jobId }),
+      ...(detail === undefined ? {} : { detail }),
+    });
+    return result;
+  }
+}

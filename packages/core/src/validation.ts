@@ -1,0 +1,115 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { MAX_PRIORITY, type NewJob } from './job';
+import {
+  InvalidArgumentError,
+  PayloadNotSerializableError,
+  PayloadTooLargeError,
+  PayloadValidationError,
+  type SchemaViolation,
+} from './errors';
+
+/** Checks a payload against a queue's JSON schema; returns the violations (empty when valid). */
+export type PayloadValidator = (data: unknown) => readonly SchemaViolation[];
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+addFormats(ajv);
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/**
+ * Compiles a JSON schema (draft-07, with `ajv-formats`) once and returns a validator. Throws
+ * {@link InvalidArgumentError} if the schema itself is invalid.
+ */
+export function compileSchema(schema: object): PayloadValidator {
+  let validate = compiled.get(schema);
+  if (!validate) {
+    try {
+      validate = ajv.compile(schema);
+    } catch (err) {
+      throw new InvalidArgumentError(`invalid JSON schema: ${(err as Error).message}`, { cause: err });
+    }
+    compiled.set(schema, validate);
+  }
+  const fn = validate;
+  return (data) => (fn(data) ? [] : (fn.errors ?? []).map(toViolation));
+}
+
+function toViolation(e: ErrorObject): SchemaViolation {
+  const extra =
+    e.keyword === 'additionalProperties'
+      ? ` (${String((e.params as { additionalProperty?: unknown }).additionalProperty)})`
+      : '';
+  return { path: e.instancePath, message: `${e.message ?? 'is invalid'}${extra}`, keyword: e.keyword };
+}
+
+/** Throws {@link PayloadValidationError} when `data` does not match. */
+export function assertValid(queue: string, validator: PayloadValidator | undefined, data: unknown): void {
+  if (!validator) return;
+  const violations = validator(data);
+  if (violations.length > 0) throw new PayloadValidationError(queue, violations);
+}
+
+/** Default cap on a payload's JSON size: 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
+ * Encodes a payload as JSON and checks its size, so what a store keeps is exactly what a worker will
+ * read. Throws {@link PayloadNotSerializableError} or {@link PayloadTooLargeError}.
+ */
+export function encodePayload(queue: string, data: unknown, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): string {
+  let json: string | undefined;
+  try {
+    json = (JSON.stringify as (value: unknown) => string | undefined)(data);
+  } catch (err) {
+    throw new PayloadNotSerializableError(queue, { cause: err });
+  }
+  if (json === undefined) throw new PayloadNotSerializableError(queue);
+  // Cheap upper bound first: a UTF-16 string of n units never needs more than 3n UTF-8 bytes.
+  if (json.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > maxBytes) throw new PayloadTooLargeError(queue, bytes, maxBytes);
+  }
+  return json;
+}
+
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+/** Queue names: 1–128 characters from `A–Z a–z 0–9 _ . : -`, starting with a letter or digit. */
+export function assertQueueName(queue: string): void {
+  if (!QUEUE_NAME.test(queue)) {
+    throw new InvalidArgumentError(
+      `invalid queue name ${JSON.stringify(queue)}: use 1-128 characters from A-Z a-z 0-9 _ . : - starting with a letter or digit`,
+    );
+  }
+}
+
+/** Checks a job's options; every store calls this so every store rejects the same input. */
+export function validateNewJob(job: NewJob): void {
+  assertQueueName(job.queue);
+  if (
+    job.priority !== undefined &&
+    (!Number.isInteger(job.priority) || job.priority < 0 || job.priority > MAX_PRIORITY)
+  ) {
+    throw new InvalidArgumentError(
+      `priority must be an integer from 0 to ${MAX_PRIORITY}, got ${job.priority}`,
+    );
+  }
+  if (job.maxAttempts !== undefined && (!Number.isInteger(job.maxAttempts) || job.maxAttempts < 1)) {
+    throw new InvalidArgumentError(`maxAttempts must be an integer ≥ 1, got ${job.maxAttempts}`);
+  }
+  if (job.delayMs !== undefined && !(job.delayMs >= 0)) {
+    throw new InvalidArgumentError(`delayMs must be ≥ 0, got ${job.delayMs}`);
+  }
+  if (job.runAt !== undefined && !Number.isFinite(job.runAt)) {
+    throw new InvalidArgumentError(`runAt must be a finite epoch time in ms, got ${job.runAt}`);
+  }
+  if (job.timeoutMs !== undefined && !(job.timeoutMs > 0)) {
+    throw new InvalidArgumentError(`timeoutMs must be > 0, got ${job.timeoutMs}`);
+  }
+  if (job.unique && (typeof job.unique.key !== 'string' || !(job.unique.ttlMs > 0))) {
+    throw new InvalidArgumentError('unique needs a string key and ttlMs > 0');
+  }
+  if (job.id !== undefined && (typeof job.id !== 'string' || job.id.length === 0 || job.id.length > 256)) {
+    throw new InvalidArgumentError('id must be a non-empty string of at most 256 characters');
+  }
+}

@@ -1,0 +1,438 @@
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  catchError,
+  combineLatest,
+  defer,
+  distinctUntilChanged,
+  EMPTY,
+  exhaustMap,
+  firstValueFrom,
+  map,
+  type Observable,
+  race,
+  type SchedulerLike,
+  Subject,
+  Subscription,
+  timer,
+  filter,
+  take,
+} from 'rxjs';
+import { Demand } from './demand';
+import { InvalidArgumentError, toErrorInfo, WorkerStateError } from './errors';
+import { InFlight } from './in-flight';
+import { createLogger, type Logger } from './logger';
+import type { Outcome } from './outcome';
+import type { PipelineDefinition } from './pipeline';
+import type { Store } from './store';
+import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
+import { compileSchema, type PayloadValidator } from './validation';
+
+export interface WorkerConfig {
+  readonly store: Store;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- definitions of any payload type
+  readonly pipelines: readonly PipelineDefinition<any, any>[];
+  /** Default: winston JSON on stderr at `LOG_LEVEL`. */
+  readonly logger?: Logger;
+  /** Receives telemetry from the store wrapper and every pipeline. Default: a private hub. */
+  readonly telemetry?: Telemetry;
+  /** Clock and timers for every stage. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+  /** How often this worker recovers expired leases of its queues. Default: half the shortest lease. */
+  readonly recoverEveryMs?: number;
+  /** Restart a pipeline this long after an unexpected stream error. Default `1000`. */
+  readonly restartDelayMs?: number;
+}
+
+export interface CloseOptions {
+  /**
+   * How long in-flight jobs may take to finish and settle. Past it, their handlers are aborted and
+   * their jobs are left to lease recovery. Default `30_000`.
+   */
+  readonly timeoutMs?: number;
+}
+
+export interface CloseResult {
+  /** Every in-flight job finished and settled before the timeout. */
+  readonly drained: boolean;
+  /** Jobs still leased when the timeout hit; another worker recovers them when their lease expires. */
+  readonly abandoned: number;
+}
+
+/** Live numbers of one pipeline. */
+export interface PipelineStatus {
+  readonly name: string;
+  readonly queue: string;
+  readonly concurrency: number;
+  readonly paused: boolean;
+  /** Jobs reserved and not yet settled. */
+  readonly inFlight: number;
+  /** The largest `inFlight` seen. */
+  readonly maxInFlight: number;
+  /** Demand the source may still use. */
+  readonly outstanding: number;
+  readonly budget: number;
+}
+
+/** A handle on one pipeline of a started worker. */
+export interface PipelineHandle<T = unknown, R = unknown> {
+  readonly name: string;
+  /** Hot: every outcome of this pipeline, completing when the worker closes. */
+  readonly outcomes$: Observable<Outcome<T, R>>;
+  /** Stops this worker's pipeline from starting jobs (in-flight jobs finish). Other nodes are unaffected; see `store.pause`. */
+  pause(): void;
+  resume(): void;
+  /** Changes this worker's concurrency for the pipeline; `undefined` returns to the store's or the configured value. */
+  setConcurrency(concurrency: number | undefined): void;
+  status(): PipelineStatus;
+}
+
+interface Runtime {
+  readonly def: PipelineDefinition;
+  readonly outcomes: Subject<Outcome>;
+  readonly localPaused: BehaviorSubject<boolean>;
+  readonly localConcurrency: BehaviorSubject<number | undefined>;
+  readonly done: Subject<void>;
+  demand: Demand;
+  inFlight: InFlight;
+  concurrency: number;
+  paused: boolean;
+  completed: boolean;
+  subscription: Subscription;
+}
+
+type State = 'idle' | 'running' | 'closing' | 'closed';
+
+/**
+ * Runs pipelines against a store: subscribes them, renews the leases of running jobs, recovers jobs
+ * orphaned by crashed workers, routes cancellations, obeys pause/resume and concurrency changes made
+ * from any process, and drains gracefully.
+ *
+ * ## Example
+ * ```ts
+ * const worker = new Worker({ store, pipelines: [emails, alerts] });
+ * worker.outcomes$.subscribe((o) => console.log(o.pipeline, o.kind, o.job.id));
+ * worker.start();
+ * process.on('SIGTERM', () => void worker.close({ timeoutMs: 25_000 }));
+ * ```
+ */
+export class Worker {
+  private readonly store: Store;
+  private readonly logger: Logger;
+  private readonly telemetry: Telemetry;
+  private readonly scheduler: SchedulerLike;
+  private readonly runtimes = new Map<string, Runtime>();
+  private readonly background = new Subscription();
+  private readonly allOutcomes = new Subject<Outcome>();
+  private readonly restartDelayMs: number;
+  private readonly recoverEveryMs: number;
+  private state: State = 'idle';
+
+  /** Hot: the outcomes of every pipeline of this worker; completes when the worker closes. */
+  readonly outcomes$: Observable<Outcome> = this.allOutcomes.asObservable();
+
+  constructor(config: WorkerConfig) {
+    this.logger = config.logger ?? createLogger();
+    this.telemetry = config.telemetry ?? new Telemetry();
+    this.scheduler = config.scheduler ?? asyncScheduler;
+    this.store = instrumentStore(config.store, this.telemetry, () => this.scheduler.now());
+    this.restartDelayMs = config.restartDelayMs ?? 1000;
+    const shortestLease = Math.min(...config.pipelines.map((p) => p.leaseMs));
+    this.recoverEveryMs = config.recoverEveryMs ?? Math.max(100, Math.floor(shortestLease / 2));
+    if (config.pipelines.length === 0) throw new InvalidArgumentError('a worker needs at least one pipeline');
+    for (const def of config.pipelines) {
+      if (this.runtimes.has(def.name)) {
+        throw new InvalidArgumentError(`two pipelines are named "${def.name}"; give one a distinct name`);
+      }
+      this.runtimes.set(def.name, {
+        def,
+        outcomes: new Subject(),
+        localPaused: new BehaviorSubject(false),
+        localConcurrency: new BehaviorSubject<number | undefined>(undefined),
+        done: new Subject(),
+        demand: new Demand({ initial: 0 }),
+        inFlight: new InFlight(),
+        concurrency: def.concurrency,
+        paused: false,
+        completed: false,
+        subscription: new Subscription(),
+      });
+    }
+  }
+
+  /** The telemetry hub this worker emits on. */
+  get events$(): Observable<TelemetryEvent> {
+    return this.telemetry.events$;
+  }
+
+  /** Starts every pipeline, heartbeats and the recovery loop. */
+  start(): this {
+    if (this.state !== 'idle') throw new WorkerStateError(`cannot start a worker that is ${this.state}`);
+    this.state = 'running';
+    for (const rt of this.runtimes.values()) this.startPipeline(rt);
+    const queues = new Set([...this.runtimes.values()].map((rt) => rt.def.queue));
+    for (const queue of queues) this.background.add(this.recoveryLoop(queue));
+    this.logger.info('worker started', {
+      store: this.store.kind,
+      pipelines: [...this.runtimes.keys()],
+    });
+    return this;
+  }
+
+  /** A handle on one pipeline. Throws for an unknown name. */
+  pipeline<T = unknown, R = unknown>(name: string): PipelineHandle<T, R> {
+    const rt = this.runtimes.get(name);
+    if (!rt) throw new InvalidArgumentError(`no pipeline named "${name}"`);
+    return {
+      name,
+      outcomes$: rt.outcomes.asObservable() as unknown as Observable<Outcome<T, R>>,
+      pause: () => {
+        rt.localPaused.next(true);
+      },
+      resume: () => {
+        rt.localPaused.next(false);
+      },
+      setConcurrency: (c) => {
+        if (c !== undefined && (!Number.isInteger(c) || c < 1)) {
+          throw new InvalidArgumentError(`concurrency must be an integer ≥ 1, got ${c}`);
+        }
+        rt.localConcurrency.next(c);
+      },
+      status: () => ({
+        name,
+        queue: rt.def.queue,
+        concurrency: rt.concurrency,
+        paused: rt.paused,
+        inFlight: rt.inFlight.size,
+        maxInFlight: rt.inFlight.maxSize,
+        outstanding: rt.demand.outstanding,
+        budget: rt.def.budget(rt.concurrency),
+      }),
+    };
+  }
+
+  /** Pauses every pipeline of this worker (in-flight jobs finish). */
+  pause(): void {
+    for (const rt of this.runtimes.values()) rt.localPaused.next(true);
+  }
+
+  resume(): void {
+    for (const rt of this.runtimes.values()) rt.localPaused.next(false);
+  }
+
+  /**
+   * Drains: stops reserving, lets in-flight jobs finish and settle, then stops heartbeats. Past
+   * `timeoutMs` handlers are aborted and their jobs left to lease recovery. Nothing is lost either way.
+   * Does not close the store.
+   */
+  close(options: CloseOptions = {}): Promise<CloseResult> {
+    return firstValueFrom(this.drain(options));
+  }
+
+  /** {@link close} as an Observable (usable in virtual time). */
+  drain(options: CloseOptions = {}): Observable<CloseResult> {
+    return defer(() => {
+      if (this.state === 'closed') return [{ drained: true, abandoned: 0 }];
+      const wasRunning = this.state === 'running';
+      this.state = 'closing';
+      const rts = [...this.runtimes.values()];
+      for (const rt of rts) rt.demand.cancel();
+      const allDone$ = wasRunning
+        ? combineLatest(rts.map((rt) => (rt.completed ? [undefined] : rt.done.pipe(take(1)))))
+        : [[]];
+      const timeoutMs = options.timeoutMs ?? 30_000;
+      return race(
+        defer(() => allDone$).pipe(map(() => ({ drained: true, abandoned: 0 }))),
+        timer(timeoutMs, this.scheduler).pipe(
+          map(() => ({ drained: false, abandoned: rts.reduce((n, rt) => n + rt.inFlight.size, 0) })),
+        ),
+      ).pipe(
+        take(1),
+        map((result) => {
+          this.shutdown();
+          this.logger.info('worker closed', { ...result });
+          return result;
+        }),
+      );
+    });
+  }
+
+  private shutdown(): void {
+    this.state = 'closed';
+    for (const rt of this.runtimes.values()) {
+      rt.subscription.unsubscribe(); // aborts handlers still running (cause: shutdown)
+      rt.outcomes.complete();
+    }
+    this.background.unsubscribe();
+    this.allOutcomes.complete();
+  }
+
+  private startPipeline(rt: Runtime): void {
+    const { def } = rt;
+    const store = this.store;
+    const settings$ = store.settings(def.queue);
+
+    const concurrency$ = combineLatest([rt.localConcurrency, settings$]).pipe(
+      map(([local, s]) => local ?? s.concurrency ?? def.concurrency),
+      distinctUntilChanged(),
+    );
+    const paused$ = combineLatest([rt.localPaused, settings$]).pipe(
+      map(([local, s]) => local || s.paused),
+      distinctUntilChanged(),
+    );
+
+    // The stored schema, if the pipeline has none; fetched once, used as soon as it arrives.
+    let storedValidator: PayloadValidator | undefined;
+    if (!def.config.schema) {
+      store.getQueueConfig(def.queue).then(
+        (cfg) => {
+          if (cfg.schema) storedValidator = compileSchema(cfg.schema);
+        },
+        (err: unknown) => {
+          this.logger.warn('could not read queue config', { queue: def.queue, error: toErrorInfo(err) });
+        },
+      );
+    }
+    const fallbackValidator: PayloadValidator = (data) => (storedValidator ? storedValidator(data) : []);
+
+    const run = (): void => {
+      const initialConcurrency = rt.concurrency;
+      const demand = new Demand({
+        initial: def.budget(initialConcurrency),
+        coalesce: def.config.coalesce ?? Math.max(1, Math.floor(def.budget(initialConcurrency) / 4)),
+      });
+      rt.demand = demand;
+      rt.inFlight = new InFlight();
+      const inFlight = rt.inFlight;
+      const subscription = new Subscription();
+      rt.subscription = subscription;
+
+      subscription.add(
+        concurrency$.subscribe((c) => {
+          const delta = def.budget(c) - def.budget(rt.concurrency);
+          rt.concurrency = c;
+          demand.adjust(delta);
+        }),
+      );
+      subscription.add(
+        paused$.subscribe((p) => {
+          rt.paused = p;
+        }),
+      );
+      subscription.add(this.heartbeat(def.queue, def.leaseMs, inFlight));
+      subscription.add(
+        store.cancellations(def.queue).subscribe((id) => {
+          inFlight.abort(id, 'cancelled', 'cancelled by request');
+        }),
+      );
+      if (this.telemetry.observed) {
+        subscription.add(
+          demand.outstanding$.subscribe((outstanding) => {
+            this.telemetry.emit({
+              type: 'demand',
+              queue: def.queue,
+              at: this.scheduler.now(),
+              pipeline: def.name,
+              outstanding,
+              inFlight: inFlight.size,
+            });
+          }),
+        );
+      }
+
+      subscription.add(
+        def
+          .build({
+            store,
+            demand,
+            inFlight,
+            concurrency$,
+            paused$,
+            scheduler: this.scheduler,
+            logger: this.logger,
+            telemetry: this.telemetry,
+            fallbackValidator,
+          })
+          .subscribe({
+            next: (outcome) => {
+              rt.outcomes.next(outcome);
+              this.allOutcomes.next(outcome);
+            },
+            error: (err: unknown) => {
+              this.logger.error('pipeline stream failed; restarting', {
+                pipeline: def.name,
+                error: toErrorInfo(err),
+              });
+              subscription.unsubscribe();
+              if (this.state !== 'running') {
+                this.markDone(rt);
+                return;
+              }
+              this.background.add(
+                timer(this.restartDelayMs, this.scheduler).subscribe(() => {
+                  if (this.state === 'running') run();
+                  else this.markDone(rt);
+                }),
+              );
+            },
+            complete: () => {
+              subscription.unsubscribe();
+              this.markDone(rt);
+            },
+          }),
+      );
+    };
+    run();
+  }
+
+  private markDone(rt: Runtime): void {
+    if (rt.completed) return;
+    rt.completed = true;
+    rt.done.next();
+    rt.done.complete();
+  }
+
+  /** Renews every lease the pipeline holds every `leaseMs / 3`; aborts jobs whose lease was lost. */
+  private heartbeat(queue: string, leaseMs: number, inFlight: InFlight): Subscription {
+    const every = Math.max(10, Math.floor(leaseMs / 3));
+    return timer(every, every, this.scheduler)
+      .pipe(
+        filter(() => inFlight.size > 0),
+        exhaustMap(() =>
+          this.store.extendLeases(queue, inFlight.leases(), leaseMs).pipe(
+            catchError((err: unknown) => {
+              this.logger.warn('lease heartbeat failed', { queue, error: toErrorInfo(err) });
+              return EMPTY;
+            }),
+          ),
+        ),
+      )
+      .subscribe(({ lost }) => {
+        for (const id of lost) inFlight.abort(id, 'lease-lost', 'the lease expired and was taken over');
+      });
+  }
+
+  /** Returns expired leases of the queue to it; any node may do this, the store makes it idempotent. */
+  private recoveryLoop(queue: string): Subscription {
+    return timer(0, this.recoverEveryMs, this.scheduler)
+      .pipe(
+        exhaustMap(() =>
+          this.store.recoverExpired(queue).pipe(
+            catchError((err: unknown) => {
+              this.logger.warn('lease recovery failed', { queue, error: toErrorInfo(err) });
+              return EMPTY;
+            }),
+          ),
+        ),
+      )
+      .subscribe(({ recovered, dead }) => {
+        if (recovered.length > 0 || dead.length > 0) {
+          this.logger.warn('recovered jobs with expired leases', {
+            queue,
+            recovered: recovered.length,
+            dead: dead.length,
+          });
+        }
+      });
+  }
+}

@@ -1,0 +1,259 @@
+import { asyncScheduler, map, timer } from 'rxjs';
+import {
+  definePipeline,
+  MemoryStore,
+  type Outcome,
+  type ReserveOptions,
+  type ReserveResult,
+  type SettleResult,
+  type Settlement,
+} from '@sluice/core';
+import { pipelineHarness } from '@sluice/testing';
+import type { Observable } from 'rxjs';
+import { maxInAnyWindow, newTestScheduler } from './helpers';
+
+/** A MemoryStore that checks the demand invariant on every call. */
+class AuditedStore extends MemoryStore {
+  unsettled = 0;
+  maxUnsettled = 0;
+  reserveCalls = 0;
+  violations: string[] = [];
+  constructor(private readonly budget: number) {
+    super();
+  }
+  override reserve<T = unknown>(
+    queue: string,
+    n: number,
+    options: ReserveOptions,
+  ): Observable<ReserveResult<T>> {
+    this.reserveCalls++;
+    // The source may only call with demand in hand: n ≥ 1 and never beyond the free budget.
+    if (n < 1 || this.unsettled + n > this.budget) {
+      this.violations.push(`reserve(${n}) with ${this.unsettled} unsettled of ${this.budget}`);
+    }
+    return super.reserve<T>(queue, n, options).pipe(
+      map((r) => {
+        this.unsettled += r.jobs.length;
+        this.maxUnsettled = Math.max(this.maxUnsettled, this.unsettled);
+        if (this.unsettled > this.budget)
+          this.violations.push(`${this.unsettled} unsettled > ${this.budget}`);
+        return r;
+      }),
+    );
+  }
+  override settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
+    return super.settle(settlements).pipe(
+      map((r) => {
+        this.unsettled -= r.length;
+        return r;
+      }),
+    );
+  }
+}
+
+describe('acceptance: backpressure, rate limits, batching (virtual time)', () => {
+  it('keeps reserved-but-unsettled jobs within the budget with 100,000 queued (concurrency 10 × batch 10)', () => {
+    const budget = 10 * 10;
+    const store = new AuditedStore(budget);
+    let processed = 0;
+    const calls: number[] = [];
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        store,
+        pipelines: [
+          definePipeline<number>({
+            queue: 'backlog',
+            concurrency: 10,
+            batch: { size: 10, timeMs: 50 },
+            handler: (jobs) => {
+              calls.push(jobs.length);
+              // A slow consumer: 250 ms per batch.
+              return timer(250).pipe(map(() => (processed += jobs.length)));
+            },
+          }),
+        ],
+      });
+      h.enqueueAt(
+        0,
+        'backlog',
+        Array.from({ length: 100_000 }, (_, i) => ({ data: i })),
+      );
+      h.run({ until: 5_000, drainTimeoutMs: 1_000 }).subscribe();
+    });
+    expect(store.violations).toEqual([]);
+    expect(store.maxUnsettled).toBe(budget); // the budget is used, never exceeded
+    expect(processed).toBeGreaterThanOrEqual(1_900); // ~ 100 jobs per 250 ms for 5 s
+    expect(calls.every((n) => n <= 10)).toBe(true);
+    // Far fewer store calls than jobs: reserves are coalesced.
+    expect(store.reserveCalls).toBeLessThan(processed / 5);
+  });
+
+  it('rate limit 400 per 1,000 ms over 10 s of a saturated queue: never more than 400 starts in any window', () => {
+    const starts: number[] = [];
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        pipelines: [
+          definePipeline<number>({
+            queue: 'emails',
+            concurrency: 50,
+            rateLimit: { allowed: 400, periodMs: 1000 },
+            handler: (job) => {
+              starts.push(asyncScheduler.now());
+              return timer(7).pipe(map(() => job.data));
+            },
+          }),
+        ],
+      });
+      h.enqueueAt(
+        0,
+        'emails',
+        Array.from({ length: 6_000 }, (_, i) => ({ data: i })),
+      );
+      h.run({ until: 10_000 }).subscribe();
+    });
+    expect(maxInAnyWindow(starts, 1000)).toBeLessThanOrEqual(400);
+    expect(starts.filter((t) => t < 10_000).length).toBeGreaterThanOrEqual(3_900);
+  });
+
+  it('batched rate limit, 10 calls per second of up to 100 jobs: ≥ 990 jobs/s, never 11 calls in a second', () => {
+    const callStarts: number[] = [];
+    let jobs = 0;
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        pipelines: [
+          definePipeline<number>({
+            queue: 'inspect',
+            concurrency: 4,
+            batch: { size: 100, timeMs: 100 },
+            rateLimit: { allowed: 10, periodMs: 1000, per: 'call' },
+            handler: (batch) => {
+              callStarts.push(asyncScheduler.now());
+              jobs += batch.length;
+              return timer(120).pipe(map(() => batch.length));
+            },
+          }),
+        ],
+      });
+      h.enqueueAt(
+        0,
+        'inspect',
+        Array.from({ length: 12_000 }, (_, i) => ({ data: i })),
+      );
+      h.run({ until: 10_000 }).subscribe();
+    });
+    expect(maxInAnyWindow(callStarts, 1000)).toBeLessThanOrEqual(10);
+    expect(jobs / 10).toBeGreaterThanOrEqual(990);
+  });
+
+  it('a per-call limit with jobs arriving one at a time still fills batches (store-side fill)', () => {
+    const sizes: number[] = [];
+    const callStarts: number[] = [];
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        pipelines: [
+          definePipeline<number>({
+            queue: 'inspect',
+            concurrency: 2,
+            batch: { size: 100, timeMs: 200 },
+            rateLimit: { allowed: 10, periodMs: 1000, per: 'call' },
+            handler: (batch) => {
+              sizes.push(batch.length);
+              callStarts.push(asyncScheduler.now());
+              return timer(50).pipe(map(() => null));
+            },
+          }),
+        ],
+      });
+      // 1,200 messages per second, one every ms-ish (in bursts of 6 every 5 ms), for 5 s.
+      for (let t = 0; t < 5_000; t += 5)
+        h.enqueueAt(
+          t,
+          'inspect',
+          Array.from({ length: 6 }, (_, i) => ({ data: t + i })),
+        );
+      h.run({ until: 5_200 }).subscribe();
+    });
+    expect(maxInAnyWindow(callStarts, 1000)).toBeLessThanOrEqual(10);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    expect(total / 5).toBeGreaterThanOrEqual(990);
+    expect(sizes.filter((s) => s === 100).length).toBeGreaterThanOrEqual(45);
+  });
+
+  it('pauses and resumes from the store: no job starts while the queue is paused', () => {
+    const starts: number[] = [];
+    const outcomes: Outcome[] = [];
+    const store = new MemoryStore();
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        store,
+        pipelines: [
+          definePipeline<number>({
+            queue: 'q',
+            concurrency: 2,
+            handler: (job) => {
+              starts.push(asyncScheduler.now());
+              return timer(10).pipe(map(() => job.data));
+            },
+          }),
+        ],
+      });
+      h.enqueueAt(
+        0,
+        'q',
+        Array.from({ length: 100 }, (_, i) => ({ data: i })),
+      );
+      asyncScheduler.schedule(() => void store.pause('q'), 100);
+      asyncScheduler.schedule(() => void store.resume('q'), 400);
+      h.run({ until: 1_000 }).subscribe((o) => outcomes.push(o));
+    });
+    // In-flight jobs finish after the pause; nothing starts again until the resume.
+    expect(starts.filter((t) => t > 100 && t < 400)).toEqual([]);
+    expect(starts.filter((t) => t >= 400).length).toBeGreaterThan(0);
+    expect(outcomes).toHaveLength(100);
+  });
+
+  it('pauses one worker locally and changes its concurrency at runtime', () => {
+    let active = 0;
+    const activeAt: [number, number][] = [];
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        pipelines: [
+          definePipeline<number>({
+            queue: 'q',
+            concurrency: 2,
+            handler: () => {
+              active++;
+              activeAt.push([asyncScheduler.now(), active]);
+              return timer(10).pipe(map(() => active--));
+            },
+          }),
+        ],
+      });
+      h.enqueueAt(
+        0,
+        'q',
+        Array.from({ length: 400 }, (_, i) => ({ data: i })),
+      );
+      const handle = () => h.worker.pipeline('q');
+      asyncScheduler.schedule(() => {
+        handle().setConcurrency(8);
+      }, 100);
+      asyncScheduler.schedule(() => {
+        handle().pause();
+      }, 200);
+      asyncScheduler.schedule(() => {
+        handle().resume();
+      }, 300);
+      asyncScheduler.schedule(() => {
+        handle().setConcurrency(1);
+      }, 400);
+      h.run({ until: 600 }).subscribe();
+    });
+    const maxActive = (from: number, to: number) =>
+      Math.max(0, ...activeAt.filter(([t]) => t >= from && t < to).map(([, a]) => a));
+    expect(maxActive(0, 100)).toBe(2);
+    expect(maxActive(110, 200)).toBe(8);
+    expect(activeAt.filter(([t]) => t >= 201 && t < 300)).toEqual([]);
+    expect(maxActive(420, 600)).toBe(1);
+  });
+});

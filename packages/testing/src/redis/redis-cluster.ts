@@ -1,0 +1,192 @@
+import { execFile } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { getFreeClusterPort } from './free-port';
+import { launchRedis } from './redis-server';
+import type { SpawnRedisOptions } from './redis-server';
+import { sendCommands } from './resp';
+import type { RedisClusterHandle, RedisNodeAddress } from './types';
+
+const SLOTS = 16_384;
+
+export interface SpawnRedisClusterOptions {
+  /** Number of masters (default 3, at least 3: `redis-cli --cluster create` needs three). */
+  readonly masters?: number;
+  /** `cluster-node-timeout` in ms (default 2 000). */
+  readonly nodeTimeoutMs?: number;
+  /** Options for every node (`port` is not allowed: each node gets a free one). */
+  readonly node?: Omit<SpawnRedisOptions, 'port'>;
+  /** The redis-cli binary. Default: `$SLUICE_REDIS_CLI` or `redis-cli` from PATH. */
+  readonly redisCliPath?: string;
+  /** Budget for creating the cluster and waiting for `cluster_state:ok` (default 30 000 ms). */
+  readonly startTimeoutMs?: number;
+}
+
+export interface FindRedisClusterOptions extends SpawnRedisClusterOptions {
+  /** Environment to read `REDIS_CLUSTER_NODES` from (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        reject(
+          new Error(
+            code === 'ENOENT'
+              ? `'${file}' not found: install Redis (redis-cli on PATH) or set SLUICE_REDIS_CLI`
+              : `${file} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`,
+          ),
+        );
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
+}
+
+function parseInfo(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
+  }
+  return fields;
+}
+
+async function clusterReady(
+  node: RedisNodeAddress,
+  masters: number,
+  password: string | undefined,
+): Promise<boolean> {
+  const auth = password === undefined ? [] : [['AUTH', password]];
+  try {
+    const reply = (await sendCommands(node.host, node.port, [...auth, ['CLUSTER', 'INFO']], 1_000)).pop();
+    if (typeof reply !== 'string') return false;
+    const info = parseInfo(reply);
+    return (
+      info.get('cluster_state') === 'ok' &&
+      info.get('cluster_slots_assigned') === String(SLOTS) &&
+      info.get('cluster_slots_ok') === String(SLOTS) &&
+      Number(info.get('cluster_known_nodes')) >= masters
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until every node reports `cluster_state:ok` with all 16384 slots assigned. */
+async function waitForClusterOk(
+  nodes: readonly RedisNodeAddress[],
+  password: string | undefined,
+  deadline: number,
+): Promise<void> {
+  for (;;) {
+    const ready = await Promise.all(nodes.map((node) => clusterReady(node, nodes.length, password)));
+    if (ready.every(Boolean)) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `redis cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')} did not reach cluster_state:ok`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+/**
+ * Spawns `masters` redis-server nodes in cluster mode (free ports whose bus port `+10000` is free too,
+ * one temp dir each), joins them with `redis-cli --cluster create ... --cluster-replicas 0`, and
+ * resolves once every node reports `cluster_state:ok` with all 16384 slots assigned.
+ */
+export async function spawnRedisCluster(options: SpawnRedisClusterOptions = {}): Promise<RedisClusterHandle> {
+  const masters = options.masters ?? 3;
+  if (!Number.isInteger(masters) || masters < 3)
+    throw new Error('spawnRedisCluster: masters must be an integer >= 3');
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  const deadline = Date.now() + startTimeoutMs;
+  const nodeOptions: SpawnRedisOptions = options.node ?? {};
+  const password = nodeOptions.requirepass;
+  const launch = {
+    pickPort: () => getFreeClusterPort(),
+    extraConfig: {
+      'cluster-enabled': true,
+      'cluster-config-file': 'nodes.conf',
+      'cluster-node-timeout': options.nodeTimeoutMs ?? 2_000,
+    },
+  };
+
+  const started = await Promise.allSettled(
+    Array.from({ length: masters }, () => launchRedis(nodeOptions, launch)),
+  );
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= Promise.all(servers.map((s) => s.stop())).then(() => undefined);
+    return stopping;
+  };
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    await stop();
+    throw failure.reason;
+  }
+
+  const nodes: RedisNodeAddress[] = servers.map((s) => ({ host: s.host, port: s.port }));
+  try {
+    const cli = options.redisCliPath ?? process.env['SLUICE_REDIS_CLI'] ?? 'redis-cli';
+    const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+    await run(
+      cli,
+      [
+        ...auth,
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `${n.host}:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      Math.max(1_000, deadline - Date.now()),
+    );
+    await waitForClusterOk(nodes, password, deadline);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes, source: 'spawned', owned: true, servers, stop };
+}
+
+/** Parses `host:port,host:port` (IPv6 as `[::1]:7000`). */
+export function parseClusterNodes(spec: string): RedisNodeAddress[] {
+  return spec
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part) => {
+      const colon = part.lastIndexOf(':');
+      const host = part.slice(0, colon).replace(/^\[|\]$/g, '');
+      const port = Number(part.slice(colon + 1));
+      if (colon <= 0 || host === '' || !Number.isInteger(port) || port <= 0 || port > 65_535) {
+        throw new Error(`REDIS_CLUSTER_NODES: expected host:port, got ${JSON.stringify(part)}`);
+      }
+      return { host, port };
+    });
+}
+
+/**
+ * `REDIS_CLUSTER_NODES` (comma-separated `host:port`, an existing cluster used as is, `owned: false`)
+ * when set, else `spawnRedisCluster(options)`.
+ */
+export async function findRedisCluster(options: FindRedisClusterOptions = {}): Promise<RedisClusterHandle> {
+  const spec = (options.env ?? process.env)['REDIS_CLUSTER_NODES'];
+  if (spec !== undefined && spec.trim() !== '') {
+    const nodes = parseClusterNodes(spec);
+    return { nodes, source: 'env', owned: false, servers: [], stop: () => Promise.resolve() };
+  }
+  return spawnRedisCluster(options);
+}
+
+/** Startup nodes for `new Cluster(clusterStartupNodes(handle))` (ioredis). */
+export function clusterStartupNodes(cluster: RedisClusterHandle): { host: string; port: number }[] {
+  return cluster.nodes.map(({ host, port }) => ({ host, port }));
+}

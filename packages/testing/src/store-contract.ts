@@ -1,0 +1,510 @@
+import { firstValueFrom, take, timeout, toArray } from 'rxjs';
+import { JobState, type NewJob, type ReservedJob, type Settlement, type Store } from '@sluice/core';
+
+/** A store under test, with a way to move its clock forward. */
+export interface StoreFixture {
+  readonly store: Store;
+  /**
+   * Moves the store's clock forward by `ms`. A store on a manual clock jumps; a store on a real clock
+   * (Redis) sleeps. Default: sleep.
+   */
+  advance?(ms: number): Promise<void>;
+  /** Releases what the fixture created (closes the store, deletes its keys). */
+  cleanup?(): Promise<void>;
+}
+
+export interface StoreContractOptions {
+  /**
+   * Scale for every duration the suite waits on. Stores on a real clock need durations well above
+   * their round-trip time. Default `1`.
+   */
+  readonly timeScale?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The behavioural suite every `Store` must pass, as Jest tests. One suite, many stores: this is what
+ * makes `MemoryStore` a faithful stand-in for `RedisStore` in tests.
+ *
+ * `createStore` is called for each test and must return a fresh, empty store (a new key prefix for a
+ * shared Redis).
+ *
+ * ## Example
+ * ```ts
+ * defineStoreContract('MemoryStore', () => {
+ *   const clock = new ManualClock();
+ *   return { store: new MemoryStore({ scheduler: clock }), advance: async (ms) => clock.advance(ms) };
+ * });
+ * ```
+ */
+export function defineStoreContract(
+  name: string,
+  createStore: () => StoreFixture | Promise<StoreFixture>,
+  options: StoreContractOptions = {},
+): void {
+  const k = options.timeScale ?? 1;
+
+  describe(`Store contract: ${name}`, () => {
+    let fx: StoreFixture;
+    let store: Store;
+    const advance = (ms: number): Promise<void> => (fx.advance ? fx.advance(ms * k) : sleep(ms * k));
+
+    beforeEach(async () => {
+      fx = await createStore();
+      store = fx.store;
+    });
+    afterEach(async () => {
+      if (fx.cleanup) await fx.cleanup();
+      else await store.close();
+    });
+
+    const add = (jobs: NewJob[]) => firstValueFrom(store.enqueue(jobs));
+    const reserve = (queue: string, n: number, extra: Partial<Parameters<Store['reserve']>[2]> = {}) =>
+      firstValueFrom(store.reserve(queue, n, { leaseMs: 10_000, ...extra }));
+    const settleAll = (settlements: Settlement[]) => firstValueFrom(store.settle(settlements));
+    const base = (job: ReservedJob) => ({ queue: job.queue, id: job.id, token: job.lease.token });
+
+    describe('enqueue and reserve', () => {
+      it('returns one id per job and reserves in priority order, then FIFO', async () => {
+        const results = await add([
+          { queue: 'q', data: { n: 1 }, priority: 5 },
+          { queue: 'q', data: { n: 2 } },
+          { queue: 'q', data: { n: 3 }, priority: 5 },
+          { queue: 'q', data: { n: 4 } },
+          { queue: 'q', data: { n: 5 }, priority: 1 },
+        ]);
+        expect(results).toHaveLength(5);
+        expect(new Set(results.map((r) => r.id)).size).toBe(5);
+        expect(results.every((r) => !r.duplicate)).toBe(true);
+        const { jobs } = await reserve('q', 10);
+        expect(jobs.map((j) => (j.data as { n: number }).n)).toEqual([2, 4, 5, 1, 3]);
+      });
+
+      it('reserves at most n jobs, leases them and counts the attempt', async () => {
+        await add([1, 2, 3].map((n) => ({ queue: 'q', data: n, maxAttempts: 3 })));
+        const first = await reserve('q', 2);
+        expect(first.jobs).toHaveLength(2);
+        expect(first.paused).toBe(false);
+        for (const job of first.jobs) {
+          expect(job.attempt).toBe(1);
+          expect(job.maxAttempts).toBe(3);
+          expect(job.lease.token).toEqual(expect.any(String));
+          expect(job.lease.expiresAt).toBeGreaterThan(job.lease.startedAt);
+        }
+        const stats = await store.stats('q');
+        expect(stats.counts.ready).toBe(1);
+        expect(stats.counts.running).toBe(2);
+        expect(stats.totals.enqueued).toBe(3);
+        const second = await reserve('q', 5);
+        expect(second.jobs).toHaveLength(1);
+        expect((await reserve('q', 5)).jobs).toHaveLength(0);
+      });
+
+      it('keeps the payload, name and options it was given', async () => {
+        const data = { to: 'a@example.com', nested: { list: [1, 'two', null] }, unicode: 'żółw 🐢' };
+        const [r] = await add([{ queue: 'q', name: 'send', data, timeoutMs: 1234, priority: 7 }]);
+        const { jobs } = await reserve('q', 1);
+        const job = jobs[0]!;
+        expect(job.id).toBe(r!.id);
+        expect(job.data).toEqual(data);
+        expect(job.name).toBe('send');
+        expect(job.queue).toBe('q');
+        expect(job.timeoutMs).toBe(1234);
+        expect(job.priority).toBe(7);
+      });
+
+      it('treats an existing caller-chosen id as a duplicate', async () => {
+        const [a] = await add([{ queue: 'q', id: 'order-17', data: 1 }]);
+        const [b] = await add([{ queue: 'q', id: 'order-17', data: 2 }]);
+        expect(a).toEqual({ id: 'order-17', duplicate: false });
+        expect(b).toEqual({ id: 'order-17', duplicate: true });
+        expect((await store.stats('q')).counts.ready).toBe(1);
+        expect((await store.getJob('q', 'order-17'))?.data).toBe(1);
+      });
+
+      it('collapses unique jobs while the lock lives, then accepts a new one', async () => {
+        const [a] = await add([{ queue: 'q', data: 1, unique: { key: 'user-9', ttlMs: 200 } }]);
+        const [b] = await add([{ queue: 'q', data: 2, unique: { key: 'user-9', ttlMs: 200 } }]);
+        expect(b).toEqual({ id: a!.id, duplicate: true });
+        await advance(250);
+        const [c] = await add([{ queue: 'q', data: 3, unique: { key: 'user-9', ttlMs: 200 } }]);
+        expect(c!.duplicate).toBe(false);
+        expect(c!.id).not.toBe(a!.id);
+      });
+
+      it('rejects a bulk add with one invalid job and stores none of it', async () => {
+        await expect(
+          add([
+            { queue: 'q', data: 1 },
+            { queue: 'q', data: 2, priority: -1 },
+          ]),
+        ).rejects.toThrow(/priority/);
+        await expect(add([{ queue: 'bad name!', data: 1 }])).rejects.toThrow(/queue name/);
+        expect((await store.stats('q')).counts.ready).toBe(0);
+      });
+
+      it('emits a wake-up when jobs are added', async () => {
+        const woke = firstValueFrom(store.wakeups('q').pipe(take(1), timeout(2000)));
+        await sleep(20); // let a subscription that goes over the network settle
+        await add([{ queue: 'q', data: 1 }]);
+        await expect(woke).resolves.toBeUndefined();
+      });
+
+      it('rejects n < 1', async () => {
+        await expect(reserve('q', 0)).rejects.toThrow();
+      });
+    });
+
+    describe('scheduling', () => {
+      it('holds a delayed job until it is due, and hints when to look again', async () => {
+        await add([{ queue: 'q', data: 'later', delayMs: 300 }]);
+        const early = await reserve('q', 1);
+        expect(early.jobs).toHaveLength(0);
+        expect(early.nextCheckInMs).toBeGreaterThan(0);
+        expect(early.nextCheckInMs).toBeLessThanOrEqual(300 * k);
+        expect((await store.stats('q')).counts.scheduled).toBe(1);
+        await advance(350);
+        const due = await reserve('q', 1);
+        expect(due.jobs.map((j) => j.data)).toEqual(['later']);
+      });
+
+      it('honours an absolute runAt, and promoteJob makes a scheduled job due now', async () => {
+        const [r] = await add([{ queue: 'q', data: 'far', runAt: Date.now() + 3_600_000 }]);
+        expect((await reserve('q', 1)).jobs).toHaveLength(0);
+        expect(await store.promoteJob('q', r!.id)).toBe(true);
+        expect((await reserve('q', 1)).jobs.map((j) => j.id)).toEqual([r!.id]);
+        expect(await store.promoteJob('q', r!.id)).toBe(false);
+      });
+    });
+
+    describe('settle', () => {
+      it('completes a job, keeps its result and publishes the event', async () => {
+        const events = firstValueFrom(store.events('q').pipe(take(1), timeout(2000)));
+        await sleep(20);
+        const [r] = await add([{ queue: 'q', data: 1 }]);
+        const [job] = (await reserve('q', 1)).jobs;
+        const [res] = await settleAll([
+          { ...base(job!), kind: 'completed', result: { ok: true }, durationMs: 3 },
+        ]);
+        expect(res).toMatchObject({ id: r!.id, applied: true });
+        const rec = await store.getJob('q', r!.id);
+        expect(rec).toMatchObject({ state: JobState.Completed, result: { ok: true }, attempt: 1 });
+        expect(rec?.finishedAt).toEqual(expect.any(Number));
+        const stats = await store.stats('q');
+        expect(stats.counts).toMatchObject({ running: 0, completed: 1 });
+        expect(stats.totals.completed).toBe(1);
+        await expect(events).resolves.toMatchObject({ id: r!.id, kind: 'completed', result: { ok: true } });
+      });
+
+      it('retries after the delay with the next attempt, recording the error', async () => {
+        await add([{ queue: 'q', data: 1, maxAttempts: 3 }]);
+        const [job] = (await reserve('q', 1)).jobs;
+        const [res] = await settleAll([
+          { ...base(job!), kind: 'retry', delayMs: 200, error: { name: 'Error', message: 'boom' } },
+        ]);
+        expect(res).toMatchObject({ applied: true });
+        expect(res!.applied && res!.runAt! - res!.at).toBe(200 * k);
+        expect((await reserve('q', 1)).jobs).toHaveLength(0);
+        await advance(250);
+        const [again] = (await reserve('q', 1)).jobs;
+        expect(again?.id).toBe(job!.id);
+        expect(again?.attempt).toBe(2);
+        const rec = await store.getJob('q', job!.id);
+        expect(rec?.errors).toEqual([expect.objectContaining({ message: 'boom', attempt: 1 })]);
+        expect((await store.stats('q')).totals.failed).toBe(1);
+      });
+
+      it('dead-letters, lists, retries and purges', async () => {
+        await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
+        const { jobs } = await reserve('q', 3);
+        await settleAll(
+          jobs.map((j) => ({
+            ...base(j),
+            kind: 'dead',
+            reason: 'hard bounce',
+            error: { name: 'E', message: 'no' },
+          })),
+        );
+        const dead = await store.listJobs('q', JobState.Dead);
+        expect(dead).toHaveLength(3);
+        expect(dead[0]).toMatchObject({ state: 'dead', reason: 'hard bounce' });
+        expect((await store.stats('q')).totals.dead).toBe(3);
+
+        expect(await store.retryJobs('q', [jobs[0]!.id])).toBe(1);
+        const [retried] = (await reserve('q', 5)).jobs;
+        expect(retried?.id).toBe(jobs[0]!.id);
+        expect(retried?.attempt).toBe(1);
+
+        expect(await store.retryJobs('q', 'all-dead')).toBe(2);
+        expect((await store.stats('q')).counts).toMatchObject({ ready: 2, dead: 0 });
+        const again = (await reserve('q', 5)).jobs;
+        await settleAll(again.map((j) => ({ ...base(j), kind: 'dead', reason: 'again' })));
+        expect(await store.purge('q', 'dead')).toBe(2);
+        expect(await store.listJobs('q', JobState.Dead)).toHaveLength(0);
+        expect(await store.getJob('q', again[0]!.id)).toBeUndefined();
+      });
+
+      it('snoozes without spending an attempt', async () => {
+        await add([{ queue: 'q', data: 1 }]);
+        const [job] = (await reserve('q', 1)).jobs;
+        await settleAll([{ ...base(job!), kind: 'snoozed', delayMs: 100 }]);
+        expect((await store.getJob('q', job!.id))?.state).toBe('scheduled');
+        await advance(150);
+        const [again] = (await reserve('q', 1)).jobs;
+        expect(again?.attempt).toBe(1);
+      });
+
+      it('applies a batch of mixed settlements in one call, refusing unknown jobs', async () => {
+        await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
+        const [a, b, c] = (await reserve('q', 3)).jobs;
+        const results = await settleAll([
+          { ...base(a!), kind: 'completed', result: 'A', durationMs: 1 },
+          { ...base(b!), kind: 'cancelled', reason: 'user asked' },
+          { ...base(c!), kind: 'retry', delayMs: 0, error: { name: 'E', message: 'x' } },
+          { queue: 'q', id: 'nope', token: 't', kind: 'completed', result: null, durationMs: 1 },
+        ]);
+        expect(results.map((r) => r.applied)).toEqual([true, true, true, false]);
+        expect(results[3]).toMatchObject({ applied: false, reason: 'not-found' });
+        expect(await store.getJob('q', b!.id)).toMatchObject({ state: 'cancelled', reason: 'user asked' });
+        expect((await reserve('q', 5)).jobs.map((j) => j.id)).toEqual([c!.id]);
+      });
+    });
+
+    describe('leases', () => {
+      it('recovers an expired lease and refuses the late settle of the old holder', async () => {
+        await add([{ queue: 'q', data: 1, maxAttempts: 5 }]);
+        const [old] = (await reserve('q', 1, { leaseMs: 100 })).jobs;
+        expect((await firstValueFrom(store.recoverExpired('q'))).recovered).toEqual([]);
+        await advance(150);
+        const rec = await firstValueFrom(store.recoverExpired('q'));
+        expect(rec.recovered).toEqual([old!.id]);
+        // Idempotent: a second pass (another node) finds nothing.
+        expect((await firstValueFrom(store.recoverExpired('q'))).recovered).toEqual([]);
+        const [fresh] = (await reserve('q', 1)).jobs;
+        expect(fresh?.id).toBe(old!.id);
+        expect(fresh?.attempt).toBe(2);
+        expect(fresh?.lease.token).not.toBe(old!.lease.token);
+        const [late] = await settleAll([{ ...base(old!), kind: 'completed', result: 'late', durationMs: 1 }]);
+        expect(late).toMatchObject({ applied: false, reason: 'lease-lost' });
+        const [ok] = await settleAll([
+          { ...base(fresh!), kind: 'completed', result: 'fresh', durationMs: 1 },
+        ]);
+        expect(ok?.applied).toBe(true);
+        expect((await store.getJob('q', old!.id))?.result).toBe('fresh');
+      });
+
+      it('dead-letters a job whose lease expired on its last attempt', async () => {
+        await add([{ queue: 'q', data: 1, maxAttempts: 1 }]);
+        const [job] = (await reserve('q', 1, { leaseMs: 50 })).jobs;
+        await advance(100);
+        const rec = await firstValueFrom(store.recoverExpired('q'));
+        expect(rec.dead).toEqual([job!.id]);
+        const dead = await store.getJob('q', job!.id);
+        expect(dead?.state).toBe('dead');
+        expect(dead?.reason).toMatch(/lease expired/);
+      });
+
+      it('extends live leases and reports lost ones', async () => {
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        const [a, b] = (await reserve('q', 2, { leaseMs: 200 })).jobs;
+        await settleAll([{ ...base(b!), kind: 'completed', result: null, durationMs: 1 }]);
+        await advance(100);
+        const ext = await firstValueFrom(
+          store.extendLeases('q', [base(a!), base(b!), { id: a!.id, token: 'forged' }], 1000),
+        );
+        expect(ext.extended).toEqual([a!.id]);
+        expect(ext.lost).toEqual([b!.id, a!.id]);
+        await advance(200); // past the original deadline, within the extension
+        expect((await firstValueFrom(store.recoverExpired('q'))).recovered).toEqual([]);
+      });
+    });
+
+    describe('cancel', () => {
+      it('cancels waiting jobs, signals running ones, and reports finished or missing ones', async () => {
+        const [a, b] = await add([
+          { queue: 'q', data: 1 },
+          { queue: 'q', data: 2, priority: 9 },
+        ]);
+        expect(await store.cancel('q', b!.id)).toBe('cancelled');
+        expect((await store.getJob('q', b!.id))?.state).toBe('cancelled');
+        const signals = firstValueFrom(store.cancellations('q').pipe(take(1), timeout(2000)));
+        await sleep(20);
+        const [running] = (await reserve('q', 5)).jobs;
+        expect(running?.id).toBe(a!.id); // b is not reserved: it was cancelled
+        expect(await store.cancel('q', a!.id)).toBe('signalled');
+        await expect(signals).resolves.toBe(a!.id);
+        await settleAll([{ ...base(running!), kind: 'cancelled', reason: 'cancelled by request' }]);
+        expect(await store.cancel('q', a!.id)).toBe('finished');
+        expect(await store.cancel('q', 'missing')).toBe('not-found');
+      });
+    });
+
+    describe('pause, resume and settings', () => {
+      it('reserves nothing while paused and publishes the settings', async () => {
+        const seen = firstValueFrom(store.settings('q').pipe(take(3), toArray(), timeout(3000)));
+        await sleep(20);
+        await add([{ queue: 'q', data: 1 }]);
+        await store.pause('q');
+        const paused = await reserve('q', 1);
+        expect(paused).toMatchObject({ paused: true, jobs: [] });
+        expect((await store.stats('q')).paused).toBe(true);
+        await store.resume('q');
+        expect((await reserve('q', 1)).jobs).toHaveLength(1);
+        expect((await seen).map((s) => s.paused)).toEqual([false, true, false]);
+      });
+
+      it('publishes a concurrency override and its removal', async () => {
+        const seen = firstValueFrom(store.settings('q').pipe(take(3), toArray(), timeout(3000)));
+        await sleep(20);
+        await store.setConcurrency('q', 7);
+        await store.setConcurrency('q', undefined);
+        expect((await seen).map((s) => s.concurrency)).toEqual([undefined, 7, undefined]);
+        await expect(store.setConcurrency('q', 0)).rejects.toThrow();
+      });
+    });
+
+    describe('rate limit', () => {
+      it('never grants more than allowed in a window and says when to come back', async () => {
+        await add(Array.from({ length: 12 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 5, periodMs: 500 };
+        const first = await reserve('q', 10, { limit });
+        expect(first.jobs).toHaveLength(5);
+        expect(first.retryAfterMs).toBeGreaterThan(0);
+        expect(first.retryAfterMs).toBeLessThanOrEqual(500 * k);
+        const blocked = await reserve('q', 10, { limit });
+        expect(blocked.jobs).toHaveLength(0);
+        expect(blocked.retryAfterMs).toBeGreaterThan(0);
+        await advance(550);
+        expect((await reserve('q', 10, { limit })).jobs).toHaveLength(5);
+      });
+
+      it('shares one limit between queues that name the same key', async () => {
+        await add([
+          ...Array.from({ length: 5 }, () => ({ queue: 'a', data: 1 })),
+          ...Array.from({ length: 5 }, () => ({ queue: 'b', data: 1 })),
+        ]);
+        const limit = { key: 'provider', allowed: 4, periodMs: 1000 };
+        const a = await reserve('a', 3, { limit });
+        const b = await reserve('b', 3, { limit });
+        expect(a.jobs.length + b.jobs.length).toBe(4);
+      });
+
+      it('counts handler calls when the limit is per call', async () => {
+        await add(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 2, periodMs: 1000, per: 'call' as const, jobsPerCall: 3 };
+        const first = await reserve('q', 20, { limit });
+        expect(first.jobs).toHaveLength(6);
+        expect((await reserve('q', 20, { limit })).jobs).toHaveLength(0);
+      });
+
+      it('does not spend the limit when the queue is empty', async () => {
+        const limit = { allowed: 2, periodMs: 60_000 };
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(2);
+      });
+    });
+
+    describe('fill', () => {
+      it('waits for a full batch or for the first job to have waited long enough', async () => {
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        const fill = { count: 5, waitMs: 200 };
+        const early = await reserve('q', 10, { fill });
+        expect(early.jobs).toHaveLength(0);
+        expect(early.nextCheckInMs).toBeGreaterThan(0);
+        await advance(250);
+        expect((await reserve('q', 10, { fill })).jobs).toHaveLength(2);
+        await add([1, 2, 3, 4, 5].map((n) => ({ queue: 'q', data: n })));
+        expect((await reserve('q', 10, { fill })).jobs).toHaveLength(5);
+      });
+    });
+
+    describe('inspection and administration', () => {
+      it('lists jobs by state, in order, with pagination', async () => {
+        await add([
+          { queue: 'q', data: 'low', priority: 9 },
+          { queue: 'q', data: 'a' },
+          { queue: 'q', data: 'b' },
+          { queue: 'q', data: 'later', delayMs: 60_000 },
+        ]);
+        const ready = await store.listJobs('q', JobState.Ready);
+        expect(ready.map((j) => j.data)).toEqual(['a', 'b', 'low']);
+        expect(
+          (await store.listJobs('q', JobState.Ready, { offset: 1, limit: 1 })).map((j) => j.data),
+        ).toEqual(['b']);
+        expect((await store.listJobs('q', JobState.Scheduled)).map((j) => j.data)).toEqual(['later']);
+        await reserve('q', 1);
+        expect((await store.listJobs('q', JobState.Running)).map((j) => j.data)).toEqual(['a']);
+        expect(await store.listJobs('missing-queue', JobState.Ready)).toEqual([]);
+      });
+
+      it('removes jobs that are not running', async () => {
+        const [a, b] = await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        const [running] = (await reserve('q', 1)).jobs;
+        expect(running?.id).toBe(a!.id);
+        expect(await store.removeJob('q', a!.id)).toBe(false);
+        expect(await store.removeJob('q', b!.id)).toBe(true);
+        expect(await store.getJob('q', b!.id)).toBeUndefined();
+        expect((await store.stats('q')).counts.ready).toBe(0);
+        expect(await store.removeJob('q', 'missing')).toBe(false);
+      });
+
+      it('keeps finished jobs according to the retention', async () => {
+        await store.setQueueConfig('q', { retention: { keep: 'count', count: 2 } });
+        await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
+        await add([{ queue: 'q', data: 4, retention: { keep: 'none' } }]);
+        const { jobs } = await reserve('q', 4);
+        await settleAll(jobs.map((j) => ({ ...base(j), kind: 'completed', result: j.data, durationMs: 1 })));
+        const completed = await store.listJobs('q', JobState.Completed);
+        expect(completed.map((j) => j.data)).toEqual([3, 2]);
+        expect(await store.getJob('q', jobs[3]!.id)).toBeUndefined();
+        expect((await store.stats('q')).counts.completed).toBe(2);
+        expect((await store.stats('q')).totals.completed).toBe(4);
+      });
+
+      it('counts completions and failures per minute', async () => {
+        await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
+        const [a, b, c] = (await reserve('q', 3)).jobs;
+        await settleAll([
+          { ...base(a!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(b!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(c!), kind: 'retry', delayMs: 1000, error: { name: 'E', message: 'x' } },
+        ]);
+        const history = await store.history('q', 5);
+        expect(history).toHaveLength(5);
+        expect(history[4]).toMatchObject({ completed: 2, failed: 1 });
+        expect(history[0]!.minute).toBeLessThan(history[4]!.minute);
+      });
+
+      it('lists queues and keeps their configuration', async () => {
+        await add([
+          { queue: 'beta', data: 1 },
+          { queue: 'alpha', data: 1 },
+        ]);
+        expect(await store.queues()).toEqual(expect.arrayContaining(['alpha', 'beta']));
+        const schema = { type: 'object', required: ['to'] };
+        await store.setQueueConfig('alpha', { schema });
+        expect((await store.getQueueConfig('alpha')).schema).toEqual(schema);
+        expect(await store.getQueueConfig('beta')).toEqual({});
+      });
+
+      it('reserves thousands of jobs across priorities without losing any', async () => {
+        const n = 3000;
+        await add(Array.from({ length: n }, (_, i) => ({ queue: 'q', data: i, priority: i % 3 })));
+        const seen = new Set<string>();
+        let lastPriority = -1;
+        for (;;) {
+          const { jobs } = await reserve('q', 700);
+          if (jobs.length === 0) break;
+          for (const j of jobs) {
+            expect(j.priority).toBeGreaterThanOrEqual(lastPriority);
+            lastPriority = j.priority;
+            seen.add(j.id);
+          }
+        }
+        expect(seen.size).toBe(n);
+      });
+    });
+  });
+}
