@@ -12,6 +12,7 @@ export * from './handler';
 export * from './demand';
 export * from './limiter';
 export * from './backoff';
+export * from './cron';
 export * from './validation';
 export * from './logger';
 export * from './telemetry';

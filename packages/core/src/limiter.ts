@@ -130,6 +130,11 @@ export class SlidingWindowLimiter {
 export class LimiterRegistry {
   private readonly limiters = new Map<string, SlidingWindowLimiter>();
 
+  /** The limiter of `key`, if one was created. */
+  find(key: string): SlidingWindowLimiter | undefined {
+    return this.limiters.get(key);
+  }
+
   get(key: string, config: SlidingWindowConfig): SlidingWindowLimiter {
     const existing = this.limiters.get(key);
     if (existing) {

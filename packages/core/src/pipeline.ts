@@ -124,6 +124,8 @@ export interface PipelineDefinition<T = unknown, R = unknown> {
   readonly leaseMs: number;
   /** Jobs per handler call: 1, the batch size, or the adaptive maximum. */
   readonly unitSize: number;
+  /** The limit the store enforces for this pipeline (period includes the margin), if any. */
+  readonly rateLimit?: RateLimitSpec;
   /** In-flight budget for a concurrency: `concurrency × unitSize + prefetch`. */
   budget(concurrency: number): number;
   /** The pipeline as one Observable of outcomes. */
@@ -195,6 +197,13 @@ export function definePipeline<T = unknown, R = unknown>(
     );
   }
   const ownValidator = config.schema ? compileSchema(config.schema) : undefined;
+  const rateLimitSpec: RateLimitSpec | undefined = config.rateLimit && {
+    key: config.rateLimit.key ?? config.queue,
+    allowed: config.rateLimit.allowed,
+    periodMs: config.rateLimit.periodMs + rateMargin(config.rateLimit),
+    per: config.rateLimit.per ?? 'job',
+    jobsPerCall: perCall ? unitSize : 1,
+  };
   const budget = (c: number): number => c * unitSize + prefetch;
 
   const build = (ctx: PipelineContext): Observable<Outcome<T, R>> => {
@@ -208,13 +217,7 @@ export function definePipeline<T = unknown, R = unknown>(
       ...(scheduler ? { scheduler } : {}),
       ...(ctx.telemetry ? { telemetry: ctx.telemetry } : {}),
     };
-    const limit: RateLimitSpec | undefined = config.rateLimit && {
-      key: config.rateLimit.key ?? config.queue,
-      allowed: config.rateLimit.allowed,
-      periodMs: config.rateLimit.periodMs + rateMargin(config.rateLimit),
-      per: config.rateLimit.per ?? 'job',
-      jobsPerCall: perCall ? unitSize : 1,
-    };
+    const limit = rateLimitSpec;
     const sizeTime = spec && !('adaptive' in spec) ? spec : undefined;
 
     // The handler stage, chosen by the batching mode. Each emits one Handled[] per handler call.
@@ -316,7 +319,17 @@ export function definePipeline<T = unknown, R = unknown>(
     ) as Observable<Outcome<T, R>>;
   };
 
-  return { name, queue: config.queue, config, concurrency, leaseMs, unitSize, budget, build };
+  return {
+    name,
+    queue: config.queue,
+    config,
+    concurrency,
+    leaseMs,
+    unitSize,
+    budget,
+    build,
+    ...(rateLimitSpec ? { rateLimit: rateLimitSpec } : {}),
+  };
 }
 
 function rateMargin(limit: PipelineRateLimit): number {

@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { JobRecord, JobState, NewJob, ReservedJob, Retention } from './job';
+import type { JobOptions, JobRecord, JobState, NewJob, ReservedJob, Retention } from './job';
 import type { SettleResult, Settlement } from './outcome';
 import type { ErrorInfo } from './errors';
 
@@ -146,11 +146,42 @@ export type CancelResult =
   | 'finished'
   | 'not-found';
 
+/** A pipeline as a worker reports it (dashboard's "live workers"). */
+export interface WorkerPipelineInfo {
+  readonly name: string;
+  readonly queue: string;
+  readonly concurrency: number;
+  readonly paused: boolean;
+  readonly inFlight: number;
+  readonly rateLimit?: RateLimitSpec;
+}
+
+/** What a running worker reports about itself, refreshed every few seconds. */
+export interface WorkerInfo {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAt: number;
+  /** Store time of the last report; set by the store. */
+  readonly lastSeenAt: number;
+  readonly pipelines: readonly WorkerPipelineInfo[];
+}
+
+/** A recurring job: every tick of `cron` (UTC) adds one job with `data`, exactly once across all workers. */
+export interface ScheduleSpec {
+  /** 5 fields (`m h dom mon dow`) or 6 with leading seconds; see `parseCron`. */
+  readonly cron: string;
+  readonly data?: unknown;
+  readonly options?: JobOptions;
+}
+
 /** Per-queue configuration kept in the store, readable by every process (CLI, dashboard). */
 export interface QueueConfig {
   /** JSON schema every payload must match; checked at add and again at reserve. */
   readonly schema?: object;
   readonly retention?: Retention;
+  /** Recurring jobs by name; workers of the queue add each tick's job. */
+  readonly schedules?: Readonly<Record<string, ScheduleSpec>>;
 }
 
 /**
@@ -212,5 +243,11 @@ export interface Store {
   queues(): Promise<readonly string[]>;
   getQueueConfig(queue: string): Promise<QueueConfig>;
   setQueueConfig(queue: string, config: QueueConfig): Promise<void>;
+  /** Records a worker's presence for `ttlMs` (optional capability, used by dashboards). */
+  reportWorker?(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void>;
+  /** Workers whose last report has not expired. */
+  workers?(): Promise<readonly WorkerInfo[]>;
+  /** Units of the rate limit `key` (of `queue`) granted in the window of `periodMs` ending now. */
+  rateLimitUsage?(queue: string, key: string, periodMs: number): Promise<number>;
   close(): Promise<void>;
 }

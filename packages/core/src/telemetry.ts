@@ -18,6 +18,7 @@ import type {
   ReserveOptions,
   ReserveResult,
   Store,
+  WorkerInfo,
 } from './store';
 
 /**
@@ -29,7 +30,7 @@ import type {
  * | `reserve` | `requested`, `reserved`, `durationMs` | `queue`, `paused`, `retryAfterMs` |
  * | `rate-limited` | `retryAfterMs` | `queue`, `key` |
  * | `rejected` | — | `queue`, `jobId`, `reason` (malformed job dead-lettered at reserve) |
- * | `start` | `jobs` (1, or the batch size) | `queue`, `pipeline`, `jobIds`, `attempt` |
+ * | `start` | `jobs` (1, or the batch size), `waitMs` (due → leased) | `queue`, `pipeline`, `jobIds`, `attempt` |
  * | `stop` | `durationMs` | `queue`, `pipeline`, `jobId`, `kind` (the outcome) |
  * | `exception` | `durationMs` | `queue`, `pipeline`, `jobId`, `error` |
  * | `settle-refused` | — | `queue`, `jobId`, `reason` (`lease-lost`, `not-found`) |
@@ -48,7 +49,15 @@ export type TelemetryEvent =
     })
   | (Base & { type: 'rate-limited'; key: string; retryAfterMs: number })
   | (Base & { type: 'rejected'; jobId: string; reason: string })
-  | (Base & { type: 'start'; pipeline: string; jobIds: readonly string[]; jobs: number; attempt: number })
+  | (Base & {
+      type: 'start';
+      pipeline: string;
+      jobIds: readonly string[];
+      jobs: number;
+      attempt: number;
+      /** From the moment the (first) job became due to its lease start, on the store's clock. */
+      waitMs: number;
+    })
   | (Base & { type: 'stop'; pipeline: string; jobId: string; kind: OutcomeKind; durationMs: number })
   | (Base & { type: 'exception'; pipeline: string; jobId: string; error: ErrorInfo; durationMs: number })
   | (Base & { type: 'settle-refused'; jobId: string; reason: string })
@@ -254,6 +263,15 @@ class InstrumentedStore implements Store {
   }
   setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
     return this.inner.setQueueConfig(queue, config);
+  }
+  reportWorker(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void> {
+    return this.inner.reportWorker ? this.inner.reportWorker(info, ttlMs) : Promise.resolve();
+  }
+  workers(): Promise<readonly WorkerInfo[]> {
+    return this.inner.workers ? this.inner.workers() : Promise.resolve([]);
+  }
+  rateLimitUsage(queue: string, key: string, periodMs: number): Promise<number> {
+    return this.inner.rateLimitUsage ? this.inner.rateLimitUsage(queue, key, periodMs) : Promise.resolve(0);
   }
   close(): Promise<void> {
     return this.inner.close();

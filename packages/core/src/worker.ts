@@ -9,6 +9,7 @@ import {
   exhaustMap,
   firstValueFrom,
   map,
+  mergeMap,
   type Observable,
   race,
   type SchedulerLike,
@@ -18,12 +19,15 @@ import {
   filter,
   take,
 } from 'rxjs';
+import { hostname } from 'node:os';
+import { parseCron, type CronExpression } from './cron';
 import { Demand } from './demand';
 import { InvalidArgumentError, toErrorInfo, WorkerStateError } from './errors';
 import { InFlight } from './in-flight';
 import { createLogger, type Logger } from './logger';
 import type { Outcome } from './outcome';
 import type { PipelineDefinition } from './pipeline';
+import type { NewJob } from './job';
 import type { Store } from './store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
 import { compileSchema, type PayloadValidator } from './validation';
@@ -42,6 +46,15 @@ export interface WorkerConfig {
   readonly recoverEveryMs?: number;
   /** Restart a pipeline this long after an unexpected stream error. Default `1000`. */
   readonly restartDelayMs?: number;
+  /** How often the worker reports itself to the store (dashboards list live workers). Default `5000`. */
+  readonly reportEveryMs?: number;
+  /** Identifies this worker in reports. Default: `<host>:<pid>:<random>`. */
+  readonly id?: string;
+  /**
+   * How often the worker reads its queues' recurring schedules and adds the ticks due within the next
+   * two periods (each tick once across all workers). Default `1000`.
+   */
+  readonly scheduleEveryMs?: number;
 }
 
 export interface CloseOptions {
@@ -103,6 +116,9 @@ interface Runtime {
 
 type State = 'idle' | 'running' | 'closing' | 'closed';
 
+/** A tick's unique lock outlives any clock skew between the workers that may add it. */
+const CRON_LOCK_TTL_MS = 3_600_000;
+
 /**
  * Runs pipelines against a store: subscribes them, renews the leases of running jobs, recovers jobs
  * orphaned by crashed workers, routes cancellations, obeys pause/resume and concurrency changes made
@@ -127,6 +143,11 @@ export class Worker {
   private readonly restartDelayMs: number;
   private readonly recoverEveryMs: number;
   private state: State = 'idle';
+  private readonly reportEveryMs: number;
+  private readonly scheduleEveryMs: number;
+  private readonly startedAt: number;
+  /** This worker's id in reports to the store. */
+  readonly id: string;
 
   /** Hot: the outcomes of every pipeline of this worker; completes when the worker closes. */
   readonly outcomes$: Observable<Outcome> = this.allOutcomes.asObservable();
@@ -137,6 +158,10 @@ export class Worker {
     this.scheduler = config.scheduler ?? asyncScheduler;
     this.store = instrumentStore(config.store, this.telemetry, () => this.scheduler.now());
     this.restartDelayMs = config.restartDelayMs ?? 1000;
+    this.reportEveryMs = config.reportEveryMs ?? 5000;
+    this.scheduleEveryMs = config.scheduleEveryMs ?? 1000;
+    this.id = config.id ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    this.startedAt = this.scheduler.now();
     const shortestLease = Math.min(...config.pipelines.map((p) => p.leaseMs));
     this.recoverEveryMs = config.recoverEveryMs ?? Math.max(100, Math.floor(shortestLease / 2));
     if (config.pipelines.length === 0) throw new InvalidArgumentError('a worker needs at least one pipeline');
@@ -172,6 +197,8 @@ export class Worker {
     for (const rt of this.runtimes.values()) this.startPipeline(rt);
     const queues = new Set([...this.runtimes.values()].map((rt) => rt.def.queue));
     for (const queue of queues) this.background.add(this.recoveryLoop(queue));
+    this.background.add(this.reportLoop());
+    for (const queue of queues) this.background.add(this.scheduleLoop(queue));
     this.logger.info('worker started', {
       store: this.store.kind,
       pipelines: [...this.runtimes.keys()],
@@ -410,6 +437,102 @@ export class Worker {
       .subscribe(({ lost }) => {
         for (const id of lost) inFlight.abort(id, 'lease-lost', 'the lease expired and was taken over');
       });
+  }
+
+  /**
+   * Adds the jobs of the queue's recurring schedules. Every worker does it; each tick's job carries the
+   * unique key `cron:<name>:<tick>` and runs at the tick, so however many workers add it, and whatever
+   * their clocks, it exists once and runs at the tick on the store's clock.
+   */
+  private scheduleLoop(queue: string): Subscription {
+    const every = this.scheduleEveryMs;
+    const lastTick = new Map<string, number>();
+    const parsed = new Map<string, CronExpression | undefined>();
+    const expression = (cron: string): CronExpression | undefined => {
+      if (!parsed.has(cron)) {
+        try {
+          parsed.set(cron, parseCron(cron));
+        } catch (err) {
+          this.logger.error('invalid cron schedule ignored', { queue, cron, error: toErrorInfo(err) });
+          parsed.set(cron, undefined);
+        }
+      }
+      return parsed.get(cron);
+    };
+    return timer(0, every, this.scheduler)
+      .pipe(
+        exhaustMap(() =>
+          defer(() => this.store.getQueueConfig(queue)).pipe(
+            mergeMap((config) => {
+              const now = this.scheduler.now();
+              const horizon = now + 2 * every;
+              const jobs: NewJob[] = [];
+              for (const [name, spec] of Object.entries(config.schedules ?? {})) {
+                const cron = expression(spec.cron);
+                if (!cron) continue;
+                let t = Math.max(lastTick.get(name) ?? -Infinity, now - every);
+                for (let i = 0; i < 100; i++) {
+                  const tick = cron.next(t);
+                  if (tick === undefined || tick > horizon) break;
+                  jobs.push({
+                    ...spec.options,
+                    queue,
+                    name,
+                    data: spec.data ?? null,
+                    runAt: tick,
+                    unique: { key: `cron:${name}:${tick}`, ttlMs: CRON_LOCK_TTL_MS },
+                  });
+                  t = tick;
+                }
+                lastTick.set(name, t);
+              }
+              return jobs.length > 0 ? this.store.enqueue(jobs) : EMPTY;
+            }),
+            catchError((err: unknown) => {
+              this.logger.warn('recurring schedules failed', { queue, error: toErrorInfo(err) });
+              return EMPTY;
+            }),
+          ),
+        ),
+      )
+      .subscribe();
+  }
+
+  /** Reports this worker and its pipelines to the store every `reportEveryMs` (a TTL of three periods). */
+  private reportLoop(): Subscription {
+    const store = this.store;
+    return timer(0, this.reportEveryMs, this.scheduler)
+      .pipe(
+        exhaustMap(() =>
+          defer(() =>
+            store.reportWorker
+              ? store.reportWorker(
+                  {
+                    id: this.id,
+                    host: hostname(),
+                    pid: process.pid,
+                    startedAt: this.startedAt,
+                    pipelines: [...this.runtimes.values()].map((rt) => ({
+                      name: rt.def.name,
+                      queue: rt.def.queue,
+                      concurrency: rt.concurrency,
+                      paused: rt.paused,
+                      inFlight: rt.inFlight.size,
+                      ...(rt.def.rateLimit ? { rateLimit: rt.def.rateLimit } : {}),
+                    })),
+                  },
+                  this.reportEveryMs * 3,
+                )
+              : Promise.resolve(),
+          ).pipe(
+            catchError((err: unknown) => {
+              this.logger.debug('worker report failed', { error: toErrorInfo(err) });
+              return EMPTY;
+            }),
+          ),
+        ),
+      )
+      .subscribe();
   }
 
   /** Returns expired leases of the queue to it; any node may do this, the store makes it idempotent. */

@@ -36,6 +36,7 @@ import type {
   ReserveOptions,
   ReserveResult,
   Store,
+  WorkerInfo,
 } from '../store';
 import { assertQueueName, validateNewJob } from '../validation';
 import { Heap } from './heap';
@@ -132,6 +133,7 @@ export class MemoryStore implements Store {
   private readonly queuesByName = new Map<string, QueueData>();
   private readonly uniqueLocks = new Map<string, { id: string; expiresAt: number }>();
   private readonly limiters = new LimiterRegistry();
+  private readonly workerReports = new Map<string, { info: WorkerInfo; expiresAt: number }>();
   private nextId = 0;
   private nextSeq = 0;
   private nextToken = 0;
@@ -608,6 +610,30 @@ export class MemoryStore implements Store {
     return this.run(() => {
       this.queue(queue).config = JSON.parse(JSON.stringify(config)) as QueueConfig;
     });
+  }
+
+  reportWorker(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void> {
+    return this.run(() => {
+      const now = this.now();
+      this.workerReports.set(info.id, { info: { ...info, lastSeenAt: now }, expiresAt: now + ttlMs });
+    });
+  }
+
+  workers(): Promise<readonly WorkerInfo[]> {
+    return this.run(() => {
+      const now = this.now();
+      const live: WorkerInfo[] = [];
+      for (const [id, r] of this.workerReports) {
+        if (r.expiresAt <= now) this.workerReports.delete(id);
+        else live.push(r.info);
+      }
+      return live.sort((a, b) => a.id.localeCompare(b.id));
+    });
+  }
+
+  /** In memory a key has one limiter; its own window is used whatever `periodMs` says. */
+  rateLimitUsage(_queue: string, key: string, _periodMs: number): Promise<number> {
+    return this.run(() => this.limiters.find(key)?.used(this.now()) ?? 0);
   }
 
   close(): Promise<void> {

@@ -305,6 +305,7 @@ export function runUnit<T>(
         jobIds: jobs.map((j) => j.id),
         jobs: jobs.length,
         attempt: jobs[0]?.attempt ?? 0,
+        waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
       });
     }
 
