@@ -12,7 +12,13 @@ describe('recurring schedules', () => {
           store,
           logger: silentLogger,
           scheduleEveryMs: 200,
-          pipelines: [definePipeline({ queue: 'reports', concurrency: 2, handler: (job) => job.data })],
+          pipelines: [
+            definePipeline<{ report: string }>({
+              queue: 'reports',
+              concurrency: 2,
+              handler: (job) => job.data,
+            }),
+          ],
         }),
     );
     for (const w of workers) {
