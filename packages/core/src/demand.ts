@@ -1,16 +1,25 @@
-import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  distinctUntilChanged,
+  type Observable,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import { InvalidArgumentError, InvalidDemandError } from './errors';
 
 export interface DemandConfig {
   /** Demand granted at creation: the pipeline's in-flight budget. Must be ≥ 0. */
   readonly initial: number;
   /**
-   * Replenishments smaller than this are held back and released together once they add up to it
-   * (GenStage's `min_demand` idea), so the source does not make one store call per finished job.
-   * It cannot stall: while demand is held, jobs are in flight and their settlement adds to it. The
-   * threshold never exceeds the current budget. Default `1` (no coalescing).
+   * Replenishments are held back and released together once they add up to this (GenStage's
+   * `min_demand` idea), or at the end of the current turn of the scheduler, whichever comes first —
+   * so jobs that finish together cost the source one store call, and no demand waits longer than a
+   * turn. The threshold never exceeds the current budget. Default `1` (no coalescing).
    */
   readonly coalesce?: number;
+  /** Schedules the end-of-turn release. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
 }
 
 /**
@@ -44,6 +53,8 @@ export class Demand {
   private budget: number;
   private cancelled = false;
   private readonly coalesce: number;
+  private readonly scheduler: SchedulerLike;
+  private flush: Subscription | undefined;
 
   constructor(config: DemandConfig) {
     if (!Number.isInteger(config.initial) || config.initial < 0) {
@@ -54,6 +65,7 @@ export class Demand {
       throw new InvalidArgumentError(`coalesce must be an integer ≥ 1, got ${String(coalesce)}`);
     }
     this.coalesce = coalesce;
+    this.scheduler = config.scheduler ?? asyncScheduler;
     this.budget = config.initial;
     this.outstandingSubject = new BehaviorSubject(config.initial);
   }
@@ -83,6 +95,11 @@ export class Demand {
     if (this.cancelled) return;
     this.held += n;
     if (this.held >= Math.min(this.coalesce, Math.max(1, this.budget))) this.release();
+    else
+      this.flush ??= this.scheduler.schedule(() => {
+        this.flush = undefined;
+        if (this.held > 0 && !this.cancelled) this.release();
+      });
   }
 
   /**
@@ -133,11 +150,15 @@ export class Demand {
     if (this.cancelled) return;
     this.cancelled = true;
     this.held = 0;
+    this.flush?.unsubscribe();
+    this.flush = undefined;
     this.outstandingSubject.next(0);
     this.outstandingSubject.complete();
   }
 
   private release(): void {
+    this.flush?.unsubscribe();
+    this.flush = undefined;
     let n = this.held;
     this.held = 0;
     const paid = Math.min(n, this.debt);

@@ -1,8 +1,10 @@
 import {
   defer,
+  EMPTY,
   filter,
   firstValueFrom,
   map,
+  merge,
   type Observable,
   of,
   race,
@@ -63,9 +65,12 @@ export class JobFailedError extends SluiceError {
 /**
  * The producer's handle on a queue: validated, promise-based adds, plus the queue's administration.
  *
- * A payload is checked against the schema and its size limit, encoded as JSON, then stored; an invalid
+ * A payload is encoded as JSON, checked against the schema and its size limit, then stored; an invalid
  * payload rejects with `PayloadValidationError` listing every violation, and nothing is stored. A bulk
- * add is all-or-nothing for validation.
+ * add is all-or-nothing for validation. What is validated and stored is the JSON form, exactly what a
+ * worker will read: `undefined` properties disappear and `NaN`/`Infinity` become `null`, as with
+ * `JSON.stringify`. A queue created with a schema saves it as the queue's stored schema, replacing a
+ * different one: producers of one queue should share one schema.
  *
  * ## Example
  * ```ts
@@ -127,18 +132,18 @@ export class Queue<T = unknown> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     const ended = (e: JobEvent): boolean =>
       e.id === id && (e.kind === 'completed' || e.kind === 'dead' || e.kind === 'cancelled');
-    // Subscribe to events first, then look at the record, so a completion in between is not missed.
-    const fromEvents$ = this.store.events(this.name).pipe(filter(ended), take(1));
+    // Listen to events before reading the record, so a job that ends in between is not missed.
+    const fromEvents$ = this.store.events(this.name).pipe(filter(ended));
     const fromRecord$ = defer(() => this.store.getJob(this.name, id)).pipe(
       switchMap((rec) => {
         if (!rec) return throwError(() => new InvalidArgumentError(`no job ${id} in queue "${this.name}"`));
         const event = recordToEvent(rec);
-        return event ? of(event) : fromEvents$;
+        return event ? of(event) : EMPTY;
       }),
     );
     return firstValueFrom(
       race(
-        fromRecord$,
+        merge(fromEvents$, fromRecord$).pipe(take(1)),
         timer(timeoutMs).pipe(
           switchMap(() =>
             throwError(() => new SluiceError(ErrorCode.JobTimeout, `waited ${timeoutMs} ms for job ${id}`)),

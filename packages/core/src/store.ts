@@ -23,9 +23,10 @@ export interface RateLimitSpec {
 }
 
 /**
- * Hold a reservation back until it can be a full batch: reserve nothing while fewer than `count` jobs
- * are ready and the first ready job became due less than `waitMs` ago. `bufferTime` semantics, applied
- * in the store so no reserved job waits on a timer.
+ * Reserve only full batches until the first ready job has waited `waitMs`: while it has not, reserve
+ * nothing if fewer than `count` jobs are ready, and otherwise a whole multiple of `count`. Once it has,
+ * reserve what there is. `bufferTime` semantics, applied in the store so no reserved job waits on a
+ * timer and no rate-limited call is spent on a partial batch.
  */
 export interface FillSpec {
   readonly count: number;

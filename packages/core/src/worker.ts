@@ -18,6 +18,7 @@ import {
   timer,
   filter,
   take,
+  shareReplay,
 } from 'rxjs';
 import { hostname } from 'node:os';
 import { parseCron, type CronExpression } from './cron';
@@ -256,10 +257,21 @@ export class Worker {
     return firstValueFrom(this.drain(options));
   }
 
-  /** {@link close} as an Observable (usable in virtual time). */
+  /**
+   * {@link close} as an Observable (usable in virtual time). Every call shares the first drain: a second
+   * `close()` (SIGTERM then SIGINT, say) waits for the same result rather than cutting the drain short.
+   */
   drain(options: CloseOptions = {}): Observable<CloseResult> {
     return defer(() => {
-      if (this.state === 'closed') return [{ drained: true, abandoned: 0 }];
+      this.draining$ ??= this.startDrain(options).pipe(shareReplay(1));
+      return this.draining$;
+    });
+  }
+
+  private draining$: Observable<CloseResult> | undefined;
+
+  private startDrain(options: CloseOptions): Observable<CloseResult> {
+    return defer(() => {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       const rts = [...this.runtimes.values()];
@@ -327,6 +339,7 @@ export class Worker {
       const demand = new Demand({
         initial: def.budget(initialConcurrency),
         coalesce: def.config.coalesce ?? Math.max(1, Math.floor(def.budget(initialConcurrency) / 4)),
+        scheduler: this.scheduler,
       });
       rt.demand = demand;
       rt.inFlight = new InFlight();

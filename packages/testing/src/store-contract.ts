@@ -418,6 +418,15 @@ export function defineStoreContract(
         await add([1, 2, 3, 4, 5].map((n) => ({ queue: 'q', data: n })));
         expect((await reserve('q', 10, { fill })).jobs).toHaveLength(5);
       });
+
+      it('reserves whole batches only until the first job has waited', async () => {
+        await add(Array.from({ length: 12 }, (_, n) => ({ queue: 'q', data: n })));
+        const fill = { count: 5, waitMs: 200 };
+        expect((await reserve('q', 20, { fill })).jobs).toHaveLength(10);
+        expect((await reserve('q', 20, { fill })).jobs).toHaveLength(0);
+        await advance(250);
+        expect((await reserve('q', 20, { fill })).jobs).toHaveLength(2);
+      });
     });
 
     describe('inspection and administration', () => {

@@ -235,6 +235,10 @@ export class MemoryStore implements Store {
       }
 
       let max = Math.min(n, q.counts.ready);
+      // Until the head job has waited `waitMs`, only whole batches of `fill.count` go.
+      if (fill && head && now - head.readyAt < fill.waitMs) {
+        max = Math.min(max, Math.floor(q.counts.ready / fill.count) * fill.count);
+      }
       let limited = false;
       const limit = options.limit;
       const limiter = limit

@@ -104,6 +104,9 @@ export function processJobs<T>(
   config: ProcessConfig,
 ): OperatorFunction<WorkUnit<T>, readonly Handled<T>[]> {
   const maxBuffered = config.maxBuffered ?? 10_000;
+  if (!(Number.isInteger(maxBuffered) && maxBuffered >= 0)) {
+    throw new InvalidArgumentError(`maxBuffered must be an integer ≥ 0, got ${maxBuffered}`);
+  }
   const fixed = config.concurrency ?? 1;
   if (typeof fixed === 'number' && !(Number.isInteger(fixed) && fixed >= 1)) {
     throw new InvalidArgumentError(`concurrency must be an integer ≥ 1, got ${fixed}`);
@@ -166,13 +169,16 @@ export function processJobs<T>(
       const upstream = units.subscribe({
         next: (unit) => {
           waiting.push(unit);
+          drain();
+          // Counted after drain(): a unit that found a free slot never waits.
           if (waiting.length > maxBuffered) {
             subscriber.error(
-              new SluiceError(ErrorCode.InvalidArgument, `process: more than ${maxBuffered} units waiting`),
+              new SluiceError(
+                ErrorCode.InvalidArgument,
+                `processJobs: more than ${maxBuffered} units waiting`,
+              ),
             );
-            return;
           }
-          drain();
         },
         error: (err: unknown) => {
           subscriber.error(err);
@@ -214,8 +220,11 @@ export function runUnit<T>(
     const jobs: ReservedJob<T>[] = [];
     for (const job of unit.jobs) {
       const pending = inFlight?.attach(job.id, controller);
-      if (pending) early.push(fromPendingAbort(job, pending));
-      else jobs.push(job);
+      if (pending) {
+        // Settled without running: a later abort of this job must not reach its siblings' handler.
+        inFlight?.detach(job.id);
+        early.push(fromPendingAbort(job, pending));
+      } else jobs.push(job);
     }
     if (jobs.length === 0) {
       subscriber.next(early);

@@ -1,16 +1,20 @@
 import {
   asyncScheduler,
+  catchError,
+  concat,
   defer,
+  EMPTY,
   from,
   mergeMap,
   type Observable,
   type OperatorFunction,
   retry,
   type SchedulerLike,
+  throwError,
   timer,
 } from 'rxjs';
 import { exponential, type BackoffPolicy } from '../backoff';
-import { ErrorCode, toErrorInfo, type ErrorInfo } from '../errors';
+import { ErrorCode, InvalidArgumentError, StoreClosedError, toErrorInfo, type ErrorInfo } from '../errors';
 import type { InFlight } from '../in-flight';
 import { silentLogger, type Logger } from '../logger';
 import type { Outcome, SettleResult, Settlement } from '../outcome';
@@ -25,7 +29,7 @@ export interface SettleConfig {
   readonly pipeline: string;
   /** Delay before the next attempt of a failed job. Default: `exponential()` (full jitter). */
   readonly backoff?: BackoffPolicy;
-  /** Most settlements per store call. Default `500`. */
+  /** Most settlements per store call. Default `1000`. */
   readonly maxPerCall?: number;
   /** Jobs are removed from it once their settlement is written. */
   readonly inFlight?: InFlight;
@@ -47,15 +51,19 @@ export interface SettleConfig {
  * store call per job and an idle one adds no latency.
  *
  * ```
- * handled:  -a-b-c---d-|        a store call takes 3 frames
- * store:    -[a]--[bc]-[d]
- * settle:   ----A--(BC)-D|
+ * handled:  -a-bc------d-|       a store call takes 3 frames
+ * store:    -[a]-[bc]--[d]       (b and c arrive while [a] is in flight)
+ * settle:   ----A--(BC)---D|
  * ```
  *
  * Failures become retries after `backoff(attempt)`, or dead letters once a job has used its
  * `maxAttempts` or threw a `PermanentError`. A settlement the store refuses (the lease was taken over
  * by another worker) emits no outcome. A store call that fails is retried with backoff, so an ack is
- * never dropped while the process lives; heartbeats keep the leases alive meanwhile.
+ * never dropped while the process lives; heartbeats keep the leases alive meanwhile. Only a closed
+ * store ends the retries: its jobs stay leased and another worker recovers them.
+ *
+ * Each handler call's results (one job, or a whole batch) stay together; groups are split into store
+ * calls of at most `maxPerCall` settlements.
  *
  * ## Example
  * ```ts
@@ -69,6 +77,11 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
   const scheduler = config.scheduler ?? asyncScheduler;
   const logger = config.logger ?? silentLogger;
   const maxRetryDelayMs = config.maxRetryDelayMs ?? 5000;
+
+  const maxPerCall = config.maxPerCall ?? 1000;
+  if (!(Number.isInteger(maxPerCall) && maxPerCall >= 1)) {
+    throw new InvalidArgumentError(`maxPerCall must be an integer ≥ 1, got ${maxPerCall}`);
+  }
 
   const write = (batch: readonly Handled<T>[]): Observable<Outcome<T>> =>
     defer(() => {
@@ -88,6 +101,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       return store.settle(toWrite.map((w) => w.settlement)).pipe(
         retry({
           delay: (error: unknown, count) => {
+            if (error instanceof StoreClosedError) return throwError(() => error);
             logger.warn('settle failed; retrying', { pipeline, error: toErrorInfo(error), attempt: count });
             return timer(Math.min(maxRetryDelayMs, 50 * 2 ** Math.min(count, 16)), scheduler);
           },
@@ -117,19 +131,34 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
           }
           return from(outcomes);
         }),
+        catchError((error: unknown) => {
+          // Only a closed store gets here: nothing can be written, the leases will expire.
+          logger.warn('store closed; leaving jobs to lease recovery', {
+            pipeline,
+            jobs: toWrite.length,
+            error: toErrorInfo(error),
+          });
+          release();
+          return EMPTY;
+        }),
       );
     });
 
   return (handled$) =>
     handled$.pipe(
-      mergeMap((arr) => arr),
-      // Bounded by the pipeline's demand: at most the in-flight budget can be waiting here.
-      adaptiveBatch<Handled<T>, Outcome<T>>((batch) => write(batch), {
-        maxSize: config.maxPerCall ?? 500,
-        concurrency: 1,
-        maxBuffered: Number.MAX_SAFE_INTEGER,
-      }),
+      // Groups (one per handler call) gather while a store call is in flight. Bounded by the
+      // pipeline's demand: at most the in-flight budget can be waiting here.
+      adaptiveBatch<readonly Handled<T>[], Outcome<T>>(
+        (groups) => concat(...chunks(groups.flat(), maxPerCall).map((c) => write(c))),
+        { maxSize: maxPerCall, concurrency: 1, maxBuffered: Number.MAX_SAFE_INTEGER },
+      ),
     );
+}
+
+function chunks<X>(items: readonly X[], size: number): X[][] {
+  const out: X[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 /** Decides what the store should do with one handled job; `undefined` for nothing (lease lost). */

@@ -71,11 +71,20 @@ export interface SourceConfig {
  */
 export function source<T = unknown>(config: SourceConfig): Observable<readonly ReservedJob<T>[]> {
   const multipleOf = config.multipleOf ?? 1;
-  const maxBatch = Math.max(config.maxBatch ?? 1000, multipleOf);
+  const requestedMaxBatch = config.maxBatch ?? 1000;
+  if (!Number.isInteger(requestedMaxBatch) || requestedMaxBatch < 1) {
+    throw new InvalidArgumentError(`maxBatch must be an integer ≥ 1, got ${requestedMaxBatch}`);
+  }
+  if (!Number.isInteger(multipleOf) || multipleOf < 1) {
+    throw new InvalidArgumentError(`multipleOf must be an integer ≥ 1, got ${multipleOf}`);
+  }
+  const maxBatch = Math.max(requestedMaxBatch, multipleOf);
   const minIdle = config.idle?.minMs ?? 50;
   const maxIdle = Math.max(minIdle, config.idle?.maxMs ?? 1000);
-  if (!Number.isInteger(maxBatch) || maxBatch < 1) {
-    throw new InvalidArgumentError(`maxBatch must be an integer ≥ 1, got ${maxBatch}`);
+  if (!(minIdle >= 1) || !Number.isFinite(maxIdle)) {
+    throw new InvalidArgumentError(
+      `idle.minMs must be ≥ 1 and idle.maxMs finite, got ${minIdle} and ${maxIdle}`,
+    );
   }
   if (!(config.leaseMs > 0)) throw new InvalidArgumentError(`leaseMs must be > 0, got ${config.leaseMs}`);
 
@@ -108,12 +117,14 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
     const sleepFor = (ms: number, hard: boolean): void => {
       sleep?.unsubscribe();
       sleepIsHard = hard;
-      const s = timer(Math.max(0, ms), scheduler).subscribe(() => {
-        if (sleep === s) sleep = undefined;
+      // On a synchronous scheduler a 0 ms timer fires inside subscribe(), before `self.sub` is set.
+      const self: { sub?: Subscription; fired: boolean } = { fired: false };
+      self.sub = timer(Math.max(0, ms), scheduler).subscribe(() => {
+        self.fired = true;
+        if (sleep !== undefined && sleep === self.sub) sleep = undefined;
         pump();
       });
-      // A 0 ms timer on a synchronous scheduler may have fired already.
-      sleep = s.closed ? undefined : s;
+      sleep = self.fired ? undefined : self.sub;
     };
 
     const wake = (): void => {

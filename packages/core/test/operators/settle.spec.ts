@@ -1,0 +1,482 @@
+import { defer, map, type Observable, Subject, tap } from 'rxjs';
+import type { RunHelpers, TestScheduler } from 'rxjs/testing';
+import {
+  fixed,
+  InFlight,
+  JobTimeoutError,
+  MemoryStore,
+  PermanentError,
+  settle,
+  toErrorInfo,
+  toSettlement,
+  type BackoffPolicy,
+  type Handled,
+  type Outcome,
+  type ReservedJob,
+  type SettleResult,
+  type Settlement,
+  type Store,
+} from '@sluice/core';
+import { newTestScheduler, recordingLogger, reservedJob, stubStore } from '../pipeline/helpers';
+
+const ok = <T>(job: ReservedJob<T>, value: unknown, durationMs = 1): Handled<T> => ({
+  job,
+  durationMs,
+  status: 'ok',
+  value,
+});
+const error = <T>(job: ReservedJob<T>, err: unknown, durationMs = 1): Handled<T> => ({
+  job,
+  durationMs,
+  status: 'error',
+  error: err,
+});
+
+/** Outcomes as `kind:id`, for marble values. */
+const brief = map((o: Outcome) => `${o.kind}:${o.job.id}`);
+
+describe('toSettlement', () => {
+  const job = reservedJob('j', 'data', { attempt: 2, maxAttempts: 3 });
+  const base = { queue: 'q', id: 'j', token: 'j.1' };
+  const backoff: BackoffPolicy = (attempt) => attempt * 1_000;
+
+  it('completes an ok job with its result and duration', () => {
+    expect(toSettlement(ok(job, { sent: true }, 12), backoff)).toEqual({
+      ...base,
+      kind: 'completed',
+      result: { sent: true },
+      durationMs: 12,
+    });
+  });
+
+  it('retries a failed job after backoff(attempt, error, job)', () => {
+    const calls: unknown[][] = [];
+    const spy: BackoffPolicy = (...args) => {
+      calls.push(args);
+      return 750;
+    };
+    const boom = new Error('boom');
+    expect(toSettlement(error(job, boom), spy)).toEqual({
+      ...base,
+      kind: 'retry',
+      delayMs: 750,
+      error: toErrorInfo(boom),
+    });
+    expect(calls).toEqual([[2, toErrorInfo(boom), job]]);
+  });
+
+  it('dead-letters a job that failed its last attempt', () => {
+    const last = reservedJob('j', 'data', { attempt: 3, maxAttempts: 3 });
+    expect(toSettlement(error(last, new Error('boom')), backoff)).toMatchObject({
+      kind: 'dead',
+      reason: 'failed 3 of 3 attempts: boom',
+      error: { name: 'Error', message: 'boom' },
+    });
+  });
+
+  it('dead-letters a PermanentError at once, whatever attempts are left', () => {
+    const first = reservedJob('j', 'data', { attempt: 1, maxAttempts: 10 });
+    expect(toSettlement(error(first, new PermanentError('hard bounce')), backoff)).toMatchObject({
+      kind: 'dead',
+      reason: 'permanent failure: hard bounce',
+      error: { name: 'PermanentError', code: 'ERR_SLUICE_PERMANENT' },
+    });
+  });
+
+  it('retries a timeout like any other failure', () => {
+    expect(toSettlement(error(job, new JobTimeoutError('j', 50)), backoff)).toMatchObject({
+      kind: 'retry',
+      delayMs: 2_000,
+      error: { name: 'JobTimeoutError' },
+    });
+  });
+
+  it('describes a non-Error failure', () => {
+    expect(toSettlement(error(job, { reason: 'weird' }), backoff)).toMatchObject({
+      kind: 'retry',
+      error: { name: 'NonError', message: '{"reason":"weird"}' },
+    });
+  });
+
+  it.each([
+    ['returns NaN', () => Number.NaN],
+    ['returns a negative delay', () => -5],
+    ['returns Infinity', () => Number.POSITIVE_INFINITY],
+    [
+      'throws',
+      () => {
+        throw new Error('bad policy');
+      },
+    ],
+  ])('retries at once when the backoff policy %s', (_name, policy: BackoffPolicy) => {
+    expect(toSettlement(error(job, new Error('boom')), policy)).toMatchObject({ kind: 'retry', delayMs: 0 });
+  });
+
+  it('snoozes and cancels', () => {
+    expect(toSettlement({ job, durationMs: 3, status: 'snooze', delayMs: 400 }, backoff)).toEqual({
+      ...base,
+      kind: 'snoozed',
+      delayMs: 400,
+    });
+    expect(toSettlement({ job, durationMs: 3, status: 'cancel', reason: 'not wanted' }, backoff)).toEqual({
+      ...base,
+      kind: 'cancelled',
+      reason: 'not wanted',
+    });
+  });
+
+  it('dead-letters an invalid payload with the reason', () => {
+    const reason = 'payload failed the schema: /to must be string';
+    expect(toSettlement({ job, durationMs: 0, status: 'invalid', reason }, backoff)).toEqual({
+      ...base,
+      kind: 'dead',
+      reason,
+      error: { name: 'PayloadValidationError', message: reason },
+    });
+  });
+
+  it('writes nothing for an abandoned job', () => {
+    expect(toSettlement({ job, durationMs: 3, status: 'abandoned', reason: 'lease lost' }, backoff)).toBe(
+      undefined,
+    );
+  });
+});
+
+describe('settle', () => {
+  let testScheduler: TestScheduler;
+
+  beforeEach(() => {
+    testScheduler = newTestScheduler();
+  });
+
+  /** Adds one job per payload to queue `q` and reserves them all (at the current virtual time). */
+  function reserve(store: MemoryStore, data: readonly string[], maxAttempts = 5): ReservedJob<string>[] {
+    store.enqueue(data.map((d) => ({ queue: 'q', data: d, maxAttempts }))).subscribe();
+    let jobs: ReservedJob<string>[] = [];
+    store.reserve<string>('q', data.length, { leaseMs: 10_000 }).subscribe((r) => (jobs = [...r.jobs]));
+    return jobs;
+  }
+
+  /** Reserves the next ready job of queue `q`. */
+  function reserveReady(store: MemoryStore): ReservedJob<string> | undefined {
+    let job: ReservedJob<string> | undefined;
+    store.reserve<string>('q', 1, { leaseMs: 10_000 }).subscribe((r) => (job = r.jobs[0]));
+    return job;
+  }
+
+  describe('over a MemoryStore', () => {
+    it("emits each outcome with the store's at, and retryAt/until from its runAt", () => {
+      const store = new MemoryStore();
+      const outcomes: Outcome<string>[] = [];
+      testScheduler.run(({ hot, expectObservable }) => {
+        const [a, b, c, d, e] = reserve(store, ['a', 'b', 'c', 'd', 'e']);
+        const handled = hot<readonly Handled<string>[]>('10ms a 9ms b 9ms c 9ms d 9ms e', {
+          a: [ok(a!, 'A', 7)],
+          b: [error(b!, new Error('boom'), 3)],
+          c: [{ job: c!, durationMs: 2, status: 'snooze', delayMs: 50 }],
+          d: [{ job: d!, durationMs: 4, status: 'cancel', reason: 'not wanted' }],
+          e: [error(e!, new PermanentError('hard bounce'))],
+        });
+        // One subscription only: a second one would settle every job again (and be refused).
+        const out = handled.pipe(
+          settle<string>({ store, pipeline: 'p', backoff: fixed(100) }),
+          tap((o) => outcomes.push(o)),
+        );
+        expectObservable(out.pipe(brief)).toBe('10ms a 9ms b 9ms c 9ms d 9ms e', {
+          a: 'completed:1',
+          b: 'retrying:2',
+          c: 'snoozed:3',
+          d: 'cancelled:4',
+          e: 'dead:5',
+        });
+      });
+      expect(outcomes).toEqual([
+        expect.objectContaining({ kind: 'completed', pipeline: 'p', result: 'A', at: 10, durationMs: 7 }),
+        expect.objectContaining({
+          kind: 'retrying',
+          at: 20,
+          retryAt: 120,
+          durationMs: 3,
+          error: expect.objectContaining({ message: 'boom' }),
+        }),
+        expect.objectContaining({ kind: 'snoozed', at: 30, until: 80 }),
+        expect.objectContaining({ kind: 'cancelled', at: 40, reason: 'not wanted' }),
+        expect.objectContaining({ kind: 'dead', at: 50, reason: 'permanent failure: hard bounce' }),
+      ]);
+    });
+
+    it('retries with the backoff delay, then dead-letters the job after maxAttempts', () => {
+      const store = new MemoryStore();
+      const outcomes: Outcome<string>[] = [];
+      testScheduler.run(({ hot, expectObservable }) => {
+        const [first] = reserve(store, ['x'], 2);
+        const handled = new Subject<readonly Handled<string>[]>();
+        hot('5ms a').subscribe(() => {
+          handled.next([error(first!, new Error('down'))]);
+        });
+        // The retry is due at 105: reserve the second attempt at 110 and fail it too.
+        hot('110ms b').subscribe(() => {
+          handled.next([error(reserveReady(store)!, new Error('still down'))]);
+        });
+        const out = handled.pipe(
+          settle<string>({ store, pipeline: 'p', backoff: fixed(100) }),
+          tap((o) => outcomes.push(o)),
+        );
+        expectObservable(out.pipe(brief)).toBe('5ms r 104ms d', { r: 'retrying:1', d: 'dead:1' });
+      });
+      expect(outcomes).toEqual([
+        expect.objectContaining({ kind: 'retrying', at: 5, retryAt: 105 }),
+        expect.objectContaining({ kind: 'dead', at: 110, reason: 'failed 2 of 2 attempts: still down' }),
+      ]);
+      expect(outcomes[1]?.job.attempt).toBe(2);
+    });
+
+    it('dead-letters an invalid payload with the violation as the reason', async () => {
+      const store = new MemoryStore();
+      const reason = 'payload failed the schema: / must be object';
+      let id = '';
+      testScheduler.run(({ hot, expectObservable }) => {
+        const [a] = reserve(store, ['a']);
+        id = a!.id;
+        const handled = hot<readonly Handled<string>[]>('-a', {
+          a: [{ job: a!, durationMs: 0, status: 'invalid', reason }],
+        });
+        expectObservable(
+          handled.pipe(
+            settle<string>({ store, pipeline: 'p' }),
+            map((o) => (o.kind === 'dead' ? [o.reason, o.error?.name] : o.kind)),
+          ),
+        ).toBe('-x', { x: [reason, 'PayloadValidationError'] });
+      });
+      expect(await store.getJob('q', id)).toMatchObject({ state: 'dead', reason });
+    });
+  });
+
+  describe('grouping', () => {
+    /** A store whose settle answers after `frames`, with every settlement applied at that time. */
+    function slowStore(
+      helpers: RunHelpers,
+      frames: number,
+    ): { store: Store; calls: string[][]; replies: ReturnType<RunHelpers['cold']>[] } {
+      const calls: string[][] = [];
+      const replies: ReturnType<RunHelpers['cold']>[] = [];
+      const store = stubStore({
+        settle: (settlements: readonly Settlement[]) => {
+          calls.push(settlements.map((s) => s.id));
+          const reply = helpers.cold(`${'-'.repeat(frames)}(r|)`);
+          replies.push(reply);
+          return reply.pipe(
+            map(() =>
+              settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: testScheduler.now() })),
+            ),
+          );
+        },
+      });
+      return { store, calls, replies };
+    }
+
+    it('writes the first result at once and groups the results that finish during a call into the next', () => {
+      const settled: number[] = [];
+      let calls: string[][] = [];
+      testScheduler.run((helpers) => {
+        const { hot, expectObservable, expectSubscriptions } = helpers;
+        const fake = slowStore(helpers, 4);
+        calls = fake.calls;
+        const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => reservedJob(id, id));
+        const upstream = 'a-bc------d-|';
+        const expected = '----a---(bc)--(d|)';
+        const handled = hot<readonly Handled<string>[]>(upstream, {
+          a: [ok(a!, 1)],
+          b: [ok(b!, 2)],
+          c: [ok(c!, 3)],
+          d: [ok(d!, 4)],
+        });
+        expectObservable(
+          handled.pipe(
+            settle<string>({ store: fake.store, pipeline: 'p', onSettled: (n) => settled.push(n) }),
+            brief,
+          ),
+        ).toBe(expected, { a: 'completed:a', b: 'completed:b', c: 'completed:c', d: 'completed:d' });
+        testScheduler.flush();
+        expectSubscriptions(fake.replies[0]!.subscriptions).toBe('^---!');
+        expectSubscriptions(fake.replies[1]!.subscriptions).toBe('----^---!');
+        expectSubscriptions(fake.replies[2]!.subscriptions).toBe('----------^---!');
+      });
+      expect(calls).toEqual([['a'], ['b', 'c'], ['d']]);
+      expect(settled).toEqual([1, 2, 1]);
+    });
+
+    it('writes at most maxPerCall settlements per call', () => {
+      let calls: string[][] = [];
+      testScheduler.run((helpers) => {
+        const fake = slowStore(helpers, 5);
+        calls = fake.calls;
+        const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map((id) => ok(reservedJob(id, id), id));
+        const upstream = '-xy';
+        const expected = '------a----(bc)-(de)';
+        const handled = helpers.hot<readonly Handled<string>[]>(upstream, { x: [a!], y: [b!, c!, d!, e!] });
+        helpers
+          .expectObservable(
+            handled.pipe(settle<string>({ store: fake.store, pipeline: 'p', maxPerCall: 2 }), brief),
+          )
+          .toBe(expected, {
+            a: 'completed:a',
+            b: 'completed:b',
+            c: 'completed:c',
+            d: 'completed:d',
+            e: 'completed:e',
+          });
+      });
+      expect(calls).toEqual([['a'], ['b', 'c'], ['d', 'e']]);
+    });
+  });
+
+  describe('refusals and abandoned jobs', () => {
+    it('emits no outcome for a refused settlement but still releases its demand and its InFlight entry', () => {
+      const store = new MemoryStore();
+      const settled: number[] = [];
+      const inFlight = new InFlight();
+      testScheduler.run(({ hot, expectObservable }) => {
+        const [a, b] = reserve(store, ['a', 'b']);
+        inFlight.add([a!, b!]);
+        // b's lease was taken over: the store no longer knows its token.
+        const stale = { ...b!, lease: { ...b!.lease, token: 'stale' } };
+        const handled = hot<readonly Handled<string>[]>('-x', { x: [ok(a!, 'A'), ok(stale, 'B')] });
+        expectObservable(
+          handled.pipe(
+            settle<string>({ store, pipeline: 'p', inFlight, onSettled: (n) => settled.push(n) }),
+            brief,
+          ),
+        ).toBe('-a', { a: 'completed:1' });
+      });
+      // a and b came from one handler call, so they were written (and released) together.
+      expect(settled).toEqual([2]);
+      expect(inFlight.size).toBe(0);
+    });
+
+    it('makes no store call for an abandoned job, and releases it', () => {
+      const settled: number[] = [];
+      const inFlight = new InFlight();
+      const a = reservedJob('a', 'a');
+      const store = stubStore({}); // any call throws
+      testScheduler.run(({ hot, expectObservable }) => {
+        inFlight.add([a]);
+        const handled = hot<readonly Handled<string>[]>('-x-|', {
+          x: [{ job: a, durationMs: 1, status: 'abandoned', reason: 'lease lost' }],
+        });
+        expectObservable(
+          handled.pipe(settle<string>({ store, pipeline: 'p', inFlight, onSettled: (n) => settled.push(n) })),
+        ).toBe('---|');
+      });
+      expect(settled).toEqual([1]);
+      expect(inFlight.has('a')).toBe(false);
+    });
+  });
+
+  describe('store failures', () => {
+    it('retries a failed store call with backoff; no outcome is lost or duplicated', () => {
+      const { logger, entries } = recordingLogger();
+      let subscribed: number[] = [];
+      let calls: string[][] = [];
+      testScheduler.run(({ cold, hot, expectObservable }) => {
+        const at: number[] = [];
+        calls = [];
+        subscribed = at;
+        let attempts = 0;
+        const store = stubStore({
+          settle: (settlements: readonly Settlement[]) => {
+            calls.push(settlements.map((s) => s.id));
+            return defer(() => {
+              at.push(testScheduler.now());
+              const reply: Observable<unknown> =
+                settlements[0]?.id === 'a' && attempts++ < 2
+                  ? cold('-#', undefined, new Error('READONLY'))
+                  : cold('-(r|)');
+              return reply.pipe(
+                map(() =>
+                  settlements.map((s): SettleResult => ({
+                    id: s.id,
+                    applied: true,
+                    at: testScheduler.now(),
+                  })),
+                ),
+              );
+            });
+          },
+        });
+        const handled = hot<readonly Handled<string>[]>('-a 48ms b', {
+          a: [ok(reservedJob('a', 'a'), 'A')],
+          b: [ok(reservedJob('b', 'b'), 'B')],
+        });
+        // a: fails at 2, retried at 102 (100 ms), fails at 103, retried at 303 (200 ms), written at 304.
+        // b arrived at 50 and is written after a's call completes.
+        expectObservable(handled.pipe(settle<string>({ store, pipeline: 'p', logger }), brief)).toBe(
+          '304ms a b',
+          { a: 'completed:a', b: 'completed:b' },
+        );
+      });
+      expect(calls).toEqual([['a'], ['b']]);
+      expect(subscribed).toEqual([1, 102, 303, 304]);
+      expect(entries.map((e) => [e.level, e.message, e.meta?.['attempt']])).toEqual([
+        ['warn', 'settle failed; retrying', 1],
+        ['warn', 'settle failed; retrying', 2],
+      ]);
+    });
+
+    it('caps the retry delay at maxRetryDelayMs', () => {
+      const subscribed: number[] = [];
+      testScheduler.run(({ cold, hot, expectObservable }) => {
+        let attempts = 0;
+        const store = stubStore({
+          settle: (settlements: readonly Settlement[]) =>
+            defer(() => {
+              subscribed.push(testScheduler.now());
+              return (attempts++ < 3 ? cold('#') : cold('(r|)')).pipe(
+                map(() => settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 }))),
+              );
+            }),
+        });
+        const handled = hot<readonly Handled<string>[]>('a', { a: [ok(reservedJob('a', 'a'), 'A')] });
+        expectObservable(
+          handled.pipe(settle<string>({ store, pipeline: 'p', maxRetryDelayMs: 150 }), brief),
+        ).toBe('400ms a', { a: 'completed:a' });
+      });
+      // 100, then 200 and 400 capped at 150.
+      expect(subscribed).toEqual([0, 100, 250, 400]);
+    });
+  });
+
+  describe('completion', () => {
+    it('completes after the last write when the upstream completes', () => {
+      testScheduler.run((helpers) => {
+        const replies: ReturnType<RunHelpers['cold']>[] = [];
+        const store = stubStore({
+          settle: (settlements: readonly Settlement[]) => {
+            const reply = helpers.cold('---(r|)');
+            replies.push(reply);
+            return reply.pipe(
+              map(() => settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 }))),
+            );
+          },
+        });
+        const handled = helpers.hot<readonly Handled<string>[]>('-a-|', {
+          a: [ok(reservedJob('a', 'a'), 'A')],
+        });
+        helpers
+          .expectObservable(handled.pipe(settle<string>({ store, pipeline: 'p' }), brief))
+          .toBe('----(a|)', { a: 'completed:a' });
+      });
+    });
+
+    it('forwards an upstream error', () => {
+      testScheduler.run(({ hot, expectObservable }) => {
+        const handled = hot<readonly Handled<string>[]>('--#', undefined, new Error('upstream'));
+        expectObservable(handled.pipe(settle<string>({ store: stubStore({}), pipeline: 'p' }))).toBe(
+          '--#',
+          undefined,
+          new Error('upstream'),
+        );
+      });
+    });
+  });
+});

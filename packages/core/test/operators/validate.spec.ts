@@ -1,0 +1,114 @@
+import type { TestScheduler } from 'rxjs/testing';
+import { compileSchema, validate, type Checked, type ReservedJob } from '@sluice/core';
+import { newTestScheduler, reservedJob } from '../pipeline/helpers';
+
+interface Email {
+  readonly to: unknown;
+  readonly subject?: unknown;
+}
+
+const schema = {
+  type: 'object',
+  required: ['to'],
+  properties: { to: { type: 'string' }, subject: { type: 'string', maxLength: 5 } },
+  additionalProperties: false,
+};
+
+const good = reservedJob<Email>('a', { to: 'ada@example.com' });
+const wrongType = reservedJob<Email>('b', { to: 42 });
+const twoViolations = reservedJob<Email>('c', { to: 7, subject: 'far too long' });
+const notAnObject = reservedJob<Email>('d', 'hello' as unknown as Email);
+const extraKey = reservedJob<Email>('e', { to: 'x', cc: 'y' } as Email);
+
+describe('validate', () => {
+  let testScheduler: TestScheduler;
+
+  beforeEach(() => {
+    testScheduler = newTestScheduler();
+  });
+
+  it('splits each reservation into valid jobs and invalid ones with the violations', () => {
+    testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const reserved = hot<readonly ReservedJob<Email>[]>('-x---y--|', {
+        x: [good, wrongType, twoViolations],
+        y: [notAnObject, extraKey],
+      });
+      const expected = '                                   -X---Y--|';
+      const sub = '                                      ^-------!';
+      expectObservable(reserved.pipe(validate<Email>(compileSchema(schema)))).toBe(expected, {
+        X: {
+          valid: [good],
+          invalid: [
+            {
+              job: wrongType,
+              durationMs: 0,
+              status: 'invalid',
+              reason: 'payload failed the schema: /to must be string',
+            },
+            {
+              job: twoViolations,
+              durationMs: 0,
+              status: 'invalid',
+              reason:
+                'payload failed the schema: /to must be string; /subject must NOT have more than 5 characters',
+            },
+          ],
+        } satisfies Checked<Email>,
+        Y: {
+          valid: [],
+          invalid: [
+            {
+              job: notAnObject,
+              durationMs: 0,
+              status: 'invalid',
+              reason: 'payload failed the schema: / must be object',
+            },
+            {
+              job: extraKey,
+              durationMs: 0,
+              status: 'invalid',
+              reason: 'payload failed the schema: / must NOT have additional properties (cc)',
+            },
+          ],
+        } satisfies Checked<Email>,
+      });
+      expectSubscriptions(reserved.subscriptions).toBe(sub);
+    });
+  });
+
+  it('passes every job as valid without a validator', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const reserved = hot<readonly ReservedJob<Email>[]>('-x-|', { x: [good, wrongType, notAnObject] });
+      expectObservable(reserved.pipe(validate<Email>(undefined))).toBe('-X-|', {
+        X: { valid: [good, wrongType, notAnObject], invalid: [] },
+      });
+    });
+  });
+
+  it('keeps the order of the valid jobs', () => {
+    const validator = compileSchema({ type: 'object', properties: { to: { type: 'string' } } });
+    testScheduler.run(({ cold, expectObservable }) => {
+      const jobs = ['a', 'b', 'c', 'd'].map((id, i) => reservedJob<Email>(id, { to: i % 2 ? i : id }));
+      expectObservable(cold('(x|)', { x: jobs }).pipe(validate<Email>(validator))).toBe('(X|)', {
+        X: {
+          valid: [jobs[0], jobs[2]],
+          invalid: [
+            expect.objectContaining({ job: jobs[1], status: 'invalid' }),
+            expect.objectContaining({ job: jobs[3], status: 'invalid' }),
+          ],
+        },
+      });
+    });
+  });
+
+  it('forwards errors and completion', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const reserved = hot<readonly ReservedJob<Email>[]>('--#', undefined, new Error('store down'));
+      expectObservable(reserved.pipe(validate<Email>(compileSchema(schema)))).toBe(
+        '--#',
+        undefined,
+        new Error('store down'),
+      );
+    });
+  });
+});
