@@ -14,6 +14,7 @@ import { InvalidArgumentError } from './errors';
 import type { BatchHandler, Handler } from './handler';
 import type { InFlight } from './in-flight';
 import type { ReservedJob } from './job';
+import type { LimiterRegistry } from './limiter';
 import type { Logger } from './logger';
 import { adaptiveBatch } from './operators/adaptive-batch';
 import { batch } from './operators/batch';
@@ -53,9 +54,10 @@ export interface PipelineRateLimit {
    * Safety margin added to the window the store enforces. The store counts a start when it grants a
    * lease (its clock, exact across nodes); the handler is called a little later, after the reply
    * crosses the network and the event loop. Spacing windows by `periodMs + marginMs` keeps the limit
-   * true for handler start times seen by the provider too, as long as that delay varies by less than
-   * the margin. Default: 0.5% of `periodMs`, at most 10 ms (5 ms for a 1 s window, costing 0.5% of
-   * the rate). Set 0 for exact store-side accounting only.
+   * true for handler start times too, as long as that delay varies by less than the margin; when it
+   * varies more (a GC pause, a slow reply), each worker also checks its own handler starts against the
+   * limit and holds a start back by those few milliseconds. Default: 0.5% of `periodMs`, at most 10 ms
+   * (5 ms for a 1 s window, costing 0.5% of the rate).
    */
   readonly marginMs?: number;
 }
@@ -113,6 +115,11 @@ export interface PipelineContext {
   readonly telemetry?: Telemetry;
   /** Used when the pipeline has no schema of its own (the queue's stored schema). */
   readonly fallbackValidator?: PayloadValidator;
+  /**
+   * This process's limiters, by rate-limit key: they check handler start times on the local clock
+   * (see `RunConfig.startGate`). Default: no local check.
+   */
+  readonly limiters?: LimiterRegistry;
 }
 
 /** A validated pipeline definition; give it to a `Worker`. */
@@ -209,8 +216,20 @@ export function definePipeline<T = unknown, R = unknown>(
   const build = (ctx: PipelineContext): Observable<Outcome<T, R>> => {
     const { store, demand, inFlight, logger } = ctx;
     const scheduler = ctx.scheduler;
+    const startGate =
+      config.rateLimit && ctx.limiters
+        ? {
+            // One extra millisecond: the handler reads the clock a moment after the gate does.
+            limiter: ctx.limiters.get(config.rateLimit.key ?? config.queue, {
+              allowed: config.rateLimit.allowed,
+              periodMs: config.rateLimit.periodMs + 1,
+            }),
+            per: config.rateLimit.per ?? 'job',
+          }
+        : undefined;
     const runConfig = {
       pipeline: name,
+      ...(startGate ? { startGate } : {}),
       logger,
       inFlight,
       ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),

@@ -25,6 +25,7 @@ import { parseCron, type CronExpression } from './cron';
 import { Demand } from './demand';
 import { InvalidArgumentError, toErrorInfo, WorkerStateError } from './errors';
 import { InFlight } from './in-flight';
+import { LimiterRegistry } from './limiter';
 import { createLogger, type Logger } from './logger';
 import type { Outcome } from './outcome';
 import type { PipelineDefinition } from './pipeline';
@@ -141,6 +142,8 @@ export class Worker {
   private readonly runtimes = new Map<string, Runtime>();
   private readonly background = new Subscription();
   private readonly allOutcomes = new Subject<Outcome>();
+  /** Local start-time checks of rate limits, shared by key between this worker's pipelines. */
+  private readonly limiters = new LimiterRegistry();
   private readonly restartDelayMs: number;
   private readonly recoverEveryMs: number;
   private state: State = 'idle';
@@ -392,6 +395,7 @@ export class Worker {
             logger: this.logger,
             telemetry: this.telemetry,
             fallbackValidator,
+            limiters: this.limiters,
           })
           .subscribe({
             next: (outcome) => {

@@ -25,6 +25,7 @@ import {
   type JobContext,
 } from '../handler';
 import type { InFlight, PendingAbort } from '../in-flight';
+import type { SlidingWindowLimiter } from '../limiter';
 import type { ReservedJob } from '../job';
 import { silentLogger, type Logger } from '../logger';
 import type { Telemetry } from '../telemetry';
@@ -58,7 +59,21 @@ export interface RunConfig {
   readonly logger?: Logger;
   /** Registry that routes cancellations and lost leases to the running handler. */
   readonly inFlight?: InFlight;
+  /**
+   * A local check of handler start times against a rate limit, on this process's clock. The store's
+   * limit counts a start when it grants the lease; the handler runs a little later (network, event
+   * loop). This gate delays a start — by milliseconds, and only when that delay varied by more than
+   * the limit's margin — so the handler calls this process makes hold the limit as measured here too.
+   */
+  readonly startGate?: StartGate;
   readonly telemetry?: Telemetry;
+}
+
+/** See {@link RunConfig.startGate}. */
+export interface StartGate {
+  readonly limiter: SlidingWindowLimiter;
+  /** `'call'`: a unit counts once; `'job'`: each job counts. */
+  readonly per: 'job' | 'call';
 }
 
 export interface ProcessConfig extends RunConfig {
@@ -213,7 +228,7 @@ export function runUnit<T>(
     const inFlight = config.inFlight;
     const telemetry = config.telemetry;
     const controller = new AbortController();
-    const started = scheduler.now();
+    let started = scheduler.now();
 
     // Jobs aborted before their start (cancelled, lease lost) settle without running.
     const early: Handled<T>[] = [];
@@ -235,6 +250,7 @@ export function runUnit<T>(
     let done = false;
     let timeoutSub: Subscription | undefined;
     let resultSub: Subscription | undefined;
+    let gateSub: Subscription | undefined;
 
     const finish = (handled: Handled<T>[]): void => {
       if (done) return;
@@ -263,6 +279,7 @@ export function runUnit<T>(
     const cleanup = (): void => {
       timeoutSub?.unsubscribe();
       resultSub?.unsubscribe();
+      gateSub?.unsubscribe();
       controller.signal.removeEventListener('abort', onAbort);
       for (const job of jobs) inFlight?.detach(job.id);
     };
@@ -298,54 +315,78 @@ export function runUnit<T>(
 
     controller.signal.addEventListener('abort', onAbort, { once: true });
 
-    const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
-    if (timeoutMs !== undefined) {
-      timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
-        controller.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
-      });
-    }
+    // Runs the handler; called at once, or when the start gate lets the unit through.
+    const begin = (): void => {
+      if (done) return;
+      started = scheduler.now();
+      const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
+      if (timeoutMs !== undefined) {
+        timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
+          controller.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
+        });
+      }
 
-    if (telemetry?.observed) {
-      telemetry.emit({
-        type: 'start',
-        queue: jobs[0]?.queue ?? '',
-        at: started,
+      if (telemetry?.observed) {
+        telemetry.emit({
+          type: 'start',
+          queue: jobs[0]?.queue ?? '',
+          at: started,
+          pipeline: config.pipeline,
+          jobIds: jobs.map((j) => j.id),
+          jobs: jobs.length,
+          attempt: jobs[0]?.attempt ?? 0,
+          waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
+        });
+      }
+
+      const ctx: JobContext = {
+        signal: controller.signal,
         pipeline: config.pipeline,
-        jobIds: jobs.map((j) => j.id),
-        jobs: jobs.length,
-        attempt: jobs[0]?.attempt ?? 0,
-        waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
-      });
-    }
+        logger: config.logger ?? silentLogger,
+      };
+      let returned: unknown;
+      try {
+        returned = unit.batch
+          ? (handler as BatchHandler<T>)(jobs, ctx)
+          : (handler as Handler<T>)(jobs[0] as ReservedJob<T>, ctx);
+      } catch (err) {
+        onError(err);
+        return;
+      }
 
-    const ctx: JobContext = {
-      signal: controller.signal,
-      pipeline: config.pipeline,
-      logger: config.logger ?? silentLogger,
+      if (isObservable(returned)) {
+        let last: unknown;
+        resultSub = returned.subscribe({
+          next: (v) => (last = v),
+          error: onError,
+          complete: () => {
+            onValue(last);
+          },
+        });
+      } else if (isPromiseLike(returned)) {
+        returned.then(onValue, onError);
+      } else {
+        onValue(returned);
+      }
     };
-    let returned: unknown;
-    try {
-      returned = unit.batch
-        ? (handler as BatchHandler<T>)(jobs, ctx)
-        : (handler as Handler<T>)(jobs[0] as ReservedJob<T>, ctx);
-    } catch (err) {
-      onError(err);
-      return cleanupOnUnsubscribe;
-    }
 
-    if (isObservable(returned)) {
-      let last: unknown;
-      resultSub = returned.subscribe({
-        next: (v) => (last = v),
-        error: onError,
-        complete: () => {
-          onValue(last);
-        },
-      });
-    } else if (isPromiseLike(returned)) {
-      returned.then(onValue, onError);
+    const gate = config.startGate;
+    if (gate) {
+      // Jobs per unit of the limit: a call counts once, jobs each (never more than the limit allows).
+      const want = Math.min(gate.per === 'call' ? 1 : jobs.length, gate.limiter.allowed);
+      const tryStart = (): void => {
+        if (done) return;
+        const now = scheduler.now();
+        if (gate.limiter.available(now) >= want) {
+          gate.limiter.record(want, now);
+          begin();
+        } else {
+          gateSub = timer(Math.max(1, gate.limiter.retryAfter(now)), scheduler).subscribe(tryStart);
+        }
+      };
+      tryStart();
     } else {
-      onValue(returned);
+      begin();
     }
 
     function cleanupOnUnsubscribe(): void {
