@@ -1,4 +1,4 @@
-import { asyncScheduler, map, timer } from 'rxjs';
+import { asyncScheduler, delay, map, mergeMap, of, timer } from 'rxjs';
 import {
   definePipeline,
   MemoryStore,
@@ -48,6 +48,21 @@ class AuditedStore extends MemoryStore {
         return r;
       }),
     );
+  }
+}
+
+/** A MemoryStore whose reserve replies take a varying time to arrive, like a busy network. */
+class JitteryStore extends MemoryStore {
+  private answers = 0;
+  override reserve<T = unknown>(
+    queue: string,
+    n: number,
+    options: ReserveOptions,
+  ): Observable<ReserveResult<T>> {
+    // Every other reservation that returns jobs arrives 30 ms late.
+    return super
+      .reserve<T>(queue, n, options)
+      .pipe(mergeMap((r) => (r.jobs.length > 0 && this.answers++ % 2 === 0 ? of(r).pipe(delay(30)) : of(r))));
   }
 }
 
@@ -255,5 +270,36 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     expect(maxActive(110, 200)).toBe(8);
     expect(activeAt.filter(([t]) => t >= 201 && t < 300)).toEqual([]);
     expect(maxActive(420, 600)).toBe(1);
+  });
+
+  it('handler starts hold the limit even when reserve replies arrive with uneven delays', () => {
+    const starts: number[] = [];
+    const leases: number[] = [];
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        store: new JitteryStore(),
+        pipelines: [
+          definePipeline<number>({
+            queue: 'q',
+            concurrency: 10,
+            rateLimit: { allowed: 10, periodMs: 100 },
+            handler: (job) => {
+              starts.push(asyncScheduler.now());
+              leases.push(job.lease.startedAt);
+              return timer(1).pipe(map(() => job.data));
+            },
+          }),
+        ],
+      });
+      h.enqueueAt(
+        0,
+        'q',
+        Array.from({ length: 300 }, (_, i) => ({ data: i })),
+      );
+      h.run({ until: 3_000 }).subscribe();
+    });
+    expect(maxInAnyWindow(leases, 100)).toBeLessThanOrEqual(10); // the store's own accounting
+    expect(maxInAnyWindow(starts, 100)).toBeLessThanOrEqual(10); // and what the handler saw
+    expect(starts.length).toBeGreaterThanOrEqual(240);
   });
 });
