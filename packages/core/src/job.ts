@@ -52,7 +52,10 @@ export interface JobOptions {
   /** Abort the handler after this long; overrides the pipeline's `timeoutMs`. */
   readonly timeoutMs?: number;
   readonly unique?: UniqueOptions;
-  /** Overrides the queue's retention for this job once it completes or is cancelled. */
+  /**
+   * `{ keep: 'none' }` deletes this job's record as soon as it completes or is cancelled, whatever the
+   * queue keeps; other values leave it to the queue's retention.
+   */
   readonly retention?: Retention;
 }
 

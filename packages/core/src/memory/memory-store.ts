@@ -176,7 +176,9 @@ export class MemoryStore implements Store {
       const lock = this.uniqueLocks.get(lockKey);
       if (lock && lock.expiresAt > now) return { id: lock.id, duplicate: true };
     }
-    const id = job.id ?? String(++this.nextId);
+    let id = job.id;
+    // Generated ids skip any a caller chose, so an add never overwrites another job.
+    while (id === undefined || (job.id === undefined && q.jobs.has(id))) id = String(++this.nextId);
     const runAt = job.runAt ?? now + (job.delayMs ?? 0);
     const rec: Rec = {
       id,
@@ -300,7 +302,7 @@ export class MemoryStore implements Store {
     rec.lease = undefined;
     switch (s.kind) {
       case 'completed':
-        rec.result = s.result === undefined ? undefined : (JSON.parse(JSON.stringify(s.result)) as unknown);
+        rec.result = encodableResult(s.result);
         this.finish(q, rec, JobState.Completed, now);
         q.totals.completed++;
         this.bump(q, now, 'completed');
@@ -842,6 +844,20 @@ export class MemoryStore implements Store {
       for (const key of q.history.keys()) if (key <= oldest) q.history.delete(key);
     }
     b[field]++;
+  }
+}
+
+/**
+ * A result as JSON would keep it (what Redis stores). One JSON cannot encode (a cycle, a BigInt) is
+ * dropped: the job still completes, since the work is done and retrying would redo it.
+ */
+function encodableResult(result: unknown): unknown {
+  if (result === undefined) return undefined;
+  try {
+    const json = (JSON.stringify as (value: unknown) => string | undefined)(result);
+    return json === undefined ? undefined : (JSON.parse(json) as unknown);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,0 +1,69 @@
+import type { JobRecord, QueueStats } from '@sluice/core';
+
+/** A plain text table with left-aligned columns and a header rule. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+}
+
+export function statsRows(all: readonly QueueStats[]): string[] {
+  return table(
+    ['QUEUE', 'READY', 'SCHEDULED', 'RUNNING', 'COMPLETED', 'DEAD', 'CANCELLED', 'PAUSED', 'DONE', 'FAILED'],
+    all.map((s) => [
+      s.queue,
+      String(s.counts.ready),
+      String(s.counts.scheduled),
+      String(s.counts.running),
+      String(s.counts.completed),
+      String(s.counts.dead),
+      String(s.counts.cancelled),
+      s.paused ? 'yes' : 'no',
+      String(s.totals.completed),
+      String(s.totals.failed),
+    ]),
+  );
+}
+
+export function jobRows(jobs: readonly JobRecord[]): string[] {
+  return table(
+    ['ID', 'NAME', 'STATE', 'ATTEMPT', 'PRIORITY', 'RUN AT', 'REASON / LAST ERROR'],
+    jobs.map((j) => [
+      j.id,
+      j.name,
+      j.state,
+      `${j.attempt}/${j.maxAttempts}`,
+      String(j.priority),
+      new Date(j.runAt).toISOString(),
+      truncate(j.reason ?? j.errors[j.errors.length - 1]?.message ?? '', 60),
+    ]),
+  );
+}
+
+export function jobDetail(job: JobRecord): string[] {
+  const lines = [
+    `id:        ${job.id}`,
+    `queue:     ${job.queue}`,
+    `name:      ${job.name}`,
+    `state:     ${job.state}${job.reason ? ` (${job.reason})` : ''}`,
+    `attempt:   ${job.attempt} of ${job.maxAttempts}`,
+    `priority:  ${job.priority}`,
+    `created:   ${new Date(job.createdAt).toISOString()}`,
+    `run at:    ${new Date(job.runAt).toISOString()}`,
+  ];
+  if (job.startedAt !== undefined) lines.push(`started:   ${new Date(job.startedAt).toISOString()}`);
+  if (job.finishedAt !== undefined) lines.push(`finished:  ${new Date(job.finishedAt).toISOString()}`);
+  lines.push(`data:      ${JSON.stringify(job.data)}`);
+  if (job.result !== undefined) lines.push(`result:    ${JSON.stringify(job.result)}`);
+  for (const e of job.errors) lines.push(`error #${e.attempt}:  ${e.name}: ${e.message}`);
+  return lines;
+}
+
+function truncate(s: string, n: number): string {
+  const oneLine = s.replace(/\s+/g, ' ');
+  return oneLine.length > n ? `${oneLine.slice(0, n - 1)}…` : oneLine;
+}

@@ -1,0 +1,6 @@
+/**
+ * `@sluice/cli`: the `sluice` command. `run(argv, io)` is the whole program, usable from tests.
+ */
+export { createProgram, run } from './program';
+export { CliError, processIo, type Io } from './io';
+export { runDemo, maxInAnyWindow, type DemoOptions, type DemoSummary } from './demo/demo';

@@ -1,0 +1,459 @@
+import { readFile } from 'node:fs/promises';
+import { Presets, SingleBar } from 'cli-progress';
+import { Command, CommanderError, Option } from 'commander';
+import {
+  JOB_STATES,
+  PayloadValidationError,
+  Queue,
+  SluiceError,
+  type JobOptions,
+  type JobState,
+  type QueueStats,
+  type Store,
+} from '@sluice/core';
+import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
+import { openStore, type ConnectOptions } from './connect';
+import { runDemo, type DemoOptions } from './demo/demo';
+import { jobDetail, jobRows, statsRows } from './format';
+import { CliError, type Io } from './io';
+
+interface GlobalOptions extends ConnectOptions {
+  readonly json?: boolean;
+}
+
+/** Runs one `sluice` invocation; resolves with the exit code. Never throws. */
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const program = createProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: Io): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed help/version; usage errors are printed by configureOutput below.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof CliError) {
+    io.err(`sluice: ${err.message}`);
+    return err.exitCode;
+  }
+  if (err instanceof PayloadValidationError || err instanceof SluiceError) {
+    io.err(`sluice: ${err.message}`);
+    return 1;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.err(`sluice: ${message.split('\n')[0] ?? message}`);
+  if (process.env['DEBUG']?.includes('sluice') && err instanceof Error && err.stack) io.err(err.stack);
+  return 1;
+}
+
+/** The `sluice` command tree. */
+export function createProgram(io: Io): Command {
+  const program = new Command('sluice')
+    .description('Inspect and operate Sluice queues in Redis')
+    .version('0.1.0')
+    .option('--redis <url>', 'Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)')
+    .option('--prefix <prefix>', 'key prefix the workers use', 'sluice')
+    .option('--json', 'print JSON instead of tables')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => {
+        io.out(s.trimEnd());
+      },
+      writeErr: (s) => {
+        io.err(s.trimEnd());
+      },
+      outputError: (s, write) => {
+        write(`sluice: ${s.replace(/^error: /, '').trim()}\n`);
+      },
+    })
+    .showSuggestionAfterError();
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const print = (value: unknown, lines: () => string[]): void => {
+    if (globals().json) io.out(JSON.stringify(value));
+    else for (const l of lines()) io.out(l);
+  };
+  /** Opens the store, runs `fn`, and always closes the store. */
+  const withStore = async <R>(fn: (store: Store) => Promise<R>): Promise<R> => {
+    const store = await openStore(globals());
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  };
+
+  program
+    .command('demo')
+    .description('run the email demo pipeline (Redis when it answers, else the in-memory store)')
+    .addOption(
+      new Option('--store <store>', 'which store to use')
+        .choices(['auto', 'memory', 'redis'])
+        .default('auto'),
+    )
+    .option('--jobs <n>', 'emails to send', positiveInt, 2000)
+    .option('--allowed <n>', 'provider calls allowed per period', positiveInt, 400)
+    .option('--period-ms <ms>', 'rate-limit window', positiveInt, 1000)
+    .option('--concurrency <n>', 'calls in flight', positiveInt, 5)
+    .action(
+      async (opts: {
+        store: 'auto' | 'memory' | 'redis';
+        jobs: number;
+        allowed: number;
+        periodMs: number;
+        concurrency: number;
+      }) => {
+        const json = globals().json === true;
+        const redis = globals().redis;
+        const options: DemoOptions = {
+          store: opts.store,
+          jobs: opts.jobs,
+          allowed: opts.allowed,
+          periodMs: opts.periodMs,
+          concurrency: opts.concurrency,
+          ...(redis ? { redisUrl: redis } : {}),
+          // With --json the readable lines go to stderr so stdout's last line is the JSON object.
+          print: json
+            ? (l) => {
+                io.err(l);
+              }
+            : (l) => {
+                io.out(l);
+              },
+        };
+        const summary = await runDemo(options);
+        if (json) io.out(JSON.stringify(summary));
+        if (
+          summary.completed + summary.dead !== summary.jobs ||
+          summary.maxStartsInAnyWindow > summary.allowed
+        ) {
+          throw new CliError('the demo did not account for every job within the limit');
+        }
+      },
+    );
+
+  program
+    .command('stats')
+    .description('counts by state for every queue')
+    .option('--watch', 'refresh until interrupted')
+    .option('--interval <ms>', 'refresh period with --watch', positiveInt, 1000)
+    .addOption(
+      new Option('--iterations <n>', 'stop --watch after n refreshes').argParser(positiveInt).hideHelp(),
+    )
+    .action(async (opts: { watch?: boolean; interval: number; iterations?: number }) => {
+      await withStore(async (store) => {
+        const once = async (): Promise<void> => {
+          const queues = await store.queues();
+          const all: QueueStats[] = [];
+          for (const q of queues) all.push(await store.stats(q));
+          if (opts.watch && io.interactive && !globals().json) io.out('\x1b[2J\x1b[H');
+          print(all, () => (all.length === 0 ? ['no queues yet'] : statsRows(all)));
+        };
+        await once();
+        if (!opts.watch) return;
+        let interrupted = false;
+        const onSigint = (): void => {
+          interrupted = true;
+        };
+        // A function, so the compiler does not assume the flag still holds after an await.
+        const stopped = (): boolean => interrupted;
+        process.once('SIGINT', onSigint);
+        try {
+          for (let i = 1; !stopped() && (opts.iterations === undefined || i < opts.iterations); i++) {
+            await new Promise((r) => setTimeout(r, opts.interval));
+            if (!stopped()) await once();
+          }
+        } finally {
+          process.off('SIGINT', onSigint);
+        }
+      });
+    });
+
+  program
+    .command('enqueue')
+    .description('add a job: JSON inline, or @file (one JSON document, or one per line)')
+    .argument('<queue>', 'queue name')
+    .argument('<payload>', 'JSON payload, or @path to a file')
+    .option('--delay <ms>', 'run no earlier than this many ms from now', nonNegativeInt)
+    .option('--priority <n>', 'lower runs first (0-1000000)', nonNegativeInt)
+    .option('--unique <key>', 'collapse duplicates with this key while the lock lives')
+    .option('--unique-ttl <ms>', 'lifetime of the --unique lock', positiveInt, 3_600_000)
+    .option('--name <name>', 'job name (default: the queue name)')
+    .option('--max-attempts <n>', 'attempts before the dead-letter queue', positiveInt)
+    .option('--id <id>', 'job id (an existing id is not added twice)')
+    .action(
+      async (
+        queueName: string,
+        payload: string,
+        opts: {
+          delay?: number;
+          priority?: number;
+          unique?: string;
+          uniqueTtl: number;
+          name?: string;
+          maxAttempts?: number;
+          id?: string;
+        },
+      ) => {
+        const documents = await readPayloads(payload);
+        const options: JobOptions = {
+          ...(opts.delay !== undefined ? { delayMs: opts.delay } : {}),
+          ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+          ...(opts.unique !== undefined ? { unique: { key: opts.unique, ttlMs: opts.uniqueTtl } } : {}),
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+          ...(opts.id !== undefined ? { id: opts.id } : {}),
+        };
+        if (documents.length > 1 && (opts.id !== undefined || opts.unique !== undefined)) {
+          throw new CliError('--id and --unique apply to one job; the file holds several', 2);
+        }
+        await withStore(async (store) => {
+          const queue = new Queue(store, queueName);
+          if (documents.length === 1) {
+            const result = await queue.add(documents[0], options);
+            print(result, () => [
+              result.duplicate ? `duplicate of job ${result.id}` : `enqueued job ${result.id}`,
+            ]);
+            return;
+          }
+          const bar = progressBar(io, 'enqueue', documents.length);
+          const results = [];
+          for (let i = 0; i < documents.length; i += 1000) {
+            const chunk = documents.slice(i, i + 1000).map((data) => ({ data, options }));
+            results.push(...(await queue.addBulk(chunk)));
+            bar?.update(results.length);
+          }
+          bar?.stop();
+          const added = results.filter((r) => !r.duplicate).length;
+          print(
+            { enqueued: added, duplicates: results.length - added, ids: results.map((r) => r.id) },
+            () => [
+              `enqueued ${added} jobs${results.length > added ? ` (${results.length - added} duplicates)` : ''}`,
+            ],
+          );
+        });
+      },
+    );
+
+  program
+    .command('jobs')
+    .description('list the jobs of a queue in one state')
+    .argument('<queue>', 'queue name')
+    .addOption(new Option('--state <state>', 'job state').choices(JOB_STATES as string[]).default('ready'))
+    .option('--limit <n>', 'rows', positiveInt, 50)
+    .option('--offset <n>', 'rows to skip', nonNegativeInt, 0)
+    .action(async (queue: string, opts: { state: JobState; limit: number; offset: number }) => {
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        const jobs = await store.listJobs(queue, opts.state, { limit: opts.limit, offset: opts.offset });
+        print(jobs, () => (jobs.length === 0 ? [`no ${opts.state} jobs in "${queue}"`] : jobRows(jobs)));
+      });
+    });
+
+  program
+    .command('job')
+    .description('show one job: payload, attempts and errors, timings, result')
+    .argument('<id>', 'job id')
+    .option('--queue <queue>', 'queue to look in (default: every queue)')
+    .action(async (id: string, opts: { queue?: string }) => {
+      await withStore(async (store) => {
+        if (opts.queue !== undefined) await assertKnownQueue(store, opts.queue);
+        const queues = opts.queue !== undefined ? [opts.queue] : await store.queues();
+        for (const q of queues) {
+          const job = await store.getJob(q, id);
+          if (job) {
+            print(job, () => jobDetail(job));
+            return;
+          }
+        }
+        throw new CliError(
+          `no job "${id}"${opts.queue !== undefined ? ` in queue "${opts.queue}"` : ' in any queue'}`,
+        );
+      });
+    });
+
+  program
+    .command('retry')
+    .description('move dead (or cancelled) jobs back to the queue with fresh attempts')
+    .argument('<queue>', 'queue name')
+    .argument('[id]', 'one job id')
+    .option('--all', 'every job in the dead-letter queue')
+    .action(async (queue: string, id: string | undefined, opts: { all?: boolean }) => {
+      if ((id === undefined) === !opts.all) throw new CliError('give a job id or --all (not both)', 2);
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        const moved = await store.retryJobs(queue, id === undefined ? 'all-dead' : [id]);
+        if (id !== undefined && moved === 0)
+          throw new CliError(`job "${id}" in "${queue}" is not dead or cancelled`);
+        print({ retried: moved }, () => [`retried ${moved} job${moved === 1 ? '' : 's'}`]);
+      });
+    });
+
+  program
+    .command('purge')
+    .description('delete every job of a queue in a terminal state')
+    .argument('<queue>', 'queue name')
+    .addOption(
+      new Option('--state <state>', 'which jobs')
+        .choices(['dead', 'completed', 'cancelled'])
+        .makeOptionMandatory(),
+    )
+    .action(async (queue: string, opts: { state: 'dead' | 'completed' | 'cancelled' }) => {
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        const deleted = await store.purge(queue, opts.state);
+        print({ purged: deleted }, () => [`purged ${deleted} ${opts.state} job${deleted === 1 ? '' : 's'}`]);
+      });
+    });
+
+  for (const action of ['pause', 'resume'] as const) {
+    program
+      .command(action)
+      .description(
+        action === 'pause'
+          ? 'stop every worker from starting jobs of a queue'
+          : 'let workers start jobs again',
+      )
+      .argument('<queue>', 'queue name')
+      .action(async (queue: string) => {
+        await withStore(async (store) => {
+          await assertKnownQueue(store, queue);
+          await (action === 'pause' ? store.pause(queue) : store.resume(queue));
+          print({ queue, paused: action === 'pause' }, () => [
+            `${queue}: ${action === 'pause' ? 'paused' : 'resumed'}`,
+          ]);
+        });
+      });
+  }
+
+  program
+    .command('concurrency')
+    .description(
+      'set the concurrency every worker uses for a queue ("default" returns to each pipeline’s own)',
+    )
+    .argument('<queue>', 'queue name')
+    .argument('<n>', 'handler calls in flight per worker, or "default"')
+    .action(async (queue: string, n: string) => {
+      const value = n === 'default' ? undefined : positiveInt(n);
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        await store.setConcurrency(queue, value);
+        print({ queue, concurrency: value ?? null }, () => [`${queue}: concurrency ${value ?? 'default'}`]);
+      });
+    });
+
+  program
+    .command('dashboard')
+    .description('serve the web dashboard (JSON API, UI and /metrics) until interrupted')
+    .option('--port <port>', 'port to listen on (0: any free port)', nonNegativeInt, 3000)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--token <token>', 'require this bearer token (default: $SLUICE_DASHBOARD_TOKEN)')
+    .option('--read-only', 'show everything, allow no actions')
+    .action(async (opts: { port: number; host: string; token?: string; readOnly?: boolean }) => {
+      const store = await openStore(globals());
+      const token = opts.token ?? process.env['SLUICE_DASHBOARD_TOKEN'];
+      let server: DashboardServer;
+      try {
+        server = await startDashboardServer({
+          store,
+          port: opts.port,
+          host: opts.host,
+          ...(token ? { auth: { token } } : {}),
+          ...(opts.readOnly ? { readOnly: true } : {}),
+        });
+      } catch (err) {
+        await store.close();
+        throw new CliError(
+          `cannot serve the dashboard on ${opts.host}:${opts.port}: ${(err as Error).message}`,
+        );
+      }
+      print({ url: server.url }, () => [`dashboard at ${server.url} (Ctrl-C to stop)`]);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await server.close();
+      await store.close();
+    });
+
+  return program;
+}
+
+async function assertKnownQueue(store: Store, queue: string): Promise<void> {
+  const queues = await store.queues();
+  if (!queues.includes(queue)) {
+    const known =
+      queues.length > 0
+        ? ` (known: ${queues.slice(0, 10).join(', ')}${queues.length > 10 ? ', …' : ''})`
+        : '';
+    throw new CliError(`unknown queue "${queue}"${known}`);
+  }
+}
+
+async function readPayloads(payload: string): Promise<unknown[]> {
+  let text = payload;
+  let source = 'the payload';
+  if (payload.startsWith('@')) {
+    source = payload.slice(1);
+    try {
+      text = await readFile(source, 'utf8');
+    } catch (err) {
+      throw new CliError(
+        `cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+  }
+  try {
+    return [JSON.parse(text) as unknown];
+  } catch {
+    // One JSON document per line (NDJSON)?
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    if (payload.startsWith('@') && lines.length > 1) {
+      return lines.map((line, i) => {
+        try {
+          return JSON.parse(line) as unknown;
+        } catch (err) {
+          throw new CliError(`invalid JSON on line ${i + 1} of ${source}: ${(err as Error).message}`);
+        }
+      });
+    }
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      throw new CliError(`invalid JSON in ${source}: ${(err as Error).message}`);
+    }
+    return [];
+  }
+}
+
+function progressBar(io: Io, label: string, total: number): SingleBar | undefined {
+  if (!io.interactive || !process.stderr.isTTY) return undefined;
+  const bar = new SingleBar(
+    { format: `${label} {bar} {value}/{total}`, stream: process.stderr },
+    Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return bar;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`expected a positive integer, got "${value}"`, 2);
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CliError(`expected an integer ≥ 0, got "${value}"`, 2);
+  return n;
+}

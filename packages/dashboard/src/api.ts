@@ -1,0 +1,535 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  JOB_STATES,
+  type JobRecord,
+  type JobState,
+  type Logger,
+  type Store,
+  type Telemetry,
+  type WorkerInfo,
+} from '@sluice/core';
+import { firstValueFrom, take, timeout } from 'rxjs';
+import type { CsrfGuard } from './csrf';
+import { ApiErrorCode, conflict, HttpError, notFound, readJsonBody, sendJson } from './http';
+import type { LiveUpdates } from './live-updates';
+import { Router, type RouteParams } from './router';
+import {
+  parseConcurrency,
+  parseFilterText,
+  parseIntegerParam,
+  parseJobId,
+  parseJobState,
+  parsePurgeableState,
+  parseQueueName,
+} from './validate';
+import {
+  jsonText,
+  rateLimitsOf,
+  readSchedules,
+  redactJob,
+  summarizeHistory,
+  toJobDetail,
+  toJobSummary,
+  toWorkerView,
+  type JobSummaryView,
+  type QueueSummaryView,
+  type RateLimitView,
+  type RedactedJob,
+  type Redactor,
+  type ScheduleView,
+  type WorkerView,
+} from './views';
+
+/** Minutes of per-minute history the overview and queue pages chart. */
+export const HISTORY_MINUTES = 60;
+/** Largest page of jobs the API returns. */
+export const MAX_PAGE_SIZE = 200;
+const DEFAULT_PAGE_SIZE = 25;
+/** Most queues one live-update stream may watch. */
+const MAX_WATCHED_QUEUES = 100;
+const SCAN_CHUNK = 200;
+
+export interface ApiContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly query: URLSearchParams;
+}
+
+type Handler = (ctx: ApiContext, params: RouteParams) => Promise<void>;
+
+export interface ApiDependencies {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly telemetry: Telemetry | undefined;
+  readonly redact: Redactor | undefined;
+  readonly readOnly: boolean;
+  readonly csrf: CsrfGuard;
+  readonly live: LiveUpdates;
+  readonly actor: ((req: IncomingMessage) => string | undefined) | undefined;
+  readonly title: string;
+  readonly refreshIntervalMs: number;
+  readonly filterScanLimit: number;
+  readonly login: 'token' | 'external' | 'none';
+}
+
+/** What `GET api/session` answers: everything the UI needs before its first view. */
+export interface SessionView {
+  readonly now: number;
+  readonly title: string;
+  readonly readOnly: boolean;
+  /** Send it as `X-CSRF-Token` on every state-changing request. */
+  readonly csrfToken: string;
+  readonly refreshIntervalMs: number;
+  readonly historyMinutes: number;
+  readonly login: 'token' | 'external' | 'none';
+  readonly states: readonly JobState[];
+}
+
+export interface OverviewView {
+  readonly now: number;
+  readonly queues: readonly QueueSummaryView[];
+  /** `null` when the store cannot list workers. */
+  readonly workers: readonly WorkerView[] | null;
+}
+
+export interface QueueDetailView extends QueueSummaryView {
+  readonly now: number;
+  /** The concurrency override every worker obeys; `null` when each pipeline uses its own. */
+  readonly concurrency: number | null;
+  readonly config: { readonly schema?: object; readonly retention?: unknown };
+  readonly schedules: readonly ScheduleView[];
+  /** Entries of `config.schedules` the dashboard could not read. */
+  readonly invalidSchedules: number;
+  /** Live workers with a pipeline on this queue (other pipelines left out); `null` when unknown. */
+  readonly workers: readonly WorkerView[] | null;
+}
+
+export interface JobListView {
+  readonly now: number;
+  readonly queue: string;
+  readonly state: JobState;
+  readonly offset: number;
+  readonly limit: number;
+  /** Jobs in this state (before any filter). */
+  readonly total: number;
+  readonly hasMore: boolean;
+  readonly jobs: readonly JobSummaryView[];
+  /** Present when a filter was applied: how many jobs were scanned and whether that was all of them. */
+  readonly filter?: {
+    readonly name?: string;
+    readonly text?: string;
+    readonly scanned: number;
+    readonly complete: boolean;
+  };
+}
+
+/** The JSON API: read endpoints, administrative actions and the live-update stream. */
+export function createApiRouter(deps: ApiDependencies): Router<Handler> {
+  const { store, logger } = deps;
+  const redactor = (job: JobRecord): RedactedJob => redactJob(job, deps.redact, logger);
+
+  const knownQueue = async (raw: string): Promise<string> => {
+    const queue = parseQueueName(raw);
+    const queues = await store.queues();
+    if (!queues.includes(queue)) throw notFound(`no queue named ${JSON.stringify(queue)}`);
+    return queue;
+  };
+
+  const liveWorkers = async (): Promise<readonly WorkerInfo[] | undefined> => {
+    if (!store.workers) return undefined;
+    try {
+      return await store.workers();
+    } catch (err) {
+      logger.warn('dashboard: store.workers() failed', { error: errorMessage(err) });
+      return undefined;
+    }
+  };
+
+  const withUsage = async (
+    queue: string,
+    limits: ReturnType<typeof rateLimitsOf>,
+  ): Promise<RateLimitView[]> =>
+    Promise.all(
+      limits.map(async (limit) => {
+        let used: number | null = null;
+        if (store.rateLimitUsage) {
+          try {
+            used = await store.rateLimitUsage(queue, limit.key, limit.periodMs);
+          } catch (err) {
+            logger.debug('dashboard: store.rateLimitUsage() failed', { queue, error: errorMessage(err) });
+          }
+        }
+        return { ...limit, used };
+      }),
+    );
+
+  const summary = async (queue: string, workers: readonly WorkerInfo[]): Promise<QueueSummaryView> => {
+    const [stats, history, rateLimits] = await Promise.all([
+      store.stats(queue),
+      store.history(queue, HISTORY_MINUTES),
+      withUsage(queue, rateLimitsOf(queue, workers)),
+    ]);
+    let pipelines = 0;
+    let inFlight = 0;
+    for (const w of workers) {
+      for (const p of w.pipelines) {
+        if (p.queue !== queue) continue;
+        pipelines++;
+        inFlight += p.inFlight;
+      }
+    }
+    return {
+      name: queue,
+      paused: stats.paused,
+      counts: stats.counts,
+      totals: stats.totals,
+      history,
+      lastHour: summarizeHistory(history),
+      rateLimits,
+      pipelines,
+      inFlight,
+    };
+  };
+
+  const concurrencyOverride = async (queue: string): Promise<number | null> => {
+    try {
+      const settings = await firstValueFrom(store.settings(queue).pipe(take(1), timeout(2000)));
+      return settings.concurrency ?? null;
+    } catch {
+      return null;
+    }
+  };
+
+  /** Runs an administrative action, then records it: telemetry, log, live update. */
+  const act = async (
+    ctx: ApiContext,
+    queue: string,
+    action: string,
+    run: () => Promise<Record<string, unknown>>,
+    details: { readonly jobId?: string; readonly detail?: string } = {},
+  ): Promise<void> => {
+    const result = await run();
+    const actor = actorOf(ctx.req);
+    deps.telemetry?.emit({
+      type: 'action',
+      queue,
+      at: Date.now(),
+      action,
+      ...details,
+      ...(actor === undefined ? {} : { actor }),
+    });
+    logger.info('dashboard action', {
+      action,
+      queue,
+      ...details,
+      ...(actor === undefined ? {} : { actor }),
+      remoteAddress: ctx.req.socket.remoteAddress,
+      ...result,
+    });
+    deps.live.notify(queue);
+    sendJson(ctx.res, 200, { ok: true, action, queue, ...details, ...result });
+  };
+
+  const actorOf = (req: IncomingMessage): string | undefined => {
+    if (!deps.actor) return undefined;
+    try {
+      const actor = deps.actor(req);
+      return typeof actor === 'string' && actor !== '' ? actor.slice(0, 200) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** The job, or a 404. */
+  const existingJob = async (queue: string, id: string): Promise<JobRecord> => {
+    const job = await store.getJob(queue, id);
+    if (!job) throw notFound(`no job ${JSON.stringify(id)} in queue ${JSON.stringify(queue)}`);
+    return job;
+  };
+
+  const listJobs = async (ctx: ApiContext, params: RouteParams): Promise<void> => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const state = parseJobState(ctx.query.get('state') ?? 'ready');
+    const offset = parseIntegerParam(ctx.query, 'offset', { min: 0, max: 1_000_000, fallback: 0 });
+    const limit = parseIntegerParam(ctx.query, 'limit', {
+      min: 1,
+      max: MAX_PAGE_SIZE,
+      fallback: DEFAULT_PAGE_SIZE,
+    });
+    const name = parseFilterText(ctx.query, 'name');
+    const text = parseFilterText(ctx.query, 'text');
+    const stats = await store.stats(queue);
+    const base = { now: Date.now(), queue, state, offset, limit, total: stats.counts[state] };
+
+    if (name === undefined && text === undefined) {
+      const page = await store.listJobs(queue, state, { offset, limit: limit + 1 });
+      const jobs = page.slice(0, limit).map((job) => toJobSummary(job, redactor(job)));
+      const body: JobListView = { ...base, hasMore: page.length > limit, jobs };
+      sendJson(ctx.res, 200, body);
+      return;
+    }
+
+    // Filters run over the redacted payload, so a filter cannot probe a masked secret.
+    const nameNeedle = name?.toLowerCase();
+    const textNeedle = text?.toLowerCase();
+    const matches: JobSummaryView[] = [];
+    let scanned = 0;
+    let complete = false;
+    while (matches.length <= offset + limit && scanned < deps.filterScanLimit) {
+      const chunk = await store.listJobs(queue, state, {
+        offset: scanned,
+        limit: Math.min(SCAN_CHUNK, deps.filterScanLimit - scanned),
+      });
+      scanned += chunk.length;
+      for (const job of chunk) {
+        if (nameNeedle !== undefined && !job.name.toLowerCase().includes(nameNeedle)) continue;
+        const redacted = redactor(job);
+        if (textNeedle !== undefined && !jsonText(redacted.data).toLowerCase().includes(textNeedle)) continue;
+        matches.push(toJobSummary(job, redacted));
+      }
+      if (chunk.length < SCAN_CHUNK) {
+        complete = true;
+        break;
+      }
+    }
+    const body: JobListView = {
+      ...base,
+      hasMore: matches.length > offset + limit,
+      jobs: matches.slice(offset, offset + limit),
+      filter: {
+        ...(name === undefined ? {} : { name }),
+        ...(text === undefined ? {} : { text }),
+        scanned,
+        complete,
+      },
+    };
+    sendJson(ctx.res, 200, body);
+  };
+
+  const router = new Router<Handler>();
+
+  router.add('GET', '/session', (ctx) => {
+    const body: SessionView = {
+      now: Date.now(),
+      title: deps.title,
+      readOnly: deps.readOnly,
+      csrfToken: deps.csrf.issue(ctx.req, ctx.res),
+      refreshIntervalMs: deps.refreshIntervalMs,
+      historyMinutes: HISTORY_MINUTES,
+      login: deps.login,
+      states: JOB_STATES,
+    };
+    sendJson(ctx.res, 200, body);
+    return Promise.resolve();
+  });
+
+  router.add('GET', '/overview', async (ctx) => {
+    const [queues, workers] = await Promise.all([store.queues(), liveWorkers()]);
+    const summaries = await Promise.all(queues.map((q) => summary(q, workers ?? [])));
+    const body: OverviewView = {
+      now: Date.now(),
+      queues: summaries,
+      workers: workers ? workers.map(toWorkerView) : null,
+    };
+    sendJson(ctx.res, 200, body);
+  });
+
+  router.add('GET', '/queues', async (ctx) => {
+    const queues = await store.queues();
+    const stats = await Promise.all(queues.map((q) => store.stats(q)));
+    sendJson(ctx.res, 200, {
+      now: Date.now(),
+      queues: stats.map((s) => ({ name: s.queue, paused: s.paused, counts: s.counts })),
+    });
+  });
+
+  router.add('GET', '/queues/:queue', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const workers = await liveWorkers();
+    const [base, config, concurrency] = await Promise.all([
+      summary(queue, workers ?? []),
+      store.getQueueConfig(queue),
+      concurrencyOverride(queue),
+    ]);
+    const { schedules, invalid } = readSchedules(queue, config, redactor);
+    const body: QueueDetailView = {
+      ...base,
+      now: Date.now(),
+      concurrency,
+      config: {
+        ...(config.schema ? { schema: config.schema } : {}),
+        ...(config.retention ? { retention: config.retention } : {}),
+      },
+      schedules,
+      invalidSchedules: invalid,
+      workers: workers
+        ? workers
+            .map(toWorkerView)
+            .map((w) => ({ ...w, pipelines: w.pipelines.filter((p) => p.queue === queue) }))
+            .filter((w) => w.pipelines.length > 0)
+        : null,
+    };
+    sendJson(ctx.res, 200, body);
+  });
+
+  router.add('GET', '/queues/:queue/jobs', listJobs);
+
+  router.add('GET', '/queues/:queue/jobs/:id', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const id = parseJobId(params['id'] ?? '');
+    const job = await existingJob(queue, id);
+    sendJson(ctx.res, 200, { now: Date.now(), job: toJobDetail(job, redactor(job)) });
+  });
+
+  router.add('GET', '/events', async (ctx) => {
+    if (ctx.req.method === 'HEAD') {
+      sendJson(ctx.res, 200, {});
+      return;
+    }
+    const requested = ctx.query.getAll('queue');
+    if (requested.length > MAX_WATCHED_QUEUES) {
+      throw new HttpError(400, ApiErrorCode.BadRequest, `watch at most ${MAX_WATCHED_QUEUES} queues`);
+    }
+    const names = requested.map(parseQueueName);
+    const known = new Set(await store.queues());
+    deps.live.stream(
+      ctx.req,
+      ctx.res,
+      [...new Set(names)].filter((q) => known.has(q)),
+    );
+  });
+
+  // ---- actions (the dispatcher has checked read-only mode and the CSRF token)
+
+  router.add('POST', '/queues/:queue/pause', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    await act(ctx, queue, 'pause', async () => {
+      await store.pause(queue);
+      return { paused: true };
+    });
+  });
+
+  router.add('POST', '/queues/:queue/resume', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    await act(ctx, queue, 'resume', async () => {
+      await store.resume(queue);
+      return { paused: false };
+    });
+  });
+
+  router.add('PUT', '/queues/:queue/concurrency', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const concurrency = parseConcurrency(await readJsonBody(ctx.req));
+    await act(
+      ctx,
+      queue,
+      'set-concurrency',
+      async () => {
+        await store.setConcurrency(queue, concurrency);
+        return { concurrency: concurrency ?? null };
+      },
+      { detail: concurrency === undefined ? 'cleared' : String(concurrency) },
+    );
+  });
+
+  router.add('POST', '/queues/:queue/dead/retry', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    await act(ctx, queue, 'retry', async () => ({ count: await store.retryJobs(queue, 'all-dead') }), {
+      detail: 'all-dead',
+    });
+  });
+
+  router.add('POST', '/queues/:queue/:state/purge', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const state = parsePurgeableState(params['state'] ?? '');
+    await act(ctx, queue, 'purge', async () => ({ state, count: await store.purge(queue, state) }), {
+      detail: state,
+    });
+  });
+
+  router.add('POST', '/queues/:queue/jobs/:id/retry', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const id = parseJobId(params['id'] ?? '');
+    const job = await existingJob(queue, id);
+    if (job.state !== 'dead' && job.state !== 'cancelled') {
+      throw conflict(`job ${id} is ${job.state}; only dead or cancelled jobs can be retried`);
+    }
+    await act(
+      ctx,
+      queue,
+      'retry',
+      async () => {
+        const moved = await store.retryJobs(queue, [id]);
+        if (moved === 0) throw conflict(`job ${id} changed state before it could be retried`);
+        return { state: 'ready' };
+      },
+      { jobId: id },
+    );
+  });
+
+  router.add('POST', '/queues/:queue/jobs/:id/promote', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const id = parseJobId(params['id'] ?? '');
+    const job = await existingJob(queue, id);
+    if (job.state !== 'scheduled') {
+      throw conflict(`job ${id} is ${job.state}; only scheduled jobs can be promoted`);
+    }
+    await act(
+      ctx,
+      queue,
+      'promote',
+      async () => {
+        if (!(await store.promoteJob(queue, id))) {
+          throw conflict(`job ${id} changed state before it could be promoted`);
+        }
+        return { state: 'ready' };
+      },
+      { jobId: id },
+    );
+  });
+
+  router.add('POST', '/queues/:queue/jobs/:id/cancel', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const id = parseJobId(params['id'] ?? '');
+    await existingJob(queue, id);
+    await act(
+      ctx,
+      queue,
+      'cancel',
+      async () => {
+        const result = await store.cancel(queue, id);
+        if (result === 'not-found') throw notFound(`no job ${JSON.stringify(id)} in queue ${queue}`);
+        if (result === 'finished') throw conflict(`job ${id} has already finished`);
+        return { result };
+      },
+      { jobId: id },
+    );
+  });
+
+  router.add('DELETE', '/queues/:queue/jobs/:id', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const id = parseJobId(params['id'] ?? '');
+    const job = await existingJob(queue, id);
+    if (job.state === 'running') {
+      throw conflict(`job ${id} is running; cancel it first, or wait for it to finish`);
+    }
+    await act(
+      ctx,
+      queue,
+      'remove',
+      async () => {
+        if (!(await store.removeJob(queue, id))) {
+          throw conflict(`job ${id} could not be deleted (it started running, or is gone)`);
+        }
+        return { deleted: true };
+      },
+      { jobId: id },
+    );
+  });
+
+  return router;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

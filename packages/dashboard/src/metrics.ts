@@ -1,0 +1,293 @@
+import { Counter, Gauge, Histogram, type OpenMetricsContentType, Registry } from 'prom-client';
+import { Subscription } from 'rxjs';
+import {
+  JOB_STATES,
+  silentLogger,
+  type Logger,
+  type QueueStats,
+  type Store,
+  type Telemetry,
+} from '@sluice/core';
+
+/** A prom-client registry in either exposition format. */
+export type MetricsRegistry = Registry | Registry<OpenMetricsContentType>;
+
+export interface MetricsOptions {
+  /**
+   * The hub your `Worker` emits on (`new Worker({ telemetry })`): feeds the counters and histograms.
+   * They count what *this process* saw; run `createMetrics` in every worker process (or scrape each).
+   */
+  readonly telemetry?: Telemetry;
+  /** Read at scrape time for the queue-depth gauges, which are global (every process's jobs). */
+  readonly store?: Store;
+  /** Where the metrics are registered. Default: a new `Registry`. */
+  readonly registry?: MetricsRegistry;
+  /** Queues whose depth is collected. Default: every queue the store knows (`store.queues()`). */
+  readonly queues?: readonly string[];
+  /** Buckets of `sluice_job_duration_seconds`. */
+  readonly durationBuckets?: readonly number[];
+  /** Buckets of `sluice_job_wait_seconds`. */
+  readonly waitBuckets?: readonly number[];
+  /**
+   * A store snapshot is reused for this long, so several scrapers (or one scraper hitting a slow
+   * store) cost one round of `stats` calls. Default `1000`.
+   */
+  readonly cacheMs?: number;
+  /** Reports store errors during a scrape. Default: silent (the error counter still counts them). */
+  readonly logger?: Logger;
+}
+
+/** What {@link createMetrics} returns. */
+export interface Metrics {
+  readonly registry: MetricsRegistry;
+  /** The exposition text (what `GET /metrics` answers). */
+  metrics(): Promise<string>;
+  /** The `Content-Type` of {@link metrics}. */
+  readonly contentType: string;
+  /** Stops listening to telemetry and removes every metric this created from the registry. */
+  close(): void;
+}
+
+/** The metric names, for dashboards and alert rules. */
+export const METRIC_NAMES = {
+  jobsTotal: 'sluice_jobs_total',
+  jobDuration: 'sluice_job_duration_seconds',
+  jobWait: 'sluice_job_wait_seconds',
+  enqueuedTotal: 'sluice_jobs_enqueued_total',
+  rateLimitedTotal: 'sluice_rate_limited_total',
+  rejectedTotal: 'sluice_jobs_rejected_total',
+  queueJobs: 'sluice_queue_jobs',
+  deadLetterJobs: 'sluice_dead_letter_jobs',
+  queuePaused: 'sluice_queue_paused',
+  workers: 'sluice_workers',
+  scrapeErrors: 'sluice_store_scrape_errors_total',
+} as const;
+
+const DEFAULT_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const DEFAULT_WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
+
+interface Snapshot {
+  readonly stats: readonly QueueStats[];
+  readonly workers: number | undefined;
+}
+
+/**
+ * Prometheus metrics for Sluice, with prom-client: counters and histograms from the telemetry hub,
+ * and gauges read from the store when Prometheus scrapes.
+ *
+ * | metric | type | labels | from |
+ * |---|---|---|---|
+ * | `sluice_jobs_total` | counter | `queue`, `status` (`completed`, `retrying`, `dead`, `cancelled`, `snoozed`) | telemetry `stop` |
+ * | `sluice_job_duration_seconds` | histogram | `queue`, `status` | `stop.durationMs` (handler time) |
+ * | `sluice_job_wait_seconds` | histogram | `queue` | `start.waitMs` (due → started), per handler call |
+ * | `sluice_jobs_enqueued_total` | counter | `queue` | `enqueue` (new jobs, not duplicates) |
+ * | `sluice_rate_limited_total` | counter | `queue`, `key` | `rate-limited` (reserves held back) |
+ * | `sluice_jobs_rejected_total` | counter | `queue` | `rejected` (malformed jobs dead-lettered) |
+ * | `sluice_queue_jobs` | gauge | `queue`, `state` | `store.stats` at scrape time |
+ * | `sluice_dead_letter_jobs` | gauge | `queue` | `store.stats` at scrape time |
+ * | `sluice_queue_paused` | gauge | `queue` | `store.stats` at scrape time (1 = paused) |
+ * | `sluice_workers` | gauge | — | `store.workers()` at scrape time, if the store reports workers |
+ * | `sluice_store_scrape_errors_total` | counter | — | store calls that failed during a scrape |
+ *
+ * ## Example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { MemoryStore, Telemetry, Worker } from '@sluice/core';
+ * import { createMetrics } from '@sluice/dashboard';
+ *
+ * const store = new MemoryStore();
+ * const telemetry = new Telemetry();
+ * const worker = new Worker({ store, telemetry, pipelines: [emails] }).start();
+ * const metrics = createMetrics({ telemetry, store });
+ *
+ * createServer(async (req, res) => {
+ *   res.setHeader('Content-Type', metrics.contentType);
+ *   res.end(await metrics.metrics());
+ * }).listen(9464);
+ * ```
+ */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry: MetricsRegistry = options.registry ?? new Registry();
+  const registers = [registry];
+  const store = options.store;
+  const logger = options.logger ?? silentLogger;
+  const cacheMs = options.cacheMs ?? 1000;
+
+  const jobsTotal = new Counter({
+    name: METRIC_NAMES.jobsTotal,
+    help: 'Jobs that finished an attempt, by outcome (completed, retrying, dead, cancelled, snoozed)',
+    labelNames: ['queue', 'status'] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: METRIC_NAMES.jobDuration,
+    help: 'Handler time of a job attempt, in seconds',
+    labelNames: ['queue', 'status'] as const,
+    buckets: [...(options.durationBuckets ?? DEFAULT_DURATION_BUCKETS)],
+    registers,
+  });
+  const wait = new Histogram({
+    name: METRIC_NAMES.jobWait,
+    help: 'Time from a job being due to its start, in seconds (first job of each handler call)',
+    labelNames: ['queue'] as const,
+    buckets: [...(options.waitBuckets ?? DEFAULT_WAIT_BUCKETS)],
+    registers,
+  });
+  const enqueued = new Counter({
+    name: METRIC_NAMES.enqueuedTotal,
+    help: 'Jobs added (duplicates of existing jobs are not counted)',
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  const rateLimited = new Counter({
+    name: METRIC_NAMES.rateLimitedTotal,
+    help: 'Reserves held back by a rate limit',
+    labelNames: ['queue', 'key'] as const,
+    registers,
+  });
+  const rejected = new Counter({
+    name: METRIC_NAMES.rejectedTotal,
+    help: 'Malformed jobs dead-lettered at reserve',
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  const scrapeErrors = new Counter({
+    name: METRIC_NAMES.scrapeErrors,
+    help: 'Store calls that failed while collecting the queue gauges',
+    registers,
+    // Read after this scrape's store calls, so their failures are in the same scrape.
+    collect: async () => {
+      await snapshot();
+    },
+  });
+
+  // The gauges of one scrape collect at the same time and share one read, still in flight; a settled
+  // read is reused for `cacheMs`.
+  let cached: { at: number; settled: boolean; snapshot: Promise<Snapshot> } | undefined;
+  const snapshot = (): Promise<Snapshot> => {
+    const now = Date.now();
+    if (!cached || (cached.settled && now - cached.at >= cacheMs)) {
+      const entry = { at: now, settled: false, snapshot: readSnapshot() };
+      void entry.snapshot.finally(() => {
+        entry.settled = true;
+      });
+      cached = entry;
+    }
+    return cached.snapshot;
+  };
+  const readSnapshot = async (): Promise<Snapshot> => {
+    if (!store) return { stats: [], workers: undefined };
+    /** Runs one store call; a failure (even a synchronous throw) is counted and logged, never thrown. */
+    const attempt = async <R>(what: string, call: () => Promise<R>): Promise<R | undefined> => {
+      try {
+        return await call();
+      } catch (err) {
+        scrapeErrors.inc();
+        logger.warn(`metrics: ${what} failed`, { error: err instanceof Error ? err.message : String(err) });
+        return undefined;
+      }
+    };
+    const listWorkers = store.workers?.bind(store);
+    const queues = options.queues ?? (await attempt('store.queues()', () => store.queues())) ?? [];
+    const [stats, workers] = await Promise.all([
+      Promise.all(queues.map((q) => attempt(`store.stats(${q})`, () => store.stats(q)))),
+      listWorkers ? attempt('store.workers()', listWorkers) : Promise.resolve(undefined),
+    ]);
+    return { stats: stats.filter((s) => s !== undefined), workers: workers?.length };
+  };
+
+  const queueJobs = new Gauge({
+    name: METRIC_NAMES.queueJobs,
+    help: 'Jobs in each state, read from the store at scrape time',
+    labelNames: ['queue', 'state'] as const,
+    registers,
+    collect: async () => {
+      const { stats } = await snapshot();
+      queueJobs.reset();
+      for (const s of stats) {
+        for (const state of JOB_STATES) queueJobs.set({ queue: s.queue, state }, s.counts[state]);
+      }
+    },
+  });
+  const deadLetter = new Gauge({
+    name: METRIC_NAMES.deadLetterJobs,
+    help: 'Jobs in the dead-letter queue, read from the store at scrape time',
+    labelNames: ['queue'] as const,
+    registers,
+    collect: async () => {
+      const { stats } = await snapshot();
+      deadLetter.reset();
+      for (const s of stats) deadLetter.set({ queue: s.queue }, s.counts.dead);
+    },
+  });
+  const paused = new Gauge({
+    name: METRIC_NAMES.queuePaused,
+    help: '1 when the queue is paused, read from the store at scrape time',
+    labelNames: ['queue'] as const,
+    registers,
+    collect: async () => {
+      const { stats } = await snapshot();
+      paused.reset();
+      for (const s of stats) paused.set({ queue: s.queue }, s.paused ? 1 : 0);
+    },
+  });
+  const workers = new Gauge({
+    name: METRIC_NAMES.workers,
+    help: 'Live workers reporting to the store',
+    registers,
+    collect: async () => {
+      const snap = await snapshot();
+      workers.reset();
+      if (snap.workers !== undefined) workers.set(snap.workers);
+    },
+  });
+
+  const subscription = new Subscription();
+  if (options.telemetry) {
+    subscription.add(
+      options.telemetry.events$.subscribe((event) => {
+        switch (event.type) {
+          case 'stop': {
+            const labels = { queue: event.queue, status: event.kind };
+            jobsTotal.inc(labels);
+            duration.observe(labels, Math.max(0, event.durationMs) / 1000);
+            break;
+          }
+          case 'start':
+            wait.observe({ queue: event.queue }, Math.max(0, event.waitMs) / 1000);
+            break;
+          case 'enqueue':
+            if (event.count > event.duplicates) {
+              enqueued.inc({ queue: event.queue }, event.count - event.duplicates);
+            }
+            break;
+          case 'rate-limited':
+            rateLimited.inc({ queue: event.queue, key: event.key });
+            break;
+          case 'rejected':
+            rejected.inc({ queue: event.queue });
+            break;
+          case 'reserve':
+          case 'exception':
+          case 'settle-refused':
+          case 'demand':
+          case 'action':
+            break;
+        }
+      }),
+    );
+  }
+
+  const names = Object.values(METRIC_NAMES);
+  return {
+    registry,
+    metrics: () => registry.metrics(),
+    get contentType() {
+      return registry.contentType;
+    },
+    close: () => {
+      subscription.unsubscribe();
+      for (const name of names) registry.removeSingleMetric(name);
+    },
+  };
+}

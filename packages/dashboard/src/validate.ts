@@ -1,0 +1,100 @@
+import { assertQueueName, JOB_STATES, type JobState } from '@sluice/core';
+import { ApiErrorCode, badRequest } from './http';
+
+/** A queue name as the core accepts it, or a 400. */
+export function parseQueueName(raw: string): string {
+  try {
+    assertQueueName(raw);
+  } catch (err) {
+    throw badRequest(ApiErrorCode.InvalidQueue, (err as Error).message);
+  }
+  return raw;
+}
+
+/** Job ids: 1–256 characters without control characters (what stores accept), or a 400. */
+export function parseJobId(raw: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (raw.length === 0 || raw.length > 256 || /[\u0000-\u001f\u007f]/.test(raw)) {
+    throw badRequest(
+      ApiErrorCode.InvalidId,
+      `invalid job id ${JSON.stringify(raw.slice(0, 64))}: use 1-256 printable characters`,
+    );
+  }
+  return raw;
+}
+
+export function parseJobState(raw: string): JobState {
+  const state = JOB_STATES.find((s) => s === raw);
+  if (!state) {
+    throw badRequest(
+      ApiErrorCode.InvalidState,
+      `invalid state ${JSON.stringify(raw.slice(0, 32))}: use one of ${JOB_STATES.join(', ')}`,
+    );
+  }
+  return state;
+}
+
+/** The states whose jobs can be purged. */
+export type PurgeableState = 'dead' | 'completed' | 'cancelled';
+
+export function parsePurgeableState(raw: string): PurgeableState {
+  if (raw === 'dead' || raw === 'completed' || raw === 'cancelled') return raw;
+  throw badRequest(
+    ApiErrorCode.InvalidState,
+    `cannot purge ${JSON.stringify(raw.slice(0, 32))} jobs: use dead, completed or cancelled`,
+  );
+}
+
+/** One query parameter given at most once, or a 400. */
+export function single(query: URLSearchParams, name: string): string | undefined {
+  const values = query.getAll(name);
+  if (values.length > 1) throw badRequest(ApiErrorCode.BadRequest, `give "${name}" at most once`);
+  return values[0];
+}
+
+/** An integer query parameter within `[min, max]`, `fallback` when absent, or a 400. */
+export function parseIntegerParam(
+  query: URLSearchParams,
+  name: string,
+  range: { readonly min: number; readonly max: number; readonly fallback: number },
+): number {
+  const raw = single(query, name);
+  if (raw === undefined || raw === '') return range.fallback;
+  const value = /^-?\d{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < range.min || value > range.max) {
+    throw badRequest(
+      ApiErrorCode.InvalidPagination,
+      `"${name}" must be an integer from ${range.min} to ${range.max}, got ${JSON.stringify(raw.slice(0, 32))}`,
+    );
+  }
+  return value;
+}
+
+/** A free-text filter of at most `max` characters (trimmed; empty means absent), or a 400. */
+export function parseFilterText(query: URLSearchParams, name: string, max = 200): string | undefined {
+  const raw = single(query, name)?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length > max) {
+    throw badRequest(ApiErrorCode.BadRequest, `"${name}" must be at most ${max} characters`);
+  }
+  return raw;
+}
+
+/** Highest concurrency the dashboard will set; a typo of an extra zero should not take a system down. */
+export const MAX_CONCURRENCY = 10_000;
+
+/** `{ "concurrency": n }` with `1 ≤ n ≤ 10,000`, or `null` to clear the override; else a 400. */
+export function parseConcurrency(body: Record<string, unknown>): number | undefined {
+  if (!('concurrency' in body)) {
+    throw badRequest(ApiErrorCode.BadRequest, 'send { "concurrency": n } or { "concurrency": null }');
+  }
+  const value = body['concurrency'];
+  if (value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_CONCURRENCY) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `"concurrency" must be an integer from 1 to ${MAX_CONCURRENCY}, or null to clear it`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,366 @@
+import type {
+  AttemptError,
+  JobCounts,
+  JobRecord,
+  JobState,
+  Logger,
+  MinuteBucket,
+  QueueConfig,
+  QueueStats,
+  WorkerInfo,
+} from '@sluice/core';
+
+/**
+ * The JSON shapes the API answers with. Times are epoch ms on the store's clock; every response that
+ * carries times also carries `now` (the server's clock) so a UI can show relative times without
+ * trusting the browser's clock.
+ */
+
+/** What a {@link Redactor} returns: the payload and result the API may show. */
+export interface RedactedJob {
+  readonly data: unknown;
+  readonly result?: unknown;
+}
+
+/**
+ * Masks secrets before anything leaves the server. Called with the stored job for every payload and
+ * result the API returns (lists, previews, the job page, the payload-text filter, cron templates);
+ * return the job (or just `{ data, result }`) with sensitive fields replaced. A job whose redaction
+ * throws is shown as `"[redaction failed]"`, never in the clear.
+ */
+export type Redactor = (job: JobRecord) => RedactedJob;
+
+const REDACTION_FAILED = '[redaction failed]';
+
+export function redactJob(job: JobRecord, redact: Redactor | undefined, logger: Logger): RedactedJob {
+  if (!redact) return job.result === undefined ? { data: job.data } : { data: job.data, result: job.result };
+  try {
+    const out = redact(job);
+    return 'result' in out ? { data: out.data, result: out.result } : { data: out.data };
+  } catch (err) {
+    logger.error('dashboard: redact() threw; hiding the payload', {
+      queue: job.queue,
+      jobId: job.id,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return job.result === undefined
+      ? { data: REDACTION_FAILED }
+      : { data: REDACTION_FAILED, result: REDACTION_FAILED };
+  }
+}
+
+/** JSON text of a value, `""` for `undefined`. */
+export function jsonText(value: unknown): string {
+  try {
+    return (JSON.stringify as (v: unknown) => string | undefined)(value) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+const PREVIEW_CHARS = 160;
+
+/** A job row in a list. */
+export interface JobSummaryView {
+  readonly id: string;
+  readonly name: string;
+  readonly state: JobState;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly createdAt: number;
+  readonly runAt: number;
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  readonly reason?: string;
+  readonly lastError?: { readonly name: string; readonly message: string };
+  /** The (redacted) payload as JSON, cut to 160 characters. */
+  readonly preview: string;
+}
+
+export function toJobSummary(job: JobRecord, redacted: RedactedJob): JobSummaryView {
+  const text = jsonText(redacted.data);
+  const last = job.errors[job.errors.length - 1];
+  return {
+    id: job.id,
+    name: job.name,
+    state: job.state,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    priority: job.priority,
+    createdAt: job.createdAt,
+    runAt: job.runAt,
+    ...(job.startedAt === undefined ? {} : { startedAt: job.startedAt }),
+    ...(job.finishedAt === undefined ? {} : { finishedAt: job.finishedAt }),
+    ...(job.reason === undefined ? {} : { reason: job.reason }),
+    ...(last ? { lastError: { name: last.name, message: last.message } } : {}),
+    preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text,
+  };
+}
+
+/** Everything about one job. The lease token is never shown. */
+export interface JobDetailView {
+  readonly id: string;
+  readonly queue: string;
+  readonly name: string;
+  readonly state: JobState;
+  readonly data: unknown;
+  readonly result?: unknown;
+  readonly reason?: string;
+  readonly options: {
+    readonly priority: number;
+    readonly maxAttempts: number;
+    readonly timeoutMs?: number;
+    readonly uniqueKey?: string;
+  };
+  readonly attempt: number;
+  readonly errors: readonly AttemptError[];
+  readonly timings: {
+    readonly createdAt: number;
+    readonly runAt: number;
+    readonly startedAt?: number;
+    readonly finishedAt?: number;
+    /** From due to the (last) start. */
+    readonly waitMs?: number;
+    /** From the (last) start to the finish. */
+    readonly durationMs?: number;
+    readonly leaseExpiresAt?: number;
+  };
+}
+
+export function toJobDetail(job: JobRecord, redacted: RedactedJob): JobDetailView {
+  const { startedAt, finishedAt } = job;
+  return {
+    id: job.id,
+    queue: job.queue,
+    name: job.name,
+    state: job.state,
+    data: redacted.data,
+    ...('result' in redacted && redacted.result !== undefined ? { result: redacted.result } : {}),
+    ...(job.reason === undefined ? {} : { reason: job.reason }),
+    options: {
+      priority: job.priority,
+      maxAttempts: job.maxAttempts,
+      ...(job.timeoutMs === undefined ? {} : { timeoutMs: job.timeoutMs }),
+      ...(job.uniqueKey === undefined ? {} : { uniqueKey: job.uniqueKey }),
+    },
+    attempt: job.attempt,
+    errors: job.errors,
+    timings: {
+      createdAt: job.createdAt,
+      runAt: job.runAt,
+      ...(startedAt === undefined ? {} : { startedAt, waitMs: Math.max(0, startedAt - job.runAt) }),
+      ...(finishedAt === undefined ? {} : { finishedAt }),
+      ...(startedAt !== undefined && finishedAt !== undefined && finishedAt >= startedAt
+        ? { durationMs: finishedAt - startedAt }
+        : {}),
+      ...(job.lease ? { leaseExpiresAt: job.lease.expiresAt } : {}),
+    },
+  };
+}
+
+/** Completed and failed attempts over the history window. */
+export interface ThroughputView {
+  readonly minutes: number;
+  readonly completed: number;
+  readonly failed: number;
+  /** Completed jobs per minute, averaged over the window. */
+  readonly perMinute: number;
+  /** `failed / (completed + failed)`, `0` when nothing ran. */
+  readonly failureRate: number;
+}
+
+export function summarizeHistory(history: readonly MinuteBucket[]): ThroughputView {
+  let completed = 0;
+  let failed = 0;
+  for (const b of history) {
+    completed += b.completed;
+    failed += b.failed;
+  }
+  const minutes = Math.max(1, history.length);
+  return {
+    minutes: history.length,
+    completed,
+    failed,
+    perMinute: completed / minutes,
+    failureRate: completed + failed === 0 ? 0 : failed / (completed + failed),
+  };
+}
+
+/** A rate limit in force on a queue, as live workers report it, with how much of it is in use. */
+export interface RateLimitView {
+  readonly key: string;
+  readonly allowed: number;
+  readonly periodMs: number;
+  readonly per: 'job' | 'call';
+  /** Units granted in the current window; `null` when the store cannot tell. */
+  readonly used: number | null;
+  /** Pipelines (`worker/pipeline`) that share it. */
+  readonly pipelines: readonly string[];
+}
+
+/** A pipeline of a live worker. */
+export interface WorkerPipelineView {
+  readonly name: string;
+  readonly queue: string;
+  readonly concurrency: number;
+  readonly paused: boolean;
+  readonly inFlight: number;
+  readonly rateLimit?: { readonly key?: string; readonly allowed: number; readonly periodMs: number };
+}
+
+export interface WorkerView {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAt: number;
+  readonly lastSeenAt: number;
+  readonly pipelines: readonly WorkerPipelineView[];
+}
+
+export function toWorkerView(w: WorkerInfo): WorkerView {
+  return {
+    id: w.id,
+    host: w.host,
+    pid: w.pid,
+    startedAt: w.startedAt,
+    lastSeenAt: w.lastSeenAt,
+    pipelines: w.pipelines.map((p) => ({
+      name: p.name,
+      queue: p.queue,
+      concurrency: p.concurrency,
+      paused: p.paused,
+      inFlight: p.inFlight,
+      ...(p.rateLimit
+        ? {
+            rateLimit: {
+              allowed: p.rateLimit.allowed,
+              periodMs: p.rateLimit.periodMs,
+              ...(p.rateLimit.key === undefined ? {} : { key: p.rateLimit.key }),
+            },
+          }
+        : {}),
+    })),
+  };
+}
+
+/** The distinct rate limits live workers apply to `queue` (usage not yet filled in). */
+export function rateLimitsOf(queue: string, workers: readonly WorkerInfo[]): Omit<RateLimitView, 'used'>[] {
+  const byKey = new Map<
+    string,
+    { view: Omit<RateLimitView, 'used' | 'pipelines'>; pipelines: Set<string> }
+  >();
+  for (const w of workers) {
+    for (const p of w.pipelines) {
+      if (p.queue !== queue || !p.rateLimit) continue;
+      const key = p.rateLimit.key ?? queue;
+      const id = `${key}\u0000${p.rateLimit.allowed}\u0000${p.rateLimit.periodMs}`;
+      let entry = byKey.get(id);
+      if (!entry) {
+        entry = {
+          view: {
+            key,
+            allowed: p.rateLimit.allowed,
+            periodMs: p.rateLimit.periodMs,
+            per: p.rateLimit.per ?? 'job',
+          },
+          pipelines: new Set(),
+        };
+        byKey.set(id, entry);
+      }
+      entry.pipelines.add(p.name);
+    }
+  }
+  return [...byKey.values()].map((e) => ({ ...e.view, pipelines: [...e.pipelines].sort() }));
+}
+
+/** A queue on the overview. */
+export interface QueueSummaryView {
+  readonly name: string;
+  readonly paused: boolean;
+  readonly counts: JobCounts;
+  readonly totals: QueueStats['totals'];
+  /** Per-minute completed/failed counters, oldest first. */
+  readonly history: readonly MinuteBucket[];
+  readonly lastHour: ThroughputView;
+  readonly rateLimits: readonly RateLimitView[];
+  /** Live pipelines on this queue, across workers. */
+  readonly pipelines: number;
+  /** Jobs running right now, as the workers last reported. */
+  readonly inFlight: number;
+}
+
+/** A cron entry from the queue's stored configuration (`config.schedules`). */
+export interface ScheduleView {
+  readonly name: string;
+  readonly cron: string;
+  /** The (redacted) payload template. */
+  readonly data: unknown;
+  readonly timezone?: string;
+  readonly nextRunAt?: number;
+  readonly lastRunAt?: number;
+}
+
+/**
+ * Reads `config.schedules` (a record of `{ cron, data }` keyed by schedule name) if the store keeps
+ * one; entries of any other shape are skipped and counted. The payload template is redacted as if it
+ * were a job's payload.
+ */
+export function readSchedules(
+  queue: string,
+  config: QueueConfig,
+  redact: (job: JobRecord) => RedactedJob,
+): { readonly schedules: readonly ScheduleView[]; readonly invalid: number } {
+  const raw = (config as { readonly schedules?: unknown }).schedules;
+  if (raw === undefined || raw === null || typeof raw !== 'object') return { schedules: [], invalid: 0 };
+  const entries: [string, unknown][] = Array.isArray(raw)
+    ? raw.map((v: unknown, i) => [nameOf(v) ?? String(i), v])
+    : Object.entries(raw);
+  const schedules: ScheduleView[] = [];
+  let invalid = 0;
+  for (const [name, value] of entries) {
+    if (value === null || typeof value !== 'object') {
+      invalid++;
+      continue;
+    }
+    const entry = value as Record<string, unknown>;
+    const cron = entry['cron'];
+    if (typeof cron !== 'string') {
+      invalid++;
+      continue;
+    }
+    const data = entry['data'];
+    const template: JobRecord = {
+      id: `schedule:${name}`,
+      queue,
+      name,
+      data,
+      attempt: 0,
+      maxAttempts: 0,
+      priority: 0,
+      createdAt: 0,
+      runAt: 0,
+      state: 'scheduled',
+      errors: [],
+    };
+    const timezone = entry['timezone'] ?? entry['tz'];
+    const nextRunAt = entry['nextRunAt'];
+    const lastRunAt = entry['lastRunAt'];
+    schedules.push({
+      name,
+      cron,
+      data: redact(template).data,
+      ...(typeof timezone === 'string' ? { timezone } : {}),
+      ...(typeof nextRunAt === 'number' ? { nextRunAt } : {}),
+      ...(typeof lastRunAt === 'number' ? { lastRunAt } : {}),
+    });
+  }
+  schedules.sort((a, b) => a.name.localeCompare(b.name));
+  return { schedules, invalid };
+}
+
+function nameOf(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const name = (value as { name?: unknown }).name;
+  return typeof name === 'string' ? name : undefined;
+}

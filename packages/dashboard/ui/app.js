@@ -1,0 +1,1346 @@
+/**
+ * The Sluice dashboard UI: one vanilla JavaScript module, no framework, no build step.
+ *
+ * - Everything it shows comes from the JSON API next to it. URLs are relative (`api/overview`), so
+ *   the dashboard works under any mount path; views live in the URL hash (`#/queues/emails?state=dead`).
+ * - Everything from the server goes into the page as text nodes or attribute values, never as HTML:
+ *   a payload holding `<script>` is shown as those characters. (The Content-Security-Policy forbids
+ *   inline scripts as well, as a second line.)
+ * - Live: a Server-Sent Events stream (read with `fetch`, so it can carry the bearer token) says which
+ *   queues changed and the current view re-reads itself; a slower poll covers the rest.
+ * - Every action asks for confirmation in a dialog and sends the CSRF token the API issued.
+ */
+
+const TOKEN_KEY = 'sluice.dashboard.token';
+const PAGE_SIZE = 25;
+const STATES = ['ready', 'scheduled', 'running', 'completed', 'dead', 'cancelled'];
+
+const app = {
+  /** `GET api/session`: title, readOnly, csrfToken, refreshIntervalMs, login. */
+  session: null,
+  /** The mounted view: `{ title, crumbs, queues(), refresh(), root }`. */
+  view: null,
+  /** Server clock minus browser clock, so relative times do not depend on the browser's clock. */
+  skew: 0,
+  pollTimer: 0,
+  refreshTimer: 0,
+  refreshing: false,
+  refreshAgain: false,
+  live: { controller: null, key: '' },
+};
+
+// ------------------------------------------------------------------------------------ DOM helpers
+
+/**
+ * Creates an element. `attrs` keys: `class`, `dataset`, `on<event>` (listeners), anything else is an
+ * attribute (`true` for a bare attribute; `null`, `undefined` and `false` are skipped). Children are
+ * nodes or values shown as text.
+ */
+function h(tag, attrs = {}, ...children) {
+  return build(document.createElement(tag), attrs, children);
+}
+
+/** The same for SVG elements. */
+function s(tag, attrs = {}, ...children) {
+  return build(document.createElementNS('http://www.w3.org/2000/svg', tag), attrs, children);
+}
+
+function build(el, attrs, children) {
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'class') el.setAttribute('class', String(value));
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+const byId = (id) => document.getElementById(id);
+
+/** Replaces an element's children, with the same rules as `h` (nullish and `false` are skipped). */
+function put(el, ...children) {
+  el.replaceChildren();
+  return build(el, {}, children);
+}
+
+// ------------------------------------------------------------------------------------ formatting
+
+const numberFormat = new Intl.NumberFormat();
+const fmtNumber = (n) => numberFormat.format(n);
+const fmtPercent = (ratio) => `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.1 ? 1 : 0)}%`;
+
+function fmtDuration(ms) {
+  const abs = Math.abs(ms);
+  if (abs < 1000) return `${Math.round(ms)} ms`;
+  if (abs < 60_000) return `${(ms / 1000).toFixed(abs < 10_000 ? 1 : 0)} s`;
+  if (abs < 3_600_000) return `${Math.round(ms / 60_000)} min`;
+  if (abs < 86_400_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  return `${(ms / 86_400_000).toFixed(1)} d`;
+}
+
+const serverNow = () => Date.now() + app.skew;
+
+function fmtRelative(ms) {
+  const delta = ms - serverNow();
+  if (Math.abs(delta) < 1000) return 'just now';
+  return delta < 0 ? `${fmtDuration(-delta)} ago` : `in ${fmtDuration(delta)}`;
+}
+
+/** A `<time>` showing a relative time, with the absolute one on hover. */
+function time(ms) {
+  if (ms === undefined || ms === null) return h('span', { class: 'muted' }, '—');
+  const date = new Date(ms);
+  return h('time', { datetime: date.toISOString(), title: date.toLocaleString() }, fmtRelative(ms));
+}
+
+function fmtPeriod(ms) {
+  return ms % 1000 === 0 ? (ms === 1000 ? 's' : `${ms / 1000} s`) : `${fmtNumber(ms)} ms`;
+}
+
+/** Pretty JSON for a `<pre>`; shown with `textContent`, so markup in strings stays text. */
+function pretty(value) {
+  if (value === undefined) return '';
+  try {
+    return JSON.stringify(value, null, 2);
+  } catch {
+    return String(value);
+  }
+}
+
+function stateBadge(state, attrs = {}) {
+  return h('span', { class: `badge state state-${state}`, ...attrs }, state);
+}
+
+// ------------------------------------------------------------------------------------ API client
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message ?? `request failed (${status})`);
+    this.status = status;
+    this.code = body?.error?.code ?? 'unknown';
+    this.login = body?.error?.login ?? 'token';
+  }
+}
+
+function authHeaders(extra = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
+/** Calls the API; state-changing calls carry the CSRF token and get one more try with a fresh token. */
+async function api(path, { method = 'GET', body, retry = true } = {}) {
+  const headers = authHeaders({ Accept: 'application/json' });
+  if (method !== 'GET') headers['X-CSRF-Token'] = app.session?.csrfToken ?? '';
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`api/${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+  const payload = await res.json().catch(() => null);
+  if (res.ok) {
+    if (payload && typeof payload.now === 'number') app.skew = payload.now - Date.now();
+    return payload;
+  }
+  const error = new ApiError(res.status, payload);
+  if (error.code === 'csrf' && retry && method !== 'GET') {
+    // The token expired with a server restart: fetch a new one and try once more.
+    app.session = await api('session');
+    return api(path, { method, body, retry: false });
+  }
+  throw error;
+}
+
+const enc = encodeURIComponent;
+
+// ------------------------------------------------------------------------------------ feedback
+
+function toast(message, kind = 'ok') {
+  const el = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  byId('toasts').append(el);
+  setTimeout(() => el.remove(), kind === 'error' ? 8000 : 4000);
+}
+
+/** Asks before an action. Resolves `true` when confirmed. */
+function confirmDialog({ title, message, confirmLabel = 'Confirm', danger = false }) {
+  const dialog = byId('confirm');
+  const ok = byId('confirm-ok');
+  const cancel = byId('confirm-cancel');
+  byId('confirm-title').textContent = title;
+  byId('confirm-message').textContent = message;
+  ok.textContent = confirmLabel;
+  ok.className = danger ? 'danger' : '';
+  if (dialog.open) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const finish = (result) => {
+      ok.removeEventListener('click', onOk);
+      cancel.removeEventListener('click', onCancel);
+      dialog.removeEventListener('close', onClose);
+      if (dialog.open) dialog.close();
+      resolve(result);
+    };
+    const onOk = () => finish(true);
+    const onCancel = () => finish(false);
+    const onClose = () => finish(false);
+    ok.addEventListener('click', onOk);
+    cancel.addEventListener('click', onCancel);
+    dialog.addEventListener('close', onClose);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+/** A button that confirms, calls the API, reports, and refreshes the view. */
+function actionButton({ label, action, title, message, confirmLabel, danger, request, done }) {
+  const button = h(
+    'button',
+    { type: 'button', class: danger ? 'danger' : 'secondary', dataset: { action } },
+    label,
+  );
+  button.addEventListener('click', async () => {
+    if (!(await confirmDialog({ title, message, confirmLabel: confirmLabel ?? label, danger }))) return;
+    button.disabled = true;
+    try {
+      const result = await request();
+      toast(done ? done(result) : `${label}: done`);
+    } catch (error) {
+      if (!handleAuthError(error)) toast(error.message, 'error');
+    } finally {
+      button.disabled = false;
+      await refreshNow();
+    }
+  });
+  return button;
+}
+
+const canAct = () => app.session && !app.session.readOnly;
+
+// ------------------------------------------------------------------------------------ charts
+
+/** Completed (bars) and failed (stacked on top) jobs per minute, as inline SVG. */
+function historyChart(history, { width = 600, height = 110 } = {}) {
+  const n = Math.max(1, history.length);
+  const max = Math.max(1, ...history.map((b) => b.completed + b.failed));
+  const slot = width / n;
+  const bar = Math.max(1, slot - 1);
+  const label = `${history.reduce((t, b) => t + b.completed, 0)} completed and ${history.reduce(
+    (t, b) => t + b.failed,
+    0,
+  )} failed over the last ${n} minutes`;
+  const chart = s('svg', {
+    class: 'chart',
+    viewBox: `0 0 ${width} ${height + 18}`,
+    role: 'img',
+    'aria-label': label,
+  });
+  chart.append(
+    s('line', { class: 'chart-grid', x1: 0, x2: width, y1: 0.5, y2: 0.5 }),
+    s('line', { class: 'chart-axis', x1: 0, x2: width, y1: height + 0.5, y2: height + 0.5 }),
+  );
+  history.forEach((b, i) => {
+    const x = i * slot;
+    const hc = (b.completed / max) * height;
+    const hf = (b.failed / max) * height;
+    const at = new Date(b.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    chart.append(
+      s(
+        'g',
+        {},
+        s('title', {}, `${at} — ${b.completed} completed, ${b.failed} failed`),
+        s('rect', { class: 'chart-hit', x, y: 0, width: slot, height }),
+        hc > 0 ? s('rect', { class: 'chart-completed', x, y: height - hc, width: bar, height: hc }) : null,
+        hf > 0 ? s('rect', { class: 'chart-failed', x, y: height - hc - hf, width: bar, height: hf }) : null,
+      ),
+    );
+  });
+  chart.append(
+    s('text', { class: 'chart-label', x: 2, y: height + 14 }, `${n} min ago`),
+    s('text', { class: 'chart-label', x: width - 2, y: height + 14, 'text-anchor': 'end' }, 'now'),
+    s('text', { class: 'chart-label', x: 2, y: 12 }, `${fmtNumber(max)}/min`),
+  );
+  return h(
+    'figure',
+    { class: 'chart-figure' },
+    chart,
+    h(
+      'figcaption',
+      { class: 'legend' },
+      h('span', { class: 'legend-completed' }, 'completed'),
+      h('span', { class: 'legend-failed' }, 'failed'),
+    ),
+  );
+}
+
+function throughputLine(lastHour) {
+  return h(
+    'p',
+    { class: 'rates' },
+    h('strong', {}, fmtNumber(lastHour.completed)),
+    ' completed · ',
+    h('strong', {}, fmtNumber(lastHour.failed)),
+    ' failed · ',
+    h(
+      'strong',
+      { class: lastHour.failureRate > 0.05 ? 'text-danger' : '' },
+      fmtPercent(lastHour.failureRate),
+    ),
+    ' failure rate',
+    h('span', { class: 'muted' }, ` · ${lastHour.perMinute.toFixed(1)}/min`),
+  );
+}
+
+function rateLimits(limits) {
+  if (limits.length === 0) return h('p', { class: 'muted' }, 'No rate limit reported by live workers.');
+  return h(
+    'ul',
+    { class: 'limits' },
+    limits.map((l) =>
+      h(
+        'li',
+        { dataset: { limit: l.key } },
+        h('span', { class: 'limit-key' }, l.key),
+        h('meter', {
+          min: 0,
+          max: l.allowed,
+          value: l.used ?? 0,
+          high: Math.max(1, l.allowed * 0.8),
+          optimum: 0,
+          title: `${l.used ?? '?'} of ${l.allowed}`,
+        }),
+        h(
+          'span',
+          { class: 'limit-usage' },
+          `${l.used === null ? '?' : fmtNumber(l.used)} / ${fmtNumber(l.allowed)} per ${fmtPeriod(l.periodMs)}`,
+          l.per === 'call' ? ' (calls)' : '',
+        ),
+      ),
+    ),
+  );
+}
+
+function workersTable(workers) {
+  if (workers === null) return h('p', { class: 'muted' }, 'This store does not report workers.');
+  if (workers.length === 0) return h('p', { class: 'muted' }, 'No live workers.');
+  return h(
+    'table',
+    { class: 'table' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, 'Worker'),
+        h('th', {}, 'Started'),
+        h('th', {}, 'Seen'),
+        h('th', {}, 'Pipelines'),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      workers.map((w) =>
+        h(
+          'tr',
+          { dataset: { worker: w.id } },
+          h('td', {}, h('code', {}, w.id), h('div', { class: 'muted' }, `${w.host} · pid ${w.pid}`)),
+          h('td', {}, time(w.startedAt)),
+          h('td', {}, time(w.lastSeenAt)),
+          h(
+            'td',
+            {},
+            h(
+              'ul',
+              { class: 'plain' },
+              w.pipelines.map((p) =>
+                h(
+                  'li',
+                  {},
+                  h('a', { href: `#/queues/${enc(p.queue)}` }, p.name),
+                  h(
+                    'span',
+                    { class: 'muted' },
+                    ` on ${p.queue} · ${p.inFlight} running · concurrency ${p.concurrency}`,
+                  ),
+                  p.paused ? h('span', { class: 'badge badge-warn' }, 'paused') : null,
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+// ------------------------------------------------------------------------------------ views
+
+function overviewView() {
+  let queueNames = [];
+  const summary = h('p', { class: 'muted' });
+  const cards = h('div', { class: 'cards' });
+  const workers = h('div');
+  const root = h(
+    'div',
+    {},
+    h('section', { class: 'page-head' }, h('h1', {}, 'Queues'), summary),
+    cards,
+    h('section', { class: 'card' }, h('h2', {}, 'Live workers'), workers),
+  );
+
+  const card = (q) =>
+    h(
+      'article',
+      { class: 'card queue-card', dataset: { testid: 'queue-card', queue: q.name } },
+      h(
+        'header',
+        { class: 'card-head' },
+        h('h2', {}, h('a', { href: `#/queues/${enc(q.name)}` }, q.name)),
+        q.paused ? h('span', { class: 'badge badge-warn', dataset: { testid: 'paused' } }, 'paused') : null,
+      ),
+      h(
+        'dl',
+        { class: 'counts' },
+        STATES.map((state) =>
+          h(
+            'a',
+            {
+              class: `count state-${state}`,
+              href: `#/queues/${enc(q.name)}?state=${state}`,
+              dataset: { state },
+            },
+            h('dt', {}, state),
+            h('dd', {}, fmtNumber(q.counts[state])),
+          ),
+        ),
+      ),
+      historyChart(q.history, { width: 360, height: 70 }),
+      throughputLine(q.lastHour),
+      rateLimits(q.rateLimits),
+      h(
+        'p',
+        { class: 'muted small' },
+        `${q.pipelines} live pipeline${q.pipelines === 1 ? '' : 's'} · ${q.inFlight} running`,
+      ),
+    );
+
+  return {
+    title: 'Overview',
+    crumbs: [],
+    root,
+    queues: () => queueNames,
+    async refresh() {
+      const data = await api('overview');
+      queueNames = data.queues.map((q) => q.name);
+      const paused = data.queues.filter((q) => q.paused).length;
+      summary.textContent =
+        `${data.queues.length} queue${data.queues.length === 1 ? '' : 's'}` +
+        (paused ? ` · ${paused} paused` : '') +
+        (data.workers ? ` · ${data.workers.length} live worker${data.workers.length === 1 ? '' : 's'}` : '');
+      put(
+        cards,
+        ...(data.queues.length
+          ? data.queues.map(card)
+          : [
+              h(
+                'p',
+                { class: 'empty' },
+                'No queues yet. A queue appears when its first job is added or a worker starts on it.',
+              ),
+            ]),
+      );
+      put(workers, workersTable(data.workers));
+    },
+  };
+}
+
+function queueView(queue, query) {
+  const state = STATES.includes(query.get('state')) ? query.get('state') : 'ready';
+  const page = Math.max(1, Number.parseInt(query.get('page') ?? '1', 10) || 1);
+  const nameFilter = query.get('name') ?? '';
+  const textFilter = query.get('text') ?? '';
+  const link = (changes) => {
+    const next = new URLSearchParams({ state });
+    if (nameFilter) next.set('name', nameFilter);
+    if (textFilter) next.set('text', textFilter);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === null || v === '') next.delete(k);
+      else next.set(k, String(v));
+    }
+    if (next.get('page') === '1') next.delete('page');
+    return `#/queues/${enc(queue)}?${next}`;
+  };
+
+  const heading = h('h1', {}, queue);
+  const actions = h('div', { class: 'actions' });
+  const chart = h('div');
+  const rates = h('div');
+  const limits = h('div');
+  const workers = h('div');
+  const schedules = h('div');
+  const config = h('div');
+  const tabs = h('nav', { class: 'tabs', 'aria-label': 'Job states' });
+  const bulk = h('div', { class: 'actions' });
+  const jobs = h('div', { class: 'table-wrap' });
+  const pager = h('div', { class: 'pager' });
+
+  const lookup = h(
+    'form',
+    { class: 'inline-form', role: 'search', dataset: { testid: 'lookup' } },
+    h(
+      'label',
+      {},
+      'Job id ',
+      h('input', { name: 'id', required: true, maxlength: 256, placeholder: 'e.g. 42' }),
+    ),
+    h('button', { type: 'submit', class: 'secondary' }, 'Open'),
+  );
+  lookup.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const id = lookup.elements.namedItem('id').value.trim();
+    if (id) location.hash = `#/queues/${enc(queue)}/jobs/${enc(id)}`;
+  });
+  const filter = h(
+    'form',
+    { class: 'inline-form', role: 'search', dataset: { testid: 'filter' } },
+    h('label', {}, 'Name ', h('input', { name: 'name', value: nameFilter, maxlength: 200 })),
+    h('label', {}, 'Payload contains ', h('input', { name: 'text', value: textFilter, maxlength: 200 })),
+    h('button', { type: 'submit', class: 'secondary' }, 'Filter'),
+    nameFilter || textFilter ? h('a', { href: link({ name: null, text: null, page: null }) }, 'Clear') : null,
+  );
+  filter.addEventListener('submit', (event) => {
+    event.preventDefault();
+    location.hash = link({
+      name: filter.elements.namedItem('name').value.trim(),
+      text: filter.elements.namedItem('text').value.trim(),
+      page: null,
+    });
+  });
+
+  const root = h(
+    'div',
+    {},
+    h('section', { class: 'page-head' }, heading, actions),
+    h(
+      'div',
+      { class: 'grid-2' },
+      h('article', { class: 'card' }, h('h2', {}, 'Last hour'), chart, rates),
+      h(
+        'article',
+        { class: 'card' },
+        h('h2', {}, 'Rate limits'),
+        limits,
+        h('h2', {}, 'Live workers'),
+        workers,
+      ),
+    ),
+    h(
+      'div',
+      { class: 'grid-2' },
+      h('article', { class: 'card' }, h('h2', {}, 'Cron schedules'), schedules),
+      h('article', { class: 'card' }, h('h2', {}, 'Configuration'), config),
+    ),
+    h('section', { class: 'card' }, tabs, h('div', { class: 'toolbar' }, lookup, filter, bulk), jobs, pager),
+  );
+
+  const renderActions = (q) => {
+    put(
+      heading,
+      queue,
+      ' ',
+      q.paused ? h('span', { class: 'badge badge-warn', dataset: { testid: 'paused' } }, 'paused') : null,
+    );
+    if (!canAct()) {
+      put(actions);
+      return;
+    }
+    const concurrencyForm = h(
+      'form',
+      { class: 'inline-form', dataset: { testid: 'concurrency' } },
+      h(
+        'label',
+        {},
+        'Concurrency ',
+        h('input', {
+          name: 'concurrency',
+          type: 'number',
+          min: 1,
+          max: 10000,
+          required: true,
+          value: q.concurrency ?? '',
+          placeholder: 'default',
+        }),
+      ),
+      h('button', { type: 'submit', class: 'secondary', dataset: { action: 'set-concurrency' } }, 'Set'),
+    );
+    concurrencyForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const value = Number(concurrencyForm.elements.namedItem('concurrency').value);
+      if (!Number.isInteger(value) || value < 1) return;
+      const ok = await confirmDialog({
+        title: `Set concurrency of ${queue}?`,
+        message: `Every worker's pipelines on "${queue}" will run at most ${value} handler calls at once.`,
+        confirmLabel: `Set to ${value}`,
+      });
+      if (!ok) return;
+      try {
+        await api(`queues/${enc(queue)}/concurrency`, { method: 'PUT', body: { concurrency: value } });
+        toast(`Concurrency of ${queue} set to ${value}`);
+      } catch (error) {
+        if (!handleAuthError(error)) toast(error.message, 'error');
+      }
+      await refreshNow();
+    });
+    put(
+      actions,
+      q.paused
+        ? actionButton({
+            label: 'Resume',
+            action: 'resume',
+            title: `Resume ${queue}?`,
+            message: 'Workers start taking jobs from this queue again.',
+            request: () => api(`queues/${enc(queue)}/resume`, { method: 'POST' }),
+            done: () => `${queue} resumed`,
+          })
+        : actionButton({
+            label: 'Pause',
+            action: 'pause',
+            title: `Pause ${queue}?`,
+            message: 'Workers on every node stop starting jobs from this queue; running jobs finish.',
+            danger: true,
+            request: () => api(`queues/${enc(queue)}/pause`, { method: 'POST' }),
+            done: () => `${queue} paused`,
+          }),
+      concurrencyForm,
+      q.concurrency !== null
+        ? actionButton({
+            label: 'Clear override',
+            action: 'clear-concurrency',
+            title: 'Clear the concurrency override?',
+            message: 'Each pipeline goes back to the concurrency it was configured with.',
+            request: () =>
+              api(`queues/${enc(queue)}/concurrency`, { method: 'PUT', body: { concurrency: null } }),
+            done: () => 'Concurrency override cleared',
+          })
+        : null,
+    );
+  };
+
+  const renderBulk = () => {
+    if (!canAct()) {
+      put(bulk);
+      return;
+    }
+    const buttons = [];
+    if (state === 'dead') {
+      buttons.push(
+        actionButton({
+          label: 'Retry all dead',
+          action: 'retry-dead',
+          title: 'Retry every dead job?',
+          message: `Every job in the dead-letter queue of "${queue}" goes back to ready with a fresh set of attempts.`,
+          request: () => api(`queues/${enc(queue)}/dead/retry`, { method: 'POST' }),
+          done: (r) => `${r.count} job${r.count === 1 ? '' : 's'} sent back to ready`,
+        }),
+      );
+    }
+    if (state === 'dead' || state === 'completed' || state === 'cancelled') {
+      buttons.push(
+        actionButton({
+          label: `Purge ${state}`,
+          action: `purge-${state}`,
+          title: `Delete every ${state} job?`,
+          message: `Every ${state} job of "${queue}" is deleted for good. This cannot be undone.`,
+          confirmLabel: 'Delete them',
+          danger: true,
+          request: () => api(`queues/${enc(queue)}/${state}/purge`, { method: 'POST' }),
+          done: (r) => `${r.count} ${state} job${r.count === 1 ? '' : 's'} deleted`,
+        }),
+      );
+    }
+    put(bulk, ...buttons);
+  };
+  renderBulk();
+
+  const whenColumn = {
+    ready: ['Due', (j) => time(j.runAt)],
+    scheduled: ['Runs', (j) => time(j.runAt)],
+    running: ['Started', (j) => time(j.startedAt)],
+    completed: ['Finished', (j) => time(j.finishedAt)],
+    dead: ['Died', (j) => time(j.finishedAt)],
+    cancelled: ['Cancelled', (j) => time(j.finishedAt)],
+  }[state];
+
+  const renderJobs = (list) => {
+    if (list.jobs.length === 0) {
+      put(jobs, h('p', { class: 'empty' }, list.filter ? 'No job matches the filter.' : `No ${state} jobs.`));
+    } else {
+      put(
+        jobs,
+        h(
+          'table',
+          { class: 'table jobs', dataset: { testid: 'jobs' } },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', {}, 'Id'),
+              h('th', {}, 'Name'),
+              h('th', {}, 'Attempts'),
+              h('th', {}, 'Added'),
+              h('th', {}, whenColumn[0]),
+              h('th', {}, 'Detail'),
+              h('th', {}, 'Payload'),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            list.jobs.map((j) =>
+              h(
+                'tr',
+                { dataset: { job: j.id } },
+                h(
+                  'td',
+                  {},
+                  h('a', { href: `#/queues/${enc(queue)}/jobs/${enc(j.id)}` }, h('code', {}, j.id)),
+                ),
+                h('td', {}, j.name),
+                h('td', { class: 'num' }, `${j.attempt}/${j.maxAttempts}`),
+                h('td', {}, time(j.createdAt)),
+                h('td', {}, whenColumn[1](j)),
+                h(
+                  'td',
+                  { class: 'detail' },
+                  j.reason ?? (j.lastError ? `${j.lastError.name}: ${j.lastError.message}` : ''),
+                ),
+                h('td', {}, h('code', { class: 'preview' }, j.preview)),
+              ),
+            ),
+          ),
+        ),
+      );
+    }
+    const first = list.offset + 1;
+    const last = list.offset + list.jobs.length;
+    const info = list.filter
+      ? `${list.jobs.length ? `${first}–${last}` : 'no'} matches` +
+        (list.filter.complete ? '' : ` (searched the first ${fmtNumber(list.filter.scanned)} jobs)`)
+      : list.jobs.length
+        ? `${fmtNumber(first)}–${fmtNumber(last)} of ${fmtNumber(list.total)}`
+        : '';
+    put(
+      pager,
+      page > 1 ? h('a', { href: link({ page: page - 1 }), rel: 'prev' }, '← Previous') : h('span'),
+      h('span', { class: 'muted' }, info),
+      list.hasMore ? h('a', { href: link({ page: page + 1 }), rel: 'next' }, 'Next →') : h('span'),
+    );
+  };
+
+  const renderSchedules = (q) => {
+    if (q.schedules.length === 0) {
+      put(schedules, h('p', { class: 'muted' }, 'No cron schedules are configured for this queue.'));
+      return;
+    }
+    put(
+      schedules,
+      h(
+        'table',
+        { class: 'table' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', {}, 'Name'),
+            h('th', {}, 'Cron'),
+            h('th', {}, 'Next run'),
+            h('th', {}, 'Payload'),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          q.schedules.map((e) =>
+            h(
+              'tr',
+              {},
+              h('td', {}, e.name),
+              h(
+                'td',
+                {},
+                h('code', {}, e.cron),
+                e.timezone ? h('span', { class: 'muted' }, ` ${e.timezone}`) : null,
+              ),
+              h('td', {}, e.nextRunAt === undefined ? '—' : time(e.nextRunAt)),
+              h('td', {}, h('code', { class: 'preview' }, pretty(e.data))),
+            ),
+          ),
+        ),
+      ),
+      q.invalidSchedules
+        ? h('p', { class: 'muted' }, `${q.invalidSchedules} entries could not be read.`)
+        : null,
+    );
+  };
+
+  const renderConfig = (q) => {
+    const retention = q.config.retention;
+    put(
+      config,
+      h(
+        'dl',
+        { class: 'facts' },
+        h('dt', {}, 'Concurrency'),
+        h('dd', {}, q.concurrency === null ? "each pipeline's own" : `${q.concurrency} (override)`),
+        h('dt', {}, 'Retention'),
+        h('dd', {}, retention ? pretty(retention) : 'default (newest 1,000 finished jobs)'),
+        h('dt', {}, 'Totals'),
+        h(
+          'dd',
+          {},
+          `${fmtNumber(q.totals.enqueued)} added · ${fmtNumber(q.totals.completed)} completed · ${fmtNumber(q.totals.failed)} failed attempts · ${fmtNumber(q.totals.dead)} dead-lettered`,
+        ),
+      ),
+      q.config.schema
+        ? h(
+            'details',
+            {},
+            h('summary', {}, 'Payload schema'),
+            h('pre', { class: 'code' }, pretty(q.config.schema)),
+          )
+        : h('p', { class: 'muted' }, 'No payload schema.'),
+    );
+  };
+
+  return {
+    title: queue,
+    crumbs: [{ label: queue }],
+    root,
+    queues: () => [queue],
+    async refresh() {
+      const params = new URLSearchParams({
+        state,
+        offset: String((page - 1) * PAGE_SIZE),
+        limit: String(PAGE_SIZE),
+      });
+      if (nameFilter) params.set('name', nameFilter);
+      if (textFilter) params.set('text', textFilter);
+      const [q, list] = await Promise.all([
+        api(`queues/${enc(queue)}`),
+        api(`queues/${enc(queue)}/jobs?${params}`),
+      ]);
+      renderActions(q);
+      put(chart, historyChart(q.history));
+      put(rates, throughputLine(q.lastHour));
+      put(limits, rateLimits(q.rateLimits));
+      put(workers, workersTable(q.workers));
+      renderSchedules(q);
+      renderConfig(q);
+      put(
+        tabs,
+        ...STATES.map((st) =>
+          h(
+            'a',
+            {
+              class: `tab state-${st}`,
+              href: `#/queues/${enc(queue)}?state=${st}`,
+              'aria-current': st === state ? 'page' : null,
+              dataset: { state: st },
+            },
+            st,
+            h('span', { class: 'tab-count' }, fmtNumber(q.counts[st])),
+          ),
+        ),
+      );
+      renderJobs(list);
+    },
+  };
+}
+
+function jobView(queue, id) {
+  const heading = h('h1', {}, 'Job ', h('code', {}, id));
+  const actions = h('div', { class: 'actions' });
+  const body = h('div');
+  const root = h('div', {}, h('section', { class: 'page-head' }, heading, actions), body);
+  let last = '';
+
+  const jobUrl = (suffix = '') => `queues/${enc(queue)}/jobs/${enc(id)}${suffix}`;
+
+  const renderActions = (job) => {
+    if (!canAct()) {
+      put(actions);
+      return;
+    }
+    const buttons = [];
+    if (job.state === 'dead' || job.state === 'cancelled') {
+      buttons.push(
+        actionButton({
+          label: 'Retry',
+          action: 'retry',
+          title: `Retry job ${id}?`,
+          message: 'The job goes back to ready with a fresh set of attempts.',
+          request: () => api(jobUrl('/retry'), { method: 'POST' }),
+          done: () => `Job ${id} sent back to ready`,
+        }),
+      );
+    }
+    if (job.state === 'scheduled') {
+      buttons.push(
+        actionButton({
+          label: 'Run now',
+          action: 'promote',
+          title: `Run job ${id} now?`,
+          message: 'The job becomes due at once instead of at its scheduled time.',
+          request: () => api(jobUrl('/promote'), { method: 'POST' }),
+          done: () => `Job ${id} is due now`,
+        }),
+      );
+    }
+    if (job.state === 'ready' || job.state === 'scheduled' || job.state === 'running') {
+      buttons.push(
+        actionButton({
+          label: 'Cancel',
+          action: 'cancel',
+          title: `Cancel job ${id}?`,
+          message:
+            job.state === 'running'
+              ? 'Its worker is told to abort the handler; the job ends as cancelled.'
+              : 'The job will not run; it ends as cancelled.',
+          confirmLabel: 'Cancel the job',
+          danger: true,
+          request: () => api(jobUrl('/cancel'), { method: 'POST' }),
+          done: () => `Job ${id} cancelled`,
+        }),
+      );
+    }
+    if (job.state !== 'running') {
+      buttons.push(
+        actionButton({
+          label: 'Delete',
+          action: 'delete',
+          title: `Delete job ${id}?`,
+          message: 'The job and its history are deleted for good. This cannot be undone.',
+          confirmLabel: 'Delete it',
+          danger: true,
+          request: async () => {
+            await api(jobUrl(), { method: 'DELETE' });
+            location.hash = `#/queues/${enc(queue)}?state=${job.state}`;
+          },
+          done: () => `Job ${id} deleted`,
+        }),
+      );
+    }
+    put(actions, ...buttons);
+  };
+
+  const facts = (pairs) =>
+    h(
+      'dl',
+      { class: 'facts' },
+      pairs.filter(Boolean).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+    );
+
+  const render = (job) => {
+    const t = job.timings;
+    put(heading, 'Job ', h('code', {}, id), ' ', stateBadge(job.state, { 'data-testid': 'job-state' }));
+    renderActions(job);
+    put(
+      body,
+      h(
+        'div',
+        { class: 'grid-2' },
+        h(
+          'article',
+          { class: 'card' },
+          h('h2', {}, 'Summary'),
+          facts([
+            ['Queue', h('a', { href: `#/queues/${enc(queue)}` }, queue)],
+            ['Name', job.name],
+            ['State', stateBadge(job.state)],
+            ['Attempts', `${job.attempt} of ${job.options.maxAttempts}`],
+            ['Priority', String(job.options.priority)],
+            job.options.timeoutMs !== undefined && ['Timeout', fmtDuration(job.options.timeoutMs)],
+            job.options.uniqueKey !== undefined && ['Unique key', h('code', {}, job.options.uniqueKey)],
+            job.reason !== undefined && ['Reason', job.reason],
+          ]),
+        ),
+        h(
+          'article',
+          { class: 'card' },
+          h('h2', {}, 'Timings'),
+          facts([
+            ['Added', time(t.createdAt)],
+            ['Due', time(t.runAt)],
+            t.startedAt !== undefined && ['Started', time(t.startedAt)],
+            t.waitMs !== undefined && ['Waited', fmtDuration(t.waitMs)],
+            t.finishedAt !== undefined && ['Finished', time(t.finishedAt)],
+            t.durationMs !== undefined && ['Took', fmtDuration(t.durationMs)],
+            t.leaseExpiresAt !== undefined && ['Lease expires', time(t.leaseExpiresAt)],
+          ]),
+        ),
+      ),
+      h(
+        'article',
+        { class: 'card' },
+        h('h2', {}, 'Payload'),
+        h('pre', { class: 'code', dataset: { testid: 'job-payload' } }, pretty(job.data)),
+      ),
+      'result' in job
+        ? h(
+            'article',
+            { class: 'card' },
+            h('h2', {}, 'Result'),
+            h('pre', { class: 'code', dataset: { testid: 'job-result' } }, pretty(job.result)),
+          )
+        : null,
+      h(
+        'article',
+        { class: 'card' },
+        h('h2', {}, `Errors (${job.errors.length})`),
+        job.errors.length === 0
+          ? h('p', { class: 'muted' }, 'No attempt has failed.')
+          : h(
+              'ol',
+              { class: 'errors', dataset: { testid: 'job-errors' } },
+              [...job.errors]
+                .reverse()
+                .map((e) =>
+                  h(
+                    'li',
+                    {},
+                    h(
+                      'div',
+                      { class: 'error-head' },
+                      h('strong', {}, `Attempt ${e.attempt}`),
+                      ' · ',
+                      time(e.at),
+                      e.code ? h('code', {}, ` ${e.code}`) : null,
+                    ),
+                    h('p', { class: 'error-message' }, `${e.name}: ${e.message}`),
+                    e.stack
+                      ? h(
+                          'details',
+                          {},
+                          h('summary', {}, 'Stack trace'),
+                          h('pre', { class: 'code' }, e.stack),
+                        )
+                      : null,
+                  ),
+                ),
+            ),
+      ),
+    );
+  };
+
+  return {
+    title: `Job ${id}`,
+    crumbs: [{ label: queue, href: `#/queues/${enc(queue)}` }, { label: `Job ${id}` }],
+    root,
+    queues: () => [queue],
+    async refresh() {
+      let data;
+      try {
+        data = await api(jobUrl());
+      } catch (error) {
+        if (error.status !== 404) throw error;
+        last = '';
+        put(heading, 'Job ', h('code', {}, id));
+        put(actions);
+        put(
+          body,
+          h(
+            'div',
+            { class: 'card empty' },
+            h('p', {}, error.message),
+            h(
+              'p',
+              {},
+              'It may have been deleted, or removed by the queue’s retention. ',
+              h('a', { href: `#/queues/${enc(queue)}` }, `Back to ${queue}`),
+            ),
+          ),
+        );
+        return;
+      }
+      // Re-render only on change, so an open stack trace stays open between refreshes.
+      const json = JSON.stringify(data.job);
+      if (json === last) return;
+      last = json;
+      render(data.job);
+    },
+  };
+}
+
+function notFoundView() {
+  return {
+    title: 'Not found',
+    crumbs: [],
+    root: h(
+      'div',
+      { class: 'card empty' },
+      h('p', {}, 'There is no such page. '),
+      h('a', { href: '#/' }, 'Back to the overview'),
+    ),
+    queues: () => [],
+    refresh: async () => {},
+  };
+}
+
+// ------------------------------------------------------------------------------------ routing
+
+function route() {
+  const raw = location.hash.replace(/^#/, '') || '/';
+  const q = raw.indexOf('?');
+  const path = q < 0 ? raw : raw.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
+  let parts;
+  try {
+    parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return notFoundView();
+  }
+  if (parts.length === 0) return overviewView();
+  if (parts[0] === 'queues' && parts.length === 2) return queueView(parts[1], query);
+  if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'jobs') return jobView(parts[1], parts[3]);
+  return notFoundView();
+}
+
+function renderCrumbs(view) {
+  const items = [{ label: 'Overview', href: view.crumbs.length ? '#/' : undefined }, ...view.crumbs];
+  put(
+    byId('crumbs'),
+    ...items.flatMap((c, i) => [
+      i > 0 ? h('span', { class: 'crumb-sep', 'aria-hidden': 'true' }, '›') : null,
+      c.href ? h('a', { href: c.href }, c.label) : h('span', { 'aria-current': 'page' }, c.label),
+    ]),
+  );
+}
+
+async function navigate() {
+  if (!app.session) return;
+  const view = route();
+  app.view = view;
+  document.title = `${view.title} · ${app.session.title}`;
+  renderCrumbs(view);
+  put(byId('main'), view.root);
+  await refreshNow();
+  byId('main').focus({ preventScroll: true });
+}
+
+/** Re-reads the current view; calls made while one runs are folded into one more run. */
+async function refreshNow() {
+  if (!app.view) return;
+  if (app.refreshing) {
+    app.refreshAgain = true;
+    return;
+  }
+  app.refreshing = true;
+  try {
+    do {
+      app.refreshAgain = false;
+      const view = app.view;
+      try {
+        await view.refresh();
+        showProblem(null);
+      } catch (error) {
+        if (handleAuthError(error)) return;
+        showProblem(error);
+      }
+      if (view === app.view) watch(view.queues());
+    } while (app.refreshAgain);
+  } finally {
+    app.refreshing = false;
+  }
+}
+
+function scheduleRefresh() {
+  if (app.refreshTimer) return;
+  app.refreshTimer = setTimeout(() => {
+    app.refreshTimer = 0;
+    void refreshNow();
+  }, 100);
+}
+
+function showProblem(error) {
+  let banner = byId('problem');
+  if (!error) {
+    banner?.remove();
+    return;
+  }
+  if (!banner) {
+    banner = h('div', { id: 'problem', class: 'problem', role: 'alert' });
+    byId('main').prepend(banner);
+  }
+  banner.textContent = `Could not load this view: ${error.message}`;
+}
+
+// ------------------------------------------------------------------------------------ live updates
+
+function setLive(state, label) {
+  const el = byId('live');
+  el.dataset.state = state;
+  el.textContent = label;
+}
+
+/** Keeps one event stream open for the queues on screen; reconnects with backoff. */
+function watch(shown) {
+  const queues = shown.slice(0, 100); // the API watches at most 100 queues per stream
+  const key = [...queues].sort().join('\n');
+  if (app.live.controller && app.live.key === key) return;
+  app.live.controller?.abort();
+  const controller = new AbortController();
+  app.live = { controller, key };
+  void streamLoop(queues, controller.signal);
+}
+
+async function streamLoop(queues, signal) {
+  let delay = 1000;
+  while (!signal.aborted) {
+    try {
+      const params = new URLSearchParams();
+      for (const q of queues) params.append('queue', q);
+      const res = await fetch(`api/events?${params}`, {
+        headers: authHeaders({ Accept: 'text/event-stream' }),
+        cache: 'no-store',
+        signal,
+      });
+      if (res.status === 401) {
+        handleAuthError(new ApiError(401, await res.json().catch(() => null)));
+        return;
+      }
+      if (!res.ok || !res.body) throw new Error(`event stream answered ${res.status}`);
+      setLive('live', 'live');
+      delay = 1000;
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (/^event: change$/m.test(block)) scheduleRefresh();
+        }
+      }
+    } catch {
+      if (signal.aborted) return;
+    }
+    if (signal.aborted) return;
+    setLive('reconnecting', 'reconnecting…');
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 15_000);
+  }
+}
+
+function stopLive() {
+  app.live.controller?.abort();
+  app.live = { controller: null, key: '' };
+  clearInterval(app.pollTimer);
+  app.pollTimer = 0;
+  setLive('off', 'offline');
+}
+
+// ------------------------------------------------------------------------------------ sign-in
+
+/** Shows the sign-in prompt for a 401; returns whether the error was one. */
+function handleAuthError(error) {
+  if (!(error instanceof ApiError) || error.status !== 401) return false;
+  const hadToken = sessionStorage.getItem(TOKEN_KEY) !== null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin(error.login, hadToken ? 'That token was refused.' : '');
+  return true;
+}
+
+function showLogin(login, message = '') {
+  stopLive();
+  app.session = null;
+  app.view = null;
+  byId('logout').hidden = true;
+  byId('mode').hidden = true;
+  put(byId('crumbs'));
+  document.title = 'Sign in · Sluice';
+  if (login === 'external') {
+    put(
+      byId('main'),
+      h(
+        'section',
+        { class: 'card login', dataset: { testid: 'login' } },
+        h('h1', {}, 'Not authorised'),
+        h('p', {}, 'Sign in to the application that hosts this dashboard, then reload the page.'),
+      ),
+    );
+    return;
+  }
+  const input = h('input', {
+    type: 'password',
+    name: 'token',
+    autocomplete: 'current-password',
+    required: true,
+    'aria-describedby': 'login-error',
+  });
+  const form = h(
+    'form',
+    { class: 'card login', dataset: { testid: 'login' } },
+    h('h1', {}, 'Sign in'),
+    h('p', { class: 'muted' }, 'This dashboard needs its access token.'),
+    h('label', {}, 'Access token', input),
+    h('p', { id: 'login-error', class: 'text-danger', role: 'alert' }, message),
+    h('button', { type: 'submit' }, 'Sign in'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = input.value.trim();
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    void start();
+  });
+  put(byId('main'), form);
+  input.focus();
+}
+
+// ------------------------------------------------------------------------------------ start
+
+async function start() {
+  try {
+    app.session = await api('session');
+  } catch (error) {
+    if (handleAuthError(error)) return;
+    put(
+      byId('main'),
+      h('div', { class: 'problem', role: 'alert' }, `The dashboard API is not answering: ${error.message}`),
+    );
+    setTimeout(() => void start(), 5000);
+    return;
+  }
+  byId('app-title').textContent = app.session.title;
+  byId('mode').hidden = !app.session.readOnly;
+  byId('logout').hidden = app.session.login !== 'token';
+  clearInterval(app.pollTimer);
+  app.pollTimer = setInterval(() => {
+    if (!document.hidden) void refreshNow();
+  }, app.session.refreshIntervalMs);
+  await navigate();
+}
+
+byId('logout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin('token', 'Signed out.');
+});
+window.addEventListener('hashchange', () => void navigate());
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) void refreshNow();
+});
+void start();

@@ -1,0 +1,80 @@
+--[[
+  cancel: a waiting (ready or scheduled) job is finished as cancelled at once; for a running job the
+  id is published on the cancel channel, so the worker holding it aborts its handler and settles it
+  as cancelled; a finished job is left alone.
+
+  KEYS:
+    1  settings    hash    queue settings (r = the queue's retention)
+    2  priorities  zset    priorities that have ready jobs
+    3  scheduled   zset    scheduled job ids by run-at
+    4  active      zset    running job ids by lease deadline
+    5  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    6  counters    hash    counts (nc, nx)
+    7  events      stream  job outcome events
+
+  ARGV:
+    1  jobPrefix      prefix of job record keys
+    2  readyPrefix    prefix of the per-priority ready lists
+    3  cancelChannel  channel the running job's id is published on
+    4  eventsMaxLen   approximate cap of the event stream (0: no events)
+    5  id             the job
+
+  Returns:
+    1 cancelled, 2 signalled (running), 3 finished already, 0 not found
+
+  Errors:
+    -2  malformed arguments (a client of another version)
+]]
+--- @include "includes/time.lua"
+--- @include "includes/ready.lua"
+--- @include "includes/events.lua"
+--- @include "includes/finish.lua"
+--- @include "includes/state.lua"
+
+local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local finishedKey, countersKey, eventsKey = KEYS[5], KEYS[6], KEYS[7]
+local jobPrefix, readyPrefix, cancelChannel = ARGV[1], ARGV[2], ARGV[3]
+local eventsMaxLen = tonumber(ARGV[4])
+local id = ARGV[5]
+if #ARGV ~= 5 or not eventsMaxLen then
+  return -2
+end
+
+local jobKey = jobPrefix .. id
+local state, priority = jobState(jobKey, id, activeKey, scheduledKey)
+if not state then
+  return 0
+end
+if state == 'a' then
+  redis.call('PUBLISH', cancelChannel, id)
+  return 2
+end
+if state == 'c' or state == 'x' or state == 'd' then
+  return 3
+end
+
+local now = storeNow()
+local nowS = tostring(now)
+if state == 'w' then
+  readyRemove(readyPrefix, prioritiesKey, priority, id)
+else
+  redis.call('ZREM', scheduledKey, id)
+end
+local reason = 'cancelled before it ran'
+local queueRetention = redis.call('HGET', settingsKey, 'r') or nil
+local jobRetention = redis.call('HGET', jobKey, 'R')
+local finished = finishBatch()
+local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueRetention, { 'x', reason })
+finishFlush(finished, finishedKey)
+local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000)
+local nc, nx = -trimmed.c, (kept and 1 or 0) - trimmed.x
+if nc ~= 0 then
+  redis.call('HINCRBY', countersKey, 'nc', nc)
+end
+if nx ~= 0 then
+  redis.call('HINCRBY', countersKey, 'nx', nx)
+end
+local events = eventBatch()
+eventAdd(events, id, 'x', { 'x', reason })
+eventFlush(eventsKey, eventsMaxLen, events, nowS)
+return 1

@@ -1,0 +1,38 @@
+--[[
+  get-job: one job record with its state, read in one consistent step.
+
+  KEYS:
+    1  active     zset  running job ids by lease deadline
+    2  scheduled  zset  scheduled job ids by run-at
+
+  ARGV:
+    1  jobPrefix  prefix of job record keys
+    2  id         the job
+
+  Returns:
+    {} when there is no such job, else { id, state (w s a c d x), deadline or nil, fieldCount,
+    field1, value1, ... }
+
+  Errors:
+    -2  malformed arguments (a client of another version)
+]]
+--- @include "includes/state.lua"
+--- @include "includes/records.lua"
+
+local activeKey, scheduledKey = KEYS[1], KEYS[2]
+if #ARGV ~= 2 then
+  return -2
+end
+local jobPrefix, id = ARGV[1], ARGV[2]
+local jobKey = jobPrefix .. id
+local state = jobState(jobKey, id, activeKey, scheduledKey)
+if not state then
+  return {}
+end
+local deadline = false
+if state == 'a' then
+  deadline = redis.call('ZSCORE', activeKey, id)
+end
+local reply = {}
+appendRecord(reply, jobKey, id, state, deadline)
+return reply

@@ -1,0 +1,19 @@
+--[[
+  Records a failed attempt on the job record without decoding anything: field `en` counts the errors,
+  field `e<N>` holds the N-th as JSON (the worker's ErrorInfo object with `attempt` and `at` added).
+  The record stays bounded: the first error and the latest 19 are kept.
+]]
+local function recordError(jobKey, errorJson, attempt, nowS)
+  local n = redis.call('HINCRBY', jobKey, 'en', 1)
+  local tail = '"attempt":' .. attempt .. ',"at":' .. nowS .. '}'
+  local entry
+  if errorJson == nil or errorJson == '' or errorJson == '{}' then
+    entry = '{' .. tail
+  else
+    entry = string.sub(errorJson, 1, -2) .. ',' .. tail
+  end
+  redis.call('HSET', jobKey, 'e' .. n, entry)
+  if n > 20 then
+    redis.call('HDEL', jobKey, 'e' .. (n - 19))
+  end
+end

@@ -1,0 +1,45 @@
+--[[
+  Job outcome events on the queue's capped stream. One stream entry carries every outcome of one
+  script call (a settle of 500 jobs is one XADD, not 500): fields `t` (store time) once, then per job
+  `i` id, `k` kind (c completed, r retrying, d dead, x cancelled, s snoozed) and optionally `r` result
+  JSON, `e` error JSON, `x` reason. The stream is capped with `MAXLEN ~ maxLen` entries; 0 disables
+  events.
+]]
+local function eventBatch()
+  return {}
+end
+
+-- Adds one outcome; `extra` is a flat list of optional (field, value) pairs, empty values skipped.
+local function eventAdd(batch, id, kind, extra)
+  batch[#batch + 1] = 'i'
+  batch[#batch + 1] = id
+  batch[#batch + 1] = 'k'
+  batch[#batch + 1] = kind
+  if extra then
+    for i = 1, #extra, 2 do
+      local value = extra[i + 1]
+      if value and value ~= '' then
+        batch[#batch + 1] = extra[i]
+        batch[#batch + 1] = value
+      end
+    end
+  end
+end
+
+local function eventFlush(eventsKey, maxLen, batch, nowS)
+  if maxLen <= 0 or #batch == 0 then
+    return
+  end
+  -- Entries of at most ~4,000 values (unpack limit), each split at a job boundary (an 'i' field).
+  local start = 1
+  while start <= #batch do
+    local stop = math.min(#batch, start + 3999)
+    if stop < #batch then
+      while stop > start and batch[stop + 1] ~= 'i' do
+        stop = stop - 1
+      end
+    end
+    redis.call('XADD', eventsKey, 'MAXLEN', '~', maxLen, '*', 't', nowS, unpack(batch, start, stop))
+    start = stop + 1
+  end
+end

@@ -1,0 +1,20 @@
+--[[
+  Where a job is: nil (no record), 'c' completed, 'x' cancelled, 'd' dead (field s), 'a' running (in
+  the active zset), 's' scheduled (in the scheduled zset), else 'w' ready. Also returns the priority.
+]]
+local function jobState(jobKey, id, activeKey, scheduledKey)
+  local f = redis.call('HMGET', jobKey, 'c', 's', 'p')
+  if not f[1] then
+    return nil, nil
+  end
+  if f[2] then
+    return f[2], f[3]
+  end
+  if redis.call('ZSCORE', activeKey, id) then
+    return 'a', f[3]
+  end
+  if redis.call('ZSCORE', scheduledKey, id) then
+    return 's', f[3]
+  end
+  return 'w', f[3]
+end

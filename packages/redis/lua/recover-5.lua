@@ -1,0 +1,108 @@
+--[[
+  recover: returns jobs whose lease deadline has passed (their worker crashed or stalled) to the
+  queue, counting the attempt and recording a LeaseExpiredError; a job that was on its last attempt
+  is dead-lettered with a "lease expired" reason. Idempotent: a job is recovered once, whichever node
+  runs this, and its old token stops matching. At most maxPerCall jobs per call (`more` says whether
+  expired leases remain).
+
+  KEYS:
+    1  priorities  zset    priorities that have ready jobs
+    2  active      zset    running job ids by lease deadline
+    3  dead        list    dead-letter ids, newest first
+    4  counters    hash    totals (f failed, d dead)
+    5  events      stream  job outcome events
+
+  ARGV:
+    1  jobPrefix      prefix of job record keys
+    2  readyPrefix    prefix of the per-priority ready lists
+    3  historyPrefix  prefix of the per-minute history hashes
+    4  wakeChannel    channel told when jobs were put back
+    5  eventsMaxLen   approximate cap of the event stream (0: no events)
+    6  historyTtlMs   how long a per-minute history hash lives
+    7  maxPerCall     most jobs handled by this call
+
+  Returns:
+    { now, more (0 | 1), recoveredCount, recoveredCount × id, deadCount, deadCount × id }
+
+  Errors:
+    -2  malformed arguments (a client of another version)
+]]
+--- @include "includes/time.lua"
+--- @include "includes/chunked.lua"
+--- @include "includes/ready.lua"
+--- @include "includes/events.lua"
+--- @include "includes/attempt-errors.lua"
+--- @include "includes/history.lua"
+--- @include "includes/finish.lua"
+
+local prioritiesKey, activeKey, deadKey, countersKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local jobPrefix, readyPrefix, historyPrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local eventsMaxLen = tonumber(ARGV[5])
+local historyTtlMs = tonumber(ARGV[6])
+local maxPerCall = tonumber(ARGV[7])
+if #ARGV ~= 7 or not (eventsMaxLen and historyTtlMs and maxPerCall) then
+  return -2
+end
+
+local now = storeNow()
+local expired = redis.call('ZRANGEBYSCORE', activeKey, '-inf', now, 'LIMIT', 0, maxPerCall + 1)
+local more = 0
+if #expired > maxPerCall then
+  more = 1
+  expired[#expired] = nil
+end
+if #expired == 0 then
+  return { now, 0, 0, 0 }
+end
+
+local nowS = tostring(now)
+local recovered, dead = {}, {}
+local batch = readyBatch()
+local events = eventBatch()
+for _, id in ipairs(expired) do
+  local jobKey = jobPrefix .. id
+  local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p')
+  if f[1] then
+    local attempt = tonumber(f[2]) or 0
+    local maxAttempts = tonumber(f[3]) or 5
+    local errorJson = '{"name":"LeaseExpiredError","message":"lease expired on attempt ' .. attempt
+      .. ': the worker crashed or stalled"}'
+    recordError(jobKey, errorJson, attempt, nowS)
+    redis.call('HDEL', jobKey, 'k')
+    if attempt >= maxAttempts then
+      local reason = 'lease expired on attempt ' .. attempt .. ' of ' .. maxAttempts
+      deadLetter(jobKey, deadKey, id, reason, nowS)
+      dead[#dead + 1] = id
+      eventAdd(events, id, 'd', { 'x', reason, 'e', errorJson })
+    else
+      redis.call('HSET', jobKey, 'y', nowS)
+      readyAdd(batch, f[4], id)
+      recovered[#recovered + 1] = id
+      eventAdd(events, id, 'r', { 'e', errorJson })
+    end
+  end
+end
+callChunked('ZREM', activeKey, expired)
+readyFlush(batch, readyPrefix, prioritiesKey)
+local failed = #recovered + #dead
+if failed > 0 then
+  redis.call('HINCRBY', countersKey, 'f', failed)
+  bumpHistory(historyPrefix, historyTtlMs, now, 0, failed)
+end
+if #dead > 0 then
+  redis.call('HINCRBY', countersKey, 'd', #dead)
+end
+if #recovered > 0 then
+  redis.call('PUBLISH', wakeChannel, '')
+end
+eventFlush(eventsKey, eventsMaxLen, events, nowS)
+
+local reply = { now, more, #recovered }
+for _, id in ipairs(recovered) do
+  reply[#reply + 1] = id
+end
+reply[#reply + 1] = #dead
+for _, id in ipairs(dead) do
+  reply[#reply + 1] = id
+end
+return reply

@@ -1,0 +1,52 @@
+--[[
+  reject: dead-letters jobs a client leased but could not decode (their data is not valid JSON), so
+  they never reach a handler and are not retried. Applied only where the lease token still matches.
+
+  KEYS:
+    1  active    zset    running job ids by lease deadline
+    2  dead      list    dead-letter ids, newest first
+    3  counters  hash    totals (d dead)
+    4  events    stream  job outcome events
+
+  ARGV:
+    1  jobPrefix     prefix of job record keys
+    2  eventsMaxLen  approximate cap of the event stream (0: no events)
+    3  count         number of jobs that follow
+    4… per job: id, token, reason
+
+  Returns:
+    the number of jobs dead-lettered
+
+  Errors:
+    -2  malformed arguments (a client of another version)
+]]
+--- @include "includes/time.lua"
+--- @include "includes/events.lua"
+--- @include "includes/finish.lua"
+
+local activeKey, deadKey, countersKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local jobPrefix = ARGV[1]
+local eventsMaxLen = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
+if not (eventsMaxLen and count) or #ARGV ~= 3 + count * 3 then
+  return -2
+end
+local nowS = tostring(storeNow())
+local events = eventBatch()
+local moved = 0
+for i = 0, count - 1 do
+  local id, token, reason = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
+  local jobKey = jobPrefix .. id
+  local f = redis.call('HMGET', jobKey, 'k', 's')
+  if f[1] == token and not f[2] then
+    redis.call('ZREM', activeKey, id)
+    deadLetter(jobKey, deadKey, id, reason, nowS)
+    eventAdd(events, id, 'd', { 'x', reason })
+    moved = moved + 1
+  end
+end
+eventFlush(eventsKey, eventsMaxLen, events, nowS)
+if moved > 0 then
+  redis.call('HINCRBY', countersKey, 'd', moved)
+end
+return moved

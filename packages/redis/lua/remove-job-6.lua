@@ -1,0 +1,48 @@
+--[[
+  remove-job: deletes a job that is not running, from whichever structure holds it.
+
+  KEYS:
+    1  priorities  zset  priorities that have ready jobs
+    2  scheduled   zset  scheduled job ids by run-at
+    3  active      zset  running job ids by lease deadline
+    4  dead        list  dead-letter ids, newest first
+    5  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    6  counters    hash  counts (nc, nx)
+
+  ARGV:
+    1  jobPrefix    prefix of job record keys
+    2  readyPrefix  prefix of the per-priority ready lists
+    3  id           the job
+
+  Returns:
+    1 deleted, 0 no such job or it is running
+
+  Errors:
+    -2  malformed arguments (a client of another version)
+]]
+--- @include "includes/ready.lua"
+--- @include "includes/state.lua"
+
+local prioritiesKey, scheduledKey, activeKey, deadKey, finishedKey, countersKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+if #ARGV ~= 3 then
+  return -2
+end
+local jobPrefix, readyPrefix, id = ARGV[1], ARGV[2], ARGV[3]
+local jobKey = jobPrefix .. id
+local state, priority = jobState(jobKey, id, activeKey, scheduledKey)
+if not state or state == 'a' then
+  return 0
+end
+if state == 'w' then
+  readyRemove(readyPrefix, prioritiesKey, priority, id)
+elseif state == 's' then
+  redis.call('ZREM', scheduledKey, id)
+elseif state == 'd' then
+  redis.call('LREM', deadKey, 1, id)
+else
+  redis.call('LREM', finishedKey, 1, state .. id)
+  redis.call('HINCRBY', countersKey, state == 'c' and 'nc' or 'nx', -1)
+end
+redis.call('DEL', jobKey)
+return 1

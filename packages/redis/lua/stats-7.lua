@@ -1,0 +1,65 @@
+--[[
+  stats: counts per state, the pause flag and the queue's totals. Like MemoryStore it first promotes
+  due scheduled jobs and applies the retention, so the counts are what a reserve would see.
+
+  KEYS:
+    1  settings    hash  queue settings (p paused, r retention)
+    2  priorities  zset  priorities that have ready jobs
+    3  scheduled   zset  scheduled job ids by run-at
+    4  active      zset  running job ids by lease deadline
+    5  dead        list  dead-letter ids, newest first
+    6  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    7  counters    hash  totals (e c f d) and counts (nc nx)
+
+  ARGV:
+    1  jobPrefix    prefix of job record keys
+    2  readyPrefix  prefix of the per-priority ready lists
+    3  maxPromote   most scheduled jobs promoted by this call
+
+  Returns:
+    { paused (0 | 1), ready, scheduled, running, completed, dead, cancelled,
+      totalEnqueued, totalCompleted, totalFailed, totalDead }
+
+  Errors:
+    -2  malformed arguments (a client of another version)
+]]
+--- @include "includes/time.lua"
+--- @include "includes/ready.lua"
+--- @include "includes/promote.lua"
+--- @include "includes/finish.lua"
+
+local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local deadKey, finishedKey, countersKey = KEYS[5], KEYS[6], KEYS[7]
+local jobPrefix, readyPrefix = ARGV[1], ARGV[2]
+local maxPromote = tonumber(ARGV[3])
+if #ARGV ~= 3 or not maxPromote then
+  return -2
+end
+
+local now = storeNow()
+promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
+local settings = redis.call('HMGET', settingsKey, 'p', 'r')
+local trimmed = applyRetention(finishedKey, jobPrefix, settings[2] or nil, now, 10000)
+if trimmed.c > 0 then
+  redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)
+end
+if trimmed.x > 0 then
+  redis.call('HINCRBY', countersKey, 'nx', -trimmed.x)
+end
+local c = redis.call('HMGET', countersKey, 'nc', 'nx', 'e', 'c', 'f', 'd')
+local num = function(v)
+  return tonumber(v) or 0
+end
+return {
+  settings[1] == '1' and 1 or 0,
+  readyCount(prioritiesKey, readyPrefix, nil),
+  redis.call('ZCARD', scheduledKey),
+  redis.call('ZCARD', activeKey),
+  num(c[1]),
+  redis.call('LLEN', deadKey),
+  num(c[2]),
+  num(c[3]),
+  num(c[4]),
+  num(c[5]),
+  num(c[6]),
+}

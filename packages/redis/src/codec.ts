@@ -1,0 +1,398 @@
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  encodePayload,
+  JobState,
+  type AttemptError,
+  type ErrorInfo,
+  type JobEvent,
+  type JobRecord,
+  type NewJob,
+  type QueueSettings,
+  type ReservedJob,
+  type Retention,
+  type Settlement,
+} from '@sluice/core';
+
+/**
+ * Encoding between the store's values and the strings the Lua scripts read and answer.
+ *
+ * Job records are hashes with one-letter fields, and only the fields that differ from their defaults
+ * are stored (a queued job with no options is `d` + `c`):
+ *
+ * | field | meaning | default |
+ * |---|---|---|
+ * | `d` | payload JSON, exactly as encoded at add | — |
+ * | `c` | created at (store ms) | — |
+ * | `n` | name | the queue name |
+ * | `p` | priority | 0 |
+ * | `r` | run-at | `c` |
+ * | `y` | became ready at (fill waits) | `r` |
+ * | `m` | max attempts | 5 |
+ * | `a` | attempts started | 0 |
+ * | `t` / `u` / `R` | timeout / unique key / retention | none |
+ * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
+ * | `f` / `o` / `x` / `s` | finished at / result JSON / reason / terminal state (c, x, d) | none |
+ * | `en`, `e<N>` | error count, N-th attempt error (JSON) | none |
+ *
+ * Reserve and settle answers are decoded here too; the payload is parsed on the worker, never in Redis.
+ */
+
+/** Values per job in an enqueue call (see `lua/enqueue-3.lua`). */
+export const ENQUEUE_FIELDS = 11;
+/** Values per settlement in a settle call (see `lua/settle-8.lua`). */
+export const SETTLE_FIELDS = 5;
+
+/** `'n'`, `'c<count>'` or `'a<ms>'`. */
+export function encodeRetention(retention: Retention | undefined): string {
+  if (!retention) return '';
+  switch (retention.keep) {
+    case 'none':
+      return 'n';
+    case 'count':
+      return `c${Math.max(0, Math.floor(retention.count))}`;
+    case 'age':
+      return `a${Math.max(0, Math.floor(retention.ageMs))}`;
+  }
+}
+
+const optional = (value: number | string | undefined): string => (value === undefined ? '' : String(value));
+
+/** The enqueue values of one (validated) job. The payload is JSON-encoded here, once. */
+export function encodeNewJob(job: NewJob): string[] {
+  return [
+    job.id ?? '',
+    encodePayload(job.queue, job.data, Number.MAX_SAFE_INTEGER),
+    job.name === undefined || job.name === job.queue ? '' : job.name,
+    job.priority === undefined || job.priority === 0 ? '' : String(job.priority),
+    optional(job.delayMs),
+    optional(job.runAt),
+    job.maxAttempts === undefined || job.maxAttempts === DEFAULT_MAX_ATTEMPTS ? '' : String(job.maxAttempts),
+    optional(job.timeoutMs),
+    job.unique?.key ?? '',
+    job.unique ? String(Math.max(1, Math.ceil(job.unique.ttlMs))) : '',
+    encodeRetention(job.retention),
+  ];
+}
+
+/** JSON of a handler's result; `''` for `undefined` or a value JSON cannot encode (nothing is kept). */
+export function encodeResult(result: unknown): string {
+  if (result === undefined) return '';
+  try {
+    // `undefined` for functions and symbols, whatever the declared type says.
+    const json = JSON.stringify(result) as string | undefined;
+    return json ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function encodeError(error: ErrorInfo | undefined): string {
+  if (!error) return '';
+  const info: Record<string, string> = { name: error.name, message: error.message };
+  if (error.stack !== undefined) info['stack'] = error.stack;
+  if (error.code !== undefined) info['code'] = error.code;
+  return JSON.stringify(info);
+}
+
+/** Whole milliseconds ≥ 0 (the store's clock has millisecond resolution). */
+export function delayOf(ms: number): number {
+  return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : 0;
+}
+
+/** The settle values of one settlement. */
+export function encodeSettlement(s: Settlement): string[] {
+  switch (s.kind) {
+    case 'completed':
+      return [s.id, s.token, 'c', encodeResult(s.result), ''];
+    case 'retry':
+      return [s.id, s.token, 'r', String(delayOf(s.delayMs)), encodeError(s.error)];
+    case 'dead':
+      return [s.id, s.token, 'd', s.reason, encodeError(s.error)];
+    case 'snoozed':
+      return [s.id, s.token, 's', String(delayOf(s.delayMs)), ''];
+    case 'cancelled':
+      return [s.id, s.token, 'x', s.reason, ''];
+  }
+}
+
+// ------------------------------------------------------------------ replies
+
+/** A reply from a script, checked as it is read. */
+export class Reply {
+  private i = 0;
+  constructor(
+    private readonly values: readonly unknown[],
+    private readonly what: string,
+  ) {}
+
+  static of(value: unknown, what: string): Reply {
+    if (!Array.isArray(value)) throw new Error(`${what}: expected an array reply`);
+    return new Reply(value, what);
+  }
+
+  get done(): boolean {
+    return this.i >= this.values.length;
+  }
+
+  raw(): unknown {
+    if (this.i >= this.values.length) throw new Error(`${this.what}: reply too short`);
+    return this.values[this.i++];
+  }
+
+  int(): number {
+    const v = this.raw();
+    const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+    if (!Number.isFinite(n)) throw new Error(`${this.what}: expected a number, got ${typeof v}`);
+    return n;
+  }
+
+  str(): string {
+    const v = this.raw();
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number') return String(v);
+    throw new Error(`${this.what}: expected a string, got ${typeof v}`);
+  }
+
+  /** A string, or `undefined` for a nil reply. */
+  opt(): string | undefined {
+    const v = this.raw();
+    if (v === null || v === undefined) return undefined;
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number') return String(v);
+    throw new Error(`${this.what}: expected a string or nil, got ${typeof v}`);
+  }
+}
+
+const num = (v: string | undefined, fallback: number): number => {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : fallback;
+};
+
+/** Reads `count` field/value pairs (a record as HGETALL answers it). */
+export function readFields(r: Reply): Map<string, string> {
+  const count = r.int();
+  const f = new Map<string, string>();
+  for (let i = 0; i < count; i += 2) f.set(r.str(), r.str());
+  return f;
+}
+
+const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't'] as const;
+
+/**
+ * A job as the reserve script leased it (its record as it was before the lease, whose attempt is one
+ * behind), or why the record cannot be a job. The payload is parsed here, on the worker, rather than
+ * in the script, to keep Redis' share of the work small.
+ */
+export function toReservedJob<T>(
+  queue: string,
+  id: string,
+  f: ReadonlyMap<string, string>,
+  lease: { readonly token: string; readonly expiresAt: number; readonly startedAt: number },
+): { readonly job: ReservedJob<T> } | { readonly reason: string } {
+  const data = f.get('d');
+  if (data === undefined) return { reason: 'malformed job record: no data' };
+  if (!f.has('c')) return { reason: 'malformed job record: no created-at' };
+  for (const field of NUMERIC_FIELDS) {
+    const v = f.get(field);
+    if (v !== undefined && !Number.isFinite(Number(v))) {
+      return { reason: `malformed job record: field ${field} is not a number` };
+    }
+  }
+  let payload: T;
+  try {
+    payload = JSON.parse(data) as T;
+  } catch (error) {
+    return { reason: `malformed job record: the payload is not JSON (${(error as Error).message})` };
+  }
+  const createdAt = num(f.get('c'), 0);
+  const timeout = f.get('t');
+  const uniqueKey = f.get('u');
+  return {
+    job: {
+      id,
+      queue,
+      name: f.get('n') ?? queue,
+      data: payload,
+      attempt: num(f.get('a'), 0) + 1,
+      maxAttempts: num(f.get('m'), DEFAULT_MAX_ATTEMPTS),
+      priority: num(f.get('p'), 0),
+      createdAt,
+      runAt: num(f.get('r'), createdAt),
+      lease,
+      ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
+      ...(uniqueKey === undefined ? {} : { uniqueKey }),
+    },
+  };
+}
+
+const STATE_OF_CODE: Readonly<Record<string, JobState>> = {
+  w: JobState.Ready,
+  s: JobState.Scheduled,
+  a: JobState.Running,
+  c: JobState.Completed,
+  d: JobState.Dead,
+  x: JobState.Cancelled,
+};
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // A malformed payload is shown as its raw text, so a dead-lettered record can still be inspected.
+    return text;
+  }
+}
+
+/** Reads one record (as `includes/records.lua` appends it) into a `JobRecord`. */
+export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
+  const id = r.str();
+  const stateCode = r.str();
+  const deadline = r.opt();
+  const f = readFields(r);
+  const state = STATE_OF_CODE[stateCode];
+  if (state === undefined) throw new Error(`unknown job state code "${stateCode}"`);
+  const createdAt = num(f.get('c'), 0);
+  const errors: { n: number; error: AttemptError }[] = [];
+  for (const [field, value] of f) {
+    if (field.length > 1 && field.startsWith('e') && field !== 'en') {
+      const n = Number(field.slice(1));
+      const parsed = parseJson(value);
+      if (Number.isInteger(n) && typeof parsed === 'object' && parsed !== null) {
+        errors.push({ n, error: parsed as AttemptError });
+      }
+    }
+  }
+  errors.sort((a, b) => a.n - b.n);
+  const get = (field: string): string | undefined => f.get(field);
+  const timeout = get('t');
+  const uniqueKey = get('u');
+  const result = get('o');
+  const startedAt = get('g');
+  const finishedAt = get('f');
+  const reason = get('x');
+  const token = get('k');
+  return {
+    id,
+    queue,
+    name: get('n') ?? queue,
+    data: parseJson(get('d') ?? 'null') as T,
+    attempt: num(get('a'), 0),
+    maxAttempts: num(get('m'), DEFAULT_MAX_ATTEMPTS),
+    priority: num(get('p'), 0),
+    createdAt,
+    runAt: num(get('r'), createdAt),
+    state,
+    errors: errors.map((e) => e.error),
+    ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
+    ...(uniqueKey === undefined ? {} : { uniqueKey }),
+    ...(result === undefined ? {} : { result: parseJson(result) }),
+    ...(startedAt === undefined ? {} : { startedAt: num(startedAt, 0) }),
+    ...(finishedAt === undefined ? {} : { finishedAt: num(finishedAt, 0) }),
+    ...(reason === undefined ? {} : { reason }),
+    ...(state === JobState.Running && token !== undefined
+      ? {
+          lease: {
+            token,
+            expiresAt: num(deadline, 0),
+            startedAt: num(startedAt, 0),
+          },
+        }
+      : {}),
+  };
+}
+
+const EVENT_KIND: Readonly<Record<string, JobEvent['kind']>> = {
+  c: 'completed',
+  r: 'retrying',
+  d: 'dead',
+  x: 'cancelled',
+  s: 'snoozed',
+};
+
+/**
+ * Reads one stream entry into its `JobEvent`s: `t` (store time), then per job `i`, `k` and optional
+ * `r` (result), `e` (error), `x` (reason). Fields this version does not know are skipped.
+ */
+export function readEvents(queue: string, fields: readonly string[]): JobEvent[] {
+  const out: JobEvent[] = [];
+  let at = 0;
+  let current:
+    { id: string; kind?: JobEvent['kind']; result?: string; error?: string; reason?: string } | undefined;
+  const flush = (): void => {
+    if (current?.kind === undefined) return;
+    const { id, kind, result, error, reason } = current;
+    const parsedError = error === undefined ? undefined : parseJson(error);
+    out.push({
+      queue,
+      id,
+      kind,
+      at,
+      ...(kind === 'completed' ? { result: result === undefined ? undefined : parseJson(result) } : {}),
+      ...(typeof parsedError === 'object' && parsedError !== null ? { error: parsedError as ErrorInfo } : {}),
+      ...(reason === undefined ? {} : { reason }),
+    });
+  };
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const field = fields[i] ?? '';
+    const value = fields[i + 1] ?? '';
+    switch (field) {
+      case 't':
+        at = num(value, 0);
+        break;
+      case 'i':
+        flush();
+        current = { id: value };
+        break;
+      case 'k':
+        if (current) {
+          const kind = EVENT_KIND[value];
+          if (kind !== undefined) current.kind = kind;
+        }
+        break;
+      case 'r':
+        if (current) current.result = value;
+        break;
+      case 'e':
+        if (current) current.error = value;
+        break;
+      case 'x':
+        if (current) current.reason = value;
+        break;
+      default:
+        break;
+    }
+  }
+  flush();
+  return out;
+}
+
+/** A settings snapshot with its version (versions only grow; older snapshots are ignored). */
+export interface VersionedSettings {
+  readonly version: number;
+  readonly settings: QueueSettings;
+}
+
+/** Settings from the hash values `p`, `c`, `v`. */
+export function readSettings(
+  paused: string | null | undefined,
+  concurrency: string | null | undefined,
+  version: string | null | undefined,
+): VersionedSettings {
+  const c =
+    concurrency === null || concurrency === undefined || concurrency === '' ? undefined : Number(concurrency);
+  return {
+    version: num(version ?? undefined, 0),
+    settings: {
+      paused: paused === '1',
+      ...(c === undefined || !Number.isFinite(c) ? {} : { concurrency: c }),
+    },
+  };
+}
+
+/** Settings from a settings-channel message `"<version>|<paused>|<concurrency>"`. */
+export function readSettingsMessage(message: string): VersionedSettings | undefined {
+  const [version, paused, concurrency] = message.split('|');
+  if (version === undefined || paused === undefined) return undefined;
+  return readSettings(paused, concurrency, version);
+}

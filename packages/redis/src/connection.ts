@@ -1,0 +1,164 @@
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Logger } from '@sluice/core';
+import type { RedisClient } from './scripts';
+
+/**
+ * How the store reaches Redis:
+ *
+ * - a URL: `redis://user:password@host:6379/0`, `rediss://…` for TLS;
+ * - ioredis options: `{ host, port, username, password, tls: {…}, db, … }`;
+ * - an existing ioredis `Redis` or `Cluster` client: used as is and never closed by the store;
+ * - `{ cluster: { nodes, options } }`: a Redis Cluster from its startup nodes.
+ *
+ * The store opens its own extra connections (one for pub/sub, one per queue whose events are read) by
+ * duplicating the main one, and closes those itself.
+ *
+ * ## Example
+ * ```ts
+ * new RedisStore({ connection: 'rediss://worker:s3cret@redis.internal:6380/0' });
+ * new RedisStore({ connection: { host: 'redis.internal', username: 'worker', password, tls: { ca } } });
+ * new RedisStore({ connection: existingIoredisClient }); // not closed by store.close()
+ * new RedisStore({ connection: { cluster: { nodes: [{ host: '10.0.0.1', port: 7000 }] } } });
+ * ```
+ */
+export type RedisConnection =
+  | string
+  | RedisOptions
+  | Redis
+  | Cluster
+  | { readonly cluster: { readonly nodes: readonly ClusterNode[]; readonly options?: ClusterOptions } };
+
+/**
+ * Defaults for connections the store creates (given options win):
+ * - `maxRetriesPerRequest: 3`: while Redis is unreachable a call fails after a few reconnect attempts
+ *   (the pipeline backs off and retries) instead of waiting for ever;
+ * - `autoResendUnfulfilledCommands: false`: a command whose reply was lost with the connection is not
+ *   sent again, so a reserve, settle or enqueue runs at most once per call (a lost reserve reply leaves
+ *   leased jobs that lease recovery returns; a lost enqueue reply is an error the caller sees).
+ */
+const CLIENT_DEFAULTS: RedisOptions = {
+  maxRetriesPerRequest: 3,
+  autoResendUnfulfilledCommands: false,
+};
+
+function isClient(value: unknown): value is RedisClient {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { duplicate?: unknown }).duplicate === 'function' &&
+    typeof (value as { evalsha?: unknown }).evalsha === 'function'
+  );
+}
+
+function isClusterSpec(value: RedisConnection): value is {
+  readonly cluster: { readonly nodes: readonly ClusterNode[]; readonly options?: ClusterOptions };
+} {
+  return typeof value === 'object' && 'cluster' in value && typeof value.cluster === 'object';
+}
+
+/** The connections of one store: the main one and the extra ones it opens. */
+export class Connections {
+  readonly main: RedisClient;
+  readonly cluster: boolean;
+  private readonly ownsMain: boolean;
+  private readonly owned = new Set<RedisClient>();
+  private readonly logger: Logger;
+  private lastWarning = 0;
+
+  constructor(connection: RedisConnection, logger: Logger) {
+    this.logger = logger;
+    if (isClient(connection)) {
+      this.main = connection;
+      this.ownsMain = false;
+    } else if (typeof connection === 'string') {
+      this.main = new Redis(connection, CLIENT_DEFAULTS);
+      this.ownsMain = true;
+    } else if (isClusterSpec(connection)) {
+      const options = connection.cluster.options ?? {};
+      this.main = new Cluster([...connection.cluster.nodes], {
+        ...options,
+        redisOptions: { ...CLIENT_DEFAULTS, ...options.redisOptions },
+      });
+      this.ownsMain = true;
+    } else {
+      this.main = new Redis({ ...CLIENT_DEFAULTS, ...connection });
+      this.ownsMain = true;
+    }
+    this.cluster = this.main.isCluster;
+    if (this.ownsMain) this.watch(this.main, 'main');
+  }
+
+  /**
+   * A new connection like the main one (same address, credentials, TLS), owned by the store.
+   * `blocking` connections (stream readers) get no command timeout.
+   */
+  duplicate(purpose: string, blocking = false): RedisClient {
+    const client: RedisClient = this.main.isCluster
+      ? (this.main as Cluster).duplicate([], {
+          redisOptions: {
+            ...(this.main as Cluster).options.redisOptions,
+            ...CLIENT_DEFAULTS,
+            ...(blocking ? { commandTimeout: undefined, maxRetriesPerRequest: null } : {}),
+          },
+        })
+      : (this.main as Redis).duplicate({
+          ...CLIENT_DEFAULTS,
+          lazyConnect: false,
+          ...(blocking ? { commandTimeout: undefined, maxRetriesPerRequest: null } : {}),
+        });
+    this.owned.add(client);
+    this.watch(client, purpose);
+    return client;
+  }
+
+  /**
+   * Closes one connection the store opened: at once for a blocking reader (nothing to flush, and a
+   * pending `XREAD BLOCK` would hold a graceful QUIT back), else gracefully.
+   */
+  async release(client: RedisClient, immediately = false): Promise<void> {
+    if (!this.owned.delete(client)) return;
+    if (immediately) client.disconnect();
+    else await quit(client);
+  }
+
+  /** Closes every connection the store opened; leaves a client it was given alone. */
+  async close(): Promise<void> {
+    const owned = [...this.owned];
+    this.owned.clear();
+    await Promise.all(owned.map((c) => quit(c)));
+    if (this.ownsMain) await quit(this.main);
+  }
+
+  /** Connection errors are expected while Redis restarts; log them at most once a second. */
+  private watch(client: RedisClient, purpose: string): void {
+    client.on('error', (error: unknown) => {
+      const now = Date.now();
+      if (now - this.lastWarning < 1000) return;
+      this.lastWarning = now;
+      this.logger.warn('redis connection error', {
+        connection: purpose,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    });
+  }
+}
+
+async function quit(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    // Not connected (yet): nothing to flush; stop any reconnect loop now.
+    client.disconnect();
+    return;
+  }
+  try {
+    await Promise.race([
+      client.quit(),
+      new Promise((resolve) => {
+        setTimeout(resolve, 1000).unref();
+      }),
+    ]);
+  } catch {
+    // already closing or unreachable: disconnect below
+  }
+  client.disconnect();
+}

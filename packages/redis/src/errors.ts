@@ -1,0 +1,86 @@
+import { ErrorCode, SluiceError, StoreError } from '@sluice/core';
+
+/** Negative codes a Lua script returns instead of a result. Each script header lists the ones it uses. */
+export const ScriptErrorCode = {
+  /** The rate-limit key is already in use with a different `allowed` / `periodMs`. */
+  LimitConflict: -1,
+  /** The script did not understand its arguments: a client of another version called it. */
+  BadArguments: -2,
+} as const;
+export type ScriptErrorCode = (typeof ScriptErrorCode)[keyof typeof ScriptErrorCode];
+
+/**
+ * A rate-limit key was used with numbers that differ from the ones it is in use with (the same rule as
+ * `LimiterRegistry` in `@sluice/core`, checked across every process). Its `code` is the one
+ * `InvalidArgumentError` carries, so callers branching on `err.code` see the same as with MemoryStore.
+ */
+export class RateLimitConflictError extends SluiceError {
+  override name = 'RateLimitConflictError' as const;
+  readonly key: string;
+  readonly queue: string;
+  constructor(key: string, queue: string, allowed: number, periodMs: number) {
+    super(
+      ErrorCode.InvalidArgument,
+      `rate limit "${key}" is in use with other numbers than ${allowed}/${periodMs} ms; ` +
+        'every pipeline sharing a limit key must use the same allowed and periodMs',
+    );
+    this.key = key;
+    this.queue = queue;
+  }
+}
+
+/** A Lua script refused its call or answered something unexpected. */
+export class RedisScriptError extends SluiceError {
+  override name = 'RedisScriptError' as const;
+  /** The versioned script name, e.g. `sluice:reserve:1a2b3c4d5e6f`. */
+  readonly script: string;
+  readonly queue: string | undefined;
+  /** The negative code the script returned, if it returned one. */
+  readonly scriptCode: number | undefined;
+  constructor(script: string, message: string, options: { queue?: string; scriptCode?: number } = {}) {
+    super(ErrorCode.Store, `${script}: ${message}`);
+    this.script = script;
+    this.queue = options.queue;
+    this.scriptCode = options.scriptCode;
+  }
+}
+
+/** What a script call was about, for error messages. */
+export interface ScriptContext {
+  readonly script: string;
+  readonly queue: string;
+  readonly limit?: { readonly key: string; readonly allowed: number; readonly periodMs: number };
+}
+
+/** The one place negative Lua codes become errors. */
+export function scriptError(code: number, context: ScriptContext): SluiceError {
+  switch (code) {
+    case ScriptErrorCode.LimitConflict:
+      if (context.limit) {
+        return new RateLimitConflictError(
+          context.limit.key,
+          context.queue,
+          context.limit.allowed,
+          context.limit.periodMs,
+        );
+      }
+      break;
+    case ScriptErrorCode.BadArguments:
+      return new RedisScriptError(
+        context.script,
+        'the script refused its arguments (are two versions of @sluice/redis sharing scripts?)',
+        { queue: context.queue, scriptCode: code },
+      );
+  }
+  return new RedisScriptError(context.script, `unknown error code ${code}`, {
+    queue: context.queue,
+    scriptCode: code,
+  });
+}
+
+/** Errors of our own pass through; anything else (connection, protocol) becomes a `StoreError`. */
+export function toStoreError(error: unknown, queue?: string): SluiceError {
+  if (error instanceof SluiceError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StoreError(`redis: ${message}`, { cause: error, ...(queue === undefined ? {} : { queue }) });
+}

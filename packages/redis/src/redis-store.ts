@@ -1,0 +1,1000 @@
+import { defer, EMPTY, Observable, Subject, takeUntil, type Subscriber } from 'rxjs';
+import {
+  assertQueueName,
+  InvalidArgumentError,
+  JobState,
+  silentLogger,
+  StoreClosedError,
+  validateNewJob,
+  type CancelResult,
+  type EnqueueResult,
+  type ExtendResult,
+  type JobCounts,
+  type JobEvent,
+  type JobRecord,
+  type LeaseRef,
+  type ListOptions,
+  type Logger,
+  type MinuteBucket,
+  type NewJob,
+  type QueueConfig,
+  type QueueSettings,
+  type QueueStats,
+  type RateLimitSpec,
+  type RecoverResult,
+  type RejectedJob,
+  type ReservedJob,
+  type ReserveOptions,
+  type ReserveResult,
+  type SettleResult,
+  type Settlement,
+  type Store,
+  type WorkerInfo,
+} from '@sluice/core';
+import {
+  delayOf,
+  encodeNewJob,
+  encodeRetention,
+  encodeSettlement,
+  readEvents,
+  readFields,
+  readRecord,
+  toReservedJob,
+  readSettings,
+  readSettingsMessage,
+  Reply,
+  SETTLE_FIELDS,
+  type VersionedSettings,
+} from './codec';
+import { Connections, type RedisConnection } from './connection';
+import { toStoreError } from './errors';
+import { KeyBuilder, type QueueKeys } from './keys';
+import { PubSub } from './pubsub';
+import {
+  execScript,
+  queueKeyResolver,
+  scriptKeys,
+  scripts,
+  type RedisClient,
+  type ScriptKeyName,
+  type ScriptName,
+} from './scripts';
+import { compareStreamIds, StreamReader, type StreamEntry } from './stream-reader';
+
+/** Options of a {@link RedisStore}. Every field is optional. */
+export interface RedisStoreOptions {
+  /** Where Redis is (see {@link RedisConnection}). Default: `url`, else `'redis://127.0.0.1:6379'`. */
+  readonly connection?: RedisConnection;
+  /** Shorthand for a `connection` given as a URL (`redis://user:password@host:port/db`, `rediss://` for TLS). */
+  readonly url?: string;
+  /**
+   * How long {@link RedisStore.connect} waits for Redis to answer before it rejects (and closes what it
+   * opened, leaving no reconnect loop). Default `10_000`.
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Prefix of every key: `<prefix>:{<queue>}:…`. A trailing `:` is ignored; braces are not allowed.
+   * Default `'sluice'`.
+   */
+  readonly prefix?: string;
+  /**
+   * The hash tag of a queue's keys (default: the queue name), so each queue lives in one Redis Cluster
+   * slot. In Cluster, queues that share a rate-limit key must share a hash tag too (return the same
+   * tag for them); on a single node any queues can share a limit.
+   */
+  readonly hashTag?: (queue: string) => string;
+  /**
+   * Approximate cap of each queue's event stream in entries (`XADD … MAXLEN ~ n`); one entry holds the
+   * outcomes of one script call (a settle of many jobs is one entry). `0` publishes no events (and
+   * `Queue.waitForResult` then only sees jobs already finished). Default `10_000`.
+   */
+  readonly eventsMaxLen?: number;
+  /** Minutes of per-minute history kept. Default `1440` (a day). */
+  readonly historyMinutes?: number;
+  /**
+   * Jobs per enqueue script call (fewer when their payloads pass 4 MiB); a larger bulk add is several
+   * calls, each atomic, in order. Default `1000`.
+   */
+  readonly enqueueChunkSize?: number;
+  /** Settlements (or lease extensions) per script call. Default `1000`. */
+  readonly settleChunkSize?: number;
+  /** Most due scheduled jobs one reserve (or stats / list) call promotes. Default `1000`. */
+  readonly maxPromotePerCall?: number;
+  /** Most expired leases one recover call handles; `recoverExpired` repeats until done. Default `1000`. */
+  readonly maxRecoverPerCall?: number;
+  /** How often `settings(queue)` polls besides listening to pub/sub. Default `1000`. */
+  readonly settingsPollMs?: number;
+  /** Connection warnings go here. Default: silent. */
+  readonly logger?: Logger;
+}
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379';
+/** Payload characters per enqueue call, so large payloads do not make one huge, slow script call. */
+const ENQUEUE_CHUNK_BYTES = 4 * 1024 * 1024;
+const MINUTE = 60_000;
+const CANCEL_RESULT: Readonly<Record<number, CancelResult>> = {
+  0: 'not-found',
+  1: 'cancelled',
+  2: 'signalled',
+  3: 'finished',
+};
+
+/**
+ * A durable, distributed {@link Store} on Redis (one node or a Cluster): many worker processes on many
+ * machines share its queues, leases and rate limits.
+ *
+ * Intuition: every state change is one Lua script run atomically inside Redis, and every time it
+ * records comes from Redis `TIME`, so workers' clocks never matter. A reserve is one round trip that
+ * checks the pause flag, promotes due jobs, applies the fill wait and the rate limit, and leases up to
+ * `n` jobs; a settle applies many outcomes in one call; a bulk add stores a chunk of jobs per call.
+ * Each lease carries a token, so a late settle from a worker whose lease expired is refused.
+ *
+ * Keys of one queue share a hash tag (`sluice:{emails}:…`), so a queue lives in one Cluster slot.
+ * Wake-ups, cancellations and settings changes travel over pub/sub (one shared subscriber
+ * connection); outcomes are published on a capped stream per queue, read with `XREAD BLOCK`.
+ *
+ * Calls that fail (Redis unreachable, a timeout) fail their Observable or Promise with a
+ * `StoreError`; ioredis reconnects meanwhile. Nothing is lost: a reserve whose reply never arrived
+ * leaves leased jobs that lease recovery returns to the queue.
+ *
+ * ## Example
+ * ```ts
+ * import { definePipeline, Queue, Worker } from '@sluice/core';
+ * import { RedisStore } from '@sluice/redis';
+ *
+ * const store = await RedisStore.connect({ connection: process.env.REDIS_URL, prefix: 'shop' });
+ * const emails = new Queue<{ to: string }>(store, 'emails');
+ * await emails.add({ to: 'ada@example.com' }, { priority: 1 });
+ *
+ * const worker = new Worker({
+ *   store,
+ *   pipelines: [
+ *     definePipeline<{ to: string }>({
+ *       queue: 'emails',
+ *       concurrency: 20,
+ *       rateLimit: { allowed: 400, periodMs: 1000 }, // across every worker process
+ *       handler: async (job, { signal }) => send(job.data, { signal }),
+ *     }),
+ *   ],
+ * });
+ * worker.start();
+ * process.on('SIGTERM', async () => {
+ *   await worker.close({ timeoutMs: 25_000 });
+ *   await store.close();
+ * });
+ * ```
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  /** The key builder: every key name this store uses. */
+  readonly keys: KeyBuilder;
+  private readonly connections: Connections;
+  private readonly pubsub: PubSub;
+  private readonly logger: Logger;
+  private readonly eventsMaxLen: number;
+  private readonly historyTtlMs: number;
+  private readonly enqueueChunkSize: number;
+  private readonly settleChunkSize: number;
+  private readonly maxPromote: number;
+  private readonly maxRecover: number;
+  private readonly settingsPollMs: number;
+  private readonly readers = new Map<string, StreamReader>();
+  private readonly registered = new Set<string>();
+  private readonly limitTags = new Map<string, string>();
+  private readonly closed$ = new Subject<void>();
+  private readonly connectTimeoutMs: number;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Creates a store; connections are opened at once but not awaited (calls made before they are up
+   * wait for them). Use {@link RedisStore.connect} to wait until Redis answers.
+   */
+  constructor(options: RedisStoreOptions | string = {}) {
+    const opts: RedisStoreOptions = typeof options === 'string' ? { connection: options } : options;
+    this.logger = opts.logger ?? silentLogger;
+    this.eventsMaxLen = nonNegativeInt(opts.eventsMaxLen ?? 10_000, 'eventsMaxLen');
+    this.historyTtlMs = (positiveInt(opts.historyMinutes ?? 1440, 'historyMinutes') + 1) * MINUTE;
+    this.enqueueChunkSize = positiveInt(opts.enqueueChunkSize ?? 1000, 'enqueueChunkSize');
+    this.settleChunkSize = positiveInt(opts.settleChunkSize ?? 1000, 'settleChunkSize');
+    this.maxPromote = positiveInt(opts.maxPromotePerCall ?? 1000, 'maxPromotePerCall');
+    this.maxRecover = positiveInt(opts.maxRecoverPerCall ?? 1000, 'maxRecoverPerCall');
+    this.settingsPollMs = positiveInt(opts.settingsPollMs ?? 1000, 'settingsPollMs');
+    this.connectTimeoutMs = positiveInt(opts.connectTimeoutMs ?? 10_000, 'connectTimeoutMs');
+    scripts(); // read the Lua sources now: a missing file fails here, not on the first call
+    this.connections = new Connections(opts.connection ?? opts.url ?? DEFAULT_URL, this.logger);
+    try {
+      this.keys = new KeyBuilder({
+        prefix: opts.prefix ?? 'sluice',
+        cluster: this.connections.cluster,
+        ...(opts.hashTag ? { hashTag: opts.hashTag } : {}),
+      });
+    } catch (error) {
+      void this.connections.close();
+      throw error;
+    }
+    this.pubsub = new PubSub(this.connections.duplicate('subscriber'), this.logger);
+  }
+
+  /**
+   * Creates a store and resolves once Redis answers on its main and pub/sub connections. Rejects
+   * within `connectTimeoutMs` (closing what it opened) if Redis cannot be reached.
+   */
+  static async connect(options: RedisStoreOptions | string = {}): Promise<RedisStore> {
+    const store = new RedisStore(options);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        store.ready(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`Redis did not answer within ${store.connectTimeoutMs} ms`));
+          }, store.connectTimeoutMs);
+          timer.unref();
+        }),
+      ]);
+      return store;
+    } catch (error) {
+      await store.close();
+      throw toStoreError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves once Redis answers on the main connection and the pub/sub connection is subscribed. */
+  async ready(): Promise<void> {
+    this.assertOpen();
+    await this.connections.main.ping();
+    // Keeps the subscriber connected from the start, so the first wake-up subscription is immediate.
+    await this.pubsub.listen(`${this.keys.prefix}:store`, () => undefined).ready;
+  }
+
+  /** The main connection (for administration and tests: keys are listed by {@link keys}). */
+  get client(): RedisClient {
+    return this.connections.main;
+  }
+
+  // ------------------------------------------------------------------ producers
+
+  /**
+   * Adds jobs: one script call per queue and chunk (`enqueueChunkSize`), so a bulk add costs a
+   * fraction of a round trip per job. Everything is validated and encoded first: one invalid job
+   * stores nothing. Payloads are JSON-encoded once here and stored verbatim.
+   */
+  enqueue(jobs: readonly NewJob[]): Observable<readonly EnqueueResult[]> {
+    return defer(async () => {
+      this.assertOpen();
+      // Validate and encode everything before storing anything: a bad job in a bulk add stores nothing.
+      for (const job of jobs) validateNewJob(job);
+      const groups = new Map<string, { indices: number[]; values: string[][] }>();
+      jobs.forEach((job, i) => {
+        let group = groups.get(job.queue);
+        if (!group) {
+          group = { indices: [], values: [] };
+          groups.set(job.queue, group);
+        }
+        group.indices.push(i);
+        group.values.push(encodeNewJob(job));
+      });
+      const results = new Array<EnqueueResult>(jobs.length);
+      if (groups.size === 0) return results;
+      await this.register([...groups.keys()]);
+      await Promise.all(
+        [...groups].map(async ([queue, group]) => {
+          const keys = this.keys.queue(queue);
+          // Chunks of one queue go in order, so FIFO order and id order follow the input.
+          let start = 0;
+          while (start < group.values.length) {
+            // A chunk ends at enqueueChunkSize jobs or ENQUEUE_CHUNK_BYTES of payload, whichever first.
+            let end = start;
+            let bytes = 0;
+            while (end < group.values.length && end - start < this.enqueueChunkSize) {
+              bytes += group.values[end]?.[1]?.length ?? 0;
+              end++;
+              if (bytes >= ENQUEUE_CHUNK_BYTES) break;
+            }
+            const chunk = group.values.slice(start, end);
+            const args: (string | number)[] = [
+              keys.jobPrefix,
+              keys.readyPrefix,
+              keys.uniquePrefix,
+              keys.wakeChannel,
+              chunk.length,
+            ];
+            for (const values of chunk) for (const v of values) args.push(v);
+            const reply = Reply.of(await this.exec('enqueue', keys, args), 'enqueue');
+            reply.int(); // store time
+            for (let i = 0; i < chunk.length; i++) {
+              const index = group.indices[start + i] ?? 0;
+              results[index] = { id: reply.str(), duplicate: reply.int() === 1 };
+            }
+            start = end;
+          }
+        }),
+      );
+      return results;
+    });
+  }
+
+  // ------------------------------------------------------------------ pipelines
+
+  /**
+   * One round trip (`lua/reserve-6.lua`): pause check, promotion of due jobs, fill rule, rate limit on
+   * Redis `TIME`, and up to `n` leases. A leased record that is not a job (no payload, payload not
+   * JSON, a non-numeric option) is dead-lettered by a second call and reported in `rejected`; it
+   * never reaches the caller.
+   */
+  reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> {
+    return defer(async () => {
+      this.assertOpen();
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`reserve needs n ≥ 1, got ${n}`);
+      if (!(options.leaseMs > 0))
+        throw new InvalidArgumentError(`leaseMs must be > 0, got ${options.leaseMs}`);
+      const keys = this.keys.queue(queue);
+      const limit = options.limit;
+      const limitKey = limit ? this.limiterKey(queue, limit) : undefined;
+      await this.register([queue]);
+      const perCall = limit?.per === 'call' ? Math.max(1, Math.floor(limit.jobsPerCall ?? 1)) : 1;
+      const leaseMs = Math.ceil(options.leaseMs);
+      const args = [
+        keys.jobPrefix,
+        keys.readyPrefix,
+        n,
+        leaseMs,
+        this.maxPromote,
+        options.fill ? Math.max(0, options.fill.count) : 0,
+        options.fill ? Math.max(0, options.fill.waitMs) : 0,
+        limit?.allowed ?? 0,
+        limit?.periodMs ?? 0,
+        perCall,
+      ];
+      const raw = await this.exec(
+        'reserve',
+        keys,
+        args,
+        limitKey,
+        limit && { ...limit, key: limit.key ?? queue },
+      );
+      const reply = Reply.of(raw, 'reserve');
+      const paused = reply.int() === 1;
+      const now = reply.int();
+      const retryAfterMs = reply.int();
+      const nextCheckInMs = reply.int();
+      const token = reply.str();
+      const lease = { token, expiresAt: now + leaseMs, startedAt: now };
+      const count = reply.int();
+      const jobs: ReservedJob<T>[] = [];
+      const malformed: { id: string; reason: string }[] = [];
+      for (let i = 0; i < count; i++) {
+        const id = reply.str();
+        const decoded = toReservedJob<T>(queue, id, readFields(reply), lease);
+        if ('job' in decoded) jobs.push(decoded.job);
+        else malformed.push({ id, reason: decoded.reason });
+      }
+      const rejected: RejectedJob[] = [];
+      const missing = reply.int();
+      for (let i = 0; i < missing; i++) {
+        rejected.push({
+          id: reply.str(),
+          reason: 'job record missing: its id was dropped from the ready list',
+        });
+      }
+      if (malformed.length > 0) {
+        await this.rejectMalformed(keys, token, malformed);
+        rejected.push(...malformed);
+      }
+      return {
+        jobs,
+        paused,
+        rejected,
+        ...(retryAfterMs >= 0 ? { retryAfterMs } : {}),
+        ...(nextCheckInMs >= 0 ? { nextCheckInMs } : {}),
+      };
+    });
+  }
+
+  /**
+   * Applies outcomes in one script call per queue and chunk, each only if its lease token still
+   * matches; counters, per-minute history and one event-stream entry are written in the same call.
+   */
+  settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
+    return defer(async () => {
+      this.assertOpen();
+      const results = new Array<SettleResult>(settlements.length);
+      const groups = new Map<string, number[]>();
+      settlements.forEach((s, i) => {
+        if (!isQueueName(s.queue)) {
+          results[i] = { id: s.id, applied: false, reason: 'not-found' };
+          return;
+        }
+        const group = groups.get(s.queue);
+        if (group) group.push(i);
+        else groups.set(s.queue, [i]);
+      });
+      await Promise.all(
+        [...groups].map(async ([queue, indices]) => {
+          const keys = this.keys.queue(queue);
+          for (let start = 0; start < indices.length; start += this.settleChunkSize) {
+            const chunk = indices.slice(start, start + this.settleChunkSize);
+            const args: (string | number)[] = [
+              keys.jobPrefix,
+              keys.readyPrefix,
+              keys.historyPrefix,
+              this.eventsMaxLen,
+              this.historyTtlMs,
+              chunk.length,
+            ];
+            for (const i of chunk) {
+              const values = encodeSettlement(settlements[i] as Settlement);
+              if (values.length !== SETTLE_FIELDS) throw new Error('settle: bad settlement encoding');
+              for (const v of values) args.push(v);
+            }
+            const reply = Reply.of(await this.exec('settle', keys, args), 'settle');
+            const at = reply.int();
+            for (const i of chunk) {
+              const s = settlements[i] as Settlement;
+              const code = reply.int();
+              if (code === 1) {
+                results[i] =
+                  s.kind === 'retry' || s.kind === 'snoozed'
+                    ? { id: s.id, applied: true, at, runAt: at + delayOf(s.delayMs) }
+                    : { id: s.id, applied: true, at };
+              } else {
+                results[i] = { id: s.id, applied: false, reason: code === 0 ? 'not-found' : 'lease-lost' };
+              }
+            }
+          }
+        }),
+      );
+      return results;
+    });
+  }
+
+  extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult> {
+    return defer(async () => {
+      this.assertOpen();
+      const keys = this.keys.queue(queue);
+      const extended: string[] = [];
+      const lost: string[] = [];
+      for (let start = 0; start < leases.length; start += this.settleChunkSize) {
+        const chunk = leases.slice(start, start + this.settleChunkSize);
+        const args: (string | number)[] = [keys.jobPrefix, Math.ceil(leaseMs), chunk.length];
+        for (const l of chunk) args.push(l.id, l.token);
+        const reply = Reply.of(await this.exec('extend', keys, args), 'extend');
+        reply.int();
+        for (const l of chunk) (reply.int() === 1 ? extended : lost).push(l.id);
+      }
+      return { extended, lost };
+    });
+  }
+
+  /**
+   * Returns jobs whose lease deadline passed (store clock) to the queue, counting the attempt, or
+   * dead-letters them on their last attempt. Idempotent: any node may run it at any time.
+   */
+  recoverExpired(queue: string): Observable<RecoverResult> {
+    return defer(async () => {
+      this.assertOpen();
+      const keys = this.keys.queue(queue);
+      const recovered: string[] = [];
+      const dead: string[] = [];
+      for (let round = 0; round < 100; round++) {
+        const args = [
+          keys.jobPrefix,
+          keys.readyPrefix,
+          keys.historyPrefix,
+          keys.wakeChannel,
+          this.eventsMaxLen,
+          this.historyTtlMs,
+          this.maxRecover,
+        ];
+        const reply = Reply.of(await this.exec('recover', keys, args), 'recover');
+        reply.int();
+        const more = reply.int() === 1;
+        const r = reply.int();
+        for (let i = 0; i < r; i++) recovered.push(reply.str());
+        const d = reply.int();
+        for (let i = 0; i < d; i++) dead.push(reply.str());
+        if (!more) break;
+      }
+      return { recovered, dead };
+    });
+  }
+
+  /** Pub/sub on the queue's wake channel (published by enqueue, resume, recovery, promotion). Best effort. */
+  wakeups(queue: string): Observable<void> {
+    return this.channel(
+      queue,
+      (keys) => keys.wakeChannel,
+      () => undefined,
+    );
+  }
+
+  /** Ids of running jobs someone cancelled, over pub/sub; every subscribed worker process sees them. */
+  cancellations(queue: string): Observable<string> {
+    return this.channel(
+      queue,
+      (keys) => keys.cancelChannel,
+      (message) => message,
+    );
+  }
+
+  /**
+   * The queue's settings now, then every change: pushed over pub/sub and also polled every
+   * `settingsPollMs`, so a missed message (a reconnect) delays a change by at most that long. Versions
+   * only grow, so an older snapshot never follows a newer one.
+   */
+  settings(queue: string): Observable<QueueSettings> {
+    return this.hot<QueueSettings>((subscriber) => {
+      const keys = this.keys.queue(queue);
+      let version = -1;
+      const offer = (v: VersionedSettings): void => {
+        if (v.version > version) {
+          version = v.version;
+          subscriber.next(v.settings);
+        }
+      };
+      const poll = (): void => {
+        this.readSettings(keys).then(offer, (error: unknown) => {
+          this.logger.warn('reading queue settings failed', { queue, error: String(error) });
+        });
+      };
+      const listener = this.pubsub.listen(keys.settingsChannel, (message) => {
+        const v = readSettingsMessage(message);
+        if (v) offer(v);
+      });
+      // The current settings once the subscription is confirmed, so no change in between is missed.
+      listener.ready.then(poll, poll);
+      const timer = setInterval(poll, this.settingsPollMs);
+      timer.unref();
+      return () => {
+        clearInterval(timer);
+        listener.close();
+      };
+    });
+  }
+
+  /**
+   * Outcomes of the queue's jobs from every process, read from its capped stream with `XREAD BLOCK`
+   * on a connection of its own (one per queue, shared by every subscriber). Hot: it starts with the
+   * events after the subscription, and a reconnect resumes where it left off.
+   */
+  events(queue: string): Observable<JobEvent> {
+    return this.hot<JobEvent>((subscriber) => {
+      const keys = this.keys.queue(queue);
+      const reader = this.reader(keys);
+      let startId: string | undefined;
+      const early: StreamEntry[] = [];
+      const deliver = (entry: StreamEntry): void => {
+        if (startId === undefined || compareStreamIds(entry.id, startId) <= 0) return;
+        for (const event of readEvents(queue, entry.fields)) subscriber.next(event);
+      };
+      const detach = reader.attach((entry) => {
+        if (startId === undefined) early.push(entry);
+        else deliver(entry);
+      });
+      // Events after this point count: the newest id now, read on the main connection, which orders
+      // it before any later settle this process sends.
+      this.connections.main.xrevrange(keys.events, '+', '-', 'COUNT', 1).then(
+        (last) => {
+          startId = last[0]?.[0] ?? '0-0';
+          reader.ensureRunning(startId);
+          for (const entry of early.splice(0)) deliver(entry);
+        },
+        (error: unknown) => {
+          subscriber.error(toStoreError(error, queue));
+        },
+      );
+      return detach;
+    });
+  }
+
+  // ------------------------------------------------------------------ administration
+
+  async pause(queue: string): Promise<void> {
+    await this.changeSettings(queue, 'pause', '');
+  }
+
+  async resume(queue: string): Promise<void> {
+    await this.changeSettings(queue, 'resume', '');
+  }
+
+  async setConcurrency(queue: string, concurrency: number | undefined): Promise<void> {
+    if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+      throw new InvalidArgumentError(`concurrency must be an integer ≥ 1, got ${concurrency}`);
+    }
+    await this.changeSettings(queue, 'concurrency', concurrency === undefined ? '' : String(concurrency));
+  }
+
+  async cancel(queue: string, id: string): Promise<CancelResult> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return 'not-found';
+    const code = await this.exec('cancel', keys, [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      keys.cancelChannel,
+      this.eventsMaxLen,
+      id,
+    ]);
+    return CANCEL_RESULT[Number(code)] ?? 'not-found';
+  }
+
+  async getJob<T = unknown>(queue: string, id: string): Promise<JobRecord<T> | undefined> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return undefined;
+    const reply = Reply.of(await this.exec('get-job', keys, [keys.jobPrefix, id]), 'get-job');
+    return reply.done ? undefined : readRecord<T>(reply, queue);
+  }
+
+  async listJobs(queue: string, state: JobState, options: ListOptions = {}): Promise<readonly JobRecord[]> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return [];
+    const offset = Math.max(0, Math.floor(options.offset ?? 0));
+    const limit = Math.max(0, Math.floor(options.limit ?? 50));
+    const reply = Reply.of(
+      await this.exec('list-jobs', keys, [
+        keys.jobPrefix,
+        keys.readyPrefix,
+        state,
+        offset,
+        limit,
+        this.maxPromote,
+      ]),
+      'list-jobs',
+    );
+    const count = reply.int();
+    const out: JobRecord[] = [];
+    for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
+    return out;
+  }
+
+  async retryJobs(queue: string, ids: readonly string[] | 'all-dead'): Promise<number> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return 0;
+    const base = [keys.jobPrefix, keys.readyPrefix, keys.wakeChannel];
+    let moved = 0;
+    if (ids === 'all-dead') {
+      for (;;) {
+        const reply = Reply.of(
+          await this.exec('retry-jobs', keys, [...base, 'all-dead', 1000]),
+          'retry-jobs',
+        );
+        moved += reply.int();
+        if (reply.int() !== 1) break;
+      }
+      return moved;
+    }
+    for (let start = 0; start < ids.length; start += 1000) {
+      const chunk = ids.slice(start, start + 1000);
+      const reply = Reply.of(
+        await this.exec('retry-jobs', keys, [...base, 'ids', 1000, ...chunk]),
+        'retry-jobs',
+      );
+      moved += reply.int();
+    }
+    return moved;
+  }
+
+  async promoteJob(queue: string, id: string): Promise<boolean> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return false;
+    const code = await this.exec('promote-job', keys, [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      keys.wakeChannel,
+      id,
+    ]);
+    return code === 1;
+  }
+
+  async removeJob(queue: string, id: string): Promise<boolean> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return false;
+    return (await this.exec('remove-job', keys, [keys.jobPrefix, keys.readyPrefix, id])) === 1;
+  }
+
+  async purge(queue: string, state: 'dead' | 'completed' | 'cancelled'): Promise<number> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return 0;
+    let deleted = 0;
+    for (;;) {
+      const reply = Reply.of(await this.exec('purge', keys, [keys.jobPrefix, state, 1000]), 'purge');
+      deleted += reply.int();
+      if (reply.int() !== 1) return deleted;
+    }
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    this.assertOpen();
+    const keys = this.keys.queue(queue);
+    await this.register([queue]);
+    const r = Reply.of(
+      await this.exec('stats', keys, [keys.jobPrefix, keys.readyPrefix, this.maxPromote]),
+      'stats',
+    );
+    const paused = r.int() === 1;
+    const counts: JobCounts = {
+      [JobState.Ready]: r.int(),
+      [JobState.Scheduled]: r.int(),
+      [JobState.Running]: r.int(),
+      [JobState.Completed]: r.int(),
+      [JobState.Dead]: r.int(),
+      [JobState.Cancelled]: r.int(),
+    };
+    const totals = { enqueued: r.int(), completed: r.int(), failed: r.int(), dead: r.int() };
+    return { queue, counts, paused, totals };
+  }
+
+  async history(queue: string, minutes: number): Promise<readonly MinuteBucket[]> {
+    this.assertOpen();
+    const keys = this.keys.queue(queue);
+    const count = Math.max(1, Math.floor(minutes));
+    const r = Reply.of(await this.exec('history', keys, [keys.historyPrefix, count]), 'history');
+    const current = r.int();
+    const out: MinuteBucket[] = [];
+    for (let i = count - 1; i >= 0; i--) {
+      out.push({ minute: current - i * MINUTE, completed: r.int(), failed: r.int() });
+    }
+    return out;
+  }
+
+  async queues(): Promise<readonly string[]> {
+    this.assertOpen();
+    const names = await this.command(undefined, () => this.connections.main.smembers(this.keys.queues));
+    return [...names].sort();
+  }
+
+  async getQueueConfig(queue: string): Promise<QueueConfig> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return {};
+    const json = await this.command(queue, () => this.connections.main.get(keys.config));
+    return json === null ? {} : (JSON.parse(json) as QueueConfig);
+  }
+
+  async setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
+    this.assertOpen();
+    const keys = this.keys.queue(queue);
+    const json = JSON.stringify(config);
+    await this.register([queue]);
+    await this.exec('set-config', keys, [json, encodeRetention(config.retention)]);
+  }
+
+  /** Records a worker's presence for `ttlMs` (read by {@link workers}, e.g. in a dashboard). */
+  async reportWorker(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    await this.execStoreWide('report-worker', [info.id, JSON.stringify(info), Math.max(1, Math.ceil(ttlMs))]);
+  }
+
+  /** Workers whose last report has not expired, sorted by id. */
+  async workers(): Promise<readonly WorkerInfo[]> {
+    this.assertOpen();
+    const reply = Reply.of(await this.execStoreWide('workers', [1000]), 'workers');
+    const out: WorkerInfo[] = [];
+    while (!reply.done) {
+      reply.str();
+      const value = reply.str();
+      const bar = value.indexOf('|');
+      try {
+        const info = JSON.parse(value.slice(bar + 1)) as Omit<WorkerInfo, 'lastSeenAt'>;
+        out.push({ ...info, lastSeenAt: Number(value.slice(0, bar)) });
+      } catch {
+        // a report this version cannot read: skip it
+      }
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Units of the rate limit `key` granted in the window of `periodMs` ending now (store clock), as
+   * seen from `queue` (in Cluster the limit lives in the queue's slot).
+   */
+  async rateLimitUsage(queue: string, key: string, periodMs: number): Promise<number> {
+    this.assertOpen();
+    const keys = this.keys.queue(queue);
+    const used = await this.exec('limit-usage', keys, [Math.max(0, periodMs)], this.keys.limiter(queue, key));
+    return Number(used);
+  }
+
+  /**
+   * Closes the connections the store opened (not a client it was given) and completes every
+   * Observable it handed out. Calls made afterwards fail with `StoreClosedError`.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed$.next();
+      this.closed$.complete();
+      const readerConnections = [...this.readers.values()].map((r) => r.close());
+      this.readers.clear();
+      await Promise.all(
+        readerConnections.map((c) =>
+          c === undefined ? Promise.resolve() : this.connections.release(c, true),
+        ),
+      );
+      await this.connections.close();
+    })();
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private assertOpen(): void {
+    if (this.closing) throw new StoreClosedError('RedisStore');
+  }
+
+  /** The queue's keys, or undefined for a name that cannot be a queue (it has no jobs). */
+  private tryKeys(queue: string): QueueKeys | undefined {
+    return isQueueName(queue) ? this.keys.queue(queue) : undefined;
+  }
+
+  private exec(
+    name: ScriptName,
+    keys: QueueKeys,
+    args: readonly (string | number)[],
+    limiterKey?: string,
+    limit?: { key: string; allowed: number; periodMs: number },
+  ): Promise<unknown> {
+    const script = scripts()[name];
+    return execScript(
+      this.connections.main,
+      script,
+      scriptKeys(script, queueKeyResolver(keys, limiterKey)),
+      args,
+      {
+        queue: keys.queue,
+        ...(limit ? { limit } : {}),
+      },
+    );
+  }
+
+  /** Runs a script on the store-wide keys (the worker registry). */
+  private execStoreWide(name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
+    const script = scripts()[name];
+    const resolve = (key: ScriptKeyName): string => {
+      if (key === 'workerInfo') return this.keys.workerInfo;
+      if (key === 'workerExpiry') return this.keys.workerExpiry;
+      throw new Error(`${script.versionedName} needs queue key ${key}`);
+    };
+    return execScript(this.connections.main, script, scriptKeys(script, resolve), args, { queue: '' });
+  }
+
+  private async command<R>(queue: string | undefined, fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw toStoreError(error, queue);
+    }
+  }
+
+  /**
+   * Adds queue names to the set `queues()` reads, once per name and process: on enqueue, reserve,
+   * stats and administration, as `MemoryStore` registers a queue on first use.
+   */
+  private async register(queues: readonly string[]): Promise<void> {
+    const fresh = queues.filter((q) => !this.registered.has(q));
+    if (fresh.length === 0) return;
+    await this.command(fresh[0], () => this.connections.main.sadd(this.keys.queues, ...fresh));
+    for (const q of fresh) this.registered.add(q);
+  }
+
+  private limiterKey(queue: string, limit: RateLimitSpec): string {
+    if (!Number.isInteger(limit.allowed) || limit.allowed < 1) {
+      throw new InvalidArgumentError(`allowed must be an integer ≥ 1, got ${String(limit.allowed)}`);
+    }
+    if (!Number.isFinite(limit.periodMs) || limit.periodMs <= 0) {
+      throw new InvalidArgumentError(`periodMs must be > 0, got ${String(limit.periodMs)}`);
+    }
+    const limitKey = limit.key ?? queue;
+    if (this.connections.cluster) {
+      const tag = this.keys.queue(queue).tag;
+      const known = this.limitTags.get(limitKey);
+      if (known !== undefined && known !== tag) {
+        throw new InvalidArgumentError(
+          `rate limit "${limitKey}" is shared by queues with different hash tags ("${known}", "${tag}"): ` +
+            'in Redis Cluster a shared limit needs its queues in one slot; give them one hash tag (option hashTag)',
+        );
+      }
+      this.limitTags.set(limitKey, tag);
+    }
+    return this.keys.limiter(queue, limitKey);
+  }
+
+  /** Dead-letters leased jobs whose records could not be decoded (a second call, only when it happens). */
+  private async rejectMalformed(
+    keys: QueueKeys,
+    token: string,
+    jobs: readonly { id: string; reason: string }[],
+  ): Promise<void> {
+    const args: (string | number)[] = [keys.jobPrefix, this.eventsMaxLen, jobs.length];
+    for (const j of jobs) args.push(j.id, token, j.reason);
+    try {
+      await this.exec('reject', keys, args);
+    } catch (error) {
+      // Still leased: lease recovery returns them and the next reserve rejects them again.
+      this.logger.warn('dead-lettering malformed jobs failed', { queue: keys.queue, error: String(error) });
+    }
+  }
+
+  private async readSettings(keys: QueueKeys): Promise<VersionedSettings> {
+    const [paused, concurrency, version] = await this.command(keys.queue, () =>
+      this.connections.main.hmget(keys.settings, 'p', 'c', 'v'),
+    );
+    return readSettings(paused, concurrency, version);
+  }
+
+  private async changeSettings(
+    queue: string,
+    op: 'pause' | 'resume' | 'concurrency',
+    value: string,
+  ): Promise<void> {
+    this.assertOpen();
+    const keys = this.keys.queue(queue);
+    await this.register([queue]);
+    await this.exec('settings', keys, [keys.settingsChannel, keys.wakeChannel, op, value]);
+  }
+
+  private reader(keys: QueueKeys): StreamReader {
+    let reader = this.readers.get(keys.queue);
+    if (!reader) {
+      reader = new StreamReader(
+        keys.events,
+        () => this.connections.duplicate(`events:${keys.queue}`, true),
+        this.logger,
+      );
+      this.readers.set(keys.queue, reader);
+    }
+    return reader;
+  }
+
+  /** A pub/sub channel of the queue as an Observable of messages. */
+  private channel<R>(
+    queue: string,
+    pick: (keys: QueueKeys) => string,
+    map: (message: string) => R,
+  ): Observable<R> {
+    return this.hot<R>((subscriber) => {
+      const listener = this.pubsub.listen(pick(this.keys.queue(queue)), (message) => {
+        subscriber.next(map(message));
+      });
+      return () => {
+        listener.close();
+      };
+    });
+  }
+
+  /** A hot source that completes when the store closes (and at once if it already has). */
+  private hot<R>(subscribe: (subscriber: Subscriber<R>) => () => void): Observable<R> {
+    return defer(() => {
+      if (this.closing) return EMPTY;
+      return new Observable<R>((subscriber) => subscribe(subscriber)).pipe(takeUntil(this.closed$));
+    });
+  }
+}
+
+function isQueueName(queue: string): boolean {
+  try {
+    assertQueueName(queue);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new InvalidArgumentError(`${name} must be an integer ≥ 1, got ${value}`);
+  return value;
+}
+
+function nonNegativeInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0)
+    throw new InvalidArgumentError(`${name} must be an integer ≥ 0, got ${value}`);
+  return value;
+}

@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
+import { scriptError, toStoreError, type ScriptContext } from './errors';
+import type { QueueKeyName, QueueKeys } from './keys';
+
+/** A connection the store talks through: one node or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Where the Lua sources live: `packages/redis/lua`, next to `src/` and `dist/` (tsc does not copy
+ * them), so the same path works under Jest (from `src/`) and once built (from `dist/`).
+ */
+export const LUA_DIR = join(__dirname, '..', 'lua');
+
+/**
+ * A key a script receives: one of the queue's fixed keys, the rate-limit log of the call, or one of the
+ * store-wide worker registry keys.
+ */
+export type ScriptKeyName = QueueKeyName | 'limiter' | 'workerInfo' | 'workerExpiry';
+
+/**
+ * Every script and the keys it receives, in the order its header lists them. The file of a script is
+ * `lua/<name>-<number of keys>.lua`; the loader and a test check that the three agree.
+ */
+export const SCRIPT_KEYS = {
+  enqueue: ['counters', 'priorities', 'scheduled'],
+  reserve: ['settings', 'priorities', 'scheduled', 'active', 'counters', 'limiter'],
+  settle: ['settings', 'priorities', 'scheduled', 'active', 'dead', 'finished', 'counters', 'events'],
+  extend: ['active'],
+  recover: ['priorities', 'active', 'dead', 'counters', 'events'],
+  reject: ['active', 'dead', 'counters', 'events'],
+  cancel: ['settings', 'priorities', 'scheduled', 'active', 'finished', 'counters', 'events'],
+  'get-job': ['active', 'scheduled'],
+  'list-jobs': ['priorities', 'scheduled', 'active', 'dead', 'finished'],
+  'retry-jobs': ['priorities', 'dead', 'finished', 'counters'],
+  'promote-job': ['scheduled', 'priorities'],
+  'remove-job': ['priorities', 'scheduled', 'active', 'dead', 'finished', 'counters'],
+  purge: ['dead', 'finished', 'counters'],
+  stats: ['settings', 'priorities', 'scheduled', 'active', 'dead', 'finished', 'counters'],
+  history: ['counters'],
+  settings: ['settings'],
+  'set-config': ['config', 'settings'],
+  'limit-usage': ['limiter'],
+  'report-worker': ['workerInfo', 'workerExpiry'],
+  workers: ['workerInfo', 'workerExpiry'],
+} as const satisfies Record<string, readonly ScriptKeyName[]>;
+
+export type ScriptName = keyof typeof SCRIPT_KEYS;
+export const SCRIPT_NAMES = Object.keys(SCRIPT_KEYS) as ScriptName[];
+
+/** A script ready to run. */
+export interface LoadedScript {
+  readonly name: ScriptName;
+  /** The file it was read from, relative to {@link LUA_DIR}. */
+  readonly file: string;
+  /**
+   * `sluice:<name>:<first 12 hex of the SHA-1>`: the source (includes expanded, a version line on
+   * top) decides the name, so two deployed versions of the package never run each other's scripts.
+   */
+  readonly versionedName: string;
+  readonly keyNames: readonly ScriptKeyName[];
+  readonly numberOfKeys: number;
+  /** The source as sent to Redis. */
+  readonly source: string;
+  readonly sha: string;
+}
+
+const INCLUDE = /^--- @include "([\w./-]+)"\s*$/;
+
+/** Expands `--- @include "includes/x.lua"` lines (recursively, each file once per script). */
+export function expandIncludes(file: string, luaDir: string = LUA_DIR, seen = new Set<string>()): string {
+  seen.add(file);
+  const lines = readFileSync(join(luaDir, file), 'utf8').split('\n');
+  return lines
+    .map((line) => {
+      const match = INCLUDE.exec(line);
+      if (!match?.[1]) return line;
+      const included = match[1];
+      if (seen.has(included)) return `-- (${included} already included)`;
+      return expandIncludes(included, luaDir, seen);
+    })
+    .join('\n');
+}
+
+/** The file of each script: `<name>-<n>.lua`. Throws if one is missing or ambiguous. */
+export function scriptFiles(luaDir: string = LUA_DIR): Record<ScriptName, string> {
+  const files = readdirSync(luaDir).filter((f) => f.endsWith('.lua'));
+  const out: Partial<Record<ScriptName, string>> = {};
+  for (const name of SCRIPT_NAMES) {
+    const pattern = new RegExp(`^${name}-(\\d+)\\.lua$`);
+    const matches = files.filter((f) => pattern.test(f));
+    if (matches.length !== 1 || matches[0] === undefined) {
+      throw new Error(`@sluice/redis: expected one lua/${name}-<keys>.lua, found ${matches.length}`);
+    }
+    out[name] = matches[0];
+  }
+  return out as Record<ScriptName, string>;
+}
+
+/** The key count a file name declares (`reserve-8.lua` → 8). */
+export function keyCountOfFile(file: string): number {
+  const match = /-(\d+)\.lua$/.exec(file);
+  return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+}
+
+let packageVersion: string | undefined;
+function version(): string {
+  if (packageVersion === undefined) {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
+      version?: unknown;
+    };
+    packageVersion = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  }
+  return packageVersion;
+}
+
+/** Reads, expands and hashes every script. */
+export function loadScripts(luaDir: string = LUA_DIR): Record<ScriptName, LoadedScript> {
+  const files = scriptFiles(luaDir);
+  const out: Partial<Record<ScriptName, LoadedScript>> = {};
+  for (const name of SCRIPT_NAMES) {
+    const file = files[name];
+    const keyNames = SCRIPT_KEYS[name];
+    if (keyCountOfFile(file) !== keyNames.length) {
+      throw new Error(
+        `@sluice/redis: lua/${file} does not take the ${keyNames.length} keys its call site passes`,
+      );
+    }
+    const source = `-- @sluice/redis ${version()} ${name}\n${expandIncludes(file, luaDir)}`;
+    const sha = createHash('sha1').update(source).digest('hex');
+    out[name] = {
+      name,
+      file,
+      versionedName: `sluice:${name}:${sha.slice(0, 12)}`,
+      keyNames,
+      numberOfKeys: keyNames.length,
+      source,
+      sha,
+    };
+  }
+  return out as Record<ScriptName, LoadedScript>;
+}
+
+let loaded: Record<ScriptName, LoadedScript> | undefined;
+
+/** The scripts of this package version, loaded once per process. */
+export function scripts(): Record<ScriptName, LoadedScript> {
+  loaded ??= loadScripts();
+  return loaded;
+}
+
+/** The keys a script receives, in header order, from a resolver of key names. */
+export function scriptKeys(script: LoadedScript, resolve: (name: ScriptKeyName) => string): string[] {
+  return script.keyNames.map(resolve);
+}
+
+/**
+ * Resolves the key names of a queue's scripts. Without a rate limit the `limiter` slot gets a key of
+ * the queue (never read), so the call still names only keys of the queue's slot.
+ */
+export function queueKeyResolver(keys: QueueKeys, limiterKey?: string): (name: ScriptKeyName) => string {
+  return (name) => {
+    if (name === 'limiter') return limiterKey ?? keys.settings;
+    if (name === 'workerInfo' || name === 'workerExpiry') {
+      throw new Error(`${name} is not a key of queue "${keys.queue}"`);
+    }
+    return keys[name];
+  };
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/**
+ * The one way scripts run: `EVALSHA`, and on `NOSCRIPT` (a restarted or flushed server, a failover,
+ * a Cluster node that has not seen the script yet) `EVAL` of the source, which also caches it again.
+ * A negative number answered by a script becomes an error through {@link scriptError}; connection and
+ * protocol failures become `StoreError`s.
+ */
+export async function execScript(
+  client: RedisClient,
+  script: LoadedScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+  context: Omit<ScriptContext, 'script'>,
+): Promise<unknown> {
+  if (keys.length !== script.numberOfKeys) {
+    throw new Error(`${script.versionedName} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+  }
+  let reply: unknown;
+  try {
+    try {
+      reply = await client.evalsha(script.sha, script.numberOfKeys, ...keys, ...args);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      reply = await client.eval(script.source, script.numberOfKeys, ...keys, ...args);
+    }
+  } catch (error) {
+    throw toStoreError(error, context.queue);
+  }
+  if (typeof reply === 'number' && reply < 0) {
+    throw scriptError(reply, { ...context, script: script.versionedName });
+  }
+  return reply;
+}

@@ -1,0 +1,179 @@
+import { InvalidArgumentError } from '@sluice/core';
+import { KeyBuilder } from '@sluice/redis';
+import { encodeNewJob, encodeRetention, readEvents, readSettingsMessage, toReservedJob } from '../src/codec';
+import { compareStreamIds } from '../src/stream-reader';
+
+describe('KeyBuilder', () => {
+  it('puts every key of a queue under one hash tag', () => {
+    const keys = new KeyBuilder({ prefix: 'shop', cluster: false }).queue('emails');
+    const values = Object.values(keys as unknown as Record<string, string>);
+    for (const key of [
+      keys.settings,
+      keys.priorities,
+      keys.scheduled,
+      keys.active,
+      keys.dead,
+      keys.finished,
+    ]) {
+      expect(key.startsWith('shop:{emails}:')).toBe(true);
+    }
+    expect(keys.jobPrefix + '42').toBe('shop:{emails}:j:42');
+    // All distinct, except that the queue name and its tag are the same string.
+    expect(new Set(values).size).toBe(values.length - 1);
+  });
+
+  it('keeps queues that share a hash tag apart, and ignores a trailing colon in the prefix', () => {
+    const builder = new KeyBuilder({ prefix: 'p:', cluster: true, hashTag: () => 'shared' });
+    const a = builder.queue('a');
+    const b = builder.queue('a:j');
+    expect(a.settings).toBe('p:{shared}{a}:st');
+    expect(b.settings).toBe('p:{shared}{a:j}:st');
+    // Job "st" of queue "a" and the settings of queue "a:j" do not collide.
+    const all = (k: object): string[] =>
+      Object.values(k as Record<string, string>).filter((v) => v.includes('{'));
+    const ofA = new Set(all(a));
+    for (const key of all(b)) expect(ofA.has(key)).toBe(false);
+    expect(a.jobPrefix + 'st').not.toBe(b.settings);
+    expect(builder.limiter('a', 'smtp')).toBe('p:{shared}:rl:smtp');
+    expect(new KeyBuilder({ prefix: 'p', cluster: false }).limiter('a', 'smtp')).toBe('p:rl:smtp');
+  });
+
+  it('refuses prefixes and tags with braces, and invalid queue names', () => {
+    expect(() => new KeyBuilder({ prefix: 'a{b', cluster: false })).toThrow(InvalidArgumentError);
+    expect(() => new KeyBuilder({ prefix: 'p', cluster: true, hashTag: () => 'x}' }).queue('q')).toThrow(
+      InvalidArgumentError,
+    );
+    expect(() => new KeyBuilder({ prefix: 'p', cluster: false }).queue('bad name')).toThrow(/queue name/);
+  });
+});
+
+describe('codec', () => {
+  it('stores only options that differ from their defaults', () => {
+    expect(encodeNewJob({ queue: 'q', data: { a: 1 } })).toEqual([
+      '',
+      '{"a":1}',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+    ]);
+    expect(
+      encodeNewJob({
+        queue: 'q',
+        name: 'send',
+        data: 'x',
+        id: 'i',
+        priority: 3,
+        delayMs: 10,
+        maxAttempts: 2,
+        timeoutMs: 5,
+        unique: { key: 'u', ttlMs: 1.5 },
+        retention: { keep: 'age', ageMs: 60_000 },
+      }),
+    ).toEqual(['i', '"x"', 'send', '3', '10', '', '2', '5', 'u', '2', 'a60000']);
+    expect(encodeRetention({ keep: 'none' })).toBe('n');
+    expect(encodeRetention({ keep: 'count', count: 10 })).toBe('c10');
+  });
+
+  it('turns a leased record into a job, or says why it cannot be one', () => {
+    const lease = { token: 't', expiresAt: 20, startedAt: 10 };
+    const ok = toReservedJob(
+      'q',
+      '7',
+      new Map([
+        ['d', '{"n":1}'],
+        ['c', '5'],
+        ['a', '1'],
+        ['p', '2'],
+      ]),
+      lease,
+    );
+    expect(ok).toEqual({
+      job: {
+        id: '7',
+        queue: 'q',
+        name: 'q',
+        data: { n: 1 },
+        attempt: 2,
+        maxAttempts: 5,
+        priority: 2,
+        createdAt: 5,
+        runAt: 5,
+        lease,
+      },
+    });
+    expect(toReservedJob('q', '7', new Map([['c', '5']]), lease)).toEqual({
+      reason: expect.stringMatching(/no data/) as string,
+    });
+    expect(
+      toReservedJob(
+        'q',
+        '7',
+        new Map([
+          ['d', '{'],
+          ['c', '5'],
+        ]),
+        lease,
+      ),
+    ).toEqual({
+      reason: expect.stringMatching(/not JSON/) as string,
+    });
+    expect(
+      toReservedJob(
+        'q',
+        '7',
+        new Map([
+          ['d', '1'],
+          ['c', '5'],
+          ['m', 'x'],
+        ]),
+        lease,
+      ),
+    ).toEqual({
+      reason: expect.stringMatching(/field m/) as string,
+    });
+  });
+
+  it('reads every outcome of a batched stream entry', () => {
+    const events = readEvents('q', [
+      't',
+      '100',
+      'i',
+      '1',
+      'k',
+      'c',
+      'r',
+      '{"ok":true}',
+      'i',
+      '2',
+      'k',
+      'd',
+      'x',
+      'gone',
+      'e',
+      '{"name":"E","message":"m"}',
+      'i',
+      '3',
+      'k',
+      '?',
+    ]);
+    expect(events).toEqual([
+      { queue: 'q', id: '1', kind: 'completed', at: 100, result: { ok: true } },
+      { queue: 'q', id: '2', kind: 'dead', at: 100, reason: 'gone', error: { name: 'E', message: 'm' } },
+    ]);
+  });
+
+  it('reads settings messages and orders stream ids', () => {
+    expect(readSettingsMessage('3|1|')).toEqual({ version: 3, settings: { paused: true } });
+    expect(readSettingsMessage('4|0|7')).toEqual({ version: 4, settings: { paused: false, concurrency: 7 } });
+    expect(readSettingsMessage('garbage')).toBeUndefined();
+    expect(compareStreamIds('1700000000000-2', '1700000000000-10')).toBe(-1);
+    expect(compareStreamIds('1700000000001-0', '1700000000000-10')).toBe(1);
+    expect(compareStreamIds('5-5', '5-5')).toBe(0);
+  });
+});

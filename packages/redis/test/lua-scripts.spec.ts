@@ -1,0 +1,103 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyBuilder, loadScripts, LUA_DIR, SCRIPT_KEYS, SCRIPT_NAMES, ScriptErrorCode } from '@sluice/redis';
+import { expandIncludes, keyCountOfFile, queueKeyResolver, scriptFiles, scriptKeys } from '../src/scripts';
+
+interface Header {
+  readonly keys: { readonly index: number; readonly name: string }[];
+  readonly argv: number[];
+  readonly sections: Set<string>;
+  readonly errors: number[];
+}
+
+/** Parses the `--[[ … ]]` header of a script file. */
+function parseHeader(text: string): Header {
+  const end = text.indexOf(']]');
+  expect(text.startsWith('--[[')).toBe(true);
+  expect(end).toBeGreaterThan(0);
+  const lines = text.slice(4, end).split('\n');
+  const keys: { index: number; name: string }[] = [];
+  const argv: number[] = [];
+  const errors: number[] = [];
+  const sections = new Set<string>();
+  let section = '';
+  for (const line of lines) {
+    const heading = /^ {2}(KEYS|ARGV|Returns|Errors):\s*$/.exec(line);
+    if (heading?.[1]) {
+      section = heading[1];
+      sections.add(section);
+      continue;
+    }
+    if (line.trim() === '') continue;
+    if (section === 'KEYS') {
+      const m = /^ {4}(\d+)\s+(\S+)/.exec(line);
+      if (m?.[1] && m[2]) keys.push({ index: Number(m[1]), name: m[2] });
+    } else if (section === 'ARGV') {
+      const m = /^ {4}(\d+)\s/.exec(line);
+      if (m?.[1]) argv.push(Number(m[1]));
+    } else if (section === 'Errors') {
+      const m = /^ {4}(-\d+)\s/.exec(line);
+      if (m?.[1]) errors.push(Number(m[1]));
+    }
+  }
+  return { keys, argv, sections, errors };
+}
+
+describe('Lua scripts', () => {
+  const files = scriptFiles();
+
+  it('registers every script file, and every registered script has exactly one file', () => {
+    const onDisk = readdirSync(LUA_DIR).filter((f) => f.endsWith('.lua'));
+    expect(onDisk.sort()).toEqual(Object.values(files).sort());
+    expect(Object.keys(files).sort()).toEqual([...SCRIPT_NAMES].sort());
+  });
+
+  describe.each(SCRIPT_NAMES)('%s', (name) => {
+    const file = files[name];
+    const text = readFileSync(join(LUA_DIR, file), 'utf8');
+    const header = parseHeader(text);
+
+    it('opens with a header listing KEYS, ARGV, Returns and Errors', () => {
+      expect([...header.sections].sort()).toEqual(['ARGV', 'Errors', 'KEYS', 'Returns']);
+      expect(header.argv.length).toBeGreaterThan(0);
+      expect(header.argv[0]).toBe(1);
+    });
+
+    it('declares as many keys as its file name says and its call site passes, in the same order', () => {
+      const declared = header.keys.map((k) => k.name);
+      expect(header.keys.map((k) => k.index)).toEqual(declared.map((_, i) => i + 1));
+      expect(declared).toHaveLength(keyCountOfFile(file));
+      expect(declared).toEqual([...SCRIPT_KEYS[name]]);
+      const script = loadScripts()[name];
+      const kb = new KeyBuilder({ prefix: 'p', cluster: false });
+      const passed = scriptKeys(script, (key) =>
+        key === 'workerInfo'
+          ? kb.workerInfo
+          : key === 'workerExpiry'
+            ? kb.workerExpiry
+            : queueKeyResolver(kb.queue('q'), 'p:rl:x')(key),
+      );
+      expect(passed).toHaveLength(script.numberOfKeys);
+      expect(script.numberOfKeys).toBe(keyCountOfFile(file));
+    });
+
+    it('uses no KEYS index beyond the declared ones, and documents every error code it returns', () => {
+      const source = expandIncludes(file);
+      const used = [...source.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1]));
+      for (const i of used) expect(i).toBeLessThanOrEqual(header.keys.length);
+      const returned = [...source.matchAll(/return (-\d+)\b/g)].map((m) => Number(m[1]));
+      for (const code of returned) expect(header.errors).toContain(code);
+      for (const code of header.errors) expect(Object.values(ScriptErrorCode)).toContain(code);
+    });
+  });
+
+  it('names each script by its content, so two versions never share one', () => {
+    const scripts = loadScripts();
+    const names = SCRIPT_NAMES.map((n) => scripts[n].versionedName);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of SCRIPT_NAMES) {
+      expect(scripts[n].versionedName).toBe(`sluice:${n}:${scripts[n].sha.slice(0, 12)}`);
+      expect(scripts[n].source).not.toMatch(/^--- @include/m);
+    }
+  });
+});

@@ -1,0 +1,296 @@
+import { firstValueFrom, take, timeout, toArray } from 'rxjs';
+import {
+  definePipeline,
+  JobState,
+  perJob,
+  Queue,
+  silentLogger,
+  Worker,
+  type ReservedJob,
+  type Settlement,
+} from '@sluice/core';
+import { RateLimitConflictError, RedisStore } from '@sluice/redis';
+import { sleep, storeFixture, useRedisWithAdmin } from './helpers';
+
+const base = (job: ReservedJob) => ({ queue: job.queue, id: job.id, token: job.lease.token });
+const completed = (job: ReservedJob, result: unknown): Settlement => ({
+  ...base(job),
+  kind: 'completed',
+  result,
+  durationMs: 1,
+});
+
+describe('RedisStore (one node): beyond the contract', () => {
+  const redis = useRedisWithAdmin();
+  let fx: Awaited<ReturnType<typeof storeFixture>>;
+  let store: RedisStore;
+  const others: RedisStore[] = [];
+  /** Another process's view of the same keys. */
+  const peer = async (): Promise<RedisStore> => {
+    const s = await RedisStore.connect({ url: redis.url, prefix: fx.prefix });
+    others.push(s);
+    return s;
+  };
+  beforeEach(async () => {
+    fx = await storeFixture(redis.admin, { url: redis.url }, 'store');
+    store = fx.store;
+  });
+  afterEach(async () => {
+    await Promise.all(others.splice(0).map((s) => s.close()));
+    await fx.cleanup!();
+  });
+
+  it('refuses the late settle of a worker whose lease was taken over, and accepts the new holder', async () => {
+    const workerA = store;
+    const workerB = await peer();
+    await firstValueFrom(workerA.enqueue([{ queue: 'q', data: 'x' }]));
+    const [held] = (await firstValueFrom(workerA.reserve('q', 1, { leaseMs: 150 }))).jobs;
+    await sleep(200);
+    // Another node recovers the expired lease and leases the job again.
+    expect((await firstValueFrom(workerB.recoverExpired('q'))).recovered).toEqual([held!.id]);
+    const [taken] = (await firstValueFrom(workerB.reserve('q', 1, { leaseMs: 10_000 }))).jobs;
+    expect(taken).toMatchObject({ id: held!.id, attempt: 2 });
+
+    const heartbeat = await firstValueFrom(workerA.extendLeases('q', [base(held!)], 10_000));
+    expect(heartbeat).toEqual({ extended: [], lost: [held!.id] });
+    const [late] = await firstValueFrom(workerA.settle([completed(held!, 'from A')]));
+    expect(late).toEqual({ id: held!.id, applied: false, reason: 'lease-lost' });
+    const [fresh] = await firstValueFrom(workerB.settle([completed(taken!, 'from B')]));
+    expect(fresh).toMatchObject({ id: held!.id, applied: true });
+    // A second settle by the same holder is refused too: the lease ended with the first.
+    const [again] = await firstValueFrom(workerB.settle([completed(taken!, 'twice')]));
+    expect(again).toMatchObject({ applied: false, reason: 'lease-lost' });
+
+    const record = await workerA.getJob('q', held!.id);
+    expect(record).toMatchObject({ state: JobState.Completed, result: 'from B', attempt: 2 });
+    expect(record?.errors).toEqual([expect.objectContaining({ name: 'LeaseExpiredError', attempt: 1 })]);
+    expect((await workerA.stats('q')).totals).toMatchObject({ completed: 1, failed: 1 });
+  });
+
+  it('dead-letters malformed records at reserve, reports them, and still delivers the good jobs', async () => {
+    const [good1] = await firstValueFrom(store.enqueue([{ queue: 'q', data: { ok: 1 } }]));
+    const keys = store.keys.queue('q');
+    const now = Date.now();
+    // Written around the store: unparseable JSON, a record without data, and an id without a record.
+    await redis.admin.hset(keys.jobPrefix + 'bad-json', 'd', '{"to": oops', 'c', now);
+    await redis.admin.hset(keys.jobPrefix + 'no-data', 'c', now);
+    await redis.admin.rpush(keys.readyPrefix + '0', 'bad-json', 'no-data', 'ghost');
+    const [good2] = await firstValueFrom(store.enqueue([{ queue: 'q', data: { ok: 2 } }]));
+
+    const first = await firstValueFrom(store.reserve('q', 3, { leaseMs: 10_000 }));
+    expect(first.jobs.map((j) => j.id)).toEqual([good1!.id]);
+    expect(first.rejected).toEqual([
+      { id: 'bad-json', reason: expect.stringMatching(/not JSON/) as string },
+      { id: 'no-data', reason: expect.stringMatching(/no data/) as string },
+    ]);
+    const second = await firstValueFrom(store.reserve('q', 3, { leaseMs: 10_000 }));
+    expect(second.jobs.map((j) => j.id)).toEqual([good2!.id]);
+    expect(second.rejected).toEqual([
+      { id: 'ghost', reason: expect.stringMatching(/record missing/) as string },
+    ]);
+    const dead = await store.listJobs('q', JobState.Dead);
+    expect(dead.map((j) => j.id).sort()).toEqual(['bad-json', 'no-data']);
+    expect(await store.getJob('q', 'bad-json')).toMatchObject({ state: 'dead', data: '{"to": oops' });
+    const stats = await store.stats('q');
+    expect(stats.counts).toMatchObject({ ready: 0, running: 2, dead: 2 });
+    expect(stats.totals.dead).toBe(2);
+  });
+
+  it('publishes outcomes to other processes: events and Queue.waitForResult', async () => {
+    const producer = await peer();
+    const queue = new Queue<{ n: number }>(producer, 'q');
+    const seen = firstValueFrom(producer.events('q').pipe(take(2), toArray(), timeout(3000)));
+    const { id } = await queue.add({ n: 7 });
+    const waiting = queue.waitForResult<number>(id, { timeoutMs: 3000 });
+    const [job] = (await firstValueFrom(store.reserve<{ n: number }>('q', 1, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(
+      store.settle([
+        { ...base(job!), kind: 'retry', delayMs: 0, error: { name: 'E', message: 'first try' } },
+      ]),
+    );
+    const [again] = (await firstValueFrom(store.reserve<{ n: number }>('q', 1, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(store.settle([completed(again!, again!.data.n * 6)]));
+    await expect(waiting).resolves.toBe(42);
+    const events = await seen;
+    expect(events.map((e) => e.kind)).toEqual(['retrying', 'completed']);
+    expect(events[0]).toMatchObject({ id, error: { message: 'first try' } });
+    expect(events[1]).toMatchObject({ id, result: 42 });
+    expect(events[1]!.at).toBeGreaterThanOrEqual(events[0]!.at);
+  });
+
+  it('starts an events subscription with the events after it, not before', async () => {
+    await firstValueFrom(store.enqueue([1, 2].map((n) => ({ queue: 'q', data: n }))));
+    const [a, b] = (await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(store.settle([completed(a!, 'before')]));
+    const next = firstValueFrom(store.events('q').pipe(take(1), timeout(3000)));
+    await firstValueFrom(store.settle([completed(b!, 'after')]));
+    await expect(next).resolves.toMatchObject({ id: b!.id, result: 'after' });
+  });
+
+  it('rejects a rate-limit key reused with other numbers', async () => {
+    await firstValueFrom(store.enqueue([{ queue: 'q', data: 1 }]));
+    await firstValueFrom(
+      store.reserve('q', 1, { leaseMs: 1000, limit: { key: 'k', allowed: 5, periodMs: 1000 } }),
+    );
+    await expect(
+      firstValueFrom(
+        store.reserve('q', 1, { leaseMs: 1000, limit: { key: 'k', allowed: 6, periodMs: 1000 } }),
+      ),
+    ).rejects.toBeInstanceOf(RateLimitConflictError);
+  });
+
+  it('adds large bulks in chunks, keeping order, ids and FIFO', async () => {
+    const small = await RedisStore.connect({ url: redis.url, prefix: fx.prefix, enqueueChunkSize: 100 });
+    others.push(small);
+    const results = await firstValueFrom(
+      small.enqueue(Array.from({ length: 250 }, (_, i) => ({ queue: i % 2 ? 'odd' : 'even', data: i }))),
+    );
+    expect(new Set(results.map((r) => r.id)).size).toBe(125);
+    const even = (await firstValueFrom(small.reserve('even', 200, { leaseMs: 1000 }))).jobs.map(
+      (j) => j.data,
+    );
+    expect(even).toEqual(Array.from({ length: 125 }, (_, i) => i * 2));
+    expect(await small.queues()).toEqual(['even', 'odd']);
+  });
+
+  it('splits a bulk add of large payloads into several calls, keeping its order', async () => {
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const results = await firstValueFrom(
+      store.enqueue([1, 2, 3].map((n) => ({ queue: 'q', data: { n, big } }))),
+    );
+    expect(results.map((r) => r.id)).toEqual(['1', '2', '3']);
+    const { jobs } = await firstValueFrom(
+      store.reserve<{ n: number; big: string }>('q', 5, { leaseMs: 1000 }),
+    );
+    expect(jobs.map((j) => j.data.n)).toEqual([1, 2, 3]);
+    expect(jobs[2]!.data.big).toHaveLength(big.length);
+  });
+
+  it('never gives an automatic id that a caller already chose', async () => {
+    await firstValueFrom(
+      store.enqueue([
+        { queue: 'q', id: '1', data: 'mine' },
+        { queue: 'q', id: '2', data: 'mine too' },
+      ]),
+    );
+    const [auto] = await firstValueFrom(store.enqueue([{ queue: 'q', data: 'auto' }]));
+    expect(auto).toEqual({ id: '3', duplicate: false });
+    expect((await store.getJob('q', '1'))?.data).toBe('mine');
+  });
+
+  it('keeps finished jobs by age and per-job retention, and expires history buckets', async () => {
+    await store.setQueueConfig('q', { retention: { keep: 'age', ageMs: 150 } });
+    await firstValueFrom(
+      store.enqueue([
+        { queue: 'q', data: 1 },
+        { queue: 'q', data: 2, retention: { keep: 'none' } },
+      ]),
+    );
+    const jobs = (await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(store.settle(jobs.map((j) => completed(j, j.data))));
+    expect((await store.listJobs('q', JobState.Completed)).map((j) => j.data)).toEqual([1]);
+    expect(await store.getJob('q', jobs[1]!.id)).toBeUndefined();
+    await sleep(200);
+    expect((await store.stats('q')).counts.completed).toBe(0);
+    expect(await store.getJob('q', jobs[0]!.id)).toBeUndefined();
+    const minute = Math.floor(Number((await redis.admin.time())[0]) / 60) * 60_000;
+    const ttl = await redis.admin.pttl(store.keys.queue('q').historyPrefix + String(minute));
+    expect(ttl).toBeGreaterThan(0);
+  });
+
+  it('caps the event stream', async () => {
+    const capped = await RedisStore.connect({ url: redis.url, prefix: fx.prefix, eventsMaxLen: 10 });
+    others.push(capped);
+    await firstValueFrom(capped.enqueue(Array.from({ length: 500 }, (_, n) => ({ queue: 'q', data: n }))));
+    const { jobs } = await firstValueFrom(capped.reserve('q', 500, { leaseMs: 10_000 }));
+    await firstValueFrom(capped.settle(jobs.map((j) => completed(j, null))));
+    expect(await redis.admin.xlen(capped.keys.queue('q').events)).toBeLessThan(200);
+  });
+
+  it('settles jobs of several queues in one call and recovers more leases than one script call takes', async () => {
+    const small = await RedisStore.connect({ url: redis.url, prefix: fx.prefix, maxRecoverPerCall: 2 });
+    others.push(small);
+    await firstValueFrom(
+      small.enqueue([...[1, 2, 3, 4, 5].map((n) => ({ queue: 'a', data: n })), { queue: 'b', data: 0 }]),
+    );
+    const a = (await firstValueFrom(small.reserve('a', 5, { leaseMs: 50 }))).jobs;
+    const [b] = (await firstValueFrom(small.reserve('b', 1, { leaseMs: 10_000 }))).jobs;
+    await sleep(100);
+    expect((await firstValueFrom(small.recoverExpired('a'))).recovered).toHaveLength(5);
+    const again = (await firstValueFrom(small.reserve('a', 5, { leaseMs: 10_000 }))).jobs;
+    const results = await firstValueFrom(
+      small.settle([completed(b!, 'b'), ...again.map((j) => completed(j, 'a'))]),
+    );
+    expect(results.map((r) => r.applied)).toEqual([true, true, true, true, true, true]);
+    expect(a.map((j) => j.id).sort()).toEqual(again.map((j) => j.id).sort());
+  });
+
+  it('counts per-call limits as ceil(jobs / jobsPerCall) calls and spends nothing on an empty queue', async () => {
+    const limit = { allowed: 3, periodMs: 60_000, per: 'call' as const, jobsPerCall: 4 };
+    expect((await firstValueFrom(store.reserve('q', 10, { leaseMs: 1000, limit }))).jobs).toHaveLength(0);
+    await firstValueFrom(store.enqueue(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n }))));
+    expect((await firstValueFrom(store.reserve('q', 5, { leaseMs: 1000, limit }))).jobs).toHaveLength(5); // 2 calls
+    const last = await firstValueFrom(store.reserve('q', 20, { leaseMs: 1000, limit }));
+    expect(last.jobs).toHaveLength(4); // 1 call left
+    expect(last.retryAfterMs).toBeGreaterThan(59_000);
+  });
+
+  it('reports live workers and rate-limit usage for dashboards', async () => {
+    const other = await peer();
+    const info = { id: 'w-1', host: 'h', pid: 1, startedAt: 5, pipelines: [] };
+    await store.reportWorker(info, 200);
+    await other.reportWorker({ ...info, id: 'w-2' }, 10_000);
+    const live = await other.workers();
+    expect(live.map((w) => w.id)).toEqual(['w-1', 'w-2']);
+    expect(live[0]).toMatchObject({ ...info, lastSeenAt: expect.any(Number) as number });
+    await sleep(250);
+    expect((await store.workers()).map((w) => w.id)).toEqual(['w-2']);
+
+    await firstValueFrom(store.enqueue(Array.from({ length: 7 }, (_, n) => ({ queue: 'q', data: n }))));
+    const limit = { key: 'api', allowed: 5, periodMs: 1000 };
+    await firstValueFrom(store.reserve('q', 3, { leaseMs: 1000, limit }));
+    await firstValueFrom(store.reserve('q', 3, { leaseMs: 1000, limit }));
+    expect(await other.rateLimitUsage('q', 'api', 1000)).toBe(5);
+    expect(await other.rateLimitUsage('q', 'unused', 1000)).toBe(0);
+  });
+
+  it('runs a batching, rate-limited pipeline of a Worker to the end', async () => {
+    const jobs = 300;
+    await firstValueFrom(
+      store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue: 'batches', data: n }))),
+    );
+    const calls: number[] = [];
+    const worker = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<number, number>({
+          queue: 'batches',
+          concurrency: 3,
+          batch: { size: 25, timeMs: 20 },
+          rateLimit: { allowed: 100, periodMs: 1000, per: 'call' },
+          handler: (batch) => {
+            calls.push(batch.length);
+            return perJob(batch.map((j) => j.data * 2));
+          },
+        }),
+      ],
+    });
+    let done = 0;
+    const finished = new Promise<void>((resolve) => {
+      worker.outcomes$.subscribe((o) => {
+        if (o.kind === 'completed' && ++done === jobs) resolve();
+      });
+    });
+    worker.start();
+    await finished;
+    await worker.close({ timeoutMs: 2000 });
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(jobs);
+    expect(Math.max(...calls)).toBeLessThanOrEqual(25);
+    const stats = await store.stats('batches');
+    expect(stats.totals.completed).toBe(jobs);
+    expect((await store.listJobs('batches', JobState.Completed, { limit: 1 }))[0]?.result).toEqual(
+      expect.any(Number),
+    );
+  });
+});

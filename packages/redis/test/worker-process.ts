@@ -1,0 +1,162 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const FIXTURE = join(__dirname, 'fixtures', 'worker.js');
+
+export interface WorkerProcessConfig {
+  readonly url: string;
+  readonly prefix: string;
+  readonly queue: string;
+  readonly concurrency?: number;
+  readonly leaseMs?: number;
+  readonly workMs?: number;
+  readonly rateLimit?: { readonly allowed: number; readonly periodMs: number };
+  /** Shifts every clock of the worker process by this many ms. */
+  readonly clockOffsetMs?: number;
+}
+
+export interface StartReport {
+  readonly id: string;
+  readonly attempt: number;
+  /** Lease start: Redis time at the reservation. */
+  readonly startedAt: number;
+  /** The worker's own (possibly offset) clock when its handler started. */
+  readonly at: number;
+  /** This (test) process's clock when the report arrived. */
+  readonly received: number;
+}
+
+type Message =
+  | { type: 'ready' }
+  | { type: 'start'; id: string; attempt: number; startedAt: number; at: number }
+  | { type: 'outcome'; id: string; kind: string }
+  | { type: 'closed'; drained: boolean };
+
+/** Every worker process a test file started, so `afterAll` can stop the ones still running. */
+const running = new Set<WorkerProcess>();
+
+/** A worker process started from `fixtures/worker.js`, with what it reported. */
+export class WorkerProcess {
+  readonly starts: StartReport[] = [];
+  readonly outcomes: { id: string; kind: string }[] = [];
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<void>;
+  private readonly listeners = new Set<() => void>();
+  private ready = false;
+
+  private constructor(
+    readonly name: string,
+    config: WorkerProcessConfig,
+  ) {
+    this.child = fork(FIXTURE, [JSON.stringify(config)], {
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    running.add(this);
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', () => {
+        running.delete(this);
+        resolve();
+        this.notify();
+      });
+    });
+    this.child.on('message', (message: Message) => {
+      switch (message.type) {
+        case 'ready':
+          this.ready = true;
+          break;
+        case 'start':
+          this.starts.push({ ...message, received: Date.now() });
+          break;
+        case 'outcome':
+          this.outcomes.push({ id: message.id, kind: message.kind });
+          break;
+        case 'closed':
+          break;
+      }
+      this.notify();
+    });
+  }
+
+  /** Starts a worker process and resolves once it runs. */
+  static async start(name: string, config: WorkerProcessConfig, timeoutMs = 20_000): Promise<WorkerProcess> {
+    const worker = new WorkerProcess(name, config);
+    await worker.until(() => worker.ready, timeoutMs, 'to start');
+    return worker;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /**
+   * Resolves when `predicate` holds (checked on every message of this worker and every 50 ms, so it may
+   * depend on other workers too), rejects after `timeoutMs`.
+   */
+  until(predicate: () => boolean, timeoutMs: number, what = 'the condition'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (predicate()) {
+          done();
+          resolve();
+        } else if (!this.alive) {
+          done();
+          reject(new Error(`worker ${this.name} exited before ${what}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`worker ${this.name}: timed out waiting for ${what}`));
+      }, timeoutMs);
+      const poll = setInterval(check, 50);
+      const done = (): void => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.listeners.delete(check);
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  /** SIGKILL: no drain, no settle, leases left to expire. */
+  async kill(): Promise<void> {
+    if (this.alive) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** Graceful: drain in-flight jobs, close the store, exit. */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (!this.alive) return;
+    this.child.send({ type: 'close', timeoutMs });
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs + 5000);
+    await this.exited;
+    clearTimeout(killer);
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+}
+
+/** Kills every worker process still running (for `afterAll`). */
+export async function killAllWorkers(): Promise<void> {
+  await Promise.all([...running].map((w) => w.kill()));
+}
+
+/** The largest number of times in any half-open window `[t, t + periodMs)`. */
+export function maxInAnyWindow(times: readonly number[], periodMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let j = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const start = sorted[i] ?? 0;
+    while (j < sorted.length && (sorted[j] ?? 0) < start + periodMs) j++;
+    best = Math.max(best, j - i);
+  }
+  return best;
+}
