@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { join } from 'node:path';
 import type { Config } from 'jest';
 
 /**
@@ -14,7 +14,7 @@ const config: Config = {
   testEnvironment: 'node',
   // Folders that hold tests; a checkout may not have all of them yet.
   roots: ['packages', 'examples', 'bench']
-    .filter((d) => existsSync(path.join(__dirname, d)))
+    .filter((d) => existsSync(join(__dirname, d)))
     .map((d) => `<rootDir>/${d}`),
   testMatch: ['**/test/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
