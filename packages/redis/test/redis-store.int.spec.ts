@@ -293,4 +293,41 @@ describe('RedisStore (one node): beyond the contract', () => {
       expect.any(Number),
     );
   });
+
+  it('a cancel from another process fires the running handler’s AbortSignal and records the job as cancelled', async () => {
+    const queue = new Queue<{ n: number }>(store, 'long');
+    const { id } = await queue.add({ n: 1 });
+    let signal: AbortSignal | undefined;
+    let handlerStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      handlerStarted = resolve;
+    });
+    const worker = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline({
+          queue: 'long',
+          handler: (_job, ctx) =>
+            new Promise((resolve) => {
+              signal = ctx.signal;
+              handlerStarted();
+              ctx.signal.addEventListener('abort', () => {
+                resolve('stopped');
+              });
+            }),
+        }),
+      ],
+    });
+    const outcome = firstValueFrom(worker.outcomes$.pipe(take(1), timeout(10_000)));
+    worker.start();
+    await started;
+    const other = await peer(); // another process's connection
+    expect(await other.cancel('long', id)).toBe('signalled');
+    expect(await outcome).toMatchObject({ kind: 'cancelled', job: { id } });
+    expect(signal?.aborted).toBe(true);
+    expect(String((signal?.reason as Error | undefined)?.message)).toMatch(/cancelled/);
+    expect((await store.getJob('long', id))?.state).toBe('cancelled');
+    await worker.close({ timeoutMs: 1000 });
+  });
 });
