@@ -535,7 +535,10 @@ export class Worker {
                       concurrency: rt.concurrency,
                       paused: rt.paused,
                       inFlight: rt.inFlight.size,
-                      ...(rt.def.rateLimit ? { rateLimit: rt.def.rateLimit } : {}),
+                      // The limit as configured (the store's window also carries the safety margin).
+                      ...(rt.def.rateLimit && rt.def.config.rateLimit
+                        ? { rateLimit: { ...rt.def.rateLimit, periodMs: rt.def.config.rateLimit.periodMs } }
+                        : {}),
                     })),
                   },
                   this.reportEveryMs * 3,
