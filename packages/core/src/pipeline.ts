@@ -75,7 +75,10 @@ interface CommonConfig {
   readonly timeoutMs?: number;
   /** Lease per reserved job; heartbeats renew it every `leaseMs / 3`. Default `30_000`. */
   readonly leaseMs?: number;
-  /** Extra jobs reserved beyond what the handlers can take, to hide store latency. Default `0`. */
+  /**
+   * Extra jobs reserved beyond what the handlers can take, to hide store latency. Default `0`. Not
+   * with a rate limit (a prefetched job would start later than the limit counted it).
+   */
   readonly prefetch?: number;
   /** JSON schema payloads must match; invalid jobs are dead-lettered at reserve. Default: the queue's stored schema. */
   readonly schema?: object;
@@ -203,6 +206,15 @@ export function definePipeline<T = unknown, R = unknown>(
       `pipeline "${name}": a rate limit per call needs a size/time batch ({ size, timeMs })`,
     );
   }
+  if (config.rateLimit && prefetch > 0) {
+    throw new InvalidArgumentError(
+      `pipeline "${name}": prefetch cannot be combined with a rate limit: the limit counts a job when it ` +
+        'is reserved, and a prefetched job would start later than counted',
+    );
+  }
+  // With a limit, a size/time batch is formed by the store (fill) and never waits on a local timer:
+  // a reserved job starts when it was counted.
+  const storeBatches = config.rateLimit !== undefined && spec !== undefined && !('adaptive' in spec);
   const ownValidator = config.schema ? compileSchema(config.schema) : undefined;
   const rateLimitSpec: RateLimitSpec | undefined = config.rateLimit && {
     key: config.rateLimit.key ?? config.queue,
@@ -260,8 +272,9 @@ export function definePipeline<T = unknown, R = unknown>(
               maxBuffered: Number.MAX_SAFE_INTEGER, // bounded by demand
             }),
           );
-      } else if (perCall) {
-        // Each reservation was counted as ceil(n / size) calls: keep its chunks intact.
+      } else if (storeBatches) {
+        // The reservation is the batch (per call it was counted as ceil(n / size) calls): keep its
+        // chunks intact, so no call holds jobs of two reservations.
         run = (jobs$) =>
           jobs$.pipe(
             mergeMap((jobs) => chunk(jobs, spec.size).map((c): WorkUnit<T> => ({ jobs: c, batch: true }))),
@@ -303,7 +316,7 @@ export function definePipeline<T = unknown, R = unknown>(
         });
       },
       ...(limit ? { limit } : {}),
-      ...(perCall && sizeTime?.timeMs !== undefined
+      ...(storeBatches && sizeTime?.timeMs !== undefined
         ? { fill: { count: sizeTime.size, waitMs: sizeTime.timeMs } }
         : {}),
       ...(config.idle ? { idle: config.idle } : {}),

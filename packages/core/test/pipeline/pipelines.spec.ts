@@ -231,4 +231,44 @@ describe('whole pipelines over MemoryStore, in virtual time', () => {
     });
     expect(outcomes).toEqual([expect.objectContaining({ kind: 'cancelled', durationMs: 30 })]);
   });
+
+  it('refuses prefetch together with a rate limit', () => {
+    expect(() =>
+      definePipeline({
+        queue: 'q',
+        prefetch: 10,
+        rateLimit: { allowed: 5, periodMs: 1000 },
+        handler: () => 1,
+      }),
+    ).toThrow(/prefetch cannot be combined with a rate limit/);
+  });
+
+  it('a limited, time-batched pipeline starts every batch when its jobs were counted', () => {
+    const lags: number[] = [];
+    const sizes: number[] = [];
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        pipelines: [
+          definePipeline<number>({
+            queue: 'q',
+            concurrency: 2,
+            batch: { size: 10, timeMs: 50 },
+            rateLimit: { allowed: 100, periodMs: 1000 },
+            handler: (jobs) => {
+              sizes.push(jobs.length);
+              for (const j of jobs) lags.push(asyncScheduler.now() - j.lease.startedAt);
+              return timer(5).pipe(map(() => null));
+            },
+          }),
+        ],
+      });
+      // A trickle: one job every 7 ms, so batches fill by time, not size.
+      for (let t = 0; t < 700; t += 7) h.enqueueAt(t, 'q', [{ data: t }]);
+      h.run({ until: 1000 }).subscribe();
+    });
+    expect(lags.every((l) => l === 0)).toBe(true); // no reserved job waited on a timer
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(10);
+    expect(sizes.filter((n) => n > 1).length).toBeGreaterThan(5); // still batched
+  });
 });
