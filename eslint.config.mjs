@@ -11,7 +11,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['jest.config.ts', 'jest.global-setup.ts'],
+          allowDefaultProject: ['jest.config.ts', 'jest.global-setup.ts', 'jest.faults.config.ts'],
           defaultProject: 'tsconfig.tools.json',
         },
         tsconfigRootDir: import.meta.dirname,

@@ -13,7 +13,7 @@ import type { Config } from 'jest';
 const config: Config = {
   testEnvironment: 'node',
   // Folders that hold tests; a checkout may not have all of them yet.
-  roots: ['packages', 'examples', 'bench']
+  roots: ['packages', 'examples', 'bench', 'faults']
     .filter((d) => existsSync(join(__dirname, d)))
     .map((d) => `<rootDir>/${d}`),
   testMatch: ['**/test/**/*.spec.ts'],

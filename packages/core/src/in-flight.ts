@@ -27,6 +27,7 @@ interface Entry {
 export class InFlight {
   private readonly entries = new Map<string, Entry>();
   private peak = 0;
+  private closed = false;
 
   get size(): number {
     return this.entries.size;
@@ -38,7 +39,12 @@ export class InFlight {
   }
 
   add(jobs: readonly ReservedJob[]): void {
-    for (const job of jobs) this.entries.set(job.id, { job, controller: undefined, pending: undefined });
+    // After `close()` (a drain), jobs whose reserve was already under way must not start: they are
+    // marked so the process stage hands them back (snoozed 0 ms, no attempt spent).
+    const pending: PendingAbort | undefined = this.closed
+      ? { cause: 'shutdown', detail: 'worker draining' }
+      : undefined;
+    for (const job of jobs) this.entries.set(job.id, { job, controller: undefined, pending });
     if (this.entries.size > this.peak) this.peak = this.entries.size;
   }
 
@@ -76,6 +82,11 @@ export class InFlight {
     if (entry.controller) entry.controller.abort(new JobAbortedError(id, cause, detail));
     else entry.pending ??= { cause, detail };
     return true;
+  }
+
+  /** From now on, added jobs are handed back rather than started (a drain began). */
+  close(): void {
+    this.closed = true;
   }
 
   abortAll(cause: 'shutdown'): void {

@@ -231,10 +231,10 @@ export function definePipeline<T = unknown, R = unknown>(
     const startGate =
       config.rateLimit && ctx.limiters
         ? {
-            // One extra millisecond: the handler reads the clock a moment after the gate does.
+            // The store's window (with its margin): the handler reads the clock a moment after the gate.
             limiter: ctx.limiters.get(config.rateLimit.key ?? config.queue, {
               allowed: config.rateLimit.allowed,
-              periodMs: config.rateLimit.periodMs + 1,
+              periodMs: config.rateLimit.periodMs + Math.max(1, rateMargin(config.rateLimit)),
             }),
             per: config.rateLimit.per ?? 'job',
           }

@@ -220,6 +220,11 @@ export interface Store {
   settings(queue: string): Observable<QueueSettings>;
   /** Outcomes of the queue's jobs, from every process. Hot; starts with events after subscription. */
   events(queue: string): Observable<JobEvent>;
+  /**
+   * The queue's stored configuration now, then whenever it changes (a change made by another process
+   * may take up to about a second to show). Workers validate payloads and run schedules from it.
+   */
+  queueConfig(queue: string): Observable<QueueConfig>;
 
   // ---- administration
   pause(queue: string): Promise<void>;

@@ -208,6 +208,9 @@ class InstrumentedStore implements Store {
   events(queue: string): Observable<JobEvent> {
     return this.inner.events(queue);
   }
+  queueConfig(queue: string): Observable<QueueConfig> {
+    return this.inner.queueConfig(queue);
+  }
   pause(queue: string): Promise<void> {
     return this.action(queue, 'pause', () => this.inner.pause(queue));
   }

@@ -9,7 +9,6 @@ import {
   exhaustMap,
   firstValueFrom,
   map,
-  mergeMap,
   type Observable,
   race,
   type SchedulerLike,
@@ -19,6 +18,8 @@ import {
   filter,
   take,
   shareReplay,
+  startWith,
+  of,
 } from 'rxjs';
 import { hostname } from 'node:os';
 import { parseCron, type CronExpression } from './cron';
@@ -30,7 +31,7 @@ import { createLogger, type Logger } from './logger';
 import type { Outcome } from './outcome';
 import type { PipelineDefinition } from './pipeline';
 import type { NewJob } from './job';
-import type { Store } from './store';
+import type { QueueConfig, QueueSettings, Store } from './store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
 import { compileSchema, type PayloadValidator } from './validation';
 
@@ -142,6 +143,23 @@ export class Worker {
   private readonly runtimes = new Map<string, Runtime>();
   private readonly background = new Subscription();
   private readonly allOutcomes = new Subject<Outcome>();
+  /** One subscription per queue to its settings and its stored configuration, shared by every user. */
+  private readonly settingsByQueue = new Map<string, Observable<QueueSettings>>();
+  private readonly configByQueue = new Map<string, Observable<QueueConfig>>();
+
+  private shared<V>(
+    cache: Map<string, Observable<V>>,
+    queue: string,
+    create: () => Observable<V>,
+  ): Observable<V> {
+    let o = cache.get(queue);
+    if (!o) {
+      o = create().pipe(shareReplay({ bufferSize: 1, refCount: true }));
+      cache.set(queue, o);
+    }
+    return o;
+  }
+
   /** Local start-time checks of rate limits, shared by key between this worker's pipelines. */
   private readonly limiters = new LimiterRegistry();
   private readonly restartDelayMs: number;
@@ -278,7 +296,10 @@ export class Worker {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       const rts = [...this.runtimes.values()];
-      for (const rt of rts) rt.demand.cancel();
+      for (const rt of rts) {
+        rt.demand.cancel();
+        rt.inFlight.close(); // a reserve already under way hands its jobs back instead of running them
+      }
       const allDone$ = wasRunning
         ? combineLatest(rts.map((rt) => (rt.completed ? [undefined] : rt.done.pipe(take(1)))))
         : [[]];
@@ -312,30 +333,42 @@ export class Worker {
   private startPipeline(rt: Runtime): void {
     const { def } = rt;
     const store = this.store;
-    const settings$ = store.settings(def.queue);
+    const settings$ = this.shared(this.settingsByQueue, def.queue, () => store.settings(def.queue));
+    const config$ = this.shared(this.configByQueue, def.queue, () => store.queueConfig(def.queue));
 
-    const concurrency$ = combineLatest([rt.localConcurrency, settings$]).pipe(
-      map(([local, s]) => local ?? s.concurrency ?? def.concurrency),
-      distinctUntilChanged(),
-    );
-    const paused$ = combineLatest([rt.localPaused, settings$]).pipe(
-      map(([local, s]) => local || s.paused),
-      distinctUntilChanged(),
-    );
-
-    // The stored schema, if the pipeline has none; fetched once, used as soon as it arrives.
+    // The stored schema, when the pipeline has none of its own: followed as it changes, and no job
+    // starts before it has been read once (a worker started during a Redis outage waits for it).
     let storedValidator: PayloadValidator | undefined;
-    if (!def.config.schema) {
-      store.getQueueConfig(def.queue).then(
-        (cfg) => {
-          if (cfg.schema) storedValidator = compileSchema(cfg.schema);
-        },
-        (err: unknown) => {
-          this.logger.warn('could not read queue config', { queue: def.queue, error: toErrorInfo(err) });
-        },
-      );
-    }
+    const needsStoredSchema = !def.config.schema;
+    const configKnown$ = needsStoredSchema
+      ? config$.pipe(
+          map((cfg) => {
+            storedValidator = compileStoredSchema(cfg, (error) => {
+              this.logger.error('the queue’s stored schema is invalid; payloads are not checked', {
+                queue: def.queue,
+                error: toErrorInfo(error),
+              });
+            });
+            return true;
+          }),
+          startWith(false),
+          distinctUntilChanged(),
+        )
+      : of(true);
     const fallbackValidator: PayloadValidator = (data) => (storedValidator ? storedValidator(data) : []);
+
+    // Until the store's settings arrive: the configured concurrency, not paused (a paused queue's
+    // reserve returns nothing anyway).
+    const knownSettings$ = settings$.pipe(startWith<QueueSettings | undefined>(undefined));
+    const concurrency$ = combineLatest([rt.localConcurrency, knownSettings$]).pipe(
+      map(([local, s]) => local ?? s?.concurrency ?? def.concurrency),
+      distinctUntilChanged(),
+    );
+    const paused$ = combineLatest([rt.localPaused, knownSettings$, configKnown$]).pipe(
+      map(([local, s, known]) => local || s?.paused === true || !known),
+      distinctUntilChanged(),
+      shareReplay({ bufferSize: 1, refCount: true }),
+    );
 
     const run = (): void => {
       const initialConcurrency = rt.concurrency;
@@ -476,41 +509,45 @@ export class Worker {
       }
       return parsed.get(cron);
     };
-    return timer(0, every, this.scheduler)
+    const config$ = this.shared(this.configByQueue, queue, () => this.store.queueConfig(queue));
+    return combineLatest([timer(0, every, this.scheduler), config$])
       .pipe(
-        exhaustMap(() =>
-          defer(() => this.store.getQueueConfig(queue)).pipe(
-            mergeMap((config) => {
-              const now = this.scheduler.now();
-              const horizon = now + 2 * every;
-              const jobs: NewJob[] = [];
-              for (const [name, spec] of Object.entries(config.schedules ?? {})) {
-                const cron = expression(spec.cron);
-                if (!cron) continue;
-                let t = Math.max(lastTick.get(name) ?? -Infinity, now - every);
-                for (let i = 0; i < 100; i++) {
-                  const tick = cron.next(t);
-                  if (tick === undefined || tick > horizon) break;
-                  jobs.push({
-                    ...spec.options,
-                    queue,
-                    name,
-                    data: spec.data ?? null,
-                    runAt: tick,
-                    unique: { key: `cron:${name}:${tick}`, ttlMs: CRON_LOCK_TTL_MS },
-                  });
-                  t = tick;
-                }
-                lastTick.set(name, t);
-              }
-              return jobs.length > 0 ? this.store.enqueue(jobs) : EMPTY;
+        exhaustMap(([, config]) => {
+          const now = this.scheduler.now();
+          const horizon = now + 2 * every;
+          const jobs: NewJob[] = [];
+          const reached = new Map<string, number>();
+          for (const [name, spec] of Object.entries(config.schedules ?? {})) {
+            const cron = expression(spec.cron);
+            if (!cron) continue;
+            let t = Math.max(lastTick.get(name) ?? -Infinity, now - every);
+            for (let i = 0; i < 100; i++) {
+              const tick = cron.next(t);
+              if (tick === undefined || tick > horizon) break;
+              jobs.push({
+                ...spec.options,
+                queue,
+                name,
+                data: spec.data ?? null,
+                runAt: tick,
+                unique: { key: `cron:${name}:${tick}`, ttlMs: CRON_LOCK_TTL_MS },
+              });
+              t = tick;
+            }
+            reached.set(name, t);
+          }
+          if (jobs.length === 0) return EMPTY;
+          return this.store.enqueue(jobs).pipe(
+            // Only ticks the store took count as done; a failed add is tried again next time.
+            map(() => {
+              for (const [name, t] of reached) lastTick.set(name, t);
             }),
             catchError((err: unknown) => {
               this.logger.warn('recurring schedules failed', { queue, error: toErrorInfo(err) });
               return EMPTY;
             }),
-          ),
-        ),
+          );
+        }),
       )
       .subscribe();
   }
@@ -577,5 +614,19 @@ export class Worker {
           });
         }
       });
+  }
+}
+
+/** The stored schema as a validator; an invalid schema is reported and checks nothing. */
+function compileStoredSchema(
+  config: QueueConfig,
+  onInvalid: (error: unknown) => void,
+): PayloadValidator | undefined {
+  if (!config.schema) return undefined;
+  try {
+    return compileSchema(config.schema);
+  } catch (error) {
+    onInvalid(error);
+    return undefined;
   }
 }

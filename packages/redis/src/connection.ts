@@ -1,4 +1,6 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import StandaloneConnector from 'ioredis/built/connectors/StandaloneConnector';
+import type { NetStream } from 'ioredis/built/types';
 import type { Logger } from '@sluice/core';
 import type { RedisClient } from './scripts';
 
@@ -29,7 +31,27 @@ export type RedisConnection =
   | { readonly cluster: { readonly nodes: readonly ClusterNode[]; readonly options?: ClusterOptions } };
 
 /**
+ * ioredis' connector with one addition: a standing `'error'` listener on each socket. ioredis listens
+ * with `once('error')`, and a TLS socket can emit a second error (a failed handshake followed by an
+ * alert) that would then be unhandled and crash the process. The first error still reaches ioredis,
+ * which reports and reconnects as usual.
+ */
+class GuardedConnector extends StandaloneConnector {
+  // ioredis hands connectors its options untyped.
+  constructor(options: unknown) {
+    super(options as ConstructorParameters<typeof StandaloneConnector>[0]);
+  }
+
+  override async connect(onError: Parameters<StandaloneConnector['connect']>[0]): Promise<NetStream> {
+    const stream = await super.connect(onError);
+    stream.on('error', () => undefined);
+    return stream;
+  }
+}
+
+/**
  * Defaults for connections the store creates (given options win):
+ * - `Connector`: {@link GuardedConnector};
  * - `maxRetriesPerRequest: 3`: while Redis is unreachable a call fails after a few reconnect attempts
  *   (the pipeline backs off and retries) instead of waiting for ever;
  * - `autoResendUnfulfilledCommands: false`: a command whose reply was lost with the connection is not
@@ -39,6 +61,7 @@ export type RedisConnection =
 const CLIENT_DEFAULTS: RedisOptions = {
   maxRetriesPerRequest: 3,
   autoResendUnfulfilledCommands: false,
+  Connector: GuardedConnector,
 };
 
 function isClient(value: unknown): value is RedisClient {
@@ -64,6 +87,8 @@ export class Connections {
   private readonly owned = new Set<RedisClient>();
   private readonly logger: Logger;
   private lastWarning = 0;
+  /** The latest connection error (a refused connection, a bad certificate, wrong credentials). */
+  lastError: Error | undefined;
 
   constructor(connection: RedisConnection, logger: Logger) {
     this.logger = logger;
@@ -121,6 +146,13 @@ export class Connections {
     else await quit(client);
   }
 
+  /** Where the main connection points, for messages: `host:port` (or the socket path). */
+  address(): string {
+    if (this.main.isCluster) return 'the Redis Cluster';
+    const { host, port, path } = (this.main as Redis).options;
+    return path ?? `${host ?? '127.0.0.1'}:${String(port ?? 6379)}`;
+  }
+
   /** Closes every connection the store opened; leaves a client it was given alone. */
   async close(): Promise<void> {
     const owned = [...this.owned];
@@ -132,6 +164,7 @@ export class Connections {
   /** Connection errors are expected while Redis restarts; log them at most once a second. */
   private watch(client: RedisClient, purpose: string): void {
     client.on('error', (error: unknown) => {
+      this.lastError = error instanceof Error ? error : new Error(String(error));
       const now = Date.now();
       if (now - this.lastWarning < 1000) return;
       this.lastWarning = now;

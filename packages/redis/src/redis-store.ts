@@ -30,6 +30,7 @@ import {
   type Settlement,
   type Store,
   type WorkerInfo,
+  StoreError,
 } from '@sluice/core';
 import {
   delayOf,
@@ -234,7 +235,14 @@ export class RedisStore implements Store {
       ]);
       return store;
     } catch (error) {
+      // The call's own error ("max retries", a timeout) hides the cause; the connection saw it.
+      const cause = store.connections.lastError;
       await store.close();
+      if (cause && !(error instanceof Error && /WRONGPASS|NOAUTH|NOPERM/.test(error.message))) {
+        throw new StoreError(`redis: could not connect to ${store.connections.address()}: ${cause.message}`, {
+          cause,
+        });
+      }
       throw toStoreError(error);
     } finally {
       clearTimeout(timer);
@@ -534,10 +542,18 @@ export class RedisStore implements Store {
           subscriber.next(v.settings);
         }
       };
+      // One read at a time: during a stall, polls do not pile up behind each other.
+      let reading = false;
       const poll = (): void => {
-        this.readSettings(keys).then(offer, (error: unknown) => {
-          this.logger.warn('reading queue settings failed', { queue, error: String(error) });
-        });
+        if (reading) return;
+        reading = true;
+        this.readSettings(keys)
+          .then(offer, (error: unknown) => {
+            this.logger.warn('reading queue settings failed', { queue, error: String(error) });
+          })
+          .finally(() => {
+            reading = false;
+          });
       };
       const listener = this.pubsub.listen(keys.settingsChannel, (message) => {
         const v = readSettingsMessage(message);
@@ -550,6 +566,47 @@ export class RedisStore implements Store {
       return () => {
         clearInterval(timer);
         listener.close();
+      };
+    });
+  }
+
+  /**
+   * The queue's stored configuration now, then whenever it changes: read at once, then every
+   * `settingsPollMs` (one read at a time), and at once after this store changes it. A read that fails
+   * is logged and tried again at the next poll, so a subscriber that starts during an outage gets the
+   * configuration as soon as Redis answers.
+   */
+  queueConfig(queue: string): Observable<QueueConfig> {
+    return this.hot<QueueConfig>((subscriber) => {
+      let last: string | undefined;
+      let reading = false;
+      const poll = (): void => {
+        if (reading) return;
+        reading = true;
+        this.readConfigJson(queue)
+          .then(
+            (json) => {
+              if (json === last) return;
+              last = json;
+              subscriber.next(json === '' ? {} : (JSON.parse(json) as QueueConfig));
+            },
+            (error: unknown) => {
+              this.logger.warn('reading queue config failed', { queue, error: String(error) });
+            },
+          )
+          .finally(() => {
+            reading = false;
+          });
+      };
+      poll();
+      const timer = setInterval(poll, this.settingsPollMs);
+      timer.unref();
+      const changed = this.configChanged.subscribe((q) => {
+        if (q === queue) poll();
+      });
+      return () => {
+        clearInterval(timer);
+        changed.unsubscribe();
       };
     });
   }
@@ -752,11 +809,16 @@ export class RedisStore implements Store {
   }
 
   async getQueueConfig(queue: string): Promise<QueueConfig> {
+    const json = await this.readConfigJson(queue);
+    return json === '' ? {} : (JSON.parse(json) as QueueConfig);
+  }
+
+  /** The stored configuration's JSON, `''` when there is none. */
+  private async readConfigJson(queue: string): Promise<string> {
     this.assertOpen();
     const keys = this.tryKeys(queue);
-    if (!keys) return {};
-    const json = await this.command(queue, () => this.connections.main.get(keys.config));
-    return json === null ? {} : (JSON.parse(json) as QueueConfig);
+    if (!keys) return '';
+    return (await this.command(queue, () => this.connections.main.get(keys.config))) ?? '';
   }
 
   async setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
@@ -765,7 +827,11 @@ export class RedisStore implements Store {
     const json = JSON.stringify(config);
     await this.register([queue]);
     await this.exec('set-config', keys, [json, encodeRetention(config.retention)]);
+    this.configChanged.next(queue);
   }
+
+  /** Queues whose configuration this store changed; their `queueConfig` readers look at once. */
+  private readonly configChanged = new Subject<string>();
 
   /** Records a worker's presence for `ttlMs` (read by {@link workers}, e.g. in a dashboard). */
   async reportWorker(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void> {

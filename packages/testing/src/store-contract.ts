@@ -506,6 +506,16 @@ export function defineStoreContract(
         expect(history[0]!.minute).toBeLessThan(history[4]!.minute);
       });
 
+      it('publishes the stored configuration now and when it changes', async () => {
+        const seen = firstValueFrom(store.queueConfig('q').pipe(take(2), toArray(), timeout(5000)));
+        await sleep(20);
+        const schema = { type: 'object', required: ['to'] };
+        await store.setQueueConfig('q', { schema });
+        const [first, second] = await seen;
+        expect(first).toEqual({});
+        expect(second).toEqual({ schema });
+      });
+
       it('lists queues and keeps their configuration', async () => {
         await add([
           { queue: 'beta', data: 1 },

@@ -100,7 +100,7 @@ interface QueueData {
   readonly wakeups: Subject<void>;
   readonly cancellations: Subject<string>;
   readonly events: Subject<JobEvent>;
-  config: QueueConfig;
+  readonly config: BehaviorSubject<QueueConfig>;
 }
 
 const MINUTE = 60_000;
@@ -421,6 +421,10 @@ export class MemoryStore implements Store {
     return defer(() => this.queue(queue).events);
   }
 
+  queueConfig(queue: string): Observable<QueueConfig> {
+    return defer(() => this.queue(queue).config);
+  }
+
   // ------------------------------------------------------------------ administration
 
   pause(queue: string): Promise<void> {
@@ -609,12 +613,12 @@ export class MemoryStore implements Store {
   }
 
   getQueueConfig(queue: string): Promise<QueueConfig> {
-    return this.run(() => this.queuesByName.get(queue)?.config ?? {});
+    return this.run(() => this.queuesByName.get(queue)?.config.value ?? {});
   }
 
   setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
     return this.run(() => {
-      this.queue(queue).config = JSON.parse(JSON.stringify(config)) as QueueConfig;
+      this.queue(queue).config.next(JSON.parse(JSON.stringify(config)) as QueueConfig);
     });
   }
 
@@ -650,6 +654,7 @@ export class MemoryStore implements Store {
         q.cancellations.complete();
         q.events.complete();
         q.settings.complete();
+        q.config.complete();
       }
     }
     return Promise.resolve();
@@ -689,7 +694,7 @@ export class MemoryStore implements Store {
         wakeups: new Subject(),
         cancellations: new Subject(),
         events: new Subject(),
-        config: {},
+        config: new BehaviorSubject<QueueConfig>({}),
       };
       this.queuesByName.set(name, q);
     }
@@ -791,7 +796,7 @@ export class MemoryStore implements Store {
   private finish(q: QueueData, rec: Rec, state: 'completed' | 'cancelled', now: number): void {
     this.move(q, rec, rec.state, state);
     rec.finishedAt = now;
-    const retention = rec.retention ?? q.config.retention ?? DEFAULT_RETENTION;
+    const retention = rec.retention ?? q.config.value.retention ?? DEFAULT_RETENTION;
     if (retention.keep === 'none') {
       this.delete(q, rec);
       return;
@@ -809,7 +814,7 @@ export class MemoryStore implements Store {
   }
 
   private applyRetention(q: QueueData, now: number): void {
-    const retention = q.config.retention ?? DEFAULT_RETENTION;
+    const retention = q.config.value.retention ?? DEFAULT_RETENTION;
     if (retention.keep === 'count') {
       let excess = q.finished.size - retention.count;
       for (const rec of q.finished.values()) {

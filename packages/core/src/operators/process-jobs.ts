@@ -410,9 +410,15 @@ function effectiveTimeout(jobs: readonly ReservedJob[], fallback: number | undef
 
 function fromPendingAbort<T>(job: ReservedJob<T>, pending: PendingAbort): Handled<T> {
   const reason = pending.detail ?? pending.cause;
-  return pending.cause === 'cancelled'
-    ? { job, durationMs: 0, status: 'cancel', reason }
-    : { job, durationMs: 0, status: 'abandoned', reason };
+  switch (pending.cause) {
+    case 'cancelled':
+      return { job, durationMs: 0, status: 'cancel', reason };
+    case 'shutdown':
+      // Reserved as the worker began to drain: back to the queue at once, its attempt given back.
+      return { job, durationMs: 0, status: 'snooze', delayMs: 0 };
+    case 'lease-lost':
+      return { job, durationMs: 0, status: 'abandoned', reason };
+  }
 }
 
 function toHandled<T>(

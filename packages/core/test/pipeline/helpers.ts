@@ -60,6 +60,7 @@ export function stubStore(methods: Partial<Store>): Store {
     cancellations: unexpected('cancellations'),
     settings: unexpected('settings'),
     events: unexpected('events'),
+    queueConfig: unexpected('queueConfig'),
     pause: unexpected('pause'),
     resume: unexpected('resume'),
     setConcurrency: unexpected('setConcurrency'),

@@ -1,0 +1,96 @@
+import { Harness, sleep } from '../support/harness';
+import { Ledgers, unacknowledgedStarts } from '../support/ledger';
+import type { ProgramProcess } from '../support/programs';
+import { reconcile } from '../support/reconcile';
+import { report, resultOf } from '../support/results';
+
+export interface WorkerCrashParams {
+  readonly jobs: number;
+  readonly workers: number;
+  readonly concurrency: number;
+  readonly kills: number;
+  readonly killEveryMs: number;
+  /** Handler time per job: sets how long the run lasts, so every kill lands mid-run. */
+  readonly workMs: number;
+  readonly leaseMs: number;
+  readonly record: boolean;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Worker processes killed with SIGKILL one after another (and restarted at once) while they drain a
+ * queue: every job ends completed, and the jobs run twice are bounded by what the killed processes held.
+ *
+ * A worker holds at most its in-flight budget (concurrency × batch size + prefetch; here
+ * `concurrency`) of reserved, unsettled jobs, so each kill can cause at most `concurrency` duplicate
+ * executions: the bound is `concurrency × kills`. The ledgers also give the exact number the victims
+ * had started and not seen acknowledged, which must bound the duplicates too.
+ */
+export function workerCrashScenario(p: WorkerCrashParams): void {
+  it(
+    `${String(p.jobs)} jobs, ${String(p.workers)} workers, one SIGKILLed every ${String(p.killEveryMs)} ms and restarted, ${String(p.kills)} times: nothing lost, duplicates ≤ concurrency × kills`,
+    async () => {
+      const h = await Harness.start({ label: 'crash' });
+      try {
+        const queue = 'crashes';
+        await h.keepAllRecords(queue);
+        const options = { concurrency: p.concurrency, leaseMs: p.leaseMs, workMs: p.workMs };
+        const slots: ProgramProcess[] = [];
+        for (let i = 0; i < p.workers; i++) slots.push(await h.startWorker(`w${String(i)}`, queue, options));
+        const ids = await h.enqueue(queue, p.jobs);
+        const started = Date.now();
+
+        const victims: ProgramProcess[] = [];
+        const remainingAtKill: number[] = [];
+        for (let k = 0; k < p.kills; k++) {
+          await sleep(p.killEveryMs);
+          const slot = k % p.workers;
+          const victim = slots[slot]!;
+          const stats = await h.store.stats(queue);
+          remainingAtKill.push(stats.counts.ready + stats.counts.running + stats.counts.scheduled);
+          await victim.kill();
+          victims.push(victim);
+          slots[slot] = await h.startWorker(`w${String(slot)}`, queue, options);
+        }
+        const lastKill = Date.now();
+
+        const stats = await h.waitForQuiet(queue, p.jobs, p.timeoutMs / 2);
+        const drainedAt = Date.now();
+        await h.stopPrograms();
+        const ledgers = Ledgers.read(h.ledgerDir);
+        const r = await reconcile(h.store, queue, ids, ledgers);
+
+        const inFlightAtKills = victims.map((v) => unacknowledgedStarts(ledgers.of(v.pid)!).length);
+        const heldByVictims = inFlightAtKills.reduce((a, b) => a + b, 0);
+        const bound = p.concurrency * p.kills;
+        report(
+          resultOf('worker-crashes', r, [
+            `${String(p.kills)} SIGKILLs, one every ${String(p.killEveryMs)} ms over ${String(p.workers)} workers of concurrency ${String(p.concurrency)}, lease ${String(p.leaseMs)} ms`,
+            `handlers running in the victims at the kills: ${inFlightAtKills.join('+')} = ${String(heldByVictims)}; duplicated ${String(r.duplicated)} ≤ ${String(heldByVictims)} ≤ bound concurrency × kills = ${String(bound)}`,
+            `jobs still queued at each kill: ${remainingAtKill.join(', ')}`,
+            `run ${((drainedAt - started) / 1000).toFixed(1)} s, queue drained ${((drainedAt - lastKill) / 1000).toFixed(1)} s after the last kill; failed attempts counted (lease expired) ${String(stats.totals.failed)}`,
+          ]),
+          { record: p.record },
+        );
+
+        // Every kill landed while work remained, or the scenario proved nothing.
+        expect(remainingAtKill.every((n) => n > 0)).toBe(true);
+        expect(r.lostJobs).toEqual([]);
+        expect(r.lost).toBe(0);
+        expect(r.completed).toBe(p.jobs);
+        expect(r.dead).toBe(0);
+        expect(r.completedWithoutExecution).toEqual([]);
+        expect(r.acknowledgedButNotCompleted).toEqual([]);
+        expect(r.duplicated).toBeLessThanOrEqual(heldByVictims);
+        expect(heldByVictims).toBeLessThanOrEqual(bound);
+        // No live worker lost a lease: every re-run job was held by a victim.
+        const victimStarted = new Set(victims.flatMap((v) => unacknowledgedStarts(ledgers.of(v.pid)!)));
+        const rerun = [...r.executions].filter(([, n]) => n > 1).map(([id]) => id);
+        expect(rerun.filter((id) => !victimStarted.has(id))).toEqual([]);
+      } finally {
+        await h.dispose();
+      }
+    },
+    p.timeoutMs,
+  );
+}

@@ -1,0 +1,17 @@
+import { useCleanup } from './support/harness';
+import { workerCrashScenario } from './scenarios/worker-crashes';
+
+describe('worker crashes', () => {
+  useCleanup();
+  workerCrashScenario({
+    jobs: 20_000,
+    workers: 4,
+    concurrency: 10,
+    kills: 10,
+    killEveryMs: 1000,
+    workMs: 40,
+    leaseMs: 2000,
+    record: true,
+    timeoutMs: 180_000,
+  });
+});

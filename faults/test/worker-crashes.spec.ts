@@ -1,0 +1,17 @@
+import { useCleanup } from './support/harness';
+import { workerCrashScenario } from './scenarios/worker-crashes';
+
+describe('worker crashes (CI subset)', () => {
+  useCleanup();
+  workerCrashScenario({
+    jobs: 3000,
+    workers: 3,
+    concurrency: 10,
+    kills: 3,
+    killEveryMs: 1000,
+    workMs: 40,
+    leaseMs: 2000,
+    record: false,
+    timeoutMs: 60_000,
+  });
+});
