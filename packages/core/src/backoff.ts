@@ -27,7 +27,7 @@ export interface ExponentialBackoffConfig {
  *
  * ## Example
  * ```ts
- * definePipeline({ queue: 'emails', retry: { backoff: exponential({ baseMs: 500, maxMs: 60_000 }) }, handler });
+ * definePipeline({ queue: 'emails', backoff: exponential({ baseMs: 500, maxMs: 60_000 }), handler });
  * ```
  */
 export function exponential(config: ExponentialBackoffConfig = {}): BackoffPolicy {
@@ -50,7 +50,7 @@ export function exponential(config: ExponentialBackoffConfig = {}): BackoffPolic
  *
  * ## Example
  * ```ts
- * definePipeline({ queue: 'webhooks', retry: { backoff: fixed(30_000) }, handler });
+ * definePipeline({ queue: 'webhooks', backoff: fixed(30_000), handler });
  * ```
  */
 export function fixed(

@@ -11,6 +11,7 @@ export * from './store';
 export * from './handler';
 export * from './demand';
 export * from './limiter';
+export * from './lease-clock';
 export * from './backoff';
 export * from './cron';
 export * from './validation';

@@ -96,6 +96,24 @@ export class SlidingWindowLimiter {
     }
   }
 
+  /**
+   * Moves `units` granted at `from` to `now` (work that started later than it was counted). Units
+   * still in the window always move: every window that gains them held them already. Units whose
+   * grant left the window need room now; all or nothing, and `retryAfterMs` says when to try again.
+   */
+  move(units: number, from: number, now: number): Grant {
+    this.evict(now);
+    let recorded = 0;
+    for (let i = this.head; i < this.times.length && recorded < units; i++) {
+      if (this.times[i] === from) recorded += this.counts[i] ?? 0;
+    }
+    const found = Math.min(units, recorded);
+    if (units - found > this.available(now)) return { granted: 0, retryAfterMs: this.retryAfter(now) };
+    this.refund(found, from);
+    this.record(units, Math.max(now, this.times[this.times.length - 1] ?? now));
+    return { granted: units };
+  }
+
   /** Ms from `now` until at least one unit is available (0 if one is available now). */
   retryAfter(now: number): number {
     this.evict(now);

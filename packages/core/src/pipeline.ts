@@ -1,4 +1,5 @@
 import {
+  asyncScheduler,
   connect,
   filter,
   map,
@@ -14,6 +15,7 @@ import { InvalidArgumentError } from './errors';
 import type { BatchHandler, Handler } from './handler';
 import type { InFlight } from './in-flight';
 import type { ReservedJob } from './job';
+import { LeaseClock } from './lease-clock';
 import type { LimiterRegistry } from './limiter';
 import type { Logger } from './logger';
 import { adaptiveBatch } from './operators/adaptive-batch';
@@ -228,9 +230,26 @@ export function definePipeline<T = unknown, R = unknown>(
   const build = (ctx: PipelineContext): Observable<Outcome<T, R>> => {
     const { store, demand, inFlight, logger } = ctx;
     const scheduler = ctx.scheduler;
+    const leaseClock = new LeaseClock();
+    /** When each reserved job's reserve call was sent (worker clock), for the start gate. */
+    const requestedAt = new WeakMap<ReservedJob, number>();
+    const margin = config.rateLimit ? rateMargin(config.rateLimit) : 0;
+    const rebase = store.rebaseLimit?.bind(store);
     const startGate =
-      config.rateLimit && ctx.limiters
+      config.rateLimit && ctx.limiters && rateLimitSpec
         ? {
+            lateness: (job: ReservedJob) => {
+              const now = (scheduler ?? asyncScheduler).now();
+              return leaseClock.lateness(now, requestedAt.get(job) ?? now);
+            },
+            // Half the margin: the store call that moves a late start takes a round trip too.
+            lateAfterMs: Math.max(2, margin / 2),
+            ...(rebase
+              ? {
+                  rebase: (units: number, grantedAt: number) =>
+                    rebase(config.queue, rateLimitSpec, grantedAt, units),
+                }
+              : {}),
             // The store's window (with its margin): the handler reads the clock a moment after the gate.
             limiter: ctx.limiters.get(config.rateLimit.key ?? config.queue, {
               allowed: config.rateLimit.allowed,
@@ -305,8 +324,12 @@ export function definePipeline<T = unknown, R = unknown>(
       ...(perCall ? { multipleOf: unitSize } : {}),
       wakeups: store.wakeups(config.queue),
       paused: ctx.paused$,
-      onReserved: (jobs) => {
+      onReserved: (jobs, sentAt) => {
         inFlight.add(jobs);
+        if (startGate) {
+          leaseClock.observe((scheduler ?? asyncScheduler).now() - sentAt);
+          for (const job of jobs) requestedAt.set(job, sentAt);
+        }
       },
       onError: (error) => {
         logger.warn('reserve failed; backing off', {

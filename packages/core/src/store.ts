@@ -33,6 +33,13 @@ export interface FillSpec {
   readonly waitMs: number;
 }
 
+/** The answer of `Store.rebaseLimit`. */
+export type RebaseResult =
+  /** Moved: the units now count from store time `at`. */
+  | { readonly moved: true; readonly at: number }
+  /** Not moved (their grant left the window and the limit is spent): try again after this long. */
+  | { readonly moved: false; readonly retryAfterMs: number };
+
 export interface ReserveOptions {
   /** How long the lease lasts before the job may be recovered by another worker. */
   readonly leaseMs: number;
@@ -255,5 +262,12 @@ export interface Store {
   workers?(): Promise<readonly WorkerInfo[]>;
   /** Units of the rate limit `key` (of `queue`) granted in the window of `periodMs` ending now. */
   rateLimitUsage?(queue: string, key: string, periodMs: number): Promise<number>;
+  /**
+   * Moves `units` of `limit` granted at store time `from` to the store's now, for work that starts
+   * later than it was counted (optional capability; a worker uses it when a job's start trails its
+   * lease by more than the limit's margin). Moving a unit still in the window never breaks the limit;
+   * a unit whose grant left the window is granted afresh, or the answer says when to try again.
+   */
+  rebaseLimit?(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult>;
   close(): Promise<void>;
 }

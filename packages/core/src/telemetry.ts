@@ -1,4 +1,4 @@
-import { defer, type Observable, Subject, tap } from 'rxjs';
+import { defer, type Observable, of, Subject, tap } from 'rxjs';
 import type { ErrorInfo } from './errors';
 import type { OutcomeKind } from './outcome';
 import type { JobRecord, JobState, NewJob } from './job';
@@ -14,6 +14,8 @@ import type {
   QueueConfig,
   QueueSettings,
   QueueStats,
+  RateLimitSpec,
+  RebaseResult,
   RecoverResult,
   ReserveOptions,
   ReserveResult,
@@ -272,6 +274,10 @@ class InstrumentedStore implements Store {
   }
   workers(): Promise<readonly WorkerInfo[]> {
     return this.inner.workers ? this.inner.workers() : Promise.resolve([]);
+  }
+  rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
+    if (!this.inner.rebaseLimit) return of<RebaseResult>({ moved: true, at: from });
+    return this.inner.rebaseLimit(queue, limit, from, units);
   }
   rateLimitUsage(queue: string, key: string, periodMs: number): Promise<number> {
     return this.inner.rateLimitUsage ? this.inner.rateLimitUsage(queue, key, periodMs) : Promise.resolve(0);

@@ -24,7 +24,7 @@ const CONNECT_BUDGET_MS = 1500;
 export async function openDemoStore(
   url: string,
   prefix: string,
-): Promise<{ store: Store; dispose(): Promise<void> }> {
+): Promise<{ store: Store; readonly dispose: () => Promise<void> }> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 1000,

@@ -21,6 +21,7 @@ import {
   type QueueSettings,
   type QueueStats,
   type RateLimitSpec,
+  type RebaseResult,
   type RecoverResult,
   type RejectedJob,
   type ReservedJob,
@@ -862,6 +863,31 @@ export class RedisStore implements Store {
    * Units of the rate limit `key` granted in the window of `periodMs` ending now (store clock), as
    * seen from `queue` (in Cluster the limit lives in the queue's slot).
    */
+  /**
+   * Moves `units` of `limit` granted at Redis time `from` to Redis' now (one script call): work that
+   * starts later than it was counted then counts when it really started. See `Store.rebaseLimit`.
+   */
+  rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
+    return defer(async (): Promise<RebaseResult> => {
+      this.assertOpen();
+      const keys = this.keys.queue(queue);
+      const key = limit.key ?? queue;
+      const reply = Reply.of(
+        await this.exec(
+          'rebase-limit',
+          keys,
+          [limit.allowed, limit.periodMs, Math.floor(from), Math.max(1, Math.ceil(units))],
+          this.limiterKey(queue, limit),
+          { key, allowed: limit.allowed, periodMs: limit.periodMs },
+        ),
+        'rebase-limit',
+      );
+      const moved = reply.int();
+      const value = reply.int();
+      return moved === 1 ? { moved: true, at: value } : { moved: false, retryAfterMs: Math.max(1, value) };
+    });
+  }
+
   async rateLimitUsage(queue: string, key: string, periodMs: number): Promise<number> {
     this.assertOpen();
     const keys = this.keys.queue(queue);

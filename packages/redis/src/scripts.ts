@@ -43,6 +43,7 @@ export const SCRIPT_KEYS = {
   settings: ['settings'],
   'set-config': ['config', 'settings'],
   'limit-usage': ['limiter'],
+  'rebase-limit': ['limiter'],
   'report-worker': ['workerInfo', 'workerExpiry'],
   workers: ['workerInfo', 'workerExpiry'],
 } as const satisfies Record<string, readonly ScriptKeyName[]>;

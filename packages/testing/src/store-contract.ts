@@ -418,6 +418,37 @@ export function defineStoreContract(
         expect((await reserve('q', 20, { limit })).jobs).toHaveLength(0);
       });
 
+      it('moves late starts to now, so the limit holds for when work really started', async () => {
+        expect(store.rebaseLimit).toBeDefined();
+        const rebase = store.rebaseLimit!.bind(store);
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 5, periodMs: 500 };
+        const first = await reserve('q', 5, { limit });
+        expect(first.jobs).toHaveLength(5);
+        const grantedAt = first.jobs[0]!.lease.startedAt;
+        await advance(150); // the handlers start late
+        const moved = await firstValueFrom(rebase('q', limit, grantedAt, 5));
+        expect(moved.moved).toBe(true);
+        expect(moved.moved && moved.at - grantedAt).toBeGreaterThanOrEqual(150 * k);
+        await advance(400); // 550 ms after the grant: free without the move, not with it
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
+        await advance(150);
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(5);
+      });
+
+      it('grants a unit afresh when its grant left the window, or says when to try again', async () => {
+        const rebase = store.rebaseLimit!.bind(store);
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 5, periodMs: 300 };
+        const first = await reserve('q', 5, { limit });
+        const grantedAt = first.jobs[0]!.lease.startedAt;
+        await advance(350);
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(5); // a new window, full again
+        const late = await firstValueFrom(rebase('q', limit, grantedAt, 1));
+        expect(late.moved).toBe(false);
+        expect(!late.moved && late.retryAfterMs).toBeGreaterThan(0);
+      });
+
       it('does not spend the limit when the queue is empty', async () => {
         const limit = { allowed: 2, periodMs: 60_000 };
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);

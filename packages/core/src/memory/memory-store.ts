@@ -32,6 +32,8 @@ import type {
   QueueConfig,
   QueueSettings,
   QueueStats,
+  RateLimitSpec,
+  RebaseResult,
   RecoverResult,
   ReserveOptions,
   ReserveResult,
@@ -638,6 +640,23 @@ export class MemoryStore implements Store {
         else live.push(r.info);
       }
       return live.sort((a, b) => a.id.localeCompare(b.id));
+    });
+  }
+
+  rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
+    return defer(() => {
+      this.assertOpen();
+      const limiter = this.limiters.get(limit.key ?? queue, {
+        allowed: limit.allowed,
+        periodMs: limit.periodMs,
+      });
+      const now = this.now();
+      const grant = limiter.move(units, from, now);
+      return of<RebaseResult>(
+        grant.granted > 0
+          ? { moved: true, at: now }
+          : { moved: false, retryAfterMs: grant.retryAfterMs ?? 1 },
+      );
     });
   }
 

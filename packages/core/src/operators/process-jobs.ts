@@ -26,6 +26,7 @@ import {
 } from '../handler';
 import type { InFlight, PendingAbort } from '../in-flight';
 import type { SlidingWindowLimiter } from '../limiter';
+import type { RebaseResult } from '../store';
 import type { ReservedJob } from '../job';
 import { silentLogger, type Logger } from '../logger';
 import type { Telemetry } from '../telemetry';
@@ -74,6 +75,15 @@ export interface StartGate {
   readonly limiter: SlidingWindowLimiter;
   /** `'call'`: a unit counts once; `'job'`: each job counts. */
   readonly per: 'job' | 'call';
+  /**
+   * How late (ms) a job is starting compared with when its lease was granted, net of the usual
+   * reply delay; see `LeaseClock`. With `rebase`, a start later than `lateAfterMs` first moves its
+   * units of the store's limit to the present, so the limit holds across every process for the
+   * times handlers really start. Default: never late.
+   */
+  readonly lateness?: (job: ReservedJob) => number;
+  readonly lateAfterMs?: number;
+  readonly rebase?: (units: number, grantedAt: number) => Observable<RebaseResult>;
 }
 
 export interface ProcessConfig extends RunConfig {
@@ -374,8 +384,28 @@ export function runUnit<T>(
     if (gate) {
       // Jobs per unit of the limit: a call counts once, jobs each (never more than the limit allows).
       const want = Math.min(gate.per === 'call' ? 1 : jobs.length, gate.limiter.allowed);
+      let rebased = false;
       const tryStart = (): void => {
         if (done) return;
+        const first = jobs[0];
+        const { rebase, lateness } = gate;
+        if (!rebased && rebase && lateness && first && lateness(first) > (gate.lateAfterMs ?? 0)) {
+          // Late (this process stalled): count the start now, in the store, before running it.
+          rebased = true;
+          gateSub = rebase(want, first.lease.startedAt).subscribe({
+            next: (r) => {
+              if (r.moved) {
+                tryStart();
+              } else {
+                rebased = false;
+                gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(tryStart);
+              }
+            },
+            // Best effort: the start was counted at the grant already.
+            error: tryStart,
+          });
+          return;
+        }
         const now = scheduler.now();
         if (gate.limiter.available(now) >= want) {
           gate.limiter.record(want, now);

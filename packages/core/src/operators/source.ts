@@ -34,8 +34,8 @@ export interface SourceConfig {
   readonly wakeups?: Observable<unknown>;
   /** While the latest value is `true`, nothing is reserved. Default: never paused. */
   readonly paused?: Observable<boolean>;
-  /** Called with every reservation before it is emitted (to track leases). */
-  readonly onReserved?: (jobs: readonly ReservedJob[]) => void;
+  /** Called with every reservation before it is emitted (to track leases), and when it was requested. */
+  readonly onReserved?: (jobs: readonly ReservedJob[], requestedAt: number) => void;
   /** Called when a store call fails; the source backs off and tries again. */
   readonly onError?: (error: unknown) => void;
   /** Clock and timers. Default `asyncScheduler`. */
@@ -136,14 +136,14 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
       }
     };
 
-    const onResult = (taken: number, result: ReserveResult<T>): void => {
+    const onResult = (taken: number, result: ReserveResult<T>, requestedAt: number): void => {
       busy = false;
       errorMs = minIdle;
       const got = result.jobs.length;
       if (got < taken) demand.giveBack(taken - got);
       if (got > 0) {
         idleMs = minIdle;
-        config.onReserved?.(result.jobs);
+        config.onReserved?.(result.jobs, requestedAt);
         subscriber.next(result.jobs);
       }
       if (finishIfDrained()) return;
@@ -175,11 +175,12 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
       if (taken === 0) return;
       busy = true;
       let answered = false;
+      const requestedAt = scheduler.now();
       pendingCall = store.reserve<T>(queue, taken, reserveOptions).subscribe({
         next: (result) => {
           answered = true;
           enter(() => {
-            onResult(taken, result);
+            onResult(taken, result, requestedAt);
           });
         },
         error: (err: unknown) => {
@@ -191,7 +192,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
         complete: () => {
           if (!answered) {
             enter(() => {
-              onResult(taken, { jobs: [], paused: false, rejected: [] });
+              onResult(taken, { jobs: [], paused: false, rejected: [] }, requestedAt);
             });
           }
         },

@@ -2,6 +2,8 @@ import { asyncScheduler, delay, map, mergeMap, of, timer } from 'rxjs';
 import {
   definePipeline,
   MemoryStore,
+  silentLogger,
+  Worker,
   type Outcome,
   type ReserveOptions,
   type ReserveResult,
@@ -300,6 +302,50 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     });
     expect(maxInAnyWindow(leases, 100)).toBeLessThanOrEqual(10); // the store's own accounting
     expect(maxInAnyWindow(starts, 100)).toBeLessThanOrEqual(10); // and what the handler saw
+    expect(starts.length).toBeGreaterThanOrEqual(240);
+  });
+
+  it('two workers sharing a limit: handler starts hold it even when one worker’s replies come late', () => {
+    const starts: number[] = [];
+    const shared = new MemoryStore();
+    // Worker B sees the same store, but every other reservation it gets arrives 30 ms late.
+    let answers = 0;
+    const lagging = new Proxy(shared, {
+      get(target, prop, receiver) {
+        if (prop === 'reserve') {
+          return <T>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> =>
+            target
+              .reserve<T>(queue, n, options)
+              .pipe(
+                mergeMap((r) => (r.jobs.length > 0 && answers++ % 2 === 0 ? of(r).pipe(delay(30)) : of(r))),
+              );
+        }
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const pipeline = () =>
+      definePipeline<number>({
+        queue: 'q',
+        concurrency: 10,
+        rateLimit: { allowed: 10, periodMs: 100, key: 'provider' },
+        handler: (job) => {
+          starts.push(asyncScheduler.now());
+          return timer(1).pipe(map(() => job.data));
+        },
+      });
+    newTestScheduler().run(() => {
+      const a = new Worker({ store: shared, pipelines: [pipeline()], logger: silentLogger });
+      const b = new Worker({ store: lagging, pipelines: [pipeline()], logger: silentLogger });
+      shared.enqueue(Array.from({ length: 400 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
+      a.start();
+      b.start();
+      asyncScheduler.schedule(() => {
+        a.drain({ timeoutMs: 0 }).subscribe();
+        b.drain({ timeoutMs: 0 }).subscribe();
+      }, 3_000);
+    });
+    expect(maxInAnyWindow(starts, 100)).toBeLessThanOrEqual(10);
     expect(starts.length).toBeGreaterThanOrEqual(240);
   });
 });
