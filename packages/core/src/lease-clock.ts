@@ -32,9 +32,13 @@ export class LeaseClock {
     this.next = (this.next + 1) % this.size;
   }
 
+  /** The usual round trip: the smallest recent one, or 0 until a few have been seen. */
+  usualRoundTrip(): number {
+    return this.samples.length < this.warmUp ? 0 : Math.min(...this.samples);
+  }
+
   /** How late (ms) a start at `now` is for a job whose reserve was sent at `sentAt`. */
   lateness(now: number, sentAt: number): number {
-    const usual = this.samples.length < this.warmUp ? 0 : Math.min(...this.samples);
-    return Math.max(0, now - sentAt - usual);
+    return Math.max(0, now - sentAt - this.usualRoundTrip());
   }
 }

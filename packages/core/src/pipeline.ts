@@ -1,6 +1,9 @@
 import {
   asyncScheduler,
   connect,
+  identity,
+  of,
+  timer,
   filter,
   map,
   merge,
@@ -62,6 +65,15 @@ export interface PipelineRateLimit {
    * (5 ms for a 1 s window, costing 0.5% of the rate).
    */
   readonly marginMs?: number;
+  /**
+   * Every start waits until this long after its reserve was sent (or the usual round trip, if longer).
+   * Starts then trail their grants by the same delay, so they keep the spacing the limit gave the
+   * grants even when a worker takes a while to start a burst (a busy core, a GC pause): the handler
+   * start times, as a provider sees them, hold the limit across every process. A start later than
+   * that still (the worker stalled longer) first moves its units in the store to the present. Costs
+   * that much latency, not rate. Default: 3% of `periodMs`, between 5 and 30 ms (30 ms for 1 s).
+   */
+  readonly alignStartsMs?: number;
 }
 
 interface CommonConfig {
@@ -225,7 +237,13 @@ export function definePipeline<T = unknown, R = unknown>(
     per: config.rateLimit.per ?? 'job',
     jobsPerCall: perCall ? unitSize : 1,
   };
-  const budget = (c: number): number => c * unitSize + prefetch;
+  // Jobs waiting out the start alignment (see `alignStartsMs`) hold no handler slot but are in
+  // flight: the budget covers what the limit can grant during one alignment.
+  const alignMs = config.rateLimit ? startAlignment(config.rateLimit) : 0;
+  const aligning = config.rateLimit
+    ? Math.ceil((config.rateLimit.allowed * (perCall ? unitSize : 1) * alignMs) / config.rateLimit.periodMs)
+    : 0;
+  const budget = (c: number): number => c * unitSize + prefetch + aligning;
 
   const build = (ctx: PipelineContext): Observable<Outcome<T, R>> => {
     const { store, demand, inFlight, logger } = ctx;
@@ -234,14 +252,16 @@ export function definePipeline<T = unknown, R = unknown>(
     /** When each reserved job's reserve call was sent (worker clock), for the start gate. */
     const requestedAt = new WeakMap<ReservedJob, number>();
     const margin = config.rateLimit ? rateMargin(config.rateLimit) : 0;
+    /** The local time a reserved job may start: its reserve's send time plus the alignment. */
+    const dueAt = (job: ReservedJob): number => {
+      const sent = requestedAt.get(job) ?? (scheduler ?? asyncScheduler).now();
+      return sent + Math.max(alignMs, leaseClock.usualRoundTrip());
+    };
     const rebase = store.rebaseLimit?.bind(store);
     const startGate =
       config.rateLimit && ctx.limiters && rateLimitSpec
         ? {
-            lateness: (job: ReservedJob) => {
-              const now = (scheduler ?? asyncScheduler).now();
-              return leaseClock.lateness(now, requestedAt.get(job) ?? now);
-            },
+            lateness: (job: ReservedJob) => (scheduler ?? asyncScheduler).now() - dueAt(job),
             // Half the margin: the store call that moves a late start takes a round trip too.
             lateAfterMs: Math.max(2, margin / 2),
             ...(rebase
@@ -355,6 +375,8 @@ export function definePipeline<T = unknown, R = unknown>(
           checked$.pipe(
             map((c) => c.valid),
             filter((valid) => valid.length > 0),
+            // A limited pipeline's reservations wait out the alignment before taking handler slots.
+            startGate ? alignStarts<T>(dueAt, scheduler ?? asyncScheduler) : identity,
             run,
           ),
         ),
@@ -391,6 +413,24 @@ function rateMargin(limit: PipelineRateLimit): number {
   const margin = limit.marginMs ?? Math.min(10, Math.round(limit.periodMs * 0.005));
   if (!(margin >= 0)) throw new InvalidArgumentError(`rateLimit.marginMs must be ≥ 0, got ${margin}`);
   return margin;
+}
+
+/** Delays each reservation until its jobs are due (no handler slot is held meanwhile). */
+function alignStarts<T>(
+  dueAt: (job: ReservedJob<T>) => number,
+  scheduler: SchedulerLike,
+): OperatorFunction<readonly ReservedJob<T>[], readonly ReservedJob<T>[]> {
+  return mergeMap((jobs) => {
+    const first = jobs[0];
+    const wait = first ? dueAt(first) - scheduler.now() : 0;
+    return wait > 0 ? timer(wait, scheduler).pipe(map(() => jobs)) : of(jobs);
+  });
+}
+
+function startAlignment(limit: PipelineRateLimit): number {
+  const align = limit.alignStartsMs ?? Math.min(30, Math.max(5, Math.round(limit.periodMs * 0.03)));
+  if (!(align >= 0)) throw new InvalidArgumentError(`rateLimit.alignStartsMs must be ≥ 0, got ${align}`);
+  return align;
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {

@@ -76,13 +76,14 @@ export interface StartGate {
   /** `'call'`: a unit counts once; `'job'`: each job counts. */
   readonly per: 'job' | 'call';
   /**
-   * How late (ms) a job is starting compared with when its lease was granted, net of the usual
-   * reply delay; see `LeaseClock`. With `rebase`, a start later than `lateAfterMs` first moves its
-   * units of the store's limit to the present, so the limit holds across every process for the
-   * times handlers really start. Default: never late.
+   * How late (ms) a job is starting compared with when it was due (see `alignStartsMs` and
+   * `LeaseClock`). With `rebase`, a start later than `lateAfterMs` first moves its units of the
+   * store's limit to the present, so the limit holds across every process for the times handlers
+   * really start. Default: never late.
    */
   readonly lateness?: (job: ReservedJob) => number;
   readonly lateAfterMs?: number;
+
   readonly rebase?: (units: number, grantedAt: number) => Observable<RebaseResult>;
 }
 
