@@ -127,8 +127,11 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
       sleep = self.fired ? undefined : self.sub;
     };
 
+    // A wake-up during a reserve call: jobs may have been added after the store looked.
+    let wokenWhileBusy = false;
     const wake = (): void => {
       idleMs = minIdle;
+      if (busy) wokenWhileBusy = true;
       if (sleep && !sleepIsHard) {
         sleep.unsubscribe();
         sleep = undefined;
@@ -138,6 +141,8 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
 
     const onResult = (taken: number, result: ReserveResult<T>, requestedAt: number): void => {
       busy = false;
+      const woken = wokenWhileBusy;
+      wokenWhileBusy = false;
       errorMs = minIdle;
       const got = result.jobs.length;
       if (got < taken) demand.giveBack(taken - got);
@@ -151,7 +156,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
         sleepFor(maxIdle, false);
       } else if (result.retryAfterMs !== undefined) {
         sleepFor(result.retryAfterMs, true);
-      } else if (got < taken) {
+      } else if (got < taken && !woken) {
         const idle = got === 0 ? idleMs : minIdle;
         if (got === 0) idleMs = Math.min(maxIdle, idleMs * 2);
         sleepFor(Math.min(idle, result.nextCheckInMs ?? Infinity), false);

@@ -193,6 +193,26 @@ describe('source', () => {
       expect(store.calls.map((c) => c.at)).toEqual([0, 10, 30, 70, 110, 150, 160, 170, 190]);
     });
 
+    it('reserves again at once after a short answer when a wake-up came during the call', () => {
+      let calls: { at: number }[] = [];
+      testScheduler.run(({ cold, hot }) => {
+        const demand = new Demand({ initial: 5 });
+        // The first call takes 10 frames and finds nothing; a job is added (wake-up) at frame 5.
+        const fake = scriptedStore(testScheduler, [
+          () => cold('----------(a|)', { a: answer([]) }),
+          () => cold('(a|)', { a: answer([reservedJob('1', 'x')]) }),
+        ]);
+        calls = fake.calls;
+        const wakeups = hot('5ms w');
+        const sub = source(config({ store: fake.store, demand, wakeups, idle: { minMs: 100 } })).subscribe();
+        hot('50ms c').subscribe(() => {
+          sub.unsubscribe();
+        });
+      });
+      // Without the wake-up it would sleep 100 frames after the empty answer at 10.
+      expect(calls.map((c) => c.at)).toEqual([0, 10]);
+    });
+
     it('cuts an idle sleep short on a wake-up', () => {
       const store = new CountingStore();
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
