@@ -12,7 +12,8 @@ export interface PendingAbort {
 
 interface Entry {
   readonly job: ReservedJob;
-  controller: AbortController | undefined;
+  /** Aborts the running handler (its unit's `abort`), while one runs. */
+  abort: ((reason: Error) => void) | undefined;
   /** Set when an abort arrived before the handler started. */
   pending: PendingAbort | undefined;
 }
@@ -44,21 +45,21 @@ export class InFlight {
     const pending: PendingAbort | undefined = this.closed
       ? { cause: 'shutdown', detail: 'worker draining' }
       : undefined;
-    for (const job of jobs) this.entries.set(job.id, { job, controller: undefined, pending });
+    for (const job of jobs) this.entries.set(job.id, { job, abort: undefined, pending });
     if (this.entries.size > this.peak) this.peak = this.entries.size;
   }
 
-  /** Links a starting handler's controller; returns an abort that arrived before the start, if any. */
-  attach(id: string, controller: AbortController): PendingAbort | undefined {
+  /** Links a starting handler's abort; returns an abort that arrived before the start, if any. */
+  attach(id: string, abort: (reason: Error) => void): PendingAbort | undefined {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
-    entry.controller = controller;
+    entry.abort = abort;
     return entry.pending;
   }
 
   detach(id: string): void {
     const entry = this.entries.get(id);
-    if (entry) entry.controller = undefined;
+    if (entry) entry.abort = undefined;
   }
 
   remove(id: string): void {
@@ -79,7 +80,7 @@ export class InFlight {
   abort(id: string, cause: AbortKind, detail?: string): boolean {
     const entry = this.entries.get(id);
     if (!entry) return false;
-    if (entry.controller) entry.controller.abort(new JobAbortedError(id, cause, detail));
+    if (entry.abort) entry.abort(new JobAbortedError(id, cause, detail));
     else entry.pending ??= { cause, detail };
     return true;
   }

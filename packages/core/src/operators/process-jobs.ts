@@ -238,14 +238,32 @@ export function runUnit<T>(
     const scheduler = config.scheduler ?? asyncScheduler;
     const inFlight = config.inFlight;
     const telemetry = config.telemetry;
-    const controller = new AbortController();
+    // The handler's AbortController is made only when the handler reads `signal` (most never do):
+    // an abort before that is remembered and applied when it is made.
+    let controller: AbortController | undefined;
+    let abortReason: unknown;
+    let aborted = false;
+    const abort = (reason: unknown): void => {
+      if (aborted) return;
+      aborted = true;
+      abortReason = reason;
+      controller?.abort(reason);
+      onAbort(reason);
+    };
+    const signal = (): AbortSignal => {
+      if (!controller) {
+        controller = new AbortController();
+        if (aborted) controller.abort(abortReason);
+      }
+      return controller.signal;
+    };
     let started = scheduler.now();
 
     // Jobs aborted before their start (cancelled, lease lost) settle without running.
     const early: Handled<T>[] = [];
     const jobs: ReservedJob<T>[] = [];
     for (const job of unit.jobs) {
-      const pending = inFlight?.attach(job.id, controller);
+      const pending = inFlight?.attach(job.id, abort);
       if (pending) {
         // Settled without running: a later abort of this job must not reach its siblings' handler.
         inFlight?.detach(job.id);
@@ -291,7 +309,6 @@ export function runUnit<T>(
       timeoutSub?.unsubscribe();
       resultSub?.unsubscribe();
       gateSub?.unsubscribe();
-      controller.signal.removeEventListener('abort', onAbort);
       for (const job of jobs) inFlight?.detach(job.id);
     };
 
@@ -306,8 +323,8 @@ export function runUnit<T>(
       finish(jobs.map((job) => ({ job, durationMs, status: 'error', error })));
     };
 
-    function onAbort(): void {
-      const reason: unknown = controller.signal.reason;
+    function onAbort(reason: unknown): void {
+      if (done) return;
       const durationMs = elapsed();
       if (reason instanceof JobAbortedError) {
         if (reason.abortCause === 'shutdown') return; // the subscriber is going away; nothing to emit
@@ -324,8 +341,6 @@ export function runUnit<T>(
       onError(reason);
     }
 
-    controller.signal.addEventListener('abort', onAbort, { once: true });
-
     // Runs the handler; called at once, or when the start gate lets the unit through.
     const begin = (): void => {
       if (done) return;
@@ -333,7 +348,7 @@ export function runUnit<T>(
       const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
       if (timeoutMs !== undefined) {
         timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
-          controller.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
+          abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
         });
       }
 
@@ -351,7 +366,9 @@ export function runUnit<T>(
       }
 
       const ctx: JobContext = {
-        signal: controller.signal,
+        get signal() {
+          return signal();
+        },
         pipeline: config.pipeline,
         logger: config.logger ?? silentLogger,
       };
@@ -423,7 +440,10 @@ export function runUnit<T>(
     function cleanupOnUnsubscribe(): void {
       if (done) return;
       done = true;
-      controller.abort(new JobAbortedError(jobs[0]?.id ?? '', 'shutdown'));
+      const reason = new JobAbortedError(jobs[0]?.id ?? '', 'shutdown');
+      aborted = true;
+      abortReason = reason;
+      controller?.abort(reason);
       cleanup();
     }
     return cleanupOnUnsubscribe;
