@@ -85,9 +85,15 @@ export class InFlight {
     return true;
   }
 
-  /** From now on, added jobs are handed back rather than started (a drain began). */
+  /**
+   * A drain began: jobs not started yet (prefetched, or in a batch being formed) and jobs added from
+   * now on are handed back rather than started; running ones finish.
+   */
   close(): void {
     this.closed = true;
+    for (const entry of this.entries.values()) {
+      if (!entry.abort) entry.pending ??= { cause: 'shutdown', detail: 'worker draining' };
+    }
   }
 
   abortAll(cause: 'shutdown'): void {

@@ -90,8 +90,11 @@ interface CommonConfig {
   /** Lease per reserved job; heartbeats renew it every `leaseMs / 3`. Default `30_000`. */
   readonly leaseMs?: number;
   /**
-   * Extra jobs reserved beyond what the handlers can take, to hide store latency. Default `0`. Not
-   * with a rate limit (a prefetched job would start later than the limit counted it).
+   * Extra jobs reserved beyond what the handlers can take, so the next reservation overlaps the
+   * current work instead of waiting for its acks: `concurrency × batch size` (one more unit per
+   * handler slot) gives a busy worker about a fifth more throughput on a local Redis. Prefetched jobs
+   * are leased to this worker; a drain hands them back unstarted. Not with a rate limit (a prefetched
+   * job would start later than the limit counted it). Default `0`: a worker holds only what it runs.
    */
   readonly prefetch?: number;
   /** JSON schema payloads must match; invalid jobs are dead-lettered at reserve. Default: the queue's stored schema. */
@@ -297,7 +300,11 @@ export function definePipeline<T = unknown, R = unknown>(
       run = (jobs$) =>
         jobs$.pipe(
           mergeMap((jobs) => jobs.map((job): WorkUnit<T> => ({ jobs: [job], batch: false }))),
-          processJobs(handler, { ...runConfig, concurrency: ctx.concurrency$ }),
+          processJobs(handler, {
+            ...runConfig,
+            concurrency: ctx.concurrency$,
+            maxBuffered: Number.MAX_SAFE_INTEGER,
+          }),
         );
     } else {
       const handler = config.handler as BatchHandler<T>;
@@ -317,7 +324,11 @@ export function definePipeline<T = unknown, R = unknown>(
         run = (jobs$) =>
           jobs$.pipe(
             mergeMap((jobs) => chunk(jobs, spec.size).map((c): WorkUnit<T> => ({ jobs: c, batch: true }))),
-            processJobs(handler, { ...runConfig, concurrency: ctx.concurrency$ }),
+            processJobs(handler, {
+              ...runConfig,
+              concurrency: ctx.concurrency$,
+              maxBuffered: Number.MAX_SAFE_INTEGER,
+            }),
           );
       } else {
         run = (jobs$) =>
@@ -329,7 +340,11 @@ export function definePipeline<T = unknown, R = unknown>(
               ...(scheduler ? { scheduler } : {}),
             }),
             map((jobs): WorkUnit<T> => ({ jobs, batch: true })),
-            processJobs(handler, { ...runConfig, concurrency: ctx.concurrency$ }),
+            processJobs(handler, {
+              ...runConfig,
+              concurrency: ctx.concurrency$,
+              maxBuffered: Number.MAX_SAFE_INTEGER,
+            }),
           );
       }
     }

@@ -82,6 +82,7 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
             queue: 'backlog',
             concurrency: 10,
             batch: { size: 10, timeMs: 50 },
+            prefetch: 0, // the budget is exactly concurrency × batch size
             handler: (jobs) => {
               calls.push(jobs.length);
               // A slow consumer: 250 ms per batch.

@@ -68,6 +68,7 @@ describe('worker drain (virtual time)', () => {
           definePipeline<number>({
             queue: 'q',
             concurrency: 3,
+            prefetch: 3, // three more reserved than run
             handler: (job) => {
               starts.push(asyncScheduler.now());
               return timer(50).pipe(map(() => job.data));
@@ -85,7 +86,10 @@ describe('worker drain (virtual time)', () => {
     });
     // Three at 0, three at 50; the drain at 60 lets those three finish at 100 and starts nothing else.
     expect(starts).toEqual([0, 0, 0, 50, 50, 50]);
-    expect(outcomes.map((o) => o.kind)).toEqual(Array(6).fill('completed'));
+    // The three prefetched (reserved, not started) go back to the queue without spending an attempt.
+    expect(outcomes.filter((o) => o.kind === 'completed')).toHaveLength(6);
+    expect(outcomes.filter((o) => o.kind === 'snoozed').map((o) => o.job.attempt)).toEqual([1, 1, 1]);
+    expect(outcomes).toHaveLength(9);
     expect(closed?.()).toEqual({ drained: true, abandoned: 0 });
   });
 
@@ -99,6 +103,7 @@ describe('worker drain (virtual time)', () => {
           definePipeline({
             queue: 'q',
             concurrency: 2,
+            prefetch: 0,
             handler: (_job, { signal }) => {
               signals.push(signal);
               return NEVER;

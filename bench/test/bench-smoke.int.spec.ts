@@ -1,0 +1,121 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as markdownPlugin from 'prettier/plugins/markdown';
+import * as prettier from 'prettier/standalone';
+import type { JsonResults } from '../src/report';
+import { TARGETS } from '../src/targets';
+
+const BENCH = join(__dirname, '..');
+const RUN = join(BENCH, 'dist', 'run.js');
+
+/**
+ * `npm run bench -- --smoke` end to end, through the same code as `--quick` and the full run (tiny
+ * sizes, one round): its own redis-server, both systems' worker processes, every scenario, both
+ * output files. Checks their shape, not the figures (a smoke run is too short to mean anything).
+ */
+describe('bench --smoke', () => {
+  let out = '';
+  let json: JsonResults;
+  let markdown = '';
+
+  beforeAll(async () => {
+    // Jest's global setup builds the workspace; until the root tsconfig references bench/, build it here.
+    if (process.env['SLUICE_SKIP_BUILD'] !== '1' || !existsSync(RUN)) {
+      execFileSync(
+        process.execPath,
+        [require.resolve('typescript/bin/tsc'), '-b', join(BENCH, 'tsconfig.json')],
+        {
+          stdio: 'inherit',
+        },
+      );
+    }
+    out = mkdtempSync(join(tmpdir(), 'sluice-bench-smoke-'));
+    await new Promise<void>((resolve, reject) => {
+      const env = { ...process.env };
+      delete env['BENCH_REDIS_URL']; // the smoke run starts its own server
+      execFile(
+        process.execPath,
+        [RUN, '--smoke', '--out', out],
+        { env, timeout: 100_000, maxBuffer: 16 * 1024 * 1024 },
+        (error, _stdout, stderr) => {
+          if (error) reject(new Error(`bench --smoke failed: ${error.message}\n${stderr}`));
+          else resolve();
+        },
+      );
+    });
+    json = JSON.parse(readFileSync(join(out, 'results', 'latest.json'), 'utf8')) as JsonResults;
+    markdown = readFileSync(join(out, 'RESULTS.md'), 'utf8');
+  }, 120_000);
+
+  afterAll(() => {
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('reports every scenario with the documented fields', () => {
+    expect(new Set(json.scenarios.map((s) => s.name))).toEqual(
+      new Set(['Throughput', 'Latency', 'Rate-limit accuracy', 'Backlog memory', 'Batch API shape']),
+    );
+    for (const s of json.scenarios) {
+      expect(s).toEqual(
+        expect.objectContaining({
+          name: expect.any(String),
+          metric: expect.any(String),
+          unit: expect.any(String),
+          sluice: expect.any(Number),
+          bullmq: expect.any(Number),
+          better: expect.stringMatching(/^(higher|lower)$/),
+        }),
+      );
+      expect(s.ratio === null || typeof s.ratio === 'number').toBe(true);
+    }
+    // Every target reads a row that exists.
+    const ids = new Set(json.scenarios.map((s) => s.id));
+    for (const t of TARGETS) expect(ids).toContain(t.row);
+  });
+
+  it('measures every figure: finite, and positive except counts of limit violations', () => {
+    for (const s of json.scenarios) {
+      for (const [side, value] of [
+        ['sluice', s.sluice],
+        ['bullmq', s.bullmq],
+      ] as const) {
+        const label = `${s.name} / ${s.metric} / ${side}`;
+        expect({ label, finite: Number.isFinite(value) }).toEqual({ label, finite: true });
+        if (s.unit === 'windows') expect(value).toBeGreaterThanOrEqual(0);
+        else expect({ label, positive: value > 0 }).toEqual({ label, positive: true });
+      }
+      if (s.ratio !== null) {
+        expect(Number.isFinite(s.ratio)).toBe(true);
+        expect(s.ratio).toBeGreaterThan(0);
+      } else {
+        expect(s.sluice === 0 || s.bullmq === 0).toBe(true);
+      }
+    }
+  });
+
+  it('describes the machine and the run', () => {
+    const m = json.machine;
+    expect(m.cpuCount).toBeGreaterThan(0);
+    expect(m.cpuModel).not.toBe('');
+    expect(m.node).toBe(process.version);
+    expect(m.redis).toMatch(/^\d+\.\d+/);
+    expect(m.bullmq).toMatch(/^5\./);
+    expect(Number.isNaN(Date.parse(m.date))).toBe(false);
+    expect(m).toEqual(expect.objectContaining({ mode: 'smoke', rounds: 1, redisSource: 'spawned' }));
+  });
+
+  it('writes a RESULTS.md that Prettier leaves as it is', async () => {
+    expect(markdown).toContain('| Scenario');
+    for (const s of json.scenarios) expect(markdown).toContain(s.metric);
+    // The repository's Prettier options, as `prettier --check .` applies them to bench/RESULTS.md.
+    const config = JSON.parse(readFileSync(join(BENCH, '..', '.prettierrc.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(await prettier.check(markdown, { ...config, parser: 'markdown', plugins: [markdownPlugin] })).toBe(
+      true,
+    );
+  });
+});
