@@ -1,15 +1,12 @@
+import { maxInAnyWindow } from '@sluice/core';
 import type { InspectionCall } from './inspection-api';
 
 /** The most calls that fall in any window `[t, t + periodMs)`. */
 export function maxCallsInAnyWindow(calls: readonly InspectionCall[], periodMs: number): number {
-  const times = calls.map((c) => c.at).sort((a, b) => a - b);
-  let best = 0;
-  let end = 0;
-  times.forEach((start, i) => {
-    while (end < times.length && (times[end] ?? Infinity) < start + periodMs) end++;
-    best = Math.max(best, end - i);
-  });
-  return best;
+  return maxInAnyWindow(
+    calls.map((c) => c.at),
+    periodMs,
+  );
 }
 
 /** Messages per second sustained by the calls made from some time on. */

@@ -8,10 +8,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { Queue } from '@sluice/core';
+import { maxInAnyWindow, Queue } from '@sluice/core';
 import { EMAIL_QUEUE, emailSchema, type Email } from './email';
 import { SimulatedProvider } from './provider';
-import { maxInAnyWindow } from './rate-window';
 import { openRedisOrExit } from './redis';
 import type { WorkerMessage } from './worker';
 

@@ -1,12 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Queue } from '@sluice/core';
+import { maxInAnyWindow, Queue } from '@sluice/core';
 import { deleteKeysWithPrefix, RedisStore } from '@sluice/redis';
 import { uniquePrefix, useRedis } from '@sluice/testing';
 import { EMAIL_QUEUE, emailSchema, type Email } from '../src/email';
 import { SimulatedProvider } from '../src/provider';
-import { maxInAnyWindow } from '../src/rate-window';
 import type { WorkerMessage } from '../src/worker';
 
 const WORKER_JS = join(__dirname, '..', 'dist', 'worker.js');

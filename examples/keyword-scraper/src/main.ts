@@ -7,9 +7,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { Queue } from '@sluice/core';
+import { maxInAnyWindow, Queue } from '@sluice/core';
 import { KEYWORD_QUEUE, SEARCH_LIMIT, type KeywordJob } from './keyword';
-import { maxInAnyWindow } from './rate-window';
 import { openRedisOrExit } from './redis';
 import type { WorkerMessage } from './worker';
 

@@ -1,11 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Queue } from '@sluice/core';
+import { maxInAnyWindow, Queue } from '@sluice/core';
 import { deleteKeysWithPrefix, RedisStore } from '@sluice/redis';
 import { uniquePrefix, useRedis } from '@sluice/testing';
 import { KEYWORD_QUEUE, type KeywordJob } from '../src/keyword';
-import { maxInAnyWindow } from '../src/rate-window';
 import type { WorkerMessage } from '../src/worker';
 
 const WORKER_JS = join(__dirname, '..', 'dist', 'worker.js');

@@ -3,4 +3,4 @@
  */
 export { createProgram, run } from './program';
 export { CliError, processIo, type Io } from './io';
-export { runDemo, maxInAnyWindow, type DemoOptions, type DemoSummary } from './demo/demo';
+export { runDemo, type DemoOptions, type DemoSummary } from './demo/demo';

@@ -169,3 +169,24 @@ export class LimiterRegistry {
     return limiter;
   }
 }
+
+/**
+ * The most times that fall in any window `[t, t + periodMs)`: what a limit of `allowed` per
+ * `periodMs` promises to keep at or under `allowed`. Use it to check start times a run recorded.
+ *
+ * ## Example
+ * ```ts
+ * maxInAnyWindow([0, 999, 1000, 1001, 1998], 1000); // 4: the window [999, 1999)
+ * ```
+ */
+export function maxInAnyWindow(times: readonly number[], periodMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let end = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const start = sorted[i] as number;
+    while (end < sorted.length && (sorted[end] as number) < start + periodMs) end++;
+    best = Math.max(best, end - i);
+  }
+  return best;
+}

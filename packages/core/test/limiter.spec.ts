@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { InvalidArgumentError, LimiterRegistry, SlidingWindowLimiter } from '@sluice/core';
+import { InvalidArgumentError, LimiterRegistry, maxInAnyWindow, SlidingWindowLimiter } from '@sluice/core';
 
 describe('SlidingWindowLimiter', () => {
   it('grants up to allowed and says exactly when the next unit frees', () => {
@@ -66,5 +66,14 @@ describe('LimiterRegistry', () => {
     const a = r.get('ses', { allowed: 10, periodMs: 1000 });
     expect(r.get('ses', { allowed: 10, periodMs: 1000 })).toBe(a);
     expect(() => r.get('ses', { allowed: 11, periodMs: 1000 })).toThrow(/already/);
+  });
+});
+
+describe('maxInAnyWindow', () => {
+  it('counts the busiest half-open window, whatever the order of the times', () => {
+    expect(maxInAnyWindow([0, 999, 1000, 1001, 1998], 1000)).toBe(4); // [999, 1999)
+    expect(maxInAnyWindow([2000, 0, 1000], 1000)).toBe(1); // a start at t + periodMs is a new window
+    expect(maxInAnyWindow([5, 5, 5], 1)).toBe(3);
+    expect(maxInAnyWindow([], 1000)).toBe(0);
   });
 });

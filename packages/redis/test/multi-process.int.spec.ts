@@ -3,7 +3,8 @@ import { firstValueFrom } from 'rxjs';
 import { uniquePrefix } from '@sluice/testing';
 import { deleteKeysWithPrefix, RedisStore } from '@sluice/redis';
 import { sleep, useRedisWithAdmin } from './helpers';
-import { killAllWorkers, maxInAnyWindow, WorkerProcess } from './worker-process';
+import { maxInAnyWindow } from '@sluice/core';
+import { killAllWorkers, WorkerProcess } from './worker-process';
 
 /** Redis TIME in ms, the clock leases and the rate limit use. */
 async function redisNow(client: Redis): Promise<number> {

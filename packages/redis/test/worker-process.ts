@@ -147,16 +147,3 @@ export class WorkerProcess {
 export async function killAllWorkers(): Promise<void> {
   await Promise.all([...running].map((w) => w.kill()));
 }
-
-/** The largest number of times in any half-open window `[t, t + periodMs)`. */
-export function maxInAnyWindow(times: readonly number[], periodMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let j = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    const start = sorted[i] ?? 0;
-    while (j < sorted.length && (sorted[j] ?? 0) < start + periodMs) j++;
-    best = Math.max(best, j - i);
-  }
-  return best;
-}

@@ -2,6 +2,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import {
   createLogger,
   definePipeline,
+  maxInAnyWindow,
   exponential,
   MemoryStore,
   Queue,
@@ -69,18 +70,6 @@ async function openStore(options: DemoOptions, runId: string): Promise<OpenedSto
 
 function redact(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');
-}
-
-/** The largest number of times in any half-open window `[t, t + periodMs)`. */
-export function maxInAnyWindow(times: readonly number[], periodMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let j = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    while (j < sorted.length && (sorted[j] as number) < (sorted[i] as number) + periodMs) j++;
-    best = Math.max(best, j - i);
-  }
-  return best;
 }
 
 /**

@@ -8,18 +8,6 @@ export function newTestScheduler(): TestScheduler {
   });
 }
 
-/** The largest number of timestamps in any half-open window `[t, t + periodMs)`. */
-export function maxInAnyWindow(times: readonly number[], periodMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let j = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    while (j < sorted.length && sorted[j]! < sorted[i]! + periodMs) j++;
-    best = Math.max(best, j - i);
-  }
-  return best;
-}
-
 /** A leased job for operator tests that need no store: attempt 1 of 5, lease token `<id>.1`. */
 export function reservedJob<T = string>(
   id: string,
@@ -98,3 +86,5 @@ export function recordingLogger(): { readonly logger: Logger; readonly entries: 
     };
   return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, entries };
 }
+
+export { maxInAnyWindow } from '@sluice/core';
