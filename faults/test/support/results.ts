@@ -78,7 +78,7 @@ function machine(): string {
     const version = /v=(\S+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1];
     if (version) redis = `redis-server ${version}`;
   } catch {
-    // keep the placeholder
+    // no redis-server on PATH: say the version is unknown
   }
   const cpu = cpus();
   return (
