@@ -66,6 +66,11 @@ export const MAX_PRIORITY = 1_000_000;
 export interface NewJob<T = unknown> extends JobOptions {
   readonly queue: string;
   readonly data: T;
+  /**
+   * `data` already encoded as JSON (`Queue` encodes once to check its size and schema): stores keep
+   * it verbatim instead of encoding `data` again.
+   */
+  readonly json?: string;
 }
 
 /** One attempt that ended in an error, as recorded on the job. */

@@ -118,9 +118,12 @@ export class Queue<T = unknown> {
   addBulk$(items: readonly BulkItem<T>[]): Observable<readonly EnqueueResult[]> {
     return defer(() => {
       const jobs = items.map((item) => {
-        const data = JSON.parse(encodePayload(this.name, item.data, this.maxPayloadBytes)) as unknown;
+        // Encoded once: the size check, the schema check (on the JSON form a worker will read) and
+        // the store all use this one encoding.
+        const json = encodePayload(this.name, item.data, this.maxPayloadBytes);
+        const data: unknown = this.validator ? JSON.parse(json) : item.data;
         assertValid(this.name, this.validator, data);
-        return { ...this.defaults, ...item.options, queue: this.name, data };
+        return { ...this.defaults, ...item.options, queue: this.name, data, json };
       });
       if (jobs.length === 0) return of([]);
       return this.store.enqueue(jobs);

@@ -57,11 +57,11 @@ export function encodeRetention(retention: Retention | undefined): string {
 
 const optional = (value: number | string | undefined): string => (value === undefined ? '' : String(value));
 
-/** The enqueue values of one (validated) job. The payload is JSON-encoded here, once. */
+/** The enqueue values of one (validated) job. The payload is JSON-encoded here, unless it already is. */
 export function encodeNewJob(job: NewJob): string[] {
   return [
     job.id ?? '',
-    encodePayload(job.queue, job.data, Number.MAX_SAFE_INTEGER),
+    job.json ?? encodePayload(job.queue, job.data, Number.MAX_SAFE_INTEGER),
     job.name === undefined || job.name === job.queue ? '' : job.name,
     job.priority === undefined || job.priority === 0 ? '' : String(job.priority),
     optional(job.delayMs),

@@ -114,6 +114,12 @@ export function defineStoreContract(
         expect(job.priority).toBe(7);
       });
 
+      it('stores a payload given already encoded as is', async () => {
+        const [r] = await add([{ queue: 'q', data: { n: 1, s: 'é' }, json: '{"n":1,"s":"é"}' }]);
+        expect((await store.getJob('q', r!.id))?.data).toEqual({ n: 1, s: 'é' });
+        expect((await reserve('q', 1)).jobs[0]?.data).toEqual({ n: 1, s: 'é' });
+      });
+
       it('treats an existing caller-chosen id as a duplicate', async () => {
         const [a] = await add([{ queue: 'q', id: 'order-17', data: 1 }]);
         const [b] = await add([{ queue: 'q', id: 'order-17', data: 2 }]);

@@ -186,7 +186,7 @@ export class MemoryStore implements Store {
       id,
       queue: job.queue,
       name: job.name ?? job.queue,
-      json: JSON.stringify(job.data),
+      json: job.json ?? JSON.stringify(job.data),
       createdAt: now,
       timeoutMs: job.timeoutMs,
       uniqueKey: job.unique?.key,
