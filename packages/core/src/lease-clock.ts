@@ -1,44 +1,82 @@
 /**
- * Tells how late a reserved job starts, on the worker's own clock only. The store stamps a grant
- * somewhere between the moment the worker sent the reserve and the moment the reply arrived, so a job
- * starting at `now` is at most `now − sent` after its grant. Part of that is the usual round trip;
- * the rest is time the worker spent stalled (a GC pause, a busy core, a cold start), which the start
- * gate turns into a store call rather than a start the limit did not count.
+ * Maps the store's clock onto the worker's, from the reserve calls the worker makes anyway, so that a
+ * handler can start a fixed delay after the moment the store counted it against a rate limit.
  *
- * The usual round trip is the smallest of the recent ones. Until a few have been seen it is taken as
- * 0, so the first reservations, when a cold process is slowest, are judged strictly.
+ * A reserve sent at local time `sent` and answered at `received` was stamped by the store at `at`
+ * (its own clock) somewhere in between. Each call therefore bounds the offset between the two
+ * clocks: `at − received ≤ offset ≤ at − sent` (widened by a millisecond on each side, as both
+ * clocks read whole milliseconds). The intersection of the recent bounds is kept, and its middle is
+ * the estimate: on a quiet link it is as tight as the fastest recent round trip, however slow the
+ * others were. Bounds that no longer meet (a clock was stepped) start the intersection afresh.
+ *
+ * The same calls give the usual round trip: the smallest recent one, or 0 until a few have been
+ * seen, so the first reservations, when a cold process is slowest, are judged strictly.
+ *
+ * Why not the send time: the store may stamp a call anywhere in its round trip (a busy server
+ * queues it), so starts timed from the send drift from their grants by up to a round trip, and a
+ * provider could see more starts in one window than the limit allowed.
  *
  * ## Example
  * ```ts
  * const clock = new LeaseClock();
- * clock.observe(receivedAt - sentAt);               // each reservation's round trip
- * if (clock.lateness(Date.now(), sentAt) > 5) await rebase(job);
+ * clock.observe(sentAt, receivedAt, reply.now);     // each reservation
+ * const startAt = clock.toLocal(job.lease.startedAt) + 30;
  * ```
  */
 export class LeaseClock {
-  private readonly samples: number[] = [];
+  private readonly lows: number[] = [];
+  private readonly highs: number[] = [];
+  private readonly trips: number[] = [];
   private next = 0;
+  private offset = 0;
 
   constructor(
     private readonly size = 64,
     private readonly warmUp = 4,
   ) {}
 
-  /** One reservation's round trip, in ms. */
-  observe(roundTripMs: number): void {
-    if (!Number.isFinite(roundTripMs) || roundTripMs < 0) return;
-    if (this.samples.length < this.size) this.samples.push(roundTripMs);
-    else this.samples[this.next] = roundTripMs;
+  /** One call: sent and answered on the local clock, stamped `storeAt` on the store's clock (ms). */
+  observe(sentAt: number, receivedAt: number, storeAt: number): void {
+    const trip = receivedAt - sentAt;
+    if (!Number.isFinite(trip) || trip < 0 || !Number.isFinite(storeAt)) return;
+    const low = storeAt - receivedAt - 1;
+    const high = storeAt - sentAt + 1;
+    if (this.trips.length < this.size) {
+      this.lows.push(low);
+      this.highs.push(high);
+      this.trips.push(trip);
+    } else {
+      this.lows[this.next] = low;
+      this.highs[this.next] = high;
+      this.trips[this.next] = trip;
+    }
     this.next = (this.next + 1) % this.size;
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (let i = 0; i < this.trips.length; i++) {
+      lo = Math.max(lo, this.lows[i] as number);
+      hi = Math.min(hi, this.highs[i] as number);
+    }
+    if (lo > hi) {
+      // The clocks moved against each other: only the newest call is still true.
+      this.lows.length = this.highs.length = this.trips.length = 0;
+      this.next = 0;
+      this.observe(sentAt, receivedAt, storeAt);
+      return;
+    }
+    this.offset = (lo + hi) / 2;
+  }
+
+  /** The local time of store time `storeMs` (the same value until a call has been observed). */
+  toLocal(storeMs: number): number {
+    return storeMs - this.offset;
   }
 
   /** The usual round trip: the smallest recent one, or 0 until a few have been seen. */
   usualRoundTrip(): number {
-    return this.samples.length < this.warmUp ? 0 : Math.min(...this.samples);
-  }
-
-  /** How late (ms) a start at `now` is for a job whose reserve was sent at `sentAt`. */
-  lateness(now: number, sentAt: number): number {
-    return Math.max(0, now - sentAt - this.usualRoundTrip());
+    if (this.trips.length < this.warmUp) return 0;
+    let min = Infinity;
+    for (const t of this.trips) min = Math.min(min, t);
+    return min;
   }
 }

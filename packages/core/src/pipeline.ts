@@ -66,12 +66,14 @@ export interface PipelineRateLimit {
    */
   readonly marginMs?: number;
   /**
-   * Every start waits until this long after its reserve was sent (or the usual round trip, if longer).
-   * Starts then trail their grants by the same delay, so they keep the spacing the limit gave the
-   * grants even when a worker takes a while to start a burst (a busy core, a GC pause): the handler
-   * start times, as a provider sees them, hold the limit across every process. A start later than
-   * that still (the worker stalled longer) first moves its units in the store to the present. Costs
-   * that much latency, not rate. Default: 3% of `periodMs`, between 5 and 30 ms (30 ms for 1 s).
+   * Every start waits until this long after the store counted it (the grant's store time mapped onto
+   * the worker's clock, see `LeaseClock`; or the usual round trip, if longer). Starts then trail their
+   * grants by the same delay, so they keep the spacing the limit gave the grants even when a worker
+   * takes a while to start a burst (a busy core, a GC pause, a reply queued behind other calls): the
+   * handler start times, as a provider sees them, hold the limit across every process. A start later
+   * than that still (the worker stalled longer) first moves its units in the store to the present and
+   * waits out the alignment again. Costs that much latency, not rate. Default: 3% of `periodMs`,
+   * between 5 and 30 ms (30 ms for 1 s).
    */
   readonly alignStartsMs?: number;
 }
@@ -252,19 +254,15 @@ export function definePipeline<T = unknown, R = unknown>(
     const { store, demand, inFlight, logger } = ctx;
     const scheduler = ctx.scheduler;
     const leaseClock = new LeaseClock();
-    /** When each reserved job's reserve call was sent (worker clock), for the start gate. */
-    const requestedAt = new WeakMap<ReservedJob, number>();
     const margin = config.rateLimit ? rateMargin(config.rateLimit) : 0;
-    /** The local time a reserved job may start: its reserve's send time plus the alignment. */
-    const dueAt = (job: ReservedJob): number => {
-      const sent = requestedAt.get(job) ?? (scheduler ?? asyncScheduler).now();
-      return sent + Math.max(alignMs, leaseClock.usualRoundTrip());
-    };
+    /** The local time a unit counted at store time `grantedAt` may start: that plus the alignment. */
+    const dueAt = (grantedAt: number): number =>
+      leaseClock.toLocal(grantedAt) + Math.max(alignMs, leaseClock.usualRoundTrip());
     const rebase = store.rebaseLimit?.bind(store);
     const startGate =
       config.rateLimit && ctx.limiters && rateLimitSpec
         ? {
-            lateness: (job: ReservedJob) => (scheduler ?? asyncScheduler).now() - dueAt(job),
+            dueAt,
             // Half the margin: the store call that moves a late start takes a round trip too.
             lateAfterMs: Math.max(2, margin / 2),
             ...(rebase
@@ -361,9 +359,9 @@ export function definePipeline<T = unknown, R = unknown>(
       paused: ctx.paused$,
       onReserved: (jobs, sentAt) => {
         inFlight.add(jobs);
-        if (startGate) {
-          leaseClock.observe((scheduler ?? asyncScheduler).now() - sentAt);
-          for (const job of jobs) requestedAt.set(job, sentAt);
+        const first = jobs[0];
+        if (startGate && first) {
+          leaseClock.observe(sentAt, (scheduler ?? asyncScheduler).now(), first.lease.startedAt);
         }
       },
       onError: (error) => {
@@ -432,12 +430,12 @@ function rateMargin(limit: PipelineRateLimit): number {
 
 /** Delays each reservation until its jobs are due (no handler slot is held meanwhile). */
 function alignStarts<T>(
-  dueAt: (job: ReservedJob<T>) => number,
+  dueAt: (grantedAt: number) => number,
   scheduler: SchedulerLike,
 ): OperatorFunction<readonly ReservedJob<T>[], readonly ReservedJob<T>[]> {
   return mergeMap((jobs) => {
     const first = jobs[0];
-    const wait = first ? dueAt(first) - scheduler.now() : 0;
+    const wait = first ? dueAt(first.lease.startedAt) - scheduler.now() : 0;
     return wait > 0 ? timer(wait, scheduler).pipe(map(() => jobs)) : of(jobs);
   });
 }

@@ -76,12 +76,14 @@ export interface StartGate {
   /** `'call'`: a unit counts once; `'job'`: each job counts. */
   readonly per: 'job' | 'call';
   /**
-   * How late (ms) a job is starting compared with when it was due (see `alignStartsMs` and
-   * `LeaseClock`). With `rebase`, a start later than `lateAfterMs` first moves its units of the
-   * store's limit to the present, so the limit holds across every process for the times handlers
-   * really start. Default: never late.
+   * The local time a unit counted by the store at store time `grantedAt` is due to start (its grant
+   * mapped onto this process's clock plus a fixed alignment; see `LeaseClock`). A unit is held back
+   * until then, and with `rebase`, one starting more than `lateAfterMs` after it (this process
+   * stalled) first moves its units of the store's limit to the present and waits for its new due
+   * time: every start then trails its count in the store by the same delay, so the limit holds
+   * across every process for the times handlers really start. Default: due at once, never late.
    */
-  readonly lateness?: (job: ReservedJob) => number;
+  readonly dueAt?: (grantedAt: number) => number;
   readonly lateAfterMs?: number;
 
   readonly rebase?: (units: number, grantedAt: number) => Observable<RebaseResult>;
@@ -402,29 +404,37 @@ export function runUnit<T>(
     if (gate) {
       // Jobs per unit of the limit: a call counts once, jobs each (never more than the limit allows).
       const want = Math.min(gate.per === 'call' ? 1 : jobs.length, gate.limiter.allowed);
-      let rebased = false;
+      // The store time this unit's units are counted at: the grant, or where a rebase moved them.
+      let grantedAt = jobs[0]?.lease.startedAt ?? 0;
+      let forced = false;
       const tryStart = (): void => {
         if (done) return;
-        const first = jobs[0];
-        const { rebase, lateness } = gate;
-        if (!rebased && rebase && lateness && first && lateness(first) > (gate.lateAfterMs ?? 0)) {
+        const { rebase, dueAt } = gate;
+        const now = scheduler.now();
+        const due = dueAt && !forced ? dueAt(grantedAt) : now;
+        if (now < due) {
+          gateSub = timer(due - now, scheduler).subscribe(tryStart);
+          return;
+        }
+        if (rebase && now - due > (gate.lateAfterMs ?? 0)) {
           // Late (this process stalled): count the start now, in the store, before running it.
-          rebased = true;
-          gateSub = rebase(want, first.lease.startedAt).subscribe({
+          gateSub = rebase(want, grantedAt).subscribe({
             next: (r) => {
               if (r.moved) {
+                grantedAt = r.at;
                 tryStart();
               } else {
-                rebased = false;
                 gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(tryStart);
               }
             },
-            // Best effort: the start was counted at the grant already.
-            error: tryStart,
+            // Best effort (the store cannot be reached): the start was counted at the grant already.
+            error: () => {
+              forced = true;
+              tryStart();
+            },
           });
           return;
         }
-        const now = scheduler.now();
         if (gate.limiter.available(now) >= want) {
           gate.limiter.record(want, now);
           begin();

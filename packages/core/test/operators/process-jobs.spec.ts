@@ -5,6 +5,7 @@ import {
   map,
   mergeMap,
   NEVER,
+  type Observable,
   of,
   throwError,
   timer,
@@ -23,6 +24,9 @@ import {
   type BatchHandler,
   type Handled,
   type Handler,
+  type RebaseResult,
+  SlidingWindowLimiter,
+  type StartGate,
   type ReservedJob,
   type WorkUnit,
 } from '@sluice/core';
@@ -537,6 +541,116 @@ describe('processJobs', () => {
         });
       });
       expect(signals[0]?.aborted).toBe(false);
+    });
+  });
+
+  describe('with a start gate', () => {
+    /** A gate over a generous local limit: due `align` frames after the grant, late after 2. */
+    const gate = (
+      rebase?: (units: number, grantedAt: number) => Observable<RebaseResult>,
+      align = 30,
+      allowed = 100,
+    ): StartGate => ({
+      limiter: new SlidingWindowLimiter({ allowed, periodMs: 1000 }),
+      per: 'job',
+      dueAt: (grantedAt) => grantedAt + align,
+      lateAfterMs: 2,
+      ...(rebase ? { rebase } : {}),
+    });
+    const granted = (id: string, at: number): ReservedJob<string> =>
+      reservedJob(id, id, { lease: { token: `${id}.1`, expiresAt: 30_000, startedAt: at } });
+
+    it('holds a unit that arrives early until its grant plus the alignment', () => {
+      const starts: number[] = [];
+      testScheduler.run(({ cold }) => {
+        cold('-----u', { u: one(granted('a', 0)) })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', concurrency: 5, startGate: gate() }))
+          .subscribe();
+      });
+      expect(starts).toEqual([30]);
+    });
+
+    it('moves the count of a late unit to the present in the store, then waits out the alignment again', () => {
+      const starts: number[] = [];
+      const calls: [number, number][] = [];
+      testScheduler.run(({ cold }) => {
+        const rebase = (units: number, grantedAt: number): Observable<RebaseResult> => {
+          calls.push([units, grantedAt]);
+          // The store answers 4 frames later, having recorded the units at its time 52.
+          return timer(4).pipe(map((): RebaseResult => ({ moved: true, at: 52 })));
+        };
+        // Granted at 0, due at 30, arrives at 50: late by more than 2.
+        cold('50ms u', { u: one(granted('a', 0)) })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
+          .subscribe();
+      });
+      expect(calls).toEqual([[1, 0]]);
+      expect(starts).toEqual([82]);
+    });
+
+    it('starts a unit late by no more than lateAfterMs without a store call', () => {
+      const starts: number[] = [];
+      let calls = 0;
+      testScheduler.run(({ cold }) => {
+        const rebase = (): Observable<RebaseResult> => {
+          calls++;
+          return of<RebaseResult>({ moved: true, at: 0 });
+        };
+        cold('32ms u', { u: one(granted('a', 0)) })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
+          .subscribe();
+      });
+      expect(calls).toBe(0);
+      expect(starts).toEqual([32]);
+    });
+
+    it('asks again after retryAfterMs when the store has no room for a late unit', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        const rebase = (_units: number, grantedAt: number): Observable<RebaseResult> => {
+          calls.push(grantedAt);
+          const now = asyncScheduler.now();
+          return of<RebaseResult>(
+            calls.length === 1 ? { moved: false, retryAfterMs: 100 } : { moved: true, at: now },
+          );
+        };
+        cold('2000ms u', { u: one(granted('a', 0)) })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
+          .subscribe();
+      });
+      expect(calls).toEqual([0, 0]);
+      expect(starts).toEqual([2130]);
+    });
+
+    it('starts a late unit when the store cannot be reached (it was counted at its grant)', () => {
+      const starts: number[] = [];
+      testScheduler.run(({ cold }) => {
+        const rebase = (): Observable<RebaseResult> => throwError(() => new Error('down'));
+        cold('50ms u', { u: one(granted('a', 0)) })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
+          .subscribe();
+      });
+      expect(starts).toEqual([50]);
+    });
+
+    it('a start the local limit holds back becomes late and is moved in the store', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        const rebase = (_units: number, grantedAt: number): Observable<RebaseResult> => {
+          calls.push(grantedAt);
+          return of<RebaseResult>({ moved: true, at: asyncScheduler.now() });
+        };
+        // One start per second locally: b, granted with a, waits for a's start to leave the window.
+        cold('(uv)', { u: one(granted('a', 0)), v: one(granted('b', 0)) })
+          .pipe(
+            processJobs(slow(1, starts), { pipeline: 'p', concurrency: 2, startGate: gate(rebase, 30, 1) }),
+          )
+          .subscribe();
+      });
+      expect(starts).toEqual([30, 1060]);
+      expect(calls).toEqual([0]);
     });
   });
 });
