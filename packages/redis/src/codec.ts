@@ -177,6 +177,55 @@ export function readFields(r: Reply): Map<string, string> {
   return f;
 }
 
+/** The fields of a job record a worker reads (see `enqueue-3.lua`); the rest are not needed to run it. */
+export interface JobFields {
+  /** Payload JSON. */
+  d?: string;
+  /** Created at (store ms). */
+  c?: string;
+  /** Name. */
+  n?: string;
+  /** Attempts counted before this lease. */
+  a?: string;
+  /** Max attempts. */
+  m?: string;
+  /** Priority. */
+  p?: string;
+  /** Run at (store ms). */
+  r?: string;
+  /** Timeout ms. */
+  t?: string;
+  /** Unique key. */
+  u?: string;
+}
+
+/**
+ * Reads `count` field/value pairs (a record as HGETALL answers it) keeping only the fields of
+ * {@link JobFields}: one small object of a fixed shape per job instead of a Map of every field.
+ */
+export function readJobFields(r: Reply): JobFields {
+  const count = r.int();
+  const f: JobFields = {};
+  for (let i = 0; i < count; i += 2) {
+    const field = r.str();
+    const value = r.str();
+    switch (field) {
+      case 'd':
+      case 'c':
+      case 'n':
+      case 'a':
+      case 'm':
+      case 'p':
+      case 'r':
+      case 't':
+      case 'u':
+        f[field] = value;
+        break;
+    }
+  }
+  return f;
+}
+
 const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't'] as const;
 
 /**
@@ -187,14 +236,16 @@ const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't'] as const;
 export function toReservedJob<T>(
   queue: string,
   id: string,
-  f: ReadonlyMap<string, string>,
+  fields: JobFields | ReadonlyMap<string, string>,
   lease: { readonly token: string; readonly expiresAt: number; readonly startedAt: number },
 ): { readonly job: ReservedJob<T> } | { readonly reason: string } {
-  const data = f.get('d');
+  const f: JobFields =
+    fields instanceof Map ? (Object.fromEntries(fields) as JobFields) : (fields as JobFields);
+  const data = f.d;
   if (data === undefined) return { reason: 'malformed job record: no data' };
-  if (!f.has('c')) return { reason: 'malformed job record: no created-at' };
+  if (f.c === undefined) return { reason: 'malformed job record: no created-at' };
   for (const field of NUMERIC_FIELDS) {
-    const v = f.get(field);
+    const v = f[field];
     if (v !== undefined && !Number.isFinite(Number(v))) {
       return { reason: `malformed job record: field ${field} is not a number` };
     }
@@ -205,20 +256,20 @@ export function toReservedJob<T>(
   } catch (error) {
     return { reason: `malformed job record: the payload is not JSON (${(error as Error).message})` };
   }
-  const createdAt = num(f.get('c'), 0);
-  const timeout = f.get('t');
-  const uniqueKey = f.get('u');
+  const createdAt = num(f.c, 0);
+  const timeout = f.t;
+  const uniqueKey = f.u;
   return {
     job: {
       id,
       queue,
-      name: f.get('n') ?? queue,
+      name: f.n ?? queue,
       data: payload,
-      attempt: num(f.get('a'), 0) + 1,
-      maxAttempts: num(f.get('m'), DEFAULT_MAX_ATTEMPTS),
-      priority: num(f.get('p'), 0),
+      attempt: num(f.a, 0) + 1,
+      maxAttempts: num(f.m, DEFAULT_MAX_ATTEMPTS),
+      priority: num(f.p, 0),
       createdAt,
-      runAt: num(f.get('r'), createdAt),
+      runAt: num(f.r, createdAt),
       lease,
       ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
       ...(uniqueKey === undefined ? {} : { uniqueKey }),

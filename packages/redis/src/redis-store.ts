@@ -39,7 +39,7 @@ import {
   encodeRetention,
   encodeSettlement,
   readEvents,
-  readFields,
+  readJobFields,
   readRecord,
   toReservedJob,
   readSettings,
@@ -376,7 +376,7 @@ export class RedisStore implements Store {
       const malformed: { id: string; reason: string }[] = [];
       for (let i = 0; i < count; i++) {
         const id = reply.str();
-        const decoded = toReservedJob<T>(queue, id, readFields(reply), lease);
+        const decoded = toReservedJob<T>(queue, id, readJobFields(reply), lease);
         if ('job' in decoded) jobs.push(decoded.job);
         else malformed.push({ id, reason: decoded.reason });
       }

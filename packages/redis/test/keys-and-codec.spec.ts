@@ -1,6 +1,14 @@
 import { InvalidArgumentError } from '@sluice/core';
 import { KeyBuilder } from '@sluice/redis';
-import { encodeNewJob, encodeRetention, readEvents, readSettingsMessage, toReservedJob } from '../src/codec';
+import {
+  encodeNewJob,
+  encodeRetention,
+  readEvents,
+  readJobFields,
+  readSettingsMessage,
+  Reply,
+  toReservedJob,
+} from '../src/codec';
 import { compareStreamIds } from '../src/stream-reader';
 
 describe('KeyBuilder', () => {
@@ -78,6 +86,21 @@ describe('codec', () => {
     ).toEqual(['i', '"x"', 'send', '3', '10', '', '2', '5', 'u', '2', 'a60000']);
     expect(encodeRetention({ keep: 'none' })).toBe('n');
     expect(encodeRetention({ keep: 'count', count: 10 })).toBe('c10');
+  });
+
+  it('reads the fields a worker needs from a leased record, skipping the rest, then the next value', () => {
+    const reply = new Reply(
+      [8, 'd', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'next'],
+      'reserve',
+    );
+    const fields = readJobFields(reply);
+    expect(fields).toEqual({ d: '{"n":1}', a: '2' });
+    expect(reply.str()).toBe('next');
+    expect(
+      toReservedJob('q', '7', { ...fields, c: '5' }, { token: 't', expiresAt: 20, startedAt: 10 }),
+    ).toEqual({
+      job: expect.objectContaining({ id: '7', data: { n: 1 }, attempt: 3, createdAt: 5 }) as unknown,
+    });
   });
 
   it('turns a leased record into a job, or says why it cannot be one', () => {

@@ -143,27 +143,24 @@ export function processJobs<T>(
     new Observable<readonly Handled<T>[]>((subscriber) => {
       let limit = typeof fixed === 'number' ? fixed : 1;
       const waiting: WorkUnit<T>[] = [];
-      const running = new Set<Subscription>();
+      const running = new Set<UnitRun<T>>();
       let active = 0;
       let upstreamDone = false;
 
+      const sink: UnitSink<T> = {
+        done: (run, handled) => {
+          subscriber.next(handled);
+          active--;
+          running.delete(run);
+          drain();
+        },
+      };
       const startRun = (unit: WorkUnit<T>): void => {
         active++;
-        let finished = false;
-        let sub: Subscription | undefined = undefined;
-        sub = runUnit(handler, unit, config).subscribe({
-          next: (handled) => {
-            subscriber.next(handled);
-          },
-          complete: () => {
-            finished = true;
-            active--;
-            if (sub) running.delete(sub);
-            drain();
-          },
-        });
-        // A synchronous handler completes inside subscribe(); only keep runs still going.
-        if (!(finished as boolean)) running.add(sub);
+        const run = new UnitRun(handler, unit, config, sink);
+        // A synchronous handler finishes inside start() and takes itself out again.
+        running.add(run);
+        run.start();
       };
 
       // Re-entrancy: a synchronous run completes inside startRun and calls drain() again; the guard
@@ -220,7 +217,7 @@ export function processJobs<T>(
       return () => {
         upstream.unsubscribe();
         concurrencySub?.unsubscribe();
-        for (const sub of running) sub.unsubscribe();
+        for (const run of running) run.cancel();
         running.clear();
       };
     });
@@ -237,227 +234,290 @@ export function runUnit<T>(
   config: RunConfig,
 ): Observable<readonly Handled<T>[]> {
   return new Observable<readonly Handled<T>[]>((subscriber) => {
-    const scheduler = config.scheduler ?? asyncScheduler;
-    const inFlight = config.inFlight;
-    const telemetry = config.telemetry;
-    // The handler's AbortController is made only when the handler reads `signal` (most never do):
-    // an abort before that is remembered and applied when it is made.
-    let controller: AbortController | undefined;
-    let abortReason: unknown;
-    let aborted = false;
-    const abort = (reason: unknown): void => {
-      if (aborted) return;
-      aborted = true;
-      abortReason = reason;
-      controller?.abort(reason);
-      onAbort(reason);
+    const run = new UnitRun(handler, unit, config, {
+      done: (_run, handled) => {
+        subscriber.next(handled);
+        subscriber.complete();
+      },
+    });
+    run.start();
+    return () => {
+      run.cancel();
     };
-    const signal = (): AbortSignal => {
-      if (!controller) {
-        controller = new AbortController();
-        if (aborted) controller.abort(abortReason);
-      }
-      return controller.signal;
-    };
-    let started = scheduler.now();
+  });
+}
 
-    // Jobs aborted before their start (cancelled, lease lost) settle without running.
-    const early: Handled<T>[] = [];
-    const jobs: ReservedJob<T>[] = [];
-    for (const job of unit.jobs) {
-      const pending = inFlight?.attach(job.id, abort);
+/** Where a {@link UnitRun} delivers its one result (never called when the run is cancelled). */
+interface UnitSink<T> {
+  done(run: UnitRun<T>, handled: readonly Handled<T>[]): void;
+}
+
+/**
+ * One handler call for one unit: the start gate, the call, its timeout and aborts, and the result.
+ * A class rather than a closure per step, because one is made for every job a worker runs: its state
+ * lives in fields and its steps on the prototype, so a run allocates a few objects, not dozens.
+ */
+class UnitRun<T> {
+  private readonly scheduler: SchedulerLike;
+  // The handler's AbortController is made only when the handler reads `signal` (most never do): an
+  // abort before that is remembered and applied when it is made.
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  private aborted = false;
+  private started: number;
+  /** Jobs aborted before their start (cancelled, lease lost): they settle without running. */
+  private readonly early: Handled<T>[] = [];
+  private readonly jobs: ReservedJob<T>[] = [];
+  private done = false;
+  private timeoutSub: Subscription | undefined;
+  private resultSub: Subscription | undefined;
+  private gateSub: Subscription | undefined;
+  /** The store time this unit's units are counted at: the grant, or where a rebase moved them. */
+  private grantedAt = 0;
+  /** Start without the gate's timing (the store could not be reached to move a late start). */
+  private forced = false;
+  /** Given to the in-flight registry, which calls it on a cancellation or a lost lease. */
+  readonly abort = (reason: unknown): void => {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    this.onAbort(reason);
+  };
+
+  constructor(
+    private readonly handler: AnyHandler<T>,
+    private readonly unit: WorkUnit<T>,
+    private readonly config: RunConfig,
+    private readonly sink: UnitSink<T>,
+  ) {
+    this.scheduler = config.scheduler ?? asyncScheduler;
+    this.started = this.scheduler.now();
+  }
+
+  start(): void {
+    const inFlight = this.config.inFlight;
+    for (const job of this.unit.jobs) {
+      const pending = inFlight?.attach(job.id, this.abort);
       if (pending) {
         // Settled without running: a later abort of this job must not reach its siblings' handler.
         inFlight?.detach(job.id);
-        early.push(fromPendingAbort(job, pending));
-      } else jobs.push(job);
+        this.early.push(fromPendingAbort(job, pending));
+      } else this.jobs.push(job);
     }
-    if (jobs.length === 0) {
-      subscriber.next(early);
-      subscriber.complete();
-      return undefined;
+    if (this.jobs.length === 0) {
+      this.done = true;
+      this.sink.done(this, this.early);
+      return;
     }
-
-    let done = false;
-    let timeoutSub: Subscription | undefined;
-    let resultSub: Subscription | undefined;
-    let gateSub: Subscription | undefined;
-
-    const finish = (handled: Handled<T>[]): void => {
-      if (done) return;
-      done = true;
-      cleanup();
-      if (telemetry?.observed) {
-        const at = scheduler.now();
-        for (const h of handled) {
-          if (h.status === 'error') {
-            telemetry.emit({
-              type: 'exception',
-              queue: h.job.queue,
-              at,
-              pipeline: config.pipeline,
-              jobId: h.job.id,
-              error: toErrorInfo(h.error),
-              durationMs: h.durationMs,
-            });
-          }
-        }
-      }
-      subscriber.next(early.length > 0 ? [...early, ...handled] : handled);
-      subscriber.complete();
-    };
-
-    const cleanup = (): void => {
-      timeoutSub?.unsubscribe();
-      resultSub?.unsubscribe();
-      gateSub?.unsubscribe();
-      for (const job of jobs) inFlight?.detach(job.id);
-    };
-
-    const elapsed = (): number => scheduler.now() - started;
-
-    const onValue = (value: unknown): void => {
-      finish(toHandled(jobs, unit.batch, value, elapsed()));
-    };
-
-    const onError = (error: unknown): void => {
-      const durationMs = elapsed();
-      finish(jobs.map((job) => ({ job, durationMs, status: 'error', error })));
-    };
-
-    function onAbort(reason: unknown): void {
-      if (done) return;
-      const durationMs = elapsed();
-      if (reason instanceof JobAbortedError) {
-        if (reason.abortCause === 'shutdown') return; // the subscriber is going away; nothing to emit
-        finish(
-          jobs.map((job): Handled<T> => {
-            if (job.id !== reason.jobId) return { job, durationMs, status: 'snooze', delayMs: 0 };
-            return reason.abortCause === 'cancelled'
-              ? { job, durationMs, status: 'cancel', reason: reason.message }
-              : { job, durationMs, status: 'abandoned', reason: reason.message };
-          }),
-        );
-        return;
-      }
-      onError(reason);
-    }
-
-    // Runs the handler; called at once, or when the start gate lets the unit through.
-    const begin = (): void => {
-      if (done) return;
-      started = scheduler.now();
-      const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
-      if (timeoutMs !== undefined) {
-        timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
-          abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
-        });
-      }
-
-      if (telemetry?.observed) {
-        telemetry.emit({
-          type: 'start',
-          queue: jobs[0]?.queue ?? '',
-          at: started,
-          pipeline: config.pipeline,
-          jobIds: jobs.map((j) => j.id),
-          jobs: jobs.length,
-          attempt: jobs[0]?.attempt ?? 0,
-          waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
-        });
-      }
-
-      const ctx: JobContext = {
-        get signal() {
-          return signal();
-        },
-        pipeline: config.pipeline,
-        logger: config.logger ?? silentLogger,
-      };
-      let returned: unknown;
-      try {
-        returned = unit.batch
-          ? (handler as BatchHandler<T>)(jobs, ctx)
-          : (handler as Handler<T>)(jobs[0] as ReservedJob<T>, ctx);
-      } catch (err) {
-        onError(err);
-        return;
-      }
-
-      if (isObservable(returned)) {
-        let last: unknown;
-        resultSub = returned.subscribe({
-          next: (v) => (last = v),
-          error: onError,
-          complete: () => {
-            onValue(last);
-          },
-        });
-      } else if (isPromiseLike(returned)) {
-        returned.then(onValue, onError);
-      } else {
-        onValue(returned);
-      }
-    };
-
-    const gate = config.startGate;
-    if (gate) {
-      // Jobs per unit of the limit: a call counts once, jobs each (never more than the limit allows).
-      const want = Math.min(gate.per === 'call' ? 1 : jobs.length, gate.limiter.allowed);
-      // The store time this unit's units are counted at: the grant, or where a rebase moved them.
-      let grantedAt = jobs[0]?.lease.startedAt ?? 0;
-      let forced = false;
-      const tryStart = (): void => {
-        if (done) return;
-        const { rebase, dueAt } = gate;
-        const now = scheduler.now();
-        const due = dueAt && !forced ? dueAt(grantedAt) : now;
-        if (now < due) {
-          gateSub = timer(due - now, scheduler).subscribe(tryStart);
-          return;
-        }
-        if (rebase && now - due > (gate.lateAfterMs ?? 0)) {
-          // Late (this process stalled): count the start now, in the store, before running it.
-          gateSub = rebase(want, grantedAt).subscribe({
-            next: (r) => {
-              if (r.moved) {
-                grantedAt = r.at;
-                tryStart();
-              } else {
-                gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(tryStart);
-              }
-            },
-            // Best effort (the store cannot be reached): the start was counted at the grant already.
-            error: () => {
-              forced = true;
-              tryStart();
-            },
-          });
-          return;
-        }
-        if (gate.limiter.available(now) >= want) {
-          gate.limiter.record(want, now);
-          begin();
-        } else {
-          gateSub = timer(Math.max(1, gate.limiter.retryAfter(now)), scheduler).subscribe(tryStart);
-        }
-      };
-      tryStart();
+    if (this.config.startGate) {
+      this.grantedAt = this.jobs[0]?.lease.startedAt ?? 0;
+      this.tryStart();
     } else {
-      begin();
+      this.begin();
+    }
+  }
+
+  /** Unsubscribed before it finished: aborts the handler (cause `shutdown`), emits nothing. */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    const reason = new JobAbortedError(this.jobs[0]?.id ?? '', 'shutdown');
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    this.cleanup();
+  }
+
+  signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  private finish(handled: Handled<T>[]): void {
+    if (this.done) return;
+    this.done = true;
+    this.cleanup();
+    const telemetry = this.config.telemetry;
+    if (telemetry?.observed) {
+      const at = this.scheduler.now();
+      for (const h of handled) {
+        if (h.status === 'error') {
+          telemetry.emit({
+            type: 'exception',
+            queue: h.job.queue,
+            at,
+            pipeline: this.config.pipeline,
+            jobId: h.job.id,
+            error: toErrorInfo(h.error),
+            durationMs: h.durationMs,
+          });
+        }
+      }
+    }
+    this.sink.done(this, this.early.length > 0 ? [...this.early, ...handled] : handled);
+  }
+
+  private cleanup(): void {
+    this.timeoutSub?.unsubscribe();
+    this.resultSub?.unsubscribe();
+    this.gateSub?.unsubscribe();
+    const inFlight = this.config.inFlight;
+    if (inFlight) for (const job of this.jobs) inFlight.detach(job.id);
+  }
+
+  private elapsed(): number {
+    return this.scheduler.now() - this.started;
+  }
+
+  private onValue(value: unknown): void {
+    this.finish(toHandled(this.jobs, this.unit.batch, value, this.elapsed()));
+  }
+
+  private onError(error: unknown): void {
+    const durationMs = this.elapsed();
+    this.finish(this.jobs.map((job) => ({ job, durationMs, status: 'error', error })));
+  }
+
+  private onAbort(reason: unknown): void {
+    if (this.done) return;
+    const durationMs = this.elapsed();
+    if (reason instanceof JobAbortedError) {
+      if (reason.abortCause === 'shutdown') return; // the subscriber is going away; nothing to emit
+      this.finish(
+        this.jobs.map((job): Handled<T> => {
+          if (job.id !== reason.jobId) return { job, durationMs, status: 'snooze', delayMs: 0 };
+          return reason.abortCause === 'cancelled'
+            ? { job, durationMs, status: 'cancel', reason: reason.message }
+            : { job, durationMs, status: 'abandoned', reason: reason.message };
+        }),
+      );
+      return;
+    }
+    this.onError(reason);
+  }
+
+  /** Runs the handler; called at once, or when the start gate lets the unit through. */
+  private begin(): void {
+    if (this.done) return;
+    const { config, jobs, scheduler } = this;
+    this.started = scheduler.now();
+    const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
+    if (timeoutMs !== undefined) {
+      this.timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
+        this.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
+      });
     }
 
-    function cleanupOnUnsubscribe(): void {
-      if (done) return;
-      done = true;
-      const reason = new JobAbortedError(jobs[0]?.id ?? '', 'shutdown');
-      aborted = true;
-      abortReason = reason;
-      controller?.abort(reason);
-      cleanup();
+    const telemetry = config.telemetry;
+    if (telemetry?.observed) {
+      telemetry.emit({
+        type: 'start',
+        queue: jobs[0]?.queue ?? '',
+        at: this.started,
+        pipeline: config.pipeline,
+        jobIds: jobs.map((j) => j.id),
+        jobs: jobs.length,
+        attempt: jobs[0]?.attempt ?? 0,
+        waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
+      });
     }
-    return cleanupOnUnsubscribe;
-  });
+
+    let returned: unknown;
+    try {
+      const ctx = new RunContext(this, config);
+      returned = this.unit.batch
+        ? (this.handler as BatchHandler<T>)(jobs, ctx)
+        : (this.handler as Handler<T>)(jobs[0] as ReservedJob<T>, ctx);
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+
+    if (isObservable(returned)) {
+      let last: unknown;
+      this.resultSub = returned.subscribe({
+        next: (v) => (last = v),
+        error: (err: unknown) => {
+          this.onError(err);
+        },
+        complete: () => {
+          this.onValue(last);
+        },
+      });
+    } else if (isPromiseLike(returned)) {
+      returned.then(
+        (v) => {
+          this.onValue(v);
+        },
+        (err: unknown) => {
+          this.onError(err);
+        },
+      );
+    } else {
+      this.onValue(returned);
+    }
+  }
+
+  /** The start gate (see {@link StartGate}): due time, late starts moved in the store, local limit. */
+  private readonly tryStart = (): void => {
+    const gate = this.config.startGate;
+    if (this.done || !gate) return;
+    // Jobs per unit of the limit: a call counts once, jobs each (never more than the limit allows).
+    const want = Math.min(gate.per === 'call' ? 1 : this.jobs.length, gate.limiter.allowed);
+    const { rebase, dueAt } = gate;
+    const scheduler = this.scheduler;
+    const now = scheduler.now();
+    const due = dueAt && !this.forced ? dueAt(this.grantedAt) : now;
+    if (now < due) {
+      this.gateSub = timer(due - now, scheduler).subscribe(this.tryStart);
+      return;
+    }
+    if (rebase && now - due > (gate.lateAfterMs ?? 0)) {
+      // Late (this process stalled): count the start now, in the store, before running it.
+      this.gateSub = rebase(want, this.grantedAt).subscribe({
+        next: (r) => {
+          if (r.moved) {
+            this.grantedAt = r.at;
+            this.tryStart();
+          } else {
+            this.gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(this.tryStart);
+          }
+        },
+        // Best effort (the store cannot be reached): the start was counted at the grant already.
+        error: () => {
+          this.forced = true;
+          this.tryStart();
+        },
+      });
+      return;
+    }
+    if (gate.limiter.available(now) >= want) {
+      gate.limiter.record(want, now);
+      this.begin();
+    } else {
+      this.gateSub = timer(Math.max(1, gate.limiter.retryAfter(now)), scheduler).subscribe(this.tryStart);
+    }
+  };
+}
+
+/** What a handler gets besides its job(s); `signal` makes the run's AbortController on first read. */
+class RunContext implements JobContext {
+  readonly pipeline: string;
+  readonly logger: Logger;
+  constructor(
+    private readonly run: { signal(): AbortSignal },
+    config: RunConfig,
+  ) {
+    this.pipeline = config.pipeline;
+    this.logger = config.logger ?? silentLogger;
+  }
+  get signal(): AbortSignal {
+    return this.run.signal();
+  }
 }
 
 function effectiveTimeout(jobs: readonly ReservedJob[], fallback: number | undefined): number | undefined {
