@@ -29,6 +29,8 @@ export class LeaseClock {
   private readonly trips: number[] = [];
   private next = 0;
   private offset = 0;
+  private low = -Infinity;
+  private high = Infinity;
 
   constructor(
     private readonly size = 64,
@@ -64,12 +66,22 @@ export class LeaseClock {
       this.observe(sentAt, receivedAt, storeAt);
       return;
     }
+    this.low = lo;
+    this.high = hi;
     this.offset = (lo + hi) / 2;
   }
 
   /** The local time of store time `storeMs` (the same value until a call has been observed). */
   toLocal(storeMs: number): number {
     return storeMs - this.offset;
+  }
+
+  /**
+   * The local times store time `storeMs` may have been, as far as the calls seen so far tell:
+   * `[earliest, latest]` (unbounded until a call has been observed).
+   */
+  bounds(storeMs: number): readonly [number, number] {
+    return [storeMs - this.high, storeMs - this.low];
   }
 
   /** The usual round trip: the smallest recent one, or 0 until a few have been seen. */

@@ -1,7 +1,13 @@
 import {
   asyncScheduler,
+  catchError,
+  concat,
   connect,
+  defer,
+  EMPTY,
+  ignoreElements,
   identity,
+  tap,
   of,
   timer,
   filter,
@@ -23,7 +29,7 @@ import type { LimiterRegistry } from './limiter';
 import type { Logger } from './logger';
 import { adaptiveBatch } from './operators/adaptive-batch';
 import { batch } from './operators/batch';
-import { processJobs, runUnit, type Handled, type WorkUnit } from './operators/process-jobs';
+import { processJobs, runUnit, type Handled, type LimitGrant, type WorkUnit } from './operators/process-jobs';
 import { settle } from './operators/settle';
 import { source, type IdlePolling } from './operators/source';
 import { validate } from './operators/validate';
@@ -255,20 +261,47 @@ export function definePipeline<T = unknown, R = unknown>(
     const scheduler = ctx.scheduler;
     const leaseClock = new LeaseClock();
     const margin = config.rateLimit ? rateMargin(config.rateLimit) : 0;
-    /** The local time a unit counted at store time `grantedAt` may start: that plus the alignment. */
-    const dueAt = (grantedAt: number): number =>
-      leaseClock.toLocal(grantedAt) + Math.max(alignMs, leaseClock.usualRoundTrip());
+    const clock = scheduler ?? asyncScheduler;
+    /** The reserve call that leased each job, for the start gate. */
+    const grants = new WeakMap<ReservedJob, LimitGrant>();
+    // Half the margin: the store call that moves a late start takes a round trip too.
+    const lateAfterMs = Math.max(2, margin / 2);
+    // The rest of the margin bounds how far a grant's local time may be unknown (at least the 2 ms
+    // two whole-millisecond clocks leave); a grant known less well than that is moved before it starts.
+    const maxUncertaintyMs = Math.max(2, margin - lateAfterMs);
+    /**
+     * When a unit counted at `grant.at` (store time) may start: the grant's local time, known to lie
+     * within both the call's own round trip and what the clock has learnt, plus the alignment.
+     */
+    const dueAt = (grant: LimitGrant): { at: number; certain: boolean } => {
+      const [earliest, latest] = leaseClock.bounds(grant.at);
+      const low = Math.max(earliest, grant.sentAt);
+      const high = Math.min(latest, grant.receivedAt + 1);
+      const local = high >= low ? (low + high) / 2 : leaseClock.toLocal(grant.at);
+      return {
+        at: Math.floor(local) + Math.max(alignMs, leaseClock.usualRoundTrip()),
+        certain: high >= low && high - low <= maxUncertaintyMs,
+      };
+    };
     const rebase = store.rebaseLimit?.bind(store);
     const startGate =
       config.rateLimit && ctx.limiters && rateLimitSpec
         ? {
             dueAt,
-            // Half the margin: the store call that moves a late start takes a round trip too.
-            lateAfterMs: Math.max(2, margin / 2),
+            grantOf: (job: ReservedJob): LimitGrant =>
+              grants.get(job) ?? { at: job.lease.startedAt, sentAt: clock.now(), receivedAt: clock.now() },
+            lateAfterMs,
             ...(rebase
               ? {
-                  rebase: (units: number, grantedAt: number) =>
-                    rebase(config.queue, rateLimitSpec, grantedAt, units),
+                  // Each move is one more round trip for the clock to learn from.
+                  rebase: (units: number, grantedAt: number) => {
+                    const sentAt = clock.now();
+                    return rebase(config.queue, rateLimitSpec, grantedAt, units).pipe(
+                      tap((r) => {
+                        if (r.moved) leaseClock.observe(sentAt, clock.now(), r.at);
+                      }),
+                    );
+                  },
                 }
               : {}),
             // The store's window (with its margin): the handler reads the clock a moment after the gate.
@@ -348,7 +381,7 @@ export function definePipeline<T = unknown, R = unknown>(
     }
 
     const validator = ownValidator ?? ctx.fallbackValidator;
-    return source<T>({
+    const flow = source<T>({
       store,
       queue: config.queue,
       demand,
@@ -361,7 +394,9 @@ export function definePipeline<T = unknown, R = unknown>(
         inFlight.add(jobs);
         const first = jobs[0];
         if (startGate && first) {
-          leaseClock.observe(sentAt, (scheduler ?? asyncScheduler).now(), first.lease.startedAt);
+          const grant = { at: first.lease.startedAt, sentAt, receivedAt: clock.now() };
+          leaseClock.observe(grant.sentAt, grant.receivedAt, grant.at);
+          for (const job of jobs) grants.set(job, grant);
         }
       },
       onError: (error) => {
@@ -389,7 +424,7 @@ export function definePipeline<T = unknown, R = unknown>(
             map((c) => c.valid),
             filter((valid) => valid.length > 0),
             // A limited pipeline's reservations wait out the alignment before taking handler slots.
-            startGate ? alignStarts<T>(dueAt, scheduler ?? asyncScheduler) : identity,
+            startGate ? alignStarts<T>((job) => dueAt(startGate.grantOf(job)).at, clock) : identity,
             run,
           ),
         ),
@@ -407,6 +442,23 @@ export function definePipeline<T = unknown, R = unknown>(
         ...(ctx.telemetry ? { telemetry: ctx.telemetry } : {}),
       }),
     ) as Observable<Outcome<T, R>>;
+    const storeTime = store.storeTime?.bind(store);
+    if (!startGate || !storeTime) return flow;
+    // Before the first reserve under a limit, a few readings of the store's clock: a cold process's
+    // first reserves are slow and would teach the clock little, so their grants would all be moved.
+    const reading = defer(() => {
+      const sentAt = clock.now();
+      return storeTime(config.queue).pipe(
+        tap((at) => {
+          leaseClock.observe(sentAt, clock.now(), at);
+        }),
+      );
+    });
+    const readings = concat(...Array.from({ length: CLOCK_READINGS }, () => reading)).pipe(
+      ignoreElements(),
+      catchError(() => EMPTY), // best effort: reserves teach the clock too
+    );
+    return concat(readings, flow);
   };
 
   return {
@@ -422,6 +474,9 @@ export function definePipeline<T = unknown, R = unknown>(
   };
 }
 
+/** Store-clock readings a rate-limited pipeline takes before its first reserve. */
+const CLOCK_READINGS = 5;
+
 function rateMargin(limit: PipelineRateLimit): number {
   const margin = limit.marginMs ?? Math.min(10, Math.round(limit.periodMs * 0.005));
   if (!(margin >= 0)) throw new InvalidArgumentError(`rateLimit.marginMs must be ≥ 0, got ${margin}`);
@@ -430,12 +485,12 @@ function rateMargin(limit: PipelineRateLimit): number {
 
 /** Delays each reservation until its jobs are due (no handler slot is held meanwhile). */
 function alignStarts<T>(
-  dueAt: (grantedAt: number) => number,
+  dueAt: (job: ReservedJob<T>) => number,
   scheduler: SchedulerLike,
 ): OperatorFunction<readonly ReservedJob<T>[], readonly ReservedJob<T>[]> {
   return mergeMap((jobs) => {
     const first = jobs[0];
-    const wait = first ? dueAt(first.lease.startedAt) - scheduler.now() : 0;
+    const wait = first ? dueAt(first) - scheduler.now() : 0;
     return wait > 0 ? timer(wait, scheduler).pipe(map(() => jobs)) : of(jobs);
   });
 }

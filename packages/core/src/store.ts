@@ -269,5 +269,11 @@ export interface Store {
    * a unit whose grant left the window is granted afresh, or the answer says when to try again.
    */
   rebaseLimit?(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult>;
+  /**
+   * The store's clock (ms), as it stamps `queue`'s grants and leases (optional capability; a worker
+   * reads it a few times before its first reserve under a rate limit, to map grant times onto its
+   * own clock).
+   */
+  storeTime?(queue: string): Observable<number>;
   close(): Promise<void>;
 }

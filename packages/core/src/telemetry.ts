@@ -1,4 +1,4 @@
-import { defer, type Observable, of, Subject, tap } from 'rxjs';
+import { defer, EMPTY, type Observable, of, Subject, tap } from 'rxjs';
 import type { ErrorInfo } from './errors';
 import type { OutcomeKind } from './outcome';
 import type { JobRecord, JobState, NewJob } from './job';
@@ -278,6 +278,10 @@ class InstrumentedStore implements Store {
   rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
     if (!this.inner.rebaseLimit) return of<RebaseResult>({ moved: true, at: from });
     return this.inner.rebaseLimit(queue, limit, from, units);
+  }
+  storeTime(queue: string): Observable<number> {
+    // A store without its own clock answers nothing: the worker then learns from its reserves only.
+    return this.inner.storeTime ? this.inner.storeTime(queue) : EMPTY;
   }
   rateLimitUsage(queue: string, key: string, periodMs: number): Promise<number> {
     return this.inner.rateLimitUsage ? this.inner.rateLimitUsage(queue, key, periodMs) : Promise.resolve(0);

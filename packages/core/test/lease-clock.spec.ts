@@ -40,6 +40,17 @@ describe('LeaseClock', () => {
     expect(clock.toLocal(1_000)).toBeCloseTo(1_000 - 105, 5);
   });
 
+  it('bounds the local time of a store time by every call seen, each widened by a millisecond', () => {
+    const clock = new LeaseClock();
+    expect(clock.bounds(5)).toEqual([-Infinity, Infinity]);
+    // Store = local + 1000. A slow call (4 ms) bounds it loosely, a quick one tightly.
+    clock.observe(100, 104, 1102);
+    expect(clock.bounds(1102)).toEqual([99, 105]);
+    clock.observe(200, 200, 1200);
+    expect(clock.bounds(1200)).toEqual([199, 201]);
+    expect(clock.toLocal(1300)).toBe(300);
+  });
+
   it('starts afresh when the store clock steps', () => {
     const clock = new LeaseClock();
     for (let t = 0; t < 10; t++) clock.observe(t * 100, t * 100 + 1, t * 100);

@@ -888,6 +888,14 @@ export class RedisStore implements Store {
     });
   }
 
+  /** Redis TIME in ms on the queue's node (one script call, routed by the queue's key). */
+  storeTime(queue: string): Observable<number> {
+    return defer(async () => {
+      this.assertOpen();
+      return Number(await this.exec('store-time', this.keys.queue(queue), []));
+    });
+  }
+
   async rateLimitUsage(queue: string, key: string, periodMs: number): Promise<number> {
     this.assertOpen();
     const keys = this.keys.queue(queue);

@@ -44,6 +44,7 @@ export const SCRIPT_KEYS = {
   'set-config': ['config', 'settings'],
   'limit-usage': ['limiter'],
   'rebase-limit': ['limiter'],
+  'store-time': ['settings'],
   'report-worker': ['workerInfo', 'workerExpiry'],
   workers: ['workerInfo', 'workerExpiry'],
 } as const satisfies Record<string, readonly ScriptKeyName[]>;

@@ -442,6 +442,19 @@ export function defineStoreContract(
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(5);
       });
 
+      it('tells the store clock that stamps grants, moving with time', async () => {
+        expect(store.storeTime).toBeDefined();
+        const time = () => firstValueFrom(store.storeTime!('q'));
+        await add([{ queue: 'q', data: 1 }]);
+        const before = await time();
+        const granted = (await reserve('q', 1, { limit: { allowed: 5, periodMs: 1000 } })).jobs[0]!;
+        const after = await time();
+        expect(granted.lease.startedAt).toBeGreaterThanOrEqual(before);
+        expect(granted.lease.startedAt).toBeLessThanOrEqual(after);
+        await advance(100);
+        expect((await time()) - after).toBeGreaterThanOrEqual(100 * k);
+      });
+
       it('grants a unit afresh when its grant left the window, or says when to try again', async () => {
         const rebase = store.rebaseLimit!.bind(store);
         await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));

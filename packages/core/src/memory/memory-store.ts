@@ -643,6 +643,13 @@ export class MemoryStore implements Store {
     });
   }
 
+  storeTime(_queue: string): Observable<number> {
+    return defer(() => {
+      this.assertOpen();
+      return of(this.now());
+    });
+  }
+
   rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
     return defer(() => {
       this.assertOpen();

@@ -70,20 +70,30 @@ export interface RunConfig {
   readonly telemetry?: Telemetry;
 }
 
+/** Store time `at` at which units were counted, by a call sent and answered at local times. */
+export interface LimitGrant {
+  readonly at: number;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+}
+
 /** See {@link RunConfig.startGate}. */
 export interface StartGate {
   readonly limiter: SlidingWindowLimiter;
   /** `'call'`: a unit counts once; `'job'`: each job counts. */
   readonly per: 'job' | 'call';
   /**
-   * The local time a unit counted by the store at store time `grantedAt` is due to start (its grant
-   * mapped onto this process's clock plus a fixed alignment; see `LeaseClock`). A unit is held back
-   * until then, and with `rebase`, one starting more than `lateAfterMs` after it (this process
-   * stalled) first moves its units of the store's limit to the present and waits for its new due
-   * time: every start then trails its count in the store by the same delay, so the limit holds
-   * across every process for the times handlers really start. Default: due at once, never late.
+   * When a unit counted by the store is due to start on this process's clock (its grant mapped onto
+   * this clock plus a fixed alignment; see `LeaseClock`). A unit is held back until then, and with
+   * `rebase`, one starting more than `lateAfterMs` after it (this process stalled) first moves its
+   * units of the store's limit to the present and waits for its new due time: every start then
+   * trails its count in the store by the same delay, so the limit holds across every process for the
+   * times handlers really start. A grant whose local time is `certain: false` (a slow round trip
+   * before the clocks were matched) is moved once before it starts. Default: due at once.
    */
-  readonly dueAt?: (grantedAt: number) => number;
+  readonly dueAt?: (grant: LimitGrant) => { readonly at: number; readonly certain: boolean };
+  /** The grant of a unit's first job (the reserve call that leased it). */
+  readonly grantOf?: (job: ReservedJob) => LimitGrant;
   readonly lateAfterMs?: number;
 
   readonly rebase?: (units: number, grantedAt: number) => Observable<RebaseResult>;
@@ -272,10 +282,12 @@ class UnitRun<T> {
   private timeoutSub: Subscription | undefined;
   private resultSub: Subscription | undefined;
   private gateSub: Subscription | undefined;
-  /** The store time this unit's units are counted at: the grant, or where a rebase moved them. */
-  private grantedAt = 0;
+  /** Where this unit's units are counted: the grant, or where a rebase moved them. */
+  private grant: LimitGrant = { at: 0, sentAt: 0, receivedAt: 0 };
   /** Start without the gate's timing (the store could not be reached to move a late start). */
   private forced = false;
+  /** An uncertain grant was moved once already. */
+  private movedForCertainty = false;
   /** Given to the in-flight registry, which calls it on a cancellation or a lost lease. */
   readonly abort = (reason: unknown): void => {
     if (this.aborted) return;
@@ -310,8 +322,11 @@ class UnitRun<T> {
       this.sink.done(this, this.early);
       return;
     }
-    if (this.config.startGate) {
-      this.grantedAt = this.jobs[0]?.lease.startedAt ?? 0;
+    const gate = this.config.startGate;
+    if (gate) {
+      const first = this.jobs[0] as ReservedJob<T>;
+      const at = first.lease.startedAt;
+      this.grant = gate.grantOf?.(first) ?? { at, sentAt: at, receivedAt: at };
       this.tryStart();
     } else {
       this.begin();
@@ -471,17 +486,21 @@ class UnitRun<T> {
     const { rebase, dueAt } = gate;
     const scheduler = this.scheduler;
     const now = scheduler.now();
-    const due = dueAt && !this.forced ? dueAt(this.grantedAt) : now;
-    if (now < due) {
-      this.gateSub = timer(due - now, scheduler).subscribe(this.tryStart);
+    const timing = dueAt && !this.forced ? dueAt(this.grant) : { at: now, certain: true };
+    const uncertain = rebase !== undefined && !timing.certain && !this.movedForCertainty;
+    if (!uncertain && now < timing.at) {
+      this.gateSub = timer(timing.at - now, scheduler).subscribe(this.tryStart);
       return;
     }
-    if (rebase && now - due > (gate.lateAfterMs ?? 0)) {
-      // Late (this process stalled): count the start now, in the store, before running it.
-      this.gateSub = rebase(want, this.grantedAt).subscribe({
+    if (rebase && (uncertain || now - timing.at > (gate.lateAfterMs ?? 0))) {
+      // Late (this process stalled), or not known to be on time: count the start now, in the store,
+      // before running it.
+      const sentAt = now;
+      this.gateSub = rebase(want, this.grant.at).subscribe({
         next: (r) => {
           if (r.moved) {
-            this.grantedAt = r.at;
+            this.movedForCertainty = true;
+            this.grant = { at: r.at, sentAt, receivedAt: scheduler.now() };
             this.tryStart();
           } else {
             this.gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(this.tryStart);

@@ -553,7 +553,7 @@ describe('processJobs', () => {
     ): StartGate => ({
       limiter: new SlidingWindowLimiter({ allowed, periodMs: 1000 }),
       per: 'job',
-      dueAt: (grantedAt) => grantedAt + align,
+      dueAt: (grant) => ({ at: grant.at + align, certain: true }),
       lateAfterMs: 2,
       ...(rebase ? { rebase } : {}),
     });
@@ -586,6 +586,27 @@ describe('processJobs', () => {
       });
       expect(calls).toEqual([[1, 0]]);
       expect(starts).toEqual([82]);
+    });
+
+    it('moves a grant whose local time is uncertain once, before its start, then keeps to the new one', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        const rebase = (_units: number, grantedAt: number): Observable<RebaseResult> => {
+          calls.push(grantedAt);
+          return timer(2).pipe(map((): RebaseResult => ({ moved: true, at: asyncScheduler.now() })));
+        };
+        // Never certain (a link slower than the margin): moved once at 5, due 30 after the move.
+        const uncertain: StartGate = {
+          ...gate(rebase),
+          dueAt: (grant) => ({ at: grant.at + 30, certain: false }),
+        };
+        cold('-----u', { u: one(granted('a', 0)) })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: uncertain }))
+          .subscribe();
+      });
+      expect(calls).toEqual([0]);
+      expect(starts).toEqual([37]);
     });
 
     it('starts a unit late by no more than lateAfterMs without a store call', () => {

@@ -1,4 +1,4 @@
-import { asyncScheduler, map, NEVER, throwError, timer } from 'rxjs';
+import { asyncScheduler, map, NEVER, type Observable, tap, throwError, timer } from 'rxjs';
 import {
   definePipeline,
   fixed,
@@ -7,6 +7,8 @@ import {
   PermanentError,
   type Outcome,
   type ReservedJob,
+  type ReserveOptions,
+  type ReserveResult,
 } from '@sluice/core';
 import { describeOutcome, pipelineHarness } from '@sluice/testing';
 import { newTestScheduler } from './helpers';
@@ -241,6 +243,42 @@ describe('whole pipelines over MemoryStore, in virtual time', () => {
         handler: () => 1,
       }),
     ).toThrow(/prefetch cannot be combined with a rate limit/);
+  });
+
+  it('a limited pipeline reads the store clock a few times before its first reserve; others do not', () => {
+    const calls: string[][] = [];
+    class Recording extends MemoryStore {
+      constructor(private readonly log: string[]) {
+        super();
+      }
+      override storeTime(queue: string): Observable<number> {
+        return super.storeTime(queue).pipe(tap(() => this.log.push('time')));
+      }
+      override reserve<T>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> {
+        return super.reserve<T>(queue, n, options).pipe(tap(() => this.log.push('reserve')));
+      }
+    }
+    for (const rateLimit of [{ allowed: 10, periodMs: 1000 }, undefined]) {
+      const log: string[] = [];
+      calls.push(log);
+      newTestScheduler().run(() => {
+        const h = pipelineHarness({
+          store: new Recording(log),
+          pipelines: [
+            definePipeline<number>({
+              queue: 'q',
+              ...(rateLimit ? { rateLimit } : {}),
+              handler: (j) => j.data,
+            }),
+          ],
+        });
+        h.enqueueAt(0, 'q', [{ data: 1 }]);
+        h.run({ until: 100 }).subscribe();
+      });
+    }
+    const [limited, unlimited] = calls;
+    expect(limited?.slice(0, 6)).toEqual(['time', 'time', 'time', 'time', 'time', 'reserve']);
+    expect(unlimited).not.toContain('time');
   });
 
   it('a limited, time-batched pipeline starts every batch a fixed delay after its jobs were counted', () => {
