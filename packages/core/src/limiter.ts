@@ -97,11 +97,14 @@ export class SlidingWindowLimiter {
   }
 
   /**
-   * Moves `units` granted at `from` to `now` (work that started later than it was counted). Units
-   * still in the window always move: every window that gains them held them already. Units whose
-   * grant left the window need room now; all or nothing, and `retryAfterMs` says when to try again.
+   * Moves `units` granted at `from` to `now` (work that started later than it was counted), or, with
+   * `lagMs`, to `now − lagMs` but never before `from`: the time a start happening now would have been
+   * granted at, for callers that start work a fixed delay after its grant. Units still in the window
+   * always move: every window that gains them ends after `now`, so the next grants see them. Units
+   * whose grant left the window need room now and are recorded at `now`; all or nothing, and
+   * `retryAfterMs` says when to try again.
    */
-  move(units: number, from: number, now: number): Grant {
+  move(units: number, from: number, now: number, lagMs = 0): Grant & { readonly at?: number } {
     this.evict(now);
     let recorded = 0;
     for (let i = this.head; i < this.times.length && recorded < units; i++) {
@@ -110,8 +113,28 @@ export class SlidingWindowLimiter {
     const found = Math.min(units, recorded);
     if (units - found > this.available(now)) return { granted: 0, retryAfterMs: this.retryAfter(now) };
     this.refund(found, from);
-    this.record(units, Math.max(now, this.times[this.times.length - 1] ?? now));
-    return { granted: units };
+    const latest = this.times[this.times.length - 1] ?? now;
+    if (found < units || lagMs <= 0) {
+      const at = Math.max(now, latest);
+      this.record(units, at);
+      return { granted: units, at };
+    }
+    const at = Math.max(from, now - lagMs);
+    this.insert(units, at);
+    return { granted: units, at };
+  }
+
+  /** Records `units` at `at`, which may be before the newest entry (the log stays sorted). */
+  private insert(units: number, at: number): void {
+    let i = this.times.length;
+    while (i > this.head && (this.times[i - 1] ?? -Infinity) > at) i--;
+    if (i > this.head && this.times[i - 1] === at) {
+      this.counts[i - 1] = (this.counts[i - 1] ?? 0) + units;
+    } else {
+      this.times.splice(i, 0, at);
+      this.counts.splice(i, 0, units);
+    }
+    this.inWindow += units;
   }
 
   /** Ms from `now` until at least one unit is available (0 if one is available now). */

@@ -294,11 +294,19 @@ export function definePipeline<T = unknown, R = unknown>(
             ...(rebase
               ? {
                   // Each move is one more round trip for the clock to learn from.
-                  rebase: (units: number, grantedAt: number) => {
+                  // A unit moved the first time counts from shortly before the store's now: as
+                  // long before as the alignment, less the lateness allowed and the slowest recent
+                  // round trip, so a start made as the answer arrives (or a little after) trails
+                  // its count by the alignment like every other start, and the handler slot it
+                  // holds does not sit idle for a whole alignment. A unit moved again (the answer
+                  // was slower than that) counts from now and waits out the whole alignment.
+                  rebase: (units: number, grantedAt: number, moves: number) => {
                     const sentAt = clock.now();
-                    return rebase(config.queue, rateLimitSpec, grantedAt, units).pipe(
+                    const slack = lateAfterMs + leaseClock.recentSlowest();
+                    const lag = moves === 0 ? Math.max(0, alignMs - slack) : 0;
+                    return rebase(config.queue, rateLimitSpec, grantedAt, units, lag).pipe(
                       tap((r) => {
-                        if (r.moved) leaseClock.observe(sentAt, clock.now(), r.at);
+                        if (r.moved) leaseClock.observe(sentAt, clock.now(), r.now);
                       }),
                     );
                   },

@@ -35,8 +35,11 @@ export interface FillSpec {
 
 /** The answer of `Store.rebaseLimit`. */
 export type RebaseResult =
-  /** Moved: the units now count from store time `at`. */
-  | { readonly moved: true; readonly at: number }
+  /**
+   * Moved: the units now count from store time `at` (the call's `now`, or `lagMs` before it); `now`
+   * is the store time of the call.
+   */
+  | { readonly moved: true; readonly at: number; readonly now: number }
   /** Not moved (their grant left the window and the limit is spent): try again after this long. */
   | { readonly moved: false; readonly retryAfterMs: number };
 
@@ -265,10 +268,19 @@ export interface Store {
   /**
    * Moves `units` of `limit` granted at store time `from` to the store's now, for work that starts
    * later than it was counted (optional capability; a worker uses it when a job's start trails its
-   * lease by more than the limit's margin). Moving a unit still in the window never breaks the limit;
-   * a unit whose grant left the window is granted afresh, or the answer says when to try again.
+   * lease by more than the limit's margin). With `lagMs`, the units count from `lagMs` before now
+   * (never before `from`): for a worker that starts work a fixed delay after its grant, the time a
+   * start happening now would have been granted at. Moving a unit still in the window never breaks
+   * the limit (every window that gains it ends after now); a unit whose grant left the window is
+   * granted afresh at now, or the answer says when to try again.
    */
-  rebaseLimit?(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult>;
+  rebaseLimit?(
+    queue: string,
+    limit: RateLimitSpec,
+    from: number,
+    units: number,
+    lagMs?: number,
+  ): Observable<RebaseResult>;
   /**
    * The store's clock (ms), as it stamps `queue`'s grants and leases (optional capability; a worker
    * reads it a few times before its first reserve under a rate limit, to map grant times onto its

@@ -1,4 +1,4 @@
-import { defer, EMPTY, type Observable, of, Subject, tap } from 'rxjs';
+import { defer, EMPTY, type Observable, Subject, tap, throwError } from 'rxjs';
 import type { ErrorInfo } from './errors';
 import type { OutcomeKind } from './outcome';
 import type { JobRecord, JobState, NewJob } from './job';
@@ -275,9 +275,17 @@ class InstrumentedStore implements Store {
   workers(): Promise<readonly WorkerInfo[]> {
     return this.inner.workers ? this.inner.workers() : Promise.resolve([]);
   }
-  rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
-    if (!this.inner.rebaseLimit) return of<RebaseResult>({ moved: true, at: from });
-    return this.inner.rebaseLimit(queue, limit, from, units);
+  rebaseLimit(
+    queue: string,
+    limit: RateLimitSpec,
+    from: number,
+    units: number,
+    lagMs?: number,
+  ): Observable<RebaseResult> {
+    if (!this.inner.rebaseLimit) {
+      return throwError(() => new Error('this store cannot move rate-limit counts (no rebaseLimit)'));
+    }
+    return this.inner.rebaseLimit(queue, limit, from, units, lagMs);
   }
   storeTime(queue: string): Observable<number> {
     // A store without its own clock answers nothing: the worker then learns from its reserves only.

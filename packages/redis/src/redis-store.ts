@@ -867,7 +867,13 @@ export class RedisStore implements Store {
    * Moves `units` of `limit` granted at Redis time `from` to Redis' now (one script call): work that
    * starts later than it was counted then counts when it really started. See `Store.rebaseLimit`.
    */
-  rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
+  rebaseLimit(
+    queue: string,
+    limit: RateLimitSpec,
+    from: number,
+    units: number,
+    lagMs = 0,
+  ): Observable<RebaseResult> {
     return defer(async (): Promise<RebaseResult> => {
       this.assertOpen();
       const keys = this.keys.queue(queue);
@@ -876,7 +882,13 @@ export class RedisStore implements Store {
         await this.exec(
           'rebase-limit',
           keys,
-          [limit.allowed, limit.periodMs, Math.floor(from), Math.max(1, Math.ceil(units))],
+          [
+            limit.allowed,
+            limit.periodMs,
+            Math.floor(from),
+            Math.max(1, Math.ceil(units)),
+            Math.max(0, Math.floor(lagMs)),
+          ],
           this.limiterKey(queue, limit),
           { key, allowed: limit.allowed, periodMs: limit.periodMs },
         ),
@@ -884,7 +896,8 @@ export class RedisStore implements Store {
       );
       const moved = reply.int();
       const value = reply.int();
-      return moved === 1 ? { moved: true, at: value } : { moved: false, retryAfterMs: Math.max(1, value) };
+      if (moved !== 1) return { moved: false, retryAfterMs: Math.max(1, value) };
+      return { moved: true, at: value, now: reply.int() };
     });
   }
 

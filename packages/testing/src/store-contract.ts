@@ -455,6 +455,26 @@ export function defineStoreContract(
         expect((await time()) - after).toBeGreaterThanOrEqual(100 * k);
       });
 
+      it('with a lag, counts moved starts from that long before now, never before their grant', async () => {
+        const rebase = store.rebaseLimit!.bind(store);
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 5, periodMs: 500 * k };
+        const first = await reserve('q', 5, { limit });
+        const grantedAt = first.jobs[0]!.lease.startedAt;
+        // Not late yet: a lag reaching back past the grant leaves it where it was.
+        const early = await firstValueFrom(rebase('q', limit, grantedAt, 5, 10_000 * k));
+        expect(early).toMatchObject({ moved: true, at: grantedAt });
+        await advance(150);
+        const moved = await firstValueFrom(rebase('q', limit, grantedAt, 5, 100 * k));
+        if (!moved.moved) throw new Error('expected the units to move');
+        expect(moved.now - moved.at).toBe(100 * k);
+        expect(moved.at - grantedAt).toBeGreaterThanOrEqual(50 * k);
+        await advance(375); // 525 ms after the grant: free without the move, not with it
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
+        await advance(100);
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(5);
+      });
+
       it('grants a unit afresh when its grant left the window, or says when to try again', async () => {
         const rebase = store.rebaseLimit!.bind(store);
         await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));

@@ -650,7 +650,13 @@ export class MemoryStore implements Store {
     });
   }
 
-  rebaseLimit(queue: string, limit: RateLimitSpec, from: number, units: number): Observable<RebaseResult> {
+  rebaseLimit(
+    queue: string,
+    limit: RateLimitSpec,
+    from: number,
+    units: number,
+    lagMs = 0,
+  ): Observable<RebaseResult> {
     return defer(() => {
       this.assertOpen();
       const limiter = this.limiters.get(limit.key ?? queue, {
@@ -658,10 +664,10 @@ export class MemoryStore implements Store {
         periodMs: limit.periodMs,
       });
       const now = this.now();
-      const grant = limiter.move(units, from, now);
+      const grant = limiter.move(units, from, now, lagMs);
       return of<RebaseResult>(
         grant.granted > 0
-          ? { moved: true, at: now }
+          ? { moved: true, at: grant.at ?? now, now }
           : { moved: false, retryAfterMs: grant.retryAfterMs ?? 1 },
       );
     });

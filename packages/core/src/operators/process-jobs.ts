@@ -96,7 +96,8 @@ export interface StartGate {
   readonly grantOf?: (job: ReservedJob) => LimitGrant;
   readonly lateAfterMs?: number;
 
-  readonly rebase?: (units: number, grantedAt: number) => Observable<RebaseResult>;
+  /** Moves a unit's count in the store; `moves` says how often this unit was moved already. */
+  readonly rebase?: (units: number, grantedAt: number, moves: number) => Observable<RebaseResult>;
 }
 
 export interface ProcessConfig extends RunConfig {
@@ -257,6 +258,12 @@ export function runUnit<T>(
   });
 }
 
+/**
+ * Most times one unit's count is moved before it starts anyway: only reached when the store cannot
+ * answer within the alignment again and again (a badly overloaded worker or link).
+ */
+const MAX_MOVES = 16;
+
 /** Where a {@link UnitRun} delivers its one result (never called when the run is cancelled). */
 interface UnitSink<T> {
   done(run: UnitRun<T>, handled: readonly Handled<T>[]): void;
@@ -288,6 +295,8 @@ class UnitRun<T> {
   private forced = false;
   /** An uncertain grant was moved once already. */
   private movedForCertainty = false;
+  /** Moves so far; after {@link MAX_MOVES} the unit starts (a store answering too slowly for any). */
+  private moves = 0;
   /** Given to the in-flight registry, which calls it on a cancellation or a lost lease. */
   readonly abort = (reason: unknown): void => {
     if (this.aborted) return;
@@ -496,17 +505,22 @@ class UnitRun<T> {
       // Late (this process stalled), or not known to be on time: count the start now, in the store,
       // before running it.
       const sentAt = now;
-      this.gateSub = rebase(want, this.grant.at).subscribe({
+      this.gateSub = rebase(want, this.grant.at, this.moves).subscribe({
         next: (r) => {
           if (r.moved) {
             this.movedForCertainty = true;
-            this.grant = { at: r.at, sentAt, receivedAt: scheduler.now() };
+            if (++this.moves >= MAX_MOVES) this.forced = true;
+            // The units count from `r.at`, `r.now − r.at` before the store's now: the call's local
+            // times, shifted back by as much, bound the local time of `r.at`.
+            const shift = r.now - r.at;
+            this.grant = { at: r.at, sentAt: sentAt - shift, receivedAt: scheduler.now() - shift };
             this.tryStart();
           } else {
             this.gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(this.tryStart);
           }
         },
-        // Best effort (the store cannot be reached): the start was counted at the grant already.
+        // Best effort (the store cannot be reached, or cannot move counts): the start was counted at
+        // the grant already.
         error: () => {
           this.forced = true;
           this.tryStart();

@@ -547,7 +547,7 @@ describe('processJobs', () => {
   describe('with a start gate', () => {
     /** A gate over a generous local limit: due `align` frames after the grant, late after 2. */
     const gate = (
-      rebase?: (units: number, grantedAt: number) => Observable<RebaseResult>,
+      rebase?: (units: number, grantedAt: number, moves: number) => Observable<RebaseResult>,
       align = 30,
       allowed = 100,
     ): StartGate => ({
@@ -557,6 +557,21 @@ describe('processJobs', () => {
       lateAfterMs: 2,
       ...(rebase ? { rebase } : {}),
     });
+    /**
+     * A store's rebaseLimit in virtual time: acting when called, answering `delay` frames later,
+     * counting moved units from 28 frames before its now (the alignment less the lateness allowed).
+     */
+    const mover =
+      (calls: number[], delay = 0, refuseFirst = false) =>
+      (_units: number, from: number): Observable<RebaseResult> => {
+        calls.push(from);
+        const now = asyncScheduler.now();
+        const answer: RebaseResult =
+          refuseFirst && calls.length === 1
+            ? { moved: false, retryAfterMs: 100 }
+            : { moved: true, at: Math.max(from, now - 28), now };
+        return delay > 0 ? timer(delay).pipe(map(() => answer)) : of(answer);
+      };
     const granted = (id: string, at: number): ReservedJob<string> =>
       reservedJob(id, id, { lease: { token: `${id}.1`, expiresAt: 30_000, startedAt: at } });
 
@@ -570,35 +585,28 @@ describe('processJobs', () => {
       expect(starts).toEqual([30]);
     });
 
-    it('moves the count of a late unit to the present in the store, then waits out the alignment again', () => {
+    it('moves the count of a late unit to just before the present, then starts it on time', () => {
       const starts: number[] = [];
-      const calls: [number, number][] = [];
+      const calls: number[] = [];
       testScheduler.run(({ cold }) => {
-        const rebase = (units: number, grantedAt: number): Observable<RebaseResult> => {
-          calls.push([units, grantedAt]);
-          // The store answers 4 frames later, having recorded the units at its time 52.
-          return timer(4).pipe(map((): RebaseResult => ({ moved: true, at: 52 })));
-        };
-        // Granted at 0, due at 30, arrives at 50: late by more than 2.
+        // Granted at 0, due at 30, arrives at 50: late by more than 2. The store, at 50, counts it
+        // from 22; the answer comes at 54, when a start trails 22 by 32: within the 2 allowed.
         cold('50ms u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(mover(calls, 4)) }))
           .subscribe();
       });
-      expect(calls).toEqual([[1, 0]]);
-      expect(starts).toEqual([82]);
+      expect(calls).toEqual([0]);
+      expect(starts).toEqual([54]);
     });
 
     it('moves a grant whose local time is uncertain once, before its start, then keeps to the new one', () => {
       const starts: number[] = [];
       const calls: number[] = [];
       testScheduler.run(({ cold }) => {
-        const rebase = (_units: number, grantedAt: number): Observable<RebaseResult> => {
-          calls.push(grantedAt);
-          return timer(2).pipe(map((): RebaseResult => ({ moved: true, at: asyncScheduler.now() })));
-        };
-        // Never certain (a link slower than the margin): moved once at 5, due 30 after the move.
+        // Never certain (a link slower than the margin): moved once at 5 (still counted from 0,
+        // the move never goes before the grant), then due 30 after that.
         const uncertain: StartGate = {
-          ...gate(rebase),
+          ...gate(mover(calls, 2)),
           dueAt: (grant) => ({ at: grant.at + 30, certain: false }),
         };
         cold('-----u', { u: one(granted('a', 0)) })
@@ -606,7 +614,21 @@ describe('processJobs', () => {
           .subscribe();
       });
       expect(calls).toEqual([0]);
-      expect(starts).toEqual([37]);
+      expect(starts).toEqual([30]);
+    });
+
+    it('stops moving a unit the store keeps answering too slowly for, and starts it', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        // Every answer comes 10 frames after the store acted: each start would trail its count by
+        // 38, so the unit is moved again, up to the cap (16), then started.
+        cold('50ms u', { u: one(granted('a', 0)) })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(mover(calls, 10)) }))
+          .subscribe();
+      });
+      expect(calls.length).toBe(16);
+      expect(starts).toEqual([210]);
     });
 
     it('starts a unit late by no more than lateAfterMs without a store call', () => {
@@ -615,7 +637,7 @@ describe('processJobs', () => {
       testScheduler.run(({ cold }) => {
         const rebase = (): Observable<RebaseResult> => {
           calls++;
-          return of<RebaseResult>({ moved: true, at: 0 });
+          return of<RebaseResult>({ moved: true, at: 0, now: 0 });
         };
         cold('32ms u', { u: one(granted('a', 0)) })
           .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
@@ -629,19 +651,13 @@ describe('processJobs', () => {
       const starts: number[] = [];
       const calls: number[] = [];
       testScheduler.run(({ cold }) => {
-        const rebase = (_units: number, grantedAt: number): Observable<RebaseResult> => {
-          calls.push(grantedAt);
-          const now = asyncScheduler.now();
-          return of<RebaseResult>(
-            calls.length === 1 ? { moved: false, retryAfterMs: 100 } : { moved: true, at: now },
-          );
-        };
         cold('2000ms u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(mover(calls, 0, true)) }))
           .subscribe();
       });
+      // Refused at 2000; moved at 2100 to 2072, due at 2102.
       expect(calls).toEqual([0, 0]);
-      expect(starts).toEqual([2130]);
+      expect(starts).toEqual([2102]);
     });
 
     it('starts a late unit when the store cannot be reached (it was counted at its grant)', () => {
@@ -659,18 +675,19 @@ describe('processJobs', () => {
       const starts: number[] = [];
       const calls: number[] = [];
       testScheduler.run(({ cold }) => {
-        const rebase = (_units: number, grantedAt: number): Observable<RebaseResult> => {
-          calls.push(grantedAt);
-          return of<RebaseResult>({ moved: true, at: asyncScheduler.now() });
-        };
-        // One start per second locally: b, granted with a, waits for a's start to leave the window.
+        // One start per second locally: b, granted with a, waits for a's start to leave the window
+        // (1030), is moved to 1002 and starts when due, at 1032.
         cold('(uv)', { u: one(granted('a', 0)), v: one(granted('b', 0)) })
           .pipe(
-            processJobs(slow(1, starts), { pipeline: 'p', concurrency: 2, startGate: gate(rebase, 30, 1) }),
+            processJobs(slow(1, starts), {
+              pipeline: 'p',
+              concurrency: 2,
+              startGate: gate(mover(calls), 30, 1),
+            }),
           )
           .subscribe();
       });
-      expect(starts).toEqual([30, 1060]);
+      expect(starts).toEqual([30, 1032]);
       expect(calls).toEqual([0]);
     });
   });

@@ -7,6 +7,8 @@
   period. Fields: A allowed, P period (a key reused with other numbers is refused), h index of the
   oldest entry, t index after the newest, n units in the window, and entries "<index>" = "<time>:<units>".
   The key expires one period after the last grant, when every entry would have been evicted anyway.
+  Entries are in time order, except units moved to a time before the newest entry (rebase-limit
+  with a lag): such an entry is evicted when the entries before it are, late but never early.
 ]]
 local function limiterEntry(key, index)
   local e = redis.call('HGET', key, index)
@@ -55,34 +57,46 @@ local function limiterOpen(key, allowed, period, now)
   return L
 end
 
-local function limiterRecord(L, units)
+-- Records `units` at time `at`: merged into the newest entry if it has that time, else a new entry.
+-- `at` may be older than the newest entry (a moved start, see rebase-limit); the log is then out
+-- of time order there, which eviction tolerates by evicting that entry late (never early).
+local function limiterRecordAt(L, at, units)
   if units <= 0 then
     return
   end
   if L.tail > L.head then
     local t, c = limiterEntry(L.key, L.tail - 1)
-    if t == L.now then
+    if t == at then
       redis.call('HSET', L.key, L.tail - 1, t .. ':' .. (c + units))
       L.used = L.used + units
       return
     end
   end
-  redis.call('HSET', L.key, L.tail, L.now .. ':' .. units)
+  redis.call('HSET', L.key, L.tail, at .. ':' .. units)
   L.tail = L.tail + 1
   L.used = L.used + units
 end
 
--- Ms from now until at least one unit is available (0 if one is available now).
+local function limiterRecord(L, units)
+  limiterRecordAt(L, L.now, units)
+end
+
+-- Ms from now until at least one unit is available (0 if one is available now). Entries leave the
+-- window in log order, so an entry goes no earlier than any entry before it.
 local function limiterRetryAfter(L)
   local excess = L.used - L.allowed + 1
   if excess <= 0 then
     return 0
   end
+  local latest = nil
   for i = L.head, L.tail - 1 do
     local t, c = limiterEntry(L.key, i)
+    if t and (not latest or t > latest) then
+      latest = t
+    end
     excess = excess - c
     if excess <= 0 then
-      return t + L.period - L.now
+      return latest + L.period - L.now
     end
   end
   return L.period
