@@ -4,8 +4,8 @@
  *
  * A reserve sent at local time `sent` and answered at `received` was stamped by the store at `at`
  * (its own clock) somewhere in between. Each call therefore bounds the offset between the two
- * clocks: `at − received ≤ offset ≤ at − sent` (widened by a millisecond on each side, as both
- * clocks read whole milliseconds). The intersection of the recent bounds is kept, and its middle is
+ * clocks: `at − received ≤ offset ≤ at − sent` (widened by a millisecond for the store's whole
+ * milliseconds, and by another when the local readings are whole milliseconds too). The intersection of the recent bounds is kept, and its middle is
  * the estimate: on a quiet link it is as tight as the fastest recent round trip, however slow the
  * others were. Bounds that no longer meet (a clock was stepped) start the intersection afresh.
  *
@@ -41,7 +41,9 @@ export class LeaseClock {
   observe(sentAt: number, receivedAt: number, storeAt: number): void {
     const trip = receivedAt - sentAt;
     if (!Number.isFinite(trip) || trip < 0 || !Number.isFinite(storeAt)) return;
-    const low = storeAt - receivedAt - 1;
+    // The store's clock reads whole milliseconds; the local one too when its readings are integers.
+    const slop = localSlop(sentAt, receivedAt);
+    const low = storeAt - receivedAt - slop;
     const high = storeAt - sentAt + 1;
     if (this.trips.length < this.size) {
       this.lows.push(low);
@@ -101,4 +103,22 @@ export class LeaseClock {
     for (const t of this.trips) min = Math.min(min, t);
     return min;
   }
+}
+
+/** How much a local reading may trail the true time: 1 ms for whole-millisecond readings, else 0. */
+export function localSlop(...readings: number[]): number {
+  return readings.every((r) => Number.isInteger(r)) ? 1 : 0;
+}
+
+/**
+ * `scheduler.now()`, refined to a fraction of a millisecond with `performance.now()` when the
+ * scheduler runs on the wall clock (not under a virtual-time `TestScheduler`, nor after the two
+ * clocks drifted apart).
+ */
+export function preciseNow(scheduler: { now(): number }): () => number {
+  return () => {
+    const coarse = scheduler.now();
+    const fine = performance.timeOrigin + performance.now();
+    return Math.abs(fine - coarse) < 2 ? fine : coarse;
+  };
 }

@@ -24,7 +24,7 @@ import { InvalidArgumentError } from './errors';
 import type { BatchHandler, Handler } from './handler';
 import type { InFlight } from './in-flight';
 import type { ReservedJob } from './job';
-import { LeaseClock } from './lease-clock';
+import { LeaseClock, localSlop, preciseNow } from './lease-clock';
 import type { LimiterRegistry } from './limiter';
 import type { Logger } from './logger';
 import { adaptiveBatch } from './operators/adaptive-batch';
@@ -75,11 +75,12 @@ export interface PipelineRateLimit {
    * Every start waits until this long after the store counted it (the grant's store time mapped onto
    * the worker's clock, see `LeaseClock`; or the usual round trip, if longer). Starts then trail their
    * grants by the same delay, so they keep the spacing the limit gave the grants even when a worker
-   * takes a while to start a burst (a busy core, a GC pause, a reply queued behind other calls): the
-   * handler start times, as a provider sees them, hold the limit across every process. A start later
-   * than that still (the worker stalled longer) first moves its units in the store to the present and
-   * waits out the alignment again. Costs that much latency, not rate. Default: 3% of `periodMs`,
-   * between 5 and 30 ms (30 ms for 1 s).
+   * takes a while to start a burst (a busy core, a GC pause, a reply queued behind other calls, a job
+   * waiting for a free slot): the handler start times, as a provider sees them, hold the limit across
+   * every process. A start later than that still first moves its count in the store to just before
+   * the present (by this delay, less the lateness allowed and a recent round trip), so it starts as
+   * the answer arrives and trails its count by this delay like the others. Costs that much latency,
+   * not rate. Default: 3% of `periodMs`, between 5 and 30 ms (30 ms for 1 s).
    */
   readonly alignStartsMs?: number;
 }
@@ -261,14 +262,16 @@ export function definePipeline<T = unknown, R = unknown>(
     const scheduler = ctx.scheduler;
     const leaseClock = new LeaseClock();
     const margin = config.rateLimit ? rateMargin(config.rateLimit) : 0;
-    const clock = scheduler ?? asyncScheduler;
+    // Sub-millisecond on the wall clock: two whole-millisecond clocks would spend 2 ms of the margin.
+    const clock = { now: preciseNow(scheduler ?? asyncScheduler) };
     /** The reserve call that leased each job, for the start gate. */
     const grants = new WeakMap<ReservedJob, LimitGrant>();
-    // Half the margin: the store call that moves a late start takes a round trip too.
-    const lateAfterMs = Math.max(2, margin / 2);
+    // Starts may trail their due time by this much (the store call that moves a later one takes a
+    // round trip too); with the uncertainty allowed below, start times vary by less than the margin.
+    const lateAfterMs = Math.max(1.5, margin * 0.4);
     // The rest of the margin bounds how far a grant's local time may be unknown (at least the 2 ms
     // two whole-millisecond clocks leave); a grant known less well than that is moved before it starts.
-    const maxUncertaintyMs = Math.max(2, margin - lateAfterMs);
+    const maxUncertaintyMs = Math.max(1.5, margin - lateAfterMs - 0.5);
     /**
      * When a unit counted at `grant.at` (store time) may start: the grant's local time, known to lie
      * within both the call's own round trip and what the clock has learnt, plus the alignment.
@@ -276,10 +279,12 @@ export function definePipeline<T = unknown, R = unknown>(
     const dueAt = (grant: LimitGrant): { at: number; certain: boolean } => {
       const [earliest, latest] = leaseClock.bounds(grant.at);
       const low = Math.max(earliest, grant.sentAt);
-      const high = Math.min(latest, grant.receivedAt + 1);
+      const slop = localSlop(grant.sentAt, grant.receivedAt);
+      const high = Math.min(latest, grant.receivedAt + slop);
       const local = high >= low ? (low + high) / 2 : leaseClock.toLocal(grant.at);
       return {
-        at: Math.floor(local) + Math.max(alignMs, leaseClock.usualRoundTrip()),
+        // Whole milliseconds on a whole-millisecond clock (a virtual one steps in whole frames).
+        at: (slop ? Math.floor(local) : local) + Math.max(alignMs, leaseClock.usualRoundTrip()),
         certain: high >= low && high - low <= maxUncertaintyMs,
       };
     };
@@ -288,6 +293,7 @@ export function definePipeline<T = unknown, R = unknown>(
       config.rateLimit && ctx.limiters && rateLimitSpec
         ? {
             dueAt,
+            now: clock.now,
             grantOf: (job: ReservedJob): LimitGrant =>
               grants.get(job) ?? { at: job.lease.startedAt, sentAt: clock.now(), receivedAt: clock.now() },
             lateAfterMs,
@@ -398,6 +404,7 @@ export function definePipeline<T = unknown, R = unknown>(
       ...(perCall ? { multipleOf: unitSize } : {}),
       wakeups: store.wakeups(config.queue),
       paused: ctx.paused$,
+      ...(startGate ? { now: clock.now } : {}),
       onReserved: (jobs, sentAt) => {
         inFlight.add(jobs);
         const first = jobs[0];
@@ -432,7 +439,13 @@ export function definePipeline<T = unknown, R = unknown>(
             map((c) => c.valid),
             filter((valid) => valid.length > 0),
             // A limited pipeline's reservations wait out the alignment before taking handler slots.
-            startGate ? alignStarts<T>((job) => dueAt(startGate.grantOf(job)).at, clock) : identity,
+            startGate
+              ? alignStarts<T>(
+                  (job) => dueAt(startGate.grantOf(job)).at,
+                  scheduler ?? asyncScheduler,
+                  clock.now,
+                )
+              : identity,
             run,
           ),
         ),
@@ -495,10 +508,11 @@ function rateMargin(limit: PipelineRateLimit): number {
 function alignStarts<T>(
   dueAt: (job: ReservedJob<T>) => number,
   scheduler: SchedulerLike,
+  now: () => number,
 ): OperatorFunction<readonly ReservedJob<T>[], readonly ReservedJob<T>[]> {
   return mergeMap((jobs) => {
     const first = jobs[0];
-    const wait = first ? dueAt(first) - scheduler.now() : 0;
+    const wait = first ? dueAt(first) - now() : 0;
     return wait > 0 ? timer(wait, scheduler).pipe(map(() => jobs)) : of(jobs);
   });
 }

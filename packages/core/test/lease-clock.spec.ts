@@ -1,4 +1,4 @@
-import { LeaseClock } from '@sluice/core';
+import { LeaseClock, preciseNow } from '@sluice/core';
 
 /** A small deterministic generator (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {
@@ -49,6 +49,22 @@ describe('LeaseClock', () => {
     clock.observe(200, 200, 1200);
     expect(clock.bounds(1200)).toEqual([199, 201]);
     expect(clock.toLocal(1300)).toBe(300);
+  });
+
+  it("widens the bounds by the store clock's millisecond only when local readings are fractional", () => {
+    const clock = new LeaseClock();
+    clock.observe(100.25, 100.75, 1100);
+    const [earliest, latest] = clock.bounds(1100);
+    expect(earliest).toBeCloseTo(99.25, 9);
+    expect(latest).toBeCloseTo(100.75, 9);
+  });
+
+  it('reads the wall clock to a fraction of a millisecond, and a virtual clock as it is', () => {
+    const wall = preciseNow({ now: () => Date.now() });
+    const readings = Array.from({ length: 50 }, () => wall());
+    expect(readings.some((r) => !Number.isInteger(r))).toBe(true);
+    expect(Math.abs((readings[0] as number) - Date.now())).toBeLessThan(2);
+    expect(preciseNow({ now: () => 5 })()).toBe(5);
   });
 
   it('starts afresh when the store clock steps', () => {

@@ -92,6 +92,8 @@ export interface StartGate {
    * before the clocks were matched) is moved once before it starts. Default: due at once.
    */
   readonly dueAt?: (grant: LimitGrant) => { readonly at: number; readonly certain: boolean };
+  /** The clock due times are on. Default: the scheduler's. */
+  readonly now?: () => number;
   /** The grant of a unit's first job (the reserve call that leased it). */
   readonly grantOf?: (job: ReservedJob) => LimitGrant;
   readonly lateAfterMs?: number;
@@ -494,7 +496,8 @@ class UnitRun<T> {
     const want = Math.min(gate.per === 'call' ? 1 : this.jobs.length, gate.limiter.allowed);
     const { rebase, dueAt } = gate;
     const scheduler = this.scheduler;
-    const now = scheduler.now();
+    const clock = gate.now ?? (() => scheduler.now());
+    const now = clock();
     const timing = dueAt && !this.forced ? dueAt(this.grant) : { at: now, certain: true };
     const uncertain = rebase !== undefined && !timing.certain && !this.movedForCertainty;
     if (!uncertain && now < timing.at) {
@@ -513,7 +516,7 @@ class UnitRun<T> {
             // The units count from `r.at`, `r.now − r.at` before the store's now: the call's local
             // times, shifted back by as much, bound the local time of `r.at`.
             const shift = r.now - r.at;
-            this.grant = { at: r.at, sentAt: sentAt - shift, receivedAt: scheduler.now() - shift };
+            this.grant = { at: r.at, sentAt: sentAt - shift, receivedAt: clock() - shift };
             this.tryStart();
           } else {
             this.gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(this.tryStart);

@@ -40,6 +40,8 @@ export interface SourceConfig {
   readonly onError?: (error: unknown) => void;
   /** Clock and timers. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /** The clock `onReserved`'s send times are read from. Default: the scheduler's. */
+  readonly now?: () => number;
 }
 
 /**
@@ -180,7 +182,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
       if (taken === 0) return;
       busy = true;
       let answered = false;
-      const requestedAt = scheduler.now();
+      const requestedAt = config.now ? config.now() : scheduler.now();
       pendingCall = store.reserve<T>(queue, taken, reserveOptions).subscribe({
         next: (result) => {
           answered = true;
