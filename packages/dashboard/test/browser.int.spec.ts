@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { JOB_STATES, Queue, silentLogger } from '@sluice/core';
@@ -8,7 +9,12 @@ import { createBrowserTestStore, type BrowserTestStore } from './browser-store';
 import { startEmailWorker, waitFor } from './support';
 
 const TOKEN = 'browser-test-token-8a7d';
-const SCREENSHOTS = join(__dirname, '..', 'docs', 'screenshots');
+// The README's screenshots are rewritten only on request (SLUICE_UPDATE_SCREENSHOTS=1): a test run
+// leaves the checkout as it found it.
+const SCREENSHOTS =
+  process.env['SLUICE_UPDATE_SCREENSHOTS'] === '1'
+    ? join(__dirname, '..', 'docs', 'screenshots')
+    : mkdtempSync(join(tmpdir(), 'sluice-screenshots-'));
 const XSS = '<script>window.__pwned = true</script><img src=x onerror="window.__pwned = true">';
 
 jest.setTimeout(30_000);
