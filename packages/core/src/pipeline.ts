@@ -269,8 +269,9 @@ export function definePipeline<T = unknown, R = unknown>(
     // Starts may trail their due time by this much (the store call that moves a later one takes a
     // round trip too); with the uncertainty allowed below, start times vary by less than the margin.
     const lateAfterMs = Math.max(1.5, margin * 0.4);
-    // The rest of the margin bounds how far a grant's local time may be unknown (at least the 2 ms
-    // two whole-millisecond clocks leave); a grant known less well than that is moved before it starts.
+    // The rest of the margin, less half a millisecond for the handler's own first steps, bounds how
+    // far a grant's local time may be unknown; a grant known less well than that is moved before it
+    // starts.
     const maxUncertaintyMs = Math.max(1.5, margin - lateAfterMs - 0.5);
     /**
      * When a unit counted at `grant.at` (store time) may start: the grant's local time, known to lie
@@ -288,6 +289,17 @@ export function definePipeline<T = unknown, R = unknown>(
         certain: high >= low && high - low <= maxUncertaintyMs,
       };
     };
+    /** A store call whose answer carries the store's time: one more round trip for the clock. */
+    const timed = <V>(call: () => Observable<V>, storeAt: (answer: V) => number | undefined) =>
+      defer(() => {
+        const sentAt = clock.now();
+        return call().pipe(
+          tap((answer) => {
+            const at = storeAt(answer);
+            if (at !== undefined) leaseClock.observe(sentAt, clock.now(), at);
+          }),
+        );
+      });
     const rebase = store.rebaseLimit?.bind(store);
     const startGate =
       config.rateLimit && ctx.limiters && rateLimitSpec
@@ -299,7 +311,6 @@ export function definePipeline<T = unknown, R = unknown>(
             lateAfterMs,
             ...(rebase
               ? {
-                  // Each move is one more round trip for the clock to learn from.
                   // A unit moved the first time counts from shortly before the store's now: as
                   // long before as the alignment, less the lateness allowed and the slowest recent
                   // round trip, so a start made as the answer arrives (or a little after) trails
@@ -307,13 +318,11 @@ export function definePipeline<T = unknown, R = unknown>(
                   // holds does not sit idle for a whole alignment. A unit moved again (the answer
                   // was slower than that) counts from now and waits out the whole alignment.
                   rebase: (units: number, grantedAt: number, moves: number) => {
-                    const sentAt = clock.now();
                     const slack = lateAfterMs + leaseClock.recentSlowest();
                     const lag = moves === 0 ? Math.max(0, alignMs - slack) : 0;
-                    return rebase(config.queue, rateLimitSpec, grantedAt, units, lag).pipe(
-                      tap((r) => {
-                        if (r.moved) leaseClock.observe(sentAt, clock.now(), r.now);
-                      }),
+                    return timed(
+                      () => rebase(config.queue, rateLimitSpec, grantedAt, units, lag),
+                      (r) => (r.moved ? r.now : undefined),
                     );
                   },
                 }
@@ -467,14 +476,10 @@ export function definePipeline<T = unknown, R = unknown>(
     if (!startGate || !storeTime) return flow;
     // Before the first reserve under a limit, a few readings of the store's clock: a cold process's
     // first reserves are slow and would teach the clock little, so their grants would all be moved.
-    const reading = defer(() => {
-      const sentAt = clock.now();
-      return storeTime(config.queue).pipe(
-        tap((at) => {
-          leaseClock.observe(sentAt, clock.now(), at);
-        }),
-      );
-    });
+    const reading = timed(
+      () => storeTime(config.queue),
+      (at) => at,
+    );
     const readings = concat(...Array.from({ length: CLOCK_READINGS }, () => reading)).pipe(
       ignoreElements(),
       catchError(() => EMPTY), // best effort: reserves teach the clock too

@@ -236,11 +236,9 @@ const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't'] as const;
 export function toReservedJob<T>(
   queue: string,
   id: string,
-  fields: JobFields | ReadonlyMap<string, string>,
+  f: JobFields,
   lease: { readonly token: string; readonly expiresAt: number; readonly startedAt: number },
 ): { readonly job: ReservedJob<T> } | { readonly reason: string } {
-  const f: JobFields =
-    fields instanceof Map ? (Object.fromEntries(fields) as JobFields) : (fields as JobFields);
   const data = f.d;
   if (data === undefined) return { reason: 'malformed job record: no data' };
   if (f.c === undefined) return { reason: 'malformed job record: no created-at' };

@@ -105,17 +105,7 @@ describe('codec', () => {
 
   it('turns a leased record into a job, or says why it cannot be one', () => {
     const lease = { token: 't', expiresAt: 20, startedAt: 10 };
-    const ok = toReservedJob(
-      'q',
-      '7',
-      new Map([
-        ['d', '{"n":1}'],
-        ['c', '5'],
-        ['a', '1'],
-        ['p', '2'],
-      ]),
-      lease,
-    );
+    const ok = toReservedJob('q', '7', { d: '{"n":1}', c: '5', a: '1', p: '2' }, lease);
     expect(ok).toEqual({
       job: {
         id: '7',
@@ -130,34 +120,13 @@ describe('codec', () => {
         lease,
       },
     });
-    expect(toReservedJob('q', '7', new Map([['c', '5']]), lease)).toEqual({
+    expect(toReservedJob('q', '7', { c: '5' }, lease)).toEqual({
       reason: expect.stringMatching(/no data/) as string,
     });
-    expect(
-      toReservedJob(
-        'q',
-        '7',
-        new Map([
-          ['d', '{'],
-          ['c', '5'],
-        ]),
-        lease,
-      ),
-    ).toEqual({
+    expect(toReservedJob('q', '7', { d: '{', c: '5' }, lease)).toEqual({
       reason: expect.stringMatching(/not JSON/) as string,
     });
-    expect(
-      toReservedJob(
-        'q',
-        '7',
-        new Map([
-          ['d', '1'],
-          ['c', '5'],
-          ['m', 'x'],
-        ]),
-        lease,
-      ),
-    ).toEqual({
+    expect(toReservedJob('q', '7', { d: '1', c: '5', m: 'x' }, lease)).toEqual({
       reason: expect.stringMatching(/field m/) as string,
     });
   });

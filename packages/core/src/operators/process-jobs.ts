@@ -488,10 +488,16 @@ class UnitRun<T> {
     }
   }
 
+  /** {@link tryStart} bound to this run, for timers (made only for runs behind a start gate). */
+  private retryStart?: () => void;
+
   /** The start gate (see {@link StartGate}): due time, late starts moved in the store, local limit. */
-  private readonly tryStart = (): void => {
+  private tryStart(): void {
     const gate = this.config.startGate;
     if (this.done || !gate) return;
+    const retry = (this.retryStart ??= () => {
+      this.tryStart();
+    });
     // Jobs per unit of the limit: a call counts once, jobs each (never more than the limit allows).
     const want = Math.min(gate.per === 'call' ? 1 : this.jobs.length, gate.limiter.allowed);
     const { rebase, dueAt } = gate;
@@ -501,7 +507,7 @@ class UnitRun<T> {
     const timing = dueAt && !this.forced ? dueAt(this.grant) : { at: now, certain: true };
     const uncertain = rebase !== undefined && !timing.certain && !this.movedForCertainty;
     if (!uncertain && now < timing.at) {
-      this.gateSub = timer(timing.at - now, scheduler).subscribe(this.tryStart);
+      this.gateSub = timer(timing.at - now, scheduler).subscribe(retry);
       return;
     }
     if (rebase && (uncertain || now - timing.at > (gate.lateAfterMs ?? 0))) {
@@ -519,7 +525,7 @@ class UnitRun<T> {
             this.grant = { at: r.at, sentAt: sentAt - shift, receivedAt: clock() - shift };
             this.tryStart();
           } else {
-            this.gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(this.tryStart);
+            this.gateSub = timer(Math.max(1, r.retryAfterMs), scheduler).subscribe(retry);
           }
         },
         // Best effort (the store cannot be reached, or cannot move counts): the start was counted at
@@ -535,9 +541,9 @@ class UnitRun<T> {
       gate.limiter.record(want, now);
       this.begin();
     } else {
-      this.gateSub = timer(Math.max(1, gate.limiter.retryAfter(now)), scheduler).subscribe(this.tryStart);
+      this.gateSub = timer(Math.max(1, gate.limiter.retryAfter(now)), scheduler).subscribe(retry);
     }
-  };
+  }
 }
 
 /** What a handler gets besides its job(s); `signal` makes the run's AbortController on first read. */
