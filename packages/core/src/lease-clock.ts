@@ -86,16 +86,6 @@ export class LeaseClock {
     return [storeMs - this.high, storeMs - this.low];
   }
 
-  /** The slowest of the last `count` round trips (0 until one has been seen). */
-  recentSlowest(count = 16): number {
-    let max = 0;
-    const n = this.trips.length;
-    for (let k = 1; k <= Math.min(count, n); k++) {
-      max = Math.max(max, this.trips[(this.next - k + n) % n] as number);
-    }
-    return max;
-  }
-
   /** The usual round trip: the smallest recent one, or 0 until a few have been seen. */
   usualRoundTrip(): number {
     if (this.trips.length < this.warmUp) return 0;

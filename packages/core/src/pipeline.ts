@@ -300,6 +300,10 @@ export function definePipeline<T = unknown, R = unknown>(
           }),
         );
       });
+    // The slack of a move counts on the moves' own round trips (one small script), not on the
+    // reserves': a reserve that waited behind a busy server would make every moved start cost the
+    // limit a whole alignment of room.
+    const moveTrips = new RoundTrips(clock.now);
     const rebase = store.rebaseLimit?.bind(store);
     const startGate =
       config.rateLimit && ctx.limiters && rateLimitSpec
@@ -318,12 +322,12 @@ export function definePipeline<T = unknown, R = unknown>(
                   // holds does not sit idle for a whole alignment. A unit moved again (the answer
                   // was slower than that) counts from now and waits out the whole alignment.
                   rebase: (units: number, grantedAt: number, moves: number) => {
-                    const slack = lateAfterMs + leaseClock.recentSlowest();
+                    const slack = lateAfterMs + moveTrips.recentSlowest();
                     const lag = moves === 0 ? Math.max(0, alignMs - slack) : 0;
                     return timed(
                       () => rebase(config.queue, rateLimitSpec, grantedAt, units, lag),
                       (r) => (r.moved ? r.now : undefined),
-                    );
+                    ).pipe(moveTrips.time());
                   },
                 }
               : {}),
@@ -498,6 +502,39 @@ export function definePipeline<T = unknown, R = unknown>(
     build,
     ...(rateLimitSpec ? { rateLimit: rateLimitSpec } : {}),
   };
+}
+
+/** The slowest of the last few round trips of one kind of call. */
+class RoundTrips {
+  private readonly trips: number[] = [];
+  private next = 0;
+  constructor(
+    private readonly now: () => number,
+    private readonly size = 8,
+  ) {}
+
+  /** Times each subscription to the source until its first value. */
+  time<V>(): OperatorFunction<V, V> {
+    return (source$) =>
+      defer(() => {
+        const sentAt = this.now();
+        let first = true;
+        return source$.pipe(
+          tap(() => {
+            if (!first) return;
+            first = false;
+            this.trips[this.next] = this.now() - sentAt;
+            this.next = (this.next + 1) % this.size;
+          }),
+        );
+      });
+  }
+
+  recentSlowest(): number {
+    let max = 0;
+    for (const t of this.trips) max = Math.max(max, t);
+    return max;
+  }
 }
 
 /** Store-clock readings a rate-limited pipeline takes before its first reserve. */
