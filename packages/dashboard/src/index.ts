@@ -3,25 +3,31 @@
  * handler; Prometheus metrics; and bridges from Sluice telemetry to `diagnostics_channel` and
  * OpenTelemetry.
  */
-export * from './dashboard';
-export * from './server';
-export * from './metrics';
-export * from './diagnostics-channel';
-export * from './opentelemetry';
+export { createDashboard } from './dashboard';
+export type { DashboardHandler, DashboardOptions } from './dashboard';
+export { startDashboardServer } from './server';
+export type { DashboardServer, DashboardServerOptions } from './server';
+export { METRIC_NAMES, createMetrics } from './metrics';
+export type { Metrics, MetricsOptions, MetricsRegistry } from './metrics';
+export { DIAGNOSTICS_CHANNELS, publishToDiagnosticsChannel } from './diagnostics-channel';
+export { bridgeToOpenTelemetry } from './opentelemetry';
+export type { OpenTelemetryBridgeOptions, SpanAttributeValue, SpanLike, TracerLike } from './opentelemetry';
 export type { DashboardAuth } from './auth';
-export { CSRF_COOKIE, CSRF_HEADER, type CsrfOptions } from './csrf';
+export { CSRF_COOKIE, CSRF_HEADER } from './csrf';
+export type { CsrfOptions } from './csrf';
 export type { LiveUpdatesOptions } from './live-updates';
-export { ApiErrorCode, type ApiErrorBody } from './http';
-export type { SessionView, OverviewView, QueueDetailView, JobListView } from './api';
+export { ApiErrorCode } from './http';
+export type { ApiErrorBody } from './http';
+export type { JobListView, OverviewView, QueueDetailView, SessionView } from './api';
 export type {
-  Redactor,
-  RedactedJob,
-  JobSummaryView,
   JobDetailView,
+  JobSummaryView,
   QueueSummaryView,
   RateLimitView,
+  RedactedJob,
+  Redactor,
   ScheduleView,
   ThroughputView,
-  WorkerView,
   WorkerPipelineView,
+  WorkerView,
 } from './views';

@@ -4,19 +4,13 @@
  * Every state change is one Lua script (`lua/<verb>-<keys>.lua`), every time comes from Redis `TIME`,
  * and all keys of a queue share one hash tag.
  */
-export * from './redis-store';
-export * from './connection';
-export * from './keys';
-export * from './errors';
-export * from './delete-prefix';
-export * from './demo-store';
-export {
-  SCRIPT_KEYS,
-  SCRIPT_NAMES,
-  LUA_DIR,
-  loadScripts,
-  type LoadedScript,
-  type RedisClient,
-  type ScriptName,
-  type ScriptKeyName,
-} from './scripts';
+export { RedisStore } from './redis-store';
+export type { RedisStoreOptions } from './redis-store';
+export type { RedisConnection } from './connection';
+export { openDemoStore } from './demo-store';
+export { deleteKeysWithPrefix } from './delete-prefix';
+export { RateLimitConflictError, RedisScriptError, ScriptErrorCode } from './errors';
+export { KeyBuilder } from './keys';
+export type { QueueKeyMap, QueueKeyName, QueueKeys } from './keys';
+export { LUA_DIR, SCRIPT_KEYS, SCRIPT_NAMES, loadScripts } from './scripts';
+export type { LoadedScript, RedisClient, ScriptKeyName, ScriptName } from './scripts';

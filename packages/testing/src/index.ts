@@ -2,7 +2,42 @@
  * `@sluice/testing`: marble tests of whole pipelines, the store-contract suite, and a harness that
  * finds or starts a real Redis.
  */
-export * from './manual-clock';
-export * from './pipeline-harness';
-export * from './store-contract';
-export * from './redis';
+export { ManualClock } from './manual-clock';
+export { describeOutcome, pipelineHarness } from './pipeline-harness';
+export type { EnqueueItem, PipelineHarness, PipelineHarnessOptions } from './pipeline-harness';
+export { defineStoreContract } from './store-contract';
+export type { StoreContractOptions, StoreFixture } from './store-contract';
+export {
+  clusterStartupNodes,
+  findRedis,
+  findRedisCluster,
+  getFreePort,
+  isDockerAvailable,
+  isPortFree,
+  parseClusterNodes,
+  spawnRedis,
+  spawnRedisCluster,
+  startRedisContainer,
+  uniquePrefix,
+  useRedis,
+  useRedisCluster,
+  useSpawnedRedis,
+} from './redis';
+export type {
+  DockerCheckOptions,
+  FindRedisClusterOptions,
+  FindRedisOptions,
+  HookOptions,
+  RedisClusterFixture,
+  RedisClusterHandle,
+  RedisConfigValue,
+  RedisContainerOptions,
+  RedisFixture,
+  RedisMode,
+  RedisNodeAddress,
+  RedisServerHandle,
+  RedisSource,
+  SpawnedRedis,
+  SpawnRedisClusterOptions,
+  SpawnRedisOptions,
+} from './redis';
