@@ -1,7 +1,7 @@
 import { Observable, from } from 'rxjs';
 import type { ObservableInput, OperatorFunction } from 'rxjs';
-import { ErrorCode, InvalidArgumentError, SluiceError } from '../errors';
-import { Fifo } from '../fifo';
+import { ErrorCode, InvalidArgumentError, SluiceError } from '../model/errors';
+import { Fifo } from '../util/fifo';
 
 /** What {@link adaptiveBatch} does with an item that arrives while its buffer is full. */
 export type AdaptiveBatchOverflow = 'error' | 'drop-oldest' | 'drop-newest';

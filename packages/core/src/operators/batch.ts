@@ -1,6 +1,6 @@
 import { Observable, Subscription, asyncScheduler, timer } from 'rxjs';
 import type { OperatorFunction, SchedulerLike } from 'rxjs';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../model/errors';
 
 /** Configuration of {@link batch}. */
 export interface BatchConfig {

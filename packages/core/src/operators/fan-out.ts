@@ -1,7 +1,7 @@
 import { AsyncSubject, Observable, Subscription, asapScheduler, from } from 'rxjs';
 import type { MonoTypeOperatorFunction, ObservableInput, SchedulerLike, SubscriptionLike } from 'rxjs';
-import { InvalidArgumentError } from '../errors';
-import { Fifo } from '../fifo';
+import { InvalidArgumentError } from '../model/errors';
+import { Fifo } from '../util/fifo';
 
 /** Which item a {@link FanOutSubscriber} loses when an item arrives while its buffer is full. */
 export type FanOutOverflow = 'drop-oldest' | 'drop-newest';

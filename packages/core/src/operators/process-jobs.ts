@@ -14,7 +14,7 @@ import {
   SluiceError,
   ErrorCode,
   toErrorInfo,
-} from '../errors';
+} from '../model/errors';
 import {
   isCancel,
   isFailure,
@@ -23,13 +23,13 @@ import {
   type BatchHandler,
   type Handler,
   type JobContext,
-} from '../handler';
-import type { InFlight, PendingAbort } from '../in-flight';
-import type { SlidingWindowLimiter } from '../limiter';
-import type { RebaseResult } from '../store';
-import type { ReservedJob } from '../job';
-import { silentLogger, type Logger } from '../logger';
-import type { Telemetry } from '../telemetry';
+} from '../model/handler';
+import type { InFlight, PendingAbort } from '../runtime/in-flight';
+import type { SlidingWindowLimiter } from '../runtime/limiter';
+import type { RebaseResult } from '../store/store';
+import type { ReservedJob } from '../model/job';
+import { silentLogger, type Logger } from '../runtime/logger';
+import type { Telemetry } from '../runtime/telemetry';
 
 /** What the process stage runs: one job, or a batch of jobs for a batch handler. */
 export interface WorkUnit<T = unknown> {

@@ -6,8 +6,8 @@ import {
   type Subscription,
   timer,
 } from 'rxjs';
-import { InvalidArgumentError } from '../errors';
-import { SlidingWindowLimiter } from '../limiter';
+import { InvalidArgumentError } from '../model/errors';
+import { SlidingWindowLimiter } from '../runtime/limiter';
 
 export interface RateLimitConfig {
   /** Units allowed in any window of `periodMs`. Required unless `limiter` is given. */

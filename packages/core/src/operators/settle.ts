@@ -13,13 +13,19 @@ import {
   throwError,
   timer,
 } from 'rxjs';
-import { exponential, type BackoffPolicy } from '../backoff';
-import { ErrorCode, InvalidArgumentError, StoreClosedError, toErrorInfo, type ErrorInfo } from '../errors';
-import type { InFlight } from '../in-flight';
-import { silentLogger, type Logger } from '../logger';
-import type { Outcome, SettleResult, Settlement } from '../outcome';
-import type { Store } from '../store';
-import type { Telemetry } from '../telemetry';
+import { exponential, type BackoffPolicy } from '../model/backoff';
+import {
+  ErrorCode,
+  InvalidArgumentError,
+  StoreClosedError,
+  toErrorInfo,
+  type ErrorInfo,
+} from '../model/errors';
+import type { InFlight } from '../runtime/in-flight';
+import { silentLogger, type Logger } from '../runtime/logger';
+import type { Outcome, SettleResult, Settlement } from '../model/outcome';
+import type { Store } from '../store/store';
+import type { Telemetry } from '../runtime/telemetry';
 import { adaptiveBatch } from './adaptive-batch';
 import type { Handled } from './process-jobs';
 

@@ -1,8 +1,8 @@
 import { asyncScheduler, EMPTY, Observable, type SchedulerLike, type Subscription, timer } from 'rxjs';
-import type { Demand } from '../demand';
-import { InvalidArgumentError } from '../errors';
-import type { ReservedJob } from '../job';
-import type { FillSpec, RateLimitSpec, ReserveResult, Store } from '../store';
+import type { Demand } from '../runtime/demand';
+import { InvalidArgumentError } from '../model/errors';
+import type { ReservedJob } from '../model/job';
+import type { FillSpec, RateLimitSpec, ReserveResult, Store } from '../store/store';
 
 export interface IdlePolling {
   /** First sleep after an empty answer. Default `50`. */

@@ -1,6 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { ReservedJob } from '../job';
-import type { PayloadValidator } from '../validation';
+import type { ReservedJob } from '../model/job';
+import type { PayloadValidator } from '../model/validation';
 import type { Handled } from './process-jobs';
 
 /** A reservation split by the schema check. */

@@ -1,7 +1,7 @@
 import { Subject, interval, map, of, range, take, throwError, timer } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { ErrorCode, InvalidArgumentError, SluiceError } from '../../src/errors';
+import { ErrorCode, InvalidArgumentError, SluiceError } from '../../src/model/errors';
 import { BufferOverflowError, adaptiveBatch } from '../../src/operators/adaptive-batch';
 import type { AdaptiveBatchConfig } from '../../src/operators/adaptive-batch';
 

@@ -1,7 +1,7 @@
 import { Subject, of } from 'rxjs';
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { ErrorCode, InvalidArgumentError } from '../../src/errors';
+import { ErrorCode, InvalidArgumentError } from '../../src/model/errors';
 import { batch } from '../../src/operators/batch';
 
 function createTestScheduler(): TestScheduler {

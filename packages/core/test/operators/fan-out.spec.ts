@@ -12,7 +12,7 @@ import {
 } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { InvalidArgumentError } from '../../src/errors';
+import { InvalidArgumentError } from '../../src/model/errors';
 import { fanOut } from '../../src/operators/fan-out';
 import type { FanOutStats, FanOutSubscriberConfig } from '../../src/operators/fan-out';
 

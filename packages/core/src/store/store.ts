@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
-import type { JobOptions, JobRecord, JobState, NewJob, ReservedJob, Retention } from './job';
-import type { SettleResult, Settlement } from './outcome';
-import type { ErrorInfo } from './errors';
+import type { JobOptions, JobRecord, JobState, NewJob, ReservedJob, Retention } from '../model/job';
+import type { SettleResult, Settlement } from '../model/outcome';
+import type { ErrorInfo } from '../model/errors';
 
 /**
  * A rate limit checked by the store in the same atomic step as the reserve, so it holds across every

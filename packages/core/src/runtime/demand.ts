@@ -6,7 +6,7 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
-import { InvalidArgumentError, InvalidDemandError } from './errors';
+import { InvalidArgumentError, InvalidDemandError } from '../model/errors';
 
 export interface DemandConfig {
   /** Demand granted at creation: the pipeline's in-flight budget. Must be ≥ 0. */

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from './errors';
+import { InvalidArgumentError } from '../model/errors';
 
 export interface SlidingWindowConfig {
   /** Units allowed in any window of `periodMs`. */

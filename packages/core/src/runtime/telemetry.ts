@@ -1,8 +1,8 @@
 import { defer, EMPTY, type Observable, Subject, tap, throwError } from 'rxjs';
-import type { ErrorInfo } from './errors';
-import type { OutcomeKind } from './outcome';
-import type { JobRecord, JobState, NewJob } from './job';
-import type { SettleResult, Settlement } from './outcome';
+import type { ErrorInfo } from '../model/errors';
+import type { OutcomeKind } from '../model/outcome';
+import type { JobRecord, JobState, NewJob } from '../model/job';
+import type { SettleResult, Settlement } from '../model/outcome';
 import type {
   CancelResult,
   EnqueueResult,
@@ -21,7 +21,7 @@ import type {
   ReserveResult,
   Store,
   WorkerInfo,
-} from './store';
+} from '../store/store';
 
 /**
  * Typed telemetry events. Every event carries `type`, `queue` and `at` (ms, the emitter's clock).

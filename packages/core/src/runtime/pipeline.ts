@@ -18,25 +18,31 @@ import {
   type OperatorFunction,
   type SchedulerLike,
 } from 'rxjs';
-import type { BackoffPolicy } from './backoff';
+import type { BackoffPolicy } from '../model/backoff';
 import type { Demand } from './demand';
-import { InvalidArgumentError } from './errors';
-import type { BatchHandler, Handler } from './handler';
+import { InvalidArgumentError } from '../model/errors';
+import type { BatchHandler, Handler } from '../model/handler';
 import type { InFlight } from './in-flight';
-import type { ReservedJob } from './job';
+import type { ReservedJob } from '../model/job';
 import { LeaseClock, localSlop, preciseNow } from './lease-clock';
 import type { LimiterRegistry } from './limiter';
 import type { Logger } from './logger';
-import { adaptiveBatch } from './operators/adaptive-batch';
-import { batch } from './operators/batch';
-import { processJobs, runUnit, type Handled, type LimitGrant, type WorkUnit } from './operators/process-jobs';
-import { settle } from './operators/settle';
-import { source, type IdlePolling } from './operators/source';
-import { validate } from './operators/validate';
-import type { Outcome } from './outcome';
-import type { RateLimitSpec, Store } from './store';
+import { adaptiveBatch } from '../operators/adaptive-batch';
+import { batch } from '../operators/batch';
+import {
+  processJobs,
+  runUnit,
+  type Handled,
+  type LimitGrant,
+  type WorkUnit,
+} from '../operators/process-jobs';
+import { settle } from '../operators/settle';
+import { source, type IdlePolling } from '../operators/source';
+import { validate } from '../operators/validate';
+import type { Outcome } from '../model/outcome';
+import type { RateLimitSpec, Store } from '../store/store';
 import type { Telemetry } from './telemetry';
-import { assertQueueName, compileSchema, type PayloadValidator } from './validation';
+import { assertQueueName, compileSchema, type PayloadValidator } from '../model/validation';
 
 /** Flush a batch at `size` jobs or `timeMs` after its first job, whichever comes first. */
 export interface SizeTimeBatch {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from './errors';
+import { InvalidArgumentError } from '../model/errors';
 
 /** A parsed cron expression; see {@link parseCron}. */
 export interface CronExpression {

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { ReservedJob } from './job';
-import type { Logger } from './logger';
+import type { Logger } from '../runtime/logger';
 
 /** Postpone the job by `snooze` ms without spending an attempt. */
 export interface Snooze {

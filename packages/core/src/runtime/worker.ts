@@ -24,16 +24,16 @@ import {
 import { hostname } from 'node:os';
 import { parseCron, type CronExpression } from './cron';
 import { Demand } from './demand';
-import { InvalidArgumentError, toErrorInfo, WorkerStateError } from './errors';
+import { InvalidArgumentError, toErrorInfo, WorkerStateError } from '../model/errors';
 import { InFlight } from './in-flight';
 import { LimiterRegistry } from './limiter';
 import { createLogger, type Logger } from './logger';
-import type { Outcome } from './outcome';
+import type { Outcome } from '../model/outcome';
 import type { PipelineDefinition } from './pipeline';
-import type { NewJob } from './job';
-import type { QueueConfig, QueueSettings, Store } from './store';
+import type { NewJob } from '../model/job';
+import type { QueueConfig, QueueSettings, Store } from '../store/store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
-import { compileSchema, type PayloadValidator } from './validation';
+import { compileSchema, type PayloadValidator } from '../model/validation';
 
 export interface WorkerConfig {
   readonly store: Store;

@@ -13,9 +13,9 @@ import {
   timer,
   throwError,
 } from 'rxjs';
-import { InvalidArgumentError, SluiceError, ErrorCode } from './errors';
-import type { JobOptions, JobRecord } from './job';
-import { parseCron } from './cron';
+import { InvalidArgumentError, SluiceError, ErrorCode } from '../model/errors';
+import type { JobOptions, JobRecord } from '../model/job';
+import { parseCron } from '../runtime/cron';
 import type {
   CancelResult,
   EnqueueResult,
@@ -32,7 +32,7 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   encodePayload,
   type PayloadValidator,
-} from './validation';
+} from '../model/validation';
 
 export interface QueueOptions {
   /**

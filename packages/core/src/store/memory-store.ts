@@ -7,7 +7,7 @@ import {
   Subject,
   type SchedulerLike,
 } from 'rxjs';
-import { InvalidArgumentError, StoreClosedError, type ErrorInfo } from '../errors';
+import { InvalidArgumentError, StoreClosedError, type ErrorInfo } from '../model/errors';
 import {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETENTION,
@@ -18,9 +18,9 @@ import {
   type NewJob,
   type ReservedJob,
   type Retention,
-} from '../job';
-import { LimiterRegistry } from '../limiter';
-import type { SettleResult, Settlement } from '../outcome';
+} from '../model/job';
+import { LimiterRegistry } from '../runtime/limiter';
+import type { SettleResult, Settlement } from '../model/outcome';
 import type {
   CancelResult,
   EnqueueResult,
@@ -39,8 +39,8 @@ import type {
   ReserveResult,
   Store,
   WorkerInfo,
-} from '../store';
-import { assertQueueName, validateNewJob } from '../validation';
+} from './store';
+import { assertQueueName, validateNewJob } from '../model/validation';
 import { Heap } from './heap';
 
 export interface MemoryStoreConfig {

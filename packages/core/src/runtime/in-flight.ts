@@ -1,6 +1,6 @@
-import { JobAbortedError } from './errors';
-import type { ReservedJob } from './job';
-import type { LeaseRef } from './store';
+import { JobAbortedError } from '../model/errors';
+import type { ReservedJob } from '../model/job';
+import type { LeaseRef } from '../store/store';
 
 export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown';
 
