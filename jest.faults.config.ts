@@ -29,6 +29,7 @@ const config: Config = {
   },
   moduleNameMapper: {
     '^@sluice/(core|testing|redis|dashboard|cli)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@sluice/core/internal$': '<rootDir>/packages/core/src/internal.ts',
   },
   globalSetup: '<rootDir>/faults/test/global-setup.ts',
   testTimeout: 600_000,

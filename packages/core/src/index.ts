@@ -1,32 +1,165 @@
 /**
  * `@sluice/core`: demand-driven job pipelines on RxJS.
  *
- * The operators are usable on their own; `definePipeline` composes them and `Worker` runs the result
- * against a `Store` (`MemoryStore` here, `RedisStore` in `@sluice/redis`).
+ * The public surface, by layer:
+ * - the model: jobs, reservations, handlers and their results, outcomes, errors, backoff;
+ * - the store contract, the in-memory store, and the producer's `Queue`;
+ * - the operators a pipeline is composed of, each usable on its own;
+ * - the runtime: `pipeline` / `definePipeline`, `Worker`, the demand channel, logging and telemetry.
+ *
+ * What other packages of this repository share beyond that (store helpers, clocks, the concurrency
+ * loop) is in `@sluice/core/internal`, with no stability promise.
  */
-export * from './model/errors';
-export * from './model/job';
-export * from './model/outcome';
-export * from './store/store';
-export * from './model/handler';
-export * from './runtime/demand';
-export * from './runtime/limiter';
-export * from './runtime/lease-clock';
-export * from './model/backoff';
-export * from './runtime/cron';
-export * from './model/validation';
-export * from './runtime/logger';
-export * from './runtime/telemetry';
-export * from './runtime/in-flight';
-export * from './store/queue';
-export * from './runtime/pipeline';
-export * from './runtime/worker';
-export * from './store/memory-store';
-export * from './operators/source';
-export * from './operators/rate-limit';
-export * from './operators/validate';
-export * from './operators/batch';
-export * from './operators/adaptive-batch';
-export * from './operators/process-jobs';
-export * from './operators/settle';
-export * from './operators/fan-out';
+
+// The model
+export {
+  ErrorCode,
+  SluiceError,
+  InvalidArgumentError,
+  InvalidDemandError,
+  PayloadValidationError,
+  PayloadTooLargeError,
+  PayloadNotSerializableError,
+  JobTimeoutError,
+  JobAbortedError,
+  PermanentError,
+  StoreClosedError,
+  StoreError,
+  WorkerStateError,
+  UnreachableCaseError,
+  BufferOverflowError,
+  toErrorInfo,
+} from './model/errors';
+export type { SchemaViolation, AbortCause, ErrorInfo } from './model/errors';
+export { JobState, JOB_STATES, DEFAULT_RETENTION, DEFAULT_MAX_ATTEMPTS, MAX_PRIORITY } from './model/job';
+export type {
+  Retention,
+  UniqueOptions,
+  JobOptions,
+  NewJob,
+  AttemptError,
+  Job,
+  Lease,
+  ReservedJob,
+  JobRecord,
+} from './model/job';
+export { withJobs } from './model/reservation';
+export type { LimitGrant, StartGate, Reservation } from './model/reservation';
+export { failed, perJob, isFailure, isPerJob, isSnooze, isCancel } from './model/handler';
+export type {
+  Snooze,
+  Cancel,
+  FlowControl,
+  JobContext,
+  HandlerReturn,
+  Handler,
+  BatchHandler,
+  JobFailure,
+  PerJobResults,
+} from './model/handler';
+export type {
+  Handled,
+  Settlement,
+  SettlementBase,
+  SettlementKind,
+  SettleResult,
+  Outcome,
+  OutcomeBase,
+  OutcomeKind,
+} from './model/outcome';
+export { exponential, fixed } from './model/backoff';
+export type { BackoffPolicy, ExponentialBackoffConfig } from './model/backoff';
+export { compileSchema, DEFAULT_MAX_PAYLOAD_BYTES } from './model/validation';
+export type { PayloadValidator } from './model/validation';
+
+// The store contract, the in-memory store, the producer's handle
+export type {
+  RateLimitSpec,
+  FillSpec,
+  RebaseResult,
+  ReserveOptions,
+  RejectedJob,
+  ReserveResult,
+  EnqueueResult,
+  LeaseRef,
+  ExtendResult,
+  RecoverResult,
+  QueueSettings,
+  JobCounts,
+  QueueStats,
+  MinuteBucket,
+  JobEvent,
+  ListOptions,
+  CancelResult,
+  WorkerPipelineInfo,
+  WorkerInfo,
+  ScheduleSpec,
+  QueueConfig,
+  Store,
+} from './store/store';
+export { MemoryStore } from './store/memory-store';
+export type { MemoryStoreConfig } from './store/memory-store';
+export { Queue, JobFailedError } from './store/queue';
+export type { QueueOptions, BulkItem } from './store/queue';
+
+// Operators
+export { source } from './operators/source';
+export type { SourceConfig, IdlePolling } from './operators/source';
+export { validate } from './operators/validate';
+export type { Checked } from './operators/validate';
+export { timeStarts } from './operators/time-starts';
+export type { TimeStartsConfig, PipelineRateLimit } from './operators/time-starts';
+export { processJobs } from './operators/process-jobs';
+export type { RunConfig, ProcessConfig } from './operators/process-jobs';
+export { processBatches, adaptiveBatches } from './operators/process-batches';
+export type { AdaptiveBatchesConfig } from './operators/process-batches';
+export { batchJobs, chunkJobs } from './operators/batch-jobs';
+export { batch } from './operators/batch';
+export type { BatchConfig } from './operators/batch';
+export { adaptiveBatch } from './operators/adaptive-batch';
+export type { AdaptiveBatchConfig, AdaptiveBatchOverflow } from './operators/adaptive-batch';
+export { settle } from './operators/settle';
+export type { SettleConfig } from './operators/settle';
+export { rateLimit } from './operators/rate-limit';
+export type { RateLimitConfig } from './operators/rate-limit';
+export { fanOut } from './operators/fan-out';
+export type {
+  FanOutOverflow,
+  FanOutConfig,
+  FanOutSubscriberConfig,
+  FanOutStats,
+  FanOutSubscriber,
+  FanOut,
+} from './operators/fan-out';
+
+// The runtime
+export { pipeline } from './runtime/pipeline';
+export type { PipelineContext, PipelineGraph, PipelineSpec, PipelineDefinition } from './runtime/pipeline';
+export { definePipeline } from './runtime/define-pipeline';
+export type {
+  SizeTimeBatch,
+  AdaptiveBatch,
+  BatchSpec,
+  SingleJobPipelineConfig,
+  BatchPipelineConfig,
+  PipelineConfig,
+} from './runtime/define-pipeline';
+export { Worker } from './runtime/worker';
+export type {
+  WorkerConfig,
+  CloseOptions,
+  CloseResult,
+  PipelineStatus,
+  PipelineHandle,
+} from './runtime/worker';
+export { Demand } from './runtime/demand';
+export type { DemandConfig } from './runtime/demand';
+export { InFlight } from './runtime/in-flight';
+export { SlidingWindowLimiter, maxInAnyWindow } from './runtime/limiter';
+export type { SlidingWindowConfig, Grant } from './runtime/limiter';
+export { parseCron } from './runtime/cron';
+export type { CronExpression } from './runtime/cron';
+export { createLogger, silentLogger } from './runtime/logger';
+export type { Logger } from './runtime/logger';
+export { Telemetry } from './runtime/telemetry';
+export type { TelemetryEvent, TelemetryEventType } from './runtime/telemetry';

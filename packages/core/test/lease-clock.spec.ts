@@ -1,4 +1,4 @@
-import { LeaseClock, preciseNow } from '@sluice/core';
+import { LeaseClock, preciseNow } from '@sluice/core/internal';
 
 /** A small deterministic generator (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { InvalidArgumentError, LimiterRegistry, maxInAnyWindow, SlidingWindowLimiter } from '@sluice/core';
+import { InvalidArgumentError, maxInAnyWindow, SlidingWindowLimiter } from '@sluice/core';
+import { LimiterRegistry } from '@sluice/core/internal';
 
 describe('SlidingWindowLimiter', () => {
   it('grants up to allowed and says exactly when the next unit frees', () => {

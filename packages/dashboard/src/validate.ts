@@ -1,4 +1,5 @@
-import { assertQueueName, JOB_STATES, type JobState } from '@sluice/core';
+import { JOB_STATES, type JobState } from '@sluice/core';
+import { assertQueueName } from '@sluice/core/internal';
 import { ApiErrorCode, badRequest } from './http';
 
 /** A queue name as the core accepts it, or a 400. */

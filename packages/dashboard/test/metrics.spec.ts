@@ -1,5 +1,6 @@
 import { Counter, Registry } from 'prom-client';
-import { instrumentStore, MemoryStore, Queue, silentLogger, Telemetry, type Store } from '@sluice/core';
+import { MemoryStore, Queue, silentLogger, Telemetry, type Store } from '@sluice/core';
+import { instrumentStore } from '@sluice/core/internal';
 import { createMetrics, METRIC_NAMES, startDashboardServer } from '@sluice/dashboard';
 import { parsePrometheusText, sampleValue } from './prometheus-text';
 import { startEmailWorker, waitFor, type Email } from './support';

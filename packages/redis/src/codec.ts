@@ -1,17 +1,5 @@
-import {
-  DEFAULT_MAX_ATTEMPTS,
-  encodePayload,
-  JobState,
-  type AttemptError,
-  type ErrorInfo,
-  type JobEvent,
-  type JobRecord,
-  type NewJob,
-  type QueueSettings,
-  type ReservedJob,
-  type Retention,
-  type Settlement,
-} from '@sluice/core';
+import { DEFAULT_MAX_ATTEMPTS, JobState, type AttemptError, type ErrorInfo, type JobEvent, type JobRecord, type NewJob, type QueueSettings, type ReservedJob, type Retention, type Settlement } from '@sluice/core';
+import { encodePayload } from '@sluice/core/internal';
 
 /**
  * Encoding between the store's values and the strings the Lua scripts read and answer.

@@ -1,4 +1,5 @@
-import { assertQueueName, InvalidArgumentError } from '@sluice/core';
+import { InvalidArgumentError } from '@sluice/core';
+import { assertQueueName } from '@sluice/core/internal';
 
 /**
  * The fixed keys of one queue, by the names the Lua script headers use in their `KEYS:` sections.

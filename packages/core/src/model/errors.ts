@@ -15,6 +15,7 @@ export const ErrorCode = {
   Store: 'ERR_SLUICE_STORE',
   WorkerState: 'ERR_SLUICE_WORKER_STATE',
   Unreachable: 'ERR_SLUICE_UNREACHABLE',
+  BufferOverflow: 'ERR_SLUICE_BUFFER_OVERFLOW',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -207,5 +208,28 @@ function safeStringify(value: unknown): string {
     return stringify(value) ?? String(value);
   } catch {
     return String(value);
+  }
+}
+
+/**
+ * A bounded buffer of a concurrency stage (`processJobs`, `processBatches`, `adaptiveBatches`,
+ * `adaptiveBatch`) received an item while `maxBuffered` items were already waiting and its overflow
+ * policy is `'error'`. Inside a pipeline the bound is the in-flight budget, so this means a broken
+ * invariant; on its own, the bound does not fit the load (raise `maxBuffered`, add concurrency, or
+ * choose a dropping overflow).
+ */
+export class BufferOverflowError extends SluiceError {
+  override name = 'BufferOverflowError' as const;
+  /** The operator whose buffer overflowed. */
+  readonly operator: string;
+  /** The bound that was exceeded. */
+  readonly maxBuffered: number;
+  constructor(operator: string, maxBuffered: number) {
+    super(
+      ErrorCode.BufferOverflow,
+      `${operator}: ${maxBuffered} items already buffered while every slot was busy (overflow: 'error')`,
+    );
+    this.operator = operator;
+    this.maxBuffered = maxBuffered;
   }
 }

@@ -2,6 +2,21 @@ import type { ErrorInfo } from './errors';
 import type { ReservedJob } from './job';
 
 /**
+ * How one job's run ended, before it is written back to the store: what the handler stages emit and
+ * `settle` takes.
+ */
+export type Handled<T = unknown> = { readonly job: ReservedJob<T>; readonly durationMs: number } & (
+  | { readonly status: 'ok'; readonly value: unknown }
+  | { readonly status: 'error'; readonly error: unknown }
+  | { readonly status: 'snooze'; readonly delayMs: number }
+  | { readonly status: 'cancel'; readonly reason: string }
+  /** Never reached the handler: the payload failed the schema. */
+  | { readonly status: 'invalid'; readonly reason: string }
+  /** The lease is gone (taken over elsewhere): nothing may be written for this job. */
+  | { readonly status: 'abandoned'; readonly reason: string }
+);
+
+/**
  * What a pipeline asks the store to do with a job it holds a lease on. The store applies it only if
  * `token` still matches the job's lease; otherwise the settlement is refused.
  */

@@ -1,12 +1,9 @@
-import { Observable, from } from 'rxjs';
-import type { ObservableInput, OperatorFunction } from 'rxjs';
-import { ErrorCode, InvalidArgumentError, SluiceError } from '../model/errors';
-import { Fifo } from '../util/fifo';
+import { from, type Observable, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { InvalidArgumentError } from '../model/errors';
+import { concurrencyLoop, type Overflow } from './concurrency-loop';
 
 /** What {@link adaptiveBatch} does with an item that arrives while its buffer is full. */
-export type AdaptiveBatchOverflow = 'error' | 'drop-oldest' | 'drop-newest';
-
-const OVERFLOW_STRATEGIES: readonly AdaptiveBatchOverflow[] = ['error', 'drop-oldest', 'drop-newest'];
+export type AdaptiveBatchOverflow = Overflow;
 
 /** Configuration of {@link adaptiveBatch}. */
 export interface AdaptiveBatchConfig<T = unknown> {
@@ -18,10 +15,10 @@ export interface AdaptiveBatchConfig<T = unknown> {
    */
   readonly concurrency?: number | Observable<number>;
   /**
-   * The most items waiting while every write slot is busy. A positive integer. Default `10_000`.
-   * Items beyond it are handled by `overflow`.
+   * The most items waiting while every write slot is busy: a positive integer, or a function read on
+   * every arrival. Default `10_000`. Items beyond it are handled by `overflow`.
    */
-  readonly maxBuffered?: number;
+  readonly maxBuffered?: number | (() => number);
   /**
    * What happens to an item that arrives while `maxBuffered` items are waiting. Default `'error'`.
    *
@@ -32,24 +29,6 @@ export interface AdaptiveBatchConfig<T = unknown> {
   readonly overflow?: AdaptiveBatchOverflow;
   /** Called with every item dropped by `overflow`. Default: none. If it throws, the output errors. */
   readonly onDrop?: (dropped: T) => void;
-}
-
-/**
- * {@link adaptiveBatch} received an item while `maxBuffered` items were already waiting and its
- * `overflow` is `'error'`. Its `code` is `ErrorCode.InvalidArgument`: the configured bound does not fit
- * the load, so the caller must raise `maxBuffered`, add `concurrency`, or choose a dropping `overflow`.
- */
-export class BufferOverflowError extends SluiceError {
-  override name = 'BufferOverflowError' as const;
-  /** The bound that was exceeded. */
-  readonly maxBuffered: number;
-  constructor(maxBuffered: number) {
-    super(
-      ErrorCode.InvalidArgument,
-      `adaptiveBatch: ${maxBuffered} items already buffered while every write was busy (overflow: 'error')`,
-    );
-    this.maxBuffered = maxBuffered;
-  }
 }
 
 /**
@@ -130,144 +109,26 @@ export function adaptiveBatch<T = unknown, R = unknown>(
       `adaptiveBatch: maxSize must be a positive integer, got ${String(maxSize)}`,
     );
   }
-  const validConcurrency = (n: number): boolean =>
-    n === Number.POSITIVE_INFINITY || (Number.isInteger(n) && n >= 1);
-  if (typeof concurrency === 'number' && !validConcurrency(concurrency)) {
-    throw new InvalidArgumentError(
-      `adaptiveBatch: concurrency must be a positive integer or Infinity, got ${String(concurrency)}`,
-    );
-  }
-  if (!Number.isInteger(maxBuffered) || maxBuffered < 1) {
+  if (typeof maxBuffered === 'number' && (!Number.isInteger(maxBuffered) || maxBuffered < 1)) {
     throw new InvalidArgumentError(
       `adaptiveBatch: maxBuffered must be a positive integer, got ${String(maxBuffered)}`,
-    );
-  }
-  if (!OVERFLOW_STRATEGIES.includes(overflow)) {
-    throw new InvalidArgumentError(
-      `adaptiveBatch: overflow must be one of ${OVERFLOW_STRATEGIES.join(', ')}, got ${JSON.stringify(overflow)}`,
     );
   }
   if (onDrop !== undefined && typeof onDrop !== 'function') {
     throw new InvalidArgumentError('adaptiveBatch: onDrop must be a function');
   }
-
-  return (source) =>
-    new Observable<R>((subscriber) => {
-      /**
-       * Items waiting for a write slot, oldest first; never longer than `maxBuffered`.
-       * Invariant (outside `drain`): the buffer is empty whenever a slot is free.
-       */
-      const buffer = new Fifo<T>();
-      /** Writes subscribed and not yet completed. */
-      let active = 0;
-      let sourceDone = false;
-      /** True while `drain` runs; re-entrant calls leave the work to its loop. */
-      let draining = false;
-      /** Write slots; follows `concurrency` when it is an Observable (invalid values are ignored). */
-      let limit = typeof concurrency === 'number' ? concurrency : 1;
-      const concurrencySubscription =
-        typeof concurrency === 'number'
-          ? undefined
-          : concurrency.subscribe((n) => {
-              if (validConcurrency(n)) {
-                limit = n;
-                drain();
-              }
-            });
-
-      /** Hands `dropped` to `onDrop`; false if `onDrop` threw (the output has then errored). */
-      function notifyDrop(dropped: T): boolean {
-        if (onDrop === undefined) return true;
-        try {
-          onDrop(dropped);
-          return true;
-        } catch (err: unknown) {
-          subscriber.error(err);
-          return false;
-        }
-      }
-
-      function startWrite(items: T[]): void {
-        active += 1;
-        let input: ObservableInput<R>;
-        try {
-          input = write(items);
-        } catch (err: unknown) {
-          subscriber.error(err);
-          return;
-        }
-        // Added to the subscriber so unsubscribing the output unsubscribes it; a completed inner
-        // subscription removes itself from the subscriber, so finished writes are not retained.
-        subscriber.add(
-          from(input).subscribe({
-            next: (value) => {
-              subscriber.next(value);
-            },
-            error: (err: unknown) => {
-              subscriber.error(err);
-            },
-            complete: () => {
-              active -= 1;
-              drain();
-            },
-          }),
-        );
-      }
-
-      /**
-       * Starts writes while a slot is free and items wait, then completes the output if nothing is
-       * left to do. A write that completes synchronously, or a downstream consumer that pushes into
-       * the source synchronously, calls `drain` again from inside `startWrite`; the guard turns that
-       * recursion into further turns of this loop, so stack depth stays constant however many
-       * batches a synchronous writer goes through.
-       */
-      function drain(): void {
-        if (draining) return;
-        draining = true;
-        while (!subscriber.closed && active < limit && buffer.length > 0) {
-          startWrite(buffer.take(maxSize));
-        }
-        draining = false;
-        if (sourceDone && active === 0 && buffer.length === 0) {
-          subscriber.complete();
-        }
-      }
-
-      const sourceSubscription = source.subscribe({
-        next(item) {
-          if (buffer.length >= maxBuffered) {
-            switch (overflow) {
-              case 'error':
-                subscriber.error(new BufferOverflowError(maxBuffered));
-                return;
-              case 'drop-newest':
-                notifyDrop(item);
-                return;
-              case 'drop-oldest': {
-                // Non-empty: it holds maxBuffered >= 1 items.
-                const oldest = buffer.shift();
-                if (!notifyDrop(oldest)) return;
-                break;
-              }
-            }
-          }
-          buffer.push(item);
-          drain();
+  // The loop shared with processJobs: a write is a run that takes up to maxSize waiting items.
+  return concurrencyLoop<T, R>(
+    { operator: 'adaptiveBatch', concurrency, maxBuffered, overflow, onDrop, perRun: maxSize },
+    (items, out, done) =>
+      from(write(items)).subscribe({
+        next: (value) => {
+          out.next(value);
         },
-        error(err: unknown) {
-          buffer.clear();
-          subscriber.error(err);
+        error: (err: unknown) => {
+          out.error(err);
         },
-        complete() {
-          sourceDone = true;
-          drain();
-        },
-      });
-
-      return () => {
-        buffer.clear();
-        sourceSubscription.unsubscribe();
-        concurrencySubscription?.unsubscribe();
-      };
-    });
+        complete: done,
+      }),
+  );
 }

@@ -23,11 +23,11 @@ import {
 } from '../model/errors';
 import type { InFlight } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
-import type { Outcome, SettleResult, Settlement } from '../model/outcome';
+import type { Handled, Outcome, SettleResult, Settlement } from '../model/outcome';
+import type { Demand } from '../runtime/demand';
 import type { Store } from '../store/store';
 import type { Telemetry } from '../runtime/telemetry';
 import { adaptiveBatch } from './adaptive-batch';
-import type { Handled } from './process-jobs';
 
 export interface SettleConfig {
   readonly store: Store;
@@ -39,8 +39,13 @@ export interface SettleConfig {
   readonly maxPerCall?: number;
   /** Jobs are removed from it once their settlement is written. */
   readonly inFlight?: InFlight;
-  /** Called with how many jobs left the pipeline after each store call (replenishes demand). */
-  readonly onSettled?: (count: number) => void;
+  /** Replenished with the jobs that left the pipeline after each store call. */
+  readonly demand?: Demand;
+  /**
+   * Handler calls' results allowed to wait while a store call is in flight; one more errors the output
+   * (`BufferOverflowError`). A pipeline passes its in-flight budget. Default `10_000`.
+   */
+  readonly maxBuffered?: number | (() => number);
   /** A store call that fails is retried, backing off up to this delay. Default `5000`. */
   readonly maxRetryDelayMs?: number;
   readonly scheduler?: SchedulerLike;
@@ -78,7 +83,7 @@ export interface SettleConfig {
  * ```
  */
 export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handled<T>[], Outcome<T>> {
-  const { store, pipeline, inFlight, onSettled } = config;
+  const { store, pipeline, inFlight, demand } = config;
   const backoff = config.backoff ?? exponential();
   const scheduler = config.scheduler ?? asyncScheduler;
   const logger = config.logger ?? silentLogger;
@@ -98,7 +103,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       }
       const release = (): void => {
         for (const h of batch) inFlight?.remove(h.job.id);
-        onSettled?.(batch.length);
+        if (batch.length > 0) demand?.request(batch.length);
       };
       if (toWrite.length === 0) {
         release();
@@ -156,7 +161,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       // pipeline's demand: at most the in-flight budget can be waiting here.
       adaptiveBatch<readonly Handled<T>[], Outcome<T>>(
         (groups) => concat(...chunks(groups.flat(), maxPerCall).map((c) => write(c))),
-        { maxSize: maxPerCall, concurrency: 1, maxBuffered: Number.MAX_SAFE_INTEGER },
+        { maxSize: maxPerCall, concurrency: 1, maxBuffered: config.maxBuffered ?? 10_000 },
       ),
     );
 }

@@ -2,6 +2,8 @@ import { asyncScheduler, EMPTY, Observable, type SchedulerLike, type Subscriptio
 import type { Demand } from '../runtime/demand';
 import { InvalidArgumentError } from '../model/errors';
 import type { ReservedJob } from '../model/job';
+import type { Reservation } from '../model/reservation';
+import type { InFlight } from '../runtime/in-flight';
 import type { FillSpec, RateLimitSpec, ReserveResult, Store } from '../store/store';
 
 export interface IdlePolling {
@@ -34,18 +36,19 @@ export interface SourceConfig {
   readonly wakeups?: Observable<unknown>;
   /** While the latest value is `true`, nothing is reserved. Default: never paused. */
   readonly paused?: Observable<boolean>;
-  /** Called with every reservation before it is emitted (to track leases), and when it was requested. */
-  readonly onReserved?: (jobs: readonly ReservedJob[], requestedAt: number) => void;
+  /** Every reservation is added here before it is emitted (heartbeats, cancellations, drains read it). */
+  readonly inFlight?: InFlight;
   /** Called when a store call fails; the source backs off and tries again. */
   readonly onError?: (error: unknown) => void;
   /** Clock and timers. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
-  /** The clock `onReserved`'s send times are read from. Default: the scheduler's. */
+  /** The clock a reservation's grant times (`sentAt`, `receivedAt`) are read from. Default: the scheduler's. */
   readonly now?: () => number;
 }
 
 /**
- * A demand-driven source of reserved jobs: each emission is one reservation (an array of leased jobs).
+ * A demand-driven source of reserved jobs: each emission is one {@link Reservation} (the jobs one
+ * store call leased, with its grant: the store time they were counted and the call's local times).
  *
  * Intuition: it asks the store for exactly what the consumers have room for and no more. It calls the
  * store only while demand is positive, and each call reserves at most `min(demand, maxBatch)`.
@@ -71,7 +74,7 @@ export interface SourceConfig {
  * source({ store, queue: 'emails', demand, leaseMs: 30_000 }).subscribe((jobs) => console.log(jobs.length));
  * ```
  */
-export function source<T = unknown>(config: SourceConfig): Observable<readonly ReservedJob<T>[]> {
+export function source<T = unknown>(config: SourceConfig): Observable<Reservation<T>> {
   const multipleOf = config.multipleOf ?? 1;
   const requestedMaxBatch = config.maxBatch ?? 1000;
   if (!Number.isInteger(requestedMaxBatch) || requestedMaxBatch < 1) {
@@ -90,9 +93,10 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
   }
   if (!(config.leaseMs > 0)) throw new InvalidArgumentError(`leaseMs must be > 0, got ${config.leaseMs}`);
 
-  return new Observable<readonly ReservedJob<T>[]>((subscriber) => {
+  return new Observable<Reservation<T>>((subscriber) => {
     const { store, queue, demand } = config;
     const scheduler = config.scheduler ?? asyncScheduler;
+    const now = config.now ?? (() => scheduler.now());
     const reserveOptions = {
       leaseMs: config.leaseMs,
       ...(config.limit ? { limit: config.limit } : {}),
@@ -150,8 +154,12 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
       if (got < taken) demand.giveBack(taken - got);
       if (got > 0) {
         idleMs = minIdle;
-        config.onReserved?.(result.jobs, requestedAt);
-        subscriber.next(result.jobs);
+        config.inFlight?.add(result.jobs);
+        const first = result.jobs[0] as ReservedJob<T>;
+        subscriber.next({
+          jobs: result.jobs,
+          grant: { at: first.lease.startedAt, sentAt: requestedAt, receivedAt: now() },
+        });
       }
       if (finishIfDrained()) return;
       if (result.paused) {
@@ -182,7 +190,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<readonly R
       if (taken === 0) return;
       busy = true;
       let answered = false;
-      const requestedAt = config.now ? config.now() : scheduler.now();
+      const requestedAt = now();
       pendingCall = store.reserve<T>(queue, taken, reserveOptions).subscribe({
         next: (result) => {
           answered = true;

@@ -1,11 +1,13 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { ReservedJob } from '../model/job';
 import type { PayloadValidator } from '../model/validation';
-import type { Handled } from './process-jobs';
+import type { Handled } from '../model/outcome';
+import type { Reservation } from '../model/reservation';
 
 /** A reservation split by the schema check. */
 export interface Checked<T = unknown> {
-  readonly valid: readonly ReservedJob<T>[];
+  /** The reservation with its valid jobs only (grant kept). */
+  readonly valid: Reservation<T>;
   /** Jobs whose payload failed the schema, ready to be dead-lettered with the reason. */
   readonly invalid: readonly Handled<T>[];
 }
@@ -31,12 +33,12 @@ export interface Checked<T = unknown> {
  */
 export function validate<T>(
   validator: PayloadValidator | undefined,
-): OperatorFunction<readonly ReservedJob<T>[], Checked<T>> {
-  return map((jobs) => {
-    if (!validator) return { valid: jobs, invalid: [] };
+): OperatorFunction<Reservation<T>, Checked<T>> {
+  return map((reservation) => {
+    if (!validator) return { valid: reservation, invalid: [] };
     const valid: ReservedJob<T>[] = [];
     const invalid: Handled<T>[] = [];
-    for (const job of jobs) {
+    for (const job of reservation.jobs) {
       const violations = validator(job.data);
       if (violations.length === 0) valid.push(job);
       else {
@@ -46,6 +48,6 @@ export function validate<T>(
         invalid.push({ job, durationMs: 0, status: 'invalid', reason });
       }
     }
-    return { valid, invalid };
+    return { valid: invalid.length === 0 ? reservation : { ...reservation, jobs: valid }, invalid };
   });
 }

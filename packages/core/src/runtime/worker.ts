@@ -30,6 +30,7 @@ import { LimiterRegistry } from './limiter';
 import { createLogger, type Logger } from './logger';
 import type { Outcome } from '../model/outcome';
 import type { PipelineDefinition } from './pipeline';
+import { runPipeline } from './run-pipeline';
 import type { NewJob } from '../model/job';
 import type { QueueConfig, QueueSettings, Store } from '../store/store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
@@ -112,6 +113,8 @@ interface Runtime {
   demand: Demand;
   inFlight: InFlight;
   concurrency: number;
+  /** The largest budget the pipeline has had: the bound of every buffer in it. */
+  maxBudget: number;
   paused: boolean;
   completed: boolean;
   subscription: Subscription;
@@ -200,6 +203,7 @@ export class Worker {
         demand: new Demand({ initial: 0 }),
         inFlight: new InFlight(),
         concurrency: def.concurrency,
+        maxBudget: def.budget(def.concurrency),
         paused: false,
         completed: false,
         subscription: new Subscription(),
@@ -339,7 +343,7 @@ export class Worker {
     // The stored schema, when the pipeline has none of its own: followed as it changes, and no job
     // starts before it has been read once (a worker started during a Redis outage waits for it).
     let storedValidator: PayloadValidator | undefined;
-    const needsStoredSchema = !def.config.schema;
+    const needsStoredSchema = !def.schema;
     const configKnown$ = needsStoredSchema
       ? config$.pipe(
           map((cfg) => {
@@ -374,7 +378,7 @@ export class Worker {
       const initialConcurrency = rt.concurrency;
       const demand = new Demand({
         initial: def.budget(initialConcurrency),
-        coalesce: def.config.coalesce ?? Math.max(1, Math.floor(def.budget(initialConcurrency) / 4)),
+        coalesce: def.coalesce ?? Math.max(1, Math.floor(def.budget(initialConcurrency) / 4)),
         scheduler: this.scheduler,
       });
       rt.demand = demand;
@@ -387,6 +391,7 @@ export class Worker {
         concurrency$.subscribe((c) => {
           const delta = def.budget(c) - def.budget(rt.concurrency);
           rt.concurrency = c;
+          rt.maxBudget = Math.max(rt.maxBudget, def.budget(c));
           demand.adjust(delta);
         }),
       );
@@ -417,46 +422,45 @@ export class Worker {
       }
 
       subscription.add(
-        def
-          .build({
-            store,
-            demand,
-            inFlight,
-            concurrency$,
-            paused$,
-            scheduler: this.scheduler,
-            logger: this.logger,
-            telemetry: this.telemetry,
-            fallbackValidator,
-            limiters: this.limiters,
-          })
-          .subscribe({
-            next: (outcome) => {
-              rt.outcomes.next(outcome);
-              this.allOutcomes.next(outcome);
-            },
-            error: (err: unknown) => {
-              this.logger.error('pipeline stream failed; restarting', {
-                pipeline: def.name,
-                error: toErrorInfo(err),
-              });
-              subscription.unsubscribe();
-              if (this.state !== 'running') {
-                this.markDone(rt);
-                return;
-              }
-              this.background.add(
-                timer(this.restartDelayMs, this.scheduler).subscribe(() => {
-                  if (this.state === 'running') run();
-                  else this.markDone(rt);
-                }),
-              );
-            },
-            complete: () => {
-              subscription.unsubscribe();
+        runPipeline(def, {
+          store,
+          demand,
+          inFlight,
+          concurrency$,
+          paused$,
+          maxBuffered: () => rt.maxBudget,
+          scheduler: this.scheduler,
+          logger: this.logger,
+          telemetry: this.telemetry,
+          validator: def.schema ? compileSchema(def.schema) : fallbackValidator,
+          limiters: this.limiters,
+        }).subscribe({
+          next: (outcome) => {
+            rt.outcomes.next(outcome);
+            this.allOutcomes.next(outcome);
+          },
+          error: (err: unknown) => {
+            this.logger.error('pipeline stream failed; restarting', {
+              pipeline: def.name,
+              error: toErrorInfo(err),
+            });
+            subscription.unsubscribe();
+            if (this.state !== 'running') {
               this.markDone(rt);
-            },
-          }),
+              return;
+            }
+            this.background.add(
+              timer(this.restartDelayMs, this.scheduler).subscribe(() => {
+                if (this.state === 'running') run();
+                else this.markDone(rt);
+              }),
+            );
+          },
+          complete: () => {
+            subscription.unsubscribe();
+            this.markDone(rt);
+          },
+        }),
       );
     };
     run();
@@ -573,8 +577,8 @@ export class Worker {
                       paused: rt.paused,
                       inFlight: rt.inFlight.size,
                       // The limit as configured (the store's window also carries the safety margin).
-                      ...(rt.def.rateLimit && rt.def.config.rateLimit
-                        ? { rateLimit: { ...rt.def.rateLimit, periodMs: rt.def.config.rateLimit.periodMs } }
+                      ...(rt.def.storeLimit && rt.def.rateLimit
+                        ? { rateLimit: { ...rt.def.storeLimit, periodMs: rt.def.rateLimit.periodMs } }
                         : {}),
                     })),
                   },

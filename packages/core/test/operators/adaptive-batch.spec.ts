@@ -1,8 +1,8 @@
 import { Subject, interval, map, of, range, take, throwError, timer } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { ErrorCode, InvalidArgumentError, SluiceError } from '../../src/model/errors';
-import { BufferOverflowError, adaptiveBatch } from '../../src/operators/adaptive-batch';
+import { BufferOverflowError, ErrorCode, InvalidArgumentError, SluiceError } from '../../src/model/errors';
+import { adaptiveBatch } from '../../src/operators/adaptive-batch';
 import type { AdaptiveBatchConfig } from '../../src/operators/adaptive-batch';
 
 interface WriteRecord<T> {
@@ -283,13 +283,14 @@ describe('adaptiveBatch', () => {
       expect(dropped).toEqual([]);
     });
 
-    it('BufferOverflowError is a SluiceError with the invalid-argument code and the bound', () => {
-      const error = new BufferOverflowError(2);
+    it('BufferOverflowError is a SluiceError with its own code, the operator and the bound', () => {
+      const error = new BufferOverflowError('adaptiveBatch', 2);
       expect(error).toBeInstanceOf(SluiceError);
-      expect(error.code).toBe(ErrorCode.InvalidArgument);
+      expect(error.code).toBe(ErrorCode.BufferOverflow);
       expect(error.name).toBe('BufferOverflowError');
+      expect(error.operator).toBe('adaptiveBatch');
       expect(error.maxBuffered).toBe(2);
-      expect(error.message).toMatch(/2 items already buffered/);
+      expect(error.message).toMatch(/^adaptiveBatch: 2 items already buffered/);
     });
 
     it("'drop-oldest' drops the oldest buffered item and reports it to onDrop", () => {

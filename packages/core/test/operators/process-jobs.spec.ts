@@ -5,7 +5,6 @@ import {
   map,
   mergeMap,
   NEVER,
-  type Observable,
   of,
   throwError,
   timer,
@@ -19,16 +18,14 @@ import {
   JobAbortedError,
   JobTimeoutError,
   perJob,
+  BufferOverflowError,
+  processBatches,
   processJobs,
-  runUnit,
   type BatchHandler,
   type Handled,
   type Handler,
-  type RebaseResult,
-  SlidingWindowLimiter,
-  type StartGate,
+  type Reservation,
   type ReservedJob,
-  type WorkUnit,
 } from '@sluice/core';
 import { newTestScheduler, reservedJob } from '../pipeline/helpers';
 
@@ -37,10 +34,10 @@ const b = reservedJob('b', 'b');
 const c = reservedJob('c', 'c');
 const d = reservedJob('d', 'd');
 
-/** A unit of one job for a single-job handler. */
-const one = (job: ReservedJob<string>): WorkUnit<string> => ({ jobs: [job], batch: false });
-/** A unit of several jobs for a batch handler. */
-const many = (...jobs: ReservedJob<string>[]): WorkUnit<string> => ({ jobs, batch: true });
+/** A reservation of one job. */
+const one = (job: ReservedJob<string>): Reservation<string> => ({ jobs: [job] });
+/** A reservation of several jobs (one batch for processBatches). */
+const many = (...jobs: ReservedJob<string>[]): Reservation<string> => ({ jobs });
 
 const ok = (job: ReservedJob<string>, value: unknown, durationMs: number): Handled<string> => ({
   job,
@@ -216,7 +213,7 @@ describe('processJobs', () => {
         const batchHandler: BatchHandler<string> = () => NEVER;
         expectObservable(
           units.pipe(
-            processJobs(batchHandler, { pipeline: 'p', timeoutMs: 50 }),
+            processBatches(batchHandler, { pipeline: 'p', timeoutMs: 50 }),
             map((handled) => handled.map((h) => (h.status === 'error' ? h.error : h.status))),
           ),
         ).toBe('5ms (x|)', { x: [new JobTimeoutError('a', 5), new JobTimeoutError('a', 5)] });
@@ -265,7 +262,7 @@ describe('processJobs', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const batchHandler: BatchHandler<string> = (jobs) => cold('-x-y|', { x: 0, y: jobs.length });
         expectObservable(
-          cold('(u|)', { u: many(a, b) }).pipe(processJobs(batchHandler, { pipeline: 'p' })),
+          cold('(u|)', { u: many(a, b) }).pipe(processBatches(batchHandler, { pipeline: 'p' })),
         ).toBe('----(x|)', { x: [ok(a, 2, 4), ok(b, 2, 4)] });
       });
     });
@@ -276,7 +273,7 @@ describe('processJobs', () => {
         const batchHandler: BatchHandler<string> = () =>
           timer(3).pipe(map(() => perJob(['A', failed(boom), { snooze: 100 }, { cancel: 'dup' }])));
         expectObservable(
-          cold('(u|)', { u: many(a, b, c, d) }).pipe(processJobs(batchHandler, { pipeline: 'p' })),
+          cold('(u|)', { u: many(a, b, c, d) }).pipe(processBatches(batchHandler, { pipeline: 'p' })),
         ).toBe('3ms (x|)', {
           x: [
             ok(a, 'A', 3),
@@ -293,7 +290,7 @@ describe('processJobs', () => {
         const batchHandler: BatchHandler<string> = () => perJob(['only one']);
         expectObservable(
           cold('(u|)', { u: many(a, b, c) }).pipe(
-            processJobs(batchHandler, { pipeline: 'p' }),
+            processBatches(batchHandler, { pipeline: 'p' }),
             map((handled) =>
               handled.map((h) =>
                 h.status === 'error' ? `${h.job.id}: ${(h.error as Error).message}` : h.status,
@@ -317,7 +314,7 @@ describe('processJobs', () => {
           throw boom;
         };
         expectObservable(
-          cold('(u|)', { u: many(a, b) }).pipe(processJobs(batchHandler, { pipeline: 'p' })),
+          cold('(u|)', { u: many(a, b) }).pipe(processBatches(batchHandler, { pipeline: 'p' })),
         ).toBe('(x|)', {
           x: [
             { job: a, durationMs: 0, status: 'error', error: boom },
@@ -378,9 +375,9 @@ describe('processJobs', () => {
 
     it('completes at once on an empty upstream', () => {
       testScheduler.run(({ cold, expectObservable }) => {
-        expectObservable(cold<WorkUnit<string>>('---|').pipe(processJobs(slow(10), { pipeline: 'p' }))).toBe(
-          '---|',
-        );
+        expectObservable(
+          cold<Reservation<string>>('---|').pipe(processJobs(slow(10), { pipeline: 'p' })),
+        ).toBe('---|');
       });
     });
 
@@ -395,7 +392,7 @@ describe('processJobs', () => {
         expectObservable(units.pipe(processJobs(handler, { pipeline: 'p', maxBuffered: 1 }))).toBe(
           '---#',
           undefined,
-          expect.objectContaining({ message: 'processJobs: more than 1 units waiting' }),
+          new BufferOverflowError('processJobs', 1),
         );
         expectSubscriptions(units.subscriptions).toBe('^--!');
       });
@@ -404,8 +401,6 @@ describe('processJobs', () => {
       expect(signals[0]?.reason).toMatchObject({ abortCause: 'shutdown' });
     });
 
-    // maxBuffered counts the unit that has just arrived before it is started, so with maxBuffered 0
-    // even a unit that finds a free slot errors the stream (operators/process-jobs.ts, units.next).
     it('with maxBuffered 0 runs a unit that finds a free slot', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         expectObservable(
@@ -451,7 +446,7 @@ describe('processJobs', () => {
           return timer(2).pipe(map(() => 'done'));
         };
         expectObservable(
-          cold('(u|)', { u: many(a, b) }).pipe(processJobs(batchHandler, { pipeline: 'p', inFlight })),
+          cold('(u|)', { u: many(a, b) }).pipe(processBatches(batchHandler, { pipeline: 'p', inFlight })),
         ).toBe('--(x|)', {
           x: [{ job: a, durationMs: 0, status: 'cancel', reason: 'cancelled' }, ok(b, 'done', 2)],
         });
@@ -470,7 +465,7 @@ describe('processJobs', () => {
           return NEVER;
         };
         expectObservable(
-          cold('(u|)', { u: many(a, b, c) }).pipe(processJobs(batchHandler, { pipeline: 'p', inFlight })),
+          cold('(u|)', { u: many(a, b, c) }).pipe(processBatches(batchHandler, { pipeline: 'p', inFlight })),
         ).toBe('5ms (x|)', {
           x: [
             { job: a, durationMs: 5, status: 'snooze', delayMs: 0 },
@@ -535,7 +530,7 @@ describe('processJobs', () => {
           return timer(10).pipe(map(() => 'done'));
         };
         expectObservable(
-          cold('(u|)', { u: many(a, b) }).pipe(processJobs(batchHandler, { pipeline: 'p', inFlight })),
+          cold('(u|)', { u: many(a, b) }).pipe(processBatches(batchHandler, { pipeline: 'p', inFlight })),
         ).toBe('10ms (x|)', {
           x: [{ job: a, durationMs: 0, status: 'cancel', reason: 'cancelled' }, ok(b, 'done', 10)],
         });
@@ -543,177 +538,32 @@ describe('processJobs', () => {
       expect(signals[0]?.aborted).toBe(false);
     });
   });
-
-  describe('with a start gate', () => {
-    /** A gate over a generous local limit: due `align` frames after the grant, late after 2. */
-    const gate = (
-      rebase?: (units: number, grantedAt: number, moves: number) => Observable<RebaseResult>,
-      align = 30,
-      allowed = 100,
-    ): StartGate => ({
-      limiter: new SlidingWindowLimiter({ allowed, periodMs: 1000 }),
-      per: 'job',
-      dueAt: (grant) => ({ at: grant.at + align, certain: true }),
-      lateAfterMs: 2,
-      ...(rebase ? { rebase } : {}),
-    });
-    /**
-     * A store's rebaseLimit in virtual time: acting when called, answering `delay` frames later,
-     * counting moved units from 28 frames before its now (the alignment less the lateness allowed).
-     */
-    const mover =
-      (calls: number[], delay = 0, refuseFirst = false) =>
-      (_units: number, from: number): Observable<RebaseResult> => {
-        calls.push(from);
-        const now = asyncScheduler.now();
-        const answer: RebaseResult =
-          refuseFirst && calls.length === 1
-            ? { moved: false, retryAfterMs: 100 }
-            : { moved: true, at: Math.max(from, now - 28), now };
-        return delay > 0 ? timer(delay).pipe(map(() => answer)) : of(answer);
-      };
-    const granted = (id: string, at: number): ReservedJob<string> =>
-      reservedJob(id, id, { lease: { token: `${id}.1`, expiresAt: 30_000, startedAt: at } });
-
-    it('holds a unit that arrives early until its grant plus the alignment', () => {
-      const starts: number[] = [];
-      testScheduler.run(({ cold }) => {
-        cold('-----u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', concurrency: 5, startGate: gate() }))
-          .subscribe();
-      });
-      expect(starts).toEqual([30]);
-    });
-
-    it('moves the count of a late unit to just before the present, then starts it on time', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        // Granted at 0, due at 30, arrives at 50: late by more than 2. The store, at 50, counts it
-        // from 22; the answer comes at 54, when a start trails 22 by 32: within the 2 allowed.
-        cold('50ms u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(mover(calls, 4)) }))
-          .subscribe();
-      });
-      expect(calls).toEqual([0]);
-      expect(starts).toEqual([54]);
-    });
-
-    it('moves a grant whose local time is uncertain once, before its start, then keeps to the new one', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        // Never certain (a link slower than the margin): moved once at 5 (still counted from 0,
-        // the move never goes before the grant), then due 30 after that.
-        const uncertain: StartGate = {
-          ...gate(mover(calls, 2)),
-          dueAt: (grant) => ({ at: grant.at + 30, certain: false }),
-        };
-        cold('-----u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: uncertain }))
-          .subscribe();
-      });
-      expect(calls).toEqual([0]);
-      expect(starts).toEqual([30]);
-    });
-
-    it('stops moving a unit the store keeps answering too slowly for, and starts it', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        // Every answer comes 10 frames after the store acted: each start would trail its count by
-        // 38, so the unit is moved again, up to the cap (16), then started.
-        cold('50ms u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(mover(calls, 10)) }))
-          .subscribe();
-      });
-      expect(calls.length).toBe(16);
-      expect(starts).toEqual([210]);
-    });
-
-    it('starts a unit late by no more than lateAfterMs without a store call', () => {
-      const starts: number[] = [];
-      let calls = 0;
-      testScheduler.run(({ cold }) => {
-        const rebase = (): Observable<RebaseResult> => {
-          calls++;
-          return of<RebaseResult>({ moved: true, at: 0, now: 0 });
-        };
-        cold('32ms u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
-          .subscribe();
-      });
-      expect(calls).toBe(0);
-      expect(starts).toEqual([32]);
-    });
-
-    it('asks again after retryAfterMs when the store has no room for a late unit', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        cold('2000ms u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(mover(calls, 0, true)) }))
-          .subscribe();
-      });
-      // Refused at 2000; moved at 2100 to 2072, due at 2102.
-      expect(calls).toEqual([0, 0]);
-      expect(starts).toEqual([2102]);
-    });
-
-    it('starts a late unit when the store cannot be reached (it was counted at its grant)', () => {
-      const starts: number[] = [];
-      testScheduler.run(({ cold }) => {
-        const rebase = (): Observable<RebaseResult> => throwError(() => new Error('down'));
-        cold('50ms u', { u: one(granted('a', 0)) })
-          .pipe(processJobs(slow(1, starts), { pipeline: 'p', startGate: gate(rebase) }))
-          .subscribe();
-      });
-      expect(starts).toEqual([50]);
-    });
-
-    it('a start the local limit holds back becomes late and is moved in the store', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        // One start per second locally: b, granted with a, waits for a's start to leave the window
-        // (1030), is moved to 1002 and starts when due, at 1032.
-        cold('(uv)', { u: one(granted('a', 0)), v: one(granted('b', 0)) })
-          .pipe(
-            processJobs(slow(1, starts), {
-              pipeline: 'p',
-              concurrency: 2,
-              startGate: gate(mover(calls), 30, 1),
-            }),
-          )
-          .subscribe();
-      });
-      expect(starts).toEqual([30, 1032]);
-      expect(calls).toEqual([0]);
-    });
-  });
 });
 
-describe('runUnit', () => {
-  it('emits exactly one array for a unit and completes, also for a failure', () => {
-    newTestScheduler().run(({ expectObservable }) => {
-      expectObservable(runUnit(() => of(1, 2, 3), one(a), { pipeline: 'p' })).toBe('(x|)', {
-        x: [ok(a, 3, 0)],
-      });
+describe('one handler call', () => {
+  it('emits exactly one array for a job and completes, also for a failure', () => {
+    newTestScheduler().run(({ cold, expectObservable }) => {
+      expectObservable(
+        cold('(u|)', { u: one(a) }).pipe(processJobs(() => of(1, 2, 3), { pipeline: 'p' })),
+      ).toBe('(x|)', { x: [ok(a, 3, 0)] });
       const boom = new Error('boom');
-      expectObservable(runUnit(() => throwError(() => boom), one(b), { pipeline: 'p' })).toBe('(x|)', {
-        x: [{ job: b, durationMs: 0, status: 'error', error: boom }],
-      });
+      expectObservable(
+        cold('(u|)', { u: one(b) }).pipe(processJobs(() => throwError(() => boom), { pipeline: 'p' })),
+      ).toBe('(x|)', { x: [{ job: b, durationMs: 0, status: 'error', error: boom }] });
     });
   });
 
   it('aborts the handler with cause shutdown when unsubscribed before it finishes', () => {
     const signals: AbortSignal[] = [];
-    newTestScheduler().run(({ expectObservable }) => {
+    newTestScheduler().run(({ cold, expectObservable }) => {
       const handler: Handler<string> = (_job, { signal }) => {
         signals.push(signal);
         return NEVER;
       };
-      expectObservable(runUnit(handler, one(a), { pipeline: 'p', timeoutMs: 50 }), '---!').toBe('---');
+      expectObservable(
+        cold('(u|)', { u: one(a) }).pipe(processJobs(handler, { pipeline: 'p', timeoutMs: 50 })),
+        '---!',
+      ).toBe('---');
     });
     expect(signals[0]?.reason).toBeInstanceOf(JobAbortedError);
     expect(signals[0]?.reason).toMatchObject({ jobId: 'a', abortCause: 'shutdown' });
@@ -722,12 +572,26 @@ describe('runUnit', () => {
   it('ignores a promise that settles after unsubscription (real time)', async () => {
     let resolve: (value: string) => void = () => undefined;
     const emitted: unknown[] = [];
-    const sub = runUnit(() => new Promise<string>((r) => (resolve = r)), one(a), { pipeline: 'p' }).subscribe(
-      (handled) => emitted.push(handled),
-    );
+    const sub = from([one(a)])
+      .pipe(processJobs(() => new Promise<string>((r) => (resolve = r)), { pipeline: 'p' }))
+      .subscribe((handled) => emitted.push(handled));
     sub.unsubscribe();
     resolve('late');
     await Promise.resolve();
     expect(emitted).toEqual([]);
+  });
+
+  it('runs each job of a reservation as its own call, in order', () => {
+    const seen: string[] = [];
+    newTestScheduler().run(({ cold, expectObservable }) => {
+      const handler: Handler<string> = (job) => {
+        seen.push(job.data);
+        return job.data.toUpperCase();
+      };
+      expectObservable(
+        cold('(u|)', { u: many(a, b, c) }).pipe(processJobs(handler, { pipeline: 'p', concurrency: 2 })),
+      ).toBe('(xyz|)', { x: [ok(a, 'A', 0)], y: [ok(b, 'B', 0)], z: [ok(c, 'C', 0)] });
+    });
+    expect(seen).toEqual(['a', 'b', 'c']);
   });
 });

@@ -1,6 +1,7 @@
 import { defer, map, type Observable, Subject, tap } from 'rxjs';
 import type { RunHelpers, TestScheduler } from 'rxjs/testing';
 import {
+  Demand,
   fixed,
   InFlight,
   JobTimeoutError,
@@ -8,7 +9,6 @@ import {
   PermanentError,
   settle,
   toErrorInfo,
-  toSettlement,
   type BackoffPolicy,
   type Handled,
   type Outcome,
@@ -17,7 +17,19 @@ import {
   type Settlement,
   type Store,
 } from '@sluice/core';
+import { toSettlement } from '@sluice/core/internal';
 import { newTestScheduler, recordingLogger, reservedJob, stubStore } from '../pipeline/helpers';
+
+/** A demand channel that records what settle gives back to it. */
+class RecordingDemand extends Demand {
+  constructor(private readonly log: number[]) {
+    super({ initial: 0 });
+  }
+  override request(n: number): void {
+    this.log.push(n);
+    super.request(n);
+  }
+}
 
 const ok = <T>(job: ReservedJob<T>, value: unknown, durationMs = 1): Handled<T> => ({
   job,
@@ -293,7 +305,7 @@ describe('settle', () => {
         });
         expectObservable(
           handled.pipe(
-            settle<string>({ store: fake.store, pipeline: 'p', onSettled: (n) => settled.push(n) }),
+            settle<string>({ store: fake.store, pipeline: 'p', demand: new RecordingDemand(settled) }),
             brief,
           ),
         ).toBe(expected, { a: 'completed:a', b: 'completed:b', c: 'completed:c', d: 'completed:d' });
@@ -344,7 +356,7 @@ describe('settle', () => {
         const handled = hot<readonly Handled<string>[]>('-x', { x: [ok(a!, 'A'), ok(stale, 'B')] });
         expectObservable(
           handled.pipe(
-            settle<string>({ store, pipeline: 'p', inFlight, onSettled: (n) => settled.push(n) }),
+            settle<string>({ store, pipeline: 'p', inFlight, demand: new RecordingDemand(settled) }),
             brief,
           ),
         ).toBe('-a', { a: 'completed:1' });
@@ -365,7 +377,9 @@ describe('settle', () => {
           x: [{ job: a, durationMs: 1, status: 'abandoned', reason: 'lease lost' }],
         });
         expectObservable(
-          handled.pipe(settle<string>({ store, pipeline: 'p', inFlight, onSettled: (n) => settled.push(n) })),
+          handled.pipe(
+            settle<string>({ store, pipeline: 'p', inFlight, demand: new RecordingDemand(settled) }),
+          ),
         ).toBe('---|');
       });
       expect(settled).toEqual([1]);

@@ -2,9 +2,11 @@ import { config as rxConfig, map, Observable, queueScheduler, startWith } from '
 import type { RunHelpers, TestScheduler } from 'rxjs/testing';
 import {
   Demand,
+  InFlight,
   InvalidArgumentError,
   MemoryStore,
   source,
+  type Reservation,
   type ReservedJob,
   type ReserveOptions,
   type ReserveResult,
@@ -32,7 +34,7 @@ function enqueue(store: MemoryStore, payloads: readonly string[]): void {
 }
 
 /** Each reservation as the list of its payloads, for marble values. */
-const payloads = map((jobs: readonly ReservedJob[]) => jobs.map((job) => job.data));
+const payloads = map((r: Reservation) => r.jobs.map((job) => job.data));
 
 /** A cold observable of `cold()`, with its subscription log. */
 type ColdObservable<T> = Observable<T> & {
@@ -567,9 +569,11 @@ describe('source', () => {
     });
   });
 
-  it('calls onReserved with every reservation before emitting it', () => {
+  it('adds every reservation to the in-flight registry before emitting it, with its grant', () => {
     const store = new CountingStore();
     const log: string[] = [];
+    const inFlight = new InFlight();
+    const grants: unknown[] = [];
     testScheduler.run(({ hot }) => {
       enqueue(store, ['a', 'b', 'c']);
       const demand = new Demand({ initial: 2 });
@@ -579,15 +583,20 @@ describe('source', () => {
       hot('20ms c').subscribe(() => {
         demand.cancel();
       });
-      source(
-        config({
-          store,
-          demand,
-          onReserved: (jobs) => log.push(`reserved ${jobs.map((j) => String(j.data)).join('')}`),
-        }),
-      ).subscribe((jobs) => log.push(`emitted ${jobs.map((j) => String(j.data)).join('')}`));
+      source(config({ store, demand, inFlight })).subscribe((r) => {
+        log.push(
+          `emitted ${r.jobs.map((j) => `${String(j.data)}${inFlight.has(j.id) ? '+' : '-'}`).join('')}`,
+        );
+        grants.push(r.grant);
+      });
     });
-    expect(log).toEqual(['reserved ab', 'emitted ab', 'reserved c', 'emitted c']);
+    expect(log).toEqual(['emitted a+b+', 'emitted c+']);
+    expect(inFlight.size).toBe(3);
+    // Store time of the lease, and the call's local send and answer times (virtual: instant).
+    expect(grants).toEqual([
+      { at: 0, sentAt: 0, receivedAt: 0 },
+      { at: 10, sentAt: 10, receivedAt: 10 },
+    ]);
   });
 
   describe('configuration', () => {
@@ -644,7 +653,7 @@ describe('source', () => {
       const demand = new Demand({ initial: 1 });
       const seen: unknown[] = [];
       const sub = source({ store, queue: 'q', demand, leaseMs: 1_000, scheduler: queueScheduler }).subscribe(
-        (jobs) => seen.push(...jobs.map((j) => j.data)),
+        (r) => seen.push(...r.jobs.map((j) => j.data)),
       );
       sub.unsubscribe();
       // RxJS reports errors thrown in subscribers on a later macrotask.

@@ -1,5 +1,5 @@
 import type { TestScheduler } from 'rxjs/testing';
-import { compileSchema, validate, type Checked, type ReservedJob } from '@sluice/core';
+import { compileSchema, validate, type Checked, type Reservation } from '@sluice/core';
 import { newTestScheduler, reservedJob } from '../pipeline/helpers';
 
 interface Email {
@@ -29,15 +29,16 @@ describe('validate', () => {
 
   it('splits each reservation into valid jobs and invalid ones with the violations', () => {
     testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
-      const reserved = hot<readonly ReservedJob<Email>[]>('-x---y--|', {
-        x: [good, wrongType, twoViolations],
-        y: [notAnObject, extraKey],
+      const grant = { at: 5, sentAt: 4, receivedAt: 6 };
+      const reserved = hot<Reservation<Email>>('-x---y--|', {
+        x: { jobs: [good, wrongType, twoViolations], grant },
+        y: { jobs: [notAnObject, extraKey] },
       });
       const expected = '                                   -X---Y--|';
       const sub = '                                      ^-------!';
       expectObservable(reserved.pipe(validate<Email>(compileSchema(schema)))).toBe(expected, {
         X: {
-          valid: [good],
+          valid: { jobs: [good], grant }, // the grant travels with the valid jobs
           invalid: [
             {
               job: wrongType,
@@ -55,7 +56,7 @@ describe('validate', () => {
           ],
         } satisfies Checked<Email>,
         Y: {
-          valid: [],
+          valid: { jobs: [] },
           invalid: [
             {
               job: notAnObject,
@@ -78,9 +79,10 @@ describe('validate', () => {
 
   it('passes every job as valid without a validator', () => {
     testScheduler.run(({ hot, expectObservable }) => {
-      const reserved = hot<readonly ReservedJob<Email>[]>('-x-|', { x: [good, wrongType, notAnObject] });
+      const all: Reservation<Email> = { jobs: [good, wrongType, notAnObject] };
+      const reserved = hot<Reservation<Email>>('-x-|', { x: all });
       expectObservable(reserved.pipe(validate<Email>(undefined))).toBe('-X-|', {
-        X: { valid: [good, wrongType, notAnObject], invalid: [] },
+        X: { valid: all, invalid: [] },
       });
     });
   });
@@ -89,9 +91,9 @@ describe('validate', () => {
     const validator = compileSchema({ type: 'object', properties: { to: { type: 'string' } } });
     testScheduler.run(({ cold, expectObservable }) => {
       const jobs = ['a', 'b', 'c', 'd'].map((id, i) => reservedJob<Email>(id, { to: i % 2 ? i : id }));
-      expectObservable(cold('(x|)', { x: jobs }).pipe(validate<Email>(validator))).toBe('(X|)', {
+      expectObservable(cold('(x|)', { x: { jobs } }).pipe(validate<Email>(validator))).toBe('(X|)', {
         X: {
-          valid: [jobs[0], jobs[2]],
+          valid: { jobs: [jobs[0], jobs[2]] },
           invalid: [
             expect.objectContaining({ job: jobs[1], status: 'invalid' }),
             expect.objectContaining({ job: jobs[3], status: 'invalid' }),
@@ -103,7 +105,7 @@ describe('validate', () => {
 
   it('forwards errors and completion', () => {
     testScheduler.run(({ hot, expectObservable }) => {
-      const reserved = hot<readonly ReservedJob<Email>[]>('--#', undefined, new Error('store down'));
+      const reserved = hot<Reservation<Email>>('--#', undefined, new Error('store down'));
       expectObservable(reserved.pipe(validate<Email>(compileSchema(schema)))).toBe(
         '--#',
         undefined,

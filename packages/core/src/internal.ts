@@ -1,0 +1,16 @@
+/**
+ * `@sluice/core/internal`: what the other packages of this repository share with the core beyond
+ * its public API — helpers for store implementations, the start-timing parts, clocks and loops.
+ * No stability promise: these change with the core.
+ */
+export { assertQueueName, assertValid, encodePayload, validateNewJob } from './model/validation';
+export { toSettlement } from './operators/settle';
+export { concurrencyLoop, eachJob, joinUnits } from './operators/concurrency-loop';
+export type { LoopConfig, Overflow, StartRun } from './operators/concurrency-loop';
+export { alignmentSlots, localWindow, rateMargin, startAlignment, storeLimit } from './operators/time-starts';
+export { runPipeline } from './runtime/run-pipeline';
+export type { PipelineRun } from './runtime/run-pipeline';
+export { LeaseClock, localSlop, preciseNow } from './runtime/lease-clock';
+export { LimiterRegistry } from './runtime/limiter';
+export type { AbortKind, PendingAbort } from './runtime/in-flight';
+export { instrumentStore } from './runtime/telemetry';

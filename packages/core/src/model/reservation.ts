@@ -1,0 +1,58 @@
+import type { Unsubscribable } from 'rxjs';
+import type { ReservedJob } from './job';
+
+/**
+ * Where a reserve call counted its jobs against a rate limit: the store time of the grant (the
+ * jobs' `lease.startedAt`) and this process's clock when the call was sent and answered, which bound
+ * where that store time falls on the local clock.
+ */
+export interface LimitGrant {
+  /** Store time the jobs were leased and counted, epoch ms. */
+  readonly at: number;
+  /** Local time the reserve call was sent. */
+  readonly sentAt: number;
+  /** Local time its answer arrived. */
+  readonly receivedAt: number;
+}
+
+/**
+ * Decides when a unit of work (one handler call's jobs) may start. The concurrency stages ask it once
+ * a handler slot is free and call the handler when it says so.
+ *
+ * `admit` calls `start()` when the unit may start — synchronously when it may start now, so that the
+ * last clock check and the handler call happen in the same turn — and returns what cancels a wait.
+ * See `timeStarts` for the gate of rate-limited pipelines.
+ */
+export interface StartGate {
+  admit(
+    jobs: readonly ReservedJob[],
+    grant: LimitGrant | undefined,
+    start: () => void,
+  ): Unsubscribable | undefined;
+}
+
+/**
+ * The jobs one reserve call leased, as they travel through a pipeline: each carries its own context
+ * (the grant it was counted under, the gate that times its start), so no stage needs a side table or
+ * a callback into the pipeline to find it. Stages may transform the jobs (`{ ...r, jobs }`); the
+ * context travels with them.
+ */
+export interface Reservation<T = unknown> {
+  readonly jobs: readonly ReservedJob<T>[];
+  /** Set by the source: when and how the store counted these jobs. */
+  readonly grant?: LimitGrant;
+  /** Set by `timeStarts` on rate-limited pipelines: asked before each handler call starts. */
+  readonly gate?: StartGate;
+}
+
+/**
+ * The same reservation with other jobs (enriched, filtered, regrouped): grant and gate carry over.
+ *
+ * ## Example
+ * ```ts
+ * reservations$.pipe(map((r) => withJobs(r, r.jobs.filter((job) => job.data.enabled))));
+ * ```
+ */
+export function withJobs<T, U>(reservation: Reservation<T>, jobs: readonly ReservedJob<U>[]): Reservation<U> {
+  return { ...reservation, jobs };
+}

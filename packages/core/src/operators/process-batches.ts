@@ -1,0 +1,87 @@
+import type { OperatorFunction } from 'rxjs';
+import type { BatchHandler } from '../model/handler';
+import type { Handled } from '../model/outcome';
+import type { Reservation } from '../model/reservation';
+import { concurrencyLoop, eachJob, joinUnits } from './concurrency-loop';
+import type { ProcessConfig } from './process-jobs';
+import { BatchRun } from './unit-run';
+
+/**
+ * Runs a batch handler once per reservation, with bounded concurrency, isolating every failure.
+ *
+ * Intuition: {@link processJobs} for handlers that take many jobs per call (a bulk insert, an API
+ * that inspects 100 items per request). Each arriving reservation is one batch: form the batches
+ * upstream with `batchJobs` (by size and time) or `chunkJobs` (split what the store formed).
+ *
+ * ```
+ * batches:        -a----(bc)----|      concurrency 1, each call takes 3 frames
+ * processBatches: ----A--B--C---|
+ * ```
+ *
+ * A handler returning a plain value completes every job of the batch with it; `perJob(results)`
+ * settles each job on its own; throwing fails them all. Cancellations, lost leases and timeouts
+ * behave as in {@link processJobs}.
+ *
+ * ## Example
+ * ```ts
+ * reservations$.pipe(
+ *   batchJobs({ size: 100, timeMs: 50 }),
+ *   processBatches(async (jobs) => perJob(await inspect(jobs.map((j) => j.data))), { pipeline: 'inspect' }),
+ * );
+ * ```
+ */
+export function processBatches<T, R = unknown>(
+  handler: BatchHandler<T, R>,
+  config: ProcessConfig,
+): OperatorFunction<Reservation<T>, readonly Handled<T>[]> {
+  return concurrencyLoop<Reservation<T>, readonly Handled<T>[]>(
+    {
+      operator: 'processBatches',
+      concurrency: config.concurrency ?? 1,
+      maxBuffered: config.maxBuffered ?? 10_000,
+      overflow: 'error',
+      perRun: 1,
+    },
+    (units, out, done) => (units[0] ? new BatchRun(handler, units[0], config, out, done).start() : undefined),
+  );
+}
+
+/** Configuration of {@link adaptiveBatches}. */
+export interface AdaptiveBatchesConfig extends ProcessConfig {
+  /** The most jobs in one handler call. */
+  readonly maxSize: number;
+}
+
+/**
+ * Runs a batch handler "write while busy": a job that finds a free slot is handled at once, alone;
+ * jobs that arrive while every slot is busy gather and go together (up to `maxSize`) in the next
+ * call. A slow handler gets large batches and a fast one small batches, with no timer to tune.
+ *
+ * ```
+ * reservations:    a-b-c-d-e-------f-|      maxSize 10, concurrency 1, each call takes 5 frames
+ * adaptiveBatches: -----A----B----C-----(D|)   A = [a]  B = [b, c]  C = [d, e]  D = [f]
+ * ```
+ *
+ * The jobs of a call share the start gate of its first job. `maxBuffered` counts waiting jobs.
+ *
+ * ## Example
+ * ```ts
+ * reservations$.pipe(adaptiveBatches((jobs) => db.insertMany(jobs.map((j) => j.data)), { pipeline: 'rows', maxSize: 500 }));
+ * ```
+ */
+export function adaptiveBatches<T, R = unknown>(
+  handler: BatchHandler<T, R>,
+  config: AdaptiveBatchesConfig,
+): OperatorFunction<Reservation<T>, readonly Handled<T>[]> {
+  const loop = concurrencyLoop<Reservation<T>, readonly Handled<T>[]>(
+    {
+      operator: 'adaptiveBatches',
+      concurrency: config.concurrency ?? 1,
+      maxBuffered: config.maxBuffered ?? 10_000,
+      overflow: 'error',
+      perRun: config.maxSize,
+    },
+    (units, out, done) => new BatchRun(handler, joinUnits(units), config, out, done).start(),
+  );
+  return (reservations$) => loop(reservations$.pipe(eachJob()));
+}

@@ -1,0 +1,346 @@
+import {
+  asyncScheduler,
+  isObservable,
+  type SchedulerLike,
+  type Subscriber,
+  type Subscription,
+  timer,
+  type Unsubscribable,
+} from 'rxjs';
+import { InvalidArgumentError, JobAbortedError, JobTimeoutError, toErrorInfo } from '../model/errors';
+import {
+  isCancel,
+  isFailure,
+  isPerJob,
+  isSnooze,
+  type BatchHandler,
+  type Handler,
+  type JobContext,
+} from '../model/handler';
+import type { Handled } from '../model/outcome';
+import type { ReservedJob } from '../model/job';
+import type { Reservation } from '../model/reservation';
+import type { PendingAbort } from '../runtime/in-flight';
+import { silentLogger, type Logger } from '../runtime/logger';
+import type { RunConfig } from './process-jobs';
+
+/**
+ * One handler call for one unit (a job, or a batch): its start gate, the call, its timeout and
+ * aborts, and its one result. A class rather than a closure per step, because one is made for every
+ * job a worker runs: its state lives in fields and its steps on the prototype, so a run allocates a
+ * few objects, not dozens. `JobRun` and `BatchRun` differ only in how they call the handler.
+ *
+ * Emits exactly one array of {@link Handled} (one per job) on `out`, then calls `done`; never errors.
+ * `unsubscribe()` before that aborts the handler (cause `shutdown`) and emits nothing.
+ */
+abstract class UnitRun<T> implements Unsubscribable {
+  private readonly scheduler: SchedulerLike;
+  // The handler's AbortController is made only when the handler reads `signal` (most never do): an
+  // abort before that is remembered and applied when it is made.
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  private aborted = false;
+  private started: number;
+  /** Jobs aborted before their start (cancelled, lease lost): they settle without running. */
+  private readonly early: Handled<T>[] = [];
+  protected readonly jobs: ReservedJob<T>[] = [];
+  private finished = false;
+  private timeoutSub: Subscription | undefined;
+  private resultSub: Subscription | undefined;
+  private gateSub: Unsubscribable | undefined;
+  /** Given to the in-flight registry, which calls it on a cancellation or a lost lease. */
+  readonly abort = (reason: unknown): void => {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    this.onAbort(reason);
+  };
+
+  constructor(
+    private readonly unit: Reservation<T>,
+    private readonly config: RunConfig,
+    private readonly out: Subscriber<readonly Handled<T>[]>,
+    private readonly done: () => void,
+  ) {
+    this.scheduler = config.scheduler ?? asyncScheduler;
+    this.started = this.scheduler.now();
+  }
+
+  /** Calls the handler with this run's jobs (at least one). */
+  protected abstract call(ctx: JobContext): unknown;
+  /** One result per job from what the handler returned. */
+  protected abstract results(value: unknown, durationMs: number): Handled<T>[];
+
+  start(): this {
+    const inFlight = this.config.inFlight;
+    for (const job of this.unit.jobs) {
+      const pending = inFlight?.attach(job.id, this.abort);
+      if (pending) {
+        // Settled without running: a later abort of this job must not reach its siblings' handler.
+        inFlight?.detach(job.id);
+        this.early.push(fromPendingAbort(job, pending));
+      } else this.jobs.push(job);
+    }
+    if (this.jobs.length === 0) {
+      this.finish([]);
+      return this;
+    }
+    const gate = this.unit.gate;
+    if (gate) {
+      this.gateSub = gate.admit(this.jobs, this.unit.grant, () => {
+        this.begin();
+      });
+    } else {
+      this.begin();
+    }
+    return this;
+  }
+
+  /** Unsubscribed before it finished: aborts the handler (cause `shutdown`), emits nothing. */
+  unsubscribe(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const reason = new JobAbortedError(this.jobs[0]?.id ?? '', 'shutdown');
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    this.cleanup();
+  }
+
+  signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  private finish(handled: Handled<T>[]): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.cleanup();
+    const telemetry = this.config.telemetry;
+    if (telemetry?.observed) {
+      const at = this.scheduler.now();
+      for (const h of handled) {
+        if (h.status === 'error') {
+          telemetry.emit({
+            type: 'exception',
+            queue: h.job.queue,
+            at,
+            pipeline: this.config.pipeline,
+            jobId: h.job.id,
+            error: toErrorInfo(h.error),
+            durationMs: h.durationMs,
+          });
+        }
+      }
+    }
+    this.out.next(this.early.length > 0 ? [...this.early, ...handled] : handled);
+    this.done();
+  }
+
+  private cleanup(): void {
+    this.timeoutSub?.unsubscribe();
+    this.resultSub?.unsubscribe();
+    this.gateSub?.unsubscribe();
+    const inFlight = this.config.inFlight;
+    if (inFlight) for (const job of this.jobs) inFlight.detach(job.id);
+  }
+
+  private elapsed(): number {
+    return this.scheduler.now() - this.started;
+  }
+
+  private onValue(value: unknown): void {
+    this.finish(this.results(value, this.elapsed()));
+  }
+
+  private onError(error: unknown): void {
+    const durationMs = this.elapsed();
+    this.finish(this.jobs.map((job) => ({ job, durationMs, status: 'error', error })));
+  }
+
+  private onAbort(reason: unknown): void {
+    if (this.finished) return;
+    const durationMs = this.elapsed();
+    if (reason instanceof JobAbortedError) {
+      if (reason.abortCause === 'shutdown') return; // the subscriber is going away; nothing to emit
+      this.finish(
+        this.jobs.map((job): Handled<T> => {
+          if (job.id !== reason.jobId) return { job, durationMs, status: 'snooze', delayMs: 0 };
+          return reason.abortCause === 'cancelled'
+            ? { job, durationMs, status: 'cancel', reason: reason.message }
+            : { job, durationMs, status: 'abandoned', reason: reason.message };
+        }),
+      );
+      return;
+    }
+    this.onError(reason);
+  }
+
+  /** Runs the handler; called at once, or when the start gate lets the unit through. */
+  private begin(): void {
+    if (this.finished) return;
+    const { config, jobs, scheduler } = this;
+    this.started = scheduler.now();
+    const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
+    if (timeoutMs !== undefined) {
+      this.timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
+        this.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
+      });
+    }
+
+    const telemetry = config.telemetry;
+    if (telemetry?.observed) {
+      telemetry.emit({
+        type: 'start',
+        queue: jobs[0]?.queue ?? '',
+        at: this.started,
+        pipeline: config.pipeline,
+        jobIds: jobs.map((j) => j.id),
+        jobs: jobs.length,
+        attempt: jobs[0]?.attempt ?? 0,
+        waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
+      });
+    }
+
+    let returned: unknown;
+    try {
+      returned = this.call(new RunContext(this, config));
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+
+    if (isObservable(returned)) {
+      let last: unknown;
+      this.resultSub = returned.subscribe({
+        next: (v) => (last = v),
+        error: (err: unknown) => {
+          this.onError(err);
+        },
+        complete: () => {
+          this.onValue(last);
+        },
+      });
+    } else if (isPromiseLike(returned)) {
+      returned.then(
+        (v) => {
+          this.onValue(v);
+        },
+        (err: unknown) => {
+          this.onError(err);
+        },
+      );
+    } else {
+      this.onValue(returned);
+    }
+  }
+}
+
+/** A handler call for one job. */
+export class JobRun<T> extends UnitRun<T> {
+  constructor(
+    private readonly handler: Handler<T>,
+    unit: Reservation<T>,
+    config: RunConfig,
+    out: Subscriber<readonly Handled<T>[]>,
+    done: () => void,
+  ) {
+    super(unit, config, out, done);
+  }
+
+  protected call(ctx: JobContext): unknown {
+    const job = this.jobs[0];
+    return job && this.handler(job, ctx);
+  }
+
+  protected results(value: unknown, durationMs: number): Handled<T>[] {
+    return this.jobs.map((job) => one(job, value, durationMs));
+  }
+}
+
+/** A handler call for a batch of jobs. */
+export class BatchRun<T> extends UnitRun<T> {
+  constructor(
+    private readonly handler: BatchHandler<T>,
+    unit: Reservation<T>,
+    config: RunConfig,
+    out: Subscriber<readonly Handled<T>[]>,
+    done: () => void,
+  ) {
+    super(unit, config, out, done);
+  }
+
+  protected call(ctx: JobContext): unknown {
+    return this.handler(this.jobs, ctx);
+  }
+
+  protected results(value: unknown, durationMs: number): Handled<T>[] {
+    const jobs = this.jobs;
+    if (isPerJob(value)) {
+      const results = value.results;
+      if (results.length !== jobs.length) {
+        const error = new InvalidArgumentError(
+          `batch handler returned ${results.length} results for ${jobs.length} jobs`,
+        );
+        return jobs.map((job) => ({ job, durationMs, status: 'error', error }));
+      }
+      return jobs.map((job, i) => one(job, results[i], durationMs));
+    }
+    return jobs.map((job) => one(job, value, durationMs));
+  }
+}
+
+/** What a handler gets besides its job(s); `signal` makes the run's AbortController on first read. */
+class RunContext implements JobContext {
+  readonly pipeline: string;
+  readonly logger: Logger;
+  constructor(
+    private readonly run: { signal(): AbortSignal },
+    config: RunConfig,
+  ) {
+    this.pipeline = config.pipeline;
+    this.logger = config.logger ?? silentLogger;
+  }
+  get signal(): AbortSignal {
+    return this.run.signal();
+  }
+}
+
+function effectiveTimeout(jobs: readonly ReservedJob[], fallback: number | undefined): number | undefined {
+  let t: number | undefined;
+  for (const job of jobs) {
+    const j = job.timeoutMs ?? fallback;
+    if (j !== undefined && (t === undefined || j < t)) t = j;
+  }
+  return t;
+}
+
+function fromPendingAbort<T>(job: ReservedJob<T>, pending: PendingAbort): Handled<T> {
+  const reason = pending.detail ?? pending.cause;
+  switch (pending.cause) {
+    case 'cancelled':
+      return { job, durationMs: 0, status: 'cancel', reason };
+    case 'shutdown':
+      // Reserved as the worker began to drain: back to the queue at once, its attempt given back.
+      return { job, durationMs: 0, status: 'snooze', delayMs: 0 };
+    case 'lease-lost':
+      return { job, durationMs: 0, status: 'abandoned', reason };
+  }
+}
+
+function one<T>(job: ReservedJob<T>, value: unknown, durationMs: number): Handled<T> {
+  if (isFailure(value)) return { job, durationMs, status: 'error', error: value.error };
+  if (isSnooze(value)) return { job, durationMs, status: 'snooze', delayMs: Math.max(0, value.snooze) };
+  if (isCancel(value)) return { job, durationMs, status: 'cancel', reason: value.cancel };
+  return { job, durationMs, status: 'ok', value };
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+  );
+}

@@ -1,0 +1,184 @@
+import { asyncScheduler, map, mergeMap, take, timer } from 'rxjs';
+import {
+  definePipeline,
+  InvalidArgumentError,
+  MemoryStore,
+  pipeline,
+  processBatches,
+  processJobs,
+  silentLogger,
+  withJobs,
+  Worker,
+  type Outcome,
+  type Reservation,
+} from '@sluice/core';
+import { pipelineHarness } from '@sluice/testing';
+import { newTestScheduler } from './helpers';
+
+interface Order {
+  readonly id: string;
+  readonly customer: string;
+}
+
+/** A directory that answers every lookup of one reservation in one call, 5 frames later. */
+function directory(calls: string[][]) {
+  return (r: Reservation<Order>) => {
+    calls.push(r.jobs.map((j) => j.data.customer));
+    return timer(5).pipe(
+      map(() =>
+        withJobs(
+          r,
+          r.jobs.map((job) => ({ ...job, data: { ...job.data, name: job.data.customer.toUpperCase() } })),
+        ),
+      ),
+    );
+  };
+}
+
+describe('pipelines composed from the operators', () => {
+  it('runs a graph with a stage of its own between the worker source and settle', () => {
+    const calls: string[][] = [];
+    newTestScheduler().run(({ expectObservable }) => {
+      const shipping = pipeline<Order, string>({ queue: 'orders', concurrency: 2 }, (reservations$, ctx) =>
+        reservations$.pipe(
+          mergeMap(directory(calls)),
+          processJobs((job) => timer(10).pipe(map(() => `${job.data.id} to ${job.data.name}`)), ctx),
+        ),
+      );
+      const h = pipelineHarness({ pipelines: [shipping] });
+      h.enqueueAt(0, 'orders', [
+        { data: { id: 'a', customer: 'ada' } },
+        { data: { id: 'b', customer: 'bob' } },
+      ]);
+      h.enqueueAt(40, 'orders', [{ data: { id: 'c', customer: 'cy' } }]);
+      const outcomes$ = h
+        .run({ until: 100 })
+        .pipe(map((o: Outcome) => (o.kind === 'completed' ? o.result : o.kind)));
+      // One lookup for a and b (reserved together) at 0, answered at 5; both ship by 15. c: 40 → 45 → 55.
+      expectObservable(outcomes$).toBe('15ms (ab) 36ms c 44ms |', {
+        a: 'a to ADA',
+        b: 'b to BOB',
+        c: 'c to CY',
+      });
+    });
+    expect(calls).toEqual([['ada', 'bob'], ['cy']]);
+  });
+
+  it('keeps the lease of a job whose handler outlives it, and completes it on attempt 1', () => {
+    const testScheduler = newTestScheduler();
+    const outcomes: Outcome[] = [];
+    const recovered: string[] = [];
+    // Heartbeats are periodic timers: this test gives the virtual scheduler to the store and the
+    // worker itself (run mode's delegated intervals lose a periodic timer cleared and re-armed in
+    // one frame).
+    const store = new MemoryStore({ scheduler: testScheduler });
+    testScheduler.run(() => {
+      const slow = pipeline<string>({ queue: 'q', leaseMs: 300 }, (reservations$, ctx) =>
+        reservations$.pipe(processJobs((job) => timer(1_200, testScheduler).pipe(map(() => job.data)), ctx)),
+      );
+      const worker = new Worker({
+        store,
+        logger: silentLogger,
+        pipelines: [slow],
+        recoverEveryMs: 10_000,
+        scheduler: testScheduler,
+      });
+      worker.outcomes$.subscribe((o) => outcomes.push(o));
+      store.enqueue([{ queue: 'q', data: 'long' }]).subscribe();
+      worker.start();
+      // Another node recovers expired leases every 50 frames: it must find none.
+      timer(10, 50, testScheduler)
+        .pipe(
+          take(40),
+          mergeMap(() => store.recoverExpired('q')),
+        )
+        .subscribe((r) => recovered.push(...r.recovered));
+      timer(2_000, testScheduler).subscribe(() => worker.drain({ timeoutMs: 0 }).subscribe());
+    });
+    expect(recovered).toEqual([]);
+    expect(outcomes.map((o) => [o.kind, o.job.attempt, o.durationMs])).toEqual([['completed', 1, 1_200]]);
+  });
+
+  it('is drained on close: running jobs finish and settle, no job starts after, the rest stays queued', async () => {
+    const store = new MemoryStore();
+    const starts: number[] = [];
+    let closed: unknown;
+    newTestScheduler().run(() => {
+      const p = pipeline<string>({ queue: 'q', concurrency: 2 }, (reservations$, ctx) =>
+        reservations$.pipe(
+          processJobs((job) => {
+            starts.push(asyncScheduler.now());
+            return timer(100).pipe(map(() => job.data));
+          }, ctx),
+        ),
+      );
+      const worker = new Worker({ store, logger: silentLogger, pipelines: [p] });
+      store.enqueue(['a', 'b', 'c', 'd'].map((data) => ({ queue: 'q', data }))).subscribe();
+      worker.start();
+      timer(50).subscribe(() => worker.drain({ timeoutMs: 1_000 }).subscribe((r) => (closed = r)));
+    });
+    expect(starts).toEqual([0, 0]);
+    expect(closed).toEqual({ drained: true, abandoned: 0 });
+    expect((await store.stats('q')).counts).toMatchObject({ completed: 2, ready: 2, running: 0 });
+  });
+
+  it('processBatches takes each reservation as one call', () => {
+    const sizes: number[] = [];
+    newTestScheduler().run(({ expectObservable }) => {
+      const p = pipeline<number>({ queue: 'q', unitSize: 3 }, (reservations$, ctx) =>
+        reservations$.pipe(
+          processBatches((jobs) => {
+            sizes.push(jobs.length);
+            return jobs.length;
+          }, ctx),
+        ),
+      );
+      const h = pipelineHarness({ pipelines: [p] });
+      h.enqueueAt(
+        0,
+        'q',
+        [1, 2, 3, 4, 5].map((data) => ({ data })),
+      );
+      expectObservable(h.run({ until: 10 }).pipe(map((o: Outcome) => o.kind))).toBe('(abcde) 3ms |', {
+        a: 'completed',
+        b: 'completed',
+        c: 'completed',
+        d: 'completed',
+        e: 'completed',
+      });
+    });
+    // The budget is concurrency × unitSize = 3: a reservation of 3, then of the 2 left.
+    expect(sizes).toEqual([3, 2]);
+  });
+
+  it('refuses a description a worker cannot run', () => {
+    const graph = () => timer(0).pipe(map(() => []));
+    expect(() => pipeline({ queue: 'q', concurrency: 0 }, graph)).toThrow(InvalidArgumentError);
+    expect(() => pipeline({ queue: 'q', unitSize: 1.5 }, graph)).toThrow(
+      'unitSize (the batch size) must be an integer ≥ 1',
+    );
+    expect(() =>
+      pipeline({ queue: 'q', prefetch: 5, rateLimit: { allowed: 10, periodMs: 1000 } }, graph),
+    ).toThrow('prefetch cannot be combined with a rate limit');
+    expect(() => pipeline({ queue: 'q', schema: { type: 'nonsense' } }, graph)).toThrow();
+    expect(() => pipeline({ queue: 'bad queue{' }, graph)).toThrow(InvalidArgumentError);
+  });
+
+  it('states its budget: slots × unit size + prefetch + what the limit grants during the alignment', () => {
+    const graph = () => timer(0).pipe(map(() => []));
+    expect(pipeline({ queue: 'q', concurrency: 4, unitSize: 10, prefetch: 7 }, graph).budget(4)).toBe(47);
+    // 400/s with starts aligned 30 ms after their grant: 12 jobs wait out the alignment at most.
+    expect(
+      pipeline({ queue: 'q', concurrency: 5, rateLimit: { allowed: 400, periodMs: 1000 } }, graph).budget(5),
+    ).toBe(17);
+    // Adaptive batches gather the next batch while one is written: one more batch per slot.
+    const adaptive = definePipeline({
+      queue: 'q',
+      concurrency: 2,
+      batch: { adaptive: true, maxSize: 50 },
+      handler: () => 1,
+    });
+    expect(adaptive.budget(2)).toBe(200);
+    expect(adaptive.budget(3)).toBe(250); // prefetch stays what it was configured as: 2 × 50
+  });
+});
