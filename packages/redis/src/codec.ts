@@ -1,4 +1,16 @@
-import { DEFAULT_MAX_ATTEMPTS, JobState, type AttemptError, type ErrorInfo, type JobEvent, type JobRecord, type NewJob, type QueueSettings, type ReservedJob, type Retention, type Settlement } from '@sluice/core';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  JobState,
+  type AttemptError,
+  type ErrorInfo,
+  type JobEvent,
+  type JobRecord,
+  type NewJob,
+  type QueueSettings,
+  type ReservedJob,
+  type Retention,
+  type Settlement,
+} from '@sluice/core';
 import { encodePayload } from '@sluice/core/internal';
 
 /**

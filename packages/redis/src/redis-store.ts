@@ -1,5 +1,36 @@
 import { defer, EMPTY, Observable, Subject, takeUntil, type Subscriber } from 'rxjs';
-import { InvalidArgumentError, JobState, silentLogger, StoreClosedError, type CancelResult, type EnqueueResult, type ExtendResult, type JobCounts, type JobEvent, type JobRecord, type LeaseRef, type ListOptions, type Logger, type MinuteBucket, type NewJob, type QueueConfig, type QueueSettings, type QueueStats, type RateLimitSpec, type RebaseResult, type RecoverResult, type RejectedJob, type ReservedJob, type ReserveOptions, type ReserveResult, type SettleResult, type Settlement, type Store, type WorkerInfo, StoreError } from '@sluice/core';
+import {
+  InvalidArgumentError,
+  JobState,
+  silentLogger,
+  StoreClosedError,
+  type CancelResult,
+  type EnqueueResult,
+  type ExtendResult,
+  type JobCounts,
+  type JobEvent,
+  type JobRecord,
+  type LeaseRef,
+  type ListOptions,
+  type Logger,
+  type MinuteBucket,
+  type NewJob,
+  type QueueConfig,
+  type QueueSettings,
+  type QueueStats,
+  type RateLimitSpec,
+  type RebaseResult,
+  type RecoverResult,
+  type RejectedJob,
+  type ReservedJob,
+  type ReserveOptions,
+  type ReserveResult,
+  type SettleResult,
+  type Settlement,
+  type Store,
+  type WorkerInfo,
+  StoreError,
+} from '@sluice/core';
 import { assertQueueName, validateNewJob } from '@sluice/core/internal';
 import {
   delayOf,
