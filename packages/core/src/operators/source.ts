@@ -1,7 +1,6 @@
 import { asyncScheduler, EMPTY, Observable, type SchedulerLike, type Subscription, timer } from 'rxjs';
 import type { Demand } from '../runtime/demand';
 import { InvalidArgumentError } from '../model/errors';
-import type { ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
 import type { InFlight } from '../runtime/in-flight';
 import type { FillSpec, RateLimitSpec, ReserveResult, Store } from '../store/store';
@@ -152,10 +151,10 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       errorMs = minIdle;
       const got = result.jobs.length;
       if (got < taken) demand.giveBack(taken - got);
-      if (got > 0) {
+      const first = result.jobs[0];
+      if (first) {
         idleMs = minIdle;
         config.inFlight?.add(result.jobs);
-        const first = result.jobs[0] as ReservedJob<T>;
         subscriber.next({
           jobs: result.jobs,
           grant: { at: first.lease.startedAt, sentAt: requestedAt, receivedAt: now() },
