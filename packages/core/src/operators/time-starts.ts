@@ -154,49 +154,76 @@ const MAX_MOVES = 16;
  * ```
  */
 export function timeStarts<T>(config: TimeStartsConfig): OperatorFunction<Reservation<T>, Reservation<T>> {
+  const make = startTiming(config); // checks the config at once
+  return (reservations$) =>
+    defer(() => {
+      const timing = make();
+      return concat(timing.warmUp(), reservations$.pipe(timing.align<T>()));
+    });
+}
+
+/**
+ * The state behind {@link timeStarts}, for a frame that must read the store's clock before its
+ * source is subscribed at all (the source may be shared, as a pipeline's is: a branch subscribed
+ * late would miss reservations): `warmUp()` first, then `align()` where the reservations pass.
+ */
+export interface StartTimer {
+  /** Reads the store's clock `clockReadings` times, best effort; emits nothing. */
+  warmUp(): Observable<never>;
+  /** Delays each reservation until it is due and puts the gate on it. */
+  align<T>(): OperatorFunction<Reservation<T>, Reservation<T>>;
+}
+
+/** Checks a {@link TimeStartsConfig} and returns a maker of fresh start timers (one per run). */
+export function startTiming(config: TimeStartsConfig): () => StartTimer {
   const { store, queue, limit } = config;
   const jobsPerCall = config.jobsPerCall ?? 1;
   const spec = storeLimit(limit, queue, jobsPerCall);
   const margin = rateMargin(limit);
   const alignMs = startAlignment(limit);
   const readings = config.clockReadings ?? 5;
-  return (reservations$) =>
-    defer(() => {
-      const scheduler = config.scheduler ?? asyncScheduler;
-      const timing = new StartTiming({
-        store,
-        queue,
-        spec,
-        per: limit.per ?? 'job',
-        alignMs,
-        margin,
-        scheduler,
-        limiter: config.limiter,
-      });
-      const aligned = reservations$.pipe(
-        tap((r) => {
-          if (r.grant) timing.observe(r.grant);
-        }),
-        mergeMap((r) => {
-          const gated: Reservation<T> = { ...r, gate: timing };
-          const wait = r.jobs.length > 0 ? timing.dueAt(r.grant).at - timing.now() : 0;
-          return wait > 0 ? timer(wait, scheduler).pipe(map(() => gated)) : of(gated);
-        }),
-      );
-      const storeTime = store.storeTime?.bind(store);
-      if (!storeTime || readings <= 0) return aligned;
-      // Before the first reserve, a few readings of the store's clock: a cold process's first
-      // reserves are slow and would teach the clock little, so their grants would all be moved.
-      const reading = timing.timed(
-        () => storeTime(queue),
-        (at) => at,
-      );
-      const warmUp = concat(...Array.from({ length: readings }, () => reading)).pipe(
-        ignoreElements(),
-        catchError(() => EMPTY), // best effort: reserves teach the clock too
-      );
-      return concat(warmUp, aligned);
+  return () => {
+    const scheduler = config.scheduler ?? asyncScheduler;
+    const timing = new StartTiming({
+      store,
+      queue,
+      spec,
+      per: limit.per ?? 'job',
+      alignMs,
+      margin,
+      scheduler,
+      limiter: config.limiter,
     });
+    return {
+      warmUp: () => {
+        const storeTime = store.storeTime?.bind(store);
+        if (!storeTime || readings <= 0) return EMPTY;
+        // Before the first reserve, a few readings of the store's clock: a cold process's first
+        // reserves are slow and would teach the clock little, so their grants would all be moved.
+        const reading = timing.timed(
+          () => storeTime(queue),
+          (at) => at,
+        );
+        return concat(...Array.from({ length: readings }, () => reading)).pipe(
+          ignoreElements(),
+          catchError(() => EMPTY), // best effort: reserves teach the clock too
+        );
+      },
+      align:
+        <T>() =>
+        (reservations$: Observable<Reservation<T>>) =>
+          reservations$.pipe(
+            tap((r) => {
+              if (r.grant) timing.observe(r.grant);
+            }),
+            mergeMap((r) => {
+              const gated: Reservation<T> = { ...r, gate: timing };
+              const wait = r.jobs.length > 0 ? timing.dueAt(r.grant).at - timing.now() : 0;
+              return wait > 0 ? timer(wait, scheduler).pipe(map(() => gated)) : of(gated);
+            }),
+          ),
+    };
+  };
 }
 
 interface TimingConfig {

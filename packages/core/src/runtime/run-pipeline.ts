@@ -1,9 +1,9 @@
-import { connect, filter, identity, map, merge, type Observable, type SchedulerLike } from 'rxjs';
-import type { Outcome } from '../model/outcome';
+import { concat, connect, filter, identity, map, merge, type Observable, type SchedulerLike } from 'rxjs';
+import type { Handled, Outcome } from '../model/outcome';
 import type { PayloadValidator } from '../model/validation';
 import { settle } from '../operators/settle';
 import { source } from '../operators/source';
-import { localWindow, rateMargin, timeStarts } from '../operators/time-starts';
+import { localWindow, rateMargin, startTiming } from '../operators/time-starts';
 import { validate } from '../operators/validate';
 import type { Store } from '../store/store';
 import type { Demand } from './demand';
@@ -54,9 +54,11 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     inFlight,
     ...(run.telemetry ? { telemetry: run.telemetry } : {}),
   };
-  const timed =
+  // Start timing reads the store's clock before the source is subscribed: the source is shared by
+  // `connect`, and a branch subscribed later would miss the reservations emitted meanwhile.
+  const timer =
     limit && def.storeLimit
-      ? timeStarts<T>({
+      ? startTiming({
           store,
           queue: def.queue,
           limit,
@@ -66,9 +68,9 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
             periodMs: localWindow(def.storeLimit, rateMargin(limit)),
           }),
           scheduler,
-        })
-      : identity;
-  return source<T>({
+        })()
+      : undefined;
+  const flow = source<T>({
     store,
     queue: def.queue,
     demand,
@@ -94,7 +96,7 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     scheduler,
   }).pipe(
     validate<T>(run.validator),
-    connect((checked$) =>
+    connect((checked$): Observable<readonly Handled[]> =>
       merge(
         checked$.pipe(
           map((c) => c.invalid),
@@ -104,7 +106,7 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
           checked$.pipe(
             map((c) => c.valid),
             filter((valid) => valid.jobs.length > 0),
-            timed,
+            timer ? timer.align<T>() : identity,
           ),
           ctx,
         ),
@@ -122,4 +124,5 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
       ...(run.telemetry ? { telemetry: run.telemetry } : {}),
     }),
   );
+  return timer ? concat(timer.warmUp(), flow) : flow;
 }

@@ -1,4 +1,4 @@
-import { asyncScheduler, map, mergeMap, take, timer } from 'rxjs';
+import { asyncScheduler, delay, map, mergeMap, take, timer } from 'rxjs';
 import {
   definePipeline,
   InvalidArgumentError,
@@ -180,5 +180,77 @@ describe('pipelines composed from the operators', () => {
     });
     expect(adaptive.budget(2)).toBe(200);
     expect(adaptive.budget(3)).toBe(250); // prefetch stays what it was configured as: 2 × 50
+  });
+
+  it('hands back the jobs of a run whose own stage failed, at once and without spending an attempt', () => {
+    const store = new MemoryStore();
+    const outcomes: Outcome[] = [];
+    let failures = 0;
+    newTestScheduler().run(() => {
+      const p = pipeline<string>({ queue: 'q', concurrency: 2, leaseMs: 5_000 }, (reservations$, ctx) =>
+        reservations$.pipe(
+          mergeMap((r) => {
+            // The user's own stage fails once, on the reservation of `boom`.
+            if (r.jobs.some((j) => j.data === 'boom') && failures++ === 0) throw new Error('lookup down');
+            return [r];
+          }),
+          processJobs((job) => timer(100).pipe(map(() => job.data)), ctx),
+        ),
+      );
+      const worker = new Worker({ store, logger: silentLogger, pipelines: [p], restartDelayMs: 1_000 });
+      worker.outcomes$.subscribe((o) => outcomes.push(o));
+      store.enqueue([{ queue: 'q', data: 'a' }]).subscribe();
+      worker.start();
+      timer(10).subscribe(() => store.enqueue([{ queue: 'q', data: 'boom' }]).subscribe());
+      timer(3_000).subscribe(() => worker.drain({ timeoutMs: 0 }).subscribe());
+    });
+    // a was running when the stream failed at 10: aborted, handed back, and run again on attempt 1
+    // after the restart (1,010), not after its 5 s lease expired.
+    expect(outcomes.map((o) => [o.job.data, o.kind, o.job.attempt, o.at])).toEqual([
+      ['a', 'completed', 1, 1_110],
+      ['boom', 'completed', 1, 1_110],
+    ]);
+  });
+
+  it('gives a typed handle for a definition', () => {
+    const p = pipeline<{ n: number }, string>({ queue: 'typed' }, (r$, ctx) =>
+      r$.pipe(processJobs((job) => String(job.data.n), ctx)),
+    );
+    const worker = new Worker({ store: new MemoryStore(), logger: silentLogger, pipelines: [p] });
+    const handle = worker.pipeline(p);
+    const firstResult = (o: Outcome<{ n: number }, string>): string | undefined =>
+      o.kind === 'completed' ? o.result : undefined;
+    handle.outcomes$.pipe(map(firstResult)).subscribe();
+    expect(handle.name).toBe('typed');
+    expect(handle.status().budget).toBe(1);
+  });
+
+  it('starts the jobs of a limited pipeline whose store answers clock readings late', () => {
+    // The clock is read before the first reserve; with a store that answers asynchronously (Redis),
+    // the reservations must not be emitted before the timing stage listens.
+    class SlowClockStore extends MemoryStore {
+      override storeTime(queue: string) {
+        return super.storeTime(queue).pipe(delay(3));
+      }
+    }
+    const store = new SlowClockStore();
+    const reads: number[] = [];
+    newTestScheduler().run(({ expectObservable }) => {
+      const limited = definePipeline<string>({
+        queue: 'q',
+        rateLimit: { allowed: 10, periodMs: 1000 },
+        handler: (job) => {
+          reads.push(asyncScheduler.now());
+          return job.data;
+        },
+      });
+      const h = pipelineHarness({ pipelines: [limited], store });
+      h.enqueueAt(0, 'q', [{ data: 'a' }, { data: 'b' }]);
+      // Five readings of 3 frames, then the reserve at 15; starts due 30 after their grant.
+      expectObservable(
+        h.run({ until: 100 }).pipe(map((o: Outcome) => `${o.kind}:${String(o.job.data)}`)),
+      ).toBe('45ms (ab) 51ms |', { a: 'completed:a', b: 'completed:b' });
+    });
+    expect(reads).toEqual([45, 45]);
   });
 });
