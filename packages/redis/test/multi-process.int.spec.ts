@@ -50,7 +50,9 @@ describe('worker processes sharing one Redis', () => {
       store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue: 'limited', data: { n } }))),
     );
     const completed = (): number => workers.reduce((sum, w) => sum + w.outcomes.length, 0);
-    await workers[0]!.until(() => completed() >= jobs, 25_000, `${jobs} outcomes`);
+    // 10 s at the full rate; a slow or busy machine starts many of them late, and late starts wait
+    // for room in the window (see the README's rate-limit section), so allow several times that.
+    await workers[0]!.until(() => completed() >= jobs, 60_000, `${jobs} outcomes`);
 
     const outcomes = workers.flatMap((w) => w.outcomes);
     expect(outcomes.every((o) => o.kind === 'completed')).toBe(true);
@@ -81,12 +83,15 @@ describe('worker processes sharing one Redis', () => {
     console.log(
       `rate limit by handler start: at most ${maxInAnyWindow(handlerStarts, 1000)} in any 1000 ms window`,
     );
-    // The skewed workers took part, and their clocks really were off.
+    // The skewed workers took part, and their clocks really were off: each worker's mean gap between
+    // its clock at a start and the store time of the grant, against the unskewed worker's (the
+    // common part, the time from grant to start, grows on a busy machine and cancels out).
+    const meanSkew = (w: WorkerProcess): number =>
+      w.starts.reduce((sum, s) => sum + (s.at - s.startedAt), 0) / w.starts.length;
     for (const [i, offset] of offsets.entries()) {
       const w = workers[i]!;
       expect(w.starts.length).toBeGreaterThan(0);
-      const skew = w.starts.reduce((sum, s) => sum + (s.at - s.startedAt), 0) / w.starts.length;
-      expect(Math.abs(skew - offset)).toBeLessThan(1000);
+      expect(Math.abs(meanSkew(w) - meanSkew(workers[0]!) - offset)).toBeLessThan(1000);
     }
     expect((await store.stats('limited')).totals).toMatchObject({
       enqueued: jobs,
@@ -94,7 +99,7 @@ describe('worker processes sharing one Redis', () => {
       failed: 0,
     });
     await Promise.all(workers.map((w) => w.close()));
-  }, 60_000);
+  }, 120_000);
 
   it('recovers the jobs of a worker killed mid-batch: every job completes, duplicates stay within what was in flight', async () => {
     const jobs = 400;
