@@ -31,7 +31,13 @@ export {
   toErrorInfo,
 } from './model/errors';
 export type { SchemaViolation, AbortCause, ErrorInfo } from './model/errors';
-export { JobState, JOB_STATES, DEFAULT_RETENTION, DEFAULT_MAX_ATTEMPTS, MAX_PRIORITY } from './model/job';
+export { JobState, JOB_STATES, MAX_PRIORITY } from './model/job';
+export {
+  DEFAULT_RETENTION,
+  DEFAULT_MAX_ATTEMPTS,
+  MAX_ATTEMPT_ERRORS,
+  DEFAULT_HISTORY_MINUTES,
+} from './model/limits';
 export type {
   Retention,
   UniqueOptions,
@@ -57,15 +63,16 @@ export type {
   JobFailure,
   PerJobResults,
 } from './model/handler';
+export { OutcomeKind } from './model/outcome';
 export type {
   Handled,
+  HandledStatus,
   Settlement,
   SettlementBase,
   SettlementKind,
   SettleResult,
   Outcome,
   OutcomeBase,
-  OutcomeKind,
 } from './model/outcome';
 export { exponential, fixed } from './model/backoff';
 export type { BackoffPolicy, ExponentialBackoffConfig } from './model/backoff';

@@ -3,6 +3,8 @@
  * its public API — helpers for store implementations, the start-timing parts, clocks and loops.
  * No stability promise: these change with the core.
  */
+export { StoreText, fillTemplate, leaseExpiredError, boundAttemptErrors } from './model/limits';
+export type { TemplateValues } from './model/limits';
 export { assertQueueName, assertValid, encodePayload, validateNewJob } from './model/validation';
 export { toSettlement } from './operators/settle';
 export { concurrencyLoop, eachJob, joinUnits } from './operators/concurrency-loop';

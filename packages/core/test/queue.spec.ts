@@ -9,6 +9,7 @@ import {
   PayloadTooLargeError,
   PayloadValidationError,
   Queue,
+  SluiceError,
   type JobRecord,
   type ReservedJob,
   type Settlement,
@@ -266,7 +267,13 @@ describe('Queue', () => {
       await finish(store, 'q', { kind: 'dead', reason: 'provider said no' });
       const err: unknown = await result.catch((e: unknown) => e);
       expect(err).toBeInstanceOf(JobFailedError);
-      expect(err).toMatchObject({ event: { id, kind: 'dead', reason: 'provider said no' } });
+      expect(err).toBeInstanceOf(SluiceError);
+      expect(err).toMatchObject({
+        code: 'ERR_SLUICE_JOB_FAILED',
+        event: { id, kind: 'dead', reason: 'provider said no' },
+      });
+      expect((err as SluiceError).code).toBe(ErrorCode.JobFailed);
+      expect((err as SluiceError).code).not.toBe(ErrorCode.Store);
       expect((err as Error).message).toBe(`job ${id} dead: provider said no`);
     });
 
@@ -283,6 +290,7 @@ describe('Queue', () => {
       await finish(store, 'q', { kind: 'dead', reason: 'gone' });
       await expect(queue.waitForResult(id, { timeoutMs: 1_000 })).rejects.toMatchObject({
         name: 'JobFailedError',
+        code: ErrorCode.JobFailed,
         event: { kind: 'dead', reason: 'gone' },
       });
     });
@@ -293,7 +301,10 @@ describe('Queue', () => {
       const result = queue.waitForResult(id, { timeoutMs: 1_000 });
       await new Promise((resolve) => setTimeout(resolve, 5));
       await expect(queue.cancel(id)).resolves.toBe('cancelled');
-      await expect(result).rejects.toMatchObject({ event: { kind: 'cancelled' } });
+      await expect(result).rejects.toMatchObject({
+        code: ErrorCode.JobFailed,
+        event: { kind: 'cancelled', reason: 'cancelled before it ran' },
+      });
     });
 
     it('rejects when the job does not end in time', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { InvalidArgumentError } from '@sluice/core';
 
 /**
  * The UI's files: hand-written HTML, one vanilla JS module and one stylesheet, shipped next to `src`
@@ -55,7 +56,7 @@ export class UiAssets {
     let asset = this.cache.get(path);
     if (!asset) {
       const entry = FILES[path];
-      if (!entry) return Promise.reject(new Error(`not a UI file: ${path}`));
+      if (!entry) return Promise.reject(new InvalidArgumentError(`not a UI file: ${path}`));
       asset = readFile(join(this.dir, entry.file)).then((body) => ({
         body,
         type: entry.type,

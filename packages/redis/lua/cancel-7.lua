@@ -1,7 +1,8 @@
 --[[
   cancel: a waiting (ready or scheduled) job is finished as cancelled at once; for a running job the
   id is published on the cancel channel, so the worker holding it aborts its handler and settles it
-  as cancelled; a finished job is left alone.
+  as cancelled; a finished job is left alone. A job cancelled here gets the reason the client gives
+  (StoreText.CancelledBeforeRun of @sluice/core) and an event of kind `cancelled`.
 
   KEYS:
     1  settings    hash    queue settings (r = the queue's retention)
@@ -13,11 +14,13 @@
     7  events      stream  job outcome events
 
   ARGV:
-    1  jobPrefix      prefix of job record keys
-    2  readyPrefix    prefix of the per-priority ready lists
-    3  cancelChannel  channel the running job's id is published on
-    4  eventsMaxLen   approximate cap of the event stream (0: no events)
-    5  id             the job
+    1  jobPrefix         prefix of job record keys
+    2  readyPrefix       prefix of the per-priority ready lists
+    3  cancelChannel     channel the running job's id is published on
+    4  eventsMaxLen      approximate cap of the event stream (0: no events)
+    5  id                the job
+    6  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
+    7  reason            reason recorded on a job cancelled while it waited
 
   Returns:
     1 cancelled, 2 signalled (running), 3 finished already, 0 not found
@@ -35,8 +38,8 @@ local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KE
 local finishedKey, countersKey, eventsKey = KEYS[5], KEYS[6], KEYS[7]
 local jobPrefix, readyPrefix, cancelChannel = ARGV[1], ARGV[2], ARGV[3]
 local eventsMaxLen = tonumber(ARGV[4])
-local id = ARGV[5]
-if #ARGV ~= 5 or not eventsMaxLen then
+local id, defaultRetention, reason = ARGV[5], ARGV[6], ARGV[7]
+if #ARGV ~= 7 or not eventsMaxLen then
   return -2
 end
 
@@ -60,8 +63,7 @@ if state == 'w' then
 else
   redis.call('ZREM', scheduledKey, id)
 end
-local reason = 'cancelled before it ran'
-local queueRetention = redis.call('HGET', settingsKey, 'r') or nil
+local queueRetention = redis.call('HGET', settingsKey, 'r') or defaultRetention
 local jobRetention = redis.call('HGET', jobKey, 'R')
 local finished = finishBatch()
 local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueRetention, { 'x', reason })
@@ -75,6 +77,6 @@ if nx ~= 0 then
   redis.call('HINCRBY', countersKey, 'nx', nx)
 end
 local events = eventBatch()
-eventAdd(events, id, 'x', { 'x', reason })
+eventAdd(events, id, 'cancelled', { 'x', reason })
 eventFlush(eventsKey, eventsMaxLen, events, nowS)
 return 1

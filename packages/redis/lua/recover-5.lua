@@ -1,9 +1,10 @@
 --[[
   recover: returns jobs whose lease deadline has passed (their worker crashed or stalled) to the
-  queue, counting the attempt and recording a LeaseExpiredError; a job that was on its last attempt
-  is dead-lettered with a "lease expired" reason. Idempotent: a job is recovered once, whichever node
-  runs this, and its old token stops matching. At most maxPerCall jobs per call (`more` says whether
-  expired leases remain).
+  queue, counting the attempt and recording a LeaseExpiredError (event kind `retrying`); a job that
+  was on its last attempt is dead-lettered with a "lease expired" reason (event kind `dead`).
+  Idempotent: a job is recovered once, whichever node runs this, and its old token stops matching. At
+  most maxPerCall jobs per call (`more` says whether expired leases remain). The texts come from the
+  client (StoreText of @sluice/core) as templates: `{attempt}` and `{maxAttempts}` are filled in.
 
   KEYS:
     1  priorities  zset    priorities that have ready jobs
@@ -13,13 +14,17 @@
     5  events      stream  job outcome events
 
   ARGV:
-    1  jobPrefix      prefix of job record keys
-    2  readyPrefix    prefix of the per-priority ready lists
-    3  historyPrefix  prefix of the per-minute history hashes
-    4  wakeChannel    channel told when jobs were put back
-    5  eventsMaxLen   approximate cap of the event stream (0: no events)
-    6  historyTtlMs   how long a per-minute history hash lives
-    7  maxPerCall     most jobs handled by this call
+    1  jobPrefix           prefix of job record keys
+    2  readyPrefix         prefix of the per-priority ready lists
+    3  historyPrefix       prefix of the per-minute history hashes
+    4  wakeChannel         channel told when jobs were put back
+    5  eventsMaxLen        approximate cap of the event stream (0: no events)
+    6  historyTtlMs        how long a per-minute history hash lives
+    7  maxPerCall          most jobs handled by this call
+    8  defaultMaxAttempts  max attempts of a job whose record sets none
+    9  maxErrors           attempt errors kept per job (the first and the latest maxErrors - 1)
+    10 reasonTemplate      template of the dead-letter reason (`{attempt}`, `{maxAttempts}`)
+    11 errorTemplate       template of the error recorded, as JSON (`{attempt}`)
 
   Returns:
     { now, more (0 | 1), recoveredCount, recoveredCount × id, deadCount, deadCount × id }
@@ -34,13 +39,18 @@
 --- @include "includes/attempt-errors.lua"
 --- @include "includes/history.lua"
 --- @include "includes/finish.lua"
+--- @include "includes/template.lua"
 
 local prioritiesKey, activeKey, deadKey, countersKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix, readyPrefix, historyPrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local eventsMaxLen = tonumber(ARGV[5])
 local historyTtlMs = tonumber(ARGV[6])
 local maxPerCall = tonumber(ARGV[7])
-if #ARGV ~= 7 or not (eventsMaxLen and historyTtlMs and maxPerCall) then
+local defaultMaxAttempts = tonumber(ARGV[8])
+local maxErrors = tonumber(ARGV[9])
+local reasonTemplate, errorTemplate = ARGV[10], ARGV[11]
+local numbers = eventsMaxLen and historyTtlMs and maxPerCall and defaultMaxAttempts and maxErrors
+if #ARGV ~= 11 or not numbers then
   return -2
 end
 
@@ -64,21 +74,20 @@ for _, id in ipairs(expired) do
   local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p')
   if f[1] then
     local attempt = tonumber(f[2]) or 0
-    local maxAttempts = tonumber(f[3]) or 5
-    local errorJson = '{"name":"LeaseExpiredError","message":"lease expired on attempt ' .. attempt
-      .. ': the worker crashed or stalled"}'
-    recordError(jobKey, errorJson, attempt, nowS)
+    local maxAttempts = tonumber(f[3]) or defaultMaxAttempts
+    local errorJson = fillTemplate(errorTemplate, attempt, maxAttempts)
+    recordError(jobKey, errorJson, attempt, nowS, maxErrors)
     redis.call('HDEL', jobKey, 'k')
     if attempt >= maxAttempts then
-      local reason = 'lease expired on attempt ' .. attempt .. ' of ' .. maxAttempts
+      local reason = fillTemplate(reasonTemplate, attempt, maxAttempts)
       deadLetter(jobKey, deadKey, id, reason, nowS)
       dead[#dead + 1] = id
-      eventAdd(events, id, 'd', { 'x', reason, 'e', errorJson })
+      eventAdd(events, id, 'dead', { 'x', reason, 'e', errorJson })
     else
       redis.call('HSET', jobKey, 'y', nowS)
       readyAdd(batch, f[4], id)
       recovered[#recovered + 1] = id
-      eventAdd(events, id, 'r', { 'e', errorJson })
+      eventAdd(events, id, 'retrying', { 'e', errorJson })
     end
   end
 end

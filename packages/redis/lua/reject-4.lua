@@ -1,6 +1,7 @@
 --[[
   reject: dead-letters jobs a client leased but could not decode (their data is not valid JSON), so
   they never reach a handler and are not retried. Applied only where the lease token still matches.
+  Each gets an event of kind `dead`.
 
   KEYS:
     1  active    zset    running job ids by lease deadline
@@ -41,7 +42,7 @@ for i = 0, count - 1 do
   if f[1] == token and not f[2] then
     redis.call('ZREM', activeKey, id)
     deadLetter(jobKey, deadKey, id, reason, nowS)
-    eventAdd(events, id, 'd', { 'x', reason })
+    eventAdd(events, id, 'dead', { 'x', reason })
     moved = moved + 1
   end
 end

@@ -2,14 +2,17 @@
   settle: applies many outcomes of one queue's jobs at once, each only if its lease token still
   matches the one stored on the job (field k) and the job has not finished (no field s).
 
-    c completed  the job finishes (result kept unless its retention deletes it)
-    r retry      the error is recorded and the job is due again delayMs after the store's now
-    d dead       dead-lettered with a reason (and the error, if one is given)
-    s snoozed    due again after delayMs; the attempt is given back
-    x cancelled  the job finishes as cancelled with a reason
+  A settlement's kind is one of the outcome names (`OutcomeKind` in @sluice/core), and the event
+  written for it on the stream has the same kind:
+
+    completed  the job finishes (result kept unless its retention deletes it)
+    retrying   the error is recorded and the job is due again delayMs after the store's now
+    dead       dead-lettered with a reason (and the error, if one is given)
+    snoozed    due again after delayMs; the attempt is given back
+    cancelled  the job finishes as cancelled with a reason
 
   Counters, per-minute history and the event stream are updated in the same call. Afterwards the
-  finished list is trimmed to the queue's retention.
+  finished list is trimmed to the queue's retention (defaultRetention if the queue has none).
 
   KEYS:
     1  settings    hash    queue settings (r = the queue's retention)
@@ -22,16 +25,20 @@
     8  events      stream  job outcome events
 
   ARGV:
-    1  jobPrefix      prefix of job record keys
-    2  readyPrefix    prefix of the per-priority ready lists
-    3  historyPrefix  prefix of the per-minute history hashes
-    4  eventsMaxLen   approximate cap of the event stream (0: no events)
-    5  historyTtlMs   how long a per-minute history hash lives
-    6  count          number of settlements that follow
-    7… per settlement, 5 values: id, token, kind (c r d s x), a, b where
-         c: a = result JSON ('' = no result)       r: a = delayMs, b = error JSON
-         d: a = reason, b = error JSON ('' = none) s: a = delayMs
-         x: a = reason
+    1  jobPrefix         prefix of job record keys
+    2  readyPrefix       prefix of the per-priority ready lists
+    3  historyPrefix     prefix of the per-minute history hashes
+    4  eventsMaxLen      approximate cap of the event stream (0: no events)
+    5  historyTtlMs      how long a per-minute history hash lives
+    6  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
+    7  maxErrors         attempt errors kept per job (the first and the latest maxErrors - 1)
+    8  count             number of settlements that follow
+    9… per settlement, 5 values: id, token, kind, a, b where
+         completed: a = result JSON ('' = no result)
+         retrying:  a = delayMs, b = error JSON
+         dead:      a = reason, b = error JSON ('' = none)
+         snoozed:   a = delayMs
+         cancelled: a = reason
 
   Returns:
     { now, code1, code2, ... } in the order given: 1 applied, 0 not found, 2 lease lost.
@@ -53,20 +60,22 @@ local deadKey, finishedKey, countersKey, eventsKey = KEYS[5], KEYS[6], KEYS[7], 
 local jobPrefix, readyPrefix, historyPrefix = ARGV[1], ARGV[2], ARGV[3]
 local eventsMaxLen = tonumber(ARGV[4])
 local historyTtlMs = tonumber(ARGV[5])
-local count = tonumber(ARGV[6])
-if not (count and eventsMaxLen and historyTtlMs) or #ARGV ~= 6 + count * FIELDS then
+local defaultRetention = ARGV[6]
+local maxErrors = tonumber(ARGV[7])
+local count = tonumber(ARGV[8])
+if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 8 + count * FIELDS then
   return -2
 end
-local KINDS = { c = true, r = true, d = true, s = true, x = true }
+local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
 for i = 0, count - 1 do
-  if not KINDS[ARGV[9 + i * FIELDS]] then
+  if not KINDS[ARGV[11 + i * FIELDS]] then
     return -2
   end
 end
 
 local now = storeNow()
 local nowS = tostring(now)
-local queueRetention = redis.call('HGET', settingsKey, 'r') or nil
+local queueRetention = redis.call('HGET', settingsKey, 'r') or defaultRetention
 local reply = { now }
 local done = {}
 local completed, failed, dead, keptCompleted, keptCancelled = 0, 0, 0, 0, 0
@@ -91,12 +100,12 @@ local requeue = function(jobKey, id, delay, priority)
 end
 
 for i = 0, count - 1 do
-  local base = 7 + i * FIELDS
+  local base = 9 + i * FIELDS
   local id, token, kind, a, b = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   local jobKey = jobPrefix .. id
   -- Field k holds the lease token; a finished job keeps it, but its state s makes it stale.
   local f
-  if kind == 'c' or kind == 'x' then
+  if kind == 'completed' or kind == 'cancelled' then
     f = redis.call('HMGET', jobKey, 'k', 's', 'R')
   else
     f = redis.call('HMGET', jobKey, 'k', 's', 'a', 'p')
@@ -106,7 +115,7 @@ for i = 0, count - 1 do
   else
     reply[#reply + 1] = 1
     done[#done + 1] = id
-    if kind == 'c' then
+    if kind == 'completed' then
       local fields = {}
       if a ~= '' then
         fields = { 'o', a }
@@ -115,31 +124,31 @@ for i = 0, count - 1 do
         keptCompleted = keptCompleted + 1
       end
       completed = completed + 1
-      eventAdd(events, id, 'c', { 'r', a })
-    elseif kind == 'x' then
+      eventAdd(events, id, kind, { 'r', a })
+    elseif kind == 'cancelled' then
       if finishJob(finished, jobKey, id, 'x', nowS, f[3], queueRetention, { 'x', a }) then
         keptCancelled = keptCancelled + 1
       end
-      eventAdd(events, id, 'x', { 'x', a })
+      eventAdd(events, id, kind, { 'x', a })
     else
       local attempt = tonumber(f[3]) or 0
-      if kind == 'r' then
-        recordError(jobKey, b, attempt, nowS)
+      if kind == 'retrying' then
+        recordError(jobKey, b, attempt, nowS, maxErrors)
         failed = failed + 1
         requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4])
-        eventAdd(events, id, 'r', { 'e', b })
-      elseif kind == 'd' then
+        eventAdd(events, id, kind, { 'e', b })
+      elseif kind == 'dead' then
         if b ~= '' then
-          recordError(jobKey, b, attempt, nowS)
+          recordError(jobKey, b, attempt, nowS, maxErrors)
           failed = failed + 1
         end
         deadLetter(jobKey, deadKey, id, a, nowS)
         dead = dead + 1
-        eventAdd(events, id, 'd', { 'x', a, 'e', b })
+        eventAdd(events, id, kind, { 'x', a, 'e', b })
       else
         redis.call('HSET', jobKey, 'a', math.max(0, attempt - 1))
         requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4])
-        eventAdd(events, id, 's', nil)
+        eventAdd(events, id, kind, nil)
       end
     end
   end

@@ -12,9 +12,10 @@
     7  counters    hash  totals (e c f d) and counts (nc nx)
 
   ARGV:
-    1  jobPrefix    prefix of job record keys
-    2  readyPrefix  prefix of the per-priority ready lists
-    3  maxPromote   most scheduled jobs promoted by this call
+    1  jobPrefix         prefix of job record keys
+    2  readyPrefix       prefix of the per-priority ready lists
+    3  maxPromote        most scheduled jobs promoted by this call
+    4  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
 
   Returns:
     { paused (0 | 1), ready, scheduled, running, completed, dead, cancelled,
@@ -32,14 +33,15 @@ local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KE
 local deadKey, finishedKey, countersKey = KEYS[5], KEYS[6], KEYS[7]
 local jobPrefix, readyPrefix = ARGV[1], ARGV[2]
 local maxPromote = tonumber(ARGV[3])
-if #ARGV ~= 3 or not maxPromote then
+local defaultRetention = ARGV[4]
+if #ARGV ~= 4 or not maxPromote then
   return -2
 end
 
 local now = storeNow()
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
 local settings = redis.call('HMGET', settingsKey, 'p', 'r')
-local trimmed = applyRetention(finishedKey, jobPrefix, settings[2] or nil, now, 10000)
+local trimmed = applyRetention(finishedKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
 if trimmed.c > 0 then
   redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)
 end

@@ -1,6 +1,9 @@
 import {
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETENTION,
   JobState,
+  MAX_ATTEMPT_ERRORS,
+  OutcomeKind,
   type AttemptError,
   type ErrorInfo,
   type JobEvent,
@@ -11,7 +14,8 @@ import {
   type Retention,
   type Settlement,
 } from '@sluice/core';
-import { encodePayload } from '@sluice/core/internal';
+import { encodePayload, StoreText } from '@sluice/core/internal';
+import { RedisScriptError } from './errors';
 
 /**
  * Encoding between the store's values and the strings the Lua scripts read and answer.
@@ -27,7 +31,7 @@ import { encodePayload } from '@sluice/core/internal';
  * | `p` | priority | 0 |
  * | `r` | run-at | `c` |
  * | `y` | became ready at (fill waits) | `r` |
- * | `m` | max attempts | 5 |
+ * | `m` | max attempts | `DEFAULT_MAX_ATTEMPTS` (5) |
  * | `a` | attempts started | 0 |
  * | `t` / `u` / `R` | timeout / unique key / retention | none |
  * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
@@ -54,6 +58,28 @@ export function encodeRetention(retention: Retention | undefined): string {
       return `a${Math.max(0, Math.floor(retention.ageMs))}`;
   }
 }
+
+/**
+ * The defaults, limits and texts the scripts take as arguments rather than keeping copies: those of
+ * `@sluice/core`, which `MemoryStore` uses too. Each script's header says which it takes.
+ */
+export const SCRIPT_DEFAULTS = {
+  /** The queue retention when the queue sets none (settle, cancel, stats). */
+  defaultRetention: encodeRetention(DEFAULT_RETENTION),
+  /** Max attempts of a record without field `m` (recover). */
+  defaultMaxAttempts: DEFAULT_MAX_ATTEMPTS,
+  /** Attempt errors kept per job (settle, recover). */
+  maxErrors: MAX_ATTEMPT_ERRORS,
+  /** Reason of a job cancelled while it waited (cancel). */
+  cancelledBeforeRun: StoreText.CancelledBeforeRun,
+  /** Reason template of a job dead-lettered by lease recovery (recover). */
+  leaseExpiredReason: StoreText.LeaseExpired,
+  /** Template of the error recorded by lease recovery, as the JSON the script stores (recover). */
+  leaseExpiredErrorJson: JSON.stringify({
+    name: StoreText.LeaseExpiredErrorName,
+    message: StoreText.LeaseExpiredErrorMessage,
+  }),
+} as const;
 
 const optional = (value: number | string | undefined): string => (value === undefined ? '' : String(value));
 
@@ -99,35 +125,54 @@ export function delayOf(ms: number): number {
   return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : 0;
 }
 
-/** The settle values of one settlement. */
+/**
+ * The settle values of one settlement: id, token, kind (its {@link OutcomeKind} name, as the script
+ * receives it), then two values that depend on the kind.
+ */
 export function encodeSettlement(s: Settlement): string[] {
   switch (s.kind) {
-    case 'completed':
-      return [s.id, s.token, 'c', encodeResult(s.result), ''];
-    case 'retry':
-      return [s.id, s.token, 'r', String(delayOf(s.delayMs)), encodeError(s.error)];
-    case 'dead':
-      return [s.id, s.token, 'd', s.reason, encodeError(s.error)];
-    case 'snoozed':
-      return [s.id, s.token, 's', String(delayOf(s.delayMs)), ''];
-    case 'cancelled':
-      return [s.id, s.token, 'x', s.reason, ''];
+    case OutcomeKind.Completed:
+      return [s.id, s.token, s.kind, encodeResult(s.result), ''];
+    case OutcomeKind.Retrying:
+      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), encodeError(s.error)];
+    case OutcomeKind.Dead:
+      return [s.id, s.token, s.kind, s.reason, encodeError(s.error)];
+    case OutcomeKind.Snoozed:
+      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), ''];
+    case OutcomeKind.Cancelled:
+      return [s.id, s.token, s.kind, s.reason, ''];
   }
 }
 
 // ------------------------------------------------------------------ replies
 
-/** A reply from a script, checked as it is read. */
+/**
+ * A reply from a script, checked as it is read: anything that is not what the script documents
+ * throws a {@link RedisScriptError} (code `ERR_SLUICE_SCRIPT`) naming the script.
+ */
 export class Reply {
   private i = 0;
   constructor(
     private readonly values: readonly unknown[],
-    private readonly what: string,
+    /** The script that answered (its versioned name when known). */
+    readonly script: string,
+    readonly queue?: string,
   ) {}
 
-  static of(value: unknown, what: string): Reply {
-    if (!Array.isArray(value)) throw new Error(`${what}: expected an array reply`);
-    return new Reply(value, what);
+  static of(value: unknown, script: string, queue?: string): Reply {
+    if (!Array.isArray(value)) {
+      throw new RedisScriptError(script, `expected an array reply, got ${describe(value)}`, {
+        ...(queue === undefined ? {} : { queue }),
+      });
+    }
+    return new Reply(value, script, queue);
+  }
+
+  /** The error for a reply that does not say what the script documents. */
+  malformed(message: string): RedisScriptError {
+    return new RedisScriptError(this.script, `malformed reply: ${message}`, {
+      ...(this.queue === undefined ? {} : { queue: this.queue }),
+    });
   }
 
   get done(): boolean {
@@ -135,14 +180,14 @@ export class Reply {
   }
 
   raw(): unknown {
-    if (this.i >= this.values.length) throw new Error(`${this.what}: reply too short`);
+    if (this.i >= this.values.length) throw this.malformed('too short');
     return this.values[this.i++];
   }
 
   int(): number {
     const v = this.raw();
     const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
-    if (!Number.isFinite(n)) throw new Error(`${this.what}: expected a number, got ${typeof v}`);
+    if (!Number.isFinite(n)) throw this.malformed(`expected a number, got ${describe(v)}`);
     return n;
   }
 
@@ -150,7 +195,7 @@ export class Reply {
     const v = this.raw();
     if (typeof v === 'string') return v;
     if (typeof v === 'number') return String(v);
-    throw new Error(`${this.what}: expected a string, got ${typeof v}`);
+    throw this.malformed(`expected a string, got ${describe(v)}`);
   }
 
   /** A string, or `undefined` for a nil reply. */
@@ -159,8 +204,24 @@ export class Reply {
     if (v === null || v === undefined) return undefined;
     if (typeof v === 'string') return v;
     if (typeof v === 'number') return String(v);
-    throw new Error(`${this.what}: expected a string or nil, got ${typeof v}`);
+    throw this.malformed(`expected a string or nil, got ${describe(v)}`);
   }
+}
+
+/** A reply value for an error message: its type, and its text when short. */
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'nil';
+  if (typeof value === 'string') return value.length <= 40 ? JSON.stringify(value) : 'a long string';
+  if (typeof value === 'number') return String(value);
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
+/**
+ * An integer answer of a script (a count, a code, a time), or a {@link RedisScriptError} for anything
+ * else.
+ */
+export function readInt(value: unknown, script: string, queue?: string): number {
+  return new Reply([value], script, queue).int();
 }
 
 const num = (v: string | undefined, fallback: number): number => {
@@ -300,7 +361,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
   const deadline = r.opt();
   const f = readFields(r);
   const state = STATE_OF_CODE[stateCode];
-  if (state === undefined) throw new Error(`unknown job state code "${stateCode}"`);
+  if (state === undefined) throw r.malformed(`unknown job state code ${JSON.stringify(stateCode)}`);
   const createdAt = num(f.get('c'), 0);
   const errors: { n: number; error: AttemptError }[] = [];
   for (const [field, value] of f) {
@@ -351,17 +412,24 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
   };
 }
 
-const EVENT_KIND: Readonly<Record<string, JobEvent['kind']>> = {
-  c: 'completed',
-  r: 'retrying',
-  d: 'dead',
-  x: 'cancelled',
-  s: 'snoozed',
-};
+/**
+ * Event kinds as the stream holds them: the {@link OutcomeKind} names, and the letters scripts wrote
+ * before the kinds were named (still read, so events of not-yet-upgraded workers are seen during a
+ * rolling upgrade; nothing writes them any more).
+ */
+const EVENT_KIND: ReadonlyMap<string, OutcomeKind> = new Map<string, OutcomeKind>([
+  ...Object.values(OutcomeKind).map((kind): [string, OutcomeKind] => [kind, kind]),
+  ['c', OutcomeKind.Completed],
+  ['r', OutcomeKind.Retrying],
+  ['d', OutcomeKind.Dead],
+  ['x', OutcomeKind.Cancelled],
+  ['s', OutcomeKind.Snoozed],
+]);
 
 /**
- * Reads one stream entry into its `JobEvent`s: `t` (store time), then per job `i`, `k` and optional
- * `r` (result), `e` (error), `x` (reason). Fields this version does not know are skipped.
+ * Reads one stream entry into its `JobEvent`s: `t` (store time), then per job `i`, `k` (the kind's
+ * {@link OutcomeKind} name) and optional `r` (result), `e` (error), `x` (reason). Fields and kinds
+ * this version does not know are skipped.
  */
 export function readEvents(queue: string, fields: readonly string[]): JobEvent[] {
   const out: JobEvent[] = [];
@@ -395,7 +463,7 @@ export function readEvents(queue: string, fields: readonly string[]): JobEvent[]
         break;
       case 'k':
         if (current) {
-          const kind = EVENT_KIND[value];
+          const kind = EVENT_KIND.get(value);
           if (kind !== undefined) current.kind = kind;
         }
         break;

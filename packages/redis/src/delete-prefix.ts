@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { InvalidArgumentError } from '@sluice/core';
 import type { RedisClient } from './scripts';
 
 /** Escapes the glob characters of a `SCAN MATCH` pattern. */
@@ -33,7 +34,7 @@ async function deleteOnNode(node: Redis, pattern: string): Promise<number> {
  */
 export async function deleteKeysWithPrefix(client: RedisClient, prefix: string): Promise<number> {
   const base = prefix.endsWith(':') ? prefix.slice(0, -1) : prefix;
-  if (base === '') throw new Error('deleteKeysWithPrefix needs a non-empty prefix');
+  if (base === '') throw new InvalidArgumentError('deleteKeysWithPrefix needs a non-empty prefix');
   const pattern = `${escapeGlob(base)}:*`;
   const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
   const counts = await Promise.all(nodes.map((node) => deleteOnNode(node, pattern)));

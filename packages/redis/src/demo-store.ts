@@ -43,7 +43,7 @@ export async function openDemoStore(
       client.connect().then(() => client.ping()),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          reject(new Error(`no answer within ${CONNECT_BUDGET_MS} ms`));
+          reject(new StoreError(`no answer within ${CONNECT_BUDGET_MS} ms`));
         }, CONNECT_BUDGET_MS);
         timer.unref();
       }),

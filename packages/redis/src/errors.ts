@@ -29,16 +29,29 @@ export class RateLimitConflictError extends SluiceError {
   }
 }
 
-/** A Lua script refused its call or answered something unexpected. */
+/**
+ * A Lua script refused its call (it returned `-2`: malformed arguments, or an unknown negative code),
+ * answered something its header does not document (a malformed reply), or could not be loaded or
+ * called as this package expects. Code `ERR_SLUICE_SCRIPT`: a version mismatch or a bug, not an outage
+ * (connection failures are `StoreError`s).
+ */
 export class RedisScriptError extends SluiceError {
   override name = 'RedisScriptError' as const;
-  /** The versioned script name, e.g. `sluice:reserve:1a2b3c4d5e6f`. */
+  /** The script: its versioned name (`sluice:reserve:1a2b3c4d5e6f`) once loaded, else its file or name. */
   readonly script: string;
   readonly queue: string | undefined;
   /** The negative code the script returned, if it returned one. */
   readonly scriptCode: number | undefined;
-  constructor(script: string, message: string, options: { queue?: string; scriptCode?: number } = {}) {
-    super(ErrorCode.Store, `${script}: ${message}`);
+  constructor(
+    script: string,
+    message: string,
+    options: { queue?: string; scriptCode?: number; cause?: unknown } = {},
+  ) {
+    super(
+      ErrorCode.Script,
+      `${script}: ${message}`,
+      'cause' in options ? { cause: options.cause } : undefined,
+    );
     this.script = script;
     this.queue = options.queue;
     this.scriptCode = options.scriptCode;

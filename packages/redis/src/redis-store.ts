@@ -29,6 +29,8 @@ import {
   type Settlement,
   type Store,
   type WorkerInfo,
+  DEFAULT_HISTORY_MINUTES,
+  OutcomeKind,
   StoreError,
 } from '@sluice/core';
 import { assertQueueName, validateNewJob } from '@sluice/core/internal';
@@ -38,17 +40,19 @@ import {
   encodeRetention,
   encodeSettlement,
   readEvents,
+  readInt,
   readJobFields,
   readRecord,
   toReservedJob,
   readSettings,
   readSettingsMessage,
   Reply,
+  SCRIPT_DEFAULTS,
   SETTLE_FIELDS,
   type VersionedSettings,
 } from './codec';
 import { Connections, type RedisConnection } from './connection';
-import { toStoreError } from './errors';
+import { RedisScriptError, toStoreError } from './errors';
 import { KeyBuilder, type QueueKeys } from './keys';
 import { PubSub } from './pubsub';
 import {
@@ -90,7 +94,7 @@ export interface RedisStoreOptions {
    * `Queue.waitForResult` then only sees jobs already finished). Default `10_000`.
    */
   readonly eventsMaxLen?: number;
-  /** Minutes of per-minute history kept. Default `1440` (a day). */
+  /** Minutes of per-minute history kept. Default `1440` (a day, `DEFAULT_HISTORY_MINUTES`). */
   readonly historyMinutes?: number;
   /**
    * Jobs per enqueue script call (fewer when their payloads pass 4 MiB); a larger bulk add is several
@@ -194,7 +198,8 @@ export class RedisStore implements Store {
     const opts: RedisStoreOptions = typeof options === 'string' ? { connection: options } : options;
     this.logger = opts.logger ?? silentLogger;
     this.eventsMaxLen = nonNegativeInt(opts.eventsMaxLen ?? 10_000, 'eventsMaxLen');
-    this.historyTtlMs = (positiveInt(opts.historyMinutes ?? 1440, 'historyMinutes') + 1) * MINUTE;
+    this.historyTtlMs =
+      (positiveInt(opts.historyMinutes ?? DEFAULT_HISTORY_MINUTES, 'historyMinutes') + 1) * MINUTE;
     this.enqueueChunkSize = positiveInt(opts.enqueueChunkSize ?? 1000, 'enqueueChunkSize');
     this.settleChunkSize = positiveInt(opts.settleChunkSize ?? 1000, 'settleChunkSize');
     this.maxPromote = positiveInt(opts.maxPromotePerCall ?? 1000, 'maxPromotePerCall');
@@ -228,7 +233,7 @@ export class RedisStore implements Store {
         store.ready(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            reject(new Error(`Redis did not answer within ${store.connectTimeoutMs} ms`));
+            reject(new StoreError(`redis: no answer within ${store.connectTimeoutMs} ms`));
           }, store.connectTimeoutMs);
           timer.unref();
         }),
@@ -310,7 +315,7 @@ export class RedisStore implements Store {
               chunk.length,
             ];
             for (const values of chunk) for (const v of values) args.push(v);
-            const reply = Reply.of(await this.exec('enqueue', keys, args), 'enqueue');
+            const reply = await this.call('enqueue', keys, args);
             reply.int(); // store time
             for (let i = 0; i < chunk.length; i++) {
               const index = group.indices[start + i] ?? 0;
@@ -356,14 +361,13 @@ export class RedisStore implements Store {
         limit?.periodMs ?? 0,
         perCall,
       ];
-      const raw = await this.exec(
+      const reply = await this.call(
         'reserve',
         keys,
         args,
         limitKey,
         limit && { ...limit, key: limit.key ?? queue },
       );
-      const reply = Reply.of(raw, 'reserve');
       const paused = reply.int() === 1;
       const now = reply.int();
       const retryAfterMs = reply.int();
@@ -430,21 +434,26 @@ export class RedisStore implements Store {
               keys.historyPrefix,
               this.eventsMaxLen,
               this.historyTtlMs,
+              SCRIPT_DEFAULTS.defaultRetention,
+              SCRIPT_DEFAULTS.maxErrors,
               chunk.length,
             ];
             for (const i of chunk) {
               const values = encodeSettlement(settlements[i] as Settlement);
-              if (values.length !== SETTLE_FIELDS) throw new Error('settle: bad settlement encoding');
+              if (values.length !== SETTLE_FIELDS) {
+                const script = scripts().settle.versionedName;
+                throw new RedisScriptError(script, 'malformed arguments: bad settlement', { queue });
+              }
               for (const v of values) args.push(v);
             }
-            const reply = Reply.of(await this.exec('settle', keys, args), 'settle');
+            const reply = await this.call('settle', keys, args);
             const at = reply.int();
             for (const i of chunk) {
               const s = settlements[i] as Settlement;
               const code = reply.int();
               if (code === 1) {
                 results[i] =
-                  s.kind === 'retry' || s.kind === 'snoozed'
+                  s.kind === OutcomeKind.Retrying || s.kind === OutcomeKind.Snoozed
                     ? { id: s.id, applied: true, at, runAt: at + delayOf(s.delayMs) }
                     : { id: s.id, applied: true, at };
               } else {
@@ -468,7 +477,7 @@ export class RedisStore implements Store {
         const chunk = leases.slice(start, start + this.settleChunkSize);
         const args: (string | number)[] = [keys.jobPrefix, Math.ceil(leaseMs), chunk.length];
         for (const l of chunk) args.push(l.id, l.token);
-        const reply = Reply.of(await this.exec('extend', keys, args), 'extend');
+        const reply = await this.call('extend', keys, args);
         reply.int();
         for (const l of chunk) (reply.int() === 1 ? extended : lost).push(l.id);
       }
@@ -495,8 +504,12 @@ export class RedisStore implements Store {
           this.eventsMaxLen,
           this.historyTtlMs,
           this.maxRecover,
+          SCRIPT_DEFAULTS.defaultMaxAttempts,
+          SCRIPT_DEFAULTS.maxErrors,
+          SCRIPT_DEFAULTS.leaseExpiredReason,
+          SCRIPT_DEFAULTS.leaseExpiredErrorJson,
         ];
-        const reply = Reply.of(await this.exec('recover', keys, args), 'recover');
+        const reply = await this.call('recover', keys, args);
         reply.int();
         const more = reply.int() === 1;
         const r = reply.int();
@@ -667,21 +680,29 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return 'not-found';
-    const code = await this.exec('cancel', keys, [
+    const code = await this.int('cancel', keys, [
       keys.jobPrefix,
       keys.readyPrefix,
       keys.cancelChannel,
       this.eventsMaxLen,
       id,
+      SCRIPT_DEFAULTS.defaultRetention,
+      SCRIPT_DEFAULTS.cancelledBeforeRun,
     ]);
-    return CANCEL_RESULT[Number(code)] ?? 'not-found';
+    const result = CANCEL_RESULT[code];
+    if (result === undefined) {
+      throw new RedisScriptError(scripts().cancel.versionedName, `malformed reply: unknown code ${code}`, {
+        queue,
+      });
+    }
+    return result;
   }
 
   async getJob<T = unknown>(queue: string, id: string): Promise<JobRecord<T> | undefined> {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return undefined;
-    const reply = Reply.of(await this.exec('get-job', keys, [keys.jobPrefix, id]), 'get-job');
+    const reply = await this.call('get-job', keys, [keys.jobPrefix, id]);
     return reply.done ? undefined : readRecord<T>(reply, queue);
   }
 
@@ -691,17 +712,14 @@ export class RedisStore implements Store {
     if (!keys) return [];
     const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const limit = Math.max(0, Math.floor(options.limit ?? 50));
-    const reply = Reply.of(
-      await this.exec('list-jobs', keys, [
-        keys.jobPrefix,
-        keys.readyPrefix,
-        state,
-        offset,
-        limit,
-        this.maxPromote,
-      ]),
-      'list-jobs',
-    );
+    const reply = await this.call('list-jobs', keys, [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      state,
+      offset,
+      limit,
+      this.maxPromote,
+    ]);
     const count = reply.int();
     const out: JobRecord[] = [];
     for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
@@ -716,10 +734,7 @@ export class RedisStore implements Store {
     let moved = 0;
     if (ids === 'all-dead') {
       for (;;) {
-        const reply = Reply.of(
-          await this.exec('retry-jobs', keys, [...base, 'all-dead', 1000]),
-          'retry-jobs',
-        );
+        const reply = await this.call('retry-jobs', keys, [...base, 'all-dead', 1000]);
         moved += reply.int();
         if (reply.int() !== 1) break;
       }
@@ -727,10 +742,7 @@ export class RedisStore implements Store {
     }
     for (let start = 0; start < ids.length; start += 1000) {
       const chunk = ids.slice(start, start + 1000);
-      const reply = Reply.of(
-        await this.exec('retry-jobs', keys, [...base, 'ids', 1000, ...chunk]),
-        'retry-jobs',
-      );
+      const reply = await this.call('retry-jobs', keys, [...base, 'ids', 1000, ...chunk]);
       moved += reply.int();
     }
     return moved;
@@ -740,7 +752,7 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return false;
-    const code = await this.exec('promote-job', keys, [
+    const code = await this.int('promote-job', keys, [
       keys.jobPrefix,
       keys.readyPrefix,
       keys.wakeChannel,
@@ -753,7 +765,7 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return false;
-    return (await this.exec('remove-job', keys, [keys.jobPrefix, keys.readyPrefix, id])) === 1;
+    return (await this.int('remove-job', keys, [keys.jobPrefix, keys.readyPrefix, id])) === 1;
   }
 
   async purge(queue: string, state: 'dead' | 'completed' | 'cancelled'): Promise<number> {
@@ -762,7 +774,7 @@ export class RedisStore implements Store {
     if (!keys) return 0;
     let deleted = 0;
     for (;;) {
-      const reply = Reply.of(await this.exec('purge', keys, [keys.jobPrefix, state, 1000]), 'purge');
+      const reply = await this.call('purge', keys, [keys.jobPrefix, state, 1000]);
       deleted += reply.int();
       if (reply.int() !== 1) return deleted;
     }
@@ -772,10 +784,12 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.keys.queue(queue);
     await this.register([queue]);
-    const r = Reply.of(
-      await this.exec('stats', keys, [keys.jobPrefix, keys.readyPrefix, this.maxPromote]),
-      'stats',
-    );
+    const r = await this.call('stats', keys, [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      this.maxPromote,
+      SCRIPT_DEFAULTS.defaultRetention,
+    ]);
     const paused = r.int() === 1;
     const counts: JobCounts = {
       [JobState.Ready]: r.int(),
@@ -793,7 +807,7 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.keys.queue(queue);
     const count = Math.max(1, Math.floor(minutes));
-    const r = Reply.of(await this.exec('history', keys, [keys.historyPrefix, count]), 'history');
+    const r = await this.call('history', keys, [keys.historyPrefix, count]);
     const current = r.int();
     const out: MinuteBucket[] = [];
     for (let i = count - 1; i >= 0; i--) {
@@ -842,7 +856,7 @@ export class RedisStore implements Store {
   /** Workers whose last report has not expired, sorted by id. */
   async workers(): Promise<readonly WorkerInfo[]> {
     this.assertOpen();
-    const reply = Reply.of(await this.execStoreWide('workers', [1000]), 'workers');
+    const reply = Reply.of(await this.execStoreWide('workers', [1000]), scripts().workers.versionedName);
     const out: WorkerInfo[] = [];
     while (!reply.done) {
       reply.str();
@@ -877,21 +891,18 @@ export class RedisStore implements Store {
       this.assertOpen();
       const keys = this.keys.queue(queue);
       const key = limit.key ?? queue;
-      const reply = Reply.of(
-        await this.exec(
-          'rebase-limit',
-          keys,
-          [
-            limit.allowed,
-            limit.periodMs,
-            Math.floor(from),
-            Math.max(1, Math.ceil(units)),
-            Math.max(0, Math.floor(lagMs)),
-          ],
-          this.limiterKey(queue, limit),
-          { key, allowed: limit.allowed, periodMs: limit.periodMs },
-        ),
+      const reply = await this.call(
         'rebase-limit',
+        keys,
+        [
+          limit.allowed,
+          limit.periodMs,
+          Math.floor(from),
+          Math.max(1, Math.ceil(units)),
+          Math.max(0, Math.floor(lagMs)),
+        ],
+        this.limiterKey(queue, limit),
+        { key, allowed: limit.allowed, periodMs: limit.periodMs },
       );
       const moved = reply.int();
       const value = reply.int();
@@ -904,15 +915,14 @@ export class RedisStore implements Store {
   storeTime(queue: string): Observable<number> {
     return defer(async () => {
       this.assertOpen();
-      return Number(await this.exec('store-time', this.keys.queue(queue), []));
+      return this.int('store-time', this.keys.queue(queue), []);
     });
   }
 
   async rateLimitUsage(queue: string, key: string, periodMs: number): Promise<number> {
     this.assertOpen();
     const keys = this.keys.queue(queue);
-    const used = await this.exec('limit-usage', keys, [Math.max(0, periodMs)], this.keys.limiter(queue, key));
-    return Number(used);
+    return this.int('limit-usage', keys, [Math.max(0, periodMs)], this.keys.limiter(queue, key));
   }
 
   /**
@@ -966,13 +976,36 @@ export class RedisStore implements Store {
     );
   }
 
+  /** Runs a script and reads its array answer (a malformed one throws a `RedisScriptError`). */
+  private async call(
+    name: ScriptName,
+    keys: QueueKeys,
+    args: readonly (string | number)[],
+    limiterKey?: string,
+    limit?: { key: string; allowed: number; periodMs: number },
+  ): Promise<Reply> {
+    const raw = await this.exec(name, keys, args, limiterKey, limit);
+    return Reply.of(raw, scripts()[name].versionedName, keys.queue);
+  }
+
+  /** Runs a script that answers one integer (a malformed answer throws a `RedisScriptError`). */
+  private async int(
+    name: ScriptName,
+    keys: QueueKeys,
+    args: readonly (string | number)[],
+    limiterKey?: string,
+  ): Promise<number> {
+    const raw = await this.exec(name, keys, args, limiterKey);
+    return readInt(raw, scripts()[name].versionedName, keys.queue);
+  }
+
   /** Runs a script on the store-wide keys (the worker registry). */
   private execStoreWide(name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
     const script = scripts()[name];
     const resolve = (key: ScriptKeyName): string => {
       if (key === 'workerInfo') return this.keys.workerInfo;
       if (key === 'workerExpiry') return this.keys.workerExpiry;
-      throw new Error(`${script.versionedName} needs queue key ${key}`);
+      throw new RedisScriptError(script.versionedName, `malformed arguments: needs queue key ${key}`);
     };
     return execScript(this.connections.main, script, scriptKeys(script, resolve), args, { queue: '' });
   }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
-import { scriptError, toStoreError, type ScriptContext } from './errors';
+import { InvalidArgumentError } from '@sluice/core';
+import { RedisScriptError, scriptError, toStoreError, type ScriptContext } from './errors';
 import type { QueueKeyName, QueueKeys } from './keys';
 
 /** A connection the store talks through: one node or a Cluster. */
@@ -94,7 +95,7 @@ export function scriptFiles(luaDir: string = LUA_DIR): Record<ScriptName, string
     const pattern = new RegExp(`^${name}-(\\d+)\\.lua$`);
     const matches = files.filter((f) => pattern.test(f));
     if (matches.length !== 1 || matches[0] === undefined) {
-      throw new Error(`@sluice/redis: expected one lua/${name}-<keys>.lua, found ${matches.length}`);
+      throw new RedisScriptError(name, `expected one lua/${name}-<keys>.lua, found ${matches.length}`);
     }
     out[name] = matches[0];
   }
@@ -126,8 +127,9 @@ export function loadScripts(luaDir: string = LUA_DIR): Record<ScriptName, Loaded
     const file = files[name];
     const keyNames = SCRIPT_KEYS[name];
     if (keyCountOfFile(file) !== keyNames.length) {
-      throw new Error(
-        `@sluice/redis: lua/${file} does not take the ${keyNames.length} keys its call site passes`,
+      throw new RedisScriptError(
+        name,
+        `lua/${file} does not take the ${keyNames.length} keys its call site passes`,
       );
     }
     const source = `-- @sluice/redis ${version()} ${name}\n${expandIncludes(file, luaDir)}`;
@@ -166,7 +168,7 @@ export function queueKeyResolver(keys: QueueKeys, limiterKey?: string): (name: S
   return (name) => {
     if (name === 'limiter') return limiterKey ?? keys.settings;
     if (name === 'workerInfo' || name === 'workerExpiry') {
-      throw new Error(`${name} is not a key of queue "${keys.queue}"`);
+      throw new InvalidArgumentError(`${name} is not a key of queue "${keys.queue}"`);
     }
     return keys[name];
   };
@@ -179,8 +181,8 @@ function isNoScript(error: unknown): boolean {
 /**
  * The one way scripts run: `EVALSHA`, and on `NOSCRIPT` (a restarted or flushed server, a failover,
  * a Cluster node that has not seen the script yet) `EVAL` of the source, which also caches it again.
- * A negative number answered by a script becomes an error through {@link scriptError}; connection and
- * protocol failures become `StoreError`s.
+ * A negative number answered by a script becomes a `RedisScriptError` (or the error its code stands
+ * for) through {@link scriptError}; connection and protocol failures become `StoreError`s.
  */
 export async function execScript(
   client: RedisClient,
@@ -190,7 +192,11 @@ export async function execScript(
   context: Omit<ScriptContext, 'script'>,
 ): Promise<unknown> {
   if (keys.length !== script.numberOfKeys) {
-    throw new Error(`${script.versionedName} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+    throw new RedisScriptError(
+      script.versionedName,
+      `malformed arguments: takes ${script.numberOfKeys} keys, got ${keys.length}`,
+      { queue: context.queue },
+    );
   }
   let reply: unknown;
   try {

@@ -1,12 +1,23 @@
-import { InvalidArgumentError } from '@sluice/core';
-import { KeyBuilder } from '@sluice/redis';
+import {
+  DEFAULT_RETENTION,
+  ErrorCode,
+  InvalidArgumentError,
+  OutcomeKind,
+  type Settlement,
+} from '@sluice/core';
+import { KeyBuilder, RedisScriptError } from '@sluice/redis';
 import {
   encodeNewJob,
   encodeRetention,
+  encodeSettlement,
   readEvents,
+  readInt,
   readJobFields,
+  readRecord,
   readSettingsMessage,
   Reply,
+  SCRIPT_DEFAULTS,
+  SETTLE_FIELDS,
   toReservedJob,
 } from '../src/codec';
 import { compareStreamIds } from '../src/stream-reader';
@@ -131,6 +142,76 @@ describe('codec', () => {
     });
   });
 
+  it('sends each settlement with its kind named as the outcome is', () => {
+    const base = { queue: 'q', id: '7', token: 't' };
+    const error = { name: 'E', message: 'm' };
+    const settlements: Settlement[] = [
+      { ...base, kind: 'completed', result: { ok: true }, durationMs: 1 },
+      { ...base, kind: 'retrying', delayMs: 12.2, error },
+      { ...base, kind: 'dead', reason: 'gone', error },
+      { ...base, kind: 'snoozed', delayMs: -5 },
+      { ...base, kind: 'cancelled', reason: 'asked' },
+    ];
+    const encoded = settlements.map(encodeSettlement);
+    for (const values of encoded) expect(values).toHaveLength(SETTLE_FIELDS);
+    expect(encoded.map((v) => v[2])).toEqual(Object.values(OutcomeKind));
+    expect(encoded).toEqual([
+      ['7', 't', 'completed', '{"ok":true}', ''],
+      ['7', 't', 'retrying', '13', '{"name":"E","message":"m"}'],
+      ['7', 't', 'dead', 'gone', '{"name":"E","message":"m"}'],
+      ['7', 't', 'snoozed', '0', ''],
+      ['7', 't', 'cancelled', 'asked', ''],
+    ]);
+  });
+
+  it('passes the defaults of @sluice/core to the scripts', () => {
+    expect(SCRIPT_DEFAULTS.defaultRetention).toBe(encodeRetention(DEFAULT_RETENTION));
+    expect(SCRIPT_DEFAULTS.defaultRetention).toBe('c1000');
+    expect(JSON.parse(SCRIPT_DEFAULTS.leaseExpiredErrorJson)).toEqual({
+      name: 'LeaseExpiredError',
+      message: 'lease expired on attempt {attempt}: the worker crashed or stalled',
+    });
+  });
+
+  it('throws a RedisScriptError (ERR_SLUICE_SCRIPT) naming the script for a malformed reply', () => {
+    const caught = (fn: () => unknown): RedisScriptError => {
+      try {
+        fn();
+      } catch (error) {
+        expect(error).toBeInstanceOf(RedisScriptError);
+        return error as RedisScriptError;
+      }
+      throw new Error('expected a throw');
+    };
+    const notArray = caught(() => Reply.of('OK', 'sluice:stats:abc', 'emails'));
+    expect(notArray).toMatchObject({
+      code: ErrorCode.Script,
+      script: 'sluice:stats:abc',
+      queue: 'emails',
+      message: 'sluice:stats:abc: expected an array reply, got "OK"',
+    });
+    expect(caught(() => new Reply([], 'sluice:settle:abc').int())).toMatchObject({
+      code: 'ERR_SLUICE_SCRIPT',
+      message: 'sluice:settle:abc: malformed reply: too short',
+    });
+    expect(caught(() => new Reply(['x'], 's').int()).message).toBe(
+      's: malformed reply: expected a number, got "x"',
+    );
+    expect(caught(() => new Reply([[1]], 's').str()).message).toBe(
+      's: malformed reply: expected a string, got an array',
+    );
+    expect(caught(() => new Reply([{}], 's').opt()).code).toBe(ErrorCode.Script);
+    expect(caught(() => readInt(null, 'sluice:cancel:abc', 'q'))).toMatchObject({
+      code: ErrorCode.Script,
+      script: 'sluice:cancel:abc',
+      queue: 'q',
+    });
+    expect(caught(() => readRecord(new Reply(['1', '?', null, 0], 'sluice:get-job:abc'), 'q')).message).toBe(
+      'sluice:get-job:abc: malformed reply: unknown job state code "?"',
+    );
+    expect(readInt('42', 's')).toBe(42);
+  });
+
   it('reads every outcome of a batched stream entry', () => {
     const events = readEvents('q', [
       't',
@@ -138,13 +219,13 @@ describe('codec', () => {
       'i',
       '1',
       'k',
-      'c',
+      'completed',
       'r',
       '{"ok":true}',
       'i',
       '2',
       'k',
-      'd',
+      'dead',
       'x',
       'gone',
       'e',
@@ -157,6 +238,23 @@ describe('codec', () => {
     expect(events).toEqual([
       { queue: 'q', id: '1', kind: 'completed', at: 100, result: { ok: true } },
       { queue: 'q', id: '2', kind: 'dead', at: 100, reason: 'gone', error: { name: 'E', message: 'm' } },
+    ]);
+  });
+
+  it('reads every outcome kind by its name, and the letters earlier versions wrote', () => {
+    const entry = (kinds: readonly string[]): string[] => [
+      't',
+      '5',
+      ...kinds.flatMap((k, i) => ['i', String(i), 'k', k]),
+    ];
+    const kinds = Object.values(OutcomeKind);
+    expect(readEvents('q', entry(kinds)).map((e) => e.kind)).toEqual(kinds);
+    expect(readEvents('q', entry(['c', 'r', 'd', 's', 'x'])).map((e) => e.kind)).toEqual([
+      'completed',
+      'retrying',
+      'dead',
+      'snoozed',
+      'cancelled',
     ]);
   });
 

@@ -1,11 +1,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OutcomeKind } from '@sluice/core';
+import { StoreText } from '@sluice/core/internal';
 import { KeyBuilder, loadScripts, LUA_DIR, SCRIPT_KEYS, SCRIPT_NAMES, ScriptErrorCode } from '@sluice/redis';
+import { SCRIPT_DEFAULTS } from '../src/codec';
 import { expandIncludes, keyCountOfFile, queueKeyResolver, scriptFiles, scriptKeys } from '../src/scripts';
 
 interface Header {
   readonly keys: { readonly index: number; readonly name: string }[];
   readonly argv: number[];
+  /** The name each fixed ARGV entry is documented with, by index. */
+  readonly argvNames: Map<number, string>;
   /** The ARGV section says `none`. */
   readonly noArgv: boolean;
   readonly sections: Set<string>;
@@ -20,6 +25,7 @@ function parseHeader(text: string): Header {
   const lines = text.slice(4, end).split('\n');
   const keys: { index: number; name: string }[] = [];
   const argv: number[] = [];
+  const argvNames = new Map<number, string>();
   const errors: number[] = [];
   let noArgv = false;
   const sections = new Set<string>();
@@ -37,14 +43,31 @@ function parseHeader(text: string): Header {
       if (m?.[1] && m[2]) keys.push({ index: Number(m[1]), name: m[2] });
     } else if (section === 'ARGV') {
       if (line.trim() === 'none') noArgv = true;
-      const m = /^ {4}(\d+)\s/.exec(line);
-      if (m?.[1]) argv.push(Number(m[1]));
+      const m = /^ {4}(\d+)\s+(\S+)/.exec(line);
+      if (m?.[1] && m[2]) {
+        argv.push(Number(m[1]));
+        argvNames.set(Number(m[1]), m[2]);
+      }
     } else if (section === 'Errors') {
       const m = /^ {4}(-\d+)\s/.exec(line);
       if (m?.[1]) errors.push(Number(m[1]));
     }
   }
-  return { keys, argv, noArgv, sections, errors };
+  return { keys, argv, argvNames, noArgv, sections, errors };
+}
+
+/** The locals a script binds to fixed ARGV entries (`local a, b = ARGV[1], tonumber(ARGV[2])`), by index. */
+function argvBindings(text: string): Map<number, string> {
+  const bound = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const m = /^local ([\w, ]+) = (.*ARGV\[\d+\].*)$/.exec(line);
+    if (!m?.[1] || !m[2]) continue;
+    const names = m[1].split(',').map((n) => n.trim());
+    const indices = [...m[2].matchAll(/ARGV\[(\d+)\]/g)].map((x) => Number(x[1]));
+    expect(indices).toHaveLength(names.length);
+    names.forEach((name, i) => bound.set(indices[i] ?? 0, name));
+  }
+  return bound;
 }
 
 describe('Lua scripts', () => {
@@ -89,6 +112,32 @@ describe('Lua scripts', () => {
       expect(script.numberOfKeys).toBe(keyCountOfFile(file));
     });
 
+    it('documents its ARGV as the script reads and checks them: count, order and names', () => {
+      // Fixed entries are numbered 1..n; a trailing list ("7… per job") follows them.
+      expect(header.argv).toEqual(header.argv.map((_, i) => i + 1));
+      const fixed = header.argv.length;
+      // The script refuses any other number of fixed arguments (`#ARGV ~= n`, or `n + count * …`).
+      const check = /#ARGV ~= (\d+)/.exec(text);
+      expect(Number(check?.[1] ?? 0)).toBe(fixed);
+      // Every literal index it reads is documented, under the name of the local it is read into.
+      for (const m of text.matchAll(/ARGV\[(\d+)\]/g)) expect(Number(m[1])).toBeLessThanOrEqual(fixed);
+      for (const [index, local] of argvBindings(text))
+        expect([index, header.argvNames.get(index)]).toEqual([index, local]);
+    });
+
+    it('names outcome kinds as @sluice/core does, and keeps no copy of its defaults or texts', () => {
+      // The code without its comments (headers may quote the texts they are given).
+      const source = expandIncludes(file)
+        .replace(/--\[\[[\s\S]*?\]\]/g, '')
+        .replace(/--.*$/gm, '');
+      const kinds: readonly string[] = Object.values(OutcomeKind);
+      for (const m of source.matchAll(/eventAdd\(events, id, '([^']*)'/g)) expect(kinds).toContain(m[1]);
+      expect(source).not.toContain(`'${SCRIPT_DEFAULTS.defaultRetention}'`);
+      expect(source).not.toContain(StoreText.CancelledBeforeRun);
+      expect(source).not.toContain(StoreText.LeaseExpired.slice(0, StoreText.LeaseExpired.indexOf('{')));
+      expect(source).not.toContain(StoreText.LeaseExpiredErrorName);
+    });
+
     it('uses no KEYS index beyond the declared ones, and documents every error code it returns', () => {
       const source = expandIncludes(file);
       const used = [...source.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1]));
@@ -97,6 +146,15 @@ describe('Lua scripts', () => {
       for (const code of returned) expect(header.errors).toContain(code);
       for (const code of header.errors) expect(Object.values(ScriptErrorCode)).toContain(code);
     });
+  });
+
+  it('settle accepts exactly the outcome kinds, documented by name in its header', () => {
+    const text = readFileSync(join(LUA_DIR, files.settle), 'utf8');
+    const table = /local KINDS = \{([^}]*)\}/.exec(text)?.[1] ?? '';
+    const accepted = [...table.matchAll(/(\w+) = true/g)].map((m) => m[1]);
+    expect(accepted.sort()).toEqual(Object.values(OutcomeKind).sort());
+    const header = text.slice(0, text.indexOf(']]'));
+    for (const kind of Object.values(OutcomeKind)) expect(header).toMatch(new RegExp(`^ {4}${kind} `, 'm'));
   });
 
   it('names each script by its content, so two versions never share one', () => {

@@ -1,6 +1,8 @@
 import { firstValueFrom, take, timeout, toArray } from 'rxjs';
 import {
   definePipeline,
+  ErrorCode,
+  JobFailedError,
   JobState,
   perJob,
   Queue,
@@ -9,7 +11,9 @@ import {
   type ReservedJob,
   type Settlement,
 } from '@sluice/core';
-import { RateLimitConflictError, RedisStore } from '@sluice/redis';
+import { RateLimitConflictError, RedisScriptError, RedisStore, ScriptErrorCode } from '@sluice/redis';
+import { SCRIPT_DEFAULTS } from '../src/codec';
+import { execScript, scriptKeys, queueKeyResolver, scripts } from '../src/scripts';
 import { sleep, storeFixture, useRedisWithAdmin } from './helpers';
 
 const base = (job: ReservedJob) => ({ queue: job.queue, id: job.id, token: job.lease.token });
@@ -105,7 +109,7 @@ describe('RedisStore (one node): beyond the contract', () => {
     const [job] = (await firstValueFrom(store.reserve<{ n: number }>('q', 1, { leaseMs: 10_000 }))).jobs;
     await firstValueFrom(
       store.settle([
-        { ...base(job!), kind: 'retry', delayMs: 0, error: { name: 'E', message: 'first try' } },
+        { ...base(job!), kind: 'retrying', delayMs: 0, error: { name: 'E', message: 'first try' } },
       ]),
     );
     const [again] = (await firstValueFrom(store.reserve<{ n: number }>('q', 1, { leaseMs: 10_000 }))).jobs;
@@ -116,6 +120,70 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(events[0]).toMatchObject({ id, error: { message: 'first try' } });
     expect(events[1]).toMatchObject({ id, result: 42 });
     expect(events[1]!.at).toBeGreaterThanOrEqual(events[0]!.at);
+  });
+
+  it('rejects Queue.waitForResult of a job that dies with a JobFailedError (ERR_SLUICE_JOB_FAILED)', async () => {
+    const queue = new Queue<number>(await peer(), 'q');
+    const { id } = await queue.add(1);
+    const waiting = queue.waitForResult(id, { timeoutMs: 3000 }).catch((e: unknown) => e);
+    await sleep(20);
+    const [job] = (await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(
+      store.settle([
+        { ...base(job!), kind: 'dead', reason: 'permanent failure: no', error: { name: 'E', message: 'no' } },
+      ]),
+    );
+    const error = await waiting;
+    expect(error).toBeInstanceOf(JobFailedError);
+    expect(error).toMatchObject({
+      code: ErrorCode.JobFailed,
+      event: { id, kind: 'dead', reason: 'permanent failure: no' },
+    });
+  });
+
+  it('turns a script refusing its arguments into a RedisScriptError (ERR_SLUICE_SCRIPT)', async () => {
+    const keys = store.keys.queue('q');
+    const script = scripts().settle;
+    // One value short of a settlement: the script answers -2 (malformed arguments).
+    const args = [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      keys.historyPrefix,
+      10,
+      60_000,
+      SCRIPT_DEFAULTS.defaultRetention,
+      SCRIPT_DEFAULTS.maxErrors,
+      1,
+      'id',
+      't',
+      'completed',
+      '',
+    ];
+    const error: unknown = await execScript(
+      store.client,
+      script,
+      scriptKeys(script, queueKeyResolver(keys)),
+      args,
+      {
+        queue: 'q',
+      },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RedisScriptError);
+    expect(error).toMatchObject({
+      code: ErrorCode.Script,
+      script: script.versionedName,
+      queue: 'q',
+      scriptCode: ScriptErrorCode.BadArguments,
+    });
+    // A settlement kind that is not an outcome's name is refused the same way.
+    const letter = [...args.slice(0, 10), 'c', '', ''];
+    await expect(
+      execScript(store.client, script, scriptKeys(script, queueKeyResolver(keys)), letter, { queue: 'q' }),
+    ).rejects.toMatchObject({ code: 'ERR_SLUICE_SCRIPT', scriptCode: -2 });
+    // Too few keys never reaches Redis.
+    await expect(execScript(store.client, script, [], args, { queue: 'q' })).rejects.toMatchObject({
+      code: ErrorCode.Script,
+    });
   });
 
   it('starts an events subscription with the events after it, not before', async () => {

@@ -1,5 +1,15 @@
 import { firstValueFrom, take, timeout, toArray } from 'rxjs';
-import { JobState, type NewJob, type ReservedJob, type Settlement, type Store } from '@sluice/core';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETENTION,
+  JobState,
+  MAX_ATTEMPT_ERRORS,
+  OutcomeKind,
+  type NewJob,
+  type ReservedJob,
+  type Settlement,
+  type Store,
+} from '@sluice/core';
 
 /** A store under test, with a way to move its clock forward. */
 export interface StoreFixture {
@@ -227,7 +237,7 @@ export function defineStoreContract(
         await add([{ queue: 'q', data: 1, maxAttempts: 3 }]);
         const [job] = (await reserve('q', 1)).jobs;
         const [res] = await settleAll([
-          { ...base(job!), kind: 'retry', delayMs: 200, error: { name: 'Error', message: 'boom' } },
+          { ...base(job!), kind: 'retrying', delayMs: 200, error: { name: 'Error', message: 'boom' } },
         ]);
         expect(res).toMatchObject({ applied: true });
         expect(res!.applied && res!.runAt! - res!.at).toBe(200);
@@ -281,13 +291,55 @@ export function defineStoreContract(
         expect(again?.attempt).toBe(1);
       });
 
+      it('publishes each settlement as an event of the same kind, with its reason and error', async () => {
+        const seen = firstValueFrom(store.events('q').pipe(take(5), toArray(), timeout(2000)));
+        await sleep(20);
+        await add([1, 2, 3, 4, 5].map((n) => ({ queue: 'q', data: n })));
+        const [a, b, c, d, e] = (await reserve('q', 5)).jobs;
+        const error = { name: 'E', message: 'm' };
+        await settleAll([
+          { ...base(a!), kind: 'completed', result: 'A', durationMs: 1 },
+          { ...base(b!), kind: 'retrying', delayMs: 1000, error },
+          { ...base(c!), kind: 'dead', reason: 'hard bounce', error },
+          { ...base(d!), kind: 'snoozed', delayMs: 1000 },
+          { ...base(e!), kind: 'cancelled', reason: 'user asked' },
+        ]);
+        const events = await seen;
+        expect(events.map((ev) => ev.id)).toEqual([a, b, c, d, e].map((j) => j!.id));
+        expect(events.map((ev) => ev.kind)).toEqual(Object.values(OutcomeKind));
+        expect(events[0]).toMatchObject({ result: 'A' });
+        expect(events[1]).toMatchObject({ error });
+        expect(events[2]).toMatchObject({ reason: 'hard bounce', error });
+        expect(events[4]).toMatchObject({ reason: 'user asked' });
+      });
+
+      it('keeps the first attempt error and the latest ones, MAX_ATTEMPT_ERRORS in all', async () => {
+        const failures = MAX_ATTEMPT_ERRORS + 2;
+        const [r] = await add([{ queue: 'q', data: 1, maxAttempts: failures + 1 }]);
+        for (let i = 1; i <= failures; i++) {
+          const [job] = (await reserve('q', 1)).jobs;
+          expect(job?.attempt).toBe(i);
+          await settleAll([
+            { ...base(job!), kind: 'retrying', delayMs: 0, error: { name: 'E', message: `failure ${i}` } },
+          ]);
+        }
+        const latest = Array.from(
+          { length: MAX_ATTEMPT_ERRORS - 1 },
+          (_, i) => failures - MAX_ATTEMPT_ERRORS + 2 + i,
+        );
+        const kept = [1, ...latest];
+        const rec = await store.getJob('q', r!.id);
+        expect(rec?.errors.map((e) => e.attempt)).toEqual(kept);
+        expect(rec?.errors.map((e) => e.message)).toEqual(kept.map((i) => `failure ${i}`));
+      });
+
       it('applies a batch of mixed settlements in one call, refusing unknown jobs', async () => {
         await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
         const [a, b, c] = (await reserve('q', 3)).jobs;
         const results = await settleAll([
           { ...base(a!), kind: 'completed', result: 'A', durationMs: 1 },
           { ...base(b!), kind: 'cancelled', reason: 'user asked' },
-          { ...base(c!), kind: 'retry', delayMs: 0, error: { name: 'E', message: 'x' } },
+          { ...base(c!), kind: 'retrying', delayMs: 0, error: { name: 'E', message: 'x' } },
           { queue: 'q', id: 'nope', token: 't', kind: 'completed', result: null, durationMs: 1 },
         ]);
         expect(results.map((r) => r.applied)).toEqual([true, true, true, false]);
@@ -331,6 +383,46 @@ export function defineStoreContract(
         expect(dead?.reason).toMatch(/lease expired/);
       });
 
+      it('gives a job the default max attempts, and records lease expiries in the same words', async () => {
+        const seen = firstValueFrom(
+          store.events('q').pipe(take(DEFAULT_MAX_ATTEMPTS), toArray(), timeout(10_000)),
+        );
+        await sleep(20);
+        const [r] = await add([{ queue: 'q', data: 1 }]);
+        for (let attempt = 1; attempt <= DEFAULT_MAX_ATTEMPTS; attempt++) {
+          const [job] = (await reserve('q', 1, { leaseMs: 50 })).jobs;
+          expect(job).toMatchObject({ id: r!.id, attempt, maxAttempts: DEFAULT_MAX_ATTEMPTS });
+          await advance(100);
+          const recovered = await firstValueFrom(store.recoverExpired('q'));
+          expect(attempt < DEFAULT_MAX_ATTEMPTS ? recovered.recovered : recovered.dead).toEqual([r!.id]);
+        }
+        const reason = `lease expired on attempt ${DEFAULT_MAX_ATTEMPTS} of ${DEFAULT_MAX_ATTEMPTS}`;
+        const rec = await store.getJob('q', r!.id);
+        expect(rec).toMatchObject({ state: 'dead', reason, maxAttempts: DEFAULT_MAX_ATTEMPTS });
+        expect(rec?.errors).toHaveLength(DEFAULT_MAX_ATTEMPTS);
+        expect(rec?.errors[0]).toEqual({
+          name: 'LeaseExpiredError',
+          message: 'lease expired on attempt 1: the worker crashed or stalled',
+          attempt: 1,
+          at: expect.any(Number) as number,
+        });
+        const events = await seen;
+        expect(events.map((e) => e.kind)).toEqual([
+          ...Array.from({ length: DEFAULT_MAX_ATTEMPTS - 1 }, () => 'retrying'),
+          'dead',
+        ]);
+        expect(events[0]).toMatchObject({
+          error: {
+            name: 'LeaseExpiredError',
+            message: 'lease expired on attempt 1: the worker crashed or stalled',
+          },
+        });
+        expect(events[DEFAULT_MAX_ATTEMPTS - 1]).toMatchObject({
+          reason,
+          error: { name: 'LeaseExpiredError' },
+        });
+      });
+
       it('extends live leases and reports lost ones', async () => {
         await add([1, 2].map((n) => ({ queue: 'q', data: n })));
         const [a, b] = (await reserve('q', 2, { leaseMs: 200 })).jobs;
@@ -363,6 +455,34 @@ export function defineStoreContract(
         await settleAll([{ ...base(running!), kind: 'cancelled', reason: 'cancelled by request' }]);
         expect(await store.cancel('q', a!.id)).toBe('finished');
         expect(await store.cancel('q', 'missing')).toBe('not-found');
+      });
+    });
+
+    describe('cancel before it runs', () => {
+      it('records the same reason and event for a waiting job on every store', async () => {
+        const seen = firstValueFrom(store.events('q').pipe(take(2), toArray(), timeout(2000)));
+        await sleep(20);
+        const [ready, scheduled] = await add([
+          { queue: 'q', data: 1 },
+          { queue: 'q', data: 2, delayMs: 60_000 },
+        ]);
+        expect(await store.cancel('q', ready!.id)).toBe('cancelled');
+        expect(await store.cancel('q', scheduled!.id)).toBe('cancelled');
+        for (const { id } of [ready!, scheduled!]) {
+          expect(await store.getJob('q', id)).toMatchObject({
+            state: 'cancelled',
+            reason: 'cancelled before it ran',
+          });
+        }
+        const events = await seen;
+        expect(events).toEqual([
+          expect.objectContaining({ id: ready!.id, kind: 'cancelled', reason: 'cancelled before it ran' }),
+          expect.objectContaining({
+            id: scheduled!.id,
+            kind: 'cancelled',
+            reason: 'cancelled before it ran',
+          }),
+        ]);
       });
     });
 
@@ -562,13 +682,31 @@ export function defineStoreContract(
         expect((await store.stats('q')).totals.completed).toBe(4);
       });
 
+      it('keeps the default retention when the queue sets none', async () => {
+        expect(DEFAULT_RETENTION).toEqual({ keep: 'count', count: expect.any(Number) as number });
+        const keep = DEFAULT_RETENTION.keep === 'count' ? DEFAULT_RETENTION.count : 0;
+        const n = keep + 2;
+        await add(Array.from({ length: n }, (_, i) => ({ queue: 'q', data: i })));
+        const jobs: ReservedJob[] = [];
+        while (jobs.length < n) {
+          const got = (await reserve('q', n - jobs.length)).jobs;
+          expect(got.length).toBeGreaterThan(0);
+          jobs.push(...got);
+        }
+        await settleAll(jobs.map((j) => ({ ...base(j), kind: 'completed', result: null, durationMs: 1 })));
+        expect((await store.stats('q')).counts.completed).toBe(keep);
+        expect(await store.getJob('q', jobs[0]!.id)).toBeUndefined();
+        expect(await store.getJob('q', jobs[1]!.id)).toBeUndefined();
+        expect(await store.getJob('q', jobs[n - 1]!.id)).toMatchObject({ state: 'completed' });
+      });
+
       it('counts completions and failures per minute', async () => {
         await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
         const [a, b, c] = (await reserve('q', 3)).jobs;
         await settleAll([
           { ...base(a!), kind: 'completed', result: null, durationMs: 1 },
           { ...base(b!), kind: 'completed', result: null, durationMs: 1 },
-          { ...base(c!), kind: 'retry', delayMs: 1000, error: { name: 'E', message: 'x' } },
+          { ...base(c!), kind: 'retrying', delayMs: 1000, error: { name: 'E', message: 'x' } },
         ]);
         const history = await store.history('q', 5);
         expect(history).toHaveLength(5);

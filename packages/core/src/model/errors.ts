@@ -13,6 +13,10 @@ export const ErrorCode = {
   Permanent: 'ERR_SLUICE_PERMANENT',
   StoreClosed: 'ERR_SLUICE_STORE_CLOSED',
   Store: 'ERR_SLUICE_STORE',
+  /** A Redis script refused its arguments or answered something that cannot be read. */
+  Script: 'ERR_SLUICE_SCRIPT',
+  /** `Queue.waitForResult`: the job ended dead or cancelled instead of completing. */
+  JobFailed: 'ERR_SLUICE_JOB_FAILED',
   WorkerState: 'ERR_SLUICE_WORKER_STATE',
   Unreachable: 'ERR_SLUICE_UNREACHABLE',
   BufferOverflow: 'ERR_SLUICE_BUFFER_OVERFLOW',

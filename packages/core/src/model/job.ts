@@ -25,9 +25,6 @@ export type Retention =
   /** Keep finished jobs for `ageMs` after they finish. */
   | { readonly keep: 'age'; readonly ageMs: number };
 
-/** Default retention: the newest 1,000 finished jobs per queue. */
-export const DEFAULT_RETENTION: Retention = { keep: 'count', count: 1000 };
-
 /** A unique-job lock: while it lives, adding a job with the same key returns the existing job's id. */
 export interface UniqueOptions {
   readonly key: string;
@@ -47,7 +44,7 @@ export interface JobOptions {
   readonly delayMs?: number;
   /** Run no earlier than this epoch time in ms (store clock). Wins over `delayMs`. */
   readonly runAt?: number;
-  /** Attempts before the job is dead-lettered. Default `5`. */
+  /** Attempts before the job is dead-lettered. Default `5` (`DEFAULT_MAX_ATTEMPTS`). */
   readonly maxAttempts?: number;
   /** Abort the handler after this long; overrides the pipeline's `timeoutMs`. */
   readonly timeoutMs?: number;
@@ -59,7 +56,6 @@ export interface JobOptions {
   readonly retention?: Retention;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 5;
 export const MAX_PRIORITY = 1_000_000;
 
 /** What a store's `enqueue` takes: a validated, JSON-serialisable job with its options. */

@@ -2,32 +2,67 @@ import type { ErrorInfo } from './errors';
 import type { ReservedJob } from './job';
 
 /**
+ * The one vocabulary of a job's result, from the handler's end to the store: settlement kinds, outcome
+ * kinds, the kinds of `JobEvent`s and the kinds the Redis scripts receive and write on the event stream
+ * are these names.
+ */
+export const OutcomeKind = {
+  /** The handler succeeded; the job is finished. */
+  Completed: 'completed',
+  /** The handler failed with attempts left; the job is due again after a backoff. */
+  Retrying: 'retrying',
+  /** Dead-lettered: attempts used up, a permanent failure, an invalid payload or a lost record. */
+  Dead: 'dead',
+  /** Back to the queue for later without spending an attempt. */
+  Snoozed: 'snoozed',
+  /** Finished without running to its end, on request. */
+  Cancelled: 'cancelled',
+} as const;
+export type OutcomeKind = (typeof OutcomeKind)[keyof typeof OutcomeKind];
+
+/**
  * How one job's run ended, before it is written back to the store: what the handler stages emit and
- * `settle` takes.
+ * `settle` takes. Statuses use the outcome's words; `settle` turns `failed` into `retrying` or `dead`.
  */
 export type Handled<T = unknown> = { readonly job: ReservedJob<T>; readonly durationMs: number } & (
-  | { readonly status: 'ok'; readonly value: unknown }
-  | { readonly status: 'error'; readonly error: unknown }
-  | { readonly status: 'snooze'; readonly delayMs: number }
-  | { readonly status: 'cancel'; readonly reason: string }
+  | { readonly status: typeof OutcomeKind.Completed; readonly value: unknown }
+  /** The handler threw, rejected, errored or returned `failed(err)`. */
+  | { readonly status: 'failed'; readonly error: unknown }
+  | { readonly status: typeof OutcomeKind.Snoozed; readonly delayMs: number }
+  | { readonly status: typeof OutcomeKind.Cancelled; readonly reason: string }
   /** Never reached the handler: the payload failed the schema. */
   | { readonly status: 'invalid'; readonly reason: string }
   /** The lease is gone (taken over elsewhere): nothing may be written for this job. */
   | { readonly status: 'abandoned'; readonly reason: string }
 );
 
+/** `completed`, `failed`, `snoozed`, `cancelled` (outcome words), `invalid` or `abandoned`. */
+export type HandledStatus = Handled['status'];
+
 /**
  * What a pipeline asks the store to do with a job it holds a lease on. The store applies it only if
  * `token` still matches the job's lease; otherwise the settlement is refused.
  */
 export type Settlement =
-  | (SettlementBase & { readonly kind: 'completed'; readonly result: unknown; readonly durationMs: number })
+  | (SettlementBase & {
+      readonly kind: typeof OutcomeKind.Completed;
+      readonly result: unknown;
+      readonly durationMs: number;
+    })
   /** Back to `scheduled`, due `delayMs` after the store's now. */
-  | (SettlementBase & { readonly kind: 'retry'; readonly delayMs: number; readonly error: ErrorInfo })
-  | (SettlementBase & { readonly kind: 'dead'; readonly reason: string; readonly error?: ErrorInfo })
+  | (SettlementBase & {
+      readonly kind: typeof OutcomeKind.Retrying;
+      readonly delayMs: number;
+      readonly error: ErrorInfo;
+    })
+  | (SettlementBase & {
+      readonly kind: typeof OutcomeKind.Dead;
+      readonly reason: string;
+      readonly error?: ErrorInfo;
+    })
   /** Back to `scheduled` without spending an attempt. */
-  | (SettlementBase & { readonly kind: 'snoozed'; readonly delayMs: number })
-  | (SettlementBase & { readonly kind: 'cancelled'; readonly reason: string });
+  | (SettlementBase & { readonly kind: typeof OutcomeKind.Snoozed; readonly delayMs: number })
+  | (SettlementBase & { readonly kind: typeof OutcomeKind.Cancelled; readonly reason: string });
 
 export interface SettlementBase {
   readonly queue: string;
@@ -35,6 +70,7 @@ export interface SettlementBase {
   readonly token: string;
 }
 
+/** The same names as {@link OutcomeKind}: a settlement of kind `k` becomes an outcome of kind `k`. */
 export type SettlementKind = Settlement['kind'];
 
 /** The store's answer for one settlement, in the order they were given. */
@@ -46,11 +82,19 @@ export type SettleResult =
 
 /** The typed result of running one job, as published on `outcomes$`. */
 export type Outcome<T = unknown, R = unknown> =
-  | (OutcomeBase<T> & { readonly kind: 'completed'; readonly result: R })
-  | (OutcomeBase<T> & { readonly kind: 'retrying'; readonly error: ErrorInfo; readonly retryAt: number })
-  | (OutcomeBase<T> & { readonly kind: 'dead'; readonly reason: string; readonly error?: ErrorInfo })
-  | (OutcomeBase<T> & { readonly kind: 'cancelled'; readonly reason: string })
-  | (OutcomeBase<T> & { readonly kind: 'snoozed'; readonly until: number });
+  | (OutcomeBase<T> & { readonly kind: typeof OutcomeKind.Completed; readonly result: R })
+  | (OutcomeBase<T> & {
+      readonly kind: typeof OutcomeKind.Retrying;
+      readonly error: ErrorInfo;
+      readonly retryAt: number;
+    })
+  | (OutcomeBase<T> & {
+      readonly kind: typeof OutcomeKind.Dead;
+      readonly reason: string;
+      readonly error?: ErrorInfo;
+    })
+  | (OutcomeBase<T> & { readonly kind: typeof OutcomeKind.Cancelled; readonly reason: string })
+  | (OutcomeBase<T> & { readonly kind: typeof OutcomeKind.Snoozed; readonly until: number });
 
 export interface OutcomeBase<T> {
   /** The pipeline that ran the job. */
@@ -61,5 +105,3 @@ export interface OutcomeBase<T> {
   /** Store time the outcome was recorded. */
   readonly at: number;
 }
-
-export type OutcomeKind = Outcome['kind'];

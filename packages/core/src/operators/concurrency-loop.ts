@@ -46,8 +46,17 @@ export type StartRun<I, O> = (items: I[], out: Subscriber<O>, done: () => void) 
 export function concurrencyLoop<I, O>(
   config: LoopConfig<I>,
   startRun: StartRun<I, O>,
-): OperatorFunction<I, O> {
-  const { operator, concurrency, maxBuffered, overflow, onDrop, perRun } = config;
+): OperatorFunction<I, O>;
+/** Each input arrives as several items (`unpack`), buffered together before any run starts. */
+export function concurrencyLoop<In, I, O>(
+  config: LoopConfig<I> & { readonly unpack: (input: In) => readonly I[] },
+  startRun: StartRun<I, O>,
+): OperatorFunction<In, O>;
+export function concurrencyLoop<In, I, O>(
+  config: LoopConfig<I> & { readonly unpack?: (input: In) => readonly I[] },
+  startRun: StartRun<I, O>,
+): OperatorFunction<In, O> {
+  const { operator, concurrency, maxBuffered, overflow, onDrop, perRun, unpack } = config;
   const validLimit = (n: number): boolean =>
     n === Number.POSITIVE_INFINITY || (Number.isInteger(n) && n >= 1);
   if (typeof concurrency === 'number' && !validLimit(concurrency)) {
@@ -72,7 +81,7 @@ export function concurrencyLoop<I, O>(
   }
   const bound = typeof maxBuffered === 'number' ? () => maxBuffered : maxBuffered;
 
-  return (source) =>
+  return (source: Observable<In>) =>
     new Observable<O>((subscriber) => {
       /** Invariant outside `drain`: the buffer is empty whenever a slot is free. */
       const buffer = new Fifo<I>();
@@ -134,6 +143,28 @@ export function concurrencyLoop<I, O>(
         }
       };
 
+      /** Buffers one item, or handles the overflow; false when the output has errored. */
+      const accept = (item: I): boolean => {
+        // Counted against what would still wait once the free slots take their share: an item that
+        // finds a free slot never waits.
+        const waiting = buffer.length - Math.max(0, limit - active) * perRun;
+        if (waiting >= bound()) {
+          switch (overflow) {
+            case 'error':
+              subscriber.error(new BufferOverflowError(operator, bound()));
+              return false;
+            case 'drop-newest':
+              return notifyDrop(item) && false;
+            case 'drop-oldest':
+              if (buffer.length === 0) return notifyDrop(item) && false;
+              if (!notifyDrop(buffer.shift())) return false;
+              break;
+          }
+        }
+        buffer.push(item);
+        return true;
+      };
+
       const concurrencySub =
         typeof concurrency === 'number'
           ? undefined
@@ -145,26 +176,15 @@ export function concurrencyLoop<I, O>(
             });
 
       const sourceSub = source.subscribe({
-        next: (item) => {
-          // Counted before the item is added: an item that finds a free slot never waits.
-          if (active >= limit && buffer.length >= bound()) {
-            switch (overflow) {
-              case 'error':
-                subscriber.error(new BufferOverflowError(operator, bound()));
-                return;
-              case 'drop-newest':
-                notifyDrop(item);
-                return;
-              case 'drop-oldest':
-                if (buffer.length === 0) {
-                  notifyDrop(item);
-                  return;
-                }
-                if (!notifyDrop(buffer.shift())) return;
-                break;
-            }
+        next: (input) => {
+          if (!unpack) {
+            // Without `unpack` an input is an item (the first overload).
+            if (accept(input as unknown as I)) drain();
+            return;
           }
-          buffer.push(item);
+          // Items that arrive together are buffered together, then runs start: a whole reservation
+          // reaching an idle writer goes in one run, not as its first job alone.
+          for (const item of unpack(input)) if (!accept(item)) return;
           drain();
         },
         error: (err: unknown) => {
@@ -188,22 +208,9 @@ export function concurrencyLoop<I, O>(
 }
 
 /** Each job of a reservation as a unit of its own, sharing the reservation's grant and gate. */
-export function eachJob<T>(): OperatorFunction<Reservation<T>, Reservation<T>> {
-  return (reservations$) =>
-    new Observable<Reservation<T>>((subscriber) =>
-      reservations$.subscribe({
-        next: (r) => {
-          if (r.jobs.length === 1) subscriber.next(r);
-          else for (const job of r.jobs) subscriber.next({ ...r, jobs: [job] });
-        },
-        error: (err: unknown) => {
-          subscriber.error(err);
-        },
-        complete: () => {
-          subscriber.complete();
-        },
-      }),
-    );
+export function eachJob<T>(r: Reservation<T>): readonly Reservation<T>[] {
+  if (r.jobs.length === 1) return [r];
+  return r.jobs.map((job) => ({ ...r, jobs: [job] }));
 }
 
 /** Units as one: the jobs of all, with the first one's grant and gate. */

@@ -53,16 +53,20 @@ export interface AdaptiveBatchesConfig extends ProcessConfig {
 }
 
 /**
- * Runs a batch handler "write while busy": a job that finds a free slot is handled at once, alone;
- * jobs that arrive while every slot is busy gather and go together (up to `maxSize`) in the next
- * call. A slow handler gets large batches and a fast one small batches, with no timer to tune.
+ * Runs a batch handler "write while busy": jobs that find a free slot are handled at once — a
+ * reservation's jobs together, up to `maxSize` — and jobs that arrive while every slot is busy
+ * gather and go together (up to `maxSize`) in the next call. A slow handler gets large batches and a
+ * fast one small batches, with no timer to tune.
  *
  * ```
  * reservations:    a-b-c-d-e-------f-|      maxSize 10, concurrency 1, each call takes 5 frames
- * adaptiveBatches: -----A----B----C-----(D|)   A = [a]  B = [b, c]  C = [d, e]  D = [f]
+ * adaptiveBatches: -----A----B----C-----(D|)   f is one reservation of two jobs, f1 and f2
+ *                  A = [a]  B = [b, c]  C = [d, e]  D = [f1, f2]
  * ```
  *
- * The jobs of a call share the start gate of its first job. `maxBuffered` counts waiting jobs.
+ * Jobs that arrive together (one reservation) are never split to start one of them early: a
+ * reservation reaching an idle handler goes whole (up to `maxSize`). The jobs of a call share the
+ * start gate of its first job. `maxBuffered` counts waiting jobs.
  *
  * ## Example
  * ```ts
@@ -73,15 +77,15 @@ export function adaptiveBatches<T, R = unknown>(
   handler: BatchHandler<T, R>,
   config: AdaptiveBatchesConfig,
 ): OperatorFunction<Reservation<T>, readonly Handled<T>[]> {
-  const loop = concurrencyLoop<Reservation<T>, readonly Handled<T>[]>(
+  return concurrencyLoop<Reservation<T>, Reservation<T>, readonly Handled<T>[]>(
     {
       operator: 'adaptiveBatches',
       concurrency: config.concurrency ?? 1,
       maxBuffered: config.maxBuffered ?? 10_000,
       overflow: 'error',
       perRun: config.maxSize,
+      unpack: eachJob,
     },
     (units, out, done) => new BatchRun(handler, joinUnits(units), config, out, done).start(),
   );
-  return (reservations$) => loop(reservations$.pipe(eachJob()));
 }

@@ -72,15 +72,15 @@ export function processJobs<T, R = unknown>(
   handler: Handler<T, R>,
   config: ProcessConfig,
 ): OperatorFunction<Reservation<T>, readonly Handled<T>[]> {
-  const loop = concurrencyLoop<Reservation<T>, readonly Handled<T>[]>(
+  return concurrencyLoop<Reservation<T>, Reservation<T>, readonly Handled<T>[]>(
     {
       operator: 'processJobs',
       concurrency: config.concurrency ?? 1,
       maxBuffered: config.maxBuffered ?? 10_000,
       overflow: 'error',
       perRun: 1,
+      unpack: eachJob,
     },
     (units, out, done) => (units[0] ? new JobRun(handler, units[0], config, out, done).start() : undefined),
   );
-  return (reservations$) => loop(reservations$.pipe(eachJob()));
 }

@@ -176,7 +176,7 @@ function chunks<X>(items: readonly X[], size: number): X[][] {
 export function toSettlement<T>(handled: Handled<T>, backoff: BackoffPolicy): Settlement | undefined {
   const { job } = handled;
   // The hot path, written out: no spread, one allocation per job.
-  if (handled.status === 'ok') {
+  if (handled.status === 'completed') {
     return {
       queue: job.queue,
       id: job.id,
@@ -188,7 +188,7 @@ export function toSettlement<T>(handled: Handled<T>, backoff: BackoffPolicy): Se
   }
   const base = { queue: job.queue, id: job.id, token: job.lease.token };
   switch (handled.status) {
-    case 'error': {
+    case 'failed': {
       const error = toErrorInfo(handled.error);
       if (error.code === ErrorCode.Permanent) {
         return { ...base, kind: 'dead', reason: `permanent failure: ${error.message}`, error };
@@ -201,11 +201,11 @@ export function toSettlement<T>(handled: Handled<T>, backoff: BackoffPolicy): Se
           error,
         };
       }
-      return { ...base, kind: 'retry', delayMs: safeDelay(backoff, job.attempt, error, handled), error };
+      return { ...base, kind: 'retrying', delayMs: safeDelay(backoff, job.attempt, error, handled), error };
     }
-    case 'snooze':
+    case 'snoozed':
       return { ...base, kind: 'snoozed', delayMs: handled.delayMs };
-    case 'cancel':
+    case 'cancelled':
       return { ...base, kind: 'cancelled', reason: handled.reason };
     case 'invalid':
       return {
@@ -252,7 +252,7 @@ function toOutcome<T>(
   }
   const base = { pipeline, job: handled.job, durationMs: handled.durationMs, at: result.at };
   switch (settlement.kind) {
-    case 'retry':
+    case 'retrying':
       return { ...base, kind: 'retrying', error: settlement.error, retryAt: result.runAt ?? result.at };
     case 'dead':
       return {

@@ -124,7 +124,7 @@ abstract class UnitRun<T> implements Unsubscribable {
     if (telemetry?.observed) {
       const at = this.scheduler.now();
       for (const h of handled) {
-        if (h.status === 'error') {
+        if (h.status === 'failed') {
           telemetry.emit({
             type: 'exception',
             queue: h.job.queue,
@@ -159,7 +159,7 @@ abstract class UnitRun<T> implements Unsubscribable {
 
   private onError(error: unknown): void {
     const durationMs = this.elapsed();
-    this.finish(this.jobs.map((job) => ({ job, durationMs, status: 'error', error })));
+    this.finish(this.jobs.map((job) => ({ job, durationMs, status: 'failed', error })));
   }
 
   private onAbort(reason: unknown): void {
@@ -169,9 +169,9 @@ abstract class UnitRun<T> implements Unsubscribable {
       if (reason.abortCause === 'shutdown') return; // the subscriber is going away; nothing to emit
       this.finish(
         this.jobs.map((job): Handled<T> => {
-          if (job.id !== reason.jobId) return { job, durationMs, status: 'snooze', delayMs: 0 };
+          if (job.id !== reason.jobId) return { job, durationMs, status: 'snoozed', delayMs: 0 };
           return reason.abortCause === 'cancelled'
-            ? { job, durationMs, status: 'cancel', reason: reason.message }
+            ? { job, durationMs, status: 'cancelled', reason: reason.message }
             : { job, durationMs, status: 'abandoned', reason: reason.message };
         }),
       );
@@ -286,7 +286,7 @@ export class BatchRun<T> extends UnitRun<T> {
         const error = new InvalidArgumentError(
           `batch handler returned ${results.length} results for ${jobs.length} jobs`,
         );
-        return jobs.map((job) => ({ job, durationMs, status: 'error', error }));
+        return jobs.map((job) => ({ job, durationMs, status: 'failed', error }));
       }
       return jobs.map((job, i) => one(job, results[i], durationMs));
     }
@@ -323,20 +323,20 @@ function fromPendingAbort<T>(job: ReservedJob<T>, pending: PendingAbort): Handle
   const reason = pending.detail ?? pending.cause;
   switch (pending.cause) {
     case 'cancelled':
-      return { job, durationMs: 0, status: 'cancel', reason };
+      return { job, durationMs: 0, status: 'cancelled', reason };
     case 'shutdown':
       // Reserved as the worker began to drain: back to the queue at once, its attempt given back.
-      return { job, durationMs: 0, status: 'snooze', delayMs: 0 };
+      return { job, durationMs: 0, status: 'snoozed', delayMs: 0 };
     case 'lease-lost':
       return { job, durationMs: 0, status: 'abandoned', reason };
   }
 }
 
 function one<T>(job: ReservedJob<T>, value: unknown, durationMs: number): Handled<T> {
-  if (isFailure(value)) return { job, durationMs, status: 'error', error: value.error };
-  if (isSnooze(value)) return { job, durationMs, status: 'snooze', delayMs: Math.max(0, value.snooze) };
-  if (isCancel(value)) return { job, durationMs, status: 'cancel', reason: value.cancel };
-  return { job, durationMs, status: 'ok', value };
+  if (isFailure(value)) return { job, durationMs, status: 'failed', error: value.error };
+  if (isSnooze(value)) return { job, durationMs, status: 'snoozed', delayMs: Math.max(0, value.snooze) };
+  if (isCancel(value)) return { job, durationMs, status: 'cancelled', reason: value.cancel };
+  return { job, durationMs, status: 'completed', value };
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -15,7 +15,10 @@ export interface SizeTimeBatch {
   readonly timeMs?: number;
 }
 
-/** "Write while busy": the first job goes at once; while the handler is busy jobs gather, up to `maxSize`. */
+/**
+ * "Write while busy": jobs that find the handler idle go at once (a reservation's jobs together);
+ * while it is busy jobs gather, up to `maxSize` a call.
+ */
 export interface AdaptiveBatch {
   readonly adaptive: true;
   readonly maxSize: number;
@@ -114,11 +117,7 @@ export function definePipeline<T = unknown, R = unknown>(
       const timing = batch.timeMs === undefined ? {} : { timeMs: batch.timeMs };
       stage = (ctx) => (r$) =>
         r$.pipe(
-          batchJobs<T>({
-            size: batch.size,
-            ...timing,
-            ...(ctx.scheduler ? { scheduler: ctx.scheduler } : {}),
-          }),
+          batchJobs<T>({ size: batch.size, ...timing, scheduler: ctx.scheduler }),
           processBatches(handler, withTimeout(ctx)),
         );
     }

@@ -70,6 +70,13 @@ export class InFlight {
     return this.entries.has(id);
   }
 
+  /** The jobs held now. */
+  jobs(): ReservedJob[] {
+    const out: ReservedJob[] = [];
+    for (const { job } of this.entries.values()) out.push(job);
+    return out;
+  }
+
   leases(): LeaseRef[] {
     const out: LeaseRef[] = [];
     for (const { job } of this.entries.values()) out.push({ id: job.id, token: job.lease.token });

@@ -23,7 +23,8 @@ export interface PipelineContext {
   readonly concurrency: Observable<number>;
   /** The in-flight budget (the most it has been): no stage ever needs to buffer more jobs. */
   readonly maxBuffered: () => number;
-  readonly scheduler?: SchedulerLike;
+  /** The worker's clock and timers (virtual in marble tests): give it to time-based stages of your own. */
+  readonly scheduler: SchedulerLike;
   readonly logger: Logger;
   readonly telemetry?: Telemetry;
   /** The jobs this pipeline holds leases on; handler stages attach aborts to them. */

@@ -1,5 +1,5 @@
 import { defer, EMPTY, type Observable, Subject, tap, throwError } from 'rxjs';
-import type { ErrorInfo } from '../model/errors';
+import { StoreError, type ErrorInfo } from '../model/errors';
 import type { OutcomeKind } from '../model/outcome';
 import type { JobRecord, JobState, NewJob } from '../model/job';
 import type { SettleResult, Settlement } from '../model/outcome';
@@ -283,7 +283,9 @@ class InstrumentedStore implements Store {
     lagMs?: number,
   ): Observable<RebaseResult> {
     if (!this.inner.rebaseLimit) {
-      return throwError(() => new Error('this store cannot move rate-limit counts (no rebaseLimit)'));
+      return throwError(
+        () => new StoreError('this store cannot move rate-limit counts (no rebaseLimit)', { queue }),
+      );
     }
     return this.inner.rebaseLimit(queue, limit, from, units, lagMs);
   }

@@ -28,10 +28,10 @@ import { InvalidArgumentError, toErrorInfo, WorkerStateError } from '../model/er
 import { InFlight } from './in-flight';
 import { LimiterRegistry } from './limiter';
 import { createLogger, type Logger } from './logger';
-import type { Outcome } from '../model/outcome';
 import type { PipelineDefinition } from './pipeline';
 import { runPipeline } from './run-pipeline';
 import type { NewJob } from '../model/job';
+import type { Outcome, Settlement } from '../model/outcome';
 import type { QueueConfig, QueueSettings, Store } from '../store/store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
 import { compileSchema, type PayloadValidator } from '../model/validation';
@@ -232,8 +232,12 @@ export class Worker {
     return this;
   }
 
-  /** A handle on one pipeline. Throws for an unknown name. */
-  pipeline<T = unknown, R = unknown>(name: string): PipelineHandle<T, R> {
+  /**
+   * A handle on one pipeline, by its definition (its payload and result types carry over) or by
+   * name. Throws for a pipeline this worker does not run.
+   */
+  pipeline<T = unknown, R = unknown>(which: string | PipelineDefinition<T, R>): PipelineHandle<T, R> {
+    const name = typeof which === 'string' ? which : which.name;
     const rt = this.runtimes.get(name);
     if (!rt) throw new InvalidArgumentError(`no pipeline named "${name}"`);
     return {
@@ -444,7 +448,8 @@ export class Worker {
               pipeline: def.name,
               error: toErrorInfo(err),
             });
-            subscription.unsubscribe();
+            subscription.unsubscribe(); // aborts the run's handlers (cause: shutdown)
+            this.handBack(def.name, inFlight);
             if (this.state !== 'running') {
               this.markDone(rt);
               return;
@@ -464,6 +469,37 @@ export class Worker {
       );
     };
     run();
+  }
+
+  /**
+   * Gives the jobs a failed run still held back to their queue at once, without spending an attempt
+   * (the run's stream errored, in a stage of the pipeline's own graph, say): waiting for their leases
+   * to expire would delay them by a lease and count the wait as a failed attempt.
+   */
+  private handBack(pipeline: string, inFlight: InFlight): void {
+    const jobs = inFlight.jobs();
+    if (jobs.length === 0) return;
+    this.logger.warn('handing back the jobs of a failed pipeline run', { pipeline, jobs: jobs.length });
+    this.store
+      .settle(
+        jobs.map((job): Settlement => ({
+          queue: job.queue,
+          id: job.id,
+          token: job.lease.token,
+          kind: 'snoozed',
+          delayMs: 0,
+        })),
+      )
+      .pipe(
+        catchError((err: unknown) => {
+          this.logger.warn('hand-back failed; the jobs return when their leases expire', {
+            pipeline,
+            error: toErrorInfo(err),
+          });
+          return EMPTY;
+        }),
+      )
+      .subscribe();
   }
 
   private markDone(rt: Runtime): void {

@@ -7,10 +7,8 @@ import {
   Subject,
   type SchedulerLike,
 } from 'rxjs';
-import { InvalidArgumentError, StoreClosedError, type ErrorInfo } from '../model/errors';
+import { InvalidArgumentError, StoreClosedError, StoreError, type ErrorInfo } from '../model/errors';
 import {
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_RETENTION,
   JobState,
   type AttemptError,
   type JobRecord,
@@ -19,6 +17,15 @@ import {
   type ReservedJob,
   type Retention,
 } from '../model/job';
+import {
+  boundAttemptErrors,
+  DEFAULT_HISTORY_MINUTES,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_RETENTION,
+  fillTemplate,
+  leaseExpiredError,
+  StoreText,
+} from '../model/limits';
 import { LimiterRegistry } from '../runtime/limiter';
 import type { SettleResult, Settlement } from '../model/outcome';
 import type {
@@ -143,7 +150,7 @@ export class MemoryStore implements Store {
 
   constructor(config: MemoryStoreConfig = {}) {
     this.scheduler = config.scheduler ?? asyncScheduler;
-    this.historyMinutes = config.historyMinutes ?? 1440;
+    this.historyMinutes = config.historyMinutes ?? DEFAULT_HISTORY_MINUTES;
   }
 
   /** The store's clock, epoch ms (or virtual frames under a TestScheduler). */
@@ -310,7 +317,7 @@ export class MemoryStore implements Store {
         this.bump(q, now, 'completed');
         q.events.next({ queue: q.name, id: rec.id, kind: 'completed', at: now, result: rec.result });
         return { id: s.id, applied: true, at: now };
-      case 'retry': {
+      case 'retrying': {
         this.recordError(rec, s.error, now);
         q.totals.failed++;
         this.bump(q, now, 'failed');
@@ -383,15 +390,15 @@ export class MemoryStore implements Store {
         if (!rec.lease || rec.lease.expiresAt > now) continue;
         q.running.delete(rec.id);
         rec.lease = undefined;
-        const error: ErrorInfo = {
-          name: 'LeaseExpiredError',
-          message: `lease expired on attempt ${rec.attempt}: the worker crashed or stalled`,
-        };
+        const error = leaseExpiredError(rec.attempt);
         this.recordError(rec, error, now);
         q.totals.failed++;
         this.bump(q, now, 'failed');
         if (rec.attempt >= rec.maxAttempts) {
-          const reason = `lease expired on attempt ${rec.attempt} of ${rec.maxAttempts}`;
+          const reason = fillTemplate(StoreText.LeaseExpired, {
+            attempt: rec.attempt,
+            maxAttempts: rec.maxAttempts,
+          });
           this.toDead(q, rec, reason, now);
           q.events.next({ queue: q.name, id: rec.id, kind: 'dead', at: now, reason, error });
           dead.push(rec.id);
@@ -464,7 +471,7 @@ export class MemoryStore implements Store {
         case JobState.Ready:
         case JobState.Scheduled: {
           const now = this.now();
-          rec.reason = 'cancelled before it ran';
+          rec.reason = StoreText.CancelledBeforeRun;
           this.finish(q, rec, JobState.Cancelled, now);
           q.events.next({ queue, id, kind: 'cancelled', at: now, reason: rec.reason });
           return 'cancelled';
@@ -699,7 +706,9 @@ export class MemoryStore implements Store {
       this.assertOpen();
       return Promise.resolve(fn());
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return Promise.reject(
+        err instanceof Error ? err : new StoreError(`MemoryStore: ${String(err)}`, { cause: err }),
+      );
     }
   }
 
@@ -821,8 +830,8 @@ export class MemoryStore implements Store {
 
   private recordError(rec: Rec, error: ErrorInfo, now: number): void {
     rec.errors.push({ ...error, attempt: rec.attempt, at: now });
-    // Keep the record bounded: the first error and the latest 19.
-    if (rec.errors.length > 20) rec.errors.splice(1, rec.errors.length - 20);
+    // Keep the record bounded: the first error and the latest ones (MAX_ATTEMPT_ERRORS in all).
+    boundAttemptErrors(rec.errors);
   }
 
   private finish(q: QueueData, rec: Rec, state: 'completed' | 'cancelled', now: number): void {

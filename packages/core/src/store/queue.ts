@@ -15,6 +15,7 @@ import {
 } from 'rxjs';
 import { InvalidArgumentError, SluiceError, ErrorCode } from '../model/errors';
 import type { JobOptions, JobRecord } from '../model/job';
+import { OutcomeKind } from '../model/outcome';
 import { parseCron } from '../runtime/cron';
 import type {
   CancelResult,
@@ -52,12 +53,18 @@ export interface BulkItem<T> {
   readonly options?: JobOptions;
 }
 
-/** Raised by {@link Queue.waitForResult} when the job ends without completing. */
+/**
+ * Raised by {@link Queue.waitForResult} when the job ends without completing (dead or cancelled).
+ * Its code is `ERR_SLUICE_JOB_FAILED`: the store worked, the job did not.
+ */
 export class JobFailedError extends SluiceError {
   override name = 'JobFailedError' as const;
   readonly event: JobEvent;
   constructor(event: JobEvent) {
-    super(ErrorCode.Store, `job ${event.id} ${event.kind}: ${event.reason ?? event.error?.message ?? ''}`);
+    super(
+      ErrorCode.JobFailed,
+      `job ${event.id} ${event.kind}: ${event.reason ?? event.error?.message ?? ''}`,
+    );
     this.event = event;
   }
 }
@@ -134,7 +141,8 @@ export class Queue<T = unknown> {
   waitForResult<R = unknown>(id: string, options: { readonly timeoutMs?: number } = {}): Promise<R> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     const ended = (e: JobEvent): boolean =>
-      e.id === id && (e.kind === 'completed' || e.kind === 'dead' || e.kind === 'cancelled');
+      e.id === id &&
+      (e.kind === OutcomeKind.Completed || e.kind === OutcomeKind.Dead || e.kind === OutcomeKind.Cancelled);
     // Listen to events before reading the record, so a job that ends in between is not missed.
     const fromEvents$ = this.store.events(this.name).pipe(filter(ended));
     const fromRecord$ = defer(() => this.store.getJob(this.name, id)).pipe(
@@ -154,7 +162,7 @@ export class Queue<T = unknown> {
         ),
       ).pipe(
         map((event) => {
-          if (event.kind !== 'completed') throw new JobFailedError(event);
+          if (event.kind !== OutcomeKind.Completed) throw new JobFailedError(event);
           return event.result as R;
         }),
       ),

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { JobOptions, JobRecord, JobState, NewJob, ReservedJob, Retention } from '../model/job';
-import type { SettleResult, Settlement } from '../model/outcome';
+import type { OutcomeKind, SettleResult, Settlement } from '../model/outcome';
 import type { ErrorInfo } from '../model/errors';
 
 /**
@@ -130,11 +130,11 @@ export interface MinuteBucket {
   readonly failed: number;
 }
 
-/** An event on a queue's cross-process event stream. */
+/** An event on a queue's cross-process event stream; `kind` is the outcome's name ({@link OutcomeKind}). */
 export interface JobEvent {
   readonly queue: string;
   readonly id: string;
-  readonly kind: 'completed' | 'retrying' | 'dead' | 'cancelled' | 'snoozed';
+  readonly kind: OutcomeKind;
   readonly at: number;
   readonly result?: unknown;
   readonly error?: ErrorInfo;

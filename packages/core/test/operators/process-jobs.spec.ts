@@ -42,7 +42,7 @@ const many = (...jobs: ReservedJob<string>[]): Reservation<string> => ({ jobs })
 const ok = (job: ReservedJob<string>, value: unknown, durationMs: number): Handled<string> => ({
   job,
   durationMs,
-  status: 'ok',
+  status: 'completed',
   value,
 });
 
@@ -142,8 +142,8 @@ describe('processJobs', () => {
         const units = hot('  -(abc)-----|', { a: one(a), b: one(b), c: one(c) });
         const expected = '   -a--b-c----|';
         expectObservable(units.pipe(processJobs(handler, { pipeline: 'p', concurrency: 3 }))).toBe(expected, {
-          a: [{ job: a, durationMs: 0, status: 'error', error: throwing }],
-          b: [{ job: b, durationMs: 3, status: 'error', error: erroring }],
+          a: [{ job: a, durationMs: 0, status: 'failed', error: throwing }],
+          b: [{ job: b, durationMs: 3, status: 'failed', error: erroring }],
           c: [ok(c, 'fine', 5)],
         });
       });
@@ -158,11 +158,11 @@ describe('processJobs', () => {
         from([one(a), one(b)]).pipe(processJobs(handler, { pipeline: 'p', concurrency: 2 }), toArray()),
       );
       expect(out.flat().map((h) => [h.job.id, h.status])).toEqual([
-        ['a', 'error'],
-        ['b', 'ok'],
+        ['a', 'failed'],
+        ['b', 'completed'],
       ]);
-      expect(out.flat()[0]).toMatchObject({ status: 'error', error: rejection });
-      expect(out.flat()[1]).toMatchObject({ status: 'ok', value: 'B' });
+      expect(out.flat()[0]).toMatchObject({ status: 'failed', error: rejection });
+      expect(out.flat()[1]).toMatchObject({ status: 'completed', value: 'B' });
     });
 
     it('forwards an upstream error, aborting the runs in flight', () => {
@@ -199,7 +199,7 @@ describe('processJobs', () => {
             processJobs(handler, { pipeline: 'p', timeoutMs: 20 }),
             map((handled) => handled.map((h) => [h.status, h.durationMs])),
           ),
-        ).toBe(expected, { x: [['error', 20]] });
+        ).toBe(expected, { x: [['failed', 20]] });
       });
       expect(signals[0]?.aborted).toBe(true);
       expect(signals[0]?.reason).toBeInstanceOf(JobTimeoutError);
@@ -214,7 +214,7 @@ describe('processJobs', () => {
         expectObservable(
           units.pipe(
             processBatches(batchHandler, { pipeline: 'p', timeoutMs: 50 }),
-            map((handled) => handled.map((h) => (h.status === 'error' ? h.error : h.status))),
+            map((handled) => handled.map((h) => (h.status === 'failed' ? h.error : h.status))),
           ),
         ).toBe('5ms (x|)', { x: [new JobTimeoutError('a', 5), new JobTimeoutError('a', 5)] });
       });
@@ -250,10 +250,10 @@ describe('processJobs', () => {
             processJobs(handler, { pipeline: 'p', concurrency: 4 }),
           ),
         ).toBe('(wxyz|)', {
-          w: [{ job: a, durationMs: 0, status: 'snooze', delayMs: 250 }],
-          x: [{ job: b, durationMs: 0, status: 'cancel', reason: 'not wanted' }],
+          w: [{ job: a, durationMs: 0, status: 'snoozed', delayMs: 250 }],
+          x: [{ job: b, durationMs: 0, status: 'cancelled', reason: 'not wanted' }],
           y: [ok(c, { snooze: 250, note: 'not flow control' }, 0)],
-          z: [{ job: d, durationMs: 0, status: 'snooze', delayMs: 0 }],
+          z: [{ job: d, durationMs: 0, status: 'snoozed', delayMs: 0 }],
         });
       });
     });
@@ -277,9 +277,9 @@ describe('processJobs', () => {
         ).toBe('3ms (x|)', {
           x: [
             ok(a, 'A', 3),
-            { job: b, durationMs: 3, status: 'error', error: boom },
-            { job: c, durationMs: 3, status: 'snooze', delayMs: 100 },
-            { job: d, durationMs: 3, status: 'cancel', reason: 'dup' },
+            { job: b, durationMs: 3, status: 'failed', error: boom },
+            { job: c, durationMs: 3, status: 'snoozed', delayMs: 100 },
+            { job: d, durationMs: 3, status: 'cancelled', reason: 'dup' },
           ],
         });
       });
@@ -293,7 +293,7 @@ describe('processJobs', () => {
             processBatches(batchHandler, { pipeline: 'p' }),
             map((handled) =>
               handled.map((h) =>
-                h.status === 'error' ? `${h.job.id}: ${(h.error as Error).message}` : h.status,
+                h.status === 'failed' ? `${h.job.id}: ${(h.error as Error).message}` : h.status,
               ),
             ),
           ),
@@ -317,8 +317,8 @@ describe('processJobs', () => {
           cold('(u|)', { u: many(a, b) }).pipe(processBatches(batchHandler, { pipeline: 'p' })),
         ).toBe('(x|)', {
           x: [
-            { job: a, durationMs: 0, status: 'error', error: boom },
-            { job: b, durationMs: 0, status: 'error', error: boom },
+            { job: a, durationMs: 0, status: 'failed', error: boom },
+            { job: b, durationMs: 0, status: 'failed', error: boom },
           ],
         });
       });
@@ -427,7 +427,7 @@ describe('processJobs', () => {
             processJobs(handler, { pipeline: 'p', inFlight, concurrency: 3 }),
           ),
         ).toBe('(xyz|)', {
-          x: [{ job: a, durationMs: 0, status: 'cancel', reason: 'cancelled by request' }],
+          x: [{ job: a, durationMs: 0, status: 'cancelled', reason: 'cancelled by request' }],
           y: [{ job: b, durationMs: 0, status: 'abandoned', reason: 'lease-lost' }],
           z: [ok(c, 'c', 0)],
         });
@@ -448,7 +448,7 @@ describe('processJobs', () => {
         expectObservable(
           cold('(u|)', { u: many(a, b) }).pipe(processBatches(batchHandler, { pipeline: 'p', inFlight })),
         ).toBe('--(x|)', {
-          x: [{ job: a, durationMs: 0, status: 'cancel', reason: 'cancelled' }, ok(b, 'done', 2)],
+          x: [{ job: a, durationMs: 0, status: 'cancelled', reason: 'cancelled' }, ok(b, 'done', 2)],
         });
       });
       expect(called).toEqual([['b']]);
@@ -468,9 +468,9 @@ describe('processJobs', () => {
           cold('(u|)', { u: many(a, b, c) }).pipe(processBatches(batchHandler, { pipeline: 'p', inFlight })),
         ).toBe('5ms (x|)', {
           x: [
-            { job: a, durationMs: 5, status: 'snooze', delayMs: 0 },
-            { job: b, durationMs: 5, status: 'cancel', reason: 'job b aborted (cancelled): stop' },
-            { job: c, durationMs: 5, status: 'snooze', delayMs: 0 },
+            { job: a, durationMs: 5, status: 'snoozed', delayMs: 0 },
+            { job: b, durationMs: 5, status: 'cancelled', reason: 'job b aborted (cancelled): stop' },
+            { job: c, durationMs: 5, status: 'snoozed', delayMs: 0 },
           ],
         });
       });
@@ -532,7 +532,7 @@ describe('processJobs', () => {
         expectObservable(
           cold('(u|)', { u: many(a, b) }).pipe(processBatches(batchHandler, { pipeline: 'p', inFlight })),
         ).toBe('10ms (x|)', {
-          x: [{ job: a, durationMs: 0, status: 'cancel', reason: 'cancelled' }, ok(b, 'done', 10)],
+          x: [{ job: a, durationMs: 0, status: 'cancelled', reason: 'cancelled' }, ok(b, 'done', 10)],
         });
       });
       expect(signals[0]?.aborted).toBe(false);
@@ -549,7 +549,7 @@ describe('one handler call', () => {
       const boom = new Error('boom');
       expectObservable(
         cold('(u|)', { u: one(b) }).pipe(processJobs(() => throwError(() => boom), { pipeline: 'p' })),
-      ).toBe('(x|)', { x: [{ job: b, durationMs: 0, status: 'error', error: boom }] });
+      ).toBe('(x|)', { x: [{ job: b, durationMs: 0, status: 'failed', error: boom }] });
     });
   });
 

@@ -34,13 +34,13 @@ class RecordingDemand extends Demand {
 const ok = <T>(job: ReservedJob<T>, value: unknown, durationMs = 1): Handled<T> => ({
   job,
   durationMs,
-  status: 'ok',
+  status: 'completed',
   value,
 });
 const error = <T>(job: ReservedJob<T>, err: unknown, durationMs = 1): Handled<T> => ({
   job,
   durationMs,
-  status: 'error',
+  status: 'failed',
   error: err,
 });
 
@@ -70,7 +70,7 @@ describe('toSettlement', () => {
     const boom = new Error('boom');
     expect(toSettlement(error(job, boom), spy)).toEqual({
       ...base,
-      kind: 'retry',
+      kind: 'retrying',
       delayMs: 750,
       error: toErrorInfo(boom),
     });
@@ -97,7 +97,7 @@ describe('toSettlement', () => {
 
   it('retries a timeout like any other failure', () => {
     expect(toSettlement(error(job, new JobTimeoutError('j', 50)), backoff)).toMatchObject({
-      kind: 'retry',
+      kind: 'retrying',
       delayMs: 2_000,
       error: { name: 'JobTimeoutError' },
     });
@@ -105,7 +105,7 @@ describe('toSettlement', () => {
 
   it('describes a non-Error failure', () => {
     expect(toSettlement(error(job, { reason: 'weird' }), backoff)).toMatchObject({
-      kind: 'retry',
+      kind: 'retrying',
       error: { name: 'NonError', message: '{"reason":"weird"}' },
     });
   });
@@ -121,16 +121,19 @@ describe('toSettlement', () => {
       },
     ],
   ])('retries at once when the backoff policy %s', (_name, policy: BackoffPolicy) => {
-    expect(toSettlement(error(job, new Error('boom')), policy)).toMatchObject({ kind: 'retry', delayMs: 0 });
+    expect(toSettlement(error(job, new Error('boom')), policy)).toMatchObject({
+      kind: 'retrying',
+      delayMs: 0,
+    });
   });
 
   it('snoozes and cancels', () => {
-    expect(toSettlement({ job, durationMs: 3, status: 'snooze', delayMs: 400 }, backoff)).toEqual({
+    expect(toSettlement({ job, durationMs: 3, status: 'snoozed', delayMs: 400 }, backoff)).toEqual({
       ...base,
       kind: 'snoozed',
       delayMs: 400,
     });
-    expect(toSettlement({ job, durationMs: 3, status: 'cancel', reason: 'not wanted' }, backoff)).toEqual({
+    expect(toSettlement({ job, durationMs: 3, status: 'cancelled', reason: 'not wanted' }, backoff)).toEqual({
       ...base,
       kind: 'cancelled',
       reason: 'not wanted',
@@ -185,8 +188,8 @@ describe('settle', () => {
         const handled = hot<readonly Handled<string>[]>('10ms a 9ms b 9ms c 9ms d 9ms e', {
           a: [ok(a!, 'A', 7)],
           b: [error(b!, new Error('boom'), 3)],
-          c: [{ job: c!, durationMs: 2, status: 'snooze', delayMs: 50 }],
-          d: [{ job: d!, durationMs: 4, status: 'cancel', reason: 'not wanted' }],
+          c: [{ job: c!, durationMs: 2, status: 'snoozed', delayMs: 50 }],
+          d: [{ job: d!, durationMs: 4, status: 'cancelled', reason: 'not wanted' }],
           e: [error(e!, new PermanentError('hard bounce'))],
         });
         // One subscription only: a second one would settle every job again (and be refused).

@@ -1,9 +1,10 @@
 --[[
   Job outcome events on the queue's capped stream. One stream entry carries every outcome of one
   script call (a settle of 500 jobs is one XADD, not 500): fields `t` (store time) once, then per job
-  `i` id, `k` kind (c completed, r retrying, d dead, x cancelled, s snoozed) and optionally `r` result
-  JSON, `e` error JSON, `x` reason. The stream is capped with `MAXLEN ~ maxLen` entries; 0 disables
-  events.
+  `i` id, `k` kind and optionally `r` result JSON, `e` error JSON, `x` reason. A kind is an outcome
+  name (`OutcomeKind` in @sluice/core): completed, retrying, dead, snoozed or cancelled (earlier
+  versions wrote letters; the client still reads them). The stream is capped with `MAXLEN ~ maxLen`
+  entries; 0 disables events.
 ]]
 local function eventBatch()
   return {}

@@ -8,11 +8,12 @@
   Retention is a compact string: 'n' (keep none), 'c<count>' (newest count finished jobs), 'a<ms>'
   (finished less than ms ago). A job's own retention decides only whether it is deleted at once
   ('n'); the queue's retention trims the finished list (completed and cancelled jobs, newest first).
+  Callers pass the queue's retention already resolved: the settings' `r`, else the default retention
+  the client gives as an argument (DEFAULT_RETENTION of @sluice/core; no default is kept here).
   Entries of the finished list carry the state in front of the id ("c17", "x18"), so trimming and
   listing never read the records.
 ]]
 --- @include "includes/chunked.lua"
-local DEFAULT_RETENTION = 'c1000'
 
 -- Finished jobs of one call, written in bulk by finishFlush: ids to push on the finished list (in
 -- finish order) and records to delete (retention none).
@@ -23,7 +24,7 @@ end
 -- Finishes a job as completed ('c') or cancelled ('x'). `fields` are extra HSET pairs (result,
 -- reason). Returns true if the record is kept (and counted), false if it is deleted.
 local function finishJob(batch, jobKey, id, state, nowS, jobRetention, queueRetention, fields)
-  local retention = jobRetention or queueRetention or DEFAULT_RETENTION
+  local retention = jobRetention or queueRetention
   if retention == 'n' then
     batch.deleted[#batch.deleted + 1] = jobKey
     return false
@@ -46,7 +47,7 @@ end
 -- Trims the finished list to the queue's retention, deleting at most `maxWork` records. Returns the
 -- numbers of completed and cancelled records deleted.
 local function applyRetention(finishedKey, jobPrefix, queueRetention, now, maxWork)
-  local retention = queueRetention or DEFAULT_RETENTION
+  local retention = queueRetention
   local kind = string.sub(retention, 1, 1)
   local value = tonumber(string.sub(retention, 2)) or 0
   local removed = { c = 0, x = 0 }

@@ -1,0 +1,65 @@
+import type { ErrorInfo } from './errors';
+import type { Retention } from './job';
+
+/**
+ * Defaults, limits and texts every store applies the same way. `MemoryStore` reads them here;
+ * `RedisStore` passes them to its Lua scripts as arguments (each script's header lists them), so the
+ * two stores cannot drift apart and no script holds a copy.
+ */
+
+/** Attempts a job gets when it does not say. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+/** Default retention: the newest 1,000 finished jobs per queue. */
+export const DEFAULT_RETENTION: Retention = { keep: 'count', count: 1000 };
+
+/**
+ * Attempt errors kept on a job record: the first, and the latest `MAX_ATTEMPT_ERRORS - 1`, so a job
+ * that fails forever keeps a bounded record.
+ */
+export const MAX_ATTEMPT_ERRORS = 20;
+
+/** Minutes of per-minute completed/failed counters a store keeps for `history` (a day). */
+export const DEFAULT_HISTORY_MINUTES = 1440;
+
+/**
+ * Reasons and error messages a store writes on its own (not given by a pipeline). Templates name
+ * their numbers `{attempt}` and `{maxAttempts}`; {@link fillTemplate} fills them in.
+ */
+export const StoreText = {
+  /** Reason of a job cancelled while it waited (ready or scheduled). */
+  CancelledBeforeRun: 'cancelled before it ran',
+  /** Reason of a job whose lease expired on its last attempt. */
+  LeaseExpired: 'lease expired on attempt {attempt} of {maxAttempts}',
+  /** Name of the error recorded for an attempt whose lease expired. */
+  LeaseExpiredErrorName: 'LeaseExpiredError',
+  /** Message of the error recorded for an attempt whose lease expired. */
+  LeaseExpiredErrorMessage: 'lease expired on attempt {attempt}: the worker crashed or stalled',
+} as const;
+
+/** Numbers a {@link StoreText} template may name. */
+export interface TemplateValues {
+  readonly attempt?: number;
+  readonly maxAttempts?: number;
+}
+
+/** Replaces `{attempt}` and `{maxAttempts}` in a template (other text is kept as it is). */
+export function fillTemplate(template: string, values: TemplateValues): string {
+  return template.replace(/\{(attempt|maxAttempts)\}/g, (whole, name: keyof TemplateValues) => {
+    const value = values[name];
+    return value === undefined ? whole : String(value);
+  });
+}
+
+/** The error recorded for an attempt whose lease expired (the worker crashed or stalled). */
+export function leaseExpiredError(attempt: number): ErrorInfo {
+  return {
+    name: StoreText.LeaseExpiredErrorName,
+    message: fillTemplate(StoreText.LeaseExpiredErrorMessage, { attempt }),
+  };
+}
+
+/** Keeps an attempt-error list within {@link MAX_ATTEMPT_ERRORS}: the first and the latest ones. */
+export function boundAttemptErrors(errors: unknown[]): void {
+  if (errors.length > MAX_ATTEMPT_ERRORS) errors.splice(1, errors.length - MAX_ATTEMPT_ERRORS);
+}
