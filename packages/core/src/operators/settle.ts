@@ -101,9 +101,15 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         const settlement = toSettlement(handled, backoff);
         if (settlement) toWrite.push({ handled, settlement });
       }
+      // Demand returns for the jobs that really left: a job a stage emitted twice (or one this
+      // pipeline never held) must not raise the in-flight budget.
       const release = (): void => {
-        for (const h of batch) inFlight?.remove(h.job.id);
-        if (batch.length > 0) demand?.request(batch.length);
+        let left = batch.length;
+        if (inFlight) {
+          left = 0;
+          for (const h of batch) if (inFlight.remove(h.job.id)) left++;
+        }
+        if (left > 0) demand?.request(left);
       };
       if (toWrite.length === 0) {
         release();

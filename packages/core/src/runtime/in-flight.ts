@@ -62,8 +62,9 @@ export class InFlight {
     if (entry) entry.abort = undefined;
   }
 
-  remove(id: string): void {
-    this.entries.delete(id);
+  /** Removes a job settled (or handed back); false if it was not held. */
+  remove(id: string): boolean {
+    return this.entries.delete(id);
   }
 
   has(id: string): boolean {

@@ -388,6 +388,29 @@ describe('settle', () => {
       expect(settled).toEqual([1]);
       expect(inFlight.has('a')).toBe(false);
     });
+
+    it('returns demand only for jobs it held: a result emitted twice does not raise the budget', () => {
+      const settled: number[] = [];
+      const inFlight = new InFlight();
+      const a = reservedJob('a', 'a');
+      const store = stubStore({}); // any call throws
+      testScheduler.run(({ hot, expectObservable }) => {
+        inFlight.add([a]);
+        const abandoned: Handled<string> = {
+          job: a,
+          durationMs: 1,
+          status: 'abandoned',
+          reason: 'lease lost',
+        };
+        const handled = hot<readonly Handled<string>[]>('-x-y-|', { x: [abandoned], y: [abandoned] });
+        expectObservable(
+          handled.pipe(
+            settle<string>({ store, pipeline: 'p', inFlight, demand: new RecordingDemand(settled) }),
+          ),
+        ).toBe('-----|');
+      });
+      expect(settled).toEqual([1]);
+    });
   });
 
   describe('store failures', () => {
