@@ -2,6 +2,7 @@ import { map, mergeMap, type OperatorFunction } from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
 import type { ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
+import { chunks } from '../util/chunks';
 import { batch, type BatchConfig } from './batch';
 
 /**
@@ -51,8 +52,6 @@ export function chunkJobs<T>(size: number): OperatorFunction<Reservation<T>, Res
   }
   return mergeMap((r) => {
     if (r.jobs.length <= size) return [r];
-    const out: Reservation<T>[] = [];
-    for (let i = 0; i < r.jobs.length; i += size) out.push({ ...r, jobs: r.jobs.slice(i, i + size) });
-    return out;
+    return chunks(r.jobs, size).map((jobs): Reservation<T> => ({ ...r, jobs }));
   });
 }

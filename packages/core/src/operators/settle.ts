@@ -27,6 +27,7 @@ import type { Handled, Outcome, SettleResult, Settlement } from '../model/outcom
 import type { Demand } from '../runtime/demand';
 import type { Store } from '../store/store';
 import type { Telemetry } from '../runtime/telemetry';
+import { chunks } from '../util/chunks';
 import { adaptiveBatch } from './adaptive-batch';
 
 export interface SettleConfig {
@@ -170,12 +171,6 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         { maxSize: maxPerCall, concurrency: 1, maxBuffered: config.maxBuffered ?? 10_000 },
       ),
     );
-}
-
-function chunks<X>(items: readonly X[], size: number): X[][] {
-  const out: X[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 /** Decides what the store should do with one handled job; `undefined` for nothing (lease lost). */
