@@ -59,12 +59,21 @@ export function sustainedRate(times: readonly number[], weights?: readonly numbe
  * period after event `j`, so both ends sit at the same point of the limiter's cycle and the figure
  * is exact for a saturated limiter however its bursts fall, where `count / duration` over a fixed
  * window is off by up to a burst. `weights` (default 1 each) count the items of a batch call.
- * `NaN` with fewer than `perCycle + 1` events.
+ * With fewer than `perCycle + 1` events (a slow or loaded machine, a short run) there is no whole
+ * cycle: then the units over `spanMs` (the measured time), or `NaN` without it.
  */
-export function cycleRate(times: readonly number[], perCycle: number, weights?: readonly number[]): number {
+export function cycleRate(
+  times: readonly number[],
+  perCycle: number,
+  weights?: readonly number[],
+  spanMs?: number,
+): number {
   const events = times.map((t, i) => ({ t, w: weights?.[i] ?? 1 })).sort((a, b) => a.t - b.t);
   const cycles = Math.floor((events.length - 1) / perCycle);
-  if (cycles < 1) return NaN;
+  if (cycles < 1) {
+    if (spanMs === undefined || !(spanMs > 0)) return NaN;
+    return (events.reduce((n, e) => n + e.w, 0) * 1000) / spanMs;
+  }
   const last = cycles * perCycle;
   let units = 0;
   for (let i = 0; i < last; i++) units += events[i]?.w ?? 0;

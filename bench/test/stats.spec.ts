@@ -70,5 +70,7 @@ describe('cycleRate', () => {
 
   it('is NaN without a whole cycle', () => {
     expect(cycleRate([0, 1, 2], 3)).toBeNaN();
+    // No whole cycle: units over the measured span when one is given.
+    expect(cycleRate([0, 1, 2], 3, [10, 10, 10], 2000)).toBeCloseTo(15, 6);
   });
 });

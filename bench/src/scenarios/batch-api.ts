@@ -47,7 +47,7 @@ async function batchApi(ctx: RunContext, system: System): Promise<Measurement> {
     });
     const items = sizes.reduce((a, b) => a + b, 0);
     return {
-      itemsPerSecond: cycleRate(times, p.calls, sizes),
+      itemsPerSecond: cycleRate(times, p.calls, sizes, produced.endedAt - from),
       itemsPerSecondSlope: sustainedRate(times, sizes),
       itemsPerCall: items / Math.max(1, times.length),
       maxCallsInWindow: slidingWindows(report.callTimes, p.periodMs, p.calls).max,

@@ -48,10 +48,7 @@ async function rateLimit(ctx: RunContext, system: System): Promise<Measurement> 
       p.periodMs,
       p.allowed,
     );
-    // Whole cycles of `allowed` starts when there are any; a run that did not reach one full cycle
-    // (a slow machine, a short smoke run) reports its starts over the measured time instead.
-    const rate =
-      measured.length > p.allowed ? cycleRate(measured, p.allowed) : (measured.length * 1000) / p.durationMs;
+    const rate = cycleRate(measured, p.allowed, undefined, p.durationMs);
     // Diagnostics (results/diagnostics.json): the same windows on the grant clock, and the delay
     // from grant to handler start (see WorkerReport.callGrants).
     const delays = starts.map((t, i) => t - (grants[i] ?? NaN)).filter((d) => Number.isFinite(d));
