@@ -33,7 +33,7 @@ describe('worker processes sharing one Redis', () => {
   });
 
   it('holds a 400 per second limit across four workers, two of them with skewed clocks, running every job once', async () => {
-    const jobs = 4000;
+    const jobs = 2400;
     const common = {
       url: redis.url,
       prefix,
@@ -50,9 +50,9 @@ describe('worker processes sharing one Redis', () => {
       store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue: 'limited', data: { n } }))),
     );
     const completed = (): number => workers.reduce((sum, w) => sum + w.outcomes.length, 0);
-    // 10 s at the full rate; a slow or busy machine starts many of them late, and late starts wait
-    // for room in the window (see the README's rate-limit section), so allow several times that.
-    await workers[0]!.until(() => completed() >= jobs, 60_000, `${jobs} outcomes`);
+    // 6 s at the full rate; a slow or busy machine starts many of them late, and late starts wait
+    // for room in the window (see the README's rate-limit section), so allow many times that.
+    await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
 
     const outcomes = workers.flatMap((w) => w.outcomes);
     expect(outcomes.every((o) => o.kind === 'completed')).toBe(true);
@@ -73,7 +73,7 @@ describe('worker processes sharing one Redis', () => {
         .join(' ')}`,
     );
     expect(worst).toBeLessThanOrEqual(400);
-    expect(span).toBeGreaterThanOrEqual(9000); // 4000 at 400/s cannot start faster
+    expect(span).toBeGreaterThanOrEqual(5000); // 2400 at 400/s cannot start faster
     // The same count on the times handlers really started (each worker's clock taken back to true),
     // reported but not asserted: holding it depends on starts landing within the 5 ms margin, i.e.
     // on how loaded the machine is, and this suite shares two cores with every other test. The
@@ -99,7 +99,7 @@ describe('worker processes sharing one Redis', () => {
       failed: 0,
     });
     await Promise.all(workers.map((w) => w.close()));
-  }, 120_000);
+  }, 150_000);
 
   it('recovers the jobs of a worker killed mid-batch: every job completes, duplicates stay within what was in flight', async () => {
     const jobs = 400;
