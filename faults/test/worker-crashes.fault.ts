@@ -8,7 +8,6 @@ describe('worker crashes', () => {
     workers: 4,
     concurrency: 10,
     kills: 10,
-    killEveryMs: 1000,
     workMs: 40,
     leaseMs: 2000,
     record: true,

@@ -8,7 +8,6 @@ describe('worker crashes (CI subset)', () => {
     workers: 3,
     concurrency: 10,
     kills: 3,
-    killEveryMs: 1000,
     workMs: 40,
     leaseMs: 2000,
     record: false,

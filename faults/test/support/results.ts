@@ -6,7 +6,7 @@ import type { Reconciliation } from './reconcile';
 
 /** The scenarios of `RESULTS.md`, in the order they are listed. */
 export const SCENARIOS = {
-  'worker-crashes': 'Worker crashes (SIGKILL every second, restarted)',
+  'worker-crashes': 'Worker crashes (SIGKILLs spread over the drain, restarted)',
   'graceful-drain': 'Graceful drain (SIGTERM within the timeout)',
   'drain-timeout': 'Drain past the timeout (handlers aborted, jobs recovered)',
   'redis-restart-always': 'Redis SIGKILL + restart, appendfsync always',
