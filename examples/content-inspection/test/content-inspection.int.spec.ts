@@ -74,10 +74,11 @@ describe('content-inspection: single messages, inspected 100 per call at 10 call
     );
     expect(producedPerSecond).toBeGreaterThanOrEqual(1200);
     expect(rate.calls).toBeGreaterThanOrEqual(50);
-    // The pace depends on how loaded the machine is (983–999/s measured); the bounds below only need
-    // the calls to carry full batches at about the allowed call rate (unbatched, it would be 10/s).
-    expect(rate.medianPerSecond).toBeGreaterThanOrEqual(950);
-    expect(rate.perSecond).toBeGreaterThanOrEqual(900);
+    // The pace depends on how loaded the machine is (997–999/s quiet, 983/s in a parallel run, 914
+    // median / 831 average beside a busy loop): the bounds only need full batches (unbatched, the
+    // limit would allow 10 messages/s) and a pace no stall of a loaded machine explains away.
+    expect(rate.medianPerSecond).toBeGreaterThanOrEqual(500);
+    expect(rate.perSecond).toBeGreaterThanOrEqual(500);
     const measuredCalls = api.calls.filter((c) => c.at >= started + 2000);
     const itemsPerCall = measuredCalls.reduce((n, c) => n + c.messageIds.length, 0) / measuredCalls.length;
     expect(itemsPerCall).toBeGreaterThanOrEqual(99);
