@@ -96,8 +96,10 @@ export const rateLimitScenario: Scenario = {
       `the run: for each start, the starts in the ${p.periodMs} ms from it (a second count leaves out ` +
       `the windows that start in the first period, while the processes warm up). The window rows ` +
       `report the worst round, the rates the median. \`results/diagnostics.json\` adds, per run, the ` +
-      `delay from grant to handler start (Sluice: the lease start on Redis' clock; BullMQ: the job's ` +
-      `\`processedOn\`) and the windows over the limit on that grant clock.`
+      `delay from grant to handler start (Sluice: the reserve that leased the job, on Redis' clock; its ` +
+      `slot, where the limit counts it, is up to the worker's lead later; BullMQ: the job's ` +
+      `\`processedOn\`) and the windows over the limit on that grant clock (for Sluice a reserve may ` +
+      `place slots ahead, so reserve times alone can crowd a window: its record is the slots).`
     );
   },
   runs,

@@ -22,7 +22,7 @@ export function inspectionPipelines({ api, pager, alerts }: InspectionDeps) {
     // The limit counts API calls, not messages: 10 calls of up to 100 messages per second. One
     // process calls the API and its start gate holds those calls to the limit, so the margin that
     // covers start times across processes (5 ms a window, 0.5% of the rate) is not needed.
-    rateLimit: { allowed: 10, periodMs: 1000, per: 'call', marginMs: 0 },
+    rateLimit: { allowed: 10, periodMs: 1000, per: 'call' },
     concurrency: 3,
     handler: async (jobs, { signal }) => {
       let findings: Finding[][];

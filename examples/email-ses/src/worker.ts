@@ -6,7 +6,7 @@
  *
  * When started by `main.ts` (or a test) with an IPC channel, it reports each outcome to its parent.
  */
-import { createLogger, definePipeline, exponential, Worker, type OutcomeKind } from '@sluice/core';
+import { createLogger, definePipeline, exponential, Telemetry, Worker, type OutcomeKind } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { EMAIL_QUEUE, emailSchema, type Email } from './email';
 import { sendEmail } from './send-email';
@@ -14,12 +14,9 @@ import { sendEmail } from './send-email';
 /** What a worker tells the process that started it. */
 export type WorkerMessage =
   | { readonly type: 'ready' }
-  | {
-      readonly type: 'outcome';
-      readonly id: string;
-      readonly kind: OutcomeKind;
-      readonly leaseStartedAt: number;
-    }
+  | { readonly type: 'outcome'; readonly id: string; readonly kind: OutcomeKind }
+  /** A handler started (this machine's clock, ms): what the rate limit holds to. */
+  | { readonly type: 'start'; readonly at: number }
   | { readonly type: 'closed'; readonly drained: boolean };
 
 function report(message: WorkerMessage): Promise<void> {
@@ -53,13 +50,18 @@ async function main(): Promise<void> {
     handler: (job, { signal }) => sendEmail(providerUrl, job.data, signal),
   });
 
+  const telemetry = new Telemetry();
   const worker = new Worker({
     store,
     pipelines: [send],
+    telemetry,
     logger: createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn' }),
   });
+  telemetry.events$.subscribe((e) => {
+    if (e.type === 'start') void report({ type: 'start', at: e.at });
+  });
   worker.outcomes$.subscribe((o) => {
-    void report({ type: 'outcome', id: o.job.id, kind: o.kind, leaseStartedAt: o.job.lease.startedAt });
+    void report({ type: 'outcome', id: o.job.id, kind: o.kind });
   });
   worker.start();
 

@@ -80,9 +80,11 @@ export { compileSchema, DEFAULT_MAX_PAYLOAD_BYTES } from './model/validation';
 export type { PayloadValidator } from './model/validation';
 
 // The store contract, the in-memory store, the producer's handle
+export { ACTIVE_CAP_CHECK_MS } from './store/store';
 export type {
   RateLimitSpec,
   FillSpec,
+  LimitSlot,
   RebaseResult,
   ReserveOptions,
   RejectedJob,
@@ -163,7 +165,7 @@ export { Demand } from './runtime/demand';
 export type { DemandConfig } from './runtime/demand';
 export { InFlight } from './runtime/in-flight';
 export { SlidingWindowLimiter, maxInAnyWindow } from './runtime/limiter';
-export type { SlidingWindowConfig, Grant } from './runtime/limiter';
+export type { SlidingWindowConfig, Grant, Slot, SlotPlan } from './runtime/limiter';
 export { parseCron } from './runtime/cron';
 export type { CronExpression } from './runtime/cron';
 export { createLogger, silentLogger } from './runtime/logger';

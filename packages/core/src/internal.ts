@@ -9,7 +9,14 @@ export { assertQueueName, assertValid, encodePayload, validateNewJob } from './m
 export { toSettlement } from './operators/settle';
 export { concurrencyLoop, eachJob, joinUnits } from './operators/concurrency-loop';
 export type { LoopConfig, Overflow, StartRun } from './operators/concurrency-loop';
-export { alignmentSlots, localWindow, rateMargin, startAlignment, storeLimit } from './operators/time-starts';
+export {
+  leadSlots,
+  maxSlotLead,
+  rateMargin,
+  stableNow,
+  startTiming,
+  storeLimit,
+} from './operators/time-starts';
 export { runPipeline } from './runtime/run-pipeline';
 export type { PipelineRun } from './runtime/run-pipeline';
 export { LeaseClock, localSlop, preciseNow } from './runtime/lease-clock';

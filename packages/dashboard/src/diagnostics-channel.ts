@@ -9,6 +9,7 @@ const EVENT_TYPE_SET: Readonly<Record<TelemetryEventType, true>> = {
   'rate-limited': true,
   rejected: true,
   start: true,
+  'start-timing': true,
   stop: true,
   exception: true,
   'settle-refused': true,

@@ -61,7 +61,13 @@ export const METRIC_NAMES = {
   queuePaused: 'sluice_queue_paused',
   workers: 'sluice_workers',
   scrapeErrors: 'sluice_store_scrape_errors_total',
+  startLateness: 'sluice_start_lateness_seconds',
+  startMoves: 'sluice_start_moves_total',
+  startLead: 'sluice_start_lead_seconds',
+  startLeadCapped: 'sluice_start_lead_capped',
 } as const;
+
+const LATENESS_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
 
 const DEFAULT_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const DEFAULT_WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
@@ -82,6 +88,10 @@ interface Snapshot {
  * | `sluice_job_wait_seconds` | histogram | `queue` | `start.waitMs` (due → started), per handler call |
  * | `sluice_jobs_enqueued_total` | counter | `queue` | `enqueue` (new jobs, not duplicates) |
  * | `sluice_rate_limited_total` | counter | `queue`, `key` | `rate-limited` (reserves held back) |
+ * | `sluice_start_lateness_seconds` | histogram | `queue`, `key` | `start-timing` `started`: how late limited handlers started after their slot surely came |
+ * | `sluice_start_moves_total` | counter | `queue`, `key`, `outcome` (`moved`, `handed-back`) | `start-timing`: units that missed their margin |
+ * | `sluice_start_lead_seconds` | gauge | `queue`, `key` | `start-timing` `lead`: how far ahead new slots go |
+ * | `sluice_start_lead_capped` | gauge | `queue`, `key` | 1 while the lead is at its cap (`maxLeadMs`): raise it, or unload the worker |
  * | `sluice_jobs_rejected_total` | counter | `queue` | `rejected` (malformed jobs dead-lettered) |
  * | `sluice_queue_jobs` | gauge | `queue`, `state` | `store.stats` at scrape time |
  * | `sluice_dead_letter_jobs` | gauge | `queue` | `store.stats` at scrape time |
@@ -242,6 +252,32 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
   });
 
+  const lateness = new Histogram({
+    name: METRIC_NAMES.startLateness,
+    help: 'How late rate-limited handlers started after their slot had surely come, in seconds',
+    labelNames: ['queue', 'key'] as const,
+    buckets: LATENESS_BUCKETS,
+    registers,
+  });
+  const moves = new Counter({
+    name: METRIC_NAMES.startMoves,
+    help: 'Rate-limited starts that missed their margin: moved to a new slot, or handed back',
+    labelNames: ['queue', 'key', 'outcome'] as const,
+    registers,
+  });
+  const lead = new Gauge({
+    name: METRIC_NAMES.startLead,
+    help: 'How far ahead of the store clock new rate-limit slots are placed, in seconds',
+    labelNames: ['queue', 'key'] as const,
+    registers,
+  });
+  const leadCapped = new Gauge({
+    name: METRIC_NAMES.startLeadCapped,
+    help: '1 while the rate-limit lead is at its cap (answers slower than maxLeadMs)',
+    labelNames: ['queue', 'key'] as const,
+    registers,
+  });
+
   const subscription = new Subscription();
   if (options.telemetry) {
     subscription.add(
@@ -267,6 +303,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           case 'rejected':
             rejected.inc({ queue: event.queue });
             break;
+          case 'start-timing': {
+            const labels = { queue: event.queue, key: event.key };
+            if (event.kind === 'started') lateness.observe(labels, Math.max(0, event.lateMs) / 1000);
+            else if (event.kind === 'lead') {
+              lead.set(labels, event.leadMs / 1000);
+              leadCapped.set(labels, event.capped ? 1 : 0);
+            } else moves.inc({ ...labels, outcome: event.kind });
+            break;
+          }
           case 'reserve':
           case 'exception':
           case 'settle-refused':

@@ -197,6 +197,7 @@ export function bridgeToOpenTelemetry(
             .end(event.at);
         }
         break;
+      case 'start-timing':
       case 'reserve':
       case 'rate-limited':
       case 'rejected':

@@ -11,6 +11,7 @@ describe('publishToDiagnosticsChannel', () => {
       'rate-limited': 'sluice:rate-limited',
       rejected: 'sluice:rejected',
       start: 'sluice:start',
+      'start-timing': 'sluice:start-timing',
       stop: 'sluice:stop',
       exception: 'sluice:exception',
       'settle-refused': 'sluice:settle-refused',

@@ -1,5 +1,13 @@
 import { Counter, Registry } from 'prom-client';
-import { MemoryStore, Queue, silentLogger, Telemetry, type Store } from '@sluice/core';
+import {
+  definePipeline,
+  MemoryStore,
+  Queue,
+  silentLogger,
+  Telemetry,
+  Worker,
+  type Store,
+} from '@sluice/core';
 import { instrumentStore } from '@sluice/core/internal';
 import { createMetrics, METRIC_NAMES, startDashboardServer } from '@sluice/dashboard';
 import { parsePrometheusText, sampleValue } from './prometheus-text';
@@ -79,6 +87,60 @@ describe('createMetrics', () => {
       expect(sampleValue(families, 'sluice_store_scrape_errors_total')).toBe(0);
     } finally {
       metrics.close();
+    }
+  });
+
+  it('exposes how rate-limited starts kept to their slots: lateness, moves, hand-backs and the lead', async () => {
+    const limited = new MemoryStore();
+    const telemetry = new Telemetry();
+    const registry = new Registry();
+    const metrics = createMetrics({ telemetry, registry });
+    const worker = new Worker({
+      store: limited,
+      telemetry,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<number>({
+          queue: 'api',
+          concurrency: 4,
+          rateLimit: { allowed: 20, periodMs: 1000 },
+          handler: (job) => job.data,
+        }),
+      ],
+    }).start();
+    try {
+      await new Queue<number>(limited, 'api').addBulk(Array.from({ length: 10 }, (_, i) => ({ data: i })));
+      await waitFor(async () => (await limited.stats('api')).counts.completed === 10);
+      // What a loaded worker would add: a unit moved, one handed back, the lead at its cap.
+      const base = {
+        type: 'start-timing',
+        queue: 'api',
+        at: Date.now(),
+        pipeline: 'api',
+        key: 'api',
+      } as const;
+      const timing = { lateMs: 12, leadMs: 100, marginMs: 10, capped: true };
+      telemetry.emit({ ...base, ...timing, kind: 'moved' });
+      telemetry.emit({ ...base, ...timing, kind: 'handed-back', reason: 'moved 8 times and still late' });
+      telemetry.emit({ ...base, ...timing, kind: 'lead' });
+
+      const families = parsePrometheusText(await metrics.metrics());
+      const labels = { queue: 'api', key: 'api' };
+      // Every one of the 10 jobs started at its slot, and said how late (well under a second).
+      expect(sampleValue(families, 'sluice_start_lateness_seconds_count', labels)).toBe(10);
+      expect(sampleValue(families, 'sluice_start_lateness_seconds_bucket', { ...labels, le: '0.5' })).toBe(
+        10,
+      );
+      expect(sampleValue(families, 'sluice_start_moves_total', { ...labels, outcome: 'moved' })).toBe(1);
+      expect(sampleValue(families, 'sluice_start_moves_total', { ...labels, outcome: 'handed-back' })).toBe(
+        1,
+      );
+      expect(sampleValue(families, 'sluice_start_lead_seconds', labels)).toBe(0.1);
+      expect(sampleValue(families, 'sluice_start_lead_capped', labels)).toBe(1);
+    } finally {
+      await worker.close({ timeoutMs: 1000 });
+      metrics.close();
+      await limited.close();
     }
   });
 

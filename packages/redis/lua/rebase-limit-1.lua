@@ -1,16 +1,10 @@
 --[[
-  rebase-limit: moves units of a rate limit from the time they were granted to now, or to lagMs
-  before now (never before their grant), for work that starts later than it was counted (a worker
-  that stalled between the reserve and the handler call, or waited for a free slot). A worker that
-  starts work lagMs after its grant passes that lag: a start made as this answer arrives then
-  counts from when it would have been granted. The limit then holds for the times the work really
-  started, not only for the grant times.
-
-  Moving a unit that is still in the window later never breaks the limit: every window that gains it
-  ends after now, and later grants see it in the log (where it may sit out of time order: it is then
-  evicted late, which only holds back units longer). A unit whose grant left the window is granted
-  afresh at now, if the limit allows. All or nothing: when the fresh part does not fit, nothing
-  changes.
+  rebase-limit: moves units of a rate limit from the time they were recorded at to a new slot, for
+  work that could not start within the limit's margin after its slot (a worker that stalled, or
+  learnt of its slot too late). The units leave their old time (if still in the log: no work
+  started there) and are recorded together at the first time, leadMs or more after now, where the
+  window has room for all of them (see includes/limiter.lua). Always safe: the new slot is checked
+  like any grant, and removing units no work used only lowers every window's count.
 
   KEYS:
     1  limiter  hash  the rate-limit log (see includes/limiter.lua)
@@ -18,13 +12,12 @@
   ARGV:
     1  allowed   units allowed in any window
     2  periodMs  the window
-    3  from      store time (ms) the units were granted at
-    4  units     how many units to move
-    5  lagMs     record the units this long before now (≥ 0; never before `from`)
+    3  from      store time (ms) the units were recorded at
+    4  units     how many units to move (at most allowed)
+    5  leadMs    the new slot is at least this long after now
 
   Returns:
-    {1, at, now}       moved; `at` is the store time they are recorded at, `now` the store's now
-    {0, retryAfterMs}  the grant left the window and the limit is spent: try again after that long
+    {at, now}  the store time the units are now recorded at, and the store's now
 
   Errors:
     -1  the rate-limit key is in use with a different allowed / periodMs
@@ -35,43 +28,16 @@
 
 local limiterKey = KEYS[1]
 local allowed, periodMs = tonumber(ARGV[1]), tonumber(ARGV[2])
-local from, units, lagMs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if #ARGV ~= 5 or not allowed or not periodMs or not from or not units or units < 1 or not lagMs or lagMs < 0 then
+local from, units, leadMs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if #ARGV ~= 5 or not allowed or not periodMs or not from or not units or units < 1 or not leadMs or leadMs < 0 then
   return -2
 end
 local L = limiterOpen(limiterKey, allowed, periodMs, storeNow())
 if not L then
   return -1
 end
-
--- Units still recorded at `from` (in the window: limiterOpen evicted the rest).
-local found = {}
-local left = units
-for i = L.head, L.tail - 1 do
-  if left == 0 then
-    break
-  end
-  local t, c = limiterEntry(limiterKey, i)
-  if t and t == from and c > 0 then
-    local take = math.min(left, c)
-    found[#found + 1] = { i, t, c, take }
-    left = left - take
-  end
-end
-
--- `left` units have no grant in the window any more: they need room now.
-if left > 0 and left > L.available then
-  return { 0, limiterRetryAfter(L) }
-end
-for _, f in ipairs(found) do
-  redis.call('HSET', limiterKey, f[1], f[2] .. ':' .. (f[3] - f[4]))
-  L.used = L.used - f[4]
-end
--- Units found in the window move to lagMs before now; any granted afresh count from now.
-local at = L.now
-if left == 0 then
-  at = math.max(from, L.now - lagMs)
-end
-limiterRecordAt(L, at, units)
+limiterRefund(L, from, units)
+local slots = limiterPlan(L, math.min(units, allowed), L.now + leadMs, math.huge, true)
+limiterCommit(L, slots, math.min(units, allowed))
 limiterSave(L)
-return { 1, at, L.now }
+return { slots[1][1], L.now }

@@ -31,11 +31,20 @@
     8  limitAllowed   0 (no limit), or units allowed per period
     9  limitPeriodMs
     10 jobsPerCall    jobs per unit (1 when the limit counts jobs)
+    11 leadMs         a unit's slot is leadMs or more after now (the time a worker needs to learn
+                      of it before it starts the unit at its slot)
+    12 aheadMs        and aheadMs or less after now (capacity freeing soon is granted before it
+                      frees, so no slot goes unused while the next reserve travels)
+    13 maxActive      -1 (no cap), or: at most this many of the queue's jobs leased at once (the
+                      active zset's size), across every worker
+    14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
       jobCount, jobCount × [id, fieldCount, field1, value1, ...] (the record before the lease: its
-      attempt field is one behind), missingCount, missingCount × id }
+      attempt field is one behind), missingCount, missingCount × id, slotCount, slotCount × [at,
+      units] (under a limit: the store times the jobs' units are recorded at, in order; the first
+      units × jobsPerCall jobs belong to the first slot, and so on) }
 
   Errors:
     -1  the rate-limit key is in use with a different allowed / periodMs
@@ -58,13 +67,15 @@ local fillWaitMs = tonumber(ARGV[7])
 local limitAllowed = tonumber(ARGV[8])
 local limitPeriodMs = tonumber(ARGV[9])
 local jobsPerCall = tonumber(ARGV[10])
-if #ARGV ~= 10 or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall) or n < 1 then
+local leadMs, aheadMs = tonumber(ARGV[11]), tonumber(ARGV[12])
+local maxActive, capCheckMs = tonumber(ARGV[13]), tonumber(ARGV[14])
+if #ARGV ~= 14 or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs) or n < 1 then
   return -2
 end
 
 local now = storeNow()
 if redis.call('HGET', settingsKey, 'p') == '1' then
-  return { 1, now, -1, -1, '', 0, 0 }
+  return { 1, now, -1, -1, '', 0, 0, 0 }
 end
 
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
@@ -81,26 +92,33 @@ if fillCount > 0 then
     if readyAt and now - readyAt < fillWaitMs then
       local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount)
       if ready < fillCount then
-        return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0 }
+        return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0, 0 }
       end
       want = math.min(n, math.floor(ready / fillCount) * fillCount)
     end
   end
 end
+-- Global concurrency: the jobs leased now, by every worker, are the active zset.
+local capped = false
+if maxActive >= 0 then
+  local room = math.max(0, maxActive - redis.call('ZCARD', activeKey))
+  if room < want then
+    want = room
+    capped = true
+  end
+end
 local limiter = nil
-local limited = false
+local plan = nil
+local planRetry = -1
 if limitAllowed > 0 then
   limiter = limiterOpen(limiterKey, limitAllowed, limitPeriodMs, now)
   if not limiter then
     return -1
   end
-  local capacity = limiter.available * jobsPerCall
-  if capacity < want then
-    want = capacity
-    limited = true
-  end
+  local granted
+  plan, granted, planRetry = limiterPlan(limiter, math.ceil(want / jobsPerCall), now + leadMs, now + math.max(leadMs, aheadMs), false)
+  want = math.min(want, granted * jobsPerCall)
 end
-
 local jobs, nj = {}, 0
 local missing = {}
 local leased, nl = {}, 0
@@ -151,17 +169,18 @@ callChunked('ZADD', activeKey, leased)
 
 local retryAfter = -1
 local nextCheck = -1
+local slots = {}
 if limiter then
-  if got > 0 then
-    limiterRecord(limiter, math.ceil(got / jobsPerCall))
-  end
+  slots = limiterCommit(limiter, plan, math.ceil(got / jobsPerCall))
   -- Limited only if the limit, not the queue, cut the answer short: ready jobs remain.
-  if limited and got == want and redis.call('ZCARD', prioritiesKey) > 0 then
-    retryAfter = math.max(1, limiterRetryAfter(limiter))
+  if planRetry >= 0 and got == want and redis.call('ZCARD', prioritiesKey) > 0 then
+    retryAfter = planRetry
   end
   limiterSave(limiter)
 end
-if retryAfter < 0 and got < n then
+if retryAfter < 0 and capped and got < n then
+  nextCheck = capCheckMs
+elseif retryAfter < 0 and got < n then
   local nextDue = redis.call('ZRANGE', scheduledKey, 0, 0, 'WITHSCORES')
   if nextDue[2] then
     nextCheck = math.max(1, tonumber(nextDue[2]) - now)
@@ -176,5 +195,11 @@ local r = 6 + #jobs
 reply[r + 1] = #missing
 for i = 1, #missing do
   reply[r + 1 + i] = missing[i]
+end
+r = r + 1 + #missing
+reply[r + 1] = #slots
+for i, s in ipairs(slots) do
+  reply[r + 2 * i] = s[1]
+  reply[r + 2 * i + 1] = s[2]
 end
 return reply

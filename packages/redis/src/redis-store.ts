@@ -1,5 +1,6 @@
 import { defer, EMPTY, Observable, Subject, takeUntil, type Subscriber } from 'rxjs';
 import {
+  ACTIVE_CAP_CHECK_MS,
   InvalidArgumentError,
   JobState,
   silentLogger,
@@ -19,6 +20,7 @@ import {
   type QueueSettings,
   type QueueStats,
   type RateLimitSpec,
+  type LimitSlot,
   type RebaseResult,
   type RecoverResult,
   type RejectedJob,
@@ -360,6 +362,10 @@ export class RedisStore implements Store {
         limit?.allowed ?? 0,
         limit?.periodMs ?? 0,
         perCall,
+        Math.max(0, Math.ceil(options.limitLeadMs ?? 0)),
+        Math.max(0, Math.ceil(options.limitAheadMs ?? options.limitLeadMs ?? 0)),
+        options.maxActive === undefined ? -1 : Math.max(0, Math.floor(options.maxActive)),
+        ACTIVE_CAP_CHECK_MS,
       ];
       const reply = await this.call(
         'reserve',
@@ -377,9 +383,11 @@ export class RedisStore implements Store {
       const count = reply.int();
       const jobs: ReservedJob<T>[] = [];
       const malformed: { id: string; reason: string }[] = [];
+      const wellFormed: boolean[] = [];
       for (let i = 0; i < count; i++) {
         const id = reply.str();
         const decoded = toReservedJob<T>(queue, id, readJobFields(reply), lease);
+        wellFormed.push('job' in decoded);
         if ('job' in decoded) jobs.push(decoded.job);
         else malformed.push({ id, reason: decoded.reason });
       }
@@ -391,6 +399,17 @@ export class RedisStore implements Store {
           reason: 'job record missing: its id was dropped from the ready list',
         });
       }
+      // Slots hold units; the jobs of each, in order (dead-lettered ones left out).
+      const slots: LimitSlot[] = [];
+      let position = 0;
+      for (let i = reply.int(); i > 0; i--) {
+        const at = reply.int();
+        const units = reply.int();
+        const end = Math.min(count, position + units * perCall);
+        let kept = 0;
+        for (; position < end; position++) if (wellFormed[position]) kept++;
+        if (kept > 0) slots.push({ at, jobs: kept });
+      }
       if (malformed.length > 0) {
         await this.rejectMalformed(keys, token, malformed);
         rejected.push(...malformed);
@@ -399,6 +418,7 @@ export class RedisStore implements Store {
         jobs,
         paused,
         rejected,
+        ...(slots.length > 0 ? { slots } : {}),
         ...(retryAfterMs >= 0 ? { retryAfterMs } : {}),
         ...(nextCheckInMs >= 0 ? { nextCheckInMs } : {}),
       };
@@ -877,15 +897,15 @@ export class RedisStore implements Store {
    * seen from `queue` (in Cluster the limit lives in the queue's slot).
    */
   /**
-   * Moves `units` of `limit` granted at Redis time `from` to Redis' now (one script call): work that
-   * starts later than it was counted then counts when it really started. See `Store.rebaseLimit`.
+   * Moves `units` of `limit` recorded at Redis time `from` to a new slot `leadMs` or more after
+   * Redis' now (one script call). See `Store.rebaseLimit`.
    */
   rebaseLimit(
     queue: string,
     limit: RateLimitSpec,
     from: number,
     units: number,
-    lagMs = 0,
+    leadMs = 0,
   ): Observable<RebaseResult> {
     return defer(async (): Promise<RebaseResult> => {
       this.assertOpen();
@@ -898,16 +918,14 @@ export class RedisStore implements Store {
           limit.allowed,
           limit.periodMs,
           Math.floor(from),
-          Math.max(1, Math.ceil(units)),
-          Math.max(0, Math.floor(lagMs)),
+          Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
+          Math.max(0, Math.ceil(leadMs)),
         ],
         this.limiterKey(queue, limit),
         { key, allowed: limit.allowed, periodMs: limit.periodMs },
       );
-      const moved = reply.int();
-      const value = reply.int();
-      if (moved !== 1) return { moved: false, retryAfterMs: Math.max(1, value) };
-      return { moved: true, at: value, now: reply.int() };
+      const at = reply.int();
+      return { at, now: reply.int() };
     });
   }
 

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 const FIXTURE = join(__dirname, 'fixtures', 'worker.js');
@@ -13,6 +13,8 @@ export interface WorkerProcessConfig {
   readonly rateLimit?: { readonly allowed: number; readonly periodMs: number };
   /** Shifts every clock of the worker process by this many ms. */
   readonly clockOffsetMs?: number;
+  /** Each handler POSTs here once (see `ProviderProcess`). */
+  readonly providerUrl?: string;
 }
 
 export interface StartReport {
@@ -26,11 +28,20 @@ export interface StartReport {
   readonly received: number;
 }
 
+/** How a worker's rate-limited starts kept to their slots, as it reported on close. */
+export interface StartTiming {
+  readonly started: number;
+  readonly moved: number;
+  readonly handedBack: number;
+  readonly maxLateMs: number;
+  readonly maxLeadMs: number;
+}
+
 type Message =
   | { type: 'ready' }
   | { type: 'start'; id: string; attempt: number; startedAt: number; at: number }
   | { type: 'outcome'; id: string; kind: string }
-  | { type: 'closed'; drained: boolean };
+  | { type: 'closed'; drained: boolean; timing: StartTiming };
 
 /** Every worker process a test file started, so `afterAll` can stop the ones still running. */
 const running = new Set<WorkerProcess>();
@@ -39,6 +50,8 @@ const running = new Set<WorkerProcess>();
 export class WorkerProcess {
   readonly starts: StartReport[] = [];
   readonly outcomes: { id: string; kind: string }[] = [];
+  /** Set by a graceful close. */
+  timing: StartTiming | undefined;
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
   private readonly listeners = new Set<() => void>();
@@ -72,6 +85,7 @@ export class WorkerProcess {
           this.outcomes.push({ id: message.id, kind: message.kind });
           break;
         case 'closed':
+          this.timing = message.timing;
           break;
       }
       this.notify();
@@ -146,4 +160,66 @@ export class WorkerProcess {
 /** Kills every worker process still running (for `afterAll`). */
 export async function killAllWorkers(): Promise<void> {
   await Promise.all([...running].map((w) => w.kill()));
+}
+
+/** What a provider saw: each arrival's time on its own clock and the status it answered. */
+export interface Arrival {
+  readonly at: number;
+  readonly status: number;
+}
+
+/**
+ * A rate-limited third-party API in a process of its own (`fixtures/provider.js`), timestamping
+ * every call as it arrives; with `refuse`, it answers 429 with a Retry-After past that limit.
+ */
+export class ProviderProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  static start(refuse?: {
+    allowed: number;
+    periodMs: number;
+    retryAfterMs?: number;
+  }): Promise<ProviderProcess> {
+    const child = fork(
+      join(__dirname, 'fixtures', 'provider.js'),
+      [JSON.stringify(refuse ? { refuse } : {})],
+      {
+        execArgv: [],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
+    return new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('message', (m: { type: string; url: string }) => {
+        resolve(new ProviderProcess(child, m.url));
+      });
+    });
+  }
+
+  /** Every arrival so far. */
+  arrivals(): Promise<Arrival[]> {
+    return new Promise((resolve) => {
+      this.child.once('message', (m: { arrivals: [number, number][] }) => {
+        resolve(m.arrivals.map(([at, status]) => ({ at, status })));
+      });
+      this.child.send({ type: 'report' });
+    });
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+/** A process spinning one CPU core until stopped: the "busy machine" of the load tests. */
+export function cpuHog(): { stop(): void } {
+  const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  return {
+    stop: () => {
+      child.kill('SIGKILL');
+    },
+  };
 }

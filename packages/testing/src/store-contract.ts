@@ -1,5 +1,6 @@
 import { firstValueFrom, take, timeout, toArray } from 'rxjs';
 import {
+  ACTIVE_CAP_CHECK_MS,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETENTION,
   JobState,
@@ -544,18 +545,19 @@ export function defineStoreContract(
         expect((await reserve('q', 20, { limit })).jobs).toHaveLength(0);
       });
 
-      it('moves late starts to now, so the limit holds for when work really started', async () => {
+      it('moves late units to a new slot, so the limit holds for when work really started', async () => {
         expect(store.rebaseLimit).toBeDefined();
         const rebase = store.rebaseLimit!.bind(store);
         await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
-        const limit = { allowed: 5, periodMs: 500 };
+        const limit = { allowed: 5, periodMs: 500 * k };
         const first = await reserve('q', 5, { limit });
         expect(first.jobs).toHaveLength(5);
         const grantedAt = first.jobs[0]!.lease.startedAt;
+        expect(first.slots).toEqual([{ at: grantedAt, jobs: 5 }]);
         await advance(150); // the handlers start late
         const moved = await firstValueFrom(rebase('q', limit, grantedAt, 5));
-        expect(moved.moved).toBe(true);
-        expect(moved.moved && moved.at - grantedAt).toBeGreaterThanOrEqual(150 * k);
+        expect(moved.at).toBe(moved.now); // the window had room at once
+        expect(moved.at - grantedAt).toBeGreaterThanOrEqual(150 * k);
         await advance(400); // 550 ms after the grant: free without the move, not with it
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
         await advance(150);
@@ -575,37 +577,51 @@ export function defineStoreContract(
         expect((await time()) - after).toBeGreaterThanOrEqual(100 * k);
       });
 
-      it('with a lag, counts moved starts from that long before now, never before their grant', async () => {
+      it('places a moved unit a lead ahead of now, all its units at one slot with room for them', async () => {
         const rebase = store.rebaseLimit!.bind(store);
         await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
         const limit = { allowed: 5, periodMs: 500 * k };
-        const first = await reserve('q', 5, { limit });
-        const grantedAt = first.jobs[0]!.lease.startedAt;
-        // Not late yet: a lag reaching back past the grant leaves it where it was.
-        const early = await firstValueFrom(rebase('q', limit, grantedAt, 5, 10_000 * k));
-        expect(early).toMatchObject({ moved: true, at: grantedAt });
-        await advance(150);
-        const moved = await firstValueFrom(rebase('q', limit, grantedAt, 5, 100 * k));
-        if (!moved.moved) throw new Error('expected the units to move');
-        expect(moved.now - moved.at).toBe(100 * k);
-        expect(moved.at - grantedAt).toBeGreaterThanOrEqual(50 * k);
-        await advance(375); // 525 ms after the grant: free without the move, not with it
-        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
+        const t0 = (await reserve('q', 3, { limit })).jobs[0]!.lease.startedAt;
         await advance(100);
-        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(5);
+        const t1 = (await reserve('q', 2, { limit })).jobs[0]!.lease.startedAt;
+        // Three units leave t0 and go 50 ms ahead of now: the window holds 2 + 3.
+        const ahead = await firstValueFrom(rebase('q', limit, t0, 3, 50 * k));
+        expect(ahead.at - ahead.now).toBe(50 * k);
+        // Two units of nowhere (their grant long gone) need room for both at once: when t1's leave.
+        const both = await firstValueFrom(rebase('q', limit, 0, 2));
+        expect(both.at).toBe(t1 + 500 * k);
       });
 
-      it('grants a unit afresh when its grant left the window, or says when to try again', async () => {
-        const rebase = store.rebaseLimit!.bind(store);
-        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
-        const limit = { allowed: 5, periodMs: 300 };
-        const first = await reserve('q', 5, { limit });
-        const grantedAt = first.jobs[0]!.lease.startedAt;
-        await advance(350);
-        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(5); // a new window, full again
-        const late = await firstValueFrom(rebase('q', limit, grantedAt, 1));
-        expect(late.moved).toBe(false);
-        expect(!late.moved && late.retryAfterMs).toBeGreaterThan(0);
+      it('grants slots ahead of now when the window is full, as far as aheadMs allows', async () => {
+        await add(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 5, periodMs: 500 * k };
+        const t0 = (await reserve('q', 5, { limit })).jobs[0]!.lease.startedAt;
+        await advance(400);
+        const short = await reserve('q', 5, { limit, limitAheadMs: 20 * k });
+        expect(short.jobs).toHaveLength(0);
+        expect(short.retryAfterMs).toBeGreaterThan(0);
+        expect(short.retryAfterMs).toBeLessThanOrEqual(80 * k);
+        const ahead = await reserve('q', 5, { limit, limitAheadMs: 300 * k });
+        expect(ahead.jobs).toHaveLength(5);
+        expect(ahead.slots).toEqual([{ at: t0 + 500 * k, jobs: 5 }]);
+        // A lead puts slots of an empty window that far ahead of the store's now.
+        await advance(1200);
+        const led = await reserve('q', 2, { limit, limitLeadMs: 30 * k, limitAheadMs: 60 * k });
+        expect(led.slots).toEqual([{ at: led.jobs[0]!.lease.startedAt + 30 * k, jobs: 2 }]);
+      });
+
+      it('splits a reserve over the slots as they free, whole calls to a slot under per-call limits', async () => {
+        await add(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 2, periodMs: 1000 * k, per: 'call' as const, jobsPerCall: 3 };
+        const t0 = (await reserve('q', 3, { limit })).jobs[0]!.lease.startedAt;
+        await advance(100);
+        const next = await reserve('q', 6, { limit, limitAheadMs: 2000 * k });
+        const t1 = next.jobs[0]!.lease.startedAt;
+        expect(next.jobs).toHaveLength(6);
+        expect(next.slots).toEqual([
+          { at: t1, jobs: 3 },
+          { at: t0 + 1000 * k, jobs: 3 },
+        ]);
       });
 
       it('does not spend the limit when the queue is empty', async () => {
@@ -613,6 +629,26 @@ export function defineStoreContract(
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
         await add([1, 2].map((n) => ({ queue: 'q', data: n })));
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(2);
+      });
+    });
+
+    describe('global concurrency', () => {
+      it('leases at most maxActive jobs of a queue at once, across callers, freeing room as they settle or are recovered', async () => {
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const a = await reserve('q', 5, { maxActive: 3, leaseMs: 100 });
+        expect(a.jobs).toHaveLength(3);
+        // Another worker: nothing left, and a hint to look again soon.
+        const b = await reserve('q', 5, { maxActive: 3 });
+        expect(b.jobs).toHaveLength(0);
+        expect(b.nextCheckInMs).toBe(ACTIVE_CAP_CHECK_MS);
+        await settleAll([{ ...base(a.jobs[0]!), kind: 'completed', result: null, durationMs: 1 }]);
+        expect((await reserve('q', 5, { maxActive: 3 })).jobs).toHaveLength(1);
+        // A crashed holder's leases come back with recovery, and so does their room.
+        await advance(150);
+        expect((await firstValueFrom(store.recoverExpired('q'))).recovered).toHaveLength(2);
+        expect((await reserve('q', 5, { maxActive: 3 })).jobs).toHaveLength(2);
+        // Without the cap the rest goes at once.
+        expect((await reserve('q', 10)).jobs).toHaveLength(6);
       });
     });
 

@@ -2,13 +2,16 @@ import type { Unsubscribable } from 'rxjs';
 import type { ReservedJob } from './job';
 
 /**
- * Where a reserve call counted its jobs against a rate limit: the store time of the grant (the
- * jobs' `lease.startedAt`) and this process's clock when the call was sent and answered, which bound
- * where that store time falls on the local clock.
+ * Where a reserve call counted its jobs against a rate limit: the slot (the store time their units
+ * are recorded at, when their work should start), the store time of the call (the jobs'
+ * `lease.startedAt`) and this process's clock when the call was sent and answered, which bound where
+ * store times fall on the local clock.
  */
 export interface LimitGrant {
-  /** Store time the jobs were leased and counted, epoch ms. */
+  /** Store time the jobs' units are recorded at (their slot), epoch ms. */
   readonly at: number;
+  /** Store time of the reserve call. */
+  readonly storeNow: number;
   /** Local time the reserve call was sent. */
   readonly sentAt: number;
   /** Local time its answer arrived. */
@@ -20,14 +23,16 @@ export interface LimitGrant {
  * a handler slot is free and call the handler when it says so.
  *
  * `admit` calls `start()` when the unit may start — synchronously when it may start now, so that the
- * last clock check and the handler call happen in the same turn — and returns what cancels a wait.
- * See `timeStarts` for the gate of rate-limited pipelines.
+ * last clock check and the handler call happen in the same turn — or `handBack(reason)` when it may
+ * not start at all (the jobs then go back to the queue at once, no attempt spent), and returns what
+ * cancels a wait. See `timeStarts` for the gate of rate-limited pipelines.
  */
 export interface StartGate {
   admit(
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
     start: () => void,
+    handBack: (reason: string) => void,
   ): Unsubscribable | undefined;
 }
 

@@ -3,7 +3,7 @@ import type { Demand } from '../runtime/demand';
 import { InvalidArgumentError } from '../model/errors';
 import type { Reservation } from '../model/reservation';
 import type { InFlight } from '../runtime/in-flight';
-import type { FillSpec, RateLimitSpec, ReserveResult, Store } from '../store/store';
+import type { FillSpec, RateLimitSpec, ReserveOptions, ReserveResult, Store } from '../store/store';
 
 export interface IdlePolling {
   /** First sleep after an empty answer. Default `50`. */
@@ -29,6 +29,13 @@ export interface SourceConfig {
   readonly multipleOf?: number;
   /** Checked by the store in the same atomic step as the reserve. */
   readonly limit?: RateLimitSpec;
+  /**
+   * Under a limit: how far ahead of the store's now each reserve places its slots (read before
+   * every call; see `ReserveOptions.limitLeadMs`). Default: none (slots at the store's now).
+   */
+  readonly slotLead?: { leadMs(): number; aheadMs(): number };
+  /** At most this many of the queue's jobs leased at once across every worker (see `ReserveOptions.maxActive`). */
+  readonly maxActive?: number;
   readonly fill?: FillSpec;
   readonly idle?: IdlePolling;
   /** Signals that jobs were added; cuts an idle sleep short. Default: none (polling only). */
@@ -96,11 +103,17 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
     const { store, queue, demand } = config;
     const scheduler = config.scheduler ?? asyncScheduler;
     const now = config.now ?? (() => scheduler.now());
-    const reserveOptions = {
+    const baseOptions: ReserveOptions = {
       leaseMs: config.leaseMs,
       ...(config.limit ? { limit: config.limit } : {}),
       ...(config.fill ? { fill: config.fill } : {}),
+      ...(config.maxActive !== undefined ? { maxActive: config.maxActive } : {}),
     };
+    const slotLead = config.limit ? config.slotLead : undefined;
+    const reserveOptions = (): ReserveOptions =>
+      slotLead
+        ? { ...baseOptions, limitLeadMs: slotLead.leadMs(), limitAheadMs: slotLead.aheadMs() }
+        : baseOptions;
 
     let busy = false; // a reserve call is in flight
     let paused = false;
@@ -145,7 +158,8 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
     };
 
     const onResult = (taken: number, result: ReserveResult<T>, requestedAt: number): void => {
-      busy = false;
+      // Still busy while its reservations are emitted: a drain they trigger must not complete the
+      // source before the last of them is out.
       const woken = wokenWhileBusy;
       wokenWhileBusy = false;
       errorMs = minIdle;
@@ -155,11 +169,26 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       if (first) {
         idleMs = minIdle;
         config.inFlight?.add(result.jobs);
-        subscriber.next({
-          jobs: result.jobs,
-          grant: { at: first.lease.startedAt, sentAt: requestedAt, receivedAt: now() },
-        });
+        const storeNow = first.lease.startedAt;
+        const receivedAt = now();
+        const slots = result.slots;
+        if (!slots || slots.length <= 1) {
+          const at = slots?.[0]?.at ?? storeNow;
+          subscriber.next({ jobs: result.jobs, grant: { at, storeNow, sentAt: requestedAt, receivedAt } });
+        } else {
+          // One reservation per slot: its jobs start at their slot's time.
+          let from = 0;
+          for (const slot of slots) {
+            if (subscriber.closed) break;
+            const jobs = result.jobs.slice(from, from + slot.jobs);
+            from += slot.jobs;
+            if (jobs.length > 0) {
+              subscriber.next({ jobs, grant: { at: slot.at, storeNow, sentAt: requestedAt, receivedAt } });
+            }
+          }
+        }
       }
+      busy = false;
       if (finishIfDrained()) return;
       if (result.paused) {
         sleepFor(maxIdle, false);
@@ -190,7 +219,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       busy = true;
       let answered = false;
       const requestedAt = now();
-      pendingCall = store.reserve<T>(queue, taken, reserveOptions).subscribe({
+      pendingCall = store.reserve<T>(queue, taken, reserveOptions()).subscribe({
         next: (result) => {
           answered = true;
           enter(() => {

@@ -19,8 +19,7 @@ import {
 import { InvalidArgumentError } from '../model/errors';
 import type { ReservedJob } from '../model/job';
 import type { LimitGrant, Reservation, StartGate } from '../model/reservation';
-import { LeaseClock, localSlop, preciseNow } from '../runtime/lease-clock';
-import { SlidingWindowLimiter } from '../runtime/limiter';
+import { LeaseClock } from '../runtime/lease-clock';
 import type { RateLimitSpec, RebaseResult, Store } from '../store/store';
 
 /** A pipeline's rate limit as configured; see `RateLimitSpec` for what the store enforces. */
@@ -32,35 +31,45 @@ export interface PipelineRateLimit {
   /** `'job'` (default) counts jobs started; `'call'` counts handler calls (each up to one batch). */
   readonly per?: 'job' | 'call';
   /**
-   * Safety margin added to the window the store enforces: the store counts a start when it grants
-   * the lease, and the handler starts a little later; as long as that delay varies by less than the
-   * margin, handler start times hold the limit too. Default: 0.5% of `periodMs`, at most 10 ms (5 ms
-   * for a 1 s window, costing 0.5% of the rate).
+   * How long after its slot (the store time its unit is recorded at) a handler may start. The
+   * store counts windows of `periodMs + marginMs`, and every handler starts within `marginMs` after
+   * its slot on the store's clock (a start that cannot is moved to a new slot first), so handler
+   * start times hold the limit in every window of `periodMs`, on every worker. Costs
+   * `marginMs / periodMs` of the rate; a larger margin moves fewer starts on a loaded machine.
+   * Default: 1% of `periodMs`, between 4 and 20 ms (10 ms for a 1 s window). At least 4: the
+   * store's clock reads whole milliseconds, a start is placed only where the two clocks' readings
+   * leave no doubt, and 2 ms are kept for the moment between the last check and the handler's
+   * own first reading of a whole-millisecond clock.
    */
   readonly marginMs?: number;
   /**
-   * Every start waits until this long after the store counted it (the grant's store time mapped onto
-   * the worker's clock, or the usual round trip if longer), so starts keep the spacing the limit gave
-   * the grants even when a worker is slow to start a burst. A start later than that first moves its
-   * count in the store to just before the present. Costs that much latency, not rate. Default: 3% of
-   * `periodMs`, between 5 and 30 ms (30 ms for 1 s).
+   * The most a reserve places slots ahead of the store's now. Each worker places them as far ahead
+   * as its answers take to arrive (measured, with room to spare), so a slot is known before it is
+   * due; this caps that. Default: 10% of `periodMs`, between 20 and 1,000 ms (100 ms for 1 s).
    */
-  readonly alignStartsMs?: number;
+  readonly maxLeadMs?: number;
 }
 
 /** The margin the store's window carries for a limit (see `marginMs`). */
 export function rateMargin(limit: PipelineRateLimit): number {
-  const margin = limit.marginMs ?? Math.min(10, Math.round(limit.periodMs * 0.005));
-  if (!(margin >= 0)) throw new InvalidArgumentError(`rateLimit.marginMs must be ≥ 0, got ${margin}`);
+  const margin = limit.marginMs ?? Math.min(20, Math.max(4, Math.round(limit.periodMs * 0.01)));
+  if (!(margin >= 4) || !Number.isFinite(margin)) {
+    throw new InvalidArgumentError(`rateLimit.marginMs must be ≥ 4, got ${margin}`);
+  }
   return margin;
 }
 
-/** How long after its grant a start is due (see `alignStartsMs`). */
-export function startAlignment(limit: PipelineRateLimit): number {
-  const align = limit.alignStartsMs ?? Math.min(30, Math.max(5, Math.round(limit.periodMs * 0.03)));
-  if (!(align >= 0)) throw new InvalidArgumentError(`rateLimit.alignStartsMs must be ≥ 0, got ${align}`);
-  return align;
+/** The most a limited pipeline places slots ahead of the store's now (see `maxLeadMs`). */
+export function maxSlotLead(limit: PipelineRateLimit): number {
+  const lead = limit.maxLeadMs ?? Math.min(1000, Math.max(20, Math.round(limit.periodMs * 0.1)));
+  if (!(lead >= 1) || !Number.isFinite(lead)) {
+    throw new InvalidArgumentError(`rateLimit.maxLeadMs must be ≥ 1, got ${lead}`);
+  }
+  return lead;
 }
+
+/** The smallest lead: a few milliseconds, or the cap if that is smaller. */
+const MIN_LEAD_MS = 5;
 
 /**
  * The limit the store enforces for a pipeline's configured limit: the window widened by the margin,
@@ -78,69 +87,75 @@ export function storeLimit(limit: PipelineRateLimit, queue: string, jobsPerCall:
 }
 
 /**
- * Jobs a limit can grant while their starts wait out the alignment: they hold no handler slot but
- * are in flight, so a pipeline's budget covers them.
+ * Jobs a limit grants ahead of their slots at the usual lead: they hold no handler slot while they
+ * wait but are in flight, so a pipeline's budget covers them.
  */
-export function alignmentSlots(limit: PipelineRateLimit, jobsPerCall: number): number {
+export function leadSlots(limit: PipelineRateLimit, jobsPerCall: number): number {
   const perUnit = (limit.per ?? 'job') === 'call' ? jobsPerCall : 1;
-  return Math.ceil((limit.allowed * perUnit * startAlignment(limit)) / limit.periodMs);
-}
-
-/**
- * The window of a process's own check of handler starts: the store's, with a margin of at least
- * 1 ms (the handler reads the clock a moment after the gate).
- */
-export function localWindow(spec: RateLimitSpec, margin: number): number {
-  return spec.periodMs - margin + Math.max(1, margin);
+  const ahead = 2 * Math.min(maxSlotLead(limit), 2 * MIN_LEAD_MS);
+  return Math.ceil((limit.allowed * perUnit * ahead) / limit.periodMs);
 }
 
 /** Configuration of {@link timeStarts}. */
 export interface TimeStartsConfig {
-  /** The store that granted the reservations (it reads its clock and moves late counts). */
+  /** The store that granted the reservations (it reads its clock and moves late units). */
   readonly store: Store;
   readonly queue: string;
   readonly limit: PipelineRateLimit;
   /** Jobs per handler call when the limit counts calls. Default `1`. */
   readonly jobsPerCall?: number;
-  /**
-   * This process's check of handler start times, on its own clock, with the store's window (and
-   * margin). Default: one of its own.
-   */
-  readonly limiter?: SlidingWindowLimiter;
   /** Store-clock readings before the first reservation is taken. Default `5`. */
   readonly clockReadings?: number;
   /** Clock and timers. Default `asyncScheduler` (read to a fraction of a millisecond). */
   readonly scheduler?: SchedulerLike;
+  /** Told of every start, move and hand-back (telemetry). */
+  readonly observer?: StartObserver;
 }
 
-/**
- * Most times one unit's count is moved before it starts anyway: only reached when the store cannot
- * answer within the alignment again and again (a badly overloaded worker or link).
- */
-const MAX_MOVES = 16;
+/** What {@link timeStarts} reports, for telemetry. */
+export interface StartObserver {
+  /** A unit started `lateMs` after the earliest moment it surely could (0 when right on time). */
+  started?(lateMs: number): void;
+  /** A unit missed its margin (by `lateMs`) and is moved to a new slot. */
+  moved?(lateMs: number): void;
+  /** A unit could not be placed and goes back to the queue. */
+  handedBack?(reason: string): void;
+  /** The lead now used for new slots. */
+  lead?(leadMs: number, capped: boolean): void;
+}
+
+/** Moves of one unit before it is handed back instead (only a badly overloaded worker gets there). */
+const MAX_MOVES = 8;
+/** Extra store-clock readings a unit may ask for when the clock is known too poorly to place it. */
+const MAX_CLOCK_READS = 3;
 
 /**
- * Times the handler starts of a rate-limited pipeline so that, as a provider sees them, they hold the
- * limit the store counted.
+ * Times the handler starts of a rate-limited pipeline so that they hold the limit by start time, on
+ * every worker, as a provider sees them.
  *
- * Intuition: the store counts a start when it grants the lease, on its own clock; the handler runs
- * later, after the answer crosses the network and the event loop. If every start trails its grant by
- * the same delay, starts keep the grants' spacing. So each reservation waits (holding no handler
- * slot) until a fixed alignment after its grant, mapped onto this process's clock; and once a slot
- * is free, the gate it carries checks the clock again in the same turn as the handler call.
+ * Intuition: the store records each unit of the limit at a slot (a store time, at or a little ahead
+ * of its now) and counts windows a margin wider than the limit's. If every handler starts at its
+ * slot, or at most the margin after it, on the store's clock, no window of the limit's length can
+ * hold more starts than allowed: more would need their slots inside one window of the store's width.
+ * So a unit waits (holding no handler slot) until its slot has surely come on this process's clock;
+ * once a handler slot is free, the gate checks the clock again in the same turn as the handler call,
+ * and a unit it finds past its margin (a stalled event loop, a busy handler slot) is moved to a new
+ * slot in the store first, or handed back. No path starts a unit outside its margin.
  *
  * ```
- * grants (store):   a-b-c------          alignment 3 frames
- * timeStarts:       ---a-b-c---          (each reservation due 3 frames after its grant)
+ * slots (store):   a-b-c------          lead 3 frames: each reserve places its slots 3 ahead
+ * timeStarts:      ---a-b-c---          (each reservation waits for its slot on the local clock)
  * ```
  *
  * - The clock: each reserve's round trip (and, before the first reserve, `clockReadings` reads of
- *   the store's clock) bounds the offset between the two clocks (`LeaseClock`).
- * - A unit whose grant's local time is known less well than the margin allows is moved once in the
- *   store before it starts (`store.rebaseLimit`).
- * - A unit that starts later than its due time by more than `lateAfterMs` (a stall, a wait for a free
- *   slot) first moves its count to just before the store's now, then starts as the answer arrives.
- * - Last, this process's own limiter checks the start on the local clock.
+ *   the store's clock) bounds the offset between the two clocks (`LeaseClock`); a unit starts only
+ *   when the bounds put now within `[slot, slot + margin − 2 ms]` (2 ms are kept for the moment
+ *   between the check and a handler that reads a whole-millisecond clock).
+ * - The lead: how far ahead the store places slots follows the answers' measured round trips (with
+ *   room to spare), between 5 ms and `maxLeadMs`, so a slot is known before it comes.
+ * - A late unit is moved (`store.rebaseLimit`) to the first slot a lead ahead of the store's now
+ *   with room for it, then waits for that slot; after 8 moves, or if the store cannot be reached,
+ *   it is handed back (the jobs go back to the queue, no attempt spent).
  *
  * Emits each reservation with a {@link StartGate} (`reservation.gate`) that the concurrency stages
  * ask before each handler call.
@@ -165,13 +180,20 @@ export function timeStarts<T>(config: TimeStartsConfig): OperatorFunction<Reserv
 /**
  * The state behind {@link timeStarts}, for a frame that must read the store's clock before its
  * source is subscribed at all (the source may be shared, as a pipeline's is: a branch subscribed
- * late would miss reservations): `warmUp()` first, then `align()` where the reservations pass.
+ * late would miss reservations): `warmUp()` first, then `align()` where the reservations pass. The
+ * source reads `now` for its grants' local times and `leadMs()`/`aheadMs()` for where to place slots.
  */
 export interface StartTimer {
   /** Reads the store's clock `clockReadings` times, best effort; emits nothing. */
   warmUp(): Observable<never>;
-  /** Delays each reservation until it is due and puts the gate on it. */
+  /** Delays each reservation until its slot has come and puts the gate on it. */
   align<T>(): OperatorFunction<Reservation<T>, Reservation<T>>;
+  /** The local clock of this run's grants and starts (sub-millisecond on the wall clock). */
+  readonly now: () => number;
+  /** The earliest a new slot may be, in ms after the store's now. */
+  leadMs(): number;
+  /** The latest a new slot may be, in ms after the store's now. */
+  aheadMs(): number;
 }
 
 /** Checks a {@link TimeStartsConfig} and returns a maker of fresh start timers (one per run). */
@@ -180,7 +202,7 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
   const jobsPerCall = config.jobsPerCall ?? 1;
   const spec = storeLimit(limit, queue, jobsPerCall);
   const margin = rateMargin(limit);
-  const alignMs = startAlignment(limit);
+  const maxLead = maxSlotLead(limit);
   const readings = config.clockReadings ?? 5;
   return () => {
     const scheduler = config.scheduler ?? asyncScheduler;
@@ -189,21 +211,20 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
       queue,
       spec,
       per: limit.per ?? 'job',
-      alignMs,
       margin,
+      maxLead,
       scheduler,
-      limiter: config.limiter,
+      observer: config.observer,
     });
     return {
+      now: timing.now,
+      leadMs: () => timing.lead,
+      aheadMs: () => timing.lead + Math.max(timing.lead, MIN_LEAD_MS),
       warmUp: () => {
-        const storeTime = store.storeTime?.bind(store);
-        if (!storeTime || readings <= 0) return EMPTY;
+        if (!store.storeTime || readings <= 0) return EMPTY;
         // Before the first reserve, a few readings of the store's clock: a cold process's first
-        // reserves are slow and would teach the clock little, so their grants would all be moved.
-        const reading = timing.timed(
-          () => storeTime(queue),
-          (at) => at,
-        );
+        // answers are slow and would teach the clock little.
+        const reading = timing.readClock();
         return concat(...Array.from({ length: readings }, () => reading)).pipe(
           ignoreElements(),
           catchError(() => EMPTY), // best effort: reserves teach the clock too
@@ -213,12 +234,10 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
         <T>() =>
         (reservations$: Observable<Reservation<T>>) =>
           reservations$.pipe(
-            tap((r) => {
-              if (r.grant) timing.observe(r.grant);
-            }),
             mergeMap((r) => {
               const gated: Reservation<T> = { ...r, gate: timing };
-              const wait = r.jobs.length > 0 ? timing.dueAt(r.grant).at - timing.now() : 0;
+              if (!r.grant || r.jobs.length === 0) return of(gated);
+              const wait = timing.arrived(r.grant) - timing.now();
               return wait > 0 ? timer(wait, scheduler).pipe(map(() => gated)) : of(gated);
             }),
           ),
@@ -231,119 +250,126 @@ interface TimingConfig {
   readonly queue: string;
   readonly spec: RateLimitSpec;
   readonly per: 'job' | 'call';
-  readonly alignMs: number;
   readonly margin: number;
+  readonly maxLead: number;
   readonly scheduler: SchedulerLike;
-  readonly limiter: SlidingWindowLimiter | undefined;
+  readonly observer: StartObserver | undefined;
 }
 
-/** The start timing of one pipeline run: its clock mapping, moves and local limiter. */
+/**
+ * The start timing of one pipeline run: its clock mapping, its lead, moves and hand-backs.
+ */
 class StartTiming implements StartGate {
   readonly now: () => number;
-  private readonly clock = new LeaseClock();
-  private readonly moveTrips: RoundTrips;
-  /** Starts may trail their due time by this much; with the uncertainty allowed below, start times vary by less than the margin. */
-  readonly lateAfterMs: number;
-  /** How far a grant's local time may be unknown before it is moved (the rest of the margin, less 0.5 ms for the handler's first steps). */
-  private readonly maxUncertaintyMs: number;
-  readonly limiter: SlidingWindowLimiter;
+  readonly clock = new LeaseClock();
+  /** How long after its slot (store clock) a start may happen, as this process checks it. */
+  readonly window: number;
+  /** Where new slots go: this long or more after the store's now. */
+  lead: number;
+  /** How long recent answers took to arrive, slowest first in mind (see `learn`). */
+  private readonly trips = new Recent(32);
 
   constructor(readonly config: TimingConfig) {
-    // Sub-millisecond on the wall clock: two whole-millisecond clocks would spend 2 ms of the margin.
-    this.now = preciseNow(config.scheduler);
-    this.moveTrips = new RoundTrips(this.now);
-    this.lateAfterMs = Math.max(1.5, config.margin * 0.4);
-    this.maxUncertaintyMs = Math.max(1.5, config.margin - this.lateAfterMs - 0.5);
-    // The store's window (with its margin, at least 1 ms): the handler reads the clock a moment after the gate.
-    this.limiter =
-      config.limiter ??
-      new SlidingWindowLimiter({
-        allowed: config.spec.allowed,
-        periodMs: localWindow(config.spec, config.margin),
-      });
+    this.now = stableNow(config.scheduler);
+    this.window = config.margin - 2;
+    this.lead = Math.min(MIN_LEAD_MS, config.maxLead);
   }
 
-  observe(grant: LimitGrant): void {
-    this.clock.observe(grant.sentAt, grant.receivedAt, grant.at);
+  /**
+   * A reservation reached the stage: the clock learns from its call, the lead from its round trip.
+   * Returns the local time from which its slot has surely come.
+   */
+  arrived(grant: LimitGrant): number {
+    this.clock.observe(grant.sentAt, grant.receivedAt, grant.storeNow);
+    this.learn(this.now() - grant.sentAt);
+    return this.clock.bounds(grant.at)[1];
   }
 
-  /** A store call whose answer carries the store's time: one more round trip for the clock. */
-  timed<V>(call: () => Observable<V>, storeAt: (answer: V) => number | undefined): Observable<V> {
+  /**
+   * The lead keeps above the slowest recent answer by half again plus a millisecond, between 5 ms
+   * and the cap: an answer slower than the lead arrives after its slot has come, and its units are
+   * late from the start.
+   */
+  learn(tripMs: number): void {
+    if (!(tripMs >= 0)) return;
+    this.trips.add(tripMs);
+    const { maxLead } = this.config;
+    const want = Math.ceil(this.trips.max() * 1.5) + 1;
+    const lead = Math.min(maxLead, Math.max(MIN_LEAD_MS, want));
+    if (lead !== this.lead) {
+      this.lead = lead;
+      this.config.observer?.lead?.(lead, want > maxLead);
+    }
+  }
+
+  /** One reading of the store's clock (one more round trip for the clock). */
+  readClock(): Observable<number> {
+    const storeTime = this.config.store.storeTime?.bind(this.config.store);
+    if (!storeTime) return EMPTY;
+    return this.timed(
+      () => storeTime(this.config.queue),
+      (at) => at,
+    );
+  }
+
+  /** A store call whose answer carries the store's time: the clock and the lead learn from it. */
+  timed<V>(call: () => Observable<V>, storeAt: (answer: V) => number): Observable<V> {
     return defer(() => {
       const sentAt = this.now();
       return call().pipe(
         tap((answer) => {
-          const at = storeAt(answer);
-          if (at !== undefined) this.clock.observe(sentAt, this.now(), at);
+          const receivedAt = this.now();
+          this.clock.observe(sentAt, receivedAt, storeAt(answer));
+          this.learn(receivedAt - sentAt);
         }),
       );
     });
   }
 
-  /**
-   * When a unit counted at `grant.at` (store time) may start: the grant's local time, known to lie
-   * within both the call's own round trip and what the clock has learnt, plus the alignment.
-   */
-  dueAt(grant: LimitGrant | undefined): { at: number; certain: boolean } {
-    if (!grant) return { at: this.now(), certain: true };
-    const [earliest, latest] = this.clock.bounds(grant.at);
-    const low = Math.max(earliest, grant.sentAt);
-    const slop = localSlop(grant.sentAt, grant.receivedAt);
-    const high = Math.min(latest, grant.receivedAt + slop);
-    const local = high >= low ? (low + high) / 2 : this.clock.toLocal(grant.at);
-    return {
-      // Whole milliseconds on a whole-millisecond clock (a virtual one steps in whole frames).
-      at: (slop ? Math.floor(local) : local) + Math.max(this.config.alignMs, this.clock.usualRoundTrip()),
-      certain: high >= low && high - low <= this.maxUncertaintyMs,
-    };
-  }
-
-  /**
-   * Moves `units` counted at `grantedAt` to the present. A unit moved the first time counts from
-   * shortly before the store's now: as long before as the alignment, less the lateness allowed and
-   * the slowest recent move, so a start made as the answer arrives trails its count by the alignment
-   * like every other start. A unit moved again (the answer was slower than that) counts from now and
-   * waits out the whole alignment.
-   */
-  rebase(units: number, grantedAt: number, moves: number): Observable<RebaseResult> | undefined {
-    const { store, queue, spec, alignMs } = this.config;
+  /** Moves `units` recorded at `from` to a new slot a lead ahead of the store's now. */
+  rebase(units: number, from: number): Observable<RebaseResult> | undefined {
+    const { store, queue, spec } = this.config;
     if (!store.rebaseLimit) return undefined;
     const rebaseLimit = store.rebaseLimit.bind(store);
-    const slack = this.lateAfterMs + this.moveTrips.recentSlowest();
-    const lag = moves === 0 ? Math.max(0, alignMs - slack) : 0;
+    const lead = this.lead;
     return this.timed(
-      () => rebaseLimit(queue, spec, grantedAt, units, lag),
-      (r) => (r.moved ? r.now : undefined),
-    ).pipe(this.moveTrips.time());
+      () => rebaseLimit(queue, spec, from, units, lead),
+      (r) => r.now,
+    );
   }
 
-  admit(jobs: readonly ReservedJob[], grant: LimitGrant | undefined, start: () => void): Unsubscribable {
-    const first = jobs[0];
-    const at = first?.lease.startedAt ?? 0;
-    const attempt = new GatedStart(this, jobs.length, grant ?? { at, sentAt: at, receivedAt: at }, start);
+  admit(
+    jobs: readonly ReservedJob[],
+    grant: LimitGrant | undefined,
+    start: () => void,
+    handBack: (reason: string) => void,
+  ): Unsubscribable {
+    const { per, spec } = this.config;
+    // Units of the limit: a call counts once, jobs each (never more than the limit allows).
+    const units = Math.min(per === 'call' ? 1 : jobs.length, spec.allowed);
+    const slot = grant?.at ?? jobs[0]?.lease.startedAt ?? 0;
+    const attempt = new GatedStart(this, units, slot, start, handBack);
     attempt.tryStart();
     return attempt;
   }
 }
 
-/** One unit waiting at the gate: its grant (or where a move put it) and its moves so far. */
+/** One unit waiting at the gate: its slot (or where a move put it) and its moves so far. */
 class GatedStart implements Unsubscribable {
   private sub: Subscription | undefined;
   private closed = false;
-  /** Start without the due-time check (the store could not be reached to move a late start). */
-  private forced = false;
-  /** An uncertain grant was moved once already. */
-  private movedForCertainty = false;
   private moves = 0;
+  private clockReads = 0;
   private readonly retry = (): void => {
     this.tryStart();
   };
 
   constructor(
     private readonly timing: StartTiming,
-    private readonly jobs: number,
-    private grant: LimitGrant,
+    private readonly units: number,
+    private slot: number,
     private readonly start: () => void,
+    private readonly handBack: (reason: string) => void,
   ) {}
 
   unsubscribe(): void {
@@ -354,89 +380,89 @@ class GatedStart implements Unsubscribable {
   tryStart(): void {
     if (this.closed) return;
     const timing = this.timing;
-    const { scheduler, per } = timing.config;
-    const limiter = timing.limiter;
-    // Units of the limit: a call counts once, jobs each (never more than the limit allows).
-    const want = Math.min(per === 'call' ? 1 : this.jobs, limiter.allowed);
+    const [earliest, latest] = timing.clock.bounds(this.slot);
+    if (latest - earliest > timing.window) {
+      // The clock is known too poorly to place a start inside the margin: read it again.
+      if (this.clockReads++ < MAX_CLOCK_READS) {
+        this.sub = timing.readClock().subscribe({
+          complete: this.retry,
+          error: () => {
+            this.refuse('store unreachable');
+          },
+        });
+      } else {
+        this.refuse(`store clock known to ±${((latest - earliest) / 2).toFixed(1)} ms only`);
+      }
+      return;
+    }
     const now = timing.now();
-    const due = this.forced ? { at: now, certain: true } : timing.dueAt(this.grant);
-    const canMove = timing.config.store.rebaseLimit !== undefined;
-    const uncertain = canMove && !due.certain && !this.movedForCertainty;
-    if (!uncertain && now < due.at) {
-      this.sub = timer(due.at - now, scheduler).subscribe(this.retry);
+    if (now < latest) {
+      this.sub = timer(latest - now, timing.config.scheduler).subscribe(this.retry);
       return;
     }
-    if (canMove && (uncertain || now - due.at > timing.lateAfterMs)) {
-      // Late (this process stalled), or not known to be on time: count the start now, in the store.
-      this.move(want, now);
-      return;
-    }
-    if (limiter.available(now) >= want) {
-      limiter.record(want, now);
+    // Surely at or after the slot; and surely no later than the margin allows?
+    if (now <= earliest + timing.window) {
+      // Nothing between this check and the handler call: the report comes after.
       this.closed = true;
       this.start();
-    } else {
-      this.sub = timer(Math.max(1, limiter.retryAfter(now)), scheduler).subscribe(this.retry);
+      timing.config.observer?.started?.(now - latest);
+      return;
     }
-  }
-
-  private move(want: number, sentAt: number): void {
-    const timing = this.timing;
-    const moved$ = timing.rebase(want, this.grant.at, this.moves);
-    if (!moved$) return;
+    timing.config.observer?.moved?.(now - latest);
+    if (this.moves >= MAX_MOVES) {
+      this.refuse(`moved ${this.moves} times and still late`);
+      return;
+    }
+    const moved$ = timing.rebase(this.units, this.slot);
+    if (!moved$) {
+      this.refuse('late, and the store cannot move rate-limit units');
+      return;
+    }
+    this.moves++;
     this.sub = moved$.subscribe({
       next: (r) => {
-        if (r.moved) {
-          this.movedForCertainty = true;
-          if (++this.moves >= MAX_MOVES) this.forced = true;
-          // The units count from `r.at`, `r.now − r.at` before the store's now: the call's local
-          // times, shifted back by as much, bound the local time of `r.at`.
-          const shift = r.now - r.at;
-          this.grant = { at: r.at, sentAt: sentAt - shift, receivedAt: timing.now() - shift };
-          this.tryStart();
-        } else {
-          this.sub = timer(Math.max(1, r.retryAfterMs), timing.config.scheduler).subscribe(this.retry);
-        }
-      },
-      // Best effort (the store cannot be reached, or cannot move counts): the start was counted at
-      // the grant already.
-      error: () => {
-        this.forced = true;
+        this.slot = r.at;
         this.tryStart();
+      },
+      error: () => {
+        this.refuse('late, and the store could not be reached to move its unit');
       },
     });
   }
+
+  private refuse(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.timing.config.observer?.handedBack?.(reason);
+    this.handBack(reason);
+  }
 }
 
-/** The slowest of the last few round trips of one kind of call. */
-class RoundTrips {
-  private readonly trips: number[] = [];
+/** The last few values of a measure, for their maximum. */
+class Recent {
+  private readonly values: number[] = [];
   private next = 0;
-  constructor(
-    private readonly now: () => number,
-    private readonly size = 8,
-  ) {}
+  constructor(private readonly size: number) {}
 
-  /** Times each subscription to the source until its first value. */
-  time<V>(): OperatorFunction<V, V> {
-    return (source$) =>
-      defer(() => {
-        const sentAt = this.now();
-        let first = true;
-        return source$.pipe(
-          tap(() => {
-            if (!first) return;
-            first = false;
-            this.trips[this.next] = this.now() - sentAt;
-            this.next = (this.next + 1) % this.size;
-          }),
-        );
-      });
+  add(value: number): void {
+    this.values[this.next] = value;
+    this.next = (this.next + 1) % this.size;
   }
 
-  recentSlowest(): number {
+  max(): number {
     let max = 0;
-    for (const t of this.trips) max = Math.max(max, t);
+    for (const v of this.values) max = Math.max(max, v);
     return max;
   }
+}
+
+/**
+ * One clock for a run's grants and starts. On the wall clock (the scheduler's time and
+ * `performance` agree to within 2 ms), `performance.timeOrigin + performance.now()`, read to a
+ * fraction of a millisecond and never stepped; otherwise (virtual time) the scheduler's. Chosen once:
+ * a clock that switched between the two mid-run would shift every mapped slot.
+ */
+export function stableNow(scheduler: { now(): number }): () => number {
+  const fine = (): number => performance.timeOrigin + performance.now();
+  return Math.abs(fine() - scheduler.now()) < 2 ? fine : () => scheduler.now();
 }

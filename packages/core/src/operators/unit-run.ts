@@ -48,6 +48,8 @@ abstract class UnitRun<T> implements Unsubscribable {
   private timeoutSub: Subscription | undefined;
   private resultSub: Subscription | undefined;
   private gateSub: Unsubscribable | undefined;
+  /** The handler was called and its start not yet reported. */
+  private reportStart = false;
   /** Given to the in-flight registry, which calls it on a cancellation or a lost lease. */
   readonly abort = (reason: unknown): void => {
     if (this.aborted) return;
@@ -88,9 +90,16 @@ abstract class UnitRun<T> implements Unsubscribable {
     }
     const gate = this.unit.gate;
     if (gate) {
-      this.gateSub = gate.admit(this.jobs, this.unit.grant, () => {
-        this.begin();
-      });
+      this.gateSub = gate.admit(
+        this.jobs,
+        this.unit.grant,
+        () => {
+          this.begin();
+        },
+        () => {
+          this.handBack();
+        },
+      );
     } else {
       this.begin();
     }
@@ -118,6 +127,7 @@ abstract class UnitRun<T> implements Unsubscribable {
 
   private finish(handled: Handled<T>[]): void {
     if (this.finished) return;
+    this.emitStart(); // a handler that finished inside its own call
     this.finished = true;
     this.cleanup();
     const telemetry = this.config.telemetry;
@@ -180,6 +190,30 @@ abstract class UnitRun<T> implements Unsubscribable {
     this.onError(reason);
   }
 
+  /** The gate refused the start: every job goes back to the queue at once, no attempt spent. */
+  private handBack(): void {
+    this.finish(this.jobs.map((job): Handled<T> => ({ job, durationMs: 0, status: 'snoozed', delayMs: 0 })));
+  }
+
+  /** Emits the `start` telemetry event once, after the handler was called and before any result. */
+  private emitStart(): void {
+    if (!this.reportStart) return;
+    this.reportStart = false;
+    const { config, jobs } = this;
+    const telemetry = config.telemetry;
+    if (!telemetry?.observed) return;
+    telemetry.emit({
+      type: 'start',
+      queue: jobs[0]?.queue ?? '',
+      at: this.started,
+      pipeline: config.pipeline,
+      jobIds: jobs.map((j) => j.id),
+      jobs: jobs.length,
+      attempt: jobs[0]?.attempt ?? 0,
+      waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
+    });
+  }
+
   /** Runs the handler; called at once, or when the start gate lets the unit through. */
   private begin(): void {
     if (this.finished) return;
@@ -192,27 +226,18 @@ abstract class UnitRun<T> implements Unsubscribable {
       });
     }
 
-    const telemetry = config.telemetry;
-    if (telemetry?.observed) {
-      telemetry.emit({
-        type: 'start',
-        queue: jobs[0]?.queue ?? '',
-        at: this.started,
-        pipeline: config.pipeline,
-        jobIds: jobs.map((j) => j.id),
-        jobs: jobs.length,
-        attempt: jobs[0]?.attempt ?? 0,
-        waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
-      });
-    }
-
+    // The handler is called first (on a rate-limited pipeline the gate checked the clock just now:
+    // nothing may come between), then the start is reported, before any result is.
+    this.reportStart = true;
     let returned: unknown;
     try {
       returned = this.call(new RunContext(this, config));
     } catch (err) {
+      this.emitStart();
       this.onError(err);
       return;
     }
+    this.emitStart();
 
     if (isObservable(returned)) {
       let last: unknown;

@@ -6,6 +6,20 @@ export interface SlidingWindowConfig {
   readonly periodMs: number;
 }
 
+/** Units recorded at one time (the store's clock). */
+export interface Slot {
+  readonly at: number;
+  readonly units: number;
+}
+
+/** The answer of {@link SlidingWindowLimiter.plan}: slots in time order. */
+export interface SlotPlan {
+  readonly slots: readonly Slot[];
+  readonly granted: number;
+  /** Set when short: how much later `latest` would have to be for one more unit. */
+  readonly retryAfterMs?: number;
+}
+
 /** The answer of {@link SlidingWindowLimiter.acquire}. */
 export interface Grant {
   readonly granted: number;
@@ -66,13 +80,14 @@ export class SlidingWindowLimiter {
 
   /** Grants up to `want` units at `now` and records them. */
   acquire(want: number, now: number): Grant {
-    const granted = Math.min(Math.max(0, Math.floor(want)), this.available(now));
-    this.record(granted, now);
-    if (granted < want) return { granted, retryAfterMs: this.retryAfter(now) };
-    return { granted };
+    const plan = this.plan(want, now, now, now);
+    this.commit(plan);
+    return plan.retryAfterMs === undefined
+      ? { granted: plan.granted }
+      : { granted: plan.granted, retryAfterMs: plan.retryAfterMs };
   }
 
-  /** Records `units` granted at `now` without checking (the caller already checked `available`). */
+  /** Records `units` at `now` without checking (the caller checked `available`; `now` not before the newest entry). */
   record(units: number, now: number): void {
     if (units <= 0) return;
     const last = this.times.length - 1;
@@ -97,44 +112,74 @@ export class SlidingWindowLimiter {
   }
 
   /**
-   * Moves `units` granted at `from` to `now` (work that started later than it was counted), or, with
-   * `lagMs`, to `now − lagMs` but never before `from`: the time a start happening now would have been
-   * granted at, for callers that start work a fixed delay after its grant. Units still in the window
-   * always move: every window that gains them ends after `now`, so the next grants see them. Units
-   * whose grant left the window need room now and are recorded at `now`; all or nothing, and
-   * `retryAfterMs` says when to try again.
+   * Where `units` would be recorded from `earliest` on, without recording them: each unit at the
+   * earliest time `t ≥ earliest` (and not before the newest entry, so the log stays in time order)
+   * at which the window `(t − periodMs, t]` has room for it, none later than `latest`. With
+   * `together`, all units go to one time or none does. Record a plan with `commit`.
+   *
+   * Slots lie in the future when the window is full now: a caller that starts work exactly at its
+   * slot (not before, and within a fixed margin after) keeps the limit by start time too.
+   * `retryAfterMs`, set when the plan is short, is how much later `latest` would have to be for
+   * one more unit.
    */
-  move(units: number, from: number, now: number, lagMs = 0): Grant & { readonly at?: number } {
+  plan(units: number, now: number, earliest: number, latest: number, together = false): SlotPlan {
     this.evict(now);
-    let recorded = 0;
-    for (let i = this.head; i < this.times.length && recorded < units; i++) {
-      if (this.times[i] === from) recorded += this.counts[i] ?? 0;
+    const slots: Slot[] = [];
+    const want = Math.max(0, Math.floor(units));
+    if (together && want > this.allowed) return { slots, granted: 0, retryAfterMs: this.periodMs };
+    const logged = this.times.length;
+    // The log with the plan's own slots after it: entry i < logged is the log's, the rest the plan's.
+    const timeOf = (i: number): number =>
+      i < logged ? (this.times[i] as number) : (slots[i - logged] as Slot).at;
+    const unitsOf = (i: number): number =>
+      i < logged ? (this.counts[i] as number) : (slots[i - logged] as Slot).units;
+    let at = Math.max(earliest, logged > this.head ? timeOf(logged - 1) : -Infinity);
+    let k = this.head; // entries before k have left the window of `at`
+    let inWindow = this.inWindow;
+    let granted = 0;
+    const need = together ? want : 1;
+    while (granted < want) {
+      const size = logged + slots.length;
+      while (k < size && timeOf(k) <= at - this.periodMs) inWindow -= unitsOf(k++);
+      const fit = this.allowed - inWindow;
+      if (fit < need) {
+        at = timeOf(k) + this.periodMs; // when the oldest entry still in the window leaves it
+        continue;
+      }
+      if (at > latest) break;
+      const take = together ? want : Math.min(want - granted, fit);
+      const last = slots[slots.length - 1];
+      if (last && last.at === at) slots[slots.length - 1] = { at, units: last.units + take };
+      else slots.push({ at, units: take });
+      inWindow += take;
+      granted += take;
     }
-    const found = Math.min(units, recorded);
-    if (units - found > this.available(now)) return { granted: 0, retryAfterMs: this.retryAfter(now) };
-    this.refund(found, from);
-    const latest = this.times[this.times.length - 1] ?? now;
-    if (found < units || lagMs <= 0) {
-      const at = Math.max(now, latest);
-      this.record(units, at);
-      return { granted: units, at };
-    }
-    const at = Math.max(from, now - lagMs);
-    this.insert(units, at);
-    return { granted: units, at };
+    if (granted < want) return { slots, granted, retryAfterMs: Math.max(1, at - latest) };
+    return { slots, granted };
   }
 
-  /** Records `units` at `at`, which may be before the newest entry (the log stays sorted). */
-  private insert(units: number, at: number): void {
-    let i = this.times.length;
-    while (i > this.head && (this.times[i - 1] ?? -Infinity) > at) i--;
-    if (i > this.head && this.times[i - 1] === at) {
-      this.counts[i - 1] = (this.counts[i - 1] ?? 0) + units;
-    } else {
-      this.times.splice(i, 0, at);
-      this.counts.splice(i, 0, units);
+  /** Records the first `units` units of `plan` (made just now, with nothing recorded since). */
+  commit(plan: SlotPlan, units = plan.granted): void {
+    let left = units;
+    for (const slot of plan.slots) {
+      if (left <= 0) break;
+      const take = Math.min(left, slot.units);
+      this.record(take, slot.at);
+      left -= take;
     }
-    this.inWindow += units;
+  }
+
+  /**
+   * Moves `units` granted at `from` (work that did not start within its margin) to one slot at or
+   * after `earliest`: removes them from `from` (if still in the log) and records them together at
+   * the first time the window has room for all of them. Always safe: the units leave a time no work
+   * started at, and their new slot is checked like any grant. Returns the slot.
+   */
+  move(units: number, from: number, now: number, earliest = now): Slot {
+    this.refund(units, from);
+    const plan = this.plan(Math.min(units, this.allowed), now, earliest, Infinity, true);
+    this.commit(plan);
+    return plan.slots[0] ?? { at: earliest, units: 0 };
   }
 
   /** Ms from `now` until at least one unit is available (0 if one is available now). */

@@ -5,7 +5,7 @@ import type { Handled } from '../model/outcome';
 import type { Reservation } from '../model/reservation';
 import { assertQueueName, compileSchema } from '../model/validation';
 import type { IdlePolling } from '../operators/source';
-import { alignmentSlots, storeLimit, type PipelineRateLimit } from '../operators/time-starts';
+import { leadSlots, storeLimit, type PipelineRateLimit } from '../operators/time-starts';
 import type { FillSpec, RateLimitSpec } from '../store/store';
 import type { InFlight } from './in-flight';
 import type { Logger } from './logger';
@@ -74,6 +74,13 @@ export interface PipelineSpec {
   readonly idle?: IdlePolling;
   /** Let the store form batches (see `FillSpec`): no reserved job waits on a local timer. */
   readonly fill?: FillSpec;
+  /**
+   * Jobs of the queue running at once across every worker and process, at most: a semaphore kept
+   * with the leases in the store (a job counts from its reserve to its settle, so a crashed worker's
+   * share comes back when its leases are recovered). `concurrency` still bounds each worker.
+   * Default: no cap.
+   */
+  readonly globalConcurrency?: number;
 }
 
 /** A validated pipeline: its description and its graph. Give it to a `Worker`. */
@@ -94,10 +101,11 @@ export interface PipelineDefinition<T = unknown, R = unknown> {
   readonly coalesce?: number;
   readonly idle?: IdlePolling;
   readonly fill?: FillSpec;
+  readonly globalConcurrency?: number;
   /**
    * Jobs reserved and not yet settled, at most, for a concurrency:
-   * `concurrency × unitSize + prefetch`, plus for a rate-limited pipeline the jobs the limit can grant
-   * while starts wait out their alignment: `⌈allowed × jobs per unit × alignStartsMs / periodMs⌉`.
+   * `concurrency × unitSize + prefetch`, plus for a rate-limited pipeline the jobs granted ahead of
+   * their slots at the usual lead: `⌈allowed × jobs per unit × min(20, 2 × maxLeadMs) / periodMs⌉`.
    */
   budget(concurrency: number): number;
   readonly graph: PipelineGraph<T>;
@@ -148,6 +156,7 @@ export function pipeline<T = unknown, R = unknown>(
   positive('concurrency', concurrency, 1);
   positive('unitSize (the batch size)', unitSize, 1);
   positive('prefetch', prefetch, 0);
+  if (spec.globalConcurrency !== undefined) positive('globalConcurrency', spec.globalConcurrency, 1);
   if (!(leaseMs > 0)) throw new InvalidArgumentError(`pipeline "${name}": leaseMs must be > 0`);
   const limit = spec.rateLimit;
   if (limit && prefetch > 0) {
@@ -157,7 +166,7 @@ export function pipeline<T = unknown, R = unknown>(
     );
   }
   if (spec.schema) compileSchema(spec.schema); // an invalid schema fails here, not in the worker
-  const aligning = limit ? alignmentSlots(limit, unitSize) : 0;
+  const ahead = limit ? leadSlots(limit, unitSize) : 0;
   return {
     ...spec,
     name,
@@ -166,7 +175,7 @@ export function pipeline<T = unknown, R = unknown>(
     prefetch,
     leaseMs,
     ...(limit ? { storeLimit: storeLimit(limit, spec.queue, unitSize) } : {}),
-    budget: (c) => c * unitSize + prefetch + aligning,
+    budget: (c) => c * unitSize + prefetch + ahead,
     graph,
   };
 }

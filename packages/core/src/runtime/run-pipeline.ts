@@ -3,13 +3,18 @@ import type { Handled, Outcome } from '../model/outcome';
 import type { PayloadValidator } from '../model/validation';
 import { settle } from '../operators/settle';
 import { source } from '../operators/source';
-import { localWindow, rateMargin, startTiming } from '../operators/time-starts';
+import {
+  maxSlotLead,
+  rateMargin,
+  startTiming,
+  type PipelineRateLimit,
+  type StartObserver,
+} from '../operators/time-starts';
 import { validate } from '../operators/validate';
 import type { Store } from '../store/store';
 import type { Demand } from './demand';
 import type { InFlight } from './in-flight';
 import { preciseNow } from './lease-clock';
-import type { LimiterRegistry } from './limiter';
 import type { Logger } from './logger';
 import type { PipelineContext, PipelineDefinition } from './pipeline';
 import type { Telemetry } from './telemetry';
@@ -28,8 +33,6 @@ export interface PipelineRun {
   readonly telemetry?: Telemetry;
   /** Checks payloads when the pipeline has no schema of its own (the queue's stored schema). */
   readonly validator: PayloadValidator | undefined;
-  /** This process's limiters by key: handler starts of pipelines sharing a key share one. */
-  readonly limiters: LimiterRegistry;
 }
 
 /**
@@ -63,11 +66,8 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
           queue: def.queue,
           limit,
           jobsPerCall: def.unitSize,
-          limiter: run.limiters.get(def.storeLimit.key ?? def.queue, {
-            allowed: limit.allowed,
-            periodMs: localWindow(def.storeLimit, rateMargin(limit)),
-          }),
           scheduler,
+          observer: startTimingReport(def.name, def.queue, def.storeLimit.key ?? def.queue, limit, run),
         })()
       : undefined;
   const flow = source<T>({
@@ -80,9 +80,9 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     ...(limit?.per === 'call' ? { multipleOf: def.unitSize } : {}),
     wakeups: store.wakeups(def.queue),
     paused: run.paused$,
-    // Grant times to a fraction of a millisecond: two whole-millisecond readings would spend 2 ms of
-    // a limit's margin.
-    now: preciseNow(scheduler),
+    // Grant times on the clock starts are checked on, to a fraction of a millisecond where it can.
+    now: timer?.now ?? preciseNow(scheduler),
+    ...(timer ? { slotLead: timer } : {}),
     onError: (error) => {
       logger.warn('reserve failed; backing off', {
         pipeline: def.name,
@@ -93,6 +93,7 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     ...(def.storeLimit ? { limit: def.storeLimit } : {}),
     ...(def.fill ? { fill: def.fill } : {}),
     ...(def.idle ? { idle: def.idle } : {}),
+    ...(def.globalConcurrency !== undefined ? { maxActive: def.globalConcurrency } : {}),
     scheduler,
   }).pipe(
     validate<T>(run.validator),
@@ -125,4 +126,66 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     }),
   );
   return timer ? concat(timer.warmUp(), flow) : flow;
+}
+
+/**
+ * Reports a limited pipeline's start timing as `start-timing` telemetry events, and warns once each
+ * time the lead reaches its cap (answers slower than `maxLeadMs`: slots come before their
+ * reservations arrive, and starts are moved).
+ */
+function startTimingReport(
+  pipeline: string,
+  queue: string,
+  key: string,
+  limit: PipelineRateLimit,
+  run: PipelineRun,
+): StartObserver {
+  const marginMs = rateMargin(limit);
+  const maxLead = maxSlotLead(limit);
+  let leadMs = Math.min(5, maxLead);
+  let capped = false;
+  const emit = (
+    kind: 'started' | 'moved' | 'handed-back' | 'lead',
+    lateMs: number,
+    reason?: string,
+  ): void => {
+    const telemetry = run.telemetry;
+    if (!telemetry?.observed) return;
+    telemetry.emit({
+      type: 'start-timing',
+      queue,
+      at: run.scheduler.now(),
+      pipeline,
+      key,
+      kind,
+      lateMs,
+      leadMs,
+      marginMs,
+      capped,
+      ...(reason === undefined ? {} : { reason }),
+    });
+  };
+  return {
+    started: (lateMs) => {
+      emit('started', lateMs);
+    },
+    moved: (lateMs) => {
+      emit('moved', lateMs);
+    },
+    handedBack: (reason) => {
+      emit('handed-back', 0, reason);
+    },
+    lead: (ms, atCap) => {
+      leadMs = ms;
+      if (atCap && !capped) {
+        run.logger.warn('rate-limit lead at its cap: answers arrive later than maxLeadMs, starts get moved', {
+          pipeline,
+          key,
+          maxLeadMs: maxLead,
+        });
+      }
+      capped = atCap;
+      emit('lead', 0);
+    },
+  };
 }

@@ -33,6 +33,7 @@ import type {
  * | `rate-limited` | `retryAfterMs` | `queue`, `key` |
  * | `rejected` | — | `queue`, `jobId`, `reason` (malformed job dead-lettered at reserve) |
  * | `start` | `jobs` (1, or the batch size), `waitMs` (due → leased) | `queue`, `pipeline`, `jobIds`, `attempt` |
+ * | `start-timing` | `lateMs`, `leadMs`, `marginMs` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`), `capped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get) |
  * | `stop` | `durationMs` | `queue`, `pipeline`, `jobId`, `kind` (the outcome) |
  * | `exception` | `durationMs` | `queue`, `pipeline`, `jobId`, `error` |
  * | `settle-refused` | — | `queue`, `jobId`, `reason` (`lease-lost`, `not-found`) |
@@ -59,6 +60,24 @@ export type TelemetryEvent =
       attempt: number;
       /** From the moment the (first) job became due to its lease start, on the store's clock. */
       waitMs: number;
+    })
+  | (Base & {
+      type: 'start-timing';
+      pipeline: string;
+      /** The rate-limit key. */
+      key: string;
+      /**
+       * `started`: a unit started, `lateMs` after its slot surely came; `moved`: it missed its margin
+       * by that much and was moved to a new slot; `handed-back`: it could not be placed (`reason`) and
+       * went back to the queue; `lead`: new slots now go `leadMs` ahead (`capped` when the measured
+       * need is above `maxLeadMs`).
+       */
+      kind: 'started' | 'moved' | 'handed-back' | 'lead';
+      lateMs: number;
+      leadMs: number;
+      marginMs: number;
+      capped: boolean;
+      reason?: string;
     })
   | (Base & { type: 'stop'; pipeline: string; jobId: string; kind: OutcomeKind; durationMs: number })
   | (Base & { type: 'exception'; pipeline: string; jobId: string; error: ErrorInfo; durationMs: number })

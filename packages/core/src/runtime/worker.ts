@@ -26,7 +26,6 @@ import { parseCron, type CronExpression } from './cron';
 import { Demand } from './demand';
 import { InvalidArgumentError, toErrorInfo, WorkerStateError } from '../model/errors';
 import { InFlight } from './in-flight';
-import { LimiterRegistry } from './limiter';
 import { createLogger, type Logger } from './logger';
 import type { PipelineDefinition } from './pipeline';
 import { runPipeline } from './run-pipeline';
@@ -162,9 +161,7 @@ export class Worker {
     }
     return o;
   }
-
   /** Local start-time checks of rate limits, shared by key between this worker's pipelines. */
-  private readonly limiters = new LimiterRegistry();
   private readonly restartDelayMs: number;
   private readonly recoverEveryMs: number;
   private state: State = 'idle';
@@ -437,7 +434,6 @@ export class Worker {
           logger: this.logger,
           telemetry: this.telemetry,
           validator: def.schema ? compileSchema(def.schema) : fallbackValidator,
-          limiters: this.limiters,
         }).subscribe({
           next: (outcome) => {
             rt.outcomes.next(outcome);

@@ -26,8 +26,9 @@ import {
   leaseExpiredError,
   StoreText,
 } from '../model/limits';
-import { LimiterRegistry } from '../runtime/limiter';
+import { LimiterRegistry, type Slot, type SlotPlan } from '../runtime/limiter';
 import type { SettleResult, Settlement } from '../model/outcome';
+import { ACTIVE_CAP_CHECK_MS } from './store';
 import type {
   CancelResult,
   EnqueueResult,
@@ -39,6 +40,7 @@ import type {
   QueueConfig,
   QueueSettings,
   QueueStats,
+  LimitSlot,
   RateLimitSpec,
   RebaseResult,
   RecoverResult,
@@ -246,22 +248,29 @@ export class MemoryStore implements Store {
       }
 
       let max = Math.min(n, q.counts.ready);
+      let capped = false;
+      if (options.maxActive !== undefined && max > 0) {
+        const room = Math.max(0, Math.floor(options.maxActive) - q.running.size);
+        if (room < max) {
+          max = room;
+          capped = true;
+        }
+      }
       // Until the head job has waited `waitMs`, only whole batches of `fill.count` go.
       if (fill && head && now - head.readyAt < fill.waitMs) {
         max = Math.min(max, Math.floor(q.counts.ready / fill.count) * fill.count);
       }
-      let limited = false;
       const limit = options.limit;
       const limiter = limit
         ? this.limiters.get(limit.key ?? queue, { allowed: limit.allowed, periodMs: limit.periodMs })
         : undefined;
       const perCall = limit?.per === 'call' ? Math.max(1, limit.jobsPerCall ?? 1) : 1;
+      let plan: SlotPlan | undefined;
       if (limiter && max > 0) {
-        const units = limiter.available(now);
-        if (units * perCall < max) {
-          max = units * perCall;
-          limited = true;
-        }
+        const lead = Math.max(0, options.limitLeadMs ?? 0);
+        const ahead = Math.max(lead, options.limitAheadMs ?? lead);
+        plan = limiter.plan(Math.ceil(max / perCall), now, now + lead, now + ahead);
+        max = Math.min(max, plan.granted * perCall);
       }
 
       const jobs: ReservedJob<T>[] = [];
@@ -270,12 +279,11 @@ export class MemoryStore implements Store {
         if (!rec) break;
         jobs.push(this.lease<T>(q, rec, now, options.leaseMs));
       }
-      if (limiter && jobs.length > 0) limiter.record(Math.ceil(jobs.length / perCall), now);
-
       const result: {
         jobs: ReservedJob<T>[];
         paused: false;
         rejected: [];
+        slots?: readonly LimitSlot[];
         retryAfterMs?: number;
         nextCheckInMs?: number;
       } = {
@@ -283,7 +291,16 @@ export class MemoryStore implements Store {
         paused: false,
         rejected: [],
       };
-      if (limited && limiter) result.retryAfterMs = Math.max(1, limiter.retryAfter(now));
+      let limited = false;
+      if (limiter && plan) {
+        const units = Math.ceil(jobs.length / perCall);
+        limiter.commit(plan, units);
+        if (units > 0) result.slots = slotsOfJobs(plan.slots, jobs.length, perCall);
+        // Limited only if the limit, not the queue, cut the answer short.
+        limited = plan.retryAfterMs !== undefined && jobs.length === max && q.counts.ready > 0;
+      }
+      if (limited && plan) result.retryAfterMs = plan.retryAfterMs ?? 1;
+      else if (capped && jobs.length < n) result.nextCheckInMs = ACTIVE_CAP_CHECK_MS;
       else if (jobs.length < n) {
         const next = this.nextDue(q);
         if (next !== undefined) result.nextCheckInMs = Math.max(1, next - now);
@@ -662,7 +679,7 @@ export class MemoryStore implements Store {
     limit: RateLimitSpec,
     from: number,
     units: number,
-    lagMs = 0,
+    leadMs = 0,
   ): Observable<RebaseResult> {
     return defer(() => {
       this.assertOpen();
@@ -671,12 +688,8 @@ export class MemoryStore implements Store {
         periodMs: limit.periodMs,
       });
       const now = this.now();
-      const grant = limiter.move(units, from, now, lagMs);
-      return of<RebaseResult>(
-        grant.granted > 0
-          ? { moved: true, at: grant.at ?? now, now }
-          : { moved: false, retryAfterMs: grant.retryAfterMs ?? 1 },
-      );
+      const slot = limiter.move(units, from, now, now + Math.max(0, leadMs));
+      return of<RebaseResult>({ at: slot.at, now });
     });
   }
 
@@ -944,4 +957,17 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     ...(rec.reason === undefined ? {} : { reason: rec.reason }),
     ...(rec.lease === undefined ? {} : { lease: rec.lease }),
   };
+}
+
+/** Which of `count` jobs (in order) each slot holds, `perCall` jobs to a unit. */
+function slotsOfJobs(slots: readonly Slot[], count: number, perCall: number): LimitSlot[] {
+  const out: LimitSlot[] = [];
+  let left = count;
+  for (const slot of slots) {
+    if (left <= 0) break;
+    const jobs = Math.min(left, slot.units * perCall);
+    out.push({ at: slot.at, jobs });
+    left -= jobs;
+  }
+  return out;
 }

@@ -33,22 +33,44 @@ export interface FillSpec {
   readonly waitMs: number;
 }
 
-/** The answer of `Store.rebaseLimit`. */
-export type RebaseResult =
-  /**
-   * Moved: the units now count from store time `at` (the call's `now`, or `lagMs` before it); `now`
-   * is the store time of the call.
-   */
-  | { readonly moved: true; readonly at: number; readonly now: number }
-  /** Not moved (their grant left the window and the limit is spent): try again after this long. */
-  | { readonly moved: false; readonly retryAfterMs: number };
+/** The answer of `Store.rebaseLimit`: the units now count at store time `at`; `now` is the call's store time. */
+export interface RebaseResult {
+  readonly at: number;
+  readonly now: number;
+}
+
+/** Jobs of a reserve whose rate-limit units are recorded at one store time. */
+export interface LimitSlot {
+  readonly at: number;
+  readonly jobs: number;
+}
 
 export interface ReserveOptions {
   /** How long the lease lasts before the job may be recovered by another worker. */
   readonly leaseMs: number;
   readonly limit?: RateLimitSpec;
+  /**
+   * Under a limit: the earliest store time a unit may be recorded at, as ms after the store's now
+   * (the time the answer needs to reach a worker that starts work at its slot). Default `0`.
+   */
+  readonly limitLeadMs?: number;
+  /**
+   * Under a limit: the latest store time a unit may be recorded at, as ms after the store's now, so
+   * that capacity freeing soon is granted before it frees. Default: `limitLeadMs`.
+   */
+  readonly limitAheadMs?: number;
   readonly fill?: FillSpec;
+  /**
+   * At most this many jobs of the queue leased at once, across every worker and process (counted in
+   * the store with the leases, so a crashed worker's share comes back when its leases are
+   * recovered): a reserve takes only what is left, and when nothing is it answers with
+   * `nextCheckInMs` ({@link ACTIVE_CAP_CHECK_MS}). Default: no cap.
+   */
+  readonly maxActive?: number;
 }
+
+/** How soon a reserve held back by `maxActive` suggests looking again, in ms. */
+export const ACTIVE_CAP_CHECK_MS = 20;
 
 /** A job the store found malformed while reserving; it went to the dead-letter queue instead. */
 export interface RejectedJob {
@@ -69,6 +91,12 @@ export interface ReserveResult<T = unknown> {
    * becoming due. The caller may sleep this long (a wake-up signal may cut the sleep short).
    */
   readonly nextCheckInMs?: number;
+  /**
+   * Under a limit: the store times the jobs' units were recorded at, in time order; the first
+   * `jobs` jobs belong to the first slot, and so on. Work of a slot should start at its time, not
+   * before (see `timeStarts`). With limits counting calls, a slot's jobs fill whole calls.
+   */
+  readonly slots?: readonly LimitSlot[];
   /** The queue is paused; nothing was reserved. */
   readonly paused: boolean;
   readonly rejected: readonly RejectedJob[];
@@ -266,20 +294,18 @@ export interface Store {
   /** Units of the rate limit `key` (of `queue`) granted in the window of `periodMs` ending now. */
   rateLimitUsage?(queue: string, key: string, periodMs: number): Promise<number>;
   /**
-   * Moves `units` of `limit` granted at store time `from` to the store's now, for work that starts
-   * later than it was counted (optional capability; a worker uses it when a job's start trails its
-   * lease by more than the limit's margin). With `lagMs`, the units count from `lagMs` before now
-   * (never before `from`): for a worker that starts work a fixed delay after its grant, the time a
-   * start happening now would have been granted at. Moving a unit still in the window never breaks
-   * the limit (every window that gains it ends after now); a unit whose grant left the window is
-   * granted afresh at now, or the answer says when to try again.
+   * Moves `units` of `limit` recorded at store time `from` (work that could not start within the
+   * limit's margin after it: a stalled worker, a slot it learnt of too late) to the first store time,
+   * `leadMs` or more after now, where the window has room for all of them together (optional
+   * capability). Always safe: the units leave a time no work started at, and their new time is
+   * checked like any grant.
    */
   rebaseLimit?(
     queue: string,
     limit: RateLimitSpec,
     from: number,
     units: number,
-    lagMs?: number,
+    leadMs?: number,
   ): Observable<RebaseResult>;
   /**
    * The store's clock (ms), as it stamps `queue`'s grants and leases (optional capability; a worker

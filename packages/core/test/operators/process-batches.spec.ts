@@ -120,7 +120,7 @@ describe('batch-handler operators', () => {
       };
       const log: string[] = [];
       testScheduler.run(({ cold }) => {
-        const grant = { at: 1, sentAt: 1, receivedAt: 1 };
+        const grant = { at: 1, storeNow: 1, sentAt: 1, receivedAt: 1 };
         cold('x-y', {
           x: { ...r('a', 'b', 'c'), grant, gate },
           y: { ...r('d'), grant: { ...grant, at: 2 }, gate },
@@ -154,7 +154,7 @@ describe('batch-handler operators', () => {
     });
 
     it('chunkJobs splits a reservation into calls of at most n jobs, keeping its grant', () => {
-      const grant = { at: 7, sentAt: 6, receivedAt: 8 };
+      const grant = { at: 7, storeNow: 7, sentAt: 6, receivedAt: 8 };
       testScheduler.run(({ cold, expectObservable }) => {
         expectObservable(
           cold('(x|)', { x: { ...r('a', 'b', 'c', 'd', 'e'), grant } }).pipe(chunkJobs(2)),

@@ -592,11 +592,32 @@ describe('source', () => {
     });
     expect(log).toEqual(['emitted a+b+', 'emitted c+']);
     expect(inFlight.size).toBe(3);
-    // Store time of the lease, and the call's local send and answer times (virtual: instant).
+    // Store time of the lease (the slot, with no limit), and the call's local send and answer times
+    // (virtual: instant).
     expect(grants).toEqual([
-      { at: 0, sentAt: 0, receivedAt: 0 },
-      { at: 10, sentAt: 10, receivedAt: 10 },
+      { at: 0, storeNow: 0, sentAt: 0, receivedAt: 0 },
+      { at: 10, storeNow: 10, sentAt: 10, receivedAt: 10 },
     ]);
+  });
+
+  it('under a limit, places slots a lead ahead and emits one reservation per slot', () => {
+    const store = new MemoryStore();
+    const emitted: string[] = [];
+    testScheduler.run(() => {
+      enqueue(store, ['a', 'b', 'c', 'd', 'e']);
+      const demand = new Demand({ initial: 5 });
+      const lead = { leadMs: () => 10, aheadMs: () => 500 };
+      // 3 per 400 ms, 2 of them spent at 0 by another reserve.
+      store.reserve('q', 2, { leaseMs: 1000, limit: { allowed: 3, periodMs: 400 } }).subscribe();
+      source(config({ store, demand, limit: { allowed: 3, periodMs: 400 }, slotLead: lead })).subscribe(
+        (r) => {
+          emitted.push(`${r.jobs.map((j) => String(j.data)).join('')}@${String(r.grant?.at)}`);
+          demand.cancel(); // a drain the first reservation starts still lets the second out
+        },
+      );
+    });
+    // c at the lead (10); d and e when a and b leave the window (400), within 500 ahead.
+    expect(emitted).toEqual(['c@10', 'de@400']);
   });
 
   describe('configuration', () => {

@@ -2,8 +2,8 @@ import { asyncScheduler, map, type Observable, of, throwError, timer } from 'rxj
 import type { TestScheduler } from 'rxjs/testing';
 import {
   processJobs,
-  SlidingWindowLimiter,
   timeStarts,
+  type Handled,
   type Handler,
   type LimitGrant,
   type RebaseResult,
@@ -12,6 +12,7 @@ import {
   type Store,
   type TimeStartsConfig,
 } from '@sluice/core';
+import { startTiming } from '@sluice/core/internal';
 import { newTestScheduler, reservedJob, stubStore } from '../pipeline/helpers';
 
 /** A single-job handler that records its start and takes `ms` frames. */
@@ -22,37 +23,45 @@ const slow =
     return timer(ms).pipe(map(() => job.data));
   };
 
-/** A reservation of jobs the store leased (and counted) at store time `at`, sent and answered at once. */
+/**
+ * A reservation whose units the store recorded at slot `at`, from a reserve call it stamped at
+ * `storeNow` (default: the slot), sent and answered at once.
+ */
 const granted = (at: number, ids: readonly string[], grant?: Partial<LimitGrant>): Reservation<string> => ({
   jobs: ids.map((id): ReservedJob<string> =>
-    reservedJob(id, id, { lease: { token: `${id}.1`, expiresAt: 30_000, startedAt: at } }),
+    reservedJob(id, id, { lease: { token: `${id}.1`, expiresAt: 30_000, startedAt: grant?.storeNow ?? at } }),
   ),
-  grant: { at, sentAt: at, receivedAt: at, ...grant },
+  grant: { at, storeNow: at, sentAt: at, receivedAt: at, ...grant },
 });
 
 /**
- * A store's rebaseLimit in virtual time: acting when called, answering `delay` frames later,
- * counting moved units from 28 frames before its now (the alignment less the lateness allowed).
+ * A store's rebaseLimit in virtual time: acting when called, answering `delay` frames later, placing
+ * the units `lead` after its now (or at its now with `ignoreLead`).
  */
 const mover =
-  (calls: number[], delay = 0, refuseFirst = false) =>
-  (from: number): Observable<RebaseResult> => {
+  (calls: number[], delay = 0, ignoreLead = false) =>
+  (from: number, lead: number): Observable<RebaseResult> => {
     calls.push(from);
     const now = asyncScheduler.now();
-    const answer: RebaseResult =
-      refuseFirst && calls.length === 1
-        ? { moved: false, retryAfterMs: 100 }
-        : { moved: true, at: Math.max(from, now - 28), now };
+    const answer: RebaseResult = { at: ignoreLead ? now : now + lead, now };
     return delay > 0 ? timer(delay).pipe(map(() => answer)) : of(answer);
   };
 
-/** A store that can only move counts. */
-const storeMoving = (rebase: (from: number) => Observable<RebaseResult>): Store =>
-  stubStore({ rebaseLimit: (_queue, _limit, grantedAt) => rebase(grantedAt) });
+/** A store that can only move units (and, if given, read its clock). */
+const storeMoving = (
+  rebase: (from: number, lead: number) => Observable<RebaseResult>,
+  storeTime?: () => Observable<number>,
+): Store =>
+  stubStore({
+    rebaseLimit: (_queue, _limit, from, _units, lead) => rebase(from, lead ?? 0),
+    ...(storeTime ? { storeTime } : {}),
+  });
 
 /**
- * 100 per 1,000 ms: a margin of 5 ms (late after 2), starts due 30 after their grant. The local
- * limiter is given explicitly where a test needs a tight one.
+ * 100 per 1,000 ms: a margin of 10 ms, so a start may come up to 8 after its slot as this process
+ * checks it (2 kept for the handler's first steps). A call answered in the frame it was sent knows
+ * the store's clock to ±1 (whole milliseconds on both sides): a unit of slot s may start from s + 1
+ * to s + 7.
  */
 const config = (store: Store, extra: Partial<TimeStartsConfig> = {}): TimeStartsConfig => ({
   store,
@@ -67,15 +76,18 @@ describe('timeStarts', () => {
     testScheduler = newTestScheduler();
   });
 
-  it('emits each reservation when it is due, its grant plus the alignment, with a gate on it', () => {
+  it('emits each reservation once its slot has surely come, with a gate on it', () => {
     testScheduler.run(({ cold, expectObservable }) => {
-      const reservations = cold('-a---b', { a: granted(1, ['a']), b: granted(5, ['b']) });
+      const reservations = cold('-a---b', {
+        a: granted(10, ['a'], { storeNow: 1, sentAt: 1, receivedAt: 1 }),
+        b: granted(12, ['b'], { storeNow: 5, sentAt: 5, receivedAt: 5 }),
+      });
       expectObservable(
         reservations.pipe(
           timeStarts(config(stubStore({}))),
           map((r) => `${r.jobs.map((j) => j.id).join('')}${r.gate ? '+gate' : ''}`),
         ),
-      ).toBe('31ms a 3ms b', { a: 'a+gate', b: 'b+gate' });
+      ).toBe('11ms a 1ms b', { a: 'a+gate', b: 'b+gate' });
     });
   });
 
@@ -88,13 +100,38 @@ describe('timeStarts', () => {
           return cold('-(t|)', { t: asyncScheduler.now() });
         },
       });
-      const reservations = cold('a', { a: granted(0, ['a']) });
+      const reservations = cold('a', { a: granted(20, ['a'], { storeNow: 0, sentAt: 0, receivedAt: 0 }) });
       reservations
         .pipe(timeStarts(config(store, { clockReadings: 3 })))
         .subscribe(() => log.push(`due@${asyncScheduler.now()}`));
     });
-    // Three readings one frame each; the source is subscribed at 3, its grant is due at 30.
-    expect(log).toEqual(['clock@0', 'clock@1', 'clock@2', 'due@30']);
+    // Three readings one frame each; the source is subscribed at 3, its slot (20) surely come at 21.
+    expect(log).toEqual(['clock@0', 'clock@1', 'clock@2', 'due@21']);
+  });
+
+  it('places slots a lead ahead that follows the answers, from 5 ms up to its cap', () => {
+    const leads: [number, boolean][] = [];
+    const make = startTiming(
+      config(stubStore({}), { observer: { lead: (ms, capped) => leads.push([ms, capped]) } }),
+    );
+    let timing: ReturnType<typeof make> | undefined;
+    testScheduler.run(({ cold }) => {
+      timing = make(); // on the virtual clock
+      expect(timing.leadMs()).toBe(5);
+      cold('a 19ms b 199ms c', {
+        a: granted(0, ['a'], { sentAt: 0, receivedAt: 0 }), // answered at once: 5 stays
+        b: granted(20, ['b'], { sentAt: 0, receivedAt: 20 }), // 20 ms: 1.5 × 20 + 1
+        c: granted(220, ['c'], { sentAt: 20, receivedAt: 220 }), // 200 ms: capped at 100
+      })
+        .pipe(timing.align())
+        .subscribe();
+    });
+    expect(leads).toEqual([
+      [31, false],
+      [100, true],
+    ]);
+    expect(timing?.leadMs()).toBe(100);
+    expect(timing?.aheadMs()).toBe(200);
   });
 
   describe('the gate it puts on reservations, asked by processJobs', () => {
@@ -104,103 +141,119 @@ describe('timeStarts', () => {
       starts: number[],
       extra: Partial<TimeStartsConfig> = {},
       concurrency = 5,
-    ): void => {
+    ): Handled<string>[] => {
+      const handled: Handled<string>[] = [];
       reservations
         .pipe(timeStarts(config(store, extra)), processJobs(slow(1, starts), { pipeline: 'p', concurrency }))
-        .subscribe();
+        .subscribe((h) => handled.push(...h));
+      return handled;
     };
 
-    it('holds a unit that arrives early until its grant plus the alignment', () => {
-      const starts: number[] = [];
-      testScheduler.run(({ cold }) => {
-        run(cold('-----u', { u: granted(0, ['a']) }), storeMoving(mover([])), starts);
-      });
-      expect(starts).toEqual([30]);
-    });
-
-    it('moves the count of a late unit to just before the present, then starts it on time', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        // Granted at 0, due at 30, arrives at 50: late by more than 2. The store, at 50, counts it
-        // from 22; the answer comes at 54, when a start trails 22 by 32: within the 2 allowed.
-        run(cold('50ms u', { u: granted(0, ['a']) }), storeMoving(mover(calls, 4)), starts);
-      });
-      expect(calls).toEqual([0]);
-      expect(starts).toEqual([54]);
-    });
-
-    it('moves a grant whose local time is uncertain once, before its start, then keeps to the new one', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        // A reserve that took 10 frames: where its grant falls locally is known to within 11 ms, more
-        // than the margin allows. It is moved once (still counted from 0: a move never goes before
-        // the grant) and the move's quick answer pins it: due 30 after it.
-        const slowTrip = granted(0, ['a'], { sentAt: -10 });
-        run(cold('-----u', { u: slowTrip }), storeMoving(mover(calls, 2)), starts);
-      });
-      expect(calls).toEqual([0]);
-      expect(starts).toEqual([30]);
-    });
-
-    it('stops moving a unit the store keeps answering too slowly for, and starts it', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        // Every answer comes 10 frames after the store acted: each start would trail its count by
-        // 38, so the unit is moved again, up to the cap (16), then started.
-        run(cold('50ms u', { u: granted(0, ['a']) }), storeMoving(mover(calls, 10)), starts);
-      });
-      expect(calls.length).toBe(16);
-      expect(starts).toEqual([210]);
-    });
-
-    it('starts a unit late by no more than lateAfterMs without a store call', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        run(cold('32ms u', { u: granted(0, ['a']) }), storeMoving(mover(calls)), starts);
-      });
-      expect(calls).toEqual([]);
-      expect(starts).toEqual([32]);
-    });
-
-    it('asks again after retryAfterMs when the store has no room for a late unit', () => {
-      const starts: number[] = [];
-      const calls: number[] = [];
-      testScheduler.run(({ cold }) => {
-        run(cold('2000ms u', { u: granted(0, ['a']) }), storeMoving(mover(calls, 0, true)), starts);
-      });
-      // Refused at 2000; moved at 2100 to 2072, due at 2102.
-      expect(calls).toEqual([0, 0]);
-      expect(starts).toEqual([2102]);
-    });
-
-    it('starts a late unit when the store cannot be reached (it was counted at its grant)', () => {
+    it('holds a unit that arrives early until its slot has surely come', () => {
       const starts: number[] = [];
       testScheduler.run(({ cold }) => {
         run(
-          cold('50ms u', { u: granted(0, ['a']) }),
+          cold('-----u', { u: granted(30, ['a'], { storeNow: 5, sentAt: 5, receivedAt: 5 }) }),
+          storeMoving(mover([])),
+          starts,
+        );
+      });
+      expect(starts).toEqual([31]);
+    });
+
+    it('starts a unit late by less than its margin without a store call', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        // Slot 30: surely come at 31, surely within the margin until 37.
+        run(
+          cold('37ms u', { u: granted(30, ['a'], { storeNow: 37, sentAt: 37, receivedAt: 37 }) }),
+          storeMoving(mover(calls)),
+          starts,
+        );
+      });
+      expect(calls).toEqual([]);
+      expect(starts).toEqual([37]);
+    });
+
+    it('moves a late unit to a new slot a lead ahead of the store, and starts it there', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        // Slot 0, reaching the gate at 50: too late. The store, at 50, places it a lead (5) ahead;
+        // the answer comes at 52, and the unit starts when its new slot has surely come (56).
+        run(
+          cold('50ms u', { u: granted(0, ['a'], { storeNow: 50, sentAt: 50, receivedAt: 50 }) }),
+          storeMoving(mover(calls, 2)),
+          starts,
+        );
+      });
+      expect(calls).toEqual([0]);
+      expect(starts).toEqual([56]);
+    });
+
+    it('hands a unit back after 8 moves that all came too late, never starting it', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      let handled: Handled<string>[] = [];
+      const handedBack: string[] = [];
+      testScheduler.run(({ cold }) => {
+        // Every answer comes 20 frames after the store placed the unit at its now: always late.
+        handled = run(
+          cold('50ms u', { u: granted(0, ['a'], { storeNow: 50, sentAt: 50, receivedAt: 50 }) }),
+          storeMoving(mover(calls, 20, true)),
+          starts,
+          {
+            observer: { handedBack: (reason) => handedBack.push(reason) },
+          },
+        );
+      });
+      expect(calls).toHaveLength(8);
+      expect(starts).toEqual([]);
+      expect(handled).toMatchObject([{ job: { id: 'a' }, status: 'snoozed', delayMs: 0 }]);
+      expect(handedBack).toEqual(['moved 8 times and still late']);
+    });
+
+    it('hands a late unit back when the store cannot be reached to move it', () => {
+      const starts: number[] = [];
+      let handled: Handled<string>[] = [];
+      testScheduler.run(({ cold }) => {
+        handled = run(
+          cold('50ms u', { u: granted(0, ['a'], { storeNow: 50, sentAt: 50, receivedAt: 50 }) }),
           storeMoving(() => throwError(() => new Error('down'))),
           starts,
         );
       });
-      expect(starts).toEqual([50]);
+      expect(starts).toEqual([]);
+      expect(handled).toMatchObject([{ status: 'snoozed', delayMs: 0 }]);
     });
 
-    it('a start the local limit holds back becomes late and is moved in the store', () => {
+    it('reads the store clock again when a slot cannot be placed within the margin, and starts it then', () => {
       const starts: number[] = [];
-      const calls: number[] = [];
+      let readings = 0;
       testScheduler.run(({ cold }) => {
-        // One start per second locally: b, granted with a, waits for a's start to leave the window
-        // (1030), is moved to 1002 and starts when due, at 1032.
-        run(cold('u', { u: granted(0, ['a', 'b']) }), storeMoving(mover(calls)), starts, {
-          limiter: new SlidingWindowLimiter({ allowed: 1, periodMs: 1000 }),
-        });
+        // A reserve that took 20 frames: where slot 40 falls locally is known to ±11 only, wider than
+        // the margin. One quick reading of the store's clock pins it: it starts at 41.
+        const slowTrip = granted(40, ['a'], { storeNow: 0, sentAt: -20, receivedAt: 0 });
+        const clock = (): Observable<number> => {
+          readings++;
+          return of(asyncScheduler.now());
+        };
+        run(cold('-----u', { u: slowTrip }), storeMoving(mover([]), clock), starts, { clockReadings: 0 });
       });
-      expect(starts).toEqual([30, 1032]);
-      expect(calls).toEqual([0]);
+      expect(readings).toBe(1);
+      expect(starts).toEqual([41]);
+    });
+
+    it('hands a unit back when the clock stays too uncertain to place it', () => {
+      const starts: number[] = [];
+      let handled: Handled<string>[] = [];
+      testScheduler.run(({ cold }) => {
+        const slowTrip = granted(40, ['a'], { storeNow: 0, sentAt: -20, receivedAt: 0 });
+        handled = run(cold('-----u', { u: slowTrip }), storeMoving(mover([])), starts); // no clock to read
+      });
+      expect(starts).toEqual([]);
+      expect(handled).toMatchObject([{ status: 'snoozed', delayMs: 0 }]);
     });
 
     it('gates nothing when nothing is limited: processJobs starts at once', () => {

@@ -29,7 +29,7 @@ describe('validate', () => {
 
   it('splits each reservation into valid jobs and invalid ones with the violations', () => {
     testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
-      const grant = { at: 5, sentAt: 4, receivedAt: 6 };
+      const grant = { at: 5, storeNow: 5, sentAt: 4, receivedAt: 6 };
       const reserved = hot<Reservation<Email>>('-x---y--|', {
         x: { jobs: [good, wrongType, twoViolations], grant },
         y: { jobs: [notAnObject, extraKey] },

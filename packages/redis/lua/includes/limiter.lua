@@ -2,13 +2,13 @@
   An exact sliding-log rate limiter in one hash: never more than `allowed` units in any window of
   `period` ms. The same algorithm as SlidingWindowLimiter in @sluice/core, on the store's clock.
 
-  A unit granted at time t occupies every window containing t, i.e. until t + period. Grants made in
-  the same millisecond share one log entry, so the log holds at most one entry per grant call within a
-  period. Fields: A allowed, P period (a key reused with other numbers is refused), h index of the
-  oldest entry, t index after the newest, n units in the window, and entries "<index>" = "<time>:<units>".
-  The key expires one period after the last grant, when every entry would have been evicted anyway.
-  Entries are in time order, except units moved to a time before the newest entry (rebase-limit
-  with a lag): such an entry is evicted when the entries before it are, late but never early.
+  A unit recorded at time t occupies every window containing t, i.e. until t + period. Units are
+  recorded at slots: the earliest time at or after a given one (and not before the newest entry, so
+  the log stays in time order) at which the window has room. A slot may lie ahead of now when the
+  window is full: a worker then starts the unit at that time. Units of one slot share one log entry.
+  Fields: A allowed, P period (a key reused with other numbers is refused), h index of the oldest
+  entry, t index after the newest, n units in the log, and entries "<index>" = "<time>:<units>". The
+  key expires one period after its newest entry.
 ]]
 local function limiterEntry(key, index)
   local e = redis.call('HGET', key, index)
@@ -33,6 +33,7 @@ local function limiterOpen(key, allowed, period, now)
     tail = tonumber(s[4]) or 0,
     used = tonumber(s[5]) or 0,
     now = now,
+    cache = {},
   }
   local cutoff = now - period
   while L.head < L.tail do
@@ -46,60 +47,146 @@ local function limiterOpen(key, allowed, period, now)
   end
   if L.head >= L.tail then
     L.used = 0
-  elseif L.tail > L.head then
-    -- Keep the log sorted even if the server clock stepped back: never record before the newest entry.
-    local last = limiterEntry(key, L.tail - 1)
-    if last and last > L.now then
-      L.now = last
-    end
+    L.newest = nil
+  else
+    L.newest = limiterEntry(key, L.tail - 1)
   end
-  L.available = math.max(0, allowed - L.used)
   return L
 end
 
--- Records `units` at time `at`: merged into the newest entry if it has that time, else a new entry.
--- `at` may be older than the newest entry (a moved start, see rebase-limit); the log is then out
--- of time order there, which eviction tolerates by evicting that entry late (never early).
+-- Entry i of the log (cached for one script run).
+local function limiterAt(L, i)
+  local e = L.cache[i]
+  if not e then
+    local t, c = limiterEntry(L.key, i)
+    e = { t or 0, c or 0 }
+    L.cache[i] = e
+  end
+  return e[1], e[2]
+end
+
+--[[
+  Where `units` would go from `earliest` on, none later than `latest`, without recording them:
+  returns slots { {at, units}, ... } in time order, the units granted, and (when short) how much later
+  `latest` would have to be for one more unit, else -1. With `together`, all units share one slot or
+  none is granted.
+]]
+local function limiterPlan(L, units, earliest, latest, together)
+  local slots = {}
+  if together and units > L.allowed then
+    return slots, 0, L.period
+  end
+  local at = earliest
+  if L.newest and L.newest > at then
+    at = L.newest
+  end
+  local logged = L.tail
+  local function timeOf(i)
+    if i < logged then
+      local t = limiterAt(L, i)
+      return t
+    end
+    return slots[i - logged + 1][1]
+  end
+  local function unitsOf(i)
+    if i < logged then
+      local _, c = limiterAt(L, i)
+      return c
+    end
+    return slots[i - logged + 1][2]
+  end
+  local k = L.head
+  local inWindow = L.used
+  local granted = 0
+  local need = 1
+  if together then
+    need = units
+  end
+  while granted < units do
+    local size = logged + #slots
+    while k < size and timeOf(k) <= at - L.period do
+      inWindow = inWindow - unitsOf(k)
+      k = k + 1
+    end
+    local fit = L.allowed - inWindow
+    if fit < need then
+      at = timeOf(k) + L.period
+    else
+      if at > latest then
+        break
+      end
+      local take = math.min(units - granted, fit)
+      if together then
+        take = units
+      end
+      local last = slots[#slots]
+      if last and last[1] == at then
+        last[2] = last[2] + take
+      else
+        slots[#slots + 1] = { at, take }
+      end
+      inWindow = inWindow + take
+      granted = granted + take
+    end
+  end
+  if granted < units then
+    return slots, granted, math.max(1, at - latest)
+  end
+  return slots, granted, -1
+end
+
+-- Records `units` at `at` (not before the newest entry): merged into the newest entry if it has
+-- that time, else a new entry.
 local function limiterRecordAt(L, at, units)
   if units <= 0 then
     return
   end
-  if L.tail > L.head then
-    local t, c = limiterEntry(L.key, L.tail - 1)
-    if t == at then
-      redis.call('HSET', L.key, L.tail - 1, t .. ':' .. (c + units))
-      L.used = L.used + units
-      return
-    end
+  if L.tail > L.head and L.newest == at then
+    local _, c = limiterEntry(L.key, L.tail - 1)
+    redis.call('HSET', L.key, L.tail - 1, at .. ':' .. (c + units))
+  else
+    redis.call('HSET', L.key, L.tail, at .. ':' .. units)
+    L.tail = L.tail + 1
+    L.newest = at
   end
-  redis.call('HSET', L.key, L.tail, at .. ':' .. units)
-  L.tail = L.tail + 1
   L.used = L.used + units
 end
 
-local function limiterRecord(L, units)
-  limiterRecordAt(L, L.now, units)
+-- Records the first `units` units of a plan's slots; returns the slots recorded.
+local function limiterCommit(L, slots, units)
+  local recorded = {}
+  local left = units
+  for _, s in ipairs(slots) do
+    if left <= 0 then
+      break
+    end
+    local take = math.min(left, s[2])
+    limiterRecordAt(L, s[1], take)
+    recorded[#recorded + 1] = { s[1], take }
+    left = left - take
+  end
+  return recorded
 end
 
--- Ms from now until at least one unit is available (0 if one is available now). Entries leave the
--- window in log order, so an entry goes no earlier than any entry before it.
-local function limiterRetryAfter(L)
-  local excess = L.used - L.allowed + 1
-  if excess <= 0 then
-    return 0
-  end
-  local latest = nil
+-- Removes up to `units` recorded at exactly `at` (units whose work never started there).
+local function limiterRefund(L, at, units)
+  local left = units
   for i = L.head, L.tail - 1 do
-    local t, c = limiterEntry(L.key, i)
-    if t and (not latest or t > latest) then
-      latest = t
+    if left <= 0 then
+      break
     end
-    excess = excess - c
-    if excess <= 0 then
-      return latest + L.period - L.now
+    local t, c = limiterEntry(L.key, i)
+    if t and t > at then
+      break
+    end
+    if t == at and c > 0 then
+      local take = math.min(left, c)
+      redis.call('HSET', L.key, i, t .. ':' .. (c - take))
+      L.cache[i] = nil
+      L.used = L.used - take
+      left = left - take
     end
   end
-  return L.period
 end
 
 local function limiterSave(L)
@@ -108,5 +195,9 @@ local function limiterSave(L)
     return
   end
   redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'h', L.head, 't', L.tail, 'n', L.used)
-  redis.call('PEXPIRE', L.key, L.period + 1000)
+  local ttl = L.period + 1000
+  if L.newest and L.newest > L.now then
+    ttl = ttl + (L.newest - L.now)
+  end
+  redis.call('PEXPIRE', L.key, ttl)
 end
