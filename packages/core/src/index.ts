@@ -51,10 +51,11 @@ export type {
 } from './model/job';
 export { withJobs } from './model/reservation';
 export type { LimitGrant, StartGate, Reservation } from './model/reservation';
-export { failed, perJob, isFailure, isPerJob, isSnooze, isCancel } from './model/handler';
+export { failed, perJob, isFailure, isPerJob, isSnooze, isCancel, isRetryAfter } from './model/handler';
 export type {
   Snooze,
   Cancel,
+  RetryAfter,
   FlowControl,
   JobContext,
   HandlerReturn,
@@ -85,6 +86,7 @@ export type {
   RateLimitSpec,
   FillSpec,
   LimitSlot,
+  LimitPause,
   RebaseResult,
   ReserveOptions,
   RejectedJob,

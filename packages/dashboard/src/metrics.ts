@@ -65,6 +65,7 @@ export const METRIC_NAMES = {
   startMoves: 'sluice_start_moves_total',
   startLead: 'sluice_start_lead_seconds',
   startLeadCapped: 'sluice_start_lead_capped',
+  limitPauses: 'sluice_limit_pauses_total',
 } as const;
 
 const LATENESS_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
@@ -92,6 +93,7 @@ interface Snapshot {
  * | `sluice_start_moves_total` | counter | `queue`, `key`, `outcome` (`moved`, `handed-back`) | `start-timing`: units that missed their margin |
  * | `sluice_start_lead_seconds` | gauge | `queue`, `key` | `start-timing` `lead`: how far ahead new slots go |
  * | `sluice_start_lead_capped` | gauge | `queue`, `key` | 1 while the lead is at its cap (`maxLeadMs`): raise it, or unload the worker |
+ * | `sluice_limit_pauses_total` | counter | `queue`, `key` | `start-timing` `paused`: pauses after a provider refused (each worker counts the pauses it saw) |
  * | `sluice_jobs_rejected_total` | counter | `queue` | `rejected` (malformed jobs dead-lettered) |
  * | `sluice_queue_jobs` | gauge | `queue`, `state` | `store.stats` at scrape time |
  * | `sluice_dead_letter_jobs` | gauge | `queue` | `store.stats` at scrape time |
@@ -265,6 +267,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['queue', 'key', 'outcome'] as const,
     registers,
   });
+  const pauses = new Counter({
+    name: METRIC_NAMES.limitPauses,
+    help: 'Rate-limit pauses a worker took part in after a provider refused a call (retryAfter)',
+    labelNames: ['queue', 'key'] as const,
+    registers,
+  });
   const lead = new Gauge({
     name: METRIC_NAMES.startLead,
     help: 'How far ahead of the store clock new rate-limit slots are placed, in seconds',
@@ -306,6 +314,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           case 'start-timing': {
             const labels = { queue: event.queue, key: event.key };
             if (event.kind === 'started') lateness.observe(labels, Math.max(0, event.lateMs) / 1000);
+            else if (event.kind === 'paused') pauses.inc(labels);
             else if (event.kind === 'lead') {
               lead.set(labels, event.leadMs / 1000);
               leadCapped.set(labels, event.capped ? 1 : 0);

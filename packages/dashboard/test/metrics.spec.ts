@@ -90,7 +90,7 @@ describe('createMetrics', () => {
     }
   });
 
-  it('exposes how rate-limited starts kept to their slots: lateness, moves, hand-backs and the lead', async () => {
+  it('exposes how rate-limited starts kept to their slots: lateness, moves, hand-backs, the lead and pauses', async () => {
     const limited = new MemoryStore();
     const telemetry = new Telemetry();
     const registry = new Registry();
@@ -123,6 +123,7 @@ describe('createMetrics', () => {
       telemetry.emit({ ...base, ...timing, kind: 'moved' });
       telemetry.emit({ ...base, ...timing, kind: 'handed-back', reason: 'moved 8 times and still late' });
       telemetry.emit({ ...base, ...timing, kind: 'lead' });
+      telemetry.emit({ ...base, ...timing, kind: 'paused', pauseMs: 500 });
 
       const families = parsePrometheusText(await metrics.metrics());
       const labels = { queue: 'api', key: 'api' };
@@ -137,6 +138,7 @@ describe('createMetrics', () => {
       );
       expect(sampleValue(families, 'sluice_start_lead_seconds', labels)).toBe(0.1);
       expect(sampleValue(families, 'sluice_start_lead_capped', labels)).toBe(1);
+      expect(sampleValue(families, 'sluice_limit_pauses_total', labels)).toBe(1);
     } finally {
       await worker.close({ timeoutMs: 1000 });
       metrics.close();

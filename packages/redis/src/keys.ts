@@ -86,6 +86,7 @@ const WORKERS_TAG = '{~workers}';
  * | key | type | holds |
  * |---|---|---|
  * | `P:queues` | set | every queue name seen |
+ * | `P:limit-tags` | hash | Cluster only: rate-limit key → the hash tag its log lives under |
  * | `P:{Q}:j:<id>` | hash | one job record (short fields, payload JSON verbatim) |
  * | `P:{Q}:w:<priority>` | list | ready job ids of one priority, FIFO |
  * | `P:{Q}:wp` | zset | priorities with ready jobs |
@@ -131,6 +132,14 @@ export class KeyBuilder {
   /** The set of every queue name the store has seen. */
   get queues(): string {
     return `${this.prefix}:${QUEUES_SUFFIX}`;
+  }
+
+  /**
+   * Hash of rate-limit key → the hash tag its log lives under (Cluster only): every process checks a
+   * shared limit against it, so queues in different slots never split one limit.
+   */
+  get limitTags(): string {
+    return `${this.prefix}:limit-tags`;
   }
 
   /** Hash of live worker reports (worker id → `"<last seen>|<JSON>"`), in one slot with {@link workerExpiry}. */

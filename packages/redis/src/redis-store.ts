@@ -20,6 +20,7 @@ import {
   type QueueSettings,
   type QueueStats,
   type RateLimitSpec,
+  type LimitPause,
   type LimitSlot,
   type RebaseResult,
   type RecoverResult,
@@ -188,6 +189,8 @@ export class RedisStore implements Store {
   private readonly readers = new Map<string, StreamReader>();
   private readonly registered = new Set<string>();
   private readonly limitTags = new Map<string, string>();
+  /** Limit keys whose tag was checked against the store-wide registry (Cluster). */
+  private readonly limitTagsChecked = new Set<string>();
   private readonly closed$ = new Subject<void>();
   private readonly connectTimeoutMs: number;
   private closing: Promise<void> | undefined;
@@ -347,7 +350,7 @@ export class RedisStore implements Store {
         throw new InvalidArgumentError(`leaseMs must be > 0, got ${options.leaseMs}`);
       const keys = this.keys.queue(queue);
       const limit = options.limit;
-      const limitKey = limit ? this.limiterKey(queue, limit) : undefined;
+      const limitKey = limit ? await this.sharedLimiterKey(queue, limit) : undefined;
       await this.register([queue]);
       const perCall = limit?.per === 'call' ? Math.max(1, Math.floor(limit.jobsPerCall ?? 1)) : 1;
       const leaseMs = Math.ceil(options.leaseMs);
@@ -921,11 +924,49 @@ export class RedisStore implements Store {
           Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
           Math.max(0, Math.ceil(leadMs)),
         ],
-        this.limiterKey(queue, limit),
+        await this.sharedLimiterKey(queue, limit),
         { key, allowed: limit.allowed, periodMs: limit.periodMs },
       );
       const at = reply.int();
       return { at, now: reply.int() };
+    });
+  }
+
+  /**
+   * Pauses `limit` for `ms` from Redis' now (one script call) and publishes the pause's end to every
+   * process listening with `limitPauses`. See `Store.pauseLimit`.
+   */
+  pauseLimit(queue: string, limit: RateLimitSpec, ms: number): Observable<LimitPause> {
+    return defer(async (): Promise<LimitPause> => {
+      this.assertOpen();
+      const keys = this.keys.queue(queue);
+      const key = limit.key ?? queue;
+      const limiterKey = await this.sharedLimiterKey(queue, limit);
+      const reply = await this.call(
+        'pause-limit',
+        keys,
+        [limit.allowed, limit.periodMs, Math.max(0, Math.ceil(ms)), pauseChannel(limiterKey)],
+        limiterKey,
+        { key, allowed: limit.allowed, periodMs: limit.periodMs },
+      );
+      const until = reply.int();
+      return { until, now: reply.int() };
+    });
+  }
+
+  /** The end of each pause of `limit` (Redis time), from any process, over pub/sub. Best effort. */
+  limitPauses(queue: string, limit: RateLimitSpec): Observable<number> {
+    return defer(() => {
+      const channel = pauseChannel(this.limiterKey(queue, limit));
+      return this.hot<number>((subscriber) => {
+        const listener = this.pubsub.listen(channel, (message) => {
+          const until = Number(message);
+          if (Number.isFinite(until)) subscriber.next(until);
+        });
+        return () => {
+          listener.close();
+        };
+      });
     });
   }
 
@@ -1069,6 +1110,32 @@ export class RedisStore implements Store {
     return this.keys.limiter(queue, limitKey);
   }
 
+  /**
+   * The limit's log key, once its hash tag is checked store-wide (Cluster): the first process to
+   * use a limit key records the tag its queues live under, and every process refuses a queue with
+   * another tag, so a limit is never split over slots. Checked once per key and process.
+   */
+  private async sharedLimiterKey(queue: string, limit: RateLimitSpec): Promise<string> {
+    const key = this.limiterKey(queue, limit); // this process's own check first
+    const limitKey = limit.key ?? queue;
+    if (!this.connections.cluster || this.limitTagsChecked.has(limitKey)) return key;
+    const tag = this.keys.queue(queue).tag;
+    const registry = this.keys.limitTags;
+    const main = this.connections.main;
+    await this.command(queue, () => main.hsetnx(registry, limitKey, tag));
+    const known = await this.command(queue, () => main.hget(registry, limitKey));
+    if (known !== null && known !== tag) {
+      this.limitTags.set(limitKey, known); // this process now knows the key's tag too
+      throw new InvalidArgumentError(
+        `rate limit "${limitKey}" is used by queues under hash tag "${known}" (another process) and "${tag}" ` +
+          '(this one): in Redis Cluster a shared limit needs its queues in one slot; give them one hash tag ' +
+          `(option hashTag), or, after moving every queue of the limit, delete field "${limitKey}" of ${registry}`,
+      );
+    }
+    this.limitTagsChecked.add(limitKey);
+    return key;
+  }
+
   /** Dead-letters leased jobs whose records could not be decoded (a second call, only when it happens). */
   private async rejectMalformed(
     keys: QueueKeys,
@@ -1160,4 +1227,9 @@ function nonNegativeInt(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 0)
     throw new InvalidArgumentError(`${name} must be an integer ≥ 0, got ${value}`);
   return value;
+}
+
+/** The pub/sub channel a rate limit's pauses are published on. */
+function pauseChannel(limiterKey: string): string {
+  return `${limiterKey}:paused`;
 }

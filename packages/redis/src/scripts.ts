@@ -45,6 +45,7 @@ export const SCRIPT_KEYS = {
   'set-config': ['config', 'settings'],
   'limit-usage': ['limiter'],
   'rebase-limit': ['limiter'],
+  'pause-limit': ['limiter'],
   'store-time': ['settings'],
   'report-worker': ['workerInfo', 'workerExpiry'],
   workers: ['workerInfo', 'workerExpiry'],

@@ -1,6 +1,6 @@
 import { firstValueFrom } from 'rxjs';
 import { defineStoreContract } from '@sluice/testing';
-import type { RedisStore } from '@sluice/redis';
+import { RedisStore } from '@sluice/redis';
 import { storeFixture, useRedisClusterWithAdmin } from './helpers';
 
 /** Queues of the contract's shared-limit test: in Cluster, a limit shared by queues needs one hash tag. */
@@ -68,6 +68,32 @@ describe('RedisStore on a 3-master Redis Cluster', () => {
           /hash tag/,
         );
       } finally {
+        await fx.cleanup!();
+      }
+    });
+
+    it('refuses it in every process: a store that never saw the first queue checks the store-wide record', async () => {
+      const fx = await storeFixture(cluster.admin, {
+        connection: { cluster: { nodes: cluster.startupNodes } },
+      });
+      // Another process: its own connections, the same prefix.
+      const other = await RedisStore.connect({
+        connection: { cluster: { nodes: cluster.startupNodes } },
+        prefix: fx.prefix,
+      });
+      try {
+        const limit = { key: 'provider', allowed: 5, periodMs: 1000 };
+        await firstValueFrom(fx.store.reserve('left', 1, { leaseMs: 1000, limit }));
+        await expect(firstValueFrom(other.reserve('right', 1, { leaseMs: 1000, limit }))).rejects.toThrow(
+          /another process/,
+        );
+        await expect(firstValueFrom(other.pauseLimit('right', limit, 100))).rejects.toThrow(/hash tag/);
+        // The queue of the recorded tag is fine in the other process too.
+        await expect(
+          firstValueFrom(other.reserve('left', 1, { leaseMs: 1000, limit })),
+        ).resolves.toBeDefined();
+      } finally {
+        await other.close();
         await fx.cleanup!();
       }
     });

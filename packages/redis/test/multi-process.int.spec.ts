@@ -141,6 +141,63 @@ describe('worker processes sharing one Redis', () => {
     150_000,
   );
 
+  it('a provider refusing above a lower limit than configured pauses all four workers for its Retry-After; no job dies', async () => {
+    const jobs = 1600;
+    const retryAfterMs = 500;
+    // The pipeline allows 400/s; the provider refuses above 300 in any second.
+    const provider = await ProviderProcess.start({ allowed: 300, periodMs: 1000, retryAfterMs });
+    const common = {
+      url: redis.url,
+      prefix,
+      queue: 'refused',
+      concurrency: 50,
+      workMs: 5,
+      rateLimit: { allowed: 400, periodMs: 1000 },
+      providerUrl: provider.url,
+    };
+    try {
+      const workers = await Promise.all([0, 1, 2, 3].map((i) => WorkerProcess.start(`w${i}`, common)));
+      await firstValueFrom(
+        store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue: 'refused', data: { n } }))),
+      );
+      const completed = (): number =>
+        workers.reduce((sum, w) => sum + w.outcomes.filter((o) => o.kind === 'completed').length, 0);
+      await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
+      await Promise.all(workers.map((w) => w.close()));
+
+      const outcomes = workers.flatMap((w) => w.outcomes);
+      expect(outcomes.filter((o) => o.kind === 'dead' || o.kind === 'retrying')).toEqual([]);
+      expect(new Set(outcomes.filter((o) => o.kind === 'completed').map((o) => o.id)).size).toBe(jobs);
+      const arrivals = await provider.arrivals();
+      const refusals = arrivals.filter((a) => a.status === 429).map((a) => a.at);
+      expect(refusals.length).toBeGreaterThan(0); // 400/s against 300/s: the provider did refuse
+      // After a refusal reached the provider, no handler in any process starts between 50 ms later
+      // and the end of its Retry-After (the pause is set in Redis and published to every worker).
+      const starts = workers.flatMap((w) => w.starts.map((st) => st.at));
+      const startedDuringPause = refusals.flatMap((r) =>
+        starts.filter((at) => at > r + 50 && at < r + retryAfterMs - 10),
+      );
+      // Refusals come in episodes (calls already on their way when the first was refused).
+      const episodes: number[][] = [];
+      for (const r of refusals) {
+        const last = episodes[episodes.length - 1];
+        if (last && r - last[last.length - 1]! <= retryAfterMs / 2) last.push(r);
+        else episodes.push([r]);
+      }
+      const longest = Math.max(...episodes.map((e) => e[e.length - 1]! - e[0]!));
+      console.log(
+        `provider refusing above 300/s (limit 400/s), Retry-After ${retryAfterMs} ms: ${refusals.length} refusals ` +
+          `in ${episodes.length} episodes (the longest over ${longest.toFixed(0)} ms), ${startedDuringPause.length} handler starts inside a pause, ` +
+          `${outcomes.filter((o) => o.kind === 'snoozed').length} jobs sent back; every job completed, none dead`,
+      );
+      expect(startedDuringPause).toEqual([]);
+      // Each episode ends within one Retry-After: the calls already on their way, then silence.
+      expect(longest).toBeLessThan(retryAfterMs);
+    } finally {
+      provider.stop();
+    }
+  }, 150_000);
+
   it('recovers the jobs of a worker killed mid-batch: every job completes, duplicates stay within what was in flight', async () => {
     const jobs = 400;
     const common = { url: redis.url, prefix, queue: 'crashy', concurrency: 10, leaseMs: 1000, workMs: 100 };

@@ -624,6 +624,35 @@ export function defineStoreContract(
         ]);
       });
 
+      it('pauses a limit: no unit is placed before the pause ends, and every listener hears of it', async () => {
+        expect(store.pauseLimit).toBeDefined();
+        const pause = store.pauseLimit!.bind(store);
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 100, periodMs: 1000 * k };
+        const heard: number[] = [];
+        const listening = store.limitPauses!('q', limit).subscribe((until) => heard.push(until));
+        try {
+          await advance(50); // the subscription is in place
+          const p = await firstValueFrom(pause('q', limit, 300 * k));
+          expect(p.until - p.now).toBe(300 * k);
+          // A shorter pause does not shorten it.
+          expect((await firstValueFrom(pause('q', limit, 10 * k))).until).toBe(p.until);
+          // Reserves place nothing before its end, as far ahead as they may look.
+          const near = await reserve('q', 2, { limit, limitAheadMs: 100 * k });
+          expect(near.jobs).toHaveLength(0);
+          expect(near.retryAfterMs).toBeGreaterThan(0);
+          const far = await reserve('q', 2, { limit, limitAheadMs: 1000 * k });
+          expect(far.slots).toEqual([{ at: p.until, jobs: 2 }]);
+          // Moves too.
+          const moved = await firstValueFrom(store.rebaseLimit!('q', limit, 0, 1));
+          expect(moved.at).toBeGreaterThanOrEqual(p.until);
+          await advance(50);
+          expect(heard).toContain(p.until);
+        } finally {
+          listening.unsubscribe();
+        }
+      });
+
       it('does not spend the limit when the queue is empty', async () => {
         const limit = { allowed: 2, periodMs: 60_000 };
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);

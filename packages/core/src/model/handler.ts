@@ -12,8 +12,18 @@ export interface Cancel {
   readonly cancel: string;
 }
 
+/**
+ * The provider refused the call (a 429 with `Retry-After`, a quota error): the job goes back to the
+ * queue for `retryAfter` ms without spending an attempt, and every worker sharing the pipeline's
+ * rate limit, in every process, stops starting handlers for that long. Without a rate limit it is a
+ * snooze.
+ */
+export interface RetryAfter {
+  readonly retryAfter: number;
+}
+
 /** Flow control a handler returns as a value (exceptions always mean failure). */
-export type FlowControl = Snooze | Cancel;
+export type FlowControl = Snooze | Cancel | RetryAfter;
 
 /** What a handler sees besides its job(s). */
 export interface JobContext {
@@ -87,6 +97,11 @@ export function isPerJob(value: unknown): value is PerJobResults {
 /** `{ snooze: ms }` with nothing else: a snooze request. */
 export function isSnooze(value: unknown): value is Snooze {
   return isSingleKey(value, 'snooze') && typeof (value as Snooze).snooze === 'number';
+}
+
+/** `{ retryAfter: ms }` with nothing else: the provider refused, pause the limit. */
+export function isRetryAfter(value: unknown): value is RetryAfter {
+  return isSingleKey(value, 'retryAfter') && typeof (value as RetryAfter).retryAfter === 'number';
 }
 
 /** `{ cancel: reason }` with nothing else: a cancel request. */

@@ -28,7 +28,12 @@ export type Handled<T = unknown> = { readonly job: ReservedJob<T>; readonly dura
   | { readonly status: typeof OutcomeKind.Completed; readonly value: unknown }
   /** The handler threw, rejected, errored or returned `failed(err)`. */
   | { readonly status: 'failed'; readonly error: unknown }
-  | { readonly status: typeof OutcomeKind.Snoozed; readonly delayMs: number }
+  | {
+      readonly status: typeof OutcomeKind.Snoozed;
+      readonly delayMs: number;
+      /** The provider refused (`{ retryAfter }`): pause the pipeline's rate limit this long. */
+      readonly pauseLimitMs?: number;
+    }
   | { readonly status: typeof OutcomeKind.Cancelled; readonly reason: string }
   /** Never reached the handler: the payload failed the schema. */
   | { readonly status: 'invalid'; readonly reason: string }

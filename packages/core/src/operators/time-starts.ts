@@ -5,6 +5,7 @@ import {
   defer,
   EMPTY,
   ignoreElements,
+  finalize,
   map,
   mergeMap,
   type Observable,
@@ -122,6 +123,8 @@ export interface StartObserver {
   handedBack?(reason: string): void;
   /** The lead now used for new slots. */
   lead?(leadMs: number, capped: boolean): void;
+  /** The limit is paused for `ms` (a provider refused, here or in another process). */
+  paused?(ms: number, here: boolean): void;
 }
 
 /** Moves of one unit before it is handed back instead (only a badly overloaded worker gets there). */
@@ -194,6 +197,12 @@ export interface StartTimer {
   leadMs(): number;
   /** The latest a new slot may be, in ms after the store's now. */
   aheadMs(): number;
+  /**
+   * Pauses the limit for `ms` in the store (a provider refused a call): no unit starts before then,
+   * here or in any process sharing the limit. Best effort; a pause already in force that long is
+   * not asked again.
+   */
+  pause(ms: number): void;
 }
 
 /** Checks a {@link TimeStartsConfig} and returns a maker of fresh start timers (one per run). */
@@ -218,6 +227,9 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
     });
     return {
       now: timing.now,
+      pause: (ms) => {
+        timing.pause(ms);
+      },
       leadMs: () => timing.lead,
       aheadMs: () => timing.lead + Math.max(timing.lead, MIN_LEAD_MS),
       warmUp: () => {
@@ -233,14 +245,22 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
       align:
         <T>() =>
         (reservations$: Observable<Reservation<T>>) =>
-          reservations$.pipe(
-            mergeMap((r) => {
-              const gated: Reservation<T> = { ...r, gate: timing };
-              if (!r.grant || r.jobs.length === 0) return of(gated);
-              const wait = timing.arrived(r.grant) - timing.now();
-              return wait > 0 ? timer(wait, scheduler).pipe(map(() => gated)) : of(gated);
-            }),
-          ),
+          defer(() => {
+            // Pauses from other processes, heard for as long as reservations flow (not longer: a
+            // drained pipeline completes).
+            const pauses = timing.listenForPauses().subscribe();
+            return reservations$.pipe(
+              mergeMap((r) => {
+                const gated: Reservation<T> = { ...r, gate: timing };
+                if (!r.grant || r.jobs.length === 0) return of(gated);
+                const wait = timing.arrived(r.grant) - timing.now();
+                return wait > 0 ? timer(wait, scheduler).pipe(map(() => gated)) : of(gated);
+              }),
+              finalize(() => {
+                pauses.unsubscribe();
+              }),
+            );
+          }),
     };
   };
 }
@@ -268,6 +288,10 @@ class StartTiming implements StartGate {
   lead: number;
   /** How long recent answers took to arrive, slowest first in mind (see `learn`). */
   private readonly trips = new Recent(32);
+  /** Store time until which the limit is paused (a provider refused): no unit of an earlier slot starts. */
+  pausedUntil = -Infinity;
+  /** Local time until which a pause asked from here covers, so a burst of refusals asks once. */
+  private pausingUntil = -Infinity;
 
   constructor(readonly config: TimingConfig) {
     this.now = stableNow(config.scheduler);
@@ -300,6 +324,40 @@ class StartTiming implements StartGate {
       this.lead = lead;
       this.config.observer?.lead?.(lead, want > maxLead);
     }
+  }
+
+  /** See {@link StartTimer.pause}. */
+  pause(ms: number): void {
+    const { store, queue, spec, observer } = this.config;
+    const now = this.now();
+    if (!store.pauseLimit || now + ms <= this.pausingUntil) return;
+    this.pausingUntil = now + ms;
+    const pauseLimit = store.pauseLimit.bind(store);
+    observer?.paused?.(ms, true);
+    this.timed(
+      () => pauseLimit(queue, spec, ms),
+      (r) => r.now,
+    ).subscribe({
+      next: (r) => {
+        this.pausedUntil = Math.max(this.pausedUntil, r.until);
+      },
+      error: () => undefined, // best effort: the job was snoozed for as long anyway
+    });
+  }
+
+  /** Pauses announced by any process sharing the limit; emits nothing. */
+  listenForPauses(): Observable<never> {
+    const { store, queue, spec, observer } = this.config;
+    if (!store.limitPauses) return EMPTY;
+    return store.limitPauses(queue, spec).pipe(
+      tap((until) => {
+        if (until <= this.pausedUntil) return;
+        this.pausedUntil = until;
+        observer?.paused?.(Math.max(0, until - this.clock.toStore(this.now())), false);
+      }),
+      ignoreElements(),
+      catchError(() => EMPTY),
+    );
   }
 
   /** One reading of the store's clock (one more round trip for the clock). */
@@ -396,6 +454,11 @@ class GatedStart implements Unsubscribable {
       return;
     }
     const now = timing.now();
+    if (this.slot < timing.pausedUntil) {
+      // Paused (a provider refused): this slot falls inside the pause; a new one goes after it.
+      this.reslot(now - latest, 'paused');
+      return;
+    }
     if (now < latest) {
       this.sub = timer(latest - now, timing.config.scheduler).subscribe(this.retry);
       return;
@@ -408,7 +471,13 @@ class GatedStart implements Unsubscribable {
       timing.config.observer?.started?.(now - latest);
       return;
     }
-    timing.config.observer?.moved?.(now - latest);
+    this.reslot(now - latest, 'late');
+  }
+
+  /** Moves the unit to a new slot (late, or inside a pause), or hands it back after too many moves. */
+  private reslot(lateMs: number, why: 'late' | 'paused'): void {
+    const timing = this.timing;
+    if (why === 'late') timing.config.observer?.moved?.(lateMs);
     if (this.moves >= MAX_MOVES) {
       this.refuse(`moved ${this.moves} times and still late`);
       return;

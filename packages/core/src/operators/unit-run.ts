@@ -12,6 +12,7 @@ import {
   isCancel,
   isFailure,
   isPerJob,
+  isRetryAfter,
   isSnooze,
   type BatchHandler,
   type Handler,
@@ -360,6 +361,10 @@ function fromPendingAbort<T>(job: ReservedJob<T>, pending: PendingAbort): Handle
 function one<T>(job: ReservedJob<T>, value: unknown, durationMs: number): Handled<T> {
   if (isFailure(value)) return { job, durationMs, status: 'failed', error: value.error };
   if (isSnooze(value)) return { job, durationMs, status: 'snoozed', delayMs: Math.max(0, value.snooze) };
+  if (isRetryAfter(value)) {
+    const ms = Math.max(0, value.retryAfter);
+    return { job, durationMs, status: 'snoozed', delayMs: ms, pauseLimitMs: ms };
+  }
   if (isCancel(value)) return { job, durationMs, status: 'cancelled', reason: value.cancel };
   return { job, durationMs, status: 'completed', value };
 }

@@ -73,6 +73,11 @@ export class LeaseClock {
     this.offset = (lo + hi) / 2;
   }
 
+  /** The store time of local time `localMs` (the best estimate). */
+  toStore(localMs: number): number {
+    return localMs + this.offset;
+  }
+
   /** The local time of store time `storeMs` (the same value until a call has been observed). */
   toLocal(storeMs: number): number {
     return storeMs - this.offset;

@@ -54,6 +54,8 @@ export class SlidingWindowLimiter {
   private counts: number[] = [];
   private head = 0;
   private inWindow = 0;
+  /** No unit is placed before this time (a provider asked to slow down). */
+  pausedUntil = -Infinity;
 
   constructor(config: SlidingWindowConfig) {
     if (!Number.isInteger(config.allowed) || config.allowed < 1) {
@@ -133,7 +135,7 @@ export class SlidingWindowLimiter {
       i < logged ? (this.times[i] as number) : (slots[i - logged] as Slot).at;
     const unitsOf = (i: number): number =>
       i < logged ? (this.counts[i] as number) : (slots[i - logged] as Slot).units;
-    let at = Math.max(earliest, logged > this.head ? timeOf(logged - 1) : -Infinity);
+    let at = Math.max(earliest, this.pausedUntil, logged > this.head ? timeOf(logged - 1) : -Infinity);
     let k = this.head; // entries before k have left the window of `at`
     let inWindow = this.inWindow;
     let granted = 0;

@@ -1,4 +1,14 @@
-import { concat, connect, filter, identity, map, merge, type Observable, type SchedulerLike } from 'rxjs';
+import {
+  concat,
+  connect,
+  filter,
+  identity,
+  map,
+  merge,
+  type Observable,
+  type SchedulerLike,
+  tap,
+} from 'rxjs';
 import type { Handled, Outcome } from '../model/outcome';
 import type { PayloadValidator } from '../model/validation';
 import { settle } from '../operators/settle';
@@ -9,6 +19,7 @@ import {
   startTiming,
   type PipelineRateLimit,
   type StartObserver,
+  type StartTimer,
 } from '../operators/time-starts';
 import { validate } from '../operators/validate';
 import type { Store } from '../store/store';
@@ -103,14 +114,22 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
           map((c) => c.invalid),
           filter((invalid) => invalid.length > 0),
         ),
-        def.graph(
-          checked$.pipe(
-            map((c) => c.valid),
-            filter((valid) => valid.jobs.length > 0),
-            timer ? timer.align<T>() : identity,
+        def
+          .graph(
+            checked$.pipe(
+              map((c) => c.valid),
+              filter((valid) => valid.jobs.length > 0),
+              timer ? timer.align<T>() : identity,
+            ),
+            ctx,
+          )
+          .pipe(
+            timer
+              ? tap((handled) => {
+                  pauseOnRefusal(handled, timer);
+                })
+              : identity,
           ),
-          ctx,
-        ),
       ),
     ),
     settle({
@@ -126,6 +145,13 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     }),
   );
   return timer ? concat(timer.warmUp(), flow) : flow;
+}
+
+/** A handler said the provider refused (`{ retryAfter }`): pause the limit for that long. */
+function pauseOnRefusal(handled: readonly Handled[], timer: StartTimer): void {
+  for (const h of handled) {
+    if (h.status === 'snoozed' && h.pauseLimitMs !== undefined) timer.pause(h.pauseLimitMs);
+  }
 }
 
 /**
@@ -145,9 +171,10 @@ function startTimingReport(
   let leadMs = Math.min(5, maxLead);
   let capped = false;
   const emit = (
-    kind: 'started' | 'moved' | 'handed-back' | 'lead',
+    kind: 'started' | 'moved' | 'handed-back' | 'lead' | 'paused',
     lateMs: number,
     reason?: string,
+    pauseMs?: number,
   ): void => {
     const telemetry = run.telemetry;
     if (!telemetry?.observed) return;
@@ -163,6 +190,7 @@ function startTimingReport(
       marginMs,
       capped,
       ...(reason === undefined ? {} : { reason }),
+      ...(pauseMs === undefined ? {} : { pauseMs }),
     });
   };
   return {
@@ -174,6 +202,9 @@ function startTimingReport(
     },
     handedBack: (reason) => {
       emit('handed-back', 0, reason);
+    },
+    paused: (ms, here) => {
+      emit('paused', 0, here ? 'a handler here reported a refusal' : 'paused by another process', ms);
     },
     lead: (ms, atCap) => {
       leadMs = ms;

@@ -14,6 +14,7 @@ import type {
   QueueConfig,
   QueueSettings,
   QueueStats,
+  LimitPause,
   RateLimitSpec,
   RebaseResult,
   RecoverResult,
@@ -33,7 +34,7 @@ import type {
  * | `rate-limited` | `retryAfterMs` | `queue`, `key` |
  * | `rejected` | — | `queue`, `jobId`, `reason` (malformed job dead-lettered at reserve) |
  * | `start` | `jobs` (1, or the batch size), `waitMs` (due → leased) | `queue`, `pipeline`, `jobIds`, `attempt` |
- * | `start-timing` | `lateMs`, `leadMs`, `marginMs` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`), `capped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get) |
+ * | `start-timing` | `lateMs`, `leadMs`, `marginMs`, `pauseMs?` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`, `paused`), `capped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get, pauses after a provider refused) |
  * | `stop` | `durationMs` | `queue`, `pipeline`, `jobId`, `kind` (the outcome) |
  * | `exception` | `durationMs` | `queue`, `pipeline`, `jobId`, `error` |
  * | `settle-refused` | — | `queue`, `jobId`, `reason` (`lease-lost`, `not-found`) |
@@ -70,14 +71,16 @@ export type TelemetryEvent =
        * `started`: a unit started, `lateMs` after its slot surely came; `moved`: it missed its margin
        * by that much and was moved to a new slot; `handed-back`: it could not be placed (`reason`) and
        * went back to the queue; `lead`: new slots now go `leadMs` ahead (`capped` when the measured
-       * need is above `maxLeadMs`).
+       * need is above `maxLeadMs`); `paused`: a provider refused (`{ retryAfter }`), here or in
+       * another process, and no unit starts for `pauseMs`.
        */
-      kind: 'started' | 'moved' | 'handed-back' | 'lead';
+      kind: 'started' | 'moved' | 'handed-back' | 'lead' | 'paused';
       lateMs: number;
       leadMs: number;
       marginMs: number;
       capped: boolean;
       reason?: string;
+      pauseMs?: number;
     })
   | (Base & { type: 'stop'; pipeline: string; jobId: string; kind: OutcomeKind; durationMs: number })
   | (Base & { type: 'exception'; pipeline: string; jobId: string; error: ErrorInfo; durationMs: number })
@@ -299,14 +302,26 @@ class InstrumentedStore implements Store {
     limit: RateLimitSpec,
     from: number,
     units: number,
-    lagMs?: number,
+    leadMs?: number,
   ): Observable<RebaseResult> {
     if (!this.inner.rebaseLimit) {
       return throwError(
         () => new StoreError('this store cannot move rate-limit counts (no rebaseLimit)', { queue }),
       );
     }
-    return this.inner.rebaseLimit(queue, limit, from, units, lagMs);
+    return this.inner.rebaseLimit(queue, limit, from, units, leadMs);
+  }
+  pauseLimit(queue: string, limit: RateLimitSpec, ms: number): Observable<LimitPause> {
+    if (!this.inner.pauseLimit) {
+      return throwError(
+        () => new StoreError('this store cannot pause rate limits (no pauseLimit)', { queue }),
+      );
+    }
+    return this.inner.pauseLimit(queue, limit, ms);
+  }
+  limitPauses(queue: string, limit: RateLimitSpec): Observable<number> {
+    // A store that cannot pause limits never announces a pause.
+    return this.inner.limitPauses ? this.inner.limitPauses(queue, limit) : EMPTY;
   }
   storeTime(queue: string): Observable<number> {
     // A store without its own clock answers nothing: the worker then learns from its reserves only.

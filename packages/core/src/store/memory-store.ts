@@ -2,6 +2,8 @@ import {
   asyncScheduler,
   BehaviorSubject,
   defer,
+  filter,
+  map,
   type Observable,
   of,
   Subject,
@@ -40,6 +42,7 @@ import type {
   QueueConfig,
   QueueSettings,
   QueueStats,
+  LimitPause,
   LimitSlot,
   RateLimitSpec,
   RebaseResult,
@@ -144,6 +147,8 @@ export class MemoryStore implements Store {
   private readonly queuesByName = new Map<string, QueueData>();
   private readonly uniqueLocks = new Map<string, { id: string; expiresAt: number }>();
   private readonly limiters = new LimiterRegistry();
+  /** Limit pauses, for every worker on this store. */
+  private readonly pauses = new Subject<{ key: string; until: number }>();
   private readonly workerReports = new Map<string, { info: WorkerInfo; expiresAt: number }>();
   private nextId = 0;
   private nextSeq = 0;
@@ -691,6 +696,26 @@ export class MemoryStore implements Store {
       const slot = limiter.move(units, from, now, now + Math.max(0, leadMs));
       return of<RebaseResult>({ at: slot.at, now });
     });
+  }
+
+  pauseLimit(queue: string, limit: RateLimitSpec, ms: number): Observable<LimitPause> {
+    return defer(() => {
+      this.assertOpen();
+      const key = limit.key ?? queue;
+      const limiter = this.limiters.get(key, { allowed: limit.allowed, periodMs: limit.periodMs });
+      const now = this.now();
+      limiter.pausedUntil = Math.max(limiter.pausedUntil, now + Math.max(0, ms));
+      this.pauses.next({ key, until: limiter.pausedUntil });
+      return of<LimitPause>({ until: limiter.pausedUntil, now });
+    });
+  }
+
+  limitPauses(queue: string, limit: RateLimitSpec): Observable<number> {
+    const key = limit.key ?? queue;
+    return this.pauses.pipe(
+      filter((p) => p.key === key),
+      map((p) => p.until),
+    );
   }
 
   /** In memory a key has one limiter; its own window is used whatever `periodMs` says. */

@@ -39,6 +39,12 @@ export interface RebaseResult {
   readonly now: number;
 }
 
+/** The answer of `Store.pauseLimit`: no unit is placed before store time `until`; `now` is the call's. */
+export interface LimitPause {
+  readonly until: number;
+  readonly now: number;
+}
+
 /** Jobs of a reserve whose rate-limit units are recorded at one store time. */
 export interface LimitSlot {
   readonly at: number;
@@ -307,6 +313,14 @@ export interface Store {
     units: number,
     leadMs?: number,
   ): Observable<RebaseResult>;
+  /**
+   * Pauses `limit` for `ms` from the store's now (optional capability): no reserve or move places a
+   * unit before then, across every process, and every process listening with `limitPauses` hears of
+   * it. For a provider that refused a call (`{ retryAfter }`). A pause never shortens one in force.
+   */
+  pauseLimit?(queue: string, limit: RateLimitSpec, ms: number): Observable<LimitPause>;
+  /** The store time until which `limit` is paused, each time any process pauses it. */
+  limitPauses?(queue: string, limit: RateLimitSpec): Observable<number>;
   /**
    * The store's clock (ms), as it stamps `queue`'s grants and leases (optional capability; a worker
    * reads it a few times before its first reserve under a rate limit, to map grant times onto its

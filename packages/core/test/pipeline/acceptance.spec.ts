@@ -383,4 +383,54 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     expect(most).toBe(3);
     expect(done).toBe(60);
   });
+
+  it('a provider refusal ({ retryAfter }) pauses every worker sharing the limit, and the job goes back without spending an attempt', () => {
+    const shared = new MemoryStore();
+    const starts: [string, number][] = [];
+    const completed: { id: string; attempt: number; at: number }[] = [];
+    let refusedAt = -1;
+    const drained: boolean[] = [];
+    const pipeline = (name: string) =>
+      definePipeline<number>({
+        queue: 'q',
+        concurrency: 4,
+        rateLimit: { allowed: 100, periodMs: 1000, key: 'provider' },
+        handler: (job) => {
+          starts.push([name, asyncScheduler.now()]);
+          if (job.data === 10 && refusedAt < 0) {
+            refusedAt = asyncScheduler.now();
+            return { retryAfter: 700 };
+          }
+          return timer(5).pipe(
+            map(() => {
+              completed.push({ id: String(job.data), attempt: job.attempt, at: asyncScheduler.now() });
+              return job.data;
+            }),
+          );
+        },
+      });
+    newTestScheduler().run(() => {
+      const a = new Worker({ store: shared, pipelines: [pipeline('a')], logger: silentLogger });
+      const b = new Worker({ store: shared, pipelines: [pipeline('b')], logger: silentLogger });
+      shared.enqueue(Array.from({ length: 40 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
+      a.start();
+      b.start();
+      asyncScheduler.schedule(() => {
+        // Both drain completely: listening for pauses ends with the pipeline.
+        a.drain({ timeoutMs: 1000 }).subscribe((r) => drained.push(r.drained));
+        b.drain({ timeoutMs: 1000 }).subscribe((r) => drained.push(r.drained));
+      }, 5_000);
+    });
+    expect(refusedAt).toBeGreaterThanOrEqual(0);
+    // Nothing started, in either worker, while the pause lasted (the refusal itself aside).
+    const during = starts.filter(([, at]) => at > refusedAt && at < refusedAt + 700);
+    expect(during).toEqual([]);
+    expect(new Set(starts.map(([name]) => name))).toEqual(new Set(['a', 'b']));
+    expect(completed).toHaveLength(40);
+    // The refused job ran again after the pause, still on its first attempt.
+    const again = completed.find((c) => c.id === '10');
+    expect(again?.attempt).toBe(1);
+    expect(again!.at).toBeGreaterThanOrEqual(refusedAt + 700);
+    expect(drained).toEqual([true, true]);
+  });
 });

@@ -7,8 +7,9 @@
   the log stays in time order) at which the window has room. A slot may lie ahead of now when the
   window is full: a worker then starts the unit at that time. Units of one slot share one log entry.
   Fields: A allowed, P period (a key reused with other numbers is refused), h index of the oldest
-  entry, t index after the newest, n units in the log, and entries "<index>" = "<time>:<units>". The
-  key expires one period after its newest entry.
+  entry, t index after the newest, n units in the log, b the time before which no unit is placed (a
+  provider asked to slow down; see pause-limit), and entries "<index>" = "<time>:<units>". The key
+  expires one period after its newest entry or the end of its pause, whichever is later.
 ]]
 local function limiterEntry(key, index)
   local e = redis.call('HGET', key, index)
@@ -21,7 +22,7 @@ end
 
 -- Loads the log, evicts entries at or before now - period. Returns nil on a config conflict.
 local function limiterOpen(key, allowed, period, now)
-  local s = redis.call('HMGET', key, 'A', 'P', 'h', 't', 'n')
+  local s = redis.call('HMGET', key, 'A', 'P', 'h', 't', 'n', 'b')
   if s[1] and (tonumber(s[1]) ~= allowed or tonumber(s[2]) ~= period) then
     return nil
   end
@@ -33,6 +34,7 @@ local function limiterOpen(key, allowed, period, now)
     tail = tonumber(s[4]) or 0,
     used = tonumber(s[5]) or 0,
     now = now,
+    pausedUntil = tonumber(s[6]) or 0,
     cache = {},
   }
   local cutoff = now - period
@@ -76,7 +78,7 @@ local function limiterPlan(L, units, earliest, latest, together)
   if together and units > L.allowed then
     return slots, 0, L.period
   end
-  local at = earliest
+  local at = math.max(earliest, L.pausedUntil)
   if L.newest and L.newest > at then
     at = L.newest
   end
@@ -190,14 +192,17 @@ local function limiterRefund(L, at, units)
 end
 
 local function limiterSave(L)
-  if L.head >= L.tail then
+  if L.head >= L.tail and L.pausedUntil <= L.now then
     redis.call('DEL', L.key)
     return
   end
-  redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'h', L.head, 't', L.tail, 'n', L.used)
-  local ttl = L.period + 1000
-  if L.newest and L.newest > L.now then
-    ttl = ttl + (L.newest - L.now)
+  redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil)
+  local last = L.now
+  if L.newest and L.newest > last then
+    last = L.newest
   end
-  redis.call('PEXPIRE', L.key, ttl)
+  if L.pausedUntil > last then
+    last = L.pausedUntil
+  end
+  redis.call('PEXPIRE', L.key, L.period + 1000 + (last - L.now))
 end
