@@ -18,7 +18,9 @@ export type HandlerSpec =
   /** Returns at once (an `async` function that does nothing). */
   | { readonly kind: 'noop' }
   /** Waits this long (a slow handler: keeps jobs in flight). */
-  | { readonly kind: 'sleep'; readonly ms: number };
+  | { readonly kind: 'sleep'; readonly ms: number }
+  /** POSTs to a provider once (keep-alive connections) and waits for its answer. */
+  | { readonly kind: 'http'; readonly url: string };
 
 /** How the worker takes jobs. */
 export type ModeSpec =

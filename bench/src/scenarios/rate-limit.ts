@@ -2,6 +2,7 @@ import { sleep } from '../clock';
 import { enqueueBulk, openProducer } from '../producers';
 import type { Measurement, RunContext, Scenario, ScenarioRun } from '../scenario';
 import { cycleRate, percentile, slidingWindows, sustainedRate } from '../stats';
+import { Provider } from '../provider';
 import { WorkerProcess, withWorkers, type System } from '../worker-process';
 
 /**
@@ -19,24 +20,32 @@ async function rateLimit(ctx: RunContext, system: System): Promise<Measurement> 
   } finally {
     await producer.close();
   }
+  const provider = await Provider.start();
   const spec = {
     url: ctx.target.url,
     prefix: ctx.prefix,
     queue: ctx.queue,
     concurrency: p.concurrency,
     mode: { kind: 'single' },
-    handler: { kind: 'noop' },
+    handler: { kind: 'http', url: provider.url },
     rateLimit: { allowed: p.allowed, periodMs: p.periodMs, per: 'job' },
     recordCalls: true,
   } as const;
   const options = ctx.cpuProfileDir === undefined ? {} : { cpuProfileDir: ctx.cpuProfileDir };
   const workers = await Promise.all(
     Array.from({ length: p.workers }, () => WorkerProcess.fork(system, spec, options)),
-  );
+  ).catch(async (error: unknown) => {
+    await provider.close();
+    throw error;
+  });
   return withWorkers(workers, async () => {
     for (const w of workers) w.start();
     await sleep(p.durationMs + p.periodMs);
     const reports = await Promise.all(workers.map((w) => w.stop()));
+    await provider.close();
+    // As the provider saw the calls (network and its own event loop included).
+    const arrivals = provider.arrivals;
+    const atProvider = slidingWindows(arrivals, p.periodMs, p.allowed);
     const starts = reports.flatMap((r) => r.callTimes);
     const grants = reports.flatMap((r) => r.callGrants);
     const first = starts.reduce((a, b) => Math.min(a, b), Infinity);
@@ -58,6 +67,8 @@ async function rateLimit(ctx: RunContext, system: System): Promise<Measurement> 
       maxInWindow: windows.max,
       windowsOver: windows.over,
       windowsOverSteady: steady.over,
+      providerMaxInWindow: atProvider.max,
+      providerWindowsOver: atProvider.over,
       starts: starts.length,
       grantWindowsOver: slidingWindows(
         grants.filter((g) => Number.isFinite(g)),
@@ -85,7 +96,8 @@ export const rateLimitScenario: Scenario = {
     const p = profile.rateLimit;
     return (
       `A limit of ${p.allowed} jobs per ${p.periodMs.toLocaleString('en')} ms shared by ${p.workers} worker ` +
-      `processes (concurrency ${p.concurrency} each, no-op handler) on a queue holding more jobs than the ` +
+      `processes (concurrency ${p.concurrency} each; each handler POSTs once to a provider, an HTTP server in ` +
+      `the parent process that timestamps every arrival) on a queue holding more jobs than the ` +
       `limit lets through. Sluice: \`rateLimit: { allowed: ${p.allowed}, periodMs: ${p.periodMs} }\` on the ` +
       `pipeline (enforced in Redis, default margin); BullMQ: \`limiter: { max: ${p.allowed}, duration: ` +
       `${p.periodMs} }\` on each Worker. The workers run ${(p.durationMs + p.periodMs) / 1000} s; every ` +
@@ -148,6 +160,25 @@ export const rateLimitScenario: Scenario = {
       zeroOk: true,
       sluice: { run: 'sluice', key: 'windowsOverSteady' },
       bullmq: { run: 'bullmq', key: 'windowsOverSteady' },
+    },
+    {
+      id: 'rate-limit.provider-max-window',
+      metric: 'most calls the provider saw in any 1,000 ms window (worst round)',
+      unit: 'calls',
+      better: 'lower',
+      aggregate: 'max',
+      sluice: { run: 'sluice', key: 'providerMaxInWindow' },
+      bullmq: { run: 'bullmq', key: 'providerMaxInWindow' },
+    },
+    {
+      id: 'rate-limit.provider-windows-over',
+      metric: '1,000 ms windows over the limit as the provider saw the calls (worst round)',
+      unit: 'windows',
+      better: 'lower',
+      aggregate: 'max',
+      zeroOk: true,
+      sluice: { run: 'sluice', key: 'providerWindowsOver' },
+      bullmq: { run: 'bullmq', key: 'providerWindowsOver' },
     },
   ],
 };

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { now, sleep } from '../clock';
@@ -153,7 +154,23 @@ export function runHandler(spec: HandlerSpec): Promise<void> {
       return Promise.resolve();
     case 'sleep':
       return sleep(spec.ms);
+    case 'http':
+      return post(spec.url);
   }
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One POST, resolved when its answer has been read. */
+function post(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
 }
 
 function send(message: WorkerMessage): Promise<void> {
