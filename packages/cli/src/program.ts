@@ -332,6 +332,45 @@ export function createProgram(io: Io): Command {
   }
 
   program
+    .command('limit')
+    .description(
+      'show or set the numbers of a rate-limit key store-wide: every worker checks them from its next reserve',
+    )
+    .argument('<key>', 'the rate-limit key (a pipeline’s `rateLimit.key`, else its queue name)')
+    .option('--queue <queue>', 'a queue that uses the key (Cluster: where its log lives)')
+    .option('--allowed <n>', 'units allowed in any window')
+    .option('--period <ms>', 'the window, in ms')
+    .option('--clear', 'back to each worker’s own numbers')
+    .action(
+      async (key: string, opts: { queue?: string; allowed?: string; period?: string; clear?: boolean }) => {
+        const queue = opts.queue ?? key;
+        const setting = opts.allowed !== undefined || opts.period !== undefined;
+        if (setting && (opts.allowed === undefined || opts.period === undefined)) {
+          throw new CliError('give both --allowed and --period');
+        }
+        if (setting && opts.clear) throw new CliError('give --allowed and --period, or --clear, not both');
+        await withStore(async (store) => {
+          if (!store.setRateLimit || !store.getRateLimit)
+            throw new CliError('this store cannot set rate limits');
+          if (setting) {
+            await store.setRateLimit(queue, key, {
+              allowed: positiveInt(opts.allowed ?? ''),
+              periodMs: positiveInt(opts.period ?? ''),
+            });
+          } else if (opts.clear) {
+            await store.setRateLimit(queue, key, null);
+          }
+          const numbers = await store.getRateLimit(queue, key);
+          print({ key, numbers }, () => [
+            numbers
+              ? `${key}: ${numbers.allowed} per ${numbers.periodMs} ms, store-wide`
+              : `${key}: each worker’s own numbers`,
+          ]);
+        });
+      },
+    );
+
+  program
     .command('concurrency')
     .description(
       'set the concurrency every worker uses for a queue ("default" returns to each pipeline’s own)',

@@ -137,6 +137,22 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(await json('resume', 'q')).toEqual({ queue: 'q', paused: false });
   });
 
+  it('sets, shows and clears the numbers of a rate-limit key store-wide', async () => {
+    expect(await json('limit', 'mail', '--allowed', '50', '--period', '1000')).toEqual({
+      key: 'mail',
+      numbers: { allowed: 50, periodMs: 1000 },
+    });
+    // What every worker's next reserve reads.
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    try {
+      expect(await store.getRateLimit('mail', 'mail')).toEqual({ allowed: 50, periodMs: 1000 });
+    } finally {
+      await store.close();
+    }
+    expect(await json('limit', 'mail')).toEqual({ key: 'mail', numbers: { allowed: 50, periodMs: 1000 } });
+    expect(await json('limit', 'mail', '--clear')).toEqual({ key: 'mail', numbers: null });
+  });
+
   it('prints one clear line and exits non-zero for each error', async () => {
     const cases: [string[], RegExp][] = [
       [['stats', '--redis', 'not a url'], /invalid Redis URL/],
@@ -147,6 +163,7 @@ describe('sluice (the real binary against a real Redis)', () => {
       [['enqueue', 'q', '@/does/not/exist.json'], /cannot read \/does\/not\/exist\.json: ENOENT/],
       [['jobs', 'q', '--state', 'weird'], /option '--state <state>' argument 'weird' is invalid/],
       [['retry', 'q'], /give a job id or --all/],
+      [['limit', 'mail', '--allowed', '5'], /give both --allowed and --period/],
       [['bogus'], /unknown command 'bogus'/],
     ];
     await json('enqueue', 'q', '1');

@@ -87,6 +87,7 @@ export type {
   FillSpec,
   LimitSlot,
   LimitPause,
+  RateLimitNumbers,
   RebaseResult,
   ReserveOptions,
   RejectedJob,

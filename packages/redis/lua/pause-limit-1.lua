@@ -13,12 +13,12 @@
     2  periodMs  the window
     3  ms        how long to pause, from the store's now
     4  channel   where the pause's end is published
+    5  marginMs  the part of periodMs that is a margin (kept under store-wide numbers)
 
   Returns:
     {until, now}  the store time the pause ends, and the store's now
 
   Errors:
-    -1  the rate-limit key is in use with a different allowed / periodMs
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/time.lua"
@@ -27,13 +27,11 @@
 local limiterKey = KEYS[1]
 local allowed, periodMs, ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local channel = ARGV[4]
-if #ARGV ~= 4 or not allowed or not periodMs or not ms or ms < 0 or not channel then
+local marginMs = tonumber(ARGV[5])
+if #ARGV ~= 5 or not marginMs or not allowed or not periodMs or not ms or ms < 0 or not channel then
   return -2
 end
-local L = limiterOpen(limiterKey, allowed, periodMs, storeNow())
-if not L then
-  return -1
-end
+local L = limiterOpen(limiterKey, allowed, periodMs, marginMs, storeNow())
 L.pausedUntil = math.max(L.pausedUntil, L.now + ms)
 limiterSave(L)
 redis.call('PUBLISH', channel, L.pausedUntil)

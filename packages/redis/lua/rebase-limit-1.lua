@@ -15,12 +15,12 @@
     3  from      store time (ms) the units were recorded at
     4  units     how many units to move (at most allowed)
     5  leadMs    the new slot is at least this long after now
+    6  marginMs  the part of periodMs that is a margin (kept under store-wide numbers)
 
   Returns:
     {at, now}  the store time the units are now recorded at, and the store's now
 
   Errors:
-    -1  the rate-limit key is in use with a different allowed / periodMs
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/time.lua"
@@ -29,15 +29,13 @@
 local limiterKey = KEYS[1]
 local allowed, periodMs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local from, units, leadMs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if #ARGV ~= 5 or not allowed or not periodMs or not from or not units or units < 1 or not leadMs or leadMs < 0 then
+local marginMs = tonumber(ARGV[6])
+if #ARGV ~= 6 or not marginMs or not allowed or not periodMs or not from or not units or units < 1 or not leadMs or leadMs < 0 then
   return -2
 end
-local L = limiterOpen(limiterKey, allowed, periodMs, storeNow())
-if not L then
-  return -1
-end
+local L = limiterOpen(limiterKey, allowed, periodMs, marginMs, storeNow())
 limiterRefund(L, from, units)
-local slots = limiterPlan(L, math.min(units, allowed), L.now + leadMs, math.huge, true)
-limiterCommit(L, slots, math.min(units, allowed))
+local slots = limiterPlan(L, math.min(units, L.allowed), L.now + leadMs, math.huge, true)
+limiterCommit(L, slots, math.min(units, L.allowed))
 limiterSave(L)
 return { slots[1][1], L.now }

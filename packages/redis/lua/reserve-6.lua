@@ -38,6 +38,7 @@
     13 maxActive      -1 (no cap), or: at most this many of the queue's jobs leased at once (the
                       active zset's size), across every worker
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
+    15 limitMarginMs  the part of limitPeriodMs that is a margin (kept under store-wide numbers)
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
@@ -47,7 +48,6 @@
       units × jobsPerCall jobs belong to the first slot, and so on) }
 
   Errors:
-    -1  the rate-limit key is in use with a different allowed / periodMs
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/time.lua"
@@ -69,7 +69,8 @@ local limitPeriodMs = tonumber(ARGV[9])
 local jobsPerCall = tonumber(ARGV[10])
 local leadMs, aheadMs = tonumber(ARGV[11]), tonumber(ARGV[12])
 local maxActive, capCheckMs = tonumber(ARGV[13]), tonumber(ARGV[14])
-if #ARGV ~= 14 or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs) or n < 1 then
+local limitMarginMs = tonumber(ARGV[15])
+if #ARGV ~= 15 or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
@@ -111,10 +112,7 @@ local limiter = nil
 local plan = nil
 local planRetry = -1
 if limitAllowed > 0 then
-  limiter = limiterOpen(limiterKey, limitAllowed, limitPeriodMs, now)
-  if not limiter then
-    return -1
-  end
+  limiter = limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now)
   local granted
   plan, granted, planRetry = limiterPlan(limiter, math.ceil(want / jobsPerCall), now + leadMs, now + math.max(leadMs, aheadMs), false)
   want = math.min(want, granted * jobsPerCall)

@@ -22,6 +22,7 @@ import {
   type RateLimitSpec,
   type LimitPause,
   type LimitSlot,
+  type RateLimitNumbers,
   type RebaseResult,
   type RecoverResult,
   type RejectedJob,
@@ -369,6 +370,7 @@ export class RedisStore implements Store {
         Math.max(0, Math.ceil(options.limitAheadMs ?? options.limitLeadMs ?? 0)),
         options.maxActive === undefined ? -1 : Math.max(0, Math.floor(options.maxActive)),
         ACTIVE_CAP_CHECK_MS,
+        Math.max(0, Math.ceil(limit?.marginMs ?? 0)),
       ];
       const reply = await this.call(
         'reserve',
@@ -923,6 +925,7 @@ export class RedisStore implements Store {
           Math.floor(from),
           Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
           Math.max(0, Math.ceil(leadMs)),
+          Math.max(0, Math.ceil(limit.marginMs ?? 0)),
         ],
         await this.sharedLimiterKey(queue, limit),
         { key, allowed: limit.allowed, periodMs: limit.periodMs },
@@ -945,13 +948,52 @@ export class RedisStore implements Store {
       const reply = await this.call(
         'pause-limit',
         keys,
-        [limit.allowed, limit.periodMs, Math.max(0, Math.ceil(ms)), pauseChannel(limiterKey)],
+        [
+          limit.allowed,
+          limit.periodMs,
+          Math.max(0, Math.ceil(ms)),
+          pauseChannel(limiterKey),
+          Math.max(0, Math.ceil(limit.marginMs ?? 0)),
+        ],
         limiterKey,
         { key, allowed: limit.allowed, periodMs: limit.periodMs },
       );
       const until = reply.int();
       return { until, now: reply.int() };
     });
+  }
+
+  /**
+   * Sets (or, with `null`, clears) the numbers of rate-limit `key` store-wide (one script call): every
+   * worker checks them from its next reserve. See `Store.setRateLimit`.
+   */
+  async setRateLimit(queue: string, key: string, numbers: RateLimitNumbers | null): Promise<void> {
+    this.assertOpen();
+    if (numbers !== null) {
+      if (!Number.isInteger(numbers.allowed) || numbers.allowed < 1) {
+        throw new InvalidArgumentError(`allowed must be an integer ≥ 1, got ${String(numbers.allowed)}`);
+      }
+      if (!Number.isInteger(numbers.periodMs) || numbers.periodMs < 1) {
+        throw new InvalidArgumentError(`periodMs must be an integer ≥ 1, got ${String(numbers.periodMs)}`);
+      }
+    }
+    const limiterKey = await this.sharedLimiterKey(queue, { key, allowed: 1, periodMs: 1 });
+    await this.int(
+      'set-limit',
+      this.keys.queue(queue),
+      numbers === null ? [0, 0] : [numbers.allowed, numbers.periodMs],
+      limiterKey,
+    );
+  }
+
+  /** The store-wide numbers of rate-limit `key`, if set. */
+  async getRateLimit(queue: string, key: string): Promise<RateLimitNumbers | null> {
+    this.assertOpen();
+    const limiterKey = this.keys.limiter(queue, key);
+    const [allowed, periodMs] = await this.command(queue, () =>
+      this.connections.main.hmget(limiterKey, 'oA', 'oP'),
+    );
+    return allowed && periodMs ? { allowed: Number(allowed), periodMs: Number(periodMs) } : null;
   }
 
   /** The end of each pause of `limit` (Redis time), from any process, over pub/sub. Best effort. */

@@ -46,6 +46,7 @@ export const SCRIPT_KEYS = {
   'limit-usage': ['limiter'],
   'rebase-limit': ['limiter'],
   'pause-limit': ['limiter'],
+  'set-limit': ['limiter'],
   'store-time': ['settings'],
   'report-worker': ['workerInfo', 'workerExpiry'],
   workers: ['workerInfo', 'workerExpiry'],

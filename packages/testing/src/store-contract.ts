@@ -653,6 +653,31 @@ export function defineStoreContract(
         }
       });
 
+      it("checks store-wide numbers over every caller's while they are set, and each caller's own again once cleared", async () => {
+        expect(store.setRateLimit).toBeDefined();
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { key: 'k', allowed: 5, periodMs: 1000 * k, marginMs: 0 };
+        await store.setRateLimit!('q', 'k', { allowed: 2, periodMs: 1000 * k });
+        expect(await store.getRateLimit!('q', 'k')).toEqual({ allowed: 2, periodMs: 1000 * k });
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(2);
+        await store.setRateLimit!('q', 'k', null);
+        expect(await store.getRateLimit!('q', 'k')).toBeNull();
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(3); // 5 in the window, as asked
+      });
+
+      it('lets callers share a key with other numbers (a rolling deploy): each reserve checks its own', async () => {
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const old = { key: 'k', allowed: 3, periodMs: 1000 * k };
+        const fresh = { key: 'k', allowed: 5, periodMs: 1000 * k };
+        expect((await reserve('q', 5, { limit: old })).jobs).toHaveLength(3);
+        expect((await reserve('q', 5, { limit: fresh })).jobs).toHaveLength(2);
+        expect((await reserve('q', 5, { limit: old })).jobs).toHaveLength(0);
+        // A longer window sees every unit a shorter one placed.
+        expect(
+          (await reserve('q', 5, { limit: { key: 'k', allowed: 5, periodMs: 5000 * k } })).jobs,
+        ).toHaveLength(0);
+      });
+
       it('does not spend the limit when the queue is empty', async () => {
         const limit = { allowed: 2, periodMs: 60_000 };
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);

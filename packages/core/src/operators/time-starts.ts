@@ -84,6 +84,7 @@ export function storeLimit(limit: PipelineRateLimit, queue: string, jobsPerCall:
     periodMs: limit.periodMs + rateMargin(limit),
     per,
     jobsPerCall: per === 'call' ? jobsPerCall : 1,
+    marginMs: rateMargin(limit),
   };
 }
 

@@ -47,8 +47,10 @@ export interface Grant {
  * ```
  */
 export class SlidingWindowLimiter {
-  readonly allowed: number;
-  readonly periodMs: number;
+  allowed: number;
+  periodMs: number;
+  /** Entries are kept this long: the longest window in use since the log was last empty. */
+  private keepMs: number;
   // Log entries oldest first: times[i] holds counts[i] units. `head` skips expired entries without shifting.
   private times: number[] = [];
   private counts: number[] = [];
@@ -66,6 +68,20 @@ export class SlidingWindowLimiter {
     }
     this.allowed = config.allowed;
     this.periodMs = config.periodMs;
+    this.keepMs = config.periodMs;
+  }
+
+  /**
+   * Takes other numbers from now on (a limit changed at runtime, or a rolling deploy where old and
+   * new workers ask with different numbers: each placement checks the numbers it is given). The log
+   * keeps its entries for the longest window in use, so a longer window never misses one.
+   */
+  reconfigure(config: SlidingWindowConfig): void {
+    if (config.allowed === this.allowed && config.periodMs === this.periodMs) return;
+    const check = new SlidingWindowLimiter(config); // validates
+    this.allowed = check.allowed;
+    this.periodMs = check.periodMs;
+    this.keepMs = Math.max(this.keepMs, check.periodMs);
   }
 
   /** Units that may still be granted at `now`. */
@@ -198,11 +214,12 @@ export class SlidingWindowLimiter {
   }
 
   private evict(now: number): void {
-    const cutoff = now - this.periodMs;
+    const cutoff = now - this.keepMs;
     while (this.head < this.times.length && (this.times[this.head] ?? Infinity) <= cutoff) {
       this.inWindow -= this.counts[this.head] ?? 0;
       this.head++;
     }
+    if (this.head >= this.times.length) this.keepMs = this.periodMs;
     if (this.head > 1024 && this.head * 2 > this.times.length) {
       this.times = this.times.slice(this.head);
       this.counts = this.counts.slice(this.head);
@@ -221,6 +238,18 @@ export class LimiterRegistry {
   /** The limiter of `key`, if one was created. */
   find(key: string): SlidingWindowLimiter | undefined {
     return this.limiters.get(key);
+  }
+
+  /** The limiter of `key` with these numbers from now on (see {@link SlidingWindowLimiter.reconfigure}). */
+  use(key: string, config: SlidingWindowConfig): SlidingWindowLimiter {
+    const existing = this.limiters.get(key);
+    if (existing) {
+      existing.reconfigure(config);
+      return existing;
+    }
+    const limiter = new SlidingWindowLimiter(config);
+    this.limiters.set(key, limiter);
+    return limiter;
   }
 
   get(key: string, config: SlidingWindowConfig): SlidingWindowLimiter {

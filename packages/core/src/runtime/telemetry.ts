@@ -15,6 +15,7 @@ import type {
   QueueSettings,
   QueueStats,
   LimitPause,
+  RateLimitNumbers,
   RateLimitSpec,
   RebaseResult,
   RecoverResult,
@@ -318,6 +319,15 @@ class InstrumentedStore implements Store {
       );
     }
     return this.inner.pauseLimit(queue, limit, ms);
+  }
+  setRateLimit(queue: string, key: string, numbers: RateLimitNumbers | null): Promise<void> {
+    if (!this.inner.setRateLimit) {
+      return Promise.reject(new StoreError('this store cannot set rate limits (no setRateLimit)', { queue }));
+    }
+    return this.inner.setRateLimit(queue, key, numbers);
+  }
+  getRateLimit(queue: string, key: string): Promise<RateLimitNumbers | null> {
+    return this.inner.getRateLimit ? this.inner.getRateLimit(queue, key) : Promise.resolve(null);
   }
   limitPauses(queue: string, limit: RateLimitSpec): Observable<number> {
     // A store that cannot pause limits never announces a pause.

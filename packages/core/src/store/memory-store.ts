@@ -28,7 +28,7 @@ import {
   leaseExpiredError,
   StoreText,
 } from '../model/limits';
-import { LimiterRegistry, type Slot, type SlotPlan } from '../runtime/limiter';
+import { LimiterRegistry, SlidingWindowLimiter, type Slot, type SlotPlan } from '../runtime/limiter';
 import type { SettleResult, Settlement } from '../model/outcome';
 import { ACTIVE_CAP_CHECK_MS } from './store';
 import type {
@@ -44,6 +44,7 @@ import type {
   QueueStats,
   LimitPause,
   LimitSlot,
+  RateLimitNumbers,
   RateLimitSpec,
   RebaseResult,
   RecoverResult,
@@ -147,6 +148,8 @@ export class MemoryStore implements Store {
   private readonly queuesByName = new Map<string, QueueData>();
   private readonly uniqueLocks = new Map<string, { id: string; expiresAt: number }>();
   private readonly limiters = new LimiterRegistry();
+  /** Store-wide numbers of rate-limit keys (`setRateLimit`). */
+  private readonly limitNumbers = new Map<string, RateLimitNumbers>();
   /** Limit pauses, for every worker on this store. */
   private readonly pauses = new Subject<{ key: string; until: number }>();
   private readonly workerReports = new Map<string, { info: WorkerInfo; expiresAt: number }>();
@@ -266,9 +269,7 @@ export class MemoryStore implements Store {
         max = Math.min(max, Math.floor(q.counts.ready / fill.count) * fill.count);
       }
       const limit = options.limit;
-      const limiter = limit
-        ? this.limiters.get(limit.key ?? queue, { allowed: limit.allowed, periodMs: limit.periodMs })
-        : undefined;
+      const limiter = limit ? this.limiterOf(queue, limit) : undefined;
       const perCall = limit?.per === 'call' ? Math.max(1, limit.jobsPerCall ?? 1) : 1;
       let plan: SlotPlan | undefined;
       if (limiter && max > 0) {
@@ -688,10 +689,7 @@ export class MemoryStore implements Store {
   ): Observable<RebaseResult> {
     return defer(() => {
       this.assertOpen();
-      const limiter = this.limiters.get(limit.key ?? queue, {
-        allowed: limit.allowed,
-        periodMs: limit.periodMs,
-      });
+      const limiter = this.limiterOf(queue, limit);
       const now = this.now();
       const slot = limiter.move(units, from, now, now + Math.max(0, leadMs));
       return of<RebaseResult>({ at: slot.at, now });
@@ -702,7 +700,7 @@ export class MemoryStore implements Store {
     return defer(() => {
       this.assertOpen();
       const key = limit.key ?? queue;
-      const limiter = this.limiters.get(key, { allowed: limit.allowed, periodMs: limit.periodMs });
+      const limiter = this.limiterOf(queue, limit);
       const now = this.now();
       limiter.pausedUntil = Math.max(limiter.pausedUntil, now + Math.max(0, ms));
       this.pauses.next({ key, until: limiter.pausedUntil });
@@ -715,6 +713,32 @@ export class MemoryStore implements Store {
     return this.pauses.pipe(
       filter((p) => p.key === key),
       map((p) => p.until),
+    );
+  }
+
+  setRateLimit(_queue: string, key: string, numbers: RateLimitNumbers | null): Promise<void> {
+    return this.run(() => {
+      if (numbers === null) this.limitNumbers.delete(key);
+      else {
+        new SlidingWindowLimiter(numbers); // validates
+        this.limitNumbers.set(key, { allowed: numbers.allowed, periodMs: numbers.periodMs });
+      }
+    });
+  }
+
+  getRateLimit(_queue: string, key: string): Promise<RateLimitNumbers | null> {
+    return this.run(() => this.limitNumbers.get(key) ?? null);
+  }
+
+  /** The limiter of a limit key, with the store-wide numbers if set, else the caller's. */
+  private limiterOf(queue: string, limit: RateLimitSpec): SlidingWindowLimiter {
+    const key = limit.key ?? queue;
+    const set = this.limitNumbers.get(key);
+    return this.limiters.use(
+      key,
+      set
+        ? { allowed: set.allowed, periodMs: set.periodMs + (limit.marginMs ?? 0) }
+        : { allowed: limit.allowed, periodMs: limit.periodMs },
     );
   }
 

@@ -20,6 +20,17 @@ export interface RateLimitSpec {
   readonly per?: 'job' | 'call';
   /** Jobs per handler call when `per` is `'call'`. Default `1`. */
   readonly jobsPerCall?: number;
+  /**
+   * The part of `periodMs` that is a safety margin (see `timeStarts`): a store-wide override of the
+   * limit's numbers keeps it. Default `0`.
+   */
+  readonly marginMs?: number;
+}
+
+/** A limit's numbers as set store-wide at runtime (see `Store.setRateLimit`). */
+export interface RateLimitNumbers {
+  readonly allowed: number;
+  readonly periodMs: number;
 }
 
 /**
@@ -319,6 +330,16 @@ export interface Store {
    * it. For a provider that refused a call (`{ retryAfter }`). A pause never shortens one in force.
    */
   pauseLimit?(queue: string, limit: RateLimitSpec, ms: number): Observable<LimitPause>;
+  /**
+   * Sets the numbers of rate-limit `key` (of `queue`) store-wide, for every worker and process from
+   * their next reserve, whatever their own configuration says; `null` goes back to each worker's
+   * own numbers (optional capability). Without an override, each reserve checks the numbers its
+   * worker asks with, so a rolling deploy that ships new numbers never stalls: during the overlap
+   * each grant keeps the numbers of the worker that asked.
+   */
+  setRateLimit?(queue: string, key: string, numbers: RateLimitNumbers | null): Promise<void>;
+  /** The store-wide numbers of `key`, if set. */
+  getRateLimit?(queue: string, key: string): Promise<RateLimitNumbers | null>;
   /** The store time until which `limit` is paused, each time any process pauses it. */
   limitPauses?(queue: string, limit: RateLimitSpec): Observable<number>;
   /**

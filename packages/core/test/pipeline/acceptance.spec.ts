@@ -433,4 +433,39 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     expect(again!.at).toBeGreaterThanOrEqual(refusedAt + 700);
     expect(drained).toEqual([true, true]);
   });
+
+  it('a limit changed store-wide at runtime takes effect at the next reserve of a running worker', () => {
+    const store = new MemoryStore();
+    const starts: number[] = [];
+    newTestScheduler().run(() => {
+      const worker = new Worker({
+        store,
+        logger: silentLogger,
+        pipelines: [
+          definePipeline<number>({
+            queue: 'q',
+            concurrency: 10,
+            rateLimit: { allowed: 40, periodMs: 1000 },
+            handler: (job) => {
+              starts.push(asyncScheduler.now());
+              return job.data;
+            },
+          }),
+        ],
+      });
+      store.enqueue(Array.from({ length: 400 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
+      worker.start();
+      asyncScheduler.schedule(() => {
+        void store.setRateLimit('q', 'q', { allowed: 5, periodMs: 1000 });
+      }, 2_000);
+      asyncScheduler.schedule(() => {
+        worker.drain({ timeoutMs: 0 }).subscribe();
+      }, 6_000);
+    });
+    const inWindow = (from: number) => starts.filter((t) => t >= from && t < from + 1000).length;
+    expect(inWindow(1000)).toBeGreaterThan(30); // the worker's own 40 per second
+    // From the first full window after the change, the store-wide 5.
+    for (const from of [3100, 4000, 4900]) expect(inWindow(from)).toBeLessThanOrEqual(5);
+    expect(inWindow(4000)).toBeGreaterThan(0);
+  });
 });

@@ -6,8 +6,9 @@
   recorded at slots: the earliest time at or after a given one (and not before the newest entry, so
   the log stays in time order) at which the window has room. A slot may lie ahead of now when the
   window is full: a worker then starts the unit at that time. Units of one slot share one log entry.
-  Fields: A allowed, P period (a key reused with other numbers is refused), h index of the oldest
-  entry, t index after the newest, n units in the log, b the time before which no unit is placed (a
+  Fields: A allowed and P window last checked, W the longest window in use (entries are kept that
+  long), oA/oP store-wide numbers (set-limit), h index of the oldest entry, t index after the
+  newest, n units in the log, b the time before which no unit is placed (a
   provider asked to slow down; see pause-limit), and entries "<index>" = "<time>:<units>". The key
   expires one period after its newest entry or the end of its pause, whichever is later.
 ]]
@@ -20,24 +21,33 @@ local function limiterEntry(key, index)
   return tonumber(string.sub(e, 1, sep - 1)), tonumber(string.sub(e, sep + 1))
 end
 
--- Loads the log, evicts entries at or before now - period. Returns nil on a config conflict.
-local function limiterOpen(key, allowed, period, now)
-  local s = redis.call('HMGET', key, 'A', 'P', 'h', 't', 'n', 'b')
-  if s[1] and (tonumber(s[1]) ~= allowed or tonumber(s[2]) ~= period) then
-    return nil
+--[[
+  Loads the log with the numbers to check: the store-wide ones (fields oA, oP, set by set-limit;
+  the window is oP + margin) if set, else the caller's (allowed, window). Callers with other numbers
+  (a rolling deploy) each check their own; the log keeps entries for the longest window in use since
+  it was last empty (field W), and evicts older ones.
+]]
+local function limiterOpen(key, allowed, window, margin, now)
+  local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W')
+  local oA, oP = tonumber(s[5]), tonumber(s[6])
+  if oA and oP then
+    allowed = oA
+    window = oP + margin
   end
   local L = {
     key = key,
     allowed = allowed,
-    period = period,
-    head = tonumber(s[3]) or 0,
-    tail = tonumber(s[4]) or 0,
-    used = tonumber(s[5]) or 0,
+    period = window,
+    keep = math.max(window, tonumber(s[7]) or 0),
+    override = oA ~= nil,
+    head = tonumber(s[1]) or 0,
+    tail = tonumber(s[2]) or 0,
+    used = tonumber(s[3]) or 0,
     now = now,
-    pausedUntil = tonumber(s[6]) or 0,
+    pausedUntil = tonumber(s[4]) or 0,
     cache = {},
   }
-  local cutoff = now - period
+  local cutoff = now - L.keep
   while L.head < L.tail do
     local t, c = limiterEntry(key, L.head)
     if t and t > cutoff then
@@ -50,6 +60,7 @@ local function limiterOpen(key, allowed, period, now)
   if L.head >= L.tail then
     L.used = 0
     L.newest = nil
+    L.keep = window
   else
     L.newest = limiterEntry(key, L.tail - 1)
   end
@@ -192,11 +203,15 @@ local function limiterRefund(L, at, units)
 end
 
 local function limiterSave(L)
-  if L.head >= L.tail and L.pausedUntil <= L.now then
+  if L.head >= L.tail and L.pausedUntil <= L.now and not L.override then
     redis.call('DEL', L.key)
     return
   end
-  redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil)
+  redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil)
+  if L.override then
+    redis.call('PERSIST', L.key) -- store-wide numbers stay until cleared
+    return
+  end
   local last = L.now
   if L.newest and L.newest > last then
     last = L.newest
@@ -204,5 +219,5 @@ local function limiterSave(L)
   if L.pausedUntil > last then
     last = L.pausedUntil
   end
-  redis.call('PEXPIRE', L.key, L.period + 1000 + (last - L.now))
+  redis.call('PEXPIRE', L.key, L.keep + 1000 + (last - L.now))
 end
