@@ -27,7 +27,6 @@ describe('LeaseClock', () => {
         const probe = Math.floor(stampedAt + offset);
         if (i >= 20) expect(Math.abs(clock.toLocal(probe) - stampedAt)).toBeLessThanOrEqual(2.5);
       }
-      expect(clock.usualRoundTrip()).toBeLessThanOrEqual(1);
     }
   });
 
@@ -35,7 +34,6 @@ describe('LeaseClock', () => {
     const clock = new LeaseClock();
     // Store = local + 100; every call takes 10 ms and is stamped at its very end.
     for (let t = 0; t < 10; t++) clock.observe(t * 100, t * 100 + 10, t * 100 + 10 + 100);
-    expect(clock.usualRoundTrip()).toBe(10);
     // Offset bounded by [100 − 1, 110 + 1]: the estimate is the middle.
     expect(clock.toLocal(1_000)).toBeCloseTo(1_000 - 105, 5);
   });
@@ -80,6 +78,5 @@ describe('LeaseClock', () => {
     const clock = new LeaseClock();
     clock.observe(50, 50, 50);
     expect(clock.toLocal(80)).toBe(80);
-    expect(clock.usualRoundTrip()).toBe(0);
   });
 });

@@ -2,32 +2,10 @@ import { ErrorCode, SluiceError, StoreError } from '@sluice/core';
 
 /** Negative codes a Lua script returns instead of a result. Each script header lists the ones it uses. */
 export const ScriptErrorCode = {
-  /** The rate-limit key is already in use with a different `allowed` / `periodMs`. */
-  LimitConflict: -1,
   /** The script did not understand its arguments: a client of another version called it. */
   BadArguments: -2,
 } as const;
 export type ScriptErrorCode = (typeof ScriptErrorCode)[keyof typeof ScriptErrorCode];
-
-/**
- * A rate-limit key was used with numbers that differ from the ones it is in use with (the same rule as
- * `LimiterRegistry` in `@sluice/core`, checked across every process). Its `code` is the one
- * `InvalidArgumentError` carries, so callers branching on `err.code` see the same as with MemoryStore.
- */
-export class RateLimitConflictError extends SluiceError {
-  override name = 'RateLimitConflictError' as const;
-  readonly key: string;
-  readonly queue: string;
-  constructor(key: string, queue: string, allowed: number, periodMs: number) {
-    super(
-      ErrorCode.InvalidArgument,
-      `rate limit "${key}" is in use with other numbers than ${allowed}/${periodMs} ms; ` +
-        'every pipeline sharing a limit key must use the same allowed and periodMs',
-    );
-    this.key = key;
-    this.queue = queue;
-  }
-}
 
 /**
  * A Lua script refused its call (it returned `-2`: malformed arguments, or an unknown negative code),
@@ -68,16 +46,6 @@ export interface ScriptContext {
 /** The one place negative Lua codes become errors. */
 export function scriptError(code: number, context: ScriptContext): SluiceError {
   switch (code) {
-    case ScriptErrorCode.LimitConflict:
-      if (context.limit) {
-        return new RateLimitConflictError(
-          context.limit.key,
-          context.queue,
-          context.limit.allowed,
-          context.limit.periodMs,
-        );
-      }
-      break;
     case ScriptErrorCode.BadArguments:
       return new RedisScriptError(
         context.script,

@@ -9,7 +9,7 @@ export type { RedisStoreOptions } from './redis-store';
 export type { RedisConnection } from './connection';
 export { openDemoStore } from './demo-store';
 export { deleteKeysWithPrefix } from './delete-prefix';
-export { RateLimitConflictError, RedisScriptError, ScriptErrorCode } from './errors';
+export { RedisScriptError, ScriptErrorCode } from './errors';
 export { KeyBuilder } from './keys';
 export type { QueueKeyMap, QueueKeyName, QueueKeys } from './keys';
 export { LUA_DIR, SCRIPT_KEYS, SCRIPT_NAMES, loadScripts } from './scripts';

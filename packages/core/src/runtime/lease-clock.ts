@@ -9,9 +9,6 @@
  * the estimate: on a quiet link it is as tight as the fastest recent round trip, however slow the
  * others were. Bounds that no longer meet (a clock was stepped) start the intersection afresh.
  *
- * The same calls give the usual round trip: the smallest recent one, or 0 until a few have been
- * seen, so the first reservations, when a cold process is slowest, are judged strictly.
- *
  * Why not the send time: the store may stamp a call anywhere in its round trip (a busy server
  * queues it), so starts timed from the send drift from their grants by up to a round trip, and a
  * provider could see more starts in one window than the limit allowed.
@@ -19,23 +16,19 @@
  * ## Example
  * ```ts
  * const clock = new LeaseClock();
- * clock.observe(sentAt, receivedAt, reply.now);     // each reservation
- * const startAt = clock.toLocal(job.lease.startedAt) + 30;
+ * clock.observe(sentAt, receivedAt, reply.now);     // each store call
+ * const [earliest, latest] = clock.bounds(slot);    // where store time `slot` falls locally
  * ```
  */
 export class LeaseClock {
   private readonly lows: number[] = [];
   private readonly highs: number[] = [];
-  private readonly trips: number[] = [];
   private next = 0;
   private offset = 0;
   private low = -Infinity;
   private high = Infinity;
 
-  constructor(
-    private readonly size = 64,
-    private readonly warmUp = 4,
-  ) {}
+  constructor(private readonly size = 64) {}
 
   /** One call: sent and answered on the local clock, stamped `storeAt` on the store's clock (ms). */
   observe(sentAt: number, receivedAt: number, storeAt: number): void {
@@ -45,25 +38,23 @@ export class LeaseClock {
     const slop = localSlop(sentAt, receivedAt);
     const low = storeAt - receivedAt - slop;
     const high = storeAt - sentAt + 1;
-    if (this.trips.length < this.size) {
+    if (this.lows.length < this.size) {
       this.lows.push(low);
       this.highs.push(high);
-      this.trips.push(trip);
     } else {
       this.lows[this.next] = low;
       this.highs[this.next] = high;
-      this.trips[this.next] = trip;
     }
     this.next = (this.next + 1) % this.size;
     let lo = -Infinity;
     let hi = Infinity;
-    for (let i = 0; i < this.trips.length; i++) {
+    for (let i = 0; i < this.lows.length; i++) {
       lo = Math.max(lo, this.lows[i] as number);
       hi = Math.min(hi, this.highs[i] as number);
     }
     if (lo > hi) {
       // The clocks moved against each other: only the newest call is still true.
-      this.lows.length = this.highs.length = this.trips.length = 0;
+      this.lows.length = this.highs.length = 0;
       this.next = 0;
       this.observe(sentAt, receivedAt, storeAt);
       return;
@@ -89,14 +80,6 @@ export class LeaseClock {
    */
   bounds(storeMs: number): readonly [number, number] {
     return [storeMs - this.high, storeMs - this.low];
-  }
-
-  /** The usual round trip: the smallest recent one, or 0 until a few have been seen. */
-  usualRoundTrip(): number {
-    if (this.trips.length < this.warmUp) return 0;
-    let min = Infinity;
-    for (const t of this.trips) min = Math.min(min, t);
-    return min;
   }
 }
 
