@@ -289,6 +289,9 @@ class StartTiming implements StartGate {
   lead: number;
   /** How long recent answers took to arrive, slowest first in mind (see `learn`). */
   private readonly trips = new Recent(32);
+  /** The reserve call the clock last learnt from (see `arrived`). */
+  private lastSentAt = Number.NaN;
+  private lastStoreNow = Number.NaN;
   /** Store time until which the limit is paused (a provider refused): no unit of an earlier slot starts. */
   pausedUntil = -Infinity;
   /** Local time until which a pause asked from here covers, so a burst of refusals asks once. */
@@ -305,8 +308,13 @@ class StartTiming implements StartGate {
    * Returns the local time from which its slot has surely come.
    */
   arrived(grant: LimitGrant): number {
-    this.clock.observe(grant.sentAt, grant.receivedAt, grant.storeNow);
-    this.learn(this.now() - grant.sentAt);
+    // The reservations of one reserve call (one per slot) share its times: learn from it once.
+    if (grant.sentAt !== this.lastSentAt || grant.storeNow !== this.lastStoreNow) {
+      this.lastSentAt = grant.sentAt;
+      this.lastStoreNow = grant.storeNow;
+      this.clock.observe(grant.sentAt, grant.receivedAt, grant.storeNow);
+      this.learn(this.now() - grant.sentAt);
+    }
     return this.clock.bounds(grant.at)[1];
   }
 

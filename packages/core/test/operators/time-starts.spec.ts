@@ -1,4 +1,4 @@
-import { asyncScheduler, map, type Observable, of, throwError, timer } from 'rxjs';
+import { asyncScheduler, map, mergeMap, type Observable, of, throwError, timer } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import {
   processJobs,
@@ -132,6 +132,28 @@ describe('timeStarts', () => {
     ]);
     expect(timing?.leadMs()).toBe(100);
     expect(timing?.aheadMs()).toBe(200);
+  });
+
+  it('learns from a reserve call once, however many slots it was split into', () => {
+    const emitted: number[] = [];
+    testScheduler.run(({ cold }) => {
+      // One quick call pins the clock to ±1; then one slow call (±11 on its own) split into 70
+      // reservations, more than the clock keeps: counted 70 times, it would push the quick one out.
+      const quick = granted(0, ['q'], { sentAt: 0, receivedAt: 0, storeNow: 0 });
+      const split = Array.from({ length: 71 }, (_, i) =>
+        granted(i === 70 ? 100 : 5, [`s${i}`], { sentAt: 0, receivedAt: 20, storeNow: 10 }),
+      );
+      cold('a 19ms b', { a: [quick], b: split })
+        .pipe(
+          mergeMap((rs) => rs),
+          timeStarts(config(stubStore({}), { clockReadings: 0 })),
+        )
+        .subscribe((r) => {
+          if (r.jobs[0]?.id === 's70') emitted.push(asyncScheduler.now());
+        });
+    });
+    // Slot 100 surely comes at 101 with the quick call still known (111 if it had been pushed out).
+    expect(emitted).toEqual([101]);
   });
 
   describe('the gate it puts on reservations, asked by processJobs', () => {
