@@ -58,6 +58,7 @@ export type {
   RetryAfter,
   FlowControl,
   JobContext,
+  LimitContext,
   HandlerReturn,
   Handler,
   BatchHandler,
@@ -174,4 +175,4 @@ export type { CronExpression } from './runtime/cron';
 export { createLogger, silentLogger } from './runtime/logger';
 export type { Logger } from './runtime/logger';
 export { Telemetry } from './runtime/telemetry';
-export type { TelemetryEvent, TelemetryEventType } from './runtime/telemetry';
+export type { StartTimingKind, TelemetryEvent, TelemetryEventType } from './runtime/telemetry';

@@ -11,6 +11,7 @@ export { concurrencyLoop, eachJob, joinUnits } from './operators/concurrency-loo
 export type { LoopConfig, Overflow, StartRun } from './operators/concurrency-loop';
 export {
   leadSlots,
+  maxRateMargin,
   maxSlotLead,
   rateMargin,
   stableNow,
@@ -20,6 +21,6 @@ export {
 export { runPipeline } from './runtime/run-pipeline';
 export type { PipelineRun } from './runtime/run-pipeline';
 export { LeaseClock, localSlop, preciseNow } from './runtime/lease-clock';
-export { LimiterRegistry } from './runtime/limiter';
+export { LimiterRegistry, MARGIN_HOLD_MS } from './runtime/limiter';
 export type { AbortKind, PendingAbort } from './runtime/in-flight';
 export { instrumentStore } from './runtime/telemetry';

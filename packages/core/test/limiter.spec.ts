@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { InvalidArgumentError, maxInAnyWindow, SlidingWindowLimiter } from '@sluice/core';
-import { LimiterRegistry } from '@sluice/core/internal';
+import { LimiterRegistry, MARGIN_HOLD_MS } from '@sluice/core/internal';
 
 describe('SlidingWindowLimiter', () => {
   it('grants up to allowed and says exactly when the next unit frees', () => {
@@ -76,5 +76,16 @@ describe('maxInAnyWindow', () => {
     expect(maxInAnyWindow([2000, 0, 1000], 1000)).toBe(1); // a start at t + periodMs is a new window
     expect(maxInAnyWindow([5, 5, 5], 1)).toBe(3);
     expect(maxInAnyWindow([], 1000)).toBe(0);
+  });
+
+  it("holds the widest margin asked for MARGIN_HOLD_MS, then takes the caller's own again", () => {
+    const limiter = new SlidingWindowLimiter({ allowed: 1, periodMs: 1000 });
+    expect(limiter.holdMargin(10, 0)).toBe(10);
+    expect(limiter.holdMargin(40, 100)).toBe(40);
+    expect(limiter.holdMargin(10, 100 + MARGIN_HOLD_MS)).toBe(40); // still held
+    expect(limiter.holdMargin(40, 200)).toBe(40); // asked again: held from here
+    expect(limiter.holdMargin(10, 200 + MARGIN_HOLD_MS)).toBe(40);
+    expect(limiter.holdMargin(10, 201 + MARGIN_HOLD_MS)).toBe(10); // nobody asked for 40 lately
+    expect(limiter.holdMargin(5, 202 + MARGIN_HOLD_MS)).toBe(10);
   });
 });

@@ -66,6 +66,9 @@ export const METRIC_NAMES = {
   startLead: 'sluice_start_lead_seconds',
   startLeadCapped: 'sluice_start_lead_capped',
   limitPauses: 'sluice_limit_pauses_total',
+  sendLateness: 'sluice_send_lateness_seconds',
+  limitMargin: 'sluice_limit_margin_seconds',
+  limitMarginCapped: 'sluice_limit_margin_capped',
 } as const;
 
 const LATENESS_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
@@ -94,6 +97,9 @@ interface Snapshot {
  * | `sluice_start_lead_seconds` | gauge | `queue`, `key` | `start-timing` `lead`: how far ahead new slots go |
  * | `sluice_start_lead_capped` | gauge | `queue`, `key` | 1 while the lead is at its cap (`maxLeadMs`): raise it, or unload the worker |
  * | `sluice_limit_pauses_total` | counter | `queue`, `key` | `start-timing` `paused`: pauses after a provider refused (each worker counts the pauses it saw) |
+ * | `sluice_send_lateness_seconds` | histogram | `queue`, `key` | `start-timing` `sent`: how late handlers' requests left after their slots (`ctx.limit.sent()`) |
+ * | `sluice_limit_margin_seconds` | gauge | `queue`, `key` | `start-timing` `margin`: the margin the worker asks the store to count windows with |
+ * | `sluice_limit_margin_capped` | gauge | `queue`, `key` | 1 while the margin is at its cap (`maxMarginMs`): requests leave later than it allows for |
  * | `sluice_jobs_rejected_total` | counter | `queue` | `rejected` (malformed jobs dead-lettered) |
  * | `sluice_queue_jobs` | gauge | `queue`, `state` | `store.stats` at scrape time |
  * | `sluice_dead_letter_jobs` | gauge | `queue` | `store.stats` at scrape time |
@@ -286,6 +292,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
+  const sendLateness = new Histogram({
+    name: METRIC_NAMES.sendLateness,
+    help: 'How late rate-limited handlers sent their requests after their slots (ctx.limit.sent()), in seconds',
+    labelNames: ['queue', 'key'] as const,
+    buckets: LATENESS_BUCKETS,
+    registers,
+  });
+  const margin = new Gauge({
+    name: METRIC_NAMES.limitMargin,
+    help: 'The margin a worker asks the store to widen rate-limit windows by, in seconds',
+    labelNames: ['queue', 'key'] as const,
+    registers,
+  });
+  const marginCapped = new Gauge({
+    name: METRIC_NAMES.limitMarginCapped,
+    help: '1 while the rate-limit margin is at its cap (requests leave later than maxMarginMs allows for)',
+    labelNames: ['queue', 'key'] as const,
+    registers,
+  });
+
   const subscription = new Subscription();
   if (options.telemetry) {
     subscription.add(
@@ -318,6 +344,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
             else if (event.kind === 'lead') {
               lead.set(labels, event.leadMs / 1000);
               leadCapped.set(labels, event.capped ? 1 : 0);
+            } else if (event.kind === 'sent') sendLateness.observe(labels, Math.max(0, event.lateMs) / 1000);
+            else if (event.kind === 'margin') {
+              margin.set(labels, event.marginMs / 1000);
+              marginCapped.set(labels, event.marginCapped ? 1 : 0);
             } else moves.inc({ ...labels, outcome: event.kind });
             break;
           }

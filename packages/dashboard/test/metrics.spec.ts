@@ -135,16 +135,22 @@ describe('createMetrics', () => {
         pipeline: 'api',
         key: 'api',
       } as const;
-      const timing = { lateMs: 12, leadMs: 100, marginMs: 10, capped: true };
+      const timing = { lateMs: 12, leadMs: 100, marginMs: 10, capped: true, marginCapped: false };
       telemetry.emit({ ...base, ...timing, kind: 'moved' });
       telemetry.emit({ ...base, ...timing, kind: 'handed-back', reason: 'moved 8 times and still late' });
       telemetry.emit({ ...base, ...timing, kind: 'lead' });
       telemetry.emit({ ...base, ...timing, kind: 'paused', pauseMs: 500 });
+      telemetry.emit({ ...base, ...timing, kind: 'sent', lateMs: 30 });
+      telemetry.emit({ ...base, ...timing, kind: 'margin', marginMs: 40, marginCapped: true });
       expect(await count('sluice_start_moves_total', { outcome: 'moved' })).toBe(moved + 1);
       expect(await count('sluice_start_moves_total', { outcome: 'handed-back' })).toBe(handedBack + 1);
       expect(await count('sluice_start_lead_seconds')).toBe(0.1);
       expect(await count('sluice_start_lead_capped')).toBe(1);
       expect(await count('sluice_limit_pauses_total')).toBe(pauses + 1);
+      expect(await count('sluice_send_lateness_seconds_bucket', { le: '0.05' })).toBe(1);
+      expect(await count('sluice_send_lateness_seconds_bucket', { le: '0.02' })).toBe(0);
+      expect(await count('sluice_limit_margin_seconds')).toBe(0.04);
+      expect(await count('sluice_limit_margin_capped')).toBe(1);
     } finally {
       await worker.close({ timeoutMs: 1000 });
       metrics.close();

@@ -83,7 +83,8 @@ describe('worker processes sharing one Redis', () => {
             .map(
               (w) =>
                 `${w.name}: moved ${w.timing?.moved}, handed back ${w.timing?.handedBack}, ` +
-                `latest start ${w.timing?.maxLateMs.toFixed(1)} ms after its slot, lead up to ${w.timing?.maxLeadMs} ms`,
+                `latest start ${w.timing?.maxLateMs.toFixed(1)} ms after its slot, lead up to ${w.timing?.maxLeadMs} ms, ` +
+                `latest request ${w.timing?.maxSendLateMs.toFixed(1)} ms after its slot, margin up to ${w.timing?.maxMarginMs} ms`,
             )
             .join('; ')}`,
         );
@@ -106,13 +107,22 @@ describe('worker processes sharing one Redis', () => {
         for (let k = 400; k < sorted.length; k++) gaps += sorted[k]! - sorted[k - 400]!;
         const share = 1000 / (gaps / (sorted.length - 400));
         // The provider's own record (network time and its event loop included): reported.
-        const arrivals = (await provider.arrivals()).map((a) => a.at);
+        const arrivalRecords = await provider.arrivals();
+        const arrivals = arrivalRecords.map((a) => a.at);
+        // How long each call took from its handler's start to the provider (reported).
+        const startOf = new Map<string, number>();
+        workers.forEach((w, i) => {
+          for (const st of w.starts) startOf.set(st.id, st.at - offsets[i]!);
+        });
+        const delays = arrivalRecords.map((a) => a.at - (startOf.get(a.id) ?? a.at)).sort((x, y) => x - y);
+        const pct = (p: number): string => delays[Math.floor(p * (delays.length - 1))]!.toFixed(1);
         expect(arrivals).toHaveLength(jobs);
         console.log(
           `rate limit ${loaded ? 'beside a busy loop' : 'quiet'}: ${jobs} jobs, handler starts over ` +
             `${span.toFixed(0)} ms (${(share * 100).toFixed(1)}% of 400/s), at most ${worst} in any 1000 ms ` +
             `window; provider arrivals: at most ${maxInAnyWindow(arrivals, 1000)} in any window, ` +
-            `${windowsOver(arrivals, 400, 1000)} arrivals ending a window over 400; per worker: ${workers
+            `${windowsOver(arrivals, 400, 1000)} arrivals ending a window over 400, handler start to arrival ` +
+            `p50 ${pct(0.5)} p99 ${pct(0.99)} max ${pct(1)} ms; per worker: ${workers
               .map((w) => `${w.name}=${w.starts.length}`)
               .join(' ')}`,
         );

@@ -35,6 +35,10 @@ export interface StartTiming {
   readonly handedBack: number;
   readonly maxLateMs: number;
   readonly maxLeadMs: number;
+  /** How late requests left after their slots, at most (`ctx.limit.sent()`). */
+  readonly maxSendLateMs: number;
+  /** The widest margin the worker asked the store for. */
+  readonly maxMarginMs: number;
 }
 
 type Message =
@@ -166,6 +170,8 @@ export async function killAllWorkers(): Promise<void> {
 export interface Arrival {
   readonly at: number;
   readonly status: number;
+  /** The job whose handler made the call. */
+  readonly id: string;
 }
 
 /**
@@ -202,8 +208,8 @@ export class ProviderProcess {
   /** Every arrival so far. */
   arrivals(): Promise<Arrival[]> {
     return new Promise((resolve) => {
-      this.child.once('message', (m: { arrivals: [number, number][] }) => {
-        resolve(m.arrivals.map(([at, status]) => ({ at, status })));
+      this.child.once('message', (m: { arrivals: [number, number, string][] }) => {
+        resolve(m.arrivals.map(([at, status, id]) => ({ at, status, id })));
       });
       this.child.send({ type: 'report' });
     });

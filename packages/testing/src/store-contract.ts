@@ -678,6 +678,22 @@ export function defineStoreContract(
         ).toHaveLength(0);
       });
 
+      it("widens every caller's window to the widest margin a caller of the key asked for lately", async () => {
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        // A worker whose requests leave late asks for a margin of 300; one whose leave early, 10.
+        const wide = { key: 'm', allowed: 1, periodMs: 1300 * k, marginMs: 300 * k };
+        const narrow = { key: 'm', allowed: 1, periodMs: 1010 * k, marginMs: 10 * k };
+        const first = await reserve('q', 1, { limit: wide });
+        const t0 = first.slots![0]!.at;
+        // The narrow caller's unit keeps clear of the wide caller's by the wide margin.
+        const next = await reserve('q', 1, { limit: narrow, limitAheadMs: 3000 * k });
+        expect(next.slots).toEqual([{ at: t0 + 1300 * k, jobs: 1 }]);
+        // Store-wide numbers keep the widest margin too.
+        await store.setRateLimit!('q', 'm', { allowed: 1, periodMs: 500 * k });
+        const third = await reserve('q', 1, { limit: narrow, limitAheadMs: 3000 * k });
+        expect(third.slots).toEqual([{ at: t0 + 1300 * k + 800 * k, jobs: 1 }]);
+      });
+
       it('does not spend the limit when the queue is empty', async () => {
         const limit = { allowed: 2, periodMs: 60_000 };
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);

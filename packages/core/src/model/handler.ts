@@ -34,6 +34,22 @@ export interface JobContext {
   readonly signal: AbortSignal;
   readonly pipeline: string;
   readonly logger: Logger;
+  /** Set on rate-limited pipelines: this call's place in the limit. */
+  readonly limit?: LimitContext;
+}
+
+/**
+ * A rate-limited handler call's place in its limit. The limit holds by handler start; a provider
+ * counts arrivals. Call `sent()` when the request leaves (for example in the request's `finish`
+ * event): the worker measures how late requests leave against their slots and keeps the limit's
+ * margin above that (up to `maxMarginMs`), so the time a handler takes to send stays inside the
+ * window the store counts.
+ */
+export interface LimitContext {
+  /** The store time this call is counted at in the limit's log. */
+  readonly slot: number;
+  /** The request to the provider left now (the first call counts; later ones are ignored). */
+  sent(): void;
 }
 
 /** A handler may return a value, a promise of one, or an Observable (its last value counts). */

@@ -1,4 +1,5 @@
 import type { Unsubscribable } from 'rxjs';
+import type { LimitContext } from './handler';
 import type { ReservedJob } from './job';
 
 /**
@@ -22,7 +23,8 @@ export interface LimitGrant {
  * Decides when a unit of work (one handler call's jobs) may start. The concurrency stages ask it once
  * a handler slot is free and call the handler when it says so.
  *
- * `admit` calls `start()` when the unit may start — synchronously when it may start now, so that the
+ * `admit` calls `start(limit?)` when the unit may start (a rate limit's gate passes the handler's
+ * `ctx.limit`) — synchronously when it may start now, so that the
  * last clock check and the handler call happen in the same turn — or `handBack(reason)` when it may
  * not start at all (the jobs then go back to the queue at once, no attempt spent), and returns what
  * cancels a wait. See `timeStarts` for the gate of rate-limited pipelines.
@@ -31,7 +33,7 @@ export interface StartGate {
   admit(
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
-    start: () => void,
+    start: (limit?: LimitContext) => void,
     handBack: (reason: string) => void,
   ): Unsubscribable | undefined;
 }

@@ -31,9 +31,10 @@ export interface SourceConfig {
   readonly limit?: RateLimitSpec;
   /**
    * Under a limit: how far ahead of the store's now each reserve places its slots (read before
-   * every call; see `ReserveOptions.limitLeadMs`). Default: none (slots at the store's now).
+   * every call; see `ReserveOptions.limitLeadMs`), and with `marginMs`, the margin the limit's
+   * window carries now (see `RateLimitSpec.marginMs`). Default: none (slots at the store's now).
    */
-  readonly slotLead?: { leadMs(): number; aheadMs(): number };
+  readonly slotLead?: { leadMs(): number; aheadMs(): number; marginMs?(): number };
   /** At most this many of the queue's jobs leased at once across every worker (see `ReserveOptions.maxActive`). */
   readonly maxActive?: number;
   readonly fill?: FillSpec;
@@ -110,9 +111,21 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       ...(config.maxActive !== undefined ? { maxActive: config.maxActive } : {}),
     };
     const slotLead = config.limit ? config.slotLead : undefined;
+    const withMargin = (limit: RateLimitSpec, margin: number): RateLimitSpec => ({
+      ...limit,
+      periodMs: limit.periodMs - (limit.marginMs ?? 0) + margin,
+      marginMs: margin,
+    });
     const reserveOptions = (): ReserveOptions =>
       slotLead
-        ? { ...baseOptions, limitLeadMs: slotLead.leadMs(), limitAheadMs: slotLead.aheadMs() }
+        ? {
+            ...baseOptions,
+            ...(config.limit && slotLead.marginMs
+              ? { limit: withMargin(config.limit, slotLead.marginMs()) }
+              : {}),
+            limitLeadMs: slotLead.leadMs(),
+            limitAheadMs: slotLead.aheadMs(),
+          }
         : baseOptions;
 
     let busy = false; // a reserve call is in flight

@@ -18,6 +18,7 @@ import {
   type Unsubscribable,
 } from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
+import type { LimitContext } from '../model/handler';
 import type { ReservedJob } from '../model/job';
 import type { LimitGrant, Reservation, StartGate } from '../model/reservation';
 import { LeaseClock } from '../runtime/lease-clock';
@@ -44,6 +45,17 @@ export interface PipelineRateLimit {
    */
   readonly marginMs?: number;
   /**
+   * The most the margin grows to. Handlers that say when their request left (`ctx.limit.sent()`)
+   * teach the worker how late requests leave against their slots; the margin the store counts
+   * follows the latest of the last 256 (by a quarter more, plus 2 ms), from `marginMs` up to this
+   * cap, and the store keeps the widest margin any worker sharing the key asked for in the last
+   * 10 s. A margin at its cap is logged as a warning and reported (`start-timing` kind `margin`,
+   * `capped`): requests leave later than the cap allows for, and a provider may count more than
+   * `allowed` in a window. Default: 5% of `periodMs`, at least `marginMs`, at most 1,000 ms (50 ms
+   * for a 1 s window).
+   */
+  readonly maxMarginMs?: number;
+  /**
    * The most a reserve places slots ahead of the store's now. Each worker places them as far ahead
    * as its answers take to arrive (measured, with room to spare), so a slot is known before it is
    * due; this caps that. Default: 10% of `periodMs`, between 20 and 1,000 ms (100 ms for 1 s).
@@ -58,6 +70,16 @@ export function rateMargin(limit: PipelineRateLimit): number {
     throw new InvalidArgumentError(`rateLimit.marginMs must be ≥ 4, got ${margin}`);
   }
   return margin;
+}
+
+/** The most a limit's margin grows to (see `maxMarginMs`). */
+export function maxRateMargin(limit: PipelineRateLimit): number {
+  const floor = rateMargin(limit);
+  const cap = limit.maxMarginMs ?? Math.min(1000, Math.max(floor, Math.round(limit.periodMs * 0.05)));
+  if (!(cap >= floor) || !Number.isFinite(cap)) {
+    throw new InvalidArgumentError(`rateLimit.maxMarginMs must be ≥ marginMs (${floor}), got ${cap}`);
+  }
+  return cap;
 }
 
 /** The most a limited pipeline places slots ahead of the store's now (see `maxLeadMs`). */
@@ -126,6 +148,10 @@ export interface StartObserver {
   lead?(leadMs: number, capped: boolean): void;
   /** The limit is paused for `ms` (a provider refused, here or in another process). */
   paused?(ms: number, here: boolean): void;
+  /** A handler's request left `lateMs` after its slot (at most; `ctx.limit.sent()`). */
+  sent?(lateMs: number): void;
+  /** The margin now asked of the store (`capped`: what was observed wants more than the cap). */
+  margin?(marginMs: number, capped: boolean): void;
 }
 
 /** Moves of one unit before it is handed back instead (only a badly overloaded worker gets there). */
@@ -198,6 +224,8 @@ export interface StartTimer {
   leadMs(): number;
   /** The latest a new slot may be, in ms after the store's now. */
   aheadMs(): number;
+  /** The margin this worker needs the store to count windows with (see `maxMarginMs`). */
+  marginMs(): number;
   /**
    * Pauses the limit for `ms` in the store (a provider refused a call): no unit starts before then,
    * here or in any process sharing the limit. Best effort; a pause already in force that long is
@@ -212,6 +240,7 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
   const jobsPerCall = config.jobsPerCall ?? 1;
   const spec = storeLimit(limit, queue, jobsPerCall);
   const margin = rateMargin(limit);
+  const maxMargin = maxRateMargin(limit);
   const maxLead = maxSlotLead(limit);
   const readings = config.clockReadings ?? 5;
   return () => {
@@ -222,6 +251,7 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
       spec,
       per: limit.per ?? 'job',
       margin,
+      maxMargin,
       maxLead,
       scheduler,
       observer: config.observer,
@@ -233,6 +263,7 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
       },
       leadMs: () => timing.lead,
       aheadMs: () => timing.lead + Math.max(timing.lead, MIN_LEAD_MS),
+      marginMs: () => timing.margin,
       warmUp: () => {
         if (!store.storeTime || readings <= 0) return EMPTY;
         // Before the first reserve, a few readings of the store's clock: a cold process's first
@@ -271,7 +302,9 @@ interface TimingConfig {
   readonly queue: string;
   readonly spec: RateLimitSpec;
   readonly per: 'job' | 'call';
+  /** The smallest margin (`marginMs`): the gate lets starts run up to this long (less 2 ms) after their slots. */
   readonly margin: number;
+  readonly maxMargin: number;
   readonly maxLead: number;
   readonly scheduler: SchedulerLike;
   readonly observer: StartObserver | undefined;
@@ -287,6 +320,10 @@ class StartTiming implements StartGate {
   readonly window: number;
   /** Where new slots go: this long or more after the store's now. */
   lead: number;
+  /** The margin asked of the store now: `marginMs`, or more when requests leave late (see `sent`). */
+  margin: number;
+  /** How late recent requests left against their slots (`ctx.limit.sent()`). */
+  private readonly sends = new Recent(256);
   /** How long recent answers took to arrive, slowest first in mind (see `learn`). */
   private readonly trips = new Recent(32);
   /** The reserve call the clock last learnt from (see `arrived`). */
@@ -300,7 +337,33 @@ class StartTiming implements StartGate {
   constructor(readonly config: TimingConfig) {
     this.now = stableNow(config.scheduler);
     this.window = config.margin - 2;
+    this.margin = config.margin;
     this.lead = Math.min(MIN_LEAD_MS, config.maxLead);
+  }
+
+  /** The limit as the store counts it with this worker's margin now. */
+  spec(): RateLimitSpec {
+    const { spec } = this.config;
+    const base = spec.periodMs - (spec.marginMs ?? 0);
+    return { ...spec, periodMs: base + this.margin, marginMs: this.margin };
+  }
+
+  /**
+   * A handler's request for the unit at `slot` left now: at most `now − (the earliest local time the
+   * slot could have come)` after it. The margin keeps above the latest of the last 256 by a quarter
+   * more plus 2 ms, between `marginMs` and `maxMarginMs`.
+   */
+  sent(slot: number): void {
+    const late = Math.max(0, this.now() - this.clock.bounds(slot)[0]);
+    const { observer, margin: floor, maxMargin } = this.config;
+    observer?.sent?.(late);
+    this.sends.add(late);
+    const want = Math.ceil(this.sends.max() * 1.25) + 2;
+    const margin = Math.min(maxMargin, Math.max(floor, want));
+    if (margin !== this.margin) {
+      this.margin = margin;
+      observer?.margin?.(margin, want > maxMargin);
+    }
   }
 
   /**
@@ -337,7 +400,8 @@ class StartTiming implements StartGate {
 
   /** See {@link StartTimer.pause}. */
   pause(ms: number): void {
-    const { store, queue, spec, observer } = this.config;
+    const { store, queue, observer } = this.config;
+    const spec = this.spec();
     const now = this.now();
     if (!store.pauseLimit || now + ms <= this.pausingUntil) return;
     this.pausingUntil = now + ms;
@@ -395,7 +459,8 @@ class StartTiming implements StartGate {
 
   /** Moves `units` recorded at `from` to a new slot a lead ahead of the store's now. */
   rebase(units: number, from: number): Observable<RebaseResult> | undefined {
-    const { store, queue, spec } = this.config;
+    const { store, queue } = this.config;
+    const spec = this.spec();
     if (!store.rebaseLimit) return undefined;
     const rebaseLimit = store.rebaseLimit.bind(store);
     const lead = this.lead;
@@ -408,7 +473,7 @@ class StartTiming implements StartGate {
   admit(
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
-    start: () => void,
+    start: (limit?: LimitContext) => void,
     handBack: (reason: string) => void,
   ): Unsubscribable {
     const { per, spec } = this.config;
@@ -435,7 +500,7 @@ class GatedStart implements Unsubscribable {
     private readonly timing: StartTiming,
     private readonly units: number,
     private slot: number,
-    private readonly start: () => void,
+    private readonly start: (limit: LimitContext) => void,
     private readonly handBack: (reason: string) => void,
   ) {}
 
@@ -476,7 +541,16 @@ class GatedStart implements Unsubscribable {
     if (now <= earliest + timing.window) {
       // Nothing between this check and the handler call: the report comes after.
       this.closed = true;
-      this.start();
+      const slot = this.slot;
+      let sent = false;
+      this.start({
+        slot,
+        sent: () => {
+          if (sent) return;
+          sent = true;
+          timing.sent(slot);
+        },
+      });
       timing.config.observer?.started?.(now - latest);
       return;
     }

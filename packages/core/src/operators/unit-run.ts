@@ -17,6 +17,7 @@ import {
   type BatchHandler,
   type Handler,
   type JobContext,
+  type LimitContext,
 } from '../model/handler';
 import type { Handled } from '../model/outcome';
 import type { ReservedJob } from '../model/job';
@@ -94,8 +95,8 @@ abstract class UnitRun<T> implements Unsubscribable {
       this.gateSub = gate.admit(
         this.jobs,
         this.unit.grant,
-        () => {
-          this.begin();
+        (limit) => {
+          this.begin(limit);
         },
         () => {
           this.handBack();
@@ -216,7 +217,7 @@ abstract class UnitRun<T> implements Unsubscribable {
   }
 
   /** Runs the handler; called at once, or when the start gate lets the unit through. */
-  private begin(): void {
+  private begin(limit?: LimitContext): void {
     if (this.finished) return;
     const { config, jobs, scheduler } = this;
     this.started = scheduler.now();
@@ -232,7 +233,7 @@ abstract class UnitRun<T> implements Unsubscribable {
     this.reportStart = true;
     let returned: unknown;
     try {
-      returned = this.call(new RunContext(this, config));
+      returned = this.call(new RunContext(this, config, limit));
     } catch (err) {
       this.emitStart();
       this.onError(err);
@@ -324,12 +325,15 @@ export class BatchRun<T> extends UnitRun<T> {
 class RunContext implements JobContext {
   readonly pipeline: string;
   readonly logger: Logger;
+  readonly limit?: LimitContext;
   constructor(
     private readonly run: { signal(): AbortSignal },
     config: RunConfig,
+    limit: LimitContext | undefined,
   ) {
     this.pipeline = config.pipeline;
     this.logger = config.logger ?? silentLogger;
+    if (limit) this.limit = limit;
   }
   get signal(): AbortSignal {
     return this.run.signal();

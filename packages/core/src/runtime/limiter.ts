@@ -6,6 +6,13 @@ export interface SlidingWindowConfig {
   readonly periodMs: number;
 }
 
+/**
+ * How long the widest margin a caller asked for (`RateLimitSpec.marginMs`) holds for every caller
+ * of a limit key: the window each placement checks is widened to it, so units of callers whose work
+ * runs early keep clear of units of callers whose work runs late. The Redis store keeps the same.
+ */
+export const MARGIN_HOLD_MS = 10_000;
+
 /** Units recorded at one time (the store's clock). */
 export interface Slot {
   readonly at: number;
@@ -58,6 +65,8 @@ export class SlidingWindowLimiter {
   private inWindow = 0;
   /** No unit is placed before this time (a provider asked to slow down). */
   pausedUntil = -Infinity;
+  private heldMargin = 0;
+  private heldAt = -Infinity;
 
   constructor(config: SlidingWindowConfig) {
     if (!Number.isInteger(config.allowed) || config.allowed < 1) {
@@ -82,6 +91,18 @@ export class SlidingWindowLimiter {
     this.allowed = check.allowed;
     this.periodMs = check.periodMs;
     this.keepMs = Math.max(this.keepMs, check.periodMs);
+  }
+
+  /**
+   * A caller asks for a margin of `own` ms at `now`: returns the margin to widen its window by, the
+   * widest any caller asked for in the last {@link MARGIN_HOLD_MS}.
+   */
+  holdMargin(own: number, now: number): number {
+    if (own >= this.heldMargin || now - this.heldAt > MARGIN_HOLD_MS) {
+      this.heldMargin = own;
+      this.heldAt = now;
+    }
+    return Math.max(own, this.heldMargin);
   }
 
   /** Units that may still be granted at `now`. */

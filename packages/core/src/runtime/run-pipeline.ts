@@ -15,6 +15,7 @@ import { settle } from '../operators/settle';
 import { source } from '../operators/source';
 import {
   maxSlotLead,
+  maxRateMargin,
   rateMargin,
   startTiming,
   type PipelineRateLimit,
@@ -28,7 +29,7 @@ import type { InFlight } from './in-flight';
 import { preciseNow } from './lease-clock';
 import type { Logger } from './logger';
 import type { PipelineContext, PipelineDefinition } from './pipeline';
-import type { Telemetry } from './telemetry';
+import type { StartTimingKind, Telemetry } from './telemetry';
 
 /** What one run of a pipeline is wired to; the `Worker` makes one per (re)start. */
 export interface PipelineRun {
@@ -157,7 +158,8 @@ function pauseOnRefusal(handled: readonly Handled[], timer: StartTimer): void {
 /**
  * Reports a limited pipeline's start timing as `start-timing` telemetry events, and warns once each
  * time the lead reaches its cap (answers slower than `maxLeadMs`: slots come before their
- * reservations arrive, and starts are moved).
+ * reservations arrive, and starts are moved) or the margin reaches its cap (requests leave later
+ * than `maxMarginMs` allows for).
  */
 function startTimingReport(
   pipeline: string,
@@ -166,16 +168,13 @@ function startTimingReport(
   limit: PipelineRateLimit,
   run: PipelineRun,
 ): StartObserver {
-  const marginMs = rateMargin(limit);
+  let marginMs = rateMargin(limit);
+  const maxMargin = maxRateMargin(limit);
   const maxLead = maxSlotLead(limit);
   let leadMs = Math.min(5, maxLead);
   let capped = false;
-  const emit = (
-    kind: 'started' | 'moved' | 'handed-back' | 'lead' | 'paused',
-    lateMs: number,
-    reason?: string,
-    pauseMs?: number,
-  ): void => {
+  let marginCapped = false;
+  const emit = (kind: StartTimingKind, lateMs: number, reason?: string, pauseMs?: number): void => {
     const telemetry = run.telemetry;
     if (!telemetry?.observed) return;
     telemetry.emit({
@@ -189,6 +188,7 @@ function startTimingReport(
       leadMs,
       marginMs,
       capped,
+      marginCapped,
       ...(reason === undefined ? {} : { reason }),
       ...(pauseMs === undefined ? {} : { pauseMs }),
     });
@@ -205,6 +205,20 @@ function startTimingReport(
     },
     paused: (ms, here) => {
       emit('paused', 0, here ? 'a handler here reported a refusal' : 'paused by another process', ms);
+    },
+    sent: (lateMs) => {
+      emit('sent', lateMs);
+    },
+    margin: (ms, atCap) => {
+      marginMs = ms;
+      if (atCap && !marginCapped) {
+        run.logger.warn(
+          'rate-limit margin at its cap: requests leave later after their slots than maxMarginMs allows for; a provider may count more than allowed in a window',
+          { pipeline, key, maxMarginMs: maxMargin },
+        );
+      }
+      marginCapped = atCap;
+      emit('margin', 0);
     },
     lead: (ms, atCap) => {
       leadMs = ms;

@@ -35,7 +35,7 @@ import type {
  * | `rate-limited` | `retryAfterMs` | `queue`, `key` |
  * | `rejected` | — | `queue`, `jobId`, `reason` (malformed job dead-lettered at reserve) |
  * | `start` | `jobs` (1, or the batch size), `waitMs` (due → leased) | `queue`, `pipeline`, `jobIds`, `attempt` |
- * | `start-timing` | `lateMs`, `leadMs`, `marginMs`, `pauseMs?` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`, `paused`), `capped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get, pauses after a provider refused) |
+ * | `start-timing` | `lateMs`, `leadMs`, `marginMs`, `pauseMs?` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`, `paused`, `sent`, `margin`), `capped`, `marginCapped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get, pauses after a provider refused, how late requests left, the margin) |
  * | `stop` | `durationMs` | `queue`, `pipeline`, `jobId`, `kind` (the outcome) |
  * | `exception` | `durationMs` | `queue`, `pipeline`, `jobId`, `error` |
  * | `settle-refused` | — | `queue`, `jobId`, `reason` (`lease-lost`, `not-found`) |
@@ -73,13 +73,19 @@ export type TelemetryEvent =
        * by that much and was moved to a new slot; `handed-back`: it could not be placed (`reason`) and
        * went back to the queue; `lead`: new slots now go `leadMs` ahead (`capped` when the measured
        * need is above `maxLeadMs`); `paused`: a provider refused (`{ retryAfter }`), here or in
-       * another process, and no unit starts for `pauseMs`.
+       * another process, and no unit starts for `pauseMs`; `sent`: a handler's request left
+       * `lateMs` (at most) after its slot (`ctx.limit.sent()`); `margin`: the margin asked of the
+       * store is now `marginMs` (`marginCapped` when what was observed wants more than
+       * `maxMarginMs`).
        */
-      kind: 'started' | 'moved' | 'handed-back' | 'lead' | 'paused';
+      kind: StartTimingKind;
       lateMs: number;
       leadMs: number;
       marginMs: number;
+      /** The lead is at its cap. */
       capped: boolean;
+      /** The margin is at its cap. */
+      marginCapped: boolean;
       reason?: string;
       pauseMs?: number;
     })
@@ -88,6 +94,9 @@ export type TelemetryEvent =
   | (Base & { type: 'settle-refused'; jobId: string; reason: string })
   | (Base & { type: 'demand'; pipeline: string; outstanding: number; inFlight: number })
   | (Base & { type: 'action'; action: string; jobId?: string; actor?: string; detail?: string });
+
+/** What a `start-timing` event reports (see {@link TelemetryEvent}). */
+export type StartTimingKind = 'started' | 'moved' | 'handed-back' | 'lead' | 'paused' | 'sent' | 'margin';
 
 interface Base {
   queue: string;

@@ -730,16 +730,20 @@ export class MemoryStore implements Store {
     return this.run(() => this.limitNumbers.get(key) ?? null);
   }
 
-  /** The limiter of a limit key, with the store-wide numbers if set, else the caller's. */
+  /**
+   * The limiter of a limit key, with the store-wide numbers if set, else the caller's, its window
+   * widened to the widest margin asked for lately (see `MARGIN_HOLD_MS`).
+   */
   private limiterOf(queue: string, limit: RateLimitSpec): SlidingWindowLimiter {
     const key = limit.key ?? queue;
     const set = this.limitNumbers.get(key);
-    return this.limiters.use(
-      key,
-      set
-        ? { allowed: set.allowed, periodMs: set.periodMs + (limit.marginMs ?? 0) }
-        : { allowed: limit.allowed, periodMs: limit.periodMs },
-    );
+    const own = limit.marginMs ?? 0;
+    const base = set ? set.periodMs : limit.periodMs - own;
+    const allowed = set ? set.allowed : limit.allowed;
+    const limiter = this.limiters.use(key, { allowed, periodMs: base + own });
+    const margin = limiter.holdMargin(own, this.now());
+    if (margin !== own) limiter.reconfigure({ allowed, periodMs: base + margin });
+    return limiter;
   }
 
   /** In memory a key has one limiter; its own window is used whatever `periodMs` says. */

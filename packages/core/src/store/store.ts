@@ -22,7 +22,8 @@ export interface RateLimitSpec {
   readonly jobsPerCall?: number;
   /**
    * The part of `periodMs` that is a safety margin (see `timeStarts`): a store-wide override of the
-   * limit's numbers keeps it. Default `0`.
+   * limit's numbers keeps it, and the store widens every caller's window to the widest margin any
+   * caller of the key asked for in the last `MARGIN_HOLD_MS` (10 s). Default `0`.
    */
   readonly marginMs?: number;
 }

@@ -156,6 +156,75 @@ describe('timeStarts', () => {
     expect(emitted).toEqual([101]);
   });
 
+  it('grows the margin it asks of the store above how late requests leave (ctx.limit.sent), up to its cap', () => {
+    const margins: [number, boolean][] = [];
+    const sent: number[] = [];
+    const slots: number[] = [];
+    const asked: [number | undefined, number][] = [];
+    /** Sends its request `sendAfter` frames after it starts, as a handler awaiting some setup would. */
+    const sending =
+      (sendAfter: number): Handler<string> =>
+      (job, ctx) => {
+        if (ctx.limit) slots.push(ctx.limit.slot);
+        return timer(sendAfter).pipe(
+          map(() => {
+            ctx.limit?.sent();
+            ctx.limit?.sent(); // a second call is ignored
+            return job.data;
+          }),
+        );
+      };
+    testScheduler.run(({ cold }) => {
+      const store = stubStore({
+        pauseLimit: (_q, limit, ms) => {
+          asked.push([limit.marginMs, limit.periodMs]);
+          const now = asyncScheduler.now();
+          return of({ until: now + ms, now });
+        },
+      });
+      const timer$ = startTiming(
+        config(store, {
+          limit: { allowed: 100, periodMs: 1000, maxMarginMs: 40 },
+          observer: {
+            sent: (late) => sent.push(late),
+            margin: (ms, capped) => margins.push([ms, capped]),
+          },
+        }),
+      )();
+      expect(timer$.marginMs()).toBe(10); // 1% of the period to start with
+      const units = cold('a 99ms b 99ms c', {
+        a: granted(0, ['a']),
+        b: granted(100, ['b']),
+        c: granted(200, ['c']),
+      });
+      // a: sent 11 frames after its start at 1 (12 after the earliest its slot could have come);
+      // b: 5 after (still under the margin the first taught); c: 60 after (over the cap).
+      const after = { a: 11, b: 5, c: 60 } as Record<string, number>;
+      units
+        .pipe(
+          timer$.align(),
+          processJobs<string>((job, ctx) => sending(after[job.id] ?? 0)(job, ctx), {
+            pipeline: 'p',
+            concurrency: 1,
+          }),
+        )
+        .subscribe();
+      testScheduler.flush();
+      expect(slots).toEqual([0, 100, 200]);
+      // Against the earliest its slot could have come (the clock is known to ±1 here).
+      expect(sent).toEqual([13, 7, 62]);
+      // 13 × 1.25 + 2 → 19; 7 changes nothing (the latest of the last 256 counts); 62 wants 80: capped at 40.
+      expect(margins).toEqual([
+        [19, false],
+        [40, true],
+      ]);
+      expect(timer$.marginMs()).toBe(40);
+      // What goes to the store carries it: the limit's window is the period plus the margin in force.
+      timer$.pause(100);
+      expect(asked).toEqual([[40, 1040]]);
+    });
+  });
+
   describe('the gate it puts on reservations, asked by processJobs', () => {
     const run = (
       reservations: Observable<Reservation<string>>,

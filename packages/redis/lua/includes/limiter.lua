@@ -9,7 +9,8 @@
   Fields: A allowed and P window last checked, W the longest window in use (entries are kept that
   long), oA/oP store-wide numbers (set-limit), h index of the oldest entry, t index after the
   newest, n units in the log, b the time before which no unit is placed (a
-  provider asked to slow down; see pause-limit), and entries "<index>" = "<time>:<units>". The key
+  provider asked to slow down; see pause-limit), M the widest margin a caller asked for and Mt when
+  (see limiterOpen), and entries "<index>" = "<time>:<units>". The key
   expires one period after its newest entry or the end of its pause, whichever is later.
 ]]
 local function limiterEntry(key, index)
@@ -21,18 +22,32 @@ local function limiterEntry(key, index)
   return tonumber(string.sub(e, 1, sep - 1)), tonumber(string.sub(e, sep + 1))
 end
 
+-- How long the widest margin a caller asked for holds for every caller (MARGIN_HOLD_MS in
+-- @sluice/core's limiter).
+local LIMITER_MARGIN_HOLD_MS = 10000
+
 --[[
   Loads the log with the numbers to check: the store-wide ones (fields oA, oP, set by set-limit;
   the window is oP + margin) if set, else the caller's (allowed, window). Callers with other numbers
   (a rolling deploy) each check their own; the log keeps entries for the longest window in use since
-  it was last empty (field W), and evicts older ones.
+  it was last empty (field W), and evicts older ones. `margin` is the part of `window` the caller
+  keeps for how late its work runs against its slots; the window is widened to the widest margin
+  any caller asked for in the last LIMITER_MARGIN_HOLD_MS (fields M, Mt), so a unit placed by a
+  caller whose work runs early still keeps clear of units of callers whose work runs late.
 ]]
 local function limiterOpen(key, allowed, window, margin, now)
-  local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W')
+  local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W', 'M', 'Mt')
+  local heldMargin, heldAt = tonumber(s[8]) or 0, tonumber(s[9])
+  if margin >= heldMargin or not heldAt or now - heldAt > LIMITER_MARGIN_HOLD_MS then
+    heldMargin, heldAt = margin, now
+  end
+  local widest = math.max(margin, heldMargin)
   local oA, oP = tonumber(s[5]), tonumber(s[6])
   if oA and oP then
     allowed = oA
-    window = oP + margin
+    window = oP + widest
+  else
+    window = window - margin + widest
   end
   local L = {
     key = key,
@@ -44,6 +59,8 @@ local function limiterOpen(key, allowed, window, margin, now)
     tail = tonumber(s[2]) or 0,
     used = tonumber(s[3]) or 0,
     now = now,
+    heldMargin = heldMargin,
+    heldAt = heldAt,
     pausedUntil = tonumber(s[4]) or 0,
     cache = {},
   }
@@ -207,7 +224,7 @@ local function limiterSave(L)
     redis.call('DEL', L.key)
     return
   end
-  redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil)
+  redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt)
   if L.override then
     redis.call('PERSIST', L.key) -- store-wide numbers stay until cleared
     return
