@@ -121,7 +121,7 @@ export type { SourceConfig, IdlePolling } from './operators/source';
 export { validate } from './operators/validate';
 export type { Checked } from './operators/validate';
 export { timeStarts } from './operators/time-starts';
-export type { TimeStartsConfig, PipelineRateLimit } from './operators/time-starts';
+export type { AlsoRateLimit, TimeStartsConfig, PipelineRateLimit } from './operators/time-starts';
 export { processJobs } from './operators/process-jobs';
 export type { RunConfig, ProcessConfig } from './operators/process-jobs';
 export { processBatches, adaptiveBatches } from './operators/process-batches';

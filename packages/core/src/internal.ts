@@ -17,6 +17,7 @@ export {
   stableNow,
   startTiming,
   storeLimit,
+  withMargin,
 } from './operators/time-starts';
 export { runPipeline } from './runtime/run-pipeline';
 export type { PipelineRun } from './runtime/run-pipeline';

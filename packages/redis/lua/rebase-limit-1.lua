@@ -8,6 +8,7 @@
 
   KEYS:
     1  limiter  hash  the rate-limit log (see includes/limiter.lua)
+    2… the logs of the work's further limits (ARGV 7), moved to the same slot
 
   ARGV:
     1  allowed   units allowed in any window
@@ -16,6 +17,7 @@
     4  units     how many units to move (at most allowed)
     5  leadMs    the new slot is at least this long after now
     6  marginMs  the part of periodMs that is a margin (kept under store-wide numbers)
+    7  more      number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
     {at, now}  the store time the units are now recorded at, and the store's now
@@ -29,13 +31,29 @@
 local limiterKey = KEYS[1]
 local allowed, periodMs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local from, units, leadMs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local marginMs = tonumber(ARGV[6])
-if #ARGV ~= 6 or not marginMs or not allowed or not periodMs or not from or not units or units < 1 or not leadMs or leadMs < 0 then
+local marginMs, more = tonumber(ARGV[6]), tonumber(ARGV[7])
+if not more or #ARGV ~= 7 + 3 * more or #KEYS ~= 1 + more or not marginMs or not allowed or not periodMs or not from or not units or units < 1 or not leadMs or leadMs < 0 then
   return -2
 end
-local L = limiterOpen(limiterKey, allowed, periodMs, marginMs, storeNow())
-limiterRefund(L, from, units)
-local slots = limiterPlan(L, math.min(units, L.allowed), L.now + leadMs, math.huge, true)
-limiterCommit(L, slots, math.min(units, L.allowed))
-limiterSave(L)
-return { slots[1][1], L.now }
+local now = storeNow()
+local Ls = { limiterOpen(limiterKey, allowed, periodMs, marginMs, now) }
+for i = 1, more do
+  local b = 7 + 3 * (i - 1)
+  local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  if not a or not p or not m then
+    return -2
+  end
+  Ls[#Ls + 1] = limiterOpen(KEYS[1 + i], a, p, m, now)
+end
+for _, L in ipairs(Ls) do
+  units = math.min(units, L.allowed)
+end
+for _, L in ipairs(Ls) do
+  limiterRefund(L, from, units)
+end
+local slots = limiterPlan(Ls, 1, { units }, now + leadMs, math.huge, true)
+limiterCommit(Ls, slots, 1, { units })
+for _, L in ipairs(Ls) do
+  limiterSave(L)
+end
+return { slots[1][1], now }

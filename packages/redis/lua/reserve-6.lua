@@ -6,7 +6,10 @@
   counted (a), the lease start recorded (g) and the job added to the active zset at its deadline.
 
   Only jobs actually leased spend the rate limit: an empty queue spends nothing, and with per-call
-  limits m jobs spend ceil(m / jobsPerCall) units. Every job leased by one call carries the same
+  limits m jobs spend ceil(m / jobsPerCall) units. With per-job limits a job spends its cost (field
+  w, default 1, at most the smallest `allowed`), all at one slot; jobs popped beyond what the limits
+  grant go back to the head of their ready lists, in order. Further limits (KEYS 7…) are checked
+  with the first at the same slots: a unit goes where every one has room. Every job leased by one call carries the same
   token (a lease is the pair job id + token, and a job is leased once per call). Records are
   returned whole (HGETALL) and checked by the client, which dead-letters malformed ones with the
   reject script; an id whose record is gone is dropped from the ready list and reported.
@@ -18,6 +21,7 @@
     4  active      zset    running job ids by lease deadline
     5  counters    hash    sequences (tk: lease tokens)
     6  limiter     hash    the rate-limit log (not touched when limitAllowed is 0)
+    7… the logs of further limits (ARGV 16)
 
   ARGV:
     1  jobPrefix      prefix of job record keys
@@ -39,13 +43,14 @@
                       active zset's size), across every worker
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
     15 limitMarginMs  the part of limitPeriodMs that is a margin (kept under store-wide numbers)
+    16 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
       jobCount, jobCount × [id, fieldCount, field1, value1, ...] (the record before the lease: its
       attempt field is one behind), missingCount, missingCount × id, slotCount, slotCount × [at,
-      units] (under a limit: the store times the jobs' units are recorded at, in order; the first
-      units × jobsPerCall jobs belong to the first slot, and so on) }
+      jobs] (under a limit: the store times the jobs' units are recorded at, in order, and how many
+      of the jobs, in reply order, belong to each) }
 
   Errors:
     -2  malformed arguments (a client of another version)
@@ -70,7 +75,8 @@ local jobsPerCall = tonumber(ARGV[10])
 local leadMs, aheadMs = tonumber(ARGV[11]), tonumber(ARGV[12])
 local maxActive, capCheckMs = tonumber(ARGV[13]), tonumber(ARGV[14])
 local limitMarginMs = tonumber(ARGV[15])
-if #ARGV ~= 15 or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local moreLimits = tonumber(ARGV[16])
+if not moreLimits or #ARGV ~= 16 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
@@ -108,73 +114,138 @@ if maxActive >= 0 then
     capped = true
   end
 end
-local limiter = nil
+local Ls = nil
 local plan = nil
 local planRetry = -1
 if limitAllowed > 0 then
-  limiter = limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now)
+  Ls = { limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now) }
+  for i = 1, moreLimits do
+    local b = 16 + 3 * (i - 1)
+    local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+    if not a or not p or not m then
+      return -2
+    end
+    Ls[#Ls + 1] = limiterOpen(KEYS[6 + i], a, p, m, now)
+  end
+  -- At one unit a job (or call) at most this many can go: pop no more than that.
   local granted
-  plan, granted, planRetry = limiterPlan(limiter, math.ceil(want / jobsPerCall), now + leadMs, now + math.max(leadMs, aheadMs), false)
+  plan, granted, planRetry = limiterPlan(Ls, math.ceil(want / jobsPerCall), nil, now + leadMs, now + math.max(leadMs, aheadMs), false)
   want = math.min(want, granted * jobsPerCall)
 end
-local jobs, nj = {}, 0
+-- Pop the jobs first (records read whole), lease them once the limit's plan is final.
+local popped = {}
 local missing = {}
-local leased, nl = {}, 0
-local got = 0
-local token = ''
-if want > 0 then
-  token = redis.call('HINCRBY', countersKey, 'tk', 1) .. '.' .. now
-end
-local nowS = tostring(now)
-local deadline = tostring(now + leaseMs)
--- Ids without a record do not count towards `want`; a bounded number of them is dropped per call.
-local spare = 1000
-while got < want and spare > 0 do
-  local ids = readyPop(prioritiesKey, readyPrefix, want - got)
+local spare = 1000 -- ids without a record do not count towards `want`; a bounded number is dropped per call
+while #popped < want and spare > 0 do
+  local ids = readyPop(prioritiesKey, readyPrefix, want - #popped)
   if #ids == 0 then
     break
   end
   for _, id in ipairs(ids) do
-    local jobKey = jobPrefix .. id
-    local f = redis.call('HGETALL', jobKey)
+    local f = redis.call('HGETALL', jobPrefix .. id)
     if #f == 0 then
       spare = spare - 1
       missing[#missing + 1] = id
     else
-      got = got + 1
-      local attempt = '1'
-      for i = 1, #f, 2 do
-        if f[i] == 'a' then
-          attempt = (tonumber(f[i + 1]) or 0) + 1
+      popped[#popped + 1] = { id, f }
+    end
+  end
+end
+local sizes = nil
+if Ls and jobsPerCall == 1 then
+  -- Per-job limits: a job spends its cost (field w), at most the smallest allowed.
+  local cap = math.huge
+  for _, L in ipairs(Ls) do
+    cap = math.min(cap, L.allowed)
+  end
+  local weighted = false
+  local costs = {}
+  for i, job in ipairs(popped) do
+    local f = job[2]
+    local w = 1
+    for j = 1, #f, 2 do
+      if f[j] == 'w' then
+        w = math.floor(tonumber(f[j + 1]) or 1)
+        break
+      end
+    end
+    costs[i] = math.max(1, math.min(w, cap))
+    if costs[i] > 1 then
+      weighted = true
+    end
+  end
+  if weighted then
+    sizes = costs
+    local granted
+    plan, granted, planRetry = limiterPlan(Ls, #popped, sizes, now + leadMs, now + math.max(leadMs, aheadMs), false)
+    -- What the limits do not grant goes back to the head of its ready list, in order.
+    for i = #popped, granted + 1, -1 do
+      local f = popped[i][2]
+      local p = '0'
+      for j = 1, #f, 2 do
+        if f[j] == 'p' then
+          p = f[j + 1]
           break
         end
       end
-      redis.call('HSET', jobKey, 'k', token, 'g', nowS, 'a', attempt)
-      leased[nl + 1] = deadline
-      leased[nl + 2] = id
-      nl = nl + 2
-      jobs[nj + 1] = id
-      jobs[nj + 2] = #f
-      nj = nj + 2
-      for i = 1, #f do
-        jobs[nj + i] = f[i]
-      end
-      nj = nj + #f
+      redis.call('LPUSH', readyPrefix .. p, popped[i][1])
+      redis.call('ZADD', prioritiesKey, p, p)
+      popped[i] = nil
     end
   end
+end
+
+local jobs, nj = {}, 0
+local leased, nl = {}, 0
+local got = #popped
+local token = ''
+if got > 0 then
+  token = redis.call('HINCRBY', countersKey, 'tk', 1) .. '.' .. now
+end
+local nowS = tostring(now)
+local deadline = tostring(now + leaseMs)
+for _, job in ipairs(popped) do
+  local id, f = job[1], job[2]
+  local attempt = '1'
+  for i = 1, #f, 2 do
+    if f[i] == 'a' then
+      attempt = (tonumber(f[i + 1]) or 0) + 1
+      break
+    end
+  end
+  redis.call('HSET', jobPrefix .. id, 'k', token, 'g', nowS, 'a', attempt)
+  leased[nl + 1] = deadline
+  leased[nl + 2] = id
+  nl = nl + 2
+  jobs[nj + 1] = id
+  jobs[nj + 2] = #f
+  nj = nj + 2
+  for i = 1, #f do
+    jobs[nj + i] = f[i]
+  end
+  nj = nj + #f
 end
 callChunked('ZADD', activeKey, leased)
 
 local retryAfter = -1
 local nextCheck = -1
 local slots = {}
-if limiter then
-  slots = limiterCommit(limiter, plan, math.ceil(got / jobsPerCall))
+if Ls then
+  local recorded = limiterCommit(Ls, plan, math.ceil(got / jobsPerCall), sizes)
+  -- Each slot's jobs: its items (jobs, or calls of jobsPerCall), the last call maybe short.
+  local left = got
+  for _, r in ipairs(recorded) do
+    local n = math.min(left, r[2] * jobsPerCall)
+    slots[#slots + 1] = { r[1], n }
+    left = left - n
+  end
   -- Limited only if the limit, not the queue, cut the answer short: ready jobs remain.
-  if planRetry >= 0 and got == want and redis.call('ZCARD', prioritiesKey) > 0 then
+  if planRetry >= 0 and (got == want or sizes) and redis.call('ZCARD', prioritiesKey) > 0 then
     retryAfter = planRetry
   end
-  limiterSave(limiter)
+  for _, L in ipairs(Ls) do
+    limiterSave(L)
+  end
 end
 if retryAfter < 0 and capped and got < n then
   nextCheck = capCheckMs

@@ -34,6 +34,7 @@ import { RedisScriptError } from './errors';
  * | `m` | max attempts | `DEFAULT_MAX_ATTEMPTS` (5) |
  * | `a` | attempts started | 0 |
  * | `t` / `u` / `R` | timeout / unique key / retention | none |
+ * | `w` | cost: units of a per-job rate limit | 1 |
  * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
  * | `f` / `o` / `x` / `s` | finished at / result JSON / reason / terminal state (c, x, d) | none |
  * | `en`, `e<N>` | error count, N-th attempt error (JSON) | none |
@@ -42,7 +43,7 @@ import { RedisScriptError } from './errors';
  */
 
 /** Values per job in an enqueue call (see `lua/enqueue-3.lua`). */
-export const ENQUEUE_FIELDS = 11;
+export const ENQUEUE_FIELDS = 12;
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 5;
 
@@ -97,6 +98,7 @@ export function encodeNewJob(job: NewJob): string[] {
     job.unique?.key ?? '',
     job.unique ? String(Math.max(1, Math.ceil(job.unique.ttlMs))) : '',
     encodeRetention(job.retention),
+    job.cost === undefined || job.cost === 1 ? '' : String(job.cost),
   ];
 }
 
@@ -258,6 +260,8 @@ export interface JobFields {
   t?: string;
   /** Unique key. */
   u?: string;
+  /** Cost (units of a per-job rate limit). */
+  w?: string;
 }
 
 /**
@@ -280,6 +284,7 @@ export function readJobFields(r: Reply): JobFields {
       case 'r':
       case 't':
       case 'u':
+      case 'w':
         f[field] = value;
         break;
     }
@@ -287,7 +292,7 @@ export function readJobFields(r: Reply): JobFields {
   return f;
 }
 
-const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't'] as const;
+const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't', 'w'] as const;
 
 /**
  * A job as the reserve script leased it (its record as it was before the lease, whose attempt is one
@@ -332,6 +337,7 @@ export function toReservedJob<T>(
       lease,
       ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
       ...(uniqueKey === undefined ? {} : { uniqueKey }),
+      ...(f.w === undefined ? {} : { cost: num(f.w, 1) }),
     },
   };
 }
@@ -396,6 +402,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
     errors: errors.map((e) => e.error),
     ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
     ...(uniqueKey === undefined ? {} : { uniqueKey }),
+    ...(get('w') === undefined ? {} : { cost: num(get('w'), 1) }),
     ...(result === undefined ? {} : { result: parseJson(result) }),
     ...(startedAt === undefined ? {} : { startedAt: num(startedAt, 0) }),
     ...(finishedAt === undefined ? {} : { finishedAt: num(finishedAt, 0) }),

@@ -352,6 +352,8 @@ export class RedisStore implements Store {
       const keys = this.keys.queue(queue);
       const limit = options.limit;
       const limitKey = limit ? await this.sharedLimiterKey(queue, limit) : undefined;
+      const more = (limit && limit.also) ?? [];
+      const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
       await this.register([queue]);
       const perCall = limit?.per === 'call' ? Math.max(1, Math.floor(limit.jobsPerCall ?? 1)) : 1;
       const leaseMs = Math.ceil(options.leaseMs);
@@ -371,6 +373,7 @@ export class RedisStore implements Store {
         options.maxActive === undefined ? -1 : Math.max(0, Math.floor(options.maxActive)),
         ACTIVE_CAP_CHECK_MS,
         Math.max(0, Math.ceil(limit?.marginMs ?? 0)),
+        ...moreLimitArgs(more),
       ];
       const reply = await this.call(
         'reserve',
@@ -378,6 +381,7 @@ export class RedisStore implements Store {
         args,
         limitKey,
         limit && { ...limit, key: limit.key ?? queue },
+        moreKeys,
       );
       const paused = reply.int() === 1;
       const now = reply.int();
@@ -404,13 +408,12 @@ export class RedisStore implements Store {
           reason: 'job record missing: its id was dropped from the ready list',
         });
       }
-      // Slots hold units; the jobs of each, in order (dead-lettered ones left out).
+      // Each slot's jobs, in order (dead-lettered ones left out).
       const slots: LimitSlot[] = [];
       let position = 0;
       for (let i = reply.int(); i > 0; i--) {
         const at = reply.int();
-        const units = reply.int();
-        const end = Math.min(count, position + units * perCall);
+        const end = Math.min(count, position + reply.int());
         let kept = 0;
         for (; position < end; position++) if (wellFormed[position]) kept++;
         if (kept > 0) slots.push({ at, jobs: kept });
@@ -916,6 +919,8 @@ export class RedisStore implements Store {
       this.assertOpen();
       const keys = this.keys.queue(queue);
       const key = limit.key ?? queue;
+      const more = limit.also ?? [];
+      const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
       const reply = await this.call(
         'rebase-limit',
         keys,
@@ -926,9 +931,11 @@ export class RedisStore implements Store {
           Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
           Math.max(0, Math.ceil(leadMs)),
           Math.max(0, Math.ceil(limit.marginMs ?? 0)),
+          ...moreLimitArgs(more),
         ],
         await this.sharedLimiterKey(queue, limit),
         { key, allowed: limit.allowed, periodMs: limit.periodMs },
+        moreKeys,
       );
       const at = reply.int();
       return { at, now: reply.int() };
@@ -1063,6 +1070,7 @@ export class RedisStore implements Store {
     args: readonly (string | number)[],
     limiterKey?: string,
     limit?: { key: string; allowed: number; periodMs: number },
+    moreKeys?: readonly string[],
   ): Promise<unknown> {
     const script = scripts()[name];
     return execScript(
@@ -1074,6 +1082,7 @@ export class RedisStore implements Store {
         queue: keys.queue,
         ...(limit ? { limit } : {}),
       },
+      moreKeys,
     );
   }
 
@@ -1084,8 +1093,9 @@ export class RedisStore implements Store {
     args: readonly (string | number)[],
     limiterKey?: string,
     limit?: { key: string; allowed: number; periodMs: number },
+    moreKeys?: readonly string[],
   ): Promise<Reply> {
-    const raw = await this.exec(name, keys, args, limiterKey, limit);
+    const raw = await this.exec(name, keys, args, limiterKey, limit, moreKeys);
     return Reply.of(raw, scripts()[name].versionedName, keys.queue);
   }
 
@@ -1274,4 +1284,11 @@ function nonNegativeInt(value: number, name: string): number {
 /** The pub/sub channel a rate limit's pauses are published on. */
 function pauseChannel(limiterKey: string): string {
   return `${limiterKey}:paused`;
+}
+
+/** The further limits of a reserve or move, as the scripts take them: their count, then allowed, window, margin each. */
+function moreLimitArgs(more: readonly RateLimitSpec[]): number[] {
+  const args = [more.length];
+  for (const l of more) args.push(l.allowed, l.periodMs, Math.max(0, Math.ceil(l.marginMs ?? 0)));
+  return args;
 }

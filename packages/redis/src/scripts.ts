@@ -192,6 +192,7 @@ export async function execScript(
   keys: readonly string[],
   args: readonly (string | number)[],
   context: Omit<ScriptContext, 'script'>,
+  moreKeys: readonly string[] = [],
 ): Promise<unknown> {
   if (keys.length !== script.numberOfKeys) {
     throw new RedisScriptError(
@@ -200,13 +201,15 @@ export async function execScript(
       { queue: context.queue },
     );
   }
+  // Scripts whose header lists keys after their fixed ones ("7…") take `moreKeys` there.
+  const all = moreKeys.length > 0 ? [...keys, ...moreKeys] : keys;
   let reply: unknown;
   try {
     try {
-      reply = await client.evalsha(script.sha, script.numberOfKeys, ...keys, ...args);
+      reply = await client.evalsha(script.sha, all.length, ...all, ...args);
     } catch (error) {
       if (!isNoScript(error)) throw error;
-      reply = await client.eval(script.source, script.numberOfKeys, ...keys, ...args);
+      reply = await client.eval(script.source, all.length, ...all, ...args);
     }
   } catch (error) {
     throw toStoreError(error, context.queue);

@@ -80,7 +80,9 @@ describe('codec', () => {
       '',
       '',
       '',
+      '',
     ]);
+    expect(encodeNewJob({ queue: 'q', data: 1, cost: 1 })[11]).toBe('');
     expect(
       encodeNewJob({
         queue: 'q',
@@ -93,8 +95,9 @@ describe('codec', () => {
         timeoutMs: 5,
         unique: { key: 'u', ttlMs: 1.5 },
         retention: { keep: 'age', ageMs: 60_000 },
+        cost: 7,
       }),
-    ).toEqual(['i', '"x"', 'send', '3', '10', '', '2', '5', 'u', '2', 'a60000']);
+    ).toEqual(['i', '"x"', 'send', '3', '10', '', '2', '5', 'u', '2', 'a60000', '7']);
     expect(encodeRetention({ keep: 'none' })).toBe('n');
     expect(encodeRetention({ keep: 'count', count: 10 })).toBe('c10');
   });

@@ -694,6 +694,53 @@ export function defineStoreContract(
         expect(third.slots).toEqual([{ at: t0 + 1300 * k + 800 * k, jobs: 1 }]);
       });
 
+      it('checks several limits in one step: a unit goes where every one has room, at the same slot', async () => {
+        await add(Array.from({ length: 12 }, (_, n) => ({ queue: 'q', data: n })));
+        const daily = { key: 'day', allowed: 5, periodMs: 20_000 * k };
+        const limit = { key: 'sec', allowed: 3, periodMs: 1000 * k, also: [daily] };
+        const first = await reserve('q', 10, { limit });
+        expect(first.jobs).toHaveLength(3);
+        const t0 = first.slots![0]!.at;
+        expect(first.retryAfterMs).toBeGreaterThan(0);
+        // The short window frees a second later; the long one has room for 2 more only.
+        const next = await reserve('q', 10, { limit, limitAheadMs: 1500 * k });
+        expect(next.jobs).toHaveLength(2);
+        expect(next.slots).toEqual([{ at: t0 + 1000 * k, jobs: 2 }]);
+        expect((await reserve('q', 10, { limit, limitAheadMs: 5000 * k })).jobs).toHaveLength(0);
+        // Another pipeline counting only the long limit's key shares its count.
+        expect((await reserve('q', 10, { limit: daily })).jobs).toHaveLength(0);
+        // A move goes to one slot where both have room: the long window has none left for 20 s.
+        const moved = await firstValueFrom(store.rebaseLimit!('q', limit, t0 + 1000 * k, 1, 0));
+        expect(moved.at).toBe(t0 + 1000 * k); // its own place, freed by the move, is the first with room
+        expect(await store.rateLimitUsage!('q', 'day', 20_000 * k)).toBe(5);
+      });
+
+      it('spends a job’s cost, all at one slot, in order; a cost above allowed takes a whole window', async () => {
+        const costs = [2, 3, 1, 4, 9, 1];
+        await add(costs.map((cost, n) => ({ queue: 'q', data: n, cost })));
+        const limit = { allowed: 5, periodMs: 1000 * k };
+        const first = await reserve('q', 10, { limit });
+        expect(first.jobs.map((j) => j.data)).toEqual([0, 1]); // 2 + 3
+        expect(first.jobs.map((j) => j.cost)).toEqual([2, 3]);
+        const t0 = first.slots![0]!.at;
+        // The rest wait their turn, in order: 1 + 4 in the next window, then 9 (as 5) alone.
+        const next = await reserve('q', 10, { limit, limitAheadMs: 2500 * k });
+        expect(next.jobs.map((j) => j.data)).toEqual([2, 3, 4]);
+        expect(next.slots).toEqual([
+          { at: t0 + 1000 * k, jobs: 2 },
+          { at: t0 + 2000 * k, jobs: 1 },
+        ]);
+        expect((await store.getJob('q', next.jobs[2]!.id))?.cost).toBe(9);
+        // Limits that count calls ignore costs.
+        const calls = await reserve('q', 10, {
+          limit: { key: 'c', allowed: 1, periodMs: 1000 * k, per: 'call', jobsPerCall: 5 },
+        });
+        expect(calls.jobs.map((j) => j.data)).toEqual([5]);
+        await expect(add([{ queue: 'q', data: 0, cost: 0 }])).rejects.toThrow(
+          /cost must be an integer from 1/,
+        );
+      });
+
       it('does not spend the limit when the queue is empty', async () => {
         const limit = { allowed: 2, periodMs: 60_000 };
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);

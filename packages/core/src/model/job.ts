@@ -50,6 +50,13 @@ export interface JobOptions {
   readonly timeoutMs?: number;
   readonly unique?: UniqueOptions;
   /**
+   * Units of a per-job rate limit this job spends (an API that charges by weight: tokens, items,
+   * points), all at one slot; an integer from 1 to 1,000,000. A job costing more than a limit's
+   * `allowed` spends `allowed` (a whole window). Limits that count calls (`per: 'call'`) ignore it.
+   * Default `1`.
+   */
+  readonly cost?: number;
+  /**
    * `{ keep: 'none' }` deletes this job's record as soon as it completes or is cancelled, whatever the
    * queue keeps; other values leave it to the queue's retention.
    */
@@ -88,6 +95,8 @@ export interface Job<T = unknown> {
   readonly priority: number;
   readonly timeoutMs?: number;
   readonly uniqueKey?: string;
+  /** Units of a per-job rate limit the job spends (see `JobOptions.cost`); absent means 1. */
+  readonly cost?: number;
   /** When the job was first added (store clock, epoch ms). */
   readonly createdAt: number;
   /** When the job became due (its run-at time, or its add time). */

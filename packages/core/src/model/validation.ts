@@ -83,6 +83,9 @@ export function assertQueueName(queue: string): void {
   }
 }
 
+/** The largest `cost` a job may carry. */
+export const MAX_COST = 1_000_000;
+
 /** Checks a job's options; every store calls this so every store rejects the same input. */
 export function validateNewJob(job: NewJob): void {
   assertQueueName(job.queue);
@@ -105,6 +108,9 @@ export function validateNewJob(job: NewJob): void {
   }
   if (job.timeoutMs !== undefined && !(job.timeoutMs > 0)) {
     throw new InvalidArgumentError(`timeoutMs must be > 0, got ${job.timeoutMs}`);
+  }
+  if (job.cost !== undefined && (!Number.isInteger(job.cost) || job.cost < 1 || job.cost > MAX_COST)) {
+    throw new InvalidArgumentError(`cost must be an integer from 1 to ${MAX_COST}, got ${job.cost}`);
   }
   if (job.unique && (typeof job.unique.key !== 'string' || !(job.unique.ttlMs > 0))) {
     throw new InvalidArgumentError('unique needs a string key and ttlMs > 0');

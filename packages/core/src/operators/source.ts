@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../model/errors';
 import type { Reservation } from '../model/reservation';
 import type { InFlight } from '../runtime/in-flight';
 import type { FillSpec, RateLimitSpec, ReserveOptions, ReserveResult, Store } from '../store/store';
+import { withMargin } from './time-starts';
 
 export interface IdlePolling {
   /** First sleep after an empty answer. Default `50`. */
@@ -111,11 +112,6 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       ...(config.maxActive !== undefined ? { maxActive: config.maxActive } : {}),
     };
     const slotLead = config.limit ? config.slotLead : undefined;
-    const withMargin = (limit: RateLimitSpec, margin: number): RateLimitSpec => ({
-      ...limit,
-      periodMs: limit.periodMs - (limit.marginMs ?? 0) + margin,
-      marginMs: margin,
-    });
     const reserveOptions = (): ReserveOptions =>
       slotLead
         ? {

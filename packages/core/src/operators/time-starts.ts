@@ -61,6 +61,21 @@ export interface PipelineRateLimit {
    * due; this caps that. Default: 10% of `periodMs`, between 20 and 1,000 ms (100 ms for 1 s).
    */
   readonly maxLeadMs?: number;
+  /**
+   * Further limits on the same work, checked by the store in the same atomic step as this one: a
+   * unit starts only where every one has room, at one slot (for example 400 per second and 50,000
+   * per day, each its own `key`). They count what this limit counts (`per`) and share its start
+   * timing (margin, lead); other pipelines may use their keys alone.
+   */
+  readonly also?: readonly AlsoRateLimit[];
+}
+
+/** A further limit of a pipeline (see `PipelineRateLimit.also`). */
+export interface AlsoRateLimit {
+  /** Its own key, shared with any pipeline (on any node) that names it. */
+  readonly key: string;
+  readonly allowed: number;
+  readonly periodMs: number;
 }
 
 /** The margin the store's window carries for a limit (see `marginMs`). */
@@ -100,14 +115,49 @@ const MIN_LEAD_MS = 5;
  */
 export function storeLimit(limit: PipelineRateLimit, queue: string, jobsPerCall: number): RateLimitSpec {
   const per = limit.per ?? 'job';
+  const margin = rateMargin(limit);
+  const key = limit.key ?? queue;
+  const keys = new Set([key]);
+  const also = (limit.also ?? []).map((l): RateLimitSpec => {
+    if (typeof l.key !== 'string' || l.key.length === 0 || keys.has(l.key)) {
+      throw new InvalidArgumentError(
+        `rateLimit.also: each further limit needs a key of its own (not ${JSON.stringify(l.key)})`,
+      );
+    }
+    keys.add(l.key);
+    if (!Number.isInteger(l.allowed) || l.allowed < 1 || !(l.periodMs > 0)) {
+      throw new InvalidArgumentError(
+        `rateLimit.also "${l.key}": allowed must be an integer ≥ 1 and periodMs > 0, got ${l.allowed} / ${l.periodMs}`,
+      );
+    }
+    return {
+      key: l.key,
+      allowed: l.allowed,
+      periodMs: l.periodMs + margin,
+      per,
+      jobsPerCall: per === 'call' ? jobsPerCall : 1,
+      marginMs: margin,
+    };
+  });
   return {
-    key: limit.key ?? queue,
+    key,
     allowed: limit.allowed,
-    periodMs: limit.periodMs + rateMargin(limit),
+    periodMs: limit.periodMs + margin,
     per,
     jobsPerCall: per === 'call' ? jobsPerCall : 1,
-    marginMs: rateMargin(limit),
+    marginMs: margin,
+    ...(also.length > 0 ? { also } : {}),
   };
+}
+
+/** The same store limit (and its further limits) with another margin in their windows. */
+export function withMargin(limit: RateLimitSpec, margin: number): RateLimitSpec {
+  const widen = (l: RateLimitSpec): RateLimitSpec => ({
+    ...l,
+    periodMs: l.periodMs - (l.marginMs ?? 0) + margin,
+    marginMs: margin,
+  });
+  return limit.also ? { ...widen(limit), also: limit.also.map(widen) } : widen(limit);
 }
 
 /**
@@ -343,9 +393,7 @@ class StartTiming implements StartGate {
 
   /** The limit as the store counts it with this worker's margin now. */
   spec(): RateLimitSpec {
-    const { spec } = this.config;
-    const base = spec.periodMs - (spec.marginMs ?? 0);
-    return { ...spec, periodMs: base + this.margin, marginMs: this.margin };
+    return withMargin(this.config.spec, this.margin);
   }
 
   /**

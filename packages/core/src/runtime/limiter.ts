@@ -27,6 +27,20 @@ export interface SlotPlan {
   readonly retryAfterMs?: number;
 }
 
+/** Items placed at one time, and the units they take. */
+export interface ItemSlot {
+  readonly at: number;
+  readonly items: number;
+  readonly units: number;
+}
+
+/** The answer of {@link SlidingWindowLimiter.planAll}: slots in time order. */
+export interface ItemPlan {
+  readonly slots: readonly ItemSlot[];
+  readonly granted: number;
+  readonly retryAfterMs?: number;
+}
+
 /** The answer of {@link SlidingWindowLimiter.acquire}. */
 export interface Grant {
   readonly granted: number;
@@ -162,39 +176,118 @@ export class SlidingWindowLimiter {
    * one more unit.
    */
   plan(units: number, now: number, earliest: number, latest: number, together = false): SlotPlan {
-    this.evict(now);
-    const slots: Slot[] = [];
     const want = Math.max(0, Math.floor(units));
-    if (together && want > this.allowed) return { slots, granted: 0, retryAfterMs: this.periodMs };
-    const logged = this.times.length;
-    // The log with the plan's own slots after it: entry i < logged is the log's, the rest the plan's.
-    const timeOf = (i: number): number =>
-      i < logged ? (this.times[i] as number) : (slots[i - logged] as Slot).at;
-    const unitsOf = (i: number): number =>
-      i < logged ? (this.counts[i] as number) : (slots[i - logged] as Slot).units;
-    let at = Math.max(earliest, this.pausedUntil, logged > this.head ? timeOf(logged - 1) : -Infinity);
-    let k = this.head; // entries before k have left the window of `at`
-    let inWindow = this.inWindow;
+    const plan = SlidingWindowLimiter.planAll([this], want, undefined, now, earliest, latest, together);
+    return {
+      slots: plan.slots.map((s) => ({ at: s.at, units: s.units })),
+      granted: plan.granted,
+      ...(plan.retryAfterMs === undefined ? {} : { retryAfterMs: plan.retryAfterMs }),
+    };
+  }
+
+  /**
+   * {@link plan} across several limits (a pipeline's 400 per second and 50,000 per day): `count`
+   * items, item i taking `sizes[i]` units (default one each), all of an item's units at one time,
+   * placed only where every limiter has room, at the same times. Returns the items and units of each
+   * slot; record with {@link commitAll}.
+   */
+  static planAll(
+    limiters: readonly SlidingWindowLimiter[],
+    count: number,
+    sizes: readonly number[] | undefined,
+    now: number,
+    earliest: number,
+    latest: number,
+    together = false,
+  ): ItemPlan {
+    const slots: ItemSlot[] = [];
+    const sizeOf = (i: number): number => (sizes ? (sizes[i] ?? 1) : 1);
+    let total = 0;
+    if (together) for (let i = 0; i < count; i++) total += sizeOf(i);
+    let at = earliest;
+    const state = limiters.map((l) => {
+      l.evict(now);
+      at = Math.max(
+        at,
+        l.pausedUntil,
+        l.times.length > l.head ? (l.times[l.times.length - 1] as number) : -Infinity,
+      );
+      return { l, k: l.head, inWindow: l.inWindow, logged: l.times.length };
+    });
+    for (const { l } of state) {
+      if (together && total > l.allowed) return { slots, granted: 0, retryAfterMs: l.periodMs };
+    }
+    // Entry i of a log: the log's own below `logged`, then the plan's slots.
+    const timeOf = (s: (typeof state)[number], i: number): number =>
+      i < s.logged ? (s.l.times[i] as number) : (slots[i - s.logged] as ItemSlot).at;
+    const unitsOf = (s: (typeof state)[number], i: number): number =>
+      i < s.logged ? (s.l.counts[i] as number) : (slots[i - s.logged] as ItemSlot).units;
     let granted = 0;
-    const need = together ? want : 1;
-    while (granted < want) {
-      const size = logged + slots.length;
-      while (k < size && timeOf(k) <= at - this.periodMs) inWindow -= unitsOf(k++);
-      const fit = this.allowed - inWindow;
-      if (fit < need) {
-        at = timeOf(k) + this.periodMs; // when the oldest entry still in the window leaves it
+    while (granted < count) {
+      const need = together ? total : sizeOf(granted);
+      let later: number | undefined;
+      let fit = Infinity;
+      for (const s of state) {
+        if (need > s.l.allowed) return { slots, granted, retryAfterMs: s.l.periodMs };
+        const size = s.logged + slots.length;
+        while (s.k < size && timeOf(s, s.k) <= at - s.l.periodMs) s.inWindow -= unitsOf(s, s.k++);
+        const room = s.l.allowed - s.inWindow;
+        if (room < need) {
+          const t = timeOf(s, s.k) + s.l.periodMs; // when the oldest entry still in the window leaves it
+          later = later === undefined ? t : Math.max(later, t);
+        } else fit = Math.min(fit, room);
+      }
+      if (later !== undefined) {
+        at = later;
         continue;
       }
       if (at > latest) break;
-      const take = together ? want : Math.min(want - granted, fit);
+      let items = count;
+      let units = total;
+      if (!together) {
+        items = 0;
+        units = 0;
+        while (granted + items < count && units + sizeOf(granted + items) <= fit)
+          units += sizeOf(granted + items++);
+      }
       const last = slots[slots.length - 1];
-      if (last && last.at === at) slots[slots.length - 1] = { at, units: last.units + take };
-      else slots.push({ at, units: take });
-      inWindow += take;
-      granted += take;
+      if (last && last.at === at)
+        slots[slots.length - 1] = { at, items: last.items + items, units: last.units + units };
+      else slots.push({ at, items, units });
+      for (const s of state) s.inWindow += units;
+      granted += items;
     }
-    if (granted < want) return { slots, granted, retryAfterMs: Math.max(1, at - latest) };
+    if (granted < count) return { slots, granted, retryAfterMs: Math.max(1, at - latest) };
     return { slots, granted };
+  }
+
+  /**
+   * Records the first `items` items of a {@link planAll} plan (made just now, nothing recorded since)
+   * in every limiter; returns the times and items recorded.
+   */
+  static commitAll(
+    limiters: readonly SlidingWindowLimiter[],
+    plan: ItemPlan,
+    items: number,
+    sizes?: readonly number[],
+  ): { at: number; items: number }[] {
+    const recorded: { at: number; items: number }[] = [];
+    let left = items;
+    let first = 0;
+    for (const slot of plan.slots) {
+      if (left <= 0) break;
+      const take = Math.min(left, slot.items);
+      let units = take;
+      if (sizes) {
+        units = 0;
+        for (let j = first; j < first + take; j++) units += sizes[j] ?? 1;
+      }
+      for (const l of limiters) l.record(units, slot.at);
+      recorded.push({ at: slot.at, items: take });
+      first += slot.items;
+      left -= take;
+    }
+    return recorded;
   }
 
   /** Records the first `units` units of `plan` (made just now, with nothing recorded since). */

@@ -28,7 +28,7 @@ import {
   leaseExpiredError,
   StoreText,
 } from '../model/limits';
-import { LimiterRegistry, SlidingWindowLimiter, type Slot, type SlotPlan } from '../runtime/limiter';
+import { LimiterRegistry, SlidingWindowLimiter, type ItemPlan } from '../runtime/limiter';
 import type { SettleResult, Settlement } from '../model/outcome';
 import { ACTIVE_CAP_CHECK_MS } from './store';
 import type {
@@ -76,6 +76,8 @@ interface Rec {
   readonly timeoutMs: number | undefined;
   readonly uniqueKey: string | undefined;
   readonly retention: Retention | undefined;
+  /** Units of a per-job rate limit (absent: 1). */
+  readonly cost: number | undefined;
   maxAttempts: number;
   priority: number;
   attempt: number;
@@ -208,6 +210,7 @@ export class MemoryStore implements Store {
       timeoutMs: job.timeoutMs,
       uniqueKey: job.unique?.key,
       retention: job.retention,
+      cost: job.cost === 1 ? undefined : job.cost,
       maxAttempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       priority: job.priority ?? 0,
       attempt: 0,
@@ -269,22 +272,40 @@ export class MemoryStore implements Store {
         max = Math.min(max, Math.floor(q.counts.ready / fill.count) * fill.count);
       }
       const limit = options.limit;
-      const limiter = limit ? this.limiterOf(queue, limit) : undefined;
+      const limiters = limit ? this.limitersOf(queue, limit) : undefined;
       const perCall = limit?.per === 'call' ? Math.max(1, limit.jobsPerCall ?? 1) : 1;
-      let plan: SlotPlan | undefined;
-      if (limiter && max > 0) {
-        const lead = Math.max(0, options.limitLeadMs ?? 0);
-        const ahead = Math.max(lead, options.limitAheadMs ?? lead);
-        plan = limiter.plan(Math.ceil(max / perCall), now, now + lead, now + ahead);
+      let plan: ItemPlan | undefined;
+      const lead = Math.max(0, options.limitLeadMs ?? 0);
+      const ahead = Math.max(lead, options.limitAheadMs ?? lead);
+      if (limiters && max > 0) {
+        // At one unit a job (or call) at most this many can go: pop no more than that.
+        plan = SlidingWindowLimiter.planAll(
+          limiters,
+          Math.ceil(max / perCall),
+          undefined,
+          now,
+          now + lead,
+          now + ahead,
+        );
         max = Math.min(max, plan.granted * perCall);
       }
 
-      const jobs: ReservedJob<T>[] = [];
-      while (jobs.length < max) {
+      const popped: Rec[] = [];
+      while (popped.length < max) {
         const rec = this.popReady(q);
         if (!rec) break;
-        jobs.push(this.lease<T>(q, rec, now, options.leaseMs));
+        popped.push(rec);
       }
+      let sizes: number[] | undefined;
+      if (limiters && perCall === 1 && popped.some((r) => (r.cost ?? 1) > 1)) {
+        // Per-job limits: a job spends its cost, at most the smallest allowed, all at one slot.
+        const cap = Math.min(...limiters.map((l) => l.allowed));
+        sizes = popped.map((r) => Math.min(r.cost ?? 1, cap));
+        plan = SlidingWindowLimiter.planAll(limiters, popped.length, sizes, now, now + lead, now + ahead);
+        // What the limits do not grant goes back, in order (same heap position).
+        for (const rec of popped.splice(plan.granted)) q.ready.push({ rec, seq: rec.seq, key: rec.priority });
+      }
+      const jobs = popped.map((rec) => this.lease<T>(q, rec, now, options.leaseMs));
       const result: {
         jobs: ReservedJob<T>[];
         paused: false;
@@ -298,12 +319,19 @@ export class MemoryStore implements Store {
         rejected: [],
       };
       let limited = false;
-      if (limiter && plan) {
-        const units = Math.ceil(jobs.length / perCall);
-        limiter.commit(plan, units);
-        if (units > 0) result.slots = slotsOfJobs(plan.slots, jobs.length, perCall);
+      if (limiters && plan) {
+        const recorded = SlidingWindowLimiter.commitAll(
+          limiters,
+          plan,
+          Math.ceil(jobs.length / perCall),
+          sizes,
+        );
+        if (jobs.length > 0) result.slots = slotsOfJobs(recorded, jobs.length, perCall);
         // Limited only if the limit, not the queue, cut the answer short.
-        limited = plan.retryAfterMs !== undefined && jobs.length === max && q.counts.ready > 0;
+        limited =
+          plan.retryAfterMs !== undefined &&
+          (jobs.length === max || sizes !== undefined) &&
+          q.counts.ready > 0;
       }
       if (limited && plan) result.retryAfterMs = plan.retryAfterMs ?? 1;
       else if (capped && jobs.length < n) result.nextCheckInMs = ACTIVE_CAP_CHECK_MS;
@@ -689,10 +717,21 @@ export class MemoryStore implements Store {
   ): Observable<RebaseResult> {
     return defer(() => {
       this.assertOpen();
-      const limiter = this.limiterOf(queue, limit);
+      const limiters = this.limitersOf(queue, limit);
       const now = this.now();
-      const slot = limiter.move(units, from, now, now + Math.max(0, leadMs));
-      return of<RebaseResult>({ at: slot.at, now });
+      const n = Math.min(Math.max(1, Math.ceil(units)), ...limiters.map((l) => l.allowed));
+      for (const l of limiters) l.refund(n, from);
+      const plan = SlidingWindowLimiter.planAll(
+        limiters,
+        1,
+        [n],
+        now,
+        now + Math.max(0, leadMs),
+        Infinity,
+        true,
+      );
+      SlidingWindowLimiter.commitAll(limiters, plan, 1, [n]);
+      return of<RebaseResult>({ at: plan.slots[0]?.at ?? now + Math.max(0, leadMs), now });
     });
   }
 
@@ -728,6 +767,11 @@ export class MemoryStore implements Store {
 
   getRateLimit(_queue: string, key: string): Promise<RateLimitNumbers | null> {
     return this.run(() => this.limitNumbers.get(key) ?? null);
+  }
+
+  /** The limiters of a limit and its further limits (`also`), in order. */
+  private limitersOf(queue: string, limit: RateLimitSpec): SlidingWindowLimiter[] {
+    return [this.limiterOf(queue, limit), ...(limit.also ?? []).map((l) => this.limiterOf(queue, l))];
   }
 
   /**
@@ -891,6 +935,7 @@ export class MemoryStore implements Store {
       lease: rec.lease,
       ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
       ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
+      ...(rec.cost === undefined ? {} : { cost: rec.cost }),
     };
   }
 
@@ -1004,6 +1049,7 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     errors: [...rec.errors],
     ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
     ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
+    ...(rec.cost === undefined ? {} : { cost: rec.cost }),
     ...(rec.result === undefined ? {} : { result: rec.result }),
     ...(rec.startedAt === undefined ? {} : { startedAt: rec.startedAt }),
     ...(rec.finishedAt === undefined ? {} : { finishedAt: rec.finishedAt }),
@@ -1013,12 +1059,16 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
 }
 
 /** Which of `count` jobs (in order) each slot holds, `perCall` jobs to a unit. */
-function slotsOfJobs(slots: readonly Slot[], count: number, perCall: number): LimitSlot[] {
+function slotsOfJobs(
+  slots: readonly { at: number; items: number }[],
+  count: number,
+  perCall: number,
+): LimitSlot[] {
   const out: LimitSlot[] = [];
   let left = count;
   for (const slot of slots) {
     if (left <= 0) break;
-    const jobs = Math.min(left, slot.units * perCall);
+    const jobs = Math.min(left, slot.items * perCall);
     out.push({ at: slot.at, jobs });
     left -= jobs;
   }

@@ -26,6 +26,13 @@ export interface RateLimitSpec {
    * caller of the key asked for in the last `MARGIN_HOLD_MS` (10 s). Default `0`.
    */
   readonly marginMs?: number;
+  /**
+   * Further limits checked with this one in the same atomic step (400 per second and 50,000 per
+   * day): a unit is placed only where every one has room, at the same slot, and moves and pauses
+   * act on all of them. Each needs its own `key`; they count what this one counts (`per`,
+   * `jobsPerCall` are this one's).
+   */
+  readonly also?: readonly RateLimitSpec[];
 }
 
 /** A limit's numbers as set store-wide at runtime (see `Store.setRateLimit`). */

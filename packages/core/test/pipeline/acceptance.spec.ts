@@ -468,4 +468,55 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     for (const from of [3100, 4000, 4900]) expect(inWindow(from)).toBeLessThanOrEqual(5);
     expect(inWindow(4000)).toBeGreaterThan(0);
   });
+
+  it('several limits on one pipeline (40 per second and 100 per 5 s) and job costs: handler starts hold every one', () => {
+    const starts: { at: number; cost: number }[] = [];
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        pipelines: [
+          definePipeline<number>({
+            queue: 'api',
+            concurrency: 20,
+            rateLimit: {
+              allowed: 40,
+              periodMs: 1000,
+              also: [{ key: 'api-5s', allowed: 100, periodMs: 5000 }],
+            },
+            handler: (job) => {
+              starts.push({ at: asyncScheduler.now(), cost: job.cost ?? 1 });
+              return timer(3).pipe(map(() => job.data));
+            },
+          }),
+        ],
+      });
+      // Most jobs cost 1; every fifth costs 7 (a heavier call).
+      h.enqueueAt(
+        0,
+        'api',
+        Array.from({ length: 400 }, (_, i) => ({
+          data: i,
+          ...(i % 5 === 4 ? { options: { cost: 7 } } : {}),
+        })),
+      );
+      h.run({ until: 12_000 }).subscribe();
+    });
+    /** The most cost started in any window of `periodMs`. */
+    const maxCost = (periodMs: number): number => {
+      let best = 0;
+      for (let i = 0, from = 0, sum = 0; i < starts.length; i++) {
+        sum += starts[i]!.cost;
+        while (starts[from]!.at <= starts[i]!.at - periodMs) sum -= starts[from++]!.cost;
+        best = Math.max(best, sum);
+      }
+      return best;
+    };
+    expect(maxCost(1000)).toBeLessThanOrEqual(40);
+    expect(maxCost(5000)).toBeLessThanOrEqual(100);
+    // The longer limit is what holds it back: about 100 per 5 s, not 40 per second.
+    const spent = starts.filter((s) => s.at < 12_000).reduce((sum, s) => sum + s.cost, 0);
+    expect(spent).toBeGreaterThan(200);
+    expect(spent).toBeLessThanOrEqual(300);
+    // In order: a heavy job waits its turn rather than being skipped by the light ones behind it.
+    expect(starts.some((s) => s.cost === 7)).toBe(true);
+  });
 });

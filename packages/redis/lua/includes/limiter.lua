@@ -96,70 +96,118 @@ local function limiterAt(L, i)
 end
 
 --[[
-  Where `units` would go from `earliest` on, none later than `latest`, without recording them:
-  returns slots { {at, units}, ... } in time order, the units granted, and (when short) how much later
-  `latest` would have to be for one more unit, else -1. With `together`, all units share one slot or
-  none is granted.
+  Where `count` items would go from `earliest` on, none later than `latest`, without recording them,
+  checking every limit log in `Ls` (a pipeline's limits: an item goes where all of them have room, at
+  the same slot). Item i takes sizes[i] units (`sizes` nil: one unit each) and all its units go to
+  one slot. Returns slots { {at, items, units}, ... } in time order, the items granted, and (when
+  short) how much later `latest` would have to be for one more item, else -1. With `together`, all
+  items share one slot or none is granted. An item larger than a limit's `allowed` is never placed
+  (callers clamp sizes).
 ]]
-local function limiterPlan(L, units, earliest, latest, together)
+local function limiterPlan(Ls, count, sizes, earliest, latest, together)
   local slots = {}
-  if together and units > L.allowed then
-    return slots, 0, L.period
+  local function sizeOf(i)
+    if sizes then
+      return sizes[i]
+    end
+    return 1
   end
-  local at = math.max(earliest, L.pausedUntil)
-  if L.newest and L.newest > at then
-    at = L.newest
+  local total = 0
+  if together then
+    for i = 1, count do
+      total = total + sizeOf(i)
+    end
   end
-  local logged = L.tail
-  local function timeOf(i)
-    if i < logged then
+  local at = earliest
+  for _, L in ipairs(Ls) do
+    if together and total > L.allowed then
+      return slots, 0, L.period
+    end
+    if L.pausedUntil > at then
+      at = L.pausedUntil
+    end
+    if L.newest and L.newest > at then
+      at = L.newest
+    end
+    L.k = L.head
+    L.win = L.used
+    L.logged = L.tail
+  end
+  -- Entry i of a log: the log's own below L.logged, then the plan's slots.
+  local function timeOf(L, i)
+    if i < L.logged then
       local t = limiterAt(L, i)
       return t
     end
-    return slots[i - logged + 1][1]
+    return slots[i - L.logged + 1][1]
   end
-  local function unitsOf(i)
-    if i < logged then
+  local function unitsOf(L, i)
+    if i < L.logged then
       local _, c = limiterAt(L, i)
       return c
     end
-    return slots[i - logged + 1][2]
+    return slots[i - L.logged + 1][3]
   end
-  local k = L.head
-  local inWindow = L.used
   local granted = 0
-  local need = 1
-  if together then
-    need = units
-  end
-  while granted < units do
-    local size = logged + #slots
-    while k < size and timeOf(k) <= at - L.period do
-      inWindow = inWindow - unitsOf(k)
-      k = k + 1
+  while granted < count do
+    local need = total
+    if not together then
+      need = sizeOf(granted + 1)
     end
-    local fit = L.allowed - inWindow
-    if fit < need then
-      at = timeOf(k) + L.period
+    local later = nil
+    local fit = math.huge
+    for _, L in ipairs(Ls) do
+      if need > L.allowed then
+        return slots, granted, L.period
+      end
+      local size = L.logged + #slots
+      while L.k < size and timeOf(L, L.k) <= at - L.period do
+        L.win = L.win - unitsOf(L, L.k)
+        L.k = L.k + 1
+      end
+      local room = L.allowed - L.win
+      if room < need then
+        -- Not before the oldest entry still in this window leaves it.
+        local t = timeOf(L, L.k) + L.period
+        if not later or t > later then
+          later = t
+        end
+      elseif room < fit then
+        fit = room
+      end
+    end
+    if later then
+      at = later
     else
       if at > latest then
         break
       end
-      local take = math.min(units - granted, fit)
-      if together then
-        take = units
+      local items, units = count, total
+      if not together then
+        items, units = 0, 0
+        while granted + items < count do
+          local u = sizeOf(granted + items + 1)
+          if units + u > fit then
+            break
+          end
+          units = units + u
+          items = items + 1
+        end
       end
       local last = slots[#slots]
       if last and last[1] == at then
-        last[2] = last[2] + take
+        last[2] = last[2] + items
+        last[3] = last[3] + units
       else
-        slots[#slots + 1] = { at, take }
+        slots[#slots + 1] = { at, items, units }
       end
-      inWindow = inWindow + take
-      granted = granted + take
+      for _, L in ipairs(Ls) do
+        L.win = L.win + units
+      end
+      granted = granted + items
     end
   end
-  if granted < units then
+  if granted < count then
     return slots, granted, math.max(1, at - latest)
   end
   return slots, granted, -1
@@ -182,17 +230,31 @@ local function limiterRecordAt(L, at, units)
   L.used = L.used + units
 end
 
--- Records the first `units` units of a plan's slots; returns the slots recorded.
-local function limiterCommit(L, slots, units)
+-- Records the first `items` items of a plan (made just now, nothing recorded since) in every log of
+-- `Ls`; returns the slots recorded as { {at, items}, ... }.
+local function limiterCommit(Ls, slots, items, sizes)
   local recorded = {}
-  local left = units
+  local left = items
+  local first = 0
   for _, s in ipairs(slots) do
     if left <= 0 then
       break
     end
     local take = math.min(left, s[2])
-    limiterRecordAt(L, s[1], take)
+    local units = take
+    if sizes then
+      units = 0
+      for j = first + 1, first + take do
+        units = units + sizes[j]
+      end
+    elseif take == s[2] then
+      units = s[3]
+    end
+    for _, L in ipairs(Ls) do
+      limiterRecordAt(L, s[1], units)
+    end
     recorded[#recorded + 1] = { s[1], take }
+    first = first + s[2]
     left = left - take
   end
   return recorded
