@@ -10,7 +10,9 @@ export interface WorkerProcessConfig {
   readonly concurrency?: number;
   readonly leaseMs?: number;
   readonly workMs?: number;
-  readonly rateLimit?: { readonly allowed: number; readonly periodMs: number };
+  readonly rateLimit?: { readonly allowed: number; readonly periodMs: number; readonly per?: 'job' | 'call' };
+  /** Batches of up to `size` jobs (waiting at most `timeMs` for a full one): one call per batch. */
+  readonly batch?: { readonly size: number; readonly timeMs: number };
   /** Shifts every clock of the worker process by this many ms. */
   readonly clockOffsetMs?: number;
   /** Each handler POSTs here once (see `ProviderProcess`). */
