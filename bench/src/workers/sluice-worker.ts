@@ -27,21 +27,22 @@ function pipelineFor(spec: WorkerSpec, recorder: Recorder): PipelineDefinition<B
     case 'single':
       return definePipeline<BenchPayload>({
         ...common,
-        handler: async (job) => {
+        handler: async (job, ctx) => {
           recorder.call([job.data], job.lease.startedAt);
-          await runHandler(spec.handler);
+          // A limited handler says when its request left: the margin follows (ctx.limit.sent()).
+          await runHandler(spec.handler, () => ctx.limit?.sent());
         },
       });
     case 'batch':
       return definePipeline<BenchPayload>({
         ...common,
         batch: { size: mode.size, timeMs: mode.timeMs },
-        handler: async (jobs) => {
+        handler: async (jobs, ctx) => {
           recorder.call(
             jobs.map((j) => j.data),
             jobs[0]?.lease.startedAt,
           );
-          await runHandler(spec.handler);
+          await runHandler(spec.handler, () => ctx.limit?.sent());
         },
       });
   }

@@ -148,27 +148,28 @@ function monotonicUs(): number {
 }
 
 /** The handler body both systems run, per call. */
-export function runHandler(spec: HandlerSpec): Promise<void> {
+export function runHandler(spec: HandlerSpec, sent?: () => void): Promise<void> {
   switch (spec.kind) {
     case 'noop':
       return Promise.resolve();
     case 'sleep':
       return sleep(spec.ms);
     case 'http':
-      return post(spec.url);
+      return post(spec.url, sent);
   }
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-/** One POST, resolved when its answer has been read. */
-function post(url: string): Promise<void> {
+/** One POST, resolved when its answer has been read; `sent` is told when the request has left. */
+function post(url: string, sent?: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', agent }, (res) => {
       res.resume();
       res.on('end', resolve);
     });
     req.on('error', reject);
+    if (sent) req.on('finish', sent);
     req.end('{}');
   });
 }
