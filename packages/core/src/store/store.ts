@@ -28,8 +28,8 @@ export interface RateLimitSpec {
   readonly marginMs?: number;
   /**
    * Further limits checked with this one in the same atomic step (400 per second and 50,000 per
-   * day): a unit is placed only where every one has room, at the same slot, and moves and pauses
-   * act on all of them. Each needs its own `key`; they count what this one counts (`per`,
+   * day): a unit is placed only where every one has room, at the same slot, and moves act on all
+   * of them (a pause of this limit holds them all: nothing is placed while it lasts). Each needs its own `key`; they count what this one counts (`per`,
    * `jobsPerCall` are this one's).
    */
   readonly also?: readonly RateLimitSpec[];
