@@ -49,7 +49,8 @@ export interface PipelineRateLimit {
    * teach the worker how late requests leave against their slots; the margin the store counts
    * follows the latest of the last 256 (by a quarter more, plus 2 ms), from `marginMs` up to this
    * cap, and the store keeps the widest margin any worker sharing the key asked for in the last
-   * 10 s. A margin at its cap is logged as a warning and reported (`start-timing` kind `margin`,
+   * 10 s. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the next 256
+   * requests: the provider saw the calls closer together than they left. A margin at its cap is logged as a warning and reported (`start-timing` kind `margin`,
    * `capped`): requests leave later than the cap allows for, and a provider may count more than
    * `allowed` in a window. Default: 5% of `periodMs`, at least `marginMs`, at most 1,000 ms (50 ms
    * for a 1 s window).
@@ -374,6 +375,9 @@ class StartTiming implements StartGate {
   margin: number;
   /** How late recent requests left against their slots (`ctx.limit.sent()`). */
   private readonly sends = new Recent(256);
+  /** The margin a provider's refusal asked for (see `refused`), and for how many more requests. */
+  private boost = 0;
+  private boostLeft = 0;
   /** How long recent answers took to arrive, slowest first in mind (see `learn`). */
   private readonly trips = new Recent(32);
   /** The reserve call the clock last learnt from (see `arrived`). */
@@ -403,10 +407,27 @@ class StartTiming implements StartGate {
    */
   sent(slot: number): void {
     const late = Math.max(0, this.now() - this.clock.bounds(slot)[0]);
-    const { observer, margin: floor, maxMargin } = this.config;
-    observer?.sent?.(late);
+    this.config.observer?.sent?.(late);
     this.sends.add(late);
-    const want = Math.ceil(this.sends.max() * 1.25) + 2;
+    if (this.boostLeft > 0) this.boostLeft--;
+    this.fitMargin();
+  }
+
+  /**
+   * A provider refused a call although the limit held by start and send: its arrivals are spread
+   * wider than the requests were (the network, the provider's own queue). The margin doubles (up to
+   * its cap) for the next 256 requests that report when they left.
+   */
+  refused(): void {
+    this.boost = 2 * this.margin;
+    this.boostLeft = 256;
+    this.fitMargin();
+  }
+
+  /** The margin: above the latest recent request, or a refusal's boost, from `marginMs` to the cap. */
+  private fitMargin(): void {
+    const { observer, margin: floor, maxMargin } = this.config;
+    const want = Math.max(Math.ceil(this.sends.max() * 1.25) + 2, this.boostLeft > 0 ? this.boost : 0);
     const margin = Math.min(maxMargin, Math.max(floor, want));
     if (margin !== this.margin) {
       this.margin = margin;
@@ -453,6 +474,7 @@ class StartTiming implements StartGate {
     const now = this.now();
     if (!store.pauseLimit || now + ms <= this.pausingUntil) return;
     this.pausingUntil = now + ms;
+    this.refused();
     const pauseLimit = store.pauseLimit.bind(store);
     observer?.paused?.(ms, true);
     this.timed(

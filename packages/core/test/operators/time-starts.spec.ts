@@ -225,6 +225,31 @@ describe('timeStarts', () => {
     });
   });
 
+  it('doubles the margin (up to its cap) after a provider refusal, for the next 256 requests', () => {
+    const margins: number[] = [];
+    testScheduler.run(() => {
+      const store = stubStore({
+        pauseLimit: (_q, _limit, ms) => {
+          const now = asyncScheduler.now();
+          return of({ until: now + ms, now });
+        },
+      });
+      const timer$ = startTiming(
+        config(store, {
+          limit: { allowed: 100, periodMs: 1000, maxMarginMs: 30 },
+          observer: { margin: (ms) => margins.push(ms) },
+        }),
+      )();
+      timer$.pause(500); // a handler returned { retryAfter: 500 }
+      expect(timer$.marginMs()).toBe(20);
+      timer$.pause(200); // a refusal inside the pause already asked for: the same episode
+      expect(timer$.marginMs()).toBe(20);
+      timer$.pause(1000); // a longer one: doubled again, up to the cap
+      expect(timer$.marginMs()).toBe(30);
+    });
+    expect(margins).toEqual([20, 30]);
+  });
+
   describe('the gate it puts on reservations, asked by processJobs', () => {
     const run = (
       reservations: Observable<Reservation<string>>,
