@@ -4,7 +4,7 @@
   A job whose caller-chosen id exists, or whose unique key is locked, is not stored: its answer is the
   existing id with the duplicate flag. New jobs get a record `<jobPrefix><id>` (a hash with short
   fields: d data JSON stored verbatim, c created-at, and only the non-default options: n name,
-  p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, w cost),
+  p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, q cost),
   and go to
   the ready list of their priority or, when due later, to the scheduled zset. Automatic ids come from
   the `id` sequence of the counters hash and skip ids a caller already took.
@@ -151,7 +151,7 @@ for i = 0, count - 1 do
       fields[#fields + 1] = retention
     end
     if cost ~= '' and cost ~= '1' then
-      fields[#fields + 1] = 'w'
+      fields[#fields + 1] = 'q'
       fields[#fields + 1] = cost
     end
     redis.call('HSET', jobPrefix .. id, unpack(fields))

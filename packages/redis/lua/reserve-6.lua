@@ -7,7 +7,7 @@
 
   Only jobs actually leased spend the rate limit: an empty queue spends nothing, and with per-call
   limits m jobs spend ceil(m / jobsPerCall) units. With per-job limits a job spends its cost (field
-  w, default 1, at most the smallest `allowed`), all at one slot; jobs popped beyond what the limits
+  q, default 1, at most the smallest `allowed`), all at one slot; jobs popped beyond what the limits
   grant go back to the head of their ready lists, in order. Further limits (KEYS 7…) are checked
   with the first at the same slots: a unit goes where every one has room. Every job leased by one call carries the same
   token (a lease is the pair job id + token, and a job is leased once per call). Records are
@@ -153,7 +153,7 @@ while #popped < want and spare > 0 do
 end
 local sizes = nil
 if Ls and jobsPerCall == 1 then
-  -- Per-job limits: a job spends its cost (field w), at most the smallest allowed.
+  -- Per-job limits: a job spends its cost (field q), at most the smallest allowed.
   local cap = math.huge
   for _, L in ipairs(Ls) do
     cap = math.min(cap, L.allowed)
@@ -164,7 +164,7 @@ if Ls and jobsPerCall == 1 then
     local f = job[2]
     local w = 1
     for j = 1, #f, 2 do
-      if f[j] == 'w' then
+      if f[j] == 'q' then
         w = math.floor(tonumber(f[j + 1]) or 1)
         break
       end

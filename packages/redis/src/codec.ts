@@ -34,7 +34,7 @@ import { RedisScriptError } from './errors';
  * | `m` | max attempts | `DEFAULT_MAX_ATTEMPTS` (5) |
  * | `a` | attempts started | 0 |
  * | `t` / `u` / `R` | timeout / unique key / retention | none |
- * | `w` | cost: units of a per-job rate limit | 1 |
+ * | `q` | cost: units of a per-job rate limit | 1 |
  * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
  * | `f` / `o` / `x` / `s` | finished at / result JSON / reason / terminal state (c, x, d) | none |
  * | `en`, `e<N>` | error count, N-th attempt error (JSON) | none |
@@ -261,7 +261,7 @@ export interface JobFields {
   /** Unique key. */
   u?: string;
   /** Cost (units of a per-job rate limit). */
-  w?: string;
+  q?: string;
 }
 
 /**
@@ -284,7 +284,7 @@ export function readJobFields(r: Reply): JobFields {
       case 'r':
       case 't':
       case 'u':
-      case 'w':
+      case 'q':
         f[field] = value;
         break;
     }
@@ -292,7 +292,7 @@ export function readJobFields(r: Reply): JobFields {
   return f;
 }
 
-const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't', 'w'] as const;
+const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't', 'q'] as const;
 
 /**
  * A job as the reserve script leased it (its record as it was before the lease, whose attempt is one
@@ -337,7 +337,7 @@ export function toReservedJob<T>(
       lease,
       ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
       ...(uniqueKey === undefined ? {} : { uniqueKey }),
-      ...(f.w === undefined ? {} : { cost: num(f.w, 1) }),
+      ...(f.q === undefined ? {} : { cost: num(f.q, 1) }),
     },
   };
 }
@@ -402,7 +402,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
     errors: errors.map((e) => e.error),
     ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
     ...(uniqueKey === undefined ? {} : { uniqueKey }),
-    ...(get('w') === undefined ? {} : { cost: num(get('w'), 1) }),
+    ...(get('q') === undefined ? {} : { cost: num(get('q'), 1) }),
     ...(result === undefined ? {} : { result: parseJson(result) }),
     ...(startedAt === undefined ? {} : { startedAt: num(startedAt, 0) }),
     ...(finishedAt === undefined ? {} : { finishedAt: num(finishedAt, 0) }),
