@@ -153,6 +153,31 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(await json('limit', 'mail', '--clear')).toEqual({ key: 'mail', numbers: null });
   });
 
+  it('shows and sets the retention of finished and dead jobs', async () => {
+    await json('enqueue', 'reports', '1');
+    expect(await json('retention', 'reports')).toEqual({ queue: 'reports', finished: null, dead: null });
+    expect((await sluice('retention', 'reports')).stdout).toMatch(
+      /newest 1000 \(default\)[\s\S]*dead jobs kept: all/,
+    );
+    expect(await json('retention', 'reports', '--finished', '500,7d', '--dead', '2h')).toEqual({
+      queue: 'reports',
+      finished: { keep: 'count', count: 500, ageMs: 7 * 86_400_000 },
+      dead: { keep: 'age', ageMs: 7_200_000 },
+    });
+    // Setting one leaves the other as it was.
+    expect(await json('retention', 'reports', '--dead', 'none')).toMatchObject({
+      finished: { keep: 'count', count: 500 },
+      dead: { keep: 'none' },
+    });
+    const bad = await sluice('retention', 'reports', '--finished', 'lots', '--dead', 'all');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid age "lots"/);
+    expect(await json('retention', 'reports', '--finished', 'default')).toMatchObject({
+      finished: null,
+      dead: { keep: 'none' },
+    });
+  });
+
   it('prints one clear line and exits non-zero for each error', async () => {
     const cases: [string[], RegExp][] = [
       [['stats', '--redis', 'not a url'], /invalid Redis URL/],

@@ -34,6 +34,7 @@ export type { SchemaViolation, AbortCause, ErrorInfo } from './model/errors';
 export { JobState, JOB_STATES, MAX_PRIORITY } from './model/job';
 export {
   DEFAULT_RETENTION,
+  DEFAULT_DEAD_RETENTION,
   DEFAULT_MAX_ATTEMPTS,
   MAX_ATTEMPT_ERRORS,
   DEFAULT_HISTORY_MINUTES,
@@ -107,6 +108,8 @@ export type {
   WorkerInfo,
   ScheduleSpec,
   QueueConfig,
+  QueueConfigPatch,
+  QueueConfigChange,
   Store,
 } from './store/store';
 export { MemoryStore } from './store/memory-store';

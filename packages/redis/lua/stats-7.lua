@@ -1,9 +1,9 @@
 --[[
   stats: counts per state, the pause flag and the queue's totals. Like MemoryStore it first promotes
-  due scheduled jobs and applies the retention, so the counts are what a reserve would see.
+  due scheduled jobs and applies the retentions, so the counts are what a reserve would see.
 
   KEYS:
-    1  settings    hash  queue settings (p paused, r retention)
+    1  settings    hash  queue settings (p paused, r retention, rd dead retention)
     2  priorities  zset  priorities that have ready jobs
     3  scheduled   zset  scheduled job ids by run-at
     4  active      zset  running job ids by lease deadline
@@ -16,6 +16,7 @@
     2  readyPrefix       prefix of the per-priority ready lists
     3  maxPromote        most scheduled jobs promoted by this call
     4  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
+    5  defaultDeadRetention  dead retention of a queue that sets none
 
   Returns:
     { paused (0 | 1), ready, scheduled, running, completed, dead, cancelled,
@@ -33,15 +34,16 @@ local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KE
 local deadKey, finishedKey, countersKey = KEYS[5], KEYS[6], KEYS[7]
 local jobPrefix, readyPrefix = ARGV[1], ARGV[2]
 local maxPromote = tonumber(ARGV[3])
-local defaultRetention = ARGV[4]
-if #ARGV ~= 4 or not maxPromote then
+local defaultRetention, defaultDeadRetention = ARGV[4], ARGV[5]
+if #ARGV ~= 5 or not maxPromote then
   return -2
 end
 
 local now = storeNow()
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
-local settings = redis.call('HMGET', settingsKey, 'p', 'r')
+local settings = redis.call('HMGET', settingsKey, 'p', 'r', 'rd')
 local trimmed = applyRetention(finishedKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
+applyDeadRetention(deadKey, jobPrefix, settings[3] or defaultDeadRetention, now, 10000)
 if trimmed.c > 0 then
   redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)
 end

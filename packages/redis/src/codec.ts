@@ -1,4 +1,5 @@
 import {
+  DEFAULT_DEAD_RETENTION,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETENTION,
   JobState,
@@ -46,16 +47,20 @@ export const ENQUEUE_FIELDS = 11;
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 5;
 
-/** `'n'`, `'c<count>'` or `'a<ms>'`. */
+/** `'n'` (none), `'k'` (all), `'c<count>'`, `'a<ms>'` or `'c<count>a<ms>'`; `''` for none given. */
 export function encodeRetention(retention: Retention | undefined): string {
   if (!retention) return '';
   switch (retention.keep) {
     case 'none':
       return 'n';
-    case 'count':
-      return `c${Math.max(0, Math.floor(retention.count))}`;
+    case 'all':
+      return 'k';
+    case 'count': {
+      const count = `c${Math.max(0, Math.floor(retention.count))}`;
+      return retention.ageMs === undefined ? count : `${count}a${Math.max(1, Math.floor(retention.ageMs))}`;
+    }
     case 'age':
-      return `a${Math.max(0, Math.floor(retention.ageMs))}`;
+      return `a${Math.max(1, Math.floor(retention.ageMs))}`;
   }
 }
 
@@ -66,6 +71,8 @@ export function encodeRetention(retention: Retention | undefined): string {
 export const SCRIPT_DEFAULTS = {
   /** The queue retention when the queue sets none (settle, cancel, stats). */
   defaultRetention: encodeRetention(DEFAULT_RETENTION),
+  /** The dead retention when the queue sets none (settle, recover, stats). */
+  defaultDeadRetention: encodeRetention(DEFAULT_DEAD_RETENTION),
   /** Max attempts of a record without field `m` (recover). */
   defaultMaxAttempts: DEFAULT_MAX_ATTEMPTS,
   /** Attempt errors kept per job (settle, recover). */

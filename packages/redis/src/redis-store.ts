@@ -17,6 +17,8 @@ import {
   type MinuteBucket,
   type NewJob,
   type QueueConfig,
+  type QueueConfigChange,
+  type QueueConfigPatch,
   type QueueSettings,
   type QueueStats,
   type RateLimitSpec,
@@ -37,7 +39,13 @@ import {
   OutcomeKind,
   StoreError,
 } from '@sluice/core';
-import { assertQueueName, validateNewJob } from '@sluice/core/internal';
+import {
+  applyConfigPatch,
+  assertConfigPatch,
+  assertQueueName,
+  assertRetention,
+  validateNewJob,
+} from '@sluice/core/internal';
 import {
   delayOf,
   encodeNewJob,
@@ -461,6 +469,7 @@ export class RedisStore implements Store {
               this.historyTtlMs,
               SCRIPT_DEFAULTS.defaultRetention,
               SCRIPT_DEFAULTS.maxErrors,
+              SCRIPT_DEFAULTS.defaultDeadRetention,
               chunk.length,
             ];
             for (const i of chunk) {
@@ -533,6 +542,8 @@ export class RedisStore implements Store {
           SCRIPT_DEFAULTS.maxErrors,
           SCRIPT_DEFAULTS.leaseExpiredReason,
           SCRIPT_DEFAULTS.leaseExpiredErrorJson,
+          SCRIPT_DEFAULTS.defaultRetention,
+          SCRIPT_DEFAULTS.defaultDeadRetention,
         ];
         const reply = await this.call('recover', keys, args);
         reply.int();
@@ -626,7 +637,14 @@ export class RedisStore implements Store {
             (json) => {
               if (json === last) return;
               last = json;
-              subscriber.next(json === '' ? {} : (JSON.parse(json) as QueueConfig));
+              let config: QueueConfig;
+              try {
+                config = parseConfig(json);
+              } catch (error) {
+                this.logger.warn('stored queue config unreadable', { queue, error: String(error) });
+                return;
+              }
+              subscriber.next(config);
             },
             (error: unknown) => {
               this.logger.warn('reading queue config failed', { queue, error: String(error) });
@@ -814,6 +832,7 @@ export class RedisStore implements Store {
       keys.readyPrefix,
       this.maxPromote,
       SCRIPT_DEFAULTS.defaultRetention,
+      SCRIPT_DEFAULTS.defaultDeadRetention,
     ]);
     const paused = r.int() === 1;
     const counts: JobCounts = {
@@ -848,8 +867,7 @@ export class RedisStore implements Store {
   }
 
   async getQueueConfig(queue: string): Promise<QueueConfig> {
-    const json = await this.readConfigJson(queue);
-    return json === '' ? {} : (JSON.parse(json) as QueueConfig);
+    return parseConfig(await this.readConfigJson(queue));
   }
 
   /** The stored configuration's JSON, `''` when there is none. */
@@ -862,11 +880,55 @@ export class RedisStore implements Store {
 
   async setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
     this.assertOpen();
+    if (config.retention !== undefined) assertRetention(config.retention, 'retention');
+    if (config.deadRetention !== undefined) assertRetention(config.deadRetention, 'deadRetention');
     const keys = this.keys.queue(queue);
-    const json = JSON.stringify(config);
     await this.register([queue]);
-    await this.exec('set-config', keys, [json, encodeRetention(config.retention)]);
+    await this.writeConfig(keys, 'set', '', config);
     this.configChanged.next(queue);
+  }
+
+  /**
+   * Applies a patch atomically: reads the stored JSON, applies the patch here, and writes the result
+   * only if the stored JSON is still the one read (one script call); when another process changed it
+   * in between, reads and patches again. The patch is checked first: a bad one changes nothing.
+   */
+  async updateQueueConfig(queue: string, patch: QueueConfigPatch): Promise<QueueConfigChange> {
+    this.assertOpen();
+    assertConfigPatch(patch);
+    const keys = this.keys.queue(queue);
+    await this.register([queue]);
+    for (let attempt = 1; ; attempt++) {
+      const json = await this.readConfigJson(queue);
+      const previous = parseConfig(json);
+      const config = applyConfigPatch(previous, patch);
+      if ((await this.writeConfig(keys, 'swap', json, config)) === 1) {
+        this.configChanged.next(queue);
+        return { previous, config };
+      }
+      if (attempt >= CONFIG_SWAP_ATTEMPTS) {
+        throw new StoreError(
+          `queue "${queue}": its configuration kept changing under ${attempt} attempts to update it`,
+        );
+      }
+      // Another process wrote in between: back off a little (spread out) and patch its version.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt * 5));
+    }
+  }
+
+  private writeConfig(
+    keys: QueueKeys,
+    mode: 'set' | 'swap',
+    expected: string,
+    config: QueueConfig,
+  ): Promise<number> {
+    return this.int('write-config', keys, [
+      mode,
+      expected,
+      JSON.stringify(config),
+      encodeRetention(config.retention),
+      encodeRetention(config.deadRetention),
+    ]);
   }
 
   /** Queues whose configuration this store changed; their `queueConfig` readers look at once. */
@@ -1248,6 +1310,21 @@ export class RedisStore implements Store {
       return new Observable<R>((subscriber) => subscribe(subscriber)).pipe(takeUntil(this.closed$));
     });
   }
+}
+
+/** Times `updateQueueConfig` reads and patches again when other processes keep writing in between. */
+const CONFIG_SWAP_ATTEMPTS = 50;
+
+/** A stored configuration's JSON as a configuration (`''`: none stored). */
+function parseConfig(json: string): QueueConfig {
+  if (json === '') return {};
+  try {
+    const parsed = JSON.parse(json) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed;
+  } catch {
+    // reported below
+  }
+  throw new StoreError(`the stored queue configuration is not a JSON object: ${json.slice(0, 80)}`);
 }
 
 function isQueueName(queue: string): boolean {

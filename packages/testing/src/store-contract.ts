@@ -790,6 +790,104 @@ export function defineStoreContract(
         expect(await store.getJob('q', jobs[n - 1]!.id)).toMatchObject({ state: 'completed' });
       });
 
+      it('keeps dead jobs by count when the queue says so (all of them by default)', async () => {
+        const kill = async (n: number): Promise<string[]> => {
+          await add(Array.from({ length: n }, (_, i) => ({ queue: 'q', data: i })));
+          const { jobs } = await reserve('q', n);
+          await settleAll(jobs.map((j) => ({ ...base(j), kind: 'dead', reason: `r${j.id}` })));
+          return jobs.map((j) => j.id);
+        };
+        const kept = await kill(3);
+        expect((await store.stats('q')).counts.dead).toBe(3);
+        await store.updateQueueConfig!('q', { deadRetention: { keep: 'count', count: 2 } });
+        const ids = await kill(2);
+        expect((await store.listJobs('q', JobState.Dead)).map((j) => j.id)).toEqual([ids[1], ids[0]]);
+        for (const id of kept) expect(await store.getJob('q', id)).toBeUndefined();
+        expect((await store.stats('q')).counts.dead).toBe(2);
+        expect((await store.stats('q')).totals.dead).toBe(5);
+      });
+
+      it('deletes finished and dead jobs past their age during lease recovery, with no settle', async () => {
+        await store.updateQueueConfig!('q', {
+          retention: { keep: 'count', count: 100, ageMs: 200 },
+          deadRetention: { keep: 'age', ageMs: 200 },
+        });
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        const [a, b] = (await reserve('q', 2)).jobs;
+        await settleAll([
+          { ...base(a!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(b!), kind: 'dead', reason: 'gone' },
+        ]);
+        await advance(50);
+        await firstValueFrom(store.recoverExpired('q'));
+        expect(await store.getJob('q', a!.id)).toMatchObject({ state: 'completed' });
+        expect(await store.getJob('q', b!.id)).toMatchObject({ state: 'dead' });
+        await advance(300);
+        await firstValueFrom(store.recoverExpired('q'));
+        expect(await store.getJob('q', a!.id)).toBeUndefined();
+        expect(await store.getJob('q', b!.id)).toBeUndefined();
+        expect((await store.stats('q')).counts).toMatchObject({ completed: 0, dead: 0 });
+      });
+
+      it('deletes dead jobs at once with a dead retention of none', async () => {
+        await store.updateQueueConfig!('q', { deadRetention: { keep: 'none' } });
+        await add([{ queue: 'q', data: 1 }]);
+        const [a] = (await reserve('q', 1)).jobs;
+        await settleAll([{ ...base(a!), kind: 'dead', reason: 'gone' }]);
+        expect(await store.getJob('q', a!.id)).toBeUndefined();
+        expect((await store.stats('q')).counts.dead).toBe(0);
+        expect((await store.stats('q')).totals.dead).toBe(1);
+      });
+
+      it('patches the configuration field by field; concurrent patches all survive', async () => {
+        const schema = { type: 'object' };
+        await store.updateQueueConfig!('q', { schema });
+        const spec = (cron: string) => ({ cron, data: { cron } });
+        const changes = await Promise.all([
+          store.updateQueueConfig!('q', { schedules: { a: spec('* * * * *') } }),
+          store.updateQueueConfig!('q', { schedules: { b: spec('0 * * * *') } }),
+          store.updateQueueConfig!('q', { retention: { keep: 'age', ageMs: 60_000 } }),
+          store.updateQueueConfig!('q', { schedules: { c: spec('0 0 * * *') } }),
+        ]);
+        expect(changes).toHaveLength(4);
+        expect(await store.getQueueConfig('q')).toEqual({
+          schema,
+          retention: { keep: 'age', ageMs: 60_000 },
+          schedules: { a: spec('* * * * *'), b: spec('0 * * * *'), c: spec('0 0 * * *') },
+        });
+        const change = await store.updateQueueConfig!('q', {
+          schedules: { a: null, missing: null },
+          retention: null,
+        });
+        expect(change.previous.schedules).toHaveProperty('a');
+        expect(change.config).toEqual({
+          schema,
+          schedules: { b: spec('0 * * * *'), c: spec('0 0 * * *') },
+        });
+        expect(await store.getQueueConfig('q')).toEqual(change.config);
+      });
+
+      it('refuses a bad configuration patch and changes nothing', async () => {
+        await store.updateQueueConfig!('q', { retention: { keep: 'count', count: 5 } });
+        const before = await store.getQueueConfig('q');
+        const bad: unknown[] = [
+          { retention: { keep: 'count', count: -1 } },
+          { retention: { keep: 'age' } },
+          { deadRetention: { keep: 'forever' } },
+          { schedules: { nightly: { cron: 'not a cron' } } },
+          { colour: 'blue' },
+        ];
+        for (const patch of bad) {
+          await expect(store.updateQueueConfig!('q', patch as never)).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+          });
+        }
+        await expect(
+          store.setQueueConfig('q', { retention: { keep: 'count', count: 1.5 } }),
+        ).rejects.toMatchObject({ code: 'ERR_SLUICE_INVALID_ARGUMENT' });
+        expect(await store.getQueueConfig('q')).toEqual(before);
+      });
+
       it('counts completions and failures per minute', async () => {
         await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
         const [a, b, c] = (await reserve('q', 3)).jobs;

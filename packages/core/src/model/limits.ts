@@ -10,8 +10,14 @@ import type { Retention } from './job';
 /** Attempts a job gets when it does not say. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-/** Default retention: the newest 1,000 finished jobs per queue. */
+/**
+ * Default retention of finished (completed and cancelled) jobs: the newest 1,000 per queue. Set
+ * `QueueConfig.retention` (`Queue.setRetention`, `sluice retention`) to change it.
+ */
 export const DEFAULT_RETENTION: Retention = { keep: 'count', count: 1000 };
+
+/** Default retention of dead jobs: every one, until retried, removed or purged. */
+export const DEFAULT_DEAD_RETENTION: Retention = { keep: 'all' };
 
 /**
  * Attempt errors kept on a job record: the first, and the latest `MAX_ATTEMPT_ERRORS - 1`, so a job

@@ -1,6 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { MAX_PRIORITY, type NewJob } from './job';
+import { MAX_PRIORITY, type NewJob, type Retention } from './job';
 import {
   InvalidArgumentError,
   PayloadNotSerializableError,
@@ -109,7 +109,52 @@ export function validateNewJob(job: NewJob): void {
   if (job.unique && (typeof job.unique.key !== 'string' || !(job.unique.ttlMs > 0))) {
     throw new InvalidArgumentError('unique needs a string key and ttlMs > 0');
   }
+  if (job.retention !== undefined) assertRetention(job.retention, 'retention');
   if (job.id !== undefined && (typeof job.id !== 'string' || job.id.length === 0 || job.id.length > 256)) {
     throw new InvalidArgumentError('id must be a non-empty string of at most 256 characters');
+  }
+}
+
+/**
+ * Checks a retention; `what` names it in the error (`"retention"`, `"deadRetention"`). Counts are
+ * integers ≥ 0 (`0` keeps none), ages integers ≥ 1 ms.
+ */
+export function assertRetention(retention: unknown, what: string): asserts retention is Retention {
+  const bad = (detail: string): never => {
+    throw new InvalidArgumentError(`${what}: ${detail}, got ${JSON.stringify(retention)}`);
+  };
+  if (typeof retention !== 'object' || retention === null || Array.isArray(retention)) {
+    return bad("expected { keep: 'none' | 'all' | 'count' | 'age', … }");
+  }
+  const r = retention as Record<string, unknown>;
+  const count = (): void => {
+    const c = r['count'];
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0) bad('count must be an integer ≥ 0');
+  };
+  const age = (required: boolean): void => {
+    const a = r['ageMs'];
+    if (a === undefined && !required) return;
+    if (typeof a !== 'number' || !Number.isInteger(a) || a < 1) bad('ageMs must be an integer ≥ 1 (ms)');
+  };
+  const only = (...keys: string[]): void => {
+    const extra = Object.keys(r).filter((k) => k !== 'keep' && !keys.includes(k));
+    if (extra.length > 0) bad(`unknown field ${extra.map((k) => `"${k}"`).join(', ')}`);
+  };
+  switch (r['keep']) {
+    case 'none':
+    case 'all':
+      only();
+      return;
+    case 'count':
+      only('count', 'ageMs');
+      count();
+      age(false);
+      return;
+    case 'age':
+      only('ageMs');
+      age(true);
+      return;
+    default:
+      bad("keep must be 'none', 'all', 'count' or 'age'");
   }
 }

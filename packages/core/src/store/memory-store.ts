@@ -23,6 +23,7 @@ import {
   boundAttemptErrors,
   DEFAULT_HISTORY_MINUTES,
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_DEAD_RETENTION,
   DEFAULT_RETENTION,
   fillTemplate,
   leaseExpiredError,
@@ -40,6 +41,8 @@ import type {
   ListOptions,
   MinuteBucket,
   QueueConfig,
+  QueueConfigChange,
+  QueueConfigPatch,
   QueueSettings,
   QueueStats,
   LimitPause,
@@ -53,7 +56,8 @@ import type {
   Store,
   WorkerInfo,
 } from './store';
-import { assertQueueName, validateNewJob } from '../model/validation';
+import { assertQueueName, assertRetention, validateNewJob } from '../model/validation';
+import { applyConfigPatch, assertConfigPatch } from './queue-config';
 import { Heap } from './heap';
 
 export interface MemoryStoreConfig {
@@ -433,6 +437,8 @@ export class MemoryStore implements Store {
         }
       }
       if (recovered.length > 0) q.wakeups.next();
+      // Workers run this every few seconds: age-based retention needs no settle to advance.
+      this.applyRetention(q, now);
       return of({ recovered, dead });
     });
   }
@@ -650,7 +656,23 @@ export class MemoryStore implements Store {
 
   setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
     return this.run(() => {
-      this.queue(queue).config.next(JSON.parse(JSON.stringify(config)) as QueueConfig);
+      if (config.retention !== undefined) assertRetention(config.retention, 'retention');
+      if (config.deadRetention !== undefined) assertRetention(config.deadRetention, 'deadRetention');
+      const q = this.queue(queue);
+      q.config.next(JSON.parse(JSON.stringify(config)) as QueueConfig);
+      this.applyRetention(q, this.now());
+    });
+  }
+
+  updateQueueConfig(queue: string, patch: QueueConfigPatch): Promise<QueueConfigChange> {
+    return this.run(() => {
+      assertConfigPatch(patch);
+      const q = this.queue(queue);
+      const previous = q.config.value;
+      const config = applyConfigPatch(previous, patch);
+      q.config.next(config);
+      this.applyRetention(q, this.now());
+      return { previous, config };
     });
   }
 
@@ -914,19 +936,29 @@ export class MemoryStore implements Store {
     rec.finishedAt = now;
     q.dead.set(rec.id, rec);
     q.totals.dead++;
+    this.trim(q, q.dead, q.config.value.deadRetention ?? DEFAULT_DEAD_RETENTION, now);
   }
 
+  /** Trims finished and dead jobs to the queue's retentions: oldest first, O(deleted). */
   private applyRetention(q: QueueData, now: number): void {
-    const retention = q.config.value.retention ?? DEFAULT_RETENTION;
-    if (retention.keep === 'count') {
-      let excess = q.finished.size - retention.count;
-      for (const rec of q.finished.values()) {
+    this.trim(q, q.finished, q.config.value.retention ?? DEFAULT_RETENTION, now);
+    this.trim(q, q.dead, q.config.value.deadRetention ?? DEFAULT_DEAD_RETENTION, now);
+  }
+
+  /** Deletes the oldest records of `list` (in finish order) beyond `retention`'s count or age. */
+  private trim(q: QueueData, list: Map<string, Rec>, retention: Retention, now: number): void {
+    const count = retention.keep === 'none' ? 0 : retention.keep === 'count' ? retention.count : undefined;
+    const ageMs = retention.keep === 'count' || retention.keep === 'age' ? retention.ageMs : undefined;
+    if (count !== undefined) {
+      let excess = list.size - count;
+      for (const rec of list.values()) {
         if (excess-- <= 0) break;
         this.delete(q, rec);
       }
-    } else if (retention.keep === 'age') {
-      for (const rec of q.finished.values()) {
-        if ((rec.finishedAt ?? now) > now - retention.ageMs) break;
+    }
+    if (ageMs !== undefined) {
+      for (const rec of list.values()) {
+        if ((rec.finishedAt ?? now) > now - ageMs) break;
         this.delete(q, rec);
       }
     }

@@ -235,9 +235,30 @@ export interface ScheduleSpec {
 export interface QueueConfig {
   /** JSON schema every payload must match; checked at add and again at reserve. */
   readonly schema?: object;
+  /** How long completed and cancelled jobs are kept. Default `DEFAULT_RETENTION` (the newest 1,000). */
   readonly retention?: Retention;
+  /** How long dead jobs are kept. Default: all of them (`{ keep: 'all' }`). */
+  readonly deadRetention?: Retention;
   /** Recurring jobs by name; workers of the queue add each tick's job. */
   readonly schedules?: Readonly<Record<string, ScheduleSpec>>;
+}
+
+/**
+ * A change of some fields of a queue's configuration (`Store.updateQueueConfig`): a field given
+ * replaces the stored one and `null` removes it; schedules are patched one name at a time (`null`
+ * removes that schedule). Fields not given are left as they are, whoever changed them.
+ */
+export interface QueueConfigPatch {
+  readonly schema?: object | null;
+  readonly retention?: Retention | null;
+  readonly deadRetention?: Retention | null;
+  readonly schedules?: Readonly<Record<string, ScheduleSpec | null>>;
+}
+
+/** What `Store.updateQueueConfig` did: the configuration before and after the patch. */
+export interface QueueConfigChange {
+  readonly previous: QueueConfig;
+  readonly config: QueueConfig;
 }
 
 /**
@@ -303,7 +324,15 @@ export interface Store {
   /** Every queue the store has seen, sorted. */
   queues(): Promise<readonly string[]>;
   getQueueConfig(queue: string): Promise<QueueConfig>;
+  /** Replaces the whole configuration (prefer {@link updateQueueConfig}, which loses no concurrent change). */
   setQueueConfig(queue: string, config: QueueConfig): Promise<void>;
+  /**
+   * Applies `patch` to the stored configuration atomically: two processes patching different
+   * fields (or different schedules) at the same time both keep their change. An invalid patch
+   * rejects with `InvalidArgumentError` and changes nothing. (Optional for custom stores; both
+   * stores of this repository have it, and `Queue` falls back to read-modify-write without it.)
+   */
+  updateQueueConfig?(queue: string, patch: QueueConfigPatch): Promise<QueueConfigChange>;
   /** Records a worker's presence for `ttlMs` (optional capability, used by dashboards). */
   reportWorker?(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void>;
   /** Workers whose last report has not expired. */
