@@ -77,6 +77,8 @@ describe('sluice (the real binary against a real Redis)', () => {
     const table = await sluice('stats');
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/QUEUE\s+READY/);
+    expect(table.stdout).toMatch(/KEPT COMPLETED\s+KEPT CANCELLED\s+KEPT DEAD\s+TOTAL COMPLETED/);
+    expect(table.stdout).toMatch(/HANDLER FAILURES\s+LEASE EXPIRIES/);
     expect(table.stdout).toMatch(/emails\s+1\s/);
 
     const outcomes = await work('emails', 1, (data) => data);

@@ -13,7 +13,7 @@
     1  priorities  zset    priorities that have ready jobs
     2  active      zset    running job ids by lease deadline
     3  dead        list    dead-letter ids, newest first
-    4  counters    hash    totals (f failed, d dead)
+    4  counters    hash    totals (f failed, le of them lease expiries, d dead)
     5  events      stream  job outcome events
     6  settings    hash    queue settings (r / rd = the queue's retention / dead retention)
     7  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
@@ -115,6 +115,7 @@ readyFlush(batch, readyPrefix, prioritiesKey)
 local failed = #recovered + #dead
 if failed > 0 then
   redis.call('HINCRBY', countersKey, 'f', failed)
+  redis.call('HINCRBY', countersKey, 'le', failed)
   bumpHistory(historyPrefix, historyTtlMs, now, 0, failed)
 end
 if #dead > 0 then

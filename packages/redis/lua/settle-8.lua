@@ -22,7 +22,7 @@
     4  active      zset    running job ids by lease deadline
     5  dead        list    dead-letter ids, newest first
     6  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
-    7  counters    hash    totals (c completed, f failed, d dead) and counts (nc, nx)
+    7  counters    hash    totals (c completed, f failed, d dead, x cancelled) and counts (nc, nx)
     8  events      stream  job outcome events
 
   ARGV:
@@ -83,7 +83,7 @@ local queueRetention = retentions[1] or defaultRetention
 local deadRetention = retentions[2] or defaultDeadRetention
 local reply = { now }
 local done = {}
-local completed, failed, dead, keptCompleted, keptCancelled = 0, 0, 0, 0, 0
+local completed, failed, dead, cancelled, keptCompleted, keptCancelled = 0, 0, 0, 0, 0, 0
 local ready = readyBatch()
 local finished = finishBatch()
 local events = eventBatch()
@@ -134,6 +134,7 @@ for i = 0, count - 1 do
       if finishJob(finished, jobKey, id, 'x', nowS, f[3], queueRetention, { 'x', a }) then
         keptCancelled = keptCancelled + 1
       end
+      cancelled = cancelled + 1
       eventAdd(events, id, kind, { 'x', a })
     else
       local attempt = tonumber(f[3]) or 0
@@ -167,7 +168,7 @@ callChunked('ZADD', scheduledKey, scheduled)
 local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000 + #done)
 applyDeadRetention(deadKey, jobPrefix, deadRetention, now, 1000 + #done)
 local counts = {
-  'c', completed, 'f', failed, 'd', dead,
+  'c', completed, 'f', failed, 'd', dead, 'x', cancelled,
   'nc', keptCompleted - trimmed.c, 'nx', keptCancelled - trimmed.x,
 }
 for i = 1, #counts, 2 do

@@ -9,7 +9,7 @@
     4  active      zset  running job ids by lease deadline
     5  dead        list  dead-letter ids, newest first
     6  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
-    7  counters    hash  totals (e c f d) and counts (nc nx)
+    7  counters    hash  totals (e c f d x le) and counts (nc nx)
 
   ARGV:
     1  jobPrefix         prefix of job record keys
@@ -20,7 +20,7 @@
 
   Returns:
     { paused (0 | 1), ready, scheduled, running, completed, dead, cancelled,
-      totalEnqueued, totalCompleted, totalFailed, totalDead }
+      totalEnqueued, totalCompleted, totalFailed, totalDead, totalCancelled, totalLeaseExpiries }
 
   Errors:
     -2  malformed arguments (a client of another version)
@@ -50,7 +50,7 @@ end
 if trimmed.x > 0 then
   redis.call('HINCRBY', countersKey, 'nx', -trimmed.x)
 end
-local c = redis.call('HMGET', countersKey, 'nc', 'nx', 'e', 'c', 'f', 'd')
+local c = redis.call('HMGET', countersKey, 'nc', 'nx', 'e', 'c', 'f', 'd', 'x', 'le')
 local num = function(v)
   return tonumber(v) or 0
 end
@@ -66,4 +66,6 @@ return {
   num(c[4]),
   num(c[5]),
   num(c[6]),
+  num(c[7]),
+  num(c[8]),
 }

@@ -843,8 +843,24 @@ export class RedisStore implements Store {
       [JobState.Dead]: r.int(),
       [JobState.Cancelled]: r.int(),
     };
-    const totals = { enqueued: r.int(), completed: r.int(), failed: r.int(), dead: r.int() };
-    return { queue, counts, paused, totals };
+    const enqueued = r.int();
+    const completed = r.int();
+    const failed = r.int();
+    const dead = r.int();
+    const cancelled = r.int();
+    const leaseExpiries = r.int();
+    const totals = {
+      enqueued,
+      completed,
+      failed,
+      // Failures counted before lease expiries were counted apart all show as handler failures.
+      handlerFailures: Math.max(0, failed - leaseExpiries),
+      leaseExpiries,
+      dead,
+      cancelled,
+    };
+    const retained = { completed: counts.completed, cancelled: counts.cancelled, dead: counts.dead };
+    return { queue, counts, retained, paused, totals };
   }
 
   async history(queue: string, minutes: number): Promise<readonly MinuteBucket[]> {

@@ -888,6 +888,35 @@ export function defineStoreContract(
         expect(await store.getQueueConfig('q')).toEqual(before);
       });
 
+      it('says what its counts count: records kept, totals ever, failures by cause', async () => {
+        await store.updateQueueConfig!('q', { retention: { keep: 'count', count: 3 } });
+        await add([1, 2, 3, 4, 5, 6].map((n) => ({ queue: 'q', data: n, maxAttempts: 1 })));
+        const [a, b, c, d] = (await reserve('q', 4)).jobs;
+        await settleAll([
+          { ...base(a!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(b!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(c!), kind: 'dead', reason: 'bad', error: { name: 'E', message: 'boom' } },
+          { ...base(d!), kind: 'cancelled', reason: 'asked' },
+        ]);
+        expect(await store.cancel('q', (await store.listJobs('q', JobState.Ready))[0]!.id)).toBe('cancelled');
+        await reserve('q', 1, { leaseMs: 50 });
+        await advance(100);
+        expect((await firstValueFrom(store.recoverExpired('q'))).dead).toHaveLength(1);
+        const stats = await store.stats('q');
+        // Completed and cancelled jobs share the retention of 3: the oldest completed one went.
+        expect(stats.counts).toMatchObject({ completed: 1, cancelled: 2, dead: 2, ready: 0, running: 0 });
+        expect(stats.retained).toEqual({ completed: 1, cancelled: 2, dead: 2 });
+        expect(stats.totals).toEqual({
+          enqueued: 6,
+          completed: 2,
+          failed: 2,
+          handlerFailures: 1,
+          leaseExpiries: 1,
+          dead: 2,
+          cancelled: 2,
+        });
+      });
+
       it('counts completions and failures per minute', async () => {
         await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
         const [a, b, c] = (await reserve('q', 3)).jobs;

@@ -113,7 +113,14 @@ interface QueueData {
   readonly finished: Map<string, Rec>;
   readonly dead: Map<string, Rec>;
   readonly counts: Record<JobState, number>;
-  readonly totals: { enqueued: number; completed: number; failed: number; dead: number };
+  readonly totals: {
+    enqueued: number;
+    completed: number;
+    failed: number;
+    leaseExpiries: number;
+    dead: number;
+    cancelled: number;
+  };
   readonly history: Map<number, { completed: number; failed: number }>;
   readonly settings: BehaviorSubject<QueueSettings>;
   readonly wakeups: Subject<void>;
@@ -420,6 +427,7 @@ export class MemoryStore implements Store {
         const error = leaseExpiredError(rec.attempt);
         this.recordError(rec, error, now);
         q.totals.failed++;
+        q.totals.leaseExpiries++;
         this.bump(q, now, 'failed');
         if (rec.attempt >= rec.maxAttempts) {
           const reason = fillTemplate(StoreText.LeaseExpired, {
@@ -623,11 +631,21 @@ export class MemoryStore implements Store {
       const q = this.queue(queue);
       this.promoteDue(q, this.now());
       this.applyRetention(q, this.now());
+      const { enqueued, completed, failed, leaseExpiries, dead, cancelled } = q.totals;
       return {
         queue,
         counts: { ...q.counts },
+        retained: { completed: q.counts.completed, cancelled: q.counts.cancelled, dead: q.counts.dead },
         paused: q.settings.value.paused,
-        totals: { ...q.totals },
+        totals: {
+          enqueued,
+          completed,
+          failed,
+          handlerFailures: failed - leaseExpiries,
+          leaseExpiries,
+          dead,
+          cancelled,
+        },
       };
     });
   }
@@ -813,7 +831,7 @@ export class MemoryStore implements Store {
         finished: new Map(),
         dead: new Map(),
         counts: { ready: 0, scheduled: 0, running: 0, completed: 0, dead: 0, cancelled: 0 },
-        totals: { enqueued: 0, completed: 0, failed: 0, dead: 0 },
+        totals: { enqueued: 0, completed: 0, failed: 0, leaseExpiries: 0, dead: 0, cancelled: 0 },
         history: new Map(),
         settings: new BehaviorSubject<QueueSettings>({ paused: false }),
         wakeups: new Subject(),
@@ -920,6 +938,7 @@ export class MemoryStore implements Store {
 
   private finish(q: QueueData, rec: Rec, state: 'completed' | 'cancelled', now: number): void {
     this.move(q, rec, rec.state, state);
+    if (state === JobState.Cancelled) q.totals.cancelled++;
     rec.finishedAt = now;
     const retention = rec.retention ?? q.config.value.retention ?? DEFAULT_RETENTION;
     if (retention.keep === 'none') {

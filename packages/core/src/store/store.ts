@@ -155,15 +155,37 @@ export type JobCounts = Readonly<Record<JobState, number>>;
 
 export interface QueueStats {
   readonly queue: string;
+  /**
+   * Jobs in each state now. For `completed`, `cancelled` and `dead` that is the records the queue's
+   * retention still keeps (also in `retained`), not how many ever got there (`totals`).
+   */
   readonly counts: JobCounts;
-  readonly paused: boolean;
-  /** Monotonic counters since the queue was created. */
-  readonly totals: {
-    readonly enqueued: number;
+  /** Records kept of jobs in terminal states (the same numbers as `counts`; see `QueueConfig.retention`). */
+  readonly retained: {
     readonly completed: number;
-    /** Attempts that failed (retried or dead-lettered). */
-    readonly failed: number;
+    readonly cancelled: number;
     readonly dead: number;
+  };
+  readonly paused: boolean;
+  /** Monotonic counters since the queue was created, whatever the retention deleted since. */
+  readonly totals: {
+    /** Jobs added. */
+    readonly enqueued: number;
+    /** Jobs completed. */
+    readonly completed: number;
+    /**
+     * Failed attempts of every kind: `handlerFailures + leaseExpiries` (kept for readers of earlier
+     * versions; the two parts say what failed).
+     */
+    readonly failed: number;
+    /** Attempts whose handler failed (threw, timed out), whether the job was retried or dead-lettered. */
+    readonly handlerFailures: number;
+    /** Attempts whose lease expired (the worker crashed or stalled) and were recovered by the store. */
+    readonly leaseExpiries: number;
+    /** Jobs dead-lettered. */
+    readonly dead: number;
+    /** Jobs cancelled (before or while they ran). */
+    readonly cancelled: number;
   };
 }
 
