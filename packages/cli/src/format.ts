@@ -80,6 +80,11 @@ export function jobDetail(job: JobRecord): string[] {
   lines.push(`data:      ${JSON.stringify(job.data)}`);
   if (job.result !== undefined) lines.push(`result:    ${JSON.stringify(job.result)}`);
   for (const e of job.errors) lines.push(`error #${e.attempt}:  ${e.name}: ${e.message}`);
+  if (job.progress !== undefined) lines.push(`progress:  ${JSON.stringify(job.progress)}`);
+  if (job.logs && job.logs.length > 0) {
+    lines.push(`log (${job.logs.length} newest lines):`);
+    for (const line of job.logs) lines.push(`  ${line}`);
+  }
   return lines;
 }
 

@@ -180,6 +180,42 @@ describe('sluice (the real binary against a real Redis)', () => {
     });
   });
 
+  it('shows the progress and log lines a handler reported', async () => {
+    const { id } = (await json('enqueue', 'reports', '{"rows":4}')) as { id: string };
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    const reports: unknown[] = [];
+    const sub = store.jobUpdates('reports').subscribe((u) => reports.push(u.progress ?? u.log));
+    const worker = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<{ rows: number }>({
+          queue: 'reports',
+          handler: async (job, ctx) => {
+            await ctx.log(`exporting ${job.data.rows} rows`);
+            expect(await ctx.progress({ done: 2, of: job.data.rows })).toBe(true);
+            await ctx.progress(100);
+            return 'exported';
+          },
+        }),
+      ],
+    });
+    const outcome = new Promise((resolve) => worker.outcomes$.subscribe(resolve));
+    worker.start();
+    expect(await outcome).toMatchObject({ kind: 'completed' });
+    await worker.close({ timeoutMs: 2000 });
+    sub.unsubscribe();
+    await store.close();
+    expect(reports).toEqual([['exporting 4 rows'], { done: 2, of: 4 }, 100]);
+    expect(await json('job', id, '--queue', 'reports')).toMatchObject({
+      progress: 100,
+      logs: ['exporting 4 rows'],
+    });
+    const text = await sluice('job', id);
+    expect(text.stdout).toMatch(/progress:\s+100/);
+    expect(text.stdout).toMatch(/log \(1 newest lines\):\n {2}exporting 4 rows/);
+  });
+
   it('prints one clear line and exits non-zero for each error', async () => {
     const cases: [string[], RegExp][] = [
       [['stats', '--redis', 'not a url'], /invalid Redis URL/],

@@ -38,6 +38,9 @@ export {
   DEFAULT_MAX_ATTEMPTS,
   MAX_ATTEMPT_ERRORS,
   DEFAULT_HISTORY_MINUTES,
+  MAX_JOB_LOG_LINES,
+  MAX_LOG_LINE_CHARS,
+  MAX_PROGRESS_BYTES,
 } from './model/limits';
 export type {
   Retention,
@@ -49,6 +52,7 @@ export type {
   Lease,
   ReservedJob,
   JobRecord,
+  JobUpdate,
 } from './model/job';
 export { withJobs } from './model/reservation';
 export type { LimitGrant, StartGate, Reservation } from './model/reservation';
@@ -102,6 +106,7 @@ export type {
   QueueStats,
   MinuteBucket,
   JobEvent,
+  JobProgressEvent,
   ListOptions,
   CancelResult,
   WorkerPipelineInfo,

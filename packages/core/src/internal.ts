@@ -9,6 +9,7 @@ export {
   assertQueueName,
   assertRetention,
   assertValid,
+  encodeJobUpdate,
   encodePayload,
   validateNewJob,
 } from './model/validation';

@@ -8,6 +8,7 @@ import {
   type AttemptError,
   type ErrorInfo,
   type JobEvent,
+  type JobProgressEvent,
   type JobRecord,
   type NewJob,
   type QueueSettings,
@@ -381,6 +382,13 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
     }
   }
   errors.sort((a, b) => a.n - b.n);
+  const logs: { n: number; line: string }[] = [];
+  for (const [field, value] of f) {
+    const m = /^l(\d+)$/.exec(field);
+    if (m) logs.push({ n: Number(m[1]), line: value });
+  }
+  logs.sort((a, b) => a.n - b.n);
+  const progress = f.get('P');
   const get = (field: string): string | undefined => f.get(field);
   const timeout = get('t');
   const uniqueKey = get('u');
@@ -416,6 +424,8 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
           },
         }
       : {}),
+    ...(progress === undefined ? {} : { progress: parseJson(progress) }),
+    ...(logs.length === 0 ? {} : { logs: logs.map((l) => l.line) }),
   };
 }
 
@@ -489,6 +499,51 @@ export function readEvents(queue: string, fields: readonly string[]): JobEvent[]
   }
   flush();
   return out;
+}
+
+/**
+ * Reads the progress reports of one stream entry (kind `progress`: fields `p` progress JSON, `l` new
+ * lines as a JSON array). Entries of other kinds give nothing.
+ */
+export function readJobUpdates(queue: string, fields: readonly string[]): JobProgressEvent[] {
+  let at = 0;
+  let id: string | undefined;
+  let kind: string | undefined;
+  let progress: string | undefined;
+  let lines: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1] ?? '';
+    switch (fields[i] ?? '') {
+      case 't':
+        at = num(value, 0);
+        break;
+      case 'i':
+        id = value;
+        break;
+      case 'k':
+        kind = value;
+        break;
+      case 'p':
+        progress = value;
+        break;
+      case 'l':
+        lines = value;
+        break;
+      default:
+        break;
+    }
+  }
+  if (kind !== 'progress' || id === undefined) return [];
+  const log = lines === undefined ? undefined : parseJson(lines);
+  return [
+    {
+      queue,
+      id,
+      at,
+      ...(progress === undefined ? {} : { progress: parseJson(progress) }),
+      ...(Array.isArray(log) ? { log: log.map(String) } : {}),
+    },
+  ];
 }
 
 /** A settings snapshot with its version (versions only grow; older snapshots are ignored). */

@@ -10,7 +10,9 @@ import {
   type ExtendResult,
   type JobCounts,
   type JobEvent,
+  type JobProgressEvent,
   type JobRecord,
+  type JobUpdate,
   type LeaseRef,
   type ListOptions,
   type Logger,
@@ -36,6 +38,7 @@ import {
   type Store,
   type WorkerInfo,
   DEFAULT_HISTORY_MINUTES,
+  MAX_JOB_LOG_LINES,
   OutcomeKind,
   StoreError,
 } from '@sluice/core';
@@ -44,6 +47,7 @@ import {
   assertConfigPatch,
   assertQueueName,
   assertRetention,
+  encodeJobUpdate,
   validateNewJob,
 } from '@sluice/core/internal';
 import {
@@ -53,6 +57,7 @@ import {
   encodeSettlement,
   readEvents,
   readInt,
+  readJobUpdates,
   readJobFields,
   readRecord,
   toReservedJob,
@@ -673,14 +678,54 @@ export class RedisStore implements Store {
    * events after the subscription, and a reconnect resumes where it left off.
    */
   events(queue: string): Observable<JobEvent> {
-    return this.hot<JobEvent>((subscriber) => {
+    return this.streamOf(queue, readEvents);
+  }
+
+  /**
+   * Progress and log reports of the queue's running jobs from every process: entries of kind
+   * `progress` on the same stream as {@link events} (which skips them).
+   */
+  jobUpdates(queue: string): Observable<JobProgressEvent> {
+    return this.streamOf(queue, readJobUpdates);
+  }
+
+  /**
+   * Records progress and log lines of a running job (one script call, `lua/update-job-1.lua`), only
+   * while `lease` holds it. See `Store.updateJob`.
+   */
+  async updateJob(queue: string, lease: LeaseRef, update: JobUpdate): Promise<boolean> {
+    this.assertOpen();
+    const { progressJson, lines } = encodeJobUpdate(update);
+    const keys = this.tryKeys(queue);
+    if (!keys) return false;
+    const kept = lines.slice(-MAX_JOB_LOG_LINES);
+    const code = await this.int('update-job', keys, [
+      keys.jobPrefix,
+      this.eventsMaxLen,
+      MAX_JOB_LOG_LINES,
+      lease.id,
+      lease.token,
+      progressJson ?? '',
+      lines.length > 0 ? JSON.stringify(lines) : '',
+      kept.length,
+      ...kept,
+    ]);
+    return code === 1;
+  }
+
+  /** Entries of the queue's event stream after the subscription, read into values by `parse`. */
+  private streamOf<R>(
+    queue: string,
+    parse: (queue: string, fields: readonly string[]) => R[],
+  ): Observable<R> {
+    return this.hot<R>((subscriber) => {
       const keys = this.keys.queue(queue);
       const reader = this.reader(keys);
       let startId: string | undefined;
       const early: StreamEntry[] = [];
       const deliver = (entry: StreamEntry): void => {
         if (startId === undefined || compareStreamIds(entry.id, startId) <= 0) return;
-        for (const event of readEvents(queue, entry.fields)) subscriber.next(event);
+        for (const value of parse(queue, entry.fields)) subscriber.next(value);
       };
       const detach = reader.attach((entry) => {
         if (startId === undefined) early.push(entry);

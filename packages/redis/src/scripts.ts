@@ -43,6 +43,7 @@ export const SCRIPT_KEYS = {
   history: ['counters'],
   settings: ['settings'],
   'write-config': ['config', 'settings'],
+  'update-job': ['events'],
   'limit-usage': ['limiter'],
   'rebase-limit': ['limiter'],
   'pause-limit': ['limiter'],

@@ -5,6 +5,8 @@ import {
   DEFAULT_RETENTION,
   JobState,
   MAX_ATTEMPT_ERRORS,
+  MAX_JOB_LOG_LINES,
+  MAX_PROGRESS_BYTES,
   OutcomeKind,
   type NewJob,
   type ReservedJob,
@@ -436,6 +438,60 @@ export function defineStoreContract(
         expect(ext.lost).toEqual([b!.id, a!.id]);
         await advance(200); // past the original deadline, within the extension
         expect((await firstValueFrom(store.recoverExpired('q'))).recovered).toEqual([]);
+      });
+    });
+
+    describe('job progress and logs', () => {
+      it('records progress and a bounded log while the lease holds, and publishes each report', async () => {
+        await add([{ queue: 'q', data: 1 }]);
+        const [job] = (await reserve('q', 1)).jobs;
+        const seen = firstValueFrom(store.jobUpdates!('q').pipe(take(2), toArray(), timeout(5000)));
+        await sleep(50);
+        const lease = { id: job!.id, token: job!.lease.token };
+        expect(await store.updateJob!('q', lease, { progress: 10, log: ['starting'] })).toBe(true);
+        const many = Array.from({ length: MAX_JOB_LOG_LINES + 5 }, (_, i) => `line ${i}`);
+        expect(await store.updateJob!('q', lease, { progress: { done: 3, of: 4 }, log: many })).toBe(true);
+        const record = await store.getJob('q', job!.id);
+        expect(record?.progress).toEqual({ done: 3, of: 4 });
+        expect(record?.logs).toHaveLength(MAX_JOB_LOG_LINES);
+        expect(record?.logs?.[0]).toBe('line 5');
+        expect(record?.logs?.[MAX_JOB_LOG_LINES - 1]).toBe(`line ${MAX_JOB_LOG_LINES + 4}`);
+        const [first, second] = await seen;
+        expect(first).toMatchObject({ queue: 'q', id: job!.id, progress: 10, log: ['starting'] });
+        expect(second).toMatchObject({ progress: { done: 3, of: 4 } });
+        expect(second?.log).toHaveLength(MAX_JOB_LOG_LINES + 5);
+        // Outcome readers never see progress reports.
+        const outcomes = firstValueFrom(store.events('q').pipe(take(1), timeout(5000)));
+        await sleep(50);
+        await store.updateJob!('q', lease, { log: ['one more'] });
+        await settleAll([{ ...base(job!), kind: 'completed', result: 'ok', durationMs: 1 }]);
+        expect(await outcomes).toMatchObject({ kind: 'completed', id: job!.id });
+        const done = await store.getJob('q', job!.id);
+        expect(done?.logs?.[MAX_JOB_LOG_LINES - 1]).toBe('one more');
+      });
+
+      it('refuses reports without the lease, and bad reports, writing nothing', async () => {
+        await add([{ queue: 'q', data: 1 }]);
+        const [job] = (await reserve('q', 1)).jobs;
+        const lease = { id: job!.id, token: job!.lease.token };
+        expect(await store.updateJob!('q', { ...lease, token: 'not-mine' }, { progress: 1 })).toBe(false);
+        expect(await store.updateJob!('q', { id: 'missing', token: 'x' }, { progress: 1 })).toBe(false);
+        for (const update of [
+          { progress: Number.NaN },
+          { progress: 'half' },
+          { progress: { blob: 'x'.repeat(MAX_PROGRESS_BYTES) } },
+          { log: [42] },
+        ]) {
+          await expect(store.updateJob!('q', lease, update as never)).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+          });
+        }
+        expect(await store.getJob('q', job!.id)).not.toHaveProperty('progress');
+        await settleAll([{ ...base(job!), kind: 'completed', result: null, durationMs: 1 }]);
+        expect(await store.updateJob!('q', lease, { progress: 100 })).toBe(false);
+        const record = await store.getJob('q', job!.id);
+        expect(record).not.toHaveProperty('progress');
+        expect(record).not.toHaveProperty('logs');
       });
     });
 

@@ -128,4 +128,16 @@ export interface JobRecord<T = unknown> extends Job<T> {
   /** Why the job is dead or cancelled. */
   readonly reason?: string;
   readonly lease?: Lease;
+  /** The latest progress its handler reported (`ctx.progress`): a number or a small JSON value. */
+  readonly progress?: unknown;
+  /** The newest log lines its handler wrote (`ctx.log`), oldest first, at most `MAX_JOB_LOG_LINES`. */
+  readonly logs?: readonly string[];
+}
+
+/** What a running job's handler reports about it (`ctx.progress`, `ctx.log`). */
+export interface JobUpdate {
+  /** Replaces the job's progress: a finite number, or a JSON object or array of at most `MAX_PROGRESS_BYTES`. */
+  readonly progress?: unknown;
+  /** Appended to the job's log; the log keeps the newest `MAX_JOB_LOG_LINES` lines. */
+  readonly log?: readonly string[];
 }

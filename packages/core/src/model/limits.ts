@@ -25,6 +25,15 @@ export const DEFAULT_DEAD_RETENTION: Retention = { keep: 'all' };
  */
 export const MAX_ATTEMPT_ERRORS = 20;
 
+/** Log lines kept per job (`ctx.log`): the newest ones. */
+export const MAX_JOB_LOG_LINES = 100;
+
+/** Characters kept of one log line; a longer line is cut, ending in `…`. */
+export const MAX_LOG_LINE_CHARS = 2000;
+
+/** Largest progress value (`ctx.progress`) as JSON, in bytes. */
+export const MAX_PROGRESS_BYTES = 4096;
+
 /** Minutes of per-minute completed/failed counters a store keeps for `history` (a day). */
 export const DEFAULT_HISTORY_MINUTES = 1440;
 

@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { MAX_PRIORITY, type NewJob, type Retention } from './job';
+import { MAX_PRIORITY, type JobUpdate, type NewJob, type Retention } from './job';
+import { MAX_LOG_LINE_CHARS, MAX_PROGRESS_BYTES } from './limits';
 import {
   InvalidArgumentError,
   PayloadNotSerializableError,
@@ -157,4 +158,54 @@ export function assertRetention(retention: unknown, what: string): asserts reten
     default:
       bad("keep must be 'none', 'all', 'count' or 'age'");
   }
+}
+
+/** A job update as stores keep it: the progress as JSON (if given) and the log lines, cut to size. */
+export interface EncodedJobUpdate {
+  readonly progressJson?: string;
+  readonly lines: readonly string[];
+}
+
+/**
+ * Checks and encodes a job update; every store calls this, so every store refuses the same input:
+ * progress must be a finite number or a JSON object or array of at most `MAX_PROGRESS_BYTES`, log
+ * lines strings (each cut to `MAX_LOG_LINE_CHARS`).
+ */
+export function encodeJobUpdate(update: JobUpdate): EncodedJobUpdate {
+  if (typeof (update as unknown) !== 'object' || (update as unknown) === null) {
+    throw new InvalidArgumentError('a job update must be an object: { progress?, log? }');
+  }
+  let progressJson: string | undefined;
+  const progress = update.progress;
+  if (progress !== undefined) {
+    if (typeof progress === 'number') {
+      if (!Number.isFinite(progress))
+        throw new InvalidArgumentError(`progress must be finite, got ${progress}`);
+      progressJson = JSON.stringify(progress);
+    } else if (typeof progress === 'object' && progress !== null) {
+      try {
+        progressJson = JSON.stringify(progress);
+      } catch (error) {
+        throw new InvalidArgumentError(`progress cannot be encoded as JSON: ${(error as Error).message}`);
+      }
+      const bytes = Buffer.byteLength(progressJson, 'utf8');
+      if (bytes > MAX_PROGRESS_BYTES) {
+        throw new InvalidArgumentError(
+          `progress is ${bytes} bytes of JSON; at most ${MAX_PROGRESS_BYTES} are kept`,
+        );
+      }
+    } else {
+      throw new InvalidArgumentError(
+        `progress must be a number or a JSON object or array, got ${progress === null ? 'null' : typeof progress}`,
+      );
+    }
+  }
+  const log = update.log ?? [];
+  if (!Array.isArray(log) || log.some((line) => typeof line !== 'string')) {
+    throw new InvalidArgumentError('log lines must be strings');
+  }
+  const lines = log.map((line: string) =>
+    line.length > MAX_LOG_LINE_CHARS ? `${line.slice(0, MAX_LOG_LINE_CHARS - 1)}…` : line,
+  );
+  return { ...(progressJson === undefined ? {} : { progressJson }), lines };
 }

@@ -19,7 +19,7 @@ import {
   type JobContext,
 } from '../model/handler';
 import type { Handled } from '../model/outcome';
-import type { ReservedJob } from '../model/job';
+import type { JobUpdate, ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
 import type { PendingAbort } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
@@ -232,7 +232,7 @@ abstract class UnitRun<T> implements Unsubscribable {
     this.reportStart = true;
     let returned: unknown;
     try {
-      returned = this.call(new RunContext(this, config));
+      returned = this.call(new RunContext(this, this.jobs, config));
     } catch (err) {
       this.emitStart();
       this.onError(err);
@@ -326,13 +326,26 @@ class RunContext implements JobContext {
   readonly logger: Logger;
   constructor(
     private readonly run: { signal(): AbortSignal },
-    config: RunConfig,
+    private readonly jobs: readonly ReservedJob[],
+    private readonly config: RunConfig,
   ) {
     this.pipeline = config.pipeline;
     this.logger = config.logger ?? silentLogger;
   }
   get signal(): AbortSignal {
     return this.run.signal();
+  }
+  progress(value: unknown): Promise<boolean> {
+    return this.report({ progress: value });
+  }
+  log(...lines: string[]): Promise<boolean> {
+    return this.report({ log: lines });
+  }
+  private report(update: JobUpdate): Promise<boolean> {
+    const jobs = this.jobs;
+    if (this.config.reportJob) return this.config.reportJob(jobs, update);
+    this.logger.debug('job report', { pipeline: this.pipeline, jobs: jobs.map((j) => j.id), ...update });
+    return Promise.resolve(true);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   type Lease,
   type NewJob,
   type ReservedJob,
+  type JobUpdate,
   type Retention,
 } from '../model/job';
 import {
@@ -27,6 +28,7 @@ import {
   DEFAULT_RETENTION,
   fillTemplate,
   leaseExpiredError,
+  MAX_JOB_LOG_LINES,
   StoreText,
 } from '../model/limits';
 import { LimiterRegistry, SlidingWindowLimiter, type Slot, type SlotPlan } from '../runtime/limiter';
@@ -37,6 +39,7 @@ import type {
   EnqueueResult,
   ExtendResult,
   JobEvent,
+  JobProgressEvent,
   LeaseRef,
   ListOptions,
   MinuteBucket,
@@ -56,7 +59,7 @@ import type {
   Store,
   WorkerInfo,
 } from './store';
-import { assertQueueName, assertRetention, validateNewJob } from '../model/validation';
+import { assertQueueName, assertRetention, encodeJobUpdate, validateNewJob } from '../model/validation';
 import { applyConfigPatch, assertConfigPatch } from './queue-config';
 import { Heap } from './heap';
 
@@ -95,6 +98,8 @@ interface Rec {
   finishedAt: number | undefined;
   reason: string | undefined;
   lease: Lease | undefined;
+  progressJson: string | undefined;
+  logs: string[];
 }
 
 interface HeapEntry {
@@ -126,6 +131,7 @@ interface QueueData {
   readonly wakeups: Subject<void>;
   readonly cancellations: Subject<string>;
   readonly events: Subject<JobEvent>;
+  readonly updates: Subject<JobProgressEvent>;
   readonly config: BehaviorSubject<QueueConfig>;
 }
 
@@ -232,6 +238,8 @@ export class MemoryStore implements Store {
       finishedAt: undefined,
       reason: undefined,
       lease: undefined,
+      progressJson: undefined,
+      logs: [],
     };
     q.jobs.set(id, rec);
     q.totals.enqueued++;
@@ -465,6 +473,32 @@ export class MemoryStore implements Store {
 
   events(queue: string): Observable<JobEvent> {
     return defer(() => this.queue(queue).events);
+  }
+
+  jobUpdates(queue: string): Observable<JobProgressEvent> {
+    return defer(() => this.queue(queue).updates);
+  }
+
+  updateJob(queue: string, lease: LeaseRef, update: JobUpdate): Promise<boolean> {
+    return this.run(() => {
+      const { progressJson, lines } = encodeJobUpdate(update);
+      const q = this.queuesByName.get(queue);
+      const rec = q?.running.get(lease.id);
+      if (!q || rec?.lease?.token !== lease.token) return false;
+      if (progressJson !== undefined) rec.progressJson = progressJson;
+      if (lines.length > 0) {
+        rec.logs.push(...lines);
+        if (rec.logs.length > MAX_JOB_LOG_LINES) rec.logs.splice(0, rec.logs.length - MAX_JOB_LOG_LINES);
+      }
+      q.updates.next({
+        queue,
+        id: rec.id,
+        at: this.now(),
+        ...(progressJson === undefined ? {} : { progress: JSON.parse(progressJson) as unknown }),
+        ...(lines.length > 0 ? { log: lines } : {}),
+      });
+      return true;
+    });
   }
 
   queueConfig(queue: string): Observable<QueueConfig> {
@@ -794,6 +828,7 @@ export class MemoryStore implements Store {
         q.wakeups.complete();
         q.cancellations.complete();
         q.events.complete();
+        q.updates.complete();
         q.settings.complete();
         q.config.complete();
       }
@@ -837,6 +872,7 @@ export class MemoryStore implements Store {
         wakeups: new Subject(),
         cancellations: new Subject(),
         events: new Subject(),
+        updates: new Subject(),
         config: new BehaviorSubject<QueueConfig>({}),
       };
       this.queuesByName.set(name, q);
@@ -1056,6 +1092,8 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     ...(rec.finishedAt === undefined ? {} : { finishedAt: rec.finishedAt }),
     ...(rec.reason === undefined ? {} : { reason: rec.reason }),
     ...(rec.lease === undefined ? {} : { lease: rec.lease }),
+    ...(rec.progressJson === undefined ? {} : { progress: JSON.parse(rec.progressJson) as unknown }),
+    ...(rec.logs.length === 0 ? {} : { logs: [...rec.logs] }),
   };
 }
 

@@ -1,5 +1,13 @@
 import type { Observable } from 'rxjs';
-import type { JobOptions, JobRecord, JobState, NewJob, ReservedJob, Retention } from '../model/job';
+import type {
+  JobOptions,
+  JobRecord,
+  JobState,
+  JobUpdate,
+  NewJob,
+  ReservedJob,
+  Retention,
+} from '../model/job';
 import type { OutcomeKind, SettleResult, Settlement } from '../model/outcome';
 import type { ErrorInfo } from '../model/errors';
 
@@ -208,6 +216,18 @@ export interface JobEvent {
   readonly reason?: string;
 }
 
+/** A running job's progress or log lines, as its handler reported them, from any process. */
+export interface JobProgressEvent {
+  readonly queue: string;
+  readonly id: string;
+  /** Store time of the report. */
+  readonly at: number;
+  /** The new progress, when the report set it. */
+  readonly progress?: unknown;
+  /** The lines the report appended. */
+  readonly log?: readonly string[];
+}
+
 export interface ListOptions {
   readonly offset?: number;
   /** Default 50. */
@@ -355,6 +375,16 @@ export interface Store {
    * stores of this repository have it, and `Queue` falls back to read-modify-write without it.)
    */
   updateQueueConfig?(queue: string, patch: QueueConfigPatch): Promise<QueueConfigChange>;
+  /**
+   * Records a running job's progress and appends log lines to it (what `ctx.progress` / `ctx.log`
+   * call), only while `lease` still holds the job: resolves `false` (nothing written) otherwise. Kept
+   * with the job (`getJob`: `progress`, the newest `MAX_JOB_LOG_LINES` of `logs`) and published on
+   * {@link jobUpdates}. Bad input (see `encodeJobUpdate`) rejects with `InvalidArgumentError`.
+   * (Optional for custom stores; both stores of this repository have it.)
+   */
+  updateJob?(queue: string, lease: LeaseRef, update: JobUpdate): Promise<boolean>;
+  /** Progress and log reports of the queue's running jobs, from every process. Hot. */
+  jobUpdates?(queue: string): Observable<JobProgressEvent>;
   /** Records a worker's presence for `ttlMs` (optional capability, used by dashboards). */
   reportWorker?(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void>;
   /** Workers whose last report has not expired. */
