@@ -11,20 +11,40 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
+/**
+ * One row per queue: jobs waiting and running now, the records kept of finished jobs (what the
+ * retention leaves, `KEPT …`), then totals since the queue was created (`TOTAL …`). Failed attempts
+ * are split into handler failures and lease expiries (a crashed or stalled worker).
+ */
 export function statsRows(all: readonly QueueStats[]): string[] {
   return table(
-    ['QUEUE', 'READY', 'SCHEDULED', 'RUNNING', 'COMPLETED', 'DEAD', 'CANCELLED', 'PAUSED', 'DONE', 'FAILED'],
+    [
+      'QUEUE',
+      'READY',
+      'SCHEDULED',
+      'RUNNING',
+      'PAUSED',
+      'KEPT COMPLETED',
+      'KEPT CANCELLED',
+      'KEPT DEAD',
+      'TOTAL COMPLETED',
+      'TOTAL DEAD',
+      'HANDLER FAILURES',
+      'LEASE EXPIRIES',
+    ],
     all.map((s) => [
       s.queue,
       String(s.counts.ready),
       String(s.counts.scheduled),
       String(s.counts.running),
-      String(s.counts.completed),
-      String(s.counts.dead),
-      String(s.counts.cancelled),
       s.paused ? 'yes' : 'no',
+      String(s.counts.completed),
+      String(s.counts.cancelled),
+      String(s.counts.dead),
       String(s.totals.completed),
-      String(s.totals.failed),
+      String(s.totals.dead),
+      String(s.totals.handlerFailures),
+      String(s.totals.leaseExpiries),
     ]),
   );
 }
@@ -60,6 +80,11 @@ export function jobDetail(job: JobRecord): string[] {
   lines.push(`data:      ${JSON.stringify(job.data)}`);
   if (job.result !== undefined) lines.push(`result:    ${JSON.stringify(job.result)}`);
   for (const e of job.errors) lines.push(`error #${e.attempt}:  ${e.name}: ${e.message}`);
+  if (job.progress !== undefined) lines.push(`progress:  ${JSON.stringify(job.progress)}`);
+  if (job.logs && job.logs.length > 0) {
+    lines.push(`log (${job.logs.length} newest lines):`);
+    for (const line of job.logs) lines.push(`  ${line}`);
+  }
   return lines;
 }
 

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import {
+  DEFAULT_RETENTION,
   JOB_STATES,
   PayloadValidationError,
   Queue,
@@ -16,6 +17,7 @@ import { openStore, type ConnectOptions } from './connect';
 import { runDemo, type DemoOptions } from './demo/demo';
 import { jobDetail, jobRows, statsRows } from './format';
 import { CliError, type Io } from './io';
+import { describeRetention, parseRetention } from './retention';
 
 interface GlobalOptions extends ConnectOptions {
   readonly json?: boolean;
@@ -330,6 +332,37 @@ export function createProgram(io: Io): Command {
         });
       });
   }
+
+  program
+    .command('retention')
+    .description('show or set how long a queue keeps completed/cancelled ("finished") and dead jobs')
+    .argument('<queue>', 'queue name')
+    .option('--finished <spec>', 'none | all | default | <count> | <age> | <count>,<age> (e.g. 1000,7d)')
+    .option('--dead <spec>', 'same forms, for the dead-letter queue')
+    .action(async (queue: string, opts: { finished?: string; dead?: string }) => {
+      const finished = opts.finished === undefined ? undefined : parseRetention(opts.finished);
+      const dead = opts.dead === undefined ? undefined : parseRetention(opts.dead);
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        const q = new Queue(store, queue);
+        if (finished !== undefined || dead !== undefined) {
+          await q.setRetention({
+            ...(finished === undefined ? {} : { finished }),
+            ...(dead === undefined ? {} : { dead }),
+          });
+        }
+        const config = await q.getConfig();
+        const shown = {
+          queue,
+          finished: config.retention ?? null,
+          dead: config.deadRetention ?? null,
+        };
+        print(shown, () => [
+          `${queue}: completed and cancelled jobs kept: ${describeRetention(config.retention, describeRetention(DEFAULT_RETENTION, ''))}`,
+          `${queue}: dead jobs kept: ${describeRetention(config.deadRetention, 'all')}`,
+        ]);
+      });
+    });
 
   program
     .command('limit')

@@ -77,6 +77,8 @@ describe('sluice (the real binary against a real Redis)', () => {
     const table = await sluice('stats');
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/QUEUE\s+READY/);
+    expect(table.stdout).toMatch(/KEPT COMPLETED\s+KEPT CANCELLED\s+KEPT DEAD\s+TOTAL COMPLETED/);
+    expect(table.stdout).toMatch(/HANDLER FAILURES\s+LEASE EXPIRIES/);
     expect(table.stdout).toMatch(/emails\s+1\s/);
 
     const outcomes = await work('emails', 1, (data) => data);
@@ -151,6 +153,67 @@ describe('sluice (the real binary against a real Redis)', () => {
     }
     expect(await json('limit', 'mail')).toEqual({ key: 'mail', numbers: { allowed: 50, periodMs: 1000 } });
     expect(await json('limit', 'mail', '--clear')).toEqual({ key: 'mail', numbers: null });
+  });
+
+  it('shows and sets the retention of finished and dead jobs', async () => {
+    await json('enqueue', 'reports', '1');
+    expect(await json('retention', 'reports')).toEqual({ queue: 'reports', finished: null, dead: null });
+    expect((await sluice('retention', 'reports')).stdout).toMatch(
+      /newest 1000 \(default\)[\s\S]*dead jobs kept: all/,
+    );
+    expect(await json('retention', 'reports', '--finished', '500,7d', '--dead', '2h')).toEqual({
+      queue: 'reports',
+      finished: { keep: 'count', count: 500, ageMs: 7 * 86_400_000 },
+      dead: { keep: 'age', ageMs: 7_200_000 },
+    });
+    // Setting one leaves the other as it was.
+    expect(await json('retention', 'reports', '--dead', 'none')).toMatchObject({
+      finished: { keep: 'count', count: 500 },
+      dead: { keep: 'none' },
+    });
+    const bad = await sluice('retention', 'reports', '--finished', 'lots', '--dead', 'all');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid age "lots"/);
+    expect(await json('retention', 'reports', '--finished', 'default')).toMatchObject({
+      finished: null,
+      dead: { keep: 'none' },
+    });
+  });
+
+  it('shows the progress and log lines a handler reported', async () => {
+    const { id } = (await json('enqueue', 'reports', '{"rows":4}')) as { id: string };
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    const reports: unknown[] = [];
+    const sub = store.jobUpdates('reports').subscribe((u) => reports.push(u.progress ?? u.log));
+    const worker = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<{ rows: number }>({
+          queue: 'reports',
+          handler: async (job, ctx) => {
+            await ctx.log(`exporting ${job.data.rows} rows`);
+            expect(await ctx.progress({ done: 2, of: job.data.rows })).toBe(true);
+            await ctx.progress(100);
+            return 'exported';
+          },
+        }),
+      ],
+    });
+    const outcome = new Promise((resolve) => worker.outcomes$.subscribe(resolve));
+    worker.start();
+    expect(await outcome).toMatchObject({ kind: 'completed' });
+    await worker.close({ timeoutMs: 2000 });
+    sub.unsubscribe();
+    await store.close();
+    expect(reports).toEqual([['exporting 4 rows'], { done: 2, of: 4 }, 100]);
+    expect(await json('job', id, '--queue', 'reports')).toMatchObject({
+      progress: 100,
+      logs: ['exporting 4 rows'],
+    });
+    const text = await sluice('job', id);
+    expect(text.stdout).toMatch(/progress:\s+100/);
+    expect(text.stdout).toMatch(/log \(1 newest lines\):\n {2}exporting 4 rows/);
   });
 
   it('prints one clear line and exits non-zero for each error', async () => {

@@ -34,9 +34,13 @@ export type { SchemaViolation, AbortCause, ErrorInfo } from './model/errors';
 export { JobState, JOB_STATES, MAX_PRIORITY } from './model/job';
 export {
   DEFAULT_RETENTION,
+  DEFAULT_DEAD_RETENTION,
   DEFAULT_MAX_ATTEMPTS,
   MAX_ATTEMPT_ERRORS,
   DEFAULT_HISTORY_MINUTES,
+  MAX_JOB_LOG_LINES,
+  MAX_LOG_LINE_CHARS,
+  MAX_PROGRESS_BYTES,
 } from './model/limits';
 export type {
   Retention,
@@ -48,6 +52,7 @@ export type {
   Lease,
   ReservedJob,
   JobRecord,
+  JobUpdate,
 } from './model/job';
 export { withJobs } from './model/reservation';
 export type { LimitGrant, StartGate, Reservation } from './model/reservation';
@@ -102,12 +107,15 @@ export type {
   QueueStats,
   MinuteBucket,
   JobEvent,
+  JobProgressEvent,
   ListOptions,
   CancelResult,
   WorkerPipelineInfo,
   WorkerInfo,
   ScheduleSpec,
   QueueConfig,
+  QueueConfigPatch,
+  QueueConfigChange,
   Store,
 } from './store/store';
 export { MemoryStore } from './store/memory-store';

@@ -5,7 +5,15 @@
  */
 export { StoreText, fillTemplate, leaseExpiredError, boundAttemptErrors } from './model/limits';
 export type { TemplateValues } from './model/limits';
-export { assertQueueName, assertValid, encodePayload, validateNewJob } from './model/validation';
+export {
+  assertQueueName,
+  assertRetention,
+  assertValid,
+  encodeJobUpdate,
+  encodePayload,
+  validateNewJob,
+} from './model/validation';
+export { applyConfigPatch, assertConfigPatch } from './store/queue-config';
 export { toSettlement } from './operators/settle';
 export { concurrencyLoop, eachJob, joinUnits } from './operators/concurrency-loop';
 export type { LoopConfig, Overflow, StartRun } from './operators/concurrency-loop';

@@ -10,7 +10,7 @@
     3  scheduled   zset    scheduled job ids by run-at
     4  active      zset    running job ids by lease deadline
     5  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
-    6  counters    hash    counts (nc, nx)
+    6  counters    hash    counts (nc, nx) and the cancelled total (x)
     7  events      stream  job outcome events
 
   ARGV:
@@ -70,6 +70,7 @@ local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueReten
 finishFlush(finished, finishedKey)
 local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000)
 local nc, nx = -trimmed.c, (kept and 1 or 0) - trimmed.x
+redis.call('HINCRBY', countersKey, 'x', 1)
 if nc ~= 0 then
   redis.call('HINCRBY', countersKey, 'nc', nc)
 end

@@ -12,16 +12,17 @@
     cancelled  the job finishes as cancelled with a reason
 
   Counters, per-minute history and the event stream are updated in the same call. Afterwards the
-  finished list is trimmed to the queue's retention (defaultRetention if the queue has none).
+  finished list is trimmed to the queue's retention (defaultRetention if the queue has none) and the
+  dead list to its dead retention (defaultDeadRetention if none).
 
   KEYS:
-    1  settings    hash    queue settings (r = the queue's retention)
+    1  settings    hash    queue settings (r / rd = the queue's retention / dead retention)
     2  priorities  zset    priorities that have ready jobs
     3  scheduled   zset    scheduled job ids by run-at
     4  active      zset    running job ids by lease deadline
     5  dead        list    dead-letter ids, newest first
     6  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
-    7  counters    hash    totals (c completed, f failed, d dead) and counts (nc, nx)
+    7  counters    hash    totals (c completed, f failed, d dead, x cancelled) and counts (nc, nx)
     8  events      stream  job outcome events
 
   ARGV:
@@ -32,8 +33,9 @@
     5  historyTtlMs      how long a per-minute history hash lives
     6  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
     7  maxErrors         attempt errors kept per job (the first and the latest maxErrors - 1)
-    8  count             number of settlements that follow
-    9… per settlement, 5 values: id, token, kind, a, b where
+    8  defaultDeadRetention  dead retention of a queue that sets none (k | n | c<count> | a<ms> | c<count>a<ms>)
+    9  count             number of settlements that follow
+    10… per settlement, 5 values: id, token, kind, a, b where
          completed: a = result JSON ('' = no result)
          retrying:  a = delayMs, b = error JSON
          dead:      a = reason, b = error JSON ('' = none)
@@ -62,23 +64,26 @@ local eventsMaxLen = tonumber(ARGV[4])
 local historyTtlMs = tonumber(ARGV[5])
 local defaultRetention = ARGV[6]
 local maxErrors = tonumber(ARGV[7])
-local count = tonumber(ARGV[8])
-if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 8 + count * FIELDS then
+local defaultDeadRetention = ARGV[8]
+local count = tonumber(ARGV[9])
+if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 9 + count * FIELDS then
   return -2
 end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
 for i = 0, count - 1 do
-  if not KINDS[ARGV[11 + i * FIELDS]] then
+  if not KINDS[ARGV[12 + i * FIELDS]] then
     return -2
   end
 end
 
 local now = storeNow()
 local nowS = tostring(now)
-local queueRetention = redis.call('HGET', settingsKey, 'r') or defaultRetention
+local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
+local queueRetention = retentions[1] or defaultRetention
+local deadRetention = retentions[2] or defaultDeadRetention
 local reply = { now }
 local done = {}
-local completed, failed, dead, keptCompleted, keptCancelled = 0, 0, 0, 0, 0
+local completed, failed, dead, cancelled, keptCompleted, keptCancelled = 0, 0, 0, 0, 0, 0
 local ready = readyBatch()
 local finished = finishBatch()
 local events = eventBatch()
@@ -100,7 +105,7 @@ local requeue = function(jobKey, id, delay, priority)
 end
 
 for i = 0, count - 1 do
-  local base = 9 + i * FIELDS
+  local base = 10 + i * FIELDS
   local id, token, kind, a, b = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   local jobKey = jobPrefix .. id
   -- Field k holds the lease token; a finished job keeps it, but its state s makes it stale.
@@ -129,6 +134,7 @@ for i = 0, count - 1 do
       if finishJob(finished, jobKey, id, 'x', nowS, f[3], queueRetention, { 'x', a }) then
         keptCancelled = keptCancelled + 1
       end
+      cancelled = cancelled + 1
       eventAdd(events, id, kind, { 'x', a })
     else
       local attempt = tonumber(f[3]) or 0
@@ -160,8 +166,9 @@ readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)
 
 local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000 + #done)
+applyDeadRetention(deadKey, jobPrefix, deadRetention, now, 1000 + #done)
 local counts = {
-  'c', completed, 'f', failed, 'd', dead,
+  'c', completed, 'f', failed, 'd', dead, 'x', cancelled,
   'nc', keptCompleted - trimmed.c, 'nx', keptCancelled - trimmed.x,
 }
 for i = 1, #counts, 2 do

@@ -1,25 +1,26 @@
 --[[
   stats: counts per state, the pause flag and the queue's totals. Like MemoryStore it first promotes
-  due scheduled jobs and applies the retention, so the counts are what a reserve would see.
+  due scheduled jobs and applies the retentions, so the counts are what a reserve would see.
 
   KEYS:
-    1  settings    hash  queue settings (p paused, r retention)
+    1  settings    hash  queue settings (p paused, r retention, rd dead retention)
     2  priorities  zset  priorities that have ready jobs
     3  scheduled   zset  scheduled job ids by run-at
     4  active      zset  running job ids by lease deadline
     5  dead        list  dead-letter ids, newest first
     6  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
-    7  counters    hash  totals (e c f d) and counts (nc nx)
+    7  counters    hash  totals (e c f d x le) and counts (nc nx)
 
   ARGV:
     1  jobPrefix         prefix of job record keys
     2  readyPrefix       prefix of the per-priority ready lists
     3  maxPromote        most scheduled jobs promoted by this call
     4  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
+    5  defaultDeadRetention  dead retention of a queue that sets none
 
   Returns:
     { paused (0 | 1), ready, scheduled, running, completed, dead, cancelled,
-      totalEnqueued, totalCompleted, totalFailed, totalDead }
+      totalEnqueued, totalCompleted, totalFailed, totalDead, totalCancelled, totalLeaseExpiries }
 
   Errors:
     -2  malformed arguments (a client of another version)
@@ -33,22 +34,23 @@ local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KE
 local deadKey, finishedKey, countersKey = KEYS[5], KEYS[6], KEYS[7]
 local jobPrefix, readyPrefix = ARGV[1], ARGV[2]
 local maxPromote = tonumber(ARGV[3])
-local defaultRetention = ARGV[4]
-if #ARGV ~= 4 or not maxPromote then
+local defaultRetention, defaultDeadRetention = ARGV[4], ARGV[5]
+if #ARGV ~= 5 or not maxPromote then
   return -2
 end
 
 local now = storeNow()
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
-local settings = redis.call('HMGET', settingsKey, 'p', 'r')
+local settings = redis.call('HMGET', settingsKey, 'p', 'r', 'rd')
 local trimmed = applyRetention(finishedKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
+applyDeadRetention(deadKey, jobPrefix, settings[3] or defaultDeadRetention, now, 10000)
 if trimmed.c > 0 then
   redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)
 end
 if trimmed.x > 0 then
   redis.call('HINCRBY', countersKey, 'nx', -trimmed.x)
 end
-local c = redis.call('HMGET', countersKey, 'nc', 'nx', 'e', 'c', 'f', 'd')
+local c = redis.call('HMGET', countersKey, 'nc', 'nx', 'e', 'c', 'f', 'd', 'x', 'le')
 local num = function(v)
   return tonumber(v) or 0
 end
@@ -64,4 +66,6 @@ return {
   num(c[4]),
   num(c[5]),
   num(c[6]),
+  num(c[7]),
+  num(c[8]),
 }

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_DEAD_RETENTION,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_RETENTION,
   JobState,
@@ -7,6 +8,7 @@ import {
   type AttemptError,
   type ErrorInfo,
   type JobEvent,
+  type JobProgressEvent,
   type JobRecord,
   type NewJob,
   type QueueSettings,
@@ -47,16 +49,20 @@ export const ENQUEUE_FIELDS = 12;
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 5;
 
-/** `'n'`, `'c<count>'` or `'a<ms>'`. */
+/** `'n'` (none), `'k'` (all), `'c<count>'`, `'a<ms>'` or `'c<count>a<ms>'`; `''` for none given. */
 export function encodeRetention(retention: Retention | undefined): string {
   if (!retention) return '';
   switch (retention.keep) {
     case 'none':
       return 'n';
-    case 'count':
-      return `c${Math.max(0, Math.floor(retention.count))}`;
+    case 'all':
+      return 'k';
+    case 'count': {
+      const count = `c${Math.max(0, Math.floor(retention.count))}`;
+      return retention.ageMs === undefined ? count : `${count}a${Math.max(1, Math.floor(retention.ageMs))}`;
+    }
     case 'age':
-      return `a${Math.max(0, Math.floor(retention.ageMs))}`;
+      return `a${Math.max(1, Math.floor(retention.ageMs))}`;
   }
 }
 
@@ -67,6 +73,8 @@ export function encodeRetention(retention: Retention | undefined): string {
 export const SCRIPT_DEFAULTS = {
   /** The queue retention when the queue sets none (settle, cancel, stats). */
   defaultRetention: encodeRetention(DEFAULT_RETENTION),
+  /** The dead retention when the queue sets none (settle, recover, stats). */
+  defaultDeadRetention: encodeRetention(DEFAULT_DEAD_RETENTION),
   /** Max attempts of a record without field `m` (recover). */
   defaultMaxAttempts: DEFAULT_MAX_ATTEMPTS,
   /** Attempt errors kept per job (settle, recover). */
@@ -380,6 +388,13 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
     }
   }
   errors.sort((a, b) => a.n - b.n);
+  const logs: { n: number; line: string }[] = [];
+  for (const [field, value] of f) {
+    const m = /^l(\d+)$/.exec(field);
+    if (m) logs.push({ n: Number(m[1]), line: value });
+  }
+  logs.sort((a, b) => a.n - b.n);
+  const progress = f.get('P');
   const get = (field: string): string | undefined => f.get(field);
   const timeout = get('t');
   const uniqueKey = get('u');
@@ -416,6 +431,8 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
           },
         }
       : {}),
+    ...(progress === undefined ? {} : { progress: parseJson(progress) }),
+    ...(logs.length === 0 ? {} : { logs: logs.map((l) => l.line) }),
   };
 }
 
@@ -489,6 +506,51 @@ export function readEvents(queue: string, fields: readonly string[]): JobEvent[]
   }
   flush();
   return out;
+}
+
+/**
+ * Reads the progress reports of one stream entry (kind `progress`: fields `p` progress JSON, `l` new
+ * lines as a JSON array). Entries of other kinds give nothing.
+ */
+export function readJobUpdates(queue: string, fields: readonly string[]): JobProgressEvent[] {
+  let at = 0;
+  let id: string | undefined;
+  let kind: string | undefined;
+  let progress: string | undefined;
+  let lines: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1] ?? '';
+    switch (fields[i] ?? '') {
+      case 't':
+        at = num(value, 0);
+        break;
+      case 'i':
+        id = value;
+        break;
+      case 'k':
+        kind = value;
+        break;
+      case 'p':
+        progress = value;
+        break;
+      case 'l':
+        lines = value;
+        break;
+      default:
+        break;
+    }
+  }
+  if (kind !== 'progress' || id === undefined) return [];
+  const log = lines === undefined ? undefined : parseJson(lines);
+  return [
+    {
+      queue,
+      id,
+      at,
+      ...(progress === undefined ? {} : { progress: parseJson(progress) }),
+      ...(Array.isArray(log) ? { log: log.map(String) } : {}),
+    },
+  ];
 }
 
 /** A settings snapshot with its version (versions only grow; older snapshots are ignored). */

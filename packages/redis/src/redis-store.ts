@@ -10,13 +10,17 @@ import {
   type ExtendResult,
   type JobCounts,
   type JobEvent,
+  type JobProgressEvent,
   type JobRecord,
+  type JobUpdate,
   type LeaseRef,
   type ListOptions,
   type Logger,
   type MinuteBucket,
   type NewJob,
   type QueueConfig,
+  type QueueConfigChange,
+  type QueueConfigPatch,
   type QueueSettings,
   type QueueStats,
   type RateLimitSpec,
@@ -34,10 +38,18 @@ import {
   type Store,
   type WorkerInfo,
   DEFAULT_HISTORY_MINUTES,
+  MAX_JOB_LOG_LINES,
   OutcomeKind,
   StoreError,
 } from '@sluice/core';
-import { assertQueueName, validateNewJob } from '@sluice/core/internal';
+import {
+  applyConfigPatch,
+  assertConfigPatch,
+  assertQueueName,
+  assertRetention,
+  encodeJobUpdate,
+  validateNewJob,
+} from '@sluice/core/internal';
 import {
   delayOf,
   encodeNewJob,
@@ -45,6 +57,7 @@ import {
   encodeSettlement,
   readEvents,
   readInt,
+  readJobUpdates,
   readJobFields,
   readRecord,
   toReservedJob,
@@ -464,6 +477,7 @@ export class RedisStore implements Store {
               this.historyTtlMs,
               SCRIPT_DEFAULTS.defaultRetention,
               SCRIPT_DEFAULTS.maxErrors,
+              SCRIPT_DEFAULTS.defaultDeadRetention,
               chunk.length,
             ];
             for (const i of chunk) {
@@ -536,6 +550,8 @@ export class RedisStore implements Store {
           SCRIPT_DEFAULTS.maxErrors,
           SCRIPT_DEFAULTS.leaseExpiredReason,
           SCRIPT_DEFAULTS.leaseExpiredErrorJson,
+          SCRIPT_DEFAULTS.defaultRetention,
+          SCRIPT_DEFAULTS.defaultDeadRetention,
         ];
         const reply = await this.call('recover', keys, args);
         reply.int();
@@ -629,7 +645,14 @@ export class RedisStore implements Store {
             (json) => {
               if (json === last) return;
               last = json;
-              subscriber.next(json === '' ? {} : (JSON.parse(json) as QueueConfig));
+              let config: QueueConfig;
+              try {
+                config = parseConfig(json);
+              } catch (error) {
+                this.logger.warn('stored queue config unreadable', { queue, error: String(error) });
+                return;
+              }
+              subscriber.next(config);
             },
             (error: unknown) => {
               this.logger.warn('reading queue config failed', { queue, error: String(error) });
@@ -658,14 +681,54 @@ export class RedisStore implements Store {
    * events after the subscription, and a reconnect resumes where it left off.
    */
   events(queue: string): Observable<JobEvent> {
-    return this.hot<JobEvent>((subscriber) => {
+    return this.streamOf(queue, readEvents);
+  }
+
+  /**
+   * Progress and log reports of the queue's running jobs from every process: entries of kind
+   * `progress` on the same stream as {@link events} (which skips them).
+   */
+  jobUpdates(queue: string): Observable<JobProgressEvent> {
+    return this.streamOf(queue, readJobUpdates);
+  }
+
+  /**
+   * Records progress and log lines of a running job (one script call, `lua/update-job-1.lua`), only
+   * while `lease` holds it. See `Store.updateJob`.
+   */
+  async updateJob(queue: string, lease: LeaseRef, update: JobUpdate): Promise<boolean> {
+    this.assertOpen();
+    const { progressJson, lines } = encodeJobUpdate(update);
+    const keys = this.tryKeys(queue);
+    if (!keys) return false;
+    const kept = lines.slice(-MAX_JOB_LOG_LINES);
+    const code = await this.int('update-job', keys, [
+      keys.jobPrefix,
+      this.eventsMaxLen,
+      MAX_JOB_LOG_LINES,
+      lease.id,
+      lease.token,
+      progressJson ?? '',
+      lines.length > 0 ? JSON.stringify(lines) : '',
+      kept.length,
+      ...kept,
+    ]);
+    return code === 1;
+  }
+
+  /** Entries of the queue's event stream after the subscription, read into values by `parse`. */
+  private streamOf<R>(
+    queue: string,
+    parse: (queue: string, fields: readonly string[]) => R[],
+  ): Observable<R> {
+    return this.hot<R>((subscriber) => {
       const keys = this.keys.queue(queue);
       const reader = this.reader(keys);
       let startId: string | undefined;
       const early: StreamEntry[] = [];
       const deliver = (entry: StreamEntry): void => {
         if (startId === undefined || compareStreamIds(entry.id, startId) <= 0) return;
-        for (const event of readEvents(queue, entry.fields)) subscriber.next(event);
+        for (const value of parse(queue, entry.fields)) subscriber.next(value);
       };
       const detach = reader.attach((entry) => {
         if (startId === undefined) early.push(entry);
@@ -817,6 +880,7 @@ export class RedisStore implements Store {
       keys.readyPrefix,
       this.maxPromote,
       SCRIPT_DEFAULTS.defaultRetention,
+      SCRIPT_DEFAULTS.defaultDeadRetention,
     ]);
     const paused = r.int() === 1;
     const counts: JobCounts = {
@@ -827,8 +891,24 @@ export class RedisStore implements Store {
       [JobState.Dead]: r.int(),
       [JobState.Cancelled]: r.int(),
     };
-    const totals = { enqueued: r.int(), completed: r.int(), failed: r.int(), dead: r.int() };
-    return { queue, counts, paused, totals };
+    const enqueued = r.int();
+    const completed = r.int();
+    const failed = r.int();
+    const dead = r.int();
+    const cancelled = r.int();
+    const leaseExpiries = r.int();
+    const totals = {
+      enqueued,
+      completed,
+      failed,
+      // Failures counted before lease expiries were counted apart all show as handler failures.
+      handlerFailures: Math.max(0, failed - leaseExpiries),
+      leaseExpiries,
+      dead,
+      cancelled,
+    };
+    const retained = { completed: counts.completed, cancelled: counts.cancelled, dead: counts.dead };
+    return { queue, counts, retained, paused, totals };
   }
 
   async history(queue: string, minutes: number): Promise<readonly MinuteBucket[]> {
@@ -851,8 +931,7 @@ export class RedisStore implements Store {
   }
 
   async getQueueConfig(queue: string): Promise<QueueConfig> {
-    const json = await this.readConfigJson(queue);
-    return json === '' ? {} : (JSON.parse(json) as QueueConfig);
+    return parseConfig(await this.readConfigJson(queue));
   }
 
   /** The stored configuration's JSON, `''` when there is none. */
@@ -865,11 +944,55 @@ export class RedisStore implements Store {
 
   async setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
     this.assertOpen();
+    if (config.retention !== undefined) assertRetention(config.retention, 'retention');
+    if (config.deadRetention !== undefined) assertRetention(config.deadRetention, 'deadRetention');
     const keys = this.keys.queue(queue);
-    const json = JSON.stringify(config);
     await this.register([queue]);
-    await this.exec('set-config', keys, [json, encodeRetention(config.retention)]);
+    await this.writeConfig(keys, 'set', '', config);
     this.configChanged.next(queue);
+  }
+
+  /**
+   * Applies a patch atomically: reads the stored JSON, applies the patch here, and writes the result
+   * only if the stored JSON is still the one read (one script call); when another process changed it
+   * in between, reads and patches again. The patch is checked first: a bad one changes nothing.
+   */
+  async updateQueueConfig(queue: string, patch: QueueConfigPatch): Promise<QueueConfigChange> {
+    this.assertOpen();
+    assertConfigPatch(patch);
+    const keys = this.keys.queue(queue);
+    await this.register([queue]);
+    for (let attempt = 1; ; attempt++) {
+      const json = await this.readConfigJson(queue);
+      const previous = parseConfig(json);
+      const config = applyConfigPatch(previous, patch);
+      if ((await this.writeConfig(keys, 'swap', json, config)) === 1) {
+        this.configChanged.next(queue);
+        return { previous, config };
+      }
+      if (attempt >= CONFIG_SWAP_ATTEMPTS) {
+        throw new StoreError(
+          `queue "${queue}": its configuration kept changing under ${attempt} attempts to update it`,
+        );
+      }
+      // Another process wrote in between: back off a little (spread out) and patch its version.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt * 5));
+    }
+  }
+
+  private writeConfig(
+    keys: QueueKeys,
+    mode: 'set' | 'swap',
+    expected: string,
+    config: QueueConfig,
+  ): Promise<number> {
+    return this.int('write-config', keys, [
+      mode,
+      expected,
+      JSON.stringify(config),
+      encodeRetention(config.retention),
+      encodeRetention(config.deadRetention),
+    ]);
   }
 
   /** Queues whose configuration this store changed; their `queueConfig` readers look at once. */
@@ -1258,6 +1381,21 @@ export class RedisStore implements Store {
       return new Observable<R>((subscriber) => subscribe(subscriber)).pipe(takeUntil(this.closed$));
     });
   }
+}
+
+/** Times `updateQueueConfig` reads and patches again when other processes keep writing in between. */
+const CONFIG_SWAP_ATTEMPTS = 50;
+
+/** A stored configuration's JSON as a configuration (`''`: none stored). */
+function parseConfig(json: string): QueueConfig {
+  if (json === '') return {};
+  try {
+    const parsed = JSON.parse(json) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed;
+  } catch {
+    // reported below
+  }
+  throw new StoreError(`the stored queue configuration is not a JSON object: ${json.slice(0, 80)}`);
 }
 
 function isQueueName(queue: string): boolean {

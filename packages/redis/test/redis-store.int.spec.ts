@@ -254,6 +254,27 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(ttl).toBeGreaterThan(0);
   });
 
+  it('loses no schedule when two producers (two processes) change the configuration at once', async () => {
+    const other = await peer();
+    const mine = new Queue(store, 'reports');
+    const theirs = new Queue(other, 'reports');
+    const names = Array.from({ length: 10 }, (_, i) => i);
+    await Promise.all([
+      ...names.map((i) => mine.schedule(`mine-${i}`, '0 * * * *', { i })),
+      ...names.map((i) => theirs.schedule(`theirs-${i}`, '0 3 * * *', { i })),
+      theirs.setRetention({ dead: { keep: 'count', count: 7 } }),
+    ]);
+    const config = await store.getQueueConfig('reports');
+    expect(Object.keys(config.schedules ?? {}).sort()).toEqual(
+      [...names.map((i) => `mine-${i}`), ...names.map((i) => `theirs-${i}`)].sort(),
+    );
+    expect(config.deadRetention).toEqual({ keep: 'count', count: 7 });
+    expect(await redis.admin.hget(store.keys.queue('reports').settings, 'rd')).toBe('c7');
+    expect(await Promise.all([mine.unschedule('mine-0'), theirs.unschedule('mine-0')])).toEqual(
+      expect.arrayContaining([true, false]),
+    );
+  });
+
   it('caps the event stream', async () => {
     const capped = await RedisStore.connect({ url: redis.url, prefix: fx.prefix, eventsMaxLen: 10 });
     others.push(capped);

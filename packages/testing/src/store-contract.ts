@@ -5,6 +5,8 @@ import {
   DEFAULT_RETENTION,
   JobState,
   MAX_ATTEMPT_ERRORS,
+  MAX_JOB_LOG_LINES,
+  MAX_PROGRESS_BYTES,
   OutcomeKind,
   type NewJob,
   type ReservedJob,
@@ -439,6 +441,60 @@ export function defineStoreContract(
       });
     });
 
+    describe('job progress and logs', () => {
+      it('records progress and a bounded log while the lease holds, and publishes each report', async () => {
+        await add([{ queue: 'q', data: 1 }]);
+        const [job] = (await reserve('q', 1)).jobs;
+        const seen = firstValueFrom(store.jobUpdates!('q').pipe(take(2), toArray(), timeout(5000)));
+        await sleep(50);
+        const lease = { id: job!.id, token: job!.lease.token };
+        expect(await store.updateJob!('q', lease, { progress: 10, log: ['starting'] })).toBe(true);
+        const many = Array.from({ length: MAX_JOB_LOG_LINES + 5 }, (_, i) => `line ${i}`);
+        expect(await store.updateJob!('q', lease, { progress: { done: 3, of: 4 }, log: many })).toBe(true);
+        const record = await store.getJob('q', job!.id);
+        expect(record?.progress).toEqual({ done: 3, of: 4 });
+        expect(record?.logs).toHaveLength(MAX_JOB_LOG_LINES);
+        expect(record?.logs?.[0]).toBe('line 5');
+        expect(record?.logs?.[MAX_JOB_LOG_LINES - 1]).toBe(`line ${MAX_JOB_LOG_LINES + 4}`);
+        const [first, second] = await seen;
+        expect(first).toMatchObject({ queue: 'q', id: job!.id, progress: 10, log: ['starting'] });
+        expect(second).toMatchObject({ progress: { done: 3, of: 4 } });
+        expect(second?.log).toHaveLength(MAX_JOB_LOG_LINES + 5);
+        // Outcome readers never see progress reports.
+        const outcomes = firstValueFrom(store.events('q').pipe(take(1), timeout(5000)));
+        await sleep(50);
+        await store.updateJob!('q', lease, { log: ['one more'] });
+        await settleAll([{ ...base(job!), kind: 'completed', result: 'ok', durationMs: 1 }]);
+        expect(await outcomes).toMatchObject({ kind: 'completed', id: job!.id });
+        const done = await store.getJob('q', job!.id);
+        expect(done?.logs?.[MAX_JOB_LOG_LINES - 1]).toBe('one more');
+      });
+
+      it('refuses reports without the lease, and bad reports, writing nothing', async () => {
+        await add([{ queue: 'q', data: 1 }]);
+        const [job] = (await reserve('q', 1)).jobs;
+        const lease = { id: job!.id, token: job!.lease.token };
+        expect(await store.updateJob!('q', { ...lease, token: 'not-mine' }, { progress: 1 })).toBe(false);
+        expect(await store.updateJob!('q', { id: 'missing', token: 'x' }, { progress: 1 })).toBe(false);
+        for (const update of [
+          { progress: Number.NaN },
+          { progress: 'half' },
+          { progress: { blob: 'x'.repeat(MAX_PROGRESS_BYTES) } },
+          { log: [42] },
+        ]) {
+          await expect(store.updateJob!('q', lease, update as never)).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+          });
+        }
+        expect(await store.getJob('q', job!.id)).not.toHaveProperty('progress');
+        await settleAll([{ ...base(job!), kind: 'completed', result: null, durationMs: 1 }]);
+        expect(await store.updateJob!('q', lease, { progress: 100 })).toBe(false);
+        const record = await store.getJob('q', job!.id);
+        expect(record).not.toHaveProperty('progress');
+        expect(record).not.toHaveProperty('logs');
+      });
+    });
+
     describe('cancel', () => {
       it('cancels waiting jobs, signals running ones, and reports finished or missing ones', async () => {
         const [a, b] = await add([
@@ -851,6 +907,133 @@ export function defineStoreContract(
         expect(await store.getJob('q', jobs[0]!.id)).toBeUndefined();
         expect(await store.getJob('q', jobs[1]!.id)).toBeUndefined();
         expect(await store.getJob('q', jobs[n - 1]!.id)).toMatchObject({ state: 'completed' });
+      });
+
+      it('keeps dead jobs by count when the queue says so (all of them by default)', async () => {
+        const kill = async (n: number): Promise<string[]> => {
+          await add(Array.from({ length: n }, (_, i) => ({ queue: 'q', data: i })));
+          const { jobs } = await reserve('q', n);
+          await settleAll(jobs.map((j) => ({ ...base(j), kind: 'dead', reason: `r${j.id}` })));
+          return jobs.map((j) => j.id);
+        };
+        const kept = await kill(3);
+        expect((await store.stats('q')).counts.dead).toBe(3);
+        await store.updateQueueConfig!('q', { deadRetention: { keep: 'count', count: 2 } });
+        const ids = await kill(2);
+        expect((await store.listJobs('q', JobState.Dead)).map((j) => j.id)).toEqual([ids[1], ids[0]]);
+        for (const id of kept) expect(await store.getJob('q', id)).toBeUndefined();
+        expect((await store.stats('q')).counts.dead).toBe(2);
+        expect((await store.stats('q')).totals.dead).toBe(5);
+      });
+
+      it('deletes finished and dead jobs past their age during lease recovery, with no settle', async () => {
+        await store.updateQueueConfig!('q', {
+          retention: { keep: 'count', count: 100, ageMs: 200 },
+          deadRetention: { keep: 'age', ageMs: 200 },
+        });
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        const [a, b] = (await reserve('q', 2)).jobs;
+        await settleAll([
+          { ...base(a!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(b!), kind: 'dead', reason: 'gone' },
+        ]);
+        await advance(50);
+        await firstValueFrom(store.recoverExpired('q'));
+        expect(await store.getJob('q', a!.id)).toMatchObject({ state: 'completed' });
+        expect(await store.getJob('q', b!.id)).toMatchObject({ state: 'dead' });
+        await advance(300);
+        await firstValueFrom(store.recoverExpired('q'));
+        expect(await store.getJob('q', a!.id)).toBeUndefined();
+        expect(await store.getJob('q', b!.id)).toBeUndefined();
+        expect((await store.stats('q')).counts).toMatchObject({ completed: 0, dead: 0 });
+      });
+
+      it('deletes dead jobs at once with a dead retention of none', async () => {
+        await store.updateQueueConfig!('q', { deadRetention: { keep: 'none' } });
+        await add([{ queue: 'q', data: 1 }]);
+        const [a] = (await reserve('q', 1)).jobs;
+        await settleAll([{ ...base(a!), kind: 'dead', reason: 'gone' }]);
+        expect(await store.getJob('q', a!.id)).toBeUndefined();
+        expect((await store.stats('q')).counts.dead).toBe(0);
+        expect((await store.stats('q')).totals.dead).toBe(1);
+      });
+
+      it('patches the configuration field by field; concurrent patches all survive', async () => {
+        const schema = { type: 'object' };
+        await store.updateQueueConfig!('q', { schema });
+        const spec = (cron: string) => ({ cron, data: { cron } });
+        const changes = await Promise.all([
+          store.updateQueueConfig!('q', { schedules: { a: spec('* * * * *') } }),
+          store.updateQueueConfig!('q', { schedules: { b: spec('0 * * * *') } }),
+          store.updateQueueConfig!('q', { retention: { keep: 'age', ageMs: 60_000 } }),
+          store.updateQueueConfig!('q', { schedules: { c: spec('0 0 * * *') } }),
+        ]);
+        expect(changes).toHaveLength(4);
+        expect(await store.getQueueConfig('q')).toEqual({
+          schema,
+          retention: { keep: 'age', ageMs: 60_000 },
+          schedules: { a: spec('* * * * *'), b: spec('0 * * * *'), c: spec('0 0 * * *') },
+        });
+        const change = await store.updateQueueConfig!('q', {
+          schedules: { a: null, missing: null },
+          retention: null,
+        });
+        expect(change.previous.schedules).toHaveProperty('a');
+        expect(change.config).toEqual({
+          schema,
+          schedules: { b: spec('0 * * * *'), c: spec('0 0 * * *') },
+        });
+        expect(await store.getQueueConfig('q')).toEqual(change.config);
+      });
+
+      it('refuses a bad configuration patch and changes nothing', async () => {
+        await store.updateQueueConfig!('q', { retention: { keep: 'count', count: 5 } });
+        const before = await store.getQueueConfig('q');
+        const bad: unknown[] = [
+          { retention: { keep: 'count', count: -1 } },
+          { retention: { keep: 'age' } },
+          { deadRetention: { keep: 'forever' } },
+          { schedules: { nightly: { cron: 'not a cron' } } },
+          { colour: 'blue' },
+        ];
+        for (const patch of bad) {
+          await expect(store.updateQueueConfig!('q', patch as never)).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+          });
+        }
+        await expect(
+          store.setQueueConfig('q', { retention: { keep: 'count', count: 1.5 } }),
+        ).rejects.toMatchObject({ code: 'ERR_SLUICE_INVALID_ARGUMENT' });
+        expect(await store.getQueueConfig('q')).toEqual(before);
+      });
+
+      it('says what its counts count: records kept, totals ever, failures by cause', async () => {
+        await store.updateQueueConfig!('q', { retention: { keep: 'count', count: 3 } });
+        await add([1, 2, 3, 4, 5, 6].map((n) => ({ queue: 'q', data: n, maxAttempts: 1 })));
+        const [a, b, c, d] = (await reserve('q', 4)).jobs;
+        await settleAll([
+          { ...base(a!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(b!), kind: 'completed', result: null, durationMs: 1 },
+          { ...base(c!), kind: 'dead', reason: 'bad', error: { name: 'E', message: 'boom' } },
+          { ...base(d!), kind: 'cancelled', reason: 'asked' },
+        ]);
+        expect(await store.cancel('q', (await store.listJobs('q', JobState.Ready))[0]!.id)).toBe('cancelled');
+        await reserve('q', 1, { leaseMs: 50 });
+        await advance(100);
+        expect((await firstValueFrom(store.recoverExpired('q'))).dead).toHaveLength(1);
+        const stats = await store.stats('q');
+        // Completed and cancelled jobs share the retention of 3: the oldest completed one went.
+        expect(stats.counts).toMatchObject({ completed: 1, cancelled: 2, dead: 2, ready: 0, running: 0 });
+        expect(stats.retained).toEqual({ completed: 1, cancelled: 2, dead: 2 });
+        expect(stats.totals).toEqual({
+          enqueued: 6,
+          completed: 2,
+          failed: 2,
+          handlerFailures: 1,
+          leaseExpiries: 1,
+          dead: 2,
+          cancelled: 2,
+        });
       });
 
       it('counts completions and failures per minute', async () => {

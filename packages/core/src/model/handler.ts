@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { ReservedJob } from './job';
+import type { JobUpdate, ReservedJob } from './job';
 import type { Logger } from '../runtime/logger';
 
 /** Postpone the job by `snooze` ms without spending an attempt. */
@@ -36,6 +36,19 @@ export interface JobContext {
   readonly logger: Logger;
   /** Set on rate-limited pipelines: this call's place in the limit. */
   readonly limit?: LimitContext;
+  /**
+   * Reports the job's progress (a number, or a JSON object or array of at most 4 KiB): kept with the
+   * job (`getJob(...).progress`) and published on `store.jobUpdates(queue)` to every process. For a
+   * batch call it applies to every job of the batch. Resolves `false` when the job is no longer this
+   * handler's to report on (its lease was lost); rejects with `InvalidArgumentError` on bad input.
+   * Without a store that records reports (a bare operator), the report goes to `logger.debug`.
+   */
+  progress(value: unknown): Promise<boolean>;
+  /**
+   * Appends lines to the job's log, kept with the job (the newest 100, `getJob(...).logs`) and
+   * published like {@link progress}.
+   */
+  log(...lines: string[]): Promise<boolean>;
 }
 
 /**
@@ -51,6 +64,9 @@ export interface LimitContext {
   /** The request to the provider left now (the first call counts; later ones are ignored). */
   sent(): void;
 }
+
+/** How a handler stage records what handlers report (`ctx.progress`, `ctx.log`): a `Worker` gives the store's. */
+export type JobReporter = (jobs: readonly ReservedJob[], update: JobUpdate) => Promise<boolean>;
 
 /** A handler may return a value, a promise of one, or an Observable (its last value counts). */
 export type HandlerReturn<R> = R | FlowControl | PromiseLike<R | FlowControl> | Observable<R | FlowControl>;

@@ -16,14 +16,24 @@ export const JobState = {
 export type JobState = (typeof JobState)[keyof typeof JobState];
 export const JOB_STATES: readonly JobState[] = Object.values(JobState);
 
-/** How long finished (completed or cancelled) jobs are kept for inspection. */
+/**
+ * How long jobs in a terminal state are kept for inspection: the queue's finished (completed and
+ * cancelled) jobs, which share one budget (`QueueConfig.retention`), or its dead jobs
+ * (`QueueConfig.deadRetention`). Records past the retention are deleted as jobs settle and during
+ * workers' lease-recovery rounds, oldest first, each costing only the records it deletes.
+ */
 export type Retention =
   /** Delete the record as soon as the job finishes. */
   | { readonly keep: 'none' }
-  /** Keep the newest `count` finished jobs of the queue. */
-  | { readonly keep: 'count'; readonly count: number }
-  /** Keep finished jobs for `ageMs` after they finish. */
-  | { readonly keep: 'age'; readonly ageMs: number };
+  /**
+   * Keep the newest `count` jobs of the queue; with `ageMs`, also none that finished longer ago than
+   * that (whichever bound is reached first deletes).
+   */
+  | { readonly keep: 'count'; readonly count: number; readonly ageMs?: number }
+  /** Keep jobs for `ageMs` after they finish. */
+  | { readonly keep: 'age'; readonly ageMs: number }
+  /** Keep every job until it is removed or purged (the default for dead jobs). */
+  | { readonly keep: 'all' };
 
 /** A unique-job lock: while it lives, adding a job with the same key returns the existing job's id. */
 export interface UniqueOptions {
@@ -127,4 +137,16 @@ export interface JobRecord<T = unknown> extends Job<T> {
   /** Why the job is dead or cancelled. */
   readonly reason?: string;
   readonly lease?: Lease;
+  /** The latest progress its handler reported (`ctx.progress`): a number or a small JSON value. */
+  readonly progress?: unknown;
+  /** The newest log lines its handler wrote (`ctx.log`), oldest first, at most `MAX_JOB_LOG_LINES`. */
+  readonly logs?: readonly string[];
+}
+
+/** What a running job's handler reports about it (`ctx.progress`, `ctx.log`). */
+export interface JobUpdate {
+  /** Replaces the job's progress: a finite number, or a JSON object or array of at most `MAX_PROGRESS_BYTES`. */
+  readonly progress?: unknown;
+  /** Appended to the job's log; the log keeps the newest `MAX_JOB_LOG_LINES` lines. */
+  readonly log?: readonly string[];
 }

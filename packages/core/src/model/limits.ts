@@ -10,14 +10,29 @@ import type { Retention } from './job';
 /** Attempts a job gets when it does not say. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-/** Default retention: the newest 1,000 finished jobs per queue. */
+/**
+ * Default retention of finished (completed and cancelled) jobs: the newest 1,000 per queue. Set
+ * `QueueConfig.retention` (`Queue.setRetention`, `sluice retention`) to change it.
+ */
 export const DEFAULT_RETENTION: Retention = { keep: 'count', count: 1000 };
+
+/** Default retention of dead jobs: every one, until retried, removed or purged. */
+export const DEFAULT_DEAD_RETENTION: Retention = { keep: 'all' };
 
 /**
  * Attempt errors kept on a job record: the first, and the latest `MAX_ATTEMPT_ERRORS - 1`, so a job
  * that fails forever keeps a bounded record.
  */
 export const MAX_ATTEMPT_ERRORS = 20;
+
+/** Log lines kept per job (`ctx.log`): the newest ones. */
+export const MAX_JOB_LOG_LINES = 100;
+
+/** Characters kept of one log line; a longer line is cut, ending in `…`. */
+export const MAX_LOG_LINE_CHARS = 2000;
+
+/** Largest progress value (`ctx.progress`) as JSON, in bytes. */
+export const MAX_PROGRESS_BYTES = 4096;
 
 /** Minutes of per-minute completed/failed counters a store keeps for `history` (a day). */
 export const DEFAULT_HISTORY_MINUTES = 1440;

@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { MAX_PRIORITY, type NewJob } from './job';
+import { MAX_PRIORITY, type JobUpdate, type NewJob, type Retention } from './job';
+import { MAX_LOG_LINE_CHARS, MAX_PROGRESS_BYTES } from './limits';
 import {
   InvalidArgumentError,
   PayloadNotSerializableError,
@@ -115,7 +116,102 @@ export function validateNewJob(job: NewJob): void {
   if (job.unique && (typeof job.unique.key !== 'string' || !(job.unique.ttlMs > 0))) {
     throw new InvalidArgumentError('unique needs a string key and ttlMs > 0');
   }
+  if (job.retention !== undefined) assertRetention(job.retention, 'retention');
   if (job.id !== undefined && (typeof job.id !== 'string' || job.id.length === 0 || job.id.length > 256)) {
     throw new InvalidArgumentError('id must be a non-empty string of at most 256 characters');
   }
+}
+
+/**
+ * Checks a retention; `what` names it in the error (`"retention"`, `"deadRetention"`). Counts are
+ * integers ≥ 0 (`0` keeps none), ages integers ≥ 1 ms.
+ */
+export function assertRetention(retention: unknown, what: string): asserts retention is Retention {
+  const bad = (detail: string): never => {
+    throw new InvalidArgumentError(`${what}: ${detail}, got ${JSON.stringify(retention)}`);
+  };
+  if (typeof retention !== 'object' || retention === null || Array.isArray(retention)) {
+    return bad("expected { keep: 'none' | 'all' | 'count' | 'age', … }");
+  }
+  const r = retention as Record<string, unknown>;
+  const count = (): void => {
+    const c = r['count'];
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0) bad('count must be an integer ≥ 0');
+  };
+  const age = (required: boolean): void => {
+    const a = r['ageMs'];
+    if (a === undefined && !required) return;
+    if (typeof a !== 'number' || !Number.isInteger(a) || a < 1) bad('ageMs must be an integer ≥ 1 (ms)');
+  };
+  const only = (...keys: string[]): void => {
+    const extra = Object.keys(r).filter((k) => k !== 'keep' && !keys.includes(k));
+    if (extra.length > 0) bad(`unknown field ${extra.map((k) => `"${k}"`).join(', ')}`);
+  };
+  switch (r['keep']) {
+    case 'none':
+    case 'all':
+      only();
+      return;
+    case 'count':
+      only('count', 'ageMs');
+      count();
+      age(false);
+      return;
+    case 'age':
+      only('ageMs');
+      age(true);
+      return;
+    default:
+      bad("keep must be 'none', 'all', 'count' or 'age'");
+  }
+}
+
+/** A job update as stores keep it: the progress as JSON (if given) and the log lines, cut to size. */
+export interface EncodedJobUpdate {
+  readonly progressJson?: string;
+  readonly lines: readonly string[];
+}
+
+/**
+ * Checks and encodes a job update; every store calls this, so every store refuses the same input:
+ * progress must be a finite number or a JSON object or array of at most `MAX_PROGRESS_BYTES`, log
+ * lines strings (each cut to `MAX_LOG_LINE_CHARS`).
+ */
+export function encodeJobUpdate(update: JobUpdate): EncodedJobUpdate {
+  if (typeof (update as unknown) !== 'object' || (update as unknown) === null) {
+    throw new InvalidArgumentError('a job update must be an object: { progress?, log? }');
+  }
+  let progressJson: string | undefined;
+  const progress = update.progress;
+  if (progress !== undefined) {
+    if (typeof progress === 'number') {
+      if (!Number.isFinite(progress))
+        throw new InvalidArgumentError(`progress must be finite, got ${progress}`);
+      progressJson = JSON.stringify(progress);
+    } else if (typeof progress === 'object' && progress !== null) {
+      try {
+        progressJson = JSON.stringify(progress);
+      } catch (error) {
+        throw new InvalidArgumentError(`progress cannot be encoded as JSON: ${(error as Error).message}`);
+      }
+      const bytes = Buffer.byteLength(progressJson, 'utf8');
+      if (bytes > MAX_PROGRESS_BYTES) {
+        throw new InvalidArgumentError(
+          `progress is ${bytes} bytes of JSON; at most ${MAX_PROGRESS_BYTES} are kept`,
+        );
+      }
+    } else {
+      throw new InvalidArgumentError(
+        `progress must be a number or a JSON object or array, got ${progress === null ? 'null' : typeof progress}`,
+      );
+    }
+  }
+  const log = update.log ?? [];
+  if (!Array.isArray(log) || log.some((line) => typeof line !== 'string')) {
+    throw new InvalidArgumentError('log lines must be strings');
+  }
+  const lines = log.map((line: string) =>
+    line.length > MAX_LOG_LINE_CHARS ? `${line.slice(0, MAX_LOG_LINE_CHARS - 1)}…` : line,
+  );
+  return { ...(progressJson === undefined ? {} : { progressJson }), lines };
 }

@@ -1,5 +1,5 @@
 import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
-import type { Handler } from '../model/handler';
+import type { Handler, JobReporter } from '../model/handler';
 import type { Handled } from '../model/outcome';
 import type { Reservation } from '../model/reservation';
 import type { InFlight } from '../runtime/in-flight';
@@ -20,6 +20,8 @@ export interface RunConfig {
   /** Routes cancellations and lost leases to the running handler (a `Worker` passes its own). */
   readonly inFlight?: InFlight;
   readonly telemetry?: Telemetry;
+  /** Records `ctx.progress` / `ctx.log` reports (a `Worker` passes its store's). Default: `logger.debug`. */
+  readonly reportJob?: JobReporter;
 }
 
 /** Configuration of {@link processJobs} and `processBatches`. */

@@ -20,7 +20,7 @@ import {
   type LimitContext,
 } from '../model/handler';
 import type { Handled } from '../model/outcome';
-import type { ReservedJob } from '../model/job';
+import type { JobUpdate, ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
 import type { PendingAbort } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
@@ -233,7 +233,7 @@ abstract class UnitRun<T> implements Unsubscribable {
     this.reportStart = true;
     let returned: unknown;
     try {
-      returned = this.call(new RunContext(this, config, limit));
+      returned = this.call(new RunContext(this, this.jobs, config, limit));
     } catch (err) {
       this.emitStart();
       this.onError(err);
@@ -328,7 +328,8 @@ class RunContext implements JobContext {
   readonly limit?: LimitContext;
   constructor(
     private readonly run: { signal(): AbortSignal },
-    config: RunConfig,
+    private readonly jobs: readonly ReservedJob[],
+    private readonly config: RunConfig,
     limit: LimitContext | undefined,
   ) {
     this.pipeline = config.pipeline;
@@ -337,6 +338,18 @@ class RunContext implements JobContext {
   }
   get signal(): AbortSignal {
     return this.run.signal();
+  }
+  progress(value: unknown): Promise<boolean> {
+    return this.report({ progress: value });
+  }
+  log(...lines: string[]): Promise<boolean> {
+    return this.report({ log: lines });
+  }
+  private report(update: JobUpdate): Promise<boolean> {
+    const jobs = this.jobs;
+    if (this.config.reportJob) return this.config.reportJob(jobs, update);
+    this.logger.debug('job report', { pipeline: this.pipeline, jobs: jobs.map((j) => j.id), ...update });
+    return Promise.resolve(true);
   }
 }
 

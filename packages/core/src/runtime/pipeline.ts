@@ -1,6 +1,7 @@
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { BackoffPolicy } from '../model/backoff';
 import { InvalidArgumentError } from '../model/errors';
+import type { JobReporter } from '../model/handler';
 import type { Handled } from '../model/outcome';
 import type { Reservation } from '../model/reservation';
 import { assertQueueName, compileSchema } from '../model/validation';
@@ -29,6 +30,8 @@ export interface PipelineContext {
   readonly telemetry?: Telemetry;
   /** The jobs this pipeline holds leases on; handler stages attach aborts to them. */
   readonly inFlight: InFlight;
+  /** Records handlers' `ctx.progress` / `ctx.log` reports in the store (when it can). */
+  readonly reportJob?: JobReporter;
 }
 
 /**

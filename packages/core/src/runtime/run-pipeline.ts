@@ -30,6 +30,8 @@ import { preciseNow } from './lease-clock';
 import type { Logger } from './logger';
 import type { PipelineContext, PipelineDefinition } from './pipeline';
 import type { StartTimingKind, Telemetry } from './telemetry';
+import type { JobReporter } from '../model/handler';
+import { storeJobReporter } from '../store/job-reporter';
 
 /** What one run of a pipeline is wired to; the `Worker` makes one per (re)start. */
 export interface PipelineRun {
@@ -68,6 +70,7 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     logger,
     inFlight,
     ...(run.telemetry ? { telemetry: run.telemetry } : {}),
+    ...withReporter(storeJobReporter(store)),
   };
   // Start timing reads the store's clock before the source is subscribed: the source is shared by
   // `connect`, and a branch subscribed later would miss the reservations emitted meanwhile.
@@ -233,4 +236,8 @@ function startTimingReport(
       emit('lead', 0);
     },
   };
+}
+
+function withReporter(reportJob: JobReporter | undefined): { reportJob?: JobReporter } {
+  return reportJob ? { reportJob } : {};
 }

@@ -139,11 +139,20 @@ export function instrumentStore(store: Store, telemetry: Telemetry, now: () => n
 }
 
 class InstrumentedStore implements Store {
+  // Optional capabilities pass straight through, present only when the inner store has them.
+  declare readonly updateJob?: NonNullable<Store['updateJob']>;
+  declare readonly jobUpdates?: NonNullable<Store['jobUpdates']>;
+  declare readonly updateQueueConfig?: NonNullable<Store['updateQueueConfig']>;
+
   constructor(
     private readonly inner: Store,
     private readonly telemetry: Telemetry,
     private readonly now: () => number,
-  ) {}
+  ) {
+    if (inner.updateJob) this.updateJob = inner.updateJob.bind(inner);
+    if (inner.jobUpdates) this.jobUpdates = inner.jobUpdates.bind(inner);
+    if (inner.updateQueueConfig) this.updateQueueConfig = inner.updateQueueConfig.bind(inner);
+  }
 
   get kind(): string {
     return this.inner.kind;

@@ -17,15 +17,18 @@ import {
   type Lease,
   type NewJob,
   type ReservedJob,
+  type JobUpdate,
   type Retention,
 } from '../model/job';
 import {
   boundAttemptErrors,
   DEFAULT_HISTORY_MINUTES,
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_DEAD_RETENTION,
   DEFAULT_RETENTION,
   fillTemplate,
   leaseExpiredError,
+  MAX_JOB_LOG_LINES,
   StoreText,
 } from '../model/limits';
 import { LimiterRegistry, SlidingWindowLimiter, type ItemPlan } from '../runtime/limiter';
@@ -36,10 +39,13 @@ import type {
   EnqueueResult,
   ExtendResult,
   JobEvent,
+  JobProgressEvent,
   LeaseRef,
   ListOptions,
   MinuteBucket,
   QueueConfig,
+  QueueConfigChange,
+  QueueConfigPatch,
   QueueSettings,
   QueueStats,
   LimitPause,
@@ -53,7 +59,8 @@ import type {
   Store,
   WorkerInfo,
 } from './store';
-import { assertQueueName, validateNewJob } from '../model/validation';
+import { assertQueueName, assertRetention, encodeJobUpdate, validateNewJob } from '../model/validation';
+import { applyConfigPatch, assertConfigPatch } from './queue-config';
 import { Heap } from './heap';
 
 export interface MemoryStoreConfig {
@@ -93,6 +100,8 @@ interface Rec {
   finishedAt: number | undefined;
   reason: string | undefined;
   lease: Lease | undefined;
+  progressJson: string | undefined;
+  logs: string[];
 }
 
 interface HeapEntry {
@@ -111,12 +120,20 @@ interface QueueData {
   readonly finished: Map<string, Rec>;
   readonly dead: Map<string, Rec>;
   readonly counts: Record<JobState, number>;
-  readonly totals: { enqueued: number; completed: number; failed: number; dead: number };
+  readonly totals: {
+    enqueued: number;
+    completed: number;
+    failed: number;
+    leaseExpiries: number;
+    dead: number;
+    cancelled: number;
+  };
   readonly history: Map<number, { completed: number; failed: number }>;
   readonly settings: BehaviorSubject<QueueSettings>;
   readonly wakeups: Subject<void>;
   readonly cancellations: Subject<string>;
   readonly events: Subject<JobEvent>;
+  readonly updates: Subject<JobProgressEvent>;
   readonly config: BehaviorSubject<QueueConfig>;
 }
 
@@ -224,6 +241,8 @@ export class MemoryStore implements Store {
       finishedAt: undefined,
       reason: undefined,
       lease: undefined,
+      progressJson: undefined,
+      logs: [],
     };
     q.jobs.set(id, rec);
     q.totals.enqueued++;
@@ -444,6 +463,7 @@ export class MemoryStore implements Store {
         const error = leaseExpiredError(rec.attempt);
         this.recordError(rec, error, now);
         q.totals.failed++;
+        q.totals.leaseExpiries++;
         this.bump(q, now, 'failed');
         if (rec.attempt >= rec.maxAttempts) {
           const reason = fillTemplate(StoreText.LeaseExpired, {
@@ -461,6 +481,8 @@ export class MemoryStore implements Store {
         }
       }
       if (recovered.length > 0) q.wakeups.next();
+      // Workers run this every few seconds: age-based retention needs no settle to advance.
+      this.applyRetention(q, now);
       return of({ recovered, dead });
     });
   }
@@ -479,6 +501,32 @@ export class MemoryStore implements Store {
 
   events(queue: string): Observable<JobEvent> {
     return defer(() => this.queue(queue).events);
+  }
+
+  jobUpdates(queue: string): Observable<JobProgressEvent> {
+    return defer(() => this.queue(queue).updates);
+  }
+
+  updateJob(queue: string, lease: LeaseRef, update: JobUpdate): Promise<boolean> {
+    return this.run(() => {
+      const { progressJson, lines } = encodeJobUpdate(update);
+      const q = this.queuesByName.get(queue);
+      const rec = q?.running.get(lease.id);
+      if (!q || rec?.lease?.token !== lease.token) return false;
+      if (progressJson !== undefined) rec.progressJson = progressJson;
+      if (lines.length > 0) {
+        rec.logs.push(...lines);
+        if (rec.logs.length > MAX_JOB_LOG_LINES) rec.logs.splice(0, rec.logs.length - MAX_JOB_LOG_LINES);
+      }
+      q.updates.next({
+        queue,
+        id: rec.id,
+        at: this.now(),
+        ...(progressJson === undefined ? {} : { progress: JSON.parse(progressJson) as unknown }),
+        ...(lines.length > 0 ? { log: lines } : {}),
+      });
+      return true;
+    });
   }
 
   queueConfig(queue: string): Observable<QueueConfig> {
@@ -645,11 +693,21 @@ export class MemoryStore implements Store {
       const q = this.queue(queue);
       this.promoteDue(q, this.now());
       this.applyRetention(q, this.now());
+      const { enqueued, completed, failed, leaseExpiries, dead, cancelled } = q.totals;
       return {
         queue,
         counts: { ...q.counts },
+        retained: { completed: q.counts.completed, cancelled: q.counts.cancelled, dead: q.counts.dead },
         paused: q.settings.value.paused,
-        totals: { ...q.totals },
+        totals: {
+          enqueued,
+          completed,
+          failed,
+          handlerFailures: failed - leaseExpiries,
+          leaseExpiries,
+          dead,
+          cancelled,
+        },
       };
     });
   }
@@ -678,7 +736,23 @@ export class MemoryStore implements Store {
 
   setQueueConfig(queue: string, config: QueueConfig): Promise<void> {
     return this.run(() => {
-      this.queue(queue).config.next(JSON.parse(JSON.stringify(config)) as QueueConfig);
+      if (config.retention !== undefined) assertRetention(config.retention, 'retention');
+      if (config.deadRetention !== undefined) assertRetention(config.deadRetention, 'deadRetention');
+      const q = this.queue(queue);
+      q.config.next(JSON.parse(JSON.stringify(config)) as QueueConfig);
+      this.applyRetention(q, this.now());
+    });
+  }
+
+  updateQueueConfig(queue: string, patch: QueueConfigPatch): Promise<QueueConfigChange> {
+    return this.run(() => {
+      assertConfigPatch(patch);
+      const q = this.queue(queue);
+      const previous = q.config.value;
+      const config = applyConfigPatch(previous, patch);
+      q.config.next(config);
+      this.applyRetention(q, this.now());
+      return { previous, config };
     });
   }
 
@@ -802,6 +876,7 @@ export class MemoryStore implements Store {
         q.wakeups.complete();
         q.cancellations.complete();
         q.events.complete();
+        q.updates.complete();
         q.settings.complete();
         q.config.complete();
       }
@@ -839,12 +914,13 @@ export class MemoryStore implements Store {
         finished: new Map(),
         dead: new Map(),
         counts: { ready: 0, scheduled: 0, running: 0, completed: 0, dead: 0, cancelled: 0 },
-        totals: { enqueued: 0, completed: 0, failed: 0, dead: 0 },
+        totals: { enqueued: 0, completed: 0, failed: 0, leaseExpiries: 0, dead: 0, cancelled: 0 },
         history: new Map(),
         settings: new BehaviorSubject<QueueSettings>({ paused: false }),
         wakeups: new Subject(),
         cancellations: new Subject(),
         events: new Subject(),
+        updates: new Subject(),
         config: new BehaviorSubject<QueueConfig>({}),
       };
       this.queuesByName.set(name, q);
@@ -947,6 +1023,7 @@ export class MemoryStore implements Store {
 
   private finish(q: QueueData, rec: Rec, state: 'completed' | 'cancelled', now: number): void {
     this.move(q, rec, rec.state, state);
+    if (state === JobState.Cancelled) q.totals.cancelled++;
     rec.finishedAt = now;
     const retention = rec.retention ?? q.config.value.retention ?? DEFAULT_RETENTION;
     if (retention.keep === 'none') {
@@ -963,19 +1040,29 @@ export class MemoryStore implements Store {
     rec.finishedAt = now;
     q.dead.set(rec.id, rec);
     q.totals.dead++;
+    this.trim(q, q.dead, q.config.value.deadRetention ?? DEFAULT_DEAD_RETENTION, now);
   }
 
+  /** Trims finished and dead jobs to the queue's retentions: oldest first, O(deleted). */
   private applyRetention(q: QueueData, now: number): void {
-    const retention = q.config.value.retention ?? DEFAULT_RETENTION;
-    if (retention.keep === 'count') {
-      let excess = q.finished.size - retention.count;
-      for (const rec of q.finished.values()) {
+    this.trim(q, q.finished, q.config.value.retention ?? DEFAULT_RETENTION, now);
+    this.trim(q, q.dead, q.config.value.deadRetention ?? DEFAULT_DEAD_RETENTION, now);
+  }
+
+  /** Deletes the oldest records of `list` (in finish order) beyond `retention`'s count or age. */
+  private trim(q: QueueData, list: Map<string, Rec>, retention: Retention, now: number): void {
+    const count = retention.keep === 'none' ? 0 : retention.keep === 'count' ? retention.count : undefined;
+    const ageMs = retention.keep === 'count' || retention.keep === 'age' ? retention.ageMs : undefined;
+    if (count !== undefined) {
+      let excess = list.size - count;
+      for (const rec of list.values()) {
         if (excess-- <= 0) break;
         this.delete(q, rec);
       }
-    } else if (retention.keep === 'age') {
-      for (const rec of q.finished.values()) {
-        if ((rec.finishedAt ?? now) > now - retention.ageMs) break;
+    }
+    if (ageMs !== undefined) {
+      for (const rec of list.values()) {
+        if ((rec.finishedAt ?? now) > now - ageMs) break;
         this.delete(q, rec);
       }
     }
@@ -1055,6 +1142,8 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     ...(rec.finishedAt === undefined ? {} : { finishedAt: rec.finishedAt }),
     ...(rec.reason === undefined ? {} : { reason: rec.reason }),
     ...(rec.lease === undefined ? {} : { lease: rec.lease }),
+    ...(rec.progressJson === undefined ? {} : { progress: JSON.parse(rec.progressJson) as unknown }),
+    ...(rec.logs.length === 0 ? {} : { logs: [...rec.logs] }),
   };
 }
 

@@ -14,7 +14,7 @@ import {
   throwError,
 } from 'rxjs';
 import { InvalidArgumentError, SluiceError, ErrorCode } from '../model/errors';
-import type { JobOptions, JobRecord } from '../model/job';
+import type { JobOptions, JobRecord, Retention } from '../model/job';
 import { OutcomeKind } from '../model/outcome';
 import { parseCron } from '../runtime/cron';
 import type {
@@ -22,10 +22,13 @@ import type {
   EnqueueResult,
   JobEvent,
   QueueConfig,
+  QueueConfigChange,
+  QueueConfigPatch,
   QueueStats,
   ScheduleSpec,
   Store,
 } from './store';
+import { applyConfigPatch, assertConfigPatch } from './queue-config';
 import {
   assertQueueName,
   assertValid,
@@ -187,25 +190,59 @@ export class Queue<T = unknown> {
       await this.ensureConfig();
       assertValid(this.name, this.validator, payload);
     }
-    const config = await this.store.getQueueConfig(this.name);
     const spec: ScheduleSpec = {
       cron,
       ...(data === undefined ? {} : { data }),
       ...(options ? { options } : {}),
     };
-    await this.store.setQueueConfig(this.name, {
-      ...config,
-      schedules: { ...config.schedules, [name]: spec },
-    });
+    await this.updateConfig({ schedules: { [name]: spec } });
   }
 
   /** Removes a recurring job. Returns false if there was none by that name. */
   async unschedule(name: string): Promise<boolean> {
-    const config = await this.store.getQueueConfig(this.name);
-    if (!config.schedules || !(name in config.schedules)) return false;
-    const { [name]: _removed, ...rest } = config.schedules;
-    await this.store.setQueueConfig(this.name, { ...config, schedules: rest });
-    return true;
+    const { previous } = await this.updateConfig({ schedules: { [name]: null } });
+    return previous.schedules !== undefined && name in previous.schedules;
+  }
+
+  /**
+   * Sets how long the queue keeps jobs in terminal states, for every process: `finished` for
+   * completed and cancelled jobs (default: the newest 1,000), `dead` for the dead-letter queue
+   * (default: all). Each is a count, an age, or both (`{ keep: 'count', count: 500, ageMs: 86_400_000 }`);
+   * `null` goes back to the default, a field not given is left as it is. Records beyond it are deleted
+   * as jobs settle and during workers' lease-recovery rounds. Rejects with `InvalidArgumentError`,
+   * changing nothing, on a bad retention.
+   *
+   * ## Example
+   * ```ts
+   * await emails.setRetention({ finished: { keep: 'age', ageMs: 3_600_000 }, dead: { keep: 'count', count: 10_000 } });
+   * ```
+   */
+  async setRetention(retention: {
+    readonly finished?: Retention | null;
+    readonly dead?: Retention | null;
+  }): Promise<void> {
+    await this.updateConfig({
+      ...(retention.finished === undefined ? {} : { retention: retention.finished }),
+      ...(retention.dead === undefined ? {} : { deadRetention: retention.dead }),
+    });
+  }
+
+  /** The queue's stored configuration (schema, retentions, schedules). */
+  getConfig(): Promise<QueueConfig> {
+    return this.store.getQueueConfig(this.name);
+  }
+
+  /**
+   * Changes some fields of the queue's stored configuration atomically (see
+   * `Store.updateQueueConfig`); with a store that lacks it, by read-modify-write.
+   */
+  async updateConfig(patch: QueueConfigPatch): Promise<QueueConfigChange> {
+    if (this.store.updateQueueConfig) return this.store.updateQueueConfig(this.name, patch);
+    assertConfigPatch(patch);
+    const previous = await this.store.getQueueConfig(this.name);
+    const config = applyConfigPatch(previous, patch);
+    await this.store.setQueueConfig(this.name, config);
+    return { previous, config };
   }
 
   /** Outcomes of this queue's jobs from every process (hot). */
@@ -235,7 +272,7 @@ export class Queue<T = unknown> {
       async (stored: QueueConfig) => {
         if (this.options.schema) {
           if (JSON.stringify(stored.schema) !== JSON.stringify(this.options.schema)) {
-            await this.store.setQueueConfig(this.name, { ...stored, schema: this.options.schema });
+            await this.updateConfig({ schema: this.options.schema });
           }
         } else if (stored.schema) {
           this.validator = compileSchema(stored.schema);

@@ -1,5 +1,13 @@
 import type { Observable } from 'rxjs';
-import type { JobOptions, JobRecord, JobState, NewJob, ReservedJob, Retention } from '../model/job';
+import type {
+  JobOptions,
+  JobRecord,
+  JobState,
+  JobUpdate,
+  NewJob,
+  ReservedJob,
+  Retention,
+} from '../model/job';
 import type { OutcomeKind, SettleResult, Settlement } from '../model/outcome';
 import type { ErrorInfo } from '../model/errors';
 
@@ -163,15 +171,37 @@ export type JobCounts = Readonly<Record<JobState, number>>;
 
 export interface QueueStats {
   readonly queue: string;
+  /**
+   * Jobs in each state now. For `completed`, `cancelled` and `dead` that is the records the queue's
+   * retention still keeps (also in `retained`), not how many ever got there (`totals`).
+   */
   readonly counts: JobCounts;
-  readonly paused: boolean;
-  /** Monotonic counters since the queue was created. */
-  readonly totals: {
-    readonly enqueued: number;
+  /** Records kept of jobs in terminal states (the same numbers as `counts`; see `QueueConfig.retention`). */
+  readonly retained: {
     readonly completed: number;
-    /** Attempts that failed (retried or dead-lettered). */
-    readonly failed: number;
+    readonly cancelled: number;
     readonly dead: number;
+  };
+  readonly paused: boolean;
+  /** Monotonic counters since the queue was created, whatever the retention deleted since. */
+  readonly totals: {
+    /** Jobs added. */
+    readonly enqueued: number;
+    /** Jobs completed. */
+    readonly completed: number;
+    /**
+     * Failed attempts of every kind: `handlerFailures + leaseExpiries` (kept for readers of earlier
+     * versions; the two parts say what failed).
+     */
+    readonly failed: number;
+    /** Attempts whose handler failed (threw, timed out), whether the job was retried or dead-lettered. */
+    readonly handlerFailures: number;
+    /** Attempts whose lease expired (the worker crashed or stalled) and were recovered by the store. */
+    readonly leaseExpiries: number;
+    /** Jobs dead-lettered. */
+    readonly dead: number;
+    /** Jobs cancelled (before or while they ran). */
+    readonly cancelled: number;
   };
 }
 
@@ -192,6 +222,18 @@ export interface JobEvent {
   readonly result?: unknown;
   readonly error?: ErrorInfo;
   readonly reason?: string;
+}
+
+/** A running job's progress or log lines, as its handler reported them, from any process. */
+export interface JobProgressEvent {
+  readonly queue: string;
+  readonly id: string;
+  /** Store time of the report. */
+  readonly at: number;
+  /** The new progress, when the report set it. */
+  readonly progress?: unknown;
+  /** The lines the report appended. */
+  readonly log?: readonly string[];
 }
 
 export interface ListOptions {
@@ -243,9 +285,30 @@ export interface ScheduleSpec {
 export interface QueueConfig {
   /** JSON schema every payload must match; checked at add and again at reserve. */
   readonly schema?: object;
+  /** How long completed and cancelled jobs are kept. Default `DEFAULT_RETENTION` (the newest 1,000). */
   readonly retention?: Retention;
+  /** How long dead jobs are kept. Default: all of them (`{ keep: 'all' }`). */
+  readonly deadRetention?: Retention;
   /** Recurring jobs by name; workers of the queue add each tick's job. */
   readonly schedules?: Readonly<Record<string, ScheduleSpec>>;
+}
+
+/**
+ * A change of some fields of a queue's configuration (`Store.updateQueueConfig`): a field given
+ * replaces the stored one and `null` removes it; schedules are patched one name at a time (`null`
+ * removes that schedule). Fields not given are left as they are, whoever changed them.
+ */
+export interface QueueConfigPatch {
+  readonly schema?: object | null;
+  readonly retention?: Retention | null;
+  readonly deadRetention?: Retention | null;
+  readonly schedules?: Readonly<Record<string, ScheduleSpec | null>>;
+}
+
+/** What `Store.updateQueueConfig` did: the configuration before and after the patch. */
+export interface QueueConfigChange {
+  readonly previous: QueueConfig;
+  readonly config: QueueConfig;
 }
 
 /**
@@ -311,7 +374,25 @@ export interface Store {
   /** Every queue the store has seen, sorted. */
   queues(): Promise<readonly string[]>;
   getQueueConfig(queue: string): Promise<QueueConfig>;
+  /** Replaces the whole configuration (prefer {@link updateQueueConfig}, which loses no concurrent change). */
   setQueueConfig(queue: string, config: QueueConfig): Promise<void>;
+  /**
+   * Applies `patch` to the stored configuration atomically: two processes patching different
+   * fields (or different schedules) at the same time both keep their change. An invalid patch
+   * rejects with `InvalidArgumentError` and changes nothing. (Optional for custom stores; both
+   * stores of this repository have it, and `Queue` falls back to read-modify-write without it.)
+   */
+  updateQueueConfig?(queue: string, patch: QueueConfigPatch): Promise<QueueConfigChange>;
+  /**
+   * Records a running job's progress and appends log lines to it (what `ctx.progress` / `ctx.log`
+   * call), only while `lease` still holds the job: resolves `false` (nothing written) otherwise. Kept
+   * with the job (`getJob`: `progress`, the newest `MAX_JOB_LOG_LINES` of `logs`) and published on
+   * {@link jobUpdates}. Bad input (see `encodeJobUpdate`) rejects with `InvalidArgumentError`.
+   * (Optional for custom stores; both stores of this repository have it.)
+   */
+  updateJob?(queue: string, lease: LeaseRef, update: JobUpdate): Promise<boolean>;
+  /** Progress and log reports of the queue's running jobs, from every process. Hot. */
+  jobUpdates?(queue: string): Observable<JobProgressEvent>;
   /** Records a worker's presence for `ttlMs` (optional capability, used by dashboards). */
   reportWorker?(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void>;
   /** Workers whose last report has not expired. */

@@ -5,11 +5,13 @@
   A finished job keeps its last lease token (field k): the state field makes every token check fail,
   and not deleting it saves a write per job.
 
-  Retention is a compact string: 'n' (keep none), 'c<count>' (newest count finished jobs), 'a<ms>'
-  (finished less than ms ago). A job's own retention decides only whether it is deleted at once
-  ('n'); the queue's retention trims the finished list (completed and cancelled jobs, newest first).
-  Callers pass the queue's retention already resolved: the settings' `r`, else the default retention
-  the client gives as an argument (DEFAULT_RETENTION of @sluice/core; no default is kept here).
+  Retention is a compact string: 'n' (keep none), 'k' (keep all), 'c<count>' (newest count jobs),
+  'a<ms>' (finished less than ms ago), or 'c<count>a<ms>' (both bounds). A job's own retention
+  decides only whether it is deleted at once ('n'); the queue's retention trims the finished list
+  (completed and cancelled jobs, newest first), its dead retention the dead list. Callers pass them
+  already resolved: the settings' `r` / `rd`, else the defaults the client gives as arguments
+  (DEFAULT_RETENTION / DEFAULT_DEAD_RETENTION of @sluice/core; no default is kept here). Trimming
+  pops from the old end of a list, so it costs the records it deletes, never a scan.
   Entries of the finished list carry the state in front of the id ("c17", "x18"), so trimming and
   listing never read the records.
 ]]
@@ -44,48 +46,83 @@ local function finishFlush(batch, finishedKey)
   end
 end
 
--- Trims the finished list to the queue's retention, deleting at most `maxWork` records. Returns the
--- numbers of completed and cancelled records deleted.
-local function applyRetention(finishedKey, jobPrefix, queueRetention, now, maxWork)
-  local retention = queueRetention
-  local kind = string.sub(retention, 1, 1)
-  local value = tonumber(string.sub(retention, 2)) or 0
-  local removed = { c = 0, x = 0 }
-  local doomed = {}
-  local drop = function(entry)
-    local state = string.sub(entry, 1, 1)
-    if state == 'c' or state == 'x' then
-      removed[state] = removed[state] + 1
-      doomed[#doomed + 1] = jobPrefix .. string.sub(entry, 2)
+-- The bounds of a compact retention: count (nil: none) and age in ms (nil: none).
+local function retentionBounds(retention)
+  if retention == 'n' then
+    return 0, nil
+  end
+  return tonumber(string.match(retention, 'c(%d+)')), tonumber(string.match(retention, 'a(%d+)'))
+end
+
+-- Pops the entries of a newest-first list beyond a retention, oldest first, at most maxWork; an
+-- entry's record is `recordOf(entry)`, its finish time field f. Returns the entries popped.
+local function trimList(listKey, recordOf, retention, now, maxWork)
+  local count, age = retentionBounds(retention)
+  local popped = {}
+  if count then
+    local excess = math.min(redis.call('LLEN', listKey) - count, maxWork)
+    if excess > 0 then
+      popped = redis.call('RPOP', listKey, excess) or {}
     end
   end
-  if kind == 'c' then
-    local excess = math.min(redis.call('LLEN', finishedKey) - value, maxWork)
-    if excess > 0 then
-      for _, entry in ipairs(redis.call('RPOP', finishedKey, excess) or {}) do
-        drop(entry)
-      end
-    end
-  elseif kind == 'a' then
-    local cutoff = now - value
-    while maxWork > 0 do
-      local entry = redis.call('LINDEX', finishedKey, -1)
+  if age then
+    local cutoff = now - age
+    while #popped < maxWork do
+      local entry = redis.call('LINDEX', listKey, -1)
       if not entry then
         break
       end
-      local f = tonumber(redis.call('HGET', jobPrefix .. string.sub(entry, 2), 'f'))
+      local f = tonumber(redis.call('HGET', recordOf(entry), 'f'))
       if f and f > cutoff then
         break
       end
-      redis.call('RPOP', finishedKey)
-      drop(entry)
-      maxWork = maxWork - 1
+      redis.call('RPOP', listKey)
+      popped[#popped + 1] = entry
     end
   end
-  for i = 1, #doomed, 1000 do
-    redis.call('DEL', unpack(doomed, i, math.min(i + 999, #doomed)))
+  return popped
+end
+
+local function deleteKeys(keys)
+  for i = 1, #keys, 1000 do
+    redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys)))
   end
+end
+
+-- Trims the finished list to the queue's retention, deleting at most `maxWork` records. Returns the
+-- numbers of completed and cancelled records deleted.
+local function applyRetention(finishedKey, jobPrefix, queueRetention, now, maxWork)
+  local recordOf = function(entry)
+    return jobPrefix .. string.sub(entry, 2)
+  end
+  local removed = { c = 0, x = 0 }
+  local doomed = {}
+  for _, entry in ipairs(trimList(finishedKey, recordOf, queueRetention, now, maxWork)) do
+    local state = string.sub(entry, 1, 1)
+    if state == 'c' or state == 'x' then
+      removed[state] = removed[state] + 1
+      doomed[#doomed + 1] = recordOf(entry)
+    end
+  end
+  deleteKeys(doomed)
   return removed
+end
+
+-- Trims the dead list to the queue's dead retention, deleting at most `maxWork` records (only
+-- records still dead: a retried job's id may linger). Returns the number of ids popped.
+local function applyDeadRetention(deadKey, jobPrefix, deadRetention, now, maxWork)
+  local recordOf = function(id)
+    return jobPrefix .. id
+  end
+  local popped = trimList(deadKey, recordOf, deadRetention, now, maxWork)
+  local doomed = {}
+  for _, id in ipairs(popped) do
+    if redis.call('HGET', jobPrefix .. id, 's') == 'd' then
+      doomed[#doomed + 1] = jobPrefix .. id
+    end
+  end
+  deleteKeys(doomed)
+  return #popped
 end
 
 -- Moves a job to the dead-letter list (newest first) with a reason.

@@ -5,13 +5,18 @@
   Idempotent: a job is recovered once, whichever node runs this, and its old token stops matching. At
   most maxPerCall jobs per call (`more` says whether expired leases remain). The texts come from the
   client (StoreText of @sluice/core) as templates: `{attempt}` and `{maxAttempts}` are filled in.
+  Workers run it every few seconds, so it is also where retention by age advances when nothing
+  settles: the finished and dead lists are trimmed to the queue's retentions (oldest first, at most
+  maxPerCall records each).
 
   KEYS:
     1  priorities  zset    priorities that have ready jobs
     2  active      zset    running job ids by lease deadline
     3  dead        list    dead-letter ids, newest first
-    4  counters    hash    totals (f failed, d dead)
+    4  counters    hash    totals (f failed, le of them lease expiries, d dead)
     5  events      stream  job outcome events
+    6  settings    hash    queue settings (r / rd = the queue's retention / dead retention)
+    7  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
 
   ARGV:
     1  jobPrefix           prefix of job record keys
@@ -25,6 +30,8 @@
     9  maxErrors           attempt errors kept per job (the first and the latest maxErrors - 1)
     10 reasonTemplate      template of the dead-letter reason (`{attempt}`, `{maxAttempts}`)
     11 errorTemplate       template of the error recorded, as JSON (`{attempt}`)
+    12 defaultRetention      retention of a queue that sets none (n | k | c<count> | a<ms> | c<count>a<ms>)
+    13 defaultDeadRetention  dead retention of a queue that sets none
 
   Returns:
     { now, more (0 | 1), recoveredCount, recoveredCount × id, deadCount, deadCount × id }
@@ -42,6 +49,7 @@
 --- @include "includes/template.lua"
 
 local prioritiesKey, activeKey, deadKey, countersKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local settingsKey, finishedKey = KEYS[6], KEYS[7]
 local jobPrefix, readyPrefix, historyPrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local eventsMaxLen = tonumber(ARGV[5])
 local historyTtlMs = tonumber(ARGV[6])
@@ -49,12 +57,23 @@ local maxPerCall = tonumber(ARGV[7])
 local defaultMaxAttempts = tonumber(ARGV[8])
 local maxErrors = tonumber(ARGV[9])
 local reasonTemplate, errorTemplate = ARGV[10], ARGV[11]
+local defaultRetention, defaultDeadRetention = ARGV[12], ARGV[13]
 local numbers = eventsMaxLen and historyTtlMs and maxPerCall and defaultMaxAttempts and maxErrors
-if #ARGV ~= 11 or not numbers then
+if #ARGV ~= 13 or not numbers then
   return -2
 end
 
 local now = storeNow()
+local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
+local trimmed = applyRetention(finishedKey, jobPrefix, retentions[1] or defaultRetention, now, maxPerCall)
+if trimmed.c > 0 then
+  redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)
+end
+if trimmed.x > 0 then
+  redis.call('HINCRBY', countersKey, 'nx', -trimmed.x)
+end
+local deadRetention = retentions[2] or defaultDeadRetention
+applyDeadRetention(deadKey, jobPrefix, deadRetention, now, maxPerCall)
 local expired = redis.call('ZRANGEBYSCORE', activeKey, '-inf', now, 'LIMIT', 0, maxPerCall + 1)
 local more = 0
 if #expired > maxPerCall then
@@ -96,6 +115,7 @@ readyFlush(batch, readyPrefix, prioritiesKey)
 local failed = #recovered + #dead
 if failed > 0 then
   redis.call('HINCRBY', countersKey, 'f', failed)
+  redis.call('HINCRBY', countersKey, 'le', failed)
   bumpHistory(historyPrefix, historyTtlMs, now, 0, failed)
 end
 if #dead > 0 then
@@ -105,6 +125,9 @@ if #recovered > 0 then
   redis.call('PUBLISH', wakeChannel, '')
 end
 eventFlush(eventsKey, eventsMaxLen, events, nowS)
+if #dead > 0 then
+  applyDeadRetention(deadKey, jobPrefix, deadRetention, now, #dead)
+end
 
 local reply = { now, more, #recovered }
 for _, id in ipairs(recovered) do
