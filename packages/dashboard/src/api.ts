@@ -351,7 +351,7 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       store.getQueueConfig(queue),
       concurrencyOverride(queue),
     ]);
-    const { schedules, invalid } = readSchedules(queue, config, redactor);
+    const { schedules, invalid } = readSchedules(queue, config, redactor, Date.now());
     const body: QueueDetailView = {
       ...base,
       now: Date.now(),

@@ -1,13 +1,14 @@
-import type {
-  AttemptError,
-  JobCounts,
-  JobRecord,
-  JobState,
-  Logger,
-  MinuteBucket,
-  QueueConfig,
-  QueueStats,
-  WorkerInfo,
+import {
+  parseCron,
+  type AttemptError,
+  type JobCounts,
+  type JobRecord,
+  type JobState,
+  type Logger,
+  type MinuteBucket,
+  type QueueConfig,
+  type QueueStats,
+  type WorkerInfo,
 } from '@sluice/core';
 
 /**
@@ -290,6 +291,9 @@ export interface QueueSummaryView {
   readonly inFlight: number;
 }
 
+/** How many upcoming ticks of a cron entry the API lists. */
+export const UPCOMING_RUNS = 5;
+
 /** A cron entry from the queue's stored configuration (`config.schedules`). */
 export interface ScheduleView {
   readonly name: string;
@@ -297,8 +301,16 @@ export interface ScheduleView {
   /** The (redacted) payload template. */
   readonly data: unknown;
   readonly timezone?: string;
+  /**
+   * The next tick after `now`, epoch ms, as workers compute it (cron in UTC); absent when the
+   * expression has no tick within five years or cannot be parsed (then `error` says why).
+   */
   readonly nextRunAt?: number;
+  /** The next ticks (up to {@link UPCOMING_RUNS}), the first being `nextRunAt`. */
+  readonly upcoming: readonly number[];
   readonly lastRunAt?: number;
+  /** Why workers ignore this entry (an invalid cron expression). */
+  readonly error?: string;
 }
 
 /**
@@ -310,6 +322,7 @@ export function readSchedules(
   queue: string,
   config: QueueConfig,
   redact: (job: JobRecord) => RedactedJob,
+  now: number,
 ): { readonly schedules: readonly ScheduleView[]; readonly invalid: number } {
   const raw = (config as { readonly schedules?: unknown }).schedules;
   if (raw === undefined || raw === null || typeof raw !== 'object') return { schedules: [], invalid: 0 };
@@ -346,17 +359,40 @@ export function readSchedules(
     const timezone = entry['timezone'] ?? entry['tz'];
     const nextRunAt = entry['nextRunAt'];
     const lastRunAt = entry['lastRunAt'];
+    const { upcoming, error } = upcomingTicks(cron, now);
+    const next = upcoming[0] ?? (typeof nextRunAt === 'number' ? nextRunAt : undefined);
     schedules.push({
       name,
       cron,
       data: redact(template).data,
       ...(typeof timezone === 'string' ? { timezone } : {}),
-      ...(typeof nextRunAt === 'number' ? { nextRunAt } : {}),
+      ...(next === undefined ? {} : { nextRunAt: next }),
+      upcoming,
       ...(typeof lastRunAt === 'number' ? { lastRunAt } : {}),
+      ...(error === undefined ? {} : { error }),
     });
   }
   schedules.sort((a, b) => a.name.localeCompare(b.name));
   return { schedules, invalid };
+}
+
+/** The ticks of `cron` after `now`, as a worker's schedule loop computes them (UTC). */
+function upcomingTicks(cron: string, now: number): { upcoming: number[]; error?: string } {
+  let expression;
+  try {
+    expression = parseCron(cron);
+  } catch (err) {
+    return { upcoming: [], error: err instanceof Error ? err.message : String(err) };
+  }
+  const upcoming: number[] = [];
+  let t = now;
+  while (upcoming.length < UPCOMING_RUNS) {
+    const tick = expression.next(t);
+    if (tick === undefined) break;
+    upcoming.push(tick);
+    t = tick;
+  }
+  return { upcoming };
 }
 
 function nameOf(value: unknown): string | undefined {

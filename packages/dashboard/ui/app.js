@@ -98,6 +98,33 @@ function time(ms) {
   return h('time', { datetime: date.toISOString(), title: date.toLocaleString() }, fmtRelative(ms));
 }
 
+/** A date and time in the browser's zone, e.g. "Mon 5 Jan, 09:00:00". */
+function fmtDateTime(ms) {
+  return new Date(ms).toLocaleString([], {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+/** A schedule's next tick: absolute and relative, the following ticks on hover. */
+function nextRun(entry) {
+  const [next, ...later] = entry.upcoming.length ? entry.upcoming : [entry.nextRunAt];
+  const date = new Date(next);
+  return h(
+    'time',
+    {
+      datetime: date.toISOString(),
+      title: later.length ? `then ${later.map(fmtDateTime).join(', ')}` : date.toLocaleString(),
+    },
+    fmtDateTime(next),
+    h('span', { class: 'muted' }, ` (${fmtRelative(next)})`),
+  );
+}
+
 function fmtPeriod(ms) {
   return ms % 1000 === 0 ? (ms === 1000 ? 's' : `${ms / 1000} s`) : `${fmtNumber(ms)} ms`;
 }
@@ -780,9 +807,17 @@ function queueView(queue, query) {
                 'td',
                 {},
                 h('code', {}, e.cron),
-                e.timezone ? h('span', { class: 'muted' }, ` ${e.timezone}`) : null,
+                h('span', { class: 'muted' }, ' UTC'),
               ),
-              h('td', {}, e.nextRunAt === undefined ? '—' : time(e.nextRunAt)),
+              h(
+                'td',
+                { dataset: { testid: 'next-run' } },
+                e.error
+                  ? h('span', { class: 'text-danger', title: e.error }, 'invalid: workers skip it')
+                  : e.nextRunAt === undefined
+                    ? h('span', { class: 'muted' }, 'none within 5 years')
+                    : nextRun(e),
+              ),
               h('td', {}, h('code', { class: 'preview' }, pretty(e.data))),
             ),
           ),
