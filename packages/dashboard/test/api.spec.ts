@@ -248,8 +248,9 @@ describe('dashboard API over node:http (MemoryStore, real Worker)', () => {
       const nightly = nextAt(before, day, 3 * 3_600_000);
       const five = nextAt(before, 300_000, 0);
       // (The request might straddle a tick; then the later one is the answer.)
-      const expectNext = (actual: number | undefined, atBefore: number, atAfter: number) =>
+      const expectNext = (actual: number | undefined, atBefore: number, atAfter: number): void => {
         expect([atBefore, atAfter]).toContain(actual);
+      };
       expect(body.schedules.map((e) => e.name)).toEqual(['everyFiveMinutes', 'nightly', 'typo']);
       const [every, night, typo] = body.schedules;
       expect(night).toMatchObject({

@@ -352,12 +352,17 @@ function rateLimits(limits) {
   );
 }
 
+/** A table cell labelled with its column, for the stacked layout of narrow screens (`.table.stack`). */
+function td(label, attrs, ...children) {
+  return h('td', { 'data-label': label, ...attrs }, ...children);
+}
+
 function workersTable(workers) {
   if (workers === null) return h('p', { class: 'muted' }, 'This store does not report workers.');
   if (workers.length === 0) return h('p', { class: 'muted' }, 'No live workers.');
   return h(
     'table',
-    { class: 'table' },
+    { class: 'table stack', dataset: { testid: 'workers' } },
     h(
       'thead',
       {},
@@ -377,11 +382,16 @@ function workersTable(workers) {
         h(
           'tr',
           { dataset: { worker: w.id } },
-          h('td', {}, h('code', {}, w.id), h('div', { class: 'muted' }, `${w.host} · pid ${w.pid}`)),
-          h('td', {}, time(w.startedAt)),
-          h('td', {}, time(w.lastSeenAt)),
-          h(
-            'td',
+          td(
+            'Worker',
+            {},
+            h('code', { class: 'worker-id' }, w.id),
+            h('div', { class: 'muted' }, `${w.host} · pid ${w.pid}`),
+          ),
+          td('Started', {}, time(w.startedAt)),
+          td('Seen', {}, time(w.lastSeenAt)),
+          td(
+            'Pipelines',
             {},
             h(
               'ul',
@@ -713,7 +723,7 @@ function queueView(queue, query) {
         jobs,
         h(
           'table',
-          { class: 'table jobs', dataset: { testid: 'jobs' } },
+          { class: 'table jobs stack', dataset: { testid: 'jobs' } },
           h(
             'thead',
             {},
@@ -736,21 +746,21 @@ function queueView(queue, query) {
               h(
                 'tr',
                 { dataset: { job: j.id } },
-                h(
-                  'td',
+                td(
+                  'Id',
                   {},
                   h('a', { href: `#/queues/${enc(queue)}/jobs/${enc(j.id)}` }, h('code', {}, j.id)),
                 ),
-                h('td', {}, j.name),
-                h('td', { class: 'num' }, `${j.attempt}/${j.maxAttempts}`),
-                h('td', {}, time(j.createdAt)),
-                h('td', {}, whenColumn[1](j)),
-                h(
-                  'td',
+                td('Name', {}, j.name),
+                td('Attempts', { class: 'num' }, `${j.attempt}/${j.maxAttempts}`),
+                td('Added', {}, time(j.createdAt)),
+                td(whenColumn[0], {}, whenColumn[1](j)),
+                td(
+                  'Detail',
                   { class: 'detail' },
                   j.reason ?? (j.lastError ? `${j.lastError.name}: ${j.lastError.message}` : ''),
                 ),
-                h('td', {}, h('code', { class: 'preview' }, j.preview)),
+                td('Payload', {}, h('code', { class: 'preview' }, j.preview)),
               ),
             ),
           ),
@@ -782,7 +792,7 @@ function queueView(queue, query) {
       schedules,
       h(
         'table',
-        { class: 'table' },
+        { class: 'table stack', dataset: { testid: 'schedules' } },
         h(
           'thead',
           {},
@@ -801,16 +811,11 @@ function queueView(queue, query) {
           q.schedules.map((e) =>
             h(
               'tr',
-              {},
-              h('td', {}, e.name),
-              h(
-                'td',
-                {},
-                h('code', {}, e.cron),
-                h('span', { class: 'muted' }, ' UTC'),
-              ),
-              h(
-                'td',
+              { dataset: { schedule: e.name } },
+              td('Name', {}, e.name),
+              td('Cron', {}, h('code', {}, e.cron), h('span', { class: 'muted' }, ' UTC')),
+              td(
+                'Next run',
                 { dataset: { testid: 'next-run' } },
                 e.error
                   ? h('span', { class: 'text-danger', title: e.error }, 'invalid: workers skip it')
@@ -818,7 +823,7 @@ function queueView(queue, query) {
                     ? h('span', { class: 'muted' }, 'none within 5 years')
                     : nextRun(e),
               ),
-              h('td', {}, h('code', { class: 'preview' }, pretty(e.data))),
+              td('Payload', {}, h('code', { class: 'preview' }, pretty(e.data))),
             ),
           ),
         ),
