@@ -1,5 +1,5 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { Queue, silentLogger } from '@sluice/core';
+import { MemoryStore, Queue, silentLogger } from '@sluice/core';
 import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
 import { useRedis } from '@sluice/testing';
 import { createBrowserTestStore, type BrowserTestStore } from './browser-store';
@@ -146,5 +146,108 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
         await page.close();
       }
     }
+  });
+
+  describe('with 50 queues', () => {
+    const many = new MemoryStore();
+    let manyServer: DashboardServer;
+    const name = (i: number) => `tenant-${String(i).padStart(2, '0')}`;
+
+    beforeAll(async () => {
+      for (let i = 0; i < 50; i++) {
+        // Queue i holds i % 7 ready jobs (tenant-06, -13, -20 … hold the most: 6).
+        const queue = new Queue<{ i: number }>(many, name(i));
+        await queue.add({ i }, { delayMs: 3_600_000 }); // every queue exists, with one scheduled job
+        for (let j = 0; j < i % 7; j++) await queue.add({ i });
+      }
+      await many.pause(name(3));
+      await many.pause(name(44));
+      manyServer = await startDashboardServer({ store: many, port: 0, logger: silentLogger });
+    });
+
+    afterAll(async () => {
+      await manyServer.close();
+      await many.close();
+    });
+
+    async function overview(hash = '', viewport = { width: 1280, height: 860 }): Promise<Page> {
+      const page = await browser.newPage({ viewport });
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      await page.goto(`${manyServer.url}${hash}`);
+      return page;
+    }
+
+    const rows = (page: Page) => page.locator('[data-testid="queue-list"] tr[data-testid="queue-row"]');
+    const shownQueues = (page: Page) =>
+      page.evaluate<string[]>(
+        `[...document.querySelectorAll('[data-testid="queue-list"] tr[data-queue]')].map((tr) => tr.dataset.queue)`,
+      );
+    const height = (page: Page) => page.evaluate<number>('document.documentElement.scrollHeight');
+
+    it('shows them as a dense list, with search, filters and sorting kept in the URL', async () => {
+      const page = await overview();
+      try {
+        await rows(page).nth(49).waitFor();
+        expect(await rows(page).count()).toBe(50);
+        expect(await page.locator('[data-testid="queue-card"]').count()).toBe(0);
+        const rowHeights = await rows(page).evaluateAll((trs) =>
+          trs.map((tr) => (tr as unknown as { offsetHeight: number }).offsetHeight),
+        );
+        expect(Math.max(...rowHeights)).toBeLessThanOrEqual(40);
+        const listHeight = await height(page);
+
+        // The cards, for comparison: the list is a small fraction of their height.
+        await page.locator('button[data-layout="cards"]').click();
+        await page.locator('[data-testid="queue-card"]').nth(49).waitFor();
+        expect(listHeight * 3).toBeLessThan(await height(page));
+        await page.locator('button[data-layout="list"]').click();
+        await rows(page).nth(49).waitFor();
+
+        // Search by name.
+        await page.getByTestId('queue-search').fill('tenant-4');
+        await page.getByTestId('queue-shown').filter({ hasText: '10 of 50 shown' }).waitFor();
+        expect(await shownQueues(page)).toEqual([40, 41, 42, 43, 44, 45, 46, 47, 48, 49].map(name));
+
+        // A filter chip on top of the search: paused queues only.
+        await page.locator('button[data-filter="paused"]').click();
+        await page.getByTestId('queue-shown').filter({ hasText: '1 of 50 shown' }).waitFor();
+        expect(await rows(page).getAttribute('data-queue')).toBe(name(44));
+        expect(await rows(page).locator('[data-testid="paused"]').count()).toBe(1);
+        expect(await page.locator('button[data-filter="paused"] .chip-count').textContent()).toBe('2');
+
+        // Clear both; sort by ready, largest first.
+        await page.getByTestId('queue-search').fill('');
+        await page.locator('button[data-filter="all"]').click();
+        await page.locator('button[data-sort="ready"]').click();
+        await page.locator('th[aria-sort="descending"] button[data-sort="ready"]').waitFor();
+        const ready = await rows(page).locator('[data-state="ready"]').allTextContents();
+        expect(ready.slice(0, 8)).toEqual(['6', '6', '6', '6', '6', '6', '6', '5']);
+
+        // The choices are in the URL: a reload shows the same list.
+        expect(await page.evaluate<string>('location.hash')).toBe('#/?sort=ready&layout=list');
+        await page.reload();
+        await page.locator('th[aria-sort="descending"] button[data-sort="ready"]').waitFor();
+        expect(await rows(page).count()).toBe(50);
+
+        // A row leads to its queue.
+        await rows(page).first().locator('a').first().click();
+        await page.locator('.tab[data-state="ready"] .tab-count').filter({ hasText: '6' }).waitFor();
+        expect(await page.evaluate<string>('location.hash')).toMatch(/^#\/queues\/tenant-\d\d$/);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it('fits a 390 px screen with 50 queues too', async () => {
+      const page = await overview('#/?layout=list', { width: 390, height: 844 });
+      try {
+        await rows(page).nth(49).waitFor();
+        const { scrollWidth, innerWidth, widest } = await page.evaluate<Measure>(MEASURE);
+        expect(innerWidth).toBe(390);
+        if (scrollWidth > innerWidth) throw new Error(`${scrollWidth} px wide; widest ${widest}`);
+      } finally {
+        await page.close();
+      }
+    });
   });
 });

@@ -419,18 +419,261 @@ function workersTable(workers) {
 
 // ------------------------------------------------------------------------------------ views
 
-function overviewView() {
+/** Queues above this many are shown as a list unless the user picked the cards. */
+const LIST_VIEW_FROM = 12;
+const LAYOUT_KEY = 'sluice.dashboard.overviewLayout';
+
+/** Filters of the overview: which queues a chip keeps. */
+const QUEUE_FILTERS = {
+  all: { label: 'All', keep: () => true },
+  paused: { label: 'Paused', keep: (q) => q.paused },
+  dead: { label: 'With dead jobs', keep: (q) => q.counts.dead > 0 },
+  failing: { label: 'Failures last hour', keep: (q) => q.lastHour.failed > 0 },
+  backlog: { label: 'With a backlog', keep: (q) => q.counts.ready + q.counts.scheduled > 0 },
+  idle: { label: 'No live pipeline', keep: (q) => q.pipelines === 0 },
+};
+
+/** Columns the list view sorts on; numbers sort largest first. */
+const QUEUE_SORTS = {
+  name: { label: 'Queue', value: (q) => q.name },
+  ready: { label: 'ready', value: (q) => q.counts.ready },
+  scheduled: { label: 'scheduled', value: (q) => q.counts.scheduled },
+  running: { label: 'running', value: (q) => q.counts.running },
+  completed: { label: 'completed', value: (q) => q.counts.completed },
+  dead: { label: 'dead', value: (q) => q.counts.dead },
+  cancelled: { label: 'cancelled', value: (q) => q.counts.cancelled },
+  throughput: { label: 'Done/h', value: (q) => q.lastHour.completed },
+  failures: { label: 'Fail %', value: (q) => q.lastHour.failureRate },
+  workers: { label: 'Pipelines', value: (q) => q.pipelines },
+};
+
+function overviewView(query) {
   let queueNames = [];
+  let latest = null;
+  const chosenLayout = query.get('layout') ?? localStorage.getItem(LAYOUT_KEY);
+  const options = {
+    search: query.get('q') ?? '',
+    filter: Object.hasOwn(QUEUE_FILTERS, query.get('filter') ?? '') ? query.get('filter') : 'all',
+    sort: Object.hasOwn(QUEUE_SORTS, query.get('sort') ?? '') ? query.get('sort') : 'name',
+  };
   const summary = h('p', { class: 'muted' });
-  const cards = h('div', { class: 'cards' });
+  const cards = h('div');
   const workers = h('div');
+
+  /** Keeps the view's options in the URL without a navigation (hash changes would re-mount the view). */
+  const remember = () => {
+    const params = new URLSearchParams();
+    if (options.search) params.set('q', options.search);
+    if (options.filter !== 'all') params.set('filter', options.filter);
+    if (options.sort !== 'name') params.set('sort', options.sort);
+    if (layoutChoice) params.set('layout', layoutChoice);
+    const text = params.toString();
+    history.replaceState(null, '', `#/${text ? `?${text}` : ''}`);
+  };
+  let layoutChoice = chosenLayout === 'list' || chosenLayout === 'cards' ? chosenLayout : null;
+  const layout = () => layoutChoice ?? ((latest?.queues.length ?? 0) > LIST_VIEW_FROM ? 'list' : 'cards');
+
+  const search = h('input', {
+    type: 'search',
+    name: 'q',
+    value: options.search,
+    placeholder: 'Filter queues by name',
+    maxlength: 200,
+    'aria-label': 'Filter queues by name',
+    dataset: { testid: 'queue-search' },
+  });
+  search.addEventListener('input', () => {
+    options.search = search.value.trim();
+    remember();
+    renderQueues();
+  });
+  const chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Show' });
+  const layoutSwitch = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Layout' });
+  const shown = h('span', { class: 'muted small', dataset: { testid: 'queue-shown' } });
   const root = h(
     'div',
     {},
     h('section', { class: 'page-head' }, h('h1', {}, 'Queues'), summary),
+    h(
+      'div',
+      { class: 'toolbar overview-toolbar' },
+      search,
+      chips,
+      h('span', { class: 'spacer' }),
+      shown,
+      layoutSwitch,
+    ),
     cards,
     h('section', { class: 'card' }, h('h2', {}, 'Live workers'), workers),
   );
+
+  const renderControls = () => {
+    const counts = latest ? latest.queues : [];
+    put(
+      chips,
+      Object.entries(QUEUE_FILTERS).map(([key, f]) => {
+        const n = counts.filter(f.keep).length;
+        const button = h(
+          'button',
+          {
+            type: 'button',
+            class: 'chip',
+            'aria-pressed': String(options.filter === key),
+            dataset: { filter: key },
+          },
+          f.label,
+          key === 'all' ? null : h('span', { class: 'chip-count' }, fmtNumber(n)),
+        );
+        button.addEventListener('click', () => {
+          options.filter = key;
+          remember();
+          renderControls();
+          renderQueues();
+        });
+        return button;
+      }),
+    );
+    put(
+      layoutSwitch,
+      ['list', 'cards'].map((kind) => {
+        const button = h(
+          'button',
+          {
+            type: 'button',
+            class: 'chip',
+            'aria-pressed': String(layout() === kind),
+            dataset: { layout: kind },
+          },
+          kind === 'list' ? 'List' : 'Cards',
+        );
+        button.addEventListener('click', () => {
+          layoutChoice = kind;
+          localStorage.setItem(LAYOUT_KEY, kind);
+          remember();
+          renderControls();
+          renderQueues();
+        });
+        return button;
+      }),
+    );
+  };
+
+  const matching = () => {
+    if (!latest) return [];
+    const needle = options.search.toLowerCase();
+    const keep = QUEUE_FILTERS[options.filter].keep;
+    const list = latest.queues.filter((q) => keep(q) && q.name.toLowerCase().includes(needle));
+    if (options.sort !== 'name') {
+      const value = QUEUE_SORTS[options.sort].value;
+      list.sort((a, b) => value(b) - value(a) || a.name.localeCompare(b.name));
+    }
+    return list;
+  };
+
+  const sortHeader = (key, attrs = {}) => {
+    const button = h(
+      'button',
+      { type: 'button', class: 'sort', dataset: { sort: key } },
+      QUEUE_SORTS[key].label,
+      options.sort === key ? h('span', { 'aria-hidden': 'true' }, key === 'name' ? ' ▲' : ' ▼') : null,
+    );
+    button.addEventListener('click', () => {
+      options.sort = key;
+      remember();
+      renderQueues();
+    });
+    return h(
+      'th',
+      {
+        ...attrs,
+        'aria-sort': options.sort === key ? (key === 'name' ? 'ascending' : 'descending') : null,
+      },
+      button,
+    );
+  };
+
+  const row = (q) =>
+    h(
+      'tr',
+      { dataset: { testid: 'queue-row', queue: q.name } },
+      td(
+        'Queue',
+        { class: 'queue-name' },
+        h('a', { href: `#/queues/${enc(q.name)}` }, q.name),
+        q.paused ? h('span', { class: 'badge badge-warn', dataset: { testid: 'paused' } }, 'paused') : null,
+      ),
+      STATES.map((state) =>
+        td(
+          state,
+          { class: `num count-cell${q.counts[state] ? '' : ' zero'}`, dataset: { state } },
+          h('a', { href: `#/queues/${enc(q.name)}?state=${state}` }, fmtNumber(q.counts[state])),
+        ),
+      ),
+      td('Done/h', { class: 'num' }, fmtNumber(q.lastHour.completed)),
+      td(
+        'Fail %',
+        { class: `num${q.lastHour.failureRate > 0.05 ? ' text-danger' : ''}` },
+        q.lastHour.completed + q.lastHour.failed ? fmtPercent(q.lastHour.failureRate) : '—',
+      ),
+      td(
+        'Pipelines',
+        { class: 'num' },
+        q.pipelines ? `${q.pipelines} · ${q.inFlight} running` : h('span', { class: 'muted' }, 'none'),
+      ),
+    );
+
+  const list = (queues) =>
+    h(
+      'div',
+      { class: 'card table-card' },
+      h(
+        'table',
+        { class: 'table dense', dataset: { testid: 'queue-list' } },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            sortHeader('name'),
+            STATES.map((state) => sortHeader(state, { class: `num state-head state-${state}` })),
+            sortHeader('throughput', { class: 'num' }),
+            sortHeader('failures', { class: 'num' }),
+            sortHeader('workers', { class: 'num' }),
+          ),
+        ),
+        h('tbody', {}, queues.map(row)),
+      ),
+    );
+
+  const renderQueues = () => {
+    if (!latest) return;
+    const all = latest.queues;
+    if (all.length === 0) {
+      put(
+        cards,
+        h(
+          'p',
+          { class: 'empty' },
+          'No queues yet. A queue appears when its first job is added or a worker starts on it.',
+        ),
+      );
+      put(shown);
+      return;
+    }
+    const queues = matching();
+    shown.textContent =
+      queues.length === all.length
+        ? `${fmtNumber(all.length)} shown`
+        : `${queues.length} of ${all.length} shown`;
+    if (queues.length === 0) {
+      put(cards, h('p', { class: 'empty' }, 'No queue matches.'));
+    } else if (layout() === 'list') {
+      put(cards, list(queues));
+    } else {
+      put(cards, h('div', { class: 'cards' }, queues.map(card)));
+    }
+  };
 
   const card = (q) =>
     h(
@@ -475,24 +718,15 @@ function overviewView() {
     queues: () => queueNames,
     async refresh() {
       const data = await api('overview');
+      latest = data;
       queueNames = data.queues.map((q) => q.name);
       const paused = data.queues.filter((q) => q.paused).length;
       summary.textContent =
         `${data.queues.length} queue${data.queues.length === 1 ? '' : 's'}` +
         (paused ? ` · ${paused} paused` : '') +
         (data.workers ? ` · ${data.workers.length} live worker${data.workers.length === 1 ? '' : 's'}` : '');
-      put(
-        cards,
-        ...(data.queues.length
-          ? data.queues.map(card)
-          : [
-              h(
-                'p',
-                { class: 'empty' },
-                'No queues yet. A queue appears when its first job is added or a worker starts on it.',
-              ),
-            ]),
-      );
+      renderControls();
+      renderQueues();
       put(workers, workersTable(data.workers));
     },
   };
@@ -1150,7 +1384,7 @@ function route() {
   } catch {
     return notFoundView();
   }
-  if (parts.length === 0) return overviewView();
+  if (parts.length === 0) return overviewView(query);
   if (parts[0] === 'queues' && parts.length === 2) return queueView(parts[1], query);
   if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'jobs') return jobView(parts[1], parts[3]);
   return notFoundView();
