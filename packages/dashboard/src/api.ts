@@ -14,6 +14,7 @@ import { ApiErrorCode, conflict, HttpError, notFound, readJsonBody, sendJson } f
 import type { LiveUpdates } from './live-updates';
 import { Router, type RouteParams } from './router';
 import {
+  parseBulkRequest,
   parseConcurrency,
   parseFilterText,
   parseIntegerParam,
@@ -21,6 +22,7 @@ import {
   parseJobState,
   parsePurgeableState,
   parseQueueName,
+  type BulkAction,
 } from './validate';
 import {
   jsonText,
@@ -102,6 +104,31 @@ export interface QueueDetailView extends QueueSummaryView {
   readonly invalidSchedules: number;
   /** Live workers with a pipeline on this queue (other pipelines left out); `null` when unknown. */
   readonly workers: readonly WorkerView[] | null;
+}
+
+/** What one job of a bulk action came to. */
+export interface BulkJobResult {
+  readonly id: string;
+  /** `true` when the action was applied to this job. */
+  readonly ok: boolean;
+  /** The job's state after the action, when it exists. */
+  readonly state?: JobState;
+  /** For `cancel`: `cancelled` (it was waiting) or `signalled` (its worker was told to abort it). */
+  readonly result?: string;
+  /** Why the job was left alone (`ok: false`). */
+  readonly error?: string;
+}
+
+/** The answer of `POST api/queues/:queue/jobs/bulk`. */
+export interface BulkActionView {
+  readonly ok: true;
+  readonly action: BulkAction;
+  readonly queue: string;
+  /** Jobs the action was applied to. */
+  readonly done: number;
+  /** Jobs left alone (not found, or in a state the action does not apply to). */
+  readonly skipped: number;
+  readonly results: readonly BulkJobResult[];
 }
 
 export interface JobListView {
@@ -525,6 +552,79 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       },
       { jobId: id },
     );
+  });
+
+  /** One job of a bulk action: the same rules as the single-job endpoints, as a result instead of a 4xx. */
+  const bulkOne = async (queue: string, action: BulkAction, id: string): Promise<BulkJobResult> => {
+    const job = await store.getJob(queue, id);
+    if (!job) return { id, ok: false, error: 'no such job' };
+    const refuse = (why: string): BulkJobResult => ({ id, ok: false, state: job.state, error: why });
+    switch (action) {
+      case 'retry':
+        if (job.state !== 'dead' && job.state !== 'cancelled') {
+          return refuse(`${job.state}: only dead or cancelled jobs can be retried`);
+        }
+        return (await store.retryJobs(queue, [id])) === 1
+          ? { id, ok: true, state: 'ready' }
+          : refuse('changed state before it could be retried');
+      case 'promote':
+        if (job.state !== 'scheduled') return refuse(`${job.state}: only scheduled jobs can be run now`);
+        return (await store.promoteJob(queue, id))
+          ? { id, ok: true, state: 'ready' }
+          : refuse('changed state before it could be promoted');
+      case 'cancel': {
+        const result = await store.cancel(queue, id);
+        if (result === 'not-found') return { id, ok: false, error: 'no such job' };
+        if (result === 'finished') return refuse(`${job.state}: it has already finished`);
+        return { id, ok: true, state: result === 'cancelled' ? 'cancelled' : 'running', result };
+      }
+      case 'remove':
+        if (job.state === 'running') return refuse('running: cancel it first, or wait for it to finish');
+        return (await store.removeJob(queue, id))
+          ? { id, ok: true }
+          : refuse('could not be deleted (it started running, or is gone)');
+    }
+  };
+
+  router.add('POST', '/queues/:queue/jobs/bulk', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const { action, ids } = parseBulkRequest(await readJsonBody(ctx.req));
+    const results: BulkJobResult[] = [];
+    // In order, one at a time: each job's answer reflects the jobs before it.
+    for (const id of ids) results.push(await bulkOne(queue, action, id));
+    const done = results.filter((r) => r.ok);
+    const actor = actorOf(ctx.req);
+    const at = Date.now();
+    for (const r of done) {
+      deps.telemetry?.emit({
+        type: 'action',
+        queue,
+        at,
+        action,
+        jobId: r.id,
+        detail: 'bulk',
+        ...(actor === undefined ? {} : { actor }),
+      });
+    }
+    logger.info('dashboard action', {
+      action,
+      queue,
+      detail: 'bulk',
+      jobIds: done.map((r) => r.id),
+      skipped: results.length - done.length,
+      ...(actor === undefined ? {} : { actor }),
+      remoteAddress: ctx.req.socket.remoteAddress,
+    });
+    if (done.length > 0) deps.live.notify(queue);
+    const body: BulkActionView = {
+      ok: true,
+      action,
+      queue,
+      done: done.length,
+      skipped: results.length - done.length,
+      results,
+    };
+    sendJson(ctx.res, 200, body);
   });
 
   return router;

@@ -18,7 +18,14 @@ export type { CsrfOptions } from './csrf';
 export type { LiveUpdatesOptions } from './live-updates';
 export { ApiErrorCode } from './http';
 export type { ApiErrorBody } from './http';
-export type { JobListView, OverviewView, QueueDetailView, SessionView } from './api';
+export type {
+  BulkActionView,
+  BulkJobResult,
+  JobListView,
+  OverviewView,
+  QueueDetailView,
+  SessionView,
+} from './api';
 export type {
   JobDetailView,
   JobSummaryView,

@@ -99,3 +99,29 @@ export function parseConcurrency(body: Record<string, unknown>): number | undefi
   }
   return value;
 }
+
+/** Actions the bulk endpoint takes on several jobs at once. */
+export const BULK_ACTIONS = ['retry', 'promote', 'cancel', 'remove'] as const;
+export type BulkAction = (typeof BULK_ACTIONS)[number];
+/** Most jobs one bulk request names. */
+export const MAX_BULK_JOBS = 200;
+
+/** `{ "action": "retry", "ids": ["1", "2"] }`: a known action and 1-200 distinct valid ids. */
+export function parseBulkRequest(body: Record<string, unknown>): {
+  readonly action: BulkAction;
+  readonly ids: readonly string[];
+} {
+  const action = BULK_ACTIONS.find((a) => a === body['action']);
+  if (action === undefined) {
+    throw badRequest(ApiErrorCode.BadRequest, `"action" must be one of ${BULK_ACTIONS.join(', ')}`);
+  }
+  const ids = body['ids'];
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_BULK_JOBS) {
+    throw badRequest(ApiErrorCode.BadRequest, `"ids" must be an array of 1 to ${MAX_BULK_JOBS} job ids`);
+  }
+  const parsed = ids.map((id: unknown) => {
+    if (typeof id !== 'string') throw badRequest(ApiErrorCode.InvalidId, 'every job id must be a string');
+    return parseJobId(id);
+  });
+  return { action, ids: [...new Set(parsed)] };
+}

@@ -91,6 +91,8 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
     expect(problems).toEqual([]);
   });
 
+  const stateOf = async (id: string) => (await fixture.store.getJob('emails', id))?.state;
+
   async function signedIn(hash: string, viewport = { width: 1280, height: 860 }): Promise<Page> {
     const page = await browser.newPage({ viewport });
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -145,6 +147,61 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
       } finally {
         await page.close();
       }
+    }
+  });
+
+  it('acts on several selected jobs at once, and on one row; the selection survives live updates', async () => {
+    const store = fixture.store;
+    const later = { delayMs: 3_600_000, name: 'reminder' };
+    const [a, b, c] = await Promise.all(
+      ['a', 'b', 'c'].map(async (to) => (await worker.queue.add({ to: `${to}@example.com` }, later)).id),
+    );
+    const page = await signedIn('#/queues/emails?state=scheduled');
+    try {
+      const row = (id: string) => page.locator(`[data-testid="jobs"] tr[data-job="${id}"]`);
+      await row(c!).waitFor();
+      await row(a!).getByLabel(`Select job ${a}`).check();
+      await row(b!).getByLabel(`Select job ${b}`).check();
+      await page.getByTestId('selected-count').filter({ hasText: '2 selected' }).waitFor();
+
+      // A live update re-renders the list: the ticks stay.
+      const d = (await worker.queue.add({ to: 'd@example.com' }, later)).id;
+      await row(d).waitFor();
+      expect(await row(a!).getByLabel(`Select job ${a}`).isChecked()).toBe(true);
+      expect(await row(b!).getByLabel(`Select job ${b}`).isChecked()).toBe(true);
+      expect(await row(c!).getByLabel(`Select job ${c}`).isChecked()).toBe(false);
+
+      await page.locator('[data-bulk="promote"]').click();
+      expect(await page.locator('dialog#confirm').textContent()).toContain('Run now: 2 jobs?');
+      await page.getByTestId('confirm-ok').click();
+      await waitFor(async () => (await stateOf(a!)) === 'completed' && (await stateOf(b!)) === 'completed', {
+        timeoutMs: 10_000,
+        what: 'the two promoted jobs to run',
+      });
+      await row(a!).waitFor({ state: 'detached' });
+      expect(await stateOf(c!)).toBe('scheduled');
+      await page.getByTestId('selected-count').filter({ hasText: 'Select jobs' }).waitFor();
+
+      // One row's own button.
+      await row(c!).locator('[data-action="remove"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await row(c!).waitFor({ state: 'detached' });
+      expect(await store.getJob('emails', c!)).toBeUndefined();
+
+      // Select the whole page, cancel it; then retry every cancelled job from the cancelled tab.
+      await page.getByLabel('Select every job on this page').check();
+      await page.getByTestId('selected-count').filter({ hasText: '1 selected' }).waitFor();
+      await page.locator('[data-bulk="cancel"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await waitFor(async () => (await stateOf(d)) === 'cancelled', { what: 'the cancel' });
+      await page.evaluate(`location.hash = '#/queues/emails?state=cancelled'`);
+      await row(d).waitFor();
+      await page.getByLabel('Select every job on this page').check();
+      await page.locator('[data-bulk="retry"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await waitFor(async () => (await stateOf(d)) === 'completed', { timeoutMs: 10_000, what: 'the retry' });
+    } finally {
+      await page.close();
     }
   });
 

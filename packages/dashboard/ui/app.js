@@ -15,6 +15,48 @@ const TOKEN_KEY = 'sluice.dashboard.token';
 const PAGE_SIZE = 25;
 const STATES = ['ready', 'scheduled', 'running', 'completed', 'dead', 'cancelled'];
 
+/** What can be done to a job in each state, in the order the buttons appear. */
+const JOB_ACTIONS_BY_STATE = {
+  ready: ['cancel', 'remove'],
+  scheduled: ['promote', 'cancel', 'remove'],
+  running: ['cancel'],
+  completed: ['remove'],
+  dead: ['retry', 'remove'],
+  cancelled: ['retry', 'remove'],
+};
+
+/** The job actions: labels, wording, and the single-job request. */
+const JOB_ACTIONS = {
+  retry: {
+    label: 'Retry',
+    done: 'sent back to ready',
+    message: 'The job goes back to ready with a fresh set of attempts.',
+    request: (url) => api(`${url}/retry`, { method: 'POST' }),
+  },
+  promote: {
+    label: 'Run now',
+    done: 'due now',
+    message: 'The job becomes due at once instead of at its scheduled time.',
+    request: (url) => api(`${url}/promote`, { method: 'POST' }),
+  },
+  cancel: {
+    label: 'Cancel',
+    done: 'cancelled',
+    danger: true,
+    confirmLabel: 'Cancel the job',
+    message: 'A waiting job will not run; a running one is told to abort. It ends as cancelled.',
+    request: (url) => api(`${url}/cancel`, { method: 'POST' }),
+  },
+  remove: {
+    label: 'Delete',
+    done: 'deleted',
+    danger: true,
+    confirmLabel: 'Delete',
+    message: 'The job and its history are deleted for good. This cannot be undone.',
+    request: (url) => api(url, { method: 'DELETE' }),
+  },
+};
+
 const app = {
   /** `GET api/session`: title, readOnly, csrfToken, refreshIntervalMs, login. */
   session: null,
@@ -225,10 +267,14 @@ function confirmDialog({ title, message, confirmLabel = 'Confirm', danger = fals
 }
 
 /** A button that confirms, calls the API, reports, and refreshes the view. */
-function actionButton({ label, action, title, message, confirmLabel, danger, request, done }) {
+function actionButton({ label, action, title, message, confirmLabel, danger, small, request, done }) {
   const button = h(
     'button',
-    { type: 'button', class: danger ? 'danger' : 'secondary', dataset: { action } },
+    {
+      type: 'button',
+      class: `${danger ? 'danger' : 'secondary'}${small ? ' small' : ''}`,
+      dataset: { action },
+    },
     label,
   );
   button.addEventListener('click', async () => {
@@ -759,6 +805,71 @@ function queueView(queue, query) {
   const config = h('div');
   const tabs = h('nav', { class: 'tabs', 'aria-label': 'Job states' });
   const bulk = h('div', { class: 'actions' });
+  /** Ids of the jobs ticked on this page; kept across live refreshes while they stay on it. */
+  const selected = new Set();
+  let pageIds = [];
+  const selectionBar = h('div', { class: 'selection', dataset: { testid: 'selection' } });
+  const rowActions = canAct() ? JOB_ACTIONS_BY_STATE[state] : [];
+  const jobUrl = (id) => `queues/${enc(queue)}/jobs/${enc(id)}`;
+
+  const renderSelection = () => {
+    if (rowActions.length === 0) {
+      put(selectionBar);
+      return;
+    }
+    const n = selected.size;
+    const ids = [...selected];
+    put(
+      selectionBar,
+      h(
+        'span',
+        { class: 'muted', dataset: { testid: 'selected-count' } },
+        n ? `${n} selected` : 'Select jobs to act on several at once',
+      ),
+      rowActions.map((action) => {
+        const info = JOB_ACTIONS[action];
+        const button = h(
+          'button',
+          {
+            type: 'button',
+            class: `${info.danger ? 'danger' : 'secondary'} small`,
+            dataset: { bulk: action },
+            disabled: n === 0,
+          },
+          `${info.label} selected`,
+        );
+        button.addEventListener('click', async () => {
+          const ok = await confirmDialog({
+            title: `${info.label}: ${n} job${n === 1 ? '' : 's'}?`,
+            message: `${info.message} (${ids.join(', ').slice(0, 300)})`,
+            confirmLabel: `${info.label} ${n}`,
+            danger: info.danger,
+          });
+          if (!ok) return;
+          button.disabled = true;
+          try {
+            const r = await api(`queues/${enc(queue)}/jobs/bulk`, { method: 'POST', body: { action, ids } });
+            const refused = r.results.filter((x) => !x.ok);
+            toast(
+              `${r.done} job${r.done === 1 ? '' : 's'} ${info.done}` +
+                (refused.length
+                  ? ` · ${refused.length} left alone (${refused[0].id}: ${refused[0].error})`
+                  : ''),
+              refused.length && !r.done ? 'error' : 'ok',
+            );
+            selected.clear();
+          } catch (error) {
+            if (!handleAuthError(error)) toast(error.message, 'error');
+          } finally {
+            renderSelection();
+            await refreshNow();
+          }
+        });
+        return button;
+      }),
+    );
+  };
+
   const jobs = h('div', { class: 'table-wrap' });
   const pager = h('div', { class: 'pager' });
 
@@ -818,7 +929,15 @@ function queueView(queue, query) {
       h('article', { class: 'card' }, h('h2', {}, 'Cron schedules'), schedules),
       h('article', { class: 'card' }, h('h2', {}, 'Configuration'), config),
     ),
-    h('section', { class: 'card' }, tabs, h('div', { class: 'toolbar' }, lookup, filter, bulk), jobs, pager),
+    h(
+      'section',
+      { class: 'card' },
+      tabs,
+      h('div', { class: 'toolbar' }, lookup, filter, bulk),
+      selectionBar,
+      jobs,
+      pager,
+    ),
   );
 
   const renderActions = (q) => {
@@ -949,7 +1068,51 @@ function queueView(queue, query) {
     cancelled: ['Cancelled', (j) => time(j.finishedAt)],
   }[state];
 
+  const selectAll = h('input', {
+    type: 'checkbox',
+    'aria-label': 'Select every job on this page',
+    dataset: { select: 'all' },
+  });
+  selectAll.addEventListener('change', () => {
+    for (const id of pageIds) {
+      if (selectAll.checked) selected.add(id);
+      else selected.delete(id);
+    }
+    for (const box of jobs.querySelectorAll('input[data-select]:not([data-select="all"])')) {
+      box.checked = selectAll.checked;
+      box.closest('tr')?.classList.toggle('is-selected', selectAll.checked);
+    }
+    syncSelectAll();
+    renderSelection();
+  });
+  const syncSelectAll = () => {
+    const n = pageIds.filter((id) => selected.has(id)).length;
+    selectAll.checked = n > 0 && n === pageIds.length;
+    selectAll.indeterminate = n > 0 && n < pageIds.length;
+  };
+  const checkbox = (id) => {
+    const box = h('input', {
+      type: 'checkbox',
+      'aria-label': `Select job ${id}`,
+      checked: selected.has(id),
+      dataset: { select: id },
+    });
+    box.addEventListener('change', () => {
+      if (box.checked) selected.add(id);
+      else selected.delete(id);
+      box.closest('tr')?.classList.toggle('is-selected', box.checked);
+      syncSelectAll();
+      renderSelection();
+    });
+    return box;
+  };
+
   const renderJobs = (list) => {
+    pageIds = list.jobs.map((j) => j.id);
+    // Jobs that left this page (they changed state, or were deleted) are no longer selected.
+    for (const id of selected) if (!pageIds.includes(id)) selected.delete(id);
+    syncSelectAll();
+    renderSelection();
     if (list.jobs.length === 0) {
       put(jobs, h('p', { class: 'empty' }, list.filter ? 'No job matches the filter.' : `No ${state} jobs.`));
     } else {
@@ -964,6 +1127,7 @@ function queueView(queue, query) {
             h(
               'tr',
               {},
+              rowActions.length ? h('th', { class: 'select' }, selectAll) : null,
               h('th', {}, 'Id'),
               h('th', {}, 'Name'),
               h('th', {}, 'Attempts'),
@@ -971,6 +1135,7 @@ function queueView(queue, query) {
               h('th', {}, whenColumn[0]),
               h('th', {}, 'Detail'),
               h('th', {}, 'Payload'),
+              rowActions.length ? h('th', {}, 'Actions') : null,
             ),
           ),
           h(
@@ -979,7 +1144,8 @@ function queueView(queue, query) {
             list.jobs.map((j) =>
               h(
                 'tr',
-                { dataset: { job: j.id } },
+                { dataset: { job: j.id }, class: selected.has(j.id) ? 'is-selected' : null },
+                rowActions.length ? td('', { class: 'select' }, checkbox(j.id)) : null,
                 td(
                   'Id',
                   {},
@@ -995,6 +1161,26 @@ function queueView(queue, query) {
                   j.reason ?? (j.lastError ? `${j.lastError.name}: ${j.lastError.message}` : ''),
                 ),
                 td('Payload', {}, h('code', { class: 'preview' }, j.preview)),
+                rowActions.length
+                  ? td(
+                      'Actions',
+                      { class: 'row-actions' },
+                      rowActions.map((action) => {
+                        const info = JOB_ACTIONS[action];
+                        return actionButton({
+                          label: info.label,
+                          action,
+                          small: true,
+                          title: `${info.label}: job ${j.id}?`,
+                          message: info.message,
+                          confirmLabel: info.confirmLabel,
+                          danger: info.danger,
+                          request: () => info.request(jobUrl(j.id)),
+                          done: () => `Job ${j.id} ${info.done}`,
+                        });
+                      }),
+                    )
+                  : null,
               ),
             ),
           ),
