@@ -39,6 +39,7 @@
                       active zset's size), across every worker
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
     15 limitMarginMs  the part of limitPeriodMs that is a margin (kept under store-wide numbers)
+    16 workerId       optional: the worker taking the leases, kept in field w ('' or absent: none)
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
@@ -70,7 +71,8 @@ local jobsPerCall = tonumber(ARGV[10])
 local leadMs, aheadMs = tonumber(ARGV[11]), tonumber(ARGV[12])
 local maxActive, capCheckMs = tonumber(ARGV[13]), tonumber(ARGV[14])
 local limitMarginMs = tonumber(ARGV[15])
-if #ARGV ~= 15 or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local workerId = ARGV[16] or ''
+if (#ARGV ~= 15 and #ARGV ~= 16) or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
@@ -150,6 +152,11 @@ while got < want and spare > 0 do
         end
       end
       redis.call('HSET', jobKey, 'k', token, 'g', nowS, 'a', attempt)
+      if workerId ~= '' then
+        redis.call('HSET', jobKey, 'w', workerId)
+      else
+        redis.call('HDEL', jobKey, 'w')
+      end
       leased[nl + 1] = deadline
       leased[nl + 2] = id
       nl = nl + 2

@@ -283,7 +283,7 @@ export class MemoryStore implements Store {
       while (jobs.length < max) {
         const rec = this.popReady(q);
         if (!rec) break;
-        jobs.push(this.lease<T>(q, rec, now, options.leaseMs));
+        jobs.push(this.lease<T>(q, rec, now, options.leaseMs, options.workerId));
       }
       const result: {
         jobs: ReservedJob<T>[];
@@ -864,7 +864,13 @@ export class MemoryStore implements Store {
     return rec;
   }
 
-  private lease<T>(q: QueueData, rec: Rec, now: number, leaseMs: number): ReservedJob<T> {
+  private lease<T>(
+    q: QueueData,
+    rec: Rec,
+    now: number,
+    leaseMs: number,
+    workerId: string | undefined,
+  ): ReservedJob<T> {
     this.move(q, rec, JobState.Ready, JobState.Running);
     rec.attempt++;
     rec.startedAt = now;
@@ -872,6 +878,7 @@ export class MemoryStore implements Store {
       token: `${rec.id}.${rec.attempt}.${(++this.nextToken).toString(36)}`,
       expiresAt: now + leaseMs,
       startedAt: now,
+      ...(workerId === undefined ? {} : { workerId }),
     };
     q.running.set(rec.id, rec);
     return {
