@@ -75,6 +75,8 @@ export interface JobSummaryView {
   readonly finishedAt?: number;
   readonly reason?: string;
   readonly lastError?: { readonly name: string; readonly message: string };
+  /** While running: the worker holding the job's lease, when the store recorded it. */
+  readonly workerId?: string;
   /** The (redacted) payload as JSON, cut to 160 characters. */
   readonly preview: string;
 }
@@ -95,6 +97,7 @@ export function toJobSummary(job: JobRecord, redacted: RedactedJob): JobSummaryV
     ...(job.finishedAt === undefined ? {} : { finishedAt: job.finishedAt }),
     ...(job.reason === undefined ? {} : { reason: job.reason }),
     ...(last ? { lastError: { name: last.name, message: last.message } } : {}),
+    ...(job.lease?.workerId === undefined ? {} : { workerId: job.lease.workerId }),
     preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text,
   };
 }
@@ -115,6 +118,8 @@ export interface JobDetailView {
     readonly uniqueKey?: string;
   };
   readonly attempt: number;
+  /** While running: the worker holding the job's lease, when the store recorded it. */
+  readonly workerId?: string;
   readonly errors: readonly AttemptError[];
   readonly timings: {
     readonly createdAt: number;
@@ -146,6 +151,7 @@ export function toJobDetail(job: JobRecord, redacted: RedactedJob): JobDetailVie
       ...(job.uniqueKey === undefined ? {} : { uniqueKey: job.uniqueKey }),
     },
     attempt: job.attempt,
+    ...(job.lease?.workerId === undefined ? {} : { workerId: job.lease.workerId }),
     errors: job.errors,
     timings: {
       createdAt: job.createdAt,

@@ -1,7 +1,21 @@
 import { firstValueFrom } from 'rxjs';
-import { MemoryStore, Queue, silentLogger, Telemetry, type TelemetryEvent } from '@sluice/core';
-import { startDashboardServer, type BulkActionView, type DashboardServer } from '@sluice/dashboard';
-import { ApiClient } from './support';
+import {
+  definePipeline,
+  MemoryStore,
+  Queue,
+  silentLogger,
+  Telemetry,
+  Worker,
+  type TelemetryEvent,
+} from '@sluice/core';
+import {
+  startDashboardServer,
+  type BulkActionView,
+  type DashboardServer,
+  type JobDetailView,
+  type JobListView,
+} from '@sluice/dashboard';
+import { ApiClient, waitFor } from './support';
 
 describe('dashboard API: bulk job actions (MemoryStore)', () => {
   const store = new MemoryStore();
@@ -126,5 +140,48 @@ describe('dashboard API: bulk job actions (MemoryStore)', () => {
     expect(res.status).toBe(403);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('csrf');
     expect(await stateOf(id)).toBe('scheduled');
+  });
+});
+
+describe('dashboard API: who runs a job (MemoryStore, real Worker)', () => {
+  const store = new MemoryStore();
+  let server: DashboardServer;
+  let api: ApiClient;
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const worker = new Worker({
+    store,
+    id: 'worker-7f3a',
+    logger: silentLogger,
+    pipelines: [definePipeline({ queue: 'slow', concurrency: 1, handler: () => held })],
+  });
+
+  beforeAll(async () => {
+    worker.start();
+    server = await startDashboardServer({ store, port: 0, logger: silentLogger });
+    api = new ApiClient(server.url);
+  });
+
+  afterAll(async () => {
+    release();
+    await worker.close({ timeoutMs: 2000 });
+    await server.close();
+    await store.close();
+  });
+
+  it('names the worker holding a running job, in the list and on the job, and not once it finished', async () => {
+    const { id } = await new Queue(store, 'slow').add({ n: 1 });
+    await waitFor(async () => (await store.getJob('slow', id))?.state === 'running', { what: 'the start' });
+    const list = await api.get<JobListView>('api/queues/slow/jobs?state=running');
+    expect(list.body.jobs).toEqual([expect.objectContaining({ id, workerId: 'worker-7f3a' })]);
+    const detail = await api.get<{ job: JobDetailView }>(`api/queues/slow/jobs/${id}`);
+    expect(detail.body.job.workerId).toBe('worker-7f3a');
+
+    release();
+    await waitFor(async () => (await store.getJob('slow', id))?.state === 'completed', { what: 'the end' });
+    const done = await api.get<{ job: JobDetailView }>(`api/queues/slow/jobs/${id}`);
+    expect(done.body.job.workerId).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { MemoryStore, Queue, silentLogger } from '@sluice/core';
+import { definePipeline, MemoryStore, Queue, silentLogger, Worker } from '@sluice/core';
 import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
 import { useRedis } from '@sluice/testing';
 import { createBrowserTestStore, type BrowserTestStore } from './browser-store';
@@ -202,6 +202,44 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
       await waitFor(async () => (await stateOf(d)) === 'completed', { timeoutMs: 10_000, what: 'the retry' });
     } finally {
       await page.close();
+    }
+  });
+
+  it('shows which worker holds a running job, in the running list and on the job page', async () => {
+    const store = fixture.store;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = new Worker({
+      store,
+      id: 'slow-worker-1',
+      logger: silentLogger,
+      pipelines: [definePipeline({ queue: 'slow', concurrency: 1, handler: () => held })],
+    });
+    slow.start();
+    const page = await signedIn('#/');
+    try {
+      const { id } = await new Queue(store, 'slow').add({ n: 1 });
+      await waitFor(async () => (await store.getJob('slow', id))?.state === 'running', { what: 'the start' });
+      await page.evaluate(`location.hash = '#/queues/slow?state=running'`);
+      const listed = page.locator(`tr[data-job="${id}"] [data-testid="job-worker"]`);
+      await listed.waitFor();
+      expect(await listed.textContent()).toBe('on slow-worker-1');
+      await page.evaluate(`location.hash = '#/queues/slow/jobs/${id}'`);
+      const fact = page.getByTestId('job-worker');
+      await fact.waitFor();
+      expect(await fact.textContent()).toBe('slow-worker-1');
+      release();
+      await page
+        .getByTestId('job-state')
+        .filter({ hasText: /^completed$/ })
+        .waitFor();
+      expect(await page.getByTestId('job-worker').count()).toBe(0);
+    } finally {
+      release();
+      await page.close();
+      await slow.close({ timeoutMs: 2000 });
     }
   });
 

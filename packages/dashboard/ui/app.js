@@ -1062,7 +1062,19 @@ function queueView(queue, query) {
   const whenColumn = {
     ready: ['Due', (j) => time(j.runAt)],
     scheduled: ['Runs', (j) => time(j.runAt)],
-    running: ['Started', (j) => time(j.startedAt)],
+    running: [
+      'Started',
+      (j) => [
+        time(j.startedAt),
+        j.workerId
+          ? h(
+              'div',
+              { class: 'muted small worker-id', dataset: { testid: 'job-worker' } },
+              `on ${j.workerId}`,
+            )
+          : null,
+      ],
+    ],
     completed: ['Finished', (j) => time(j.finishedAt)],
     dead: ['Died', (j) => time(j.finishedAt)],
     cancelled: ['Cancelled', (j) => time(j.finishedAt)],
@@ -1429,6 +1441,12 @@ function jobView(queue, id) {
             ['Name', job.name],
             ['State', stateBadge(job.state)],
             ['Attempts', `${job.attempt} of ${job.options.maxAttempts}`],
+            job.state === 'running' && [
+              'Worker',
+              job.workerId
+                ? h('code', { class: 'worker-id', dataset: { testid: 'job-worker' } }, job.workerId)
+                : h('span', { class: 'muted' }, 'not recorded (a worker of an older version)'),
+            ],
             ['Priority', String(job.options.priority)],
             job.options.timeoutMs !== undefined && ['Timeout', fmtDuration(job.options.timeoutMs)],
             job.options.uniqueKey !== undefined && ['Unique key', h('code', {}, job.options.uniqueKey)],
