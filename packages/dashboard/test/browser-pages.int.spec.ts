@@ -1,5 +1,5 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { definePipeline, MemoryStore, Queue, silentLogger, Worker } from '@sluice/core';
+import { definePipeline, fixed, MemoryStore, Queue, silentLogger, Worker } from '@sluice/core';
 import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
 import { useRedis } from '@sluice/testing';
 import { createBrowserTestStore, type BrowserTestStore } from './browser-store';
@@ -240,6 +240,57 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
       release();
       await page.close();
       await slow.close({ timeoutMs: 2000 });
+    }
+  });
+
+  it("shows each retry's error on its own: attempt, time, message, stack folded", async () => {
+    const store = fixture.store;
+    const flaky = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline({
+          queue: 'flaky',
+          concurrency: 1,
+          backoff: fixed(10),
+          handler: (job) => Promise.reject(new Error(`upstream said no (try ${job.attempt})`)),
+        }),
+      ],
+    });
+    flaky.start();
+    const page = await signedIn('#/');
+    try {
+      const { id } = await new Queue(store, 'flaky').add({ n: 1 }, { maxAttempts: 3 });
+      await waitFor(async () => (await store.getJob('flaky', id))?.state === 'dead', {
+        timeoutMs: 10_000,
+        what: 'three failed attempts',
+      });
+      const stored = (await store.getJob('flaky', id))!.errors;
+      await page.evaluate(`location.hash = '#/queues/flaky/jobs/${id}'`);
+      const entries = page.getByTestId('job-error');
+      await entries.nth(2).waitFor();
+      expect(await entries.count()).toBe(3);
+      // Newest first, one entry per attempt, each with its own message and time.
+      for (const [i, attempt] of [3, 2, 1].entries()) {
+        const entry = entries.nth(i);
+        expect(await entry.getAttribute('data-attempt')).toBe(String(attempt));
+        expect(await entry.locator('.error-attempt').textContent()).toBe(`Attempt ${attempt} of 3`);
+        expect(await entry.getByTestId('error-message').textContent()).toBe(
+          `upstream said no (try ${attempt})`,
+        );
+        const at = stored.find((e) => e.attempt === attempt)!.at;
+        expect(await entry.locator('time').getAttribute('datetime')).toBe(new Date(at).toISOString());
+        const details = entry.locator('details');
+        expect(await details.count()).toBe(1);
+        expect(await details.evaluate((d) => (d as unknown as { open: boolean }).open)).toBe(false);
+        expect(await entry.locator('pre').isVisible()).toBe(false);
+      }
+      await entries.nth(1).getByText('Stack trace').click();
+      expect(await entries.nth(1).locator('pre').textContent()).toContain('upstream said no (try 2)');
+      expect(await entries.nth(0).locator('pre').isVisible()).toBe(false);
+    } finally {
+      await page.close();
+      await flaky.close({ timeoutMs: 2000 });
     }
   });
 

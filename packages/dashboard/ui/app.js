@@ -1340,6 +1340,34 @@ function queueView(queue, query) {
   };
 }
 
+/** One failed attempt: its number, when, the error, and the stack trace folded away. */
+function errorEntry(e, maxAttempts) {
+  return h(
+    'li',
+    { class: 'error-entry', dataset: { testid: 'job-error', attempt: String(e.attempt) } },
+    h(
+      'div',
+      { class: 'error-head' },
+      h('strong', { class: 'error-attempt' }, `Attempt ${e.attempt} of ${maxAttempts}`),
+      h(
+        'time',
+        { datetime: new Date(e.at).toISOString(), title: new Date(e.at).toLocaleString() },
+        fmtDateTime(e.at),
+        h('span', { class: 'muted' }, ` (${fmtRelative(e.at)})`),
+      ),
+      e.code ? h('code', { class: 'error-code' }, e.code) : null,
+    ),
+    h(
+      'p',
+      { class: 'error-message' },
+      h('span', { class: 'error-name' }, e.name),
+      ': ',
+      h('span', { dataset: { testid: 'error-message' } }, e.message),
+    ),
+    e.stack ? h('details', {}, h('summary', {}, 'Stack trace'), h('pre', { class: 'code' }, e.stack)) : null,
+  );
+}
+
 function jobView(queue, id) {
   const heading = h('h1', {}, 'Job ', h('code', {}, id));
   const actions = h('div', { class: 'actions' });
@@ -1488,35 +1516,21 @@ function jobView(queue, id) {
         h('h2', {}, `Errors (${job.errors.length})`),
         job.errors.length === 0
           ? h('p', { class: 'muted' }, 'No attempt has failed.')
-          : h(
-              'ol',
-              { class: 'errors', dataset: { testid: 'job-errors' } },
-              [...job.errors]
-                .reverse()
-                .map((e) =>
-                  h(
-                    'li',
-                    {},
-                    h(
-                      'div',
-                      { class: 'error-head' },
-                      h('strong', {}, `Attempt ${e.attempt}`),
-                      ' · ',
-                      time(e.at),
-                      e.code ? h('code', {}, ` ${e.code}`) : null,
-                    ),
-                    h('p', { class: 'error-message' }, `${e.name}: ${e.message}`),
-                    e.stack
-                      ? h(
-                          'details',
-                          {},
-                          h('summary', {}, 'Stack trace'),
-                          h('pre', { class: 'code' }, e.stack),
-                        )
-                      : null,
-                  ),
-                ),
-            ),
+          : [
+              job.errors[0].attempt > 1
+                ? h(
+                    'p',
+                    { class: 'muted small' },
+                    `The store keeps the latest ${job.errors.length} errors; earlier attempts' errors are gone.`,
+                  )
+                : null,
+              h(
+                'ul',
+                { class: 'errors', dataset: { testid: 'job-errors' } },
+                // Newest first: the attempt that decided the job's fate is on top.
+                [...job.errors].reverse().map((e) => errorEntry(e, job.options.maxAttempts)),
+              ),
+            ],
       ),
     );
   };
