@@ -12,6 +12,7 @@ import { firstValueFrom, take, timeout } from 'rxjs';
 import type { CsrfGuard } from './csrf';
 import { ApiErrorCode, conflict, HttpError, notFound, readJsonBody, sendJson } from './http';
 import type { LiveUpdates } from './live-updates';
+import type { LimitPauseView, RateLimitMonitor, StartTimingView } from './rate-limits';
 import { Router, type RouteParams } from './router';
 import {
   parseBulkRequest,
@@ -20,6 +21,8 @@ import {
   parseIntegerParam,
   parseJobId,
   parseJobState,
+  parseLimitKey,
+  parseLimitNumbers,
   parsePurgeableState,
   parseQueueName,
   type BulkAction,
@@ -72,6 +75,35 @@ export interface ApiDependencies {
   readonly refreshIntervalMs: number;
   readonly filterScanLimit: number;
   readonly login: 'token' | 'external' | 'none';
+  readonly limits: RateLimitMonitor;
+}
+
+/** A rate-limit key of a queue, in full: numbers, usage, pauses and start timing. */
+export interface RateLimitDetailView {
+  readonly now: number;
+  readonly queue: string;
+  readonly key: string;
+  /** The numbers live workers are configured with (several during a rolling deploy). */
+  readonly configured: readonly {
+    readonly allowed: number;
+    readonly periodMs: number;
+    readonly per: 'job' | 'call';
+    readonly pipelines: readonly string[];
+  }[];
+  /** The store-wide numbers (`store.setRateLimit`), which every worker checks instead of its own. */
+  readonly override: { readonly allowed: number; readonly periodMs: number } | null;
+  /** The numbers in force: the override, else the workers' (the first, when they differ). */
+  readonly effective: { readonly allowed: number; readonly periodMs: number } | null;
+  /** Units granted in the last `effective.periodMs`; `null` when the store cannot tell. */
+  readonly used: number | null;
+  /** Whether the store can set numbers store-wide (and the dashboard is not read-only). */
+  readonly canSet: boolean;
+  /** Provider pauses, newest first. */
+  readonly pauses: readonly LimitPauseView[];
+  /** `store`: pauses of every process; `telemetry`: only this process's workers; `none`. */
+  readonly pausesFrom: 'store' | 'telemetry' | 'none';
+  /** Start timing from this process's telemetry; `null` without a `telemetry` hub. */
+  readonly timing: StartTimingView | null;
 }
 
 /** What `GET api/session` answers: everything the UI needs before its first view. */
@@ -186,7 +218,8 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
             logger.debug('dashboard: store.rateLimitUsage() failed', { queue, error: errorMessage(err) });
           }
         }
-        return { ...limit, used };
+        deps.limits.watch(queue, limit);
+        return { ...limit, used, leadCapped: deps.limits.leadCapped(queue, limit.key) };
       }),
     );
 
@@ -551,6 +584,93 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
         return { deleted: true };
       },
       { jobId: id },
+    );
+  });
+
+  const readOverride = async (queue: string, key: string) => {
+    if (!store.getRateLimit) return null;
+    return store.getRateLimit(queue, key);
+  };
+
+  const limitDetail = async (queue: string, key: string): Promise<RateLimitDetailView | undefined> => {
+    const workers = (await liveWorkers()) ?? [];
+    const configured = rateLimitsOf(queue, workers).filter((l) => l.key === key);
+    const override = await readOverride(queue, key);
+    if (configured.length === 0 && override === null && !deps.limits.keysSeen(queue).includes(key)) {
+      return undefined;
+    }
+    const first = configured[0];
+    if (first) deps.limits.watch(queue, first);
+    const effective = override ?? (first ? { allowed: first.allowed, periodMs: first.periodMs } : null);
+    let used: number | null = null;
+    if (store.rateLimitUsage && effective) {
+      try {
+        used = await store.rateLimitUsage(queue, key, effective.periodMs);
+      } catch (err) {
+        logger.debug('dashboard: store.rateLimitUsage() failed', { queue, error: errorMessage(err) });
+      }
+    }
+    return {
+      now: Date.now(),
+      queue,
+      key,
+      configured: configured.map(({ allowed, periodMs, per, pipelines }) => ({
+        allowed,
+        periodMs,
+        per,
+        pipelines,
+      })),
+      override,
+      effective,
+      used,
+      canSet: store.setRateLimit !== undefined && !deps.readOnly,
+      pauses: deps.limits.pauses(queue, key),
+      pausesFrom: deps.limits.hearsStorePauses ? 'store' : deps.limits.telemetry ? 'telemetry' : 'none',
+      timing: deps.limits.timing(queue, key),
+    };
+  };
+
+  router.add('GET', '/queues/:queue/limits', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const workers = (await liveWorkers()) ?? [];
+    const keys = new Set([...rateLimitsOf(queue, workers).map((l) => l.key), ...deps.limits.keysSeen(queue)]);
+    const limits = await Promise.all([...keys].sort().map((key) => limitDetail(queue, key)));
+    sendJson(ctx.res, 200, { now: Date.now(), queue, limits: limits.filter((l) => l !== undefined) });
+  });
+
+  router.add('GET', '/queues/:queue/limits/:key', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const key = parseLimitKey(params['key'] ?? '');
+    const detail = await limitDetail(queue, key);
+    if (!detail) {
+      throw notFound(
+        `no rate limit ${JSON.stringify(key)} on queue ${JSON.stringify(queue)}: no live worker uses it`,
+      );
+    }
+    sendJson(ctx.res, 200, detail);
+  });
+
+  router.add('PUT', '/queues/:queue/limits/:key', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const key = parseLimitKey(params['key'] ?? '');
+    const numbers = parseLimitNumbers(await readJsonBody(ctx.req));
+    const setRateLimit = store.setRateLimit?.bind(store);
+    if (!setRateLimit) {
+      throw new HttpError(
+        501,
+        ApiErrorCode.NotSupported,
+        `this store (${store.kind}) cannot set rate limits`,
+      );
+    }
+    await act(
+      ctx,
+      queue,
+      'set-rate-limit',
+      async () => {
+        await setRateLimit(queue, key, numbers);
+        return { key, override: await readOverride(queue, key) };
+      },
+      { detail: numbers ? `${key}: ${numbers.allowed} per ${numbers.periodMs} ms` : `${key}: cleared` },
     );
   });
 

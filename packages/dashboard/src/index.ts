@@ -18,8 +18,10 @@ export type { CsrfOptions } from './csrf';
 export type { LiveUpdatesOptions } from './live-updates';
 export { ApiErrorCode } from './http';
 export type { ApiErrorBody } from './http';
+export type { LimitPauseView, StartTimingView } from './rate-limits';
 export type {
   BulkActionView,
+  RateLimitDetailView,
   BulkJobResult,
   JobListView,
   OverviewView,

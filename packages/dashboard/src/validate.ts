@@ -125,3 +125,61 @@ export function parseBulkRequest(body: Record<string, unknown>): {
   });
   return { action, ids: [...new Set(parsed)] };
 }
+
+/** Longest rate-limit key the API accepts. */
+const MAX_LIMIT_KEY = 256;
+
+export function parseLimitKey(raw: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (raw.length === 0 || raw.length > MAX_LIMIT_KEY || /[\u0000-\u001f\u007f]/.test(raw)) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `invalid rate-limit key ${JSON.stringify(raw.slice(0, 64))}: use 1-${MAX_LIMIT_KEY} printable characters`,
+    );
+  }
+  return raw;
+}
+
+/** Largest store-wide `allowed` the API sets. */
+export const MAX_LIMIT_ALLOWED = 1_000_000;
+/** Longest store-wide period the API sets: one day. */
+export const MAX_LIMIT_PERIOD_MS = 86_400_000;
+
+/** `{ "allowed": n, "periodMs": ms }` to set store-wide numbers, or `{ "clear": true }` (→ `null`). */
+export function parseLimitNumbers(
+  body: Record<string, unknown>,
+): { readonly allowed: number; readonly periodMs: number } | null {
+  if (body['clear'] === true) {
+    if ('allowed' in body || 'periodMs' in body) {
+      throw badRequest(
+        ApiErrorCode.BadRequest,
+        'send { "allowed", "periodMs" } or { "clear": true }, not both',
+      );
+    }
+    return null;
+  }
+  const { allowed, periodMs } = body;
+  if (
+    typeof allowed !== 'number' ||
+    !Number.isInteger(allowed) ||
+    allowed < 1 ||
+    allowed > MAX_LIMIT_ALLOWED
+  ) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `"allowed" must be an integer from 1 to ${MAX_LIMIT_ALLOWED} (or send { "clear": true })`,
+    );
+  }
+  if (
+    typeof periodMs !== 'number' ||
+    !Number.isInteger(periodMs) ||
+    periodMs < 1 ||
+    periodMs > MAX_LIMIT_PERIOD_MS
+  ) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `"periodMs" must be an integer from 1 to ${MAX_LIMIT_PERIOD_MS}`,
+    );
+  }
+  return { allowed, periodMs };
+}

@@ -202,6 +202,8 @@ export interface RateLimitView {
   readonly per: 'job' | 'call';
   /** Units granted in the current window; `null` when the store cannot tell. */
   readonly used: number | null;
+  /** Whether the latest lead of new slots is at its cap (`start-timing` events this process saw). */
+  readonly leadCapped: boolean;
   /** Pipelines (`worker/pipeline`) that share it. */
   readonly pipelines: readonly string[];
 }
@@ -252,10 +254,13 @@ export function toWorkerView(w: WorkerInfo): WorkerView {
 }
 
 /** The distinct rate limits live workers apply to `queue` (usage not yet filled in). */
-export function rateLimitsOf(queue: string, workers: readonly WorkerInfo[]): Omit<RateLimitView, 'used'>[] {
+export function rateLimitsOf(
+  queue: string,
+  workers: readonly WorkerInfo[],
+): Omit<RateLimitView, 'used' | 'leadCapped'>[] {
   const byKey = new Map<
     string,
-    { view: Omit<RateLimitView, 'used' | 'pipelines'>; pipelines: Set<string> }
+    { view: Omit<RateLimitView, 'used' | 'leadCapped' | 'pipelines'>; pipelines: Set<string> }
   >();
   for (const w of workers) {
     for (const p of w.pipelines) {

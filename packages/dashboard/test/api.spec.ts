@@ -206,6 +206,7 @@ describe('dashboard API over node:http (MemoryStore, real Worker)', () => {
           periodMs: 1000, // as configured; the store's window adds the margin
           per: 'job',
           used: expect.any(Number),
+          leadCapped: false,
           pipelines: ['emails'],
         },
       ]);

@@ -1,3 +1,4 @@
+import { firstValueFrom } from 'rxjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { definePipeline, fixed, MemoryStore, Queue, silentLogger, Worker } from '@sluice/core';
 import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
@@ -135,6 +136,7 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
         hash: `#/queues/emails/jobs/${encodeURIComponent(ids['dead']!)}`,
         ready: '[data-testid="job-errors"]',
       },
+      { hash: '#/queues/emails/limits/emails', ready: '[data-testid="limit-form"]' },
     ];
     for (const { hash, ready } of pages) {
       const page = await signedIn(hash, viewport);
@@ -291,6 +293,62 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
     } finally {
       await page.close();
       await flaky.close({ timeoutMs: 2000 });
+    }
+  });
+
+  it('shows a rate limit and changes it store-wide from its page', async () => {
+    const store = fixture.store;
+    // A lead at its cap, as a loaded worker would report it on the hub the dashboard reads.
+    worker.telemetry.emit({
+      type: 'start-timing',
+      queue: 'emails',
+      at: Date.now(),
+      pipeline: 'emails',
+      key: 'emails',
+      kind: 'lead',
+      lateMs: 0,
+      leadMs: 180,
+      marginMs: 10,
+      capped: true,
+    });
+    const page = await signedIn('#/queues/emails');
+    try {
+      await page.locator('.limits a', { hasText: 'emails' }).click();
+      await page.getByTestId('limit-effective').filter({ hasText: '100 per s' }).waitFor();
+      expect(await page.getByTestId('limit-override').textContent()).toContain('not set');
+      await page.getByTestId('lead-capped').waitFor();
+      expect(await page.getByTestId('lead-capped').textContent()).toContain('180 ms ahead');
+
+      // A provider pause taken by any process shows up (the next live update re-reads the page).
+      const spec = { key: 'emails', allowed: 100, periodMs: 1000 };
+      const pause = await firstValueFrom(store.pauseLimit!('emails', spec, 300));
+      await worker.queue.add({ to: 'wake@example.com' });
+      await page.getByTestId('limit-pauses').locator('li').first().waitFor();
+      expect(await page.getByTestId('limit-pauses').locator('li').count()).toBe(1);
+      expect(await page.getByTestId('limit-pauses').textContent()).toContain('until');
+      expect(pause.until).toBeGreaterThan(0);
+      // The job added here started under the limit after the dashboard began counting.
+      await waitFor(async () => Number(await page.getByTestId('timing-started').textContent()) > 0, {
+        what: 'a start counted on the page',
+      });
+
+      const form = page.getByTestId('limit-form');
+      await form.getByLabel('Allowed').fill('40');
+      await form.getByLabel('per (ms)').fill('2000');
+      await form.getByRole('button', { name: 'Set store-wide' }).click();
+      expect(await page.locator('dialog#confirm').textContent()).toContain('Set emails to 40 per 2 s?');
+      await page.getByTestId('confirm-ok').click();
+      await page.getByTestId('limit-override').filter({ hasText: '40 per 2 s' }).waitFor();
+      expect(await store.getRateLimit!('emails', 'emails')).toEqual({ allowed: 40, periodMs: 2000 });
+      expect(await page.getByTestId('limit-effective').textContent()).toBe('40 per 2 s');
+
+      await page.locator('[data-action="clear-limit"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await page.getByTestId('limit-override').filter({ hasText: 'not set' }).waitFor();
+      expect(await store.getRateLimit!('emails', 'emails')).toBeNull();
+    } finally {
+      await store.setRateLimit?.('emails', 'emails', null);
+      await page.close();
     }
   });
 

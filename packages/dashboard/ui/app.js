@@ -369,7 +369,7 @@ function throughputLine(lastHour) {
   );
 }
 
-function rateLimits(limits) {
+function rateLimits(limits, queue) {
   if (limits.length === 0) return h('p', { class: 'muted' }, 'No rate limit reported by live workers.');
   return h(
     'ul',
@@ -378,7 +378,18 @@ function rateLimits(limits) {
       h(
         'li',
         { dataset: { limit: l.key } },
-        h('span', { class: 'limit-key' }, l.key),
+        h(
+          'span',
+          { class: 'limit-key' },
+          queue ? h('a', { href: `#/queues/${enc(queue)}/limits/${enc(l.key)}` }, l.key) : l.key,
+          l.leadCapped
+            ? h(
+                'span',
+                { class: 'badge badge-warn', title: 'The lead of new slots is at its cap' },
+                'lead capped',
+              )
+            : null,
+        ),
         h('meter', {
           min: 0,
           max: l.allowed,
@@ -749,7 +760,7 @@ function overviewView(query) {
       ),
       historyChart(q.history, { width: 360, height: 70 }),
       throughputLine(q.lastHour),
-      rateLimits(q.rateLimits),
+      rateLimits(q.rateLimits, q.name),
       h(
         'p',
         { class: 'muted small' },
@@ -1315,7 +1326,7 @@ function queueView(queue, query) {
       renderActions(q);
       put(chart, historyChart(q.history));
       put(rates, throughputLine(q.lastHour));
-      put(limits, rateLimits(q.rateLimits));
+      put(limits, rateLimits(q.rateLimits, q.name));
       put(workers, workersTable(q.workers));
       renderSchedules(q);
       renderConfig(q);
@@ -1574,6 +1585,327 @@ function jobView(queue, id) {
   };
 }
 
+function limitView(queue, key) {
+  const url = `queues/${enc(queue)}/limits/${enc(key)}`;
+  const heading = h('h1', {}, 'Rate limit ', h('code', {}, key));
+  const numbers = h('div');
+  const control = h('div');
+  const timing = h('div');
+  const pauses = h('div');
+  const warning = h('div');
+  const root = h(
+    'div',
+    {},
+    h('section', { class: 'page-head' }, heading),
+    warning,
+    h(
+      'div',
+      { class: 'grid-2' },
+      h('article', { class: 'card' }, h('h2', {}, 'Numbers'), numbers, control),
+      h('article', { class: 'card' }, h('h2', {}, 'Provider pauses'), pauses),
+    ),
+    h('article', { class: 'card' }, h('h2', {}, 'Start timing'), timing),
+  );
+  let formShownFor = '';
+
+  const per = (n) => `${fmtNumber(n.allowed)} per ${fmtPeriod(n.periodMs)}`;
+
+  const renderNumbers = (l) => {
+    const rows = [
+      [
+        'In force',
+        l.effective ? h('strong', { dataset: { testid: 'limit-effective' } }, per(l.effective)) : '—',
+      ],
+      [
+        'Store-wide',
+        l.override
+          ? h(
+              'span',
+              { dataset: { testid: 'limit-override' } },
+              per(l.override),
+              ' ',
+              h('span', { class: 'badge badge-warn' }, 'override'),
+            )
+          : h(
+              'span',
+              { class: 'muted', dataset: { testid: 'limit-override' } },
+              'not set: each worker uses its own numbers',
+            ),
+      ],
+      [
+        'Workers',
+        l.configured.length === 0
+          ? h('span', { class: 'muted' }, 'no live worker uses this key')
+          : h(
+              'ul',
+              { class: 'plain' },
+              l.configured.map((c) =>
+                h(
+                  'li',
+                  {},
+                  per(c),
+                  c.per === 'call' ? ' (calls)' : '',
+                  h('span', { class: 'muted' }, ` · ${c.pipelines.join(', ')}`),
+                ),
+              ),
+            ),
+      ],
+      [
+        'In use',
+        l.used === null || !l.effective
+          ? h('span', { class: 'muted' }, 'the store cannot tell')
+          : h(
+              'span',
+              { class: 'usage' },
+              h('meter', {
+                min: 0,
+                max: l.effective.allowed,
+                value: l.used,
+                high: l.effective.allowed * 0.8,
+                optimum: 0,
+              }),
+              h(
+                'span',
+                { dataset: { testid: 'limit-used' } },
+                ` ${fmtNumber(l.used)} of ${fmtNumber(l.effective.allowed)} in the last ${fmtPeriod(l.effective.periodMs)}`,
+              ),
+            ),
+      ],
+    ];
+    if (l.configured.length > 1 && !l.override) {
+      rows.push([
+        '',
+        h(
+          'span',
+          { class: 'text-warn' },
+          'Workers disagree (a rolling deploy?): each grant keeps the numbers of the worker that asked.',
+        ),
+      ]);
+    }
+    put(
+      numbers,
+      h(
+        'dl',
+        { class: 'facts' },
+        rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+    );
+  };
+
+  const renderControl = (l) => {
+    if (!l.canSet) {
+      put(
+        control,
+        canAct() ? h('p', { class: 'muted small' }, 'This store cannot set rate limits store-wide.') : null,
+      );
+      return;
+    }
+    // Keep what the user is typing: rebuild the form only when the numbers in force change.
+    const shown = JSON.stringify([l.override, l.effective]);
+    if (shown === formShownFor) return;
+    formShownFor = shown;
+    const start = l.override ?? l.effective ?? { allowed: '', periodMs: '' };
+    const form = h(
+      'form',
+      { class: 'inline-form limit-form', dataset: { testid: 'limit-form' } },
+      h(
+        'label',
+        {},
+        'Allowed ',
+        h('input', {
+          name: 'allowed',
+          type: 'number',
+          min: 1,
+          max: 1000000,
+          step: 1,
+          required: true,
+          value: start.allowed,
+        }),
+      ),
+      h(
+        'label',
+        {},
+        'per (ms) ',
+        h('input', {
+          name: 'periodMs',
+          type: 'number',
+          min: 1,
+          max: 86400000,
+          step: 1,
+          required: true,
+          value: start.periodMs,
+        }),
+      ),
+      h('button', { type: 'submit', dataset: { action: 'set-limit' } }, 'Set store-wide'),
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const allowed = Number(form.elements.namedItem('allowed').value);
+      const periodMs = Number(form.elements.namedItem('periodMs').value);
+      if (!Number.isInteger(allowed) || allowed < 1 || !Number.isInteger(periodMs) || periodMs < 1) return;
+      const ok = await confirmDialog({
+        title: `Set ${key} to ${fmtNumber(allowed)} per ${fmtPeriod(periodMs)}?`,
+        message: `Every worker and process using "${key}" checks these numbers from its next reserve, whatever its own configuration says.`,
+        confirmLabel: 'Set store-wide',
+      });
+      if (!ok) return;
+      try {
+        await api(url, { method: 'PUT', body: { allowed, periodMs } });
+        toast(`${key}: ${fmtNumber(allowed)} per ${fmtPeriod(periodMs)}, store-wide`);
+      } catch (error) {
+        if (!handleAuthError(error)) toast(error.message, 'error');
+      }
+      formShownFor = '';
+      await refreshNow();
+    });
+    put(
+      control,
+      h('h3', {}, 'Change store-wide'),
+      form,
+      l.override
+        ? actionButton({
+            label: 'Clear override',
+            action: 'clear-limit',
+            title: `Clear the store-wide numbers of ${key}?`,
+            message: 'Each worker goes back to the numbers it was configured with.',
+            request: async () => {
+              formShownFor = '';
+              return api(url, { method: 'PUT', body: { clear: true } });
+            },
+            done: () => `${key}: back to each worker's own numbers`,
+          })
+        : null,
+    );
+  };
+
+  const renderPauses = (l) => {
+    const source =
+      l.pausesFrom === 'store'
+        ? 'Pauses any process took after a provider refused a call (retry-after), heard on the store since this dashboard first showed the key.'
+        : l.pausesFrom === 'telemetry'
+          ? 'Pauses the workers on this dashboard’s telemetry hub took after a provider refused a call.'
+          : 'This store has no pause channel and the dashboard has no telemetry hub: pauses cannot be seen here.';
+    put(
+      pauses,
+      h('p', { class: 'muted small' }, source),
+      l.pauses.length === 0
+        ? h('p', { class: 'muted', dataset: { testid: 'limit-pauses' } }, 'No pause seen.')
+        : h(
+            'ul',
+            { class: 'plain pauses', dataset: { testid: 'limit-pauses' } },
+            l.pauses.map((p) =>
+              h(
+                'li',
+                {},
+                time(p.at),
+                p.until !== undefined ? h('span', {}, ` · until ${fmtDateTime(p.until)}`) : null,
+                p.pauseMs !== undefined ? h('span', {}, ` · ${fmtDuration(p.pauseMs)}`) : null,
+              ),
+            ),
+          ),
+    );
+  };
+
+  const renderTiming = (l) => {
+    const t = l.timing;
+    put(
+      warning,
+      t?.lead?.capped
+        ? h(
+            'div',
+            { class: 'problem warn', role: 'alert', dataset: { testid: 'lead-capped' } },
+            h('strong', {}, 'The lead is at its cap. '),
+            `New slots go ${fmtDuration(t.lead.leadMs)} ahead (pipeline ${t.lead.pipeline}), and answers take longer than that: starts will run late or be moved. Raise the pipeline's maxLeadMs, or take load off the worker.`,
+          )
+        : null,
+    );
+    if (!t) {
+      put(
+        timing,
+        h(
+          'p',
+          { class: 'muted' },
+          'Give the dashboard the telemetry hub your workers emit on (the telemetry option) to see how starts ran against their slots.',
+        ),
+      );
+      return;
+    }
+    const stat = (label, value, testid) =>
+      h(
+        'div',
+        { class: 'stat' },
+        h('div', { class: 'stat-value', dataset: { testid } }, value),
+        h('div', { class: 'muted small' }, label),
+      );
+    put(
+      timing,
+      h(
+        'p',
+        { class: 'muted small' },
+        `From the workers on this dashboard's telemetry hub, since ${fmtDateTime(t.since)}.`,
+      ),
+      h(
+        'div',
+        { class: 'stats' },
+        stat('starts', fmtNumber(t.started), 'timing-started'),
+        stat('late, median', t.lateMs ? fmtDuration(t.lateMs.p50) : '—', 'timing-p50'),
+        stat('late, 95th percentile', t.lateMs ? fmtDuration(t.lateMs.p95) : '—', 'timing-p95'),
+        stat('late, worst', t.lateMs ? fmtDuration(t.lateMs.max) : '—', 'timing-max'),
+        stat('moved to a new slot', fmtNumber(t.moved), 'timing-moved'),
+        stat('handed back', fmtNumber(t.handedBack), 'timing-handed-back'),
+        stat('reserves held back', fmtNumber(t.heldBack), 'timing-held-back'),
+        stat(
+          t.lead ? `lead (margin ${fmtDuration(t.lead.marginMs)})` : 'lead',
+          t.lead
+            ? [
+                fmtDuration(t.lead.leadMs),
+                t.lead.capped ? h('span', { class: 'badge badge-warn' }, 'capped') : null,
+              ]
+            : '—',
+          'timing-lead',
+        ),
+      ),
+      t.recentHandBacks.length
+        ? h(
+            'details',
+            {},
+            h('summary', {}, `Latest hand-backs (${t.recentHandBacks.length})`),
+            h(
+              'ul',
+              { class: 'plain' },
+              t.recentHandBacks.map((b) => h('li', {}, time(b.at), ` · ${b.reason ?? 'no reason given'}`)),
+            ),
+          )
+        : null,
+    );
+  };
+
+  return {
+    title: `Rate limit ${key}`,
+    crumbs: [{ label: queue, href: `#/queues/${enc(queue)}` }, { label: `Rate limit ${key}` }],
+    root,
+    queues: () => [queue],
+    async refresh() {
+      let l;
+      try {
+        l = await api(url);
+      } catch (error) {
+        if (error.status !== 404) throw error;
+        put(numbers, h('p', { class: 'empty' }, error.message));
+        put(control);
+        put(timing);
+        put(pauses);
+        put(warning);
+        return;
+      }
+      renderNumbers(l);
+      renderControl(l);
+      renderPauses(l);
+      renderTiming(l);
+    },
+  };
+}
+
 function notFoundView() {
   return {
     title: 'Not found',
@@ -1605,6 +1937,8 @@ function route() {
   if (parts.length === 0) return overviewView(query);
   if (parts[0] === 'queues' && parts.length === 2) return queueView(parts[1], query);
   if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'jobs') return jobView(parts[1], parts[3]);
+  if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'limits')
+    return limitView(parts[1], parts[3]);
   return notFoundView();
 }
 
