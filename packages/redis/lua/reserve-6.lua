@@ -39,7 +39,7 @@
                       active zset's size), across every worker
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
     15 limitMarginMs  the part of limitPeriodMs that is a margin (kept under store-wide numbers)
-    16 workerId       optional: the worker taking the leases, kept in field w ('' or absent: none)
+    16 workerId       the worker taking the leases, kept in field w ('': none, and w is cleared)
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
@@ -71,8 +71,8 @@ local jobsPerCall = tonumber(ARGV[10])
 local leadMs, aheadMs = tonumber(ARGV[11]), tonumber(ARGV[12])
 local maxActive, capCheckMs = tonumber(ARGV[13]), tonumber(ARGV[14])
 local limitMarginMs = tonumber(ARGV[15])
-local workerId = ARGV[16] or ''
-if (#ARGV ~= 15 and #ARGV ~= 16) or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local workerId = ARGV[16]
+if #ARGV ~= 16 or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
