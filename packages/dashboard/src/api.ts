@@ -12,15 +12,20 @@ import { firstValueFrom, take, timeout } from 'rxjs';
 import type { CsrfGuard } from './csrf';
 import { ApiErrorCode, conflict, HttpError, notFound, readJsonBody, sendJson } from './http';
 import type { LiveUpdates } from './live-updates';
+import type { LimitPauseView, RateLimitMonitor, StartTimingView } from './rate-limits';
 import { Router, type RouteParams } from './router';
 import {
+  parseBulkRequest,
   parseConcurrency,
   parseFilterText,
   parseIntegerParam,
   parseJobId,
   parseJobState,
+  parseLimitKey,
+  parseLimitNumbers,
   parsePurgeableState,
   parseQueueName,
+  type BulkAction,
 } from './validate';
 import {
   jsonText,
@@ -70,6 +75,35 @@ export interface ApiDependencies {
   readonly refreshIntervalMs: number;
   readonly filterScanLimit: number;
   readonly login: 'token' | 'external' | 'none';
+  readonly limits: RateLimitMonitor;
+}
+
+/** A rate-limit key of a queue, in full: numbers, usage, pauses and start timing. */
+export interface RateLimitDetailView {
+  readonly now: number;
+  readonly queue: string;
+  readonly key: string;
+  /** The numbers live workers are configured with (several during a rolling deploy). */
+  readonly configured: readonly {
+    readonly allowed: number;
+    readonly periodMs: number;
+    readonly per: 'job' | 'call';
+    readonly pipelines: readonly string[];
+  }[];
+  /** The store-wide numbers (`store.setRateLimit`), which every worker checks instead of its own. */
+  readonly override: { readonly allowed: number; readonly periodMs: number } | null;
+  /** The numbers in force: the override, else the workers' (the first, when they differ). */
+  readonly effective: { readonly allowed: number; readonly periodMs: number } | null;
+  /** Units granted in the last `effective.periodMs`; `null` when the store cannot tell. */
+  readonly used: number | null;
+  /** Whether the store can set numbers store-wide (and the dashboard is not read-only). */
+  readonly canSet: boolean;
+  /** Provider pauses, newest first. */
+  readonly pauses: readonly LimitPauseView[];
+  /** `store`: pauses of every process; `telemetry`: only this process's workers; `none`. */
+  readonly pausesFrom: 'store' | 'telemetry' | 'none';
+  /** Start timing from this process's telemetry; `null` without a `telemetry` hub. */
+  readonly timing: StartTimingView | null;
 }
 
 /** What `GET api/session` answers: everything the UI needs before its first view. */
@@ -102,6 +136,31 @@ export interface QueueDetailView extends QueueSummaryView {
   readonly invalidSchedules: number;
   /** Live workers with a pipeline on this queue (other pipelines left out); `null` when unknown. */
   readonly workers: readonly WorkerView[] | null;
+}
+
+/** What one job of a bulk action came to. */
+export interface BulkJobResult {
+  readonly id: string;
+  /** `true` when the action was applied to this job. */
+  readonly ok: boolean;
+  /** The job's state after the action, when it exists. */
+  readonly state?: JobState;
+  /** For `cancel`: `cancelled` (it was waiting) or `signalled` (its worker was told to abort it). */
+  readonly result?: string;
+  /** Why the job was left alone (`ok: false`). */
+  readonly error?: string;
+}
+
+/** The answer of `POST api/queues/:queue/jobs/bulk`. */
+export interface BulkActionView {
+  readonly ok: true;
+  readonly action: BulkAction;
+  readonly queue: string;
+  /** Jobs the action was applied to. */
+  readonly done: number;
+  /** Jobs left alone (not found, or in a state the action does not apply to). */
+  readonly skipped: number;
+  readonly results: readonly BulkJobResult[];
 }
 
 export interface JobListView {
@@ -159,7 +218,13 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
             logger.debug('dashboard: store.rateLimitUsage() failed', { queue, error: errorMessage(err) });
           }
         }
-        return { ...limit, used };
+        deps.limits.watch(queue, limit);
+        return {
+          ...limit,
+          used,
+          leadCapped: deps.limits.leadCapped(queue, limit.key),
+          marginCapped: deps.limits.marginCapped(queue, limit.key),
+        };
       }),
     );
 
@@ -351,7 +416,7 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       store.getQueueConfig(queue),
       concurrencyOverride(queue),
     ]);
-    const { schedules, invalid } = readSchedules(queue, config, redactor);
+    const { schedules, invalid } = readSchedules(queue, config, redactor, Date.now());
     const body: QueueDetailView = {
       ...base,
       now: Date.now(),
@@ -525,6 +590,166 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       },
       { jobId: id },
     );
+  });
+
+  const readOverride = async (queue: string, key: string) => {
+    if (!store.getRateLimit) return null;
+    return store.getRateLimit(queue, key);
+  };
+
+  const limitDetail = async (queue: string, key: string): Promise<RateLimitDetailView | undefined> => {
+    const workers = (await liveWorkers()) ?? [];
+    const configured = rateLimitsOf(queue, workers).filter((l) => l.key === key);
+    const override = await readOverride(queue, key);
+    if (configured.length === 0 && override === null && !deps.limits.keysSeen(queue).includes(key)) {
+      return undefined;
+    }
+    const first = configured[0];
+    if (first) deps.limits.watch(queue, first);
+    const effective = override ?? (first ? { allowed: first.allowed, periodMs: first.periodMs } : null);
+    let used: number | null = null;
+    if (store.rateLimitUsage && effective) {
+      try {
+        used = await store.rateLimitUsage(queue, key, effective.periodMs);
+      } catch (err) {
+        logger.debug('dashboard: store.rateLimitUsage() failed', { queue, error: errorMessage(err) });
+      }
+    }
+    return {
+      now: Date.now(),
+      queue,
+      key,
+      configured: configured.map(({ allowed, periodMs, per, pipelines }) => ({
+        allowed,
+        periodMs,
+        per,
+        pipelines,
+      })),
+      override,
+      effective,
+      used,
+      canSet: store.setRateLimit !== undefined && !deps.readOnly,
+      pauses: deps.limits.pauses(queue, key),
+      pausesFrom: deps.limits.hearsStorePauses ? 'store' : deps.limits.telemetry ? 'telemetry' : 'none',
+      timing: deps.limits.timing(queue, key),
+    };
+  };
+
+  router.add('GET', '/queues/:queue/limits', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const workers = (await liveWorkers()) ?? [];
+    const keys = new Set([...rateLimitsOf(queue, workers).map((l) => l.key), ...deps.limits.keysSeen(queue)]);
+    const limits = await Promise.all([...keys].sort().map((key) => limitDetail(queue, key)));
+    sendJson(ctx.res, 200, { now: Date.now(), queue, limits: limits.filter((l) => l !== undefined) });
+  });
+
+  router.add('GET', '/queues/:queue/limits/:key', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const key = parseLimitKey(params['key'] ?? '');
+    const detail = await limitDetail(queue, key);
+    if (!detail) {
+      throw notFound(
+        `no rate limit ${JSON.stringify(key)} on queue ${JSON.stringify(queue)}: no live worker uses it`,
+      );
+    }
+    sendJson(ctx.res, 200, detail);
+  });
+
+  router.add('PUT', '/queues/:queue/limits/:key', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const key = parseLimitKey(params['key'] ?? '');
+    const numbers = parseLimitNumbers(await readJsonBody(ctx.req));
+    const setRateLimit = store.setRateLimit?.bind(store);
+    if (!setRateLimit) {
+      throw new HttpError(
+        501,
+        ApiErrorCode.NotSupported,
+        `this store (${store.kind}) cannot set rate limits`,
+      );
+    }
+    await act(
+      ctx,
+      queue,
+      'set-rate-limit',
+      async () => {
+        await setRateLimit(queue, key, numbers);
+        return { key, override: await readOverride(queue, key) };
+      },
+      { detail: numbers ? `${key}: ${numbers.allowed} per ${numbers.periodMs} ms` : `${key}: cleared` },
+    );
+  });
+
+  /** One job of a bulk action: the same rules as the single-job endpoints, as a result instead of a 4xx. */
+  const bulkOne = async (queue: string, action: BulkAction, id: string): Promise<BulkJobResult> => {
+    const job = await store.getJob(queue, id);
+    if (!job) return { id, ok: false, error: 'no such job' };
+    const refuse = (why: string): BulkJobResult => ({ id, ok: false, state: job.state, error: why });
+    switch (action) {
+      case 'retry':
+        if (job.state !== 'dead' && job.state !== 'cancelled') {
+          return refuse(`${job.state}: only dead or cancelled jobs can be retried`);
+        }
+        return (await store.retryJobs(queue, [id])) === 1
+          ? { id, ok: true, state: 'ready' }
+          : refuse('changed state before it could be retried');
+      case 'promote':
+        if (job.state !== 'scheduled') return refuse(`${job.state}: only scheduled jobs can be run now`);
+        return (await store.promoteJob(queue, id))
+          ? { id, ok: true, state: 'ready' }
+          : refuse('changed state before it could be promoted');
+      case 'cancel': {
+        const result = await store.cancel(queue, id);
+        if (result === 'not-found') return { id, ok: false, error: 'no such job' };
+        if (result === 'finished') return refuse(`${job.state}: it has already finished`);
+        return { id, ok: true, state: result === 'cancelled' ? 'cancelled' : 'running', result };
+      }
+      case 'remove':
+        if (job.state === 'running') return refuse('running: cancel it first, or wait for it to finish');
+        return (await store.removeJob(queue, id))
+          ? { id, ok: true }
+          : refuse('could not be deleted (it started running, or is gone)');
+    }
+  };
+
+  router.add('POST', '/queues/:queue/jobs/bulk', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const { action, ids } = parseBulkRequest(await readJsonBody(ctx.req));
+    const results: BulkJobResult[] = [];
+    // In order, one at a time: each job's answer reflects the jobs before it.
+    for (const id of ids) results.push(await bulkOne(queue, action, id));
+    const done = results.filter((r) => r.ok);
+    const actor = actorOf(ctx.req);
+    const at = Date.now();
+    for (const r of done) {
+      deps.telemetry?.emit({
+        type: 'action',
+        queue,
+        at,
+        action,
+        jobId: r.id,
+        detail: 'bulk',
+        ...(actor === undefined ? {} : { actor }),
+      });
+    }
+    logger.info('dashboard action', {
+      action,
+      queue,
+      detail: 'bulk',
+      jobIds: done.map((r) => r.id),
+      skipped: results.length - done.length,
+      ...(actor === undefined ? {} : { actor }),
+      remoteAddress: ctx.req.socket.remoteAddress,
+    });
+    if (done.length > 0) deps.live.notify(queue);
+    const body: BulkActionView = {
+      ok: true,
+      action,
+      queue,
+      done: done.length,
+      skipped: results.length - done.length,
+      results,
+    };
+    sendJson(ctx.res, 200, body);
   });
 
   return router;

@@ -25,6 +25,7 @@ import {
 } from './http';
 import { LiveUpdates, type LiveUpdatesOptions } from './live-updates';
 import { createMetrics, type Metrics, type MetricsRegistry } from './metrics';
+import { RateLimitMonitor } from './rate-limits';
 import type { Redactor } from './views';
 
 export interface DashboardOptions {
@@ -157,7 +158,9 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
           ...(options.telemetry ? { telemetry: options.telemetry } : {}),
           ...(options.registry ? { registry: options.registry } : {}),
         });
+  const limits = new RateLimitMonitor(store, logger, options.telemetry);
   const router = createApiRouter({
+    limits,
     store,
     logger,
     telemetry: options.telemetry,
@@ -284,6 +287,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     metrics,
     close: (): Promise<void> => {
       live.close();
+      limits.close();
       metrics?.close();
       return Promise.resolve();
     },

@@ -18,7 +18,16 @@ export type { CsrfOptions } from './csrf';
 export type { LiveUpdatesOptions } from './live-updates';
 export { ApiErrorCode } from './http';
 export type { ApiErrorBody } from './http';
-export type { JobListView, OverviewView, QueueDetailView, SessionView } from './api';
+export type { LimitPauseView, StartTimingView } from './rate-limits';
+export type {
+  BulkActionView,
+  RateLimitDetailView,
+  BulkJobResult,
+  JobListView,
+  OverviewView,
+  QueueDetailView,
+  SessionView,
+} from './api';
 export type {
   JobDetailView,
   JobSummaryView,

@@ -99,3 +99,87 @@ export function parseConcurrency(body: Record<string, unknown>): number | undefi
   }
   return value;
 }
+
+/** Actions the bulk endpoint takes on several jobs at once. */
+export const BULK_ACTIONS = ['retry', 'promote', 'cancel', 'remove'] as const;
+export type BulkAction = (typeof BULK_ACTIONS)[number];
+/** Most jobs one bulk request names. */
+export const MAX_BULK_JOBS = 200;
+
+/** `{ "action": "retry", "ids": ["1", "2"] }`: a known action and 1-200 distinct valid ids. */
+export function parseBulkRequest(body: Record<string, unknown>): {
+  readonly action: BulkAction;
+  readonly ids: readonly string[];
+} {
+  const action = BULK_ACTIONS.find((a) => a === body['action']);
+  if (action === undefined) {
+    throw badRequest(ApiErrorCode.BadRequest, `"action" must be one of ${BULK_ACTIONS.join(', ')}`);
+  }
+  const ids = body['ids'];
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_BULK_JOBS) {
+    throw badRequest(ApiErrorCode.BadRequest, `"ids" must be an array of 1 to ${MAX_BULK_JOBS} job ids`);
+  }
+  const parsed = ids.map((id: unknown) => {
+    if (typeof id !== 'string') throw badRequest(ApiErrorCode.InvalidId, 'every job id must be a string');
+    return parseJobId(id);
+  });
+  return { action, ids: [...new Set(parsed)] };
+}
+
+/** Longest rate-limit key the API accepts. */
+const MAX_LIMIT_KEY = 256;
+
+export function parseLimitKey(raw: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (raw.length === 0 || raw.length > MAX_LIMIT_KEY || /[\u0000-\u001f\u007f]/.test(raw)) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `invalid rate-limit key ${JSON.stringify(raw.slice(0, 64))}: use 1-${MAX_LIMIT_KEY} printable characters`,
+    );
+  }
+  return raw;
+}
+
+/** Largest store-wide `allowed` the API sets. */
+export const MAX_LIMIT_ALLOWED = 1_000_000;
+/** Longest store-wide period the API sets: one day. */
+export const MAX_LIMIT_PERIOD_MS = 86_400_000;
+
+/** `{ "allowed": n, "periodMs": ms }` to set store-wide numbers, or `{ "clear": true }` (→ `null`). */
+export function parseLimitNumbers(
+  body: Record<string, unknown>,
+): { readonly allowed: number; readonly periodMs: number } | null {
+  if (body['clear'] === true) {
+    if ('allowed' in body || 'periodMs' in body) {
+      throw badRequest(
+        ApiErrorCode.BadRequest,
+        'send { "allowed", "periodMs" } or { "clear": true }, not both',
+      );
+    }
+    return null;
+  }
+  const { allowed, periodMs } = body;
+  if (
+    typeof allowed !== 'number' ||
+    !Number.isInteger(allowed) ||
+    allowed < 1 ||
+    allowed > MAX_LIMIT_ALLOWED
+  ) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `"allowed" must be an integer from 1 to ${MAX_LIMIT_ALLOWED} (or send { "clear": true })`,
+    );
+  }
+  if (
+    typeof periodMs !== 'number' ||
+    !Number.isInteger(periodMs) ||
+    periodMs < 1 ||
+    periodMs > MAX_LIMIT_PERIOD_MS
+  ) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `"periodMs" must be an integer from 1 to ${MAX_LIMIT_PERIOD_MS}`,
+    );
+  }
+  return { allowed, periodMs };
+}

@@ -1,13 +1,14 @@
-import type {
-  AttemptError,
-  JobCounts,
-  JobRecord,
-  JobState,
-  Logger,
-  MinuteBucket,
-  QueueConfig,
-  QueueStats,
-  WorkerInfo,
+import {
+  parseCron,
+  type AttemptError,
+  type JobCounts,
+  type JobRecord,
+  type JobState,
+  type Logger,
+  type MinuteBucket,
+  type QueueConfig,
+  type QueueStats,
+  type WorkerInfo,
 } from '@sluice/core';
 
 /**
@@ -74,6 +75,8 @@ export interface JobSummaryView {
   readonly finishedAt?: number;
   readonly reason?: string;
   readonly lastError?: { readonly name: string; readonly message: string };
+  /** While running: the worker holding the job's lease, when the store recorded it. */
+  readonly workerId?: string;
   /** The (redacted) payload as JSON, cut to 160 characters. */
   readonly preview: string;
 }
@@ -94,6 +97,7 @@ export function toJobSummary(job: JobRecord, redacted: RedactedJob): JobSummaryV
     ...(job.finishedAt === undefined ? {} : { finishedAt: job.finishedAt }),
     ...(job.reason === undefined ? {} : { reason: job.reason }),
     ...(last ? { lastError: { name: last.name, message: last.message } } : {}),
+    ...(job.lease?.workerId === undefined ? {} : { workerId: job.lease.workerId }),
     preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text,
   };
 }
@@ -114,6 +118,8 @@ export interface JobDetailView {
     readonly uniqueKey?: string;
   };
   readonly attempt: number;
+  /** While running: the worker holding the job's lease, when the store recorded it. */
+  readonly workerId?: string;
   readonly errors: readonly AttemptError[];
   readonly timings: {
     readonly createdAt: number;
@@ -145,6 +151,7 @@ export function toJobDetail(job: JobRecord, redacted: RedactedJob): JobDetailVie
       ...(job.uniqueKey === undefined ? {} : { uniqueKey: job.uniqueKey }),
     },
     attempt: job.attempt,
+    ...(job.lease?.workerId === undefined ? {} : { workerId: job.lease.workerId }),
     errors: job.errors,
     timings: {
       createdAt: job.createdAt,
@@ -195,6 +202,10 @@ export interface RateLimitView {
   readonly per: 'job' | 'call';
   /** Units granted in the current window; `null` when the store cannot tell. */
   readonly used: number | null;
+  /** Whether the latest lead of new slots is at its cap (`start-timing` events this process saw). */
+  readonly leadCapped: boolean;
+  /** Whether the latest margin a worker asked for is at its cap (requests leave later than it allows for). */
+  readonly marginCapped: boolean;
   /** Pipelines (`worker/pipeline`) that share it. */
   readonly pipelines: readonly string[];
 }
@@ -245,10 +256,16 @@ export function toWorkerView(w: WorkerInfo): WorkerView {
 }
 
 /** The distinct rate limits live workers apply to `queue` (usage not yet filled in). */
-export function rateLimitsOf(queue: string, workers: readonly WorkerInfo[]): Omit<RateLimitView, 'used'>[] {
+export function rateLimitsOf(
+  queue: string,
+  workers: readonly WorkerInfo[],
+): Omit<RateLimitView, 'used' | 'leadCapped' | 'marginCapped'>[] {
   const byKey = new Map<
     string,
-    { view: Omit<RateLimitView, 'used' | 'pipelines'>; pipelines: Set<string> }
+    {
+      view: Omit<RateLimitView, 'used' | 'leadCapped' | 'marginCapped' | 'pipelines'>;
+      pipelines: Set<string>;
+    }
   >();
   for (const w of workers) {
     for (const p of w.pipelines) {
@@ -290,6 +307,9 @@ export interface QueueSummaryView {
   readonly inFlight: number;
 }
 
+/** How many upcoming ticks of a cron entry the API lists. */
+export const UPCOMING_RUNS = 5;
+
 /** A cron entry from the queue's stored configuration (`config.schedules`). */
 export interface ScheduleView {
   readonly name: string;
@@ -297,8 +317,16 @@ export interface ScheduleView {
   /** The (redacted) payload template. */
   readonly data: unknown;
   readonly timezone?: string;
+  /**
+   * The next tick after `now`, epoch ms, as workers compute it (cron in UTC); absent when the
+   * expression has no tick within five years or cannot be parsed (then `error` says why).
+   */
   readonly nextRunAt?: number;
+  /** The next ticks (up to {@link UPCOMING_RUNS}), the first being `nextRunAt`. */
+  readonly upcoming: readonly number[];
   readonly lastRunAt?: number;
+  /** Why workers ignore this entry (an invalid cron expression). */
+  readonly error?: string;
 }
 
 /**
@@ -310,6 +338,7 @@ export function readSchedules(
   queue: string,
   config: QueueConfig,
   redact: (job: JobRecord) => RedactedJob,
+  now: number,
 ): { readonly schedules: readonly ScheduleView[]; readonly invalid: number } {
   const raw = (config as { readonly schedules?: unknown }).schedules;
   if (raw === undefined || raw === null || typeof raw !== 'object') return { schedules: [], invalid: 0 };
@@ -346,17 +375,40 @@ export function readSchedules(
     const timezone = entry['timezone'] ?? entry['tz'];
     const nextRunAt = entry['nextRunAt'];
     const lastRunAt = entry['lastRunAt'];
+    const { upcoming, error } = upcomingTicks(cron, now);
+    const next = upcoming[0] ?? (typeof nextRunAt === 'number' ? nextRunAt : undefined);
     schedules.push({
       name,
       cron,
       data: redact(template).data,
       ...(typeof timezone === 'string' ? { timezone } : {}),
-      ...(typeof nextRunAt === 'number' ? { nextRunAt } : {}),
+      ...(next === undefined ? {} : { nextRunAt: next }),
+      upcoming,
       ...(typeof lastRunAt === 'number' ? { lastRunAt } : {}),
+      ...(error === undefined ? {} : { error }),
     });
   }
   schedules.sort((a, b) => a.name.localeCompare(b.name));
   return { schedules, invalid };
+}
+
+/** The ticks of `cron` after `now`, as a worker's schedule loop computes them (UTC). */
+function upcomingTicks(cron: string, now: number): { upcoming: number[]; error?: string } {
+  let expression;
+  try {
+    expression = parseCron(cron);
+  } catch (err) {
+    return { upcoming: [], error: err instanceof Error ? err.message : String(err) };
+  }
+  const upcoming: number[] = [];
+  let t = now;
+  while (upcoming.length < UPCOMING_RUNS) {
+    const tick = expression.next(t);
+    if (tick === undefined) break;
+    upcoming.push(tick);
+    t = tick;
+  }
+  return { upcoming };
 }
 
 function nameOf(value: unknown): string | undefined {

@@ -206,6 +206,8 @@ describe('dashboard API over node:http (MemoryStore, real Worker)', () => {
           periodMs: 1000, // as configured; the store's window adds the margin
           per: 'job',
           used: expect.any(Number),
+          leadCapped: false,
+          marginCapped: false,
           pipelines: ['emails'],
         },
       ]);
@@ -227,9 +229,13 @@ describe('dashboard API over node:http (MemoryStore, real Worker)', () => {
         schedules: {
           nightly: { cron: '0 3 * * *', data: { customer: 'acme', password: 'swordfish' }, timezone: 'UTC' },
           broken: { data: {} },
+          typo: { cron: '61 * * * *' },
+          everyFiveMinutes: { cron: '*/5 * * * *' },
         },
       } as never);
+      const before = Date.now();
       const { body } = await api.get<QueueDetailView>('api/queues/reports');
+      const after = Date.now();
       expect(body).toMatchObject({
         name: 'reports',
         concurrency: null,
@@ -237,9 +243,32 @@ describe('dashboard API over node:http (MemoryStore, real Worker)', () => {
         invalidSchedules: 1,
         workers: [],
       });
-      expect(body.schedules).toEqual([
-        { name: 'nightly', cron: '0 3 * * *', timezone: 'UTC', data: { customer: 'acme', password: '***' } },
-      ]);
+      // The next ticks, computed here by hand: 03:00 UTC daily, and every whole five minutes.
+      const nextAt = (t: number, stepMs: number, offsetMs: number) =>
+        Math.floor((t - offsetMs) / stepMs) * stepMs + stepMs + offsetMs;
+      const day = 86_400_000;
+      const nightly = nextAt(before, day, 3 * 3_600_000);
+      const five = nextAt(before, 300_000, 0);
+      // (The request might straddle a tick; then the later one is the answer.)
+      const expectNext = (actual: number | undefined, atBefore: number, atAfter: number): void => {
+        expect([atBefore, atAfter]).toContain(actual);
+      };
+      expect(body.schedules.map((e) => e.name)).toEqual(['everyFiveMinutes', 'nightly', 'typo']);
+      const [every, night, typo] = body.schedules;
+      expect(night).toMatchObject({
+        name: 'nightly',
+        cron: '0 3 * * *',
+        timezone: 'UTC',
+        data: { customer: 'acme', password: '***' },
+      });
+      expectNext(night?.nextRunAt, nightly, nextAt(after, day, 3 * 3_600_000));
+      expect(night?.upcoming).toEqual([0, 1, 2, 3, 4].map((i) => night!.nextRunAt! + i * day));
+      expectNext(every?.nextRunAt, five, nextAt(after, 300_000, 0));
+      expect(every?.upcoming[1]).toBe(every!.nextRunAt! + 300_000);
+      expect(every?.error).toBeUndefined();
+      expect(typo).toMatchObject({ name: 'typo', upcoming: [] });
+      expect(typo?.nextRunAt).toBeUndefined();
+      expect(typo?.error).toMatch(/minute field "61" value 61 is outside 0-59/);
       const emails = await api.get<QueueDetailView>('api/queues/emails');
       expect(emails.body.schedules).toEqual([]);
       expect(emails.body.workers).toHaveLength(1);

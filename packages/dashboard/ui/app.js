@@ -15,6 +15,48 @@ const TOKEN_KEY = 'sluice.dashboard.token';
 const PAGE_SIZE = 25;
 const STATES = ['ready', 'scheduled', 'running', 'completed', 'dead', 'cancelled'];
 
+/** What can be done to a job in each state, in the order the buttons appear. */
+const JOB_ACTIONS_BY_STATE = {
+  ready: ['cancel', 'remove'],
+  scheduled: ['promote', 'cancel', 'remove'],
+  running: ['cancel'],
+  completed: ['remove'],
+  dead: ['retry', 'remove'],
+  cancelled: ['retry', 'remove'],
+};
+
+/** The job actions: labels, wording, and the single-job request. */
+const JOB_ACTIONS = {
+  retry: {
+    label: 'Retry',
+    done: 'sent back to ready',
+    message: 'The job goes back to ready with a fresh set of attempts.',
+    request: (url) => api(`${url}/retry`, { method: 'POST' }),
+  },
+  promote: {
+    label: 'Run now',
+    done: 'due now',
+    message: 'The job becomes due at once instead of at its scheduled time.',
+    request: (url) => api(`${url}/promote`, { method: 'POST' }),
+  },
+  cancel: {
+    label: 'Cancel',
+    done: 'cancelled',
+    danger: true,
+    confirmLabel: 'Cancel the job',
+    message: 'A waiting job will not run; a running one is told to abort. It ends as cancelled.',
+    request: (url) => api(`${url}/cancel`, { method: 'POST' }),
+  },
+  remove: {
+    label: 'Delete',
+    done: 'deleted',
+    danger: true,
+    confirmLabel: 'Delete',
+    message: 'The job and its history are deleted for good. This cannot be undone.',
+    request: (url) => api(url, { method: 'DELETE' }),
+  },
+};
+
 const app = {
   /** `GET api/session`: title, readOnly, csrfToken, refreshIntervalMs, login. */
   session: null,
@@ -96,6 +138,33 @@ function time(ms) {
   if (ms === undefined || ms === null) return h('span', { class: 'muted' }, '—');
   const date = new Date(ms);
   return h('time', { datetime: date.toISOString(), title: date.toLocaleString() }, fmtRelative(ms));
+}
+
+/** A date and time in the browser's zone, e.g. "Mon 5 Jan, 09:00:00". */
+function fmtDateTime(ms) {
+  return new Date(ms).toLocaleString([], {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+/** A schedule's next tick: absolute and relative, the following ticks on hover. */
+function nextRun(entry) {
+  const [next, ...later] = entry.upcoming.length ? entry.upcoming : [entry.nextRunAt];
+  const date = new Date(next);
+  return h(
+    'time',
+    {
+      datetime: date.toISOString(),
+      title: later.length ? `then ${later.map(fmtDateTime).join(', ')}` : date.toLocaleString(),
+    },
+    fmtDateTime(next),
+    h('span', { class: 'muted' }, ` (${fmtRelative(next)})`),
+  );
 }
 
 function fmtPeriod(ms) {
@@ -198,10 +267,14 @@ function confirmDialog({ title, message, confirmLabel = 'Confirm', danger = fals
 }
 
 /** A button that confirms, calls the API, reports, and refreshes the view. */
-function actionButton({ label, action, title, message, confirmLabel, danger, request, done }) {
+function actionButton({ label, action, title, message, confirmLabel, danger, small, request, done }) {
   const button = h(
     'button',
-    { type: 'button', class: danger ? 'danger' : 'secondary', dataset: { action } },
+    {
+      type: 'button',
+      class: `${danger ? 'danger' : 'secondary'}${small ? ' small' : ''}`,
+      dataset: { action },
+    },
     label,
   );
   button.addEventListener('click', async () => {
@@ -296,7 +369,7 @@ function throughputLine(lastHour) {
   );
 }
 
-function rateLimits(limits) {
+function rateLimits(limits, queue) {
   if (limits.length === 0) return h('p', { class: 'muted' }, 'No rate limit reported by live workers.');
   return h(
     'ul',
@@ -305,7 +378,28 @@ function rateLimits(limits) {
       h(
         'li',
         { dataset: { limit: l.key } },
-        h('span', { class: 'limit-key' }, l.key),
+        h(
+          'span',
+          { class: 'limit-key' },
+          queue ? h('a', { href: `#/queues/${enc(queue)}/limits/${enc(l.key)}` }, l.key) : l.key,
+          l.leadCapped
+            ? h(
+                'span',
+                { class: 'badge badge-warn', title: 'The lead of new slots is at its cap' },
+                'lead capped',
+              )
+            : null,
+          l.marginCapped
+            ? h(
+                'span',
+                {
+                  class: 'badge badge-warn',
+                  title: 'The margin is at its cap: requests leave later than it allows for',
+                },
+                'margin capped',
+              )
+            : null,
+        ),
         h('meter', {
           min: 0,
           max: l.allowed,
@@ -325,12 +419,17 @@ function rateLimits(limits) {
   );
 }
 
+/** A table cell labelled with its column, for the stacked layout of narrow screens (`.table.stack`). */
+function td(label, attrs, ...children) {
+  return h('td', { 'data-label': label, ...attrs }, ...children);
+}
+
 function workersTable(workers) {
   if (workers === null) return h('p', { class: 'muted' }, 'This store does not report workers.');
   if (workers.length === 0) return h('p', { class: 'muted' }, 'No live workers.');
   return h(
     'table',
-    { class: 'table' },
+    { class: 'table stack', dataset: { testid: 'workers' } },
     h(
       'thead',
       {},
@@ -350,11 +449,16 @@ function workersTable(workers) {
         h(
           'tr',
           { dataset: { worker: w.id } },
-          h('td', {}, h('code', {}, w.id), h('div', { class: 'muted' }, `${w.host} · pid ${w.pid}`)),
-          h('td', {}, time(w.startedAt)),
-          h('td', {}, time(w.lastSeenAt)),
-          h(
-            'td',
+          td(
+            'Worker',
+            {},
+            h('code', { class: 'worker-id' }, w.id),
+            h('div', { class: 'muted' }, `${w.host} · pid ${w.pid}`),
+          ),
+          td('Started', {}, time(w.startedAt)),
+          td('Seen', {}, time(w.lastSeenAt)),
+          td(
+            'Pipelines',
             {},
             h(
               'ul',
@@ -382,18 +486,261 @@ function workersTable(workers) {
 
 // ------------------------------------------------------------------------------------ views
 
-function overviewView() {
+/** Queues above this many are shown as a list unless the user picked the cards. */
+const LIST_VIEW_FROM = 12;
+const LAYOUT_KEY = 'sluice.dashboard.overviewLayout';
+
+/** Filters of the overview: which queues a chip keeps. */
+const QUEUE_FILTERS = {
+  all: { label: 'All', keep: () => true },
+  paused: { label: 'Paused', keep: (q) => q.paused },
+  dead: { label: 'With dead jobs', keep: (q) => q.counts.dead > 0 },
+  failing: { label: 'Failures last hour', keep: (q) => q.lastHour.failed > 0 },
+  backlog: { label: 'With a backlog', keep: (q) => q.counts.ready + q.counts.scheduled > 0 },
+  idle: { label: 'No live pipeline', keep: (q) => q.pipelines === 0 },
+};
+
+/** Columns the list view sorts on; numbers sort largest first. */
+const QUEUE_SORTS = {
+  name: { label: 'Queue', value: (q) => q.name },
+  ready: { label: 'ready', value: (q) => q.counts.ready },
+  scheduled: { label: 'scheduled', value: (q) => q.counts.scheduled },
+  running: { label: 'running', value: (q) => q.counts.running },
+  completed: { label: 'completed', value: (q) => q.counts.completed },
+  dead: { label: 'dead', value: (q) => q.counts.dead },
+  cancelled: { label: 'cancelled', value: (q) => q.counts.cancelled },
+  throughput: { label: 'Done/h', value: (q) => q.lastHour.completed },
+  failures: { label: 'Fail %', value: (q) => q.lastHour.failureRate },
+  workers: { label: 'Pipelines', value: (q) => q.pipelines },
+};
+
+function overviewView(query) {
   let queueNames = [];
+  let latest = null;
+  const chosenLayout = query.get('layout') ?? localStorage.getItem(LAYOUT_KEY);
+  const options = {
+    search: query.get('q') ?? '',
+    filter: Object.hasOwn(QUEUE_FILTERS, query.get('filter') ?? '') ? query.get('filter') : 'all',
+    sort: Object.hasOwn(QUEUE_SORTS, query.get('sort') ?? '') ? query.get('sort') : 'name',
+  };
   const summary = h('p', { class: 'muted' });
-  const cards = h('div', { class: 'cards' });
+  const cards = h('div');
   const workers = h('div');
+
+  /** Keeps the view's options in the URL without a navigation (hash changes would re-mount the view). */
+  const remember = () => {
+    const params = new URLSearchParams();
+    if (options.search) params.set('q', options.search);
+    if (options.filter !== 'all') params.set('filter', options.filter);
+    if (options.sort !== 'name') params.set('sort', options.sort);
+    if (layoutChoice) params.set('layout', layoutChoice);
+    const text = params.toString();
+    history.replaceState(null, '', `#/${text ? `?${text}` : ''}`);
+  };
+  let layoutChoice = chosenLayout === 'list' || chosenLayout === 'cards' ? chosenLayout : null;
+  const layout = () => layoutChoice ?? ((latest?.queues.length ?? 0) > LIST_VIEW_FROM ? 'list' : 'cards');
+
+  const search = h('input', {
+    type: 'search',
+    name: 'q',
+    value: options.search,
+    placeholder: 'Filter queues by name',
+    maxlength: 200,
+    'aria-label': 'Filter queues by name',
+    dataset: { testid: 'queue-search' },
+  });
+  search.addEventListener('input', () => {
+    options.search = search.value.trim();
+    remember();
+    renderQueues();
+  });
+  const chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Show' });
+  const layoutSwitch = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Layout' });
+  const shown = h('span', { class: 'muted small', dataset: { testid: 'queue-shown' } });
   const root = h(
     'div',
     {},
     h('section', { class: 'page-head' }, h('h1', {}, 'Queues'), summary),
+    h(
+      'div',
+      { class: 'toolbar overview-toolbar' },
+      search,
+      chips,
+      h('span', { class: 'spacer' }),
+      shown,
+      layoutSwitch,
+    ),
     cards,
     h('section', { class: 'card' }, h('h2', {}, 'Live workers'), workers),
   );
+
+  const renderControls = () => {
+    const counts = latest ? latest.queues : [];
+    put(
+      chips,
+      Object.entries(QUEUE_FILTERS).map(([key, f]) => {
+        const n = counts.filter(f.keep).length;
+        const button = h(
+          'button',
+          {
+            type: 'button',
+            class: 'chip',
+            'aria-pressed': String(options.filter === key),
+            dataset: { filter: key },
+          },
+          f.label,
+          key === 'all' ? null : h('span', { class: 'chip-count' }, fmtNumber(n)),
+        );
+        button.addEventListener('click', () => {
+          options.filter = key;
+          remember();
+          renderControls();
+          renderQueues();
+        });
+        return button;
+      }),
+    );
+    put(
+      layoutSwitch,
+      ['list', 'cards'].map((kind) => {
+        const button = h(
+          'button',
+          {
+            type: 'button',
+            class: 'chip',
+            'aria-pressed': String(layout() === kind),
+            dataset: { layout: kind },
+          },
+          kind === 'list' ? 'List' : 'Cards',
+        );
+        button.addEventListener('click', () => {
+          layoutChoice = kind;
+          localStorage.setItem(LAYOUT_KEY, kind);
+          remember();
+          renderControls();
+          renderQueues();
+        });
+        return button;
+      }),
+    );
+  };
+
+  const matching = () => {
+    if (!latest) return [];
+    const needle = options.search.toLowerCase();
+    const keep = QUEUE_FILTERS[options.filter].keep;
+    const list = latest.queues.filter((q) => keep(q) && q.name.toLowerCase().includes(needle));
+    if (options.sort !== 'name') {
+      const value = QUEUE_SORTS[options.sort].value;
+      list.sort((a, b) => value(b) - value(a) || a.name.localeCompare(b.name));
+    }
+    return list;
+  };
+
+  const sortHeader = (key, attrs = {}) => {
+    const button = h(
+      'button',
+      { type: 'button', class: 'sort', dataset: { sort: key } },
+      QUEUE_SORTS[key].label,
+      options.sort === key ? h('span', { 'aria-hidden': 'true' }, key === 'name' ? ' ▲' : ' ▼') : null,
+    );
+    button.addEventListener('click', () => {
+      options.sort = key;
+      remember();
+      renderQueues();
+    });
+    return h(
+      'th',
+      {
+        ...attrs,
+        'aria-sort': options.sort === key ? (key === 'name' ? 'ascending' : 'descending') : null,
+      },
+      button,
+    );
+  };
+
+  const row = (q) =>
+    h(
+      'tr',
+      { dataset: { testid: 'queue-row', queue: q.name } },
+      td(
+        'Queue',
+        { class: 'queue-name' },
+        h('a', { href: `#/queues/${enc(q.name)}` }, q.name),
+        q.paused ? h('span', { class: 'badge badge-warn', dataset: { testid: 'paused' } }, 'paused') : null,
+      ),
+      STATES.map((state) =>
+        td(
+          state,
+          { class: `num count-cell${q.counts[state] ? '' : ' zero'}`, dataset: { state } },
+          h('a', { href: `#/queues/${enc(q.name)}?state=${state}` }, fmtNumber(q.counts[state])),
+        ),
+      ),
+      td('Done/h', { class: 'num' }, fmtNumber(q.lastHour.completed)),
+      td(
+        'Fail %',
+        { class: `num${q.lastHour.failureRate > 0.05 ? ' text-danger' : ''}` },
+        q.lastHour.completed + q.lastHour.failed ? fmtPercent(q.lastHour.failureRate) : '—',
+      ),
+      td(
+        'Pipelines',
+        { class: 'num' },
+        q.pipelines ? `${q.pipelines} · ${q.inFlight} running` : h('span', { class: 'muted' }, 'none'),
+      ),
+    );
+
+  const list = (queues) =>
+    h(
+      'div',
+      { class: 'card table-card' },
+      h(
+        'table',
+        { class: 'table dense', dataset: { testid: 'queue-list' } },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            sortHeader('name'),
+            STATES.map((state) => sortHeader(state, { class: `num state-head state-${state}` })),
+            sortHeader('throughput', { class: 'num' }),
+            sortHeader('failures', { class: 'num' }),
+            sortHeader('workers', { class: 'num' }),
+          ),
+        ),
+        h('tbody', {}, queues.map(row)),
+      ),
+    );
+
+  const renderQueues = () => {
+    if (!latest) return;
+    const all = latest.queues;
+    if (all.length === 0) {
+      put(
+        cards,
+        h(
+          'p',
+          { class: 'empty' },
+          'No queues yet. A queue appears when its first job is added or a worker starts on it.',
+        ),
+      );
+      put(shown);
+      return;
+    }
+    const queues = matching();
+    shown.textContent =
+      queues.length === all.length
+        ? `${fmtNumber(all.length)} shown`
+        : `${queues.length} of ${all.length} shown`;
+    if (queues.length === 0) {
+      put(cards, h('p', { class: 'empty' }, 'No queue matches.'));
+    } else if (layout() === 'list') {
+      put(cards, list(queues));
+    } else {
+      put(cards, h('div', { class: 'cards' }, queues.map(card)));
+    }
+  };
 
   const card = (q) =>
     h(
@@ -423,7 +770,7 @@ function overviewView() {
       ),
       historyChart(q.history, { width: 360, height: 70 }),
       throughputLine(q.lastHour),
-      rateLimits(q.rateLimits),
+      rateLimits(q.rateLimits, q.name),
       h(
         'p',
         { class: 'muted small' },
@@ -438,24 +785,15 @@ function overviewView() {
     queues: () => queueNames,
     async refresh() {
       const data = await api('overview');
+      latest = data;
       queueNames = data.queues.map((q) => q.name);
       const paused = data.queues.filter((q) => q.paused).length;
       summary.textContent =
         `${data.queues.length} queue${data.queues.length === 1 ? '' : 's'}` +
         (paused ? ` · ${paused} paused` : '') +
         (data.workers ? ` · ${data.workers.length} live worker${data.workers.length === 1 ? '' : 's'}` : '');
-      put(
-        cards,
-        ...(data.queues.length
-          ? data.queues.map(card)
-          : [
-              h(
-                'p',
-                { class: 'empty' },
-                'No queues yet. A queue appears when its first job is added or a worker starts on it.',
-              ),
-            ]),
-      );
+      renderControls();
+      renderQueues();
       put(workers, workersTable(data.workers));
     },
   };
@@ -488,6 +826,71 @@ function queueView(queue, query) {
   const config = h('div');
   const tabs = h('nav', { class: 'tabs', 'aria-label': 'Job states' });
   const bulk = h('div', { class: 'actions' });
+  /** Ids of the jobs ticked on this page; kept across live refreshes while they stay on it. */
+  const selected = new Set();
+  let pageIds = [];
+  const selectionBar = h('div', { class: 'selection', dataset: { testid: 'selection' } });
+  const rowActions = canAct() ? JOB_ACTIONS_BY_STATE[state] : [];
+  const jobUrl = (id) => `queues/${enc(queue)}/jobs/${enc(id)}`;
+
+  const renderSelection = () => {
+    if (rowActions.length === 0) {
+      put(selectionBar);
+      return;
+    }
+    const n = selected.size;
+    const ids = [...selected];
+    put(
+      selectionBar,
+      h(
+        'span',
+        { class: 'muted', dataset: { testid: 'selected-count' } },
+        n ? `${n} selected` : 'Select jobs to act on several at once',
+      ),
+      rowActions.map((action) => {
+        const info = JOB_ACTIONS[action];
+        const button = h(
+          'button',
+          {
+            type: 'button',
+            class: `${info.danger ? 'danger' : 'secondary'} small`,
+            dataset: { bulk: action },
+            disabled: n === 0,
+          },
+          `${info.label} selected`,
+        );
+        button.addEventListener('click', async () => {
+          const ok = await confirmDialog({
+            title: `${info.label}: ${n} job${n === 1 ? '' : 's'}?`,
+            message: `${info.message} (${ids.join(', ').slice(0, 300)})`,
+            confirmLabel: `${info.label} ${n}`,
+            danger: info.danger,
+          });
+          if (!ok) return;
+          button.disabled = true;
+          try {
+            const r = await api(`queues/${enc(queue)}/jobs/bulk`, { method: 'POST', body: { action, ids } });
+            const refused = r.results.filter((x) => !x.ok);
+            toast(
+              `${r.done} job${r.done === 1 ? '' : 's'} ${info.done}` +
+                (refused.length
+                  ? ` · ${refused.length} left alone (${refused[0].id}: ${refused[0].error})`
+                  : ''),
+              refused.length && !r.done ? 'error' : 'ok',
+            );
+            selected.clear();
+          } catch (error) {
+            if (!handleAuthError(error)) toast(error.message, 'error');
+          } finally {
+            renderSelection();
+            await refreshNow();
+          }
+        });
+        return button;
+      }),
+    );
+  };
+
   const jobs = h('div', { class: 'table-wrap' });
   const pager = h('div', { class: 'pager' });
 
@@ -547,7 +950,15 @@ function queueView(queue, query) {
       h('article', { class: 'card' }, h('h2', {}, 'Cron schedules'), schedules),
       h('article', { class: 'card' }, h('h2', {}, 'Configuration'), config),
     ),
-    h('section', { class: 'card' }, tabs, h('div', { class: 'toolbar' }, lookup, filter, bulk), jobs, pager),
+    h(
+      'section',
+      { class: 'card' },
+      tabs,
+      h('div', { class: 'toolbar' }, lookup, filter, bulk),
+      selectionBar,
+      jobs,
+      pager,
+    ),
   );
 
   const renderActions = (q) => {
@@ -672,13 +1083,69 @@ function queueView(queue, query) {
   const whenColumn = {
     ready: ['Due', (j) => time(j.runAt)],
     scheduled: ['Runs', (j) => time(j.runAt)],
-    running: ['Started', (j) => time(j.startedAt)],
+    running: [
+      'Started',
+      (j) => [
+        time(j.startedAt),
+        j.workerId
+          ? h(
+              'div',
+              { class: 'muted small worker-id', dataset: { testid: 'job-worker' } },
+              `on ${j.workerId}`,
+            )
+          : null,
+      ],
+    ],
     completed: ['Finished', (j) => time(j.finishedAt)],
     dead: ['Died', (j) => time(j.finishedAt)],
     cancelled: ['Cancelled', (j) => time(j.finishedAt)],
   }[state];
 
+  const selectAll = h('input', {
+    type: 'checkbox',
+    'aria-label': 'Select every job on this page',
+    dataset: { select: 'all' },
+  });
+  selectAll.addEventListener('change', () => {
+    for (const id of pageIds) {
+      if (selectAll.checked) selected.add(id);
+      else selected.delete(id);
+    }
+    for (const box of jobs.querySelectorAll('input[data-select]:not([data-select="all"])')) {
+      box.checked = selectAll.checked;
+      box.closest('tr')?.classList.toggle('is-selected', selectAll.checked);
+    }
+    syncSelectAll();
+    renderSelection();
+  });
+  const syncSelectAll = () => {
+    const n = pageIds.filter((id) => selected.has(id)).length;
+    selectAll.checked = n > 0 && n === pageIds.length;
+    selectAll.indeterminate = n > 0 && n < pageIds.length;
+  };
+  const checkbox = (id) => {
+    const box = h('input', {
+      type: 'checkbox',
+      'aria-label': `Select job ${id}`,
+      checked: selected.has(id),
+      dataset: { select: id },
+    });
+    box.addEventListener('change', () => {
+      if (box.checked) selected.add(id);
+      else selected.delete(id);
+      box.closest('tr')?.classList.toggle('is-selected', box.checked);
+      syncSelectAll();
+      renderSelection();
+    });
+    return box;
+  };
+
   const renderJobs = (list) => {
+    pageIds = list.jobs.map((j) => j.id);
+    // Jobs that left this page (they changed state, or were deleted) are no longer selected.
+    for (const id of selected) if (!pageIds.includes(id)) selected.delete(id);
+    syncSelectAll();
+    renderSelection();
     if (list.jobs.length === 0) {
       put(jobs, h('p', { class: 'empty' }, list.filter ? 'No job matches the filter.' : `No ${state} jobs.`));
     } else {
@@ -686,13 +1153,14 @@ function queueView(queue, query) {
         jobs,
         h(
           'table',
-          { class: 'table jobs', dataset: { testid: 'jobs' } },
+          { class: 'table jobs stack', dataset: { testid: 'jobs' } },
           h(
             'thead',
             {},
             h(
               'tr',
               {},
+              rowActions.length ? h('th', { class: 'select' }, selectAll) : null,
               h('th', {}, 'Id'),
               h('th', {}, 'Name'),
               h('th', {}, 'Attempts'),
@@ -700,6 +1168,7 @@ function queueView(queue, query) {
               h('th', {}, whenColumn[0]),
               h('th', {}, 'Detail'),
               h('th', {}, 'Payload'),
+              rowActions.length ? h('th', {}, 'Actions') : null,
             ),
           ),
           h(
@@ -708,22 +1177,43 @@ function queueView(queue, query) {
             list.jobs.map((j) =>
               h(
                 'tr',
-                { dataset: { job: j.id } },
-                h(
-                  'td',
+                { dataset: { job: j.id }, class: selected.has(j.id) ? 'is-selected' : null },
+                rowActions.length ? td('', { class: 'select' }, checkbox(j.id)) : null,
+                td(
+                  'Id',
                   {},
                   h('a', { href: `#/queues/${enc(queue)}/jobs/${enc(j.id)}` }, h('code', {}, j.id)),
                 ),
-                h('td', {}, j.name),
-                h('td', { class: 'num' }, `${j.attempt}/${j.maxAttempts}`),
-                h('td', {}, time(j.createdAt)),
-                h('td', {}, whenColumn[1](j)),
-                h(
-                  'td',
+                td('Name', {}, j.name),
+                td('Attempts', { class: 'num' }, `${j.attempt}/${j.maxAttempts}`),
+                td('Added', {}, time(j.createdAt)),
+                td(whenColumn[0], {}, whenColumn[1](j)),
+                td(
+                  'Detail',
                   { class: 'detail' },
                   j.reason ?? (j.lastError ? `${j.lastError.name}: ${j.lastError.message}` : ''),
                 ),
-                h('td', {}, h('code', { class: 'preview' }, j.preview)),
+                td('Payload', {}, h('code', { class: 'preview' }, j.preview)),
+                rowActions.length
+                  ? td(
+                      'Actions',
+                      { class: 'row-actions' },
+                      rowActions.map((action) => {
+                        const info = JOB_ACTIONS[action];
+                        return actionButton({
+                          label: info.label,
+                          action,
+                          small: true,
+                          title: `${info.label}: job ${j.id}?`,
+                          message: info.message,
+                          confirmLabel: info.confirmLabel,
+                          danger: info.danger,
+                          request: () => info.request(jobUrl(j.id)),
+                          done: () => `Job ${j.id} ${info.done}`,
+                        });
+                      }),
+                    )
+                  : null,
               ),
             ),
           ),
@@ -755,7 +1245,7 @@ function queueView(queue, query) {
       schedules,
       h(
         'table',
-        { class: 'table' },
+        { class: 'table stack', dataset: { testid: 'schedules' } },
         h(
           'thead',
           {},
@@ -774,16 +1264,19 @@ function queueView(queue, query) {
           q.schedules.map((e) =>
             h(
               'tr',
-              {},
-              h('td', {}, e.name),
-              h(
-                'td',
-                {},
-                h('code', {}, e.cron),
-                e.timezone ? h('span', { class: 'muted' }, ` ${e.timezone}`) : null,
+              { dataset: { schedule: e.name } },
+              td('Name', {}, e.name),
+              td('Cron', {}, h('code', {}, e.cron), h('span', { class: 'muted' }, ' UTC')),
+              td(
+                'Next run',
+                { dataset: { testid: 'next-run' } },
+                e.error
+                  ? h('span', { class: 'text-danger', title: e.error }, 'invalid: workers skip it')
+                  : e.nextRunAt === undefined
+                    ? h('span', { class: 'muted' }, 'none within 5 years')
+                    : nextRun(e),
               ),
-              h('td', {}, e.nextRunAt === undefined ? '—' : time(e.nextRunAt)),
-              h('td', {}, h('code', { class: 'preview' }, pretty(e.data))),
+              td('Payload', {}, h('code', { class: 'preview' }, pretty(e.data))),
             ),
           ),
         ),
@@ -843,7 +1336,7 @@ function queueView(queue, query) {
       renderActions(q);
       put(chart, historyChart(q.history));
       put(rates, throughputLine(q.lastHour));
-      put(limits, rateLimits(q.rateLimits));
+      put(limits, rateLimits(q.rateLimits, q.name));
       put(workers, workersTable(q.workers));
       renderSchedules(q);
       renderConfig(q);
@@ -866,6 +1359,34 @@ function queueView(queue, query) {
       renderJobs(list);
     },
   };
+}
+
+/** One failed attempt: its number, when, the error, and the stack trace folded away. */
+function errorEntry(e, maxAttempts) {
+  return h(
+    'li',
+    { class: 'error-entry', dataset: { testid: 'job-error', attempt: String(e.attempt) } },
+    h(
+      'div',
+      { class: 'error-head' },
+      h('strong', { class: 'error-attempt' }, `Attempt ${e.attempt} of ${maxAttempts}`),
+      h(
+        'time',
+        { datetime: new Date(e.at).toISOString(), title: new Date(e.at).toLocaleString() },
+        fmtDateTime(e.at),
+        h('span', { class: 'muted' }, ` (${fmtRelative(e.at)})`),
+      ),
+      e.code ? h('code', { class: 'error-code' }, e.code) : null,
+    ),
+    h(
+      'p',
+      { class: 'error-message' },
+      h('span', { class: 'error-name' }, e.name),
+      ': ',
+      h('span', { dataset: { testid: 'error-message' } }, e.message),
+    ),
+    e.stack ? h('details', {}, h('summary', {}, 'Stack trace'), h('pre', { class: 'code' }, e.stack)) : null,
+  );
 }
 
 function jobView(queue, id) {
@@ -969,6 +1490,12 @@ function jobView(queue, id) {
             ['Name', job.name],
             ['State', stateBadge(job.state)],
             ['Attempts', `${job.attempt} of ${job.options.maxAttempts}`],
+            job.state === 'running' && [
+              'Worker',
+              job.workerId
+                ? h('code', { class: 'worker-id', dataset: { testid: 'job-worker' } }, job.workerId)
+                : h('span', { class: 'muted' }, 'not recorded (a worker of an older version)'),
+            ],
             ['Priority', String(job.options.priority)],
             job.options.timeoutMs !== undefined && ['Timeout', fmtDuration(job.options.timeoutMs)],
             job.options.uniqueKey !== undefined && ['Unique key', h('code', {}, job.options.uniqueKey)],
@@ -1010,35 +1537,21 @@ function jobView(queue, id) {
         h('h2', {}, `Errors (${job.errors.length})`),
         job.errors.length === 0
           ? h('p', { class: 'muted' }, 'No attempt has failed.')
-          : h(
-              'ol',
-              { class: 'errors', dataset: { testid: 'job-errors' } },
-              [...job.errors]
-                .reverse()
-                .map((e) =>
-                  h(
-                    'li',
-                    {},
-                    h(
-                      'div',
-                      { class: 'error-head' },
-                      h('strong', {}, `Attempt ${e.attempt}`),
-                      ' · ',
-                      time(e.at),
-                      e.code ? h('code', {}, ` ${e.code}`) : null,
-                    ),
-                    h('p', { class: 'error-message' }, `${e.name}: ${e.message}`),
-                    e.stack
-                      ? h(
-                          'details',
-                          {},
-                          h('summary', {}, 'Stack trace'),
-                          h('pre', { class: 'code' }, e.stack),
-                        )
-                      : null,
-                  ),
-                ),
-            ),
+          : [
+              job.errors[0].attempt > 1
+                ? h(
+                    'p',
+                    { class: 'muted small' },
+                    `The store keeps the latest ${job.errors.length} errors; earlier attempts' errors are gone.`,
+                  )
+                : null,
+              h(
+                'ul',
+                { class: 'errors', dataset: { testid: 'job-errors' } },
+                // Newest first: the attempt that decided the job's fate is on top.
+                [...job.errors].reverse().map((e) => errorEntry(e, job.options.maxAttempts)),
+              ),
+            ],
       ),
     );
   };
@@ -1082,6 +1595,350 @@ function jobView(queue, id) {
   };
 }
 
+function limitView(queue, key) {
+  const url = `queues/${enc(queue)}/limits/${enc(key)}`;
+  const heading = h('h1', {}, 'Rate limit ', h('code', {}, key));
+  const numbers = h('div');
+  const control = h('div');
+  const timing = h('div');
+  const pauses = h('div');
+  const warning = h('div');
+  const root = h(
+    'div',
+    {},
+    h('section', { class: 'page-head' }, heading),
+    warning,
+    h(
+      'div',
+      { class: 'grid-2' },
+      h('article', { class: 'card' }, h('h2', {}, 'Numbers'), numbers, control),
+      h('article', { class: 'card' }, h('h2', {}, 'Provider pauses'), pauses),
+    ),
+    h('article', { class: 'card' }, h('h2', {}, 'Start timing'), timing),
+  );
+  let formShownFor = '';
+
+  const per = (n) => `${fmtNumber(n.allowed)} per ${fmtPeriod(n.periodMs)}`;
+
+  const renderNumbers = (l) => {
+    const rows = [
+      [
+        'In force',
+        l.effective ? h('strong', { dataset: { testid: 'limit-effective' } }, per(l.effective)) : '—',
+      ],
+      [
+        'Store-wide',
+        l.override
+          ? h(
+              'span',
+              { dataset: { testid: 'limit-override' } },
+              per(l.override),
+              ' ',
+              h('span', { class: 'badge badge-warn' }, 'override'),
+            )
+          : h(
+              'span',
+              { class: 'muted', dataset: { testid: 'limit-override' } },
+              'not set: each worker uses its own numbers',
+            ),
+      ],
+      [
+        'Workers',
+        l.configured.length === 0
+          ? h('span', { class: 'muted' }, 'no live worker uses this key')
+          : h(
+              'ul',
+              { class: 'plain' },
+              l.configured.map((c) =>
+                h(
+                  'li',
+                  {},
+                  per(c),
+                  c.per === 'call' ? ' (calls)' : '',
+                  h('span', { class: 'muted' }, ` · ${c.pipelines.join(', ')}`),
+                ),
+              ),
+            ),
+      ],
+      [
+        'In use',
+        l.used === null || !l.effective
+          ? h('span', { class: 'muted' }, 'the store cannot tell')
+          : h(
+              'span',
+              { class: 'usage' },
+              h('meter', {
+                min: 0,
+                max: l.effective.allowed,
+                value: l.used,
+                high: l.effective.allowed * 0.8,
+                optimum: 0,
+              }),
+              h(
+                'span',
+                { dataset: { testid: 'limit-used' } },
+                ` ${fmtNumber(l.used)} of ${fmtNumber(l.effective.allowed)} in the last ${fmtPeriod(l.effective.periodMs)}`,
+              ),
+            ),
+      ],
+    ];
+    if (l.configured.length > 1 && !l.override) {
+      rows.push([
+        '',
+        h(
+          'span',
+          { class: 'text-warn' },
+          'Workers disagree (a rolling deploy?): each grant keeps the numbers of the worker that asked.',
+        ),
+      ]);
+    }
+    put(
+      numbers,
+      h(
+        'dl',
+        { class: 'facts' },
+        rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+    );
+  };
+
+  const renderControl = (l) => {
+    if (!l.canSet) {
+      put(
+        control,
+        canAct() ? h('p', { class: 'muted small' }, 'This store cannot set rate limits store-wide.') : null,
+      );
+      return;
+    }
+    // Keep what the user is typing: rebuild the form only when the numbers in force change.
+    const shown = JSON.stringify([l.override, l.effective]);
+    if (shown === formShownFor) return;
+    formShownFor = shown;
+    const start = l.override ?? l.effective ?? { allowed: '', periodMs: '' };
+    const form = h(
+      'form',
+      { class: 'inline-form limit-form', dataset: { testid: 'limit-form' } },
+      h(
+        'label',
+        {},
+        'Allowed ',
+        h('input', {
+          name: 'allowed',
+          type: 'number',
+          min: 1,
+          max: 1000000,
+          step: 1,
+          required: true,
+          value: start.allowed,
+        }),
+      ),
+      h(
+        'label',
+        {},
+        'per (ms) ',
+        h('input', {
+          name: 'periodMs',
+          type: 'number',
+          min: 1,
+          max: 86400000,
+          step: 1,
+          required: true,
+          value: start.periodMs,
+        }),
+      ),
+      h('button', { type: 'submit', dataset: { action: 'set-limit' } }, 'Set store-wide'),
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const allowed = Number(form.elements.namedItem('allowed').value);
+      const periodMs = Number(form.elements.namedItem('periodMs').value);
+      if (!Number.isInteger(allowed) || allowed < 1 || !Number.isInteger(periodMs) || periodMs < 1) return;
+      const ok = await confirmDialog({
+        title: `Set ${key} to ${fmtNumber(allowed)} per ${fmtPeriod(periodMs)}?`,
+        message: `Every worker and process using "${key}" checks these numbers from its next reserve, whatever its own configuration says.`,
+        confirmLabel: 'Set store-wide',
+      });
+      if (!ok) return;
+      try {
+        await api(url, { method: 'PUT', body: { allowed, periodMs } });
+        toast(`${key}: ${fmtNumber(allowed)} per ${fmtPeriod(periodMs)}, store-wide`);
+      } catch (error) {
+        if (!handleAuthError(error)) toast(error.message, 'error');
+      }
+      formShownFor = '';
+      await refreshNow();
+    });
+    put(
+      control,
+      h('h3', {}, 'Change store-wide'),
+      form,
+      l.override
+        ? actionButton({
+            label: 'Clear override',
+            action: 'clear-limit',
+            title: `Clear the store-wide numbers of ${key}?`,
+            message: 'Each worker goes back to the numbers it was configured with.',
+            request: async () => {
+              formShownFor = '';
+              return api(url, { method: 'PUT', body: { clear: true } });
+            },
+            done: () => `${key}: back to each worker's own numbers`,
+          })
+        : null,
+    );
+  };
+
+  const renderPauses = (l) => {
+    const source =
+      l.pausesFrom === 'store'
+        ? 'Pauses any process took after a provider refused a call (retry-after), heard on the store since this dashboard first showed the key.'
+        : l.pausesFrom === 'telemetry'
+          ? 'Pauses the workers on this dashboard’s telemetry hub took after a provider refused a call.'
+          : 'This store has no pause channel and the dashboard has no telemetry hub: pauses cannot be seen here.';
+    put(
+      pauses,
+      h('p', { class: 'muted small' }, source),
+      l.pauses.length === 0
+        ? h('p', { class: 'muted', dataset: { testid: 'limit-pauses' } }, 'No pause seen.')
+        : h(
+            'ul',
+            { class: 'plain pauses', dataset: { testid: 'limit-pauses' } },
+            l.pauses.map((p) =>
+              h(
+                'li',
+                {},
+                time(p.at),
+                p.until !== undefined ? h('span', {}, ` · until ${fmtDateTime(p.until)}`) : null,
+                p.pauseMs !== undefined ? h('span', {}, ` · ${fmtDuration(p.pauseMs)}`) : null,
+              ),
+            ),
+          ),
+    );
+  };
+
+  const renderTiming = (l) => {
+    const t = l.timing;
+    put(
+      warning,
+      t?.lead?.capped
+        ? h(
+            'div',
+            { class: 'problem warn', role: 'alert', dataset: { testid: 'lead-capped' } },
+            h('strong', {}, 'The lead is at its cap. '),
+            `New slots go ${fmtDuration(t.lead.leadMs)} ahead (pipeline ${t.lead.pipeline}), and answers take longer than that: starts will run late or be moved. Raise the pipeline's maxLeadMs, or take load off the worker.`,
+          )
+        : null,
+      t?.margin?.capped
+        ? h(
+            'div',
+            { class: 'problem warn', role: 'alert', dataset: { testid: 'margin-capped' } },
+            h('strong', {}, 'The margin is at its cap. '),
+            `The store counts windows ${fmtDuration(t.margin.marginMs)} wider than the limit (pipeline ${t.margin.pipeline}), and requests leave later than that after their slots: the provider may count more than allowed in a window. Raise the pipeline's maxMarginMs, or take load off the worker.`,
+          )
+        : null,
+    );
+    if (!t) {
+      put(
+        timing,
+        h(
+          'p',
+          { class: 'muted' },
+          'Give the dashboard the telemetry hub your workers emit on (the telemetry option) to see how starts ran against their slots.',
+        ),
+      );
+      return;
+    }
+    const stat = (label, value, testid) =>
+      h(
+        'div',
+        { class: 'stat' },
+        h('div', { class: 'stat-value', dataset: { testid } }, value),
+        h('div', { class: 'muted small' }, label),
+      );
+    put(
+      timing,
+      h(
+        'p',
+        { class: 'muted small' },
+        `From the workers on this dashboard's telemetry hub, since ${fmtDateTime(t.since)}.`,
+      ),
+      h(
+        'div',
+        { class: 'stats' },
+        stat('starts', fmtNumber(t.started), 'timing-started'),
+        stat('late, median', t.lateMs ? fmtDuration(t.lateMs.p50) : '—', 'timing-p50'),
+        stat('late, 95th percentile', t.lateMs ? fmtDuration(t.lateMs.p95) : '—', 'timing-p95'),
+        stat('late, worst', t.lateMs ? fmtDuration(t.lateMs.max) : '—', 'timing-max'),
+        stat('moved to a new slot', fmtNumber(t.moved), 'timing-moved'),
+        stat('handed back', fmtNumber(t.handedBack), 'timing-handed-back'),
+        stat('reserves held back', fmtNumber(t.heldBack), 'timing-held-back'),
+        stat(
+          'request late, 95th percentile / worst',
+          t.sentLateMs ? `${fmtDuration(t.sentLateMs.p95)} / ${fmtDuration(t.sentLateMs.max)}` : '—',
+          'timing-sent',
+        ),
+        stat(
+          'margin',
+          t.margin
+            ? [
+                fmtDuration(t.margin.marginMs),
+                t.margin.capped ? h('span', { class: 'badge badge-warn' }, 'capped') : null,
+              ]
+            : '—',
+          'timing-margin',
+        ),
+        stat(
+          t.lead ? `lead (margin ${fmtDuration(t.lead.marginMs)})` : 'lead',
+          t.lead
+            ? [
+                fmtDuration(t.lead.leadMs),
+                t.lead.capped ? h('span', { class: 'badge badge-warn' }, 'capped') : null,
+              ]
+            : '—',
+          'timing-lead',
+        ),
+      ),
+      t.recentHandBacks.length
+        ? h(
+            'details',
+            {},
+            h('summary', {}, `Latest hand-backs (${t.recentHandBacks.length})`),
+            h(
+              'ul',
+              { class: 'plain' },
+              t.recentHandBacks.map((b) => h('li', {}, time(b.at), ` · ${b.reason ?? 'no reason given'}`)),
+            ),
+          )
+        : null,
+    );
+  };
+
+  return {
+    title: `Rate limit ${key}`,
+    crumbs: [{ label: queue, href: `#/queues/${enc(queue)}` }, { label: `Rate limit ${key}` }],
+    root,
+    queues: () => [queue],
+    async refresh() {
+      let l;
+      try {
+        l = await api(url);
+      } catch (error) {
+        if (error.status !== 404) throw error;
+        put(numbers, h('p', { class: 'empty' }, error.message));
+        put(control);
+        put(timing);
+        put(pauses);
+        put(warning);
+        return;
+      }
+      renderNumbers(l);
+      renderControl(l);
+      renderPauses(l);
+      renderTiming(l);
+    },
+  };
+}
+
 function notFoundView() {
   return {
     title: 'Not found',
@@ -1110,9 +1967,11 @@ function route() {
   } catch {
     return notFoundView();
   }
-  if (parts.length === 0) return overviewView();
+  if (parts.length === 0) return overviewView(query);
   if (parts[0] === 'queues' && parts.length === 2) return queueView(parts[1], query);
   if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'jobs') return jobView(parts[1], parts[3]);
+  if (parts[0] === 'queues' && parts.length === 4 && parts[2] === 'limits')
+    return limitView(parts[1], parts[3]);
   return notFoundView();
 }
 

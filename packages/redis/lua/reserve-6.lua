@@ -43,7 +43,8 @@
                       active zset's size), across every worker
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
     15 limitMarginMs  the part of limitPeriodMs that is a margin (kept under store-wide numbers)
-    16 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
+    16 workerId       the worker taking the leases, kept in field w ('': none, and w is cleared)
+    17 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
@@ -75,8 +76,9 @@ local jobsPerCall = tonumber(ARGV[10])
 local leadMs, aheadMs = tonumber(ARGV[11]), tonumber(ARGV[12])
 local maxActive, capCheckMs = tonumber(ARGV[13]), tonumber(ARGV[14])
 local limitMarginMs = tonumber(ARGV[15])
-local moreLimits = tonumber(ARGV[16])
-if not moreLimits or #ARGV ~= 16 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local workerId = ARGV[16]
+local moreLimits = tonumber(ARGV[17])
+if not moreLimits or #ARGV ~= 17 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
@@ -120,7 +122,7 @@ local planRetry = -1
 if limitAllowed > 0 then
   Ls = { limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now) }
   for i = 1, moreLimits do
-    local b = 16 + 3 * (i - 1)
+    local b = 17 + 3 * (i - 1)
     local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
     if not a or not p or not m then
       return -2
@@ -213,7 +215,17 @@ for _, job in ipairs(popped) do
       break
     end
   end
-  redis.call('HSET', jobPrefix .. id, 'k', token, 'g', nowS, 'a', attempt)
+  if workerId ~= '' then
+    redis.call('HSET', jobPrefix .. id, 'k', token, 'g', nowS, 'a', attempt, 'w', workerId)
+  else
+    redis.call('HSET', jobPrefix .. id, 'k', token, 'g', nowS, 'a', attempt)
+    for i = 1, #f, 2 do
+      if f[i] == 'w' then
+        redis.call('HDEL', jobPrefix .. id, 'w')
+        break
+      end
+    end
+  end
   leased[nl + 1] = deadline
   leased[nl + 2] = id
   nl = nl + 2

@@ -38,6 +38,7 @@ import { RedisScriptError } from './errors';
  * | `t` / `u` / `R` | timeout / unique key / retention | none |
  * | `q` | cost: units of a per-job rate limit | 1 |
  * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
+ * | `w` | worker holding the last lease (`ReserveOptions.workerId`) | none |
  * | `f` / `o` / `x` / `s` | finished at / result JSON / reason / terminal state (c, x, d) | none |
  * | `en`, `e<N>` | error count, N-th attempt error (JSON) | none |
  *
@@ -311,7 +312,7 @@ export function toReservedJob<T>(
   queue: string,
   id: string,
   f: JobFields,
-  lease: { readonly token: string; readonly expiresAt: number; readonly startedAt: number },
+  lease: ReservedJob['lease'],
 ): { readonly job: ReservedJob<T> } | { readonly reason: string } {
   const data = f.d;
   if (data === undefined) return { reason: 'malformed job record: no data' };
@@ -403,6 +404,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
   const finishedAt = get('f');
   const reason = get('x');
   const token = get('k');
+  const workerId = get('w');
   return {
     id,
     queue,
@@ -428,6 +430,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
             token,
             expiresAt: num(deadline, 0),
             startedAt: num(startedAt, 0),
+            ...(workerId === undefined || workerId === '' ? {} : { workerId }),
           },
         }
       : {}),

@@ -386,6 +386,7 @@ export class RedisStore implements Store {
         options.maxActive === undefined ? -1 : Math.max(0, Math.floor(options.maxActive)),
         ACTIVE_CAP_CHECK_MS,
         Math.max(0, Math.ceil(limit?.marginMs ?? 0)),
+        options.workerId ?? '',
         ...moreLimitArgs(more),
       ];
       const reply = await this.call(
@@ -401,7 +402,12 @@ export class RedisStore implements Store {
       const retryAfterMs = reply.int();
       const nextCheckInMs = reply.int();
       const token = reply.str();
-      const lease = { token, expiresAt: now + leaseMs, startedAt: now };
+      const lease = {
+        token,
+        expiresAt: now + leaseMs,
+        startedAt: now,
+        ...(options.workerId ? { workerId: options.workerId } : {}),
+      };
       const count = reply.int();
       const jobs: ReservedJob<T>[] = [];
       const malformed: { id: string; reason: string }[] = [];

@@ -375,6 +375,31 @@ export function defineStoreContract(
         expect((await store.getJob('q', old!.id))?.result).toBe('fresh');
       });
 
+      it('records the worker a reserve names on the lease, and no stale one on a later lease', async () => {
+        await add([{ queue: 'q', data: 1, maxAttempts: 5 }]);
+        const [first] = (await reserve('q', 1, { leaseMs: 50, workerId: 'worker-a' })).jobs;
+        expect(first?.lease.workerId).toBe('worker-a');
+        expect((await store.getJob('q', first!.id))?.lease?.workerId).toBe('worker-a');
+        const [listed] = await store.listJobs('q', 'running');
+        expect(listed?.lease?.workerId).toBe('worker-a');
+
+        await advance(100);
+        expect((await firstValueFrom(store.recoverExpired('q'))).recovered).toEqual([first!.id]);
+        const [second] = (await reserve('q', 1, { leaseMs: 50 })).jobs;
+        expect(second?.id).toBe(first!.id);
+        expect(second?.lease.workerId).toBeUndefined();
+        const running = await store.getJob('q', first!.id);
+        expect(running?.state).toBe('running');
+        expect(running?.lease?.workerId).toBeUndefined();
+
+        await advance(100);
+        await firstValueFrom(store.recoverExpired('q'));
+        const [third] = (await reserve('q', 1, { workerId: 'worker-b' })).jobs;
+        expect((await store.getJob('q', third!.id))?.lease?.workerId).toBe('worker-b');
+        await settleAll([{ ...base(third!), kind: 'completed', result: null, durationMs: 1 }]);
+        expect((await store.getJob('q', third!.id))?.lease).toBeUndefined();
+      });
+
       it('dead-letters a job whose lease expired on its last attempt', async () => {
         await add([{ queue: 'q', data: 1, maxAttempts: 1 }]);
         const [job] = (await reserve('q', 1, { leaseMs: 50 })).jobs;

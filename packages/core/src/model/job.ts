@@ -120,6 +120,8 @@ export interface Lease {
   readonly expiresAt: number;
   /** Store time the lease was granted: the job's recorded start. */
   readonly startedAt: number;
+  /** The worker holding it (`ReserveOptions.workerId`), when the reserve named one. */
+  readonly workerId?: string;
 }
 
 /** A job reserved for one worker, with its lease. */

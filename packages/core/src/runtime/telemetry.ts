@@ -134,8 +134,13 @@ export class Telemetry {
  * Wraps any store so its pipeline-facing calls emit telemetry: `enqueue`, `reserve`, `rate-limited`,
  * `rejected` and `settle-refused`. Stores themselves never emit; this is the one place that does.
  */
-export function instrumentStore(store: Store, telemetry: Telemetry, now: () => number): Store {
-  return new InstrumentedStore(store, telemetry, now);
+export function instrumentStore(
+  store: Store,
+  telemetry: Telemetry,
+  now: () => number,
+  workerId?: string,
+): Store {
+  return new InstrumentedStore(store, telemetry, now, workerId);
 }
 
 class InstrumentedStore implements Store {
@@ -148,6 +153,8 @@ class InstrumentedStore implements Store {
     private readonly inner: Store,
     private readonly telemetry: Telemetry,
     private readonly now: () => number,
+    /** Named on every reserve that does not name a worker itself (a `Worker`'s id). */
+    private readonly workerId?: string,
   ) {
     if (inner.updateJob) this.updateJob = inner.updateJob.bind(inner);
     if (inner.jobUpdates) this.jobUpdates = inner.jobUpdates.bind(inner);
@@ -184,7 +191,11 @@ class InstrumentedStore implements Store {
   reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> {
     return defer(() => {
       const started = this.now();
-      return this.inner.reserve<T>(queue, n, options).pipe(
+      const named =
+        this.workerId === undefined || options.workerId !== undefined
+          ? options
+          : { ...options, workerId: this.workerId };
+      return this.inner.reserve<T>(queue, n, named).pipe(
         tap((result) => {
           if (!this.telemetry.observed) return;
           const at = this.now();

@@ -178,11 +178,11 @@ export class Worker {
     this.logger = config.logger ?? createLogger();
     this.telemetry = config.telemetry ?? new Telemetry();
     this.scheduler = config.scheduler ?? asyncScheduler;
-    this.store = instrumentStore(config.store, this.telemetry, () => this.scheduler.now());
+    this.id = config.id ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    this.store = instrumentStore(config.store, this.telemetry, () => this.scheduler.now(), this.id);
     this.restartDelayMs = config.restartDelayMs ?? 1000;
     this.reportEveryMs = config.reportEveryMs ?? 5000;
     this.scheduleEveryMs = config.scheduleEveryMs ?? 1000;
-    this.id = config.id ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
     this.startedAt = this.scheduler.now();
     const shortestLease = Math.min(...config.pipelines.map((p) => p.leaseMs));
     this.recoverEveryMs = config.recoverEveryMs ?? Math.max(100, Math.floor(shortestLease / 2));

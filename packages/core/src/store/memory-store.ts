@@ -324,7 +324,7 @@ export class MemoryStore implements Store {
         // What the limits do not grant goes back, in order (same heap position).
         for (const rec of popped.splice(plan.granted)) q.ready.push({ rec, seq: rec.seq, key: rec.priority });
       }
-      const jobs = popped.map((rec) => this.lease<T>(q, rec, now, options.leaseMs));
+      const jobs = popped.map((rec) => this.lease<T>(q, rec, now, options.leaseMs, options.workerId));
       const result: {
         jobs: ReservedJob<T>[];
         paused: false;
@@ -988,7 +988,13 @@ export class MemoryStore implements Store {
     return rec;
   }
 
-  private lease<T>(q: QueueData, rec: Rec, now: number, leaseMs: number): ReservedJob<T> {
+  private lease<T>(
+    q: QueueData,
+    rec: Rec,
+    now: number,
+    leaseMs: number,
+    workerId: string | undefined,
+  ): ReservedJob<T> {
     this.move(q, rec, JobState.Ready, JobState.Running);
     rec.attempt++;
     rec.startedAt = now;
@@ -996,6 +1002,7 @@ export class MemoryStore implements Store {
       token: `${rec.id}.${rec.attempt}.${(++this.nextToken).toString(36)}`,
       expiresAt: now + leaseMs,
       startedAt: now,
+      ...(workerId === undefined ? {} : { workerId }),
     };
     q.running.set(rec.id, rec);
     return {

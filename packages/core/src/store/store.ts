@@ -100,6 +100,8 @@ export interface ReserveOptions {
    * `nextCheckInMs` ({@link ACTIVE_CAP_CHECK_MS}). Default: no cap.
    */
   readonly maxActive?: number;
+  /** Recorded on each lease as `Lease.workerId`, so inspection can tell who holds a running job. */
+  readonly workerId?: string;
 }
 
 /** How soon a reserve held back by `maxActive` suggests looking again, in ms. */
