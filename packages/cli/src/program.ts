@@ -6,9 +6,11 @@ import {
   JOB_STATES,
   PayloadValidationError,
   Queue,
+  QueueBusyError,
   SluiceError,
   type JobOptions,
   type JobState,
+  type ObliterateResult,
   type QueueStats,
   type Store,
 } from '@sluice/core';
@@ -310,6 +312,64 @@ export function createProgram(io: Io): Command {
         await assertKnownQueue(store, queue);
         const deleted = await store.purge(queue, opts.state);
         print({ purged: deleted }, () => [`purged ${deleted} ${opts.state} job${deleted === 1 ? '' : 's'}`]);
+      });
+    });
+
+  /** Asks before a destructive command on a terminal; `--yes` (or no terminal) skips the question. */
+  const confirm = async (yes: boolean | undefined, question: string): Promise<void> => {
+    if (yes === true || !io.interactive) return;
+    if (!io.confirm) throw new CliError(`${question} Confirm with --yes`, 2);
+    if (!(await io.confirm(question))) throw new CliError('not confirmed: nothing was deleted');
+  };
+
+  program
+    .command('drain')
+    .description('delete every waiting (ready and scheduled) job of a queue; running and finished jobs stay')
+    .argument('<queue>', 'queue name')
+    .option('-y, --yes', 'do not ask for confirmation on a terminal')
+    .action(async (queue: string, opts: { yes?: boolean }) => {
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        if (!store.drain) throw new CliError('this store cannot drain queues');
+        const waiting = await store.stats(queue);
+        await confirm(
+          opts.yes,
+          `Delete the ${waiting.counts.ready + waiting.counts.scheduled} waiting jobs of "${queue}"?`,
+        );
+        const drained = await store.drain(queue);
+        print({ queue, drained }, () => [
+          `drained ${drained} job${drained === 1 ? '' : 's'} from "${queue}"`,
+        ]);
+      });
+    });
+
+  program
+    .command('obliterate')
+    .description('delete a queue: its jobs in every state, counters, settings, configuration and history')
+    .argument('<queue>', 'queue name')
+    .option('--force', 'even while jobs run (their workers are told to stop them)')
+    .option('-y, --yes', 'do not ask for confirmation on a terminal')
+    .action(async (queue: string, opts: { force?: boolean; yes?: boolean }) => {
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        if (!store.obliterate) throw new CliError('this store cannot obliterate queues');
+        await confirm(opts.yes, `Delete queue "${queue}" and every job, setting and record of it?`);
+        let result: ObliterateResult;
+        try {
+          result = await store.obliterate(queue, { force: opts.force === true });
+        } catch (err) {
+          if (err instanceof QueueBusyError) {
+            throw new CliError(
+              `"${queue}" has ${err.running} running job${err.running === 1 ? '' : 's'}: nothing was deleted ` +
+                '(stop its workers, or add --force)',
+            );
+          }
+          throw err;
+        }
+        print({ queue, ...result }, () => [
+          `obliterated "${queue}": ${result.jobs} job${result.jobs === 1 ? '' : 's'} deleted` +
+            (result.running > 0 ? ` (${result.running} of them running)` : ''),
+        ]);
       });
     });
 

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { definePipeline, PermanentError, silentLogger, Worker, type Outcome } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
+import { firstValueFrom } from 'rxjs';
+import { run, type Io } from '@sluice/cli';
 import { uniquePrefix, useRedis } from '@sluice/testing';
 
 const bin = path.resolve(__dirname, '../dist/bin.js');
@@ -214,6 +216,63 @@ describe('sluice (the real binary against a real Redis)', () => {
     const text = await sluice('job', id);
     expect(text.stdout).toMatch(/progress:\s+100/);
     expect(text.stdout).toMatch(/log \(1 newest lines\):\n {2}exporting 4 rows/);
+  });
+
+  it('drains a queue, and obliterates it only with --force while a job runs', async () => {
+    await json('enqueue', 'jobs', '{"n":1}');
+    await json('enqueue', 'jobs', '{"n":2}', '--delay', '60000');
+    await json('enqueue', 'jobs', '{"n":3}');
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    try {
+      const [running] = (await firstValueFrom(store.reserve('jobs', 1, { leaseMs: 60_000 }))).jobs;
+      expect(running).toBeDefined();
+      expect(await json('drain', 'jobs')).toEqual({ queue: 'jobs', drained: 2 });
+      expect((await sluice('drain', 'jobs')).stdout).toMatch(/drained 0 jobs from "jobs"/);
+      const refused = await sluice('obliterate', 'jobs');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^sluice: "jobs" has 1 running job: nothing was deleted .*--force/);
+      expect(await store.getJob('jobs', running!.id)).toBeDefined();
+      expect(await json('obliterate', 'jobs', '--force')).toEqual({ queue: 'jobs', jobs: 1, running: 1 });
+      expect(await store.queues()).not.toContain('jobs');
+      expect((await sluice('obliterate', 'jobs')).stderr).toMatch(/unknown queue "jobs"/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('asks before draining or obliterating on a terminal, unless --yes', async () => {
+    const lines: string[] = [];
+    const answers: boolean[] = [];
+    const asked: string[] = [];
+    const terminal = (withConfirm: boolean): Io => ({
+      out: (l) => void lines.push(l),
+      err: (l) => void lines.push(l),
+      interactive: true,
+      ...(withConfirm
+        ? {
+            confirm: (question: string) => {
+              asked.push(question);
+              return Promise.resolve(answers.shift() ?? false);
+            },
+          }
+        : {}),
+    });
+    const cli = (io: Io, ...args: string[]) => run(['--redis', redis.url, '--prefix', prefix, ...args], io);
+    await json('enqueue', 'term', '1');
+    await json('enqueue', 'term', '2');
+    answers.push(false);
+    expect(await cli(terminal(true), 'drain', 'term')).toBe(1);
+    expect(asked).toEqual(['Delete the 2 waiting jobs of "term"?']);
+    expect(lines.pop()).toBe('sluice: not confirmed: nothing was deleted');
+    expect(await cli(terminal(false), 'obliterate', 'term')).toBe(2);
+    expect(lines.pop()).toMatch(/Confirm with --yes/);
+    expect(((await json('stats')) as { counts: { ready: number } }[])[0]?.counts.ready).toBe(2);
+    answers.push(true);
+    expect(await cli(terminal(true), 'drain', 'term')).toBe(0);
+    expect(lines.pop()).toBe('drained 2 jobs from "term"');
+    expect(await cli(terminal(false), 'obliterate', 'term', '--yes')).toBe(0);
+    expect(lines.pop()).toBe('obliterated "term": 0 jobs deleted');
+    expect(asked).toHaveLength(2);
   });
 
   it('prints one clear line and exits non-zero for each error', async () => {

@@ -28,6 +28,7 @@ export {
   WorkerStateError,
   UnreachableCaseError,
   BufferOverflowError,
+  QueueBusyError,
   toErrorInfo,
 } from './model/errors';
 export type { SchemaViolation, AbortCause, ErrorInfo } from './model/errors';
@@ -109,6 +110,8 @@ export type {
   JobProgressEvent,
   ListOptions,
   CancelResult,
+  ObliterateOptions,
+  ObliterateResult,
   WorkerPipelineInfo,
   WorkerInfo,
   ScheduleSpec,

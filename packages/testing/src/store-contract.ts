@@ -785,6 +785,132 @@ export function defineStoreContract(
       });
     });
 
+    describe('drain and obliterate', () => {
+      /** One job in each state of queue `q`: ready, scheduled, running, completed, dead, cancelled. */
+      const fillEveryState = async () => {
+        await store.setQueueConfig('q', { schema: { type: 'object' } });
+        await add([
+          { queue: 'q', data: { n: 'run' } },
+          { queue: 'q', data: { n: 'done' } },
+          { queue: 'q', data: { n: 'dead' } },
+        ]);
+        const [run, done, dead] = (await reserve('q', 3)).jobs;
+        await settleAll([
+          { ...base(done!), kind: 'completed', result: 1, durationMs: 1 },
+          { ...base(dead!), kind: 'dead', reason: 'gone' },
+        ]);
+        const [ready, later, cancelled] = await add([
+          { queue: 'q', data: { n: 'ready' }, unique: { key: 'u1', ttlMs: 60_000 } },
+          { queue: 'q', data: { n: 'later' }, delayMs: 60_000, unique: { key: 'u2', ttlMs: 60_000 } },
+          { queue: 'q', data: { n: 'cancelled' }, priority: 5 },
+        ]);
+        expect(await store.cancel('q', cancelled!.id)).toBe('cancelled');
+        return { run: run!, ready: ready!.id, later: later!.id };
+      };
+
+      it('drains ready and scheduled jobs only, releasing their unique keys', async () => {
+        const { run, ready, later } = await fillEveryState();
+        await add([{ queue: 'q', data: { n: 'low' }, priority: 9 }]);
+        await add([{ queue: 'other', data: 1 }]);
+        expect(await store.drain!('q')).toBe(3);
+        expect(await store.getJob('q', ready)).toBeUndefined();
+        expect(await store.getJob('q', later)).toBeUndefined();
+        const { counts, totals } = await store.stats('q');
+        expect(counts).toEqual({ ready: 0, scheduled: 0, running: 1, completed: 1, dead: 1, cancelled: 1 });
+        expect(totals.enqueued).toBe(7);
+        expect(await store.listJobs('q', JobState.Ready)).toEqual([]);
+        expect(await store.listJobs('q', JobState.Scheduled)).toEqual([]);
+        expect((await store.getJob('q', run.id))?.state).toBe(JobState.Running);
+        // The running job settles as usual, other queues are untouched.
+        const [settled] = await settleAll([{ ...base(run), kind: 'completed', result: 2, durationMs: 1 }]);
+        expect(settled).toMatchObject({ applied: true });
+        expect((await store.stats('other')).counts.ready).toBe(1);
+        // The unique keys of the deleted jobs are free again; the queue works on.
+        const [again] = await add([
+          { queue: 'q', data: { n: 'again' }, unique: { key: 'u1', ttlMs: 60_000 } },
+        ]);
+        expect(again?.duplicate).toBe(false);
+        expect((await reserve('q', 5)).jobs.map((j) => j.data)).toEqual([{ n: 'again' }]);
+        expect(await store.drain!('q')).toBe(0);
+        expect(await store.drain!('never-used')).toBe(0);
+      });
+
+      it('refuses to obliterate a queue with running jobs unless forced, deleting nothing', async () => {
+        const { run, ready } = await fillEveryState();
+        const before = await store.stats('q');
+        await expect(store.obliterate!('q')).rejects.toMatchObject({
+          name: 'QueueBusyError',
+          code: 'ERR_SLUICE_QUEUE_BUSY',
+          queue: 'q',
+          running: 1,
+        });
+        expect(await store.stats('q')).toEqual(before);
+        expect((await store.getJob('q', ready))?.state).toBe(JobState.Ready);
+        expect((await store.getQueueConfig('q')).schema).toEqual({ type: 'object' });
+        // Once the running job is settled the queue can go.
+        await settleAll([{ ...base(run), kind: 'completed', result: 2, durationMs: 1 }]);
+        expect(await store.obliterate!('q')).toEqual({ jobs: 6, running: 0 });
+      });
+
+      it('obliterates a whole queue; using the name again starts an empty queue', async () => {
+        await add([{ queue: 'other', data: 1 }]);
+        const { run, ready, later } = await fillEveryState();
+        await settleAll([{ ...base(run), kind: 'completed', result: 2, durationMs: 1 }]);
+        await store.pause('q');
+        await store.setConcurrency('q', 3);
+        expect(await store.obliterate!('q')).toEqual({ jobs: 6, running: 0 });
+        expect(await store.queues()).not.toContain('q');
+        expect(await store.queues()).toContain('other');
+        for (const id of [run.id, ready, later]) expect(await store.getJob('q', id)).toBeUndefined();
+        for (const state of Object.values(JobState)) expect(await store.listJobs('q', state)).toEqual([]);
+        expect(await store.getQueueConfig('q')).toEqual({});
+        expect(await store.obliterate!('q')).toEqual({ jobs: 0, running: 0 });
+        expect((await store.stats('other')).counts.ready).toBe(1);
+
+        const [fresh] = await add([{ queue: 'q', data: { n: 'new' }, unique: { key: 'u2', ttlMs: 60_000 } }]);
+        expect(fresh?.duplicate).toBe(false);
+        const stats = await store.stats('q');
+        expect(stats.paused).toBe(false);
+        expect(stats.counts).toEqual({
+          ready: 1,
+          scheduled: 0,
+          running: 0,
+          completed: 0,
+          dead: 0,
+          cancelled: 0,
+        });
+        expect(stats.totals).toMatchObject({ enqueued: 1, completed: 0, dead: 0, cancelled: 0 });
+        expect(await store.queues()).toContain('q');
+        expect((await reserve('q', 5)).jobs.map((j) => j.data)).toEqual([{ n: 'new' }]);
+      });
+
+      it("obliterates with force: running jobs' workers are told, and what they send later changes nothing", async () => {
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        const [job] = (await reserve('q', 1)).jobs;
+        const signals = firstValueFrom(store.cancellations('q').pipe(take(1), timeout(2000)));
+        await sleep(20);
+        expect(await store.obliterate!('q', { force: true })).toEqual({ jobs: 2, running: 1 });
+        await expect(signals).resolves.toBe(job!.id);
+        const lease = { id: job!.id, token: job!.lease.token };
+        expect(await firstValueFrom(store.extendLeases('q', [lease], 10_000))).toEqual({
+          extended: [],
+          lost: [job!.id],
+        });
+        expect(await store.updateJob!('q', lease, { progress: 50, log: ['late'] })).toBe(false);
+        for (const late of [
+          { ...base(job!), kind: 'completed' as const, result: 'late', durationMs: 1 },
+          { ...base(job!), kind: 'retrying' as const, delayMs: 0, error: { name: 'E', message: 'x' } },
+          { ...base(job!), kind: 'dead' as const, reason: 'late' },
+        ]) {
+          expect(await settleAll([late])).toEqual([{ id: job!.id, applied: false, reason: 'not-found' }]);
+        }
+        expect(await firstValueFrom(store.recoverExpired('q'))).toEqual({ recovered: [], dead: [] });
+        expect(await store.getJob('q', job!.id)).toBeUndefined();
+        expect(await store.queues()).not.toContain('q');
+        for (const state of Object.values(JobState)) expect(await store.listJobs('q', state)).toEqual([]);
+      });
+    });
+
     describe('inspection and administration', () => {
       it('lists jobs by state, in order, with pagination', async () => {
         await add([

@@ -134,6 +134,8 @@ class InstrumentedStore implements Store {
   declare readonly updateJob?: NonNullable<Store['updateJob']>;
   declare readonly jobUpdates?: NonNullable<Store['jobUpdates']>;
   declare readonly updateQueueConfig?: NonNullable<Store['updateQueueConfig']>;
+  declare readonly drain?: NonNullable<Store['drain']>;
+  declare readonly obliterate?: NonNullable<Store['obliterate']>;
 
   constructor(
     private readonly inner: Store,
@@ -143,6 +145,8 @@ class InstrumentedStore implements Store {
     if (inner.updateJob) this.updateJob = inner.updateJob.bind(inner);
     if (inner.jobUpdates) this.jobUpdates = inner.jobUpdates.bind(inner);
     if (inner.updateQueueConfig) this.updateQueueConfig = inner.updateQueueConfig.bind(inner);
+    if (inner.drain) this.drain = inner.drain.bind(inner);
+    if (inner.obliterate) this.obliterate = inner.obliterate.bind(inner);
   }
 
   get kind(): string {

@@ -9,7 +9,13 @@ import {
   Subject,
   type SchedulerLike,
 } from 'rxjs';
-import { InvalidArgumentError, StoreClosedError, StoreError, type ErrorInfo } from '../model/errors';
+import {
+  InvalidArgumentError,
+  QueueBusyError,
+  StoreClosedError,
+  StoreError,
+  type ErrorInfo,
+} from '../model/errors';
 import {
   JobState,
   type AttemptError,
@@ -43,6 +49,8 @@ import type {
   LeaseRef,
   ListOptions,
   MinuteBucket,
+  ObliterateOptions,
+  ObliterateResult,
   QueueConfig,
   QueueConfigChange,
   QueueConfigPatch,
@@ -163,6 +171,11 @@ export class MemoryStore implements Store {
   private readonly scheduler: SchedulerLike;
   private readonly historyMinutes: number;
   private readonly queuesByName = new Map<string, QueueData>();
+  /**
+   * Obliterated queues: empty data keeping the subjects their subscribers (workers) still listen
+   * to, taken back if the queue is used again.
+   */
+  private readonly dormant = new Map<string, QueueData>();
   private readonly uniqueLocks = new Map<string, { id: string; expiresAt: number }>();
   private readonly limiters = new LimiterRegistry();
   /** Store-wide numbers of rate-limit keys (`setRateLimit`). */
@@ -406,12 +419,13 @@ export class MemoryStore implements Store {
   extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult> {
     return defer(() => {
       this.assertOpen();
-      const q = this.queue(queue);
+      // A lease of a queue that is gone (obliterated) is lost; looking does not create the queue.
+      const q = this.queuesByName.get(queue);
       const now = this.now();
       const extended: string[] = [];
       const lost: string[] = [];
       for (const ref of leases) {
-        const rec = q.running.get(ref.id);
+        const rec = q?.running.get(ref.id);
         if (rec?.lease?.token === ref.token) {
           rec.lease = { ...rec.lease, expiresAt: now + leaseMs };
           extended.push(ref.id);
@@ -424,7 +438,8 @@ export class MemoryStore implements Store {
   recoverExpired(queue: string): Observable<RecoverResult> {
     return defer(() => {
       this.assertOpen();
-      const q = this.queue(queue);
+      const q = this.queuesByName.get(queue);
+      if (!q) return of({ recovered: [], dead: [] });
       const now = this.now();
       const recovered: string[] = [];
       const dead: string[] = [];
@@ -660,6 +675,53 @@ export class MemoryStore implements Store {
     });
   }
 
+  drain(queue: string): Promise<number> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return 0;
+      let deleted = 0;
+      for (const rec of [...q.jobs.values()]) {
+        if (rec.state !== JobState.Ready && rec.state !== JobState.Scheduled) continue;
+        this.releaseUnique(rec);
+        this.delete(q, rec);
+        deleted++;
+      }
+      // Every entry left in them is stale now.
+      q.ready.clear();
+      q.scheduled.clear();
+      return deleted;
+    });
+  }
+
+  obliterate(queue: string, options: ObliterateOptions = {}): Promise<ObliterateResult> {
+    return this.run((): ObliterateResult => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return { jobs: 0, running: 0 };
+      const running = [...q.running.keys()];
+      if (running.length > 0 && options.force !== true) throw new QueueBusyError(queue, running.length);
+      const jobs = q.jobs.size;
+      for (const rec of q.jobs.values()) this.releaseUnique(rec);
+      this.queuesByName.delete(queue);
+      // Subscribers keep their subjects; everything else starts empty.
+      const fresh = newQueueData(queue, q);
+      this.dormant.set(queue, fresh);
+      if (q.settings.value.paused || q.settings.value.concurrency !== undefined) {
+        q.settings.next({ paused: false });
+      }
+      if (Object.keys(q.config.value).length > 0) q.config.next({});
+      // Their workers stop them; whatever they send later finds no job.
+      for (const id of running) q.cancellations.next(id);
+      return { jobs, running: running.length };
+    });
+  }
+
+  /** Deletes the unique-key lock `rec` holds, if it still holds it. */
+  private releaseUnique(rec: Rec): void {
+    if (rec.uniqueKey === undefined) return;
+    const key = `${rec.queue}\u0000${rec.uniqueKey}`;
+    if (this.uniqueLocks.get(key)?.id === rec.id) this.uniqueLocks.delete(key);
+  }
+
   stats(queue: string): Promise<QueueStats> {
     return this.run(() => {
       const q = this.queue(queue);
@@ -824,7 +886,7 @@ export class MemoryStore implements Store {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      for (const q of this.queuesByName.values()) {
+      for (const q of [...this.queuesByName.values(), ...this.dormant.values()]) {
         q.wakeups.complete();
         q.cancellations.complete();
         q.events.complete();
@@ -857,24 +919,8 @@ export class MemoryStore implements Store {
     let q = this.queuesByName.get(name);
     if (!q) {
       assertQueueName(name);
-      q = {
-        name,
-        jobs: new Map(),
-        ready: new Heap<HeapEntry>(byKeyThenSeqLess),
-        scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
-        running: new Map(),
-        finished: new Map(),
-        dead: new Map(),
-        counts: { ready: 0, scheduled: 0, running: 0, completed: 0, dead: 0, cancelled: 0 },
-        totals: { enqueued: 0, completed: 0, failed: 0, leaseExpiries: 0, dead: 0, cancelled: 0 },
-        history: new Map(),
-        settings: new BehaviorSubject<QueueSettings>({ paused: false }),
-        wakeups: new Subject(),
-        cancellations: new Subject(),
-        events: new Subject(),
-        updates: new Subject(),
-        config: new BehaviorSubject<QueueConfig>({}),
-      };
+      q = this.dormant.get(name) ?? newQueueData(name);
+      this.dormant.delete(name);
       this.queuesByName.set(name, q);
     }
     return q;
@@ -1040,6 +1086,28 @@ export class MemoryStore implements Store {
     }
     b[field]++;
   }
+}
+
+/** An empty queue; with `reuse`, keeping that queue's subjects (an obliterated queue's listeners). */
+function newQueueData(name: string, reuse?: QueueData): QueueData {
+  return {
+    name,
+    jobs: new Map(),
+    ready: new Heap<HeapEntry>(byKeyThenSeqLess),
+    scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
+    running: new Map(),
+    finished: new Map(),
+    dead: new Map(),
+    counts: { ready: 0, scheduled: 0, running: 0, completed: 0, dead: 0, cancelled: 0 },
+    totals: { enqueued: 0, completed: 0, failed: 0, leaseExpiries: 0, dead: 0, cancelled: 0 },
+    history: new Map(),
+    settings: reuse?.settings ?? new BehaviorSubject<QueueSettings>({ paused: false }),
+    wakeups: reuse?.wakeups ?? new Subject(),
+    cancellations: reuse?.cancellations ?? new Subject(),
+    events: reuse?.events ?? new Subject(),
+    updates: reuse?.updates ?? new Subject(),
+    config: reuse?.config ?? new BehaviorSubject<QueueConfig>({}),
+  };
 }
 
 /**

@@ -21,6 +21,8 @@ import type {
   CancelResult,
   EnqueueResult,
   JobEvent,
+  ObliterateOptions,
+  ObliterateResult,
   QueueConfig,
   QueueConfigChange,
   QueueConfigPatch,
@@ -264,6 +266,46 @@ export class Queue<T = unknown> {
   }
   stats(): Promise<QueueStats> {
     return this.store.stats(this.name);
+  }
+
+  /**
+   * Deletes every waiting job (ready and scheduled: delayed, retrying, snoozed); running and
+   * finished jobs stay. Resolves with how many were deleted. See `Store.drain`.
+   */
+  drain(): Promise<number> {
+    const store = this.store;
+    if (!store.drain) return Promise.reject(this.unsupported('drain'));
+    return store.drain(this.name);
+  }
+
+  /**
+   * Deletes the whole queue: its jobs in every state, counters, settings, configuration (schema,
+   * retentions, schedules), history and event stream. Rejects with `QueueBusyError`, deleting
+   * nothing, while jobs run, unless `{ force: true }`: running jobs are then deleted too, their
+   * workers told to abort them, and what those workers send later is refused. Adding to the queue
+   * afterwards starts a new, empty queue. See `Store.obliterate`.
+   *
+   * ## Example
+   * ```ts
+   * await emails.pause();
+   * // … wait for running jobs to finish, or:
+   * const { jobs } = await emails.obliterate({ force: true });
+   * ```
+   */
+  obliterate(options: ObliterateOptions = {}): Promise<ObliterateResult> {
+    const store = this.store;
+    if (!store.obliterate) return Promise.reject(this.unsupported('obliterate'));
+    return store.obliterate(this.name, options).then((result) => {
+      // The stored schema went with the queue: the next add publishes the local one again, or goes
+      // without one.
+      this.configReady = undefined;
+      this.validator = this.options.schema ? compileSchema(this.options.schema) : undefined;
+      return result;
+    });
+  }
+
+  private unsupported(what: string): InvalidArgumentError {
+    return new InvalidArgumentError(`this store (${this.store.kind}) cannot ${what} a queue`);
   }
 
   /** Loads the stored schema (no local one) or publishes the local one, once. */
