@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   DEFAULT_RETENTION,
   JOB_STATES,
+  MAX_LIST_LIMIT,
   PayloadValidationError,
   Queue,
   QueueBusyError,
@@ -246,18 +247,45 @@ export function createProgram(io: Io): Command {
 
   program
     .command('jobs')
-    .description('list the jobs of a queue in one state')
+    .description('list the jobs of a queue in one state, optionally of one name and in a time range')
     .argument('<queue>', 'queue name')
     .addOption(new Option('--state <state>', 'job state').choices(JOB_STATES as string[]).default('ready'))
+    .option('--name <name>', 'only jobs of this name')
+    .option(
+      '--from <time>',
+      'only jobs whose time is at or after this (ISO date or epoch ms; run-at, lease start or finish time by state)',
+      parseTime,
+    )
+    .option('--to <time>', 'only jobs whose time is at or before this', parseTime)
     .option('--limit <n>', 'rows', positiveInt, 50)
     .option('--offset <n>', 'rows to skip', nonNegativeInt, 0)
-    .action(async (queue: string, opts: { state: JobState; limit: number; offset: number }) => {
-      await withStore(async (store) => {
-        await assertKnownQueue(store, queue);
-        const jobs = await store.listJobs(queue, opts.state, { limit: opts.limit, offset: opts.offset });
-        print(jobs, () => (jobs.length === 0 ? [`no ${opts.state} jobs in "${queue}"`] : jobRows(jobs)));
-      });
-    });
+    .action(
+      async (
+        queue: string,
+        opts: { state: JobState; name?: string; from?: number; to?: number; limit: number; offset: number },
+      ) => {
+        if (opts.from !== undefined && opts.to !== undefined && opts.from > opts.to) {
+          throw new CliError('--from is after --to', 2);
+        }
+        await withStore(async (store) => {
+          await assertKnownQueue(store, queue);
+          const jobs = await new Queue(store, queue).list({
+            state: opts.state,
+            limit: Math.min(opts.limit, MAX_LIST_LIMIT),
+            offset: opts.offset,
+            ...(opts.name === undefined ? {} : { name: opts.name }),
+            ...(opts.from === undefined ? {} : { from: opts.from }),
+            ...(opts.to === undefined ? {} : { to: opts.to }),
+          });
+          const filtered = opts.name !== undefined || opts.from !== undefined || opts.to !== undefined;
+          print(jobs, () =>
+            jobs.length === 0
+              ? [`no ${opts.state} jobs${filtered ? ' matching the filter' : ''} in "${queue}"`]
+              : jobRows(jobs),
+          );
+        });
+      },
+    );
 
   program
     .command('job')
@@ -576,6 +604,15 @@ function progressBar(io: Io, label: string, total: number): SingleBar | undefine
   );
   bar.start(total, 0);
   return bar;
+}
+
+/** A time given as epoch ms or as an ISO 8601 date (`2024-05-01`, `2024-05-01T12:00:00Z`). */
+function parseTime(value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    throw new CliError(`expected a time (ISO date or epoch ms), got "${value}"`, 2);
+  }
+  return ms;
 }
 
 function positiveInt(value: string): number {

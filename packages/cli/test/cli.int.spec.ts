@@ -218,6 +218,37 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(text.stdout).toMatch(/log \(1 newest lines\):\n {2}exporting 4 rows/);
   });
 
+  it('lists jobs of one name and in a time range, page by page', async () => {
+    const before = Date.now() - 60_000;
+    await json('enqueue', 'mixed', '{"n":1}', '--name', 'welcome');
+    await json('enqueue', 'mixed', '{"n":2}', '--name', 'digest');
+    await json('enqueue', 'mixed', '{"n":3}', '--name', 'welcome');
+    await json('enqueue', 'mixed', '{"n":4}', '--name', 'welcome', '--delay', '3600000');
+    const data = (rows: unknown) => (rows as { data: { n: number } }[]).map((r) => r.data.n);
+    expect(data(await json('jobs', 'mixed', '--name', 'welcome'))).toEqual([1, 3]);
+    expect(data(await json('jobs', 'mixed', '--name', 'welcome', '--limit', '1', '--offset', '1'))).toEqual([
+      3,
+    ]);
+    const iso = new Date(before).toISOString();
+    expect(data(await json('jobs', 'mixed', '--from', iso, '--to', String(Date.now() + 60_000)))).toEqual([
+      1, 2, 3,
+    ]);
+    expect(data(await json('jobs', 'mixed', '--to', iso))).toEqual([]);
+    const later = new Date(Date.now() + 30 * 60_000).toISOString();
+    expect(
+      data(await json('jobs', 'mixed', '--state', 'scheduled', '--from', later, '--name', 'welcome')),
+    ).toEqual([4]);
+    expect((await sluice('jobs', 'mixed', '--name', 'nobody')).stdout).toMatch(
+      /no ready jobs matching the filter in "mixed"/,
+    );
+    const bad = await sluice('jobs', 'mixed', '--from', 'yesterday');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^sluice: expected a time \(ISO date or epoch ms\), got "yesterday"/);
+    expect((await sluice('jobs', 'mixed', '--from', '2000', '--to', '1000')).stderr).toMatch(
+      /--from is after --to/,
+    );
+  });
+
   it('drains a queue, and obliterates it only with --force while a job runs', async () => {
     await json('enqueue', 'jobs', '{"n":1}');
     await json('enqueue', 'jobs', '{"n":2}', '--delay', '60000');

@@ -122,8 +122,8 @@ export type {
 } from './store/store';
 export { MemoryStore } from './store/memory-store';
 export type { MemoryStoreConfig } from './store/memory-store';
-export { Queue, JobFailedError } from './store/queue';
-export type { QueueOptions, BulkItem } from './store/queue';
+export { Queue, JobFailedError, MAX_LIST_LIMIT } from './store/queue';
+export type { QueueOptions, BulkItem, ListQuery } from './store/queue';
 
 // Operators
 export { source } from './operators/source';

@@ -248,6 +248,34 @@ describe('Queue', () => {
     });
   });
 
+  describe('list', () => {
+    it('lists one state filtered by name and time, and refuses bad queries', async () => {
+      const queue = new Queue<Email>(store, 'emails');
+      await queue.add({ to: 'a@example.com' }, { name: 'welcome' });
+      await queue.add({ to: 'b@example.com' }, { name: 'digest' });
+      await queue.add({ to: 'c@example.com' }, { name: 'welcome', runAt: Date.now() + 3_600_000 });
+      const to = (jobs: readonly JobRecord<Email>[]) => jobs.map((j) => j.data.to);
+      expect(to(await queue.list({ state: 'ready', name: 'welcome' }))).toEqual(['a@example.com']);
+      expect(to(await queue.list({ state: 'ready', offset: 1 }))).toEqual(['b@example.com']);
+      expect(to(await queue.list({ state: 'scheduled', from: Date.now() + 60_000 }))).toEqual([
+        'c@example.com',
+      ]);
+      expect(await queue.list({ state: 'scheduled', to: Date.now() })).toEqual([]);
+      for (const bad of [
+        { state: 'waiting' },
+        { state: 'ready', limit: 0 },
+        { state: 'ready', limit: 1001 },
+        { state: 'ready', offset: -1 },
+        { state: 'ready', offset: 1.5 },
+        { state: 'ready', name: '' },
+        { state: 'ready', from: 10, to: 1 },
+        { state: 'ready', to: Number.POSITIVE_INFINITY },
+      ]) {
+        await expect(queue.list(bad as never)).rejects.toThrow(InvalidArgumentError);
+      }
+    });
+  });
+
   describe('drain and obliterate', () => {
     it('drains waiting jobs and obliterates the queue, publishing its own schema again afterwards', async () => {
       const queue = new Queue<Email>(store, 'emails', { schema: emailSchema });

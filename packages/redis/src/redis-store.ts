@@ -48,6 +48,7 @@ import {
 import {
   applyConfigPatch,
   assertConfigPatch,
+  assertListOptions,
   assertQueueName,
   assertRetention,
   encodeJobUpdate,
@@ -133,6 +134,8 @@ export interface RedisStoreOptions {
    * them until done), which bounds how long one call holds Redis. Default `1000`.
    */
   readonly maxDrainPerCall?: number;
+  /** Jobs one filtered `listJobs` script call looks at; the calls repeat until the page is full. Default `5000`. */
+  readonly listScanPerCall?: number;
   /** How often `settings(queue)` polls besides listening to pub/sub. Default `1000`. */
   readonly settingsPollMs?: number;
   /** Connection warnings go here. Default: silent. */
@@ -209,6 +212,7 @@ export class RedisStore implements Store {
   private readonly maxPromote: number;
   private readonly maxRecover: number;
   private readonly maxAdminPerCall: number;
+  private readonly listScanPerCall: number;
   private readonly settingsPollMs: number;
   private readonly readers = new Map<string, StreamReader>();
   private readonly registered = new Set<string>();
@@ -234,6 +238,7 @@ export class RedisStore implements Store {
     this.maxPromote = positiveInt(opts.maxPromotePerCall ?? 1000, 'maxPromotePerCall');
     this.maxRecover = positiveInt(opts.maxRecoverPerCall ?? 1000, 'maxRecoverPerCall');
     this.maxAdminPerCall = positiveInt(opts.maxDrainPerCall ?? 1000, 'maxDrainPerCall');
+    this.listScanPerCall = positiveInt(opts.listScanPerCall ?? 5000, 'listScanPerCall');
     this.settingsPollMs = positiveInt(opts.settingsPollMs ?? 1000, 'settingsPollMs');
     this.connectTimeoutMs = positiveInt(opts.connectTimeoutMs ?? 10_000, 'connectTimeoutMs');
     scripts(); // read the Lua sources now: a missing file fails here, not on the first call
@@ -814,24 +819,44 @@ export class RedisStore implements Store {
     return reply.done ? undefined : readRecord<T>(reply, queue);
   }
 
+  /**
+   * One page of the queue's jobs in `state` (`lua/list-jobs-5.lua`). With a filter (`name`, `from`,
+   * `to`) each script call looks at no more than `listScanPerCall` jobs and the calls go on where
+   * the last stopped until the page is full, so a filter over a huge state never holds Redis for long.
+   */
   async listJobs(queue: string, state: JobState, options: ListOptions = {}): Promise<readonly JobRecord[]> {
     this.assertOpen();
+    assertListOptions(options);
     const keys = this.tryKeys(queue);
     if (!keys) return [];
-    const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const limit = Math.max(0, Math.floor(options.limit ?? 50));
-    const reply = await this.call('list-jobs', keys, [
-      keys.jobPrefix,
-      keys.readyPrefix,
-      state,
-      offset,
-      limit,
-      this.maxPromote,
-    ]);
-    const count = reply.int();
     const out: JobRecord[] = [];
-    for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
-    return out;
+    let position = Math.max(0, Math.floor(options.offset ?? 0));
+    const filtered = options.name !== undefined || options.from !== undefined || options.to !== undefined;
+    let skip = filtered ? position : 0;
+    if (filtered) position = 0;
+    for (;;) {
+      const reply = await this.call('list-jobs', keys, [
+        keys.jobPrefix,
+        keys.readyPrefix,
+        state,
+        position,
+        limit - out.length,
+        this.maxPromote,
+        queue,
+        options.name ?? '',
+        options.from === undefined ? '' : Math.ceil(options.from),
+        options.to === undefined ? '' : Math.floor(options.to),
+        this.listScanPerCall,
+        skip,
+      ]);
+      const count = reply.int();
+      for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
+      const next = reply.int();
+      skip = reply.int();
+      if (!filtered || next < 0 || out.length >= limit) return out;
+      position = next;
+    }
   }
 
   async retryJobs(queue: string, ids: readonly string[] | 'all-dead'): Promise<number> {

@@ -484,4 +484,32 @@ describe('RedisStore (one node): beyond the contract', () => {
     }
     expect(await store.queues()).toContain('again');
   });
+
+  it('pages a filtered listing over several bounded script calls', async () => {
+    const small = await RedisStore.connect({ url: redis.url, prefix: fx.prefix, listScanPerCall: 2 });
+    others.push(small);
+    const listCalls = (() => {
+      const sha = scripts()['list-jobs'].sha;
+      const spy = jest.spyOn(small.client, 'evalsha');
+      return () => spy.mock.calls.filter((call) => call[0] === sha).length;
+    })();
+    await firstValueFrom(
+      small.enqueue(
+        Array.from({ length: 11 }, (_, i) => ({
+          queue: 'f',
+          data: i,
+          name: i % 3 === 0 ? 'a' : 'b',
+          priority: i % 2,
+        })),
+      ),
+    );
+    // Ready order: priority 0 (even data) first, then priority 1 (odd data); name a: 0, 3, 6, 9.
+    const page = await small.listJobs('f', JobState.Ready, { name: 'a', offset: 1, limit: 2 });
+    expect(page.map((j) => j.data)).toEqual([6, 3]);
+    expect(listCalls()).toBeGreaterThan(2);
+    expect((await small.listJobs('f', JobState.Ready, { name: 'a', limit: 50 })).map((j) => j.data)).toEqual([
+      0, 6, 3, 9,
+    ]);
+    jest.restoreAllMocks();
+  });
 });

@@ -930,6 +930,59 @@ export function defineStoreContract(
         expect(await store.listJobs('missing-queue', JobState.Ready)).toEqual([]);
       });
 
+      it('filters listings by name and by the time of the state, paging over the matches', async () => {
+        const ids: string[] = [];
+        for (const name of ['a', 'b', 'a', undefined, 'a']) {
+          const [r] = await add([{ queue: 'q', data: ids.length, ...(name ? { name } : {}) }]);
+          ids.push(r!.id);
+          await advance(5);
+        }
+        const at = async (id: string) => (await store.getJob('q', id))!;
+        const runAts = await Promise.all(ids.map(async (id) => (await at(id)).runAt));
+        const list = async (options: Parameters<Store['listJobs']>[2], state: JobState = JobState.Ready) =>
+          (await store.listJobs('q', state, options)).map((j) => j.data);
+        expect(await list({ name: 'a' })).toEqual([0, 2, 4]);
+        expect(await list({ name: 'q' })).toEqual([3]);
+        expect(await list({ name: 'a', offset: 1, limit: 1 })).toEqual([2]);
+        expect(await list({ name: 'a', offset: 3 })).toEqual([]);
+        expect(await list({ from: runAts[1]!, to: runAts[3]! })).toEqual([1, 2, 3]);
+        expect(await list({ name: 'a', from: runAts[1]! })).toEqual([2, 4]);
+        expect(await list({ name: 'nobody' })).toEqual([]);
+
+        const now = runAts[4]!;
+        await add([3, 1, 2].map((h) => ({ queue: 'q', data: `in ${h}h`, runAt: now + h * 3_600_000 })));
+        expect(await list({ from: now + 1_800_000, to: now + 2.5 * 3_600_000 }, JobState.Scheduled)).toEqual([
+          'in 1h',
+          'in 2h',
+        ]);
+        expect(await list({ from: now + 1_800_000, offset: 1 }, JobState.Scheduled)).toEqual([
+          'in 2h',
+          'in 3h',
+        ]);
+
+        const { jobs } = await reserve('q', 5);
+        expect(await list({ name: 'b' }, JobState.Running)).toEqual([1]);
+        const finishedAt: number[] = [];
+        for (const job of jobs) {
+          await settleAll([{ ...base(job), kind: 'completed', result: null, durationMs: 1 }]);
+          finishedAt.push((await at(job.id)).finishedAt!);
+          await advance(5);
+        }
+        // Newest first; the walk stops at the first job finished before `from`.
+        expect(await list({ from: finishedAt[2]! }, JobState.Completed)).toEqual([4, 3, 2]);
+        expect(
+          await list({ from: finishedAt[1]!, to: finishedAt[3]!, name: 'a' }, JobState.Completed),
+        ).toEqual([2]);
+        expect(await list({ to: finishedAt[1]!, limit: 1 }, JobState.Completed)).toEqual([1]);
+        expect(await list({ to: finishedAt[0]! - 1 }, JobState.Completed)).toEqual([]);
+
+        for (const bad of [{ name: '' }, { from: Number.NaN }, { from: 10, to: 5 }]) {
+          await expect(store.listJobs('q', JobState.Ready, bad)).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+          });
+        }
+      });
+
       it('removes jobs that are not running', async () => {
         const [a, b] = await add([1, 2].map((n) => ({ queue: 'q', data: n })));
         const [running] = (await reserve('q', 1)).jobs;

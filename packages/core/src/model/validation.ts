@@ -209,3 +209,27 @@ export function encodeJobUpdate(update: JobUpdate): EncodedJobUpdate {
   );
   return { ...(progressJson === undefined ? {} : { progressJson }), lines };
 }
+
+/**
+ * Checks the filters of listing options; both stores call this, so both refuse the same input: name
+ * a non-empty string, from and to finite times with from ≤ to. (Offset and limit are clamped to
+ * integers ≥ 0, as they always were.)
+ */
+export function assertListOptions(options: {
+  readonly name?: string;
+  readonly from?: number;
+  readonly to?: number;
+}): void {
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    throw new InvalidArgumentError(`name must be a non-empty string, got ${JSON.stringify(options.name)}`);
+  }
+  for (const field of ['from', 'to'] as const) {
+    const v = options[field];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
+      throw new InvalidArgumentError(`${field} must be a finite time in epoch ms, got ${String(v)}`);
+    }
+  }
+  if (options.from !== undefined && options.to !== undefined && options.from > options.to) {
+    throw new InvalidArgumentError(`from (${options.from}) is after to (${options.to})`);
+  }
+}

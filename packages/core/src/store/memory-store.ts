@@ -67,7 +67,13 @@ import type {
   Store,
   WorkerInfo,
 } from './store';
-import { assertQueueName, assertRetention, encodeJobUpdate, validateNewJob } from '../model/validation';
+import {
+  assertListOptions,
+  assertQueueName,
+  assertRetention,
+  encodeJobUpdate,
+  validateNewJob,
+} from '../model/validation';
 import { applyConfigPatch, assertConfigPatch } from './queue-config';
 import { Heap } from './heap';
 
@@ -582,6 +588,7 @@ export class MemoryStore implements Store {
 
   listJobs(queue: string, state: JobState, options: ListOptions = {}): Promise<readonly JobRecord[]> {
     return this.run(() => {
+      assertListOptions(options);
       const q = this.queuesByName.get(queue);
       if (!q) return [];
       const offset = Math.max(0, options.offset ?? 0);
@@ -609,6 +616,14 @@ export class MemoryStore implements Store {
         case JobState.Dead:
           recs = [...q.dead.values()].reverse();
           break;
+      }
+      const { name, from, to } = options;
+      if (name !== undefined || from !== undefined || to !== undefined) {
+        recs = recs.filter((r) => {
+          if (name !== undefined && r.name !== name) return false;
+          const at = timeInState(r);
+          return (from === undefined || at >= from) && (to === undefined || at <= to);
+        });
       }
       return recs.slice(offset, offset + limit).map((r) => toRecord(r));
     });
@@ -1121,6 +1136,21 @@ function encodableResult(result: unknown): unknown {
     return json === undefined ? undefined : (JSON.parse(json) as unknown);
   } catch {
     return undefined;
+  }
+}
+
+/** The time that orders a job's state (see `ListOptions.from`). */
+function timeInState(rec: Rec): number {
+  switch (rec.state) {
+    case JobState.Ready:
+    case JobState.Scheduled:
+      return rec.runAt;
+    case JobState.Running:
+      return rec.startedAt ?? rec.runAt;
+    case JobState.Completed:
+    case JobState.Cancelled:
+    case JobState.Dead:
+      return rec.finishedAt ?? rec.createdAt;
   }
 }
 

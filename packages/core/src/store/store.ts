@@ -229,9 +229,20 @@ export interface JobProgressEvent {
 }
 
 export interface ListOptions {
+  /** Matching jobs to skip. Default 0. */
   readonly offset?: number;
   /** Default 50. */
   readonly limit?: number;
+  /** Only jobs of this name (a job added without one has the queue's name). */
+  readonly name?: string;
+  /**
+   * Only jobs whose time is at or after this (epoch ms, store clock). The time is the one that
+   * orders the state: the run-at of ready and scheduled jobs, the lease start of running ones, the
+   * finish time of completed, cancelled and dead ones.
+   */
+  readonly from?: number;
+  /** Only jobs whose time (see {@link from}) is at or before this. */
+  readonly to?: number;
 }
 
 /** Options of `Store.obliterate`. */
