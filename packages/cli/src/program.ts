@@ -191,6 +191,8 @@ export function createProgram(io: Io): Command {
     .option('--name <name>', 'job name (default: the queue name)')
     .option('--max-attempts <n>', 'attempts before the dead-letter queue', positiveInt)
     .option('--id <id>', 'job id (an existing id is not added twice)')
+    .option('--traceparent <header>', "the producer's W3C traceparent, continued by the job's processing")
+    .option('--tracestate <header>', 'the W3C tracestate that goes with --traceparent')
     .action(
       async (
         queueName: string,
@@ -203,8 +205,13 @@ export function createProgram(io: Io): Command {
           name?: string;
           maxAttempts?: number;
           id?: string;
+          traceparent?: string;
+          tracestate?: string;
         },
       ) => {
+        if (opts.tracestate !== undefined && opts.traceparent === undefined) {
+          throw new CliError('--tracestate needs --traceparent', 2);
+        }
         const documents = await readPayloads(payload);
         const options: JobOptions = {
           ...(opts.delay !== undefined ? { delayMs: opts.delay } : {}),
@@ -213,6 +220,14 @@ export function createProgram(io: Io): Command {
           ...(opts.name !== undefined ? { name: opts.name } : {}),
           ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
           ...(opts.id !== undefined ? { id: opts.id } : {}),
+          ...(opts.traceparent !== undefined
+            ? {
+                trace: {
+                  traceparent: opts.traceparent,
+                  ...(opts.tracestate !== undefined ? { tracestate: opts.tracestate } : {}),
+                },
+              }
+            : {}),
         };
         if (documents.length > 1 && (opts.id !== undefined || opts.unique !== undefined)) {
           throw new CliError('--id and --unique apply to one job; the file holds several', 2);

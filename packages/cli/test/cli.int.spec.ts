@@ -218,6 +218,27 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(text.stdout).toMatch(/log \(1 newest lines\):\n {2}exporting 4 rows/);
   });
 
+  it('adds a job with a trace context and shows it; refuses a malformed one', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const { id } = (await json(
+      'enqueue',
+      'traced',
+      '{}',
+      '--traceparent',
+      traceparent,
+      '--tracestate',
+      'k=v',
+    )) as {
+      id: string;
+    };
+    expect(await json('job', id)).toMatchObject({ trace: { traceparent, tracestate: 'k=v' } });
+    expect((await sluice('job', id)).stdout).toContain(`trace:     ${traceparent} (k=v)`);
+    const bad = await sluice('enqueue', 'traced', '{}', '--traceparent', '00-xyz');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^sluice: trace\.traceparent must be a W3C traceparent/);
+    expect(((await json('stats')) as { totals: { enqueued: number } }[])[0]?.totals.enqueued).toBe(1);
+  });
+
   it('lists jobs of one name and in a time range, page by page', async () => {
     const before = Date.now() - 60_000;
     await json('enqueue', 'mixed', '{"n":1}', '--name', 'welcome');

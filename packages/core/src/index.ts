@@ -54,7 +54,10 @@ export type {
   ReservedJob,
   JobRecord,
   JobUpdate,
+  TraceContext,
 } from './model/job';
+export { parseTraceparent } from './model/validation';
+export type { Traceparent } from './model/validation';
 export { withJobs } from './model/reservation';
 export type { LimitGrant, StartGate, Reservation } from './model/reservation';
 export { failed, perJob, isFailure, isPerJob, isSnooze, isCancel, isRetryAfter } from './model/handler';

@@ -9,6 +9,7 @@ export {
   assertListOptions,
   assertQueueName,
   assertRetention,
+  assertTraceContext,
   assertValid,
   encodeJobUpdate,
   encodePayload,

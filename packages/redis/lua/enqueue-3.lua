@@ -4,7 +4,8 @@
   A job whose caller-chosen id exists, or whose unique key is locked, is not stored: its answer is the
   existing id with the duplicate flag. New jobs get a record `<jobPrefix><id>` (a hash with short
   fields: d data JSON stored verbatim, c created-at, and only the non-default options: n name,
-  p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention), and go to
+  p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, T trace
+  context), and go to
   the ready list of their priority or, when due later, to the scheduled zset. Automatic ids come from
   the `id` sequence of the counters hash and skip ids a caller already took.
 
@@ -19,9 +20,11 @@
     3  uniquePrefix  prefix of unique-key locks
     4  wakeChannel   channel told when jobs were added
     5  count         number of jobs that follow
-    6… per job, 11 values: id ('' = automatic), data JSON, name ('' = the queue's), priority
+    6… per job, 13 values: id ('' = automatic), data JSON, name ('' = the queue's), priority
        ('' = 0), delayMs (''), runAt ('' or epoch ms; wins over delayMs), maxAttempts (''),
-       timeoutMs (''), uniqueKey (''), uniqueTtlMs, retention ('' | n | c<count> | a<ms>)
+       timeoutMs (''), uniqueKey (''), uniqueTtlMs, retention ('' | n | c<count> | a<ms>),
+       cost (the job's rate-limit units; '' = 1; not read by this version), trace context
+       ('' = none, else the traceparent, then a space and the tracestate if there is one)
 
   Returns:
     { now, id1, duplicate1, id2, duplicate2, ... } with duplicate 1 or 0, in the order given.
@@ -33,7 +36,7 @@
 --- @include "includes/chunked.lua"
 --- @include "includes/ready.lua"
 
-local FIELDS = 11
+local FIELDS = 13
 local countersKey, prioritiesKey, scheduledKey = KEYS[1], KEYS[2], KEYS[3]
 local jobPrefix, readyPrefix, uniquePrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local count = tonumber(ARGV[5])
@@ -88,6 +91,7 @@ for i = 0, count - 1 do
   local uniqueKey = ARGV[base + 8]
   local uniqueTtl = ARGV[base + 9]
   local retention = ARGV[base + 10]
+  local trace = ARGV[base + 12]
 
   local duplicateOf = nil
   if id ~= '' and redis.call('EXISTS', jobPrefix .. id) == 1 then
@@ -146,6 +150,10 @@ for i = 0, count - 1 do
     if retention ~= '' then
       fields[#fields + 1] = 'R'
       fields[#fields + 1] = retention
+    end
+    if trace ~= '' then
+      fields[#fields + 1] = 'T'
+      fields[#fields + 1] = trace
     end
     redis.call('HSET', jobPrefix .. id, unpack(fields))
     if runAt > now then

@@ -15,6 +15,7 @@ import {
   type ReservedJob,
   type Retention,
   type Settlement,
+  type TraceContext,
 } from '@sluice/core';
 import { encodePayload, StoreText } from '@sluice/core/internal';
 import { RedisScriptError } from './errors';
@@ -36,6 +37,7 @@ import { RedisScriptError } from './errors';
  * | `m` | max attempts | `DEFAULT_MAX_ATTEMPTS` (5) |
  * | `a` | attempts started | 0 |
  * | `t` / `u` / `R` | timeout / unique key / retention | none |
+ * | `T` | trace context: traceparent, then a space and the tracestate if any | none |
  * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
  * | `f` / `o` / `x` / `s` | finished at / result JSON / reason / terminal state (c, x, d) | none |
  * | `en`, `e<N>` | error count, N-th attempt error (JSON) | none |
@@ -44,7 +46,7 @@ import { RedisScriptError } from './errors';
  */
 
 /** Values per job in an enqueue call (see `lua/enqueue-3.lua`). */
-export const ENQUEUE_FIELDS = 11;
+export const ENQUEUE_FIELDS = 13;
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 5;
 
@@ -105,7 +107,24 @@ export function encodeNewJob(job: NewJob): string[] {
     job.unique?.key ?? '',
     job.unique ? String(Math.max(1, Math.ceil(job.unique.ttlMs))) : '',
     encodeRetention(job.retention),
+    '', // cost: one rate-limit unit
+    encodeTrace(job.trace),
   ];
+}
+
+/** A trace context as the record keeps it (field `T`): the traceparent, a space, the tracestate. */
+export function encodeTrace(trace: TraceContext | undefined): string {
+  if (!trace) return '';
+  return trace.tracestate === undefined ? trace.traceparent : `${trace.traceparent} ${trace.tracestate}`;
+}
+
+/** The trace context of a record's field `T` (see {@link encodeTrace}). */
+export function decodeTrace(value: string | undefined): TraceContext | undefined {
+  if (value === undefined || value === '') return undefined;
+  const space = value.indexOf(' ');
+  return space < 0
+    ? { traceparent: value }
+    : { traceparent: value.slice(0, space), tracestate: value.slice(space + 1) };
 }
 
 /** JSON of a handler's result; `''` for `undefined` or a value JSON cannot encode (nothing is kept). */
@@ -266,6 +285,8 @@ export interface JobFields {
   t?: string;
   /** Unique key. */
   u?: string;
+  /** Trace context. */
+  T?: string;
 }
 
 /**
@@ -288,6 +309,7 @@ export function readJobFields(r: Reply): JobFields {
       case 'r':
       case 't':
       case 'u':
+      case 'T':
         f[field] = value;
         break;
     }
@@ -326,6 +348,7 @@ export function toReservedJob<T>(
   const createdAt = num(f.c, 0);
   const timeout = f.t;
   const uniqueKey = f.u;
+  const trace = decodeTrace(f.T);
   return {
     job: {
       id,
@@ -340,6 +363,7 @@ export function toReservedJob<T>(
       lease,
       ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
       ...(uniqueKey === undefined ? {} : { uniqueKey }),
+      ...(trace === undefined ? {} : { trace }),
     },
   };
 }
@@ -397,6 +421,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
   const finishedAt = get('f');
   const reason = get('x');
   const token = get('k');
+  const trace = decodeTrace(get('T'));
   return {
     id,
     queue,
@@ -411,6 +436,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
     errors: errors.map((e) => e.error),
     ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
     ...(uniqueKey === undefined ? {} : { uniqueKey }),
+    ...(trace === undefined ? {} : { trace }),
     ...(result === undefined ? {} : { result: parseJson(result) }),
     ...(startedAt === undefined ? {} : { startedAt: num(startedAt, 0) }),
     ...(finishedAt === undefined ? {} : { finishedAt: num(finishedAt, 0) }),

@@ -127,6 +127,48 @@ export function defineStoreContract(
         expect(job.priority).toBe(7);
       });
 
+      it("keeps a job's trace context and hands it to the worker; refuses a malformed one", async () => {
+        const trace = {
+          traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+          tracestate: 'rojo=00f067aa0ba902b7, congo=t61rcWkgMzE',
+        };
+        const [traced, plain, onlyParent] = await add([
+          { queue: 'q', data: 1, trace },
+          { queue: 'q', data: 2 },
+          { queue: 'q', data: 3, trace: { traceparent: trace.traceparent } },
+        ]);
+        expect((await store.getJob('q', traced!.id))?.trace).toEqual(trace);
+        expect(await store.getJob('q', plain!.id)).not.toHaveProperty('trace');
+        const { jobs } = await reserve('q', 3);
+        expect(jobs.map((j) => j.trace)).toEqual([trace, undefined, { traceparent: trace.traceparent }]);
+        expect(jobs[1]).not.toHaveProperty('trace');
+        expect(
+          (await store.listJobs('q', JobState.Running)).find((j) => j.id === onlyParent!.id)?.trace,
+        ).toEqual({
+          traceparent: trace.traceparent,
+        });
+        for (const bad of [
+          { traceparent: 'not-a-traceparent' },
+          { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' },
+          { traceparent: '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01' },
+          { traceparent: 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+          { traceparent: trace.traceparent, tracestate: 'no equals sign' },
+          { traceparent: trace.traceparent, extra: 1 },
+          'a string',
+        ]) {
+          await expect(
+            add([
+              { queue: 'q', data: 'fine' },
+              { queue: 'q', data: 4, trace: bad as never },
+            ]),
+          ).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+            message: expect.stringMatching(/^trace/),
+          });
+        }
+        expect((await store.stats('q')).totals.enqueued).toBe(3);
+      });
+
       it('stores a payload given already encoded as is', async () => {
         const [r] = await add([{ queue: 'q', data: { n: 1, s: 'é' }, json: '{"n":1,"s":"é"}' }]);
         expect((await store.getJob('q', r!.id))?.data).toEqual({ n: 1, s: 'é' });

@@ -25,6 +25,7 @@ import {
   type ReservedJob,
   type JobUpdate,
   type Retention,
+  type TraceContext,
 } from '../model/job';
 import {
   boundAttemptErrors,
@@ -97,6 +98,7 @@ interface Rec {
   readonly timeoutMs: number | undefined;
   readonly uniqueKey: string | undefined;
   readonly retention: Retention | undefined;
+  readonly trace: TraceContext | undefined;
   maxAttempts: number;
   priority: number;
   attempt: number;
@@ -244,6 +246,10 @@ export class MemoryStore implements Store {
       timeoutMs: job.timeoutMs,
       uniqueKey: job.unique?.key,
       retention: job.retention,
+      trace: job.trace && {
+        traceparent: job.trace.traceparent,
+        ...(job.trace.tracestate === undefined ? {} : { tracestate: job.trace.tracestate }),
+      },
       maxAttempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       priority: job.priority ?? 0,
       attempt: 0,
@@ -1024,6 +1030,7 @@ export class MemoryStore implements Store {
       lease: rec.lease,
       ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
       ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
+      ...(rec.trace === undefined ? {} : { trace: rec.trace }),
     };
   }
 
@@ -1185,6 +1192,7 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     errors: [...rec.errors],
     ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
     ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
+    ...(rec.trace === undefined ? {} : { trace: rec.trace }),
     ...(rec.result === undefined ? {} : { result: rec.result }),
     ...(rec.startedAt === undefined ? {} : { startedAt: rec.startedAt }),
     ...(rec.finishedAt === undefined ? {} : { finishedAt: rec.finishedAt }),
