@@ -78,6 +78,11 @@ export function jobDetail(job: JobRecord): string[] {
   if (job.startedAt !== undefined) lines.push(`started:   ${new Date(job.startedAt).toISOString()}`);
   if (job.finishedAt !== undefined) lines.push(`finished:  ${new Date(job.finishedAt).toISOString()}`);
   lines.push(`data:      ${JSON.stringify(job.data)}`);
+  if (job.trace !== undefined) {
+    lines.push(
+      `trace:     ${job.trace.traceparent}${job.trace.tracestate ? ` (${job.trace.tracestate})` : ''}`,
+    );
+  }
   if (job.result !== undefined) lines.push(`result:    ${JSON.stringify(job.result)}`);
   for (const e of job.errors) lines.push(`error #${e.attempt}:  ${e.name}: ${e.message}`);
   if (job.progress !== undefined) lines.push(`progress:  ${JSON.stringify(job.progress)}`);

@@ -4,11 +4,14 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   DEFAULT_RETENTION,
   JOB_STATES,
+  MAX_LIST_LIMIT,
   PayloadValidationError,
   Queue,
+  QueueBusyError,
   SluiceError,
   type JobOptions,
   type JobState,
+  type ObliterateResult,
   type QueueStats,
   type Store,
 } from '@sluice/core';
@@ -188,6 +191,8 @@ export function createProgram(io: Io): Command {
     .option('--name <name>', 'job name (default: the queue name)')
     .option('--max-attempts <n>', 'attempts before the dead-letter queue', positiveInt)
     .option('--id <id>', 'job id (an existing id is not added twice)')
+    .option('--traceparent <header>', "the producer's W3C traceparent, continued by the job's processing")
+    .option('--tracestate <header>', 'the W3C tracestate that goes with --traceparent')
     .action(
       async (
         queueName: string,
@@ -200,8 +205,13 @@ export function createProgram(io: Io): Command {
           name?: string;
           maxAttempts?: number;
           id?: string;
+          traceparent?: string;
+          tracestate?: string;
         },
       ) => {
+        if (opts.tracestate !== undefined && opts.traceparent === undefined) {
+          throw new CliError('--tracestate needs --traceparent', 2);
+        }
         const documents = await readPayloads(payload);
         const options: JobOptions = {
           ...(opts.delay !== undefined ? { delayMs: opts.delay } : {}),
@@ -210,6 +220,14 @@ export function createProgram(io: Io): Command {
           ...(opts.name !== undefined ? { name: opts.name } : {}),
           ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
           ...(opts.id !== undefined ? { id: opts.id } : {}),
+          ...(opts.traceparent !== undefined
+            ? {
+                trace: {
+                  traceparent: opts.traceparent,
+                  ...(opts.tracestate !== undefined ? { tracestate: opts.tracestate } : {}),
+                },
+              }
+            : {}),
         };
         if (documents.length > 1 && (opts.id !== undefined || opts.unique !== undefined)) {
           throw new CliError('--id and --unique apply to one job; the file holds several', 2);
@@ -244,18 +262,45 @@ export function createProgram(io: Io): Command {
 
   program
     .command('jobs')
-    .description('list the jobs of a queue in one state')
+    .description('list the jobs of a queue in one state, optionally of one name and in a time range')
     .argument('<queue>', 'queue name')
     .addOption(new Option('--state <state>', 'job state').choices(JOB_STATES as string[]).default('ready'))
+    .option('--name <name>', 'only jobs of this name')
+    .option(
+      '--from <time>',
+      'only jobs whose time is at or after this (ISO date or epoch ms; run-at, lease start or finish time by state)',
+      parseTime,
+    )
+    .option('--to <time>', 'only jobs whose time is at or before this', parseTime)
     .option('--limit <n>', 'rows', positiveInt, 50)
     .option('--offset <n>', 'rows to skip', nonNegativeInt, 0)
-    .action(async (queue: string, opts: { state: JobState; limit: number; offset: number }) => {
-      await withStore(async (store) => {
-        await assertKnownQueue(store, queue);
-        const jobs = await store.listJobs(queue, opts.state, { limit: opts.limit, offset: opts.offset });
-        print(jobs, () => (jobs.length === 0 ? [`no ${opts.state} jobs in "${queue}"`] : jobRows(jobs)));
-      });
-    });
+    .action(
+      async (
+        queue: string,
+        opts: { state: JobState; name?: string; from?: number; to?: number; limit: number; offset: number },
+      ) => {
+        if (opts.from !== undefined && opts.to !== undefined && opts.from > opts.to) {
+          throw new CliError('--from is after --to', 2);
+        }
+        await withStore(async (store) => {
+          await assertKnownQueue(store, queue);
+          const jobs = await new Queue(store, queue).list({
+            state: opts.state,
+            limit: Math.min(opts.limit, MAX_LIST_LIMIT),
+            offset: opts.offset,
+            ...(opts.name === undefined ? {} : { name: opts.name }),
+            ...(opts.from === undefined ? {} : { from: opts.from }),
+            ...(opts.to === undefined ? {} : { to: opts.to }),
+          });
+          const filtered = opts.name !== undefined || opts.from !== undefined || opts.to !== undefined;
+          print(jobs, () =>
+            jobs.length === 0
+              ? [`no ${opts.state} jobs${filtered ? ' matching the filter' : ''} in "${queue}"`]
+              : jobRows(jobs),
+          );
+        });
+      },
+    );
 
   program
     .command('job')
@@ -310,6 +355,64 @@ export function createProgram(io: Io): Command {
         await assertKnownQueue(store, queue);
         const deleted = await store.purge(queue, opts.state);
         print({ purged: deleted }, () => [`purged ${deleted} ${opts.state} job${deleted === 1 ? '' : 's'}`]);
+      });
+    });
+
+  /** Asks before a destructive command on a terminal; `--yes` (or no terminal) skips the question. */
+  const confirm = async (yes: boolean | undefined, question: string): Promise<void> => {
+    if (yes === true || !io.interactive) return;
+    if (!io.confirm) throw new CliError(`${question} Confirm with --yes`, 2);
+    if (!(await io.confirm(question))) throw new CliError('not confirmed: nothing was deleted');
+  };
+
+  program
+    .command('drain')
+    .description('delete every waiting (ready and scheduled) job of a queue; running and finished jobs stay')
+    .argument('<queue>', 'queue name')
+    .option('-y, --yes', 'do not ask for confirmation on a terminal')
+    .action(async (queue: string, opts: { yes?: boolean }) => {
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        if (!store.drain) throw new CliError('this store cannot drain queues');
+        const waiting = await store.stats(queue);
+        await confirm(
+          opts.yes,
+          `Delete the ${waiting.counts.ready + waiting.counts.scheduled} waiting jobs of "${queue}"?`,
+        );
+        const drained = await store.drain(queue);
+        print({ queue, drained }, () => [
+          `drained ${drained} job${drained === 1 ? '' : 's'} from "${queue}"`,
+        ]);
+      });
+    });
+
+  program
+    .command('obliterate')
+    .description('delete a queue: its jobs in every state, counters, settings, configuration and history')
+    .argument('<queue>', 'queue name')
+    .option('--force', 'even while jobs run (their workers are told to stop them)')
+    .option('-y, --yes', 'do not ask for confirmation on a terminal')
+    .action(async (queue: string, opts: { force?: boolean; yes?: boolean }) => {
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        if (!store.obliterate) throw new CliError('this store cannot obliterate queues');
+        await confirm(opts.yes, `Delete queue "${queue}" and every job, setting and record of it?`);
+        let result: ObliterateResult;
+        try {
+          result = await store.obliterate(queue, { force: opts.force === true });
+        } catch (err) {
+          if (err instanceof QueueBusyError) {
+            throw new CliError(
+              `"${queue}" has ${err.running} running job${err.running === 1 ? '' : 's'}: nothing was deleted ` +
+                '(stop its workers, or add --force)',
+            );
+          }
+          throw err;
+        }
+        print({ queue, ...result }, () => [
+          `obliterated "${queue}": ${result.jobs} job${result.jobs === 1 ? '' : 's'} deleted` +
+            (result.running > 0 ? ` (${result.running} of them running)` : ''),
+        ]);
       });
     });
 
@@ -516,6 +619,15 @@ function progressBar(io: Io, label: string, total: number): SingleBar | undefine
   );
   bar.start(total, 0);
   return bar;
+}
+
+/** A time given as epoch ms or as an ISO 8601 date (`2024-05-01`, `2024-05-01T12:00:00Z`). */
+function parseTime(value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    throw new CliError(`expected a time (ISO date or epoch ms), got "${value}"`, 2);
+  }
+  return ms;
 }
 
 function positiveInt(value: string): number {

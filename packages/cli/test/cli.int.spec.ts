@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { definePipeline, PermanentError, silentLogger, Worker, type Outcome } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
+import { firstValueFrom } from 'rxjs';
+import { run, type Io } from '@sluice/cli';
 import { uniquePrefix, useRedis } from '@sluice/testing';
 
 const bin = path.resolve(__dirname, '../dist/bin.js');
@@ -214,6 +216,115 @@ describe('sluice (the real binary against a real Redis)', () => {
     const text = await sluice('job', id);
     expect(text.stdout).toMatch(/progress:\s+100/);
     expect(text.stdout).toMatch(/log \(1 newest lines\):\n {2}exporting 4 rows/);
+  });
+
+  it('adds a job with a trace context and shows it; refuses a malformed one', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const { id } = (await json(
+      'enqueue',
+      'traced',
+      '{}',
+      '--traceparent',
+      traceparent,
+      '--tracestate',
+      'k=v',
+    )) as {
+      id: string;
+    };
+    expect(await json('job', id)).toMatchObject({ trace: { traceparent, tracestate: 'k=v' } });
+    expect((await sluice('job', id)).stdout).toContain(`trace:     ${traceparent} (k=v)`);
+    const bad = await sluice('enqueue', 'traced', '{}', '--traceparent', '00-xyz');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^sluice: trace\.traceparent must be a W3C traceparent/);
+    expect(((await json('stats')) as { totals: { enqueued: number } }[])[0]?.totals.enqueued).toBe(1);
+  });
+
+  it('lists jobs of one name and in a time range, page by page', async () => {
+    const before = Date.now() - 60_000;
+    await json('enqueue', 'mixed', '{"n":1}', '--name', 'welcome');
+    await json('enqueue', 'mixed', '{"n":2}', '--name', 'digest');
+    await json('enqueue', 'mixed', '{"n":3}', '--name', 'welcome');
+    await json('enqueue', 'mixed', '{"n":4}', '--name', 'welcome', '--delay', '3600000');
+    const data = (rows: unknown) => (rows as { data: { n: number } }[]).map((r) => r.data.n);
+    expect(data(await json('jobs', 'mixed', '--name', 'welcome'))).toEqual([1, 3]);
+    expect(data(await json('jobs', 'mixed', '--name', 'welcome', '--limit', '1', '--offset', '1'))).toEqual([
+      3,
+    ]);
+    const iso = new Date(before).toISOString();
+    expect(data(await json('jobs', 'mixed', '--from', iso, '--to', String(Date.now() + 60_000)))).toEqual([
+      1, 2, 3,
+    ]);
+    expect(data(await json('jobs', 'mixed', '--to', iso))).toEqual([]);
+    const later = new Date(Date.now() + 30 * 60_000).toISOString();
+    expect(
+      data(await json('jobs', 'mixed', '--state', 'scheduled', '--from', later, '--name', 'welcome')),
+    ).toEqual([4]);
+    expect((await sluice('jobs', 'mixed', '--name', 'nobody')).stdout).toMatch(
+      /no ready jobs matching the filter in "mixed"/,
+    );
+    const bad = await sluice('jobs', 'mixed', '--from', 'yesterday');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^sluice: expected a time \(ISO date or epoch ms\), got "yesterday"/);
+    expect((await sluice('jobs', 'mixed', '--from', '2000', '--to', '1000')).stderr).toMatch(
+      /--from is after --to/,
+    );
+  });
+
+  it('drains a queue, and obliterates it only with --force while a job runs', async () => {
+    await json('enqueue', 'jobs', '{"n":1}');
+    await json('enqueue', 'jobs', '{"n":2}', '--delay', '60000');
+    await json('enqueue', 'jobs', '{"n":3}');
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    try {
+      const [running] = (await firstValueFrom(store.reserve('jobs', 1, { leaseMs: 60_000 }))).jobs;
+      expect(running).toBeDefined();
+      expect(await json('drain', 'jobs')).toEqual({ queue: 'jobs', drained: 2 });
+      expect((await sluice('drain', 'jobs')).stdout).toMatch(/drained 0 jobs from "jobs"/);
+      const refused = await sluice('obliterate', 'jobs');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^sluice: "jobs" has 1 running job: nothing was deleted .*--force/);
+      expect(await store.getJob('jobs', running!.id)).toBeDefined();
+      expect(await json('obliterate', 'jobs', '--force')).toEqual({ queue: 'jobs', jobs: 1, running: 1 });
+      expect(await store.queues()).not.toContain('jobs');
+      expect((await sluice('obliterate', 'jobs')).stderr).toMatch(/unknown queue "jobs"/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('asks before draining or obliterating on a terminal, unless --yes', async () => {
+    const lines: string[] = [];
+    const answers: boolean[] = [];
+    const asked: string[] = [];
+    const terminal = (withConfirm: boolean): Io => ({
+      out: (l) => void lines.push(l),
+      err: (l) => void lines.push(l),
+      interactive: true,
+      ...(withConfirm
+        ? {
+            confirm: (question: string) => {
+              asked.push(question);
+              return Promise.resolve(answers.shift() ?? false);
+            },
+          }
+        : {}),
+    });
+    const cli = (io: Io, ...args: string[]) => run(['--redis', redis.url, '--prefix', prefix, ...args], io);
+    await json('enqueue', 'term', '1');
+    await json('enqueue', 'term', '2');
+    answers.push(false);
+    expect(await cli(terminal(true), 'drain', 'term')).toBe(1);
+    expect(asked).toEqual(['Delete the 2 waiting jobs of "term"?']);
+    expect(lines.pop()).toBe('sluice: not confirmed: nothing was deleted');
+    expect(await cli(terminal(false), 'obliterate', 'term')).toBe(2);
+    expect(lines.pop()).toMatch(/Confirm with --yes/);
+    expect(((await json('stats')) as { counts: { ready: number } }[])[0]?.counts.ready).toBe(2);
+    answers.push(true);
+    expect(await cli(terminal(true), 'drain', 'term')).toBe(0);
+    expect(lines.pop()).toBe('drained 2 jobs from "term"');
+    expect(await cli(terminal(false), 'obliterate', 'term', '--yes')).toBe(0);
+    expect(lines.pop()).toBe('obliterated "term": 0 jobs deleted');
+    expect(asked).toHaveLength(2);
   });
 
   it('prints one clear line and exits non-zero for each error', async () => {

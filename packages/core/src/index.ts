@@ -28,6 +28,7 @@ export {
   WorkerStateError,
   UnreachableCaseError,
   BufferOverflowError,
+  QueueBusyError,
   toErrorInfo,
 } from './model/errors';
 export type { SchemaViolation, AbortCause, ErrorInfo } from './model/errors';
@@ -53,7 +54,10 @@ export type {
   ReservedJob,
   JobRecord,
   JobUpdate,
+  TraceContext,
 } from './model/job';
+export { parseTraceparent } from './model/validation';
+export type { Traceparent } from './model/validation';
 export { withJobs } from './model/reservation';
 export type { LimitGrant, StartGate, Reservation } from './model/reservation';
 export { failed, perJob, isFailure, isPerJob, isSnooze, isCancel, isRetryAfter } from './model/handler';
@@ -110,6 +114,8 @@ export type {
   JobProgressEvent,
   ListOptions,
   CancelResult,
+  ObliterateOptions,
+  ObliterateResult,
   WorkerPipelineInfo,
   WorkerInfo,
   ScheduleSpec,
@@ -120,8 +126,8 @@ export type {
 } from './store/store';
 export { MemoryStore } from './store/memory-store';
 export type { MemoryStoreConfig } from './store/memory-store';
-export { Queue, JobFailedError } from './store/queue';
-export type { QueueOptions, BulkItem } from './store/queue';
+export { Queue, JobFailedError, MAX_LIST_LIMIT } from './store/queue';
+export type { QueueOptions, BulkItem, ListQuery } from './store/queue';
 
 // Operators
 export { source } from './operators/source';

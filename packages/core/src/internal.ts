@@ -6,8 +6,10 @@
 export { StoreText, fillTemplate, leaseExpiredError, boundAttemptErrors } from './model/limits';
 export type { TemplateValues } from './model/limits';
 export {
+  assertListOptions,
   assertQueueName,
   assertRetention,
+  assertTraceContext,
   assertValid,
   encodeJobUpdate,
   encodePayload,

@@ -248,6 +248,73 @@ describe('Queue', () => {
     });
   });
 
+  describe('list', () => {
+    it('lists one state filtered by name and time, and refuses bad queries', async () => {
+      const queue = new Queue<Email>(store, 'emails');
+      await queue.add({ to: 'a@example.com' }, { name: 'welcome' });
+      await queue.add({ to: 'b@example.com' }, { name: 'digest' });
+      await queue.add({ to: 'c@example.com' }, { name: 'welcome', runAt: Date.now() + 3_600_000 });
+      const to = (jobs: readonly JobRecord<Email>[]) => jobs.map((j) => j.data.to);
+      expect(to(await queue.list({ state: 'ready', name: 'welcome' }))).toEqual(['a@example.com']);
+      expect(to(await queue.list({ state: 'ready', offset: 1 }))).toEqual(['b@example.com']);
+      expect(to(await queue.list({ state: 'scheduled', from: Date.now() + 60_000 }))).toEqual([
+        'c@example.com',
+      ]);
+      expect(await queue.list({ state: 'scheduled', to: Date.now() })).toEqual([]);
+      for (const bad of [
+        { state: 'waiting' },
+        { state: 'ready', limit: 0 },
+        { state: 'ready', limit: 1001 },
+        { state: 'ready', offset: -1 },
+        { state: 'ready', offset: 1.5 },
+        { state: 'ready', name: '' },
+        { state: 'ready', from: 10, to: 1 },
+        { state: 'ready', to: Number.POSITIVE_INFINITY },
+      ]) {
+        await expect(queue.list(bad as never)).rejects.toThrow(InvalidArgumentError);
+      }
+    });
+  });
+
+  describe('drain and obliterate', () => {
+    it('drains waiting jobs and obliterates the queue, publishing its own schema again afterwards', async () => {
+      const queue = new Queue<Email>(store, 'emails', { schema: emailSchema });
+      await queue.addBulk([
+        { data: { to: 'a@example.com' } },
+        { data: { to: 'b@example.com' }, options: { delayMs: 1e6 } },
+      ]);
+      const [running] = (await firstValueFrom(store.reserve('emails', 1, { leaseMs: 60_000 }))).jobs;
+      await queue.add({ to: 'c@example.com' });
+      expect(await queue.drain()).toBe(2);
+      expect((await queue.stats()).counts).toMatchObject({ ready: 0, scheduled: 0, running: 1 });
+      await expect(queue.obliterate()).rejects.toMatchObject({ code: ErrorCode.QueueBusy, running: 1 });
+      expect(await queue.obliterate({ force: true })).toEqual({ jobs: 1, running: 1 });
+      expect(await queue.getJob(running!.id)).toBeUndefined();
+      expect(await store.getQueueConfig('emails')).toEqual({});
+      await expect(queue.add({ to: 'not-an-email' })).rejects.toThrow(PayloadValidationError);
+      await queue.add({ to: 'd@example.com' });
+      expect(await store.getQueueConfig('emails')).toEqual({ schema: emailSchema });
+    });
+
+    it('forgets the stored schema it validated against once the queue is obliterated', async () => {
+      await store.setQueueConfig('emails', { schema: emailSchema });
+      const producer = new Queue<unknown>(store, 'emails');
+      await expect(producer.add({ to: 'nope' })).rejects.toThrow(PayloadValidationError);
+      await producer.obliterate();
+      await expect(producer.add({ anything: true })).resolves.toMatchObject({ duplicate: false });
+    });
+
+    it('says so when the store cannot drain or obliterate', async () => {
+      const bare = Object.assign(Object.create(store) as MemoryStore, {
+        drain: undefined,
+        obliterate: undefined,
+      });
+      const queue = new Queue(bare, 'emails');
+      await expect(queue.drain()).rejects.toThrow('this store (memory) cannot drain a queue');
+      await expect(queue.obliterate()).rejects.toThrow(InvalidArgumentError);
+    });
+  });
+
   describe('waitForResult', () => {
     it('resolves with the result once the job completes', async () => {
       const queue = new Queue<string>(store, 'q');

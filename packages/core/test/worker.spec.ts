@@ -4,12 +4,15 @@ import {
   definePipeline,
   InvalidArgumentError,
   MemoryStore,
+  Queue,
   silentLogger,
+  Telemetry,
   Worker,
   WorkerStateError,
   type CloseResult,
   type Outcome,
   type PipelineStatus,
+  type TelemetryEvent,
 } from '@sluice/core';
 import { newTestScheduler } from './pipeline/helpers';
 
@@ -309,5 +312,50 @@ describe('Worker', () => {
       expect(signals.map((s) => s.aborted)).toEqual([false, true]);
       expect(signals[1]?.reason).toMatchObject({ abortCause: 'shutdown' });
     });
+  });
+});
+
+describe('Worker: trace context', () => {
+  it('hands the producer’s trace context to the handler and to the start event', async () => {
+    const store = new MemoryStore();
+    const telemetry = new Telemetry();
+    const starts: Extract<TelemetryEvent, { type: 'start' }>[] = [];
+    telemetry.events$.subscribe((e) => {
+      if (e.type === 'start') starts.push(e);
+    });
+    const seen: unknown[] = [];
+    const worker = new Worker({
+      store,
+      telemetry,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<number>({
+          queue: 'traced',
+          handler: (job) => {
+            seen.push(job.trace);
+          },
+        }),
+      ],
+    });
+    const trace = {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      tracestate: 'a=1',
+    };
+    const queue = new Queue<number>(store, 'traced');
+    const [traced] = await queue.addBulk([{ data: 1, options: { trace } }]);
+    const [plain] = await queue.addBulk([{ data: 2 }]);
+    await expect(queue.add(3, { trace: { traceparent: '00-abc' } })).rejects.toThrow(
+      /trace\.traceparent must be/,
+    );
+    worker.start();
+    await queue.waitForResult(plain!.id, { timeoutMs: 5000 });
+    await queue.waitForResult(traced!.id, { timeoutMs: 5000 });
+    await worker.close();
+    await store.close();
+    expect(seen).toEqual([trace, undefined]);
+    expect(starts.map((s) => [s.jobIds, s.traces])).toEqual([
+      [[traced!.id], [trace]],
+      [[plain!.id], undefined],
+    ]);
   });
 });

@@ -1,6 +1,12 @@
 import type * as OtelApi from '@opentelemetry/api';
 import { Subscription } from 'rxjs';
-import { InvalidArgumentError, type Telemetry, type TelemetryEvent } from '@sluice/core';
+import {
+  InvalidArgumentError,
+  parseTraceparent,
+  type Telemetry,
+  type TelemetryEvent,
+  type TraceContext,
+} from '@sluice/core';
 
 /** Span attribute values the bridge sets. */
 export type SpanAttributeValue = string | number | boolean;
@@ -16,6 +22,23 @@ export interface SpanLike {
   end(endTime?: number): void;
 }
 
+/** An OpenTelemetry `TraceState` (vendor entries of a span context). */
+export interface TraceStateLike {
+  set(key: string, value: string): TraceStateLike;
+  unset(key: string): TraceStateLike;
+  get(key: string): string | undefined;
+  serialize(): string;
+}
+
+/** A remote span a process span is parented or linked to (an OpenTelemetry `SpanContext`). */
+export interface SpanContextLike {
+  traceId: string;
+  spanId: string;
+  traceFlags: number;
+  isRemote?: boolean;
+  traceState?: TraceStateLike;
+}
+
 /** The part of an OpenTelemetry `Tracer` the bridge uses; a real `Tracer` fits. */
 export interface TracerLike {
   startSpan(
@@ -25,7 +48,10 @@ export interface TracerLike {
       attributes?: Record<string, SpanAttributeValue>;
       startTime?: number;
       root?: boolean;
+      links?: { context: SpanContextLike; attributes?: Record<string, SpanAttributeValue> }[];
     },
+    /** The parent: an OpenTelemetry `Context` holding the producer's span context. */
+    context?: unknown,
   ): SpanLike;
 }
 
@@ -43,6 +69,14 @@ export interface OpenTelemetryBridgeOptions {
    * job whose outcome never arrives (its process died) cannot leak memory. Default `10_000`.
    */
   readonly maxOpenSpans?: number;
+  /**
+   * What a `process` span of one job does with the trace context its producer gave
+   * (`JobOptions.trace`): `'parent'` (default) makes it a child of the producer's span, in the
+   * producer's trace; `'link'` starts a new trace linked to it. A span of a batch is always a new
+   * trace linked to the context of each of its jobs. Parenting needs `@opentelemetry/api` (to make
+   * the context); without it the span is linked instead.
+   */
+  readonly producerContext?: 'parent' | 'link';
 }
 
 /** OpenTelemetry's `SpanKind` and `SpanStatusCode` values (fixed by the specification). */
@@ -71,9 +105,11 @@ interface OpenProcessSpan {
  *   `messaging.operation.type = "send"` and `messaging.batch.message_count` for bulk adds.
  *
  * Spans take their times from the events (`at`: the store's clock for starts and outcomes), so they
- * line up across processes. Process spans are roots: jobs do not carry a trace context yet, so the
- * producer's trace cannot be continued. Unsubscribe the returned subscription to stop; spans still open
- * are then ended.
+ * line up across processes. A job added with a trace context (`JobOptions.trace`, e.g. from
+ * `propagation.inject`) continues its producer's trace: the `process` span of that job is a child of
+ * the producer's span (or, with `producerContext: 'link'`, a new trace linked to it); a batch's span
+ * is linked to every job's producer. Jobs without one get root spans. Unsubscribe the returned
+ * subscription to stop; spans still open are then ended.
  *
  * ## Example
  * ```ts
@@ -98,6 +134,7 @@ export function bridgeToOpenTelemetry(
 ): Subscription {
   const tracer = options.tracer ?? defaultTracer();
   const producerSpans = options.producerSpans ?? true;
+  const parentFromProducer = (options.producerContext ?? 'parent') === 'parent';
   const maxOpen = options.maxOpenSpans ?? 10_000;
   if (!Number.isInteger(maxOpen) || maxOpen < 1) {
     throw new InvalidArgumentError(`maxOpenSpans must be an integer ≥ 1, got ${maxOpen}`);
@@ -126,12 +163,20 @@ export function bridgeToOpenTelemetry(
     };
     if (single) attributes['messaging.message.id'] = event.jobIds[0] ?? '';
     else attributes['messaging.batch.message_count'] = event.jobIds.length;
-    const span = tracer.startSpan(`process ${event.queue}`, {
-      kind: SPAN_KIND_CONSUMER,
-      attributes,
-      startTime: event.at,
-      root: true,
-    });
+    const producers = (event.traces ?? []).map((t) => (t ? remoteSpanContext(t) : undefined));
+    const links = producers.flatMap((context) => (context ? [{ context }] : []));
+    const parent = single && parentFromProducer && producers[0] ? contextWithParent(producers[0]) : undefined;
+    const span = tracer.startSpan(
+      `process ${event.queue}`,
+      {
+        kind: SPAN_KIND_CONSUMER,
+        attributes,
+        startTime: event.at,
+        ...(parent === undefined ? { root: true } : {}),
+        ...(parent === undefined && links.length > 0 ? { links } : {}),
+      },
+      parent,
+    );
     const keys = event.jobIds.map((id) => keyOf(event.queue, id));
     const entry: OpenProcessSpan = { span, keys, remaining: new Set(keys), batch: !single, failed: false };
     for (const key of keys) {
@@ -225,6 +270,70 @@ function messagingAttributes(
     'messaging.operation.type': operation,
     'messaging.operation.name': operation,
   };
+}
+
+/** The producer's span as a remote span context; `undefined` for a malformed traceparent. */
+function remoteSpanContext(trace: TraceContext): SpanContextLike | undefined {
+  const parsed = parseTraceparent(trace.traceparent);
+  if (!parsed) return undefined;
+  const traceState = trace.tracestate === undefined ? undefined : new TraceStateEntries(trace.tracestate);
+  return {
+    traceId: parsed.traceId,
+    spanId: parsed.parentId,
+    traceFlags: parsed.flags,
+    isRemote: true,
+    ...(traceState === undefined ? {} : { traceState }),
+  };
+}
+
+/** A W3C `tracestate` as an immutable list of `key=value` entries, newest first. */
+class TraceStateEntries implements TraceStateLike {
+  private readonly entries: readonly (readonly [string, string])[];
+  constructor(header: string | readonly (readonly [string, string])[]) {
+    this.entries =
+      typeof header === 'string'
+        ? header
+            .split(',')
+            .map((member) => member.trim())
+            .filter((member) => member.includes('='))
+            .map((member): [string, string] => {
+              const eq = member.indexOf('=');
+              return [member.slice(0, eq), member.slice(eq + 1)];
+            })
+        : header;
+  }
+  get(key: string): string | undefined {
+    return this.entries.find(([k]) => k === key)?.[1];
+  }
+  set(key: string, value: string): TraceStateLike {
+    return new TraceStateEntries([[key, value], ...this.entries.filter(([k]) => k !== key)]);
+  }
+  unset(key: string): TraceStateLike {
+    return new TraceStateEntries(this.entries.filter(([k]) => k !== key));
+  }
+  serialize(): string {
+    return this.entries.map(([k, v]) => `${k}=${v}`).join(',');
+  }
+}
+
+/** A context whose active span is the producer's (needs `@opentelemetry/api`). */
+function contextWithParent(parent: SpanContextLike): unknown {
+  const api = optionalApi();
+  if (!api) return undefined;
+  return api.trace.setSpanContext(api.ROOT_CONTEXT, parent);
+}
+
+let loadedApi: typeof OtelApi | null | undefined;
+function optionalApi(): typeof OtelApi | undefined {
+  if (loadedApi === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer, loaded only when used
+      loadedApi = require('@opentelemetry/api') as typeof OtelApi;
+    } catch {
+      loadedApi = null;
+    }
+  }
+  return loadedApi ?? undefined;
 }
 
 function defaultTracer(): TracerLike {

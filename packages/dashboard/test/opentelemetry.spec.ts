@@ -3,6 +3,7 @@ import {
   SpanStatusCode,
   trace,
   type Attributes,
+  type Context,
   type Exception,
   type Link,
   type Span,
@@ -28,6 +29,8 @@ class RecordedSpan implements Span {
   constructor(
     public name: string,
     readonly options: SpanOptions,
+    /** The parent context the span was started in, if one was given. */
+    readonly context?: Context,
   ) {
     Object.assign(this.attributes, options.attributes ?? {});
   }
@@ -78,8 +81,8 @@ class MemoryTracerProvider implements TracerProvider {
   readonly spans: RecordedSpan[] = [];
 
   getTracer(): Tracer {
-    const startSpan = (name: string, options: SpanOptions = {}): Span => {
-      const span = new RecordedSpan(name, options);
+    const startSpan = (name: string, options: SpanOptions = {}, context?: Context): Span => {
+      const span = new RecordedSpan(name, options, context);
       this.spans.push(span);
       return span;
     };
@@ -248,6 +251,84 @@ describe('bridgeToOpenTelemetry', () => {
     expect(() => bridgeToOpenTelemetry(telemetry, { tracer: provider.getTracer(), maxOpenSpans: 0 })).toThrow(
       /maxOpenSpans/,
     );
+  });
+
+  it("continues the producer's trace: a job's span is its child, a batch's span links to each", () => {
+    const bridge = bridgeToOpenTelemetry(telemetry, { tracer: provider.getTracer() });
+    const producer = {
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'rojo=00f067aa0ba902b7',
+    };
+    const other = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00' };
+    emit({ type: 'start', at: 1, jobIds: ['1'], jobs: 1, traces: [producer], ...base });
+    emit({
+      type: 'start',
+      at: 2,
+      jobIds: ['2', '3', '4'],
+      jobs: 3,
+      traces: [producer, null, other],
+      ...base,
+    });
+    emit({ type: 'start', at: 3, jobIds: ['5'], jobs: 1, ...base });
+    const [single, batch, plain] = provider.spans;
+
+    const parent = trace.getSpanContext(single!.context!);
+    expect(parent).toMatchObject({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: 1,
+      isRemote: true,
+    });
+    expect(parent?.traceState?.get('rojo')).toBe('00f067aa0ba902b7');
+    expect(single!.options.root).toBeUndefined();
+
+    expect(batch!.options.root).toBe(true);
+    expect(batch!.context).toBeUndefined();
+    expect(
+      batch!.options.links?.map((l) => [l.context.traceId, l.context.spanId, l.context.traceFlags]),
+    ).toEqual([
+      ['4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', 1],
+      ['0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331', 0],
+    ]);
+
+    expect(plain!.options.root).toBe(true);
+    expect(plain!.options.links).toBeUndefined();
+    expect(plain!.context).toBeUndefined();
+    bridge.unsubscribe();
+  });
+
+  it('links instead of parenting when asked to', () => {
+    const bridge = bridgeToOpenTelemetry(telemetry, {
+      tracer: provider.getTracer(),
+      producerContext: 'link',
+    });
+    const producer = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+    emit({ type: 'start', at: 1, jobIds: ['1'], jobs: 1, traces: [producer], ...base });
+    const [span] = provider.spans;
+    expect(span!.context).toBeUndefined();
+    expect(span!.options.root).toBe(true);
+    expect(span!.options.links?.[0]?.context).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    bridge.unsubscribe();
+  });
+
+  it("parents a real worker's job span to the span that added the job", async () => {
+    const store = new MemoryStore();
+    const fixture = startEmailWorker(store);
+    const bridge = bridgeToOpenTelemetry(fixture.telemetry, { tracer: provider.getTracer() });
+    try {
+      const traceparent = '00-11111111111111111111111111111111-2222222222222222-01';
+      await fixture.queue.add({ to: 'ok@example.com' }, { trace: { traceparent } });
+      await waitFor(() => named('process emails').some((s) => s.ended));
+      const [span] = named('process emails');
+      expect(trace.getSpanContext(span!.context!)).toMatchObject({
+        traceId: '11111111111111111111111111111111',
+        spanId: '2222222222222222',
+      });
+    } finally {
+      bridge.unsubscribe();
+      await fixture.stop();
+      await store.close();
+    }
   });
 
   it('uses the global tracer provider by default, with a real worker', async () => {

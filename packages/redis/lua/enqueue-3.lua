@@ -4,8 +4,8 @@
   A job whose caller-chosen id exists, or whose unique key is locked, is not stored: its answer is the
   existing id with the duplicate flag. New jobs get a record `<jobPrefix><id>` (a hash with short
   fields: d data JSON stored verbatim, c created-at, and only the non-default options: n name,
-  p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, q cost),
-  and go to
+  p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, q cost,
+  T trace context), and go to
   the ready list of their priority or, when due later, to the scheduled zset. Automatic ids come from
   the `id` sequence of the counters hash and skip ids a caller already took.
 
@@ -20,10 +20,11 @@
     3  uniquePrefix  prefix of unique-key locks
     4  wakeChannel   channel told when jobs were added
     5  count         number of jobs that follow
-    6… per job, 12 values: id ('' = automatic), data JSON, name ('' = the queue's), priority
+    6… per job, 13 values: id ('' = automatic), data JSON, name ('' = the queue's), priority
        ('' = 0), delayMs (''), runAt ('' or epoch ms; wins over delayMs), maxAttempts (''),
        timeoutMs (''), uniqueKey (''), uniqueTtlMs, retention ('' | n | c<count> | a<ms>),
-       cost ('' = 1: units of a per-job rate limit the job spends)
+       cost ('' = 1: units of a per-job rate limit the job spends), trace context
+       ('' = none, else the traceparent, then a space and the tracestate if there is one)
 
   Returns:
     { now, id1, duplicate1, id2, duplicate2, ... } with duplicate 1 or 0, in the order given.
@@ -35,7 +36,7 @@
 --- @include "includes/chunked.lua"
 --- @include "includes/ready.lua"
 
-local FIELDS = 12
+local FIELDS = 13
 local countersKey, prioritiesKey, scheduledKey = KEYS[1], KEYS[2], KEYS[3]
 local jobPrefix, readyPrefix, uniquePrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local count = tonumber(ARGV[5])
@@ -91,6 +92,7 @@ for i = 0, count - 1 do
   local uniqueTtl = ARGV[base + 9]
   local retention = ARGV[base + 10]
   local cost = ARGV[base + 11]
+  local trace = ARGV[base + 12]
 
   local duplicateOf = nil
   if id ~= '' and redis.call('EXISTS', jobPrefix .. id) == 1 then
@@ -153,6 +155,10 @@ for i = 0, count - 1 do
     if cost ~= '' and cost ~= '1' then
       fields[#fields + 1] = 'q'
       fields[#fields + 1] = cost
+    end
+    if trace ~= '' then
+      fields[#fields + 1] = 'T'
+      fields[#fields + 1] = trace
     end
     redis.call('HSET', jobPrefix .. id, unpack(fields))
     if runAt > now then

@@ -15,6 +15,7 @@ import {
   type ReservedJob,
   type Retention,
   type Settlement,
+  type TraceContext,
 } from '@sluice/core';
 import { encodePayload, StoreText } from '@sluice/core/internal';
 import { RedisScriptError } from './errors';
@@ -37,6 +38,7 @@ import { RedisScriptError } from './errors';
  * | `a` | attempts started | 0 |
  * | `t` / `u` / `R` | timeout / unique key / retention | none |
  * | `q` | cost: units of a per-job rate limit | 1 |
+ * | `T` | trace context: traceparent, then a space and the tracestate if any | none |
  * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
  * | `w` | worker holding the last lease (`ReserveOptions.workerId`) | none |
  * | `f` / `o` / `x` / `s` | finished at / result JSON / reason / terminal state (c, x, d) | none |
@@ -46,7 +48,7 @@ import { RedisScriptError } from './errors';
  */
 
 /** Values per job in an enqueue call (see `lua/enqueue-3.lua`). */
-export const ENQUEUE_FIELDS = 12;
+export const ENQUEUE_FIELDS = 13;
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 5;
 
@@ -108,7 +110,23 @@ export function encodeNewJob(job: NewJob): string[] {
     job.unique ? String(Math.max(1, Math.ceil(job.unique.ttlMs))) : '',
     encodeRetention(job.retention),
     job.cost === undefined || job.cost === 1 ? '' : String(job.cost),
+    encodeTrace(job.trace),
   ];
+}
+
+/** A trace context as the record keeps it (field `T`): the traceparent, a space, the tracestate. */
+export function encodeTrace(trace: TraceContext | undefined): string {
+  if (!trace) return '';
+  return trace.tracestate === undefined ? trace.traceparent : `${trace.traceparent} ${trace.tracestate}`;
+}
+
+/** The trace context of a record's field `T` (see {@link encodeTrace}). */
+export function decodeTrace(value: string | undefined): TraceContext | undefined {
+  if (value === undefined || value === '') return undefined;
+  const space = value.indexOf(' ');
+  return space < 0
+    ? { traceparent: value }
+    : { traceparent: value.slice(0, space), tracestate: value.slice(space + 1) };
 }
 
 /** JSON of a handler's result; `''` for `undefined` or a value JSON cannot encode (nothing is kept). */
@@ -271,6 +289,8 @@ export interface JobFields {
   u?: string;
   /** Cost (units of a per-job rate limit). */
   q?: string;
+  /** Trace context. */
+  T?: string;
 }
 
 /**
@@ -294,6 +314,7 @@ export function readJobFields(r: Reply): JobFields {
       case 't':
       case 'u':
       case 'q':
+      case 'T':
         f[field] = value;
         break;
     }
@@ -332,6 +353,7 @@ export function toReservedJob<T>(
   const createdAt = num(f.c, 0);
   const timeout = f.t;
   const uniqueKey = f.u;
+  const trace = decodeTrace(f.T);
   return {
     job: {
       id,
@@ -347,6 +369,7 @@ export function toReservedJob<T>(
       ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
       ...(uniqueKey === undefined ? {} : { uniqueKey }),
       ...(f.q === undefined ? {} : { cost: num(f.q, 1) }),
+      ...(trace === undefined ? {} : { trace }),
     },
   };
 }
@@ -405,6 +428,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
   const reason = get('x');
   const token = get('k');
   const workerId = get('w');
+  const trace = decodeTrace(get('T'));
   return {
     id,
     queue,
@@ -420,6 +444,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
     ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
     ...(uniqueKey === undefined ? {} : { uniqueKey }),
     ...(get('q') === undefined ? {} : { cost: num(get('q'), 1) }),
+    ...(trace === undefined ? {} : { trace }),
     ...(result === undefined ? {} : { result: parseJson(result) }),
     ...(startedAt === undefined ? {} : { startedAt: num(startedAt, 0) }),
     ...(finishedAt === undefined ? {} : { finishedAt: num(finishedAt, 0) }),

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '@sluice/core';
 import type { RedisClient } from './scripts';
 
 /** Escapes the glob characters of a `SCAN MATCH` pattern. */
-function escapeGlob(text: string): string {
+export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 

@@ -15,6 +15,8 @@ import {
   type JobUpdate,
   type LeaseRef,
   type ListOptions,
+  type ObliterateOptions,
+  type ObliterateResult,
   type Logger,
   type MinuteBucket,
   type NewJob,
@@ -40,11 +42,13 @@ import {
   DEFAULT_HISTORY_MINUTES,
   MAX_JOB_LOG_LINES,
   OutcomeKind,
+  QueueBusyError,
   StoreError,
 } from '@sluice/core';
 import {
   applyConfigPatch,
   assertConfigPatch,
+  assertListOptions,
   assertQueueName,
   assertRetention,
   encodeJobUpdate,
@@ -69,6 +73,7 @@ import {
   type VersionedSettings,
 } from './codec';
 import { Connections, type RedisConnection } from './connection';
+import { escapeGlob } from './delete-prefix';
 import { RedisScriptError, toStoreError } from './errors';
 import { KeyBuilder, type QueueKeys } from './keys';
 import { PubSub } from './pubsub';
@@ -124,6 +129,13 @@ export interface RedisStoreOptions {
   readonly maxPromotePerCall?: number;
   /** Most expired leases one recover call handles; `recoverExpired` repeats until done. Default `1000`. */
   readonly maxRecoverPerCall?: number;
+  /**
+   * Most jobs one `drain` or `obliterate` script call deletes (each call is atomic; the client repeats
+   * them until done), which bounds how long one call holds Redis. Default `1000`.
+   */
+  readonly maxDrainPerCall?: number;
+  /** Jobs one filtered `listJobs` script call looks at; the calls repeat until the page is full. Default `5000`. */
+  readonly listScanPerCall?: number;
   /** How often `settings(queue)` polls besides listening to pub/sub. Default `1000`. */
   readonly settingsPollMs?: number;
   /** Connection warnings go here. Default: silent. */
@@ -199,6 +211,8 @@ export class RedisStore implements Store {
   private readonly settleChunkSize: number;
   private readonly maxPromote: number;
   private readonly maxRecover: number;
+  private readonly maxAdminPerCall: number;
+  private readonly listScanPerCall: number;
   private readonly settingsPollMs: number;
   private readonly readers = new Map<string, StreamReader>();
   private readonly registered = new Set<string>();
@@ -223,6 +237,8 @@ export class RedisStore implements Store {
     this.settleChunkSize = positiveInt(opts.settleChunkSize ?? 1000, 'settleChunkSize');
     this.maxPromote = positiveInt(opts.maxPromotePerCall ?? 1000, 'maxPromotePerCall');
     this.maxRecover = positiveInt(opts.maxRecoverPerCall ?? 1000, 'maxRecoverPerCall');
+    this.maxAdminPerCall = positiveInt(opts.maxDrainPerCall ?? 1000, 'maxDrainPerCall');
+    this.listScanPerCall = positiveInt(opts.listScanPerCall ?? 5000, 'listScanPerCall');
     this.settingsPollMs = positiveInt(opts.settingsPollMs ?? 1000, 'settingsPollMs');
     this.connectTimeoutMs = positiveInt(opts.connectTimeoutMs ?? 10_000, 'connectTimeoutMs');
     scripts(); // read the Lua sources now: a missing file fails here, not on the first call
@@ -238,6 +254,15 @@ export class RedisStore implements Store {
       throw error;
     }
     this.pubsub = new PubSub(this.connections.duplicate('subscriber'), this.logger);
+    // An obliterated queue is registered again by the next add of any process.
+    this.pubsub.listen(this.storeChannel, (message) => {
+      if (message.startsWith(OBLITERATED)) this.registered.delete(message.slice(OBLITERATED.length));
+    });
+  }
+
+  /** The store-wide pub/sub channel (queue obliterations). */
+  private get storeChannel(): string {
+    return `${this.keys.prefix}:store`;
   }
 
   /**
@@ -278,7 +303,7 @@ export class RedisStore implements Store {
     this.assertOpen();
     await this.connections.main.ping();
     // Keeps the subscriber connected from the start, so the first wake-up subscription is immediate.
-    await this.pubsub.listen(`${this.keys.prefix}:store`, () => undefined).ready;
+    await this.pubsub.listen(this.storeChannel, () => undefined).ready;
   }
 
   /** The main connection (for administration and tests: keys are listed by {@link keys}). */
@@ -803,24 +828,44 @@ export class RedisStore implements Store {
     return reply.done ? undefined : readRecord<T>(reply, queue);
   }
 
+  /**
+   * One page of the queue's jobs in `state` (`lua/list-jobs-5.lua`). With a filter (`name`, `from`,
+   * `to`) each script call looks at no more than `listScanPerCall` jobs and the calls go on where
+   * the last stopped until the page is full, so a filter over a huge state never holds Redis for long.
+   */
   async listJobs(queue: string, state: JobState, options: ListOptions = {}): Promise<readonly JobRecord[]> {
     this.assertOpen();
+    assertListOptions(options);
     const keys = this.tryKeys(queue);
     if (!keys) return [];
-    const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const limit = Math.max(0, Math.floor(options.limit ?? 50));
-    const reply = await this.call('list-jobs', keys, [
-      keys.jobPrefix,
-      keys.readyPrefix,
-      state,
-      offset,
-      limit,
-      this.maxPromote,
-    ]);
-    const count = reply.int();
     const out: JobRecord[] = [];
-    for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
-    return out;
+    let position = Math.max(0, Math.floor(options.offset ?? 0));
+    const filtered = options.name !== undefined || options.from !== undefined || options.to !== undefined;
+    let skip = filtered ? position : 0;
+    if (filtered) position = 0;
+    for (;;) {
+      const reply = await this.call('list-jobs', keys, [
+        keys.jobPrefix,
+        keys.readyPrefix,
+        state,
+        position,
+        limit - out.length,
+        this.maxPromote,
+        queue,
+        options.name ?? '',
+        options.from === undefined ? '' : Math.ceil(options.from),
+        options.to === undefined ? '' : Math.floor(options.to),
+        this.listScanPerCall,
+        skip,
+      ]);
+      const count = reply.int();
+      for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
+      const next = reply.int();
+      skip = reply.int();
+      if (!filtered || next < 0 || out.length >= limit) return out;
+      position = next;
+    }
   }
 
   async retryJobs(queue: string, ids: readonly string[] | 'all-dead'): Promise<number> {
@@ -875,6 +920,75 @@ export class RedisStore implements Store {
       deleted += reply.int();
       if (reply.int() !== 1) return deleted;
     }
+  }
+
+  /**
+   * Deletes the queue's ready and scheduled jobs, `maxDrainPerCall` per script call
+   * (`lua/drain-2.lua`), so a queue of millions never blocks Redis for long; between calls other
+   * clients go on. It deletes at most as many jobs as were waiting after its first call (plus that
+   * call's), so a steady stream of adds cannot keep it going. See `Store.drain`.
+   */
+  async drain(queue: string): Promise<number> {
+    this.assertOpen();
+    const keys = this.tryKeys(queue);
+    if (!keys) return 0;
+    const args = [keys.jobPrefix, keys.readyPrefix, keys.uniquePrefix, this.maxAdminPerCall];
+    let reply = await this.call('drain', keys, args);
+    let deleted = reply.int();
+    let remaining = reply.int();
+    const bound = deleted + remaining;
+    while (remaining > 0 && deleted < bound) {
+      reply = await this.call('drain', keys, args);
+      const step = reply.int();
+      remaining = reply.int();
+      deleted += step;
+      if (step === 0) break;
+    }
+    return deleted;
+  }
+
+  /**
+   * Deletes the queue (`lua/obliterate-9.lua`): each script call is atomic and handles at most
+   * `maxDrainPerCall` job records or scanned keys, and the calls repeat until the queue is gone. The
+   * queue stays paused in between, and its name leaves {@link queues} at the end; other
+   * `RedisStore`s of the same prefix hear of it over pub/sub and register the queue again on their
+   * next add. See `Store.obliterate`.
+   */
+  async obliterate(queue: string, options: ObliterateOptions = {}): Promise<ObliterateResult> {
+    this.assertOpen();
+    const keys = this.keys.queue(queue);
+    const base = keys.jobPrefix.slice(0, -SUFFIX_JOB_LENGTH);
+    let cursor = '';
+    let jobs = 0;
+    let running: number | undefined;
+    for (;;) {
+      const reply = await this.call('obliterate', keys, [
+        keys.jobPrefix,
+        keys.readyPrefix,
+        keys.uniquePrefix,
+        keys.cancelChannel,
+        keys.settingsChannel,
+        `${escapeGlob(base)}*`,
+        options.force === true ? 1 : 0,
+        this.maxAdminPerCall,
+        cursor,
+      ]);
+      const code = reply.int();
+      const deleted = reply.int();
+      const found = reply.int();
+      cursor = reply.str();
+      if (code === 0) throw new QueueBusyError(queue, found);
+      running ??= found;
+      jobs += deleted;
+      if (code === 2) break;
+    }
+    await this.command(queue, () => this.connections.main.srem(this.keys.queues, queue));
+    this.registered.delete(queue);
+    await this.command(queue, () =>
+      this.connections.main.publish(this.storeChannel, `${OBLITERATED}${queue}`),
+    );
+    this.configChanged.next(queue);
+    return { jobs, running };
   }
 
   async stats(queue: string): Promise<QueueStats> {
@@ -1388,6 +1502,11 @@ export class RedisStore implements Store {
     });
   }
 }
+
+/** Message on the store channel naming a queue that was obliterated. */
+const OBLITERATED = 'obliterated:';
+/** Length of the job-record suffix (`j:`) after a queue's base. */
+const SUFFIX_JOB_LENGTH = 2;
 
 /** Times `updateQueueConfig` reads and patches again when other processes keep writing in between. */
 const CONFIG_SWAP_ATTEMPTS = 50;

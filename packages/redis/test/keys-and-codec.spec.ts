@@ -7,6 +7,7 @@ import {
 } from '@sluice/core';
 import { KeyBuilder, RedisScriptError } from '@sluice/redis';
 import {
+  decodeTrace,
   encodeNewJob,
   encodeRetention,
   encodeSettlement,
@@ -81,6 +82,7 @@ describe('codec', () => {
       '',
       '',
       '',
+      '',
     ]);
     expect(encodeNewJob({ queue: 'q', data: 1, cost: 1 })[11]).toBe('');
     expect(
@@ -96,8 +98,33 @@ describe('codec', () => {
         unique: { key: 'u', ttlMs: 1.5 },
         retention: { keep: 'age', ageMs: 60_000 },
         cost: 7,
+        trace: {
+          traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+          tracestate: 'a=1, b=2',
+        },
       }),
-    ).toEqual(['i', '"x"', 'send', '3', '10', '', '2', '5', 'u', '2', 'a60000', '7']);
+    ).toEqual([
+      'i',
+      '"x"',
+      'send',
+      '3',
+      '10',
+      '',
+      '2',
+      '5',
+      'u',
+      '2',
+      'a60000',
+      '7',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 a=1, b=2',
+    ]);
+    expect(decodeTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 a=1, b=2')).toEqual({
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'a=1, b=2',
+    });
+    expect(decodeTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toEqual({
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    });
     expect(encodeRetention({ keep: 'none' })).toBe('n');
     expect(encodeRetention({ keep: 'count', count: 10 })).toBe('c10');
   });

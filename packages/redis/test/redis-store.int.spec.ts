@@ -407,4 +407,109 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect((await store.getJob('long', id))?.state).toBe('cancelled');
     await worker.close({ timeoutMs: 1000 });
   });
+
+  it('drains and obliterates in bounded script calls, leaving no key of the queue behind', async () => {
+    const small = await RedisStore.connect({ url: redis.url, prefix: fx.prefix, maxDrainPerCall: 3 });
+    others.push(small);
+    const keys = small.keys.queue('big');
+    const queueBase = keys.settings.slice(0, -'st'.length);
+    const scriptCalls = (name: 'drain' | 'obliterate'): (() => number) => {
+      const sha = scripts()[name].sha;
+      const spy = jest.spyOn(small.client, 'evalsha');
+      return () => spy.mock.calls.filter((call) => call[0] === sha).length;
+    };
+    const add = (jobs: Parameters<RedisStore['enqueue']>[0]) => firstValueFrom(small.enqueue(jobs));
+    await add(
+      Array.from({ length: 20 }, (_, i) => ({
+        queue: 'big',
+        data: i,
+        priority: i % 4,
+        ...(i % 5 === 0 ? { delayMs: 60_000 } : {}),
+        ...(i % 7 === 0 ? { unique: { key: `u${i}`, ttlMs: 60_000 } } : {}),
+      })),
+    );
+    const drains = scriptCalls('drain');
+    expect(await small.drain('big')).toBe(20);
+    expect(drains()).toBeGreaterThanOrEqual(7);
+    expect(await redis.admin.keys(`${queueBase}u:*`)).toEqual([]);
+    jest.restoreAllMocks();
+
+    // Jobs in every state, locks, history, events, settings and configuration; then one running job.
+    await small.setQueueConfig('big', { retention: { keep: 'count', count: 100 } });
+    await add(
+      Array.from({ length: 12 }, (_, i) => ({
+        queue: 'big',
+        data: i,
+        unique: { key: `k${i}`, ttlMs: 60_000 },
+      })),
+    );
+    const { jobs } = await firstValueFrom(small.reserve('big', 8, { leaseMs: 10_000 }));
+    await firstValueFrom(
+      small.settle([
+        ...jobs.slice(0, 4).map((j) => completed(j, j.data)),
+        ...jobs.slice(4, 7).map((j): Settlement => ({ ...base(j), kind: 'dead', reason: 'x' })),
+      ]),
+    );
+    await add([{ queue: 'big', data: 'later', delayMs: 60_000 }]);
+    await small.setConcurrency('big', 2);
+    expect((await redis.admin.keys(`${queueBase}*`)).length).toBeGreaterThan(10);
+    await expect(small.obliterate('big')).rejects.toMatchObject({
+      code: 'ERR_SLUICE_QUEUE_BUSY',
+      running: 1,
+    });
+    const obliterates = scriptCalls('obliterate');
+    expect(await small.obliterate('big', { force: true })).toEqual({ jobs: 13, running: 1 });
+    expect(obliterates()).toBeGreaterThanOrEqual(5);
+    const running = jobs[7]!;
+    await firstValueFrom(small.settle([completed(running, 'late')]));
+    await firstValueFrom(small.extendLeases('big', [base(running)], 10_000));
+    await small.updateJob('big', base(running), { progress: 1 });
+    await firstValueFrom(small.recoverExpired('big'));
+    // Only the settings version is kept, so workers still listening order later changes after it.
+    expect(await redis.admin.keys(`${queueBase}*`)).toEqual([keys.settings]);
+    expect(Object.keys(await redis.admin.hgetall(keys.settings))).toEqual(['v']);
+    expect(await small.queues()).not.toContain('big');
+  });
+
+  it('lists an obliterated queue again once another process adds to it', async () => {
+    const producer = await peer();
+    await firstValueFrom(producer.enqueue([{ queue: 'again', data: 1 }]));
+    await store.ready();
+    expect(await store.obliterate('again')).toEqual({ jobs: 1, running: 0 });
+    expect(await store.queues()).not.toContain('again');
+    // The producer hears of the obliteration over pub/sub and registers the queue on a later add.
+    for (let i = 0; i < 100 && !(await store.queues()).includes('again'); i++) {
+      await firstValueFrom(producer.enqueue([{ queue: 'again', data: 2 }]));
+      await sleep(20);
+    }
+    expect(await store.queues()).toContain('again');
+  });
+
+  it('pages a filtered listing over several bounded script calls', async () => {
+    const small = await RedisStore.connect({ url: redis.url, prefix: fx.prefix, listScanPerCall: 2 });
+    others.push(small);
+    const listCalls = (() => {
+      const sha = scripts()['list-jobs'].sha;
+      const spy = jest.spyOn(small.client, 'evalsha');
+      return () => spy.mock.calls.filter((call) => call[0] === sha).length;
+    })();
+    await firstValueFrom(
+      small.enqueue(
+        Array.from({ length: 11 }, (_, i) => ({
+          queue: 'f',
+          data: i,
+          name: i % 3 === 0 ? 'a' : 'b',
+          priority: i % 2,
+        })),
+      ),
+    );
+    // Ready order: priority 0 (even data) first, then priority 1 (odd data); name a: 0, 3, 6, 9.
+    const page = await small.listJobs('f', JobState.Ready, { name: 'a', offset: 1, limit: 2 });
+    expect(page.map((j) => j.data)).toEqual([6, 3]);
+    expect(listCalls()).toBeGreaterThan(2);
+    expect((await small.listJobs('f', JobState.Ready, { name: 'a', limit: 50 })).map((j) => j.data)).toEqual([
+      0, 6, 3, 9,
+    ]);
+    jest.restoreAllMocks();
+  });
 });

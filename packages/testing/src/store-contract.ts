@@ -127,6 +127,48 @@ export function defineStoreContract(
         expect(job.priority).toBe(7);
       });
 
+      it("keeps a job's trace context and hands it to the worker; refuses a malformed one", async () => {
+        const trace = {
+          traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+          tracestate: 'rojo=00f067aa0ba902b7, congo=t61rcWkgMzE',
+        };
+        const [traced, plain, onlyParent] = await add([
+          { queue: 'q', data: 1, trace },
+          { queue: 'q', data: 2 },
+          { queue: 'q', data: 3, trace: { traceparent: trace.traceparent } },
+        ]);
+        expect((await store.getJob('q', traced!.id))?.trace).toEqual(trace);
+        expect(await store.getJob('q', plain!.id)).not.toHaveProperty('trace');
+        const { jobs } = await reserve('q', 3);
+        expect(jobs.map((j) => j.trace)).toEqual([trace, undefined, { traceparent: trace.traceparent }]);
+        expect(jobs[1]).not.toHaveProperty('trace');
+        expect(
+          (await store.listJobs('q', JobState.Running)).find((j) => j.id === onlyParent!.id)?.trace,
+        ).toEqual({
+          traceparent: trace.traceparent,
+        });
+        for (const bad of [
+          { traceparent: 'not-a-traceparent' },
+          { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' },
+          { traceparent: '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01' },
+          { traceparent: 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+          { traceparent: trace.traceparent, tracestate: 'no equals sign' },
+          { traceparent: trace.traceparent, extra: 1 },
+          'a string',
+        ]) {
+          await expect(
+            add([
+              { queue: 'q', data: 'fine' },
+              { queue: 'q', data: 4, trace: bad as never },
+            ]),
+          ).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+            message: expect.stringMatching(/^trace/),
+          });
+        }
+        expect((await store.stats('q')).totals.enqueued).toBe(3);
+      });
+
       it('stores a payload given already encoded as is', async () => {
         const [r] = await add([{ queue: 'q', data: { n: 1, s: 'é' }, json: '{"n":1,"s":"é"}' }]);
         expect((await store.getJob('q', r!.id))?.data).toEqual({ n: 1, s: 'é' });
@@ -873,6 +915,132 @@ export function defineStoreContract(
       });
     });
 
+    describe('drain and obliterate', () => {
+      /** One job in each state of queue `q`: ready, scheduled, running, completed, dead, cancelled. */
+      const fillEveryState = async () => {
+        await store.setQueueConfig('q', { schema: { type: 'object' } });
+        await add([
+          { queue: 'q', data: { n: 'run' } },
+          { queue: 'q', data: { n: 'done' } },
+          { queue: 'q', data: { n: 'dead' } },
+        ]);
+        const [run, done, dead] = (await reserve('q', 3)).jobs;
+        await settleAll([
+          { ...base(done!), kind: 'completed', result: 1, durationMs: 1 },
+          { ...base(dead!), kind: 'dead', reason: 'gone' },
+        ]);
+        const [ready, later, cancelled] = await add([
+          { queue: 'q', data: { n: 'ready' }, unique: { key: 'u1', ttlMs: 60_000 } },
+          { queue: 'q', data: { n: 'later' }, delayMs: 60_000, unique: { key: 'u2', ttlMs: 60_000 } },
+          { queue: 'q', data: { n: 'cancelled' }, priority: 5 },
+        ]);
+        expect(await store.cancel('q', cancelled!.id)).toBe('cancelled');
+        return { run: run!, ready: ready!.id, later: later!.id };
+      };
+
+      it('drains ready and scheduled jobs only, releasing their unique keys', async () => {
+        const { run, ready, later } = await fillEveryState();
+        await add([{ queue: 'q', data: { n: 'low' }, priority: 9 }]);
+        await add([{ queue: 'other', data: 1 }]);
+        expect(await store.drain!('q')).toBe(3);
+        expect(await store.getJob('q', ready)).toBeUndefined();
+        expect(await store.getJob('q', later)).toBeUndefined();
+        const { counts, totals } = await store.stats('q');
+        expect(counts).toEqual({ ready: 0, scheduled: 0, running: 1, completed: 1, dead: 1, cancelled: 1 });
+        expect(totals.enqueued).toBe(7);
+        expect(await store.listJobs('q', JobState.Ready)).toEqual([]);
+        expect(await store.listJobs('q', JobState.Scheduled)).toEqual([]);
+        expect((await store.getJob('q', run.id))?.state).toBe(JobState.Running);
+        // The running job settles as usual, other queues are untouched.
+        const [settled] = await settleAll([{ ...base(run), kind: 'completed', result: 2, durationMs: 1 }]);
+        expect(settled).toMatchObject({ applied: true });
+        expect((await store.stats('other')).counts.ready).toBe(1);
+        // The unique keys of the deleted jobs are free again; the queue works on.
+        const [again] = await add([
+          { queue: 'q', data: { n: 'again' }, unique: { key: 'u1', ttlMs: 60_000 } },
+        ]);
+        expect(again?.duplicate).toBe(false);
+        expect((await reserve('q', 5)).jobs.map((j) => j.data)).toEqual([{ n: 'again' }]);
+        expect(await store.drain!('q')).toBe(0);
+        expect(await store.drain!('never-used')).toBe(0);
+      });
+
+      it('refuses to obliterate a queue with running jobs unless forced, deleting nothing', async () => {
+        const { run, ready } = await fillEveryState();
+        const before = await store.stats('q');
+        await expect(store.obliterate!('q')).rejects.toMatchObject({
+          name: 'QueueBusyError',
+          code: 'ERR_SLUICE_QUEUE_BUSY',
+          queue: 'q',
+          running: 1,
+        });
+        expect(await store.stats('q')).toEqual(before);
+        expect((await store.getJob('q', ready))?.state).toBe(JobState.Ready);
+        expect((await store.getQueueConfig('q')).schema).toEqual({ type: 'object' });
+        // Once the running job is settled the queue can go.
+        await settleAll([{ ...base(run), kind: 'completed', result: 2, durationMs: 1 }]);
+        expect(await store.obliterate!('q')).toEqual({ jobs: 6, running: 0 });
+      });
+
+      it('obliterates a whole queue; using the name again starts an empty queue', async () => {
+        await add([{ queue: 'other', data: 1 }]);
+        const { run, ready, later } = await fillEveryState();
+        await settleAll([{ ...base(run), kind: 'completed', result: 2, durationMs: 1 }]);
+        await store.pause('q');
+        await store.setConcurrency('q', 3);
+        expect(await store.obliterate!('q')).toEqual({ jobs: 6, running: 0 });
+        expect(await store.queues()).not.toContain('q');
+        expect(await store.queues()).toContain('other');
+        for (const id of [run.id, ready, later]) expect(await store.getJob('q', id)).toBeUndefined();
+        for (const state of Object.values(JobState)) expect(await store.listJobs('q', state)).toEqual([]);
+        expect(await store.getQueueConfig('q')).toEqual({});
+        expect(await store.obliterate!('q')).toEqual({ jobs: 0, running: 0 });
+        expect((await store.stats('other')).counts.ready).toBe(1);
+
+        const [fresh] = await add([{ queue: 'q', data: { n: 'new' }, unique: { key: 'u2', ttlMs: 60_000 } }]);
+        expect(fresh?.duplicate).toBe(false);
+        const stats = await store.stats('q');
+        expect(stats.paused).toBe(false);
+        expect(stats.counts).toEqual({
+          ready: 1,
+          scheduled: 0,
+          running: 0,
+          completed: 0,
+          dead: 0,
+          cancelled: 0,
+        });
+        expect(stats.totals).toMatchObject({ enqueued: 1, completed: 0, dead: 0, cancelled: 0 });
+        expect(await store.queues()).toContain('q');
+        expect((await reserve('q', 5)).jobs.map((j) => j.data)).toEqual([{ n: 'new' }]);
+      });
+
+      it("obliterates with force: running jobs' workers are told, and what they send later changes nothing", async () => {
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        const [job] = (await reserve('q', 1)).jobs;
+        const signals = firstValueFrom(store.cancellations('q').pipe(take(1), timeout(2000)));
+        await sleep(20);
+        expect(await store.obliterate!('q', { force: true })).toEqual({ jobs: 2, running: 1 });
+        await expect(signals).resolves.toBe(job!.id);
+        const lease = { id: job!.id, token: job!.lease.token };
+        expect(await firstValueFrom(store.extendLeases('q', [lease], 10_000))).toEqual({
+          extended: [],
+          lost: [job!.id],
+        });
+        expect(await store.updateJob!('q', lease, { progress: 50, log: ['late'] })).toBe(false);
+        for (const late of [
+          { ...base(job!), kind: 'completed' as const, result: 'late', durationMs: 1 },
+          { ...base(job!), kind: 'retrying' as const, delayMs: 0, error: { name: 'E', message: 'x' } },
+          { ...base(job!), kind: 'dead' as const, reason: 'late' },
+        ]) {
+          expect(await settleAll([late])).toEqual([{ id: job!.id, applied: false, reason: 'not-found' }]);
+        }
+        expect(await firstValueFrom(store.recoverExpired('q'))).toEqual({ recovered: [], dead: [] });
+        expect(await store.getJob('q', job!.id)).toBeUndefined();
+        expect(await store.queues()).not.toContain('q');
+        for (const state of Object.values(JobState)) expect(await store.listJobs('q', state)).toEqual([]);
+      });
+    });
+
     describe('inspection and administration', () => {
       it('lists jobs by state, in order, with pagination', async () => {
         await add([
@@ -890,6 +1058,59 @@ export function defineStoreContract(
         await reserve('q', 1);
         expect((await store.listJobs('q', JobState.Running)).map((j) => j.data)).toEqual(['a']);
         expect(await store.listJobs('missing-queue', JobState.Ready)).toEqual([]);
+      });
+
+      it('filters listings by name and by the time of the state, paging over the matches', async () => {
+        const ids: string[] = [];
+        for (const name of ['a', 'b', 'a', undefined, 'a']) {
+          const [r] = await add([{ queue: 'q', data: ids.length, ...(name ? { name } : {}) }]);
+          ids.push(r!.id);
+          await advance(5);
+        }
+        const at = async (id: string) => (await store.getJob('q', id))!;
+        const runAts = await Promise.all(ids.map(async (id) => (await at(id)).runAt));
+        const list = async (options: Parameters<Store['listJobs']>[2], state: JobState = JobState.Ready) =>
+          (await store.listJobs('q', state, options)).map((j) => j.data);
+        expect(await list({ name: 'a' })).toEqual([0, 2, 4]);
+        expect(await list({ name: 'q' })).toEqual([3]);
+        expect(await list({ name: 'a', offset: 1, limit: 1 })).toEqual([2]);
+        expect(await list({ name: 'a', offset: 3 })).toEqual([]);
+        expect(await list({ from: runAts[1]!, to: runAts[3]! })).toEqual([1, 2, 3]);
+        expect(await list({ name: 'a', from: runAts[1]! })).toEqual([2, 4]);
+        expect(await list({ name: 'nobody' })).toEqual([]);
+
+        const now = runAts[4]!;
+        await add([3, 1, 2].map((h) => ({ queue: 'q', data: `in ${h}h`, runAt: now + h * 3_600_000 })));
+        expect(await list({ from: now + 1_800_000, to: now + 2.5 * 3_600_000 }, JobState.Scheduled)).toEqual([
+          'in 1h',
+          'in 2h',
+        ]);
+        expect(await list({ from: now + 1_800_000, offset: 1 }, JobState.Scheduled)).toEqual([
+          'in 2h',
+          'in 3h',
+        ]);
+
+        const { jobs } = await reserve('q', 5);
+        expect(await list({ name: 'b' }, JobState.Running)).toEqual([1]);
+        const finishedAt: number[] = [];
+        for (const job of jobs) {
+          await settleAll([{ ...base(job), kind: 'completed', result: null, durationMs: 1 }]);
+          finishedAt.push((await at(job.id)).finishedAt!);
+          await advance(5);
+        }
+        // Newest first; the walk stops at the first job finished before `from`.
+        expect(await list({ from: finishedAt[2]! }, JobState.Completed)).toEqual([4, 3, 2]);
+        expect(
+          await list({ from: finishedAt[1]!, to: finishedAt[3]!, name: 'a' }, JobState.Completed),
+        ).toEqual([2]);
+        expect(await list({ to: finishedAt[1]!, limit: 1 }, JobState.Completed)).toEqual([1]);
+        expect(await list({ to: finishedAt[0]! - 1 }, JobState.Completed)).toEqual([]);
+
+        for (const bad of [{ name: '' }, { from: Number.NaN }, { from: 10, to: 5 }]) {
+          await expect(store.listJobs('q', JobState.Ready, bad)).rejects.toMatchObject({
+            code: 'ERR_SLUICE_INVALID_ARGUMENT',
+          });
+        }
       });
 
       it('removes jobs that are not running', async () => {

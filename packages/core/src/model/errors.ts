@@ -20,6 +20,8 @@ export const ErrorCode = {
   WorkerState: 'ERR_SLUICE_WORKER_STATE',
   Unreachable: 'ERR_SLUICE_UNREACHABLE',
   BufferOverflow: 'ERR_SLUICE_BUFFER_OVERFLOW',
+  /** `obliterate` without `force` found jobs of the queue running. Nothing was deleted. */
+  QueueBusy: 'ERR_SLUICE_QUEUE_BUSY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -163,6 +165,26 @@ export class StoreError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown; queue?: string }) {
     super(ErrorCode.Store, message, options);
     this.queue = options?.queue;
+  }
+}
+
+/**
+ * `obliterate` refused: jobs of the queue are running (leased to workers) and `force` was not given.
+ * Nothing was deleted.
+ */
+export class QueueBusyError extends SluiceError {
+  override name = 'QueueBusyError' as const;
+  readonly queue: string;
+  /** Jobs of the queue running when it refused. */
+  readonly running: number;
+  constructor(queue: string, running: number) {
+    super(
+      ErrorCode.QueueBusy,
+      `queue "${queue}" has ${running} running job${running === 1 ? '' : 's'}: nothing was deleted ` +
+        '(stop its workers first, or force it: running jobs then lose their leases)',
+    );
+    this.queue = queue;
+    this.running = running;
   }
 }
 

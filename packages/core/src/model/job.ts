@@ -42,6 +42,17 @@ export interface UniqueOptions {
   readonly ttlMs: number;
 }
 
+/**
+ * A W3C Trace Context (https://www.w3.org/TR/trace-context/) carried from the producer to the job,
+ * so the job's processing can continue the producer's trace (see the `start` telemetry event).
+ */
+export interface TraceContext {
+  /** `<version>-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`, e.g. `00-4bf9…-00f0…-01`. */
+  readonly traceparent: string;
+  /** Vendor entries, `key=value` separated by commas (at most 32 entries, 512 characters). */
+  readonly tracestate?: string;
+}
+
 /** Options a producer may give when adding a job. Every field is optional. */
 export interface JobOptions {
   /** Caller-chosen id; adding an id that exists returns the existing job (`duplicate: true`). */
@@ -71,6 +82,12 @@ export interface JobOptions {
    * queue keeps; other values leave it to the queue's retention.
    */
   readonly retention?: Retention;
+  /**
+   * The producer's trace context (W3C `traceparent` / `tracestate`, as an OpenTelemetry propagator
+   * writes them), kept with the job and handed to its handler (`job.trace`) and to telemetry; a
+   * malformed one rejects the add with `InvalidArgumentError`.
+   */
+  readonly trace?: TraceContext;
 }
 
 export const MAX_PRIORITY = 1_000_000;
@@ -111,6 +128,8 @@ export interface Job<T = unknown> {
   readonly createdAt: number;
   /** When the job became due (its run-at time, or its add time). */
   readonly runAt: number;
+  /** The trace context its producer gave (`JobOptions.trace`). */
+  readonly trace?: TraceContext;
 }
 
 /** The lease a worker holds on a running job. The token makes a late settle from a lost lease harmless. */

@@ -1,6 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { MAX_PRIORITY, type JobUpdate, type NewJob, type Retention } from './job';
+import { MAX_PRIORITY, type JobUpdate, type NewJob, type Retention, type TraceContext } from './job';
 import { MAX_LOG_LINE_CHARS, MAX_PROGRESS_BYTES } from './limits';
 import {
   InvalidArgumentError,
@@ -117,6 +117,7 @@ export function validateNewJob(job: NewJob): void {
     throw new InvalidArgumentError('unique needs a string key and ttlMs > 0');
   }
   if (job.retention !== undefined) assertRetention(job.retention, 'retention');
+  if (job.trace !== undefined) assertTraceContext(job.trace);
   if (job.id !== undefined && (typeof job.id !== 'string' || job.id.length === 0 || job.id.length > 256)) {
     throw new InvalidArgumentError('id must be a non-empty string of at most 256 characters');
   }
@@ -214,4 +215,91 @@ export function encodeJobUpdate(update: JobUpdate): EncodedJobUpdate {
     line.length > MAX_LOG_LINE_CHARS ? `${line.slice(0, MAX_LOG_LINE_CHARS - 1)}…` : line,
   );
   return { ...(progressJson === undefined ? {} : { progressJson }), lines };
+}
+
+/**
+ * Checks the filters of listing options; both stores call this, so both refuse the same input: name
+ * a non-empty string, from and to finite times with from ≤ to. (Offset and limit are clamped to
+ * integers ≥ 0, as they always were.)
+ */
+export function assertListOptions(options: {
+  readonly name?: string;
+  readonly from?: number;
+  readonly to?: number;
+}): void {
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    throw new InvalidArgumentError(`name must be a non-empty string, got ${JSON.stringify(options.name)}`);
+  }
+  for (const field of ['from', 'to'] as const) {
+    const v = options[field];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
+      throw new InvalidArgumentError(`${field} must be a finite time in epoch ms, got ${String(v)}`);
+    }
+  }
+  if (options.from !== undefined && options.to !== undefined && options.from > options.to) {
+    throw new InvalidArgumentError(`from (${options.from}) is after to (${options.to})`);
+  }
+}
+
+/** The parts of a W3C `traceparent` header. */
+export interface Traceparent {
+  readonly version: string;
+  /** 32 lowercase hex digits, not all zero. */
+  readonly traceId: string;
+  /** The parent span id: 16 lowercase hex digits, not all zero. */
+  readonly parentId: string;
+  /** Trace flags as a number (bit 0: sampled). */
+  readonly flags: number;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+/**
+ * Reads a W3C `traceparent` (https://www.w3.org/TR/trace-context/#traceparent-header); `undefined`
+ * when it is not one: version `ff`, an all-zero trace or parent id, or anything after the four
+ * fields in version `00` (later versions may append fields, which are ignored).
+ */
+export function parseTraceparent(traceparent: string): Traceparent | undefined {
+  if (typeof traceparent !== 'string') return undefined;
+  const m = TRACEPARENT.exec(traceparent);
+  if (!m) return undefined;
+  const [, version = '', traceId = '', parentId = '', flags = '', rest] = m;
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
+  if (/^0+$/.test(traceId) || /^0+$/.test(parentId)) return undefined;
+  return { version, traceId, parentId, flags: parseInt(flags, 16) };
+}
+
+const TRACESTATE_MEMBER =
+  /^(?:[a-z0-9][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+
+/** Checks a job's trace context (see {@link TraceContext}); throws `InvalidArgumentError`. */
+export function assertTraceContext(trace: unknown): asserts trace is TraceContext {
+  if (typeof trace !== 'object' || trace === null || Array.isArray(trace)) {
+    throw new InvalidArgumentError('trace must be an object: { traceparent, tracestate? }');
+  }
+  const { traceparent, tracestate, ...extra } = trace as Record<string, unknown>;
+  const unknownFields = Object.keys(extra);
+  if (unknownFields.length > 0) {
+    throw new InvalidArgumentError(
+      `trace: unknown field ${unknownFields.map((k) => `"${k}"`).join(', ')} (expected traceparent, tracestate)`,
+    );
+  }
+  if (typeof traceparent !== 'string' || parseTraceparent(traceparent) === undefined) {
+    throw new InvalidArgumentError(
+      'trace.traceparent must be a W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, ' +
+        `lowercase, ids not all zero; got ${((JSON.stringify as (v: unknown) => string | undefined)(traceparent) ?? 'undefined').slice(0, 80)}`,
+    );
+  }
+  if (tracestate === undefined) return;
+  if (typeof tracestate !== 'string' || tracestate.length > 512) {
+    throw new InvalidArgumentError('trace.tracestate must be a string of at most 512 characters');
+  }
+  const members = tracestate.split(',').map((m) => m.trim());
+  const bad = members.find((m) => m !== '' && !TRACESTATE_MEMBER.test(m));
+  if (bad !== undefined || members.filter((m) => m !== '').length > 32) {
+    throw new InvalidArgumentError(
+      'trace.tracestate must be at most 32 comma-separated key=value entries (W3C tracestate)' +
+        (bad === undefined ? '' : `; bad entry ${JSON.stringify(bad.slice(0, 80))}`),
+    );
+  }
 }

@@ -213,6 +213,7 @@ abstract class UnitRun<T> implements Unsubscribable {
       jobs: jobs.length,
       attempt: jobs[0]?.attempt ?? 0,
       waitMs: jobs[0] ? Math.max(0, jobs[0].lease.startedAt - jobs[0].runAt) : 0,
+      ...(jobs.some((j) => j.trace !== undefined) ? { traces: jobs.map((j) => j.trace ?? null) } : {}),
     });
   }
 

@@ -1,7 +1,7 @@
 import { defer, EMPTY, type Observable, Subject, tap, throwError } from 'rxjs';
 import { StoreError, type ErrorInfo } from '../model/errors';
 import type { OutcomeKind } from '../model/outcome';
-import type { JobRecord, JobState, NewJob } from '../model/job';
+import type { JobRecord, JobState, NewJob, TraceContext } from '../model/job';
 import type { SettleResult, Settlement } from '../model/outcome';
 import type {
   CancelResult,
@@ -34,7 +34,7 @@ import type {
  * | `reserve` | `requested`, `reserved`, `durationMs` | `queue`, `paused`, `retryAfterMs` |
  * | `rate-limited` | `retryAfterMs` | `queue`, `key` |
  * | `rejected` | — | `queue`, `jobId`, `reason` (malformed job dead-lettered at reserve) |
- * | `start` | `jobs` (1, or the batch size), `waitMs` (due → leased) | `queue`, `pipeline`, `jobIds`, `attempt` |
+ * | `start` | `jobs` (1, or the batch size), `waitMs` (due → leased) | `queue`, `pipeline`, `jobIds`, `attempt`, `traces?` (producers' trace contexts) |
  * | `start-timing` | `lateMs`, `leadMs`, `marginMs`, `pauseMs?` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`, `paused`, `sent`, `margin`), `capped`, `marginCapped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get, pauses after a provider refused, how late requests left, the margin) |
  * | `stop` | `durationMs` | `queue`, `pipeline`, `jobId`, `kind` (the outcome) |
  * | `exception` | `durationMs` | `queue`, `pipeline`, `jobId`, `error` |
@@ -62,6 +62,12 @@ export type TelemetryEvent =
       attempt: number;
       /** From the moment the (first) job became due to its lease start, on the store's clock. */
       waitMs: number;
+      /**
+       * The producers' trace contexts (`JobOptions.trace`), one per id of `jobIds` (`null` for a job
+       * added without one); present only when some job has one. A tracing bridge parents or links
+       * the job's span to them.
+       */
+      traces?: readonly (TraceContext | null)[];
     })
   | (Base & {
       type: 'start-timing';
@@ -148,6 +154,8 @@ class InstrumentedStore implements Store {
   declare readonly updateJob?: NonNullable<Store['updateJob']>;
   declare readonly jobUpdates?: NonNullable<Store['jobUpdates']>;
   declare readonly updateQueueConfig?: NonNullable<Store['updateQueueConfig']>;
+  declare readonly drain?: NonNullable<Store['drain']>;
+  declare readonly obliterate?: NonNullable<Store['obliterate']>;
 
   constructor(
     private readonly inner: Store,
@@ -159,6 +167,8 @@ class InstrumentedStore implements Store {
     if (inner.updateJob) this.updateJob = inner.updateJob.bind(inner);
     if (inner.jobUpdates) this.jobUpdates = inner.jobUpdates.bind(inner);
     if (inner.updateQueueConfig) this.updateQueueConfig = inner.updateQueueConfig.bind(inner);
+    if (inner.drain) this.drain = inner.drain.bind(inner);
+    if (inner.obliterate) this.obliterate = inner.obliterate.bind(inner);
   }
 
   get kind(): string {

@@ -11,6 +11,11 @@ export class Heap<T> {
     return this.items.length;
   }
 
+  /** Removes every item. */
+  clear(): void {
+    this.items.length = 0;
+  }
+
   peek(): T | undefined {
     return this.items[0];
   }

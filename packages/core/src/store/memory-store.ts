@@ -9,7 +9,13 @@ import {
   Subject,
   type SchedulerLike,
 } from 'rxjs';
-import { InvalidArgumentError, StoreClosedError, StoreError, type ErrorInfo } from '../model/errors';
+import {
+  InvalidArgumentError,
+  QueueBusyError,
+  StoreClosedError,
+  StoreError,
+  type ErrorInfo,
+} from '../model/errors';
 import {
   JobState,
   type AttemptError,
@@ -19,6 +25,7 @@ import {
   type ReservedJob,
   type JobUpdate,
   type Retention,
+  type TraceContext,
 } from '../model/job';
 import {
   boundAttemptErrors,
@@ -43,6 +50,8 @@ import type {
   LeaseRef,
   ListOptions,
   MinuteBucket,
+  ObliterateOptions,
+  ObliterateResult,
   QueueConfig,
   QueueConfigChange,
   QueueConfigPatch,
@@ -59,7 +68,13 @@ import type {
   Store,
   WorkerInfo,
 } from './store';
-import { assertQueueName, assertRetention, encodeJobUpdate, validateNewJob } from '../model/validation';
+import {
+  assertListOptions,
+  assertQueueName,
+  assertRetention,
+  encodeJobUpdate,
+  validateNewJob,
+} from '../model/validation';
 import { applyConfigPatch, assertConfigPatch } from './queue-config';
 import { Heap } from './heap';
 
@@ -85,6 +100,7 @@ interface Rec {
   readonly retention: Retention | undefined;
   /** Units of a per-job rate limit (absent: 1). */
   readonly cost: number | undefined;
+  readonly trace: TraceContext | undefined;
   maxAttempts: number;
   priority: number;
   attempt: number;
@@ -165,6 +181,11 @@ export class MemoryStore implements Store {
   private readonly scheduler: SchedulerLike;
   private readonly historyMinutes: number;
   private readonly queuesByName = new Map<string, QueueData>();
+  /**
+   * Obliterated queues: empty data keeping the subjects their subscribers (workers) still listen
+   * to, taken back if the queue is used again.
+   */
+  private readonly dormant = new Map<string, QueueData>();
   private readonly uniqueLocks = new Map<string, { id: string; expiresAt: number }>();
   private readonly limiters = new LimiterRegistry();
   /** Store-wide numbers of rate-limit keys (`setRateLimit`). */
@@ -228,6 +249,10 @@ export class MemoryStore implements Store {
       uniqueKey: job.unique?.key,
       retention: job.retention,
       cost: job.cost === 1 ? undefined : job.cost,
+      trace: job.trace && {
+        traceparent: job.trace.traceparent,
+        ...(job.trace.tracestate === undefined ? {} : { tracestate: job.trace.tracestate }),
+      },
       maxAttempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       priority: job.priority ?? 0,
       attempt: 0,
@@ -434,12 +459,13 @@ export class MemoryStore implements Store {
   extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult> {
     return defer(() => {
       this.assertOpen();
-      const q = this.queue(queue);
+      // A lease of a queue that is gone (obliterated) is lost; looking does not create the queue.
+      const q = this.queuesByName.get(queue);
       const now = this.now();
       const extended: string[] = [];
       const lost: string[] = [];
       for (const ref of leases) {
-        const rec = q.running.get(ref.id);
+        const rec = q?.running.get(ref.id);
         if (rec?.lease?.token === ref.token) {
           rec.lease = { ...rec.lease, expiresAt: now + leaseMs };
           extended.push(ref.id);
@@ -452,7 +478,8 @@ export class MemoryStore implements Store {
   recoverExpired(queue: string): Observable<RecoverResult> {
     return defer(() => {
       this.assertOpen();
-      const q = this.queue(queue);
+      const q = this.queuesByName.get(queue);
+      if (!q) return of({ recovered: [], dead: [] });
       const now = this.now();
       const recovered: string[] = [];
       const dead: string[] = [];
@@ -595,6 +622,7 @@ export class MemoryStore implements Store {
 
   listJobs(queue: string, state: JobState, options: ListOptions = {}): Promise<readonly JobRecord[]> {
     return this.run(() => {
+      assertListOptions(options);
       const q = this.queuesByName.get(queue);
       if (!q) return [];
       const offset = Math.max(0, options.offset ?? 0);
@@ -622,6 +650,14 @@ export class MemoryStore implements Store {
         case JobState.Dead:
           recs = [...q.dead.values()].reverse();
           break;
+      }
+      const { name, from, to } = options;
+      if (name !== undefined || from !== undefined || to !== undefined) {
+        recs = recs.filter((r) => {
+          if (name !== undefined && r.name !== name) return false;
+          const at = timeInState(r);
+          return (from === undefined || at >= from) && (to === undefined || at <= to);
+        });
       }
       return recs.slice(offset, offset + limit).map((r) => toRecord(r));
     });
@@ -686,6 +722,53 @@ export class MemoryStore implements Store {
       for (const rec of recs) this.delete(q, rec);
       return recs.length;
     });
+  }
+
+  drain(queue: string): Promise<number> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return 0;
+      let deleted = 0;
+      for (const rec of [...q.jobs.values()]) {
+        if (rec.state !== JobState.Ready && rec.state !== JobState.Scheduled) continue;
+        this.releaseUnique(rec);
+        this.delete(q, rec);
+        deleted++;
+      }
+      // Every entry left in them is stale now.
+      q.ready.clear();
+      q.scheduled.clear();
+      return deleted;
+    });
+  }
+
+  obliterate(queue: string, options: ObliterateOptions = {}): Promise<ObliterateResult> {
+    return this.run((): ObliterateResult => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return { jobs: 0, running: 0 };
+      const running = [...q.running.keys()];
+      if (running.length > 0 && options.force !== true) throw new QueueBusyError(queue, running.length);
+      const jobs = q.jobs.size;
+      for (const rec of q.jobs.values()) this.releaseUnique(rec);
+      this.queuesByName.delete(queue);
+      // Subscribers keep their subjects; everything else starts empty.
+      const fresh = newQueueData(queue, q);
+      this.dormant.set(queue, fresh);
+      if (q.settings.value.paused || q.settings.value.concurrency !== undefined) {
+        q.settings.next({ paused: false });
+      }
+      if (Object.keys(q.config.value).length > 0) q.config.next({});
+      // Their workers stop them; whatever they send later finds no job.
+      for (const id of running) q.cancellations.next(id);
+      return { jobs, running: running.length };
+    });
+  }
+
+  /** Deletes the unique-key lock `rec` holds, if it still holds it. */
+  private releaseUnique(rec: Rec): void {
+    if (rec.uniqueKey === undefined) return;
+    const key = `${rec.queue}\u0000${rec.uniqueKey}`;
+    if (this.uniqueLocks.get(key)?.id === rec.id) this.uniqueLocks.delete(key);
   }
 
   stats(queue: string): Promise<QueueStats> {
@@ -872,7 +955,7 @@ export class MemoryStore implements Store {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      for (const q of this.queuesByName.values()) {
+      for (const q of [...this.queuesByName.values(), ...this.dormant.values()]) {
         q.wakeups.complete();
         q.cancellations.complete();
         q.events.complete();
@@ -905,24 +988,8 @@ export class MemoryStore implements Store {
     let q = this.queuesByName.get(name);
     if (!q) {
       assertQueueName(name);
-      q = {
-        name,
-        jobs: new Map(),
-        ready: new Heap<HeapEntry>(byKeyThenSeqLess),
-        scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
-        running: new Map(),
-        finished: new Map(),
-        dead: new Map(),
-        counts: { ready: 0, scheduled: 0, running: 0, completed: 0, dead: 0, cancelled: 0 },
-        totals: { enqueued: 0, completed: 0, failed: 0, leaseExpiries: 0, dead: 0, cancelled: 0 },
-        history: new Map(),
-        settings: new BehaviorSubject<QueueSettings>({ paused: false }),
-        wakeups: new Subject(),
-        cancellations: new Subject(),
-        events: new Subject(),
-        updates: new Subject(),
-        config: new BehaviorSubject<QueueConfig>({}),
-      };
+      q = this.dormant.get(name) ?? newQueueData(name);
+      this.dormant.delete(name);
       this.queuesByName.set(name, q);
     }
     return q;
@@ -1019,6 +1086,7 @@ export class MemoryStore implements Store {
       ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
       ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
       ...(rec.cost === undefined ? {} : { cost: rec.cost }),
+      ...(rec.trace === undefined ? {} : { trace: rec.trace }),
     };
   }
 
@@ -1098,6 +1166,28 @@ export class MemoryStore implements Store {
   }
 }
 
+/** An empty queue; with `reuse`, keeping that queue's subjects (an obliterated queue's listeners). */
+function newQueueData(name: string, reuse?: QueueData): QueueData {
+  return {
+    name,
+    jobs: new Map(),
+    ready: new Heap<HeapEntry>(byKeyThenSeqLess),
+    scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
+    running: new Map(),
+    finished: new Map(),
+    dead: new Map(),
+    counts: { ready: 0, scheduled: 0, running: 0, completed: 0, dead: 0, cancelled: 0 },
+    totals: { enqueued: 0, completed: 0, failed: 0, leaseExpiries: 0, dead: 0, cancelled: 0 },
+    history: new Map(),
+    settings: reuse?.settings ?? new BehaviorSubject<QueueSettings>({ paused: false }),
+    wakeups: reuse?.wakeups ?? new Subject(),
+    cancellations: reuse?.cancellations ?? new Subject(),
+    events: reuse?.events ?? new Subject(),
+    updates: reuse?.updates ?? new Subject(),
+    config: reuse?.config ?? new BehaviorSubject<QueueConfig>({}),
+  };
+}
+
 /**
  * A result as JSON would keep it (what Redis stores). One JSON cannot encode (a cycle, a BigInt) is
  * dropped: the job still completes, since the work is done and retrying would redo it.
@@ -1109,6 +1199,21 @@ function encodableResult(result: unknown): unknown {
     return json === undefined ? undefined : (JSON.parse(json) as unknown);
   } catch {
     return undefined;
+  }
+}
+
+/** The time that orders a job's state (see `ListOptions.from`). */
+function timeInState(rec: Rec): number {
+  switch (rec.state) {
+    case JobState.Ready:
+    case JobState.Scheduled:
+      return rec.runAt;
+    case JobState.Running:
+      return rec.startedAt ?? rec.runAt;
+    case JobState.Completed:
+    case JobState.Cancelled:
+    case JobState.Dead:
+      return rec.finishedAt ?? rec.createdAt;
   }
 }
 
@@ -1144,6 +1249,7 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
     ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
     ...(rec.cost === undefined ? {} : { cost: rec.cost }),
+    ...(rec.trace === undefined ? {} : { trace: rec.trace }),
     ...(rec.result === undefined ? {} : { result: rec.result }),
     ...(rec.startedAt === undefined ? {} : { startedAt: rec.startedAt }),
     ...(rec.finishedAt === undefined ? {} : { finishedAt: rec.finishedAt }),

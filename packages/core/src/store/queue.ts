@@ -14,13 +14,16 @@ import {
   throwError,
 } from 'rxjs';
 import { InvalidArgumentError, SluiceError, ErrorCode } from '../model/errors';
-import type { JobOptions, JobRecord, Retention } from '../model/job';
+import { JOB_STATES, type JobOptions, type JobRecord, type JobState, type Retention } from '../model/job';
 import { OutcomeKind } from '../model/outcome';
 import { parseCron } from '../runtime/cron';
 import type {
   CancelResult,
   EnqueueResult,
   JobEvent,
+  ListOptions,
+  ObliterateOptions,
+  ObliterateResult,
   QueueConfig,
   QueueConfigChange,
   QueueConfigPatch,
@@ -30,6 +33,7 @@ import type {
 } from './store';
 import { applyConfigPatch, assertConfigPatch } from './queue-config';
 import {
+  assertListOptions,
   assertQueueName,
   assertValid,
   compileSchema,
@@ -49,6 +53,14 @@ export interface QueueOptions {
   /** Options applied to every job unless the add overrides them. */
   readonly defaults?: JobOptions;
 }
+
+/** What {@link Queue.list} lists: the jobs in `state`, filtered and paged (see `ListOptions`). */
+export interface ListQuery extends ListOptions {
+  readonly state: JobState;
+}
+
+/** The largest page {@link Queue.list} answers. */
+export const MAX_LIST_LIMIT = 1000;
 
 /** One item of {@link Queue.addBulk}. */
 export interface BulkItem<T> {
@@ -250,6 +262,41 @@ export class Queue<T = unknown> {
     return this.store.events(this.name);
   }
 
+  /**
+   * One page of the queue's jobs in `state`, in the store's order for it (ready: priority then
+   * FIFO; scheduled: by run-at; running: by lease start; completed, cancelled, dead: newest first),
+   * optionally only those of one `name` and whose time lies in `[from, to]` — run-at for ready and
+   * scheduled jobs, lease start for running ones, finish time for the others (epoch ms, store
+   * clock). `offset` skips matching jobs; `limit` (1–1,000, default 50) bounds the page. Rejects
+   * with `InvalidArgumentError` on bad input.
+   *
+   * ## Example
+   * ```ts
+   * const hourAgo = Date.now() - 3_600_000;
+   * const page = await emails.list({ state: 'dead', name: 'welcome', from: hourAgo, limit: 20 });
+   * const next = await emails.list({ state: 'dead', name: 'welcome', from: hourAgo, limit: 20, offset: 20 });
+   * ```
+   */
+  async list(options: ListQuery): Promise<readonly JobRecord<T>[]> {
+    const { state, offset, limit } = options;
+    if (!(JOB_STATES as readonly unknown[]).includes(state)) {
+      throw new InvalidArgumentError(
+        `state must be one of ${JOB_STATES.join(', ')}, got ${JSON.stringify(state)}`,
+      );
+    }
+    if (offset !== undefined && (!Number.isInteger(offset) || offset < 0)) {
+      throw new InvalidArgumentError(`offset must be an integer ≥ 0, got ${String(offset)}`);
+    }
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)) {
+      throw new InvalidArgumentError(
+        `limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${String(limit)}`,
+      );
+    }
+    assertListOptions(options);
+    const { state: _state, ...listOptions } = options;
+    return (await this.store.listJobs(this.name, state, listOptions)) as readonly JobRecord<T>[];
+  }
+
   getJob(id: string): Promise<JobRecord<T> | undefined> {
     return this.store.getJob<T>(this.name, id);
   }
@@ -264,6 +311,46 @@ export class Queue<T = unknown> {
   }
   stats(): Promise<QueueStats> {
     return this.store.stats(this.name);
+  }
+
+  /**
+   * Deletes every waiting job (ready and scheduled: delayed, retrying, snoozed); running and
+   * finished jobs stay. Resolves with how many were deleted. See `Store.drain`.
+   */
+  drain(): Promise<number> {
+    const store = this.store;
+    if (!store.drain) return Promise.reject(this.unsupported('drain'));
+    return store.drain(this.name);
+  }
+
+  /**
+   * Deletes the whole queue: its jobs in every state, counters, settings, configuration (schema,
+   * retentions, schedules), history and event stream. Rejects with `QueueBusyError`, deleting
+   * nothing, while jobs run, unless `{ force: true }`: running jobs are then deleted too, their
+   * workers told to abort them, and what those workers send later is refused. Adding to the queue
+   * afterwards starts a new, empty queue. See `Store.obliterate`.
+   *
+   * ## Example
+   * ```ts
+   * await emails.pause();
+   * // … wait for running jobs to finish, or:
+   * const { jobs } = await emails.obliterate({ force: true });
+   * ```
+   */
+  obliterate(options: ObliterateOptions = {}): Promise<ObliterateResult> {
+    const store = this.store;
+    if (!store.obliterate) return Promise.reject(this.unsupported('obliterate'));
+    return store.obliterate(this.name, options).then((result) => {
+      // The stored schema went with the queue: the next add publishes the local one again, or goes
+      // without one.
+      this.configReady = undefined;
+      this.validator = this.options.schema ? compileSchema(this.options.schema) : undefined;
+      return result;
+    });
+  }
+
+  private unsupported(what: string): InvalidArgumentError {
+    return new InvalidArgumentError(`this store (${this.store.kind}) cannot ${what} a queue`);
   }
 
   /** Loads the stored schema (no local one) or publishes the local one, once. */

@@ -239,9 +239,39 @@ export interface JobProgressEvent {
 }
 
 export interface ListOptions {
+  /** Matching jobs to skip. Default 0. */
   readonly offset?: number;
   /** Default 50. */
   readonly limit?: number;
+  /** Only jobs of this name (a job added without one has the queue's name). */
+  readonly name?: string;
+  /**
+   * Only jobs whose time is at or after this (epoch ms, store clock). The time is the one that
+   * orders the state: the run-at of ready and scheduled jobs, the lease start of running ones, the
+   * finish time of completed, cancelled and dead ones.
+   */
+  readonly from?: number;
+  /** Only jobs whose time (see {@link from}) is at or before this. */
+  readonly to?: number;
+}
+
+/** Options of `Store.obliterate`. */
+export interface ObliterateOptions {
+  /**
+   * Obliterate even while jobs of the queue run: their records go too, their workers are told to
+   * abort them (as by `cancel`), and whatever those workers send later (a settle, a lease
+   * extension, a progress report) is refused and writes nothing. Default `false`: refuse with
+   * `QueueBusyError`, deleting nothing.
+   */
+  readonly force?: boolean;
+}
+
+/** What `Store.obliterate` deleted. */
+export interface ObliterateResult {
+  /** Job records deleted, in every state. */
+  readonly jobs: number;
+  /** Of those, jobs that were running (only with `force`; their workers were told to abort them). */
+  readonly running: number;
 }
 
 /** What `cancel` did. */
@@ -395,6 +425,25 @@ export interface Store {
   updateJob?(queue: string, lease: LeaseRef, update: JobUpdate): Promise<boolean>;
   /** Progress and log reports of the queue's running jobs, from every process. Hot. */
   jobUpdates?(queue: string): Observable<JobProgressEvent>;
+  /**
+   * Deletes every waiting job of the queue — ready and scheduled (delayed, retrying, snoozed) — and
+   * releases the unique-key locks they hold; running and finished jobs stay. Resolves with how many
+   * were deleted. No events are published for them. Jobs added while a drain runs may or may not be
+   * deleted (a Redis drain is several atomic steps; it deletes at most as many jobs as were waiting
+   * when it began, so it ends even under a steady stream of adds). (Optional for custom stores; both
+   * stores of this repository have it.)
+   */
+  drain?(queue: string): Promise<number>;
+  /**
+   * Deletes the queue: every job record, its counters, settings, configuration, schedules, history,
+   * event stream and unique-key locks, and its name from {@link queues}. While jobs run it rejects
+   * with `QueueBusyError` and deletes nothing, unless `force` (see {@link ObliterateOptions}). The
+   * queue is paused while it is being deleted, so no worker leases its jobs meanwhile; jobs added
+   * during an obliterate may or may not survive it. Using the queue again afterwards starts a new,
+   * empty queue. Rate-limit logs are shared by key, not owned by a queue, and stay. (Optional for
+   * custom stores; both stores of this repository have it.)
+   */
+  obliterate?(queue: string, options?: ObliterateOptions): Promise<ObliterateResult>;
   /** Records a worker's presence for `ttlMs` (optional capability, used by dashboards). */
   reportWorker?(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void>;
   /** Workers whose last report has not expired. */
