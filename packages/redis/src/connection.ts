@@ -3,6 +3,7 @@ import StandaloneConnector from 'ioredis/built/connectors/StandaloneConnector';
 import type { NetStream } from 'ioredis/built/types';
 import type { Logger } from '@sluice/core';
 import type { RedisClient } from './scripts';
+import { checkServerVersion } from './server-version';
 
 /**
  * How the store reaches Redis:
@@ -151,6 +152,15 @@ export class Connections {
     if (this.main.isCluster) return 'the Redis Cluster';
     const { host, port, path } = (this.main as Redis).options;
     return path ?? `${host ?? '127.0.0.1'}:${String(port ?? 6379)}`;
+  }
+
+  /**
+   * Resolves once the main connection answers, rejecting at once when the server is older than Redis
+   * 7.0 (with its version and the minimum in the message), whether the store opened the connection or
+   * was given it.
+   */
+  async checkServer(): Promise<void> {
+    await checkServerVersion(this.main, this.address());
   }
 
   /** Closes every connection the store opened; leaves a client it was given alone. */
