@@ -186,6 +186,7 @@ export function createProgram(io: Io): Command {
     .option('--name <name>', 'job name (default: the queue name)')
     .option('--max-attempts <n>', 'attempts before the dead-letter queue', positiveInt)
     .option('--id <id>', 'job id (an existing id is not added twice)')
+    .option('--create', 'create the queue if no worker or producer has used it yet')
     .action(
       async (
         queueName: string,
@@ -198,6 +199,7 @@ export function createProgram(io: Io): Command {
           name?: string;
           maxAttempts?: number;
           id?: string;
+          create?: boolean;
         },
       ) => {
         const documents = await readPayloads(payload);
@@ -213,6 +215,8 @@ export function createProgram(io: Io): Command {
           throw new CliError('--id and --unique apply to one job; the file holds several', 2);
         }
         await withStore(async (store) => {
+          // A typo would otherwise create a queue no worker reads, and the job would wait there for ever.
+          if (!opts.create) await assertKnownQueue(store, queueName, '; pass --create to create it');
           const queue = new Queue(store, queueName);
           if (documents.length === 1) {
             const result = await queue.add(documents[0], options);
@@ -428,14 +432,14 @@ export function createProgram(io: Io): Command {
   return program;
 }
 
-async function assertKnownQueue(store: Store, queue: string): Promise<void> {
+async function assertKnownQueue(store: Store, queue: string, hint = ''): Promise<void> {
   const queues = await store.queues();
   if (!queues.includes(queue)) {
     const known =
       queues.length > 0
         ? ` (known: ${queues.slice(0, 10).join(', ')}${queues.length > 10 ? ', …' : ''})`
         : '';
-    throw new CliError(`unknown queue "${queue}"${known}`);
+    throw new CliError(`unknown queue "${queue}"${known}${hint}`);
   }
 }
 
