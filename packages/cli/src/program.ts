@@ -71,7 +71,9 @@ export function createProgram(io: Io): Command {
         write(`sluice: ${s.replace(/^error: /, '').trim()}\n`);
       },
     })
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    // Every subcommand's --help lists --redis, --prefix and --json too (inherited by the subcommands).
+    .configureHelp({ showGlobalOptions: true });
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   const print = (value: unknown, lines: () => string[]): void => {
