@@ -51,6 +51,19 @@ class GuardedConnector extends StandaloneConnector {
 }
 
 /**
+ * Options of a connection the store opens. The store reads ioredis' classic reply shapes (ioredis 6's
+ * default `replyMapping: 'legacy'`), so a `replyMapping` among the given options is left out.
+ */
+type StoreClientOptions = Omit<RedisOptions, 'replyMapping'>;
+
+function storeClientOptions(options: RedisOptions | undefined): StoreClientOptions {
+  // ioredis 5 has no `replyMapping`: the wider type lets this compile against both majors.
+  const copy: RedisOptions & { replyMapping?: unknown } = { ...options };
+  delete copy.replyMapping;
+  return copy;
+}
+
+/**
  * Defaults for connections the store creates (given options win):
  * - `Connector`: {@link GuardedConnector};
  * - `maxRetriesPerRequest: 3`: while Redis is unreachable a call fails after a few reconnect attempts
@@ -59,7 +72,7 @@ class GuardedConnector extends StandaloneConnector {
  *   sent again, so a reserve, settle or enqueue runs at most once per call (a lost reserve reply leaves
  *   leased jobs that lease recovery returns; a lost enqueue reply is an error the caller sees).
  */
-const CLIENT_DEFAULTS: RedisOptions = {
+const CLIENT_DEFAULTS: StoreClientOptions = {
   maxRetriesPerRequest: 3,
   autoResendUnfulfilledCommands: false,
   Connector: GuardedConnector,
@@ -103,11 +116,11 @@ export class Connections {
       const options = connection.cluster.options ?? {};
       this.main = new Cluster([...connection.cluster.nodes], {
         ...options,
-        redisOptions: { ...CLIENT_DEFAULTS, ...options.redisOptions },
+        redisOptions: { ...CLIENT_DEFAULTS, ...storeClientOptions(options.redisOptions) },
       });
       this.ownsMain = true;
     } else {
-      this.main = new Redis({ ...CLIENT_DEFAULTS, ...connection });
+      this.main = new Redis({ ...CLIENT_DEFAULTS, ...storeClientOptions(connection) });
       this.ownsMain = true;
     }
     this.cluster = this.main.isCluster;
@@ -122,7 +135,7 @@ export class Connections {
     const client: RedisClient = this.main.isCluster
       ? (this.main as Cluster).duplicate([], {
           redisOptions: {
-            ...(this.main as Cluster).options.redisOptions,
+            ...storeClientOptions((this.main as Cluster).options.redisOptions),
             ...CLIENT_DEFAULTS,
             ...(blocking ? { commandTimeout: undefined, maxRetriesPerRequest: null } : {}),
           },

@@ -18,7 +18,7 @@ import ts from 'typescript';
 const REPO_ROOT = resolve(__dirname, '../../..');
 
 /** The packages a README may import, each of which must have been built. */
-const WORKSPACE_PACKAGES = ['core', 'redis', 'testing', 'dashboard', 'cli'] as const;
+const WORKSPACE_PACKAGES = ['core', 'redis', 'testing', 'opentelemetry', 'dashboard', 'cli'] as const;
 
 /** One fenced code block of a README. */
 interface CodeBlock {
