@@ -36,7 +36,11 @@ export async function openDemoStore(
     // it fails on a connection we are abandoning.
     enableReadyCheck: false,
   });
-  client.on('error', () => undefined);
+  // The call's own error ("Connection is closed.") hides the cause; the connection saw it.
+  let connectionError: Error | undefined;
+  client.on('error', (error: unknown) => {
+    connectionError ??= error instanceof Error ? error : new Error(String(error));
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -52,8 +56,9 @@ export async function openDemoStore(
     client.disconnect();
     // disconnect() half-closes and waits up to 2 s for the peer; a peer that never answers gets none.
     (client.stream as typeof client.stream | undefined)?.destroy();
-    throw new StoreError(`could not reach Redis: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
+    const cause = connectionError ?? error;
+    throw new StoreError(`could not reach Redis: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
     });
   } finally {
     clearTimeout(timer);
