@@ -70,9 +70,13 @@ function storeClientOptions(options: RedisOptions | undefined): StoreClientOptio
  *   (the pipeline backs off and retries) instead of waiting for ever;
  * - `autoResendUnfulfilledCommands: false`: a command whose reply was lost with the connection is not
  *   sent again, so a reserve, settle or enqueue runs at most once per call (a lost reserve reply leaves
- *   leased jobs that lease recovery returns; a lost enqueue reply is an error the caller sees).
+ *   leased jobs that lease recovery returns; a lost enqueue reply is an error the caller sees);
+ * - `protocol: 2`: RESP2, as with ioredis 5 (ioredis 6 defaults to RESP3 and authenticates with HELLO,
+ *   whose refusal of a missing password is a far less clear message than `NOAUTH Authentication
+ *   required.`). ioredis 5 ignores the option.
  */
 const CLIENT_DEFAULTS: StoreClientOptions = {
+  protocol: 2,
   maxRetriesPerRequest: 3,
   autoResendUnfulfilledCommands: false,
   Connector: GuardedConnector,

@@ -26,6 +26,7 @@ export async function openDemoStore(
   prefix: string,
 ): Promise<{ store: Store; readonly dispose: () => Promise<void> }> {
   const client = new Redis(url, {
+    protocol: 2, // as the store's own connections (see connection.ts)
     lazyConnect: true,
     connectTimeout: 1000,
     maxRetriesPerRequest: 1,
