@@ -29,7 +29,7 @@ const config: Config = {
     ],
   },
   moduleNameMapper: {
-    '^@sluice/(core|testing|redis|dashboard|cli)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@sluice/(core|testing|redis|opentelemetry|dashboard|cli)$': '<rootDir>/packages/$1/src/index.ts',
     '^@sluice/core/internal$': '<rootDir>/packages/core/src/internal.ts',
   },
   globalSetup: '<rootDir>/jest.global-setup.ts',

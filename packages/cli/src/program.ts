@@ -76,7 +76,9 @@ export function createProgram(io: Io): Command {
         write(`sluice: ${s.replace(/^error: /, '').trim()}\n`);
       },
     })
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    // Every subcommand's --help lists --redis, --prefix and --json too (inherited by the subcommands).
+    .configureHelp({ showGlobalOptions: true });
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   const print = (value: unknown, lines: () => string[]): void => {
@@ -193,6 +195,7 @@ export function createProgram(io: Io): Command {
     .option('--id <id>', 'job id (an existing id is not added twice)')
     .option('--traceparent <header>', "the producer's W3C traceparent, continued by the job's processing")
     .option('--tracestate <header>', 'the W3C tracestate that goes with --traceparent')
+    .option('--create', 'create the queue if no worker or producer has used it yet')
     .action(
       async (
         queueName: string,
@@ -207,6 +210,7 @@ export function createProgram(io: Io): Command {
           id?: string;
           traceparent?: string;
           tracestate?: string;
+          create?: boolean;
         },
       ) => {
         if (opts.tracestate !== undefined && opts.traceparent === undefined) {
@@ -233,6 +237,8 @@ export function createProgram(io: Io): Command {
           throw new CliError('--id and --unique apply to one job; the file holds several', 2);
         }
         await withStore(async (store) => {
+          // A typo would otherwise create a queue no worker reads, and the job would wait there for ever.
+          if (!opts.create) await assertKnownQueue(store, queueName, '; pass --create to create it');
           const queue = new Queue(store, queueName);
           if (documents.length === 1) {
             const result = await queue.add(documents[0], options);
@@ -564,14 +570,14 @@ export function createProgram(io: Io): Command {
   return program;
 }
 
-async function assertKnownQueue(store: Store, queue: string): Promise<void> {
+async function assertKnownQueue(store: Store, queue: string, hint = ''): Promise<void> {
   const queues = await store.queues();
   if (!queues.includes(queue)) {
     const known =
       queues.length > 0
         ? ` (known: ${queues.slice(0, 10).join(', ')}${queues.length > 10 ? ', …' : ''})`
         : '';
-    throw new CliError(`unknown queue "${queue}"${known}`);
+    throw new CliError(`unknown queue "${queue}"${known}${hint}`);
   }
 }
 

@@ -67,7 +67,14 @@ describe('sluice (the real binary against a real Redis)', () => {
   };
 
   it('enqueue → stats shows it → a worker completes it → stats shows that', async () => {
-    const added = (await json('enqueue', 'emails', '{"to":"ada@example.com"}', '--priority', '2')) as {
+    const added = (await json(
+      'enqueue',
+      'emails',
+      '{"to":"ada@example.com"}',
+      '--priority',
+      '2',
+      '--create',
+    )) as {
       id: string;
     };
     expect(added.id).toEqual(expect.any(String));
@@ -94,7 +101,7 @@ describe('sluice (the real binary against a real Redis)', () => {
   });
 
   it('retry and purge work on dead jobs', async () => {
-    await json('enqueue', 'hooks', '{"n":1}', '--max-attempts', '1');
+    await json('enqueue', 'hooks', '{"n":1}', '--max-attempts', '1', '--create');
     await json('enqueue', 'hooks', '{"n":2}', '--max-attempts', '1');
     await work('hooks', 2, () => {
       throw new PermanentError('gone');
@@ -118,7 +125,16 @@ describe('sluice (the real binary against a real Redis)', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-cli-'));
     const one = path.join(dir, 'one.json');
     await writeFile(one, JSON.stringify({ report: 'weekly' }));
-    const first = (await json('enqueue', 'reports', `@${one}`, '--unique', 'weekly', '--delay', '60000')) as {
+    const first = (await json(
+      'enqueue',
+      'reports',
+      `@${one}`,
+      '--unique',
+      'weekly',
+      '--delay',
+      '60000',
+      '--create',
+    )) as {
       id: string;
       duplicate: boolean;
     };
@@ -131,11 +147,14 @@ describe('sluice (the real binary against a real Redis)', () => {
 
     const many = path.join(dir, 'many.ndjson');
     await writeFile(many, Array.from({ length: 2500 }, (_, i) => JSON.stringify({ i })).join('\n'));
-    expect(await json('enqueue', 'bulk', `@${many}`)).toMatchObject({ enqueued: 2500, duplicates: 0 });
+    expect(await json('enqueue', 'bulk', `@${many}`, '--create')).toMatchObject({
+      enqueued: 2500,
+      duplicates: 0,
+    });
   });
 
   it('pauses and resumes a queue', async () => {
-    await json('enqueue', 'q', '1');
+    await json('enqueue', 'q', '1', '--create');
     expect(await json('pause', 'q')).toEqual({ queue: 'q', paused: true });
     expect(((await json('stats')) as { paused: boolean }[])[0]?.paused).toBe(true);
     expect(await json('resume', 'q')).toEqual({ queue: 'q', paused: false });
@@ -333,6 +352,7 @@ describe('sluice (the real binary against a real Redis)', () => {
       [['stats', '--redis', 'http://x:1'], /scheme must be redis/],
       [['stats', '--redis', 'redis://127.0.0.1:1'], /cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/],
       [['jobs', 'nope', '--state', 'dead'], /unknown queue "nope"/],
+      [['enqueue', 'nope', '1'], /unknown queue "nope" \(known: q\); pass --create to create it$/],
       [['enqueue', 'q', '{not json'], /invalid JSON in the payload/],
       [['enqueue', 'q', '@/does/not/exist.json'], /cannot read \/does\/not\/exist\.json: ENOENT/],
       [['jobs', 'q', '--state', 'weird'], /option '--state <state>' argument 'weird' is invalid/],
@@ -340,7 +360,7 @@ describe('sluice (the real binary against a real Redis)', () => {
       [['limit', 'mail', '--allowed', '5'], /give both --allowed and --period/],
       [['bogus'], /unknown command 'bogus'/],
     ];
-    await json('enqueue', 'q', '1');
+    await json('enqueue', 'q', '1', '--create');
     for (const [args, message] of cases) {
       const r = await sluice(...args);
       expect({ args, code: r.code > 0 }).toEqual({ args, code: true });
@@ -349,6 +369,23 @@ describe('sluice (the real binary against a real Redis)', () => {
       expect(lines[0]).toMatch(message);
       expect(lines[0]).toMatch(/^sluice: /);
     }
+  });
+
+  it('enqueue refuses an unknown queue unless --create says so', async () => {
+    await json('enqueue', 'emails', '{"n":1}', '--create');
+    const refused = await sluice('enqueue', 'emials', '{"n":2}');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe(
+      'sluice: unknown queue "emials" (known: emails); pass --create to create it',
+    );
+    expect(((await json('stats')) as { queue: string }[]).map((s) => s.queue)).toEqual(['emails']);
+    // A known queue needs no flag.
+    expect(await json('enqueue', 'emails', '{"n":3}')).toMatchObject({ duplicate: false });
+    await json('enqueue', 'emials', '{"n":2}', '--create');
+    expect(((await json('stats')) as { queue: string }[]).map((s) => s.queue).sort()).toEqual([
+      'emails',
+      'emials',
+    ]);
   });
 
   it('rejects a payload that fails the queue’s stored schema, storing nothing', async () => {
@@ -364,7 +401,7 @@ describe('sluice (the real binary against a real Redis)', () => {
   });
 
   it('serves the dashboard until interrupted', async () => {
-    await json('enqueue', 'emails', '{"to":"x@example.com"}');
+    await json('enqueue', 'emails', '{"to":"x@example.com"}', '--create');
     const child = spawn(
       process.execPath,
       [

@@ -10,8 +10,15 @@ export type { DashboardServer, DashboardServerOptions } from './server';
 export { METRIC_NAMES, createMetrics } from './metrics';
 export type { Metrics, MetricsOptions, MetricsRegistry } from './metrics';
 export { DIAGNOSTICS_CHANNELS, publishToDiagnosticsChannel } from './diagnostics-channel';
-export { bridgeToOpenTelemetry } from './opentelemetry';
-export type { OpenTelemetryBridgeOptions, SpanAttributeValue, SpanLike, TracerLike } from './opentelemetry';
+// The OpenTelemetry bridge lives in @sluice/opentelemetry (a worker can use it without the dashboard);
+// re-exported here for code that imported it from this package.
+export { bridgeToOpenTelemetry } from '@sluice/opentelemetry';
+export type {
+  OpenTelemetryBridgeOptions,
+  SpanAttributeValue,
+  SpanLike,
+  TracerLike,
+} from '@sluice/opentelemetry';
 export type { DashboardAuth } from './auth';
 export { CSRF_COOKIE, CSRF_HEADER } from './csrf';
 export type { CsrfOptions } from './csrf';

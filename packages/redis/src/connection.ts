@@ -3,6 +3,7 @@ import StandaloneConnector from 'ioredis/built/connectors/StandaloneConnector';
 import type { NetStream } from 'ioredis/built/types';
 import type { Logger } from '@sluice/core';
 import type { RedisClient } from './scripts';
+import { checkServerVersion } from './server-version';
 
 /**
  * How the store reaches Redis:
@@ -50,15 +51,32 @@ class GuardedConnector extends StandaloneConnector {
 }
 
 /**
+ * Options of a connection the store opens. The store reads ioredis' classic reply shapes (ioredis 6's
+ * default `replyMapping: 'legacy'`), so a `replyMapping` among the given options is left out.
+ */
+type StoreClientOptions = Omit<RedisOptions, 'replyMapping'>;
+
+function storeClientOptions(options: RedisOptions | undefined): StoreClientOptions {
+  // ioredis 5 has no `replyMapping`: the wider type lets this compile against both majors.
+  const copy: RedisOptions & { replyMapping?: unknown } = { ...options };
+  delete copy.replyMapping;
+  return copy;
+}
+
+/**
  * Defaults for connections the store creates (given options win):
  * - `Connector`: {@link GuardedConnector};
  * - `maxRetriesPerRequest: 3`: while Redis is unreachable a call fails after a few reconnect attempts
  *   (the pipeline backs off and retries) instead of waiting for ever;
  * - `autoResendUnfulfilledCommands: false`: a command whose reply was lost with the connection is not
  *   sent again, so a reserve, settle or enqueue runs at most once per call (a lost reserve reply leaves
- *   leased jobs that lease recovery returns; a lost enqueue reply is an error the caller sees).
+ *   leased jobs that lease recovery returns; a lost enqueue reply is an error the caller sees);
+ * - `protocol: 2`: RESP2, as with ioredis 5 (ioredis 6 defaults to RESP3 and authenticates with HELLO,
+ *   whose refusal of a missing password is a far less clear message than `NOAUTH Authentication
+ *   required.`). ioredis 5 ignores the option.
  */
-const CLIENT_DEFAULTS: RedisOptions = {
+const CLIENT_DEFAULTS: StoreClientOptions = {
+  protocol: 2,
   maxRetriesPerRequest: 3,
   autoResendUnfulfilledCommands: false,
   Connector: GuardedConnector,
@@ -102,11 +120,11 @@ export class Connections {
       const options = connection.cluster.options ?? {};
       this.main = new Cluster([...connection.cluster.nodes], {
         ...options,
-        redisOptions: { ...CLIENT_DEFAULTS, ...options.redisOptions },
+        redisOptions: { ...CLIENT_DEFAULTS, ...storeClientOptions(options.redisOptions) },
       });
       this.ownsMain = true;
     } else {
-      this.main = new Redis({ ...CLIENT_DEFAULTS, ...connection });
+      this.main = new Redis({ ...CLIENT_DEFAULTS, ...storeClientOptions(connection) });
       this.ownsMain = true;
     }
     this.cluster = this.main.isCluster;
@@ -121,7 +139,7 @@ export class Connections {
     const client: RedisClient = this.main.isCluster
       ? (this.main as Cluster).duplicate([], {
           redisOptions: {
-            ...(this.main as Cluster).options.redisOptions,
+            ...storeClientOptions((this.main as Cluster).options.redisOptions),
             ...CLIENT_DEFAULTS,
             ...(blocking ? { commandTimeout: undefined, maxRetriesPerRequest: null } : {}),
           },
@@ -151,6 +169,15 @@ export class Connections {
     if (this.main.isCluster) return 'the Redis Cluster';
     const { host, port, path } = (this.main as Redis).options;
     return path ?? `${host ?? '127.0.0.1'}:${String(port ?? 6379)}`;
+  }
+
+  /**
+   * Resolves once the main connection answers, rejecting at once when the server is older than Redis
+   * 7.0 (with its version and the minimum in the message), whether the store opened the connection or
+   * was given it.
+   */
+  async checkServer(): Promise<void> {
+    await checkServerVersion(this.main, this.address());
   }
 
   /** Closes every connection the store opened; leaves a client it was given alone. */

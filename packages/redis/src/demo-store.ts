@@ -26,6 +26,7 @@ export async function openDemoStore(
   prefix: string,
 ): Promise<{ store: Store; readonly dispose: () => Promise<void> }> {
   const client = new Redis(url, {
+    protocol: 2, // as the store's own connections (see connection.ts)
     lazyConnect: true,
     connectTimeout: 1000,
     maxRetriesPerRequest: 1,
@@ -36,7 +37,11 @@ export async function openDemoStore(
     // it fails on a connection we are abandoning.
     enableReadyCheck: false,
   });
-  client.on('error', () => undefined);
+  // The call's own error ("Connection is closed.") hides the cause; the connection saw it.
+  let connectionError: Error | undefined;
+  client.on('error', (error: unknown) => {
+    connectionError ??= error instanceof Error ? error : new Error(String(error));
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -52,8 +57,9 @@ export async function openDemoStore(
     client.disconnect();
     // disconnect() half-closes and waits up to 2 s for the peer; a peer that never answers gets none.
     (client.stream as typeof client.stream | undefined)?.destroy();
-    throw new StoreError(`could not reach Redis: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
+    const cause = connectionError ?? error;
+    throw new StoreError(`could not reach Redis: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
     });
   } finally {
     clearTimeout(timer);

@@ -8,6 +8,12 @@ export { RedisStore } from './redis-store';
 export type { RedisStoreOptions } from './redis-store';
 export type { RedisConnection } from './connection';
 export { openDemoStore } from './demo-store';
+export {
+  assertSupportedRedis,
+  isVersionAtLeast,
+  MIN_REDIS_VERSION,
+  parseRedisVersion,
+} from './server-version';
 export { deleteKeysWithPrefix } from './delete-prefix';
 export { RedisScriptError, ScriptErrorCode } from './errors';
 export { KeyBuilder } from './keys';

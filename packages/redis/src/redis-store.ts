@@ -298,10 +298,13 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Resolves once Redis answers on the main connection and the pub/sub connection is subscribed. */
+  /**
+   * Resolves once Redis answers on the main connection and the pub/sub connection is subscribed; rejects
+   * at once when the server is older than Redis 7.0.
+   */
   async ready(): Promise<void> {
     this.assertOpen();
-    await this.connections.main.ping();
+    await this.connections.checkServer();
     // Keeps the subscriber connected from the start, so the first wake-up subscription is immediate.
     await this.pubsub.listen(this.storeChannel, () => undefined).ready;
   }

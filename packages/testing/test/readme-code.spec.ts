@@ -5,20 +5,24 @@ import { join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
 /**
- * Every ```ts / ```typescript block in the READMEs (the repository's, and those of `packages/*` and
- * `examples/*`) must type-check against the workspace packages as users get them (`@sluice/*` resolved
+ * Every ```ts / ```typescript block in the repository's Markdown (every README — the root's, those of
+ * `packages/*`, `examples/*`, `bench`, `faults` — and the guides in `docs/`) must type-check against the workspace packages as users get them (`@sluice/*` resolved
  * through `node_modules` to each package's `types`, i.e. its compiled `dist/`), with the repository's
  * strict compiler options.
  *
  * Each block is its own ES module (`.mts`), so top-level `await` works and blocks do not share names.
  * A block that only makes sense with names from the surrounding prose declares them
  * (`declare const store: Store;`). A block that cannot compile on purpose is marked ```ts nocheck.
+ *
+ * A block marked ```ts standalone is a whole program as a user would write it: it declares nothing
+ * it does not define, and it is also checked as CommonJS (a `.cts` module: no top-level `await`).
+ * The root README's first block must be one.
  */
 
 const REPO_ROOT = resolve(__dirname, '../../..');
 
 /** The packages a README may import, each of which must have been built. */
-const WORKSPACE_PACKAGES = ['core', 'redis', 'testing', 'dashboard', 'cli'] as const;
+const WORKSPACE_PACKAGES = ['core', 'redis', 'testing', 'opentelemetry', 'dashboard', 'cli'] as const;
 
 /** One fenced code block of a README. */
 interface CodeBlock {
@@ -27,6 +31,8 @@ interface CodeBlock {
   /** The README line (1-based) of the block's first line of code, just after the opening fence. */
   readonly line: number;
   readonly code: string;
+  /** Marked `standalone`: also checked as CommonJS, and may not `declare` names. */
+  readonly standalone?: true;
 }
 
 /** A compiler complaint about a block, placed in its README. */
@@ -39,18 +45,23 @@ interface Problem {
   readonly message: string;
 }
 
-/** `README.md` at the root and directly in every `packages/*` and `examples/*` folder. */
+/** Folders that hold no Markdown of ours. */
+const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'coverage', '.git', '.artifacts', 'results']);
+
+/** Every Markdown file in the repository (READMEs, guides, results), outside build and install output. */
 function findReadmes(root: string): string[] {
-  const readmes = [join(root, 'README.md')];
-  for (const parent of ['packages', 'examples']) {
-    const dir = join(root, parent);
-    if (!existsSync(dir)) continue;
+  const found: string[] = [];
+  const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (!entry.isDirectory() || entry.name === 'node_modules') continue;
-      readmes.push(join(dir, entry.name, 'README.md'));
+      if (entry.isDirectory()) {
+        if (!SKIPPED_DIRS.has(entry.name)) walk(join(dir, entry.name));
+      } else if (entry.name.endsWith('.md')) {
+        found.push(join(dir, entry.name));
+      }
     }
-  }
-  return readmes.filter((f) => existsSync(f)).sort();
+  };
+  walk(root);
+  return found.filter((f) => existsSync(f)).sort();
 }
 
 /**
@@ -60,7 +71,16 @@ function findReadmes(root: string): string[] {
 function extractTypeScriptBlocks(markdown: string, readme: string): CodeBlock[] {
   const lines = markdown.split(/\r?\n/);
   const blocks: CodeBlock[] = [];
-  let open: { fence: string; indent: number; typescript: boolean; start: number; body: string[] } | undefined;
+  let open:
+    | {
+        fence: string;
+        indent: number;
+        typescript: boolean;
+        standalone: boolean;
+        start: number;
+        body: string[];
+      }
+    | undefined;
   lines.forEach((line, index) => {
     if (open === undefined) {
       const opening = /^( *)(`{3,}|~{3,})\s*([^`]*)$/.exec(line);
@@ -71,6 +91,7 @@ function extractTypeScriptBlocks(markdown: string, readme: string): CodeBlock[] 
         fence,
         indent: indent.length,
         typescript: (words[0] === 'ts' || words[0] === 'typescript') && !words.includes('nocheck'),
+        standalone: words.includes('standalone'),
         start: index + 2,
         body: [],
       };
@@ -79,7 +100,15 @@ function extractTypeScriptBlocks(markdown: string, readme: string): CodeBlock[] 
     const closing = /^ *(`{3,}|~{3,})\s*$/.exec(line);
     const fence = closing?.[1];
     if (fence !== undefined && fence[0] === open.fence[0] && fence.length >= open.fence.length) {
-      if (open.typescript) blocks.push({ readme, line: open.start, code: open.body.join('\n') + '\n' });
+      if (open.typescript) {
+        const code = open.body.join('\n') + '\n';
+        blocks.push({
+          readme,
+          line: open.start,
+          code,
+          ...(open.standalone ? { standalone: true as const } : {}),
+        });
+      }
       open = undefined;
       return;
     }
@@ -129,11 +158,26 @@ function checkBlocks(blocks: readonly CodeBlock[], root: string = REPO_ROOT): Pr
   const dir = mkdtempSync(join(tmpdir(), 'sluice-readme-code-'));
   try {
     const byFile = new Map<string, CodeBlock>();
+    const problems: Problem[] = [];
     blocks.forEach((block, index) => {
-      const name = `${String(index).padStart(3, '0')}-${block.readme.replace(/[^A-Za-z0-9]+/g, '-')}-L${block.line}.mts`;
-      const file = join(dir, name);
-      writeFileSync(file, block.code);
-      byFile.set(resolve(file), block);
+      const base = `${String(index).padStart(3, '0')}-${block.readme.replace(/[^A-Za-z0-9]+/g, '-')}-L${block.line}`;
+      for (const extension of block.standalone ? ['.mts', '.cts'] : ['.mts']) {
+        const file = join(dir, base + extension);
+        writeFileSync(file, block.code);
+        byFile.set(resolve(file), block);
+      }
+      if (block.standalone) {
+        block.code.split('\n').forEach((text, offset) => {
+          if (/^\s*(export\s+)?declare\s/.test(text)) {
+            problems.push({
+              readme: block.readme,
+              line: block.line + offset,
+              column: 1,
+              message: 'standalone: a whole program defines what it uses instead of declaring it',
+            });
+          }
+        });
+      }
     });
 
     const options = compilerOptions(root);
@@ -150,7 +194,6 @@ function checkBlocks(blocks: readonly CodeBlock[], root: string = REPO_ROOT): Pr
       });
 
     const program = ts.createProgram({ rootNames: [...byFile.keys()], options, host });
-    const problems: Problem[] = [];
     for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
       const message = `TS${diagnostic.code}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
       const file = diagnostic.file;
@@ -211,6 +254,20 @@ describe('TypeScript blocks in the READMEs', () => {
     expect(blocks.map((b) => b.readme)).toEqual(
       expect.arrayContaining(['README.md', 'packages/redis/README.md']),
     );
+    // Guides and every README, not only the top-level ones.
+    expect(readmes.map((f) => relative(REPO_ROOT, f).split(sep).join('/'))).toEqual(
+      expect.arrayContaining(['bench/README.md', 'faults/README.md', 'packages/opentelemetry/README.md']),
+    );
+    const docs = join(REPO_ROOT, 'docs');
+    if (existsSync(docs)) {
+      for (const guide of readdirSync(docs).filter((f) => f.endsWith('.md'))) {
+        expect(readmes).toContain(join(docs, guide));
+      }
+    }
+  });
+
+  it('opens the root README with a whole program, checked as ESM and as CommonJS', () => {
+    expect(blocks.find((b) => b.readme === 'README.md')?.standalone).toBe(true);
   });
 
   it('type-checks every block', () => {
@@ -288,5 +345,37 @@ describe('the README block checker', () => {
     );
     expect(broke).toHaveLength(3);
     expect(problems).toHaveLength(3);
+  }, 120_000);
+
+  it('checks a standalone block as CommonJS too, and refuses declared names in it', () => {
+    const topLevelAwait = [
+      "import { MemoryStore, Queue } from '@sluice/core';",
+      "await new Queue(new MemoryStore(), 'q').add(1);",
+    ].join('\n');
+    const declares = [
+      "import type { Store } from '@sluice/core';",
+      'declare const store: Store;',
+      'void store;',
+    ].join('\n');
+    const markdown = ['```ts standalone', topLevelAwait, '```', '```ts standalone', declares, '```'].join(
+      '\n',
+    );
+    const blocks = extractTypeScriptBlocks(markdown, 'S.md');
+    expect(blocks.map((b) => b.standalone)).toEqual([true, true]);
+    const problems = checkBlocks(blocks);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        // Fine as an ES module, refused as CommonJS.
+        expect.objectContaining({
+          readme: 'S.md',
+          line: 3,
+          message: expect.stringMatching(/^TS1\d{3}: .*await/),
+        }),
+        expect.objectContaining({ readme: 'S.md', line: 7, message: expect.stringMatching(/^standalone: /) }),
+      ]),
+    );
+    expect(problems).toHaveLength(2);
+    // The same blocks unmarked pass.
+    expect(checkBlocks(blocks.map(({ standalone: _s, ...rest }) => rest))).toEqual([]);
   }, 120_000);
 });

@@ -30,7 +30,7 @@ async function spawn(options?: Parameters<typeof spawnRedis>[0]): Promise<Spawne
   return handle;
 }
 
-function client(url: string, options: RedisOptions = {}): Redis {
+function client(url: string, options: Omit<RedisOptions, 'replyMapping'> = {}): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, ...options });
   redis.on('error', () => undefined);
   clients.push(redis);

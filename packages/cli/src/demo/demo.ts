@@ -6,10 +6,12 @@ import {
   exponential,
   MemoryStore,
   Queue,
+  silentLogger,
   Worker,
   type Store,
 } from '@sluice/core';
-import { openDemoStore } from '@sluice/redis';
+import { openDemoStore, RedisStore } from '@sluice/redis';
+import { CliError } from '../io';
 import { SimulatedEmailProvider, type Email } from './email-provider';
 
 export interface DemoOptions {
@@ -24,7 +26,17 @@ export interface DemoOptions {
   readonly progress?: boolean;
   /** Where readable lines go. Default: stdout. */
   readonly print?: (line: string) => void;
+  /**
+   * Stops the run early (Ctrl-C): the worker stops, the demo's keys are deleted, and the run rejects
+   * with a `CliError` (exit code 130). Default: the process's SIGINT.
+   */
+  readonly interrupt?: Promise<void>;
 }
+
+/** How often the demo checks that Redis still answers, and how many missed checks mean it is gone. */
+const PROBE_EVERY_MS = 1000;
+const PROBE_TIMEOUT_MS = 1500;
+const PROBES_MISSED = 3;
 
 export interface DemoSummary {
   readonly store: 'redis' | 'memory';
@@ -43,6 +55,8 @@ interface OpenedStore {
   readonly store: Store;
   readonly kind: 'redis' | 'memory';
   readonly why: string;
+  /** The Redis URL (credentials hidden), or `memory`. */
+  readonly where: string;
   /** Deletes what the demo wrote and closes the store. */
   readonly dispose: () => Promise<void>;
 }
@@ -50,7 +64,7 @@ interface OpenedStore {
 async function openStore(options: DemoOptions, runId: string): Promise<OpenedStore> {
   const memory = (why: string): OpenedStore => {
     const store = new MemoryStore();
-    return { store, kind: 'memory', why, dispose: () => store.close() };
+    return { store, kind: 'memory', why, where: 'memory', dispose: () => store.close() };
   };
   if (options.store === 'memory') return memory('asked for the in-memory store');
   const url = options.redisUrl ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -60,12 +74,66 @@ async function openStore(options: DemoOptions, runId: string): Promise<OpenedSto
       store: opened.store,
       kind: 'redis',
       why: `Redis at ${redact(url)} answered`,
+      where: redact(url),
       dispose: () => opened.dispose(),
     };
   } catch (err) {
-    if (options.store === 'redis') throw err;
+    if (options.store === 'redis') {
+      throw new CliError(`cannot connect to Redis at ${redact(url)}: ${causeOf(err)}`);
+    }
     return memory(`no Redis answered at ${redact(url)} (${(err as Error).message})`);
   }
+}
+
+/** The innermost message of an error chain (`connect ECONNREFUSED 127.0.0.1:1`), on one line. */
+function causeOf(err: unknown): string {
+  let current: unknown = err;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  const message = current instanceof Error ? current.message : String(current);
+  return message.split('\n')[0] ?? message;
+}
+
+/**
+ * Resolves with a one-line reason once the store has failed {@link PROBES_MISSED} checks in a row
+ * (Redis stopped, or the network to it went away); never for the memory store.
+ */
+function watchStore(store: Store, stop: Promise<void>): Promise<string> {
+  return new Promise<string>((resolve) => {
+    let missed = 0;
+    // Read through a function, so the compiler does not assume the flag still holds after an await.
+    const state = { stopped: false };
+    const isStopped = (): boolean => state.stopped;
+    void stop.then(() => {
+      state.stopped = true;
+    });
+    const probe = async (): Promise<void> => {
+      while (!isStopped()) {
+        await new Promise((r) => setTimeout(r, PROBE_EVERY_MS).unref());
+        if (isStopped()) return;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            store.queues(),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => {
+                reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`));
+              }, PROBE_TIMEOUT_MS);
+            }),
+          ]);
+          missed = 0;
+        } catch (err) {
+          missed++;
+          if (missed >= PROBES_MISSED) {
+            resolve(causeOf(err));
+            return;
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    };
+    void probe();
+  });
 }
 
 function redact(url: string): string {
@@ -110,7 +178,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const worker = new Worker({
     store: opened.store,
     pipelines: [pipeline],
-    logger: createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', service: 'sluice-demo' }),
+    // Warnings are JSON lines meant for log collectors; the demo reports trouble itself, in one line,
+    // unless LOG_LEVEL asks for the log.
+    logger: process.env['LOG_LEVEL']
+      ? createLogger({ level: process.env['LOG_LEVEL'], service: 'sluice-demo' })
+      : silentLogger,
   });
 
   let completed = 0;
@@ -128,6 +200,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       : undefined;
 
   const started = Date.now();
+  const ended = new AbortController();
+  const endedPromise = new Promise<void>((resolve) => {
+    ended.signal.addEventListener('abort', () => {
+      resolve();
+    });
+  });
+  const interrupt =
+    options.interrupt ??
+    new Promise<void>((resolve) => {
+      const onSigint = (): void => {
+        resolve();
+      };
+      process.once('SIGINT', onSigint);
+      ended.signal.addEventListener('abort', () => process.off('SIGINT', onSigint));
+    });
+  const lost =
+    opened.kind === 'redis' ? watchStore(opened.store, endedPromise) : new Promise<never>(() => undefined);
+  // What the connection saw ("connect ECONNREFUSED …") says more than a failed call's own error.
+  let connectionError: string | undefined;
+  if (opened.store instanceof RedisStore) {
+    opened.store.client.on('error', (err: unknown) => {
+      connectionError = causeOf(err);
+    });
+  }
+  let stoppedBy:
+    { readonly kind: 'interrupted' } | { readonly kind: 'lost'; readonly reason: string } | undefined;
+  let added: Promise<unknown> = Promise.resolve();
   try {
     const finished = new Promise<void>((resolve) => {
       worker.outcomes$.subscribe((outcome) => {
@@ -143,9 +242,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         if (completed + dead >= jobs) resolve();
       });
     });
+    const stopped = Promise.race([
+      interrupt.then(() => ({ kind: 'interrupted' }) as const),
+      lost.then((reason) => ({ kind: 'lost', reason }) as const),
+    ]);
     worker.start();
     // Every 500th address bounces for good: those end in the dead-letter queue.
-    await queue.addBulk(
+    added = queue.addBulk(
       Array.from({ length: jobs }, (_, i) => ({
         data: {
           to: i % 500 === 499 ? `bounce-${i}@example.com` : `user-${i}@example.com`,
@@ -153,12 +256,42 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         },
       })),
     );
-    bar?.start(jobs, 0, { retried: 0, dead: 0, rate: 0 });
-    await finished;
+    // An add that fails on Redis means the store went away: end like the watchdog would.
+    const addedOrLost = added.then(
+      () => undefined,
+      (err: unknown) => {
+        if (opened.kind !== 'redis') throw err;
+        return { kind: 'lost', reason: causeOf(err) } as const;
+      },
+    );
+    stoppedBy = await Promise.race([addedOrLost, stopped]);
+    if (stoppedBy === undefined) {
+      bar?.start(jobs, 0, { retried: 0, dead: 0, rate: 0 });
+      stoppedBy = await Promise.race([finished.then(() => undefined), stopped]);
+    }
     bar?.stop();
   } finally {
-    await worker.close({ timeoutMs: 5_000 });
-    await opened.dispose();
+    ended.abort();
+    if (stoppedBy?.kind === 'lost') {
+      // Nothing to flush to a server that is gone: drop the connection so nothing waits on it.
+      if (opened.store instanceof RedisStore) opened.store.client.disconnect();
+      await worker.close({ timeoutMs: 1_000 }).catch(() => undefined);
+      await opened.dispose().catch(() => undefined);
+    } else {
+      // An interrupted add finishes first, so deleting the keys leaves none behind.
+      await added.catch(() => undefined);
+      await worker.close({ timeoutMs: 5_000 });
+      await opened.dispose();
+    }
+  }
+  if (stoppedBy?.kind === 'interrupted') {
+    throw new CliError(`interrupted: sent ${completed} of ${jobs} emails; the demo's keys were removed`, 130);
+  }
+  if (stoppedBy?.kind === 'lost') {
+    throw new CliError(
+      `lost Redis at ${opened.where} mid-run (${connectionError ?? stoppedBy.reason}); ` +
+        `sent ${completed} of ${jobs} emails`,
+    );
   }
   const durationMs = Date.now() - started;
   const summary: DemoSummary = {
@@ -184,5 +317,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       `(${summary.maxStartsInAnyWindow <= allowed ? 'within the limit' : 'OVER THE LIMIT'})`,
   );
   print(`  achieved ${summary.achievedPerSecond} calls/s with concurrency ${concurrency}`);
+  print('');
+  print('next:');
+  print('  npx sluice dashboard     the web dashboard for the queues in Redis (http://127.0.0.1:3000)');
+  print('  npx sluice --help        the CLI: stats, enqueue, jobs, retry, purge, pause, …');
+  print(
+    '  examples/                six runnable pipelines: npm run build && npm start -w examples/email-ses',
+  );
   return summary;
 }

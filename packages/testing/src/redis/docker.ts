@@ -6,6 +6,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 import type { RedisServerHandle } from './types';
+import type * as Testcontainers from 'testcontainers';
 
 /**
  * Docker engine detection without hanging: the places testcontainers looks at (DOCKER_HOST,
@@ -168,9 +169,23 @@ export interface RedisContainerOptions {
   readonly startTimeoutMs?: number;
 }
 
-/** Starts `redis:7` with testcontainers (imported lazily: it is slow to load and needs Docker). */
+/**
+ * Starts `redis:7` with testcontainers, imported lazily: it is slow to load, needs Docker, and is an
+ * optional peer dependency (`npm install --save-dev testcontainers` to use containers).
+ */
 export async function startRedisContainer(options: RedisContainerOptions = {}): Promise<RedisServerHandle> {
-  const { GenericContainer, Wait } = await import('testcontainers');
+  let testcontainers: typeof Testcontainers;
+  try {
+    testcontainers = await import('testcontainers');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      'a Redis container needs the optional peer dependency testcontainers: npm install --save-dev testcontainers',
+      { cause: error },
+    );
+  }
+  const { GenericContainer, Wait } = testcontainers;
   const image = options.image ?? process.env['SLUICE_TEST_REDIS_IMAGE'] ?? 'redis:7';
   const container = await new GenericContainer(image)
     .withExposedPorts(6379)

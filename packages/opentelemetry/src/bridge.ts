@@ -57,7 +57,7 @@ export interface TracerLike {
 
 export interface OpenTelemetryBridgeOptions {
   /**
-   * The tracer to make spans with. Default: `trace.getTracer('@sluice/dashboard')` from
+   * The tracer to make spans with. Default: `trace.getTracer('@sluice/opentelemetry')` from
    * `@opentelemetry/api`, loaded when the bridge starts (it is an optional peer dependency: install it
    * to use the bridge without passing a tracer).
    */
@@ -115,7 +115,7 @@ interface OpenProcessSpan {
  * ```ts
  * import { NodeSDK } from '@opentelemetry/sdk-node';
  * import { Telemetry, Worker } from '@sluice/core';
- * import { bridgeToOpenTelemetry } from '@sluice/dashboard';
+ * import { bridgeToOpenTelemetry } from '@sluice/opentelemetry';
  *
  * new NodeSDK({ serviceName: 'mailer' }).start(); // registers the global tracer provider
  * const telemetry = new Telemetry();
@@ -347,5 +347,5 @@ function defaultTracer(): TracerLike {
       { cause: err },
     );
   }
-  return api.trace.getTracer('@sluice/dashboard');
+  return api.trace.getTracer('@sluice/opentelemetry');
 }

@@ -15,7 +15,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { MemoryStore, Telemetry, type TelemetryEvent } from '@sluice/core';
-import { bridgeToOpenTelemetry } from '@sluice/dashboard';
+import { bridgeToOpenTelemetry } from '@sluice/opentelemetry';
 import { startEmailWorker, waitFor } from './support';
 
 /** A span that keeps everything it is told. */
