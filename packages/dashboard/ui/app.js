@@ -125,6 +125,40 @@ function fmtDuration(ms) {
   return `${(ms / 86_400_000).toFixed(1)} d`;
 }
 
+/** A duration as the exact whole unit it is (`7 d`, `36 h`, `90 min`), for settings people typed. */
+function fmtExactDuration(ms) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['min', 60_000],
+    ['s', 1000],
+  ]) {
+    if (ms % size === 0) return `${fmtNumber(ms / size)} ${unit}`;
+  }
+  return `${fmtNumber(ms)} ms`;
+}
+
+/** A retention in words: what a queue keeps of its finished or dead jobs. */
+function fmtRetention(r) {
+  switch (r.keep) {
+    case 'none':
+      return 'none (deleted as they finish)';
+    case 'all':
+      return 'all';
+    case 'count':
+      return (
+        `the newest ${fmtNumber(r.count)}` +
+        (r.ageMs === undefined ? '' : `, none older than ${fmtExactDuration(r.ageMs)}`)
+      );
+    case 'age':
+      return `for ${fmtExactDuration(r.ageMs)}`;
+    default:
+      return pretty(r);
+  }
+}
+
+const AGE_UNITS = { min: 60_000, h: 3_600_000, d: 86_400_000 };
+
 const serverNow = () => Date.now() + app.skew;
 
 function fmtRelative(ms) {
@@ -1287,8 +1321,107 @@ function queueView(queue, query) {
     );
   };
 
+  /** Built once, so what someone is typing survives live refreshes. */
+  const retentionForm = h(
+    'form',
+    { class: 'inline-form retention-form', dataset: { testid: 'retention-form' } },
+    h(
+      'label',
+      {},
+      'Jobs ',
+      h(
+        'select',
+        { name: 'which' },
+        h('option', { value: 'finished' }, 'finished (completed, cancelled)'),
+        h('option', { value: 'dead' }, 'dead'),
+      ),
+    ),
+    h(
+      'label',
+      {},
+      'Keep ',
+      h(
+        'select',
+        { name: 'keep' },
+        h('option', { value: 'count' }, 'the newest…'),
+        h('option', { value: 'age' }, 'for…'),
+        h('option', { value: 'all' }, 'all'),
+        h('option', { value: 'none' }, 'none'),
+        h('option', { value: 'default' }, 'the default'),
+      ),
+    ),
+    h(
+      'label',
+      {},
+      'Count ',
+      h('input', { name: 'count', type: 'number', min: 0, step: 1, placeholder: '1000' }),
+    ),
+    h(
+      'label',
+      {},
+      'Age ',
+      h('input', { name: 'age', type: 'number', min: 1, step: 1, placeholder: 'any' }),
+      h(
+        'select',
+        { name: 'unit', 'aria-label': 'Age unit' },
+        Object.keys(AGE_UNITS).map((u) => h('option', { value: u, selected: u === 'h' ? true : null }, u)),
+      ),
+    ),
+    h('button', { type: 'submit', class: 'secondary', dataset: { action: 'set-retention' } }, 'Set'),
+    h(
+      'p',
+      { class: 'muted small' },
+      'Count and age together keep the newest jobs up to the count, none older than the age.',
+    ),
+  );
+  retentionForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const field = (name) => retentionForm.elements.namedItem(name).value.trim();
+    const which = field('which');
+    const keep = field('keep');
+    const count = field('count') === '' ? undefined : Number(field('count'));
+    const ageMs = field('age') === '' ? undefined : Number(field('age')) * AGE_UNITS[field('unit')];
+    let retention;
+    if (keep === 'default') retention = null;
+    else if (keep === 'none' || keep === 'all') retention = { keep };
+    else if (keep === 'count') {
+      if (count === undefined) {
+        toast('Give the number of jobs to keep', 'error');
+        return;
+      }
+      retention = { keep, count, ...(ageMs === undefined ? {} : { ageMs }) };
+    } else {
+      if (ageMs === undefined) {
+        toast('Give how long to keep jobs', 'error');
+        return;
+      }
+      retention = { keep, ageMs };
+    }
+    const what = which === 'dead' ? 'dead jobs' : 'finished jobs';
+    const ok = await confirmDialog({
+      title: `Change how ${queue} keeps ${what}?`,
+      message:
+        (retention === null ? `Back to the default.` : `Keep ${fmtRetention(retention)}.`) +
+        ' Records past it are deleted as jobs finish and in workers’ recovery rounds; deleted records cannot come back.',
+      confirmLabel: 'Change retention',
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api(`queues/${enc(queue)}/retention`, { method: 'PUT', body: { [which]: retention } });
+      toast(`Retention of ${what} of ${queue} changed`);
+    } catch (error) {
+      if (!handleAuthError(error)) toast(error.message, 'error');
+    }
+    await refreshNow();
+  });
+
+  const retentionText = (r) => [
+    fmtRetention(r.retention),
+    r.isDefault ? h('span', { class: 'muted' }, ' (default)') : null,
+  ];
+
   const renderConfig = (q) => {
-    const retention = q.config.retention;
     put(
       config,
       h(
@@ -1296,8 +1429,10 @@ function queueView(queue, query) {
         { class: 'facts' },
         h('dt', {}, 'Concurrency'),
         h('dd', {}, q.concurrency === null ? "each pipeline's own" : `${q.concurrency} (override)`),
-        h('dt', {}, 'Retention'),
-        h('dd', {}, retention ? pretty(retention) : 'default (newest 1,000 finished jobs)'),
+        h('dt', {}, 'Finished jobs kept'),
+        h('dd', { dataset: { testid: 'retention-finished' } }, retentionText(q.retention.finished)),
+        h('dt', {}, 'Dead jobs kept'),
+        h('dd', { dataset: { testid: 'retention-dead' } }, retentionText(q.retention.dead)),
         h('dt', {}, 'Totals'),
         h(
           'dd',
@@ -1305,6 +1440,7 @@ function queueView(queue, query) {
           `${fmtNumber(q.totals.enqueued)} added · ${fmtNumber(q.totals.completed)} completed · ${fmtNumber(q.totals.failed)} failed attempts · ${fmtNumber(q.totals.dead)} dead-lettered`,
         ),
       ),
+      canAct() && q.retention.canSet ? retentionForm : null,
       q.config.schema
         ? h(
             'details',

@@ -1,0 +1,135 @@
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { definePipeline, fixed, Queue, silentLogger, Worker } from '@sluice/core';
+import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
+import { useRedis } from '@sluice/testing';
+import { createBrowserTestStore, type BrowserTestStore } from './browser-store';
+import { waitFor } from './support';
+
+const TOKEN = 'browser-settings-token-7be2';
+
+jest.setTimeout(30_000);
+
+/** The queue page's retention and counts, and a job's progress and logs, in headless Chromium. */
+describe('queue retention, counts and job progress in headless Chromium (real Redis, real Worker)', () => {
+  let fixture: BrowserTestStore;
+  let worker: Worker;
+  let server: DashboardServer;
+  let browser: Browser;
+  const problems: string[] = [];
+  const redis = useRedis();
+
+  beforeAll(async () => {
+    fixture = await createBrowserTestStore(redis.url);
+    const store = fixture.store;
+    worker = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<{ fail?: boolean }>({
+          queue: 'orders',
+          concurrency: 2,
+          backoff: fixed(0),
+          handler: (job) =>
+            job.data.fail ? Promise.reject(new Error('card declined')) : Promise.resolve('ok'),
+        }),
+      ],
+    });
+    worker.start();
+    await new Queue(store, 'orders').add({});
+    await waitFor(async () => (await store.stats('orders')).counts.completed === 1, { what: 'a first job' });
+    server = await startDashboardServer({
+      store,
+      port: 0,
+      logger: silentLogger,
+      auth: { token: TOKEN },
+      refreshIntervalMs: 60_000,
+    });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run'],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const step of [
+      () => browser.close(),
+      () => server.close(),
+      async () => {
+        await worker.close({ timeoutMs: 2000 });
+      },
+      () => fixture.cleanup(),
+    ]) {
+      await Promise.resolve()
+        .then(step)
+        .catch(() => undefined);
+    }
+  });
+
+  afterEach(() => {
+    expect(problems).toEqual([]);
+  });
+
+  async function signedIn(hash: string): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    await page.goto(server.url);
+    await page.getByLabel('Access token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('main h1').first().waitFor();
+    await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+    return page;
+  }
+
+  it('shows the retention in force and changes it from the form', async () => {
+    const store = fixture.store;
+    const page = await signedIn('#/queues/orders');
+    try {
+      const finished = page.getByTestId('retention-finished');
+      const dead = page.getByTestId('retention-dead');
+      await finished.filter({ hasText: 'the newest 1,000 (default)' }).waitFor();
+      expect(await dead.textContent()).toBe('all (default)');
+
+      const form = page.getByTestId('retention-form');
+      const set = async (fields: {
+        which: string;
+        keep: string;
+        count?: string;
+        age?: string;
+        unit?: string;
+      }): Promise<void> => {
+        await form.locator('select[name="which"]').selectOption(fields.which);
+        await form.locator('select[name="keep"]').selectOption(fields.keep);
+        await form.locator('input[name="count"]').fill(fields.count ?? '');
+        await form.locator('input[name="age"]').fill(fields.age ?? '');
+        if (fields.unit) await form.locator('select[name="unit"]').selectOption(fields.unit);
+        await form.locator('[data-action="set-retention"]').click();
+        await page.getByTestId('confirm-ok').click();
+      };
+
+      await set({ which: 'dead', keep: 'count', count: '500', age: '7', unit: 'd' });
+      await dead.filter({ hasText: 'the newest 500, none older than 7 d' }).waitFor();
+      expect((await store.getQueueConfig('orders')).deadRetention).toEqual({
+        keep: 'count',
+        count: 500,
+        ageMs: 7 * 86_400_000,
+      });
+
+      await set({ which: 'finished', keep: 'age', age: '90', unit: 'min' });
+      await finished.filter({ hasText: 'for 90 min' }).waitFor();
+      await set({ which: 'finished', keep: 'none' });
+      await finished.filter({ hasText: 'none (deleted as they finish)' }).waitFor();
+      expect(await store.getQueueConfig('orders')).toEqual({
+        retention: { keep: 'none' },
+        deadRetention: { keep: 'count', count: 500, ageMs: 7 * 86_400_000 },
+      });
+
+      await set({ which: 'dead', keep: 'default' });
+      await dead.filter({ hasText: 'all (default)' }).waitFor();
+      await set({ which: 'finished', keep: 'all' });
+      await finished.filter({ hasText: /^all$/ }).waitFor();
+      expect(await store.getQueueConfig('orders')).toEqual({ retention: { keep: 'all' } });
+    } finally {
+      await page.close();
+    }
+  });
+});
