@@ -1,3 +1,4 @@
+import { firstValueFrom } from 'rxjs';
 import {
   DEFAULT_DEAD_RETENTION,
   DEFAULT_RETENTION,
@@ -138,5 +139,50 @@ describe('dashboard API: retention and what the counts count (MemoryStore, real 
       }
     }
     expect(await store.getQueueConfig('orders')).toEqual({ retention: { keep: 'all' } });
+  });
+
+  it('reports kept records and totals since creation as store.stats does, failures split by kind', async () => {
+    await api.act('PUT', 'api/queues/orders/retention', { finished: { keep: 'count', count: 2 } });
+    await orders.addBulk(Array.from({ length: 5 }, () => ({ data: {} })));
+    await orders.add({ fail: true }, { maxAttempts: 2 });
+    await waitFor(
+      async () => {
+        const s = await store.stats('orders');
+        return s.totals.completed === 6 && s.counts.dead === 1;
+      },
+      { what: 'the jobs to settle' },
+    );
+    // A lease that expires: a job reserved by hand and never settled.
+    const stalls = new Queue(store, 'stalls');
+    await stalls.add({});
+    await firstValueFrom(store.reserve('stalls', 1, { leaseMs: 1 }));
+    await waitFor(
+      async () => {
+        await firstValueFrom(store.recoverExpired('stalls'));
+        return (await store.stats('stalls')).totals.leaseExpiries === 1;
+      },
+      { what: 'the lease to expire' },
+    );
+
+    for (const queue of ['orders', 'stalls']) {
+      const stats = await store.stats(queue);
+      const { body } = await api.get<QueueDetailView>(`api/queues/${queue}`);
+      expect(body.counts).toEqual(stats.counts);
+      expect(body.totals).toEqual(stats.totals);
+    }
+    const stats = await store.stats('orders');
+    expect(stats.counts.completed).toBe(2); // kept by the retention
+    expect(stats.totals).toMatchObject({
+      completed: 6,
+      handlerFailures: 2,
+      leaseExpiries: 0,
+      failed: 2,
+      dead: 1,
+    });
+    expect((await store.stats('stalls')).totals).toMatchObject({
+      leaseExpiries: 1,
+      handlerFailures: 0,
+      failed: 1,
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { firstValueFrom } from 'rxjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { definePipeline, fixed, Queue, silentLogger, Worker } from '@sluice/core';
 import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
@@ -128,6 +129,66 @@ describe('queue retention, counts and job progress in headless Chromium (real Re
       await set({ which: 'finished', keep: 'all' });
       await finished.filter({ hasText: /^all$/ }).waitFor();
       expect(await store.getQueueConfig('orders')).toEqual({ retention: { keep: 'all' } });
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('labels the counts of finished and dead jobs as kept records, and the totals as since creation', async () => {
+    const store = fixture.store;
+    await store.updateQueueConfig?.('orders', { retention: { keep: 'count', count: 2 } });
+    const orders = new Queue<{ fail?: boolean }>(store, 'orders');
+    await orders.addBulk(Array.from({ length: 5 }, () => ({ data: {} })));
+    await orders.add({ fail: true }, { maxAttempts: 2 });
+    await waitFor(
+      async () => {
+        const s = await store.stats('orders');
+        return s.totals.completed === 6 && s.counts.dead === 1;
+      },
+      { what: 'the jobs to settle' },
+    );
+    // A lease that expires: a job reserved by hand and never settled.
+    await new Queue(store, 'stalls').add({});
+    await firstValueFrom(store.reserve('stalls', 1, { leaseMs: 1 }));
+    await waitFor(
+      async () => {
+        await firstValueFrom(store.recoverExpired('stalls'));
+        return (await store.stats('stalls')).totals.leaseExpiries === 1;
+      },
+      { what: 'the lease to expire' },
+    );
+
+    const page = await signedIn('#/queues/orders');
+    try {
+      for (const queue of ['orders', 'stalls']) {
+        await page.evaluate(`location.hash = ${JSON.stringify(`#/queues/${queue}`)}`);
+        await page.locator('main h1', { hasText: queue }).waitFor();
+        const stats = await store.stats(queue);
+        const totals = page.getByTestId('totals');
+        await totals
+          .locator('[data-total="enqueued"]')
+          .filter({ hasText: new RegExp(`^${stats.totals.enqueued}$`) })
+          .waitFor();
+        for (const state of ['ready', 'scheduled', 'running', 'completed', 'dead', 'cancelled'] as const) {
+          const tab = page.locator(`.tab[data-state="${state}"]`);
+          const kept = state === 'completed' || state === 'dead' || state === 'cancelled';
+          expect(await tab.locator('.tab-label').textContent()).toBe(kept ? `${state} (kept)` : state);
+          expect(await tab.locator('.tab-count').textContent()).toBe(
+            stats.counts[state].toLocaleString('en-US'),
+          );
+        }
+        const line = (await totals.textContent()) ?? '';
+        const t = stats.totals;
+        expect(line).toBe(
+          `${t.enqueued} added · ${t.completed} completed · ${t.dead} dead-lettered · ${t.cancelled} cancelled · ` +
+            `${t.failed} failed attempts (${t.handlerFailures} handler failures, ${t.leaseExpiries} lease expiries)`,
+        );
+        expect(await page.locator('dt', { hasText: 'Since the queue was created' }).count()).toBe(1);
+      }
+      const orders = await store.stats('orders');
+      expect(orders.counts.completed).toBe(2);
+      expect(orders.totals).toMatchObject({ completed: 6, handlerFailures: 2, leaseExpiries: 0, dead: 1 });
+      expect((await store.stats('stalls')).totals).toMatchObject({ leaseExpiries: 1, handlerFailures: 0 });
     } finally {
       await page.close();
     }

@@ -15,6 +15,11 @@ const TOKEN_KEY = 'sluice.dashboard.token';
 const PAGE_SIZE = 25;
 const STATES = ['ready', 'scheduled', 'running', 'completed', 'dead', 'cancelled'];
 
+/** States whose count is the records the queue's retention keeps, not every job that got there. */
+const KEPT_STATES = ['completed', 'dead', 'cancelled'];
+const KEPT_TITLE =
+  'Records the queue’s retention keeps, not every job that ever got here (see the totals since the queue was created)';
+
 /** What can be done to a job in each state, in the order the buttons appear. */
 const JOB_ACTIONS_BY_STATE = {
   ready: ['cancel', 'remove'],
@@ -795,6 +800,7 @@ function overviewView(query) {
             {
               class: `count state-${state}`,
               href: `#/queues/${enc(q.name)}?state=${state}`,
+              title: KEPT_STATES.includes(state) ? KEPT_TITLE : null,
               dataset: { state },
             },
             h('dt', {}, state),
@@ -1416,6 +1422,26 @@ function queueView(queue, query) {
     await refreshNow();
   });
 
+  /** Every job since the queue was created (`stats.totals`), whatever the retention deleted since. */
+  const totalsLine = (t) => {
+    const n = (key, label) => [h('span', { dataset: { total: key } }, fmtNumber(t[key] ?? 0)), ` ${label}`];
+    return [
+      n('enqueued', 'added'),
+      ' · ',
+      n('completed', 'completed'),
+      ' · ',
+      n('dead', 'dead-lettered'),
+      ' · ',
+      n('cancelled', 'cancelled'),
+      ' · ',
+      n('failed', 'failed attempts'),
+      // Stores of earlier versions report only the sum.
+      t.handlerFailures === undefined
+        ? null
+        : [' (', n('handlerFailures', 'handler failures'), ', ', n('leaseExpiries', 'lease expiries'), ')'],
+    ];
+  };
+
   const retentionText = (r) => [
     fmtRetention(r.retention),
     r.isDefault ? h('span', { class: 'muted' }, ' (default)') : null,
@@ -1433,12 +1459,8 @@ function queueView(queue, query) {
         h('dd', { dataset: { testid: 'retention-finished' } }, retentionText(q.retention.finished)),
         h('dt', {}, 'Dead jobs kept'),
         h('dd', { dataset: { testid: 'retention-dead' } }, retentionText(q.retention.dead)),
-        h('dt', {}, 'Totals'),
-        h(
-          'dd',
-          {},
-          `${fmtNumber(q.totals.enqueued)} added · ${fmtNumber(q.totals.completed)} completed · ${fmtNumber(q.totals.failed)} failed attempts · ${fmtNumber(q.totals.dead)} dead-lettered`,
-        ),
+        h('dt', {}, 'Since the queue was created'),
+        h('dd', { dataset: { testid: 'totals' } }, totalsLine(q.totals)),
       ),
       canAct() && q.retention.canSet ? retentionForm : null,
       q.config.schema
@@ -1485,9 +1507,10 @@ function queueView(queue, query) {
               class: `tab state-${st}`,
               href: `#/queues/${enc(queue)}?state=${st}`,
               'aria-current': st === state ? 'page' : null,
+              title: KEPT_STATES.includes(st) ? KEPT_TITLE : null,
               dataset: { state: st },
             },
-            st,
+            h('span', { class: 'tab-label' }, KEPT_STATES.includes(st) ? `${st} (kept)` : st),
             h('span', { class: 'tab-count' }, fmtNumber(q.counts[st])),
           ),
         ),
