@@ -18,6 +18,12 @@ describe('queue retention, counts and job progress in headless Chromium (real Re
   let browser: Browser;
   const problems: string[] = [];
   const redis = useRedis();
+  /** Steps of the `tasks` handler, released by the test one after the other. */
+  const steps = Array.from({ length: 3 }, () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { open, opened };
+  });
 
   beforeAll(async () => {
     fixture = await createBrowserTestStore(redis.url);
@@ -32,6 +38,20 @@ describe('queue retention, counts and job progress in headless Chromium (real Re
           backoff: fixed(0),
           handler: (job) =>
             job.data.fail ? Promise.reject(new Error('card declined')) : Promise.resolve('ok'),
+        }),
+        definePipeline({
+          queue: 'tasks',
+          handler: async (_job, ctx) => {
+            await ctx.progress(40);
+            await ctx.log('fetched 4 of 10 pages');
+            await steps[0]!.opened;
+            await ctx.progress(75);
+            await ctx.log('fetched 7 of 10 pages', 'page 8: <b>retrying</b>');
+            await steps[1]!.opened;
+            await ctx.progress({ stage: 'upload', files: 3 });
+            await steps[2]!.opened;
+            return 'done';
+          },
         }),
       ],
     });
@@ -52,6 +72,7 @@ describe('queue retention, counts and job progress in headless Chromium (real Re
   }, 60_000);
 
   afterAll(async () => {
+    for (const step of steps) step.open();
     for (const step of [
       () => browser.close(),
       () => server.close(),
@@ -189,6 +210,49 @@ describe('queue retention, counts and job progress in headless Chromium (real Re
       expect(orders.counts.completed).toBe(2);
       expect(orders.totals).toMatchObject({ completed: 6, handlerFailures: 2, leaseExpiries: 0, dead: 1 });
       expect((await store.stats('stalls')).totals).toMatchObject({ leaseExpiries: 1, handlerFailures: 0 });
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('follows a running job’s progress and log lines live, as its handler reports them', async () => {
+    const store = fixture.store;
+    const { id } = await new Queue(store, 'tasks').add({});
+    await waitFor(async () => (await store.getJob('tasks', id))?.logs?.length === 1, {
+      timeoutMs: 10_000,
+      what: 'the handler’s first report',
+    });
+    const page = await signedIn(`#/queues/tasks/jobs/${encodeURIComponent(id)}`);
+    try {
+      const progress = page.getByTestId('job-progress');
+      const lines = page.locator('[data-testid="job-logs"] li');
+      await progress.locator('.progress-value').filter({ hasText: '40%' }).waitFor();
+      expect(await progress.locator('progress').getAttribute('value')).toBe('40');
+      expect(await lines.allTextContents()).toEqual(['fetched 4 of 10 pages']);
+      // Marks this document: the updates below must come without a reload (the poll is a minute).
+      await page.evaluate('window.sameDocument = true');
+
+      steps[0]!.open();
+      await progress.locator('.progress-value').filter({ hasText: '75%' }).waitFor();
+      await lines.nth(2).waitFor();
+      expect(await lines.allTextContents()).toEqual([
+        'fetched 4 of 10 pages',
+        'fetched 7 of 10 pages',
+        'page 8: <b>retrying</b>',
+      ]);
+      expect(await page.getByTestId('job-state').textContent()).toBe('running');
+
+      steps[1]!.open();
+      await page.locator('pre[data-testid="job-progress"]').filter({ hasText: '"upload"' }).waitFor();
+      expect(JSON.parse((await progress.textContent()) ?? '')).toEqual({ stage: 'upload', files: 3 });
+
+      steps[2]!.open();
+      await page.getByTestId('job-state').filter({ hasText: 'completed' }).waitFor();
+      expect(await lines.count()).toBe(3);
+      expect(await page.evaluate('window.sameDocument')).toBe(true);
+      const stored = await store.getJob('tasks', id);
+      expect(stored?.progress).toEqual({ stage: 'upload', files: 3 });
+      expect(stored?.logs).toEqual(await lines.allTextContents());
     } finally {
       await page.close();
     }

@@ -1548,6 +1548,48 @@ function errorEntry(e, maxAttempts) {
   );
 }
 
+/** How many log lines a store keeps per job (`MAX_JOB_LOG_LINES`). */
+const MAX_JOB_LOG_LINES = 100;
+
+/**
+ * A job's progress and log lines as its handler reported them (`ctx.progress`, `ctx.log`): a number
+ * from 0 to 100 as a bar, anything else as JSON. Shown while the job runs, and after when it reported.
+ */
+function progressCard(job) {
+  const logs = job.logs ?? [];
+  if (job.progress === undefined && logs.length === 0 && job.state !== 'running') return null;
+  const p = job.progress;
+  const asPercent = typeof p === 'number' && p >= 0 && p <= 100;
+  return h(
+    'article',
+    { class: 'card', dataset: { testid: 'job-progress-card' } },
+    h('h2', {}, 'Progress'),
+    p === undefined
+      ? h('p', { class: 'muted', dataset: { testid: 'job-progress' } }, 'No progress reported.')
+      : asPercent
+        ? h(
+            'div',
+            { class: 'progress-line', dataset: { testid: 'job-progress' } },
+            h('progress', { max: 100, value: p, 'aria-label': 'Progress' }),
+            h('span', { class: 'progress-value' }, `${Number(p.toFixed(1))}%`),
+          )
+        : h('pre', { class: 'code', dataset: { testid: 'job-progress' } }, pretty(p)),
+    h('h3', {}, `Log (${logs.length})`),
+    logs.length === 0
+      ? h('p', { class: 'muted' }, 'No log lines.')
+      : [
+          logs.length >= MAX_JOB_LOG_LINES
+            ? h('p', { class: 'muted small' }, `The store keeps the newest ${MAX_JOB_LOG_LINES} lines.`)
+            : null,
+          h(
+            'ol',
+            { class: 'job-logs', dataset: { testid: 'job-logs' } },
+            logs.map((line) => h('li', {}, line)),
+          ),
+        ],
+  );
+}
+
 function jobView(queue, id) {
   const heading = h('h1', {}, 'Job ', h('code', {}, id));
   const actions = h('div', { class: 'actions' });
@@ -1682,6 +1724,7 @@ function jobView(queue, id) {
         h('h2', {}, 'Payload'),
         h('pre', { class: 'code', dataset: { testid: 'job-payload' } }, pretty(job.data)),
       ),
+      progressCard(job),
       'result' in job
         ? h(
             'article',
