@@ -17,13 +17,31 @@ describe('queue retention, counts and job progress in headless Chromium (real Re
   let server: DashboardServer;
   let browser: Browser;
   const problems: string[] = [];
-  const redis = useRedis();
   /** Steps of the `tasks` handler, released by the test one after the other. */
   const steps = Array.from({ length: 3 }, () => {
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
     return { open, opened };
   });
+
+  // Before useRedis(): this cleanup runs while the test Redis is still up.
+  afterAll(async () => {
+    for (const step of steps) step.open();
+    for (const step of [
+      () => browser.close(),
+      () => server.close(),
+      async () => {
+        await worker.close({ timeoutMs: 2000 });
+      },
+      () => fixture.cleanup(),
+    ]) {
+      await Promise.resolve()
+        .then(step)
+        .catch(() => undefined);
+    }
+  });
+
+  const redis = useRedis();
 
   beforeAll(async () => {
     fixture = await createBrowserTestStore(redis.url);
@@ -70,22 +88,6 @@ describe('queue retention, counts and job progress in headless Chromium (real Re
       args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run'],
     });
   }, 60_000);
-
-  afterAll(async () => {
-    for (const step of steps) step.open();
-    for (const step of [
-      () => browser.close(),
-      () => server.close(),
-      async () => {
-        await worker.close({ timeoutMs: 2000 });
-      },
-      () => fixture.cleanup(),
-    ]) {
-      await Promise.resolve()
-        .then(step)
-        .catch(() => undefined);
-    }
-  });
 
   afterEach(() => {
     expect(problems).toEqual([]);
