@@ -1,7 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  DEFAULT_DEAD_RETENTION,
+  DEFAULT_RETENTION,
   JOB_STATES,
   type JobRecord,
+  type QueueConfig,
+  type Retention,
   type JobState,
   type Logger,
   type Store,
@@ -25,6 +29,7 @@ import {
   parseLimitNumbers,
   parsePurgeableState,
   parseQueueName,
+  parseRetentionChange,
   type BulkAction,
 } from './validate';
 import {
@@ -130,12 +135,34 @@ export interface QueueDetailView extends QueueSummaryView {
   readonly now: number;
   /** The concurrency override every worker obeys; `null` when each pipeline uses its own. */
   readonly concurrency: number | null;
-  readonly config: { readonly schema?: object; readonly retention?: unknown };
+  readonly config: {
+    readonly schema?: object;
+    readonly retention?: Retention;
+    readonly deadRetention?: Retention;
+  };
+  /** How long finished (completed and cancelled) and dead jobs are kept, and whether that can be changed. */
+  readonly retention: RetentionView;
   readonly schedules: readonly ScheduleView[];
   /** Entries of `config.schedules` the dashboard could not read. */
   readonly invalidSchedules: number;
   /** Live workers with a pipeline on this queue (other pipelines left out); `null` when unknown. */
   readonly workers: readonly WorkerView[] | null;
+}
+
+/** One retention in force: the queue's own, or the store's default when it has none. */
+export interface RetentionInForce {
+  readonly retention: Retention;
+  /** `true` when the queue sets none and the default applies. */
+  readonly isDefault: boolean;
+}
+
+/** The retentions of a queue (`QueueConfig.retention` and `deadRetention`). */
+export interface RetentionView {
+  /** Completed and cancelled jobs, which share one budget. */
+  readonly finished: RetentionInForce;
+  readonly dead: RetentionInForce;
+  /** Whether the store can change them atomically (`updateQueueConfig`) and the dashboard is not read-only. */
+  readonly canSet: boolean;
 }
 
 /** What one job of a bulk action came to. */
@@ -255,6 +282,16 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       inFlight,
     };
   };
+
+  const retentionOf = (config: QueueConfig): RetentionView => ({
+    finished: config.retention
+      ? { retention: config.retention, isDefault: false }
+      : { retention: DEFAULT_RETENTION, isDefault: true },
+    dead: config.deadRetention
+      ? { retention: config.deadRetention, isDefault: false }
+      : { retention: DEFAULT_DEAD_RETENTION, isDefault: true },
+    canSet: store.updateQueueConfig !== undefined && !deps.readOnly,
+  });
 
   const concurrencyOverride = async (queue: string): Promise<number | null> => {
     try {
@@ -424,7 +461,9 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       config: {
         ...(config.schema ? { schema: config.schema } : {}),
         ...(config.retention ? { retention: config.retention } : {}),
+        ...(config.deadRetention ? { deadRetention: config.deadRetention } : {}),
       },
+      retention: retentionOf(config),
       schedules,
       invalidSchedules: invalid,
       workers: workers
@@ -494,6 +533,42 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
         return { concurrency: concurrency ?? null };
       },
       { detail: concurrency === undefined ? 'cleared' : String(concurrency) },
+    );
+  });
+
+  router.add('PUT', '/queues/:queue/retention', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const change = parseRetentionChange(await readJsonBody(ctx.req));
+    const updateQueueConfig = store.updateQueueConfig?.bind(store);
+    if (!updateQueueConfig) {
+      throw new HttpError(
+        501,
+        ApiErrorCode.NotSupported,
+        `this store (${store.kind}) cannot change a queue's configuration atomically`,
+      );
+    }
+    const describe = (r: Retention | null | undefined): string | undefined =>
+      r === undefined ? undefined : r === null ? 'default' : JSON.stringify(r);
+    await act(
+      ctx,
+      queue,
+      'set-retention',
+      async () => {
+        const { config } = await updateQueueConfig(queue, {
+          ...(change.finished === undefined ? {} : { retention: change.finished }),
+          ...(change.dead === undefined ? {} : { deadRetention: change.dead }),
+        });
+        return { retention: retentionOf(config) };
+      },
+      {
+        detail: [
+          ['finished', describe(change.finished)],
+          ['dead', describe(change.dead)],
+        ]
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('; '),
+      },
     );
   });
 

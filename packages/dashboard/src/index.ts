@@ -33,6 +33,8 @@ export type {
   JobListView,
   OverviewView,
   QueueDetailView,
+  RetentionInForce,
+  RetentionView,
   SessionView,
 } from './api';
 export type {

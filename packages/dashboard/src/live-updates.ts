@@ -13,8 +13,8 @@ export interface LiveUpdatesOptions {
  * Server-Sent Events that tell the UI *when* to refresh, not *what* changed: the UI re-reads the view
  * it shows through the ordinary JSON API, so there is one data path and one place for auth and
  * redaction. A queue "changed" when one of its jobs settled (`store.events`), its settings changed
- * (`store.settings`: pause, concurrency), jobs were added (`store.wakeups`), or this dashboard ran an
- * action on it. Changes are coalesced (`coalesceMs`) into one `change` message listing the queues.
+ * (`store.settings`: pause, concurrency), jobs were added (`store.wakeups`), a running job reported
+ * progress or log lines (`store.jobUpdates`), or this dashboard ran an action on it. Changes are coalesced (`coalesceMs`) into one `change` message listing the queues.
  *
  * The store subscriptions are shared: however many browsers watch a queue, the dashboard holds one
  * subscription per queue, dropped when the last browser goes away.
@@ -110,6 +110,8 @@ export class LiveUpdates {
         this.store.events(queue).pipe(quiet('events')),
         this.store.settings(queue).pipe(skip(1), quiet('settings')),
         this.store.wakeups(queue).pipe(quiet('wakeups')),
+        // Progress and log reports of running jobs, so a job page follows its handler.
+        this.store.jobUpdates ? this.store.jobUpdates(queue).pipe(quiet('jobUpdates')) : EMPTY,
       ).pipe(
         map(() => queue),
         share(),

@@ -1,5 +1,5 @@
-import { JOB_STATES, type JobState } from '@sluice/core';
-import { assertQueueName } from '@sluice/core/internal';
+import { JOB_STATES, type JobState, type Retention } from '@sluice/core';
+import { assertQueueName, assertRetention } from '@sluice/core/internal';
 import { ApiErrorCode, badRequest } from './http';
 
 /** A queue name as the core accepts it, or a 400. */
@@ -182,4 +182,43 @@ export function parseLimitNumbers(
     );
   }
   return { allowed, periodMs };
+}
+
+/**
+ * The body of `PUT api/queues/:queue/retention`: `{ "finished"?: Retention | null, "dead"?: Retention | null }`,
+ * at least one of them; `null` goes back to the store's default. Checked by the core's own rules, or a 400.
+ */
+export function parseRetentionChange(body: Record<string, unknown>): {
+  readonly finished?: Retention | null;
+  readonly dead?: Retention | null;
+} {
+  const extra = Object.keys(body).filter((k) => k !== 'finished' && k !== 'dead');
+  if (extra.length > 0) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `unknown field ${extra.map((k) => JSON.stringify(k)).join(', ')}: send "finished" and/or "dead"`,
+    );
+  }
+  if (body['finished'] === undefined && body['dead'] === undefined) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      'send "finished" and/or "dead" (a retention, or null for the default)',
+    );
+  }
+  const read = (field: 'finished' | 'dead'): Retention | null | undefined => {
+    const value = body[field];
+    if (value === undefined || value === null) return value;
+    try {
+      assertRetention(value, field);
+    } catch (err) {
+      throw badRequest(ApiErrorCode.BadRequest, (err as Error).message);
+    }
+    return value;
+  };
+  const finished = read('finished');
+  const dead = read('dead');
+  return {
+    ...(finished === undefined ? {} : { finished }),
+    ...(dead === undefined ? {} : { dead }),
+  };
 }

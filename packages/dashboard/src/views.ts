@@ -21,12 +21,17 @@ import {
 export interface RedactedJob {
   readonly data: unknown;
   readonly result?: unknown;
+  /** The job's progress as shown; when the redactor leaves it out, the stored one. */
+  readonly progress?: unknown;
+  /** The job's log lines as shown; when the redactor leaves them out, the stored ones. */
+  readonly logs?: readonly string[];
 }
 
 /**
  * Masks secrets before anything leaves the server. Called with the stored job for every payload and
  * result the API returns (lists, previews, the job page, the payload-text filter, cron templates);
- * return the job (or just `{ data, result }`) with sensitive fields replaced. A job whose redaction
+ * return the job (or just `{ data, result }`) with sensitive fields replaced. The job page's progress and
+ * log lines are the redactor's `progress` and `logs` when it returns those fields, else the stored ones. A job whose redaction
  * throws is shown as `"[redaction failed]"`, never in the clear.
  */
 export type Redactor = (job: JobRecord) => RedactedJob;
@@ -34,19 +39,37 @@ export type Redactor = (job: JobRecord) => RedactedJob;
 const REDACTION_FAILED = '[redaction failed]';
 
 export function redactJob(job: JobRecord, redact: Redactor | undefined, logger: Logger): RedactedJob {
-  if (!redact) return job.result === undefined ? { data: job.data } : { data: job.data, result: job.result };
+  /** Progress and log lines, left out when there are none. */
+  const reports = (progress: unknown, logs: readonly string[] | undefined) => ({
+    ...(progress === undefined ? {} : { progress }),
+    ...(logs === undefined || logs.length === 0 ? {} : { logs }),
+  });
+  if (!redact) {
+    return {
+      data: job.data,
+      ...(job.result === undefined ? {} : { result: job.result }),
+      ...reports(job.progress, job.logs),
+    };
+  }
   try {
     const out = redact(job);
-    return 'result' in out ? { data: out.data, result: out.result } : { data: out.data };
+    return {
+      data: out.data,
+      ...('result' in out ? { result: out.result } : {}),
+      ...reports('progress' in out ? out.progress : job.progress, 'logs' in out ? out.logs : job.logs),
+    };
   } catch (err) {
     logger.error('dashboard: redact() threw; hiding the payload', {
       queue: job.queue,
       jobId: job.id,
       error: err instanceof Error ? err.message : String(err),
     });
-    return job.result === undefined
-      ? { data: REDACTION_FAILED }
-      : { data: REDACTION_FAILED, result: REDACTION_FAILED };
+    return {
+      data: REDACTION_FAILED,
+      ...(job.result === undefined ? {} : { result: REDACTION_FAILED }),
+      ...(job.progress === undefined ? {} : { progress: REDACTION_FAILED }),
+      ...(job.logs && job.logs.length > 0 ? { logs: [REDACTION_FAILED] } : {}),
+    };
   }
 }
 
@@ -121,6 +144,10 @@ export interface JobDetailView {
   /** While running: the worker holding the job's lease, when the store recorded it. */
   readonly workerId?: string;
   readonly errors: readonly AttemptError[];
+  /** The latest progress its handler reported (`ctx.progress`): a number or a small JSON value. */
+  readonly progress?: unknown;
+  /** Its handler's log lines (`ctx.log`), oldest first; the store keeps the newest `MAX_JOB_LOG_LINES`. */
+  readonly logs: readonly string[];
   readonly timings: {
     readonly createdAt: number;
     readonly runAt: number;
@@ -153,6 +180,8 @@ export function toJobDetail(job: JobRecord, redacted: RedactedJob): JobDetailVie
     attempt: job.attempt,
     ...(job.lease?.workerId === undefined ? {} : { workerId: job.lease.workerId }),
     errors: job.errors,
+    ...(redacted.progress === undefined ? {} : { progress: redacted.progress }),
+    logs: redacted.logs ?? [],
     timings: {
       createdAt: job.createdAt,
       runAt: job.runAt,

@@ -15,6 +15,11 @@ const TOKEN_KEY = 'sluice.dashboard.token';
 const PAGE_SIZE = 25;
 const STATES = ['ready', 'scheduled', 'running', 'completed', 'dead', 'cancelled'];
 
+/** States whose count is the records the queue's retention keeps, not every job that got there. */
+const KEPT_STATES = ['completed', 'dead', 'cancelled'];
+const KEPT_TITLE =
+  'Records the queue’s retention keeps, not every job that ever got here (see the totals since the queue was created)';
+
 /** What can be done to a job in each state, in the order the buttons appear. */
 const JOB_ACTIONS_BY_STATE = {
   ready: ['cancel', 'remove'],
@@ -124,6 +129,40 @@ function fmtDuration(ms) {
   if (abs < 86_400_000) return `${(ms / 3_600_000).toFixed(1)} h`;
   return `${(ms / 86_400_000).toFixed(1)} d`;
 }
+
+/** A duration as the exact whole unit it is (`7 d`, `36 h`, `90 min`), for settings people typed. */
+function fmtExactDuration(ms) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['min', 60_000],
+    ['s', 1000],
+  ]) {
+    if (ms % size === 0) return `${fmtNumber(ms / size)} ${unit}`;
+  }
+  return `${fmtNumber(ms)} ms`;
+}
+
+/** A retention in words: what a queue keeps of its finished or dead jobs. */
+function fmtRetention(r) {
+  switch (r.keep) {
+    case 'none':
+      return 'none (deleted as they finish)';
+    case 'all':
+      return 'all';
+    case 'count':
+      return (
+        `the newest ${fmtNumber(r.count)}` +
+        (r.ageMs === undefined ? '' : `, none older than ${fmtExactDuration(r.ageMs)}`)
+      );
+    case 'age':
+      return `for ${fmtExactDuration(r.ageMs)}`;
+    default:
+      return pretty(r);
+  }
+}
+
+const AGE_UNITS = { min: 60_000, h: 3_600_000, d: 86_400_000 };
 
 const serverNow = () => Date.now() + app.skew;
 
@@ -761,6 +800,7 @@ function overviewView(query) {
             {
               class: `count state-${state}`,
               href: `#/queues/${enc(q.name)}?state=${state}`,
+              title: KEPT_STATES.includes(state) ? KEPT_TITLE : null,
               dataset: { state },
             },
             h('dt', {}, state),
@@ -1287,8 +1327,127 @@ function queueView(queue, query) {
     );
   };
 
+  /** Built once, so what someone is typing survives live refreshes. */
+  const retentionForm = h(
+    'form',
+    { class: 'inline-form retention-form', dataset: { testid: 'retention-form' } },
+    h(
+      'label',
+      {},
+      'Jobs ',
+      h(
+        'select',
+        { name: 'which' },
+        h('option', { value: 'finished' }, 'finished (completed, cancelled)'),
+        h('option', { value: 'dead' }, 'dead'),
+      ),
+    ),
+    h(
+      'label',
+      {},
+      'Keep ',
+      h(
+        'select',
+        { name: 'keep' },
+        h('option', { value: 'count' }, 'the newest…'),
+        h('option', { value: 'age' }, 'for…'),
+        h('option', { value: 'all' }, 'all'),
+        h('option', { value: 'none' }, 'none'),
+        h('option', { value: 'default' }, 'the default'),
+      ),
+    ),
+    h(
+      'label',
+      {},
+      'Count ',
+      h('input', { name: 'count', type: 'number', min: 0, step: 1, placeholder: '1000' }),
+    ),
+    h(
+      'label',
+      {},
+      'Age ',
+      h('input', { name: 'age', type: 'number', min: 1, step: 1, placeholder: 'any' }),
+      h(
+        'select',
+        { name: 'unit', 'aria-label': 'Age unit' },
+        Object.keys(AGE_UNITS).map((u) => h('option', { value: u, selected: u === 'h' ? true : null }, u)),
+      ),
+    ),
+    h('button', { type: 'submit', class: 'secondary', dataset: { action: 'set-retention' } }, 'Set'),
+    h(
+      'p',
+      { class: 'muted small' },
+      'Count and age together keep the newest jobs up to the count, none older than the age.',
+    ),
+  );
+  retentionForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const field = (name) => retentionForm.elements.namedItem(name).value.trim();
+    const which = field('which');
+    const keep = field('keep');
+    const count = field('count') === '' ? undefined : Number(field('count'));
+    const ageMs = field('age') === '' ? undefined : Number(field('age')) * AGE_UNITS[field('unit')];
+    let retention;
+    if (keep === 'default') retention = null;
+    else if (keep === 'none' || keep === 'all') retention = { keep };
+    else if (keep === 'count') {
+      if (count === undefined) {
+        toast('Give the number of jobs to keep', 'error');
+        return;
+      }
+      retention = { keep, count, ...(ageMs === undefined ? {} : { ageMs }) };
+    } else {
+      if (ageMs === undefined) {
+        toast('Give how long to keep jobs', 'error');
+        return;
+      }
+      retention = { keep, ageMs };
+    }
+    const what = which === 'dead' ? 'dead jobs' : 'finished jobs';
+    const ok = await confirmDialog({
+      title: `Change how ${queue} keeps ${what}?`,
+      message:
+        (retention === null ? `Back to the default.` : `Keep ${fmtRetention(retention)}.`) +
+        ' Records past it are deleted as jobs finish and in workers’ recovery rounds; deleted records cannot come back.',
+      confirmLabel: 'Change retention',
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api(`queues/${enc(queue)}/retention`, { method: 'PUT', body: { [which]: retention } });
+      toast(`Retention of ${what} of ${queue} changed`);
+    } catch (error) {
+      if (!handleAuthError(error)) toast(error.message, 'error');
+    }
+    await refreshNow();
+  });
+
+  /** Every job since the queue was created (`stats.totals`), whatever the retention deleted since. */
+  const totalsLine = (t) => {
+    const n = (key, label) => [h('span', { dataset: { total: key } }, fmtNumber(t[key] ?? 0)), ` ${label}`];
+    return [
+      n('enqueued', 'added'),
+      ' · ',
+      n('completed', 'completed'),
+      ' · ',
+      n('dead', 'dead-lettered'),
+      ' · ',
+      n('cancelled', 'cancelled'),
+      ' · ',
+      n('failed', 'failed attempts'),
+      // Stores of earlier versions report only the sum.
+      t.handlerFailures === undefined
+        ? null
+        : [' (', n('handlerFailures', 'handler failures'), ', ', n('leaseExpiries', 'lease expiries'), ')'],
+    ];
+  };
+
+  const retentionText = (r) => [
+    fmtRetention(r.retention),
+    r.isDefault ? h('span', { class: 'muted' }, ' (default)') : null,
+  ];
+
   const renderConfig = (q) => {
-    const retention = q.config.retention;
     put(
       config,
       h(
@@ -1296,15 +1455,14 @@ function queueView(queue, query) {
         { class: 'facts' },
         h('dt', {}, 'Concurrency'),
         h('dd', {}, q.concurrency === null ? "each pipeline's own" : `${q.concurrency} (override)`),
-        h('dt', {}, 'Retention'),
-        h('dd', {}, retention ? pretty(retention) : 'default (newest 1,000 finished jobs)'),
-        h('dt', {}, 'Totals'),
-        h(
-          'dd',
-          {},
-          `${fmtNumber(q.totals.enqueued)} added · ${fmtNumber(q.totals.completed)} completed · ${fmtNumber(q.totals.failed)} failed attempts · ${fmtNumber(q.totals.dead)} dead-lettered`,
-        ),
+        h('dt', {}, 'Finished jobs kept'),
+        h('dd', { dataset: { testid: 'retention-finished' } }, retentionText(q.retention.finished)),
+        h('dt', {}, 'Dead jobs kept'),
+        h('dd', { dataset: { testid: 'retention-dead' } }, retentionText(q.retention.dead)),
+        h('dt', {}, 'Since the queue was created'),
+        h('dd', { dataset: { testid: 'totals' } }, totalsLine(q.totals)),
       ),
+      canAct() && q.retention.canSet ? retentionForm : null,
       q.config.schema
         ? h(
             'details',
@@ -1349,9 +1507,10 @@ function queueView(queue, query) {
               class: `tab state-${st}`,
               href: `#/queues/${enc(queue)}?state=${st}`,
               'aria-current': st === state ? 'page' : null,
+              title: KEPT_STATES.includes(st) ? KEPT_TITLE : null,
               dataset: { state: st },
             },
-            st,
+            h('span', { class: 'tab-label' }, KEPT_STATES.includes(st) ? `${st} (kept)` : st),
             h('span', { class: 'tab-count' }, fmtNumber(q.counts[st])),
           ),
         ),
@@ -1386,6 +1545,48 @@ function errorEntry(e, maxAttempts) {
       h('span', { dataset: { testid: 'error-message' } }, e.message),
     ),
     e.stack ? h('details', {}, h('summary', {}, 'Stack trace'), h('pre', { class: 'code' }, e.stack)) : null,
+  );
+}
+
+/** How many log lines a store keeps per job (`MAX_JOB_LOG_LINES`). */
+const MAX_JOB_LOG_LINES = 100;
+
+/**
+ * A job's progress and log lines as its handler reported them (`ctx.progress`, `ctx.log`): a number
+ * from 0 to 100 as a bar, anything else as JSON. Shown while the job runs, and after when it reported.
+ */
+function progressCard(job) {
+  const logs = job.logs ?? [];
+  if (job.progress === undefined && logs.length === 0 && job.state !== 'running') return null;
+  const p = job.progress;
+  const asPercent = typeof p === 'number' && p >= 0 && p <= 100;
+  return h(
+    'article',
+    { class: 'card', dataset: { testid: 'job-progress-card' } },
+    h('h2', {}, 'Progress'),
+    p === undefined
+      ? h('p', { class: 'muted', dataset: { testid: 'job-progress' } }, 'No progress reported.')
+      : asPercent
+        ? h(
+            'div',
+            { class: 'progress-line', dataset: { testid: 'job-progress' } },
+            h('progress', { max: 100, value: p, 'aria-label': 'Progress' }),
+            h('span', { class: 'progress-value' }, `${Number(p.toFixed(1))}%`),
+          )
+        : h('pre', { class: 'code', dataset: { testid: 'job-progress' } }, pretty(p)),
+    h('h3', {}, `Log (${logs.length})`),
+    logs.length === 0
+      ? h('p', { class: 'muted' }, 'No log lines.')
+      : [
+          logs.length >= MAX_JOB_LOG_LINES
+            ? h('p', { class: 'muted small' }, `The store keeps the newest ${MAX_JOB_LOG_LINES} lines.`)
+            : null,
+          h(
+            'ol',
+            { class: 'job-logs', dataset: { testid: 'job-logs' } },
+            logs.map((line) => h('li', {}, line)),
+          ),
+        ],
   );
 }
 
@@ -1523,6 +1724,7 @@ function jobView(queue, id) {
         h('h2', {}, 'Payload'),
         h('pre', { class: 'code', dataset: { testid: 'job-payload' } }, pretty(job.data)),
       ),
+      progressCard(job),
       'result' in job
         ? h(
             'article',
