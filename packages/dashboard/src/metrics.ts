@@ -67,6 +67,7 @@ export const METRIC_NAMES = {
   startLeadCapped: 'sluice_start_lead_capped',
   limitPauses: 'sluice_limit_pauses_total',
   sendLateness: 'sluice_send_lateness_seconds',
+  sendCorrections: 'sluice_send_corrections_total',
   limitMargin: 'sluice_limit_margin_seconds',
   limitMarginCapped: 'sluice_limit_margin_capped',
 } as const;
@@ -299,6 +300,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     buckets: LATENESS_BUCKETS,
     registers,
   });
+  const corrections = new Counter({
+    name: METRIC_NAMES.sendCorrections,
+    help: 'Requests that left later than the margin after their slots, moved in the rate-limit log to when they left (outcome moved or failed)',
+    labelNames: ['queue', 'key', 'outcome'] as const,
+    registers,
+  });
   const margin = new Gauge({
     name: METRIC_NAMES.limitMargin,
     help: 'The margin a worker asks the store to widen rate-limit windows by, in seconds',
@@ -345,7 +352,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
               lead.set(labels, event.leadMs / 1000);
               leadCapped.set(labels, event.capped ? 1 : 0);
             } else if (event.kind === 'sent') sendLateness.observe(labels, Math.max(0, event.lateMs) / 1000);
-            else if (event.kind === 'margin') {
+            else if (event.kind === 'corrected') {
+              corrections.inc({ ...labels, outcome: event.reason === undefined ? 'moved' : 'failed' });
+            } else if (event.kind === 'margin') {
               margin.set(labels, event.marginMs / 1000);
               marginCapped.set(labels, event.marginCapped ? 1 : 0);
             } else moves.inc({ ...labels, outcome: event.kind });

@@ -48,6 +48,8 @@ export interface StartTimingView {
     readonly p95: number;
     readonly max: number;
   } | null;
+  /** Requests that left later than the margin after their slots, moved in the log to when they left. */
+  readonly corrected: number;
   /** The latest margin a worker asked the store for, and whether it is at its cap (`maxMarginMs`). */
   readonly margin: {
     readonly marginMs: number;
@@ -74,6 +76,7 @@ interface KeyStats {
   heldBack: number;
   lead: StartTimingView['lead'];
   sent: number[];
+  corrected: number;
   margin: StartTimingView['margin'];
   pauses: LimitPauseView[];
 }
@@ -161,6 +164,7 @@ export class RateLimitMonitor {
       started: s?.started ?? 0,
       lateMs: summary(s?.late),
       sentLateMs: summary(s?.sent),
+      corrected: s?.corrected ?? 0,
       margin: s?.margin ?? null,
       moved: s?.moved ?? 0,
       handedBack: s?.handedBack ?? 0,
@@ -220,6 +224,9 @@ export class RateLimitMonitor {
         if (s.sent.length >= LATENESS_SAMPLES) s.sent.shift();
         s.sent.push(Math.max(0, event.lateMs));
         break;
+      case 'corrected':
+        s.corrected++;
+        break;
       case 'margin':
         s.margin = {
           marginMs: event.marginMs,
@@ -254,6 +261,7 @@ export class RateLimitMonitor {
         heldBack: 0,
         lead: null,
         sent: [],
+        corrected: 0,
         margin: null,
         pauses: [],
       };

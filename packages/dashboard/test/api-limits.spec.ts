@@ -101,6 +101,15 @@ describe('dashboard API: rate limits (MemoryStore, real Worker)', () => {
     for (const lateMs of [3, 9, 30]) {
       telemetry.emit({ ...timing, at: Date.now(), kind: 'sent', lateMs, marginMs: 10, marginCapped: false });
     }
+    // The 30 ms one left past the margin: moved in the log to when it left.
+    telemetry.emit({
+      ...timing,
+      at: Date.now(),
+      kind: 'corrected',
+      lateMs: 30,
+      marginMs: 10,
+      marginCapped: false,
+    });
     telemetry.emit({
       ...timing,
       at: Date.now(),
@@ -111,6 +120,7 @@ describe('dashboard API: rate limits (MemoryStore, real Worker)', () => {
     });
     const { body } = await api.get<RateLimitDetailView>(limitPath);
     expect(body.timing?.sentLateMs).toMatchObject({ samples: 3, p50: 9, max: 30 });
+    expect(body.timing?.corrected).toBe(1);
     expect(body.timing?.margin).toMatchObject({ marginMs: 50, capped: true, pipeline: 'calls' });
     expect(body.pauses).toEqual([expect.objectContaining({ until: pause.until, source: 'store' })]);
     expect(body.timing?.lead).toMatchObject({ leadMs: 250, capped: true, pipeline: 'calls' });

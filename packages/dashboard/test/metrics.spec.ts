@@ -142,6 +142,16 @@ describe('createMetrics', () => {
       telemetry.emit({ ...base, ...timing, kind: 'paused', pauseMs: 500 });
       telemetry.emit({ ...base, ...timing, kind: 'sent', lateMs: 30 });
       telemetry.emit({ ...base, ...timing, kind: 'margin', marginMs: 40, marginCapped: true });
+      const corrected = await count('sluice_send_corrections_total', { outcome: 'moved' });
+      telemetry.emit({ ...base, ...timing, kind: 'corrected', lateMs: 30 });
+      telemetry.emit({ ...base, ...timing, kind: 'corrected', lateMs: 30 });
+      telemetry.emit({
+        ...base,
+        ...timing,
+        kind: 'corrected',
+        lateMs: 30,
+        reason: 'the store could not move the units',
+      });
       expect(await count('sluice_start_moves_total', { outcome: 'moved' })).toBe(moved + 1);
       expect(await count('sluice_start_moves_total', { outcome: 'handed-back' })).toBe(handedBack + 1);
       expect(await count('sluice_start_lead_seconds')).toBe(0.1);
@@ -151,6 +161,8 @@ describe('createMetrics', () => {
       expect(await count('sluice_send_lateness_seconds_bucket', { le: '0.02' })).toBe(0);
       expect(await count('sluice_limit_margin_seconds')).toBe(0.04);
       expect(await count('sluice_limit_margin_capped')).toBe(1);
+      expect(await count('sluice_send_corrections_total', { outcome: 'moved' })).toBe(corrected + 2);
+      expect(await count('sluice_send_corrections_total', { outcome: 'failed' })).toBe(1);
     } finally {
       await worker.close({ timeoutMs: 1000 });
       metrics.close();

@@ -2079,6 +2079,7 @@ function limitView(queue, key) {
           t.sentLateMs ? `${fmtDuration(t.sentLateMs.p95)} / ${fmtDuration(t.sentLateMs.max)}` : '—',
           'timing-sent',
         ),
+        stat('late requests moved to when they left', fmtNumber(t.corrected), 'timing-corrected'),
         stat(
           'margin',
           t.margin

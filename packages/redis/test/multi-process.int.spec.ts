@@ -82,7 +82,11 @@ describe('worker processes sharing one Redis', () => {
           `start timing per worker: ${workers
             .map(
               (w) =>
-                `${w.name}: moved ${w.timing?.moved}, handed back ${w.timing?.handedBack}, ` +
+                `${w.name}: moved ${w.timing?.moved} (found late by p50 ${w.timing?.movedLateMs.p50.toFixed(1)}, ` +
+                `p90 ${w.timing?.movedLateMs.p90.toFixed(1)}, max ${w.timing?.movedLateMs.max.toFixed(1)} ms), ` +
+                `handed back ${w.timing?.handedBack}, late requests moved to when they left ${w.timing?.corrected}, ` +
+                `event loop late p50 ${w.timing?.loopDelayMs.p50.toFixed(1)} p99 ${w.timing?.loopDelayMs.p99.toFixed(1)} ` +
+                `max ${w.timing?.loopDelayMs.max.toFixed(1)} ms, ` +
                 `latest start ${w.timing?.maxLateMs.toFixed(1)} ms after its slot, lead up to ${w.timing?.maxLeadMs} ms, ` +
                 `latest request ${w.timing?.maxSendLateMs.toFixed(1)} ms after its slot, margin up to ${w.timing?.maxMarginMs} ms`,
             )

@@ -41,6 +41,12 @@ export interface StartTiming {
   readonly maxSendLateMs: number;
   /** The widest margin the worker asked the store for. */
   readonly maxMarginMs: number;
+  /** Requests that left past the margin, moved in the store's log to when they left. */
+  readonly corrected: number;
+  /** How late moved units were found past their slots (ms). */
+  readonly movedLateMs: { readonly p50: number; readonly p90: number; readonly max: number };
+  /** How late the worker's event loop ran (perf_hooks' event-loop delay, ms). */
+  readonly loopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
 type Message =

@@ -46,14 +46,17 @@ export interface PipelineRateLimit {
   readonly marginMs?: number;
   /**
    * The most the margin grows to. Handlers that say when their request left (`ctx.limit.sent()`)
-   * teach the worker how late requests leave against their slots; the margin the store counts
-   * follows the latest of the last 256 (by a quarter more, plus 2 ms), from `marginMs` up to this
-   * cap, and the store keeps the widest margin any worker sharing the key asked for in the last
-   * 10 s. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the next 256
-   * requests: the provider saw the calls closer together than they left. A margin at its cap is logged as a warning and reported (`start-timing` kind `margin`,
-   * `capped`): requests leave later than the cap allows for, and a provider may count more than
-   * `allowed` in a window. Default: 5% of `periodMs`, at least `marginMs`, at most 1,000 ms (50 ms
-   * for a 1 s window).
+   * teach the worker how late requests leave against their slots. A request that left later than
+   * `marginMs` after its slot has its unit moved in the store's log to when it left (at the
+   * latest; one call per late slot, best effort): the log then holds it where the provider saw it,
+   * before any slot a window later is granted, so a late request never puts one more into a window
+   * the log thought full. The margin the store counts follows the median of the last 256 (by a
+   * quarter more, plus 2 ms), from `marginMs` up to this cap: a margin costs its share of the rate
+   * on every request, a move only the late request's; the store keeps the widest margin any worker sharing the key asked for in
+   * the last 10 s. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the
+   * next 256 requests: the provider saw the calls closer together than they left. A margin at its
+   * cap is logged as a warning and reported (`start-timing` kind `margin`, `capped`). Default: 5%
+   * of `periodMs`, at least `marginMs`, at most 1,000 ms (50 ms for a 1 s window).
    */
   readonly maxMarginMs?: number;
   /**
@@ -201,6 +204,12 @@ export interface StartObserver {
   paused?(ms: number, here: boolean): void;
   /** A handler's request left `lateMs` after its slot (at most; `ctx.limit.sent()`). */
   sent?(lateMs: number): void;
+  /**
+   * Requests left later than the margin after their slot: their `units` are moved in the store's
+   * log to when they left (`movedMs` later, or more where the log had no room; `-1`: the store could
+   * not be reached or cannot move units).
+   */
+  corrected?(lateMs: number, units: number, movedMs: number): void;
   /** The margin now asked of the store (`capped`: what was observed wants more than the cap). */
   margin?(marginMs: number, capped: boolean): void;
 }
@@ -375,6 +384,10 @@ class StartTiming implements StartGate {
   margin: number;
   /** How late recent requests left against their slots (`ctx.limit.sent()`). */
   private readonly sends = new Recent(256);
+  /** Sends since the margin was last fitted to them (see `sent`). */
+  private sinceFit = 0;
+  /** Units of requests that left past the margin, by slot, to be moved to when they left (see `sent`). */
+  private late = new Map<number, { units: number; lateMs: number }>();
   /** The margin a provider's refusal asked for (see `refused`), and for how many more requests. */
   private boost = 0;
   private boostLeft = 0;
@@ -401,16 +414,58 @@ class StartTiming implements StartGate {
   }
 
   /**
-   * A handler's request for the unit at `slot` left now: at most `now − (the earliest local time the
-   * slot could have come)` after it. The margin keeps above the latest of the last 256 by a quarter
-   * more plus 2 ms, between `marginMs` and `maxMarginMs`.
+   * A handler's request for the `units` at `slot` left now: at most `now − (the earliest local time
+   * the slot could have come)` after it. Later than the gate's window (`marginMs − 2`): the units
+   * are moved in the store's log to when the request left (see `correct`). The margin follows the
+   * median of the last 256 by a quarter more plus 2 ms, between `marginMs` and `maxMarginMs`: a
+   * margin costs its share of the rate on every request, a move only the one late request's; it is
+   * fitted once 64 have been seen, then every 16 (a few late requests alone, the first ones over
+   * cold connections say, do not widen it: they are moved).
    */
-  sent(slot: number): void {
+  sent(slot: number, units: number): void {
     const late = Math.max(0, this.now() - this.clock.bounds(slot)[0]);
     this.config.observer?.sent?.(late);
     this.sends.add(late);
     if (this.boostLeft > 0) this.boostLeft--;
-    this.fitMargin();
+    if (late > this.window) this.correct(slot, units, late);
+    if (++this.sinceFit >= 16 && this.sends.count >= 64) {
+      this.sinceFit = 0;
+      this.fitMargin();
+    }
+  }
+
+  /**
+   * Moves the units of late requests from their slots to when the requests left: the store's log
+   * then counts them where the provider does. A request leaves `late` after its slot, so at store
+   * time `slot + late` at the latest, before the call reaches the store; the store records them at
+   * its now, or at the first time after it with room. Exact as long as no slot a window after the
+   * old one has been granted yet: the move comes a round trip after the request, a window is a
+   * period plus the margin. Late requests of one turn go together, one call per slot.
+   */
+  private correct(slot: number, units: number, lateMs: number): void {
+    const queued = this.late.get(slot);
+    if (queued) {
+      queued.units += units;
+      queued.lateMs = Math.max(queued.lateMs, lateMs);
+      return;
+    }
+    this.late.set(slot, { units, lateMs });
+    if (this.late.size > 1) return;
+    this.config.scheduler.schedule(() => {
+      const late = this.late;
+      this.late = new Map();
+      for (const [from, { units: n, lateMs: ms }] of late) {
+        const moved$ = this.rebase(n, from, 0);
+        if (!moved$) {
+          this.config.observer?.corrected?.(ms, n, -1);
+          continue;
+        }
+        moved$.subscribe({
+          next: (r) => this.config.observer?.corrected?.(ms, n, r.at - from),
+          error: () => this.config.observer?.corrected?.(ms, n, -1),
+        });
+      }
+    });
   }
 
   /**
@@ -424,10 +479,13 @@ class StartTiming implements StartGate {
     this.fitMargin();
   }
 
-  /** The margin: above the latest recent request, or a refusal's boost, from `marginMs` to the cap. */
+  /** The margin: above most recent requests, or a refusal's boost, from `marginMs` to the cap. */
   private fitMargin(): void {
     const { observer, margin: floor, maxMargin } = this.config;
-    const want = Math.max(Math.ceil(this.sends.max() * 1.25) + 2, this.boostLeft > 0 ? this.boost : 0);
+    const want = Math.max(
+      Math.ceil(this.sends.quantile(0.5) * 1.25) + 2,
+      this.boostLeft > 0 ? this.boost : 0,
+    );
     const margin = Math.min(maxMargin, Math.max(floor, want));
     if (margin !== this.margin) {
       this.margin = margin;
@@ -527,13 +585,12 @@ class StartTiming implements StartGate {
     });
   }
 
-  /** Moves `units` recorded at `from` to a new slot a lead ahead of the store's now. */
-  rebase(units: number, from: number): Observable<RebaseResult> | undefined {
+  /** Moves `units` recorded at `from` to a new slot `lead` (default: the lead in use) after the store's now. */
+  rebase(units: number, from: number, lead = this.lead): Observable<RebaseResult> | undefined {
     const { store, queue } = this.config;
     const spec = this.spec();
     if (!store.rebaseLimit) return undefined;
     const rebaseLimit = store.rebaseLimit.bind(store);
-    const lead = this.lead;
     return this.timed(
       () => rebaseLimit(queue, spec, from, units, lead),
       (r) => r.now,
@@ -618,7 +675,7 @@ class GatedStart implements Unsubscribable {
         sent: () => {
           if (sent) return;
           sent = true;
-          timing.sent(slot);
+          timing.sent(slot, this.units);
         },
       });
       timing.config.observer?.started?.(now - latest);
@@ -660,11 +717,16 @@ class GatedStart implements Unsubscribable {
   }
 }
 
-/** The last few values of a measure, for their maximum. */
+/** The last few values of a measure, for their maximum or a quantile. */
 class Recent {
   private readonly values: number[] = [];
   private next = 0;
   constructor(private readonly size: number) {}
+
+  /** How many values it holds (up to its capacity). */
+  get count(): number {
+    return this.values.length;
+  }
 
   add(value: number): void {
     this.values[this.next] = value;
@@ -675,6 +737,13 @@ class Recent {
     let max = 0;
     for (const v of this.values) max = Math.max(max, v);
     return max;
+  }
+
+  /** The value `q` (0–1) of the way up the sorted values (the largest for 1; 0 when empty). */
+  quantile(q: number): number {
+    if (this.values.length === 0) return 0;
+    const sorted = [...this.values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
   }
 }
 

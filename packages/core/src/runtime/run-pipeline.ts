@@ -212,6 +212,9 @@ function startTimingReport(
     sent: (lateMs) => {
       emit('sent', lateMs);
     },
+    corrected: (lateMs, _units, movedMs) => {
+      emit('corrected', lateMs, movedMs < 0 ? 'the store could not move the units' : undefined);
+    },
     margin: (ms, atCap) => {
       marginMs = ms;
       if (atCap && !marginCapped) {

@@ -35,7 +35,7 @@ import type {
  * | `rate-limited` | `retryAfterMs` | `queue`, `key` |
  * | `rejected` | — | `queue`, `jobId`, `reason` (malformed job dead-lettered at reserve) |
  * | `start` | `jobs` (1, or the batch size), `waitMs` (due → leased) | `queue`, `pipeline`, `jobIds`, `attempt`, `traces?` (producers' trace contexts) |
- * | `start-timing` | `lateMs`, `leadMs`, `marginMs`, `pauseMs?` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`, `paused`, `sent`, `margin`), `capped`, `marginCapped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get, pauses after a provider refused, how late requests left, the margin) |
+ * | `start-timing` | `lateMs`, `leadMs`, `marginMs`, `pauseMs?` | `queue`, `pipeline`, `key`, `kind` (`started`, `moved`, `handed-back`, `lead`, `paused`, `sent`, `corrected`, `margin`), `capped`, `marginCapped`, `reason?` (rate-limited pipelines: how late starts ran against their slots, moves, hand-backs, the lead new slots get, pauses after a provider refused, how late requests left, late requests moved in the log to when they left, the margin) |
  * | `stop` | `durationMs` | `queue`, `pipeline`, `jobId`, `kind` (the outcome) |
  * | `exception` | `durationMs` | `queue`, `pipeline`, `jobId`, `error` |
  * | `settle-refused` | — | `queue`, `jobId`, `reason` (`lease-lost`, `not-found`) |
@@ -102,7 +102,8 @@ export type TelemetryEvent =
   | (Base & { type: 'action'; action: string; jobId?: string; actor?: string; detail?: string });
 
 /** What a `start-timing` event reports (see {@link TelemetryEvent}). */
-export type StartTimingKind = 'started' | 'moved' | 'handed-back' | 'lead' | 'paused' | 'sent' | 'margin';
+export type StartTimingKind =
+  'started' | 'moved' | 'handed-back' | 'lead' | 'paused' | 'sent' | 'corrected' | 'margin';
 
 interface Base {
   queue: string;
