@@ -78,6 +78,45 @@ export interface LimitSlot {
   readonly jobs: number;
 }
 
+/**
+ * What a pipeline asks of the groups its jobs belong to (`JobOptions.group`), checked by the store in
+ * the same atomic step as the reserve.
+ *
+ * Intuition: every group with ready jobs takes turns. The store keeps one turn per group in the
+ * queue's ready order (its head job, "released"); a reserve takes turns from the front, and a group
+ * whose turn is taken queues its next job at the back. So a group with a million ready jobs delays
+ * another group's job by at most one round (one job of each group ahead of it), whatever its
+ * backlog; a group that is full (its `concurrency` is reached) leaves the round until one of its
+ * jobs settles, and an idle group costs nothing.
+ *
+ * - Priorities apply within a group (its lowest-priority job takes its next turn) and to the turns
+ *   themselves (a turn carries its job's priority).
+ * - Jobs without a group keep today's order and each take a turn of their own: in a mixed queue an
+ *   ungrouped job is served like a group of one, in the order it became ready. Give bulk ungrouped
+ *   work a group of its own to have it share fairly with the groups.
+ * - A job's slot counts from its reserve to its settle (with the leases, so a crashed worker's slots
+ *   come back when its leases are recovered or the job is cancelled or removed). A job retried after
+ *   a failure keeps its slot while it waits out its backoff and takes the head of its group when
+ *   due, so with `concurrency: 1` the jobs of a group start in the order they were added, retries
+ *   included (a snoozed job gives its slot back and queues at the back of its group).
+ *
+ * ## Example
+ * ```ts
+ * const webhooks = definePipeline<Hook>(
+ *   { queue: 'webhooks', concurrency: 20, groups: { concurrency: 1 } }, // one call per customer at a time
+ *   (job) => post(job.data),
+ * );
+ * await queue.add(hook, { group: `customer-${hook.customerId}` });
+ * ```
+ */
+export interface GroupRules {
+  /**
+   * Jobs of one group leased at once, at most, across every worker and process (1: one at a time
+   * per group, in add order). Default: no cap (groups only take turns).
+   */
+  readonly concurrency?: number;
+}
+
 export interface ReserveOptions {
   /** How long the lease lasts before the job may be recovered by another worker. */
   readonly leaseMs: number;
@@ -100,6 +139,11 @@ export interface ReserveOptions {
    * `nextCheckInMs` ({@link ACTIVE_CAP_CHECK_MS}). Default: no cap.
    */
   readonly maxActive?: number;
+  /**
+   * Rules for the groups of the jobs reserved (see {@link GroupRules}). Jobs of a group always take
+   * turns; without rules a group's only bound is the reserve's `n`.
+   */
+  readonly groups?: GroupRules;
   /** Recorded on each lease as `Lease.workerId`, so inspection can tell who holds a running job. */
   readonly workerId?: string;
 }
