@@ -359,6 +359,7 @@ export class RedisStore implements Store {
               keys.readyPrefix,
               keys.uniquePrefix,
               keys.wakeChannel,
+              keys.groupPrefix,
               chunk.length,
             ];
             for (const values of chunk) for (const v of values) args.push(v);
@@ -415,6 +416,8 @@ export class RedisStore implements Store {
         ACTIVE_CAP_CHECK_MS,
         Math.max(0, Math.ceil(limit?.marginMs ?? 0)),
         options.workerId ?? '',
+        keys.groupPrefix,
+        options.groups?.concurrency === undefined ? -1 : Math.max(1, Math.floor(options.groups.concurrency)),
         ...moreLimitArgs(more),
       ];
       const reply = await this.call(
@@ -512,6 +515,7 @@ export class RedisStore implements Store {
               SCRIPT_DEFAULTS.defaultRetention,
               SCRIPT_DEFAULTS.maxErrors,
               SCRIPT_DEFAULTS.defaultDeadRetention,
+              keys.groupPrefix,
               chunk.length,
             ];
             for (const i of chunk) {
@@ -586,6 +590,7 @@ export class RedisStore implements Store {
           SCRIPT_DEFAULTS.leaseExpiredErrorJson,
           SCRIPT_DEFAULTS.defaultRetention,
           SCRIPT_DEFAULTS.defaultDeadRetention,
+          keys.groupPrefix,
         ];
         const reply = await this.call('recover', keys, args);
         reply.int();
@@ -813,6 +818,7 @@ export class RedisStore implements Store {
       id,
       SCRIPT_DEFAULTS.defaultRetention,
       SCRIPT_DEFAULTS.cancelledBeforeRun,
+      keys.groupPrefix,
     ]);
     const result = CANCEL_RESULT[code];
     if (result === undefined) {
@@ -861,6 +867,7 @@ export class RedisStore implements Store {
         options.to === undefined ? '' : Math.floor(options.to),
         this.listScanPerCall,
         skip,
+        keys.groupPrefix,
       ]);
       const count = reply.int();
       for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
@@ -879,7 +886,7 @@ export class RedisStore implements Store {
     let moved = 0;
     if (ids === 'all-dead') {
       for (;;) {
-        const reply = await this.call('retry-jobs', keys, [...base, 'all-dead', 1000]);
+        const reply = await this.call('retry-jobs', keys, [...base, 'all-dead', 1000, keys.groupPrefix]);
         moved += reply.int();
         if (reply.int() !== 1) break;
       }
@@ -887,7 +894,7 @@ export class RedisStore implements Store {
     }
     for (let start = 0; start < ids.length; start += 1000) {
       const chunk = ids.slice(start, start + 1000);
-      const reply = await this.call('retry-jobs', keys, [...base, 'ids', 1000, ...chunk]);
+      const reply = await this.call('retry-jobs', keys, [...base, 'ids', 1000, keys.groupPrefix, ...chunk]);
       moved += reply.int();
     }
     return moved;
@@ -902,6 +909,7 @@ export class RedisStore implements Store {
       keys.readyPrefix,
       keys.wakeChannel,
       id,
+      keys.groupPrefix,
     ]);
     return code === 1;
   }
@@ -910,7 +918,9 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return false;
-    return (await this.int('remove-job', keys, [keys.jobPrefix, keys.readyPrefix, id])) === 1;
+    return (
+      (await this.int('remove-job', keys, [keys.jobPrefix, keys.readyPrefix, id, keys.groupPrefix])) === 1
+    );
   }
 
   async purge(queue: string, state: 'dead' | 'completed' | 'cancelled'): Promise<number> {
@@ -935,7 +945,13 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return 0;
-    const args = [keys.jobPrefix, keys.readyPrefix, keys.uniquePrefix, this.maxAdminPerCall];
+    const args = [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      keys.uniquePrefix,
+      this.maxAdminPerCall,
+      keys.groupPrefix,
+    ];
     let reply = await this.call('drain', keys, args);
     let deleted = reply.int();
     let remaining = reply.int();
@@ -1004,6 +1020,7 @@ export class RedisStore implements Store {
       this.maxPromote,
       SCRIPT_DEFAULTS.defaultRetention,
       SCRIPT_DEFAULTS.defaultDeadRetention,
+      keys.groupPrefix,
     ]);
     const paused = r.int() === 1;
     const counts: JobCounts = {
