@@ -95,6 +95,8 @@ export { ACTIVE_CAP_CHECK_MS } from './store/store';
 export type {
   RateLimitSpec,
   GroupRules,
+  GroupInfo,
+  ListGroupsOptions,
   FillSpec,
   LimitSlot,
   LimitPause,

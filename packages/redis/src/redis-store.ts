@@ -8,6 +8,8 @@ import {
   type CancelResult,
   type EnqueueResult,
   type ExtendResult,
+  type GroupInfo,
+  type ListGroupsOptions,
   type JobCounts,
   type JobEvent,
   type JobProgressEvent,
@@ -48,6 +50,7 @@ import {
 import {
   applyConfigPatch,
   assertConfigPatch,
+  assertGroupName,
   assertListOptions,
   assertQueueName,
   assertRetention,
@@ -797,6 +800,47 @@ export class RedisStore implements Store {
 
   async resume(queue: string): Promise<void> {
     await this.changeSettings(queue, 'resume', '');
+  }
+
+  async pauseGroup(queue: string, group: string): Promise<void> {
+    await this.changeGroup(queue, group, true);
+  }
+
+  async resumeGroup(queue: string, group: string): Promise<void> {
+    await this.changeGroup(queue, group, false);
+  }
+
+  /** Pauses or resumes one group (`lua/pause-group-1.lua`). */
+  private async changeGroup(queue: string, group: string, paused: boolean): Promise<void> {
+    this.assertOpen();
+    assertGroupName(group);
+    const keys = this.keys.queue(queue);
+    await this.register([queue]);
+    await this.int('pause-group', keys, [
+      keys.readyPrefix,
+      keys.groupPrefix,
+      keys.wakeChannel,
+      group,
+      paused ? 1 : 0,
+    ]);
+  }
+
+  /** One page of the queue's groups (`lua/list-groups-1.lua`). See `Store.listGroups`. */
+  async listGroups(queue: string, options: ListGroupsOptions = {}): Promise<readonly GroupInfo[]> {
+    this.assertOpen();
+    const offset = Math.max(0, Math.floor(options.offset ?? 0));
+    const limit = Math.max(0, Math.floor(options.limit ?? 50));
+    const keys = this.tryKeys(queue);
+    if (!keys) return [];
+    const reply = await this.call('list-groups', keys, [keys.groupPrefix, offset, limit]);
+    reply.int(); // the queue's own pause flag
+    reply.int(); // groups in all
+    const count = reply.int();
+    const groups: GroupInfo[] = [];
+    for (let i = 0; i < count; i++) {
+      groups.push({ group: reply.str(), ready: reply.int(), active: reply.int(), paused: reply.int() === 1 });
+    }
+    return groups;
   }
 
   async setConcurrency(queue: string, concurrency: number | undefined): Promise<void> {

@@ -40,6 +40,8 @@ export const SCRIPT_KEYS = {
   'remove-job': ['priorities', 'scheduled', 'active', 'dead', 'finished', 'counters'],
   purge: ['dead', 'finished', 'counters'],
   drain: ['priorities', 'scheduled'],
+  'pause-group': ['priorities'],
+  'list-groups': ['settings'],
   obliterate: [
     'settings',
     'priorities',

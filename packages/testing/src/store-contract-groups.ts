@@ -235,4 +235,51 @@ export function defineGroupContract(ctx: GroupContractContext): void {
     expect(await ctx.store().retryJobs('q', 'all-dead')).toBe(1);
     expect(await runOneByOne('q', one)).toEqual(['late', 'now']);
   });
+
+  it('pauses one group: none of its jobs is leased until it is resumed, the other groups go on', async () => {
+    const store = ctx.store();
+    await add([
+      ...['a1', 'a2'].map((d) => ({ queue: 'q', data: d, group: 'a' })),
+      ...['b1', 'b2'].map((d) => ({ queue: 'q', data: d, group: 'b' })),
+    ]);
+    const [a1] = (await reserve('q', 1)).jobs;
+    expect(a1?.data).toBe('a1');
+    await store.pauseGroup!('q', 'a');
+    await store.pauseGroup!('q', 'a'); // idempotent
+    const whilePaused = await reserve('q', 10);
+    expect(whilePaused.jobs.map(data)).toEqual(['b1', 'b2']);
+    // The running job of the paused group settles as usual.
+    await complete(a1!);
+    expect((await reserve('q', 10)).jobs).toEqual([]);
+    expect(await store.listGroups!('q')).toEqual([
+      { group: 'a', ready: 1, active: 0, paused: true },
+      { group: 'b', ready: 0, active: 2, paused: false },
+    ]);
+    await store.resumeGroup!('q', 'a');
+    expect((await reserve('q', 10)).jobs.map(data)).toEqual(['a2']);
+    await expect(store.pauseGroup!('q', '')).rejects.toMatchObject({ code: 'ERR_SLUICE_INVALID_ARGUMENT' });
+  });
+
+  it('lists groups that hold anything or are paused, by name, a page at a time', async () => {
+    const store = ctx.store();
+    expect(await store.listGroups!('q')).toEqual([]);
+    await add([
+      ...['c', 'a', 'b', 'a', 'a'].map((g, i) => ({ queue: 'q', data: i, group: g })),
+      { queue: 'q', data: 'plain' },
+    ]);
+    const { jobs } = await reserve('q', 2, one);
+    expect(jobs.map((j) => j.group).sort()).toEqual(['a', 'c']);
+    await store.pauseGroup!('q', 'idle');
+    expect(await store.listGroups!('q')).toEqual([
+      { group: 'a', ready: 2, active: 1, paused: false },
+      { group: 'b', ready: 1, active: 0, paused: false },
+      { group: 'c', ready: 0, active: 1, paused: false },
+      { group: 'idle', ready: 0, active: 0, paused: true },
+    ]);
+    expect((await store.listGroups!('q', { offset: 1, limit: 2 })).map((g) => g.group)).toEqual(['b', 'c']);
+    // A group that holds nothing any more and is not paused is gone.
+    await complete(jobs.find((j) => j.group === 'c')!);
+    await store.resumeGroup!('q', 'idle');
+    expect((await store.listGroups!('q')).map((g) => g.group)).toEqual(['a', 'b']);
+  });
 }

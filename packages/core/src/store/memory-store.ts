@@ -57,8 +57,10 @@ import type {
   QueueConfigPatch,
   QueueSettings,
   QueueStats,
+  GroupInfo,
   LimitPause,
   LimitSlot,
+  ListGroupsOptions,
   RateLimitNumbers,
   RateLimitSpec,
   RebaseResult,
@@ -69,6 +71,7 @@ import type {
   WorkerInfo,
 } from './store';
 import {
+  assertGroupName,
   assertListOptions,
   assertQueueName,
   assertRetention,
@@ -147,6 +150,8 @@ interface QueueData {
   readonly name: string;
   /** Groups holding anything (a slot, a turn, a waiting job). */
   readonly groups: Map<string, GroupData>;
+  /** Groups paused with `pauseGroup`: they get no turn. */
+  readonly pausedGroups: Set<string>;
   readonly jobs: Map<string, Rec>;
   readonly ready: Heap<HeapEntry>;
   readonly scheduled: Heap<HeapEntry>;
@@ -613,6 +618,47 @@ export class MemoryStore implements Store {
       const q = this.queue(queue);
       if (q.settings.value.paused) q.settings.next({ ...q.settings.value, paused: false });
       q.wakeups.next();
+    });
+  }
+
+  pauseGroup(queue: string, group: string): Promise<void> {
+    return this.run(() => {
+      assertGroupName(group);
+      const q = this.queue(queue);
+      q.pausedGroups.add(group);
+      const g = q.groups.get(group);
+      if (g) this.groupRetract(g);
+    });
+  }
+
+  resumeGroup(queue: string, group: string): Promise<void> {
+    return this.run(() => {
+      assertGroupName(group);
+      const q = this.queue(queue);
+      if (!q.pausedGroups.delete(group)) return;
+      const g = q.groups.get(group);
+      this.groupRelease(q, group);
+      if (g?.turn) q.wakeups.next();
+    });
+  }
+
+  listGroups(queue: string, options: ListGroupsOptions = {}): Promise<readonly GroupInfo[]> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return [];
+      const offset = Math.max(0, Math.floor(options.offset ?? 0));
+      const limit = Math.max(0, Math.floor(options.limit ?? 50));
+      const names = [...new Set([...q.groups.keys(), ...q.pausedGroups])].sort(byCodePoint);
+      return names.slice(offset, offset + limit).map((group): GroupInfo => {
+        const g = q.groups.get(group);
+        const waiting = g ? liveEntries(g.waiting, JobState.Ready).length : 0;
+        return {
+          group,
+          ready: waiting + (g?.turn ? 1 : 0),
+          active: g?.slots ?? 0,
+          paused: q.pausedGroups.has(group),
+        };
+      });
     });
   }
 
@@ -1108,10 +1154,13 @@ export class MemoryStore implements Store {
     g.waiting.push({ rec, seq: rec.seq, key: rec.priority });
   }
 
-  /** Gives the group a turn if it has none out: its first waiting job goes to the back of `ready`. */
+  /**
+   * Gives the group a turn if it has none out and is not paused: its first waiting job goes to the
+   * back of `ready`.
+   */
   private groupRelease(q: QueueData, name: string): void {
     const g = q.groups.get(name);
-    if (!g || g.turn) return;
+    if (!g || g.turn || q.pausedGroups.has(name)) return;
     for (;;) {
       const top = g.waiting.pop();
       if (!top) {
@@ -1346,6 +1395,7 @@ function newQueueData(name: string, reuse?: QueueData): QueueData {
     name,
     jobs: new Map(),
     groups: new Map(),
+    pausedGroups: new Set(),
     ready: new Heap<HeapEntry>(byKeyThenSeqLess),
     scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
     running: new Map(),

@@ -43,6 +43,25 @@ export interface RateLimitSpec {
   readonly also?: readonly RateLimitSpec[];
 }
 
+/** One group of a queue as `Store.listGroups` reports it. */
+export interface GroupInfo {
+  readonly group: string;
+  /** Ready jobs of the group: its turn (if one is out) and the jobs waiting behind it. */
+  readonly ready: number;
+  /** Slots the group holds: jobs running, and retries keeping their slot through their backoff. */
+  readonly active: number;
+  /** Paused with `Store.pauseGroup`: none of its jobs is leased until it is resumed. */
+  readonly paused: boolean;
+}
+
+/** Options of `Store.listGroups`. */
+export interface ListGroupsOptions {
+  /** Groups to skip. Default 0. */
+  readonly offset?: number;
+  /** Default 50. */
+  readonly limit?: number;
+}
+
 /** A limit's numbers as set store-wide at runtime (see `Store.setRateLimit`). */
 export interface RateLimitNumbers {
   readonly allowed: number;
@@ -488,6 +507,21 @@ export interface Store {
    * custom stores; both stores of this repository have it.)
    */
   obliterate?(queue: string, options?: ObliterateOptions): Promise<ObliterateResult>;
+  /**
+   * Pauses one group of the queue (optional capability; both stores of this repository have it):
+   * none of its jobs is leased until {@link resumeGroup}, across every worker; its running jobs go
+   * on and settle as usual, and the other groups are not affected. Idempotent. An invalid group
+   * name rejects with `InvalidArgumentError`.
+   */
+  pauseGroup?(queue: string, group: string): Promise<void>;
+  /** Resumes a group paused with {@link pauseGroup}, waking idle workers. Idempotent. */
+  resumeGroup?(queue: string, group: string): Promise<void>;
+  /**
+   * The queue's groups that hold anything (a ready job, a running job, a retry keeping its slot) or
+   * are paused, sorted by name (code points), one page at a time (optional capability; both stores
+   * of this repository have it). A group that holds nothing and is not paused has no state at all.
+   */
+  listGroups?(queue: string, options?: ListGroupsOptions): Promise<readonly GroupInfo[]>;
   /** Records a worker's presence for `ttlMs` (optional capability, used by dashboards). */
   reportWorker?(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void>;
   /** Workers whose last report has not expired. */

@@ -18,6 +18,8 @@
                      negative sequences, so they go before every job of their priority)
     <gp>i      zset  every group with a state hash (member = name, score 0: listed by name)
     <gp>n      string  the number of waiting jobs over all groups (ready jobs not in the ready lists)
+    <gp>p      set   paused groups: no turn is released while a group is paused (it stays in the
+                     index while paused, even holding nothing)
 
   Slots: a job takes one when a reserve leases it and gives it back when it is settled, recovered,
   cancelled or removed. A job retried after a failure (settle, delay > 0) keeps its slot while it
@@ -37,15 +39,17 @@ local function groupTidy(gp, g)
   local s = redis.call('HMGET', sk, 'r', 't')
   if (tonumber(s[1]) or 0) <= 0 and not s[2] and redis.call('EXISTS', gp .. 'w:' .. g) == 0 then
     redis.call('DEL', sk)
-    redis.call('ZREM', gp .. 'i', g)
+    if redis.call('SISMEMBER', gp .. 'p', g) == 0 then
+      redis.call('ZREM', gp .. 'i', g)
+    end
   end
 end
 
--- Gives group g a turn if it has none out: its first waiting job goes to the back of the ready list
--- of its priority. Returns the released id, or nil.
+-- Gives group g a turn if it has none out and is not paused: its first waiting job goes to the back
+-- of the ready list of its priority. Returns the released id, or nil.
 local function groupRelease(gp, g, readyPrefix, prioritiesKey)
   local sk = gp .. 's:' .. g
-  if redis.call('HEXISTS', sk, 't') == 1 then
+  if redis.call('HEXISTS', sk, 't') == 1 or redis.call('SISMEMBER', gp .. 'p', g) == 1 then
     return nil
   end
   local top = redis.call('ZPOPMIN', gp .. 'w:' .. g)
@@ -117,7 +121,6 @@ local function groupTake(gp, g, id, priority, concurrency, readyPrefix, prioriti
     return false
   end
   redis.call('HINCRBY', sk, 'r', 1)
-  redis.call('ZADD', gp .. 'i', 'NX', 0, g)
   if concurrency < 0 or held + 1 < concurrency then
     groupRelease(gp, g, readyPrefix, prioritiesKey)
   end
