@@ -41,7 +41,7 @@ export interface QueueKeys extends QueueKeyMap {
   /**
    * Prefix of the group keys (see `lua/includes/groups.lua`): `<groupPrefix>s:<group>` (state hash),
    * `<groupPrefix>w:<group>` (waiting jobs), `<groupPrefix>i` (groups index), `<groupPrefix>n`
-   * (waiting count).
+   * (waiting count), `<groupPrefix>p` (paused groups).
    */
   readonly groupPrefix: string;
   /** Prefix of unique-key locks: `<uniquePrefix><unique key>`. */
@@ -98,7 +98,7 @@ const WORKERS_TAG = '{~workers}';
  * | `P:{Q}:w:<priority>` | list | ready job ids of one priority, FIFO |
  * | `P:{Q}:wp` | zset | priorities with ready jobs |
  * | `P:{Q}:gs:<group>` / `:gw:<group>` | hash / zset | a group's slots and turn / its waiting jobs |
- * | `P:{Q}:gi` / `:gn` | zset / string | groups holding anything / waiting jobs of all groups |
+ * | `P:{Q}:gi` / `:gn` / `:gp` | zset / string / set | groups holding anything or paused / waiting jobs of all groups / paused groups |
  * | `P:{Q}:s` / `:a` | zset | scheduled ids by run-at / running ids by lease deadline |
  * | `P:{Q}:d` / `:f` | list | dead / finished (completed + cancelled) ids, newest first |
  * | `P:{Q}:n` / `:st` | hash | counters and sequences / settings |

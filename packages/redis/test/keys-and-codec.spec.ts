@@ -46,7 +46,7 @@ describe('KeyBuilder', () => {
     const keys = new KeyBuilder({ prefix: 'shop', cluster: false }).queue('emails');
     expect(keys.groupPrefix).toBe('shop:{emails}:g');
     // The group keys (see lua/includes/groups.lua) meet no other key or key prefix of the queue.
-    const groupKeys = ['s:', 'w:', 'i', 'n'].map((suffix) => keys.groupPrefix + suffix);
+    const groupKeys = ['s:', 'w:', 'i', 'n', 'p'].map((suffix) => keys.groupPrefix + suffix);
     for (const [name, value] of Object.entries(keys as unknown as Record<string, string>)) {
       if (name === 'groupPrefix' || name === 'queue' || name === 'tag') continue;
       for (const g of groupKeys) {
