@@ -111,7 +111,7 @@ if fillCount > 0 then
     local t = redis.call('HMGET', jobPrefix .. head, 'y', 'r', 'c')
     local readyAt = tonumber(t[1] or t[2] or t[3])
     if readyAt and now - readyAt < fillWaitMs then
-      local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount)
+      local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount) + groupWaitingCount(groupPrefix)
       if ready < fillCount then
         return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0, 0 }
       end

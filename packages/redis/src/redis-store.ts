@@ -1501,7 +1501,13 @@ export class RedisStore implements Store {
     token: string,
     jobs: readonly { id: string; reason: string }[],
   ): Promise<void> {
-    const args: (string | number)[] = [keys.jobPrefix, this.eventsMaxLen, jobs.length];
+    const args: (string | number)[] = [
+      keys.jobPrefix,
+      this.eventsMaxLen,
+      keys.readyPrefix,
+      keys.groupPrefix,
+      jobs.length,
+    ];
     for (const j of jobs) args.push(j.id, token, j.reason);
     try {
       await this.exec('reject', keys, args);

@@ -282,4 +282,18 @@ export function defineGroupContract(ctx: GroupContractContext): void {
     await store.resumeGroup!('q', 'idle');
     expect((await store.listGroups!('q')).map((g) => g.group)).toEqual(['a', 'b']);
   });
+
+  it("puts a job its rate limit cannot place back at the front of its group, giving the group's slot back", async () => {
+    await add(['a', 'b', 'c'].map((d) => ({ queue: 'q', data: d, group: 'g', cost: 2 })));
+    const limit = { key: 'group-costs', allowed: 3, periodMs: 200 };
+    const two = { groups: { concurrency: 2 }, limit };
+    // a and b are popped (two slots); the limit has room for a's 2 units only.
+    const first = await reserve('q', 5, two);
+    expect(first.jobs.map(data)).toEqual(['a']);
+    expect(first.retryAfterMs).toBeGreaterThan(0);
+    expect(await ctx.store().listGroups!('q')).toEqual([{ group: 'g', ready: 2, active: 1, paused: false }]);
+    await ctx.advance(250);
+    await complete(first.jobs[0]!);
+    expect((await reserve('q', 5, two)).jobs.map(data)).toEqual(['b']);
+  });
 }

@@ -410,10 +410,11 @@ export class MemoryStore implements Store {
         );
         if (jobs.length > 0) result.slots = slotsOfJobs(recorded, jobs.length, perCall);
         // Limited only if the limit, not the queue, cut the answer short.
+        // (Ready jobs left only in full groups do not count: no reserve could take them now.)
         limited =
           plan.retryAfterMs !== undefined &&
           (jobs.length === max || sizes !== undefined) &&
-          q.counts.ready > 0;
+          this.peekReady(q) !== undefined;
       }
       if (limited && plan) result.retryAfterMs = plan.retryAfterMs ?? 1;
       else if (capped && jobs.length < n) result.nextCheckInMs = ACTIVE_CAP_CHECK_MS;
