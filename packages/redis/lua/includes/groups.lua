@@ -16,7 +16,8 @@
     <gp>w:<g>  zset  the group's waiting jobs, not yet released: score priority × 2^32 + 2^31 + seq
                      (lowest first: priority, then sequence; jobs put back at the front get
                      negative sequences, so they go before every job of their priority)
-    <gp>i      zset  every group with a state hash (member = name, score 0: listed by name)
+    <gp>i      zset  every group holding anything (a slot, a turn, a waiting job) or paused
+                     (member = name, score 0: listed by name)
     <gp>n      string  the number of waiting jobs over all groups (ready jobs not in the ready lists)
     <gp>p      set   paused groups: no turn is released while a group is paused (it stays in the
                      index while paused, even holding nothing)
@@ -26,7 +27,9 @@
   waits out its backoff (job field H = 1), and goes back to the front of its group when due, so
   with concurrency 1 a group's jobs start in the order they were added, retries included. A job
   whose lease expired is recovered to the front of its group too. Snoozed jobs give their slot back
-  and queue at the back.
+  and queue at the back. Sequences restart when a group's state goes (it holds nothing); a group
+  that never empties has room for 2^31 jobs put at its back (and as many at its front) before its
+  scores would reach the next priority.
 ]]
 --- @include "includes/ready.lua"
 
