@@ -30,6 +30,7 @@ export default tseslint.config(
     files: [
       '**/test/**/*.ts',
       'packages/testing/src/store-contract.ts',
+      'packages/testing/src/store-contract-groups.ts',
       'jest.config.ts',
       'jest.global-setup.ts',
     ],

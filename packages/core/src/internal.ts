@@ -6,6 +6,7 @@
 export { StoreText, fillTemplate, leaseExpiredError, boundAttemptErrors } from './model/limits';
 export type { TemplateValues } from './model/limits';
 export {
+  assertGroupName,
   assertListOptions,
   assertQueueName,
   assertRetention,

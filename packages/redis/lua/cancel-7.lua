@@ -21,6 +21,8 @@
     5  id                the job
     6  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
     7  reason            reason recorded on a job cancelled while it waited
+    8  groupPrefix       prefix of the group keys (includes/groups.lua): a waiting job of a group
+                         leaves its group, a retry keeping its group slot gives it back
 
   Returns:
     1 cancelled, 2 signalled (running), 3 finished already, 0 not found
@@ -30,6 +32,7 @@
 ]]
 --- @include "includes/time.lua"
 --- @include "includes/ready.lua"
+--- @include "includes/groups.lua"
 --- @include "includes/events.lua"
 --- @include "includes/finish.lua"
 --- @include "includes/state.lua"
@@ -38,8 +41,8 @@ local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KE
 local finishedKey, countersKey, eventsKey = KEYS[5], KEYS[6], KEYS[7]
 local jobPrefix, readyPrefix, cancelChannel = ARGV[1], ARGV[2], ARGV[3]
 local eventsMaxLen = tonumber(ARGV[4])
-local id, defaultRetention, reason = ARGV[5], ARGV[6], ARGV[7]
-if #ARGV ~= 7 or not eventsMaxLen then
+local id, defaultRetention, reason, groupPrefix = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if #ARGV ~= 8 or not eventsMaxLen then
   return -2
 end
 
@@ -58,10 +61,17 @@ end
 
 local now = storeNow()
 local nowS = tostring(now)
-if state == 'w' then
+local g = redis.call('HMGET', jobKey, 'G', 'H')
+if state == 'w' and g[1] then
+  groupRemove(groupPrefix, g[1], id, priority, readyPrefix, prioritiesKey)
+elseif state == 'w' then
   readyRemove(readyPrefix, prioritiesKey, priority, id)
 else
   redis.call('ZREM', scheduledKey, id)
+  if g[1] and g[2] then
+    redis.call('HDEL', jobKey, 'H')
+    groupFree(groupPrefix, g[1], readyPrefix, prioritiesKey)
+  end
 end
 local queueRetention = redis.call('HGET', settingsKey, 'r') or defaultRetention
 local jobRetention = redis.call('HGET', jobKey, 'R')

@@ -1,6 +1,8 @@
 --[[
-  drain: deletes waiting jobs of a queue (ready, then scheduled), at most maxPerCall per call; the
-  client calls again while some remain. Running and finished jobs are not touched. A deleted job's
+  drain: deletes waiting jobs of a queue (ready, then those waiting in their groups, then scheduled),
+  at most maxPerCall per call; the client calls again while some remain. A group whose turn or
+  waiting jobs were deleted, or whose retry kept a slot, gets its state back in order (its slots
+  held by running jobs stay); walking the groups costs O(groups) per call. Running and finished jobs are not touched. A deleted job's
   unique-key lock is deleted too if it still names that job, so the key can be used again at once.
 
   KEYS:
@@ -12,6 +14,7 @@
     2  readyPrefix   prefix of the per-priority ready lists
     3  uniquePrefix  prefix of unique-key locks
     4  maxPerCall    most jobs deleted by this call (≥ 1)
+    5  groupPrefix   prefix of the group keys (includes/groups.lua)
 
   Returns:
     { deleted, remaining } where remaining is the number of ready and scheduled jobs left.
@@ -20,20 +23,33 @@
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/ready.lua"
+--- @include "includes/groups.lua"
 
 local prioritiesKey, scheduledKey = KEYS[1], KEYS[2]
 local jobPrefix, readyPrefix, uniquePrefix = ARGV[1], ARGV[2], ARGV[3]
 local maxPerCall = tonumber(ARGV[4])
-if #ARGV ~= 4 or not maxPerCall or maxPerCall < 1 then
+local groupPrefix = ARGV[5]
+if #ARGV ~= 5 or not maxPerCall or maxPerCall < 1 then
   return -2
 end
 
 local deleted = 0
+local touched = {}
 local drop = function(id)
   local jobKey = jobPrefix .. id
-  local unique = redis.call('HGET', jobKey, 'u')
+  local f = redis.call('HMGET', jobKey, 'u', 'G', 'H')
+  local unique = f[1]
   if unique and redis.call('GET', uniquePrefix .. unique) == id then
     redis.call('DEL', uniquePrefix .. unique)
+  end
+  if f[2] then
+    local sk = groupPrefix .. 's:' .. f[2]
+    touched[f[2]] = true
+    if redis.call('HGET', sk, 't') == id then
+      redis.call('HDEL', sk, 't', 'tp') -- its turn
+    elseif f[3] then
+      redis.call('HINCRBY', sk, 'r', -1) -- a retry keeping its slot
+    end
   end
   deleted = deleted + redis.call('DEL', jobKey)
 end
@@ -50,9 +66,33 @@ while budget > 0 do
   budget = budget - #ids
 end
 if budget > 0 then
+  for _, g in ipairs(redis.call('ZRANGE', groupPrefix .. 'i', 0, -1)) do
+    if budget <= 0 then
+      break
+    end
+    local popped = redis.call('ZPOPMIN', groupPrefix .. 'w:' .. g, budget)
+    if #popped > 0 then
+      redis.call('DECRBY', groupPrefix .. 'n', #popped / 2)
+      touched[g] = true
+      for i = 1, #popped, 2 do
+        drop(popped[i])
+      end
+      budget = budget - #popped / 2
+    end
+  end
+end
+if budget > 0 then
   local popped = redis.call('ZPOPMIN', scheduledKey, budget)
   for i = 1, #popped, 2 do
     drop(popped[i])
   end
 end
-return { deleted, readyCount(prioritiesKey, readyPrefix) + redis.call('ZCARD', scheduledKey) }
+-- A group left with waiting jobs (added meanwhile) gets its turn again; an empty one goes.
+for g in pairs(touched) do
+  groupRelease(groupPrefix, g, readyPrefix, prioritiesKey)
+  groupTidy(groupPrefix, g)
+end
+return {
+  deleted,
+  readyCount(prioritiesKey, readyPrefix) + groupWaitingCount(groupPrefix) + redis.call('ZCARD', scheduledKey),
+}

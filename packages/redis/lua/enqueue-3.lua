@@ -5,8 +5,9 @@
   existing id with the duplicate flag. New jobs get a record `<jobPrefix><id>` (a hash with short
   fields: d data JSON stored verbatim, c created-at, and only the non-default options: n name,
   p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, q cost,
-  T trace context), and go to
-  the ready list of their priority or, when due later, to the scheduled zset. Automatic ids come from
+  T trace context, G group), and go to
+  the ready list of their priority (a job of a group: the back of its group, see
+  includes/groups.lua) or, when due later, to the scheduled zset. Automatic ids come from
   the `id` sequence of the counters hash and skip ids a caller already took.
 
   KEYS:
@@ -19,12 +20,14 @@
     2  readyPrefix   prefix of the per-priority ready lists
     3  uniquePrefix  prefix of unique-key locks
     4  wakeChannel   channel told when jobs were added
-    5  count         number of jobs that follow
-    6… per job, 13 values: id ('' = automatic), data JSON, name ('' = the queue's), priority
+    5  groupPrefix   prefix of the group keys (includes/groups.lua)
+    6  count         number of jobs that follow
+    7… per job, 14 values: id ('' = automatic), data JSON, name ('' = the queue's), priority
        ('' = 0), delayMs (''), runAt ('' or epoch ms; wins over delayMs), maxAttempts (''),
        timeoutMs (''), uniqueKey (''), uniqueTtlMs, retention ('' | n | c<count> | a<ms>),
        cost ('' = 1: units of a per-job rate limit the job spends), trace context
-       ('' = none, else the traceparent, then a space and the tracestate if there is one)
+       ('' = none, else the traceparent, then a space and the tracestate if there is one),
+       group ('' = none)
 
   Returns:
     { now, id1, duplicate1, id2, duplicate2, ... } with duplicate 1 or 0, in the order given.
@@ -35,12 +38,14 @@
 --- @include "includes/time.lua"
 --- @include "includes/chunked.lua"
 --- @include "includes/ready.lua"
+--- @include "includes/groups.lua"
 
-local FIELDS = 13
+local FIELDS = 14
 local countersKey, prioritiesKey, scheduledKey = KEYS[1], KEYS[2], KEYS[3]
 local jobPrefix, readyPrefix, uniquePrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local count = tonumber(ARGV[5])
-if not count or #ARGV ~= 5 + count * FIELDS then
+local groupPrefix = ARGV[5]
+local count = tonumber(ARGV[6])
+if not count or #ARGV ~= 6 + count * FIELDS then
   return -2
 end
 
@@ -54,7 +59,7 @@ local created = 0
 -- Automatic ids: one sequence bump for the whole call, one more per id a caller already took.
 local autoCount = 0
 for i = 0, count - 1 do
-  if ARGV[6 + i * FIELDS] == '' then
+  if ARGV[7 + i * FIELDS] == '' then
     autoCount = autoCount + 1
   end
 end
@@ -79,7 +84,7 @@ local takeAutoId = function()
 end
 
 for i = 0, count - 1 do
-  local base = 6 + i * FIELDS
+  local base = 7 + i * FIELDS
   local id = ARGV[base]
   local data = ARGV[base + 1]
   local name = ARGV[base + 2]
@@ -93,6 +98,7 @@ for i = 0, count - 1 do
   local retention = ARGV[base + 10]
   local cost = ARGV[base + 11]
   local trace = ARGV[base + 12]
+  local group = ARGV[base + 13]
 
   local duplicateOf = nil
   if id ~= '' and redis.call('EXISTS', jobPrefix .. id) == 1 then
@@ -160,10 +166,19 @@ for i = 0, count - 1 do
       fields[#fields + 1] = 'T'
       fields[#fields + 1] = trace
     end
+    if group ~= '' then
+      fields[#fields + 1] = 'G'
+      fields[#fields + 1] = group
+    end
     redis.call('HSET', jobPrefix .. id, unpack(fields))
     if runAt > now then
       scheduled[#scheduled + 1] = runAt
       scheduled[#scheduled + 1] = id
+    elseif group ~= '' then
+      -- Ready jobs before it go first, so the ready lists keep the order of the add.
+      readyFlush(batch, readyPrefix, prioritiesKey)
+      batch = readyBatch()
+      groupPush(groupPrefix, group, priority ~= '' and priority or '0', id, false, readyPrefix, prioritiesKey)
     else
       readyAdd(batch, priority ~= '' and priority or '0', id)
     end

@@ -1,6 +1,7 @@
 --[[
   list-jobs: one page of a queue's jobs in one state, in the order MemoryStore lists them: ready by
-  priority then FIFO, scheduled by run-at, running by lease start, completed / cancelled / dead
+  priority then FIFO (the ready lists, which hold one turn per group; then the jobs waiting in their
+  groups, groups by name, each in turn order), scheduled by run-at, running by lease start, completed / cancelled / dead
   newest first. Due scheduled jobs are promoted first, as reserve would.
 
   With a filter (a job name, or a time range on the state's time: run-at for ready and scheduled
@@ -30,6 +31,7 @@
     10 to           only jobs whose time is ≤ this (store ms; '' = no bound)
     11 maxScan      with a filter: most jobs looked at by this call
     12 skip         with a filter: matches to skip before the first one answered
+    13 groupPrefix  prefix of the group keys (includes/groups.lua)
 
   Returns:
     { count, count × record, next, skip } where a record is as get-job returns it; next is the
@@ -49,7 +51,8 @@ local jobPrefix, readyPrefix, state = ARGV[1], ARGV[2], ARGV[3]
 local offset, limit, maxPromote = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local queueName, name, from, to = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local maxScan, skip = tonumber(ARGV[11]), tonumber(ARGV[12])
-if #ARGV ~= 12 or not (offset and limit and maxPromote and maxScan and skip) then
+local groupPrefix = ARGV[13]
+if #ARGV ~= 13 or not (offset and limit and maxPromote and maxScan and skip) then
   return -2
 end
 if (ARGV[9] ~= '' and not from) or (ARGV[10] ~= '' and not to) then
@@ -58,7 +61,7 @@ end
 local filtered = name ~= '' or from ~= nil or to ~= nil
 
 local now = storeNow()
-promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
+promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
 
 local reply = { 0 }
 local add = function(id, code, deadline)
@@ -90,6 +93,11 @@ if filtered then
         if #candidates >= maxScan then
           break
         end
+      end
+    end
+    if #candidates < maxScan then
+      for _, id in ipairs(groupWaitingRange(groupPrefix, pos, maxScan - #candidates)) do
+        candidates[#candidates + 1] = { id, 'w', false }
       end
     end
   elseif state == 'scheduled' then
@@ -190,6 +198,11 @@ if state == 'ready' then
       if reply[1] >= limit then
         break
       end
+    end
+  end
+  if reply[1] < limit then
+    for _, id in ipairs(groupWaitingRange(groupPrefix, skip, limit - reply[1])) do
+      add(id, 'w', false)
     end
   end
 elseif state == 'scheduled' then

@@ -10,6 +10,8 @@
     2  readyPrefix  prefix of the per-priority ready lists
     3  wakeChannel  channel told when jobs became ready
     4  id           the job
+    5  groupPrefix  prefix of the group keys (includes/groups.lua): a job of a group goes to its
+                    group (a retry keeping its group slot to the front, giving the slot back)
 
   Returns:
     1 promoted, 0 the job is not scheduled
@@ -19,23 +21,28 @@
 ]]
 --- @include "includes/time.lua"
 --- @include "includes/ready.lua"
+--- @include "includes/promote.lua"
 
 local scheduledKey, prioritiesKey = KEYS[1], KEYS[2]
-if #ARGV ~= 4 then
+if #ARGV ~= 5 then
   return -2
 end
-local jobPrefix, readyPrefix, wakeChannel, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local jobPrefix, readyPrefix, wakeChannel, id, groupPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local jobKey = jobPrefix .. id
 if redis.call('ZREM', scheduledKey, id) == 0 then
   return 0
 end
-local f = redis.call('HMGET', jobKey, 'c', 'p')
+local f = redis.call('HMGET', jobKey, 'c', 'p', 'G', 'H')
 if not f[1] then
   return 0
 end
 local now = storeNow()
 redis.call('HSET', jobKey, 'r', now)
 redis.call('HDEL', jobKey, 'y')
-readyPush(readyPrefix, prioritiesKey, f[2], id)
+if f[3] then
+  promoteOne(jobPrefix, readyPrefix, prioritiesKey, groupPrefix, id, f[2], f[3], f[4] == '1')
+else
+  readyPush(readyPrefix, prioritiesKey, f[2], id)
+end
 redis.call('PUBLISH', wakeChannel, '')
 return 1

@@ -32,6 +32,8 @@
     11 errorTemplate       template of the error recorded, as JSON (`{attempt}`)
     12 defaultRetention      retention of a queue that sets none (n | k | c<count> | a<ms> | c<count>a<ms>)
     13 defaultDeadRetention  dead retention of a queue that sets none
+    14 groupPrefix         prefix of the group keys (includes/groups.lua): a recovered job of a group
+                           goes to the front of its group, and its group slot is given back
 
   Returns:
     { now, more (0 | 1), recoveredCount, recoveredCount × id, deadCount, deadCount × id }
@@ -42,6 +44,7 @@
 --- @include "includes/time.lua"
 --- @include "includes/chunked.lua"
 --- @include "includes/ready.lua"
+--- @include "includes/groups.lua"
 --- @include "includes/events.lua"
 --- @include "includes/attempt-errors.lua"
 --- @include "includes/history.lua"
@@ -58,8 +61,9 @@ local defaultMaxAttempts = tonumber(ARGV[8])
 local maxErrors = tonumber(ARGV[9])
 local reasonTemplate, errorTemplate = ARGV[10], ARGV[11]
 local defaultRetention, defaultDeadRetention = ARGV[12], ARGV[13]
+local groupPrefix = ARGV[14]
 local numbers = eventsMaxLen and historyTtlMs and maxPerCall and defaultMaxAttempts and maxErrors
-if #ARGV ~= 13 or not numbers then
+if #ARGV ~= 14 or not numbers then
   return -2
 end
 
@@ -90,7 +94,7 @@ local batch = readyBatch()
 local events = eventBatch()
 for _, id in ipairs(expired) do
   local jobKey = jobPrefix .. id
-  local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p')
+  local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p', 'G')
   if f[1] then
     local attempt = tonumber(f[2]) or 0
     local maxAttempts = tonumber(f[3]) or defaultMaxAttempts
@@ -102,9 +106,17 @@ for _, id in ipairs(expired) do
       deadLetter(jobKey, deadKey, id, reason, nowS)
       dead[#dead + 1] = id
       eventAdd(events, id, 'dead', { 'x', reason, 'e', errorJson })
+      if f[5] then
+        groupFree(groupPrefix, f[5], readyPrefix, prioritiesKey)
+      end
     else
       redis.call('HSET', jobKey, 'y', nowS)
-      readyAdd(batch, f[4], id)
+      if f[5] then
+        groupPush(groupPrefix, f[5], f[4], id, true, readyPrefix, prioritiesKey)
+        groupFree(groupPrefix, f[5], readyPrefix, prioritiesKey)
+      else
+        readyAdd(batch, f[4], id)
+      end
       recovered[#recovered + 1] = id
       eventAdd(events, id, 'retrying', { 'e', errorJson })
     end

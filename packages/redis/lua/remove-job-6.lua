@@ -13,6 +13,8 @@
     1  jobPrefix    prefix of job record keys
     2  readyPrefix  prefix of the per-priority ready lists
     3  id           the job
+    4  groupPrefix  prefix of the group keys (includes/groups.lua): a waiting job of a group leaves
+                    its group, a retry keeping its group slot gives it back
 
   Returns:
     1 deleted, 0 no such job or it is running
@@ -21,23 +23,30 @@
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/ready.lua"
+--- @include "includes/groups.lua"
 --- @include "includes/state.lua"
 
 local prioritiesKey, scheduledKey, activeKey, deadKey, finishedKey, countersKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-if #ARGV ~= 3 then
+if #ARGV ~= 4 then
   return -2
 end
-local jobPrefix, readyPrefix, id = ARGV[1], ARGV[2], ARGV[3]
+local jobPrefix, readyPrefix, id, groupPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jobKey = jobPrefix .. id
 local state, priority = jobState(jobKey, id, activeKey, scheduledKey)
 if not state or state == 'a' then
   return 0
 end
-if state == 'w' then
+local g = redis.call('HMGET', jobKey, 'G', 'H')
+if state == 'w' and g[1] then
+  groupRemove(groupPrefix, g[1], id, priority, readyPrefix, prioritiesKey)
+elseif state == 'w' then
   readyRemove(readyPrefix, prioritiesKey, priority, id)
 elseif state == 's' then
   redis.call('ZREM', scheduledKey, id)
+  if g[1] and g[2] then
+    groupFree(groupPrefix, g[1], readyPrefix, prioritiesKey)
+  end
 elseif state == 'd' then
   redis.call('LREM', deadKey, 1, id)
 else

@@ -10,7 +10,13 @@
   q, default 1, at most the smallest `allowed`), all at one slot; jobs popped beyond what the limits
   grant go back to the head of their ready lists, in order. Further limits (KEYS 7…) are checked
   with the first at the same slots: a unit goes where every one has room. Every job leased by one call carries the same
-  token (a lease is the pair job id + token, and a job is leased once per call). Records are
+  token (a lease is the pair job id + token, and a job is leased once per call).
+
+  Groups (job field G; see includes/groups.lua): the ready lists hold one turn per group, so popping
+  them serves groups round-robin. A popped turn takes a slot of its group; when the group already
+  holds groupConcurrency slots the job goes back to the front of its group (not leased, not
+  counted) and the group waits for a slot to free. A leased job's group releases its next turn at
+  the back while it has room. Records are
   returned whole (HGETALL) and checked by the client, which dead-letters malformed ones with the
   reject script; an id whose record is gone is dropped from the ready list and reported.
 
@@ -44,7 +50,10 @@
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
     15 limitMarginMs  the part of limitPeriodMs that is a margin (kept under store-wide numbers)
     16 workerId       the worker taking the leases, kept in field w ('': none, and w is cleared)
-    17 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
+    17 groupPrefix    prefix of the group keys (includes/groups.lua)
+    18 groupConcurrency  -1 (no cap), or: at most this many jobs of one group leased at once, across
+                      every worker
+    19 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
@@ -61,6 +70,7 @@
 --- @include "includes/ready.lua"
 --- @include "includes/promote.lua"
 --- @include "includes/limiter.lua"
+--- @include "includes/groups.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local countersKey, limiterKey = KEYS[5], KEYS[6]
@@ -77,8 +87,10 @@ local leadMs, aheadMs = tonumber(ARGV[11]), tonumber(ARGV[12])
 local maxActive, capCheckMs = tonumber(ARGV[13]), tonumber(ARGV[14])
 local limitMarginMs = tonumber(ARGV[15])
 local workerId = ARGV[16]
-local moreLimits = tonumber(ARGV[17])
-if not moreLimits or #ARGV ~= 17 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local groupPrefix = ARGV[17]
+local groupConcurrency = tonumber(ARGV[18])
+local moreLimits = tonumber(ARGV[19])
+if not moreLimits or not groupConcurrency or #ARGV ~= 19 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
@@ -87,7 +99,7 @@ if redis.call('HGET', settingsKey, 'p') == '1' then
   return { 1, now, -1, -1, '', 0, 0, 0 }
 end
 
-promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
+promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
 
 local want = n
 -- Fill: until the head job has been ready fillWaitMs, reserve nothing while fewer than fillCount are
@@ -99,7 +111,7 @@ if fillCount > 0 then
     local t = redis.call('HMGET', jobPrefix .. head, 'y', 'r', 'c')
     local readyAt = tonumber(t[1] or t[2] or t[3])
     if readyAt and now - readyAt < fillWaitMs then
-      local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount)
+      local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount) + groupWaitingCount(groupPrefix)
       if ready < fillCount then
         return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0, 0 }
       end
@@ -122,7 +134,7 @@ local planRetry = -1
 if limitAllowed > 0 then
   Ls = { limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now) }
   for i = 1, moreLimits do
-    local b = 17 + 3 * (i - 1)
+    local b = 19 + 3 * (i - 1)
     local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
     if not a or not p or not m then
       return -2
@@ -137,7 +149,21 @@ end
 -- Pop the jobs first (records read whole), lease them once the limit's plan is final.
 local popped = {}
 local missing = {}
-local spare = 1000 -- ids without a record do not count towards `want`; a bounded number is dropped per call
+-- The group and priority of a record (as HGETALL answers it).
+local function groupOf(f)
+  local g, p = nil, '0'
+  for j = 1, #f, 2 do
+    if f[j] == 'G' then
+      g = f[j + 1]
+    elseif f[j] == 'p' then
+      p = f[j + 1]
+    end
+  end
+  return g, p
+end
+-- Ids without a record, and turns of full groups, do not count towards `want`; a bounded number of
+-- them is handled per call.
+local spare = 1000
 while #popped < want and spare > 0 do
   local ids = readyPop(prioritiesKey, readyPrefix, want - #popped)
   if #ids == 0 then
@@ -149,7 +175,12 @@ while #popped < want and spare > 0 do
       spare = spare - 1
       missing[#missing + 1] = id
     else
-      popped[#popped + 1] = { id, f }
+      local g, p = groupOf(f)
+      if not g or groupTake(groupPrefix, g, id, p, groupConcurrency, readyPrefix, prioritiesKey) then
+        popped[#popped + 1] = { id, f }
+      else
+        spare = spare - 1
+      end
     end
   end
 end
@@ -180,18 +211,17 @@ if Ls and jobsPerCall == 1 then
     sizes = costs
     local granted
     plan, granted, planRetry = limiterPlan(Ls, #popped, sizes, now + leadMs, now + math.max(leadMs, aheadMs), false)
-    -- What the limits do not grant goes back to the head of its ready list, in order.
+    -- What the limits do not grant goes back to the head of its ready list, in order (a job of a
+    -- group to the front of its group, giving its slot back).
     for i = #popped, granted + 1, -1 do
-      local f = popped[i][2]
-      local p = '0'
-      for j = 1, #f, 2 do
-        if f[j] == 'p' then
-          p = f[j + 1]
-          break
-        end
+      local g, p = groupOf(popped[i][2])
+      if g then
+        groupPush(groupPrefix, g, p, popped[i][1], true, readyPrefix, prioritiesKey)
+        groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+      else
+        redis.call('LPUSH', readyPrefix .. p, popped[i][1])
+        redis.call('ZADD', prioritiesKey, p, p)
       end
-      redis.call('LPUSH', readyPrefix .. p, popped[i][1])
-      redis.call('ZADD', prioritiesKey, p, p)
       popped[i] = nil
     end
   end

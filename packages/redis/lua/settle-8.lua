@@ -10,6 +10,10 @@
     dead       dead-lettered with a reason (and the error, if one is given)
     snoozed    due again after delayMs; the attempt is given back
     cancelled  the job finishes as cancelled with a reason
+  A job of a group (field G; see includes/groups.lua) gives its group slot back, except a retry
+  with a delay: it keeps the slot through its backoff (field H) and goes to the front of its group
+  when due. A retry without a delay goes to the front of its group at once; a snoozed job queues at
+  the back.
 
   Counters, per-minute history and the event stream are updated in the same call. Afterwards the
   finished list is trimmed to the queue's retention (defaultRetention if the queue has none) and the
@@ -34,8 +38,9 @@
     6  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
     7  maxErrors         attempt errors kept per job (the first and the latest maxErrors - 1)
     8  defaultDeadRetention  dead retention of a queue that sets none (k | n | c<count> | a<ms> | c<count>a<ms>)
-    9  count             number of settlements that follow
-    10… per settlement, 5 values: id, token, kind, a, b where
+    9  groupPrefix       prefix of the group keys (includes/groups.lua)
+    10 count             number of settlements that follow
+    11… per settlement, 5 values: id, token, kind, a, b where
          completed: a = result JSON ('' = no result)
          retrying:  a = delayMs, b = error JSON
          dead:      a = reason, b = error JSON ('' = none)
@@ -51,6 +56,7 @@
 --- @include "includes/time.lua"
 --- @include "includes/chunked.lua"
 --- @include "includes/ready.lua"
+--- @include "includes/groups.lua"
 --- @include "includes/events.lua"
 --- @include "includes/attempt-errors.lua"
 --- @include "includes/history.lua"
@@ -65,13 +71,14 @@ local historyTtlMs = tonumber(ARGV[5])
 local defaultRetention = ARGV[6]
 local maxErrors = tonumber(ARGV[7])
 local defaultDeadRetention = ARGV[8]
-local count = tonumber(ARGV[9])
-if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 9 + count * FIELDS then
+local groupPrefix = ARGV[9]
+local count = tonumber(ARGV[10])
+if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 10 + count * FIELDS then
   return -2
 end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
 for i = 0, count - 1 do
-  if not KINDS[ARGV[12 + i * FIELDS]] then
+  if not KINDS[ARGV[13 + i * FIELDS]] then
     return -2
   end
 end
@@ -89,8 +96,9 @@ local finished = finishBatch()
 local events = eventBatch()
 local scheduled = {}
 
--- Back to the queue: scheduled at now + delay, or ready now.
-local requeue = function(jobKey, id, delay, priority)
+-- Back to the queue: scheduled at now + delay, or ready now (a job of group g: to the front of its
+-- group with `front`, else the back).
+local requeue = function(jobKey, id, delay, priority, g, front)
   if delay > 0 then
     local runAt = tostring(now + delay)
     scheduled[#scheduled + 1] = runAt
@@ -100,20 +108,24 @@ local requeue = function(jobKey, id, delay, priority)
   else
     redis.call('HSET', jobKey, 'y', nowS)
     redis.call('HDEL', jobKey, 'k')
-    readyAdd(ready, priority, id)
+    if g then
+      groupPush(groupPrefix, g, priority, id, front, readyPrefix, prioritiesKey)
+    else
+      readyAdd(ready, priority, id)
+    end
   end
 end
 
 for i = 0, count - 1 do
-  local base = 10 + i * FIELDS
+  local base = 11 + i * FIELDS
   local id, token, kind, a, b = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   local jobKey = jobPrefix .. id
   -- Field k holds the lease token; a finished job keeps it, but its state s makes it stale.
   local f
   if kind == 'completed' or kind == 'cancelled' then
-    f = redis.call('HMGET', jobKey, 'k', 's', 'R')
+    f = redis.call('HMGET', jobKey, 'k', 's', 'R', 'G')
   else
-    f = redis.call('HMGET', jobKey, 'k', 's', 'a', 'p')
+    f = redis.call('HMGET', jobKey, 'k', 's', 'a', 'p', 'G')
   end
   if f[1] ~= token or f[2] then
     reply[#reply + 1] = redis.call('EXISTS', jobKey) == 1 and 2 or 0
@@ -130,18 +142,31 @@ for i = 0, count - 1 do
       end
       completed = completed + 1
       eventAdd(events, id, kind, { 'r', a })
+      if f[4] then
+        groupFree(groupPrefix, f[4], readyPrefix, prioritiesKey)
+      end
     elseif kind == 'cancelled' then
       if finishJob(finished, jobKey, id, 'x', nowS, f[3], queueRetention, { 'x', a }) then
         keptCancelled = keptCancelled + 1
       end
       cancelled = cancelled + 1
       eventAdd(events, id, kind, { 'x', a })
+      if f[4] then
+        groupFree(groupPrefix, f[4], readyPrefix, prioritiesKey)
+      end
     else
       local attempt = tonumber(f[3]) or 0
+      local g = f[5]
       if kind == 'retrying' then
         recordError(jobKey, b, attempt, nowS, maxErrors)
         failed = failed + 1
-        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4])
+        local delay = math.max(0, tonumber(a) or 0)
+        requeue(jobKey, id, delay, f[4], g, true)
+        if g and delay > 0 then
+          redis.call('HSET', jobKey, 'H', '1') -- keeps its group slot until due
+        elseif g then
+          groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+        end
         eventAdd(events, id, kind, { 'e', b })
       elseif kind == 'dead' then
         if b ~= '' then
@@ -151,9 +176,15 @@ for i = 0, count - 1 do
         deadLetter(jobKey, deadKey, id, a, nowS)
         dead = dead + 1
         eventAdd(events, id, kind, { 'x', a, 'e', b })
+        if g then
+          groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+        end
       else
         redis.call('HSET', jobKey, 'a', math.max(0, attempt - 1))
-        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4])
+        if g then
+          groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+        end
+        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4], g, false)
         eventAdd(events, id, kind, nil)
       end
     end

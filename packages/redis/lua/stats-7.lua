@@ -17,6 +17,7 @@
     3  maxPromote        most scheduled jobs promoted by this call
     4  defaultRetention  retention of a queue that sets none (n | c<count> | a<ms>)
     5  defaultDeadRetention  dead retention of a queue that sets none
+    6  groupPrefix       prefix of the group keys (includes/groups.lua; ready counts its waiting jobs)
 
   Returns:
     { paused (0 | 1), ready, scheduled, running, completed, dead, cancelled,
@@ -34,13 +35,13 @@ local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KE
 local deadKey, finishedKey, countersKey = KEYS[5], KEYS[6], KEYS[7]
 local jobPrefix, readyPrefix = ARGV[1], ARGV[2]
 local maxPromote = tonumber(ARGV[3])
-local defaultRetention, defaultDeadRetention = ARGV[4], ARGV[5]
-if #ARGV ~= 5 or not maxPromote then
+local defaultRetention, defaultDeadRetention, groupPrefix = ARGV[4], ARGV[5], ARGV[6]
+if #ARGV ~= 6 or not maxPromote then
   return -2
 end
 
 local now = storeNow()
-promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, now, maxPromote)
+promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
 local settings = redis.call('HMGET', settingsKey, 'p', 'r', 'rd')
 local trimmed = applyRetention(finishedKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
 applyDeadRetention(deadKey, jobPrefix, settings[3] or defaultDeadRetention, now, 10000)
@@ -56,7 +57,7 @@ local num = function(v)
 end
 return {
   settings[1] == '1' and 1 or 0,
-  readyCount(prioritiesKey, readyPrefix, nil),
+  readyCount(prioritiesKey, readyPrefix, nil) + groupWaitingCount(groupPrefix),
   redis.call('ZCARD', scheduledKey),
   redis.call('ZCARD', activeKey),
   num(c[1]),

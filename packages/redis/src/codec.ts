@@ -39,6 +39,8 @@ import { RedisScriptError } from './errors';
  * | `t` / `u` / `R` | timeout / unique key / retention | none |
  * | `q` | cost: units of a per-job rate limit | 1 |
  * | `T` | trace context: traceparent, then a space and the tracestate if any | none |
+ * | `G` | group (`JobOptions.group`) | none |
+ * | `H` | 1 while a retried job of a group keeps its group slot through its backoff | none |
  * | `k` / `g` | token of the last lease (stale once `s` is set) / lease start | none |
  * | `w` | worker holding the last lease (`ReserveOptions.workerId`) | none |
  * | `f` / `o` / `x` / `s` | finished at / result JSON / reason / terminal state (c, x, d) | none |
@@ -48,7 +50,7 @@ import { RedisScriptError } from './errors';
  */
 
 /** Values per job in an enqueue call (see `lua/enqueue-3.lua`). */
-export const ENQUEUE_FIELDS = 13;
+export const ENQUEUE_FIELDS = 14;
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 5;
 
@@ -111,6 +113,7 @@ export function encodeNewJob(job: NewJob): string[] {
     encodeRetention(job.retention),
     job.cost === undefined || job.cost === 1 ? '' : String(job.cost),
     encodeTrace(job.trace),
+    job.group ?? '',
   ];
 }
 
@@ -291,6 +294,8 @@ export interface JobFields {
   q?: string;
   /** Trace context. */
   T?: string;
+  /** Group. */
+  G?: string;
 }
 
 /**
@@ -315,6 +320,7 @@ export function readJobFields(r: Reply): JobFields {
       case 'u':
       case 'q':
       case 'T':
+      case 'G':
         f[field] = value;
         break;
     }
@@ -369,6 +375,7 @@ export function toReservedJob<T>(
       ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
       ...(uniqueKey === undefined ? {} : { uniqueKey }),
       ...(f.q === undefined ? {} : { cost: num(f.q, 1) }),
+      ...(f.G === undefined ? {} : { group: f.G }),
       ...(trace === undefined ? {} : { trace }),
     },
   };
@@ -429,6 +436,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
   const token = get('k');
   const workerId = get('w');
   const trace = decodeTrace(get('T'));
+  const group = get('G');
   return {
     id,
     queue,
@@ -444,6 +452,7 @@ export function readRecord<T>(r: Reply, queue: string): JobRecord<T> {
     ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
     ...(uniqueKey === undefined ? {} : { uniqueKey }),
     ...(get('q') === undefined ? {} : { cost: num(get('q'), 1) }),
+    ...(group === undefined ? {} : { group }),
     ...(trace === undefined ? {} : { trace }),
     ...(result === undefined ? {} : { result: parseJson(result) }),
     ...(startedAt === undefined ? {} : { startedAt: num(startedAt, 0) }),

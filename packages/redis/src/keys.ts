@@ -38,6 +38,12 @@ export interface QueueKeys extends QueueKeyMap {
   readonly jobPrefix: string;
   /** Prefix of the per-priority ready lists: `<readyPrefix><priority>`. */
   readonly readyPrefix: string;
+  /**
+   * Prefix of the group keys (see `lua/includes/groups.lua`): `<groupPrefix>s:<group>` (state hash),
+   * `<groupPrefix>w:<group>` (waiting jobs), `<groupPrefix>i` (groups index), `<groupPrefix>n`
+   * (waiting count), `<groupPrefix>p` (paused groups).
+   */
+  readonly groupPrefix: string;
   /** Prefix of unique-key locks: `<uniquePrefix><unique key>`. */
   readonly uniquePrefix: string;
   /** Prefix of per-minute history hashes: `<historyPrefix><minute start ms>`. */
@@ -66,6 +72,7 @@ const SUFFIX = {
   events: 'ev',
   job: 'j:',
   ready: 'w:',
+  group: 'g',
   unique: 'u:',
   history: 'h:',
   wake: 'wake',
@@ -90,6 +97,8 @@ const WORKERS_TAG = '{~workers}';
  * | `P:{Q}:j:<id>` | hash | one job record (short fields, payload JSON verbatim) |
  * | `P:{Q}:w:<priority>` | list | ready job ids of one priority, FIFO |
  * | `P:{Q}:wp` | zset | priorities with ready jobs |
+ * | `P:{Q}:gs:<group>` / `:gw:<group>` | hash / zset | a group's slots and turn / its waiting jobs |
+ * | `P:{Q}:gi` / `:gn` / `:gp` | zset / string / set | groups holding anything or paused / waiting jobs of all groups / paused groups |
  * | `P:{Q}:s` / `:a` | zset | scheduled ids by run-at / running ids by lease deadline |
  * | `P:{Q}:d` / `:f` | list | dead / finished (completed + cancelled) ids, newest first |
  * | `P:{Q}:n` / `:st` | hash | counters and sequences / settings |
@@ -173,6 +182,7 @@ export class KeyBuilder {
       events: base + SUFFIX.events,
       jobPrefix: base + SUFFIX.job,
       readyPrefix: base + SUFFIX.ready,
+      groupPrefix: base + SUFFIX.group,
       uniquePrefix: base + SUFFIX.unique,
       historyPrefix: base + SUFFIX.history,
       wakeChannel: base + SUFFIX.wake,

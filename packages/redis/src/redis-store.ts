@@ -8,6 +8,8 @@ import {
   type CancelResult,
   type EnqueueResult,
   type ExtendResult,
+  type GroupInfo,
+  type ListGroupsOptions,
   type JobCounts,
   type JobEvent,
   type JobProgressEvent,
@@ -48,6 +50,7 @@ import {
 import {
   applyConfigPatch,
   assertConfigPatch,
+  assertGroupName,
   assertListOptions,
   assertQueueName,
   assertRetention,
@@ -359,6 +362,7 @@ export class RedisStore implements Store {
               keys.readyPrefix,
               keys.uniquePrefix,
               keys.wakeChannel,
+              keys.groupPrefix,
               chunk.length,
             ];
             for (const values of chunk) for (const v of values) args.push(v);
@@ -415,6 +419,8 @@ export class RedisStore implements Store {
         ACTIVE_CAP_CHECK_MS,
         Math.max(0, Math.ceil(limit?.marginMs ?? 0)),
         options.workerId ?? '',
+        keys.groupPrefix,
+        options.groups?.concurrency === undefined ? -1 : Math.max(1, Math.floor(options.groups.concurrency)),
         ...moreLimitArgs(more),
       ];
       const reply = await this.call(
@@ -512,6 +518,7 @@ export class RedisStore implements Store {
               SCRIPT_DEFAULTS.defaultRetention,
               SCRIPT_DEFAULTS.maxErrors,
               SCRIPT_DEFAULTS.defaultDeadRetention,
+              keys.groupPrefix,
               chunk.length,
             ];
             for (const i of chunk) {
@@ -586,6 +593,7 @@ export class RedisStore implements Store {
           SCRIPT_DEFAULTS.leaseExpiredErrorJson,
           SCRIPT_DEFAULTS.defaultRetention,
           SCRIPT_DEFAULTS.defaultDeadRetention,
+          keys.groupPrefix,
         ];
         const reply = await this.call('recover', keys, args);
         reply.int();
@@ -794,6 +802,47 @@ export class RedisStore implements Store {
     await this.changeSettings(queue, 'resume', '');
   }
 
+  async pauseGroup(queue: string, group: string): Promise<void> {
+    await this.changeGroup(queue, group, true);
+  }
+
+  async resumeGroup(queue: string, group: string): Promise<void> {
+    await this.changeGroup(queue, group, false);
+  }
+
+  /** Pauses or resumes one group (`lua/pause-group-1.lua`). */
+  private async changeGroup(queue: string, group: string, paused: boolean): Promise<void> {
+    this.assertOpen();
+    assertGroupName(group);
+    const keys = this.keys.queue(queue);
+    await this.register([queue]);
+    await this.int('pause-group', keys, [
+      keys.readyPrefix,
+      keys.groupPrefix,
+      keys.wakeChannel,
+      group,
+      paused ? 1 : 0,
+    ]);
+  }
+
+  /** One page of the queue's groups (`lua/list-groups-1.lua`). See `Store.listGroups`. */
+  async listGroups(queue: string, options: ListGroupsOptions = {}): Promise<readonly GroupInfo[]> {
+    this.assertOpen();
+    const offset = Math.max(0, Math.floor(options.offset ?? 0));
+    const limit = Math.max(0, Math.floor(options.limit ?? 50));
+    const keys = this.tryKeys(queue);
+    if (!keys) return [];
+    const reply = await this.call('list-groups', keys, [keys.groupPrefix, offset, limit]);
+    reply.int(); // the queue's own pause flag
+    reply.int(); // groups in all
+    const count = reply.int();
+    const groups: GroupInfo[] = [];
+    for (let i = 0; i < count; i++) {
+      groups.push({ group: reply.str(), ready: reply.int(), active: reply.int(), paused: reply.int() === 1 });
+    }
+    return groups;
+  }
+
   async setConcurrency(queue: string, concurrency: number | undefined): Promise<void> {
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
       throw new InvalidArgumentError(`concurrency must be an integer ≥ 1, got ${concurrency}`);
@@ -813,6 +862,7 @@ export class RedisStore implements Store {
       id,
       SCRIPT_DEFAULTS.defaultRetention,
       SCRIPT_DEFAULTS.cancelledBeforeRun,
+      keys.groupPrefix,
     ]);
     const result = CANCEL_RESULT[code];
     if (result === undefined) {
@@ -861,6 +911,7 @@ export class RedisStore implements Store {
         options.to === undefined ? '' : Math.floor(options.to),
         this.listScanPerCall,
         skip,
+        keys.groupPrefix,
       ]);
       const count = reply.int();
       for (let i = 0; i < count; i++) out.push(readRecord(reply, queue));
@@ -879,7 +930,7 @@ export class RedisStore implements Store {
     let moved = 0;
     if (ids === 'all-dead') {
       for (;;) {
-        const reply = await this.call('retry-jobs', keys, [...base, 'all-dead', 1000]);
+        const reply = await this.call('retry-jobs', keys, [...base, 'all-dead', 1000, keys.groupPrefix]);
         moved += reply.int();
         if (reply.int() !== 1) break;
       }
@@ -887,7 +938,7 @@ export class RedisStore implements Store {
     }
     for (let start = 0; start < ids.length; start += 1000) {
       const chunk = ids.slice(start, start + 1000);
-      const reply = await this.call('retry-jobs', keys, [...base, 'ids', 1000, ...chunk]);
+      const reply = await this.call('retry-jobs', keys, [...base, 'ids', 1000, keys.groupPrefix, ...chunk]);
       moved += reply.int();
     }
     return moved;
@@ -902,6 +953,7 @@ export class RedisStore implements Store {
       keys.readyPrefix,
       keys.wakeChannel,
       id,
+      keys.groupPrefix,
     ]);
     return code === 1;
   }
@@ -910,7 +962,9 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return false;
-    return (await this.int('remove-job', keys, [keys.jobPrefix, keys.readyPrefix, id])) === 1;
+    return (
+      (await this.int('remove-job', keys, [keys.jobPrefix, keys.readyPrefix, id, keys.groupPrefix])) === 1
+    );
   }
 
   async purge(queue: string, state: 'dead' | 'completed' | 'cancelled'): Promise<number> {
@@ -935,7 +989,13 @@ export class RedisStore implements Store {
     this.assertOpen();
     const keys = this.tryKeys(queue);
     if (!keys) return 0;
-    const args = [keys.jobPrefix, keys.readyPrefix, keys.uniquePrefix, this.maxAdminPerCall];
+    const args = [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      keys.uniquePrefix,
+      this.maxAdminPerCall,
+      keys.groupPrefix,
+    ];
     let reply = await this.call('drain', keys, args);
     let deleted = reply.int();
     let remaining = reply.int();
@@ -1004,6 +1064,7 @@ export class RedisStore implements Store {
       this.maxPromote,
       SCRIPT_DEFAULTS.defaultRetention,
       SCRIPT_DEFAULTS.defaultDeadRetention,
+      keys.groupPrefix,
     ]);
     const paused = r.int() === 1;
     const counts: JobCounts = {
@@ -1440,7 +1501,13 @@ export class RedisStore implements Store {
     token: string,
     jobs: readonly { id: string; reason: string }[],
   ): Promise<void> {
-    const args: (string | number)[] = [keys.jobPrefix, this.eventsMaxLen, jobs.length];
+    const args: (string | number)[] = [
+      keys.jobPrefix,
+      this.eventsMaxLen,
+      keys.readyPrefix,
+      keys.groupPrefix,
+      jobs.length,
+    ];
     for (const j of jobs) args.push(j.id, token, j.reason);
     try {
       await this.exec('reject', keys, args);

@@ -31,7 +31,7 @@ export const SCRIPT_KEYS = {
   settle: ['settings', 'priorities', 'scheduled', 'active', 'dead', 'finished', 'counters', 'events'],
   extend: ['active'],
   recover: ['priorities', 'active', 'dead', 'counters', 'events', 'settings', 'finished'],
-  reject: ['active', 'dead', 'counters', 'events'],
+  reject: ['active', 'dead', 'counters', 'events', 'priorities'],
   cancel: ['settings', 'priorities', 'scheduled', 'active', 'finished', 'counters', 'events'],
   'get-job': ['active', 'scheduled'],
   'list-jobs': ['priorities', 'scheduled', 'active', 'dead', 'finished'],
@@ -40,6 +40,8 @@ export const SCRIPT_KEYS = {
   'remove-job': ['priorities', 'scheduled', 'active', 'dead', 'finished', 'counters'],
   purge: ['dead', 'finished', 'counters'],
   drain: ['priorities', 'scheduled'],
+  'pause-group': ['priorities'],
+  'list-groups': ['settings'],
   obliterate: [
     'settings',
     'priorities',

@@ -42,6 +42,19 @@ describe('KeyBuilder', () => {
     expect(new Set(values).size).toBe(values.length - 1);
   });
 
+  it("keeps a queue's group keys in its hash slot, apart from every other key", () => {
+    const keys = new KeyBuilder({ prefix: 'shop', cluster: false }).queue('emails');
+    expect(keys.groupPrefix).toBe('shop:{emails}:g');
+    // The group keys (see lua/includes/groups.lua) meet no other key or key prefix of the queue.
+    const groupKeys = ['s:', 'w:', 'i', 'n', 'p'].map((suffix) => keys.groupPrefix + suffix);
+    for (const [name, value] of Object.entries(keys as unknown as Record<string, string>)) {
+      if (name === 'groupPrefix' || name === 'queue' || name === 'tag') continue;
+      for (const g of groupKeys) {
+        expect([name, value.startsWith(g) || g.startsWith(value)]).toEqual([name, false]);
+      }
+    }
+  });
+
   it('keeps queues that share a hash tag apart, and ignores a trailing colon in the prefix', () => {
     const builder = new KeyBuilder({ prefix: 'p:', cluster: true, hashTag: () => 'shared' });
     const a = builder.queue('a');
@@ -83,8 +96,10 @@ describe('codec', () => {
       '',
       '',
       '',
+      '',
     ]);
     expect(encodeNewJob({ queue: 'q', data: 1, cost: 1 })[11]).toBe('');
+    expect(encodeNewJob({ queue: 'q', data: 1, group: 'customer-42' })[13]).toBe('customer-42');
     expect(
       encodeNewJob({
         queue: 'q',
@@ -102,6 +117,7 @@ describe('codec', () => {
           traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
           tracestate: 'a=1, b=2',
         },
+        group: 'tenant-1',
       }),
     ).toEqual([
       'i',
@@ -117,6 +133,7 @@ describe('codec', () => {
       'a60000',
       '7',
       '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 a=1, b=2',
+      'tenant-1',
     ]);
     expect(decodeTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 a=1, b=2')).toEqual({
       traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
@@ -131,11 +148,11 @@ describe('codec', () => {
 
   it('reads the fields a worker needs from a leased record, skipping the rest, then the next value', () => {
     const reply = new Reply(
-      [8, 'd', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'next'],
+      [10, 'd', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'G', 'g1', 'next'],
       'reserve',
     );
     const fields = readJobFields(reply);
-    expect(fields).toEqual({ d: '{"n":1}', a: '2' });
+    expect(fields).toEqual({ d: '{"n":1}', a: '2', G: 'g1' });
     expect(reply.str()).toBe('next');
     expect(
       toReservedJob('q', '7', { ...fields, c: '5' }, { token: 't', expiresAt: 20, startedAt: 10 }),

@@ -275,6 +275,68 @@ describe('worker processes sharing one Redis', () => {
     await survivor.close();
   }, 60_000);
 
+  it('groups.concurrency 1 across three processes, one killed mid-run: no job of a group starts before the one added before it has completed', async () => {
+    const groups = 8;
+    const perGroup = 10;
+    const common = {
+      url: redis.url,
+      prefix,
+      queue: 'entities',
+      concurrency: 4,
+      leaseMs: 1000,
+      workMs: 20,
+      groups: { concurrency: 1 },
+    };
+    // The victim's handlers take 2 s: the jobs it has started are still running when it is killed.
+    const victim = await WorkerProcess.start('victim', { ...common, workMs: 2000 });
+    const survivors = await Promise.all([
+      WorkerProcess.start('survivor-1', common),
+      WorkerProcess.start('survivor-2', common),
+    ]);
+    const added = await firstValueFrom(
+      store.enqueue(
+        Array.from({ length: groups * perGroup }, (_, n) => ({
+          queue: 'entities',
+          data: { n },
+          group: `entity-${n % groups}`,
+        })),
+      ),
+    );
+    await victim.until(() => victim.starts.length >= 2, 15_000, 'some starts');
+    await victim.kill();
+
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const stats = await store.stats('entities');
+      if (stats.totals.completed === groups * perGroup && stats.counts.running === 0) break;
+      if (Date.now() > deadline) throw new Error(`not all jobs completed: ${JSON.stringify(stats)}`);
+      await sleep(100);
+    }
+    const records = await Promise.all(added.map((a) => store.getJob('entities', a.id)));
+    expect(records.every((r) => r?.state === 'completed')).toBe(true);
+    // Every start of any attempt, from any process, on the store's clock (its lease start).
+    const starts = [victim, ...survivors].flatMap((w) => w.starts);
+    for (let g = 0; g < groups; g++) {
+      const ofGroup = records.filter((_, n) => n % groups === g);
+      for (let i = 1; i < ofGroup.length; i++) {
+        const before = ofGroup[i - 1]!;
+        const job = ofGroup[i]!;
+        // The job and every attempt of it started only once the job added before it had completed.
+        expect(job.startedAt!).toBeGreaterThanOrEqual(before.finishedAt!);
+        for (const s of starts.filter((x) => x.id === job.id)) {
+          expect([job.id, s.startedAt >= before.finishedAt!]).toEqual([job.id, true]);
+        }
+      }
+    }
+    // The jobs the victim held when it died were recovered (their leases expired): their groups'
+    // slots came back, and no group stalled.
+    const { totals } = await store.stats('entities');
+    expect(totals.leaseExpiries).toBeGreaterThanOrEqual(victim.starts.length);
+    for (const s of victim.starts)
+      expect(records.find((r) => r?.id === s.id)?.attempt).toBeGreaterThanOrEqual(2);
+    await Promise.all(survivors.map((w) => w.close()));
+  }, 60_000);
+
   it('pause stops every worker process from starting jobs within a second; resume restarts them', async () => {
     const common = { url: redis.url, prefix, queue: 'pausable', concurrency: 4, leaseMs: 5000, workMs: 50 };
     const workers = await Promise.all([0, 1].map((i) => WorkerProcess.start(`p${i}`, common)));

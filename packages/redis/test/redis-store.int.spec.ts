@@ -100,6 +100,24 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(stats.totals.dead).toBe(2);
   });
 
+  it("gives a malformed job's group slot back when it is dead-lettered at reserve", async () => {
+    const [bad, good] = await firstValueFrom(
+      store.enqueue([
+        { queue: 'q', data: 'first', group: 'g' },
+        { queue: 'q', data: 'second', group: 'g' },
+      ]),
+    );
+    // Its payload broken around the store: the reserve leases it, the worker cannot decode it.
+    await redis.admin.hset(store.keys.job('q', bad!.id), 'd', '{"to": oops');
+    const one = { leaseMs: 10_000, groups: { concurrency: 1 } };
+    const first = await firstValueFrom(store.reserve('q', 5, one));
+    expect(first.rejected.map((r) => r.id)).toEqual([bad!.id]);
+    expect(first.jobs).toEqual([]);
+    const second = await firstValueFrom(store.reserve('q', 5, one));
+    expect(second.jobs.map((j) => j.id)).toEqual([good!.id]);
+    expect(await store.listGroups('q')).toEqual([{ group: 'g', ready: 0, active: 1, paused: false }]);
+  });
+
   it('publishes outcomes to other processes: events and Queue.waitForResult', async () => {
     const producer = await peer();
     const queue = new Queue<{ n: number }>(producer, 'q');

@@ -11,6 +11,8 @@ export interface WorkerProcessConfig {
   readonly leaseMs?: number;
   readonly workMs?: number;
   readonly rateLimit?: { readonly allowed: number; readonly periodMs: number; readonly per?: 'job' | 'call' };
+  /** The pipeline's group rules (`GroupRules`). */
+  readonly groups?: { readonly concurrency?: number };
   /** Batches of up to `size` jobs (waiting at most `timeMs` for a full one): one call per batch. */
   readonly batch?: { readonly size: number; readonly timeMs: number };
   /** Shifts every clock of the worker process by this many ms. */

@@ -7,6 +7,8 @@ export { describeOutcome, pipelineHarness } from './pipeline-harness';
 export type { EnqueueItem, PipelineHarness, PipelineHarnessOptions } from './pipeline-harness';
 export { defineStoreContract } from './store-contract';
 export type { StoreContractOptions, StoreFixture } from './store-contract';
+export { defineGroupContract } from './store-contract-groups';
+export type { GroupContractContext } from './store-contract-groups';
 export {
   clusterStartupNodes,
   findRedis,

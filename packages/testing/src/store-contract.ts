@@ -13,6 +13,7 @@ import {
   type Settlement,
   type Store,
 } from '@sluice/core';
+import { defineGroupContract } from './store-contract-groups';
 
 /** A store under test, with a way to move its clock forward. */
 export interface StoreFixture {
@@ -77,6 +78,10 @@ export function defineStoreContract(
       firstValueFrom(store.reserve(queue, n, { leaseMs: 10_000, ...extra }));
     const settleAll = (settlements: Settlement[]) => firstValueFrom(store.settle(settlements));
     const base = (job: ReservedJob) => ({ queue: job.queue, id: job.id, token: job.lease.token });
+
+    describe('groups', () => {
+      defineGroupContract({ store: () => store, advance });
+    });
 
     describe('enqueue and reserve', () => {
       it('returns one id per job and reserves in priority order, then FIFO', async () => {

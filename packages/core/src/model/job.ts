@@ -78,6 +78,13 @@ export interface JobOptions {
    */
   readonly cost?: number;
   /**
+   * The group (tenant, customer, entity) the job belongs to, if any: a non-empty string of at most
+   * `MAX_GROUP_LENGTH` (256) characters. Groups with ready jobs are served round-robin, and a
+   * pipeline's `groups` rules (see `GroupRules`) bound how many jobs of one group run at once across
+   * every worker. Default: none (the job is served as today; see `GroupRules` for mixed queues).
+   */
+  readonly group?: string;
+  /**
    * `{ keep: 'none' }` deletes this job's record as soon as it completes or is cancelled, whatever the
    * queue keeps; other values leave it to the queue's retention.
    */
@@ -124,6 +131,8 @@ export interface Job<T = unknown> {
   readonly uniqueKey?: string;
   /** Units of a per-job rate limit the job spends (see `JobOptions.cost`); absent means 1. */
   readonly cost?: number;
+  /** The group the job belongs to (`JobOptions.group`); absent when it has none. */
+  readonly group?: string;
   /** When the job was first added (store clock, epoch ms). */
   readonly createdAt: number;
   /** When the job became due (its run-at time, or its add time). */

@@ -87,6 +87,19 @@ export function assertQueueName(queue: string): void {
 /** The largest `cost` a job may carry. */
 export const MAX_COST = 1_000_000;
 
+/** The longest `group` name a job may carry, in characters. */
+export const MAX_GROUP_LENGTH = 256;
+
+/** Checks a job's `group` (see `JobOptions.group`); throws `InvalidArgumentError`. */
+export function assertGroupName(group: unknown): asserts group is string {
+  if (typeof group !== 'string' || group.length === 0 || group.length > MAX_GROUP_LENGTH) {
+    const shown = typeof group === 'string' ? `a string of ${group.length} characters` : typeof group;
+    throw new InvalidArgumentError(
+      `group must be a non-empty string of at most ${MAX_GROUP_LENGTH} characters, got ${shown}`,
+    );
+  }
+}
+
 /** Checks a job's options; every store calls this so every store rejects the same input. */
 export function validateNewJob(job: NewJob): void {
   assertQueueName(job.queue);
@@ -116,6 +129,7 @@ export function validateNewJob(job: NewJob): void {
   if (job.unique && (typeof job.unique.key !== 'string' || !(job.unique.ttlMs > 0))) {
     throw new InvalidArgumentError('unique needs a string key and ttlMs > 0');
   }
+  if (job.group !== undefined) assertGroupName(job.group);
   if (job.retention !== undefined) assertRetention(job.retention, 'retention');
   if (job.trace !== undefined) assertTraceContext(job.trace);
   if (job.id !== undefined && (typeof job.id !== 'string' || job.id.length === 0 || job.id.length > 256)) {

@@ -3,7 +3,14 @@ import type { Demand } from '../runtime/demand';
 import { InvalidArgumentError } from '../model/errors';
 import type { Reservation } from '../model/reservation';
 import type { InFlight } from '../runtime/in-flight';
-import type { FillSpec, RateLimitSpec, ReserveOptions, ReserveResult, Store } from '../store/store';
+import type {
+  FillSpec,
+  GroupRules,
+  RateLimitSpec,
+  ReserveOptions,
+  ReserveResult,
+  Store,
+} from '../store/store';
 import { withMargin } from './time-starts';
 
 export interface IdlePolling {
@@ -38,6 +45,8 @@ export interface SourceConfig {
   readonly slotLead?: { leadMs(): number; aheadMs(): number; marginMs?(): number };
   /** At most this many of the queue's jobs leased at once across every worker (see `ReserveOptions.maxActive`). */
   readonly maxActive?: number;
+  /** Rules for the groups of the reserved jobs (see `ReserveOptions.groups`). */
+  readonly groups?: GroupRules;
   readonly fill?: FillSpec;
   readonly idle?: IdlePolling;
   /** Signals that jobs were added; cuts an idle sleep short. Default: none (polling only). */
@@ -110,6 +119,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       ...(config.limit ? { limit: config.limit } : {}),
       ...(config.fill ? { fill: config.fill } : {}),
       ...(config.maxActive !== undefined ? { maxActive: config.maxActive } : {}),
+      ...(config.groups ? { groups: config.groups } : {}),
     };
     const slotLead = config.limit ? config.slotLead : undefined;
     const reserveOptions = (): ReserveOptions =>

@@ -7,7 +7,7 @@ import type { Reservation } from '../model/reservation';
 import { assertQueueName, compileSchema } from '../model/validation';
 import type { IdlePolling } from '../operators/source';
 import { leadSlots, storeLimit, type PipelineRateLimit } from '../operators/time-starts';
-import type { FillSpec, RateLimitSpec } from '../store/store';
+import type { FillSpec, GroupRules, RateLimitSpec } from '../store/store';
 import type { InFlight } from './in-flight';
 import type { Logger } from './logger';
 import type { Telemetry } from './telemetry';
@@ -84,6 +84,12 @@ export interface PipelineSpec {
    * Default: no cap.
    */
   readonly globalConcurrency?: number;
+  /**
+   * Rules for the groups of the queue's jobs (`JobOptions.group`), checked by the store with each
+   * reserve across every process: `{ concurrency: 1 }` runs one job per group at a time, in add
+   * order. Groups take turns whatever the rules (see `GroupRules`). Default: no rules.
+   */
+  readonly groups?: GroupRules;
 }
 
 /** A validated pipeline: its description and its graph. Give it to a `Worker`. */
@@ -105,6 +111,7 @@ export interface PipelineDefinition<T = unknown, R = unknown> {
   readonly idle?: IdlePolling;
   readonly fill?: FillSpec;
   readonly globalConcurrency?: number;
+  readonly groups?: GroupRules;
   /**
    * Jobs reserved and not yet settled, at most, for a concurrency:
    * `concurrency × unitSize + prefetch`, plus for a rate-limited pipeline the jobs granted ahead of
@@ -160,6 +167,7 @@ export function pipeline<T = unknown, R = unknown>(
   positive('unitSize (the batch size)', unitSize, 1);
   positive('prefetch', prefetch, 0);
   if (spec.globalConcurrency !== undefined) positive('globalConcurrency', spec.globalConcurrency, 1);
+  if (spec.groups?.concurrency !== undefined) positive('groups.concurrency', spec.groups.concurrency, 1);
   if (!(leaseMs > 0)) throw new InvalidArgumentError(`pipeline "${name}": leaseMs must be > 0`);
   const limit = spec.rateLimit;
   if (limit && prefetch > 0) {

@@ -109,6 +109,7 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     ...(def.fill ? { fill: def.fill } : {}),
     ...(def.idle ? { idle: def.idle } : {}),
     ...(def.globalConcurrency !== undefined ? { maxActive: def.globalConcurrency } : {}),
+    ...(def.groups ? { groups: def.groups } : {}),
     scheduler,
   }).pipe(
     validate<T>(run.validator),

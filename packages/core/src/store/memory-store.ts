@@ -57,8 +57,10 @@ import type {
   QueueConfigPatch,
   QueueSettings,
   QueueStats,
+  GroupInfo,
   LimitPause,
   LimitSlot,
+  ListGroupsOptions,
   RateLimitNumbers,
   RateLimitSpec,
   RebaseResult,
@@ -69,6 +71,7 @@ import type {
   WorkerInfo,
 } from './store';
 import {
+  assertGroupName,
   assertListOptions,
   assertQueueName,
   assertRetention,
@@ -101,6 +104,10 @@ interface Rec {
   /** Units of a per-job rate limit (absent: 1). */
   readonly cost: number | undefined;
   readonly trace: TraceContext | undefined;
+  /** The job's group (`JobOptions.group`), if any. */
+  readonly group: string | undefined;
+  /** A retried job of a group keeps its group slot while it waits out its backoff. */
+  holdsSlot: boolean;
   maxAttempts: number;
   priority: number;
   attempt: number;
@@ -126,8 +133,25 @@ interface HeapEntry {
   readonly key: number;
 }
 
+/**
+ * One group's state, as `lua/includes/groups.lua` keeps it in Redis: at most one turn out (a job in
+ * the queue's `ready` heap), the rest waiting here; dropped when it holds nothing.
+ */
+interface GroupData {
+  /** Jobs waiting in the group, not released: by priority, then sequence (negative: put in front). */
+  readonly waiting: Heap<HeapEntry>;
+  /** Slots held: jobs leased, and retries waiting out their backoff. */
+  slots: number;
+  /** The job whose turn is out (in the queue's `ready` heap), if any. */
+  turn: Rec | undefined;
+}
+
 interface QueueData {
   readonly name: string;
+  /** Groups holding anything (a slot, a turn, a waiting job). */
+  readonly groups: Map<string, GroupData>;
+  /** Groups paused with `pauseGroup`: they get no turn. */
+  readonly pausedGroups: Set<string>;
   readonly jobs: Map<string, Rec>;
   readonly ready: Heap<HeapEntry>;
   readonly scheduled: Heap<HeapEntry>;
@@ -195,6 +219,8 @@ export class MemoryStore implements Store {
   private readonly workerReports = new Map<string, { info: WorkerInfo; expiresAt: number }>();
   private nextId = 0;
   private nextSeq = 0;
+  /** Sequences of jobs put in front of their group count down from here. */
+  private frontSeq = 0;
   private nextToken = 0;
   private closed = false;
 
@@ -253,6 +279,8 @@ export class MemoryStore implements Store {
         traceparent: job.trace.traceparent,
         ...(job.trace.tracestate === undefined ? {} : { tracestate: job.trace.tracestate }),
       },
+      group: job.group,
+      holdsSlot: false,
       maxAttempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       priority: job.priority ?? 0,
       attempt: 0,
@@ -335,9 +363,12 @@ export class MemoryStore implements Store {
       }
 
       const popped: Rec[] = [];
+      const groupCap = options.groups?.concurrency;
       while (popped.length < max) {
         const rec = this.popReady(q);
         if (!rec) break;
+        // A turn of a full group goes back to the front of its group, and counts for nothing.
+        if (rec.group !== undefined && !this.groupTake(q, rec, rec.group, groupCap)) continue;
         popped.push(rec);
       }
       let sizes: number[] | undefined;
@@ -346,8 +377,15 @@ export class MemoryStore implements Store {
         const cap = Math.min(...limiters.map((l) => l.allowed));
         sizes = popped.map((r) => Math.min(r.cost ?? 1, cap));
         plan = SlidingWindowLimiter.planAll(limiters, popped.length, sizes, now, now + lead, now + ahead);
-        // What the limits do not grant goes back, in order (same heap position).
-        for (const rec of popped.splice(plan.granted)) q.ready.push({ rec, seq: rec.seq, key: rec.priority });
+        // What the limits do not grant goes back, in order (same heap position; a job of a group to
+        // the front of its group, giving its slot back).
+        for (const rec of popped.splice(plan.granted).reverse()) {
+          if (rec.group === undefined) q.ready.push({ rec, seq: rec.seq, key: rec.priority });
+          else {
+            this.groupPush(q, rec, rec.group, true);
+            this.groupFree(q, rec.group);
+          }
+        }
       }
       const jobs = popped.map((rec) => this.lease<T>(q, rec, now, options.leaseMs, options.workerId));
       const result: {
@@ -372,10 +410,11 @@ export class MemoryStore implements Store {
         );
         if (jobs.length > 0) result.slots = slotsOfJobs(recorded, jobs.length, perCall);
         // Limited only if the limit, not the queue, cut the answer short.
+        // (Ready jobs left only in full groups do not count: no reserve could take them now.)
         limited =
           plan.retryAfterMs !== undefined &&
           (jobs.length === max || sizes !== undefined) &&
-          q.counts.ready > 0;
+          this.peekReady(q) !== undefined;
       }
       if (limited && plan) result.retryAfterMs = plan.retryAfterMs ?? 1;
       else if (capped && jobs.length < n) result.nextCheckInMs = ACTIVE_CAP_CHECK_MS;
@@ -404,6 +443,9 @@ export class MemoryStore implements Store {
     }
     q.running.delete(rec.id);
     rec.lease = undefined;
+    const group = rec.group;
+    // Every outcome gives the group slot back, except a retry with a delay (kept through the backoff).
+    if (group !== undefined && !(s.kind === 'retrying' && s.delayMs > 0)) this.groupFree(q, group);
     switch (s.kind) {
       case 'completed':
         rec.result = encodableResult(s.result);
@@ -418,8 +460,10 @@ export class MemoryStore implements Store {
         this.bump(q, now, 'failed');
         const runAt = now + Math.max(0, s.delayMs);
         this.move(q, rec, JobState.Running, JobState.Ready);
-        if (runAt > now) this.toScheduled(q, rec, runAt);
-        else this.pushReady(q, rec, now);
+        if (runAt > now) {
+          this.toScheduled(q, rec, runAt);
+          rec.holdsSlot = group !== undefined;
+        } else this.pushReady(q, rec, now, true);
         q.events.next({ queue: q.name, id: rec.id, kind: 'retrying', at: now, error: s.error });
         return { id: s.id, applied: true, at: now, runAt };
       }
@@ -502,10 +546,11 @@ export class MemoryStore implements Store {
           dead.push(rec.id);
         } else {
           this.move(q, rec, JobState.Running, JobState.Ready);
-          this.pushReady(q, rec, now);
+          this.pushReady(q, rec, now, true);
           q.events.next({ queue: q.name, id: rec.id, kind: 'retrying', at: now, error });
           recovered.push(rec.id);
         }
+        if (rec.group !== undefined) this.groupFree(q, rec.group);
       }
       if (recovered.length > 0) q.wakeups.next();
       // Workers run this every few seconds: age-based retention needs no settle to advance.
@@ -577,6 +622,47 @@ export class MemoryStore implements Store {
     });
   }
 
+  pauseGroup(queue: string, group: string): Promise<void> {
+    return this.run(() => {
+      assertGroupName(group);
+      const q = this.queue(queue);
+      q.pausedGroups.add(group);
+      const g = q.groups.get(group);
+      if (g) this.groupRetract(g);
+    });
+  }
+
+  resumeGroup(queue: string, group: string): Promise<void> {
+    return this.run(() => {
+      assertGroupName(group);
+      const q = this.queue(queue);
+      if (!q.pausedGroups.delete(group)) return;
+      const g = q.groups.get(group);
+      this.groupRelease(q, group);
+      if (g?.turn) q.wakeups.next();
+    });
+  }
+
+  listGroups(queue: string, options: ListGroupsOptions = {}): Promise<readonly GroupInfo[]> {
+    return this.run(() => {
+      const q = this.queuesByName.get(queue);
+      if (!q) return [];
+      const offset = Math.max(0, Math.floor(options.offset ?? 0));
+      const limit = Math.max(0, Math.floor(options.limit ?? 50));
+      const names = [...new Set([...q.groups.keys(), ...q.pausedGroups])].sort(byCodePoint);
+      return names.slice(offset, offset + limit).map((group): GroupInfo => {
+        const g = q.groups.get(group);
+        const waiting = g ? liveEntries(g.waiting, JobState.Ready).length : 0;
+        return {
+          group,
+          ready: waiting + (g?.turn ? 1 : 0),
+          active: g?.slots ?? 0,
+          paused: q.pausedGroups.has(group),
+        };
+      });
+    });
+  }
+
   setConcurrency(queue: string, concurrency: number | undefined): Promise<void> {
     return this.run(() => {
       if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
@@ -598,7 +684,9 @@ export class MemoryStore implements Store {
         case JobState.Scheduled: {
           const now = this.now();
           rec.reason = StoreText.CancelledBeforeRun;
+          const from = rec.state;
           this.finish(q, rec, JobState.Cancelled, now);
+          this.groupLeave(q, rec, from);
           q.events.next({ queue, id, kind: 'cancelled', at: now, reason: rec.reason });
           return 'cancelled';
         }
@@ -631,9 +719,19 @@ export class MemoryStore implements Store {
       let recs: Rec[];
       switch (state) {
         case JobState.Ready:
+          // The turns (one per group with ready jobs), then the jobs waiting in their groups.
           recs = liveEntries(q.ready, JobState.Ready)
             .sort(byKeyThenSeq)
             .map((e) => e.rec);
+          for (const name of [...q.groups.keys()].sort(byCodePoint)) {
+            const waiting = q.groups.get(name)?.waiting;
+            if (waiting)
+              recs.push(
+                ...liveEntries(waiting, JobState.Ready)
+                  .sort(byKeyThenSeq)
+                  .map((e) => e.rec),
+              );
+          }
           break;
         case JobState.Scheduled:
           recs = liveEntries(q.scheduled, JobState.Scheduled)
@@ -697,7 +795,7 @@ export class MemoryStore implements Store {
       const now = this.now();
       this.move(q, rec, JobState.Scheduled, JobState.Ready);
       rec.runAt = now;
-      this.pushReady(q, rec, now);
+      this.becomeDue(q, rec, now);
       q.wakeups.next();
       return true;
     });
@@ -708,7 +806,9 @@ export class MemoryStore implements Store {
       const q = this.queuesByName.get(queue);
       const rec = q?.jobs.get(id);
       if (!q || !rec || rec.state === JobState.Running) return false;
+      const from = rec.state;
       this.delete(q, rec);
+      this.groupLeave(q, rec, from);
       return true;
     });
   }
@@ -733,11 +833,18 @@ export class MemoryStore implements Store {
         if (rec.state !== JobState.Ready && rec.state !== JobState.Scheduled) continue;
         this.releaseUnique(rec);
         this.delete(q, rec);
+        const g = rec.group === undefined ? undefined : q.groups.get(rec.group);
+        if (g && rec.holdsSlot) g.slots--;
         deleted++;
       }
-      // Every entry left in them is stale now.
+      // Every entry left in them is stale now; groups keep only the slots of running jobs.
       q.ready.clear();
       q.scheduled.clear();
+      for (const [name, g] of q.groups) {
+        g.turn = undefined;
+        g.waiting.clear();
+        this.groupTidy(q, name);
+      }
       return deleted;
     });
   }
@@ -1001,11 +1108,127 @@ export class MemoryStore implements Store {
     rec.state = to;
   }
 
-  private pushReady(q: QueueData, rec: Rec, now: number): void {
+  /**
+   * Makes `rec` ready: in the ready heap, or a job of a group in its group (at the back, or with
+   * `front` before every job of its priority).
+   */
+  private pushReady(q: QueueData, rec: Rec, now: number, front = false): void {
     rec.state = JobState.Ready;
     rec.readyAt = now;
+    if (rec.group !== undefined) {
+      this.groupPush(q, rec, rec.group, front);
+      return;
+    }
     rec.seq = ++this.nextSeq;
     q.ready.push({ rec, seq: rec.seq, key: rec.priority });
+  }
+
+  /** A scheduled job (already counted as ready) becomes due: a retry holding its group slot goes first. */
+  private becomeDue(q: QueueData, rec: Rec, readyAt: number): void {
+    if (rec.holdsSlot && rec.group !== undefined) {
+      rec.holdsSlot = false;
+      this.pushReady(q, rec, readyAt, true);
+      this.groupFree(q, rec.group);
+    } else this.pushReady(q, rec, readyAt);
+  }
+
+  // ---- groups: the same turns and slots as `lua/includes/groups.lua` (see `GroupRules`)
+
+  private groupPush(q: QueueData, rec: Rec, name: string, front: boolean): void {
+    let g = q.groups.get(name);
+    if (!g) {
+      g = { waiting: new Heap<HeapEntry>(byKeyThenSeqLess), slots: 0, turn: undefined };
+      q.groups.set(name, g);
+    }
+    if (front) this.groupRetract(g);
+    rec.seq = front ? -++this.frontSeq : ++this.nextSeq;
+    g.waiting.push({ rec, seq: rec.seq, key: rec.priority });
+    this.groupRelease(q, name);
+  }
+
+  /** Takes the group's turn back to the front of its group (its ready-heap entry goes stale). */
+  private groupRetract(g: GroupData): void {
+    const rec = g.turn;
+    if (!rec) return;
+    g.turn = undefined;
+    rec.seq = -++this.frontSeq;
+    g.waiting.push({ rec, seq: rec.seq, key: rec.priority });
+  }
+
+  /**
+   * Gives the group a turn if it has none out and is not paused: its first waiting job goes to the
+   * back of `ready`.
+   */
+  private groupRelease(q: QueueData, name: string): void {
+    const g = q.groups.get(name);
+    if (!g || g.turn || q.pausedGroups.has(name)) return;
+    for (;;) {
+      const top = g.waiting.pop();
+      if (!top) {
+        this.groupTidy(q, name);
+        return;
+      }
+      if (!isLive(top, JobState.Ready)) continue;
+      top.rec.seq = ++this.nextSeq;
+      q.ready.push({ rec: top.rec, seq: top.rec.seq, key: top.rec.priority });
+      g.turn = top.rec;
+      return;
+    }
+  }
+
+  /**
+   * A reserve popped `rec`, its group's turn: it takes a slot (true), or, the group being full, goes
+   * back to the front of its group (false).
+   */
+  private groupTake(q: QueueData, rec: Rec, name: string, concurrency: number | undefined): boolean {
+    const g = q.groups.get(name);
+    if (!g) return true;
+    if (g.turn === rec) g.turn = undefined;
+    if (concurrency !== undefined && g.slots >= concurrency) {
+      rec.seq = -++this.frontSeq;
+      g.waiting.push({ rec, seq: rec.seq, key: rec.priority });
+      return false;
+    }
+    g.slots++;
+    if (concurrency === undefined || g.slots < concurrency) this.groupRelease(q, name);
+    return true;
+  }
+
+  private groupFree(q: QueueData, name: string): void {
+    const g = q.groups.get(name);
+    if (!g) return;
+    g.slots = Math.max(0, g.slots - 1);
+    this.groupRelease(q, name);
+    this.groupTidy(q, name);
+  }
+
+  /** `rec` (which was `from`) left the queue's waiting jobs (cancelled, removed). */
+  private groupLeave(q: QueueData, rec: Rec, from: JobState): void {
+    if (rec.group === undefined) return;
+    const g = q.groups.get(rec.group);
+    if (!g) return;
+    if (from === JobState.Ready && g.turn === rec) {
+      g.turn = undefined;
+      this.groupRelease(q, rec.group);
+    }
+    if (from === JobState.Scheduled && rec.holdsSlot) {
+      rec.holdsSlot = false;
+      this.groupFree(q, rec.group);
+    }
+    this.groupTidy(q, rec.group);
+  }
+
+  /** Drops the group's state when it holds nothing. */
+  private groupTidy(q: QueueData, name: string): void {
+    const g = q.groups.get(name);
+    if (!g || g.slots > 0 || g.turn) return;
+    for (;;) {
+      const top = g.waiting.peek();
+      if (!top) break;
+      if (isLive(top, JobState.Ready)) return;
+      g.waiting.pop();
+    }
+    q.groups.delete(name);
   }
 
   /** Moves a record currently counted as ready into the scheduled set. */
@@ -1027,7 +1250,7 @@ export class MemoryStore implements Store {
       if (top.key > now) return;
       q.scheduled.pop();
       this.move(q, top.rec, JobState.Scheduled, JobState.Ready);
-      this.pushReady(q, top.rec, top.key);
+      this.becomeDue(q, top.rec, top.key);
     }
   }
 
@@ -1086,6 +1309,7 @@ export class MemoryStore implements Store {
       ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
       ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
       ...(rec.cost === undefined ? {} : { cost: rec.cost }),
+      ...(rec.group === undefined ? {} : { group: rec.group }),
       ...(rec.trace === undefined ? {} : { trace: rec.trace }),
     };
   }
@@ -1171,6 +1395,8 @@ function newQueueData(name: string, reuse?: QueueData): QueueData {
   return {
     name,
     jobs: new Map(),
+    groups: new Map(),
+    pausedGroups: new Set(),
     ready: new Heap<HeapEntry>(byKeyThenSeqLess),
     scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
     running: new Map(),
@@ -1233,6 +1459,11 @@ function byKeyThenSeq(a: HeapEntry, b: HeapEntry): number {
   return a.key - b.key || a.seq - b.seq;
 }
 
+/** Strings by code point (Redis orders zset members of equal score by bytes: the same for UTF-8). */
+function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function toRecord<T>(rec: Rec): JobRecord<T> {
   return {
     id: rec.id,
@@ -1249,6 +1480,7 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     ...(rec.timeoutMs === undefined ? {} : { timeoutMs: rec.timeoutMs }),
     ...(rec.uniqueKey === undefined ? {} : { uniqueKey: rec.uniqueKey }),
     ...(rec.cost === undefined ? {} : { cost: rec.cost }),
+    ...(rec.group === undefined ? {} : { group: rec.group }),
     ...(rec.trace === undefined ? {} : { trace: rec.trace }),
     ...(rec.result === undefined ? {} : { result: rec.result }),
     ...(rec.startedAt === undefined ? {} : { startedAt: rec.startedAt }),

@@ -43,6 +43,25 @@ export interface RateLimitSpec {
   readonly also?: readonly RateLimitSpec[];
 }
 
+/** One group of a queue as `Store.listGroups` reports it. */
+export interface GroupInfo {
+  readonly group: string;
+  /** Ready jobs of the group: its turn (if one is out) and the jobs waiting behind it. */
+  readonly ready: number;
+  /** Slots the group holds: jobs running, and retries keeping their slot through their backoff. */
+  readonly active: number;
+  /** Paused with `Store.pauseGroup`: none of its jobs is leased until it is resumed. */
+  readonly paused: boolean;
+}
+
+/** Options of `Store.listGroups`. */
+export interface ListGroupsOptions {
+  /** Groups to skip. Default 0. */
+  readonly offset?: number;
+  /** Default 50. */
+  readonly limit?: number;
+}
+
 /** A limit's numbers as set store-wide at runtime (see `Store.setRateLimit`). */
 export interface RateLimitNumbers {
   readonly allowed: number;
@@ -78,6 +97,45 @@ export interface LimitSlot {
   readonly jobs: number;
 }
 
+/**
+ * What a pipeline asks of the groups its jobs belong to (`JobOptions.group`), checked by the store in
+ * the same atomic step as the reserve.
+ *
+ * Intuition: every group with ready jobs takes turns. The store keeps one turn per group in the
+ * queue's ready order (its head job, "released"); a reserve takes turns from the front, and a group
+ * whose turn is taken queues its next job at the back. So a group with a million ready jobs delays
+ * another group's job by at most one round (one job of each group ahead of it), whatever its
+ * backlog; a group that is full (its `concurrency` is reached) leaves the round until one of its
+ * jobs settles, and an idle group costs nothing.
+ *
+ * - Priorities apply within a group (its lowest-priority job takes its next turn) and to the turns
+ *   themselves (a turn carries its job's priority).
+ * - Jobs without a group keep today's order and each take a turn of their own: in a mixed queue an
+ *   ungrouped job is served like a group of one, in the order it became ready. Give bulk ungrouped
+ *   work a group of its own to have it share fairly with the groups.
+ * - A job's slot counts from its reserve to its settle (with the leases, so a crashed worker's slots
+ *   come back when its leases are recovered or the job is cancelled or removed). A job retried after
+ *   a failure keeps its slot while it waits out its backoff and takes the head of its group when
+ *   due, so with `concurrency: 1` the jobs of a group start in the order they were added, retries
+ *   included (a snoozed job gives its slot back and queues at the back of its group).
+ *
+ * ## Example
+ * ```ts
+ * const webhooks = definePipeline<Hook>(
+ *   { queue: 'webhooks', concurrency: 20, groups: { concurrency: 1 } }, // one call per customer at a time
+ *   (job) => post(job.data),
+ * );
+ * await queue.add(hook, { group: `customer-${hook.customerId}` });
+ * ```
+ */
+export interface GroupRules {
+  /**
+   * Jobs of one group leased at once, at most, across every worker and process (1: one at a time
+   * per group, in add order). Default: no cap (groups only take turns).
+   */
+  readonly concurrency?: number;
+}
+
 export interface ReserveOptions {
   /** How long the lease lasts before the job may be recovered by another worker. */
   readonly leaseMs: number;
@@ -100,6 +158,11 @@ export interface ReserveOptions {
    * `nextCheckInMs` ({@link ACTIVE_CAP_CHECK_MS}). Default: no cap.
    */
   readonly maxActive?: number;
+  /**
+   * Rules for the groups of the jobs reserved (see {@link GroupRules}). Jobs of a group always take
+   * turns; without rules a group's only bound is the reserve's `n`.
+   */
+  readonly groups?: GroupRules;
   /** Recorded on each lease as `Lease.workerId`, so inspection can tell who holds a running job. */
   readonly workerId?: string;
 }
@@ -444,6 +507,21 @@ export interface Store {
    * custom stores; both stores of this repository have it.)
    */
   obliterate?(queue: string, options?: ObliterateOptions): Promise<ObliterateResult>;
+  /**
+   * Pauses one group of the queue (optional capability; both stores of this repository have it):
+   * none of its jobs is leased until {@link resumeGroup}, across every worker; its running jobs go
+   * on and settle as usual, and the other groups are not affected. Idempotent. An invalid group
+   * name rejects with `InvalidArgumentError`.
+   */
+  pauseGroup?(queue: string, group: string): Promise<void>;
+  /** Resumes a group paused with {@link pauseGroup}, waking idle workers. Idempotent. */
+  resumeGroup?(queue: string, group: string): Promise<void>;
+  /**
+   * The queue's groups that hold anything (a ready job, a running job, a retry keeping its slot) or
+   * are paused, sorted by name (code points), one page at a time (optional capability; both stores
+   * of this repository have it). A group that holds nothing and is not paused has no state at all.
+   */
+  listGroups?(queue: string, options?: ListGroupsOptions): Promise<readonly GroupInfo[]>;
   /** Records a worker's presence for `ttlMs` (optional capability, used by dashboards). */
   reportWorker?(info: Omit<WorkerInfo, 'lastSeenAt'>, ttlMs: number): Promise<void>;
   /** Workers whose last report has not expired. */

@@ -1,19 +1,23 @@
 --[[
   reject: dead-letters jobs a client leased but could not decode (their data is not valid JSON), so
   they never reach a handler and are not retried. Applied only where the lease token still matches.
-  Each gets an event of kind `dead`.
+  Each gets an event of kind `dead`, and a job of a group gives its group slot back (see
+  includes/groups.lua).
 
   KEYS:
     1  active    zset    running job ids by lease deadline
     2  dead      list    dead-letter ids, newest first
     3  counters  hash    totals (d dead)
-    4  events    stream  job outcome events
+    4  events      stream  job outcome events
+    5  priorities  zset    priorities that have ready jobs
 
   ARGV:
     1  jobPrefix     prefix of job record keys
     2  eventsMaxLen  approximate cap of the event stream (0: no events)
-    3  count         number of jobs that follow
-    4… per job: id, token, reason
+    3  readyPrefix   prefix of the per-priority ready lists
+    4  groupPrefix   prefix of the group keys (includes/groups.lua)
+    5  count         number of jobs that follow
+    6… per job: id, token, reason
 
   Returns:
     the number of jobs dead-lettered
@@ -24,26 +28,31 @@
 --- @include "includes/time.lua"
 --- @include "includes/events.lua"
 --- @include "includes/finish.lua"
+--- @include "includes/groups.lua"
 
-local activeKey, deadKey, countersKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local activeKey, deadKey, countersKey, eventsKey, prioritiesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix = ARGV[1]
 local eventsMaxLen = tonumber(ARGV[2])
-local count = tonumber(ARGV[3])
-if not (eventsMaxLen and count) or #ARGV ~= 3 + count * 3 then
+local readyPrefix, groupPrefix = ARGV[3], ARGV[4]
+local count = tonumber(ARGV[5])
+if not (eventsMaxLen and count) or #ARGV ~= 5 + count * 3 then
   return -2
 end
 local nowS = tostring(storeNow())
 local events = eventBatch()
 local moved = 0
 for i = 0, count - 1 do
-  local id, token, reason = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
+  local id, token, reason = ARGV[6 + i * 3], ARGV[7 + i * 3], ARGV[8 + i * 3]
   local jobKey = jobPrefix .. id
-  local f = redis.call('HMGET', jobKey, 'k', 's')
+  local f = redis.call('HMGET', jobKey, 'k', 's', 'G')
   if f[1] == token and not f[2] then
     redis.call('ZREM', activeKey, id)
     deadLetter(jobKey, deadKey, id, reason, nowS)
     eventAdd(events, id, 'dead', { 'x', reason })
     moved = moved + 1
+    if f[3] then
+      groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
+    end
   end
 end
 eventFlush(eventsKey, eventsMaxLen, events, nowS)

@@ -1,0 +1,137 @@
+import { asyncScheduler, map, timer, toArray } from 'rxjs';
+import { definePipeline, fixed, type Job } from '@sluice/core';
+import { describeOutcome, pipelineHarness } from '@sluice/testing';
+import { newTestScheduler } from './helpers';
+
+interface Start {
+  readonly data: string;
+  readonly group: string | undefined;
+  readonly attempt: number;
+  readonly at: number;
+  end?: number;
+}
+
+/** A handler that records each start and end, taking `ms` of virtual time. */
+function recorder(ms: number, fail?: (job: Job<string>) => boolean) {
+  const starts: Start[] = [];
+  const handler = (job: Job<string>) => {
+    const start: Start = { data: job.data, group: job.group, attempt: job.attempt, at: asyncScheduler.now() };
+    starts.push(start);
+    return timer(ms).pipe(
+      map(() => {
+        start.end = asyncScheduler.now();
+        if (fail?.(job)) throw new Error(`${job.data} failed on attempt ${job.attempt}`);
+        return job.data;
+      }),
+    );
+  };
+  return { starts, handler };
+}
+
+describe('groups in whole pipelines (virtual time)', () => {
+  it('serves groups round-robin: one small job each for three groups comes before the rest of a backlog', () => {
+    const { starts, handler } = recorder(10);
+    newTestScheduler().run(({ expectObservable }) => {
+      const h = pipelineHarness({
+        pipelines: [definePipeline<string>({ queue: 'hooks', concurrency: 1, handler })],
+      });
+      h.enqueueAt(0, 'hooks', [
+        ...['a1', 'a2', 'a3', 'a4'].map((data) => ({ data, options: { group: 'a' } })),
+        { data: 'b1', options: { group: 'b' } },
+        { data: 'c1', options: { group: 'c' } },
+      ]);
+      const outcomes$ = h.run({ until: 1_000 }).pipe(map(describeOutcome), toArray());
+      expectObservable(outcomes$).toBe('1000ms (x|)', {
+        x: ['a1', 'b1', 'c1', 'a2', 'a3', 'a4'].map((d) => `completed:${d}`),
+      });
+    });
+    expect(starts.map((s) => s.data)).toEqual(['a1', 'b1', 'c1', 'a2', 'a3', 'a4']);
+  });
+
+  it("a noisy group's backlog of 20,000 jobs delays 50 other groups by about one round each, not by its backlog", () => {
+    const { starts, handler } = recorder(10);
+    const concurrency = 4;
+    newTestScheduler().run(() => {
+      const h = pipelineHarness({
+        pipelines: [definePipeline<string>({ queue: 'hooks', concurrency, handler })],
+      });
+      h.enqueueAt(
+        0,
+        'hooks',
+        Array.from({ length: 20_000 }, (_, i) => ({ data: `noisy-${i}`, options: { group: 'noisy' } })),
+      );
+      // At 500 ms, 50 customers add 3 jobs each.
+      h.enqueueAt(
+        500,
+        'hooks',
+        Array.from({ length: 150 }, (_, i) => ({
+          data: `c${i % 50}-${Math.floor(i / 50)}`,
+          options: { group: `c${i % 50}` },
+        })),
+      );
+      h.run({ until: 3_000 }).subscribe();
+    });
+    const small = starts.filter((s) => s.group !== 'noisy');
+    expect(small).toHaveLength(150);
+    const lastSmall = Math.max(...small.map((s) => s.at));
+    // Each round serves one job of every group with ready jobs (51 groups); three rounds serve every
+    // customer job. The noisy group gets at most one start a round, plus what was in flight at 500.
+    const noisyMeanwhile = starts.filter((s) => s.group === 'noisy' && s.at >= 500 && s.at <= lastSmall);
+    expect(noisyMeanwhile.length).toBeLessThanOrEqual(3 + concurrency);
+    // The noisy group's own order is kept, and it goes on once the others are served.
+    const noisy = starts.filter((s) => s.group === 'noisy').map((s) => s.data);
+    expect(noisy).toEqual(noisy.map((_, i) => `noisy-${i}`));
+    expect(noisy.length).toBeGreaterThan(500);
+  });
+
+  it('groups.concurrency 1 across two pipelines: never two jobs of a group at once, in add order, retries included', () => {
+    // Every job whose number is a multiple of 3 fails its first attempt (retried after 40 ms).
+    const { starts, handler } = recorder(
+      7,
+      (job) => job.attempt === 1 && Number(job.data.split('-')[1]) % 3 === 0,
+    );
+    newTestScheduler().run(() => {
+      const spec = {
+        queue: 'orders',
+        concurrency: 5,
+        groups: { concurrency: 1 },
+        backoff: fixed(40),
+        handler,
+      };
+      const h = pipelineHarness({
+        pipelines: [
+          definePipeline<string>({ ...spec, name: 'w1' }),
+          definePipeline<string>({ ...spec, name: 'w2' }),
+        ],
+      });
+      for (let t = 0; t < 200; t += 20) {
+        h.enqueueAt(
+          t,
+          'orders',
+          Array.from({ length: 12 }, (_, i) => {
+            const group = `e${i % 4}`;
+            return { data: `${group}-${t / 20}${String(Math.floor(i / 4))}`, options: { group } };
+          }),
+        );
+      }
+      h.run({ until: 5_000, drainTimeoutMs: 1_000 }).subscribe();
+    });
+    expect(starts.filter((s) => s.attempt === 1)).toHaveLength(120);
+    for (const group of ['e0', 'e1', 'e2', 'e3']) {
+      const runs = starts.filter((s) => s.group === group);
+      // One at a time: each start comes after the previous job of the group ended.
+      for (let i = 1; i < runs.length; i++) {
+        expect(runs[i]!.at).toBeGreaterThanOrEqual(runs[i - 1]!.end ?? Infinity);
+      }
+      // In add order, a retried job again before the next one.
+      const firstStarts = runs
+        .filter((s, i) => runs.findIndex((r) => r.data === s.data) === i)
+        .map((s) => s.data);
+      expect(firstStarts).toEqual([...firstStarts].sort());
+      for (let i = 1; i < runs.length; i++) {
+        if (runs[i - 1]!.data !== runs[i]!.data) expect(runs[i]!.attempt).toBe(1);
+      }
+      expect(runs.filter((s) => s.attempt === 2).length).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,0 +1,188 @@
+--[[
+  Groups (job field G): fair turns and per-group concurrency, in the queue's hash slot.
+
+  Every group with ready jobs has at most one "turn" out: its next job, released into the queue's
+  ordinary ready lists (includes/ready.lua) at the back of its priority. The ready lists are thus the
+  ring of groups that have ready jobs and may run one more: a reserve pops turns from the front
+  (O(1) a pick), and a group whose turn is taken releases its next job at the back, so a group with
+  a million ready jobs delays another group's job by at most one round. A group whose concurrency is
+  full when its turn is taken puts the job back at its front and leaves the ring until one of its
+  slots frees. A group that holds nothing has no keys at all: idle groups cost no memory and no work.
+
+  Keys (all `<groupPrefix>…`, in the queue's hash slot; `<g>` is the group name):
+    <gp>s:<g>  hash  r slots held (jobs leased, and retries waiting out their backoff), t the id of
+                     the job whose turn is out (absent: none) and tp its priority, s / h tail /
+                     head sequences
+    <gp>w:<g>  zset  the group's waiting jobs, not yet released: score priority × 2^32 + 2^31 + seq
+                     (lowest first: priority, then sequence; jobs put back at the front get
+                     negative sequences, so they go before every job of their priority)
+    <gp>i      zset  every group holding anything (a slot, a turn, a waiting job) or paused
+                     (member = name, score 0: listed by name)
+    <gp>n      string  the number of waiting jobs over all groups (ready jobs not in the ready lists)
+    <gp>p      set   paused groups: no turn is released while a group is paused (it stays in the
+                     index while paused, even holding nothing)
+
+  Slots: a job takes one when a reserve leases it and gives it back when it is settled, recovered,
+  cancelled or removed. A job retried after a failure (settle, delay > 0) keeps its slot while it
+  waits out its backoff (job field H = 1), and goes back to the front of its group when due, so
+  with concurrency 1 a group's jobs start in the order they were added, retries included. A job
+  whose lease expired is recovered to the front of its group too. Snoozed jobs give their slot back
+  and queue at the back. Sequences restart when a group's state goes (it holds nothing); a group
+  that never empties has room for 2^31 jobs put at its back (and as many at its front) before its
+  scores would reach the next priority.
+]]
+--- @include "includes/ready.lua"
+
+local GROUP_PRIORITY = 4294967296 -- 2^32: scores are priority × 2^32 + 2^31 + sequence
+local GROUP_ORIGIN = 2147483648 -- 2^31
+
+-- Deletes group g's state when it holds nothing: no slot, no turn out, no waiting job.
+local function groupTidy(gp, g)
+  local sk = gp .. 's:' .. g
+  local s = redis.call('HMGET', sk, 'r', 't')
+  if (tonumber(s[1]) or 0) <= 0 and not s[2] and redis.call('EXISTS', gp .. 'w:' .. g) == 0 then
+    redis.call('DEL', sk)
+    if redis.call('SISMEMBER', gp .. 'p', g) == 0 then
+      redis.call('ZREM', gp .. 'i', g)
+    end
+  end
+end
+
+-- Gives group g a turn if it has none out and is not paused: its first waiting job goes to the back
+-- of the ready list of its priority. Returns the released id, or nil.
+local function groupRelease(gp, g, readyPrefix, prioritiesKey)
+  local sk = gp .. 's:' .. g
+  if redis.call('HEXISTS', sk, 't') == 1 or redis.call('SISMEMBER', gp .. 'p', g) == 1 then
+    return nil
+  end
+  local top = redis.call('ZPOPMIN', gp .. 'w:' .. g)
+  if #top == 0 then
+    groupTidy(gp, g)
+    return nil
+  end
+  local id = top[1]
+  local p = tostring(math.floor(tonumber(top[2]) / GROUP_PRIORITY))
+  redis.call('DECR', gp .. 'n')
+  redis.call('HSET', sk, 't', id, 'tp', p)
+  readyPush(readyPrefix, prioritiesKey, p, id)
+  return id
+end
+
+-- Takes group g's turn back, if one is out: its job leaves the ready lists (searched from the back,
+-- where turns are released) for the front of its group.
+local function groupRetract(gp, g, readyPrefix, prioritiesKey)
+  local sk = gp .. 's:' .. g
+  local t = redis.call('HMGET', sk, 't', 'tp')
+  if not t[1] then
+    return
+  end
+  local key = readyPrefix .. t[2]
+  redis.call('LREM', key, -1, t[1])
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', prioritiesKey, t[2])
+  end
+  redis.call('HDEL', sk, 't', 'tp')
+  local seq = -redis.call('HINCRBY', sk, 'h', 1)
+  redis.call('ZADD', gp .. 'w:' .. g, tonumber(t[2]) * GROUP_PRIORITY + GROUP_ORIGIN + seq, t[1])
+  redis.call('INCR', gp .. 'n')
+end
+
+-- A ready job of group g waits in its group: at the back, or with `front` before every job of its
+-- priority (a turn already out is taken back first, so the job goes before it too). The group gets
+-- a turn if it has none out.
+local function groupPush(gp, g, priority, id, front, readyPrefix, prioritiesKey)
+  local sk = gp .. 's:' .. g
+  local seq
+  if front then
+    groupRetract(gp, g, readyPrefix, prioritiesKey)
+    seq = -redis.call('HINCRBY', sk, 'h', 1)
+  else
+    seq = redis.call('HINCRBY', sk, 's', 1)
+  end
+  local p = tonumber(priority) or 0
+  redis.call('ZADD', gp .. 'w:' .. g, p * GROUP_PRIORITY + GROUP_ORIGIN + seq, id)
+  redis.call('ZADD', gp .. 'i', 'NX', 0, g)
+  redis.call('INCR', gp .. 'n')
+  groupRelease(gp, g, readyPrefix, prioritiesKey)
+end
+
+-- A reserve popped `id`, group g's turn. With room (fewer than `concurrency` slots held; -1: no
+-- cap) the job takes a slot, the group's next job gets a turn at the back (if the group still has
+-- room) and the answer is true. A full group puts the job back at its front, has no turn out until a
+-- slot frees, and the answer is false.
+local function groupTake(gp, g, id, priority, concurrency, readyPrefix, prioritiesKey)
+  local sk = gp .. 's:' .. g
+  if redis.call('HGET', sk, 't') == id then
+    redis.call('HDEL', sk, 't', 'tp')
+  end
+  local held = tonumber(redis.call('HGET', sk, 'r')) or 0
+  if concurrency >= 0 and held >= concurrency then
+    local p = tonumber(priority) or 0
+    local seq = -redis.call('HINCRBY', sk, 'h', 1)
+    redis.call('ZADD', gp .. 'w:' .. g, p * GROUP_PRIORITY + GROUP_ORIGIN + seq, id)
+    redis.call('INCR', gp .. 'n')
+    return false
+  end
+  redis.call('HINCRBY', sk, 'r', 1)
+  if concurrency < 0 or held + 1 < concurrency then
+    groupRelease(gp, g, readyPrefix, prioritiesKey)
+  end
+  return true
+end
+
+-- One of group g's slots frees; the group gets a turn if it has waiting jobs and none out.
+local function groupFree(gp, g, readyPrefix, prioritiesKey)
+  local sk = gp .. 's:' .. g
+  if redis.call('HINCRBY', sk, 'r', -1) < 0 then
+    redis.call('HSET', sk, 'r', 0)
+  end
+  groupRelease(gp, g, readyPrefix, prioritiesKey)
+  groupTidy(gp, g)
+end
+
+-- Removes ready job `id` of group g (cancel, remove): its turn (the group then gets its next one)
+-- or a waiting job. Returns 1 if it was found, else 0.
+local function groupRemove(gp, g, id, priority, readyPrefix, prioritiesKey)
+  local sk = gp .. 's:' .. g
+  if redis.call('HGET', sk, 't') == id then
+    readyRemove(readyPrefix, prioritiesKey, priority, id)
+    redis.call('HDEL', sk, 't', 'tp')
+    groupRelease(gp, g, readyPrefix, prioritiesKey)
+    groupTidy(gp, g)
+    return 1
+  end
+  local removed = redis.call('ZREM', gp .. 'w:' .. g, id)
+  if removed == 1 then
+    redis.call('DECR', gp .. 'n')
+    groupTidy(gp, g)
+  end
+  return removed
+end
+
+-- Waiting jobs over all groups (ready jobs that are not in the ready lists).
+local function groupWaitingCount(gp)
+  return tonumber(redis.call('GET', gp .. 'n')) or 0
+end
+
+-- Up to `count` waiting job ids from position `offset`, groups by name, each group's jobs in
+-- turn order. Walks the groups (administrative paths only: O(groups)).
+local function groupWaitingRange(gp, offset, count)
+  local ids = {}
+  local skip = offset
+  for _, g in ipairs(redis.call('ZRANGE', gp .. 'i', 0, -1)) do
+    if #ids >= count then
+      break
+    end
+    local key = gp .. 'w:' .. g
+    local len = redis.call('ZCARD', key)
+    if skip >= len then
+      skip = skip - len
+    else
+      for _, id in ipairs(redis.call('ZRANGE', key, skip, skip + count - #ids - 1)) do
+        ids[#ids + 1] = id
+      end
+      skip = 0
+    end
+  end
+  return ids
+end
