@@ -53,7 +53,10 @@
     17 groupPrefix    prefix of the group keys (includes/groups.lua)
     18 groupConcurrency  -1 (no cap), or: at most this many jobs of one group leased at once, across
                       every worker
-    19 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
+    19 limitSpread    1: at most the tightest limit's rate per ms (rounded up) of this call's units
+                      at one ms, the next one a ms or more later (see limiterPlan's perMs); 0: each
+                      unit at the first time with room
+    20 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
@@ -89,8 +92,9 @@ local limitMarginMs = tonumber(ARGV[15])
 local workerId = ARGV[16]
 local groupPrefix = ARGV[17]
 local groupConcurrency = tonumber(ARGV[18])
-local moreLimits = tonumber(ARGV[19])
-if not moreLimits or not groupConcurrency or #ARGV ~= 19 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local limitSpread = ARGV[19] == '1'
+local moreLimits = tonumber(ARGV[20])
+if not moreLimits or not groupConcurrency or #ARGV ~= 20 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
@@ -129,21 +133,30 @@ if maxActive >= 0 then
   end
 end
 local Ls = nil
+local perMs = nil
 local plan = nil
 local planRetry = -1
 if limitAllowed > 0 then
   Ls = { limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now) }
   for i = 1, moreLimits do
-    local b = 19 + 3 * (i - 1)
+    local b = 20 + 3 * (i - 1)
     local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
     if not a or not p or not m then
       return -2
     end
     Ls[#Ls + 1] = limiterOpen(KEYS[6 + i], a, p, m, now)
   end
+  if limitSpread then
+    -- At most the tightest limit's rate per ms (rounded up) of this call's units at one ms.
+    local rate = math.huge
+    for _, L in ipairs(Ls) do
+      rate = math.min(rate, L.allowed / L.period)
+    end
+    perMs = math.max(1, math.ceil(rate))
+  end
   -- At one unit a job (or call) at most this many can go: pop no more than that.
   local granted
-  plan, granted, planRetry = limiterPlan(Ls, math.ceil(want / jobsPerCall), nil, now + leadMs, now + math.max(leadMs, aheadMs), false)
+  plan, granted, planRetry = limiterPlan(Ls, math.ceil(want / jobsPerCall), nil, now + leadMs, now + math.max(leadMs, aheadMs), false, perMs)
   want = math.min(want, granted * jobsPerCall)
 end
 -- Pop the jobs first (records read whole), lease them once the limit's plan is final.
@@ -210,7 +223,7 @@ if Ls and jobsPerCall == 1 then
   if weighted then
     sizes = costs
     local granted
-    plan, granted, planRetry = limiterPlan(Ls, #popped, sizes, now + leadMs, now + math.max(leadMs, aheadMs), false)
+    plan, granted, planRetry = limiterPlan(Ls, #popped, sizes, now + leadMs, now + math.max(leadMs, aheadMs), false, perMs)
     -- What the limits do not grant goes back to the head of its ready list, in order (a job of a
     -- group to the front of its group, giving its slot back).
     for i = #popped, granted + 1, -1 do

@@ -421,6 +421,7 @@ export class RedisStore implements Store {
         options.workerId ?? '',
         keys.groupPrefix,
         options.groups?.concurrency === undefined ? -1 : Math.max(1, Math.floor(options.groups.concurrency)),
+        options.limitSpread ? 1 : 0,
         ...moreLimitArgs(more),
       ];
       const reply = await this.call(

@@ -738,6 +738,30 @@ export function defineStoreContract(
         expect(led.slots).toEqual([{ at: led.jobs[0]!.lease.startedAt + 30 * k, jobs: 2 }]);
       });
 
+      it("spreads a reserve's slots a millisecond apart when asked (limitSpread), the rate per ms at each", async () => {
+        await add(Array.from({ length: 30 }, (_, n) => ({ queue: 'q', data: n })));
+        // At most 1 a millisecond: each unit a millisecond after the one before.
+        const limit = { allowed: 400, periodMs: 1000 * k };
+        const lead = { limitLeadMs: 30 * k, limitAheadMs: 60 * k };
+        const spread = await reserve('q', 5, { limit, ...lead, limitSpread: true });
+        const first = spread.slots?.[0]?.at ?? Number.NaN;
+        expect(first).toBeGreaterThanOrEqual(spread.jobs[0]!.lease.startedAt + 30 * k);
+        expect(spread.slots).toEqual([0, 1, 2, 3, 4].map((i) => ({ at: first + i, jobs: 1 })));
+        // Without it, every unit goes to the first time with room: one slot (not before the newest).
+        const bunched = await reserve('q', 5, { limit, ...lead });
+        expect(bunched.slots).toHaveLength(1);
+        expect(bunched.slots?.[0]?.jobs).toBe(5);
+        // A rate above one a millisecond puts that many (rounded up) at each: 2,500 a second, 3.
+        const fast = { allowed: 2500 * k, periodMs: 1000 * k, key: 'fast' };
+        const wide = await reserve('q', 7, { limit: fast, ...lead, limitSpread: true });
+        const at = wide.slots?.[0]?.at ?? Number.NaN;
+        expect(wide.slots).toEqual([
+          { at, jobs: 3 },
+          { at: at + 1, jobs: 3 },
+          { at: at + 2, jobs: 1 },
+        ]);
+      });
+
       it('splits a reserve over the slots as they free, whole calls to a slot under per-call limits', async () => {
         await add(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n })));
         const limit = { allowed: 2, periodMs: 1000 * k, per: 'call' as const, jobsPerCall: 3 };

@@ -43,6 +43,12 @@ export interface SourceConfig {
    * window carries now (see `RateLimitSpec.marginMs`). Default: none (slots at the store's now).
    */
   readonly slotLead?: { leadMs(): number; aheadMs(): number; marginMs?(): number };
+  /**
+   * Under a limit: spread each reserve's slots a millisecond apart (`ReserveOptions.limitSpread`),
+   * for a worker that starts each unit at its own slot. Not for batches of per-job units (a batch
+   * starts once, at one slot). Default `false`.
+   */
+  readonly slotSpread?: boolean;
   /** At most this many of the queue's jobs leased at once across every worker (see `ReserveOptions.maxActive`). */
   readonly maxActive?: number;
   /** Rules for the groups of the reserved jobs (see `ReserveOptions.groups`). */
@@ -131,6 +137,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
               : {}),
             limitLeadMs: slotLead.leadMs(),
             limitAheadMs: slotLead.aheadMs(),
+            ...(config.slotSpread ? { limitSpread: true } : {}),
           }
         : baseOptions;
 

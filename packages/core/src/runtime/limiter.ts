@@ -189,7 +189,9 @@ export class SlidingWindowLimiter {
    * {@link plan} across several limits (a pipeline's 400 per second and 50,000 per day): `count`
    * items, item i taking `sizes[i]` units (default one each), all of an item's units at one time,
    * placed only where every limiter has room, at the same times. Returns the items and units of each
-   * slot; record with {@link commitAll}.
+   * slot; record with {@link commitAll}. With `perMs` (not `together`), a slot takes at most that
+   * many units (an item bigger than that alone) and the next one is a millisecond or more later
+   * (`ReserveOptions.limitSpread`, {@link spreadPerMs}).
    */
   static planAll(
     limiters: readonly SlidingWindowLimiter[],
@@ -199,6 +201,7 @@ export class SlidingWindowLimiter {
     earliest: number,
     latest: number,
     together = false,
+    perMs?: number,
   ): ItemPlan {
     const slots: ItemSlot[] = [];
     const sizeOf = (i: number): number => (sizes ? (sizes[i] ?? 1) : 1);
@@ -245,6 +248,7 @@ export class SlidingWindowLimiter {
       let items = count;
       let units = total;
       if (!together) {
+        if (perMs !== undefined && perMs < fit) fit = Math.max(perMs, sizeOf(granted));
         items = 0;
         units = 0;
         while (granted + items < count && units + sizeOf(granted + items) <= fit)
@@ -256,6 +260,7 @@ export class SlidingWindowLimiter {
       else slots.push({ at, items, units });
       for (const s of state) s.inWindow += units;
       granted += items;
+      if (perMs !== undefined && !together) at += 1;
     }
     if (granted < count) return { slots, granted, retryAfterMs: Math.max(1, at - latest) };
     return { slots, granted };
@@ -402,4 +407,14 @@ export function maxInAnyWindow(times: readonly number[], periodMs: number): numb
     best = Math.max(best, end - i);
   }
   return best;
+}
+
+/**
+ * Units a spread reserve places at one millisecond (`ReserveOptions.limitSpread`): the tightest
+ * limit's rate per millisecond, rounded up (one for any limit up to 1,000 a second).
+ */
+export function spreadPerMs(limiters: readonly { allowed: number; periodMs: number }[]): number {
+  let rate = Infinity;
+  for (const l of limiters) rate = Math.min(rate, l.allowed / l.periodMs);
+  return Math.max(1, Math.ceil(rate));
 }

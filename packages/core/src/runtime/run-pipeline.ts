@@ -98,6 +98,9 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     // Grant times on the clock starts are checked on, to a fraction of a millisecond where it can.
     now: timer?.now ?? preciseNow(scheduler),
     ...(timer ? { slotLead: timer } : {}),
+    // Each unit starts at its own slot: a job, or a call under a per-call limit (a batch of per-job
+    // units starts once, at its first unit's slot, so its slots stay together).
+    ...(timer && (limit?.per === 'call' || def.unitSize === 1) ? { slotSpread: true } : {}),
     onError: (error) => {
       logger.warn('reserve failed; backing off', {
         pipeline: def.name,

@@ -38,7 +38,7 @@ import {
   MAX_JOB_LOG_LINES,
   StoreText,
 } from '../model/limits';
-import { LimiterRegistry, SlidingWindowLimiter, type ItemPlan } from '../runtime/limiter';
+import { LimiterRegistry, SlidingWindowLimiter, spreadPerMs, type ItemPlan } from '../runtime/limiter';
 import type { SettleResult, Settlement } from '../model/outcome';
 import { ACTIVE_CAP_CHECK_MS } from './store';
 import type {
@@ -349,6 +349,7 @@ export class MemoryStore implements Store {
       let plan: ItemPlan | undefined;
       const lead = Math.max(0, options.limitLeadMs ?? 0);
       const ahead = Math.max(lead, options.limitAheadMs ?? lead);
+      const perMs = limiters && options.limitSpread ? spreadPerMs(limiters) : undefined;
       if (limiters && max > 0) {
         // At one unit a job (or call) at most this many can go: pop no more than that.
         plan = SlidingWindowLimiter.planAll(
@@ -358,6 +359,8 @@ export class MemoryStore implements Store {
           now,
           now + lead,
           now + ahead,
+          false,
+          perMs,
         );
         max = Math.min(max, plan.granted * perCall);
       }
@@ -376,7 +379,16 @@ export class MemoryStore implements Store {
         // Per-job limits: a job spends its cost, at most the smallest allowed, all at one slot.
         const cap = Math.min(...limiters.map((l) => l.allowed));
         sizes = popped.map((r) => Math.min(r.cost ?? 1, cap));
-        plan = SlidingWindowLimiter.planAll(limiters, popped.length, sizes, now, now + lead, now + ahead);
+        plan = SlidingWindowLimiter.planAll(
+          limiters,
+          popped.length,
+          sizes,
+          now,
+          now + lead,
+          now + ahead,
+          false,
+          perMs,
+        );
         // What the limits do not grant goes back, in order (same heap position; a job of a group to
         // the front of its group, giving its slot back).
         for (const rec of popped.splice(plan.granted).reverse()) {

@@ -150,6 +150,15 @@ export interface ReserveOptions {
    * that capacity freeing soon is granted before it frees. Default: `limitLeadMs`.
    */
   readonly limitAheadMs?: number;
+  /**
+   * Under a limit: place at most the limit's rate per millisecond (rounded up: one for any limit up
+   * to 1,000 a second) of this reserve's units at one millisecond, the next a millisecond or more
+   * later, instead of every unit at the first time with room. For a worker that starts each unit at
+   * its slot (`timeStarts`): units all due at one instant start one after the other, the last ones
+   * late, and are moved. At full rate the log is spread like that anyway; an idle limit's burst
+   * takes `allowed` ms of slots (400 ms for 400 a second) instead of one. Default `false`.
+   */
+  readonly limitSpread?: boolean;
   readonly fill?: FillSpec;
   /**
    * At most this many jobs of the queue leased at once, across every worker and process (counted in

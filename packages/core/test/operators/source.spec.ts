@@ -609,15 +609,16 @@ describe('source', () => {
       const lead = { leadMs: () => 10, aheadMs: () => 500 };
       // 3 per 400 ms, 2 of them spent at 0 by another reserve.
       store.reserve('q', 2, { leaseMs: 1000, limit: { allowed: 3, periodMs: 400 } }).subscribe();
-      source(config({ store, demand, limit: { allowed: 3, periodMs: 400 }, slotLead: lead })).subscribe(
-        (r) => {
-          emitted.push(`${r.jobs.map((j) => String(j.data)).join('')}@${String(r.grant?.at)}`);
-          demand.cancel(); // a drain the first reservation starts still lets the second out
-        },
-      );
+      source(
+        config({ store, demand, limit: { allowed: 3, periodMs: 400 }, slotLead: lead, slotSpread: true }),
+      ).subscribe((r) => {
+        emitted.push(`${r.jobs.map((j) => String(j.data)).join('')}@${String(r.grant?.at)}`);
+        demand.cancel(); // a drain the first reservation starts still lets the second out
+      });
     });
-    // c at the lead (10); d and e when a and b leave the window (400), within 500 ahead.
-    expect(emitted).toEqual(['c@10', 'de@400']);
+    // c at the lead (10); d and e when a and b leave the window (400), within 500 ahead, spread a
+    // millisecond apart (at most one a millisecond for 3 per 400 ms).
+    expect(emitted).toEqual(['c@10', 'd@400', 'e@401']);
   });
 
   describe('configuration', () => {

@@ -102,9 +102,11 @@ end
   one slot. Returns slots { {at, items, units}, ... } in time order, the items granted, and (when
   short) how much later `latest` would have to be for one more item, else -1. With `together`, all
   items share one slot or none is granted. An item larger than a limit's `allowed` is never placed
-  (callers clamp sizes).
+  (callers clamp sizes). With `perMs` (not together), a slot takes at most that many units (an item
+  bigger than that alone) and the next slot is a millisecond or more later: a reserve's units do not
+  all fall due at one instant, where the worker would have to start them all in the same moment.
 ]]
-local function limiterPlan(Ls, count, sizes, earliest, latest, together)
+local function limiterPlan(Ls, count, sizes, earliest, latest, together, perMs)
   local slots = {}
   local function sizeOf(i)
     if sizes then
@@ -184,6 +186,9 @@ local function limiterPlan(Ls, count, sizes, earliest, latest, together)
       end
       local items, units = count, total
       if not together then
+        if perMs and perMs < fit then
+          fit = math.max(perMs, sizeOf(granted + 1))
+        end
         items, units = 0, 0
         while granted + items < count do
           local u = sizeOf(granted + items + 1)
@@ -205,6 +210,9 @@ local function limiterPlan(Ls, count, sizes, earliest, latest, together)
         L.win = L.win + units
       end
       granted = granted + items
+      if perMs and not together then
+        at = at + 1
+      end
     end
   end
   if granted < count then
