@@ -1,7 +1,20 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const FIXTURE = join(__dirname, 'fixtures', 'worker.js');
+
+/**
+ * Debian's libfaketime (package `faketime`), when installed: preloaded into a worker process, it
+ * shifts every clock the process reads from the kernel (`Date.now()`, `performance.timeOrigin`,
+ * libuv's timers), as a machine whose clock is off would. Without it, the fixture shifts the clocks
+ * the JavaScript reads (`Date.now`, `performance.now`) instead.
+ */
+export const LIBFAKETIME = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/faketime/libfaketime.so.1',
+].find((path) => existsSync(path));
 
 export interface WorkerProcessConfig {
   readonly url: string;
@@ -15,7 +28,11 @@ export interface WorkerProcessConfig {
   readonly groups?: { readonly concurrency?: number };
   /** Batches of up to `size` jobs (waiting at most `timeMs` for a full one): one call per batch. */
   readonly batch?: { readonly size: number; readonly timeMs: number };
-  /** Shifts every clock of the worker process by this many ms. */
+  /**
+   * Shifts every clock of the worker process by this many ms: with {@link LIBFAKETIME} preloaded
+   * (whole seconds; a fixed offset, no speed-up: its speed factors make node's event loop spin),
+   * else in the fixture's JavaScript.
+   */
   readonly clockOffsetMs?: number;
   /** Each handler POSTs here once (see `ProviderProcess`). */
   readonly providerUrl?: string;
@@ -66,6 +83,8 @@ export class WorkerProcess {
   readonly outcomes: { id: string; kind: string }[] = [];
   /** Set by a graceful close. */
   timing: StartTiming | undefined;
+  /** How its clocks were shifted (`clockOffsetMs`). */
+  readonly skewedBy: 'none' | 'libfaketime' | 'javascript';
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
   private readonly listeners = new Set<() => void>();
@@ -75,8 +94,20 @@ export class WorkerProcess {
     readonly name: string,
     config: WorkerProcessConfig,
   ) {
-    this.child = fork(FIXTURE, [JSON.stringify(config)], {
+    const offset = config.clockOffsetMs ?? 0;
+    this.skewedBy = offset === 0 ? 'none' : LIBFAKETIME && offset % 1000 === 0 ? 'libfaketime' : 'javascript';
+    const env =
+      this.skewedBy === 'libfaketime'
+        ? {
+            ...process.env,
+            LD_PRELOAD: LIBFAKETIME,
+            FAKETIME: `${offset > 0 ? '+' : '-'}${Math.abs(offset) / 1000}s`,
+          }
+        : process.env;
+    const forked = this.skewedBy === 'libfaketime' ? { ...config, clockOffsetMs: 0 } : config;
+    this.child = fork(FIXTURE, [JSON.stringify(forked)], {
       execArgv: [],
+      env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     running.add(this);
