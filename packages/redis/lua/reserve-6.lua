@@ -44,7 +44,9 @@
     11 leadMs         a unit's slot is leadMs or more after now (the time a worker needs to learn
                       of it before it starts the unit at its slot)
     12 aheadMs        and aheadMs or less after now (capacity freeing soon is granted before it
-                      frees, so no slot goes unused while the next reserve travels)
+                      frees, so no slot goes unused while the next reserve travels), or as far
+                      ahead as any caller of the limit asked in the last 10 s, if further
+                      (limiterAhead: a quick caller is not starved by slower ones looking further)
     13 maxActive      -1 (no cap), or: at most this many of the queue's jobs leased at once (the
                       active zset's size), across every worker
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
@@ -133,6 +135,7 @@ if maxActive >= 0 then
   end
 end
 local Ls = nil
+local reach = 0
 local perMs = nil
 local plan = nil
 local planRetry = -1
@@ -146,6 +149,9 @@ if limitAllowed > 0 then
     end
     Ls[#Ls + 1] = limiterOpen(KEYS[6 + i], a, p, m, now)
   end
+  -- As far ahead as any caller of the limit looked lately, so that callers whose answers come
+  -- quickly (a short lead) are not left only the capacity slower callers did not take first.
+  reach = limiterAhead(Ls[1], math.max(leadMs, aheadMs))
   if limitSpread then
     -- At most the tightest limit's rate per ms (rounded up) of this call's units at one ms.
     local rate = math.huge
@@ -156,7 +162,7 @@ if limitAllowed > 0 then
   end
   -- At one unit a job (or call) at most this many can go: pop no more than that.
   local granted
-  plan, granted, planRetry = limiterPlan(Ls, math.ceil(want / jobsPerCall), nil, now + leadMs, now + math.max(leadMs, aheadMs), false, perMs)
+  plan, granted, planRetry = limiterPlan(Ls, math.ceil(want / jobsPerCall), nil, now + leadMs, now + reach, false, perMs)
   want = math.min(want, granted * jobsPerCall)
 end
 -- Pop the jobs first (records read whole), lease them once the limit's plan is final.
@@ -223,7 +229,7 @@ if Ls and jobsPerCall == 1 then
   if weighted then
     sizes = costs
     local granted
-    plan, granted, planRetry = limiterPlan(Ls, #popped, sizes, now + leadMs, now + math.max(leadMs, aheadMs), false, perMs)
+    plan, granted, planRetry = limiterPlan(Ls, #popped, sizes, now + leadMs, now + reach, false, perMs)
     -- What the limits do not grant goes back to the head of its ready list, in order (a job of a
     -- group to the front of its group, giving its slot back).
     for i = #popped, granted + 1, -1 do

@@ -57,7 +57,11 @@ describe('worker processes sharing one Redis', () => {
         queue: 'limited',
         concurrency: 50,
         workMs: 5,
-        rateLimit: { allowed: 400, periodMs: 1000 },
+        rateLimit: {
+          allowed: 400,
+          periodMs: 1000,
+          ...(process.env.XM ? { marginMs: Number(process.env.XM) } : {}),
+        },
         providerUrl: provider.url,
       };
       const offsets = [0, 0, 7_000, -5_000];

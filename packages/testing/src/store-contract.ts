@@ -738,6 +738,21 @@ export function defineStoreContract(
         expect(led.slots).toEqual([{ at: led.jobs[0]!.lease.startedAt + 30 * k, jobs: 2 }]);
       });
 
+      it('lets a caller place slots as far ahead as any caller of the limit did lately, so a quick one is not starved', async () => {
+        await add(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 5, periodMs: 500 * k };
+        const t0 = (await reserve('q', 5, { limit })).jobs[0]!.lease.startedAt;
+        await advance(400);
+        // A slow caller looks 300 ahead and takes 2 of the 5 units freeing at t0 + 500.
+        const far = await reserve('q', 2, { limit, limitAheadMs: 300 * k });
+        expect(far.slots).toEqual([{ at: t0 + 500 * k, jobs: 2 }]);
+        // A quick one asking only 20 ahead still reaches the other 3 (alone it would wait for them
+        // to come within 20, and find them taken by callers looking further).
+        const near = await reserve('q', 5, { limit, limitAheadMs: 20 * k });
+        expect(near.jobs).toHaveLength(3);
+        expect(near.slots).toEqual([{ at: t0 + 500 * k, jobs: 3 }]);
+      });
+
       it("spreads a reserve's slots a millisecond apart when asked (limitSpread), the rate per ms at each", async () => {
         await add(Array.from({ length: 30 }, (_, n) => ({ queue: 'q', data: n })));
         // At most 1 a millisecond: each unit a millisecond after the one before.

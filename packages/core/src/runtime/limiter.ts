@@ -81,6 +81,8 @@ export class SlidingWindowLimiter {
   pausedUntil = -Infinity;
   private heldMargin = 0;
   private heldAt = -Infinity;
+  private heldAhead = 0;
+  private heldAheadAt = -Infinity;
 
   constructor(config: SlidingWindowConfig) {
     if (!Number.isInteger(config.allowed) || config.allowed < 1) {
@@ -117,6 +119,20 @@ export class SlidingWindowLimiter {
       this.heldAt = now;
     }
     return Math.max(own, this.heldMargin);
+  }
+
+  /**
+   * A caller places slots up to `own` ms after `now`: returns how far ahead it may place them, the
+   * furthest any caller asked for in the last {@link MARGIN_HOLD_MS}. A caller whose answers come
+   * quickly looks less far ahead; without this, callers looking further would take every unit of
+   * capacity before it came within its reach, and it would never be granted one.
+   */
+  holdAhead(own: number, now: number): number {
+    if (own >= this.heldAhead || now - this.heldAheadAt > MARGIN_HOLD_MS) {
+      this.heldAhead = own;
+      this.heldAheadAt = now;
+    }
+    return Math.max(own, this.heldAhead);
   }
 
   /** Units that may still be granted at `now`. */

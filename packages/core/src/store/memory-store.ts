@@ -348,7 +348,10 @@ export class MemoryStore implements Store {
       const perCall = limit?.per === 'call' ? Math.max(1, limit.jobsPerCall ?? 1) : 1;
       let plan: ItemPlan | undefined;
       const lead = Math.max(0, options.limitLeadMs ?? 0);
-      const ahead = Math.max(lead, options.limitAheadMs ?? lead);
+      // As far ahead as any caller of the limit looked lately (see `holdAhead`).
+      const ahead = limiters
+        ? (limiters[0] as SlidingWindowLimiter).holdAhead(Math.max(lead, options.limitAheadMs ?? lead), now)
+        : 0;
       const perMs = limiters && options.limitSpread ? spreadPerMs(limiters) : undefined;
       if (limiters && max > 0) {
         // At one unit a job (or call) at most this many can go: pop no more than that.

@@ -147,7 +147,10 @@ export interface ReserveOptions {
   readonly limitLeadMs?: number;
   /**
    * Under a limit: the latest store time a unit may be recorded at, as ms after the store's now, so
-   * that capacity freeing soon is granted before it frees. Default: `limitLeadMs`.
+   * that capacity freeing soon is granted before it frees; or as far ahead as any caller of the
+   * limit asked in the last 10 s (`MARGIN_HOLD_MS`), if further: a caller whose answers come
+   * quickly is not left only what callers looking further ahead did not take first. Default:
+   * `limitLeadMs`.
    */
   readonly limitAheadMs?: number;
   /**

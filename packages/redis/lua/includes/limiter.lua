@@ -10,7 +10,8 @@
   long), oA/oP store-wide numbers (set-limit), h index of the oldest entry, t index after the
   newest, n units in the log, b the time before which no unit is placed (a
   provider asked to slow down; see pause-limit), M the widest margin a caller asked for and Mt when
-  (see limiterOpen), and entries "<index>" = "<time>:<units>". The key
+  (see limiterOpen), H the furthest ahead a caller placed slots and Ht when (see limiterAhead), and
+  entries "<index>" = "<time>:<units>". The key
   expires one period after its newest entry or the end of its pause, whichever is later.
 ]]
 local function limiterEntry(key, index)
@@ -36,7 +37,7 @@ local LIMITER_MARGIN_HOLD_MS = 10000
   caller whose work runs early still keeps clear of units of callers whose work runs late.
 ]]
 local function limiterOpen(key, allowed, window, margin, now)
-  local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W', 'M', 'Mt')
+  local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W', 'M', 'Mt', 'H', 'Ht')
   local heldMargin, heldAt = tonumber(s[8]) or 0, tonumber(s[9])
   if margin >= heldMargin or not heldAt or now - heldAt > LIMITER_MARGIN_HOLD_MS then
     heldMargin, heldAt = margin, now
@@ -61,6 +62,8 @@ local function limiterOpen(key, allowed, window, margin, now)
     now = now,
     heldMargin = heldMargin,
     heldAt = heldAt,
+    heldAhead = tonumber(s[10]),
+    heldAheadAt = tonumber(s[11]),
     pausedUntil = tonumber(s[4]) or 0,
     cache = {},
   }
@@ -221,6 +224,22 @@ local function limiterPlan(Ls, count, sizes, earliest, latest, together, perMs)
   return slots, granted, -1
 end
 
+--[[
+  A caller places slots up to `ahead` ms after now: returns how far ahead it may place them, the
+  furthest any caller of the log asked for in the last LIMITER_MARGIN_HOLD_MS (fields H, Ht). A
+  caller whose answers come quickly looks less far ahead; without this, callers looking further
+  would take every unit of capacity before it came within its reach, and it would never be granted
+  one. Saved by limiterSave.
+]]
+local function limiterAhead(L, ahead)
+  local held, at = L.heldAhead or 0, L.heldAheadAt
+  if ahead >= held or not at or L.now - at > LIMITER_MARGIN_HOLD_MS then
+    L.heldAhead, L.heldAheadAt = ahead, L.now
+    return ahead
+  end
+  return held
+end
+
 -- Records `units` at `at` (not before the newest entry): merged into the newest entry if it has
 -- that time, else a new entry.
 local function limiterRecordAt(L, at, units)
@@ -295,6 +314,9 @@ local function limiterSave(L)
     return
   end
   redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt)
+  if L.heldAheadAt then
+    redis.call('HSET', L.key, 'H', L.heldAhead, 'Ht', L.heldAheadAt)
+  end
   if L.override then
     redis.call('PERSIST', L.key) -- store-wide numbers stay until cleared
     return
