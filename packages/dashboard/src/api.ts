@@ -586,7 +586,7 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
     router.add('POST', `/queues/:queue/groups/:group/${action}`, async (ctx, params) => {
       const queue = await knownQueue(params['queue'] ?? '');
       const group = parseGroupName(params['group'] ?? '');
-      const change = (action === 'pause' ? store.pauseGroup : store.resumeGroup)?.bind(store);
+      const change = action === 'pause' ? store.pauseGroup?.bind(store) : store.resumeGroup?.bind(store);
       if (!change) {
         throw new HttpError(
           501,
