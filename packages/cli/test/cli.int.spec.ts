@@ -160,6 +160,82 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(await json('resume', 'q')).toEqual({ queue: 'q', paused: false });
   });
 
+  it('adds jobs with --group, lists groups busiest first a page at a time, pauses and resumes one', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-cli-'));
+    const three = path.join(dir, 'three.ndjson');
+    await writeFile(three, ['{"n":1}', '{"n":2}', '{"n":3}'].join('\n'));
+    expect(await json('enqueue', 'hooks', `@${three}`, '--group', 'big', '--create')).toMatchObject({
+      enqueued: 3,
+    });
+    const small = (await json('enqueue', 'hooks', '{"n":4}', '--group', 'small')) as { id: string };
+    await json('enqueue', 'hooks', '{"n":5}', '--group', 'tiny');
+    expect(await json('job', small.id)).toMatchObject({ group: 'small', data: { n: 4 } });
+    expect((await sluice('job', small.id)).stdout).toMatch(/^group:\s+small$/m);
+    expect((await sluice('jobs', 'hooks')).stdout).toMatch(/^ID\s+NAME\s+GROUP\s+STATE/);
+
+    expect(await json('groups', 'hooks')).toEqual({
+      queue: 'hooks',
+      total: 3,
+      paused: 0,
+      complete: true,
+      offset: 0,
+      limit: 50,
+      groups: [
+        { group: 'big', ready: 3, active: 0, paused: false },
+        { group: 'small', ready: 1, active: 0, paused: false },
+        { group: 'tiny', ready: 1, active: 0, paused: false },
+      ],
+    });
+    const table = await sluice('groups', 'hooks');
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^GROUP\s+READY\s+ACTIVE\s+PAUSED$/);
+    expect(lines[2]).toMatch(/^big\s+3\s+0\s+no$/);
+    expect(lines.pop()).toBe('groups 1-3 of 3, busiest first');
+    expect(
+      ((await json('groups', 'hooks', '--limit', '1', '--offset', '1')) as { groups: unknown[] }).groups,
+    ).toEqual([{ group: 'small', ready: 1, active: 0, paused: false }]);
+    const partial = await sluice('groups', 'hooks', '--scan-limit', '2');
+    expect(partial.stdout.trim().split('\n').pop()).toBe(
+      'groups 1-2 of 2, busiest first (read the first 2 by name: --scan-limit)',
+    );
+
+    expect(await json('groups', 'hooks', '--pause', 'small')).toEqual({
+      queue: 'hooks',
+      group: 'small',
+      paused: true,
+    });
+    expect((await sluice('groups', 'hooks', '--pause', 'small')).stdout.trim()).toBe(
+      'hooks: group "small" paused',
+    );
+    const listed = (await json('groups', 'hooks')) as {
+      paused: number;
+      groups: { group: string; paused: boolean }[];
+    };
+    expect(listed.paused).toBe(1);
+    expect(listed.groups.filter((g) => g.paused).map((g) => g.group)).toEqual(['small']);
+
+    // A worker runs every job but the paused group's; resumed, that one runs too.
+    const first = await work('hooks', 4, (data) => data);
+    expect(
+      first.map((o) => (o.kind === 'completed' ? (o.result as { n: number }).n : o.kind)).sort(),
+    ).toEqual([1, 2, 3, 5]);
+    expect(await json('groups', 'hooks')).toMatchObject({
+      total: 1,
+      groups: [{ group: 'small', ready: 1, active: 0, paused: true }],
+    });
+    expect(await json('groups', 'hooks', '--resume', 'small')).toEqual({
+      queue: 'hooks',
+      group: 'small',
+      paused: false,
+    });
+    expect((await work('hooks', 1, (data) => data))[0]).toMatchObject({
+      kind: 'completed',
+      result: { n: 4 },
+    });
+    expect((await sluice('groups', 'hooks')).stdout.trim()).toBe('no groups with jobs in "hooks"');
+  });
+
   it('sets, shows and clears the numbers of a rate-limit key store-wide', async () => {
     expect(await json('limit', 'mail', '--allowed', '50', '--period', '1000')).toEqual({
       key: 'mail',
@@ -359,6 +435,9 @@ describe('sluice (the real binary against a real Redis)', () => {
       [['jobs', 'q', '--state', 'weird'], /option '--state <state>' argument 'weird' is invalid/],
       [['retry', 'q'], /give a job id or --all/],
       [['limit', 'mail', '--allowed', '5'], /give both --allowed and --period/],
+      [['enqueue', 'q', '1', '--group', ''], /expected a group name of 1-256 characters, got 0/],
+      [['groups', 'q', '--pause', 'a', '--resume', 'b'], /give --pause or --resume, not both/],
+      [['groups', 'nope'], /unknown queue "nope"/],
       [['bogus'], /unknown command 'bogus'/],
     ];
     await json('enqueue', 'q', '1', '--create');
