@@ -114,9 +114,11 @@ interface Target {
  *
  * The UI shows every queue at a glance (counts by state, throughput and failure rate over the last
  * hour, rate-limit usage, paused state, live workers), a page per queue (jobs by state, paginated and
- * filterable, lookup by id, cron entries, concurrency and pause controls) and a page per job
+ * filterable, lookup by id, cron entries, concurrency and pause controls, its groups busiest first
+ * with pause and resume per group, a form to add a job) and a page per job
  * (payload, options, every attempt's error and stack, timings, result). Actions — retry, delete,
- * promote or cancel a job; retry or purge the dead-letter queue; pause, resume, change concurrency —
+ * promote or cancel a job; retry or purge the dead-letter queue; pause, resume (a queue or one of its
+ * groups), add a job, change concurrency —
  * are confirmed in the UI, CSRF-protected, logged and emitted as telemetry.
  *
  * ## Example
