@@ -200,6 +200,27 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(partial.stdout.trim().split('\n').pop()).toBe(
       'groups 1-2 of 2, busiest first (read the first 2 by name: --scan-limit)',
     );
+
+    for (const [args, message, code] of [
+      [
+        ['enqueue', 'hooks', '1', '--group', ''],
+        /^sluice: expected a group name of 1-256 characters, got 0$/,
+        2,
+      ],
+      [
+        ['groups', 'hooks', '--pause', 'a', '--resume', 'b'],
+        /^sluice: give --pause or --resume, not both$/,
+        2,
+      ],
+      [['groups', 'nope'], /^sluice: unknown queue "nope" \(known: hooks\)$/, 1],
+    ] as const) {
+      const r = await sluice(...args);
+      expect({ args, code: r.code, stderr: r.stderr.trim() }).toEqual({
+        args,
+        code,
+        stderr: expect.stringMatching(message) as unknown,
+      });
+    }
   }, 60_000);
 
   it('pauses one group: a worker runs every other group; resumed, it runs too', async () => {
@@ -446,9 +467,6 @@ describe('sluice (the real binary against a real Redis)', () => {
       [['jobs', 'q', '--state', 'weird'], /option '--state <state>' argument 'weird' is invalid/],
       [['retry', 'q'], /give a job id or --all/],
       [['limit', 'mail', '--allowed', '5'], /give both --allowed and --period/],
-      [['enqueue', 'q', '1', '--group', ''], /expected a group name of 1-256 characters, got 0/],
-      [['groups', 'q', '--pause', 'a', '--resume', 'b'], /give --pause or --resume, not both/],
-      [['groups', 'nope'], /unknown queue "nope"/],
       [['bogus'], /unknown command 'bogus'/],
     ];
     await json('enqueue', 'q', '1', '--create');
