@@ -1,4 +1,4 @@
-import type { JobRecord, QueueStats } from '@sluice/core';
+import type { GroupInfo, JobRecord, QueueStats } from '@sluice/core';
 
 /** A plain text table with left-aligned columns and a header rule. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
@@ -49,12 +49,32 @@ export function statsRows(all: readonly QueueStats[]): string[] {
   );
 }
 
-export function jobRows(jobs: readonly JobRecord[]): string[] {
+/** One row per group: ready jobs, slots held (running, retrying), paused. */
+export function groupRows(groups: readonly GroupInfo[]): string[] {
   return table(
-    ['ID', 'NAME', 'STATE', 'ATTEMPT', 'PRIORITY', 'RUN AT', 'REASON / LAST ERROR'],
+    ['GROUP', 'READY', 'ACTIVE', 'PAUSED'],
+    groups.map((g) => [truncate(g.group, 60), String(g.ready), String(g.active), g.paused ? 'yes' : 'no']),
+  );
+}
+
+/** One row per job; a GROUP column when some job on the page has a group. */
+export function jobRows(jobs: readonly JobRecord[]): string[] {
+  const grouped = jobs.some((j) => j.group !== undefined);
+  return table(
+    [
+      'ID',
+      'NAME',
+      ...(grouped ? ['GROUP'] : []),
+      'STATE',
+      'ATTEMPT',
+      'PRIORITY',
+      'RUN AT',
+      'REASON / LAST ERROR',
+    ],
     jobs.map((j) => [
       j.id,
       j.name,
+      ...(grouped ? [j.group ?? ''] : []),
       j.state,
       `${j.attempt}/${j.maxAttempts}`,
       String(j.priority),
@@ -69,6 +89,7 @@ export function jobDetail(job: JobRecord): string[] {
     `id:        ${job.id}`,
     `queue:     ${job.queue}`,
     `name:      ${job.name}`,
+    ...(job.group === undefined ? [] : [`group:     ${job.group}`]),
     `state:     ${job.state}${job.reason ? ` (${job.reason})` : ''}`,
     `attempt:   ${job.attempt} of ${job.maxAttempts}`,
     `priority:  ${job.priority}`,

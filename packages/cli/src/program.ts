@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   DEFAULT_RETENTION,
   JOB_STATES,
+  MAX_GROUP_LENGTH,
   MAX_LIST_LIMIT,
   PayloadValidationError,
   Queue,
@@ -15,10 +16,15 @@ import {
   type QueueStats,
   type Store,
 } from '@sluice/core';
-import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
+import {
+  DEFAULT_GROUP_SCAN_LIMIT,
+  scanGroups,
+  startDashboardServer,
+  type DashboardServer,
+} from '@sluice/dashboard';
 import { openStore, type ConnectOptions } from './connect';
 import { runDemo, type DemoOptions } from './demo/demo';
-import { jobDetail, jobRows, statsRows } from './format';
+import { groupRows, jobDetail, jobRows, statsRows } from './format';
 import { CliError, type Io } from './io';
 import { describeRetention, parseRetention } from './retention';
 
@@ -193,6 +199,7 @@ export function createProgram(io: Io): Command {
     .option('--name <name>', 'job name (default: the queue name)')
     .option('--max-attempts <n>', 'attempts before the dead-letter queue', positiveInt)
     .option('--id <id>', 'job id (an existing id is not added twice)')
+    .option('--group <group>', 'the group (tenant, customer) the job belongs to', groupName)
     .option('--traceparent <header>', "the producer's W3C traceparent, continued by the job's processing")
     .option('--tracestate <header>', 'the W3C tracestate that goes with --traceparent')
     .option('--create', 'create the queue if no worker or producer has used it yet')
@@ -208,6 +215,7 @@ export function createProgram(io: Io): Command {
           name?: string;
           maxAttempts?: number;
           id?: string;
+          group?: string;
           traceparent?: string;
           tracestate?: string;
           create?: boolean;
@@ -224,6 +232,7 @@ export function createProgram(io: Io): Command {
           ...(opts.name !== undefined ? { name: opts.name } : {}),
           ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
           ...(opts.id !== undefined ? { id: opts.id } : {}),
+          ...(opts.group !== undefined ? { group: opts.group } : {}),
           ...(opts.traceparent !== undefined
             ? {
                 trace: {
@@ -443,6 +452,78 @@ export function createProgram(io: Io): Command {
   }
 
   program
+    .command('groups')
+    .description(
+      "list a queue's groups busiest first (ready and active jobs, paused), or pause or resume one group",
+    )
+    .argument('<queue>', 'queue name')
+    .option('--pause <group>', 'stop every worker from starting jobs of this group', groupName)
+    .option('--resume <group>', 'let workers start jobs of this group again', groupName)
+    .option('--limit <n>', 'rows', positiveInt, 50)
+    .option('--offset <n>', 'rows to skip', nonNegativeInt, 0)
+    .option(
+      '--scan-limit <n>',
+      'most groups read to sort them (a queue with more lists the first ones by name)',
+      positiveInt,
+      DEFAULT_GROUP_SCAN_LIMIT,
+    )
+    .action(
+      async (
+        queue: string,
+        opts: { pause?: string; resume?: string; limit: number; offset: number; scanLimit: number },
+      ) => {
+        if (opts.pause !== undefined && opts.resume !== undefined) {
+          throw new CliError('give --pause or --resume, not both', 2);
+        }
+        await withStore(async (store) => {
+          await assertKnownQueue(store, queue);
+          const group = opts.pause ?? opts.resume;
+          if (group !== undefined) {
+            const paused = opts.pause !== undefined;
+            const change = paused ? store.pauseGroup?.bind(store) : store.resumeGroup?.bind(store);
+            if (!change) throw new CliError('this store cannot pause or resume groups');
+            await change(queue, group);
+            print({ queue, group, paused }, () => [
+              `${queue}: group ${JSON.stringify(group)} ${paused ? 'paused' : 'resumed'}`,
+            ]);
+            return;
+          }
+          const scan = await scanGroups(store, queue, opts.scanLimit);
+          if (!scan) throw new CliError('this store cannot list groups');
+          const page = scan.groups.slice(opts.offset, opts.offset + opts.limit);
+          const total = scan.groups.length;
+          print(
+            {
+              queue,
+              total,
+              paused: scan.groups.filter((g) => g.paused).length,
+              complete: scan.complete,
+              offset: opts.offset,
+              limit: opts.limit,
+              groups: page,
+            },
+            () => {
+              const partial = scan.complete
+                ? ''
+                : ` (read the first ${opts.scanLimit} by name: --scan-limit)`;
+              if (page.length === 0) {
+                return [
+                  total === 0
+                    ? `no groups with jobs in "${queue}"`
+                    : `no groups past ${opts.offset} of ${total}${partial}`,
+                ];
+              }
+              return [
+                ...groupRows(page),
+                `groups ${opts.offset + 1}-${opts.offset + page.length} of ${total}, busiest first${partial}`,
+              ];
+            },
+          );
+        });
+      },
+    );
+
+  program
     .command('retention')
     .description('show or set how long a queue keeps completed/cancelled ("finished") and dead jobs')
     .argument('<queue>', 'queue name')
@@ -634,6 +715,14 @@ function parseTime(value: string): number {
     throw new CliError(`expected a time (ISO date or epoch ms), got "${value}"`, 2);
   }
   return ms;
+}
+
+/** A group name as jobs carry it: 1 to `MAX_GROUP_LENGTH` characters. */
+function groupName(value: string): string {
+  if (value.length === 0 || value.length > MAX_GROUP_LENGTH) {
+    throw new CliError(`expected a group name of 1-${MAX_GROUP_LENGTH} characters, got ${value.length}`, 2);
+  }
+  return value;
 }
 
 function positiveInt(value: string): number {

@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { definePipeline, PermanentError, silentLogger, Worker, type Outcome } from '@sluice/core';
+import { definePipeline, PermanentError, Queue, silentLogger, Worker, type Outcome } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { firstValueFrom } from 'rxjs';
 import { run, type Io } from '@sluice/cli';
@@ -159,6 +159,114 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(((await json('stats')) as { paused: boolean }[])[0]?.paused).toBe(true);
     expect(await json('resume', 'q')).toEqual({ queue: 'q', paused: false });
   });
+
+  // Each call of the binary starts a Node process: give these two room on a loaded machine.
+  it('adds jobs with --group, shows their group, lists groups busiest first a page at a time', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-cli-'));
+    const three = path.join(dir, 'three.ndjson');
+    await writeFile(three, ['{"n":1}', '{"n":2}', '{"n":3}'].join('\n'));
+    expect(await json('enqueue', 'hooks', `@${three}`, '--group', 'big', '--create')).toMatchObject({
+      enqueued: 3,
+    });
+    const small = (await json('enqueue', 'hooks', '{"n":4}', '--group', 'small')) as { id: string };
+    await json('enqueue', 'hooks', '{"n":5}', '--group', 'tiny');
+    expect(await json('job', small.id)).toMatchObject({ group: 'small', data: { n: 4 } });
+    expect((await sluice('job', small.id)).stdout).toMatch(/^group:\s+small$/m);
+    expect((await sluice('jobs', 'hooks')).stdout).toMatch(/^ID\s+NAME\s+GROUP\s+STATE/);
+
+    expect(await json('groups', 'hooks')).toEqual({
+      queue: 'hooks',
+      total: 3,
+      paused: 0,
+      complete: true,
+      offset: 0,
+      limit: 50,
+      groups: [
+        { group: 'big', ready: 3, active: 0, paused: false },
+        { group: 'small', ready: 1, active: 0, paused: false },
+        { group: 'tiny', ready: 1, active: 0, paused: false },
+      ],
+    });
+    const table = await sluice('groups', 'hooks');
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^GROUP\s+READY\s+ACTIVE\s+PAUSED$/);
+    expect(lines[2]).toMatch(/^big\s+3\s+0\s+no$/);
+    expect(lines.pop()).toBe('groups 1-3 of 3, busiest first');
+    expect(
+      ((await json('groups', 'hooks', '--limit', '1', '--offset', '1')) as { groups: unknown[] }).groups,
+    ).toEqual([{ group: 'small', ready: 1, active: 0, paused: false }]);
+    const partial = await sluice('groups', 'hooks', '--scan-limit', '2');
+    expect(partial.stdout.trim().split('\n').pop()).toBe(
+      'groups 1-2 of 2, busiest first (read the first 2 by name: --scan-limit)',
+    );
+
+    for (const [args, message, code] of [
+      [
+        ['enqueue', 'hooks', '1', '--group', ''],
+        /^sluice: expected a group name of 1-256 characters, got 0$/,
+        2,
+      ],
+      [
+        ['groups', 'hooks', '--pause', 'a', '--resume', 'b'],
+        /^sluice: give --pause or --resume, not both$/,
+        2,
+      ],
+      [['groups', 'nope'], /^sluice: unknown queue "nope" \(known: hooks\)$/, 1],
+    ] as const) {
+      const r = await sluice(...args);
+      expect({ args, code: r.code, stderr: r.stderr.trim() }).toEqual({
+        args,
+        code,
+        stderr: expect.stringMatching(message) as unknown,
+      });
+    }
+  }, 60_000);
+
+  it('pauses one group: a worker runs every other group; resumed, it runs too', async () => {
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    await new Queue(store, 'hooks').addBulk([
+      ...[1, 2, 3].map((n) => ({ data: { n }, options: { group: 'big' } })),
+      { data: { n: 4 }, options: { group: 'small' } },
+      { data: { n: 5 }, options: { group: 'tiny' } },
+    ]);
+    await store.close();
+
+    expect(await json('groups', 'hooks', '--pause', 'small')).toEqual({
+      queue: 'hooks',
+      group: 'small',
+      paused: true,
+    });
+    expect((await sluice('groups', 'hooks', '--pause', 'small')).stdout.trim()).toBe(
+      'hooks: group "small" paused',
+    );
+    const listed = (await json('groups', 'hooks')) as {
+      paused: number;
+      groups: { group: string; paused: boolean }[];
+    };
+    expect(listed.paused).toBe(1);
+    expect(listed.groups.filter((g) => g.paused).map((g) => g.group)).toEqual(['small']);
+
+    // A worker runs every job but the paused group's; resumed, that one runs too.
+    const first = await work('hooks', 4, (data) => data);
+    expect(
+      first.map((o) => (o.kind === 'completed' ? (o.result as { n: number }).n : o.kind)).sort(),
+    ).toEqual([1, 2, 3, 5]);
+    expect(await json('groups', 'hooks')).toMatchObject({
+      total: 1,
+      groups: [{ group: 'small', ready: 1, active: 0, paused: true }],
+    });
+    expect(await json('groups', 'hooks', '--resume', 'small')).toEqual({
+      queue: 'hooks',
+      group: 'small',
+      paused: false,
+    });
+    expect((await work('hooks', 1, (data) => data))[0]).toMatchObject({
+      kind: 'completed',
+      result: { n: 4 },
+    });
+    expect((await sluice('groups', 'hooks')).stdout.trim()).toBe('no groups with jobs in "hooks"');
+  }, 60_000);
 
   it('sets, shows and clears the numbers of a rate-limit key store-wide', async () => {
     expect(await json('limit', 'mail', '--allowed', '50', '--period', '1000')).toEqual({

@@ -3,6 +3,9 @@ import {
   DEFAULT_DEAD_RETENTION,
   DEFAULT_RETENTION,
   JOB_STATES,
+  PayloadValidationError,
+  Queue,
+  type GroupInfo,
   type JobRecord,
   type QueueConfig,
   type Retention,
@@ -14,14 +17,17 @@ import {
 } from '@sluice/core';
 import { firstValueFrom, take, timeout } from 'rxjs';
 import type { CsrfGuard } from './csrf';
+import { scanGroups } from './groups';
 import { ApiErrorCode, conflict, HttpError, notFound, readJsonBody, sendJson } from './http';
 import type { LiveUpdates } from './live-updates';
 import type { LimitPauseView, RateLimitMonitor, StartTimingView } from './rate-limits';
 import { Router, type RouteParams } from './router';
 import {
+  parseAddJob,
   parseBulkRequest,
   parseConcurrency,
   parseFilterText,
+  parseGroupName,
   parseIntegerParam,
   parseJobId,
   parseJobState,
@@ -79,6 +85,7 @@ export interface ApiDependencies {
   readonly title: string;
   readonly refreshIntervalMs: number;
   readonly filterScanLimit: number;
+  readonly groupScanLimit: number;
   readonly login: 'token' | 'external' | 'none';
   readonly limits: RateLimitMonitor;
 }
@@ -203,10 +210,31 @@ export interface JobListView {
   /** Present when a filter was applied: how many jobs were scanned and whether that was all of them. */
   readonly filter?: {
     readonly name?: string;
+    readonly group?: string;
     readonly text?: string;
     readonly scanned: number;
     readonly complete: boolean;
   };
+}
+
+/** The answer of `GET api/queues/:queue/groups`: one page of the queue's groups, busiest first. */
+export interface GroupListView {
+  readonly now: number;
+  readonly queue: string;
+  readonly offset: number;
+  readonly limit: number;
+  /** Groups read: those holding a ready, running or retrying job, or paused (at most `scanLimit`). */
+  readonly total: number;
+  /** Paused groups among them. */
+  readonly paused: number;
+  /** `false` when the queue has more than `scanLimit` groups: the first `scanLimit` by name were read. */
+  readonly complete: boolean;
+  readonly scanLimit: number;
+  readonly hasMore: boolean;
+  /** Busiest first: most ready and active jobs, then most active, then by name. */
+  readonly groups: readonly GroupInfo[];
+  /** Whether groups can be paused and resumed here (the store can, and the dashboard is not read-only). */
+  readonly canPause: boolean;
 }
 
 /** The JSON API: read endpoints, administrative actions and the live-update stream. */
@@ -360,10 +388,12 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
     });
     const name = parseFilterText(ctx.query, 'name');
     const text = parseFilterText(ctx.query, 'text');
+    const groupParam = parseFilterText(ctx.query, 'group', 256);
+    const group = groupParam === undefined ? undefined : parseGroupName(groupParam);
     const stats = await store.stats(queue);
     const base = { now: Date.now(), queue, state, offset, limit, total: stats.counts[state] };
 
-    if (name === undefined && text === undefined) {
+    if (name === undefined && text === undefined && group === undefined) {
       const page = await store.listJobs(queue, state, { offset, limit: limit + 1 });
       const jobs = page.slice(0, limit).map((job) => toJobSummary(job, redactor(job)));
       const body: JobListView = { ...base, hasMore: page.length > limit, jobs };
@@ -384,6 +414,8 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       });
       scanned += chunk.length;
       for (const job of chunk) {
+        // The store's list has no group filter: the group is matched exactly while scanning.
+        if (group !== undefined && job.group !== group) continue;
         if (nameNeedle !== undefined && !job.name.toLowerCase().includes(nameNeedle)) continue;
         const redacted = redactor(job);
         if (textNeedle !== undefined && !jsonText(redacted.data).toLowerCase().includes(textNeedle)) continue;
@@ -400,6 +432,7 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       jobs: matches.slice(offset, offset + limit),
       filter: {
         ...(name === undefined ? {} : { name }),
+        ...(group === undefined ? {} : { group }),
         ...(text === undefined ? {} : { text }),
         scanned,
         complete,
@@ -519,6 +552,81 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       await store.resume(queue);
       return { paused: false };
     });
+  });
+
+  router.add('GET', '/queues/:queue/groups', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const offset = parseIntegerParam(ctx.query, 'offset', { min: 0, max: 1_000_000, fallback: 0 });
+    const limit = parseIntegerParam(ctx.query, 'limit', {
+      min: 1,
+      max: MAX_PAGE_SIZE,
+      fallback: DEFAULT_PAGE_SIZE,
+    });
+    const scan = await scanGroups(store, queue, deps.groupScanLimit);
+    if (!scan) {
+      throw new HttpError(501, ApiErrorCode.NotSupported, `this store (${store.kind}) cannot list groups`);
+    }
+    const body: GroupListView = {
+      now: Date.now(),
+      queue,
+      offset,
+      limit,
+      total: scan.groups.length,
+      paused: scan.groups.filter((g) => g.paused).length,
+      complete: scan.complete,
+      scanLimit: deps.groupScanLimit,
+      hasMore: scan.groups.length > offset + limit,
+      groups: scan.groups.slice(offset, offset + limit),
+      canPause: store.pauseGroup !== undefined && store.resumeGroup !== undefined && !deps.readOnly,
+    };
+    sendJson(ctx.res, 200, body);
+  });
+
+  for (const action of ['pause', 'resume'] as const) {
+    router.add('POST', `/queues/:queue/groups/:group/${action}`, async (ctx, params) => {
+      const queue = await knownQueue(params['queue'] ?? '');
+      const group = parseGroupName(params['group'] ?? '');
+      const change = action === 'pause' ? store.pauseGroup?.bind(store) : store.resumeGroup?.bind(store);
+      if (!change) {
+        throw new HttpError(
+          501,
+          ApiErrorCode.NotSupported,
+          `this store (${store.kind}) cannot pause or resume groups`,
+        );
+      }
+      await act(
+        ctx,
+        queue,
+        `${action}-group`,
+        async () => {
+          await change(queue, group);
+          return { group, paused: action === 'pause' };
+        },
+        { detail: group },
+      );
+    });
+  }
+
+  router.add('POST', '/queues/:queue/jobs', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const { data, options } = parseAddJob(await readJsonBody(ctx.req));
+    await act(
+      ctx,
+      queue,
+      'add',
+      async () => {
+        try {
+          const added = await new Queue(store, queue).add(data, options);
+          return { id: added.id, duplicate: added.duplicate };
+        } catch (err) {
+          if (err instanceof PayloadValidationError) {
+            throw new HttpError(400, ApiErrorCode.BadRequest, err.message);
+          }
+          throw err;
+        }
+      },
+      options.group === undefined ? {} : { detail: `group ${options.group}` },
+    );
   });
 
   router.add('PUT', '/queues/:queue/concurrency', async (ctx, params) => {

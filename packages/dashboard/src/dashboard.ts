@@ -23,6 +23,7 @@ import {
   setSecurityHeaders,
   UI_CONTENT_SECURITY_POLICY,
 } from './http';
+import { DEFAULT_GROUP_SCAN_LIMIT } from './groups';
 import { LiveUpdates, type LiveUpdatesOptions } from './live-updates';
 import { createMetrics, type Metrics, type MetricsRegistry } from './metrics';
 import { RateLimitMonitor } from './rate-limits';
@@ -65,8 +66,15 @@ export interface DashboardOptions {
   readonly title?: string;
   /** How often the UI re-reads its view besides live updates. Default `5000`, at least `500`. */
   readonly refreshIntervalMs?: number;
-  /** Most jobs a name/payload filter scans per request. Default `5000`. */
+  /** Most jobs a name/group/payload filter scans per request. Default `5000`. */
   readonly filterScanLimit?: number;
+  /**
+   * Most groups of a queue one request (the groups list, `/metrics`) reads to sort them busiest
+   * first. Default `10000`; a queue with more shows the first ones by name, and says so.
+   */
+  readonly groupScanLimit?: number;
+  /** How many of a queue's busiest groups `/metrics` labels by name (see `MetricsOptions.topGroups`). Default `20`. */
+  readonly metricsTopGroups?: number;
   /** Live-update stream tuning. */
   readonly live?: LiveUpdatesOptions;
 }
@@ -106,9 +114,11 @@ interface Target {
  *
  * The UI shows every queue at a glance (counts by state, throughput and failure rate over the last
  * hour, rate-limit usage, paused state, live workers), a page per queue (jobs by state, paginated and
- * filterable, lookup by id, cron entries, concurrency and pause controls) and a page per job
+ * filterable, lookup by id, cron entries, concurrency and pause controls, its groups busiest first
+ * with pause and resume per group, a form to add a job) and a page per job
  * (payload, options, every attempt's error and stack, timings, result). Actions — retry, delete,
- * promote or cancel a job; retry or purge the dead-letter queue; pause, resume, change concurrency —
+ * promote or cancel a job; retry or purge the dead-letter queue; pause, resume (a queue or one of its
+ * groups), add a job, change concurrency —
  * are confirmed in the UI, CSRF-protected, logged and emitted as telemetry.
  *
  * ## Example
@@ -148,6 +158,10 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   if (!Number.isInteger(filterScanLimit) || filterScanLimit < 1) {
     throw new InvalidArgumentError(`filterScanLimit must be an integer ≥ 1, got ${filterScanLimit}`);
   }
+  const groupScanLimit = options.groupScanLimit ?? DEFAULT_GROUP_SCAN_LIMIT;
+  if (!Number.isInteger(groupScanLimit) || groupScanLimit < 1) {
+    throw new InvalidArgumentError(`groupScanLimit must be an integer ≥ 1, got ${groupScanLimit}`);
+  }
   const metricsMode = options.metrics ?? true;
   const metrics =
     metricsMode === false
@@ -155,6 +169,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       : createMetrics({
           store,
           logger,
+          groupScanLimit,
+          ...(options.metricsTopGroups === undefined ? {} : { topGroups: options.metricsTopGroups }),
           ...(options.telemetry ? { telemetry: options.telemetry } : {}),
           ...(options.registry ? { registry: options.registry } : {}),
         });
@@ -172,6 +188,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     title: options.title ?? 'Sluice',
     refreshIntervalMs,
     filterScanLimit,
+    groupScanLimit,
     login: auth.enabled ? auth.login : 'none',
   });
 

@@ -7,7 +7,9 @@ export { createDashboard } from './dashboard';
 export type { DashboardHandler, DashboardOptions } from './dashboard';
 export { startDashboardServer } from './server';
 export type { DashboardServer, DashboardServerOptions } from './server';
-export { METRIC_NAMES, createMetrics } from './metrics';
+export { DEFAULT_METRICS_TOP_GROUPS, METRIC_NAMES, createMetrics } from './metrics';
+export { DEFAULT_GROUP_SCAN_LIMIT, compareBusiest, scanGroups } from './groups';
+export type { GroupScan } from './groups';
 export type { Metrics, MetricsOptions, MetricsRegistry } from './metrics';
 export { DIAGNOSTICS_CHANNELS, publishToDiagnosticsChannel } from './diagnostics-channel';
 // The OpenTelemetry bridge lives in @sluice/opentelemetry (a worker can use it without the dashboard);
@@ -30,6 +32,7 @@ export type {
   BulkActionView,
   RateLimitDetailView,
   BulkJobResult,
+  GroupListView,
   JobListView,
   OverviewView,
   QueueDetailView,

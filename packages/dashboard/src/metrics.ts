@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type OpenMetricsContentType, Registry } from 'prom-client';
 import { Subscription } from 'rxjs';
 import {
+  InvalidArgumentError,
   JOB_STATES,
   silentLogger,
   type Logger,
@@ -8,6 +9,7 @@ import {
   type Store,
   type Telemetry,
 } from '@sluice/core';
+import { DEFAULT_GROUP_SCAN_LIMIT, scanGroups, type GroupScan } from './groups';
 
 /** A prom-client registry in either exposition format. */
 export type MetricsRegistry = Registry | Registry<OpenMetricsContentType>;
@@ -35,6 +37,18 @@ export interface MetricsOptions {
   readonly cacheMs?: number;
   /** Reports store errors during a scrape. Default: silent (the error counter still counts them). */
   readonly logger?: Logger;
+  /**
+   * How many of each queue's busiest groups (most ready and active jobs) `sluice_group_jobs` labels
+   * by name; the rest are summed in `sluice_other_groups_jobs`. This bounds the group series to
+   * `2 × topGroups` per queue whatever the number of groups. Default `20`; `0` names none.
+   */
+  readonly topGroups?: number;
+  /**
+   * Most groups of a queue read per scrape (`store.listGroups`, in pages of 1,000, by name) to find
+   * the busiest. Default `10000`; with more, the first ones by name are counted and
+   * `sluice_groups_scan_complete` is 0.
+   */
+  readonly groupScanLimit?: number;
 }
 
 /** What {@link createMetrics} returns. */
@@ -70,7 +84,17 @@ export const METRIC_NAMES = {
   sendCorrections: 'sluice_send_corrections_total',
   limitMargin: 'sluice_limit_margin_seconds',
   limitMarginCapped: 'sluice_limit_margin_capped',
+  groupJobs: 'sluice_group_jobs',
+  otherGroupsJobs: 'sluice_other_groups_jobs',
+  groups: 'sluice_groups',
+  groupsPaused: 'sluice_groups_paused',
+  groupsScanComplete: 'sluice_groups_scan_complete',
 } as const;
+
+/** Default of `MetricsOptions.topGroups`. */
+export const DEFAULT_METRICS_TOP_GROUPS = 20;
+/** The group gauges' `state` label: ready jobs, and slots held (running jobs, retries keeping theirs). */
+const GROUP_STATES = ['ready', 'active'] as const;
 
 const LATENESS_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
 
@@ -80,6 +104,8 @@ const DEFAULT_WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300
 interface Snapshot {
   readonly stats: readonly QueueStats[];
   readonly workers: number | undefined;
+  /** By queue; absent for queues whose groups could not be read (or a store without groups). */
+  readonly groups: ReadonlyMap<string, GroupScan>;
 }
 
 /**
@@ -105,6 +131,11 @@ interface Snapshot {
  * | `sluice_queue_jobs` | gauge | `queue`, `state` | `store.stats` at scrape time |
  * | `sluice_dead_letter_jobs` | gauge | `queue` | `store.stats` at scrape time |
  * | `sluice_queue_paused` | gauge | `queue` | `store.stats` at scrape time (1 = paused) |
+ * | `sluice_group_jobs` | gauge | `queue`, `group`, `state` (`ready`, `active`) | `store.listGroups` at scrape time: the `topGroups` (default 20) busiest groups of each queue only |
+ * | `sluice_other_groups_jobs` | gauge | `queue`, `state` | the same, summed over the queue's other groups |
+ * | `sluice_groups` | gauge | `queue` | groups holding a ready, running or retrying job, or paused |
+ * | `sluice_groups_paused` | gauge | `queue` | paused groups |
+ * | `sluice_groups_scan_complete` | gauge | `queue` | 0 when the queue has more than `groupScanLimit` groups (the group gauges count the first ones by name) |
  * | `sluice_workers` | gauge | — | `store.workers()` at scrape time, if the store reports workers |
  * | `sluice_store_scrape_errors_total` | counter | — | store calls that failed during a scrape |
  *
@@ -131,6 +162,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const store = options.store;
   const logger = options.logger ?? silentLogger;
   const cacheMs = options.cacheMs ?? 1000;
+  const topGroups = options.topGroups ?? DEFAULT_METRICS_TOP_GROUPS;
+  const groupScanLimit = options.groupScanLimit ?? DEFAULT_GROUP_SCAN_LIMIT;
+  if (!Number.isInteger(topGroups) || topGroups < 0) {
+    throw new InvalidArgumentError(`topGroups must be an integer ≥ 0, got ${topGroups}`);
+  }
+  if (!Number.isInteger(groupScanLimit) || groupScanLimit < 1) {
+    throw new InvalidArgumentError(`groupScanLimit must be an integer ≥ 1, got ${groupScanLimit}`);
+  }
 
   const jobsTotal = new Counter({
     name: METRIC_NAMES.jobsTotal,
@@ -195,7 +234,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     return cached.snapshot;
   };
   const readSnapshot = async (): Promise<Snapshot> => {
-    if (!store) return { stats: [], workers: undefined };
+    if (!store) return { stats: [], workers: undefined, groups: new Map() };
     /** Runs one store call; a failure (even a synchronous throw) is counted and logged, never thrown. */
     const attempt = async <R>(what: string, call: () => Promise<R>): Promise<R | undefined> => {
       try {
@@ -208,11 +247,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     };
     const listWorkers = store.workers?.bind(store);
     const queues = options.queues ?? (await attempt('store.queues()', () => store.queues())) ?? [];
-    const [stats, workers] = await Promise.all([
+    const canListGroups = store.listGroups !== undefined;
+    const [stats, workers, groups] = await Promise.all([
       Promise.all(queues.map((q) => attempt(`store.stats(${q})`, () => store.stats(q)))),
       listWorkers ? attempt('store.workers()', listWorkers) : Promise.resolve(undefined),
+      Promise.all(
+        queues.map(async (q) =>
+          canListGroups
+            ? ([
+                q,
+                await attempt(`store.listGroups(${q})`, () => scanGroups(store, q, groupScanLimit)),
+              ] as const)
+            : ([q, undefined] as const),
+        ),
+      ),
     ]);
-    return { stats: stats.filter((s) => s !== undefined), workers: workers?.length };
+    const byQueue = new Map<string, GroupScan>();
+    for (const [q, scan] of groups) if (scan) byQueue.set(q, scan);
+    return { stats: stats.filter((s) => s !== undefined), workers: workers?.length, groups: byQueue };
   };
 
   const queueJobs = new Gauge({
@@ -248,6 +300,76 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const { stats } = await snapshot();
       paused.reset();
       for (const s of stats) paused.set({ queue: s.queue }, s.paused ? 1 : 0);
+    },
+  });
+  const groupJobs = new Gauge({
+    name: METRIC_NAMES.groupJobs,
+    help: `Ready jobs and slots held (running, retrying) of a queue's busiest groups, at most ${topGroups} groups per queue (the rest in ${METRIC_NAMES.otherGroupsJobs}), read from the store at scrape time`,
+    labelNames: ['queue', 'group', 'state'] as const,
+    registers,
+    collect: async () => {
+      const snap = await snapshot();
+      groupJobs.reset();
+      for (const [queue, scan] of snap.groups) {
+        for (const g of scan.groups.slice(0, topGroups)) {
+          groupJobs.set({ queue, group: g.group, state: 'ready' }, g.ready);
+          groupJobs.set({ queue, group: g.group, state: 'active' }, g.active);
+        }
+      }
+    },
+  });
+  const otherGroupsJobs = new Gauge({
+    name: METRIC_NAMES.otherGroupsJobs,
+    help: `Ready jobs and slots held (running, retrying) of a queue's groups beyond the ${topGroups} busiest, summed, read from the store at scrape time`,
+    labelNames: ['queue', 'state'] as const,
+    registers,
+    collect: async () => {
+      const snap = await snapshot();
+      otherGroupsJobs.reset();
+      for (const [queue, scan] of snap.groups) {
+        const rest = scan.groups.slice(topGroups);
+        for (const state of GROUP_STATES) {
+          otherGroupsJobs.set(
+            { queue, state },
+            rest.reduce((sum, g) => sum + g[state], 0),
+          );
+        }
+      }
+    },
+  });
+  const groupCount = new Gauge({
+    name: METRIC_NAMES.groups,
+    help: `Groups of a queue holding a ready, running or retrying job, or paused (at most ${groupScanLimit} counted), read from the store at scrape time`,
+    labelNames: ['queue'] as const,
+    registers,
+    collect: async () => {
+      const snap = await snapshot();
+      groupCount.reset();
+      for (const [queue, scan] of snap.groups) groupCount.set({ queue }, scan.groups.length);
+    },
+  });
+  const groupsPaused = new Gauge({
+    name: METRIC_NAMES.groupsPaused,
+    help: 'Paused groups of a queue (store.pauseGroup), read from the store at scrape time',
+    labelNames: ['queue'] as const,
+    registers,
+    collect: async () => {
+      const snap = await snapshot();
+      groupsPaused.reset();
+      for (const [queue, scan] of snap.groups) {
+        groupsPaused.set({ queue }, scan.groups.filter((g) => g.paused).length);
+      }
+    },
+  });
+  const groupsScanComplete = new Gauge({
+    name: METRIC_NAMES.groupsScanComplete,
+    help: `1 when every group of the queue was read; 0 when it has more than ${groupScanLimit} (the group gauges count the first ones by name)`,
+    labelNames: ['queue'] as const,
+    registers,
+    collect: async () => {
+      const snap = await snapshot();
+      groupsScanComplete.reset();
+      for (const [queue, scan] of snap.groups) groupsScanComplete.set({ queue }, scan.complete ? 1 : 0);
     },
   });
   const workers = new Gauge({

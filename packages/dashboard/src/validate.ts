@@ -1,5 +1,5 @@
-import { JOB_STATES, type JobState, type Retention } from '@sluice/core';
-import { assertQueueName, assertRetention } from '@sluice/core/internal';
+import { JOB_STATES, type JobOptions, type JobState, type Retention } from '@sluice/core';
+import { assertGroupName, assertQueueName, assertRetention } from '@sluice/core/internal';
 import { ApiErrorCode, badRequest } from './http';
 
 /** A queue name as the core accepts it, or a 400. */
@@ -220,5 +220,68 @@ export function parseRetentionChange(body: Record<string, unknown>): {
   return {
     ...(finished === undefined ? {} : { finished }),
     ...(dead === undefined ? {} : { dead }),
+  };
+}
+
+/** A group name as the core accepts it (1-256 characters), or a 400. */
+export function parseGroupName(raw: string): string {
+  try {
+    assertGroupName(raw);
+  } catch (err) {
+    throw badRequest(ApiErrorCode.BadRequest, (err as Error).message);
+  }
+  return raw;
+}
+
+/** Longest delay the add-job form accepts: one year. */
+const MAX_ADD_DELAY_MS = 365 * 24 * 3_600_000;
+
+/**
+ * `{ "data": …, "name"?, "group"?, "priority"?, "delayMs"?, "maxAttempts"? }`: a job to add, or a
+ * 400. `data` is any JSON value (the queue's schema, if any, is checked by the store at add).
+ */
+export function parseAddJob(body: Record<string, unknown>): { data: unknown; options: JobOptions } {
+  if (!('data' in body)) {
+    throw badRequest(ApiErrorCode.BadRequest, 'send { "data": <the payload>, "group"?: "…", … }');
+  }
+  const known = new Set(['data', 'name', 'group', 'priority', 'delayMs', 'maxAttempts']);
+  const unknown = Object.keys(body).filter((k) => !known.has(k));
+  if (unknown.length > 0) {
+    throw badRequest(
+      ApiErrorCode.BadRequest,
+      `unknown field ${JSON.stringify(unknown[0])}: use data, name, group, priority, delayMs, maxAttempts`,
+    );
+  }
+  const text = (key: string, max: number): string | undefined => {
+    const value = body[key];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string' || value.length > max) {
+      throw badRequest(ApiErrorCode.BadRequest, `"${key}" must be a string of at most ${max} characters`);
+    }
+    return value;
+  };
+  const integer = (key: string, min: number, max: number): number | undefined => {
+    const value = body[key];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw badRequest(ApiErrorCode.BadRequest, `"${key}" must be an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+  const name = text('name', 256);
+  const group = text('group', 256);
+  if (group !== undefined) parseGroupName(group);
+  const priority = integer('priority', 0, 1_000_000);
+  const delayMs = integer('delayMs', 0, MAX_ADD_DELAY_MS);
+  const maxAttempts = integer('maxAttempts', 1, 1000);
+  return {
+    data: body['data'],
+    options: {
+      ...(name === undefined ? {} : { name }),
+      ...(group === undefined ? {} : { group }),
+      ...(priority === undefined ? {} : { priority }),
+      ...(delayMs === undefined ? {} : { delayMs }),
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    },
   };
 }

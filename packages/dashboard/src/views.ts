@@ -89,6 +89,8 @@ export interface JobSummaryView {
   readonly id: string;
   readonly name: string;
   readonly state: JobState;
+  /** The group the job belongs to (`JobOptions.group`); absent when it has none. */
+  readonly group?: string;
   readonly attempt: number;
   readonly maxAttempts: number;
   readonly priority: number;
@@ -111,6 +113,7 @@ export function toJobSummary(job: JobRecord, redacted: RedactedJob): JobSummaryV
     id: job.id,
     name: job.name,
     state: job.state,
+    ...(job.group === undefined ? {} : { group: job.group }),
     attempt: job.attempt,
     maxAttempts: job.maxAttempts,
     priority: job.priority,
@@ -139,6 +142,8 @@ export interface JobDetailView {
     readonly maxAttempts: number;
     readonly timeoutMs?: number;
     readonly uniqueKey?: string;
+    /** The group the job belongs to (`JobOptions.group`); absent when it has none. */
+    readonly group?: string;
   };
   readonly attempt: number;
   /** While running: the worker holding the job's lease, when the store recorded it. */
@@ -176,6 +181,7 @@ export function toJobDetail(job: JobRecord, redacted: RedactedJob): JobDetailVie
       maxAttempts: job.maxAttempts,
       ...(job.timeoutMs === undefined ? {} : { timeoutMs: job.timeoutMs }),
       ...(job.uniqueKey === undefined ? {} : { uniqueKey: job.uniqueKey }),
+      ...(job.group === undefined ? {} : { group: job.group }),
     },
     attempt: job.attempt,
     ...(job.lease?.workerId === undefined ? {} : { workerId: job.lease.workerId }),

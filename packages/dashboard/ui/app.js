@@ -13,6 +13,8 @@
 
 const TOKEN_KEY = 'sluice.dashboard.token';
 const PAGE_SIZE = 25;
+/** Groups per page of a queue's group list. */
+const GROUP_PAGE_SIZE = 10;
 const STATES = ['ready', 'scheduled', 'running', 'completed', 'dead', 'cancelled'];
 
 /** States whose count is the records the queue's retention keeps, not every job that got there. */
@@ -844,15 +846,20 @@ function queueView(queue, query) {
   const page = Math.max(1, Number.parseInt(query.get('page') ?? '1', 10) || 1);
   const nameFilter = query.get('name') ?? '';
   const textFilter = query.get('text') ?? '';
+  const groupFilter = query.get('group') ?? '';
+  const groupPage = Math.max(1, Number.parseInt(query.get('gpage') ?? '1', 10) || 1);
   const link = (changes) => {
     const next = new URLSearchParams({ state });
     if (nameFilter) next.set('name', nameFilter);
+    if (groupFilter) next.set('group', groupFilter);
     if (textFilter) next.set('text', textFilter);
+    if (groupPage > 1) next.set('gpage', String(groupPage));
     for (const [k, v] of Object.entries(changes)) {
       if (v === null || v === '') next.delete(k);
       else next.set(k, String(v));
     }
     if (next.get('page') === '1') next.delete('page');
+    if (next.get('gpage') === '1') next.delete('gpage');
     return `#/queues/${enc(queue)}?${next}`;
   };
 
@@ -954,17 +961,80 @@ function queueView(queue, query) {
     'form',
     { class: 'inline-form', role: 'search', dataset: { testid: 'filter' } },
     h('label', {}, 'Name ', h('input', { name: 'name', value: nameFilter, maxlength: 200 })),
+    h('label', {}, 'Group ', h('input', { name: 'group', value: groupFilter, maxlength: 256 })),
     h('label', {}, 'Payload contains ', h('input', { name: 'text', value: textFilter, maxlength: 200 })),
     h('button', { type: 'submit', class: 'secondary' }, 'Filter'),
-    nameFilter || textFilter ? h('a', { href: link({ name: null, text: null, page: null }) }, 'Clear') : null,
+    nameFilter || textFilter || groupFilter
+      ? h('a', { href: link({ name: null, text: null, group: null, page: null }) }, 'Clear')
+      : null,
   );
   filter.addEventListener('submit', (event) => {
     event.preventDefault();
     location.hash = link({
       name: filter.elements.namedItem('name').value.trim(),
+      group: filter.elements.namedItem('group').value.trim(),
       text: filter.elements.namedItem('text').value.trim(),
       page: null,
     });
+  });
+
+  const groups = h('div', { dataset: { testid: 'groups' } });
+  /** Built once, so what someone is typing survives live refreshes. */
+  const addForm = h(
+    'form',
+    { class: 'add-job-form', dataset: { testid: 'add-job' } },
+    h(
+      'label',
+      { class: 'wide' },
+      'Payload (JSON) ',
+      h('textarea', { name: 'data', rows: 3, required: true, spellcheck: 'false' }, '{}'),
+    ),
+    h('label', {}, 'Group ', h('input', { name: 'group', maxlength: 256, placeholder: 'none' })),
+    h('label', {}, 'Name ', h('input', { name: 'name', maxlength: 256, placeholder: queue })),
+    h(
+      'label',
+      {},
+      'Priority ',
+      h('input', { name: 'priority', type: 'number', min: 0, max: 1000000, step: 1, placeholder: '0' }),
+    ),
+    h(
+      'label',
+      {},
+      'Delay (s) ',
+      h('input', { name: 'delay', type: 'number', min: 0, step: 1, placeholder: '0' }),
+    ),
+    h('button', { type: 'submit', dataset: { action: 'add-job' } }, 'Add job'),
+  );
+  addForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const field = (name) => addForm.elements.namedItem(name).value.trim();
+    let data;
+    try {
+      data = JSON.parse(field('data'));
+    } catch (error) {
+      toast(`The payload is not JSON: ${error.message}`, 'error');
+      return;
+    }
+    const body = { data };
+    if (field('group')) body.group = field('group');
+    if (field('name')) body.name = field('name');
+    if (field('priority')) body.priority = Number(field('priority'));
+    if (field('delay')) body.delayMs = Number(field('delay')) * 1000;
+    const button = addForm.querySelector('button');
+    button.disabled = true;
+    try {
+      const r = await api(`queues/${enc(queue)}/jobs`, { method: 'POST', body });
+      toast(
+        r.duplicate
+          ? `Job ${r.id} already exists: nothing added`
+          : `Job ${r.id} added${body.group ? ` to group ${body.group}` : ''}`,
+      );
+    } catch (error) {
+      if (!handleAuthError(error)) toast(error.message, 'error');
+    } finally {
+      button.disabled = false;
+    }
+    await refreshNow();
   });
 
   const root = h(
@@ -989,6 +1059,12 @@ function queueView(queue, query) {
       { class: 'grid-2' },
       h('article', { class: 'card' }, h('h2', {}, 'Cron schedules'), schedules),
       h('article', { class: 'card' }, h('h2', {}, 'Configuration'), config),
+    ),
+    h(
+      'div',
+      { class: 'grid-2' },
+      h('article', { class: 'card' }, h('h2', {}, 'Groups'), groups),
+      canAct() ? h('article', { class: 'card' }, h('h2', {}, 'Add a job'), addForm) : null,
     ),
     h(
       'section',
@@ -1181,6 +1257,7 @@ function queueView(queue, query) {
   };
 
   const renderJobs = (list) => {
+    const grouped = list.jobs.some((j) => j.group !== undefined);
     pageIds = list.jobs.map((j) => j.id);
     // Jobs that left this page (they changed state, or were deleted) are no longer selected.
     for (const id of selected) if (!pageIds.includes(id)) selected.delete(id);
@@ -1203,6 +1280,7 @@ function queueView(queue, query) {
               rowActions.length ? h('th', { class: 'select' }, selectAll) : null,
               h('th', {}, 'Id'),
               h('th', {}, 'Name'),
+              grouped ? h('th', {}, 'Group') : null,
               h('th', {}, 'Attempts'),
               h('th', {}, 'Added'),
               h('th', {}, whenColumn[0]),
@@ -1225,6 +1303,15 @@ function queueView(queue, query) {
                   h('a', { href: `#/queues/${enc(queue)}/jobs/${enc(j.id)}` }, h('code', {}, j.id)),
                 ),
                 td('Name', {}, j.name),
+                grouped
+                  ? td(
+                      'Group',
+                      { dataset: { testid: 'job-group' } },
+                      j.group === undefined
+                        ? ''
+                        : h('a', { href: link({ group: j.group, page: null }) }, j.group),
+                    )
+                  : null,
                 td('Attempts', { class: 'num' }, `${j.attempt}/${j.maxAttempts}`),
                 td('Added', {}, time(j.createdAt)),
                 td(whenColumn[0], {}, whenColumn[1](j)),
@@ -1273,6 +1360,123 @@ function queueView(queue, query) {
       page > 1 ? h('a', { href: link({ page: page - 1 }), rel: 'prev' }, '← Previous') : h('span'),
       h('span', { class: 'muted' }, info),
       list.hasMore ? h('a', { href: link({ page: page + 1 }), rel: 'next' }, 'Next →') : h('span'),
+    );
+  };
+
+  const renderGroups = (g) => {
+    if (g === null) {
+      put(groups, h('p', { class: 'muted' }, 'This store cannot list groups.'));
+      return;
+    }
+    if (g.total === 0) {
+      put(groups, h('p', { class: 'muted' }, 'No group holds a job, and none is paused.'));
+      return;
+    }
+    const first = g.offset + 1;
+    const last = g.offset + g.groups.length;
+    put(
+      groups,
+      h(
+        'p',
+        { class: 'muted small', dataset: { testid: 'groups-summary' } },
+        `${fmtNumber(g.total)} group${g.total === 1 ? '' : 's'} with jobs, busiest first` +
+          (g.paused ? ` · ${fmtNumber(g.paused)} paused` : '') +
+          (g.complete ? '' : ` · the first ${fmtNumber(g.scanLimit)} by name were read`),
+      ),
+      g.groups.length === 0
+        ? h('p', { class: 'empty' }, 'No groups on this page.')
+        : h(
+            'div',
+            { class: 'table-wrap' },
+            h(
+              'table',
+              { class: 'table group-list', dataset: { testid: 'group-list' } },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', {}, 'Group'),
+                  h('th', { class: 'num' }, 'Ready'),
+                  h('th', { class: 'num' }, 'Active'),
+                  h('th', {}, 'State'),
+                  g.canPause ? h('th', {}, 'Actions') : null,
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                g.groups.map((x) =>
+                  h(
+                    'tr',
+                    { dataset: { group: x.group } },
+                    td(
+                      'Group',
+                      { class: 'group-name' },
+                      h('a', { href: link({ group: x.group, page: null }), title: 'Show its jobs' }, x.group),
+                    ),
+                    td('Ready', { class: 'num' }, fmtNumber(x.ready)),
+                    td(
+                      'Active',
+                      { class: 'num', title: 'running, or retrying with its slot' },
+                      fmtNumber(x.active),
+                    ),
+                    td(
+                      'State',
+                      { dataset: { testid: 'group-state' } },
+                      x.paused
+                        ? h('span', { class: 'badge badge-warn' }, 'paused')
+                        : h('span', { class: 'muted' }, 'active'),
+                    ),
+                    g.canPause
+                      ? td(
+                          'Actions',
+                          { class: 'row-actions' },
+                          x.paused
+                            ? actionButton({
+                                label: 'Resume',
+                                action: 'resume-group',
+                                small: true,
+                                title: `Resume group ${x.group}?`,
+                                message: `Workers start taking jobs of group "${x.group}" again.`,
+                                request: () =>
+                                  api(`queues/${enc(queue)}/groups/${enc(x.group)}/resume`, {
+                                    method: 'POST',
+                                  }),
+                                done: () => `Group ${x.group} resumed`,
+                              })
+                            : actionButton({
+                                label: 'Pause',
+                                action: 'pause-group',
+                                small: true,
+                                danger: true,
+                                title: `Pause group ${x.group}?`,
+                                message: `Workers on every node stop starting jobs of group "${x.group}"; its running jobs finish, and the other groups go on.`,
+                                request: () =>
+                                  api(`queues/${enc(queue)}/groups/${enc(x.group)}/pause`, {
+                                    method: 'POST',
+                                  }),
+                                done: () => `Group ${x.group} paused`,
+                              }),
+                        )
+                      : null,
+                  ),
+                ),
+              ),
+            ),
+          ),
+      h(
+        'div',
+        { class: 'pager', dataset: { testid: 'groups-pager' } },
+        groupPage > 1 ? h('a', { href: link({ gpage: groupPage - 1 }), rel: 'prev' }, '← Busier') : h('span'),
+        h(
+          'span',
+          { class: 'muted' },
+          g.groups.length ? `${fmtNumber(first)}–${fmtNumber(last)} of ${fmtNumber(g.total)}` : '',
+        ),
+        g.hasMore ? h('a', { href: link({ gpage: groupPage + 1 }), rel: 'next' }, 'Quieter →') : h('span'),
+      ),
     );
   };
 
@@ -1486,10 +1690,19 @@ function queueView(queue, query) {
         limit: String(PAGE_SIZE),
       });
       if (nameFilter) params.set('name', nameFilter);
+      if (groupFilter) params.set('group', groupFilter);
       if (textFilter) params.set('text', textFilter);
-      const [q, list] = await Promise.all([
+      const groupParams = new URLSearchParams({
+        offset: String((groupPage - 1) * GROUP_PAGE_SIZE),
+        limit: String(GROUP_PAGE_SIZE),
+      });
+      const [q, list, groupList] = await Promise.all([
         api(`queues/${enc(queue)}`),
         api(`queues/${enc(queue)}/jobs?${params}`),
+        api(`queues/${enc(queue)}/groups?${groupParams}`).catch((error) => {
+          if (error instanceof ApiError && error.status === 501) return null;
+          throw error;
+        }),
       ]);
       renderActions(q);
       put(chart, historyChart(q.history));
@@ -1497,6 +1710,7 @@ function queueView(queue, query) {
       put(limits, rateLimits(q.rateLimits, q.name));
       put(workers, workersTable(q.workers));
       renderSchedules(q);
+      renderGroups(groupList);
       renderConfig(q);
       put(
         tabs,
@@ -1689,6 +1903,17 @@ function jobView(queue, id) {
           facts([
             ['Queue', h('a', { href: `#/queues/${enc(queue)}` }, queue)],
             ['Name', job.name],
+            job.options.group !== undefined && [
+              'Group',
+              h(
+                'a',
+                {
+                  href: `#/queues/${enc(queue)}?${new URLSearchParams({ state: 'ready', group: job.options.group })}`,
+                  dataset: { testid: 'job-group' },
+                },
+                job.options.group,
+              ),
+            ],
             ['State', stateBadge(job.state)],
             ['Attempts', `${job.attempt} of ${job.options.maxAttempts}`],
             job.state === 'running' && [

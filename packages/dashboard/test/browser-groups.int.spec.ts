@@ -1,0 +1,234 @@
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { definePipeline, Queue, silentLogger, Worker } from '@sluice/core';
+import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
+import { useRedis } from '@sluice/testing';
+import { createBrowserTestStore, type BrowserTestStore } from './browser-store';
+import { waitFor } from './support';
+
+const TOKEN = 'browser-groups-token-41c9';
+
+interface Measure {
+  readonly scrollWidth: number;
+  readonly innerWidth: number;
+  readonly widest: string;
+}
+/** Runs in the page (as text: the test's TypeScript has no DOM types). */
+const MEASURE = `(() => {
+  let widest = '';
+  let right = 0;
+  for (const el of document.querySelectorAll('main *')) {
+    const r = el.getBoundingClientRect().right;
+    if (r > right) {
+      right = r;
+      widest = el.tagName.toLowerCase() + '.' + el.className + ' (' + Math.round(r) + ' px)';
+    }
+  }
+  return { scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, widest };
+})()`;
+
+jest.setTimeout(60_000);
+
+/** A queue's groups on its page: busiest first with paging, pause and resume, add with a group. */
+describe('groups on the queue page in headless Chromium (real Redis, real Worker)', () => {
+  let fixture: BrowserTestStore;
+  let worker: Worker | undefined;
+  let server: DashboardServer;
+  let browser: Browser;
+  const problems: string[] = [];
+  /** Group of every job the worker completed, in completion order. */
+  const completed: string[] = [];
+
+  // Before useRedis(): this cleanup runs while the test Redis is still up.
+  afterAll(async () => {
+    for (const step of [
+      () => browser.close(),
+      () => server.close(),
+      async () => {
+        await worker?.close({ timeoutMs: 2000 });
+      },
+      () => fixture.cleanup(),
+    ]) {
+      await Promise.resolve()
+        .then(step)
+        .catch(() => undefined);
+    }
+  });
+
+  const redis = useRedis();
+
+  beforeAll(async () => {
+    fixture = await createBrowserTestStore(redis.url);
+    // 12 groups: g-01 has 1 ready job … g-12 has 12, so the busiest order is g-12 … g-01.
+    const jobs = [];
+    for (let i = 1; i <= 12; i++) {
+      const group = `g-${String(i).padStart(2, '0')}`;
+      for (let n = 0; n < i; n++) jobs.push({ data: { group, n }, options: { group } });
+    }
+    await new Queue(fixture.store, 'hooks').addBulk(jobs);
+    server = await startDashboardServer({
+      store: fixture.store,
+      port: 0,
+      logger: silentLogger,
+      auth: { token: TOKEN },
+      refreshIntervalMs: 60_000,
+    });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run'],
+    });
+  }, 60_000);
+
+  afterEach(() => {
+    expect(problems).toEqual([]);
+  });
+
+  async function signedIn(hash: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+    const page = await browser.newPage({ viewport });
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    await page.goto(server.url);
+    await page.getByLabel('Access token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('main h1').first().waitFor();
+    await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+    return page;
+  }
+
+  const rowGroups = (page: Page) =>
+    page
+      .locator('[data-testid="group-list"] tr[data-group]')
+      .evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { group: string } }).dataset.group));
+
+  it('lists the groups busiest first, ten to a page', async () => {
+    const page = await signedIn('#/queues/hooks');
+    try {
+      await page.locator('[data-testid="group-list"] tr[data-group="g-12"]').waitFor();
+      expect(await rowGroups(page)).toEqual([
+        'g-12',
+        'g-11',
+        'g-10',
+        'g-09',
+        'g-08',
+        'g-07',
+        'g-06',
+        'g-05',
+        'g-04',
+        'g-03',
+      ]);
+      const first = page.locator('tr[data-group="g-12"]');
+      expect(await first.locator('td[data-label="Ready"]').textContent()).toBe('12');
+      expect(await first.locator('td[data-label="Active"]').textContent()).toBe('0');
+      expect(await page.getByTestId('groups-summary').textContent()).toBe(
+        '12 groups with jobs, busiest first',
+      );
+
+      await page.getByTestId('groups-pager').getByRole('link', { name: 'Quieter →' }).click();
+      await page.locator('[data-testid="group-list"] tr[data-group="g-01"]').waitFor();
+      expect(await rowGroups(page)).toEqual(['g-02', 'g-01']);
+      expect(await page.getByTestId('groups-pager').textContent()).toContain('11–12 of 12');
+
+      // A group's name filters the job list to its jobs.
+      await page.locator('tr[data-group="g-02"] td[data-label="Group"] a').click();
+      await page.locator('[data-testid="jobs"] tr[data-job]').nth(1).waitFor();
+      const shown = await page.locator('[data-testid="jobs"] [data-testid="job-group"]').allTextContents();
+      expect(shown).toEqual(['g-02', 'g-02']);
+      expect(await page.getByTestId('filter').locator('input[name="group"]').inputValue()).toBe('g-02');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('adds a job with a group from the form, and shows the group on its page', async () => {
+    const page = await signedIn('#/queues/hooks');
+    try {
+      const form = page.getByTestId('add-job');
+      await form.locator('textarea[name="data"]').fill('{"from":"form"}');
+      await form.locator('input[name="group"]').fill('from-form');
+      await form.locator('input[name="priority"]').fill('7');
+      await form.locator('[data-action="add-job"]').click();
+      await page.locator('.toast', { hasText: 'added to group from-form' }).waitFor();
+      const added = (await fixture.store.listJobs('hooks', 'ready', { limit: 200 })).find(
+        (j) => j.group === 'from-form',
+      );
+      expect(added).toMatchObject({ data: { from: 'form' }, priority: 7 });
+
+      // A payload that is not JSON is refused in the page; nothing is added.
+      await form.locator('textarea[name="data"]').fill('{oops');
+      await form.locator('[data-action="add-job"]').click();
+      await page.locator('.toast-error', { hasText: 'The payload is not JSON' }).waitFor();
+      expect((await fixture.store.stats('hooks')).counts.ready).toBe(79);
+
+      await page.evaluate(`location.hash = ${JSON.stringify(`#/queues/hooks/jobs/${added!.id}`)}`);
+      const group = page.getByTestId('job-group');
+      await group.waitFor();
+      expect(await group.textContent()).toBe('from-form');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('pauses one group and resumes it; a real worker runs every other group meanwhile', async () => {
+    const store = fixture.store;
+    const page = await signedIn('#/queues/hooks');
+    try {
+      const row = page.locator('[data-testid="group-list"] tr[data-group="g-11"]');
+      await row.locator('[data-action="pause-group"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await row.getByTestId('group-state').filter({ hasText: 'paused' }).waitFor();
+      expect((await store.listGroups!('hooks', { limit: 100 })).filter((g) => g.paused)).toEqual([
+        { group: 'g-11', ready: 11, active: 0, paused: true },
+      ]);
+      await page.getByTestId('groups-summary').filter({ hasText: '1 paused' }).waitFor();
+
+      worker = new Worker({
+        store,
+        logger: silentLogger,
+        pipelines: [
+          definePipeline<{ group?: string }>({
+            queue: 'hooks',
+            concurrency: 4,
+            groups: { concurrency: 1 },
+            handler: (job) => {
+              completed.push(job.group ?? '');
+              return Promise.resolve('ok');
+            },
+          }),
+        ],
+      });
+      worker.start();
+      // Every job but the paused group's 11: 78 + 1 from the form - 11.
+      await waitFor(() => completed.length === 79 - 11, { timeoutMs: 20_000, what: 'the other groups' });
+      expect(completed).not.toContain('g-11');
+      await page.evaluate('location.reload()');
+      await page.locator('[data-testid="group-list"] tr[data-group="g-11"]').waitFor();
+      expect(await rowGroups(page)).toEqual(['g-11']);
+      expect((await store.stats('hooks')).counts.ready).toBe(11);
+
+      await page.locator('tr[data-group="g-11"] [data-action="resume-group"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await waitFor(() => completed.length === 79, { timeoutMs: 20_000, what: 'the resumed group' });
+      await page.getByTestId('groups').filter({ hasText: 'No group holds a job' }).waitFor();
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('fits a 390 px wide screen with groups, the add form and grouped jobs', async () => {
+    await new Queue(fixture.store, 'hooks').addBulk(
+      ['a-rather-long-customer-name-with-no-spaces-at-all-0001', 'b', 'c'].map((group) => ({
+        data: { group },
+        options: { group, delayMs: 3_600_000 },
+      })),
+    );
+    await fixture.store.pauseGroup!('hooks', 'paused-and-empty');
+    const page = await signedIn('#/queues/hooks?state=scheduled', { width: 390, height: 844 });
+    try {
+      await page.locator('[data-testid="jobs"] tr[data-job]').first().waitFor();
+      await page.locator('[data-testid="group-list"] tr[data-group]').first().waitFor();
+      const { scrollWidth, innerWidth, widest } = await page.evaluate<Measure>(MEASURE);
+      expect(innerWidth).toBe(390);
+      if (scrollWidth > innerWidth) throw new Error(`${scrollWidth} px wide; widest ${widest}`);
+    } finally {
+      await page.close();
+    }
+  });
+});
