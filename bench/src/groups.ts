@@ -423,7 +423,7 @@ export function groupsMarkdown(r: GroupsResults): string {
   const s = r.scale;
   const t = r.tenants;
   const ratio = (a: number | undefined, b: number | undefined): string =>
-    a === undefined || b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`;
+    a === undefined || b === undefined || b === 0 ? 'n/a' : `${n(a / b)}x`;
   const command = p.name === 'full' ? 'npm run bench:groups' : `npm run bench:groups -- --${p.name}`;
   const lines = [
     '# Benchmarks: groups',
