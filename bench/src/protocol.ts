@@ -55,6 +55,8 @@ export interface WorkerSpec {
   readonly recordCalls?: boolean;
   /** Sample the process's RSS this often while running. Default: no sampling. */
   readonly rssEveryMs?: number;
+  /** Sample the V8 heap in use too, with the RSS (`WorkerReport.heapPeak`). Default: no. */
+  readonly sampleHeap?: boolean;
 }
 
 /** Parent → worker. */
@@ -99,6 +101,8 @@ export interface WorkerReport {
   readonly rssAtStart: number;
   /** The largest RSS sampled between `start` and the report, in bytes. */
   readonly rssPeak: number;
+  /** The largest V8 heap in use (`heapUsed`) sampled, in bytes; 0 without `sampleHeap`. */
+  readonly heapPeak: number;
   /** CPU time (user + system) of the worker process between `start` and `doneAt`, in ms. */
   readonly cpuMs: number;
 }

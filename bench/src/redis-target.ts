@@ -60,6 +60,18 @@ export class RedisTarget {
     return (await this.info('server')).get('redis_version') ?? 'unknown';
   }
 
+  /** Every key matching `pattern` (`SCAN`, 1,000 at a time). */
+  async keys(pattern: string): Promise<string[]> {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+    return found;
+  }
+
   /** `used_memory` in bytes. */
   async usedMemory(): Promise<number> {
     return Number((await this.info('memory')).get('used_memory'));

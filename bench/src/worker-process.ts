@@ -16,6 +16,8 @@ export interface ForkOptions {
   readonly cpuProfileDir?: string;
   /** Give up if the worker is not ready within this long. Default `30_000`. */
   readonly readyTimeoutMs?: number;
+  /** Another worker script of the system (a file name in `dist/workers`). Default: the system's own. */
+  readonly script?: string;
 }
 
 /**
@@ -42,11 +44,15 @@ export class WorkerProcess {
       execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir);
       env['BENCH_PROFILE_DIR'] = options.cpuProfileDir;
     }
-    this.child = fork(SCRIPTS[system], [JSON.stringify(spec)], {
-      execArgv,
-      env,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    this.child = fork(
+      options.script === undefined ? SCRIPTS[system] : join(__dirname, 'workers', options.script),
+      [JSON.stringify(spec)],
+      {
+        execArgv,
+        env,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
     const messages = new Map<WorkerMessage['type'], (m: WorkerMessage) => void>();
     const waitFor = <T>(type: WorkerMessage['type'], pick: (m: WorkerMessage) => T): Promise<T> =>
       new Promise<T>((resolve, reject) => {
@@ -151,6 +157,7 @@ function emptyReport(): WorkerReport {
     callGrants: [],
     rssAtStart: 0,
     rssPeak: 0,
+    heapPeak: 0,
     cpuMs: 0,
   };
 }

@@ -38,6 +38,7 @@ export class Recorder {
   private cpuAtDone: NodeJS.CpuUsage | undefined;
   private rssAtStart = 0;
   private rssPeak = 0;
+  private heapPeak = 0;
   /** CLOCK_MONOTONIC µs (the clock of V8 CPU profiles) at `start` and at done. */
   private monoStartUs = 0;
   private monoDoneUs = 0;
@@ -120,6 +121,7 @@ export class Recorder {
       callGrants: this.callGrants,
       rssAtStart: this.rssAtStart,
       rssPeak: this.rssPeak,
+      heapPeak: this.heapPeak,
       cpuMs: (cpuDone.user + cpuDone.system) / 1000,
     };
   }
@@ -140,6 +142,10 @@ export class Recorder {
   private sampleRss(): void {
     const rss = process.memoryUsage.rss();
     if (rss > this.rssPeak) this.rssPeak = rss;
+    if (this.spec.sampleHeap) {
+      const heap = process.memoryUsage().heapUsed;
+      if (heap > this.heapPeak) this.heapPeak = heap;
+    }
   }
 }
 

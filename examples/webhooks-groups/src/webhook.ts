@@ -1,0 +1,32 @@
+import { definePipeline, type PipelineDefinition } from '@sluice/core';
+import type { CustomerEndpoints } from './endpoints';
+
+/** One webhook to deliver to a customer's endpoint; `seq` counts the customer's webhooks from 0. */
+export interface Webhook {
+  readonly customer: string;
+  readonly seq: number;
+  readonly event: string;
+}
+
+export const WEBHOOK_QUEUE = 'webhooks';
+
+/** The group of a customer's webhooks: one group per customer. */
+export const groupOf = (customer: string): string => `customer:${customer}`;
+
+/**
+ * Delivers webhooks, 20 at a time overall, one at a time per customer (`groups: { concurrency: 1 }`):
+ * a customer's endpoint never sees two of its webhooks at once, and sees them in the order they were
+ * added. Customers take turns, so a customer with a big backlog gets one delivery per round and
+ * everyone else's webhooks go on.
+ */
+export function webhookPipeline(
+  endpoints: CustomerEndpoints,
+  options: { readonly concurrency?: number } = {},
+): PipelineDefinition<Webhook, undefined> {
+  return definePipeline<Webhook, undefined>({
+    queue: WEBHOOK_QUEUE,
+    concurrency: options.concurrency ?? 20,
+    groups: { concurrency: 1 },
+    handler: (job) => endpoints.deliver(job.data),
+  });
+}
