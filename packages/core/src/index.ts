@@ -94,6 +94,7 @@ export type { PayloadValidator } from './model/validation';
 export { ACTIVE_CAP_CHECK_MS } from './store/store';
 export type {
   RateLimitSpec,
+  GroupRateLimit,
   GroupRules,
   GroupInfo,
   ListGroupsOptions,

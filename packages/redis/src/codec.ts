@@ -170,7 +170,7 @@ export function encodeSettlement(s: Settlement): string[] {
     case OutcomeKind.Dead:
       return [s.id, s.token, s.kind, s.reason, encodeError(s.error)];
     case OutcomeKind.Snoozed:
-      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), ''];
+      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), s.front === true ? '1' : ''];
     case OutcomeKind.Cancelled:
       return [s.id, s.token, s.kind, s.reason, ''];
   }

@@ -33,6 +33,8 @@ export type Handled<T = unknown> = { readonly job: ReservedJob<T>; readonly dura
       readonly delayMs: number;
       /** The provider refused (`{ retryAfter }`): pause the pipeline's rate limit this long. */
       readonly pauseLimitMs?: number;
+      /** Handed back by the start gate: to the head of its group (or priority), not the back. */
+      readonly front?: boolean;
     }
   | { readonly status: typeof OutcomeKind.Cancelled; readonly reason: string }
   /** Never reached the handler: the payload failed the schema. */
@@ -66,7 +68,16 @@ export type Settlement =
       readonly error?: ErrorInfo;
     })
   /** Back to `scheduled` without spending an attempt. */
-  | (SettlementBase & { readonly kind: typeof OutcomeKind.Snoozed; readonly delayMs: number })
+  | (SettlementBase & {
+      readonly kind: typeof OutcomeKind.Snoozed;
+      readonly delayMs: number;
+      /**
+       * With `delayMs` 0: back to the head of its group (or of its priority), before the jobs that
+       * were behind it, as if it had not been reserved (a start gate's hand-back keeps a group's
+       * order with concurrency 1). Default: the back.
+       */
+      readonly front?: boolean;
+    })
   | (SettlementBase & { readonly kind: typeof OutcomeKind.Cancelled; readonly reason: string });
 
 export interface SettlementBase {

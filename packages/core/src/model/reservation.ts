@@ -17,6 +17,11 @@ export interface LimitGrant {
   readonly sentAt: number;
   /** Local time its answer arrived. */
   readonly receivedAt: number;
+  /**
+   * Under a group rate limit: the groups whose logs hold these jobs' units at `at` (each job of a
+   * listed group is counted in its group's log), so a move moves them too.
+   */
+  readonly groups?: readonly string[];
 }
 
 /**

@@ -194,7 +194,15 @@ abstract class UnitRun<T> implements Unsubscribable {
 
   /** The gate refused the start: every job goes back to the queue at once, no attempt spent. */
   private handBack(): void {
-    this.finish(this.jobs.map((job): Handled<T> => ({ job, durationMs: 0, status: 'snoozed', delayMs: 0 })));
+    this.finish(
+      this.jobs.map((job): Handled<T> => ({
+        job,
+        durationMs: 0,
+        status: 'snoozed',
+        delayMs: 0,
+        front: true,
+      })),
+    );
   }
 
   /** Emits the `start` telemetry event once, after the handler was called and before any result. */

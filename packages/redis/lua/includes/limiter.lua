@@ -222,6 +222,7 @@ local function limiterRecordAt(L, at, units)
   if L.tail > L.head and L.newest == at then
     local _, c = limiterEntry(L.key, L.tail - 1)
     redis.call('HSET', L.key, L.tail - 1, at .. ':' .. (c + units))
+    L.cache[L.tail - 1] = nil
   else
     redis.call('HSET', L.key, L.tail, at .. ':' .. units)
     L.tail = L.tail + 1
