@@ -77,6 +77,7 @@ export type {
 export { OutcomeKind } from './model/outcome';
 export type {
   Handled,
+  UnusedUnits,
   HandledStatus,
   Settlement,
   SettlementBase,

@@ -45,7 +45,9 @@
          retrying:  a = delayMs, b = error JSON
          dead:      a = reason, b = error JSON ('' = none)
          snoozed:   a = delayMs, b = '1' to go back to the head of its group (or priority) when
-                    delayMs is 0 (a start gate's hand-back), else ''
+                    delayMs is 0 (a start gate's hand-back), '1:<at>:<units>' the same, giving back
+                    `units` its group's rate-limit log recorded at `at` (no work used them; a group
+                    held back by its limit takes turns again), else ''
          cancelled: a = reason
 
   Returns:
@@ -62,6 +64,7 @@
 --- @include "includes/attempt-errors.lua"
 --- @include "includes/history.lua"
 --- @include "includes/finish.lua"
+--- @include "includes/limiter.lua"
 
 local FIELDS = 5
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -189,7 +192,13 @@ for i = 0, count - 1 do
         if g then
           groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
         end
-        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4], g, b == '1')
+        local front, unusedAt, unusedUnits = string.match(b, '^(1):(%d+):(%d+)$')
+        if front and g then
+          -- Its group's log has room again: a group held back by it takes turns again.
+          limiterRefundKey(groupPrefix .. 'l:' .. g, tonumber(unusedAt), tonumber(unusedUnits))
+          redis.call('HDEL', groupPrefix .. 's:' .. g, 'l')
+        end
+        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4], g, front ~= nil or b == '1')
         eventAdd(events, id, kind, nil)
       end
     end

@@ -167,6 +167,27 @@ export function defineGroupLimitContract(ctx: GroupContractContext): void {
     expect((await reserve('p', 1)).jobs.map(data)).toEqual(['x']);
   });
 
+  it("gives a handed-back job's unused units back to its group's log, and it goes first again", async () => {
+    await add(['a', 'b'].map((d) => ({ queue: 'q', data: d, group: 'g' })));
+    const [placed] = slotted(await reserve('q', 10, limited(1)));
+    expect(data(placed?.job)).toBe('a');
+    // The group's window is full: nothing more now.
+    expect((await reserve('q', 10, limited(1))).jobs).toHaveLength(0);
+    await settleAll([
+      {
+        ...base(placed!.job),
+        kind: 'snoozed',
+        delayMs: 0,
+        front: true,
+        unused: { at: placed!.at, units: 1 },
+      },
+    ]);
+    // Its unit is back: the window has room again, and a goes before b.
+    const again = await reserve('q', 10, limited(1));
+    expect(again.jobs.map(data)).toEqual(['a']);
+    expect(again.jobs[0]!.attempt).toBe(1);
+  });
+
   it("moves a unit in its group's log: a move of a group's unit is placed where its log has room", async () => {
     await add([{ queue: 'q', data: 'a', group: 'g' }]);
     const placed = slotted(await reserve('q', 10, limited(1)));

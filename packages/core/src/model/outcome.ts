@@ -35,6 +35,8 @@ export type Handled<T = unknown> = { readonly job: ReservedJob<T>; readonly dura
       readonly pauseLimitMs?: number;
       /** Handed back by the start gate: to the head of its group (or priority), not the back. */
       readonly front?: boolean;
+      /** Handed back: the units it was granted at store time `at` in its group's log were never used. */
+      readonly unused?: UnusedUnits;
     }
   | { readonly status: typeof OutcomeKind.Cancelled; readonly reason: string }
   /** Never reached the handler: the payload failed the schema. */
@@ -77,6 +79,11 @@ export type Settlement =
        * order with concurrency 1). Default: the back.
        */
       readonly front?: boolean;
+      /**
+       * Units the job was granted at store time `at` in its group's rate-limit log and never used
+       * (no work started there): the store removes them, so the group's window gets them back.
+       */
+      readonly unused?: UnusedUnits;
     })
   | (SettlementBase & { readonly kind: typeof OutcomeKind.Cancelled; readonly reason: string });
 
@@ -120,4 +127,10 @@ export interface OutcomeBase<T> {
   readonly durationMs: number;
   /** Store time the outcome was recorded. */
   readonly at: number;
+}
+
+/** Units of a rate limit granted at store time `at` that no work used (see `Settlement`). */
+export interface UnusedUnits {
+  readonly at: number;
+  readonly units: number;
 }

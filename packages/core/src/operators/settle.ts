@@ -210,6 +210,7 @@ export function toSettlement<T>(handled: Handled<T>, backoff: BackoffPolicy): Se
         kind: 'snoozed',
         delayMs: handled.delayMs,
         ...(handled.front === true ? { front: true } : {}),
+        ...(handled.unused ? { unused: handled.unused } : {}),
       };
     case 'cancelled':
       return { ...base, kind: 'cancelled', reason: handled.reason };

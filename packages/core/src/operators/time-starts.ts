@@ -19,6 +19,7 @@ import {
 } from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
 import type { LimitContext } from '../model/handler';
+import type { UnusedUnits } from '../model/outcome';
 import type { ReservedJob } from '../model/job';
 import type { LimitGrant, Reservation, StartGate } from '../model/reservation';
 import { LeaseClock } from '../runtime/lease-clock';
@@ -659,7 +660,7 @@ class StartTiming implements StartGate {
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
     start: (limit?: LimitContext) => void,
-    handBack: (reason: string) => void,
+    handBack: (reason: string, unused?: UnusedUnits) => void,
   ): Unsubscribable | undefined {
     const { per, spec, groupLimit } = this.config;
     // The groups whose logs hold this unit (its jobs' groups the grant names).
@@ -700,7 +701,7 @@ class GatedStart implements Unsubscribable {
     private readonly units: number,
     private slot: number,
     private readonly start: (limit: LimitContext) => void,
-    private readonly handBack: (reason: string) => void,
+    private readonly handBack: (reason: string, unused?: UnusedUnits) => void,
     private readonly groups: readonly string[],
   ) {}
 
@@ -777,16 +778,24 @@ class GatedStart implements Unsubscribable {
         this.tryStart();
       },
       error: () => {
-        this.refuse('late, and the store could not be reached to move its unit');
+        // The move may have been applied: where the unit is now is not known.
+        this.refuse('late, and the store could not be reached to move its unit', false);
       },
     });
   }
 
-  private refuse(reason: string): void {
+  /**
+   * Hands the unit back. `atSlot`: its units are surely recorded at `slot` (no move is in doubt),
+   * so its groups' logs may give them back (no work started there).
+   */
+  private refuse(reason: string, atSlot = true): void {
     if (this.closed) return;
     this.closed = true;
     this.timing.config.observer?.handedBack?.(reason);
-    this.handBack(reason);
+    this.handBack(
+      reason,
+      atSlot && this.groups.length > 0 ? { at: this.slot, units: this.units } : undefined,
+    );
   }
 }
 

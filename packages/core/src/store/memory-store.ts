@@ -545,6 +545,13 @@ export class MemoryStore implements Store {
         return { id: s.id, applied: true, at: now };
       case 'snoozed': {
         rec.attempt = Math.max(0, rec.attempt - 1);
+        // Handed back: units its group's log recorded for it and no work used go back.
+        if (s.front === true && s.unused && group !== undefined) {
+          q.groupLimiters.get(group)?.refund(s.unused.units, s.unused.at);
+          const g = q.groups.get(group);
+          if (g) g.heldUntil = undefined; // its log has room again: it takes turns again
+          q.heldGroups.delete(group);
+        }
         const runAt = now + Math.max(0, s.delayMs);
         this.move(q, rec, JobState.Running, JobState.Ready);
         if (runAt > now) this.toScheduled(q, rec, runAt);

@@ -400,6 +400,34 @@ describe('timeStarts', () => {
       expect(handedBack).toEqual(['moved 8 times and still late']);
     });
 
+    it("hands a grouped unit back with its slot, so its group's log gives the unit back; not after a failed move", () => {
+      const grouped = (id: string): Reservation<string> => {
+        const unit = granted(0, [id], { storeNow: 50, sentAt: 50, receivedAt: 50, groups: ['g1'] });
+        return { ...unit, jobs: unit.jobs.map((j) => ({ ...j, group: 'g1' })) };
+      };
+      let late: Handled<string>[] = [];
+      let failed: Handled<string>[] = [];
+      testScheduler.run(({ cold }) => {
+        // Always late: handed back after 8 moves, its unit surely at the last slot it was moved to.
+        late = run(cold('50ms u', { u: grouped('a') }), storeMoving(mover([], 20, true)), [], {
+          groupLimit: { allowed: 5, periodMs: 1000 },
+        });
+        // A move whose answer never came: where the unit is is not known, nothing is given back.
+        failed = run(
+          cold('50ms u', { u: grouped('b') }),
+          storeMoving(() => throwError(() => new Error('connection lost'))),
+          [],
+          { groupLimit: { allowed: 5, periodMs: 1000 } },
+        );
+      });
+      expect(late).toHaveLength(1);
+      // The 8th move placed it at the store's now when asked: 50 + 7 × 20 (answers 20 frames later).
+      expect(late[0]).toMatchObject({ status: 'snoozed', front: true, unused: { at: 190, units: 1 } });
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatchObject({ status: 'snoozed', front: true });
+      expect(failed[0]).not.toHaveProperty('unused');
+    });
+
     it("moves a late unit in its group's log with the pipeline's limits: the grant names the group", () => {
       const starts: number[] = [];
       const specs: RateLimitSpec[] = [];

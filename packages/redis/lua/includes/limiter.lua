@@ -282,6 +282,32 @@ local function limiterRefund(L, at, units)
   end
 end
 
+-- Removes up to `units` recorded at exactly `at` from the log at `key` (units no work used), without
+-- opening it: only the entries and the unit count (field n) change.
+local function limiterRefundKey(key, at, units)
+  local s = redis.call('HMGET', key, 'h', 't')
+  local head, tail = tonumber(s[1]), tonumber(s[2])
+  if not head or not tail then
+    return
+  end
+  local left = units
+  for i = head, tail - 1 do
+    if left <= 0 then
+      break
+    end
+    local t, c = limiterEntry(key, i)
+    if t and t > at then
+      break
+    end
+    if t == at and c > 0 then
+      local take = math.min(left, c)
+      redis.call('HSET', key, i, t .. ':' .. (c - take))
+      redis.call('HINCRBY', key, 'n', -take)
+      left = left - take
+    end
+  end
+end
+
 local function limiterSave(L)
   if L.head >= L.tail and L.pausedUntil <= L.now and not L.override then
     redis.call('DEL', L.key)
