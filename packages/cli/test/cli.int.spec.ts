@@ -16,6 +16,9 @@ interface Result {
   readonly stderr: string;
 }
 
+// Each step runs the real binary (a Node process each time): slow on a loaded machine.
+jest.setTimeout(90_000);
+
 describe('sluice (the real binary against a real Redis)', () => {
   const redis = useRedis();
   let prefix: string;

@@ -53,7 +53,7 @@ describe('the demo (the README’s first command)', () => {
       '--period-ms',
       '500',
     ]);
-    expect(code).toBe(0);
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
     expect(lastJson(stdout).store).toBe('memory');
     expect(stderr).toMatch(/store: memory — /);
   }, 120_000);

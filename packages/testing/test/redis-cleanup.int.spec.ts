@@ -27,7 +27,9 @@ require.extensions['.ts'] = (module, filename) => {
 require(${JSON.stringify(harness)}).spawnRedis().then((redis) => {
   process.stdout.write(JSON.stringify({ pid: redis.pid, dir: redis.dir, port: redis.port }) + '\\n');
   const mode = ${JSON.stringify(mode)};
-  if (mode === 'throw') setTimeout(() => { throw new Error('test run crashed'); }, 10);
+  // Throws once the parent has seen the server alive (a line on stdin): a loaded machine may read
+  // the first line late.
+  if (mode === 'throw') process.stdin.once('data', () => { throw new Error('test run crashed'); });
   else if (mode === 'sigterm') process.kill(process.pid, 'SIGTERM');
   else setInterval(() => undefined, 1000); // wait to be SIGKILLed
 });
@@ -65,8 +67,8 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: nu
 
 async function runChild(
   mode: string,
-): Promise<{ started: Started; exited: Promise<unknown>; kill: () => void }> {
-  const child = spawn(process.execPath, ['-e', childScript(mode)], { stdio: ['ignore', 'pipe', 'pipe'] });
+): Promise<{ started: Started; exited: Promise<unknown>; kill: () => void; go: () => void }> {
+  const child = spawn(process.execPath, ['-e', childScript(mode)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let stdout = '';
   let stderr = '';
@@ -87,6 +89,9 @@ async function runChild(
     kill: () => {
       if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
     },
+    go: () => {
+      child.stdin.write('go\n');
+    },
   };
 }
 
@@ -98,8 +103,9 @@ async function expectCleanedUp(started: Started, timeoutMs: number): Promise<voi
 
 describe('cleanup when a test run dies without stop()', () => {
   it('kills the server on an uncaught exception (exit hook)', async () => {
-    const { started, exited } = await runChild('throw');
+    const { started, exited, go } = await runChild('throw');
     expect(alive(started.pid)).toBe(true);
+    go();
     await exited;
     await expectCleanedUp(started, 1_000);
   });
