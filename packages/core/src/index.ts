@@ -77,7 +77,6 @@ export type {
 export { OutcomeKind } from './model/outcome';
 export type {
   Handled,
-  UnusedUnits,
   HandledStatus,
   Settlement,
   SettlementBase,
@@ -95,7 +94,6 @@ export type { PayloadValidator } from './model/validation';
 export { ACTIVE_CAP_CHECK_MS } from './store/store';
 export type {
   RateLimitSpec,
-  GroupRateLimit,
   GroupRules,
   GroupInfo,
   ListGroupsOptions,

@@ -14,7 +14,6 @@ import {
   type Store,
 } from '@sluice/core';
 import { defineGroupContract } from './store-contract-groups';
-import { defineGroupLimitContract } from './store-contract-group-limits';
 
 /** A store under test, with a way to move its clock forward. */
 export interface StoreFixture {
@@ -82,10 +81,6 @@ export function defineStoreContract(
 
     describe('groups', () => {
       defineGroupContract({ store: () => store, advance });
-    });
-
-    describe('group rate limits', () => {
-      defineGroupLimitContract({ store: () => store, advance });
     });
 
     describe('enqueue and reserve', () => {

@@ -18,7 +18,6 @@ import {
   maxRateMargin,
   rateMargin,
   startTiming,
-  timingLimit,
   type PipelineRateLimit,
   type StartObserver,
   type StartTimer,
@@ -75,24 +74,15 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
   };
   // Start timing reads the store's clock before the source is subscribed: the source is shared by
   // `connect`, and a branch subscribed later would miss the reservations emitted meanwhile.
-  // A group rate limit gets the start gate too, with or without a pipeline limit.
-  const groupLimit = def.groups?.rateLimit;
   const timer =
-    (limit && def.storeLimit) || groupLimit
+    limit && def.storeLimit
       ? startTiming({
           store,
           queue: def.queue,
-          ...(limit ? { limit } : {}),
-          ...(groupLimit ? { groupLimit } : {}),
+          limit,
           jobsPerCall: def.unitSize,
           scheduler,
-          observer: startTimingReport(
-            def.name,
-            def.queue,
-            def.storeLimit?.key ?? def.queue,
-            timingLimit({ ...(limit ? { limit } : {}), ...(groupLimit ? { groupLimit } : {}) }),
-            run,
-          ),
+          observer: startTimingReport(def.name, def.queue, def.storeLimit.key ?? def.queue, limit, run),
         })()
       : undefined;
   const flow = source<T>({
