@@ -57,11 +57,7 @@ describe('worker processes sharing one Redis', () => {
         queue: 'limited',
         concurrency: 50,
         workMs: 5,
-        rateLimit: {
-          allowed: 400,
-          periodMs: 1000,
-          ...(process.env.XM ? { marginMs: Number(process.env.XM) } : {}),
-        },
+        rateLimit: { allowed: 400, periodMs: 1000 },
         providerUrl: provider.url,
       };
       const offsets = [0, 0, 7_000, -5_000];
