@@ -50,10 +50,11 @@ export interface PipelineRateLimit {
    * `marginMs` after its slot has its unit moved in the store's log to when it left (at the
    * latest; one call per late slot, best effort): the log then holds it where the provider saw it,
    * before any slot a window later is granted, so a late request never puts one more into a window
-   * the log thought full. The margin the store counts follows the median of the last 256 (by a
-   * quarter more, plus 2 ms), from `marginMs` up to this cap: a margin costs its share of the rate
-   * on every request, a move only the late request's; the store keeps the widest margin any worker sharing the key asked for in
-   * the last 10 s. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the
+   * the log thought full. The margin the store counts still follows the latest of the last 256 (by
+   * a quarter more, plus 2 ms), from `marginMs` up to this cap: the provider stamps arrivals later
+   * than requests leave, unevenly, and at a low rate one late arrival puts a call too many in a
+   * window. The store keeps the widest margin any worker sharing the key asked for in the last
+   * 10 s. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the
    * next 256 requests: the provider saw the calls closer together than they left. A margin at its
    * cap is logged as a warning and reported (`start-timing` kind `margin`, `capped`). Default: 5%
    * of `periodMs`, at least `marginMs`, at most 1,000 ms (50 ms for a 1 s window).
@@ -384,8 +385,6 @@ class StartTiming implements StartGate {
   margin: number;
   /** How late recent requests left against their slots (`ctx.limit.sent()`). */
   private readonly sends = new Recent(256);
-  /** Sends since the margin was last fitted to them (see `sent`). */
-  private sinceFit = 0;
   /** Units of requests that left past the margin, by slot, to be moved to when they left (see `sent`). */
   private late = new Map<number, { units: number; lateMs: number }>();
   /** The margin a provider's refusal asked for (see `refused`), and for how many more requests. */
@@ -416,11 +415,10 @@ class StartTiming implements StartGate {
   /**
    * A handler's request for the `units` at `slot` left now: at most `now − (the earliest local time
    * the slot could have come)` after it. Later than the gate's window (`marginMs − 2`): the units
-   * are moved in the store's log to when the request left (see `correct`). The margin follows the
-   * median of the last 256 by a quarter more plus 2 ms, between `marginMs` and `maxMarginMs`: a
-   * margin costs its share of the rate on every request, a move only the one late request's; it is
-   * fitted once 64 have been seen, then every 16 (a few late requests alone, the first ones over
-   * cold connections say, do not widen it: they are moved).
+   * are moved in the store's log to when the request left (see `correct`). The margin keeps above
+   * the latest of the last 256 by a quarter more plus 2 ms, between `marginMs` and `maxMarginMs`:
+   * what the provider sees spreads wider than when requests leave, and at a low rate (10 calls a
+   * second) one late arrival puts one call too many in a window.
    */
   sent(slot: number, units: number): void {
     const late = Math.max(0, this.now() - this.clock.bounds(slot)[0]);
@@ -428,10 +426,7 @@ class StartTiming implements StartGate {
     this.sends.add(late);
     if (this.boostLeft > 0) this.boostLeft--;
     if (late > this.window) this.correct(slot, units, late);
-    if (++this.sinceFit >= 16 && this.sends.count >= 64) {
-      this.sinceFit = 0;
-      this.fitMargin();
-    }
+    this.fitMargin();
   }
 
   /**
@@ -479,13 +474,10 @@ class StartTiming implements StartGate {
     this.fitMargin();
   }
 
-  /** The margin: above most recent requests, or a refusal's boost, from `marginMs` to the cap. */
+  /** The margin: above the latest recent request, or a refusal's boost, from `marginMs` to the cap. */
   private fitMargin(): void {
     const { observer, margin: floor, maxMargin } = this.config;
-    const want = Math.max(
-      Math.ceil(this.sends.quantile(0.5) * 1.25) + 2,
-      this.boostLeft > 0 ? this.boost : 0,
-    );
+    const want = Math.max(Math.ceil(this.sends.max() * 1.25) + 2, this.boostLeft > 0 ? this.boost : 0);
     const margin = Math.min(maxMargin, Math.max(floor, want));
     if (margin !== this.margin) {
       this.margin = margin;
@@ -717,16 +709,11 @@ class GatedStart implements Unsubscribable {
   }
 }
 
-/** The last few values of a measure, for their maximum or a quantile. */
+/** The last few values of a measure, for their maximum. */
 class Recent {
   private readonly values: number[] = [];
   private next = 0;
   constructor(private readonly size: number) {}
-
-  /** How many values it holds (up to its capacity). */
-  get count(): number {
-    return this.values.length;
-  }
 
   add(value: number): void {
     this.values[this.next] = value;
@@ -737,13 +724,6 @@ class Recent {
     let max = 0;
     for (const v of this.values) max = Math.max(max, v);
     return max;
-  }
-
-  /** The value `q` (0–1) of the way up the sorted values (the largest for 1; 0 when empty). */
-  quantile(q: number): number {
-    if (this.values.length === 0) return 0;
-    const sorted = [...this.values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
   }
 }
 

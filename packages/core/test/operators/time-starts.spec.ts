@@ -1,4 +1,4 @@
-import { asyncScheduler, map, mergeMap, type Observable, of, take, throwError, timer } from 'rxjs';
+import { asyncScheduler, map, mergeMap, type Observable, of, throwError, timer } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import {
   processJobs,
@@ -156,25 +156,25 @@ describe('timeStarts', () => {
     expect(emitted).toEqual([101]);
   });
 
-  it('grows the margin it asks of the store with the median of how late requests leave (ctx.limit.sent), up to its cap', () => {
-    const margins: [number, boolean, number][] = [];
+  it('grows the margin it asks of the store above how late requests leave (ctx.limit.sent), up to its cap', () => {
+    const margins: [number, boolean][] = [];
     const sent: number[] = [];
+    const slots: number[] = [];
     const asked: [number | undefined, number][] = [];
     /** Sends its request `sendAfter` frames after it starts, as a handler awaiting some setup would. */
     const sending =
       (sendAfter: number): Handler<string> =>
-      (job, ctx) =>
-        timer(sendAfter).pipe(
+      (job, ctx) => {
+        if (ctx.limit) slots.push(ctx.limit.slot);
+        return timer(sendAfter).pipe(
           map(() => {
             ctx.limit?.sent();
             ctx.limit?.sent(); // a second call is ignored
             return job.data;
           }),
         );
-    // Job i, at slot 20·i: the first 10 send 60 frames after they start (cold connections), the
-    // next 54 after 3, all later ones after 30.
-    const after = (i: number): number => (i < 10 ? 60 : i < 64 ? 3 : 30);
-    testScheduler.run(() => {
+      };
+    testScheduler.run(({ cold }) => {
       const store = stubStore({
         pauseLimit: (_q, limit, ms) => {
           asked.push([limit.marginMs, limit.periodMs]);
@@ -187,32 +187,37 @@ describe('timeStarts', () => {
           limit: { allowed: 100, periodMs: 1000, maxMarginMs: 40 },
           observer: {
             sent: (late) => sent.push(late),
-            margin: (ms, capped) => margins.push([ms, capped, sent.length]),
+            margin: (ms, capped) => margins.push([ms, capped]),
           },
         }),
       )();
       expect(timer$.marginMs()).toBe(10); // 1% of the period to start with
-      const units = timer(0, 20).pipe(
-        take(140),
-        map((i) => granted(20 * i, [`u${i}`])),
-      );
+      const units = cold('a 99ms b 99ms c', {
+        a: granted(0, ['a']),
+        b: granted(100, ['b']),
+        c: granted(200, ['c']),
+      });
+      // a: sent 11 frames after its start at 1 (12 after the earliest its slot could have come);
+      // b: 5 after (still under the margin the first taught); c: 60 after (over the cap).
+      const after = { a: 11, b: 5, c: 60 } as Record<string, number>;
       units
         .pipe(
           timer$.align(),
-          processJobs<string>((job, ctx) => sending(after(Number(job.id.slice(1))))(job, ctx), {
+          processJobs<string>((job, ctx) => sending(after[job.id] ?? 0)(job, ctx), {
             pipeline: 'p',
-            concurrency: 4,
+            concurrency: 1,
           }),
         )
         .subscribe();
       testScheduler.flush();
+      expect(slots).toEqual([0, 100, 200]);
       // Against the earliest its slot could have come (the clock is known to ±1 here).
-      const howMany = (late: number): number => sent.filter((x) => x === late).length;
-      expect([howMany(62), howMany(5), howMany(32), sent.length]).toEqual([10, 54, 76, 140]);
-      // Nothing changes before 64 requests, however late the first were (they are moved instead);
-      // at 64 the median is 5 (under the 10 ms floor); it is fitted every 16 after that, and at 112
-      // the median is 32: 32 × 1.25 + 2 wants 42, capped at 40.
-      expect(margins).toEqual([[40, true, 112]]);
+      expect(sent).toEqual([13, 7, 62]);
+      // 13 × 1.25 + 2 → 19; 7 changes nothing (the latest of the last 256 counts); 62 wants 80: capped at 40.
+      expect(margins).toEqual([
+        [19, false],
+        [40, true],
+      ]);
       expect(timer$.marginMs()).toBe(40);
       // What goes to the store carries it: the limit's window is the period plus the margin in force.
       timer$.pause(100);
@@ -259,9 +264,9 @@ describe('timeStarts', () => {
       testScheduler.flush();
     });
     // One call for both units of slot 0, placed at the store's now (no lead: the work already ran),
-    // in the window of the margin in force (10: a few late requests do not widen it); 22 after the
+    // with the margin the late request taught (22 × 1.25 + 2 → 30: a window of 1,030); 22 after the
     // earliest slot 0 could have come, recorded 21 later. c, 5 late, stays where it is.
-    expect(calls).toEqual([[0, 2, 0, 1010]]);
+    expect(calls).toEqual([[0, 2, 0, 1030]]);
     expect(corrected).toEqual([[22, 2, 21]]);
   });
 
