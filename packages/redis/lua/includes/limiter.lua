@@ -313,9 +313,10 @@ local function limiterSave(L)
     redis.call('DEL', L.key)
     return
   end
-  redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt)
   if L.heldAheadAt then
-    redis.call('HSET', L.key, 'H', L.heldAhead, 'Ht', L.heldAheadAt)
+    redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt, 'H', L.heldAhead, 'Ht', L.heldAheadAt)
+  else
+    redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt)
   end
   if L.override then
     redis.call('PERSIST', L.key) -- store-wide numbers stay until cleared
