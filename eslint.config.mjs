@@ -31,6 +31,7 @@ export default tseslint.config(
       '**/test/**/*.ts',
       'packages/testing/src/store-contract.ts',
       'packages/testing/src/store-contract-groups.ts',
+      'packages/testing/src/store-contract-group-limits.ts',
       'jest.config.ts',
       'jest.global-setup.ts',
     ],

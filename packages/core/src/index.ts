@@ -77,6 +77,7 @@ export type {
 export { OutcomeKind } from './model/outcome';
 export type {
   Handled,
+  UnusedUnits,
   HandledStatus,
   Settlement,
   SettlementBase,
@@ -94,6 +95,7 @@ export type { PayloadValidator } from './model/validation';
 export { ACTIVE_CAP_CHECK_MS } from './store/store';
 export type {
   RateLimitSpec,
+  GroupRateLimit,
   GroupRules,
   GroupInfo,
   ListGroupsOptions,

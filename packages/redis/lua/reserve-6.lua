@@ -16,7 +16,16 @@
   them serves groups round-robin. A popped turn takes a slot of its group; when the group already
   holds groupConcurrency slots the job goes back to the front of its group (not leased, not
   counted) and the group waits for a slot to free. A leased job's group releases its next turn at
-  the back while it has room. Records are
+  the back while it has room.
+
+  Group rate limits (groupLimitAllowed > 0): each job of a group is also recorded in its group's log
+  (`<groupPrefix>l:<group>`, includes/limiter.lua), at the same slot as in the queue's limits: jobs
+  are placed one by one, each where every log it counts in has room. A job whose group's log has no
+  room by the latest slot goes back to the front of its group, which is held back until its log has
+  room (includes/groups.lua, groupHoldBack; due groups are promoted at the start of each reserve, at
+  most maxPromote); a job the queue's own limits cannot place goes back to the head of its group (or
+  its ready list) with the jobs popped after it, and the reserve stops. Slots are then answered in
+  time order (jobs sorted by slot, stably: a group's jobs keep their order). Records are
   returned whole (HGETALL) and checked by the client, which dead-letters malformed ones with the
   reject script; an id whose record is gone is dropped from the ready list and reported.
 
@@ -27,7 +36,7 @@
     4  active      zset    running job ids by lease deadline
     5  counters    hash    sequences (tk: lease tokens)
     6  limiter     hash    the rate-limit log (not touched when limitAllowed is 0)
-    7… the logs of further limits (ARGV 16)
+    7… the logs of further limits (ARGV 22)
 
   ARGV:
     1  jobPrefix      prefix of job record keys
@@ -58,14 +67,18 @@
     19 limitSpread    1: at most the tightest limit's rate per ms (rounded up) of this call's units
                       at one ms, the next one a ms or more later (see limiterPlan's perMs); 0: each
                       unit at the first time with room
-    20 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
+    20 groupLimitAllowed  0 (no group limit), or units allowed per period in each group's log
+    21 groupLimitPeriodMs
+    22 groupLimitMarginMs the part of groupLimitPeriodMs that is a margin
+    23 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
       jobCount, jobCount × [id, fieldCount, field1, value1, ...] (the record before the lease: its
       attempt field is one behind), missingCount, missingCount × id, slotCount, slotCount × [at,
-      jobs] (under a limit: the store times the jobs' units are recorded at, in order, and how many
-      of the jobs, in reply order, belong to each) }
+      jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
+      time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
+      all is placed at now) }
 
   Errors:
     -2  malformed arguments (a client of another version)
@@ -95,8 +108,10 @@ local workerId = ARGV[16]
 local groupPrefix = ARGV[17]
 local groupConcurrency = tonumber(ARGV[18])
 local limitSpread = ARGV[19] == '1'
-local moreLimits = tonumber(ARGV[20])
-if not moreLimits or not groupConcurrency or #ARGV ~= 20 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local groupLimitAllowed = tonumber(ARGV[20])
+local groupLimitPeriodMs, groupLimitMarginMs = tonumber(ARGV[21]), tonumber(ARGV[22])
+local moreLimits = tonumber(ARGV[23])
+if not moreLimits or not groupConcurrency or not groupLimitAllowed or not groupLimitPeriodMs or not groupLimitMarginMs or #ARGV ~= 23 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
   return -2
 end
 
@@ -106,6 +121,7 @@ if redis.call('HGET', settingsKey, 'p') == '1' then
 end
 
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
+groupPromoteLimited(groupPrefix, now, maxPromote, readyPrefix, prioritiesKey)
 
 local want = n
 -- Fill: until the head job has been ready fillWaitMs, reserve nothing while fewer than fillCount are
@@ -142,7 +158,7 @@ local planRetry = -1
 if limitAllowed > 0 then
   Ls = { limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now) }
   for i = 1, moreLimits do
-    local b = 20 + 3 * (i - 1)
+    local b = 23 + 3 * (i - 1)
     local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
     if not a or not p or not m then
       return -2
@@ -180,15 +196,72 @@ local function groupOf(f)
   end
   return g, p
 end
+-- Under group limits each job is placed as it is popped (see placeJob).
+local perGroup = groupLimitAllowed > 0
+local earliest, latest = now + leadMs, now + math.max(leadMs, aheadMs, reach)
+local groupLogs = {}
+local placedAt = {}
+local limitedRetry = -1
+-- A job's cost (field q, default 1), at most the smallest allowed of `logs`.
+local function costOf(f, logs)
+  local w = 1
+  for j = 1, #f, 2 do
+    if f[j] == 'q' then
+      w = math.floor(tonumber(f[j + 1]) or 1)
+      break
+    end
+  end
+  for _, L in ipairs(logs) do
+    w = math.min(w, L.allowed)
+  end
+  return math.max(1, w)
+end
+-- Places a popped job (group g, or nil) in the queue's limits and its group's log, at one slot:
+-- returns the slot, or nil and who is short ('group' or 'queue') and how much later there is room.
+local function placeJob(f, g)
+  local logs = {}
+  for _, L in ipairs(Ls or {}) do
+    logs[#logs + 1] = L
+  end
+  local GL = nil
+  if g then
+    GL = groupLogs[g]
+    if not GL then
+      GL = limiterOpen(groupPrefix .. 'l:' .. g, groupLimitAllowed, groupLimitPeriodMs, groupLimitMarginMs, now)
+      groupLogs[g] = GL
+    end
+    logs[#logs + 1] = GL
+  end
+  if #logs == 0 then
+    return now
+  end
+  local cost = { costOf(f, logs) }
+  local slots, granted, retry = limiterPlan(logs, 1, cost, earliest, latest, false)
+  if granted == 1 then
+    limiterCommit(logs, slots, 1, cost)
+    return slots[1][1]
+  end
+  if GL and Ls then
+    local _, alone, retryAlone = limiterPlan({ GL }, 1, cost, earliest, latest, false)
+    if alone == 1 then
+      return nil, 'queue', retry
+    end
+    return nil, 'group', retryAlone
+  end
+  if GL then
+    return nil, 'group', retry
+  end
+  return nil, 'queue', retry
+end
 -- Ids without a record, and turns of full groups, do not count towards `want`; a bounded number of
 -- them is handled per call.
 local spare = 1000
-while #popped < want and spare > 0 do
+while #popped < want and spare > 0 and limitedRetry < 0 do
   local ids = readyPop(prioritiesKey, readyPrefix, want - #popped)
   if #ids == 0 then
     break
   end
-  for _, id in ipairs(ids) do
+  for k, id in ipairs(ids) do
     local f = redis.call('HGETALL', jobPrefix .. id)
     if #f == 0 then
       spare = spare - 1
@@ -196,15 +269,60 @@ while #popped < want and spare > 0 do
     else
       local g, p = groupOf(f)
       if not g or groupTake(groupPrefix, g, id, p, groupConcurrency, readyPrefix, prioritiesKey) then
-        popped[#popped + 1] = { id, f }
+        if perGroup then
+          local at, short, retry = placeJob(f, g)
+          if at then
+            popped[#popped + 1] = { id, f }
+            placedAt[#popped] = at
+          elseif short == 'group' then
+            -- The group's log is full: the group waits, out of the ring, until it has room.
+            groupHoldBack(groupPrefix, g, id, p, now + retry, readyPrefix, prioritiesKey)
+            spare = spare - 1
+          else
+            -- The queue's limits are full: this job and the ones popped after it go back, in order.
+            for j = #ids, k + 1, -1 do
+              redis.call('LPUSH', readyPrefix .. p, ids[j])
+            end
+            if g then
+              groupPush(groupPrefix, g, p, id, true, readyPrefix, prioritiesKey)
+              groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+            else
+              redis.call('LPUSH', readyPrefix .. p, id)
+            end
+            redis.call('ZADD', prioritiesKey, p, p)
+            limitedRetry = retry
+            break
+          end
+        else
+          popped[#popped + 1] = { id, f }
+        end
       else
         spare = spare - 1
       end
     end
   end
 end
+if perGroup and #popped > 1 then
+  -- Answered in time order: jobs sorted by slot, stably.
+  local order = {}
+  for i = 1, #popped do
+    order[i] = i
+  end
+  table.sort(order, function(x, y)
+    if placedAt[x] ~= placedAt[y] then
+      return placedAt[x] < placedAt[y]
+    end
+    return x < y
+  end)
+  local sortedJobs, sortedAt = {}, {}
+  for i, j in ipairs(order) do
+    sortedJobs[i] = popped[j]
+    sortedAt[i] = placedAt[j]
+  end
+  popped, placedAt = sortedJobs, sortedAt
+end
 local sizes = nil
-if Ls and jobsPerCall == 1 then
+if Ls and jobsPerCall == 1 and not perGroup then
   -- Per-job limits: a job spends its cost (field q), at most the smallest allowed.
   local cap = math.huge
   for _, L in ipairs(Ls) do
@@ -291,7 +409,27 @@ callChunked('ZADD', activeKey, leased)
 local retryAfter = -1
 local nextCheck = -1
 local slots = {}
-if Ls then
+if perGroup then
+  for i = 1, got do
+    local last = slots[#slots]
+    if last and last[1] == placedAt[i] then
+      last[2] = last[2] + 1
+    else
+      slots[#slots + 1] = { placedAt[i], 1 }
+    end
+  end
+  if limitedRetry >= 0 then
+    retryAfter = limitedRetry
+  elseif planRetry >= 0 and got == want and redis.call('ZCARD', prioritiesKey) > 0 then
+    retryAfter = planRetry -- the queue's limits granted no more than were taken
+  end
+  for _, L in ipairs(Ls or {}) do
+    limiterSave(L)
+  end
+  for _, L in pairs(groupLogs) do
+    limiterSave(L)
+  end
+elseif Ls then
   local recorded = limiterCommit(Ls, plan, math.ceil(got / jobsPerCall), sizes)
   -- Each slot's jobs: its items (jobs, or calls of jobsPerCall), the last call maybe short.
   local left = got
@@ -312,8 +450,13 @@ if retryAfter < 0 and capped and got < n then
   nextCheck = capCheckMs
 elseif retryAfter < 0 and got < n then
   local nextDue = redis.call('ZRANGE', scheduledKey, 0, 0, 'WITHSCORES')
-  if nextDue[2] then
-    nextCheck = math.max(1, tonumber(nextDue[2]) - now)
+  local dueAt = tonumber(nextDue[2])
+  local groupAt = groupNextLimited(groupPrefix)
+  if groupAt and (not dueAt or groupAt < dueAt) then
+    dueAt = groupAt
+  end
+  if dueAt then
+    nextCheck = math.max(1, dueAt - now)
   end
 end
 

@@ -13,7 +13,7 @@
   A job of a group (field G; see includes/groups.lua) gives its group slot back, except a retry
   with a delay: it keeps the slot through its backoff (field H) and goes to the front of its group
   when due. A retry without a delay goes to the front of its group at once; a snoozed job queues at
-  the back.
+  the back, unless it is handed back (b = '1'): then it goes to the head of its group or priority.
 
   Counters, per-minute history and the event stream are updated in the same call. Afterwards the
   finished list is trimmed to the queue's retention (defaultRetention if the queue has none) and the
@@ -44,7 +44,10 @@
          completed: a = result JSON ('' = no result)
          retrying:  a = delayMs, b = error JSON
          dead:      a = reason, b = error JSON ('' = none)
-         snoozed:   a = delayMs
+         snoozed:   a = delayMs, b = '1' to go back to the head of its group (or priority) when
+                    delayMs is 0 (a start gate's hand-back), '1:<at>:<units>' the same, giving back
+                    `units` its group's rate-limit log recorded at `at` (no work used them; a group
+                    held back by its limit takes turns again), else ''
          cancelled: a = reason
 
   Returns:
@@ -61,6 +64,7 @@
 --- @include "includes/attempt-errors.lua"
 --- @include "includes/history.lua"
 --- @include "includes/finish.lua"
+--- @include "includes/limiter.lua"
 
 local FIELDS = 5
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -97,7 +101,7 @@ local events = eventBatch()
 local scheduled = {}
 
 -- Back to the queue: scheduled at now + delay, or ready now (a job of group g: to the front of its
--- group with `front`, else the back).
+-- group with `front`, else the back; a job of no group with `front`: to the head of its priority).
 local requeue = function(jobKey, id, delay, priority, g, front)
   if delay > 0 then
     local runAt = tostring(now + delay)
@@ -110,6 +114,10 @@ local requeue = function(jobKey, id, delay, priority, g, front)
     redis.call('HDEL', jobKey, 'k')
     if g then
       groupPush(groupPrefix, g, priority, id, front, readyPrefix, prioritiesKey)
+    elseif front then
+      local p = priority or '0'
+      redis.call('LPUSH', readyPrefix .. p, id)
+      redis.call('ZADD', prioritiesKey, p, p)
     else
       readyAdd(ready, priority, id)
     end
@@ -161,7 +169,7 @@ for i = 0, count - 1 do
         recordError(jobKey, b, attempt, nowS, maxErrors)
         failed = failed + 1
         local delay = math.max(0, tonumber(a) or 0)
-        requeue(jobKey, id, delay, f[4], g, true)
+        requeue(jobKey, id, delay, f[4], g, g ~= nil)
         if g and delay > 0 then
           redis.call('HSET', jobKey, 'H', '1') -- keeps its group slot until due
         elseif g then
@@ -184,7 +192,13 @@ for i = 0, count - 1 do
         if g then
           groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
         end
-        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4], g, false)
+        local front, unusedAt, unusedUnits = string.match(b, '^(1):(%d+):(%d+)$')
+        if front and g then
+          -- Its group's log has room again: a group held back by it takes turns again.
+          limiterRefundKey(groupPrefix .. 'l:' .. g, tonumber(unusedAt), tonumber(unusedUnits))
+          redis.call('HDEL', groupPrefix .. 's:' .. g, 'l')
+        end
+        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4], g, front ~= nil or b == '1')
         eventAdd(events, id, kind, nil)
       end
     end

@@ -170,7 +170,7 @@ export function encodeSettlement(s: Settlement): string[] {
     case OutcomeKind.Dead:
       return [s.id, s.token, s.kind, s.reason, encodeError(s.error)];
     case OutcomeKind.Snoozed:
-      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), ''];
+      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), snoozeFlags(s)];
     case OutcomeKind.Cancelled:
       return [s.id, s.token, s.kind, s.reason, ''];
   }
@@ -618,4 +618,15 @@ export function readSettingsMessage(message: string): VersionedSettings | undefi
   const [version, paused, concurrency] = message.split('|');
   if (version === undefined || paused === undefined) return undefined;
   return readSettings(paused, concurrency, version);
+}
+
+/**
+ * Field b of a snooze (see `lua/settle-8.lua`): '' (to the back), '1' (to the front), or
+ * '1:<at>:<units>' (to the front, giving back units its group's log recorded at `at`).
+ */
+function snoozeFlags(s: Extract<Settlement, { kind: 'snoozed' }>): string {
+  if (s.front !== true) return '';
+  const unused = s.unused;
+  if (!unused || !Number.isFinite(unused.at) || !(unused.units >= 1)) return '1';
+  return `1:${Math.floor(unused.at)}:${Math.floor(unused.units)}`;
 }

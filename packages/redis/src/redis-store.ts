@@ -9,6 +9,7 @@ import {
   type EnqueueResult,
   type ExtendResult,
   type GroupInfo,
+  type GroupRateLimit,
   type ListGroupsOptions,
   type JobCounts,
   type JobEvent,
@@ -422,6 +423,7 @@ export class RedisStore implements Store {
         keys.groupPrefix,
         options.groups?.concurrency === undefined ? -1 : Math.max(1, Math.floor(options.groups.concurrency)),
         options.limitSpread ? 1 : 0,
+        ...groupLimitArgs(options.groups?.rateLimit),
         ...moreLimitArgs(more),
       ];
       const reply = await this.call(
@@ -809,6 +811,37 @@ export class RedisStore implements Store {
 
   async resumeGroup(queue: string, group: string): Promise<void> {
     await this.changeGroup(queue, group, false);
+  }
+
+  /** The rate-limit log of one group of `queue` (see `lua/includes/groups.lua`). */
+  private groupLimiterKey(queue: string, group: string): string {
+    assertGroupName(group);
+    return `${this.keys.queue(queue).groupPrefix}l:${group}`;
+  }
+
+  /**
+   * Sets (or, with `null`, clears) one group's rate-limit numbers (fields oA, oP of its log, one
+   * script call, `lua/set-limit-1.lua`): every reserve checks them from its next call. See
+   * `Store.setGroupLimit`.
+   */
+  async setGroupLimit(queue: string, group: string, numbers: RateLimitNumbers | null): Promise<void> {
+    this.assertOpen();
+    if (numbers !== null) checkLimitNumbers(numbers);
+    const keys = this.keys.queue(queue);
+    await this.int(
+      'set-limit',
+      keys,
+      numbers === null ? [0, 0] : [numbers.allowed, numbers.periodMs],
+      this.groupLimiterKey(queue, group),
+    );
+  }
+
+  /** The numbers set for one group with `setGroupLimit`, if any. */
+  async getGroupLimit(queue: string, group: string): Promise<RateLimitNumbers | null> {
+    this.assertOpen();
+    const key = this.groupLimiterKey(queue, group);
+    const [allowed, periodMs] = await this.command(queue, () => this.connections.main.hmget(key, 'oA', 'oP'));
+    return allowed && periodMs ? { allowed: Number(allowed), periodMs: Number(periodMs) } : null;
   }
 
   /** Pauses or resumes one group (`lua/pause-group-1.lua`). */
@@ -1284,14 +1317,7 @@ export class RedisStore implements Store {
    */
   async setRateLimit(queue: string, key: string, numbers: RateLimitNumbers | null): Promise<void> {
     this.assertOpen();
-    if (numbers !== null) {
-      if (!Number.isInteger(numbers.allowed) || numbers.allowed < 1) {
-        throw new InvalidArgumentError(`allowed must be an integer ≥ 1, got ${String(numbers.allowed)}`);
-      }
-      if (!Number.isInteger(numbers.periodMs) || numbers.periodMs < 1) {
-        throw new InvalidArgumentError(`periodMs must be an integer ≥ 1, got ${String(numbers.periodMs)}`);
-      }
-    }
+    if (numbers !== null) checkLimitNumbers(numbers);
     const limiterKey = await this.sharedLimiterKey(queue, { key, allowed: 1, periodMs: 1 });
     await this.int(
       'set-limit',
@@ -1476,6 +1502,7 @@ export class RedisStore implements Store {
    * another tag, so a limit is never split over slots. Checked once per key and process.
    */
   private async sharedLimiterKey(queue: string, limit: RateLimitSpec): Promise<string> {
+    if (limit.group !== undefined) return this.groupLimiterKey(queue, limit.group); // the queue's own slot
     const key = this.limiterKey(queue, limit); // this process's own check first
     const limitKey = limit.key ?? queue;
     if (!this.connections.cluster || this.limitTagsChecked.has(limitKey)) return key;
@@ -1625,4 +1652,28 @@ function moreLimitArgs(more: readonly RateLimitSpec[]): number[] {
   const args = [more.length];
   for (const l of more) args.push(l.allowed, l.periodMs, Math.max(0, Math.ceil(l.marginMs ?? 0)));
   return args;
+}
+
+/** Whole numbers of a limit set store-wide: allowed ≥ 1, periodMs ≥ 1. */
+function checkLimitNumbers(numbers: RateLimitNumbers): void {
+  if (!Number.isInteger(numbers.allowed) || numbers.allowed < 1) {
+    throw new InvalidArgumentError(`allowed must be an integer ≥ 1, got ${String(numbers.allowed)}`);
+  }
+  if (!Number.isInteger(numbers.periodMs) || numbers.periodMs < 1) {
+    throw new InvalidArgumentError(`periodMs must be an integer ≥ 1, got ${String(numbers.periodMs)}`);
+  }
+}
+
+/** ARGV of a reserve's group rate limit: allowed, periodMs, marginMs (0, 0, 0: none). */
+function groupLimitArgs(limit: GroupRateLimit | undefined): number[] {
+  if (!limit) return [0, 0, 0];
+  if (!Number.isInteger(limit.allowed) || limit.allowed < 1) {
+    throw new InvalidArgumentError(
+      `groups.rateLimit.allowed must be an integer ≥ 1, got ${String(limit.allowed)}`,
+    );
+  }
+  if (!Number.isFinite(limit.periodMs) || limit.periodMs <= 0) {
+    throw new InvalidArgumentError(`groups.rateLimit.periodMs must be > 0, got ${String(limit.periodMs)}`);
+  }
+  return [limit.allowed, Math.ceil(limit.periodMs), Math.max(0, Math.ceil(limit.marginMs ?? 0))];
 }

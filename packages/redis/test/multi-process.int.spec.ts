@@ -340,6 +340,88 @@ describe('worker processes sharing one Redis', () => {
     await Promise.all(survivors.map((w) => w.close()));
   }, 60_000);
 
+  it('holds 10 per second in each of 50 groups across four worker processes, by handler start and by store record', async () => {
+    const groups = 50;
+    const perGroup = 30; // three windows of backlog in every group: each is saturated
+    const allowed = 10;
+    const periodMs = 1000;
+    const jobs = groups * perGroup;
+    const common = {
+      url: redis.url,
+      prefix,
+      queue: 'tenants',
+      concurrency: 50,
+      workMs: 5,
+      groups: { rateLimit: { allowed, periodMs } },
+    };
+    const workers = await Promise.all([0, 1, 2, 3].map((i) => WorkerProcess.start(`w${i}`, common)));
+    const added = await firstValueFrom(
+      store.enqueue(
+        Array.from({ length: jobs }, (_, n) => ({ queue: 'tenants', data: { n }, group: `t${n % groups}` })),
+      ),
+    );
+    const groupOf = new Map(added.map((a, n) => [a.id, `t${n % groups}`]));
+    const completed = (): number =>
+      workers.reduce((sum, w) => sum + w.outcomes.filter((o) => o.kind === 'completed').length, 0);
+    await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
+    await Promise.all(workers.map((w) => w.close()));
+
+    const outcomes = workers.flatMap((w) => w.outcomes);
+    const handedBack = outcomes.filter((o) => o.kind === 'snoozed').length;
+    expect(outcomes.filter((o) => o.kind === 'completed')).toHaveLength(jobs);
+    const starts = workers.flatMap((w) => w.starts);
+    expect(new Set(starts.map((s) => s.id)).size).toBe(jobs);
+    expect(starts).toHaveLength(jobs); // a handed-back job never started
+    let worstByStart = 0;
+    let worstByRecord = 0;
+    let overByStart = 0;
+    let overByRecord = 0;
+    const shares: number[] = [];
+    for (let g = 0; g < groups; g++) {
+      const ofGroup = starts.filter((s) => groupOf.get(s.id) === `t${g}`);
+      expect(ofGroup).toHaveLength(perGroup);
+      // Handler starts (every worker on this machine's wall clock) and the store's record (the
+      // slot each job's unit is recorded at in its group's log, after any move).
+      const byStart = ofGroup.map((s) => s.at);
+      const byRecord = ofGroup.map((s) => s.slot!);
+      expect(byRecord.every((t) => Number.isFinite(t))).toBe(true);
+      worstByStart = Math.max(worstByStart, maxInAnyWindow(byStart, periodMs));
+      worstByRecord = Math.max(worstByRecord, maxInAnyWindow(byRecord, periodMs));
+      overByStart += windowsOver(byStart, allowed, periodMs);
+      overByRecord += windowsOver(byRecord, allowed, periodMs);
+      // The share of the allowed rate: at the full rate each start is one period after the start
+      // `allowed` before it; the mean of those gaps, against the period.
+      const sorted = [...byStart].sort((a, b) => a - b);
+      let gaps = 0;
+      for (let k = allowed; k < sorted.length; k++) gaps += sorted[k]! - sorted[k - allowed]!;
+      shares.push(periodMs / (gaps / (sorted.length - allowed)));
+    }
+    shares.sort((a, b) => a - b);
+    const pct = (x: number): string => (x * 100).toFixed(1);
+    console.log(
+      `group limits: ${groups} groups at ${allowed}/${periodMs} ms, ${jobs} jobs over 4 processes; ` +
+        `at most ${worstByStart} handler starts and ${worstByRecord} recorded units of a group in any ` +
+        `${periodMs} ms window (${overByStart} / ${overByRecord} windows over); share of the allowed rate ` +
+        `per group: min ${pct(shares[0]!)}%, median ${pct(shares[Math.floor(shares.length / 2)]!)}%, ` +
+        `max ${pct(shares[shares.length - 1]!)}%; moved ${workers.reduce((n, w) => n + (w.timing?.moved ?? 0), 0)}, ` +
+        `handed back ${handedBack}; per worker: ${workers.map((w) => `${w.name}=${w.starts.length}`).join(' ')}`,
+    );
+    expect(overByStart).toBe(0);
+    expect(overByRecord).toBe(0);
+    expect(worstByStart).toBeLessThanOrEqual(allowed);
+    expect(worstByRecord).toBeLessThanOrEqual(allowed);
+    // Each group waited for its windows: 30 jobs at 10 a second cannot start within 2 s.
+    for (let g = 0; g < groups; g++) {
+      const times = starts.filter((s) => groupOf.get(s.id) === `t${g}`).map((s) => s.at);
+      expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(2 * periodMs);
+    }
+    expect((await store.stats('tenants')).totals).toMatchObject({
+      enqueued: jobs,
+      completed: jobs,
+      failed: 0,
+    });
+  }, 120_000);
+
   it('pause stops every worker process from starting jobs within a second; resume restarts them', async () => {
     const common = { url: redis.url, prefix, queue: 'pausable', concurrency: 4, leaseMs: 5000, workMs: 50 };
     const workers = await Promise.all([0, 1].map((i) => WorkerProcess.start(`p${i}`, common)));

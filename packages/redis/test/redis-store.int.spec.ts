@@ -530,4 +530,31 @@ describe('RedisStore (one node): beyond the contract', () => {
     ]);
     jest.restoreAllMocks();
   });
+
+  it('holds full groups out of the ring: 300 groups over their limit cost a reserve no work until due', async () => {
+    const groups = 300;
+    const rules = { leaseMs: 10_000, groups: { rateLimit: { allowed: 1, periodMs: 5_000 } } };
+    await firstValueFrom(
+      store.enqueue(
+        Array.from({ length: groups * 2 }, (_, n) => ({ queue: 'q', data: n, group: `g${n % groups}` })),
+      ),
+    );
+    // One job of every group fits its window; the second of each is held back with its group.
+    expect((await firstValueFrom(store.reserve('q', 1000, rules))).jobs).toHaveLength(groups);
+    const keys = store.keys.queue('q');
+    expect(await redis.admin.zcard(`${keys.groupPrefix}d`)).toBe(groups);
+    // Nothing is left in the ready lists: the next reserve pops nothing and touches no group.
+    expect(await redis.admin.zcard(keys.priorities)).toBe(0);
+    const next = await firstValueFrom(store.reserve('q', 1000, rules));
+    expect(next.jobs).toHaveLength(0);
+    expect(next.nextCheckInMs).toBeGreaterThan(4_000);
+    // Each group's log lives in the queue's hash slot and expires.
+    const log = `${keys.groupPrefix}l:g0`;
+    expect(await redis.admin.hget(log, 'n')).toBe('1');
+    expect(await redis.admin.pttl(log)).toBeGreaterThan(0);
+    // Numbers set for one group are stored on its log and stay.
+    await store.setGroupLimit('q', 'g0', { allowed: 5, periodMs: 5_000 });
+    expect(await redis.admin.hmget(log, 'oA', 'oP')).toEqual(['5', '5000']);
+    expect(await redis.admin.pttl(log)).toBe(-1);
+  });
 });

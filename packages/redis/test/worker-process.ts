@@ -25,7 +25,10 @@ export interface WorkerProcessConfig {
   readonly workMs?: number;
   readonly rateLimit?: { readonly allowed: number; readonly periodMs: number; readonly per?: 'job' | 'call' };
   /** The pipeline's group rules (`GroupRules`). */
-  readonly groups?: { readonly concurrency?: number };
+  readonly groups?: {
+    readonly concurrency?: number;
+    readonly rateLimit?: { readonly allowed: number; readonly periodMs: number };
+  };
   /** Batches of up to `size` jobs (waiting at most `timeMs` for a full one): one call per batch. */
   readonly batch?: { readonly size: number; readonly timeMs: number };
   /**
@@ -45,6 +48,8 @@ export interface StartReport {
   readonly startedAt: number;
   /** The worker's own (possibly offset) clock when its handler started. */
   readonly at: number;
+  /** Under a limit: the store time the job's unit is recorded at (its slot, after any move). */
+  readonly slot?: number;
   /** This (test) process's clock when the report arrived. */
   readonly received: number;
 }
@@ -70,7 +75,7 @@ export interface StartTiming {
 
 type Message =
   | { type: 'ready' }
-  | { type: 'start'; id: string; attempt: number; startedAt: number; at: number }
+  | { type: 'start'; id: string; attempt: number; startedAt: number; at: number; slot?: number }
   | { type: 'outcome'; id: string; kind: string }
   | { type: 'closed'; drained: boolean; timing: StartTiming };
 

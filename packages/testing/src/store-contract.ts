@@ -14,6 +14,7 @@ import {
   type Store,
 } from '@sluice/core';
 import { defineGroupContract } from './store-contract-groups';
+import { defineGroupLimitContract } from './store-contract-group-limits';
 
 /** A store under test, with a way to move its clock forward. */
 export interface StoreFixture {
@@ -81,6 +82,10 @@ export function defineStoreContract(
 
     describe('groups', () => {
       defineGroupContract({ store: () => store, advance });
+    });
+
+    describe('group rate limits', () => {
+      defineGroupLimitContract({ store: () => store, advance });
     });
 
     describe('enqueue and reserve', () => {

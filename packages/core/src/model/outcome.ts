@@ -33,6 +33,10 @@ export type Handled<T = unknown> = { readonly job: ReservedJob<T>; readonly dura
       readonly delayMs: number;
       /** The provider refused (`{ retryAfter }`): pause the pipeline's rate limit this long. */
       readonly pauseLimitMs?: number;
+      /** Handed back by the start gate: to the head of its group (or priority), not the back. */
+      readonly front?: boolean;
+      /** Handed back: the units it was granted at store time `at` in its group's log were never used. */
+      readonly unused?: UnusedUnits;
     }
   | { readonly status: typeof OutcomeKind.Cancelled; readonly reason: string }
   /** Never reached the handler: the payload failed the schema. */
@@ -66,7 +70,21 @@ export type Settlement =
       readonly error?: ErrorInfo;
     })
   /** Back to `scheduled` without spending an attempt. */
-  | (SettlementBase & { readonly kind: typeof OutcomeKind.Snoozed; readonly delayMs: number })
+  | (SettlementBase & {
+      readonly kind: typeof OutcomeKind.Snoozed;
+      readonly delayMs: number;
+      /**
+       * With `delayMs` 0: back to the head of its group (or of its priority), before the jobs that
+       * were behind it, as if it had not been reserved (a start gate's hand-back keeps a group's
+       * order with concurrency 1). Default: the back.
+       */
+      readonly front?: boolean;
+      /**
+       * Units the job was granted at store time `at` in its group's rate-limit log and never used
+       * (no work started there): the store removes them, so the group's window gets them back.
+       */
+      readonly unused?: UnusedUnits;
+    })
   | (SettlementBase & { readonly kind: typeof OutcomeKind.Cancelled; readonly reason: string });
 
 export interface SettlementBase {
@@ -109,4 +127,10 @@ export interface OutcomeBase<T> {
   readonly durationMs: number;
   /** Store time the outcome was recorded. */
   readonly at: number;
+}
+
+/** Units of a rate limit granted at store time `at` that no work used (see `Settlement`). */
+export interface UnusedUnits {
+  readonly at: number;
+  readonly units: number;
 }

@@ -1,6 +1,7 @@
 import type { Unsubscribable } from 'rxjs';
 import type { LimitContext } from './handler';
 import type { ReservedJob } from './job';
+import type { UnusedUnits } from './outcome';
 
 /**
  * Where a reserve call counted its jobs against a rate limit: the slot (the store time their units
@@ -17,6 +18,11 @@ export interface LimitGrant {
   readonly sentAt: number;
   /** Local time its answer arrived. */
   readonly receivedAt: number;
+  /**
+   * Under a group rate limit: the groups whose logs hold these jobs' units at `at` (each job of a
+   * listed group is counted in its group's log), so a move moves them too.
+   */
+  readonly groups?: readonly string[];
 }
 
 /**
@@ -25,7 +31,7 @@ export interface LimitGrant {
  *
  * `admit` calls `start(limit?)` when the unit may start (a rate limit's gate passes the handler's
  * `ctx.limit`) — synchronously when it may start now, so that the
- * last clock check and the handler call happen in the same turn — or `handBack(reason)` when it may
+ * last clock check and the handler call happen in the same turn — or `handBack(reason, unused?)` when it may
  * not start at all (the jobs then go back to the queue at once, no attempt spent), and returns what
  * cancels a wait. See `timeStarts` for the gate of rate-limited pipelines.
  */
@@ -34,7 +40,7 @@ export interface StartGate {
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
     start: (limit?: LimitContext) => void,
-    handBack: (reason: string) => void,
+    handBack: (reason: string, unused?: UnusedUnits) => void,
   ): Unsubscribable | undefined;
 }
 

@@ -205,7 +205,13 @@ export function toSettlement<T>(handled: Handled<T>, backoff: BackoffPolicy): Se
       return { ...base, kind: 'retrying', delayMs: safeDelay(backoff, job.attempt, error, handled), error };
     }
     case 'snoozed':
-      return { ...base, kind: 'snoozed', delayMs: handled.delayMs };
+      return {
+        ...base,
+        kind: 'snoozed',
+        delayMs: handled.delayMs,
+        ...(handled.front === true ? { front: true } : {}),
+        ...(handled.unused ? { unused: handled.unused } : {}),
+      };
     case 'cancelled':
       return { ...base, kind: 'cancelled', reason: handled.reason };
     case 'invalid':

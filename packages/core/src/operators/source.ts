@@ -2,6 +2,7 @@ import { asyncScheduler, EMPTY, Observable, type SchedulerLike, type Subscriptio
 import type { Demand } from '../runtime/demand';
 import { InvalidArgumentError } from '../model/errors';
 import type { Reservation } from '../model/reservation';
+import type { ReservedJob } from '../model/job';
 import type { InFlight } from '../runtime/in-flight';
 import type {
   FillSpec,
@@ -51,7 +52,12 @@ export interface SourceConfig {
   readonly slotSpread?: boolean;
   /** At most this many of the queue's jobs leased at once across every worker (see `ReserveOptions.maxActive`). */
   readonly maxActive?: number;
-  /** Rules for the groups of the reserved jobs (see `ReserveOptions.groups`). */
+  /**
+   * Rules for the groups of the reserved jobs (see `ReserveOptions.groups`). A group rate limit's
+   * `periodMs` is the window as configured: each reserve adds the margin `slotLead.marginMs()`
+   * reads (its window then counts like the pipeline limit's), and its grants name the groups whose
+   * logs hold their units (`LimitGrant.groups`).
+   */
   readonly groups?: GroupRules;
   readonly fill?: FillSpec;
   readonly idle?: IdlePolling;
@@ -127,7 +133,20 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       ...(config.maxActive !== undefined ? { maxActive: config.maxActive } : {}),
       ...(config.groups ? { groups: config.groups } : {}),
     };
-    const slotLead = config.limit ? config.slotLead : undefined;
+    const groupLimit = config.groups?.rateLimit;
+    const slotLead = config.limit || groupLimit ? config.slotLead : undefined;
+    const groupsWithMargin = (margin: number): GroupRules => ({
+      ...config.groups,
+      ...(groupLimit
+        ? {
+            rateLimit: {
+              allowed: groupLimit.allowed,
+              periodMs: groupLimit.periodMs + margin,
+              marginMs: margin,
+            },
+          }
+        : {}),
+    });
     const reserveOptions = (): ReserveOptions =>
       slotLead
         ? {
@@ -135,11 +154,18 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
             ...(config.limit && slotLead.marginMs
               ? { limit: withMargin(config.limit, slotLead.marginMs()) }
               : {}),
+            ...(groupLimit && slotLead.marginMs ? { groups: groupsWithMargin(slotLead.marginMs()) } : {}),
             limitLeadMs: slotLead.leadMs(),
             limitAheadMs: slotLead.aheadMs(),
             ...(config.slotSpread ? { limitSpread: true } : {}),
           }
         : baseOptions;
+    // Under a group limit, the groups whose logs hold a slot's jobs.
+    const groupsOf = (jobs: readonly ReservedJob<T>[]): { groups?: readonly string[] } => {
+      if (!groupLimit) return {};
+      const groups = [...new Set(jobs.flatMap((j) => (j.group === undefined ? [] : [j.group])))];
+      return groups.length > 0 ? { groups } : {};
+    };
 
     let busy = false; // a reserve call is in flight
     let paused = false;
@@ -200,7 +226,10 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
         const slots = result.slots;
         if (!slots || slots.length <= 1) {
           const at = slots?.[0]?.at ?? storeNow;
-          subscriber.next({ jobs: result.jobs, grant: { at, storeNow, sentAt: requestedAt, receivedAt } });
+          subscriber.next({
+            jobs: result.jobs,
+            grant: { at, storeNow, sentAt: requestedAt, receivedAt, ...groupsOf(result.jobs) },
+          });
         } else {
           // One reservation per slot: its jobs start at their slot's time.
           let from = 0;
@@ -209,7 +238,10 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
             const jobs = result.jobs.slice(from, from + slot.jobs);
             from += slot.jobs;
             if (jobs.length > 0) {
-              subscriber.next({ jobs, grant: { at: slot.at, storeNow, sentAt: requestedAt, receivedAt } });
+              subscriber.next({
+                jobs,
+                grant: { at: slot.at, storeNow, sentAt: requestedAt, receivedAt, ...groupsOf(jobs) },
+              });
             }
           }
         }

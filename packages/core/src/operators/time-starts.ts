@@ -19,10 +19,11 @@ import {
 } from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
 import type { LimitContext } from '../model/handler';
+import type { UnusedUnits } from '../model/outcome';
 import type { ReservedJob } from '../model/job';
 import type { LimitGrant, Reservation, StartGate } from '../model/reservation';
 import { LeaseClock } from '../runtime/lease-clock';
-import type { RateLimitSpec, RebaseResult, Store } from '../store/store';
+import type { GroupRateLimit, RateLimitSpec, RebaseResult, Store } from '../store/store';
 
 /** A pipeline's rate limit as configured; see `RateLimitSpec` for what the store enforces. */
 export interface PipelineRateLimit {
@@ -180,7 +181,15 @@ export interface TimeStartsConfig {
   /** The store that granted the reservations (it reads its clock and moves late units). */
   readonly store: Store;
   readonly queue: string;
-  readonly limit: PipelineRateLimit;
+  /** The pipeline's rate limit. One of `limit` and `groupLimit` is needed. */
+  readonly limit?: PipelineRateLimit;
+  /**
+   * A rate limit per group (`GroupRules.rateLimit`, its window as configured): units of jobs whose
+   * grant names their group (`LimitGrant.groups`) count in their group's log too, and a move moves
+   * them there with the pipeline's. Without `limit`, its numbers set the margin and lead (defaults
+   * of `PipelineRateLimit`), and units of jobs of no group start at once.
+   */
+  readonly groupLimit?: GroupRateLimit;
   /** Jobs per handler call when the limit counts calls. Default `1`. */
   readonly jobsPerCall?: number;
   /** Store-clock readings before the first reservation is taken. Default `5`. */
@@ -297,9 +306,10 @@ export interface StartTimer {
 
 /** Checks a {@link TimeStartsConfig} and returns a maker of fresh start timers (one per run). */
 export function startTiming(config: TimeStartsConfig): () => StartTimer {
-  const { store, queue, limit } = config;
+  const { store, queue, groupLimit } = config;
+  const limit = timingLimit(config);
   const jobsPerCall = config.jobsPerCall ?? 1;
-  const spec = storeLimit(limit, queue, jobsPerCall);
+  const spec = config.limit ? storeLimit(config.limit, queue, jobsPerCall) : undefined;
   const margin = rateMargin(limit);
   const maxMargin = maxRateMargin(limit);
   const maxLead = maxSlotLead(limit);
@@ -310,6 +320,7 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
       store,
       queue,
       spec,
+      groupLimit,
       per: limit.per ?? 'job',
       margin,
       maxMargin,
@@ -358,10 +369,26 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
   };
 }
 
+/**
+ * The limit whose numbers time the starts (margin, lead): the pipeline's, else its group limit's.
+ */
+export function timingLimit(config: {
+  readonly limit?: PipelineRateLimit;
+  readonly groupLimit?: GroupRateLimit;
+}): PipelineRateLimit {
+  if (config.limit) return config.limit;
+  const group = config.groupLimit;
+  if (!group) throw new InvalidArgumentError('timeStarts needs a rate limit or a group rate limit');
+  return { allowed: group.allowed, periodMs: group.periodMs };
+}
+
 interface TimingConfig {
   readonly store: Store;
   readonly queue: string;
-  readonly spec: RateLimitSpec;
+  /** The pipeline's limit as the store counts it, if it has one. */
+  readonly spec: RateLimitSpec | undefined;
+  /** Its rate limit per group, if any (window as configured). */
+  readonly groupLimit: GroupRateLimit | undefined;
   readonly per: 'job' | 'call';
   /** The smallest margin (`marginMs`): the gate lets starts run up to this long (less 2 ms) after their slots. */
   readonly margin: number;
@@ -407,9 +434,32 @@ class StartTiming implements StartGate {
     this.lead = Math.min(MIN_LEAD_MS, config.maxLead);
   }
 
-  /** The limit as the store counts it with this worker's margin now. */
-  spec(): RateLimitSpec {
-    return withMargin(this.config.spec, this.margin);
+  /** The limit as the store counts it with this worker's margin now (none: group limits only). */
+  spec(): RateLimitSpec | undefined {
+    return this.config.spec && withMargin(this.config.spec, this.margin);
+  }
+
+  /**
+   * What a move of a unit acts on: the pipeline's limits and the logs of `groups` (as further
+   * limits, with this worker's margin), or undefined when the unit counts in no log.
+   */
+  moveSpec(groups: readonly string[]): RateLimitSpec | undefined {
+    const base = this.spec();
+    const limit = this.config.groupLimit;
+    const own =
+      limit === undefined
+        ? []
+        : groups.map((group): RateLimitSpec => ({
+            key: group,
+            group,
+            allowed: limit.allowed,
+            periodMs: limit.periodMs + this.margin,
+            marginMs: this.margin,
+          }));
+    if (own.length === 0) return base;
+    if (base) return { ...base, also: [...(base.also ?? []), ...own] };
+    const [first, ...rest] = own as [RateLimitSpec, ...RateLimitSpec[]];
+    return rest.length > 0 ? { ...first, also: rest } : first;
   }
 
   /**
@@ -438,6 +488,7 @@ class StartTiming implements StartGate {
    * period plus the margin. Late requests of one turn go together, one call per slot.
    */
   private correct(slot: number, units: number, lateMs: number): void {
+    if (!this.config.spec) return; // group limits only: their logs keep the slot (starts hold)
     const queued = this.late.get(slot);
     if (queued) {
       queued.units += units;
@@ -522,7 +573,7 @@ class StartTiming implements StartGate {
     const { store, queue, observer } = this.config;
     const spec = this.spec();
     const now = this.now();
-    if (!store.pauseLimit || now + ms <= this.pausingUntil) return;
+    if (!spec || !store.pauseLimit || now + ms <= this.pausingUntil) return;
     this.pausingUntil = now + ms;
     this.refused();
     const pauseLimit = store.pauseLimit.bind(store);
@@ -541,7 +592,7 @@ class StartTiming implements StartGate {
   /** Pauses announced by any process sharing the limit; emits nothing. */
   listenForPauses(): Observable<never> {
     const { store, queue, spec, observer } = this.config;
-    if (!store.limitPauses) return EMPTY;
+    if (!spec || !store.limitPauses) return EMPTY;
     return store.limitPauses(queue, spec).pipe(
       tap((until) => {
         if (until <= this.pausedUntil) return;
@@ -577,11 +628,19 @@ class StartTiming implements StartGate {
     });
   }
 
-  /** Moves `units` recorded at `from` to a new slot `lead` (default: the lead in use) after the store's now. */
-  rebase(units: number, from: number, lead = this.lead): Observable<RebaseResult> | undefined {
+  /**
+   * Moves `units` recorded at `from` to a new slot `lead` (default: the lead in use) after the
+   * store's now, in the pipeline's limits and the logs of `groups`.
+   */
+  rebase(
+    units: number,
+    from: number,
+    lead = this.lead,
+    groups: readonly string[] = [],
+  ): Observable<RebaseResult> | undefined {
     const { store, queue } = this.config;
-    const spec = this.spec();
-    if (!store.rebaseLimit) return undefined;
+    const spec = this.moveSpec(groups);
+    if (!spec || !store.rebaseLimit) return undefined;
     const rebaseLimit = store.rebaseLimit.bind(store);
     return this.timed(
       () => rebaseLimit(queue, spec, from, units, lead),
@@ -593,13 +652,27 @@ class StartTiming implements StartGate {
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
     start: (limit?: LimitContext) => void,
-    handBack: (reason: string) => void,
-  ): Unsubscribable {
-    const { per, spec } = this.config;
+    handBack: (reason: string, unused?: UnusedUnits) => void,
+  ): Unsubscribable | undefined {
+    const { per, spec, groupLimit } = this.config;
+    // The groups whose logs hold this unit (its jobs' groups the grant names).
+    const named = grant?.groups;
+    const groups = named
+      ? [...new Set(jobs.flatMap((j) => (j.group !== undefined && named.includes(j.group) ? [j.group] : [])))]
+      : [];
+    if (!spec && groups.length === 0) {
+      // Counted in no log (a job of no group under group limits only): nothing to time.
+      start();
+      return undefined;
+    }
     // Units of the limit: a call counts once, jobs each (never more than the limit allows).
-    const units = Math.min(per === 'call' ? 1 : jobs.length, spec.allowed);
+    const cap = Math.min(
+      spec?.allowed ?? Infinity,
+      groups.length > 0 ? (groupLimit?.allowed ?? Infinity) : Infinity,
+    );
+    const units = Math.min(per === 'call' ? 1 : jobs.length, cap);
     const slot = grant?.at ?? jobs[0]?.lease.startedAt ?? 0;
-    const attempt = new GatedStart(this, units, slot, start, handBack);
+    const attempt = new GatedStart(this, units, slot, start, handBack, groups);
     attempt.tryStart();
     return attempt;
   }
@@ -620,7 +693,8 @@ class GatedStart implements Unsubscribable {
     private readonly units: number,
     private slot: number,
     private readonly start: (limit: LimitContext) => void,
-    private readonly handBack: (reason: string) => void,
+    private readonly handBack: (reason: string, unused?: UnusedUnits) => void,
+    private readonly groups: readonly string[],
   ) {}
 
   unsubscribe(): void {
@@ -684,7 +758,7 @@ class GatedStart implements Unsubscribable {
       this.refuse(`moved ${this.moves} times and still late`);
       return;
     }
-    const moved$ = timing.rebase(this.units, this.slot);
+    const moved$ = timing.rebase(this.units, this.slot, timing.lead, this.groups);
     if (!moved$) {
       this.refuse('late, and the store cannot move rate-limit units');
       return;
@@ -696,16 +770,24 @@ class GatedStart implements Unsubscribable {
         this.tryStart();
       },
       error: () => {
-        this.refuse('late, and the store could not be reached to move its unit');
+        // The move may have been applied: where the unit is now is not known.
+        this.refuse('late, and the store could not be reached to move its unit', false);
       },
     });
   }
 
-  private refuse(reason: string): void {
+  /**
+   * Hands the unit back. `atSlot`: its units are surely recorded at `slot` (no move is in doubt),
+   * so its groups' logs may give them back (no work started there).
+   */
+  private refuse(reason: string, atSlot = true): void {
     if (this.closed) return;
     this.closed = true;
     this.timing.config.observer?.handedBack?.(reason);
-    this.handBack(reason);
+    this.handBack(
+      reason,
+      atSlot && this.groups.length > 0 ? { at: this.slot, units: this.units } : undefined,
+    );
   }
 }
 

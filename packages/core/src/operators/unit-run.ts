@@ -19,7 +19,7 @@ import {
   type JobContext,
   type LimitContext,
 } from '../model/handler';
-import type { Handled } from '../model/outcome';
+import type { Handled, UnusedUnits } from '../model/outcome';
 import type { JobUpdate, ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
 import type { PendingAbort } from '../runtime/in-flight';
@@ -98,8 +98,8 @@ abstract class UnitRun<T> implements Unsubscribable {
         (limit) => {
           this.begin(limit);
         },
-        () => {
-          this.handBack();
+        (_reason, unused) => {
+          this.handBack(unused);
         },
       );
     } else {
@@ -193,8 +193,17 @@ abstract class UnitRun<T> implements Unsubscribable {
   }
 
   /** The gate refused the start: every job goes back to the queue at once, no attempt spent. */
-  private handBack(): void {
-    this.finish(this.jobs.map((job): Handled<T> => ({ job, durationMs: 0, status: 'snoozed', delayMs: 0 })));
+  private handBack(unused: UnusedUnits | undefined): void {
+    this.finish(
+      this.jobs.map((job): Handled<T> => ({
+        job,
+        durationMs: 0,
+        status: 'snoozed',
+        delayMs: 0,
+        front: true,
+        ...(unused && job.group !== undefined ? { unused } : {}),
+      })),
+    );
   }
 
   /** Emits the `start` telemetry event once, after the handler was called and before any result. */

@@ -168,16 +168,29 @@ export function pipeline<T = unknown, R = unknown>(
   positive('prefetch', prefetch, 0);
   if (spec.globalConcurrency !== undefined) positive('globalConcurrency', spec.globalConcurrency, 1);
   if (spec.groups?.concurrency !== undefined) positive('groups.concurrency', spec.groups.concurrency, 1);
+  const groupLimit = spec.groups?.rateLimit;
+  if (groupLimit) {
+    positive('groups.rateLimit.allowed', groupLimit.allowed, 1);
+    if (!(groupLimit.periodMs > 0) || !Number.isFinite(groupLimit.periodMs)) {
+      throw new InvalidArgumentError(`pipeline "${name}": groups.rateLimit.periodMs must be > 0`);
+    }
+    if (unitSize > 1 || spec.rateLimit?.per === 'call') {
+      throw new InvalidArgumentError(
+        `pipeline "${name}": a group rate limit counts jobs one by one; it cannot be combined with batches`,
+      );
+    }
+  }
   if (!(leaseMs > 0)) throw new InvalidArgumentError(`pipeline "${name}": leaseMs must be > 0`);
   const limit = spec.rateLimit;
-  if (limit && prefetch > 0) {
+  if ((limit || groupLimit) && prefetch > 0) {
     throw new InvalidArgumentError(
       `pipeline "${name}": prefetch cannot be combined with a rate limit: the limit counts a job when it ` +
         'is reserved, and a prefetched job would start later than counted',
     );
   }
   if (spec.schema) compileSchema(spec.schema); // an invalid schema fails here, not in the worker
-  const ahead = limit ? leadSlots(limit, unitSize) : 0;
+  const timed = limit ?? (groupLimit && { allowed: groupLimit.allowed, periodMs: groupLimit.periodMs });
+  const ahead = timed ? leadSlots(timed, unitSize) : 0;
   return {
     ...spec,
     name,

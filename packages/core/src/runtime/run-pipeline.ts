@@ -18,6 +18,7 @@ import {
   maxRateMargin,
   rateMargin,
   startTiming,
+  timingLimit,
   type PipelineRateLimit,
   type StartObserver,
   type StartTimer,
@@ -74,15 +75,24 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
   };
   // Start timing reads the store's clock before the source is subscribed: the source is shared by
   // `connect`, and a branch subscribed later would miss the reservations emitted meanwhile.
+  // A group rate limit gets the start gate too, with or without a pipeline limit.
+  const groupLimit = def.groups?.rateLimit;
   const timer =
-    limit && def.storeLimit
+    (limit && def.storeLimit) || groupLimit
       ? startTiming({
           store,
           queue: def.queue,
-          limit,
+          ...(limit ? { limit } : {}),
+          ...(groupLimit ? { groupLimit } : {}),
           jobsPerCall: def.unitSize,
           scheduler,
-          observer: startTimingReport(def.name, def.queue, def.storeLimit.key ?? def.queue, limit, run),
+          observer: startTimingReport(
+            def.name,
+            def.queue,
+            def.storeLimit?.key ?? def.queue,
+            timingLimit({ ...(limit ? { limit } : {}), ...(groupLimit ? { groupLimit } : {}) }),
+            run,
+          ),
         })()
       : undefined;
   const flow = source<T>({

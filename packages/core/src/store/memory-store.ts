@@ -58,6 +58,7 @@ import type {
   QueueSettings,
   QueueStats,
   GroupInfo,
+  GroupRateLimit,
   LimitPause,
   LimitSlot,
   ListGroupsOptions,
@@ -144,6 +145,8 @@ interface GroupData {
   slots: number;
   /** The job whose turn is out (in the queue's `ready` heap), if any. */
   turn: Rec | undefined;
+  /** Held back by its rate limit until this store time: no turn until a reserve promotes it. */
+  heldUntil: number | undefined;
 }
 
 interface QueueData {
@@ -152,6 +155,12 @@ interface QueueData {
   readonly groups: Map<string, GroupData>;
   /** Groups paused with `pauseGroup`: they get no turn. */
   readonly pausedGroups: Set<string>;
+  /** Each group's rate-limit log (`GroupRules.rateLimit`), created at the group's first placement. */
+  readonly groupLimiters: Map<string, SlidingWindowLimiter>;
+  /** Numbers set for one group with `setGroupLimit`. */
+  readonly groupNumbers: Map<string, RateLimitNumbers>;
+  /** Groups held back by their rate limit, with the store time they may take turns again. */
+  readonly heldGroups: Map<string, number>;
   readonly jobs: Map<string, Rec>;
   readonly ready: Heap<HeapEntry>;
   readonly scheduled: Heap<HeapEntry>;
@@ -318,6 +327,7 @@ export class MemoryStore implements Store {
       const now = this.now();
       if (q.settings.value.paused) return of({ jobs: [], paused: true, rejected: [] });
       this.promoteDue(q, now);
+      this.promoteHeldGroups(q, now);
 
       const head = this.peekReady(q);
       const fill = options.fill;
@@ -349,9 +359,8 @@ export class MemoryStore implements Store {
       let plan: ItemPlan | undefined;
       const lead = Math.max(0, options.limitLeadMs ?? 0);
       // As far ahead as any caller of the limit looked lately (see `holdAhead`).
-      const ahead = limiters
-        ? (limiters[0] as SlidingWindowLimiter).holdAhead(Math.max(lead, options.limitAheadMs ?? lead), now)
-        : 0;
+      const ownAhead = Math.max(lead, options.limitAheadMs ?? lead);
+      const ahead = limiters ? (limiters[0] as SlidingWindowLimiter).holdAhead(ownAhead, now) : ownAhead;
       const perMs = limiters && options.limitSpread ? spreadPerMs(limiters) : undefined;
       if (limiters && max > 0) {
         // At one unit a job (or call) at most this many can go: pop no more than that.
@@ -368,17 +377,47 @@ export class MemoryStore implements Store {
         max = Math.min(max, plan.granted * perCall);
       }
 
-      const popped: Rec[] = [];
+      let popped: Rec[] = [];
       const groupCap = options.groups?.concurrency;
+      const groupLimit = options.groups?.rateLimit;
+      // Under a group limit each job is placed as it is popped (see `placeJob`).
+      let placed: number[] = [];
+      let limitedRetry: number | undefined;
       while (popped.length < max) {
         const rec = this.popReady(q);
         if (!rec) break;
         // A turn of a full group goes back to the front of its group, and counts for nothing.
         if (rec.group !== undefined && !this.groupTake(q, rec, rec.group, groupCap)) continue;
-        popped.push(rec);
+        if (groupLimit) {
+          const place = this.placeJob(q, rec, limiters, groupLimit, now, now + lead, now + ahead);
+          if (place.at !== undefined) {
+            popped.push(rec);
+            placed.push(place.at);
+          } else if (place.short === 'group' && rec.group !== undefined) {
+            // The group's log is full: the group waits, out of the turns, until it has room.
+            this.groupHoldBack(q, rec, rec.group, now + place.retryMs);
+          } else {
+            // The queue's limits are full: the job goes back to the head, and the reserve stops.
+            if (rec.group === undefined) q.ready.push({ rec, seq: rec.seq, key: rec.priority });
+            else {
+              this.groupPush(q, rec, rec.group, true);
+              this.groupFree(q, rec.group);
+            }
+            limitedRetry = place.retryMs;
+            break;
+          }
+        } else popped.push(rec);
+      }
+      if (groupLimit && popped.length > 1) {
+        // In time order: jobs sorted by slot, stably (a group's jobs keep their order).
+        const order = popped
+          .map((_, i) => i)
+          .sort((a, b) => (placed[a] as number) - (placed[b] as number) || a - b);
+        popped = order.map((i) => popped[i] as Rec);
+        placed = order.map((i) => placed[i] as number);
       }
       let sizes: number[] | undefined;
-      if (limiters && perCall === 1 && popped.some((r) => (r.cost ?? 1) > 1)) {
+      if (!groupLimit && limiters && perCall === 1 && popped.some((r) => (r.cost ?? 1) > 1)) {
         // Per-job limits: a job spends its cost, at most the smallest allowed, all at one slot.
         const cap = Math.min(...limiters.map((l) => l.allowed));
         sizes = popped.map((r) => Math.min(r.cost ?? 1, cap));
@@ -416,7 +455,26 @@ export class MemoryStore implements Store {
         rejected: [],
       };
       let limited = false;
-      if (limiters && plan) {
+      if (groupLimit) {
+        const slots: LimitSlot[] = [];
+        for (const at of placed) {
+          const last = slots[slots.length - 1];
+          if (last && last.at === at) slots[slots.length - 1] = { at, jobs: last.jobs + 1 };
+          else slots.push({ at, jobs: 1 });
+        }
+        if (slots.length > 0) result.slots = slots;
+        // Limited if the queue's limits cut the answer short: one could not be placed, or they
+        // granted no more than were taken while ready jobs remain.
+        const retry =
+          limitedRetry ??
+          (plan?.retryAfterMs !== undefined && jobs.length === max && this.peekReady(q) !== undefined
+            ? plan.retryAfterMs
+            : undefined);
+        if (retry !== undefined) {
+          limited = true;
+          plan = { slots: [], granted: 0, retryAfterMs: retry };
+        }
+      } else if (limiters && plan) {
         const recorded = SlidingWindowLimiter.commitAll(
           limiters,
           plan,
@@ -434,7 +492,8 @@ export class MemoryStore implements Store {
       if (limited && plan) result.retryAfterMs = plan.retryAfterMs ?? 1;
       else if (capped && jobs.length < n) result.nextCheckInMs = ACTIVE_CAP_CHECK_MS;
       else if (jobs.length < n) {
-        const next = this.nextDue(q);
+        let next = this.nextDue(q);
+        for (const until of q.heldGroups.values()) if (next === undefined || until < next) next = until;
         if (next !== undefined) result.nextCheckInMs = Math.max(1, next - now);
       }
       return of(result);
@@ -500,10 +559,23 @@ export class MemoryStore implements Store {
         return { id: s.id, applied: true, at: now };
       case 'snoozed': {
         rec.attempt = Math.max(0, rec.attempt - 1);
+        // Handed back: units its group's log recorded for it and no work used go back.
+        if (s.front === true && s.unused && group !== undefined) {
+          q.groupLimiters.get(group)?.refund(s.unused.units, s.unused.at);
+          const g = q.groups.get(group);
+          if (g) g.heldUntil = undefined; // its log has room again: it takes turns again
+          q.heldGroups.delete(group);
+        }
         const runAt = now + Math.max(0, s.delayMs);
         this.move(q, rec, JobState.Running, JobState.Ready);
         if (runAt > now) this.toScheduled(q, rec, runAt);
-        else this.pushReady(q, rec, now);
+        else if (s.front === true && rec.group === undefined) {
+          // Handed back: the head of its priority, as if never reserved.
+          rec.state = JobState.Ready;
+          rec.readyAt = now;
+          rec.seq = -++this.frontSeq;
+          q.ready.push({ rec, seq: rec.seq, key: rec.priority });
+        } else this.pushReady(q, rec, now, s.front === true);
         q.events.next({ queue: q.name, id: rec.id, kind: 'snoozed', at: now });
         return { id: s.id, applied: true, at: now, runAt };
       }
@@ -1048,6 +1120,30 @@ export class MemoryStore implements Store {
     return this.run(() => this.limitNumbers.get(key) ?? null);
   }
 
+  setGroupLimit(queue: string, group: string, numbers: RateLimitNumbers | null): Promise<void> {
+    return this.run(() => {
+      assertGroupName(group);
+      const q = this.queue(queue);
+      if (numbers === null) q.groupNumbers.delete(group);
+      else {
+        if (!Number.isInteger(numbers.allowed) || !Number.isInteger(numbers.periodMs)) {
+          throw new InvalidArgumentError(
+            `allowed and periodMs must be integers ≥ 1, got ${String(numbers.allowed)} / ${String(numbers.periodMs)}`,
+          );
+        }
+        new SlidingWindowLimiter(numbers); // validates
+        q.groupNumbers.set(group, { allowed: numbers.allowed, periodMs: numbers.periodMs });
+      }
+    });
+  }
+
+  getGroupLimit(queue: string, group: string): Promise<RateLimitNumbers | null> {
+    return this.run(() => {
+      assertGroupName(group);
+      return this.queuesByName.get(queue)?.groupNumbers.get(group) ?? null;
+    });
+  }
+
   /** The limiters of a limit and its further limits (`also`), in order. */
   private limitersOf(queue: string, limit: RateLimitSpec): SlidingWindowLimiter[] {
     return [this.limiterOf(queue, limit), ...(limit.also ?? []).map((l) => this.limiterOf(queue, l))];
@@ -1058,6 +1154,7 @@ export class MemoryStore implements Store {
    * widened to the widest margin asked for lately (see `MARGIN_HOLD_MS`).
    */
   private limiterOf(queue: string, limit: RateLimitSpec): SlidingWindowLimiter {
+    if (limit.group !== undefined) return this.groupLimiterOf(this.queue(queue), limit.group, limit);
     const key = limit.key ?? queue;
     const set = this.limitNumbers.get(key);
     const own = limit.marginMs ?? 0;
@@ -1152,7 +1249,7 @@ export class MemoryStore implements Store {
   private groupPush(q: QueueData, rec: Rec, name: string, front: boolean): void {
     let g = q.groups.get(name);
     if (!g) {
-      g = { waiting: new Heap<HeapEntry>(byKeyThenSeqLess), slots: 0, turn: undefined };
+      g = { waiting: new Heap<HeapEntry>(byKeyThenSeqLess), slots: 0, turn: undefined, heldUntil: undefined };
       q.groups.set(name, g);
     }
     if (front) this.groupRetract(g);
@@ -1176,7 +1273,7 @@ export class MemoryStore implements Store {
    */
   private groupRelease(q: QueueData, name: string): void {
     const g = q.groups.get(name);
-    if (!g || g.turn || q.pausedGroups.has(name)) return;
+    if (!g || g.turn || g.heldUntil !== undefined || q.pausedGroups.has(name)) return;
     for (;;) {
       const top = g.waiting.pop();
       if (!top) {
@@ -1207,6 +1304,86 @@ export class MemoryStore implements Store {
     g.slots++;
     if (concurrency === undefined || g.slots < concurrency) this.groupRelease(q, name);
     return true;
+  }
+
+  /**
+   * Places a popped job in the queue's limits and its group's log at one slot (each where every log
+   * it counts in has room): the slot, or who is short and how much later there is room.
+   */
+  private placeJob(
+    q: QueueData,
+    rec: Rec,
+    limiters: readonly SlidingWindowLimiter[] | undefined,
+    groupLimit: GroupRateLimit,
+    now: number,
+    earliest: number,
+    latest: number,
+  ): { at: number; short?: undefined } | { at?: undefined; short: 'group' | 'queue'; retryMs: number } {
+    const logs = [...(limiters ?? [])];
+    const own = rec.group === undefined ? undefined : this.groupLimiterOf(q, rec.group, groupLimit);
+    if (own) logs.push(own);
+    if (logs.length === 0) return { at: now };
+    const cost = [Math.max(1, Math.min(rec.cost ?? 1, ...logs.map((l) => l.allowed)))];
+    const plan = SlidingWindowLimiter.planAll(logs, 1, cost, now, earliest, latest);
+    const slot = plan.slots[0];
+    if (plan.granted === 1 && slot) {
+      SlidingWindowLimiter.commitAll(logs, plan, 1, cost);
+      return { at: slot.at };
+    }
+    if (own && limiters) {
+      const alone = SlidingWindowLimiter.planAll([own], 1, cost, now, earliest, latest);
+      if (alone.granted === 1) return { short: 'queue', retryMs: plan.retryAfterMs ?? 1 };
+      return { short: 'group', retryMs: alone.retryAfterMs ?? 1 };
+    }
+    return { short: own ? 'group' : 'queue', retryMs: plan.retryAfterMs ?? 1 };
+  }
+
+  /**
+   * A group's rate-limit log, with the numbers set for it (`setGroupLimit`) if any, else the
+   * pipeline's; its window widened to the widest margin asked for lately (as `limiterOf`).
+   */
+  private groupLimiterOf(q: QueueData, name: string, limit: GroupRateLimit): SlidingWindowLimiter {
+    const set = q.groupNumbers.get(name);
+    const own = limit.marginMs ?? 0;
+    const base = set ? set.periodMs : limit.periodMs - own;
+    const allowed = set ? set.allowed : limit.allowed;
+    let limiter = q.groupLimiters.get(name);
+    if (limiter) limiter.reconfigure({ allowed, periodMs: base + own });
+    else {
+      limiter = new SlidingWindowLimiter({ allowed, periodMs: base + own });
+      q.groupLimiters.set(name, limiter);
+    }
+    const margin = limiter.holdMargin(own, this.now());
+    if (margin !== own) limiter.reconfigure({ allowed, periodMs: base + margin });
+    return limiter;
+  }
+
+  /**
+   * The group's log has no room for `rec` (its turn, just taken) before `until`: the job goes back
+   * to the front of its group, its slot is given back, and the group takes no turn until then.
+   */
+  private groupHoldBack(q: QueueData, rec: Rec, name: string, until: number): void {
+    const g = q.groups.get(name);
+    if (g) g.heldUntil = until;
+    q.heldGroups.set(name, until);
+    this.groupPush(q, rec, name, true);
+    const held = q.groups.get(name);
+    if (held) {
+      held.heldUntil = until;
+      held.slots = Math.max(0, held.slots - 1);
+    }
+  }
+
+  /** Groups held back by their rate limit whose time has come take turns again. */
+  private promoteHeldGroups(q: QueueData, now: number): void {
+    for (const [name, until] of q.heldGroups) {
+      if (until > now) continue;
+      q.heldGroups.delete(name);
+      const g = q.groups.get(name);
+      if (g?.heldUntil === undefined) continue;
+      g.heldUntil = undefined;
+      this.groupRelease(q, name);
+    }
   }
 
   private groupFree(q: QueueData, name: string): void {
@@ -1412,6 +1589,9 @@ function newQueueData(name: string, reuse?: QueueData): QueueData {
     jobs: new Map(),
     groups: new Map(),
     pausedGroups: new Set(),
+    groupLimiters: new Map(),
+    groupNumbers: new Map(),
+    heldGroups: new Map(),
     ready: new Heap<HeapEntry>(byKeyThenSeqLess),
     scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),
     running: new Map(),

@@ -41,6 +41,28 @@ export interface RateLimitSpec {
    * `jobsPerCall` are this one's).
    */
   readonly also?: readonly RateLimitSpec[];
+  /**
+   * The log of this group of the queue (a group rate limit, {@link GroupRules.rateLimit}) instead of
+   * a log shared by `key`: set on the further limits of a move (`rebaseLimit`) whose work was
+   * counted in its group's log too.
+   */
+  readonly group?: string;
+}
+
+/**
+ * A rate limit per group ({@link GroupRules.rateLimit}): each group of the queue has its own exact
+ * sliding-window log, checked with the pipeline's limits at one slot.
+ */
+export interface GroupRateLimit {
+  /** Jobs (units: a job's `cost`) started per window, in each group. */
+  readonly allowed: number;
+  /**
+   * The window. At a pipeline, as the user counts it; in `ReserveOptions.groups`, the window the
+   * store counts (it includes `marginMs`, as `RateLimitSpec.periodMs` does).
+   */
+  readonly periodMs: number;
+  /** In `ReserveOptions.groups`: the part of `periodMs` that is a margin (see `RateLimitSpec.marginMs`). */
+  readonly marginMs?: number;
 }
 
 /** One group of a queue as `Store.listGroups` reports it. */
@@ -134,6 +156,17 @@ export interface GroupRules {
    * per group, in add order). Default: no cap (groups only take turns).
    */
   readonly concurrency?: number;
+  /**
+   * An exact rate limit in every group (a log per group, on the store's clock), checked in the same
+   * atomic step as the reserve and together with the pipeline's own limits: a job is placed only
+   * at a slot where its group's log and every pipeline limit have room. It holds by store record
+   * and, with the start gate, by handler start. A group whose log is full is held back (it takes no
+   * turn) until its log has room, so it costs the reserve nothing meanwhile and does not delay the
+   * other groups; its job keeps its place at the head of the group. Numbers set for one group at
+   * runtime (`Store.setGroupLimit`) take precedence from the next reserve. Counts jobs (or their
+   * `cost`); not combined with batches. Jobs of no group are not counted in any group log.
+   */
+  readonly rateLimit?: GroupRateLimit;
 }
 
 export interface ReserveOptions {
@@ -202,7 +235,7 @@ export interface ReserveResult<T = unknown> {
    */
   readonly nextCheckInMs?: number;
   /**
-   * Under a limit: the store times the jobs' units were recorded at, in time order; the first
+   * Under a limit (or a group limit): the store times the jobs' units were recorded at, in time order; the first
    * `jobs` jobs belong to the first slot, and so on. Work of a slot should start at its time, not
    * before (see `timeStarts`). With limits counting calls, a slot's jobs fill whole calls.
    */
@@ -568,6 +601,17 @@ export interface Store {
    * each grant keeps the numbers of the worker that asked.
    */
   setRateLimit?(queue: string, key: string, numbers: RateLimitNumbers | null): Promise<void>;
+  /**
+   * Sets the numbers of one group's rate limit (`GroupRules.rateLimit`) for every worker and
+   * process, from their next reserve (a premium customer gets 10×); `null` goes back to the numbers
+   * each pipeline declares (optional capability). The group's log keeps its entries, so a change
+   * never lets a window hold more than the numbers checked when each unit was placed. Applies to
+   * pipelines that declare `groups.rateLimit`. Bad numbers or group names reject with
+   * `InvalidArgumentError`.
+   */
+  setGroupLimit?(queue: string, group: string, numbers: RateLimitNumbers | null): Promise<void>;
+  /** The numbers set for one group with {@link setGroupLimit}, if any. */
+  getGroupLimit?(queue: string, group: string): Promise<RateLimitNumbers | null>;
   /** The store-wide numbers of `key`, if set. */
   getRateLimit?(queue: string, key: string): Promise<RateLimitNumbers | null>;
   /** The store time until which `limit` is paused, each time any process pauses it. */

@@ -7,6 +7,7 @@ import {
   type Handler,
   type LimitGrant,
   type RebaseResult,
+  type RateLimitSpec,
   type Reservation,
   type ReservedJob,
   type Store,
@@ -399,8 +400,89 @@ describe('timeStarts', () => {
       });
       expect(calls).toHaveLength(8);
       expect(starts).toEqual([]);
-      expect(handled).toMatchObject([{ job: { id: 'a' }, status: 'snoozed', delayMs: 0 }]);
+      // Back to the head of its group or priority (a snooze with `front`), no attempt spent.
+      expect(handled).toMatchObject([{ job: { id: 'a' }, status: 'snoozed', delayMs: 0, front: true }]);
       expect(handedBack).toEqual(['moved 8 times and still late']);
+    });
+
+    it("hands a grouped unit back with its slot, so its group's log gives the unit back; not after a failed move", () => {
+      const grouped = (id: string): Reservation<string> => {
+        const unit = granted(0, [id], { storeNow: 50, sentAt: 50, receivedAt: 50, groups: ['g1'] });
+        return { ...unit, jobs: unit.jobs.map((j) => ({ ...j, group: 'g1' })) };
+      };
+      let late: Handled<string>[] = [];
+      let failed: Handled<string>[] = [];
+      testScheduler.run(({ cold }) => {
+        // Always late: handed back after 8 moves, its unit surely at the last slot it was moved to.
+        late = run(cold('50ms u', { u: grouped('a') }), storeMoving(mover([], 20, true)), [], {
+          groupLimit: { allowed: 5, periodMs: 1000 },
+        });
+        // A move whose answer never came: where the unit is is not known, nothing is given back.
+        failed = run(
+          cold('50ms u', { u: grouped('b') }),
+          storeMoving(() => throwError(() => new Error('connection lost'))),
+          [],
+          { groupLimit: { allowed: 5, periodMs: 1000 } },
+        );
+      });
+      expect(late).toHaveLength(1);
+      // The 8th move placed it at the store's now when asked: 50 + 7 × 20 (answers 20 frames later).
+      expect(late[0]).toMatchObject({ status: 'snoozed', front: true, unused: { at: 190, units: 1 } });
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatchObject({ status: 'snoozed', front: true });
+      expect(failed[0]).not.toHaveProperty('unused');
+    });
+
+    it("moves a late unit in its group's log with the pipeline's limits: the grant names the group", () => {
+      const starts: number[] = [];
+      const specs: RateLimitSpec[] = [];
+      testScheduler.run(({ cold }) => {
+        const store = stubStore({
+          rebaseLimit: (_queue, limit, from, _units, lead) => {
+            specs.push(limit);
+            return mover([])(from, lead ?? 0);
+          },
+        });
+        const unit = granted(0, ['a'], { storeNow: 50, sentAt: 50, receivedAt: 50, groups: ['g1'] });
+        const grouped: Reservation<string> = { ...unit, jobs: unit.jobs.map((j) => ({ ...j, group: 'g1' })) };
+        run(cold('50ms u', { u: grouped }), store, starts, {
+          groupLimit: { allowed: 5, periodMs: 1000 },
+        });
+      });
+      expect(starts).toEqual([56]);
+      expect(specs).toHaveLength(1);
+      // The pipeline's limit (window with its 10 ms margin), the group's log as a further limit.
+      expect(specs[0]).toMatchObject({
+        key: 'q',
+        allowed: 100,
+        periodMs: 1010,
+        also: [{ group: 'g1', allowed: 5, periodMs: 1010, marginMs: 10 }],
+      });
+    });
+
+    it('with group limits only: a late unit of no group starts without a move, a grouped one moves in its log alone', () => {
+      const starts: number[] = [];
+      const specs: RateLimitSpec[] = [];
+      testScheduler.run(({ cold }) => {
+        const store = stubStore({
+          rebaseLimit: (_queue, limit, from, _units, lead) => {
+            specs.push(limit);
+            return mover([])(from, lead ?? 0);
+          },
+        });
+        // Both reach the gate at 50, long after their slot (0).
+        const plain = granted(0, ['p'], { storeNow: 50, sentAt: 50, receivedAt: 50, groups: ['g1'] });
+        const unit = granted(0, ['a'], { storeNow: 50, sentAt: 50, receivedAt: 50, groups: ['g1'] });
+        const grouped: Reservation<string> = { ...unit, jobs: unit.jobs.map((j) => ({ ...j, group: 'g1' })) };
+        cold('50ms (pu)', { p: plain, u: grouped })
+          .pipe(
+            timeStarts({ store, queue: 'q', groupLimit: { allowed: 5, periodMs: 1000 } }),
+            processJobs(slow(1, starts), { pipeline: 'p', concurrency: 5 }),
+          )
+          .subscribe();
+      });
+      expect(starts).toEqual([50, 56]);
+      expect(specs).toEqual([{ key: 'g1', group: 'g1', allowed: 5, periodMs: 1010, marginMs: 10 }]);
     });
 
     it('hands a late unit back when the store cannot be reached to move it', () => {

@@ -1,5 +1,12 @@
 import { asyncScheduler, map, timer, toArray } from 'rxjs';
-import { definePipeline, fixed, type Job } from '@sluice/core';
+import {
+  definePipeline,
+  fixed,
+  maxInAnyWindow,
+  MemoryStore,
+  type Job,
+  type RateLimitSpec,
+} from '@sluice/core';
 import { describeOutcome, pipelineHarness } from '@sluice/testing';
 import { newTestScheduler } from './helpers';
 
@@ -133,5 +140,143 @@ describe('groups in whole pipelines (virtual time)', () => {
       }
       expect(runs.filter((s) => s.attempt === 2).length).toBeGreaterThan(0);
     }
+  });
+
+  describe('rate limits per group', () => {
+    /** Start times of each group's jobs (first attempts and retries alike). */
+    const byGroup = (starts: readonly Start[]): Map<string, number[]> => {
+      const out = new Map<string, number[]>();
+      for (const s of starts) {
+        if (s.group === undefined) continue;
+        out.set(s.group, [...(out.get(s.group) ?? []), s.at]);
+      }
+      return out;
+    };
+
+    it('never starts more than allowed jobs of a group in any window by handler start; groups apart, in add order', () => {
+      const { starts, handler } = recorder(10);
+      newTestScheduler().run(() => {
+        const h = pipelineHarness({
+          pipelines: [
+            definePipeline<string>({
+              queue: 'hooks',
+              concurrency: 10,
+              groups: { rateLimit: { allowed: 3, periodMs: 1000 } },
+              handler,
+            }),
+          ],
+        });
+        h.enqueueAt(
+          0,
+          'hooks',
+          ['a', 'b', 'c', 'd', 'e'].flatMap((g) =>
+            Array.from({ length: 20 }, (_, i) => ({
+              data: `${g}-${String(i).padStart(2, '0')}`,
+              options: { group: g },
+            })),
+          ),
+        );
+        // Jobs of no group are not limited by any group's log.
+        h.enqueueAt(
+          100,
+          'hooks',
+          Array.from({ length: 30 }, (_, i) => ({ data: `plain-${i}` })),
+        );
+        h.run({ until: 5_000 }).subscribe();
+      });
+      const groups = byGroup(starts);
+      expect([...groups.keys()].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+      for (const [group, times] of groups) {
+        expect(maxInAnyWindow(times, 1000)).toBeLessThanOrEqual(3);
+        // Saturated: 3 a window, so in 5 s at least 13 of its 20 (the first window starts at once).
+        expect(times.length).toBeGreaterThanOrEqual(13);
+        const order = starts.filter((s) => s.group === group).map((s) => s.data);
+        expect(order).toEqual([...order].sort());
+      }
+      const plain = starts.filter((s) => s.group === undefined);
+      expect(plain).toHaveLength(30);
+      // Not held behind the groups' windows: all of them start within a few handler runs.
+      expect(Math.max(...plain.map((s) => s.at))).toBeLessThan(200);
+    });
+
+    it("checks a group's log with the pipeline's limit: both hold by handler start", () => {
+      const { starts, handler } = recorder(5);
+      newTestScheduler().run(() => {
+        const h = pipelineHarness({
+          pipelines: [
+            definePipeline<string>({
+              queue: 'hooks',
+              concurrency: 8,
+              rateLimit: { allowed: 10, periodMs: 1000 },
+              groups: { rateLimit: { allowed: 4, periodMs: 1000 } },
+              handler,
+            }),
+          ],
+        });
+        h.enqueueAt(
+          0,
+          'hooks',
+          ['a', 'b', 'c', 'd'].flatMap((g) =>
+            Array.from({ length: 15 }, (_, i) => ({ data: `${g}-${i}`, options: { group: g } })),
+          ),
+        );
+        h.run({ until: 4_000 }).subscribe();
+      });
+      expect(
+        maxInAnyWindow(
+          starts.map((s) => s.at),
+          1000,
+        ),
+      ).toBeLessThanOrEqual(10);
+      for (const times of byGroup(starts).values())
+        expect(maxInAnyWindow(times, 1000)).toBeLessThanOrEqual(4);
+      expect(starts.length).toBeGreaterThanOrEqual(35); // 10 a window, four windows
+    });
+
+    it("moves a late unit in its group's log too, and hands back none out of order (concurrency 1 per group)", () => {
+      // Handlers of 300 ms behind one handler slot: units granted ahead wait for the slot and come late.
+      const { starts, handler } = recorder(300);
+      const moves: RateLimitSpec[] = [];
+      newTestScheduler().run(() => {
+        const store = new MemoryStore();
+        const rebase = store.rebaseLimit.bind(store);
+        store.rebaseLimit = (queue, limit, from, units, lead) => {
+          moves.push(limit);
+          return rebase(queue, limit, from, units, lead);
+        };
+        const h = pipelineHarness({
+          store,
+          pipelines: [
+            definePipeline<string>({
+              queue: 'hooks',
+              concurrency: 1,
+              groups: { concurrency: 1, rateLimit: { allowed: 2, periodMs: 1000 } },
+              handler,
+            }),
+          ],
+        });
+        h.enqueueAt(
+          0,
+          'hooks',
+          ['a', 'b', 'c'].flatMap((g) =>
+            Array.from({ length: 6 }, (_, i) => ({ data: `${g}-${i}`, options: { group: g } })),
+          ),
+        );
+        h.run({ until: 8_000 }).subscribe();
+      });
+      // Some units were moved, each in its group's log (a group-only pipeline has no log of its own).
+      expect(moves.length).toBeGreaterThan(0);
+      for (const m of moves) {
+        expect(m.group).toMatch(/^[abc]$/);
+        expect(m.also ?? []).toEqual([]);
+      }
+      for (const [group, times] of byGroup(starts)) {
+        expect(maxInAnyWindow(times, 1000)).toBeLessThanOrEqual(2);
+        const order = starts.filter((s) => s.group === group).map((s) => s.data);
+        expect(order).toEqual([...order].sort());
+        expect(new Set(order).size).toBe(order.length); // each job once (no attempt spent twice)
+      }
+      expect(starts.length).toBeGreaterThanOrEqual(15);
+    });
   });
 });

@@ -21,6 +21,10 @@
     <gp>n      string  the number of waiting jobs over all groups (ready jobs not in the ready lists)
     <gp>p      set   paused groups: no turn is released while a group is paused (it stays in the
                      index while paused, even holding nothing)
+    <gp>l:<g>  hash  the group's rate-limit log (includes/limiter.lua; only under a group rate limit,
+                     expires like any log; store-wide numbers set with set-limit stay)
+    <gp>d      zset  groups held back by their rate limit, by the store time their log has room again
+                     (their state has field l): no turn is released until a reserve promotes them
 
   Slots: a job takes one when a reserve leases it and gives it back when it is settled, recovered,
   cancelled or removed. A job retried after a failure (settle, delay > 0) keeps its slot while it
@@ -30,6 +34,11 @@
   and queue at the back. Sequences restart when a group's state goes (it holds nothing); a group
   that never empties has room for 2^31 jobs put at its back (and as many at its front) before its
   scores would reach the next priority.
+
+  Rate limits per group: a reserve that finds a group's log full (no room by the latest slot it may
+  grant) puts the job back at the front of its group, gives its slot back and holds the group back
+  (field l, zset <gp>d) until its log has room; a reserve promotes due groups (groupPromoteLimited)
+  before it pops, so a full group costs nothing until then, whatever its backlog.
 ]]
 --- @include "includes/ready.lua"
 
@@ -52,7 +61,8 @@ end
 -- of the ready list of its priority. Returns the released id, or nil.
 local function groupRelease(gp, g, readyPrefix, prioritiesKey)
   local sk = gp .. 's:' .. g
-  if redis.call('HEXISTS', sk, 't') == 1 or redis.call('SISMEMBER', gp .. 'p', g) == 1 then
+  local held = redis.call('HMGET', sk, 't', 'l')
+  if held[1] or held[2] or redis.call('SISMEMBER', gp .. 'p', g) == 1 then
     return nil
   end
   local top = redis.call('ZPOPMIN', gp .. 'w:' .. g)
@@ -138,6 +148,39 @@ local function groupFree(gp, g, readyPrefix, prioritiesKey)
   end
   groupRelease(gp, g, readyPrefix, prioritiesKey)
   groupTidy(gp, g)
+end
+
+-- Group g's rate limit has no room for `id` (its turn, just taken with groupTake) before store time
+-- `untilAt`: the job goes back to the front of its group (before a turn the take released), its slot
+-- is given back, and the group gets no turn until a reserve promotes it at `untilAt`.
+local function groupHoldBack(gp, g, id, priority, untilAt, readyPrefix, prioritiesKey)
+  local sk = gp .. 's:' .. g
+  redis.call('HSET', sk, 'l', untilAt)
+  groupPush(gp, g, priority, id, true, readyPrefix, prioritiesKey)
+  if redis.call('HINCRBY', sk, 'r', -1) < 0 then
+    redis.call('HSET', sk, 'r', 0)
+  end
+  redis.call('ZADD', gp .. 'd', untilAt, g)
+end
+
+-- Groups held back by their rate limit whose time has come (at most `max`) get a turn again.
+-- Returns how many were promoted.
+local function groupPromoteLimited(gp, now, max, readyPrefix, prioritiesKey)
+  local key = gp .. 'd'
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, max)
+  for _, g in ipairs(due) do
+    redis.call('ZREM', key, g)
+    if redis.call('HDEL', gp .. 's:' .. g, 'l') == 1 then
+      groupRelease(gp, g, readyPrefix, prioritiesKey)
+    end
+  end
+  return #due
+end
+
+-- The store time the first group held back by its rate limit is due, or nil.
+local function groupNextLimited(gp)
+  local first = redis.call('ZRANGE', gp .. 'd', 0, 0, 'WITHSCORES')
+  return tonumber(first[2])
 end
 
 -- Removes ready job `id` of group g (cancel, remove): its turn (the group then gets its next one)

@@ -249,6 +249,7 @@ local function limiterRecordAt(L, at, units)
   if L.tail > L.head and L.newest == at then
     local _, c = limiterEntry(L.key, L.tail - 1)
     redis.call('HSET', L.key, L.tail - 1, at .. ':' .. (c + units))
+    L.cache[L.tail - 1] = nil
   else
     redis.call('HSET', L.key, L.tail, at .. ':' .. units)
     L.tail = L.tail + 1
@@ -303,6 +304,32 @@ local function limiterRefund(L, at, units)
       redis.call('HSET', L.key, i, t .. ':' .. (c - take))
       L.cache[i] = nil
       L.used = L.used - take
+      left = left - take
+    end
+  end
+end
+
+-- Removes up to `units` recorded at exactly `at` from the log at `key` (units no work used), without
+-- opening it: only the entries and the unit count (field n) change.
+local function limiterRefundKey(key, at, units)
+  local s = redis.call('HMGET', key, 'h', 't')
+  local head, tail = tonumber(s[1]), tonumber(s[2])
+  if not head or not tail then
+    return
+  end
+  local left = units
+  for i = head, tail - 1 do
+    if left <= 0 then
+      break
+    end
+    local t, c = limiterEntry(key, i)
+    if t and t > at then
+      break
+    end
+    if t == at and c > 0 then
+      local take = math.min(left, c)
+      redis.call('HSET', key, i, t .. ':' .. (c - take))
+      redis.call('HINCRBY', key, 'n', -take)
       left = left - take
     end
   end
