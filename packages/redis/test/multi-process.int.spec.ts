@@ -353,6 +353,9 @@ describe('worker processes sharing one Redis', () => {
       concurrency: 50,
       workMs: 5,
       groups: { rateLimit: { allowed, periodMs } },
+      // Each handler says its work left as it starts: a start the operating system delayed past
+      // the margin (between the gate's check and the handler's first line) is moved in the log.
+      sentAtStart: true,
     };
     const workers = await Promise.all([0, 1, 2, 3].map((i) => WorkerProcess.start(`w${i}`, common)));
     const added = await firstValueFrom(
@@ -404,7 +407,8 @@ describe('worker processes sharing one Redis', () => {
         `${periodMs} ms window (${overByStart} / ${overByRecord} windows over); share of the allowed rate ` +
         `per group: min ${pct(shares[0]!)}%, median ${pct(shares[Math.floor(shares.length / 2)]!)}%, ` +
         `max ${pct(shares[shares.length - 1]!)}%; moved ${workers.reduce((n, w) => n + (w.timing?.moved ?? 0), 0)}, ` +
-        `handed back ${handedBack}; per worker: ${workers.map((w) => `${w.name}=${w.starts.length}`).join(' ')}`,
+        `handed back ${handedBack}, corrected ${workers.reduce((n, w) => n + (w.timing?.corrected ?? 0), 0)}, ` +
+        `margin up to ${Math.max(...workers.map((w) => w.timing?.maxMarginMs ?? 0))} ms; per worker: ${workers.map((w) => `${w.name}=${w.starts.length}`).join(' ')}`,
     );
     expect(overByStart).toBe(0);
     expect(overByRecord).toBe(0);

@@ -29,6 +29,8 @@ export interface WorkerProcessConfig {
     readonly concurrency?: number;
     readonly rateLimit?: { readonly allowed: number; readonly periodMs: number };
   };
+  /** Without a provider: each handler calls `ctx.limit.sent()` as it starts (its work leaves at once). */
+  readonly sentAtStart?: boolean;
   /** Batches of up to `size` jobs (waiting at most `timeMs` for a full one): one call per batch. */
   readonly batch?: { readonly size: number; readonly timeMs: number };
   /**

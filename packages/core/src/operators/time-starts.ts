@@ -413,7 +413,10 @@ class StartTiming implements StartGate {
   /** How late recent requests left against their slots (`ctx.limit.sent()`). */
   private readonly sends = new Recent(256);
   /** Units of requests that left past the margin, by slot, to be moved to when they left (see `sent`). */
-  private late = new Map<number, { units: number; lateMs: number }>();
+  private late = new Map<
+    string,
+    { slot: number; units: number; lateMs: number; groups: readonly string[] }
+  >();
   /** The margin a provider's refusal asked for (see `refused`), and for how many more requests. */
   private boost = 0;
   private boostLeft = 0;
@@ -470,12 +473,12 @@ class StartTiming implements StartGate {
    * what the provider sees spreads wider than when requests leave, and at a low rate (10 calls a
    * second) one late arrival puts one call too many in a window.
    */
-  sent(slot: number, units: number): void {
+  sent(slot: number, units: number, groups: readonly string[] = []): void {
     const late = Math.max(0, this.now() - this.clock.bounds(slot)[0]);
     this.config.observer?.sent?.(late);
     this.sends.add(late);
     if (this.boostLeft > 0) this.boostLeft--;
-    if (late > this.window) this.correct(slot, units, late);
+    if (late > this.window) this.correct(slot, units, late, groups);
     this.fitMargin();
   }
 
@@ -485,23 +488,25 @@ class StartTiming implements StartGate {
    * time `slot + late` at the latest, before the call reaches the store; the store records them at
    * its now, or at the first time after it with room. Exact as long as no slot a window after the
    * old one has been granted yet: the move comes a round trip after the request, a window is a
-   * period plus the margin. Late requests of one turn go together, one call per slot.
+   * period plus the margin. Units counted in group logs (`groups`) move there too. Late requests
+   * of one turn go together, one call per slot and set of groups.
    */
-  private correct(slot: number, units: number, lateMs: number): void {
-    if (!this.config.spec) return; // group limits only: their logs keep the slot (starts hold)
-    const queued = this.late.get(slot);
+  private correct(slot: number, units: number, lateMs: number, groups: readonly string[]): void {
+    if (!this.config.spec && groups.length === 0) return; // counted in no log
+    const key = groups.length === 0 ? String(slot) : `${slot}\u0000${groups.join('\u0000')}`;
+    const queued = this.late.get(key);
     if (queued) {
       queued.units += units;
       queued.lateMs = Math.max(queued.lateMs, lateMs);
       return;
     }
-    this.late.set(slot, { units, lateMs });
+    this.late.set(key, { slot, units, lateMs, groups });
     if (this.late.size > 1) return;
     this.config.scheduler.schedule(() => {
       const late = this.late;
       this.late = new Map();
-      for (const [from, { units: n, lateMs: ms }] of late) {
-        const moved$ = this.rebase(n, from, 0);
+      for (const { slot: from, units: n, lateMs: ms, groups: of } of late.values()) {
+        const moved$ = this.rebase(n, from, 0, of);
         if (!moved$) {
           this.config.observer?.corrected?.(ms, n, -1);
           continue;
@@ -741,7 +746,7 @@ class GatedStart implements Unsubscribable {
         sent: () => {
           if (sent) return;
           sent = true;
-          timing.sent(slot, this.units);
+          timing.sent(slot, this.units, this.groups);
         },
       });
       timing.config.observer?.started?.(now - latest);

@@ -271,6 +271,47 @@ describe('timeStarts', () => {
     expect(corrected).toEqual([[22, 2, 21]]);
   });
 
+  it("with group limits only: moves a late request's unit in its group's log, one call per slot and group", () => {
+    const calls: [number, number, number | undefined, RateLimitSpec][] = [];
+    testScheduler.run(({ cold }) => {
+      const store = stubStore({
+        rebaseLimit: (_q, limit, from, units, lead) => {
+          calls.push([from, units, lead, limit]);
+          const now = asyncScheduler.now();
+          return of({ at: now, now });
+        },
+      });
+      const timer$ = startTiming({ store, queue: 'q', groupLimit: { allowed: 5, periodMs: 1000 } })();
+      // a (group g1) and b (g2) share slot 0; both requests leave 20 frames after they start, c (g1) 3.
+      const grouped = (at: number, id: string, group: string): Reservation<string> => {
+        const unit = granted(at, [id], { groups: [group] });
+        return { ...unit, jobs: unit.jobs.map((j) => ({ ...j, group })) };
+      };
+      const after = { a: 20, b: 20, c: 3 } as Record<string, number>;
+      cold('(ab) 99ms c', { a: grouped(0, 'a', 'g1'), b: grouped(0, 'b', 'g2'), c: grouped(100, 'c', 'g1') })
+        .pipe(
+          timer$.align(),
+          processJobs<string>(
+            (job, ctx) =>
+              timer(after[job.id] ?? 0).pipe(
+                map(() => {
+                  ctx.limit?.sent();
+                  return job.data;
+                }),
+              ),
+            { pipeline: 'p', concurrency: 3 },
+          ),
+        )
+        .subscribe();
+      testScheduler.flush();
+    });
+    // Each late unit moves in its own group's log, at the store's now (no lead); c stays.
+    expect(calls.map(([from, units, lead, limit]) => [from, units, lead, limit.group, limit.also])).toEqual([
+      [0, 1, 0, 'g1', undefined],
+      [0, 1, 0, 'g2', undefined],
+    ]);
+  });
+
   it('reports a late request it cannot move (a store without moves)', () => {
     const corrected: [number, number, number][] = [];
     testScheduler.run(({ cold }) => {
