@@ -39,8 +39,11 @@
     7  maxErrors         attempt errors kept per job (the first and the latest maxErrors - 1)
     8  defaultDeadRetention  dead retention of a queue that sets none (k | n | c<count> | a<ms> | c<count>a<ms>)
     9  groupPrefix       prefix of the group keys (includes/groups.lua)
-    10 count             number of settlements that follow
-    11… per settlement, 5 values: id, token, kind, a, b where
+    10 wakeChannel       channel told when the queue had no ready job and now has some (a freed
+                         group slot released its group's next turn, a retry or hand-back without a
+                         delay): workers that found nothing to reserve are sleeping
+    11 count             number of settlements that follow
+    12… per settlement, 5 values: id, token, kind, a, b where
          completed: a = result JSON ('' = no result)
          retrying:  a = delayMs, b = error JSON
          dead:      a = reason, b = error JSON ('' = none)
@@ -76,19 +79,21 @@ local defaultRetention = ARGV[6]
 local maxErrors = tonumber(ARGV[7])
 local defaultDeadRetention = ARGV[8]
 local groupPrefix = ARGV[9]
-local count = tonumber(ARGV[10])
-if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 10 + count * FIELDS then
+local wakeChannel = ARGV[10]
+local count = tonumber(ARGV[11])
+if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 11 + count * FIELDS then
   return -2
 end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
 for i = 0, count - 1 do
-  if not KINDS[ARGV[13 + i * FIELDS]] then
+  if not KINDS[ARGV[14 + i * FIELDS]] then
     return -2
   end
 end
 
 local now = storeNow()
 local nowS = tostring(now)
+local hadReady = redis.call('EXISTS', prioritiesKey) == 1
 local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
 local queueRetention = retentions[1] or defaultRetention
 local deadRetention = retentions[2] or defaultDeadRetention
@@ -125,7 +130,7 @@ local requeue = function(jobKey, id, delay, priority, g, front)
 end
 
 for i = 0, count - 1 do
-  local base = 11 + i * FIELDS
+  local base = 12 + i * FIELDS
   local id, token, kind, a, b = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   local jobKey = jobPrefix .. id
   -- Field k holds the lease token; a finished job keeps it, but its state s makes it stale.
@@ -209,6 +214,9 @@ callChunked('ZREM', activeKey, done)
 finishFlush(finished, finishedKey)
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)
+if not hadReady and redis.call('EXISTS', prioritiesKey) == 1 then
+  redis.call('PUBLISH', wakeChannel, '')
+end
 
 local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000 + #done)
 applyDeadRetention(deadKey, jobPrefix, deadRetention, now, 1000 + #done)

@@ -522,6 +522,7 @@ export class RedisStore implements Store {
               SCRIPT_DEFAULTS.maxErrors,
               SCRIPT_DEFAULTS.defaultDeadRetention,
               keys.groupPrefix,
+              keys.wakeChannel,
               chunk.length,
             ];
             for (const i of chunk) {

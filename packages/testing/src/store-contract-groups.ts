@@ -1,4 +1,4 @@
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, take, timeout } from 'rxjs';
 import {
   MAX_GROUP_LENGTH,
   type NewJob,
@@ -137,6 +137,19 @@ export function defineGroupContract(ctx: GroupContractContext): void {
     const next = await reserve('q', 20, two);
     expect(next.jobs.map(data)).toEqual(['x2']);
     expect((await ctx.store().stats('q')).counts).toMatchObject({ ready: 5, running: 5 });
+  });
+
+  it("wakes sleeping workers when a settle frees a full group's slot and its next job takes a turn", async () => {
+    await add([1, 2].map((n) => ({ queue: 'q', data: n, group: 'w' })));
+    const [first] = (await reserve('q', 5, one)).jobs;
+    expect(first?.data).toBe(1);
+    // Nothing more to reserve: a worker now sleeps until it is woken (or polls again).
+    expect((await reserve('q', 5, one)).jobs).toEqual([]);
+    const woke = firstValueFrom(ctx.store().wakeups('q').pipe(take(1), timeout(2000)));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a subscription over the network settles
+    await complete(first!);
+    await expect(woke).resolves.toBeUndefined();
+    expect((await reserve('q', 5, one)).jobs.map(data)).toEqual([2]);
   });
 
   it("gives a crashed worker's group slots back when its expired leases are recovered", async () => {

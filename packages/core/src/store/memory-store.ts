@@ -1390,7 +1390,10 @@ export class MemoryStore implements Store {
     const g = q.groups.get(name);
     if (!g) return;
     g.slots = Math.max(0, g.slots - 1);
+    const turn = g.turn;
     this.groupRelease(q, name);
+    // A turn released by a freed slot: workers that found nothing to reserve are woken.
+    if (!turn && g.turn) q.wakeups.next();
     this.groupTidy(q, name);
   }
 

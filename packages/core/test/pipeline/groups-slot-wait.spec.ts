@@ -28,23 +28,16 @@ function startsOfOneGroup(count: number, ms: number): number[] {
 
 /**
  * A group at its concurrency makes the reserve come back short (or empty), and the pipeline's source
- * takes a short answer for a drained queue: it sleeps `idle.minMs` (50 ms; doubling up to
- * `idle.maxMs` while answers are empty), and the settle that frees the group's slot does not
- * wake it. So a group with `concurrency: 1` gets one job per idle sleep at best, however fast its
- * handler (measured here: a start every 50 ms with a 10 ms handler).
- *
- * Known bug, kept as `it.failing` so that the suite stays green while it lasts: once a freed group
- * slot wakes the source (or the store answers `nextCheckInMs` when groups were full, as it does for
- * `maxActive`), this test passes, Jest reports it as failing, and it becomes a plain `it`.
+ * then sleeps (`idle.minMs`, doubling up to `idle.maxMs` while answers are empty). The settle that
+ * frees the group's slot releases its next job and wakes the queue's sleeping workers (the store's
+ * `wakeups`), so a concurrency-1 group runs its jobs back to back, not one per idle sleep (before
+ * the wake-up: a start every 50 ms with a 10 ms handler).
  */
 describe('a group at its concurrency (virtual time)', () => {
-  it.failing(
-    'starts the next job of a concurrency-1 group soon after the last one settles (10 ms jobs)',
-    () => {
-      const starts = startsOfOneGroup(20, 10);
-      expect(starts).toHaveLength(20);
-      // One after another: the last can start at 190 ms. Allow 20 ms per job to settle and reserve.
-      expect(starts[19]).toBeLessThanOrEqual(20 * 30);
-    },
-  );
+  it('starts the next job of a concurrency-1 group soon after the last one settles (10 ms jobs)', () => {
+    const starts = startsOfOneGroup(20, 10);
+    expect(starts).toHaveLength(20);
+    // One after another: the last can start at 190 ms. Allow 20 ms per job to settle and reserve.
+    expect(starts[19]).toBeLessThanOrEqual(20 * 30);
+  });
 });
