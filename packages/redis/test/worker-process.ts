@@ -31,6 +31,8 @@ export interface WorkerProcessConfig {
   };
   /** Without a provider: each handler calls `ctx.limit.sent()` as it starts (its work leaves at once). */
   readonly sentAtStart?: boolean;
+  /** Each handler reports when its work ended (`ends`). */
+  readonly reportEnds?: boolean;
   /** Batches of up to `size` jobs (waiting at most `timeMs` for a full one): one call per batch. */
   readonly batch?: { readonly size: number; readonly timeMs: number };
   /**
@@ -78,6 +80,7 @@ export interface StartTiming {
 type Message =
   | { type: 'ready' }
   | { type: 'start'; id: string; attempt: number; startedAt: number; at: number; slot?: number }
+  | { type: 'end'; id: string; attempt: number; at: number }
   | { type: 'outcome'; id: string; kind: string }
   | { type: 'closed'; drained: boolean; timing: StartTiming };
 
@@ -88,6 +91,10 @@ const running = new Set<WorkerProcess>();
 export class WorkerProcess {
   readonly starts: StartReport[] = [];
   readonly outcomes: { id: string; kind: string }[] = [];
+  /** With `reportEnds`: when each handler's work ended (the machine's wall clock). */
+  readonly ends: { id: string; attempt: number; at: number }[] = [];
+  /** This process's wall clock when `kill()` killed it. */
+  killedAt: number | undefined;
   /** Set by a graceful close. */
   timing: StartTiming | undefined;
   /** How its clocks were shifted (`clockOffsetMs`). */
@@ -132,6 +139,9 @@ export class WorkerProcess {
           break;
         case 'start':
           this.starts.push({ ...message, received: Date.now() });
+          break;
+        case 'end':
+          this.ends.push({ id: message.id, attempt: message.attempt, at: message.at });
           break;
         case 'outcome':
           this.outcomes.push({ id: message.id, kind: message.kind });
@@ -191,7 +201,10 @@ export class WorkerProcess {
 
   /** SIGKILL: no drain, no settle, leases left to expire. */
   async kill(): Promise<void> {
-    if (this.alive) this.child.kill('SIGKILL');
+    if (this.alive) {
+      this.killedAt = Date.now();
+      this.child.kill('SIGKILL');
+    }
     await this.exited;
   }
 
