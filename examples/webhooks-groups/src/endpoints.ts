@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { maxInAnyWindow } from '@sluice/core';
 import type { Webhook } from './webhook';
 
 /** One delivery as the customer's endpoint saw it (local clock, ms). */
@@ -36,6 +37,22 @@ export class CustomerEndpoints {
     delivery.end = performance.now();
     this.inFlight.delete(hook.customer);
     return undefined;
+  }
+
+  /** The most deliveries to one customer that started in any `windowMs`, over every customer. */
+  busiestWindow(windowMs: number): { readonly customer: string; readonly deliveries: number } {
+    const starts = new Map<string, number[]>();
+    for (const d of this.deliveries) {
+      const of = starts.get(d.customer);
+      if (of) of.push(d.start);
+      else starts.set(d.customer, [d.start]);
+    }
+    let busiest = { customer: '', deliveries: 0 };
+    for (const [customer, times] of starts) {
+      const deliveries = maxInAnyWindow(times, windowMs);
+      if (deliveries > busiest.deliveries) busiest = { customer, deliveries };
+    }
+    return busiest;
   }
 
   /** Deliveries to `customer` started so far. */

@@ -1,12 +1,13 @@
 /**
  * Per-customer webhooks: one customer imports 20,000 contacts (a webhook each) while 200 other
- * customers place orders (5 webhooks each). Each customer is a group with `concurrency: 1`, so its
- * endpoint gets its webhooks one at a time and in order, and customers take turns, so the import
- * does not hold the others back.
+ * customers place orders (5 webhooks each). Each customer is a group with `concurrency: 1` and a
+ * rate limit of its own, so its endpoint gets its webhooks one at a time, in order and within its
+ * quota, and customers take turns, so the import does not hold the others back.
  *
  *   npm run build && npm start -w examples/webhooks-groups      (REDIS_URL to use another Redis)
  */
 import { NOISY, runScenario } from './scenario';
+import { PER_CUSTOMER_PER_SECOND } from './webhook';
 import { openStore } from './store';
 
 const percentile = (sorted: readonly number[], p: number): number =>
@@ -18,7 +19,10 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
   };
-  log(`store: ${opened.name}; endpoints answer in 10 ms; 20 deliveries at once, 1 per customer`);
+  log(
+    `store: ${opened.name}; endpoints answer in 10 ms; 20 deliveries at once, ` +
+      `1 and at most ${PER_CUSTOMER_PER_SECOND} a second per customer`,
+  );
   try {
     const report = await runScenario(opened.store, {
       importSize: 20_000,
@@ -31,6 +35,7 @@ async function main(): Promise<void> {
     });
     const waits = report.small.map((s) => s.waitMs).sort((a, b) => a - b);
     const rounds = report.small.map((s) => s.noisyBefore - s.seq);
+    const busiest = report.endpoints.busiestWindow(1000);
     log(`every small customer's webhooks delivered`);
     console.log(`
 ${report.small.length.toLocaleString('en')} webhooks of 200 small customers, added while ${report.noisyBacklogAtAdd.toLocaleString('en')} of ${NOISY}'s waited:
@@ -38,8 +43,8 @@ ${report.small.length.toLocaleString('en')} webhooks of 200 small customers, add
   ${NOISY}'s webhooks delivered meanwhile: ${report.noisyMeanwhile} (in one queue without groups, the first
   small webhook would have waited for all ${report.noisyBacklogAtAdd.toLocaleString('en')})
   most of ${NOISY}'s deliveries ahead of a small customer's webhook, beyond one per webhook of its own: ${Math.max(...rounds)}
-every customer's endpoint: ${report.endpoints.overlaps} overlapping deliveries, ${report.endpoints.outOfOrder} out of order
-${NOISY}: ${report.endpoints.startsOf(NOISY).toLocaleString('en')} of 20,000 delivered so far (one at a time, in order); the rest stays queued`);
+every customer's endpoint: ${report.endpoints.overlaps} overlapping deliveries, ${report.endpoints.outOfOrder} out of order, at most ${busiest.deliveries} in any second (${busiest.customer}; its quota ${PER_CUSTOMER_PER_SECOND})
+${NOISY}: ${report.endpoints.startsOf(NOISY).toLocaleString('en')} of 20,000 delivered so far (one at a time, in order, within its quota); the rest stays queued`);
   } finally {
     await opened.dispose();
   }

@@ -1,6 +1,7 @@
 import { deleteKeysWithPrefix, RedisStore } from '@sluice/redis';
 import { uniquePrefix, useRedis } from '@sluice/testing';
 import { NOISY, runScenario } from '../src/scenario';
+import { PER_CUSTOMER_PER_SECOND } from '../src/webhook';
 
 describe('webhooks-groups: per-customer order, and a noisy import that does not hold others back (Redis)', () => {
   const redis = useRedis();
@@ -28,9 +29,12 @@ describe('webhooks-groups: per-customer order, and a noisy import that does not 
       // Generous: a bound on a loaded machine, not a measurement.
       timeoutMs: 60_000,
     });
-    // Every customer's endpoint (the noisy one included) saw one webhook at a time, in order.
+    // Every customer's endpoint (the noisy one included) saw one webhook at a time, in order, and
+    // never more than its quota in any second (the import is held to it: it would go faster).
     expect(report.endpoints.overlaps).toBe(0);
     expect(report.endpoints.outOfOrder).toBe(0);
+    const busiest = report.endpoints.busiestWindow(1000);
+    expect(busiest.deliveries).toBeLessThanOrEqual(PER_CUSTOMER_PER_SECOND);
     const byCustomer = new Map<string, number[]>();
     for (const d of report.endpoints.deliveries) {
       byCustomer.set(d.customer, [...(byCustomer.get(d.customer) ?? []), d.seq]);
