@@ -3,7 +3,7 @@ import type { OperatorFunction, SchedulerLike } from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
 
 /** Configuration of {@link batch}. */
-export interface BatchConfig {
+export interface BatchConfig<T = unknown> {
   /** Emit the buffer as soon as it holds this many items. A positive integer; required. */
   readonly size: number;
   /**
@@ -13,6 +13,11 @@ export interface BatchConfig {
   readonly timeMs?: number;
   /** Scheduler that measures `timeMs`. Default: `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Items with different keys never share a batch: each key has a buffer (and a `timeMs` timer) of
+   * its own, dropped once flushed, so keys that come and go cost nothing. Default: one buffer.
+   */
+  readonly key?: (item: T) => unknown;
 }
 
 /**
@@ -46,6 +51,10 @@ export interface BatchConfig {
  * Unsubscribing cancels the pending timer. Throws {@link InvalidArgumentError} at once for an
  * invalid config.
  *
+ * With `key`, every key batches on its own (its own buffer, size and timer): a bus per destination.
+ * Buffers are emitted in the order their batches fill or time out; at completion, in the order of
+ * their first items.
+ *
  * ## Example
  *
  * ```ts
@@ -68,8 +77,8 @@ export interface BatchConfig {
  *   });
  * ```
  */
-export function batch<T = unknown>(config: BatchConfig): OperatorFunction<T, T[]> {
-  const { size, timeMs, scheduler = asyncScheduler } = config;
+export function batch<T = unknown>(config: BatchConfig<T>): OperatorFunction<T, T[]> {
+  const { size, timeMs, scheduler = asyncScheduler, key } = config;
   if (!Number.isInteger(size) || size < 1) {
     throw new InvalidArgumentError(`batch: size must be a positive integer, got ${String(size)}`);
   }
@@ -77,65 +86,83 @@ export function batch<T = unknown>(config: BatchConfig): OperatorFunction<T, T[]
     throw new InvalidArgumentError(`batch: timeMs must be a finite number >= 0, got ${String(timeMs)}`);
   }
 
+  if (key !== undefined && typeof key !== 'function') {
+    throw new InvalidArgumentError('batch: key must be a function');
+  }
+
   return (source) =>
     new Observable<T[]>((subscriber) => {
-      /** Never longer than `size`: reaching `size` flushes it. */
-      let buffer: T[] = [];
-      /** The pending `timeMs` timer, set while the buffer is non-empty (when `timeMs` is given). */
-      let pendingTimer: Subscription | undefined;
+      /** One buffer per key (one in all without `key`), never longer than `size`: reaching it flushes. */
+      const buffers = new Map<unknown, Bucket<T>>();
 
-      function cancelTimer(): void {
-        pendingTimer?.unsubscribe();
-        pendingTimer = undefined;
-      }
-
-      function flush(): void {
-        cancelTimer();
-        if (buffer.length === 0) return;
+      function flush(k: unknown, bucket: Bucket<T>): void {
+        bucket.timer?.unsubscribe();
+        bucket.timer = undefined;
         // Reset the state before emitting: a downstream consumer may synchronously push more
         // items into the source, and those must start a fresh buffer (and a fresh timer).
-        const full = buffer;
-        buffer = [];
-        subscriber.next(full);
+        if (buffers.get(k) === bucket) buffers.delete(k);
+        if (bucket.items.length > 0) subscriber.next(bucket.items);
       }
 
-      function startTimer(delay: number): void {
+      function startTimer(k: unknown, bucket: Bucket<T>, delay: number): void {
         // The handle is stored before `timer` is subscribed: on a synchronous scheduler the timer may
         // fire (and flush, and a re-entrant item may start the next timer) before `subscribe` returns.
         const handle = new Subscription();
-        pendingTimer = handle;
+        bucket.timer = handle;
         handle.add(
           timer(delay, scheduler).subscribe(() => {
-            if (pendingTimer === handle) pendingTimer = undefined;
-            flush();
+            if (bucket.timer === handle) bucket.timer = undefined;
+            flush(k, bucket);
           }),
         );
       }
 
+      function clear(): void {
+        for (const bucket of buffers.values()) bucket.timer?.unsubscribe();
+        buffers.clear();
+      }
+
       const sourceSubscription = source.subscribe({
         next(item) {
-          buffer.push(item);
-          if (buffer.length >= size) {
-            flush();
-          } else if (buffer.length === 1 && timeMs !== undefined) {
-            startTimer(timeMs);
+          let k: unknown;
+          try {
+            k = key ? key(item) : undefined;
+          } catch (err: unknown) {
+            clear();
+            subscriber.error(err);
+            return;
+          }
+          let bucket = buffers.get(k);
+          if (!bucket) {
+            bucket = { items: [], timer: undefined };
+            buffers.set(k, bucket);
+          }
+          bucket.items.push(item);
+          if (bucket.items.length >= size) {
+            flush(k, bucket);
+          } else if (bucket.items.length === 1 && timeMs !== undefined) {
+            startTimer(k, bucket, timeMs);
           }
         },
         error(err: unknown) {
-          cancelTimer();
-          buffer = [];
+          clear();
           subscriber.error(err);
         },
         complete() {
-          flush();
+          for (const [k, bucket] of [...buffers]) flush(k, bucket);
           subscriber.complete();
         },
       });
 
       return () => {
-        cancelTimer();
-        buffer = [];
+        clear();
         sourceSubscription.unsubscribe();
       };
     });
+}
+
+/** One key's buffer and its pending `timeMs` timer (set while it holds items, when `timeMs` is given). */
+interface Bucket<T> {
+  items: T[];
+  timer: Subscription | undefined;
 }

@@ -20,6 +20,11 @@ export interface LoopConfig<I> {
   readonly onDrop?: ((dropped: I) => void) | undefined;
   /** The most items one run takes from the buffer. */
   readonly perRun: number;
+  /**
+   * Items of one run share this key: a run takes the oldest waiting item and the waiting items
+   * with its key (up to `perRun`); the others wait for the next run. Default: any items.
+   */
+  readonly runKey?: ((item: I) => unknown) | undefined;
 }
 
 /**
@@ -56,7 +61,7 @@ export function concurrencyLoop<In, I, O>(
   config: LoopConfig<I> & { readonly unpack?: (input: In) => readonly I[] },
   startRun: StartRun<I, O>,
 ): OperatorFunction<In, O> {
-  const { operator, concurrency, maxBuffered, overflow, onDrop, perRun, unpack } = config;
+  const { operator, concurrency, maxBuffered, overflow, onDrop, perRun, unpack, runKey } = config;
   const validLimit = (n: number): boolean =>
     n === Number.POSITIVE_INFINITY || (Number.isInteger(n) && n >= 1);
   if (typeof concurrency === 'number' && !validLimit(concurrency)) {
@@ -101,7 +106,9 @@ export function concurrencyLoop<In, I, O>(
         draining = true;
         do {
           again = false;
-          while (!subscriber.closed && active < limit && buffer.length > 0) startOne(buffer.take(perRun));
+          while (!subscriber.closed && active < limit && buffer.length > 0) {
+            startOne(runKey ? buffer.takeLike(perRun, runKey) : buffer.take(perRun));
+          }
         } while (again as boolean); // set by nested calls
         draining = false;
         if (sourceDone && active === 0 && buffer.length === 0) subscriber.complete();

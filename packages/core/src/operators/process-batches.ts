@@ -50,6 +50,11 @@ export function processBatches<T, R = unknown>(
 export interface AdaptiveBatchesConfig extends ProcessConfig {
   /** The most jobs in one handler call. */
   readonly maxSize: number;
+  /**
+   * Let a call hold jobs of different groups (`job.group`). Default `false`: a call takes the oldest
+   * waiting job and the waiting jobs of its group, so one handler call serves one tenant.
+   */
+  readonly mixGroups?: boolean;
 }
 
 /**
@@ -65,7 +70,8 @@ export interface AdaptiveBatchesConfig extends ProcessConfig {
  * ```
  *
  * Jobs that arrive together (one reservation) are never split to start one of them early: a
- * reservation reaching an idle handler goes whole (up to `maxSize`). The jobs of a call share the
+ * reservation reaching an idle handler goes whole (up to `maxSize`), split by group unless
+ * `mixGroups` (a call takes the oldest waiting job and the waiting jobs of its group). The jobs of a call share the
  * start gate of its first job. `maxBuffered` counts waiting jobs.
  *
  * ## Example
@@ -85,6 +91,7 @@ export function adaptiveBatches<T, R = unknown>(
       overflow: 'error',
       perRun: config.maxSize,
       unpack: eachJob,
+      runKey: config.mixGroups ? undefined : (unit: Reservation<T>) => unit.jobs[0]?.group,
     },
     (units, out, done) => new BatchRun(handler, joinUnits(units), config, out, done).start(),
   );

@@ -13,6 +13,14 @@ export interface SizeTimeBatch {
   readonly size: number;
   /** Default: flush on size only (and on drain). */
   readonly timeMs?: number;
+  /**
+   * Let a batch hold jobs of different groups (`JobOptions.group`). Default `false`: each group
+   * fills its own batches (jobs of no group together), so one handler call serves one tenant. Under
+   * a rate limit `per: 'call'` the store forms each call from the jobs it counted for it, in queue
+   * order, so a call may mix groups whatever this says (splitting it would make more calls than the
+   * limit counted).
+   */
+  readonly mixGroups?: boolean;
 }
 
 /**
@@ -22,6 +30,8 @@ export interface SizeTimeBatch {
 export interface AdaptiveBatch {
   readonly adaptive: true;
   readonly maxSize: number;
+  /** Let a call hold jobs of different groups. Default `false` (see `SizeTimeBatch.mixGroups`). */
+  readonly mixGroups?: boolean;
 }
 
 export type BatchSpec = SizeTimeBatch | AdaptiveBatch;
@@ -104,7 +114,8 @@ export function definePipeline<T = unknown, R = unknown>(
     unitSize = batch.maxSize;
     // One more batch per slot gathers while one is written (not with a limit: it would start late).
     prefetch ??= config.rateLimit ? 0 : (config.concurrency ?? 1) * batch.maxSize;
-    stage = (ctx) => adaptiveBatches(handler, { ...withTimeout(ctx), maxSize: batch.maxSize });
+    const mixGroups = batch.mixGroups === true;
+    stage = (ctx) => adaptiveBatches(handler, { ...withTimeout(ctx), maxSize: batch.maxSize, mixGroups });
   } else {
     const { handler, batch } = config;
     unitSize = batch.size;
@@ -112,12 +123,20 @@ export function definePipeline<T = unknown, R = unknown>(
       // With a limit the store forms the batches (a reserved job starts when it was counted, never
       // after a local timer), and each reservation is split into calls of at most `size`.
       if (batch.timeMs !== undefined) fill = { count: batch.size, waitMs: batch.timeMs };
-      stage = (ctx) => (r$) => r$.pipe(chunkJobs(batch.size), processBatches(handler, withTimeout(ctx)));
+      // Calls counted by the store stay whole; jobs counted one by one may be split by group.
+      const mixGroups = batch.mixGroups === true || config.rateLimit.per === 'call';
+      stage = (ctx) => (r$) =>
+        r$.pipe(chunkJobs(batch.size, { mixGroups }), processBatches(handler, withTimeout(ctx)));
     } else {
       const timing = batch.timeMs === undefined ? {} : { timeMs: batch.timeMs };
       stage = (ctx) => (r$) =>
         r$.pipe(
-          batchJobs<T>({ size: batch.size, ...timing, scheduler: ctx.scheduler }),
+          batchJobs<T>({
+            size: batch.size,
+            ...timing,
+            scheduler: ctx.scheduler,
+            mixGroups: batch.mixGroups === true,
+          }),
           processBatches(handler, withTimeout(ctx)),
         );
     }

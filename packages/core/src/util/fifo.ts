@@ -34,6 +34,26 @@ export class Fifo<T> {
     return taken;
   }
 
+  /**
+   * Removes and returns the oldest item and up to `count − 1` of the items after it with the same
+   * `key`, oldest first; the others keep their order. O(length).
+   */
+  takeLike(count: number, key: (item: T) => unknown): T[] {
+    if (this.length === 0 || count < 1) return [];
+    const first = this.#items[this.#head] as T;
+    const k = key(first);
+    const taken: T[] = [first];
+    const kept: T[] = [];
+    for (let i = this.#head + 1; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (taken.length < count && key(item) === k) taken.push(item);
+      else kept.push(item);
+    }
+    this.#items = kept;
+    this.#head = 0;
+    return taken;
+  }
+
   clear(): void {
     this.#items = [];
     this.#head = 0;

@@ -236,4 +236,47 @@ describe('batch', () => {
       expectObservable(source.pipe(batch({ size: 5, timeMs: 0 }))).toBe(expected, { x: ['a'], y: ['b'] });
     });
   });
+  describe('with a key', () => {
+    it('batches every key on its own: its own size, its own timer, flushed in the order batches fill', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const source = cold('a-b-c-d-e-----f-|', { a: 'a1', b: 'b1', c: 'a2', d: 'a3', e: 'b2', f: 'b3' });
+        const key = (item: string) => item[0];
+        // a fills at 6; b times out 8 after b1; b3 waits for the completion.
+        expectObservable(source.pipe(batch({ size: 3, timeMs: 8, key }))).toBe('------x---y-----(z|)', {
+          x: ['a1', 'a2', 'a3'],
+          y: ['b1', 'b2'],
+          z: ['b3'],
+        });
+      });
+    });
+
+    it('flushes what every key holds at completion, in the order of their first items', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const source = cold('b-a-c-|', { b: 'b1', a: 'a1', c: 'b2' });
+        expectObservable(source.pipe(batch({ size: 5, key: (item: string) => item[0] }))).toBe(
+          '------(xy|)',
+          {
+            x: ['b1', 'b2'],
+            y: ['a1'],
+          },
+        );
+      });
+    });
+
+    it('errors when the key function throws, dropping every buffer', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const source = cold('a-b-|');
+        const key = (item: string) => {
+          if (item === 'b') throw new Error('bad item');
+          return item;
+        };
+        expectObservable(source.pipe(batch({ size: 5, timeMs: 1, key }))).toBe(
+          '-x#',
+          { x: ['a'] },
+          new Error('bad item'),
+        );
+      });
+      expect(() => batch({ size: 2, key: 'group' as never })).toThrow('batch: key must be a function');
+    });
+  });
 });

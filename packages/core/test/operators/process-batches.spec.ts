@@ -18,6 +18,10 @@ import { newTestScheduler, reservedJob } from '../pipeline/helpers';
 
 const job = (id: string): ReservedJob<string> => reservedJob(id, id);
 const r = (...ids: string[]): Reservation<string> => ({ jobs: ids.map(job) });
+/** A reservation of jobs `[id, group?]`. */
+const rg = (...jobs: [string, string?][]): Reservation<string> => ({
+  jobs: jobs.map(([id, group]) => reservedJob(id, id, group === undefined ? {} : { group })),
+});
 /** Each handler call's results as `ids=status` strings. */
 const calls = map((handled: readonly Handled<string>[]) =>
   handled.map((h) => `${h.job.id}=${h.status}`).join(' '),
@@ -165,6 +169,71 @@ describe('batch-handler operators', () => {
         });
       });
       expect(() => chunkJobs(0)).toThrow('chunkJobs: size must be a positive integer, got 0');
+    });
+
+    it('batchJobs never mixes groups unless asked: each group fills and times out its own batch', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const reservations = cold('-(ab)-c-d-|', {
+          a: rg(['a1', 'x'], ['a2', 'y']),
+          b: rg(['b1', 'x']),
+          c: rg(['c1', 'y'], ['c2']),
+          d: rg(['d1', 'x']),
+        });
+        const ids = map((x: Reservation<string>) => x.jobs.map((j) => j.id).join(' '));
+        // x fills at 8; y and the jobs of no group wait for the completion.
+        expectObservable(reservations.pipe(batchJobs({ size: 3, timeMs: 20 }), ids)).toBe('--------x-(yz|)', {
+          x: 'a1 b1 d1',
+          y: 'a2 c1',
+          z: 'c2',
+        });
+        expectObservable(reservations.pipe(batchJobs({ size: 3, timeMs: 20, mixGroups: true }), ids)).toBe(
+          '-x------y-|',
+          { x: 'a1 a2 b1', y: 'c1 c2 d1' },
+        );
+      });
+    });
+
+    it('chunkJobs splits a reservation by group first, keeping its grant, unless mixGroups', () => {
+      const grant = { at: 7, storeNow: 7, sentAt: 6, receivedAt: 8 };
+      const ids = map((x: Reservation<string>) => `${x.jobs.map((j) => j.id).join(' ')}@${x.grant?.at}`);
+      testScheduler.run(({ cold, expectObservable }) => {
+        const one = { ...rg(['a', 'x'], ['b', 'y'], ['c', 'x'], ['d'], ['e', 'x']), grant };
+        expectObservable(cold('(u|)', { u: one }).pipe(chunkJobs(2), ids)).toBe('(pqrs|)', {
+          p: 'a c@7',
+          q: 'e@7',
+          r: 'b@7',
+          s: 'd@7',
+        });
+        expectObservable(cold('(u|)', { u: one }).pipe(chunkJobs(2, { mixGroups: true }), ids)).toBe(
+          '(pqr|)',
+          {
+            p: 'a b@7',
+            q: 'c d@7',
+            r: 'e@7',
+          },
+        );
+      });
+    });
+
+    it('adaptiveBatches gathers a call from the oldest waiting job and the jobs of its group, unless mixGroups', () => {
+      const apart: string[] = [];
+      const mixed: string[] = [];
+      testScheduler.run(({ cold }) => {
+        // The first job finds the handler idle; the rest gather while it is busy.
+        const reservations = cold('a-(bcde)|', {
+          a: rg(['a1', 'x']),
+          b: rg(['b1', 'y']),
+          c: rg(['c1', 'x']),
+          d: rg(['d1', 'y']),
+          e: rg(['e1']),
+        });
+        reservations.pipe(adaptiveBatches(slowBatch(5, apart), { pipeline: 'p', maxSize: 10 })).subscribe();
+        reservations
+          .pipe(adaptiveBatches(slowBatch(5, mixed), { pipeline: 'p', maxSize: 10, mixGroups: true }))
+          .subscribe();
+      });
+      expect(apart).toEqual(['a1@0', 'b1d1@5', 'c1@10', 'e1@15']);
+      expect(mixed).toEqual(['a1@0', 'b1c1d1e1@5']);
     });
   });
 });

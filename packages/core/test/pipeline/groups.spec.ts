@@ -55,6 +55,46 @@ describe('groups in whole pipelines (virtual time)', () => {
     expect(starts.map((s) => s.data)).toEqual(['a1', 'b1', 'c1', 'a2', 'a3', 'a4']);
   });
 
+  it.each([
+    ['size/time batches', { size: 4, timeMs: 20 }],
+    ['adaptive batches', { adaptive: true as const, maxSize: 4 }],
+  ])('%s never mix groups in one handler call unless asked', (_kind, spec) => {
+    const run = (mixGroups: boolean): string[][] => {
+      const calls: string[][] = [];
+      newTestScheduler().run(() => {
+        const h = pipelineHarness({
+          pipelines: [
+            definePipeline<string>({
+              queue: 'rows',
+              concurrency: 1,
+              batch: { ...spec, mixGroups },
+              handler: (jobs) => {
+                calls.push(jobs.map((j) => `${j.group ?? '-'}:${j.data}`));
+                return timer(10).pipe(map(() => jobs.map((j) => j.data)));
+              },
+            }),
+          ],
+        });
+        h.enqueueAt(
+          0,
+          'rows',
+          Array.from({ length: 12 }, (_, i) => ({
+            data: String(i),
+            ...(i % 3 === 2 ? {} : { options: { group: `t${i % 3}` } }),
+          })),
+        );
+        h.run({ until: 1_000 }).subscribe();
+      });
+      return calls;
+    };
+    const apart = run(false);
+    expect(apart.flat()).toHaveLength(12);
+    for (const call of apart) expect(new Set(call.map((c) => c.split(':')[0])).size).toBe(1);
+    const mixed = run(true);
+    expect(mixed.flat()).toHaveLength(12);
+    expect(mixed.some((call) => new Set(call.map((c) => c.split(':')[0])).size > 1)).toBe(true);
+  });
+
   it("a noisy group's backlog of 20,000 jobs delays 50 other groups by about one round each, not by its backlog", () => {
     const { starts, handler } = recorder(10);
     const concurrency = 4;
