@@ -11,10 +11,11 @@
     3  limit        most groups answered
 
   Returns:
-    { queuePaused (0 | 1), total, count, count × [group, ready, active, paused (0 | 1)] } where
-    ready counts the group's ready jobs (its turn and those waiting) and active its slots held (jobs
-    running, and retries keeping their slot through their backoff); total is the number of groups
-    listed over all pages.
+    { queuePaused (0 | 1), total, count, count × [group, ready, active, paused (0 | 1),
+    limitedUntil (-1: not held back)] } where ready counts the group's ready jobs (its turn and those
+    waiting), active its slots held (jobs running, and retries keeping their slot through their
+    backoff) and limitedUntil the store time a group held back by its rate limit has room again;
+    total is the number of groups listed over all pages.
 
   Errors:
     -2  malformed arguments (a client of another version)
@@ -32,12 +33,13 @@ if limit == 0 then
   return reply
 end
 for _, g in ipairs(redis.call('ZRANGE', index, offset, offset + limit - 1)) do
-  local s = redis.call('HMGET', groupPrefix .. 's:' .. g, 'r', 't')
+  local s = redis.call('HMGET', groupPrefix .. 's:' .. g, 'r', 't', 'l')
   local ready = redis.call('ZCARD', groupPrefix .. 'w:' .. g) + (s[2] and 1 or 0)
   reply[#reply + 1] = g
   reply[#reply + 1] = ready
   reply[#reply + 1] = math.max(0, tonumber(s[1]) or 0)
   reply[#reply + 1] = redis.call('SISMEMBER', groupPrefix .. 'p', g)
+  reply[#reply + 1] = tonumber(s[3]) or -1
   reply[3] = reply[3] + 1
 end
 return reply

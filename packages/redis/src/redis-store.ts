@@ -873,7 +873,12 @@ export class RedisStore implements Store {
     const count = reply.int();
     const groups: GroupInfo[] = [];
     for (let i = 0; i < count; i++) {
-      groups.push({ group: reply.str(), ready: reply.int(), active: reply.int(), paused: reply.int() === 1 });
+      const group = reply.str();
+      const ready = reply.int();
+      const active = reply.int();
+      const paused = reply.int() === 1;
+      const limitedUntil = reply.int();
+      groups.push({ group, ready, active, paused, ...(limitedUntil >= 0 ? { limitedUntil } : {}) });
     }
     return groups;
   }

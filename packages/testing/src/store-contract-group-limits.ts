@@ -90,14 +90,24 @@ export function defineGroupLimitContract(ctx: GroupContractContext): void {
     expect(next.retryAfterMs).toBeUndefined();
     const groups = await ctx.store().listGroups!('q');
     // big-0 runs; big-1, held back, gave its slot back and waits at the head with the rest.
+    // Listed as limited until its log has room: within a window of its first job's start.
+    const startedAt = next.jobs[0]!.lease.startedAt;
     expect(groups.find((g) => g.group === 'big')).toEqual({
       group: 'big',
       ready: 3,
       active: 1,
       paused: false,
+      limitedUntil: expect.any(Number),
     });
+    const until = groups.find((g) => g.group === 'big')!.limitedUntil!;
+    expect(until).toBeGreaterThan(startedAt);
+    expect(until).toBeLessThanOrEqual(startedAt + 2 * PERIOD);
+    expect(groups.find((g) => g.group === 'small')).not.toHaveProperty('limitedUntil');
     await ctx.advance(PERIOD + 30);
     expect((await reserve('q', 10, limited(1))).jobs.map(data)).toEqual(['big-1']);
+    // big-1 took the new window's one unit: big-2 is held back to the window after.
+    const later = (await ctx.store().listGroups!('q')).find((g) => g.group === 'big')!.limitedUntil;
+    expect(later).toBeGreaterThan(until);
   });
 
   it("checks a group's log together with the pipeline's limit, at one slot", async () => {

@@ -745,6 +745,7 @@ export class MemoryStore implements Store {
           ready: waiting + (g?.turn ? 1 : 0),
           active: g?.slots ?? 0,
           paused: q.pausedGroups.has(group),
+          ...(g?.heldUntil === undefined ? {} : { limitedUntil: g.heldUntil }),
         };
       });
     });

@@ -74,6 +74,11 @@ export interface GroupInfo {
   readonly active: number;
   /** Paused with `Store.pauseGroup`: none of its jobs is leased until it is resumed. */
   readonly paused: boolean;
+  /**
+   * Held back by its rate limit (`GroupRules.rateLimit`): the store time its log has room again;
+   * it takes no turn until then. Absent when the group is not held back.
+   */
+  readonly limitedUntil?: number;
 }
 
 /** Options of `Store.listGroups`. */
