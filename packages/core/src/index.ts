@@ -88,7 +88,12 @@ export type {
 } from './model/outcome';
 export { exponential, fixed } from './model/backoff';
 export type { BackoffPolicy, ExponentialBackoffConfig } from './model/backoff';
-export { compileSchema, DEFAULT_MAX_PAYLOAD_BYTES, MAX_GROUP_LENGTH } from './model/validation';
+export {
+  compileSchema,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  MAX_GROUP_LENGTH,
+  MAX_GROUP_WEIGHT,
+} from './model/validation';
 export type { PayloadValidator } from './model/validation';
 
 // The store contract, the in-memory store, the producer's handle

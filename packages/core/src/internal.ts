@@ -7,6 +7,7 @@ export { StoreText, fillTemplate, leaseExpiredError, boundAttemptErrors } from '
 export type { TemplateValues } from './model/limits';
 export {
   assertGroupName,
+  assertGroupWeight,
   assertListOptions,
   assertQueueName,
   assertRetention,

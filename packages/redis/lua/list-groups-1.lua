@@ -12,9 +12,10 @@
 
   Returns:
     { queuePaused (0 | 1), total, count, count × [group, ready, active, paused (0 | 1),
-    limitedUntil (-1: not held back)] } where ready counts the group's ready jobs (its turn and those
+    limitedUntil (-1: not held back), weight (-1: none set)] } where ready counts the group's ready jobs (its turn and those
     waiting), active its slots held (jobs running, and retries keeping their slot through their
-    backoff) and limitedUntil the store time a group held back by its rate limit has room again;
+    backoff), limitedUntil the store time a group held back by its rate limit has room again and
+    weight the weight set for it (includes/groups.lua, <gp>wt);
     total is the number of groups listed over all pages.
 
   Errors:
@@ -40,6 +41,7 @@ for _, g in ipairs(redis.call('ZRANGE', index, offset, offset + limit - 1)) do
   reply[#reply + 1] = math.max(0, tonumber(s[1]) or 0)
   reply[#reply + 1] = redis.call('SISMEMBER', groupPrefix .. 'p', g)
   reply[#reply + 1] = tonumber(s[3]) or -1
+  reply[#reply + 1] = tonumber(redis.call('HGET', groupPrefix .. 'wt', g)) or -1
   reply[3] = reply[3] + 1
 end
 return reply

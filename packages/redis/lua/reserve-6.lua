@@ -16,7 +16,7 @@
   them serves groups round-robin. A popped turn takes a slot of its group; when the group already
   holds groupConcurrency slots the job goes back to the front of its group (not leased, not
   counted) and the group waits for a slot to free. A leased job's group releases its next turn at
-  the back while it has room.
+  the back while it has room (a group with a weight w, at the front for w turns in a row).
 
   Group rate limits (groupLimitAllowed > 0): each job of a group is also recorded in its group's log
   (`<groupPrefix>l:<group>`, includes/limiter.lua), at the same slot as in the queue's limits: jobs
@@ -198,6 +198,8 @@ local function groupOf(f)
 end
 -- Under group limits each job is placed as it is popped (see placeJob).
 local perGroup = groupLimitAllowed > 0
+-- Groups with weights (includes/groups.lua, <gp>wt): read once, so a queue without costs nothing.
+local groupWeights = redis.call('EXISTS', groupPrefix .. 'wt') == 1
 local earliest, latest = now + leadMs, now + math.max(leadMs, aheadMs, reach)
 local groupLogs = {}
 local placedAt = {}
@@ -257,7 +259,8 @@ end
 -- them is handled per call.
 local spare = 1000
 while #popped < want and spare > 0 and limitedRetry < 0 do
-  local ids = readyPop(prioritiesKey, readyPrefix, want - #popped)
+  -- With weights a take may put its group's next turn at the front: pop turns one at a time.
+  local ids = readyPop(prioritiesKey, readyPrefix, groupWeights and 1 or want - #popped)
   if #ids == 0 then
     break
   end
@@ -268,7 +271,7 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
       missing[#missing + 1] = id
     else
       local g, p = groupOf(f)
-      if not g or groupTake(groupPrefix, g, id, p, groupConcurrency, readyPrefix, prioritiesKey) then
+      if not g or groupTake(groupPrefix, g, id, p, groupConcurrency, readyPrefix, prioritiesKey, groupWeights) then
         if perGroup then
           local at, short, retry = placeJob(f, g)
           if at then

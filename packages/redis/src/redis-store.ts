@@ -52,6 +52,7 @@ import {
   applyConfigPatch,
   assertConfigPatch,
   assertGroupName,
+  assertGroupWeight,
   assertListOptions,
   assertQueueName,
   assertRetention,
@@ -837,6 +838,30 @@ export class RedisStore implements Store {
     );
   }
 
+  /**
+   * Sets (or, with `null` or 1, clears) one group's weight: a field of the queue's weights hash
+   * (`<groupPrefix>wt`, read by reserve once per call). See `Store.setGroupWeight`.
+   */
+  async setGroupWeight(queue: string, group: string, weight: number | null): Promise<void> {
+    this.assertOpen();
+    assertGroupName(group);
+    if (weight !== null) assertGroupWeight(weight);
+    const key = `${this.keys.queue(queue).groupPrefix}wt`;
+    const main = this.connections.main;
+    await this.command(queue, () =>
+      weight === null || weight === 1 ? main.hdel(key, group) : main.hset(key, group, weight),
+    );
+  }
+
+  /** The weight set for one group with `setGroupWeight`, if any. */
+  async getGroupWeight(queue: string, group: string): Promise<number | null> {
+    this.assertOpen();
+    assertGroupName(group);
+    const key = `${this.keys.queue(queue).groupPrefix}wt`;
+    const weight = await this.command(queue, () => this.connections.main.hget(key, group));
+    return weight === null ? null : Number(weight);
+  }
+
   /** The numbers set for one group with `setGroupLimit`, if any. */
   async getGroupLimit(queue: string, group: string): Promise<RateLimitNumbers | null> {
     this.assertOpen();
@@ -878,7 +903,15 @@ export class RedisStore implements Store {
       const active = reply.int();
       const paused = reply.int() === 1;
       const limitedUntil = reply.int();
-      groups.push({ group, ready, active, paused, ...(limitedUntil >= 0 ? { limitedUntil } : {}) });
+      const weight = reply.int();
+      groups.push({
+        group,
+        ready,
+        active,
+        paused,
+        ...(limitedUntil >= 0 ? { limitedUntil } : {}),
+        ...(weight > 0 ? { weight } : {}),
+      });
     }
     return groups;
   }

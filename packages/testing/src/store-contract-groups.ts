@@ -1,6 +1,7 @@
 import { firstValueFrom, take, timeout } from 'rxjs';
 import {
   MAX_GROUP_LENGTH,
+  MAX_GROUP_WEIGHT,
   type NewJob,
   type ReserveOptions,
   type ReservedJob,
@@ -150,6 +151,49 @@ export function defineGroupContract(ctx: GroupContractContext): void {
     await complete(first!);
     await expect(woke).resolves.toBeUndefined();
     expect((await reserve('q', 5, one)).jobs.map(data)).toEqual([2]);
+  });
+
+  it('serves a group of weight w w turns in a row each round, one reserve at a time or many', async () => {
+    const addAll = () =>
+      add(
+        ['a', 'b', 'c'].flatMap((g) =>
+          Array.from({ length: 6 }, (_, i) => ({ queue: 'q', data: `${g}${i + 1}`, group: g })),
+        ),
+      );
+    await ctx.store().setGroupWeight!('q', 'a', 3);
+    expect(await ctx.store().getGroupWeight!('q', 'a')).toBe(3);
+    expect(await ctx.store().getGroupWeight!('q', 'b')).toBeNull();
+    await addAll();
+    expect((await ctx.store().listGroups!('q')).map((g) => [g.group, g.weight ?? 1])).toEqual([
+      ['a', 3],
+      ['b', 1],
+      ['c', 1],
+    ]);
+    expect(await runOneByOne('q')).toEqual(
+      'a1 a2 a3 b1 c1 a4 a5 a6 b2 c2 b3 c3 b4 c4 b5 c5 b6 c6'.split(' '),
+    );
+    // The same order when one reserve takes many.
+    await addAll();
+    const many = (await reserve('q', 10)).jobs.map(data);
+    expect(many).toEqual('a1 a2 a3 b1 c1 a4 a5 a6 b2 c2'.split(' '));
+    // Back to weight 1: a's new jobs take plain turns (with weight 3: b3 c3 a7 a8 a9 b4).
+    await ctx.store().setGroupWeight!('q', 'a', null);
+    expect(await ctx.store().getGroupWeight!('q', 'a')).toBeNull();
+    await add(['a7', 'a8', 'a9'].map((d) => ({ queue: 'q', data: d, group: 'a' })));
+    expect((await reserve('q', 6)).jobs.map(data)).toEqual('b3 c3 a7 b4 c4 a8'.split(' '));
+  });
+
+  it('refuses a weight that is not an integer from 1 to MAX_GROUP_WEIGHT, or a bad group name', async () => {
+    for (const bad of [0, -1, 2.5, MAX_GROUP_WEIGHT + 1, Number.NaN]) {
+      await expect(ctx.store().setGroupWeight!('q', 'a', bad)).rejects.toMatchObject({
+        code: 'ERR_SLUICE_INVALID_ARGUMENT',
+        message: expect.stringMatching(/weight must be an integer from 1 to 1000/),
+      });
+    }
+    await expect(ctx.store().setGroupWeight!('q', '', 2)).rejects.toMatchObject({
+      code: 'ERR_SLUICE_INVALID_ARGUMENT',
+    });
+    expect(await ctx.store().getGroupWeight!('q', 'a')).toBeNull();
   });
 
   it("gives a crashed worker's group slots back when its expired leases are recovered", async () => {

@@ -90,6 +90,18 @@ export const MAX_COST = 1_000_000;
 /** The longest `group` name a job may carry, in characters. */
 export const MAX_GROUP_LENGTH = 256;
 
+/** The largest weight a group may be given (`Store.setGroupWeight`). */
+export const MAX_GROUP_WEIGHT = 1000;
+
+/** Checks a group's weight (see `Store.setGroupWeight`); throws `InvalidArgumentError`. */
+export function assertGroupWeight(weight: unknown): asserts weight is number {
+  if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_GROUP_WEIGHT) {
+    throw new InvalidArgumentError(
+      `a group's weight must be an integer from 1 to ${MAX_GROUP_WEIGHT}, got ${String(weight)}`,
+    );
+  }
+}
+
 /** Checks a job's `group` (see `JobOptions.group`); throws `InvalidArgumentError`. */
 export function assertGroupName(group: unknown): asserts group is string {
   if (typeof group !== 'string' || group.length === 0 || group.length > MAX_GROUP_LENGTH) {

@@ -73,6 +73,7 @@ import type {
 } from './store';
 import {
   assertGroupName,
+  assertGroupWeight,
   assertListOptions,
   assertQueueName,
   assertRetention,
@@ -147,6 +148,8 @@ interface GroupData {
   turn: Rec | undefined;
   /** Held back by its rate limit until this store time: no turn until a reserve promotes it. */
   heldUntil: number | undefined;
+  /** Turns taken in a row this round (a weighted group takes its weight's worth). */
+  streak: number;
 }
 
 interface QueueData {
@@ -159,6 +162,8 @@ interface QueueData {
   readonly groupLimiters: Map<string, SlidingWindowLimiter>;
   /** Numbers set for one group with `setGroupLimit`. */
   readonly groupNumbers: Map<string, RateLimitNumbers>;
+  /** Weights set for groups with `setGroupWeight` (2 or more). */
+  readonly groupWeights: Map<string, number>;
   /** Groups held back by their rate limit, with the store time they may take turns again. */
   readonly heldGroups: Map<string, number>;
   readonly jobs: Map<string, Rec>;
@@ -740,12 +745,14 @@ export class MemoryStore implements Store {
       return names.slice(offset, offset + limit).map((group): GroupInfo => {
         const g = q.groups.get(group);
         const waiting = g ? liveEntries(g.waiting, JobState.Ready).length : 0;
+        const weight = q.groupWeights.get(group);
         return {
           group,
           ready: waiting + (g?.turn ? 1 : 0),
           active: g?.slots ?? 0,
           paused: q.pausedGroups.has(group),
           ...(g?.heldUntil === undefined ? {} : { limitedUntil: g.heldUntil }),
+          ...(weight === undefined ? {} : { weight }),
         };
       });
     });
@@ -1138,6 +1145,23 @@ export class MemoryStore implements Store {
     });
   }
 
+  setGroupWeight(queue: string, group: string, weight: number | null): Promise<void> {
+    return this.run(() => {
+      assertGroupName(group);
+      if (weight !== null) assertGroupWeight(weight);
+      const q = this.queue(queue);
+      if (weight === null || weight === 1) q.groupWeights.delete(group);
+      else q.groupWeights.set(group, weight);
+    });
+  }
+
+  getGroupWeight(queue: string, group: string): Promise<number | null> {
+    return this.run(() => {
+      assertGroupName(group);
+      return this.queuesByName.get(queue)?.groupWeights.get(group) ?? null;
+    });
+  }
+
   getGroupLimit(queue: string, group: string): Promise<RateLimitNumbers | null> {
     return this.run(() => {
       assertGroupName(group);
@@ -1250,7 +1274,13 @@ export class MemoryStore implements Store {
   private groupPush(q: QueueData, rec: Rec, name: string, front: boolean): void {
     let g = q.groups.get(name);
     if (!g) {
-      g = { waiting: new Heap<HeapEntry>(byKeyThenSeqLess), slots: 0, turn: undefined, heldUntil: undefined };
+      g = {
+        waiting: new Heap<HeapEntry>(byKeyThenSeqLess),
+        slots: 0,
+        turn: undefined,
+        heldUntil: undefined,
+        streak: 0,
+      };
       q.groups.set(name, g);
     }
     if (front) this.groupRetract(g);
@@ -1270,9 +1300,9 @@ export class MemoryStore implements Store {
 
   /**
    * Gives the group a turn if it has none out and is not paused: its first waiting job goes to the
-   * back of `ready`.
+   * back of `ready` (to the front with `front`: a weighted group's next turn in a row).
    */
-  private groupRelease(q: QueueData, name: string): void {
+  private groupRelease(q: QueueData, name: string, front = false): void {
     const g = q.groups.get(name);
     if (!g || g.turn || g.heldUntil !== undefined || q.pausedGroups.has(name)) return;
     for (;;) {
@@ -1282,7 +1312,7 @@ export class MemoryStore implements Store {
         return;
       }
       if (!isLive(top, JobState.Ready)) continue;
-      top.rec.seq = ++this.nextSeq;
+      top.rec.seq = front ? -++this.frontSeq : ++this.nextSeq;
       q.ready.push({ rec: top.rec, seq: top.rec.seq, key: top.rec.priority });
       g.turn = top.rec;
       return;
@@ -1303,8 +1333,19 @@ export class MemoryStore implements Store {
       return false;
     }
     g.slots++;
-    if (concurrency === undefined || g.slots < concurrency) this.groupRelease(q, name);
+    if (concurrency === undefined || g.slots < concurrency)
+      this.groupRelease(q, name, this.groupStreak(q, g, name));
     return true;
+  }
+
+  /** A weighted group takes `weight` turns in a row, then its next turn goes to the back. */
+  private groupStreak(q: QueueData, g: GroupData, name: string): boolean {
+    const weight = q.groupWeights.get(name);
+    if (weight === undefined || weight < 2) return false;
+    g.streak++;
+    if (g.streak < weight) return true;
+    g.streak = 0;
+    return false;
   }
 
   /**
@@ -1595,6 +1636,7 @@ function newQueueData(name: string, reuse?: QueueData): QueueData {
     pausedGroups: new Set(),
     groupLimiters: new Map(),
     groupNumbers: new Map(),
+    groupWeights: new Map(),
     heldGroups: new Map(),
     ready: new Heap<HeapEntry>(byKeyThenSeqLess),
     scheduled: new Heap<HeapEntry>(byKeyThenSeqLess),

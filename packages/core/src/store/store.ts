@@ -79,6 +79,8 @@ export interface GroupInfo {
    * it takes no turn until then. Absent when the group is not held back.
    */
   readonly limitedUntil?: number;
+  /** The weight set for it (`Store.setGroupWeight`), when one is: turns it takes in a row each round. */
+  readonly weight?: number;
 }
 
 /** Options of `Store.listGroups`. */
@@ -617,6 +619,17 @@ export interface Store {
   setGroupLimit?(queue: string, group: string, numbers: RateLimitNumbers | null): Promise<void>;
   /** The numbers set for one group with {@link setGroupLimit}, if any. */
   getGroupLimit?(queue: string, group: string): Promise<RateLimitNumbers | null>;
+  /**
+   * Gives one group a weight (an integer from 1 to `MAX_GROUP_WEIGHT`): it takes that many turns
+   * in a row each round, so it is served `weight` times as often as a group of weight 1 while both
+   * have ready jobs (its concurrency and rate limit still apply). From the next reserve of every
+   * worker; `null` (or 1) goes back to 1. Kept in the store until cleared, also while the group
+   * holds nothing (optional capability). Bad weights or group names reject with
+   * `InvalidArgumentError`.
+   */
+  setGroupWeight?(queue: string, group: string, weight: number | null): Promise<void>;
+  /** The weight set for one group with {@link setGroupWeight}, if any. */
+  getGroupWeight?(queue: string, group: string): Promise<number | null>;
   /** The store-wide numbers of `key`, if set. */
   getRateLimit?(queue: string, key: string): Promise<RateLimitNumbers | null>;
   /** The store time until which `limit` is paused, each time any process pauses it. */

@@ -25,6 +25,8 @@
                      expires like any log; store-wide numbers set with set-limit stay)
     <gp>d      zset  groups held back by their rate limit, by the store time their log has room again
                      (their state has field l): no turn is released until a reserve promotes them
+    <gp>wt     hash  weights set for groups (group → w ≥ 2): such a group takes w turns in a row
+                     each round (state field c counts them); absent: 1. Kept until cleared.
 
   Slots: a job takes one when a reserve leases it and gives it back when it is settled, recovered,
   cancelled or removed. A job retried after a failure (settle, delay > 0) keeps its slot while it
@@ -58,8 +60,9 @@ local function groupTidy(gp, g)
 end
 
 -- Gives group g a turn if it has none out and is not paused: its first waiting job goes to the back
--- of the ready list of its priority. Returns the released id, or nil.
-local function groupRelease(gp, g, readyPrefix, prioritiesKey)
+-- of the ready list of its priority (to the front with `front`: a weighted group's next turn in a
+-- row). Returns the released id, or nil.
+local function groupRelease(gp, g, readyPrefix, prioritiesKey, front)
   local sk = gp .. 's:' .. g
   local held = redis.call('HMGET', sk, 't', 'l')
   if held[1] or held[2] or redis.call('SISMEMBER', gp .. 'p', g) == 1 then
@@ -74,8 +77,28 @@ local function groupRelease(gp, g, readyPrefix, prioritiesKey)
   local p = tostring(math.floor(tonumber(top[2]) / GROUP_PRIORITY))
   redis.call('DECR', gp .. 'n')
   redis.call('HSET', sk, 't', id, 'tp', p)
-  readyPush(readyPrefix, prioritiesKey, p, id)
+  if front then
+    redis.call('LPUSH', readyPrefix .. p, id)
+    redis.call('ZADD', prioritiesKey, p, p)
+  else
+    readyPush(readyPrefix, prioritiesKey, p, id)
+  end
   return id
+end
+
+-- Whether group g's next turn goes to the front of the ready order: with a weight w ≥ 2 (hash
+-- <gp>wt), it takes w turns in a row, then its next one goes to the back (the round goes on).
+local function groupStreak(gp, g)
+  local w = tonumber(redis.call('HGET', gp .. 'wt', g))
+  if not w or w < 2 then
+    return false
+  end
+  local sk = gp .. 's:' .. g
+  if redis.call('HINCRBY', sk, 'c', 1) < w then
+    return true
+  end
+  redis.call('HSET', sk, 'c', 0)
+  return false
 end
 
 -- Takes group g's turn back, if one is out: its job leaves the ready lists (searched from the back,
@@ -118,9 +141,10 @@ end
 
 -- A reserve popped `id`, group g's turn. With room (fewer than `concurrency` slots held; -1: no
 -- cap) the job takes a slot, the group's next job gets a turn at the back (if the group still has
--- room) and the answer is true. A full group puts the job back at its front, has no turn out until a
+-- room; at the front while a weighted group's streak lasts, when `weighted`: the queue has weights)
+-- and the answer is true. A full group puts the job back at its front, has no turn out until a
 -- slot frees, and the answer is false.
-local function groupTake(gp, g, id, priority, concurrency, readyPrefix, prioritiesKey)
+local function groupTake(gp, g, id, priority, concurrency, readyPrefix, prioritiesKey, weighted)
   local sk = gp .. 's:' .. g
   if redis.call('HGET', sk, 't') == id then
     redis.call('HDEL', sk, 't', 'tp')
@@ -135,7 +159,7 @@ local function groupTake(gp, g, id, priority, concurrency, readyPrefix, prioriti
   end
   redis.call('HINCRBY', sk, 'r', 1)
   if concurrency < 0 or held + 1 < concurrency then
-    groupRelease(gp, g, readyPrefix, prioritiesKey)
+    groupRelease(gp, g, readyPrefix, prioritiesKey, weighted and groupStreak(gp, g))
   end
   return true
 end
