@@ -3,6 +3,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import {
   DEFAULT_RETENTION,
+  InvalidArgumentError,
   JOB_STATES,
   MAX_GROUP_LENGTH,
   MAX_LIST_LIMIT,
@@ -594,6 +595,49 @@ export function createProgram(io: Io): Command {
     );
 
   program
+    .command('group-limit')
+    .description(
+      "show or set one group's rate-limit numbers (pipelines that declare groups.rateLimit): every worker checks them from its next reserve",
+    )
+    .argument('<queue>', 'queue name')
+    .argument('<group>', 'the group (tenant, customer)')
+    .option('--allowed <n>', 'units the group may start in any window')
+    .option('--period <ms>', 'the window, in ms')
+    .option('--clear', 'back to the numbers each pipeline declares')
+    .action(
+      async (queue: string, group: string, opts: { allowed?: string; period?: string; clear?: boolean }) => {
+        const setting = opts.allowed !== undefined || opts.period !== undefined;
+        if (setting && (opts.allowed === undefined || opts.period === undefined)) {
+          throw new CliError('give both --allowed and --period', 2);
+        }
+        if (setting && opts.clear) throw new CliError('give --allowed and --period, or --clear, not both', 2);
+        await withStore(async (store) => {
+          await assertKnownQueue(store, queue);
+          const setGroupLimit = store.setGroupLimit?.bind(store);
+          const getGroupLimit = store.getGroupLimit?.bind(store);
+          if (!setGroupLimit || !getGroupLimit) throw new CliError('this store cannot set group rate limits');
+          // The store checks the group name and the numbers; what it refuses is a usage error.
+          const numbers = await asUsageError(async () => {
+            if (setting) {
+              await setGroupLimit(queue, group, {
+                allowed: limitNumber('--allowed', opts.allowed ?? ''),
+                periodMs: limitNumber('--period', opts.period ?? ''),
+              });
+            } else if (opts.clear) {
+              await setGroupLimit(queue, group, null);
+            }
+            return getGroupLimit(queue, group);
+          });
+          print({ queue, group, numbers }, () => [
+            numbers
+              ? `${queue}: group ${JSON.stringify(group)}: ${numbers.allowed} per ${numbers.periodMs} ms, on every worker`
+              : `${queue}: group ${JSON.stringify(group)}: the numbers each pipeline declares (groups.rateLimit)`,
+          ]);
+        });
+      },
+    );
+
+  program
     .command('concurrency')
     .description(
       'set the concurrency every worker uses for a queue ("default" returns to each pipeline’s own)',
@@ -723,6 +767,23 @@ function groupName(value: string): string {
     throw new CliError(`expected a group name of 1-${MAX_GROUP_LENGTH} characters, got ${value.length}`, 2);
   }
   return value;
+}
+
+/** Runs `fn`; an argument the store refuses (`InvalidArgumentError`) becomes a usage error (exit 2). */
+async function asUsageError<R>(fn: () => Promise<R>): Promise<R> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
+/** A number for the store to check (its range and whether it is whole); text that is no number is refused here. */
+function limitNumber(option: string, value: string): number {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (Number.isNaN(n)) throw new CliError(`${option}: expected a number, got ${JSON.stringify(value)}`, 2);
+  return n;
 }
 
 function positiveInt(value: string): number {

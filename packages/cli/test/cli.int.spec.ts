@@ -287,6 +287,157 @@ describe('sluice (the real binary against a real Redis)', () => {
     expect(await json('limit', 'mail', '--clear')).toEqual({ key: 'mail', numbers: null });
   });
 
+  it('sets, shows and clears the rate-limit numbers of one group', async () => {
+    await json('enqueue', 'hooks', '{"n":1}', '--group', 'gold', '--create');
+    const none = 'hooks: group "gold": the numbers each pipeline declares (groups.rateLimit)';
+    expect(await json('group-limit', 'hooks', 'gold')).toEqual({
+      queue: 'hooks',
+      group: 'gold',
+      numbers: null,
+    });
+    expect((await sluice('group-limit', 'hooks', 'gold')).stdout.trim()).toBe(none);
+
+    expect(await json('group-limit', 'hooks', 'gold', '--allowed', '100', '--period', '1000')).toEqual({
+      queue: 'hooks',
+      group: 'gold',
+      numbers: { allowed: 100, periodMs: 1000 },
+    });
+    // What every worker's next reserve reads; the other groups keep their pipelines' numbers.
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    try {
+      expect(await store.getGroupLimit('hooks', 'gold')).toEqual({ allowed: 100, periodMs: 1000 });
+      expect(await store.getGroupLimit('hooks', 'silver')).toBeNull();
+      const shown = await sluice('group-limit', 'hooks', 'gold');
+      expect({ code: shown.code, stdout: shown.stdout.trim() }).toEqual({
+        code: 0,
+        stdout: 'hooks: group "gold": 100 per 1000 ms, on every worker',
+      });
+      // A group with no job yet can be given its numbers ahead of its first job.
+      expect(await json('group-limit', 'hooks', 'tenant/a b', '--allowed', '5', '--period', '60000')).toEqual(
+        {
+          queue: 'hooks',
+          group: 'tenant/a b',
+          numbers: { allowed: 5, periodMs: 60_000 },
+        },
+      );
+      expect(await store.getGroupLimit('hooks', 'tenant/a b')).toEqual({ allowed: 5, periodMs: 60_000 });
+
+      expect(await json('group-limit', 'hooks', 'gold', '--clear')).toEqual({
+        queue: 'hooks',
+        group: 'gold',
+        numbers: null,
+      });
+      expect(await store.getGroupLimit('hooks', 'gold')).toBeNull();
+      expect((await sluice('group-limit', 'hooks', 'gold', '--clear')).stdout.trim()).toBe(none);
+      expect(await store.getGroupLimit('hooks', 'tenant/a b')).toEqual({ allowed: 5, periodMs: 60_000 });
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('refuses a group limit with bad input in one clear line, setting nothing', async () => {
+    await json('enqueue', 'hooks', '{"n":1}', '--group', 'gold', '--create');
+    const long = 'g'.repeat(257);
+    for (const [args, message, code] of [
+      [['gold', '--allowed', '5'], 'give both --allowed and --period', 2],
+      [['gold', '--period', '1000'], 'give both --allowed and --period', 2],
+      [
+        ['gold', '--allowed', '5', '--period', '1000', '--clear'],
+        'give --allowed and --period, or --clear, not both',
+        2,
+      ],
+      [['gold', '--allowed', 'ten', '--period', '1000'], '--allowed: expected a number, got "ten"', 2],
+      [['gold', '--allowed', '5', '--period', ''], '--period: expected a number, got ""', 2],
+      // The store's own messages (InvalidArgumentError).
+      [['gold', '--allowed', '0', '--period', '1000'], 'allowed must be an integer ≥ 1, got 0', 2],
+      [['gold', '--allowed', '1.5', '--period', '1000'], 'allowed must be an integer ≥ 1, got 1.5', 2],
+      [['gold', '--allowed', '5', '--period', '-1'], 'periodMs must be an integer ≥ 1, got -1', 2],
+      [
+        ['', '--allowed', '5', '--period', '1000'],
+        'group must be a non-empty string of at most 256 characters, got a string of 0 characters',
+        2,
+      ],
+      [
+        [long],
+        'group must be a non-empty string of at most 256 characters, got a string of 257 characters',
+        2,
+      ],
+      [
+        [long, '--clear'],
+        'group must be a non-empty string of at most 256 characters, got a string of 257 characters',
+        2,
+      ],
+    ] as const) {
+      const r = await sluice('group-limit', 'hooks', ...args);
+      expect({ args, code: r.code, stderr: r.stderr.trim(), stdout: r.stdout }).toEqual({
+        args,
+        code,
+        stderr: `sluice: ${message}`,
+        stdout: '',
+      });
+    }
+    const unknown = await sluice('group-limit', 'nope', 'gold', '--allowed', '5', '--period', '1000');
+    expect({ code: unknown.code, stderr: unknown.stderr.trim() }).toEqual({
+      code: 1,
+      stderr: 'sluice: unknown queue "nope" (known: hooks)',
+    });
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    try {
+      expect(await store.getGroupLimit('hooks', 'gold')).toBeNull();
+      expect(await store.getGroupLimit('nope', 'gold')).toBeNull();
+      expect(await store.queues()).toEqual(['hooks']);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('says so when the store cannot set group limits', async () => {
+    await json('enqueue', 'hooks', '{"n":1}', '--group', 'gold', '--create');
+    const real = await RedisStore.connect({ url: redis.url, prefix });
+    // The same store without the optional capability.
+    const without = new Proxy(real, {
+      get(target, property, receiver) {
+        if (property === 'setGroupLimit' || property === 'getGroupLimit') return undefined;
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const connect = jest.spyOn(RedisStore, 'connect').mockResolvedValue(without);
+    const lines: string[] = [];
+    const io: Io = { out: (l) => void lines.push(l), err: (l) => void lines.push(l), interactive: false };
+    try {
+      const code = await run(
+        [
+          '--redis',
+          redis.url,
+          '--prefix',
+          prefix,
+          'group-limit',
+          'hooks',
+          'gold',
+          '--allowed',
+          '5',
+          '--period',
+          '1000',
+        ],
+        io,
+      );
+      expect({ code, lines }).toEqual({
+        code: 1,
+        lines: ['sluice: this store cannot set group rate limits'],
+      });
+      expect(connect).toHaveBeenCalledTimes(1);
+    } finally {
+      connect.mockRestore();
+    }
+    const check = await RedisStore.connect({ url: redis.url, prefix });
+    try {
+      expect(await check.getGroupLimit('hooks', 'gold')).toBeNull();
+    } finally {
+      await check.close();
+    }
+  });
+
   it('shows and sets the retention of finished and dead jobs', async () => {
     await json('enqueue', 'reports', '1', '--create');
     expect(await json('retention', 'reports')).toEqual({ queue: 'reports', finished: null, dead: null });

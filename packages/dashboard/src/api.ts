@@ -8,6 +8,7 @@ import {
   type GroupInfo,
   type JobRecord,
   type QueueConfig,
+  type RateLimitNumbers,
   type Retention,
   type JobState,
   type Logger,
@@ -217,6 +218,15 @@ export interface JobListView {
   };
 }
 
+/** A group on the queue's list: its counts, and the numbers set for it alone. */
+export interface GroupView extends GroupInfo {
+  /**
+   * The numbers set for this group (`store.setGroupLimit`), which every worker checks instead of
+   * its pipeline's `groups.rateLimit`; `null` when none is set, or the store cannot tell.
+   */
+  readonly limitOverride: RateLimitNumbers | null;
+}
+
 /** The answer of `GET api/queues/:queue/groups`: one page of the queue's groups, busiest first. */
 export interface GroupListView {
   readonly now: number;
@@ -232,9 +242,22 @@ export interface GroupListView {
   readonly scanLimit: number;
   readonly hasMore: boolean;
   /** Busiest first: most ready and active jobs, then most active, then by name. */
-  readonly groups: readonly GroupInfo[];
+  readonly groups: readonly GroupView[];
   /** Whether groups can be paused and resumed here (the store can, and the dashboard is not read-only). */
   readonly canPause: boolean;
+  /** Whether a group's numbers can be set here (the store can, and the dashboard is not read-only). */
+  readonly canSetLimit: boolean;
+}
+
+/** The answer of `GET api/queues/:queue/groups/:group/limit`: the numbers set for one group. */
+export interface GroupLimitView {
+  readonly now: number;
+  readonly queue: string;
+  readonly group: string;
+  /** The numbers set with `store.setGroupLimit`; `null`: each pipeline's own `groups.rateLimit`. */
+  readonly override: RateLimitNumbers | null;
+  /** Whether the numbers can be set here (the store can, and the dashboard is not read-only). */
+  readonly canSet: boolean;
 }
 
 /** The JSON API: read endpoints, administrative actions and the live-update stream. */
@@ -320,6 +343,20 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       : { retention: DEFAULT_DEAD_RETENTION, isDefault: true },
     canSet: store.updateQueueConfig !== undefined && !deps.readOnly,
   });
+
+  const canSetGroupLimit = (): boolean =>
+    store.setGroupLimit !== undefined && store.getGroupLimit !== undefined && !deps.readOnly;
+
+  /** The numbers set for one group, or `null` (none set, the store cannot tell, or it failed). */
+  const groupOverride = async (queue: string, group: string): Promise<RateLimitNumbers | null> => {
+    if (!store.getGroupLimit) return null;
+    try {
+      return await store.getGroupLimit(queue, group);
+    } catch (err) {
+      logger.debug('dashboard: store.getGroupLimit() failed', { queue, error: errorMessage(err) });
+      return null;
+    }
+  };
 
   const concurrencyOverride = async (queue: string): Promise<number | null> => {
     try {
@@ -566,6 +603,9 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
     if (!scan) {
       throw new HttpError(501, ApiErrorCode.NotSupported, `this store (${store.kind}) cannot list groups`);
     }
+    // The numbers set for a group are read for the groups on this page only (at most MAX_PAGE_SIZE).
+    const page = scan.groups.slice(offset, offset + limit);
+    const overrides = await Promise.all(page.map((g) => groupOverride(queue, g.group)));
     const body: GroupListView = {
       now: Date.now(),
       queue,
@@ -576,10 +616,59 @@ export function createApiRouter(deps: ApiDependencies): Router<Handler> {
       complete: scan.complete,
       scanLimit: deps.groupScanLimit,
       hasMore: scan.groups.length > offset + limit,
-      groups: scan.groups.slice(offset, offset + limit),
+      groups: page.map((g, i) => ({ ...g, limitOverride: overrides[i] ?? null })),
       canPause: store.pauseGroup !== undefined && store.resumeGroup !== undefined && !deps.readOnly,
+      canSetLimit: canSetGroupLimit(),
     };
     sendJson(ctx.res, 200, body);
+  });
+
+  router.add('GET', '/queues/:queue/groups/:group/limit', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const group = parseGroupName(params['group'] ?? '');
+    const getGroupLimit = store.getGroupLimit?.bind(store);
+    if (!getGroupLimit) {
+      throw new HttpError(
+        501,
+        ApiErrorCode.NotSupported,
+        `this store (${store.kind}) cannot set group rate limits`,
+      );
+    }
+    const body: GroupLimitView = {
+      now: Date.now(),
+      queue,
+      group,
+      override: await getGroupLimit(queue, group),
+      canSet: canSetGroupLimit(),
+    };
+    sendJson(ctx.res, 200, body);
+  });
+
+  router.add('PUT', '/queues/:queue/groups/:group/limit', async (ctx, params) => {
+    const queue = await knownQueue(params['queue'] ?? '');
+    const group = parseGroupName(params['group'] ?? '');
+    const numbers = parseLimitNumbers(await readJsonBody(ctx.req));
+    const setGroupLimit = store.setGroupLimit?.bind(store);
+    const getGroupLimit = store.getGroupLimit?.bind(store);
+    if (!setGroupLimit || !getGroupLimit) {
+      throw new HttpError(
+        501,
+        ApiErrorCode.NotSupported,
+        `this store (${store.kind}) cannot set group rate limits`,
+      );
+    }
+    await act(
+      ctx,
+      queue,
+      'set-group-limit',
+      async () => {
+        await setGroupLimit(queue, group, numbers);
+        return { group, override: await getGroupLimit(queue, group) };
+      },
+      {
+        detail: numbers ? `${group}: ${numbers.allowed} per ${numbers.periodMs} ms` : `${group}: cleared`,
+      },
+    );
   });
 
   for (const action of ['pause', 'resume'] as const) {

@@ -3,6 +3,7 @@ import { MemoryStore, Queue, silentLogger, Telemetry, type Store, type Telemetry
 import {
   startDashboardServer,
   type DashboardServer,
+  type GroupLimitView,
   type GroupListView,
   type JobDetailView,
   type JobListView,
@@ -211,6 +212,168 @@ describe.each(stores)('dashboard API: groups (%s)', (_kind, open) => {
     expect((await client.act('POST', 'api/queues/hooks/jobs', { data: 1 })).status).toBe(403);
     expect((await client.get<GroupListView>('api/queues/hooks/groups')).body.canPause).toBe(false);
     expect((await groups()).body.groups.find((g) => g.group === 'big')?.paused).toBe(false);
+  });
+
+  const limitPath = (group: string) => `api/queues/hooks/groups/${encodeURIComponent(group)}/limit`;
+
+  it('sets, shows and clears the numbers of one group, as an action with telemetry', async () => {
+    const before = await api.get<GroupLimitView>(limitPath('big'));
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ queue: 'hooks', group: 'big', override: null, canSet: true });
+
+    const set = await api.act<{ override: unknown }>('PUT', limitPath('big'), {
+      allowed: 100,
+      periodMs: 1000,
+    });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({
+      ok: true,
+      action: 'set-group-limit',
+      queue: 'hooks',
+      group: 'big',
+      override: { allowed: 100, periodMs: 1000 },
+      detail: 'big: 100 per 1000 ms',
+    });
+    expect(await store.getGroupLimit!('hooks', 'big')).toEqual({ allowed: 100, periodMs: 1000 });
+    expect((await api.get<GroupLimitView>(limitPath('big'))).body.override).toEqual({
+      allowed: 100,
+      periodMs: 1000,
+    });
+    expect(
+      events.some(
+        (e) => e.type === 'action' && e.action === 'set-group-limit' && e.detail === 'big: 100 per 1000 ms',
+      ),
+    ).toBe(true);
+
+    // The list shows it on its group; the others have none.
+    const list = await groups();
+    expect(list.body.canSetLimit).toBe(true);
+    const overrides = new Map(list.body.groups.map((g) => [g.group, g.limitOverride]));
+    expect(overrides.get('big')).toEqual({ allowed: 100, periodMs: 1000 });
+    expect([...overrides].filter(([, o]) => o !== null).map(([g]) => g)).toEqual(['big']);
+
+    // A group with no job yet, its name percent-encoded, can be given its numbers ahead of its jobs.
+    const ahead = await api.act('PUT', limitPath('premium/a b'), { allowed: 5, periodMs: 60_000 });
+    expect(ahead.status).toBe(200);
+    expect(await store.getGroupLimit!('hooks', 'premium/a b')).toEqual({ allowed: 5, periodMs: 60_000 });
+
+    for (const group of ['big', 'premium/a b']) {
+      const cleared = await api.act<{ override: unknown }>('PUT', limitPath(group), { clear: true });
+      expect(cleared.status).toBe(200);
+      expect(cleared.body).toMatchObject({ group, override: null, detail: `${group}: cleared` });
+      expect(await store.getGroupLimit!('hooks', group)).toBeNull();
+    }
+    expect((await groups()).body.groups.every((g) => g.limitOverride === null)).toBe(true);
+  });
+
+  it('refuses bad numbers and group names (400 with the message) and a forged CSRF token (403)', async () => {
+    for (const [body, message] of [
+      [{}, '"allowed" must be an integer from 1 to 1000000 (or send { "clear": true })'],
+      [{ allowed: 0, periodMs: 1000 }, '"allowed" must be an integer from 1 to 1000000'],
+      [{ allowed: 1.5, periodMs: 1000 }, '"allowed" must be an integer from 1 to 1000000'],
+      [{ allowed: '10', periodMs: 1000 }, '"allowed" must be an integer from 1 to 1000000'],
+      [{ allowed: 10 }, '"periodMs" must be an integer from 1 to 86400000'],
+      [{ allowed: 10, periodMs: -1 }, '"periodMs" must be an integer from 1 to 86400000'],
+      [{ allowed: 10, periodMs: 86_400_001 }, '"periodMs" must be an integer from 1 to 86400000'],
+      [
+        { clear: true, allowed: 10, periodMs: 1000 },
+        'send { "allowed", "periodMs" } or { "clear": true }, not both',
+      ],
+    ] as const) {
+      const res = await api.act('PUT', limitPath('big'), body);
+      expect({ body, status: res.status, message: res.body.error.message }).toEqual({
+        body,
+        status: 400,
+        message: expect.stringContaining(message) as unknown,
+      });
+    }
+    const long = 'g'.repeat(257);
+    for (const res of [
+      await api.act('PUT', limitPath(long), { allowed: 10, periodMs: 1000 }),
+      await api.get(limitPath(long)),
+    ]) {
+      expect({ status: res.status, message: res.body.error.message }).toEqual({
+        status: 400,
+        message: 'group must be a non-empty string of at most 256 characters, got a string of 257 characters',
+      });
+    }
+    expect(
+      (await api.act('PUT', 'api/queues/nope/groups/big/limit', { allowed: 1, periodMs: 1 })).status,
+    ).toBe(404);
+    expect((await api.get('api/queues/nope/groups/big/limit')).status).toBe(404);
+    const forged = await fetch(`${server.url}${limitPath('big')}`, {
+      method: 'PUT',
+      headers: api.headers({ 'Content-Type': 'application/json', 'X-CSRF-Token': 'forged' }),
+      body: JSON.stringify({ allowed: 1, periodMs: 1000 }),
+    });
+    expect(forged.status).toBe(403);
+    expect(await store.getGroupLimit!('hooks', 'big')).toBeNull();
+  });
+
+  it('refuses to set a group’s numbers when read-only, and says it cannot', async () => {
+    await store.setGroupLimit!('hooks', 'mid', { allowed: 7, periodMs: 500 });
+    try {
+      const client = new ApiClient(readOnly.url);
+      await client.session();
+      const res = await client.act('PUT', limitPath('mid'), { clear: true });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('read_only');
+      expect(await store.getGroupLimit!('hooks', 'mid')).toEqual({ allowed: 7, periodMs: 500 });
+      // Still shown, with no way to change it.
+      const shown = await client.get<GroupLimitView>(limitPath('mid'));
+      expect(shown.body).toMatchObject({ override: { allowed: 7, periodMs: 500 }, canSet: false });
+      const list = await client.get<GroupListView>('api/queues/hooks/groups');
+      expect(list.body.canSetLimit).toBe(false);
+      expect(list.body.groups.find((g) => g.group === 'mid')?.limitOverride).toEqual({
+        allowed: 7,
+        periodMs: 500,
+      });
+    } finally {
+      await store.setGroupLimit!('hooks', 'mid', null);
+    }
+  });
+
+  it('reads the numbers of the groups on the page only', async () => {
+    const read = jest.spyOn(store, 'getGroupLimit');
+    try {
+      const page = await groups('?offset=1&limit=2');
+      expect(page.body.groups).toHaveLength(2);
+      expect(read.mock.calls).toEqual(page.body.groups.map((g) => ['hooks', g.group]));
+    } finally {
+      read.mockRestore();
+    }
+  });
+
+  it('answers 501 for a group’s numbers on a store without the capability', async () => {
+    // The same store without setGroupLimit and getGroupLimit.
+    const without = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'setGroupLimit' || property === 'getGroupLimit') return undefined;
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const bare = await startDashboardServer({ store: without, port: 0, logger: silentLogger });
+    try {
+      const client = new ApiClient(bare.url);
+      await client.session();
+      for (const res of [
+        await client.act('PUT', limitPath('big'), { allowed: 10, periodMs: 1000 }),
+        await client.get(limitPath('big')),
+      ]) {
+        expect({ status: res.status, code: res.body.error.code }).toEqual({
+          status: 501,
+          code: 'not_supported',
+        });
+        expect(res.body.error.message).toMatch(/cannot set group rate limits/);
+      }
+      const list = await client.get<GroupListView>('api/queues/hooks/groups');
+      expect(list.status).toBe(200);
+      expect(list.body.canSetLimit).toBe(false);
+      expect(list.body.groups.every((g) => g.limitOverride === null)).toBe(true);
+    } finally {
+      await bare.close();
+    }
   });
 
   it('reads at most groupScanLimit groups, and says the list is incomplete', async () => {

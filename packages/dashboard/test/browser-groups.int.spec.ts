@@ -28,7 +28,10 @@ const MEASURE = `(() => {
 
 jest.setTimeout(60_000);
 
-/** A queue's groups on its page: busiest first with paging, pause and resume, add with a group. */
+/**
+ * A queue's groups on its page: busiest first with paging, pause and resume, a group's rate limit,
+ * add with a group.
+ */
 describe('groups on the queue page in headless Chromium (real Redis, real Worker)', () => {
   let fixture: BrowserTestStore;
   let worker: Worker | undefined;
@@ -166,6 +169,76 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
     }
   });
 
+  it('sets a group’s rate limit from the form, shows it under the group’s name, and clears it', async () => {
+    const store = fixture.store;
+    const page = await signedIn('#/queues/hooks');
+    try {
+      const row = page.locator('[data-testid="group-list"] tr[data-group="g-12"]');
+      await row.waitFor();
+      expect(await page.locator('[data-testid="group-list"] [data-testid="group-limit"]').count()).toBe(0);
+
+      const form = page.getByTestId('group-limit-form');
+      await form.locator('input[name="group"]').fill('g-12');
+      await form.locator('input[name="allowed"]').fill('25');
+      await form.locator('input[name="periodMs"]').fill('2000');
+      await form.locator('[data-action="set-group-limit"]').click();
+      expect(await page.locator('#confirm-title').textContent()).toBe('Set group g-12 to 25 per 2 s?');
+      await page.getByTestId('confirm-ok').click();
+      await page.locator('.toast', { hasText: 'Group g-12: 25 per 2 s' }).waitFor();
+      expect(await store.getGroupLimit!('hooks', 'g-12')).toEqual({ allowed: 25, periodMs: 2000 });
+      await row.getByTestId('group-limit').waitFor();
+      expect(await row.getByTestId('group-limit').textContent()).toBe('limit 25 per 2 s · change');
+      // Only that group shows numbers of its own.
+      expect(await page.locator('[data-testid="group-list"] [data-testid="group-limit"]').count()).toBe(1);
+
+      // A group with no job (so not on the list) gets its numbers too, and loses them with Clear.
+      await form.locator('input[name="group"]').fill('premium/a b');
+      await form.locator('input[name="allowed"]').fill('250');
+      await form.locator('input[name="periodMs"]').fill('60000');
+      await form.locator('[data-action="set-group-limit"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await page.locator('.toast', { hasText: 'Group premium/a b: 250 per 60 s' }).waitFor();
+      expect(await store.getGroupLimit!('hooks', 'premium/a b')).toEqual({ allowed: 250, periodMs: 60_000 });
+      await form.locator('[data-action="clear-group-limit"]').click();
+      expect(await page.locator('#confirm-title').textContent()).toBe(
+        'Clear the numbers of group premium/a b?',
+      );
+      await page.getByTestId('confirm-ok').click();
+      await page.locator('.toast', { hasText: 'Group premium/a b: back to the pipeline' }).waitFor();
+      expect(await store.getGroupLimit!('hooks', 'premium/a b')).toBeNull();
+
+      // Numbers the API refuses are reported, and nothing changes.
+      await form.locator('input[name="group"]').fill('g-12');
+      await form.locator('input[name="allowed"]').fill('2000000');
+      await form.locator('input[name="periodMs"]').fill('1000');
+      await page.evaluate(`document.querySelector('[data-testid="group-limit-form"]').noValidate = true`);
+      await form.locator('[data-action="set-group-limit"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await page
+        .locator('.toast-error', { hasText: '"allowed" must be an integer from 1 to 1000000' })
+        .waitFor();
+      expect(await store.getGroupLimit!('hooks', 'g-12')).toEqual({ allowed: 25, periodMs: 2000 });
+
+      // "change" under the group's name fills the form with its numbers; Clear goes back to the pipeline's.
+      await form.locator('input[name="group"]').fill('');
+      await row.locator('[data-action="edit-group-limit"]').click();
+      expect(
+        await Promise.all(
+          ['group', 'allowed', 'periodMs'].map((n) => form.locator(`input[name="${n}"]`).inputValue()),
+        ),
+      ).toEqual(['g-12', '25', '2000']);
+      await form.locator('[data-action="clear-group-limit"]').click();
+      await page.getByTestId('confirm-ok').click();
+      await page.locator('.toast', { hasText: 'Group g-12: back to the pipeline' }).waitFor();
+      expect(await store.getGroupLimit!('hooks', 'g-12')).toBeNull();
+      await waitFor(async () => (await row.getByTestId('group-limit').count()) === 0, {
+        what: 'the limit to go',
+      });
+    } finally {
+      await page.close();
+    }
+  });
+
   it('pauses one group and resumes it; a real worker runs every other group meanwhile', async () => {
     const store = fixture.store;
     const page = await signedIn('#/queues/hooks');
@@ -220,15 +293,25 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       })),
     );
     await fixture.store.pauseGroup!('hooks', 'paused-and-empty');
+    // A group with numbers of its own: the Limit column and its Clear button fit too.
+    await fixture.store.setGroupLimit!('hooks', 'paused-and-empty', { allowed: 250, periodMs: 60_000 });
     const page = await signedIn('#/queues/hooks?state=scheduled', { width: 390, height: 844 });
     try {
       await page.locator('[data-testid="jobs"] tr[data-job]').first().waitFor();
       await page.locator('[data-testid="group-list"] tr[data-group]').first().waitFor();
+      await page.locator('tr[data-group="paused-and-empty"] [data-testid="group-limit"]').waitFor();
+      await page.getByTestId('group-limit-form').waitFor();
       const { scrollWidth, innerWidth, widest } = await page.evaluate<Measure>(MEASURE);
       expect(innerWidth).toBe(390);
       if (scrollWidth > innerWidth) throw new Error(`${scrollWidth} px wide; widest ${widest}`);
+      // The group list fits its card: no sideways scrolling inside it either.
+      const list = await page.evaluate<{ scrollWidth: number; clientWidth: number }>(
+        `(() => { const w = document.querySelector('[data-testid="group-list"]').parentElement; return { scrollWidth: w.scrollWidth, clientWidth: w.clientWidth }; })()`,
+      );
+      expect(list.scrollWidth).toBeLessThanOrEqual(list.clientWidth);
     } finally {
       await page.close();
+      await fixture.store.setGroupLimit!('hooks', 'paused-and-empty', null);
     }
   });
 });

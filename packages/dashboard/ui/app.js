@@ -979,6 +979,110 @@ function queueView(queue, query) {
   });
 
   const groups = h('div', { dataset: { testid: 'groups' } });
+  /** Sets or clears one group's rate-limit numbers; built once, so what someone types survives refreshes. */
+  const groupLimitForm = h(
+    'form',
+    { class: 'inline-form group-limit-form', dataset: { testid: 'group-limit-form' } },
+    h(
+      'label',
+      {},
+      'Group ',
+      h('input', { name: 'group', required: true, maxlength: 256, value: groupFilter, placeholder: 'name' }),
+    ),
+    h(
+      'label',
+      {},
+      'Allowed ',
+      h('input', { name: 'allowed', type: 'number', min: 1, max: 1000000, step: 1, required: true }),
+    ),
+    h(
+      'label',
+      {},
+      'per (ms) ',
+      h('input', { name: 'periodMs', type: 'number', min: 1, max: 86400000, step: 1, required: true }),
+    ),
+    h('button', { type: 'submit', dataset: { action: 'set-group-limit' } }, 'Set group limit'),
+  );
+  const setGroupLimit = async (group, body, done) => {
+    try {
+      await api(`queues/${enc(queue)}/groups/${enc(group)}/limit`, { method: 'PUT', body });
+      toast(done);
+    } catch (error) {
+      if (!handleAuthError(error)) toast(error.message, 'error');
+    }
+    await refreshNow();
+  };
+  groupLimitForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const group = groupLimitForm.elements.namedItem('group').value;
+    const allowed = Number(groupLimitForm.elements.namedItem('allowed').value);
+    const periodMs = Number(groupLimitForm.elements.namedItem('periodMs').value);
+    if (!group || !Number.isInteger(allowed) || allowed < 1 || !Number.isInteger(periodMs) || periodMs < 1) {
+      return;
+    }
+    const numbers = `${fmtNumber(allowed)} per ${fmtPeriod(periodMs)}`;
+    const ok = await confirmDialog({
+      title: `Set group ${group} to ${numbers}?`,
+      message: `Workers on every node check these numbers for group "${group}" from their next reserve, instead of the groups.rateLimit their pipeline declares (pipelines without one put no rate limit on groups). Jobs already started in the window still count.`,
+      confirmLabel: 'Set group limit',
+    });
+    if (ok) await setGroupLimit(group, { allowed, periodMs }, `Group ${group}: ${numbers}`);
+  });
+  const clearGroupLimit = h(
+    'button',
+    { type: 'button', class: 'secondary', dataset: { action: 'clear-group-limit' } },
+    'Clear',
+  );
+  clearGroupLimit.addEventListener('click', async () => {
+    const group = groupLimitForm.elements.namedItem('group').value;
+    if (!group) {
+      groupLimitForm.elements.namedItem('group').reportValidity();
+      return;
+    }
+    const ok = await confirmDialog({
+      title: `Clear the numbers of group ${group}?`,
+      message: `Workers go back to the groups.rateLimit their pipeline declares for group "${group}".`,
+      confirmLabel: 'Clear group limit',
+    });
+    if (ok) await setGroupLimit(group, { clear: true }, `Group ${group}: back to the pipeline's numbers`);
+  });
+  groupLimitForm.append(clearGroupLimit);
+  /** Under a group's name: the numbers set for it alone, and (when they can be set) a way to change them. */
+  const groupLimitLine = (x, canSet) => {
+    const numbers = x.limitOverride;
+    const change = canSet
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'button-link',
+            dataset: { action: 'edit-group-limit' },
+            title: `Change or clear the numbers of group ${x.group}`,
+          },
+          'change',
+        )
+      : null;
+    change?.addEventListener('click', () => {
+      const field = (name) => groupLimitForm.elements.namedItem(name);
+      field('group').value = x.group;
+      field('allowed').value = String(numbers.allowed);
+      field('periodMs').value = String(numbers.periodMs);
+      field('allowed').focus();
+      groupLimitForm.scrollIntoView({ block: 'nearest' });
+    });
+    return h(
+      'div',
+      {
+        class: 'group-limit small',
+        dataset: { testid: 'group-limit' },
+        title:
+          'Set for this group: every worker checks these numbers instead of its pipeline’s groups.rateLimit',
+      },
+      'limit ',
+      h('strong', {}, `${fmtNumber(numbers.allowed)} per ${fmtPeriod(numbers.periodMs)}`),
+      change ? [' · ', change] : null,
+    );
+  };
   /** Built once, so what someone is typing survives live refreshes. */
   const addForm = h(
     'form',
@@ -1368,8 +1472,20 @@ function queueView(queue, query) {
       put(groups, h('p', { class: 'muted' }, 'This store cannot list groups.'));
       return;
     }
+    const limitForm =
+      canAct() && g.canSetLimit
+        ? [
+            h('h3', {}, 'Rate limit of one group'),
+            h(
+              'p',
+              { class: 'muted small' },
+              'For pipelines that declare groups.rateLimit: every worker checks these numbers for the group from its next reserve, instead of its own.',
+            ),
+            groupLimitForm,
+          ]
+        : null;
     if (g.total === 0) {
-      put(groups, h('p', { class: 'muted' }, 'No group holds a job, and none is paused.'));
+      put(groups, h('p', { class: 'muted' }, 'No group holds a job, and none is paused.'), limitForm);
       return;
     }
     const first = g.offset + 1;
@@ -1415,6 +1531,7 @@ function queueView(queue, query) {
                       'Group',
                       { class: 'group-name' },
                       h('a', { href: link({ group: x.group, page: null }), title: 'Show its jobs' }, x.group),
+                      x.limitOverride ? groupLimitLine(x, canAct() && g.canSetLimit) : null,
                     ),
                     td('Ready', { class: 'num' }, fmtNumber(x.ready)),
                     td(
@@ -1477,6 +1594,7 @@ function queueView(queue, query) {
         ),
         g.hasMore ? h('a', { href: link({ gpage: groupPage + 1 }), rel: 'next' }, 'Quieter →') : h('span'),
       ),
+      limitForm,
     );
   };
 
