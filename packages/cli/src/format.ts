@@ -50,10 +50,18 @@ export function statsRows(all: readonly QueueStats[]): string[] {
 }
 
 /** One row per group: ready jobs, slots held (running, retrying), paused. */
-export function groupRows(groups: readonly GroupInfo[]): string[] {
+export function groupRows(groups: readonly GroupInfo[], now = Date.now()): string[] {
   return table(
-    ['GROUP', 'READY', 'ACTIVE', 'PAUSED'],
-    groups.map((g) => [truncate(g.group, 60), String(g.ready), String(g.active), g.paused ? 'yes' : 'no']),
+    ['GROUP', 'READY', 'ACTIVE', 'PAUSED', 'WEIGHT', 'LIMITED'],
+    groups.map((g) => [
+      truncate(g.group, 60),
+      String(g.ready),
+      String(g.active),
+      g.paused ? 'yes' : 'no',
+      String(g.weight ?? 1),
+      // Held back by its rate limit: for how much longer (store time against this clock).
+      g.limitedUntil === undefined ? '' : `${Math.max(0, Math.ceil(g.limitedUntil - now))} ms`,
+    ]),
   );
 }
 

@@ -6,6 +6,7 @@ import {
   InvalidArgumentError,
   JOB_STATES,
   MAX_GROUP_LENGTH,
+  MAX_GROUP_WEIGHT,
   MAX_LIST_LIMIT,
   PayloadValidationError,
   Queue,
@@ -636,6 +637,33 @@ export function createProgram(io: Io): Command {
         });
       },
     );
+
+  program
+    .command('group-weight')
+    .description(
+      "show or set one group's weight: it takes that many turns in a row each round (every worker, from its next reserve)",
+    )
+    .argument('<queue>', 'queue name')
+    .argument('<group>', 'the group (tenant, customer)')
+    .argument('[weight]', `an integer from 1 to ${MAX_GROUP_WEIGHT}, or "default" (1)`)
+    .action(async (queue: string, group: string, weight: string | undefined) => {
+      await withStore(async (store) => {
+        await assertKnownQueue(store, queue);
+        const setGroupWeight = store.setGroupWeight?.bind(store);
+        const getGroupWeight = store.getGroupWeight?.bind(store);
+        if (!setGroupWeight || !getGroupWeight) throw new CliError('this store cannot weight groups');
+        // The store checks the group name and the weight; what it refuses is a usage error.
+        const set = await asUsageError(async () => {
+          if (weight !== undefined) {
+            await setGroupWeight(queue, group, weight === 'default' ? null : Number(weight));
+          }
+          return getGroupWeight(queue, group);
+        });
+        print({ queue, group, weight: set ?? 1 }, () => [
+          `${queue}: group ${JSON.stringify(group)}: weight ${set ?? 1}${set === null ? ' (default)' : ''}`,
+        ]);
+      });
+    });
 
   program
     .command('concurrency')

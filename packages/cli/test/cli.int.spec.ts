@@ -193,8 +193,8 @@ describe('sluice (the real binary against a real Redis)', () => {
     const table = await sluice('groups', 'hooks');
     expect(table.code).toBe(0);
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^GROUP\s+READY\s+ACTIVE\s+PAUSED$/);
-    expect(lines[2]).toMatch(/^big\s+3\s+0\s+no$/);
+    expect(lines[0]).toMatch(/^GROUP\s+READY\s+ACTIVE\s+PAUSED\s+WEIGHT\s+LIMITED$/);
+    expect(lines[2]).toMatch(/^big\s+3\s+0\s+no\s+1$/);
     expect(lines.pop()).toBe('groups 1-3 of 3, busiest first');
     expect(
       ((await json('groups', 'hooks', '--limit', '1', '--offset', '1')) as { groups: unknown[] }).groups,
@@ -285,6 +285,41 @@ describe('sluice (the real binary against a real Redis)', () => {
     }
     expect(await json('limit', 'mail')).toEqual({ key: 'mail', numbers: { allowed: 50, periodMs: 1000 } });
     expect(await json('limit', 'mail', '--clear')).toEqual({ key: 'mail', numbers: null });
+  });
+
+  it('sets, shows and clears the weight of one group; the groups table shows it', async () => {
+    await json('enqueue', 'hooks', '{"n":1}', '--group', 'gold', '--create');
+    expect(await json('group-weight', 'hooks', 'gold')).toEqual({ queue: 'hooks', group: 'gold', weight: 1 });
+    expect(await json('group-weight', 'hooks', 'gold', '5')).toEqual({
+      queue: 'hooks',
+      group: 'gold',
+      weight: 5,
+    });
+    expect((await sluice('group-weight', 'hooks', 'gold')).stdout.trim()).toBe(
+      'hooks: group "gold": weight 5',
+    );
+    expect((await sluice('groups', 'hooks')).stdout.split('\n')[2]).toMatch(/^gold\s+1\s+0\s+no\s+5$/);
+    const store = await RedisStore.connect({ url: redis.url, prefix });
+    try {
+      expect(await store.getGroupWeight('hooks', 'gold')).toBe(5);
+    } finally {
+      await store.close();
+    }
+    for (const bad of ['0', '2.5', '1001', 'heavy']) {
+      const refused = await sluice('group-weight', 'hooks', 'gold', bad);
+      expect([refused.code, refused.stderr.trim()]).toEqual([
+        2,
+        expect.stringMatching(/^sluice: a group's weight must be an integer from 1 to 1000, got /),
+      ]);
+    }
+    expect(await json('group-weight', 'hooks', 'gold', 'default')).toEqual({
+      queue: 'hooks',
+      group: 'gold',
+      weight: 1,
+    });
+    expect((await sluice('group-weight', 'hooks', 'gold')).stdout.trim()).toBe(
+      'hooks: group "gold": weight 1 (default)',
+    );
   });
 
   it('sets, shows and clears the rate-limit numbers of one group', async () => {

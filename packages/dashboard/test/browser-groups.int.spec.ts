@@ -1,4 +1,5 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { firstValueFrom } from 'rxjs';
 import { definePipeline, Queue, silentLogger, Worker } from '@sluice/core';
 import { startDashboardServer, type DashboardServer } from '@sluice/dashboard';
 import { useRedis } from '@sluice/testing';
@@ -137,6 +138,36 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       expect(await page.getByTestId('filter').locator('input[name="group"]').inputValue()).toBe('g-02');
     } finally {
       await page.close();
+    }
+  });
+
+  it("shows a group's weight and, while its rate limit holds it back, for how long", async () => {
+    const store = fixture.store;
+    await store.setGroupWeight!('hooks', 'g-11', 3);
+    // A group whose 1-a-minute limit is spent: a reserve leases its first job and holds it back.
+    await new Queue(store, 'metered').addBulk(
+      [1, 2].map((n) => ({ data: { n }, options: { group: 'slow' } })),
+    );
+    const limited = { leaseMs: 60_000, groups: { rateLimit: { allowed: 1, periodMs: 60_000, marginMs: 0 } } };
+    await firstValueFrom(store.reserve('metered', 5, limited));
+    await firstValueFrom(store.reserve('metered', 5, limited));
+    const page = await signedIn('#/queues/hooks');
+    try {
+      const weighted = page.locator('tr[data-group="g-11"]');
+      await weighted.getByTestId('group-weight').waitFor();
+      expect(await weighted.getByTestId('group-weight').textContent()).toBe('weight 3');
+      expect(await page.locator('tr[data-group="g-12"]').getByTestId('group-weight').count()).toBe(0);
+      await page.evaluate(`location.hash = '#/queues/metered'`);
+      const slow = page.locator('tr[data-group="slow"]');
+      await slow.getByTestId('group-limited').waitFor();
+      // Within the minute the window lasts (a bound, not a timing: the page may load slowly).
+      const shown = (await slow.getByTestId('group-limited').textContent()) ?? '';
+      expect(shown).toMatch(/^limited \d+ s$/);
+      expect(Number(/\d+/.exec(shown)?.[0])).toBeLessThanOrEqual(60);
+      expect(await page.locator('tr[data-group="slow"]').getByTestId('group-weight').count()).toBe(0);
+    } finally {
+      await page.close();
+      await store.setGroupWeight!('hooks', 'g-11', null);
     }
   });
 

@@ -1545,6 +1545,29 @@ function queueView(queue, query) {
                       x.paused
                         ? h('span', { class: 'badge badge-warn' }, 'paused')
                         : h('span', { class: 'muted' }, 'active'),
+                      x.limitedUntil !== undefined
+                        ? h(
+                            'span',
+                            {
+                              class: 'badge',
+                              dataset: { testid: 'group-limited' },
+                              title:
+                                'Held back by its rate limit: it takes no turn until its window has room',
+                            },
+                            `limited ${fmtDuration(Math.max(0, x.limitedUntil - g.now))}`,
+                          )
+                        : null,
+                      x.weight !== undefined
+                        ? h(
+                            'span',
+                            {
+                              class: 'badge',
+                              dataset: { testid: 'group-weight' },
+                              title: `Takes ${x.weight} turns in a row each round`,
+                            },
+                            `weight ${x.weight}`,
+                          )
+                        : null,
                     ),
                     g.canPause
                       ? td(
