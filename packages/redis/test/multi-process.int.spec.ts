@@ -439,7 +439,9 @@ describe('worker processes sharing one Redis', () => {
         `per group: min ${pct(shares[0]!)}%, median ${pct(shares[Math.floor(shares.length / 2)]!)}%, ` +
         `max ${pct(shares[shares.length - 1]!)}%; moved ${workers.reduce((n, w) => n + (w.timing?.moved ?? 0), 0)}, ` +
         `handed back ${handedBack}, corrected ${workers.reduce((n, w) => n + (w.timing?.corrected ?? 0), 0)}, ` +
-        `margin up to ${Math.max(...workers.map((w) => w.timing?.maxMarginMs ?? 0))} ms; per worker: ${workers.map((w) => `${w.name}=${w.starts.length}`).join(' ')}`,
+        `margin up to ${Math.max(...workers.map((w) => w.timing?.maxMarginMs ?? 0))} ms, lead up to ` +
+        `${Math.max(...workers.map((w) => w.timing?.maxLeadMs ?? 0))} ms, moved units found late by ` +
+        `${workers.map((w) => `${w.timing?.movedLateMs.p50 ?? '-'}/${w.timing?.movedLateMs.max ?? '-'}`).join(' ')} ms (p50/max); per worker: ${workers.map((w) => `${w.name}=${w.starts.length}`).join(' ')}`,
     );
     expect(overByStart).toBe(0);
     expect(overByRecord).toBe(0);

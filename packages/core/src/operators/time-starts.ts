@@ -408,6 +408,12 @@ class StartTiming implements StartGate {
   readonly window: number;
   /** Where new slots go: this long or more after the store's now. */
   lead: number;
+  /**
+   * Where a late unit's move puts it: this long or more after the store's now. Learnt from the
+   * moves' own answers (a small call, answered long before a reserve's jobs reach the gate), so a
+   * move costs its unit a round trip, not the reserve lead.
+   */
+  moveLead: number;
   /** The margin asked of the store now: `marginMs`, or more when requests leave late (see `sent`). */
   margin: number;
   /** How late recent requests left against their slots (`ctx.limit.sent()`). */
@@ -422,6 +428,8 @@ class StartTiming implements StartGate {
   private boostLeft = 0;
   /** How long recent answers took to arrive, slowest first in mind (see `learn`). */
   private readonly trips = new Recent(32);
+  /** How long recent moves took to be answered (see `learnMove`). */
+  private readonly moveTrips = new Recent(32);
   /** The reserve call the clock last learnt from (see `arrived`). */
   private lastSentAt = Number.NaN;
   private lastStoreNow = Number.NaN;
@@ -435,6 +443,7 @@ class StartTiming implements StartGate {
     this.window = config.margin - 2;
     this.margin = config.margin;
     this.lead = Math.min(MIN_LEAD_MS, config.maxLead);
+    this.moveLead = this.lead;
   }
 
   /** The limit as the store counts it with this worker's margin now (none: group limits only). */
@@ -619,18 +628,30 @@ class StartTiming implements StartGate {
     );
   }
 
-  /** A store call whose answer carries the store's time: the clock and the lead learn from it. */
-  timed<V>(call: () => Observable<V>, storeAt: (answer: V) => number): Observable<V> {
+  /**
+   * A store call whose answer carries the store's time: the clock learns from it, and the lead (or,
+   * for a move, the move lead) from its round trip.
+   */
+  timed<V>(call: () => Observable<V>, storeAt: (answer: V) => number, move = false): Observable<V> {
     return defer(() => {
       const sentAt = this.now();
       return call().pipe(
         tap((answer) => {
           const receivedAt = this.now();
           this.clock.observe(sentAt, receivedAt, storeAt(answer));
-          this.learn(receivedAt - sentAt);
+          if (move) this.learnMove(receivedAt - sentAt);
+          else this.learn(receivedAt - sentAt);
         }),
       );
     });
+  }
+
+  /** The move lead keeps above the slowest recent move's answer by half again plus a millisecond. */
+  learnMove(tripMs: number): void {
+    if (!(tripMs >= 0)) return;
+    this.moveTrips.add(tripMs);
+    const want = Math.ceil(this.moveTrips.max() * 1.5) + 1;
+    this.moveLead = Math.min(this.config.maxLead, Math.max(MIN_LEAD_MS, want));
   }
 
   /**
@@ -650,6 +671,7 @@ class StartTiming implements StartGate {
     return this.timed(
       () => rebaseLimit(queue, spec, from, units, lead),
       (r) => r.now,
+      true,
     );
   }
 
@@ -763,7 +785,7 @@ class GatedStart implements Unsubscribable {
       this.refuse(`moved ${this.moves} times and still late`);
       return;
     }
-    const moved$ = timing.rebase(this.units, this.slot, timing.lead, this.groups);
+    const moved$ = timing.rebase(this.units, this.slot, timing.moveLead, this.groups);
     if (!moved$) {
       this.refuse('late, and the store cannot move rate-limit units');
       return;

@@ -423,6 +423,33 @@ describe('timeStarts', () => {
       expect(starts).toEqual([56]);
     });
 
+    it("places a move a lead learnt from the moves' own answers ahead, not the reserve lead", () => {
+      const starts: number[] = [];
+      const leads: number[] = [];
+      testScheduler.run(({ cold }) => {
+        // The reserve was answered 40 frames after it was sent (a reserve lead of 61), and its units
+        // reach the gate at 100, after their slots (0, then 1). Moves are answered in 2 frames: the
+        // first goes the least lead (5) ahead, the next 1.5 × 2 + 1 = 5 too, never 61.
+        const store = storeMoving((from, lead) => {
+          leads.push(lead);
+          return mover([], 2)(from, lead);
+        });
+        run(
+          cold('w 99ms (uv)', {
+            // Answered at once: the clock is known to ±1.
+            w: granted(0, ['w']),
+            u: granted(0, ['a'], { storeNow: 60, sentAt: 60, receivedAt: 100 }),
+            v: granted(1, ['b'], { storeNow: 60, sentAt: 60, receivedAt: 100 }),
+          }),
+          store,
+          starts,
+        );
+      });
+      expect(leads).toEqual([5, 5]);
+      expect(starts).toHaveLength(3);
+      expect(starts.slice(1).every((t) => t < 100 + 61)).toBe(true);
+    });
+
     it('hands a unit back after 8 moves that all came too late, never starting it', () => {
       const starts: number[] = [];
       const calls: number[] = [];
