@@ -379,7 +379,16 @@ export function timingLimit(config: {
   if (config.limit) return config.limit;
   const group = config.groupLimit;
   if (!group) throw new InvalidArgumentError('timeStarts needs a rate limit or a group rate limit');
-  return { allowed: group.allowed, periodMs: group.periodMs };
+  return { allowed: group.allowed, periodMs: group.periodMs, marginMs: groupRateMargin(group) };
+}
+
+/** The smallest margin of a group rate limit that times starts alone (see `GroupRateLimit.marginMs`). */
+export function groupRateMargin(group: GroupRateLimit): number {
+  const margin = group.marginMs ?? Math.min(30, Math.max(4, Math.round(group.periodMs * 0.015)));
+  if (!(margin >= 4) || !Number.isFinite(margin)) {
+    throw new InvalidArgumentError(`groups.rateLimit.marginMs must be ≥ 4, got ${margin}`);
+  }
+  return margin;
 }
 
 interface TimingConfig {

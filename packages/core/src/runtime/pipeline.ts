@@ -6,7 +6,7 @@ import type { Handled } from '../model/outcome';
 import type { Reservation } from '../model/reservation';
 import { assertQueueName, compileSchema } from '../model/validation';
 import type { IdlePolling } from '../operators/source';
-import { leadSlots, storeLimit, type PipelineRateLimit } from '../operators/time-starts';
+import { leadSlots, storeLimit, timingLimit, type PipelineRateLimit } from '../operators/time-starts';
 import type { FillSpec, GroupRules, RateLimitSpec } from '../store/store';
 import type { InFlight } from './in-flight';
 import type { Logger } from './logger';
@@ -189,7 +189,8 @@ export function pipeline<T = unknown, R = unknown>(
     );
   }
   if (spec.schema) compileSchema(spec.schema); // an invalid schema fails here, not in the worker
-  const timed = limit ?? (groupLimit && { allowed: groupLimit.allowed, periodMs: groupLimit.periodMs });
+  // The limit that times the starts (its margin checked here: a bad one fails at definition).
+  const timed = limit ?? (groupLimit ? timingLimit({ groupLimit }) : undefined);
   const ahead = timed ? leadSlots(timed, unitSize) : 0;
   return {
     ...spec,

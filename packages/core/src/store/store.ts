@@ -61,7 +61,14 @@ export interface GroupRateLimit {
    * store counts (it includes `marginMs`, as `RateLimitSpec.periodMs` does).
    */
   readonly periodMs: number;
-  /** In `ReserveOptions.groups`: the part of `periodMs` that is a margin (see `RateLimitSpec.marginMs`). */
+  /**
+   * At a pipeline with no pipeline-wide limit: the smallest margin for how late a start may run
+   * after its slot (see `PipelineRateLimit.marginMs`). Default: 1.5% of `periodMs`, between 4 and
+   * 30 ms (15 ms for a 1 s window): wider than a pipeline limit's 1%, because every group's window
+   * frees at the same instants, the starts of many groups fall due together and run later. With a
+   * pipeline limit its margin serves both. In `ReserveOptions.groups`: the part of `periodMs` that
+   * is a margin (see `RateLimitSpec.marginMs`).
+   */
   readonly marginMs?: number;
 }
 

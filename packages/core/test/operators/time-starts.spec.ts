@@ -1,6 +1,7 @@
 import { asyncScheduler, map, mergeMap, type Observable, of, throwError, timer } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import {
+  definePipeline,
   processJobs,
   timeStarts,
   type Handled,
@@ -13,7 +14,7 @@ import {
   type Store,
   type TimeStartsConfig,
 } from '@sluice/core';
-import { startTiming } from '@sluice/core/internal';
+import { groupRateMargin, startTiming, timingLimit } from '@sluice/core/internal';
 import { newTestScheduler, reservedJob, stubStore } from '../pipeline/helpers';
 
 /** A single-job handler that records its start and takes `ms` frames. */
@@ -550,7 +551,8 @@ describe('timeStarts', () => {
           .subscribe();
       });
       expect(starts).toEqual([50, 56]);
-      expect(specs).toEqual([{ key: 'g1', group: 'g1', allowed: 5, periodMs: 1010, marginMs: 10 }]);
+      // Timed by the group limit alone: its margin, 1.5% of the window.
+      expect(specs).toEqual([{ key: 'g1', group: 'g1', allowed: 5, periodMs: 1015, marginMs: 15 }]);
     });
 
     it('hands a late unit back when the store cannot be reached to move it', () => {
@@ -604,5 +606,28 @@ describe('timeStarts', () => {
       });
       expect(starts).toEqual([5]);
     });
+  });
+});
+
+describe('the margin of a group rate limit that times starts alone', () => {
+  it('is 1.5% of the window, from 4 to 30 ms, unless set; a pipeline limit times them when there is one', () => {
+    expect(groupRateMargin({ allowed: 10, periodMs: 1000 })).toBe(15);
+    expect(groupRateMargin({ allowed: 10, periodMs: 100 })).toBe(4);
+    expect(groupRateMargin({ allowed: 10, periodMs: 60_000 })).toBe(30);
+    expect(groupRateMargin({ allowed: 10, periodMs: 1000, marginMs: 25 })).toBe(25);
+    expect(timingLimit({ groupLimit: { allowed: 10, periodMs: 1000 } })).toEqual({
+      allowed: 10,
+      periodMs: 1000,
+      marginMs: 15,
+    });
+    const limit = { allowed: 400, periodMs: 1000 };
+    expect(timingLimit({ limit, groupLimit: { allowed: 10, periodMs: 1000 } })).toBe(limit);
+    expect(() =>
+      definePipeline({
+        queue: 'q',
+        groups: { rateLimit: { allowed: 10, periodMs: 1000, marginMs: 2 } },
+        handler: () => undefined,
+      }),
+    ).toThrow('groups.rateLimit.marginMs must be ≥ 4, got 2');
   });
 });
