@@ -101,7 +101,7 @@ describe('bench --smoke', () => {
     expect(m.cpuModel).not.toBe('');
     expect(m.node).toBe(process.version);
     expect(m.redis).toMatch(/^\d+\.\d+/);
-    expect(m.bullmq).toMatch(/^5\./);
+    expect(m.bullmq).toMatch(/^6\./);
     expect(Number.isNaN(Date.parse(m.date))).toBe(false);
     expect(m).toEqual(expect.objectContaining({ mode: 'smoke', rounds: 1, redisSource: 'spawned' }));
   });
