@@ -102,13 +102,16 @@ async function prepareBatch(
   const window = limit ? new CallWindow(limit) : undefined;
   let stopping = false;
 
+  // Typed as always answering a job since BullMQ 6, but it answers undefined when none came.
+  const nextJob = (opts?: { block: boolean }): Promise<Job<BenchPayload> | undefined> =>
+    worker.getNextJob(TOKEN, opts);
   const gather = async (): Promise<Job<BenchPayload>[]> => {
-    const first = await worker.getNextJob(TOKEN); // blocks while the queue is empty
+    const first = await nextJob(); // blocks while the queue is empty
     if (!first) return [];
     const batch = [first];
     const deadline = now() + timeMs;
     while (batch.length < size && !stopping) {
-      const job = await worker.getNextJob(TOKEN, { block: false });
+      const job = await nextJob({ block: false });
       if (job) {
         batch.push(job);
         continue;
