@@ -327,22 +327,10 @@ end
 local sizes = nil
 if Ls and jobsPerCall == 1 and not perGroup then
   -- Per-job limits: a job spends its cost (field q), at most the smallest allowed.
-  local cap = math.huge
-  for _, L in ipairs(Ls) do
-    cap = math.min(cap, L.allowed)
-  end
   local weighted = false
   local costs = {}
   for i, job in ipairs(popped) do
-    local f = job[2]
-    local w = 1
-    for j = 1, #f, 2 do
-      if f[j] == 'q' then
-        w = math.floor(tonumber(f[j + 1]) or 1)
-        break
-      end
-    end
-    costs[i] = math.max(1, math.min(w, cap))
+    costs[i] = costOf(job[2], Ls)
     if costs[i] > 1 then
       weighted = true
     end
