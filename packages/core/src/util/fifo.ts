@@ -42,6 +42,16 @@ export class Fifo<T> {
     if (this.length === 0 || count < 1) return [];
     const first = this.#items[this.#head] as T;
     const k = key(first);
+    // Usually the oldest items share the key (a queue without groups: all of them): take them as a
+    // run, O(count), without touching the rest.
+    let run = 1;
+    while (
+      run < count &&
+      this.#head + run < this.#items.length &&
+      key(this.#items[this.#head + run] as T) === k
+    )
+      run++;
+    if (run === count || this.#head + run === this.#items.length) return this.take(run);
     const taken: T[] = [first];
     const kept: T[] = [];
     for (let i = this.#head + 1; i < this.#items.length; i++) {
