@@ -2,8 +2,9 @@
   rebase-limit: moves units of a rate limit from the time they were recorded at to a new slot, for
   work that could not start within the limit's margin after its slot (a worker that stalled, or
   learnt of its slot too late). The units leave their old time (if still in the log: no work
-  started there) and are recorded together at the first time, leadMs or more after now, where the
-  window has room for all of them (see includes/limiter.lua). Always safe: the new slot is checked
+  started there) and are recorded together leadMs after now, among later slots, where that surely
+  keeps every window within its limit (see limiterMoveInPlace), else at the first time after the
+  newest slot where the window has room for all of them (see includes/limiter.lua). Always safe: the new slot is checked
   like any grant, and removing units no work used only lowers every window's count.
 
   KEYS:
@@ -47,6 +48,19 @@ for i = 1, more do
 end
 for _, L in ipairs(Ls) do
   units = math.min(units, L.allowed)
+end
+-- In place where the logs allow it (see limiterMoveInPlace), else after the newest slot with room.
+local at = now + leadMs
+for _, L in ipairs(Ls) do
+  if L.pausedUntil > at then
+    at = L.pausedUntil
+  end
+end
+if limiterMoveInPlace(Ls, from, units, at) then
+  for _, L in ipairs(Ls) do
+    limiterSave(L)
+  end
+  return { at, now }
 end
 for _, L in ipairs(Ls) do
   limiterRefund(L, from, units)

@@ -91,7 +91,8 @@ describe('worker processes sharing one Redis', () => {
                 `event loop late p50 ${w.timing?.loopDelayMs.p50.toFixed(1)} p99 ${w.timing?.loopDelayMs.p99.toFixed(1)} ` +
                 `max ${w.timing?.loopDelayMs.max.toFixed(1)} ms, ` +
                 `latest start ${w.timing?.maxLateMs.toFixed(1)} ms after its slot, lead up to ${w.timing?.maxLeadMs} ms, ` +
-                `latest request ${w.timing?.maxSendLateMs.toFixed(1)} ms after its slot, margin up to ${w.timing?.maxMarginMs} ms`,
+                `requests left after their slots p50 ${w.timing?.sendLateMs.p50.toFixed(1)} p90 ${w.timing?.sendLateMs.p90.toFixed(1)} ` +
+                `p99 ${w.timing?.sendLateMs.p99.toFixed(1)} max ${w.timing?.maxSendLateMs.toFixed(1)} ms, margin up to ${w.timing?.maxMarginMs} ms`,
             )
             .join('; ')}`,
         );
@@ -127,7 +128,8 @@ describe('worker processes sharing one Redis', () => {
         console.log(
           `rate limit ${loaded ? 'beside a busy loop' : 'quiet'}: ${jobs} jobs, handler starts over ` +
             `${span.toFixed(0)} ms (${(share * 100).toFixed(1)}% of 400/s), at most ${worst} in any 1000 ms ` +
-            `window; provider arrivals: at most ${maxInAnyWindow(arrivals, 1000)} in any window, ` +
+            `window; provider arrivals (${provider.boosted ? 'provider at higher CPU priority' : 'provider at normal priority'}): ` +
+            `at most ${maxInAnyWindow(arrivals, 1000)} in any window, ` +
             `${windowsOver(arrivals, 400, 1000)} arrivals ending a window over 400, handler start to arrival ` +
             `p50 ${pct(0.5)} p99 ${pct(0.99)} max ${pct(1)} ms; per worker: ${workers
               .map((w) => `${w.name}=${w.starts.length}`)

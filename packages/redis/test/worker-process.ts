@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,6 +68,13 @@ export interface StartTiming {
   readonly maxLeadMs: number;
   /** How late requests left after their slots, at most (`ctx.limit.sent()`). */
   readonly maxSendLateMs: number;
+  /** How late requests left after their slots (ms). */
+  readonly sendLateMs: {
+    readonly p50: number;
+    readonly p90: number;
+    readonly p99: number;
+    readonly max: number;
+  };
   /** The widest margin the worker asked the store for. */
   readonly maxMarginMs: number;
   /** Requests that left past the margin, moved in the store's log to when they left. */
@@ -120,7 +128,9 @@ export class WorkerProcess {
         : process.env;
     const forked = this.skewedBy === 'libfaketime' ? { ...config, clockOffsetMs: 0 } : config;
     this.child = fork(FIXTURE, [JSON.stringify(forked)], {
-      execArgv: [],
+      // SLUICE_FIXTURE_ARGS: node flags for the worker processes, to look inside a run (for
+      // example `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`).
+      execArgv: process.env.SLUICE_FIXTURE_ARGS ? process.env.SLUICE_FIXTURE_ARGS.split(' ') : [],
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -132,26 +142,31 @@ export class WorkerProcess {
         this.notify();
       });
     });
-    this.child.on('message', (message: Message) => {
-      switch (message.type) {
-        case 'ready':
-          this.ready = true;
-          break;
-        case 'start':
-          this.starts.push({ ...message, received: Date.now() });
-          break;
-        case 'end':
-          this.ends.push({ id: message.id, attempt: message.attempt, at: message.at });
-          break;
-        case 'outcome':
-          this.outcomes.push({ id: message.id, kind: message.kind });
-          break;
-        case 'closed':
-          this.timing = message.timing;
-          break;
-      }
+    this.child.on('message', (message: Message | { type: 'batch'; messages: Message[] }) => {
+      for (const m of message.type === 'batch' ? message.messages : [message]) this.take(m);
       this.notify();
     });
+  }
+
+  /** One report of the process (see `fixtures/worker.js`). */
+  private take(message: Message): void {
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        break;
+      case 'start':
+        this.starts.push({ ...message, received: Date.now() });
+        break;
+      case 'end':
+        this.ends.push({ id: message.id, attempt: message.attempt, at: message.at });
+        break;
+      case 'outcome':
+        this.outcomes.push({ id: message.id, kind: message.kind });
+        break;
+      case 'closed':
+        this.timing = message.timing;
+        break;
+    }
   }
 
   /** Starts a worker process and resolves once it runs. */
@@ -235,14 +250,21 @@ export interface Arrival {
   readonly id: string;
 }
 
+/** The provider's CPU priority (nice value; lower runs first): see `ProviderProcess.start`. */
+export const PROVIDER_PRIORITY = -10;
+
 /**
  * A rate-limited third-party API in a process of its own (`fixtures/provider.js`), timestamping
- * every call as it arrives; with `refuse`, it answers 429 with a Retry-After past that limit.
+ * every call as it arrives; with `refuse`, it answers 429 with a Retry-After past that limit. It
+ * runs at a higher CPU priority where permitted (`boosted`), as a provider on its own machine would
+ * not wait for a core the workers hold.
  */
 export class ProviderProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
+    /** Whether it runs at {@link PROVIDER_PRIORITY} (else at normal priority: not permitted). */
+    readonly boosted: boolean,
   ) {}
 
   static start(refuse?: {
@@ -258,10 +280,20 @@ export class ProviderProcess {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       },
     );
+    // A provider has cores of its own; here it shares two with four workers, Redis and Jest, and
+    // would stamp arrivals when it gets a core rather than when they came. A higher CPU priority
+    // (where this process may set one) lets it run as they come.
+    let boosted = false;
+    try {
+      if (child.pid !== undefined) os.setPriority(child.pid, PROVIDER_PRIORITY);
+      boosted = true;
+    } catch {
+      // not permitted: the provider runs at normal priority, and its stamps run later
+    }
     return new Promise((resolve, reject) => {
       child.once('error', reject);
       child.once('message', (m: { type: string; url: string }) => {
-        resolve(new ProviderProcess(child, m.url));
+        resolve(new ProviderProcess(child, m.url, boosted));
       });
     });
   }

@@ -7,6 +7,7 @@ import {
   MAX_ATTEMPT_ERRORS,
   MAX_JOB_LOG_LINES,
   MAX_PROGRESS_BYTES,
+  maxInAnyWindow,
   OutcomeKind,
   type NewJob,
   type ReservedJob,
@@ -695,6 +696,62 @@ export function defineStoreContract(
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
         await advance(150);
         expect((await reserve('q', 5, { limit })).jobs).toHaveLength(5);
+      });
+
+      it('moves a late unit in place, ahead of slots granted later, where every window keeps within the limit', async () => {
+        const rebase = store.rebaseLimit!.bind(store);
+        await add(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 4, periodMs: 1000 * k };
+        const slotsOf = (r: Awaited<ReturnType<typeof reserve>>): number[] =>
+          (r.slots ?? []).flatMap((s) => Array.from({ length: s.jobs }, () => s.at));
+        const t0 = slotsOf(await reserve('q', 2, { limit }))[0]!;
+        await advance(100);
+        const t1 = slotsOf(await reserve('q', 2, { limit }))[0]!;
+        // The window is full: two more go where t0's leave it, far ahead of now.
+        const later = slotsOf(await reserve('q', 2, { limit, limitAheadMs: 2000 * k }));
+        expect(later).toEqual([t0 + 1000 * k, t0 + 1000 * k]);
+        await advance(50);
+        // One of t1's units ran late: it moves to a lead after now, before the later slots (after
+        // them it would have waited for them), and its old place is freed.
+        const moved = await firstValueFrom(rebase('q', limit, t1, 1, 20 * k));
+        expect(moved.at).toBe(moved.now + 20 * k);
+        expect(moved.at).toBeLessThan(t0 + 1000 * k);
+        // Every slot granted from here on keeps every window within the limit, the moved one counted.
+        const more = slotsOf(await reserve('q', 10, { limit, limitAheadMs: 3000 * k }));
+        const all = [t0, t0, t1, moved.at, ...later, ...more];
+        expect(maxInAnyWindow(all, 1000 * k)).toBeLessThanOrEqual(4);
+        expect(more[0]).toBe(t1 + 1000 * k); // the unit left at t1 frees first
+        // A move that would crowd a window is not made in place: with every unit after t1 counted
+        // (the moved one, two later ones and the new ones), the unit left at t1 goes after them.
+        const crowded = await firstValueFrom(rebase('q', limit, t1, 1, 0));
+        expect(crowded.at).toBeGreaterThanOrEqual(Math.max(...more));
+        expect(
+          maxInAnyWindow([t0, t0, moved.at, crowded.at, ...later, ...more], 1000 * k),
+        ).toBeLessThanOrEqual(4);
+      });
+
+      it('moves a late unit onto a slot among granted ones, every window still within the limit', async () => {
+        const rebase = store.rebaseLimit!.bind(store);
+        await add(Array.from({ length: 60 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 20, periodMs: 1000 * k };
+        const slotsOf = (r: Awaited<ReturnType<typeof reserve>>): number[] =>
+          (r.slots ?? []).flatMap((s) => Array.from({ length: s.jobs }, () => s.at));
+        const t0 = slotsOf(await reserve('q', 1, { limit }))[0]!;
+        await advance(5);
+        // 15 slots a ms apart, 40 to 54 ms ahead of now.
+        const spread = { limit, limitLeadMs: 40 * k, limitAheadMs: 100 * k, limitSpread: true };
+        const granted = slotsOf(await reserve('q', 15, spread));
+        expect(granted).toHaveLength(15);
+        // t0's unit ran late: moved 47 ms ahead, onto one of those slots (or beside them).
+        const moved = await firstValueFrom(rebase('q', limit, t0, 1, 47 * k));
+        expect(moved.at).toBe(moved.now + 47 * k);
+        // The log counts every unit where it now is: filling every window to the limit from here
+        // on puts no more than 20 in any.
+        const more = slotsOf(await reserve('q', 40, { limit, limitAheadMs: 3000 * k }));
+        expect(more.length).toBeGreaterThanOrEqual(20);
+        expect(maxInAnyWindow([moved.at, ...granted, ...more], 1000 * k)).toBeLessThanOrEqual(20);
+        // And holds each of them once (units ahead of now included).
+        expect(await store.rateLimitUsage!('q', 'q', 1000 * k)).toBe(1 + granted.length + more.length);
       });
 
       it('tells the store clock that stamps grants, moving with time', async () => {

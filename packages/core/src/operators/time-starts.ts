@@ -51,10 +51,11 @@ export interface PipelineRateLimit {
    * `marginMs` after its slot has its unit moved in the store's log to when it left (at the
    * latest; one call per late slot, best effort): the log then holds it where the provider saw it,
    * before any slot a window later is granted, so a late request never puts one more into a window
-   * the log thought full. The margin the store counts still follows the latest of the last 256 (by
-   * a quarter more, plus 2 ms), from `marginMs` up to this cap: the provider stamps arrivals later
-   * than requests leave, unevenly, and at a low rate one late arrival puts a call too many in a
-   * window. The store keeps the widest margin any worker sharing the key asked for in the last
+   * the log thought full; the move costs that unit alone the time it was late. The margin the store
+   * counts follows how late 9 in 10 of the last 256 requests left (plus 2 ms; fewer than 256 count
+   * as on time), from `marginMs` up
+   * to this cap: a margin costs every unit its width, so it keeps above what most requests need
+   * and the log moves the few later ones. The store keeps the widest margin any worker sharing the key asked for in the last
    * 10 s. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the
    * next 256 requests: the provider saw the calls closer together than they left. A margin at its
    * cap is logged as a warning and reported (`start-timing` kind `margin`, `capped`). Default: 5%
@@ -434,6 +435,8 @@ class StartTiming implements StartGate {
   >();
   /** The margin a provider's refusal asked for (see `refused`), and for how many more requests. */
   private boost = 0;
+  /** Requests reported since the margin was last fitted to them. */
+  private sendsSinceFit = 0;
   private boostLeft = 0;
   /** How long recent answers took to arrive, slowest first in mind (see `learn`). */
   private readonly trips = new Recent(32);
@@ -487,17 +490,18 @@ class StartTiming implements StartGate {
    * A handler's request for the `units` at `slot` left now: at most `now − (the earliest local time
    * the slot could have come)` after it. Later than the gate's window (`marginMs − 2`): the units
    * are moved in the store's log to when the request left (see `correct`). The margin keeps above
-   * the latest of the last 256 by a quarter more plus 2 ms, between `marginMs` and `maxMarginMs`:
-   * what the provider sees spreads wider than when requests leave, and at a low rate (10 calls a
-   * second) one late arrival puts one call too many in a window.
+   * how late 9 in 10 of the last 256 left, plus 2 ms, between `marginMs` and `maxMarginMs`: every
+   * unit pays the margin, a moved one only its own lateness, so the margin covers most requests and
+   * the moves the rest.
    */
   sent(slot: number, units: number, groups: readonly string[] = []): void {
     const late = Math.max(0, this.now() - this.clock.bounds(slot)[0]);
     this.config.observer?.sent?.(late);
     this.sends.add(late);
-    if (this.boostLeft > 0) this.boostLeft--;
+    const boostEnded = this.boostLeft > 0 && --this.boostLeft === 0;
     if (late > this.window) this.correct(slot, units, late, groups);
-    this.fitMargin();
+    // The quantile moves little from one request to the next: it is read again every 16.
+    if (++this.sendsSinceFit >= 16 || boostEnded) this.fitMargin();
   }
 
   /**
@@ -548,10 +552,11 @@ class StartTiming implements StartGate {
     this.fitMargin();
   }
 
-  /** The margin: above the latest recent request, or a refusal's boost, from `marginMs` to the cap. */
+  /** The margin: above 9 in 10 recent requests, or a refusal's boost, from `marginMs` to the cap. */
   private fitMargin(): void {
     const { observer, margin: floor, maxMargin } = this.config;
-    const want = Math.max(Math.ceil(this.sends.max() * 1.25) + 2, this.boostLeft > 0 ? this.boost : 0);
+    this.sendsSinceFit = 0;
+    const want = Math.max(Math.ceil(this.sends.quantile(0.9)) + 2, this.boostLeft > 0 ? this.boost : 0);
     const margin = Math.min(maxMargin, Math.max(floor, want));
     if (margin !== this.margin) {
       this.margin = margin;
@@ -827,7 +832,7 @@ class GatedStart implements Unsubscribable {
   }
 }
 
-/** The last few values of a measure, for their maximum. */
+/** The last few values of a measure, for their maximum or a quantile. */
 class Recent {
   private readonly values: number[] = [];
   private next = 0;
@@ -842,6 +847,17 @@ class Recent {
     let max = 0;
     for (const v of this.values) max = Math.max(max, v);
     return max;
+  }
+
+  /**
+   * The value `q` (0…1) of the way up the last `size`, those not seen yet counted as 0: a few
+   * values (a cold process's first requests, each opening a connection) do not make a quantile.
+   */
+  quantile(q: number): number {
+    const index = Math.min(this.size - 1, Math.floor(q * this.size)) - (this.size - this.values.length);
+    if (index < 0) return 0;
+    const sorted = Float64Array.from(this.values).sort();
+    return sorted[index] as number;
   }
 }
 

@@ -329,10 +329,62 @@ export class SlidingWindowLimiter {
    * started at, and their new slot is checked like any grant. Returns the slot.
    */
   move(units: number, from: number, now: number, earliest = now): Slot {
+    const at = Math.max(earliest, this.pausedUntil);
+    const n = Math.min(units, this.allowed);
+    if (SlidingWindowLimiter.moveInPlace([this], n, from, at, now)) return { at, units: n };
     this.refund(units, from);
     const plan = this.plan(Math.min(units, this.allowed), now, earliest, Infinity, true);
     this.commit(plan);
     return plan.slots[0] ?? { at: earliest, units: 0 };
+  }
+
+  /**
+   * Moves `units` recorded at `from` to `at` (not before `from`) in every limiter, in place: among
+   * later entries if need be, so a late unit's new slot need not wait behind every slot already
+   * granted. Done only where it surely keeps every window within its limit, checked in each log:
+   * the log holds at least `units` at `from`, and at most `allowed − units` after `from`. Why that
+   * suffices: a window holding the new time and ending less than a period after `from` holds `from`
+   * too, and loses the units it gains; one ending later holds only units recorded after `from`, and
+   * the moved ones. Returns false, changing nothing, where that does not hold (then refund and
+   * plan anew). Costs the entries after `from`: a window's worth at most.
+   */
+  static moveInPlace(
+    limiters: readonly SlidingWindowLimiter[],
+    units: number,
+    from: number,
+    at: number,
+    now: number,
+  ): boolean {
+    if (!(at >= from) || !(units > 0)) return false;
+    const found: number[] = [];
+    for (const l of limiters) {
+      l.evict(now);
+      let after = 0;
+      let index = -1;
+      for (let i = l.times.length - 1; i >= l.head; i--) {
+        const t = l.times[i] as number;
+        if (t <= from) {
+          if (t === from) index = i;
+          break;
+        }
+        after += l.counts[i] as number;
+        if (after + units > l.allowed) return false;
+      }
+      if (index < 0 || (l.counts[index] as number) < units) return false;
+      found.push(index);
+    }
+    limiters.forEach((l, j) => {
+      const index = found[j] as number;
+      l.counts[index] = (l.counts[index] as number) - units;
+      let i = l.times.length;
+      while (i > l.head && (l.times[i - 1] as number) > at) i--;
+      if (i > l.head && l.times[i - 1] === at) l.counts[i - 1] = (l.counts[i - 1] as number) + units;
+      else {
+        l.times.splice(i, 0, at);
+        l.counts.splice(i, 0, units);
+      }
+    });
+    return true;
   }
 
   /** Ms from `now` until at least one unit is available (0 if one is available now). */

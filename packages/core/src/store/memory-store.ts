@@ -1079,6 +1079,9 @@ export class MemoryStore implements Store {
       const limiters = this.limitersOf(queue, limit);
       const now = this.now();
       const n = Math.min(Math.max(1, Math.ceil(units)), ...limiters.map((l) => l.allowed));
+      // In place where the logs allow it (see moveInPlace), else after the newest slot with room.
+      const at = Math.max(now + Math.max(0, leadMs), ...limiters.map((l) => l.pausedUntil));
+      if (SlidingWindowLimiter.moveInPlace(limiters, n, from, at, now)) return of<RebaseResult>({ at, now });
       for (const l of limiters) l.refund(n, from);
       const plan = SlidingWindowLimiter.planAll(
         limiters,

@@ -1,4 +1,4 @@
-import { asyncScheduler, map, mergeMap, type Observable, of, throwError, timer } from 'rxjs';
+import { asyncScheduler, map, merge, mergeMap, type Observable, of, throwError, timer } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import {
   definePipeline,
@@ -158,25 +158,11 @@ describe('timeStarts', () => {
     expect(emitted).toEqual([101]);
   });
 
-  it('grows the margin it asks of the store above how late requests leave (ctx.limit.sent), up to its cap', () => {
+  it('keeps the margin it asks of the store above how late 9 in 10 recent requests leave (ctx.limit.sent), up to its cap', () => {
     const margins: [number, boolean][] = [];
     const sent: number[] = [];
-    const slots: number[] = [];
     const asked: [number | undefined, number][] = [];
-    /** Sends its request `sendAfter` frames after it starts, as a handler awaiting some setup would. */
-    const sending =
-      (sendAfter: number): Handler<string> =>
-      (job, ctx) => {
-        if (ctx.limit) slots.push(ctx.limit.slot);
-        return timer(sendAfter).pipe(
-          map(() => {
-            ctx.limit?.sent();
-            ctx.limit?.sent(); // a second call is ignored
-            return job.data;
-          }),
-        );
-      };
-    testScheduler.run(({ cold }) => {
+    testScheduler.run(() => {
       const store = stubStore({
         pauseLimit: (_q, limit, ms) => {
           asked.push([limit.marginMs, limit.periodMs]);
@@ -186,7 +172,7 @@ describe('timeStarts', () => {
       });
       const timer$ = startTiming(
         config(store, {
-          limit: { allowed: 100, periodMs: 1000, maxMarginMs: 40 },
+          limit: { allowed: 1000, periodMs: 1000, maxMarginMs: 40 },
           observer: {
             sent: (late) => sent.push(late),
             margin: (ms, capped) => margins.push([ms, capped]),
@@ -194,30 +180,35 @@ describe('timeStarts', () => {
         }),
       )();
       expect(timer$.marginMs()).toBe(10); // 1% of the period to start with
-      const units = cold('a 99ms b 99ms c', {
-        a: granted(0, ['a']),
-        b: granted(100, ['b']),
-        c: granted(200, ['c']),
-      });
-      // a: sent 11 frames after its start at 1 (12 after the earliest its slot could have come);
-      // b: 5 after (still under the margin the first taught); c: 60 after (over the cap).
-      const after = { a: 11, b: 5, c: 60 } as Record<string, number>;
+      // 100 units 10 frames apart. Their requests leave 1 frame after the start (the first 30),
+      // 20 after (the next 30), 60 after (the last 40), as handlers awaiting some setup would.
+      const after = (n: number): number => (n < 30 ? 1 : n < 60 ? 20 : 60);
+      const units = merge(
+        ...Array.from({ length: 100 }, (_, n) => timer(n * 10).pipe(map(() => granted(n * 10, [`${n}`])))),
+      );
       units
         .pipe(
           timer$.align(),
-          processJobs<string>((job, ctx) => sending(after[job.id] ?? 0)(job, ctx), {
-            pipeline: 'p',
-            concurrency: 1,
-          }),
+          processJobs<string>(
+            (job, ctx) =>
+              timer(after(Number(job.id))).pipe(
+                map(() => {
+                  ctx.limit?.sent();
+                  ctx.limit?.sent(); // a second call is ignored
+                  return job.data;
+                }),
+              ),
+            { pipeline: 'p', concurrency: 100 },
+          ),
         )
         .subscribe();
       testScheduler.flush();
-      expect(slots).toEqual([0, 100, 200]);
       // Against the earliest its slot could have come (the clock is known to ±1 here).
-      expect(sent).toEqual([13, 7, 62]);
-      // 13 × 1.25 + 2 → 19; 7 changes nothing (the latest of the last 256 counts); 62 wants 80: capped at 40.
+      expect(sent).toEqual([...Array(30).fill(3), ...Array(30).fill(22), ...Array(40).fill(62)]);
+      // Read every 16 requests, of the last 256 (those not seen yet count as on time): after 64,
+      // 9 in 10 of them left within 22 (→ 24); after 96, within 62: 64 is more than the cap.
       expect(margins).toEqual([
-        [19, false],
+        [24, false],
         [40, true],
       ]);
       expect(timer$.marginMs()).toBe(40);
@@ -266,9 +257,10 @@ describe('timeStarts', () => {
       testScheduler.flush();
     });
     // One call for both units of slot 0, placed at the store's now (no lead: the work already ran),
-    // with the margin the late request taught (22 × 1.25 + 2 → 30: a window of 1,030); 22 after the
-    // earliest slot 0 could have come, recorded 21 later. c, 5 late, stays where it is.
-    expect(calls).toEqual([[0, 2, 0, 1030]]);
+    // with the margin in force (two late requests are not 9 in 10 of the recent ones: 10, a window
+    // of 1,010); 22 after the earliest slot 0 could have come, recorded 21 later. c, 5 late, stays
+    // where it is.
+    expect(calls).toEqual([[0, 2, 0, 1010]]);
     expect(corrected).toEqual([[22, 2, 21]]);
   });
 

@@ -288,15 +288,16 @@ local function limiterCommit(Ls, slots, items, sizes)
   return recorded
 end
 
--- Removes up to `units` recorded at exactly `at` (units whose work never started there).
+-- Removes up to `units` recorded at exactly `at` (units whose work never started there). Looks from
+-- the newest entry back: the units to remove are recent ones.
 local function limiterRefund(L, at, units)
   local left = units
-  for i = L.head, L.tail - 1 do
+  for i = L.tail - 1, L.head, -1 do
     if left <= 0 then
       break
     end
     local t, c = limiterEntry(L.key, i)
-    if t and t > at then
+    if t and t < at then
       break
     end
     if t == at and c > 0 then
@@ -318,12 +319,12 @@ local function limiterRefundKey(key, at, units)
     return
   end
   local left = units
-  for i = head, tail - 1 do
+  for i = tail - 1, head, -1 do
     if left <= 0 then
       break
     end
     local t, c = limiterEntry(key, i)
-    if t and t > at then
+    if t and t < at then
       break
     end
     if t == at and c > 0 then
@@ -333,6 +334,80 @@ local function limiterRefundKey(key, at, units)
       left = left - take
     end
   end
+end
+
+--[[
+  Moves `units` recorded at `from` to `at` (not before `from`) in every log of `Ls`, in place: among
+  later entries if need be, so a late unit's new slot need not wait behind every slot already
+  granted. Done only where it surely keeps every window within its limit, checked in each log: the
+  log holds at least `units` at `from`, and at most allowed - units after `from`. A window holding
+  the new time and ending less than a period after `from` holds `from` too, and loses the units it
+  gains; one ending later holds only units recorded after `from`, and the moved ones. Returns false,
+  changing nothing, where that does not hold. Reads the entries after `from` (a window's worth at
+  most) and rewrites those after `at`. Same as SlidingWindowLimiter.moveInPlace in @sluice/core.
+]]
+local function limiterMoveInPlace(Ls, from, units, at)
+  if at < from or units <= 0 then
+    return false
+  end
+  local found = {}
+  for j, L in ipairs(Ls) do
+    local after = 0
+    local index = nil
+    for i = L.tail - 1, L.head, -1 do
+      local t, c = limiterAt(L, i)
+      if t <= from then
+        if t == from then
+          index = i
+        end
+        break
+      end
+      after = after + c
+      if after + units > L.allowed then
+        return false
+      end
+    end
+    if not index then
+      return false
+    end
+    local _, c = limiterAt(L, index)
+    if c < units then
+      return false
+    end
+    found[j] = index
+  end
+  for j, L in ipairs(Ls) do
+    local index = found[j]
+    local t, c = limiterAt(L, index)
+    redis.call('HSET', L.key, index, t .. ':' .. (c - units))
+    L.cache[index] = nil
+    -- Where `at` goes: after the last entry not later than it (merged into it at the same time).
+    local i = L.tail
+    while i > L.head and limiterAt(L, i - 1) > at do
+      i = i - 1
+    end
+    local ti, ci = nil, 0
+    if i > L.head then
+      ti, ci = limiterAt(L, i - 1)
+    end
+    if ti == at then
+      redis.call('HSET', L.key, i - 1, at .. ':' .. (ci + units))
+      L.cache[i - 1] = nil
+    else
+      for k = L.tail, i + 1, -1 do
+        local tk, ck = limiterAt(L, k - 1)
+        redis.call('HSET', L.key, k, tk .. ':' .. ck)
+        L.cache[k] = nil
+      end
+      redis.call('HSET', L.key, i, at .. ':' .. units)
+      L.cache[i] = nil
+      L.tail = L.tail + 1
+      if not L.newest or at > L.newest then
+        L.newest = at
+      end
+    end
+  end
+  return true
 end
 
 local function limiterSave(L)
