@@ -7,6 +7,13 @@ import { maxInAnyWindow, type JobRecord } from '@sluice/core';
 import { cpuHog, killAllWorkers, ProviderProcess, WorkerProcess } from './worker-process';
 
 /** Redis TIME in ms, the clock leases and the rate limit use. */
+/** CPU time the Redis server used so far (user and system, ms; INFO cpu). */
+async function redisCpuMs(client: Redis): Promise<number> {
+  const info = await client.info('cpu');
+  const field = (name: string): number => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
 async function redisNow(client: Redis): Promise<number> {
   const [s, us] = await client.time();
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
@@ -51,6 +58,8 @@ describe('worker processes sharing one Redis', () => {
     async (_, loaded) => {
       const jobs = 2400;
       const provider = await ProviderProcess.start();
+      const parentCpu = process.cpuUsage();
+      const redisCpu = await redisCpuMs(redis.admin);
       const common = {
         url: redis.url,
         prefix,
@@ -78,9 +87,16 @@ describe('worker processes sharing one Redis', () => {
         await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
 
         await Promise.all(workers.map((w) => w.close()));
+        const parentUsed = process.cpuUsage(parentCpu);
+        const redisUsed = (await redisCpuMs(redis.admin)) - redisCpu;
         const outcomes = workers.flatMap((w) => w.outcomes);
         // A unit that could not be placed goes back to the queue (a snooze, no attempt spent).
         const handedBack = outcomes.filter((o) => o.kind === 'snoozed').length;
+        console.log(
+          `CPU of the run: Redis ${redisUsed.toFixed(0)} ms, this test process ` +
+            `${((parentUsed.user + parentUsed.system) / 1000).toFixed(0)} ms, workers ` +
+            `${workers.map((w) => `${w.name} ${w.timing?.cpuMs.toFixed(0)}`).join(' ')} ms (from their start)`,
+        );
         console.log(
           `start timing per worker: ${workers
             .map(
@@ -92,7 +108,8 @@ describe('worker processes sharing one Redis', () => {
                 `max ${w.timing?.loopDelayMs.max.toFixed(1)} ms, ` +
                 `latest start ${w.timing?.maxLateMs.toFixed(1)} ms after its slot, lead up to ${w.timing?.maxLeadMs} ms, ` +
                 `requests left after their slots p50 ${w.timing?.sendLateMs.p50.toFixed(1)} p90 ${w.timing?.sendLateMs.p90.toFixed(1)} ` +
-                `p99 ${w.timing?.sendLateMs.p99.toFixed(1)} max ${w.timing?.maxSendLateMs.toFixed(1)} ms, margin up to ${w.timing?.maxMarginMs} ms`,
+                `p99 ${w.timing?.sendLateMs.p99.toFixed(1)} max ${w.timing?.maxSendLateMs.toFixed(1)} ms, margin up to ${w.timing?.maxMarginMs} ms, ` +
+                `CPU ${w.timing?.cpuMs.toFixed(0)} ms`,
             )
             .join('; ')}`,
         );

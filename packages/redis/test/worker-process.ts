@@ -81,6 +81,8 @@ export interface StartTiming {
   readonly corrected: number;
   /** How late moved units were found past their slots (ms). */
   readonly movedLateMs: { readonly p50: number; readonly p90: number; readonly max: number };
+  /** CPU time the process used, from its start to its close (user and system, ms). */
+  readonly cpuMs: number;
   /** How late the worker's event loop ran (perf_hooks' event-loop delay, ms). */
   readonly loopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }

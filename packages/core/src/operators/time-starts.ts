@@ -421,9 +421,11 @@ class StartTiming implements StartGate {
   /**
    * Where a late unit's move puts it: this long or more after the store's now. Learnt from the
    * moves' own answers (a small call, answered long before a reserve's jobs reach the gate), so a
-   * move costs its unit a round trip, not the reserve lead.
+   * move costs its unit a round trip, not the reserve lead (see `learnMove`).
    */
   moveLead: number;
+  /** Where a unit moved before goes: as far as the slowest recent move's answer (see `learnMove`). */
+  safeMoveLead: number;
   /** The margin asked of the store now: `marginMs`, or more when requests leave late (see `sent`). */
   margin: number;
   /** How late recent requests left against their slots (`ctx.limit.sent()`). */
@@ -456,6 +458,7 @@ class StartTiming implements StartGate {
     this.margin = config.margin;
     this.lead = Math.min(MIN_LEAD_MS, config.maxLead);
     this.moveLead = this.lead;
+    this.safeMoveLead = this.lead;
   }
 
   /** The limit as the store counts it with this worker's margin now (none: group limits only). */
@@ -660,12 +663,21 @@ class StartTiming implements StartGate {
     });
   }
 
-  /** The move lead keeps above the slowest recent move's answer by half again plus a millisecond. */
+  /**
+   * The move lead: twice the median of the last 32 moves' answers plus a millisecond (those not
+   * seen yet count as quick), at least 5 ms. Not their slowest, as the reserve lead is: a move's
+   * unit waits out its lead, so a lead at the slowest answer (an event loop that stalled) would cost
+   * every moved unit that long; an answer later than the lead by more than the gate allows (the
+   * same stall) moves the unit once more, which costs that unit alone. That second move goes the
+   * safe lead ahead: the slowest of those answers by half again plus a millisecond.
+   */
   learnMove(tripMs: number): void {
     if (!(tripMs >= 0)) return;
     this.moveTrips.add(tripMs);
-    const want = Math.ceil(this.moveTrips.max() * 1.5) + 1;
+    const want = Math.ceil(this.moveTrips.quantile(0.5) * 2) + 1;
     this.moveLead = Math.min(this.config.maxLead, Math.max(MIN_LEAD_MS, want));
+    const safe = Math.ceil(this.moveTrips.max() * 1.5) + 1;
+    this.safeMoveLead = Math.min(this.config.maxLead, Math.max(MIN_LEAD_MS, safe));
   }
 
   /**
@@ -799,7 +811,10 @@ class GatedStart implements Unsubscribable {
       this.refuse(`moved ${this.moves} times and still late`);
       return;
     }
-    const moved$ = timing.rebase(this.units, this.slot, timing.moveLead, this.groups);
+    // A first move goes the usual lead ahead; a unit whose move answered too late (a stall) goes
+    // as far as the slowest recent answer, so it is not moved again and again.
+    const lead = this.moves === 0 ? timing.moveLead : timing.safeMoveLead;
+    const moved$ = timing.rebase(this.units, this.slot, lead, this.groups);
     if (!moved$) {
       this.refuse('late, and the store cannot move rate-limit units');
       return;

@@ -443,6 +443,37 @@ describe('timeStarts', () => {
       expect(starts.slice(1).every((t) => t < 100 + 61)).toBe(true);
     });
 
+    it('keeps the move lead at the median answer: one stalled answer does not cost every later move', () => {
+      const starts: number[] = [];
+      const leads: number[] = [];
+      let moves = 0;
+      testScheduler.run(({ cold }) => {
+        // Three units reach the gate late (100, 200, 300). The first move is answered 60 frames
+        // later (a stalled process), the others in 2: the later moves still go the least lead
+        // (5) ahead, not 1.5 × 60 + 1 as the slowest answer would have them.
+        const store = storeMoving((from, lead) => {
+          leads.push(lead);
+          return mover([], moves++ === 0 ? 60 : 2)(from, lead);
+        });
+        const late = (at: number, id: string): Reservation<string> =>
+          granted(at - 50, [id], { storeNow: at, sentAt: at, receivedAt: at });
+        run(
+          cold('w 99ms u 99ms v 99ms x', {
+            w: granted(0, ['w']),
+            u: late(100, 'u'),
+            v: late(200, 'v'),
+            x: late(300, 'x'),
+          }),
+          store,
+          starts,
+        );
+      });
+      // u's answer came 55 past its new slot: its second move goes the slowest answer's lead
+      // (1.5 × 60 + 1); v and x, moved once, the least.
+      expect(leads).toEqual([5, 91, 5, 5]);
+      expect(starts).toHaveLength(4);
+    });
+
     it('hands a unit back after 8 moves that all came too late, never starting it', () => {
       const starts: number[] = [];
       const calls: number[] = [];
