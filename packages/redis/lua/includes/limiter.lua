@@ -10,8 +10,9 @@
   long), oA/oP store-wide numbers (set-limit), h index of the oldest entry, t index after the
   newest, n units in the log, b the time before which no unit is placed (a
   provider asked to slow down; see pause-limit), M the widest margin a caller asked for and Mt when
-  (see limiterOpen), H the furthest ahead a caller placed slots and Ht when (see limiterAhead), and
-  entries "<index>" = "<time>:<units>". The key
+  (see limiterOpen), H the furthest ahead a caller placed slots and Ht when (see limiterAhead), k
+  and kw where the last plan's scan stopped (an index, and the units of the entries from h up to
+  it: see limiterPlan), and entries "<index>" = "<time>:<units>". The key
   expires one period after its newest entry or the end of its pause, whichever is later.
 ]]
 local function limiterEntry(key, index)
@@ -37,7 +38,7 @@ local LIMITER_MARGIN_HOLD_MS = 10000
   caller whose work runs early still keeps clear of units of callers whose work runs late.
 ]]
 local function limiterOpen(key, allowed, window, margin, now)
-  local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W', 'M', 'Mt', 'H', 'Ht')
+  local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W', 'M', 'Mt', 'H', 'Ht', 'k', 'kw')
   local heldMargin, heldAt = tonumber(s[8]) or 0, tonumber(s[9])
   if margin >= heldMargin or not heldAt or now - heldAt > LIMITER_MARGIN_HOLD_MS then
     heldMargin, heldAt = margin, now
@@ -66,7 +67,12 @@ local function limiterOpen(key, allowed, window, margin, now)
     heldAheadAt = tonumber(s[11]),
     pausedUntil = tonumber(s[4]) or 0,
     cache = {},
+    hint = tonumber(s[12]),
+    hintUnits = tonumber(s[13]) or 0,
   }
+  if not L.hint or L.hint < L.head or L.hint > L.tail then
+    L.hint, L.hintUnits = L.head, 0
+  end
   local cutoff = now - L.keep
   while L.head < L.tail do
     local t, c = limiterEntry(key, L.head)
@@ -75,12 +81,19 @@ local function limiterOpen(key, allowed, window, margin, now)
     end
     redis.call('HDEL', key, L.head)
     L.used = L.used - c
+    if L.head < L.hint then
+      L.hintUnits = L.hintUnits - c
+    end
     L.head = L.head + 1
+  end
+  if L.hint < L.head then
+    L.hint, L.hintUnits = L.head, 0
   end
   if L.head >= L.tail then
     L.used = 0
     L.newest = nil
     L.keep = window
+    L.hint, L.hintUnits = L.head, 0
   else
     L.newest = limiterEntry(key, L.tail - 1)
   end
@@ -134,9 +147,16 @@ local function limiterPlan(Ls, count, sizes, earliest, latest, together, perMs)
     if L.newest and L.newest > at then
       at = L.newest
     end
-    L.k = L.head
-    L.win = L.used
+  end
+  -- The scan of each log starts where the last one stopped (fields k, kw) if every entry before
+  -- that is out of this plan's first window, else at its oldest entry.
+  for _, L in ipairs(Ls) do
     L.logged = L.tail
+    L.k, L.win, L.skipped = L.head, L.used, 0
+    if L.hint > L.head and L.hint <= L.tail and limiterAt(L, L.hint - 1) <= at - L.period then
+      L.k, L.win, L.skipped = L.hint, L.used - L.hintUnits, L.hintUnits
+    end
+    L.keptK, L.keptSkipped = L.k, L.skipped
   end
   -- Entry i of a log: the log's own below L.logged, then the plan's slots.
   local function timeOf(L, i)
@@ -167,7 +187,11 @@ local function limiterPlan(Ls, count, sizes, earliest, latest, together, perMs)
       end
       local size = L.logged + #slots
       while L.k < size and timeOf(L, L.k) <= at - L.period do
-        L.win = L.win - unitsOf(L, L.k)
+        local u = unitsOf(L, L.k)
+        L.win = L.win - u
+        if L.k < L.logged then
+          L.skipped = L.skipped + u
+        end
         L.k = L.k + 1
       end
       local room = L.allowed - L.win
@@ -211,11 +235,21 @@ local function limiterPlan(Ls, count, sizes, earliest, latest, together, perMs)
       end
       for _, L in ipairs(Ls) do
         L.win = L.win + units
+        -- Where the next plan may start: the scan as of the latest slot placed (a scan past a
+        -- slot it could not place has gone further than the next plan's first window).
+        L.keptK, L.keptSkipped = L.k, L.skipped
       end
       granted = granted + items
       if perMs and not together then
         at = at + 1
       end
+    end
+  end
+  for _, L in ipairs(Ls) do
+    if L.keptK <= L.logged then
+      L.hint, L.hintUnits = L.keptK, L.keptSkipped
+    else
+      L.hint, L.hintUnits = L.logged, L.keptSkipped
     end
   end
   if granted < count then
@@ -250,6 +284,9 @@ local function limiterRecordAt(L, at, units)
     local _, c = limiterEntry(L.key, L.tail - 1)
     redis.call('HSET', L.key, L.tail - 1, at .. ':' .. (c + units))
     L.cache[L.tail - 1] = nil
+    if L.tail - 1 < L.hint then
+      L.hintUnits = L.hintUnits + units
+    end
   else
     redis.call('HSET', L.key, L.tail, at .. ':' .. units)
     L.tail = L.tail + 1
@@ -305,6 +342,9 @@ local function limiterRefund(L, at, units)
       redis.call('HSET', L.key, i, t .. ':' .. (c - take))
       L.cache[i] = nil
       L.used = L.used - take
+      if i < L.hint then
+        L.hintUnits = L.hintUnits - take
+      end
       left = left - take
     end
   end
@@ -313,8 +353,8 @@ end
 -- Removes up to `units` recorded at exactly `at` from the log at `key` (units no work used), without
 -- opening it: only the entries and the unit count (field n) change.
 local function limiterRefundKey(key, at, units)
-  local s = redis.call('HMGET', key, 'h', 't')
-  local head, tail = tonumber(s[1]), tonumber(s[2])
+  local s = redis.call('HMGET', key, 'h', 't', 'k')
+  local head, tail, hint = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]) or 0
   if not head or not tail then
     return
   end
@@ -331,6 +371,9 @@ local function limiterRefundKey(key, at, units)
       local take = math.min(left, c)
       redis.call('HSET', key, i, t .. ':' .. (c - take))
       redis.call('HINCRBY', key, 'n', -take)
+      if i < hint then
+        redis.call('HINCRBY', key, 'kw', -take)
+      end
       left = left - take
     end
   end
@@ -381,6 +424,9 @@ local function limiterMoveInPlace(Ls, from, units, at)
     local t, c = limiterAt(L, index)
     redis.call('HSET', L.key, index, t .. ':' .. (c - units))
     L.cache[index] = nil
+    if index < L.hint then
+      L.hintUnits = L.hintUnits - units
+    end
     -- Where `at` goes: after the last entry not later than it (merged into it at the same time).
     local i = L.tail
     while i > L.head and limiterAt(L, i - 1) > at do
@@ -393,7 +439,14 @@ local function limiterMoveInPlace(Ls, from, units, at)
     if ti == at then
       redis.call('HSET', L.key, i - 1, at .. ':' .. (ci + units))
       L.cache[i - 1] = nil
+      if i - 1 < L.hint then
+        L.hintUnits = L.hintUnits + units
+      end
     else
+      if i < L.hint then
+        -- Entries before the scan's stop shift: scan from the oldest next time.
+        L.hint, L.hintUnits = L.head, 0
+      end
       for k = L.tail, i + 1, -1 do
         local tk, ck = limiterAt(L, k - 1)
         redis.call('HSET', L.key, k, tk .. ':' .. ck)
@@ -416,9 +469,9 @@ local function limiterSave(L)
     return
   end
   if L.heldAheadAt then
-    redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt, 'H', L.heldAhead, 'Ht', L.heldAheadAt)
+    redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt, 'H', L.heldAhead, 'Ht', L.heldAheadAt, 'k', L.hint, 'kw', L.hintUnits)
   else
-    redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt)
+    redis.call('HSET', L.key, 'A', L.allowed, 'P', L.period, 'W', L.keep, 'h', L.head, 't', L.tail, 'n', L.used, 'b', L.pausedUntil, 'M', L.heldMargin, 'Mt', L.heldAt, 'k', L.hint, 'kw', L.hintUnits)
   end
   if L.override then
     redis.call('PERSIST', L.key) -- store-wide numbers stay until cleared

@@ -1,0 +1,106 @@
+import { firstValueFrom } from 'rxjs';
+import { maxInAnyWindow } from '@sluice/core';
+import { storeFixture, useRedisWithAdmin } from './helpers';
+
+/**
+ * The rate-limit log's own bookkeeping (includes/limiter.lua) through a busy mix of reserves that
+ * place slots ahead of now and moves of late units among them: entries stay in time order, the
+ * unit count (field n) and the units before where the last scan stopped (fields k, kw) match the
+ * entries, and no window holds more than the limit. What the store contract checks from outside,
+ * checked here from inside, where a wrong count would only show much later as one unit too many.
+ */
+describe('rate-limit log bookkeeping', () => {
+  const redis = useRedisWithAdmin();
+
+  it('keeps entries in order and its counts exact through reserves ahead of now and moves in place', async () => {
+    const fx = await storeFixture(redis.admin, { url: redis.url }, 'limit-log');
+    try {
+      const { store } = fx;
+      const allowed = 200; // dense: slots about 1.5 ms apart
+      const periodMs = 300;
+      const limit = { allowed, periodMs: periodMs + 10, marginMs: 10 };
+      await firstValueFrom(store.enqueue(Array.from({ length: 4000 }, (_, n) => ({ queue: 'q', data: n }))));
+      let seed = 7;
+      const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+      const units: { at: number; moves: number }[] = [];
+      let moves = 0;
+      let checks = 0;
+      let scansResumed = 0;
+      const problems: string[] = [];
+      // The log: the one key of the prefix holding a hash with the log's fields.
+      let logKey: string | undefined;
+      const findLog = async (): Promise<string> => {
+        for (const key of await redis.admin.keys(`${fx.prefix}*`)) {
+          if ((await redis.admin.type(key)) !== 'hash') continue;
+          if ((await redis.admin.hmget(key, 'h', 't', 'n')).every((v) => v !== null)) return key;
+        }
+        throw new Error('no rate-limit log under the prefix');
+      };
+      const check = async (): Promise<void> => {
+        logKey ??= await findLog();
+        {
+          const h = await redis.admin.hgetall(logKey);
+          const head = Number(h.h);
+          const tail = Number(h.t);
+          const stop = Number(h.k ?? head);
+          let previous = -Infinity;
+          let sum = 0;
+          let before = 0;
+          for (let i = head; i < tail; i++) {
+            const [t, c] = (h[String(i)] ?? 'x').split(':').map(Number) as [number, number];
+            if (!(t >= previous)) problems.push(`entry ${i} at ${t} before ${previous}`);
+            previous = t;
+            sum += c;
+            if (i < stop) before += c;
+          }
+          if (sum !== Number(h.n)) problems.push(`n ${h.n}, entries hold ${sum}`);
+          if (before !== Number(h.kw ?? 0)) problems.push(`kw ${h.kw}, entries before k hold ${before}`);
+          if (stop > head) scansResumed++;
+          checks++;
+        }
+      };
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline) {
+        if (rnd() < 0.7) {
+          const r = await firstValueFrom(
+            store.reserve('q', 1 + Math.floor(rnd() * 12), {
+              leaseMs: 60_000,
+              limit,
+              limitLeadMs: 20 + Math.floor(rnd() * 20),
+              limitAheadMs: 60 + Math.floor(rnd() * 80),
+              limitSpread: true,
+            }),
+          );
+          for (const s of r.slots ?? []) for (let i = 0; i < s.jobs; i++) units.push({ at: s.at, moves: 0 });
+        } else {
+          // A unit whose slot came a little while ago was found late: moved, some of them again;
+          // now and then one from most of a window ago (before where the scans stop).
+          const now = await firstValueFrom(store.storeTime('q'));
+          const back = rnd() < 0.2 ? 280 : 60;
+          const late = units.filter((u) => u.at <= now && u.at > now - back && u.moves < 3);
+          const u = late[Math.floor(rnd() * late.length)];
+          if (u) {
+            u.at = (await firstValueFrom(store.rebaseLimit('q', limit, u.at, 1, Math.floor(rnd() * 10)))).at;
+            u.moves++;
+            moves++;
+          }
+        }
+        if (rnd() < 0.05) await check();
+      }
+      await check();
+      expect(problems).toEqual([]);
+      expect(checks).toBeGreaterThan(5);
+      expect(scansResumed).toBeGreaterThan(0); // the scans did resume where the last one stopped
+      expect(moves).toBeGreaterThan(20);
+      expect(units.length).toBeGreaterThan(100);
+      expect(
+        maxInAnyWindow(
+          units.map((u) => u.at),
+          periodMs + 10,
+        ),
+      ).toBeLessThanOrEqual(allowed);
+    } finally {
+      await fx.cleanup!();
+    }
+  }, 30_000);
+});
