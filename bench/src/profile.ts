@@ -18,7 +18,9 @@ export interface Profile {
     readonly batchConcurrency: number;
   };
   readonly latency: {
+    /** Adds per second of each latency run: a light load and a busy one. */
     readonly perSecond: number;
+    readonly busyPerSecond: number;
     readonly durationMs: number;
     /** Jobs enqueued in the first `warmupMs` are left out of the percentiles (both systems). */
     readonly warmupMs: number;
@@ -69,7 +71,7 @@ const FULL: Profile = {
     batchTimeMs: 10,
     batchConcurrency: 10,
   },
-  latency: { perSecond: 500, durationMs: 10_000, warmupMs: 1000, concurrency: 100 },
+  latency: { perSecond: 500, busyPerSecond: 5000, durationMs: 10_000, warmupMs: 1000, concurrency: 100 },
   rateLimit: { allowed: 400, periodMs: 1000, workers: 4, concurrency: 100, durationMs: 20_000 },
   backlog: {
     big: 1_000_000,

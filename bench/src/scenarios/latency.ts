@@ -11,9 +11,9 @@ const IDLE_MS = 1000;
  * A worker process waits, idle, on an empty queue; the parent adds jobs one at a time at a steady
  * rate, each carrying the producer's clock; the handler subtracts it from its own clock at its start.
  */
-async function latency(ctx: RunContext, system: System): Promise<Measurement> {
+async function latency(ctx: RunContext, system: System, perSecond: number): Promise<Measurement> {
   const p = ctx.profile.latency;
-  const total = Math.round((p.perSecond * p.durationMs) / 1000);
+  const total = Math.round((perSecond * p.durationMs) / 1000);
   const worker = await WorkerProcess.fork(
     system,
     {
@@ -33,7 +33,7 @@ async function latency(ctx: RunContext, system: System): Promise<Measurement> {
     try {
       worker.start();
       await sleep(IDLE_MS);
-      const produced = await enqueueSteady(producer, p.perSecond, p.durationMs);
+      const produced = await enqueueSteady(producer, perSecond, p.durationMs);
       const report = await worker.done(p.durationMs + 60_000);
       await worker.stop();
       const first = report.enqueuedAt.reduce((a, b) => Math.min(a, b), Infinity);
@@ -52,18 +52,29 @@ async function latency(ctx: RunContext, system: System): Promise<Measurement> {
 }
 
 const runs: readonly ScenarioRun[] = [
-  { id: 'sluice', system: 'sluice', run: (ctx) => latency(ctx, 'sluice') },
-  { id: 'bullmq', system: 'bullmq', run: (ctx) => latency(ctx, 'bullmq') },
+  { id: 'sluice', system: 'sluice', run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.perSecond) },
+  { id: 'bullmq', system: 'bullmq', run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.perSecond) },
+  {
+    id: 'sluice-busy',
+    system: 'sluice',
+    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.busyPerSecond),
+  },
+  {
+    id: 'bullmq-busy',
+    system: 'bullmq',
+    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.busyPerSecond),
+  },
 ];
 
-const row = (key: string, metric: string) =>
+/** A row of the light run (`latency.<key>`) or of the busy one (`latency.<key>-busy`). */
+const row = (key: string, metric: string, busy = false) =>
   ({
-    id: `latency.${key}`,
+    id: `latency.${key}${busy ? '-busy' : ''}`,
     metric,
     unit: 'ms',
     better: 'lower',
-    sluice: { run: 'sluice', key },
-    bullmq: { run: 'bullmq', key },
+    sluice: { run: busy ? 'sluice-busy' : 'sluice', key },
+    bullmq: { run: busy ? 'bullmq-busy' : 'bullmq', key },
   }) as const;
 
 export const latencyScenario: Scenario = {
@@ -74,7 +85,8 @@ export const latencyScenario: Scenario = {
     return (
       `One worker process (concurrency ${p.concurrency}, no-op handler) is started on an empty queue and ` +
       `left idle for ${IDLE_MS} ms; then the parent adds ${p.perSecond} jobs/s one at a time (\`Queue.add\`, ` +
-      `not awaited before the next is due) for ${p.durationMs / 1000} s. Each payload carries the ` +
+      `not awaited before the next is due) for ${p.durationMs / 1000} s; a second run adds ` +
+      `${p.busyPerSecond.toLocaleString('en')} jobs/s the same way. Each payload carries the ` +
       `producer's \`performance.timeOrigin + performance.now()\` read just before its add; the handler ` +
       `reads the same clock when it starts (same machine). Jobs added in the first ${p.warmupMs} ms are ` +
       `left out for both systems. Percentiles by nearest rank; the median over rounds is reported.`
@@ -93,6 +105,18 @@ export const latencyScenario: Scenario = {
       better: 'higher',
       sluice: { run: 'sluice', key: 'producerRate' },
       bullmq: { run: 'bullmq', key: 'producerRate' },
+    },
+    row('p50', 'busy: enqueue to start, p50', true),
+    row('p95', 'busy: enqueue to start, p95', true),
+    row('p99', 'busy: enqueue to start, p99', true),
+    row('max', 'busy: enqueue to start, max', true),
+    {
+      id: 'latency.producer-rate-busy',
+      metric: 'busy: adds issued by the producer',
+      unit: 'jobs/s',
+      better: 'higher',
+      sluice: { run: 'sluice-busy', key: 'producerRate' },
+      bullmq: { run: 'bullmq-busy', key: 'producerRate' },
     },
   ],
 };

@@ -156,5 +156,13 @@ export const throughputScenario: Scenario = {
       sluice: { run: 'sluice', key: 'workerUsPerProcessed' },
       bullmq: { run: 'bullmq', key: 'workerUsPerProcessed' },
     },
+    {
+      id: 'throughput.worker-cpu-batch',
+      metric: 'worker CPU per processed job, Sluice batch 100 (BullMQ: concurrency 100)',
+      unit: 'µs',
+      better: 'lower',
+      sluice: { run: 'sluice-batch', key: 'workerUsPerProcessed' },
+      bullmq: { run: 'bullmq', key: 'workerUsPerProcessed' },
+    },
   ],
 };
