@@ -589,10 +589,13 @@ export interface Store {
   rateLimitUsage?(queue: string, key: string, periodMs: number): Promise<number>;
   /**
    * Moves `units` of `limit` recorded at store time `from` (work that could not start within the
-   * limit's margin after it: a stalled worker, a slot it learnt of too late) to the first store time,
-   * `leadMs` or more after now, where the window has room for all of them together (optional
-   * capability). Always safe: the units leave a time no work started at, and their new time is
-   * checked like any grant.
+   * limit's margin after it: a stalled worker, a slot it learnt of too late) to a store time `leadMs`
+   * or more after now, all of them together (optional capability): exactly `leadMs` after now,
+   * among slots already granted to later units, where the log holds them at `from` and no more than
+   * `allowed` minus them after it (then every window stays within the limit:
+   * `SlidingWindowLimiter.moveInPlace`); else the first time after the newest slot where the window
+   * has room. Always safe: the units leave a time no work started at, and their new time keeps
+   * every window within the limit.
    */
   rebaseLimit?(
     queue: string,
