@@ -814,8 +814,13 @@ export function defineStoreContract(
         // A quick one asking only 20 ahead still reaches the other 3 (alone it would wait for them
         // to come within 20, and find them taken by callers looking further).
         const near = await reserve('q', 5, { limit, limitAheadMs: 20 * k });
+        const after = await firstValueFrom(store.storeTime!('q'));
         expect(near.jobs).toHaveLength(3);
-        expect(near.slots).toEqual([{ at: t0 + 500 * k, jobs: 3 }]);
+        // At t0 + 500 (a loaded machine may have let the store's clock pass it: then at its now).
+        expect(near.slots).toHaveLength(1);
+        expect(near.slots![0]!.jobs).toBe(3);
+        expect(near.slots![0]!.at).toBeGreaterThanOrEqual(t0 + 500 * k);
+        expect(near.slots![0]!.at).toBeLessThanOrEqual(Math.max(t0 + 500 * k, after));
       });
 
       it("spreads a reserve's slots a millisecond apart when asked (limitSpread), the rate per ms at each", async () => {
