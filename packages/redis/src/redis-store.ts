@@ -1322,6 +1322,32 @@ export class RedisStore implements Store {
     });
   }
 
+  /** Removes `units` of `limit` recorded at `at` (one script call). See `Store.refundLimit`. */
+  refundLimit(queue: string, limit: RateLimitSpec, at: number, units: number): Observable<void> {
+    return defer(async (): Promise<void> => {
+      this.assertOpen();
+      const keys = this.keys.queue(queue);
+      const key = limit.key ?? queue;
+      const more = limit.also ?? [];
+      const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
+      await this.call(
+        'refund-limit',
+        keys,
+        [
+          limit.allowed,
+          limit.periodMs,
+          Math.floor(at),
+          Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
+          Math.max(0, Math.ceil(limit.marginMs ?? 0)),
+          ...moreLimitArgs(more),
+        ],
+        await this.sharedLimiterKey(queue, limit),
+        { key, allowed: limit.allowed, periodMs: limit.periodMs },
+        moreKeys,
+      );
+    });
+  }
+
   /**
    * Pauses `limit` for `ms` from Redis' now (one script call) and publishes the pause's end to every
    * process listening with `limitPauses`. See `Store.pauseLimit`.

@@ -60,6 +60,7 @@ export const SCRIPT_KEYS = {
   'update-job': ['events'],
   'limit-usage': ['limiter'],
   'rebase-limit': ['limiter'],
+  'refund-limit': ['limiter'],
   'pause-limit': ['limiter'],
   'set-limit': ['limiter'],
   'store-time': ['settings'],

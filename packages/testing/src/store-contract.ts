@@ -754,6 +754,22 @@ export function defineStoreContract(
         expect(await store.rateLimitUsage!('q', 'q', 1000 * k)).toBe(1 + granted.length + more.length);
       });
 
+      it('gives back units handed back at their slot, and only those recorded there', async () => {
+        expect(store.refundLimit).toBeDefined();
+        await add(Array.from({ length: 10 }, (_, n) => ({ queue: 'q', data: n })));
+        const limit = { allowed: 5, periodMs: 1000 * k };
+        const t0 = (await reserve('q', 5, { limit })).slots![0]!.at;
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0); // the window is full
+        // Nothing recorded a millisecond later: nothing changes.
+        await firstValueFrom(store.refundLimit!('q', limit, t0 + 1, 2), { defaultValue: undefined });
+        expect((await reserve('q', 5, { limit })).jobs).toHaveLength(0);
+        // Two units of t0 never ran: two more may go now.
+        await firstValueFrom(store.refundLimit!('q', limit, t0, 2), { defaultValue: undefined });
+        const again = await reserve('q', 5, { limit });
+        expect(again.jobs).toHaveLength(2);
+        expect(await store.rateLimitUsage!('q', 'q', 1000 * k)).toBe(5);
+      });
+
       it('tells the store clock that stamps grants, moving with time', async () => {
         expect(store.storeTime).toBeDefined();
         const time = () => firstValueFrom(store.storeTime!('q'));

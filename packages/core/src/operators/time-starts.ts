@@ -209,6 +209,8 @@ export interface StartObserver {
   moved?(lateMs: number): void;
   /** A unit could not be placed and goes back to the queue. */
   handedBack?(reason: string): void;
+  /** The pipeline's limits got back the `units` of a unit handed back at its slot (see `refund`). */
+  refunded?(units: number): void;
   /** The lead now used for new slots. */
   lead?(leadMs: number, capped: boolean): void;
   /** The limit is paused for `ms` (a provider refused, here or in another process). */
@@ -599,6 +601,21 @@ class StartTiming implements StartGate {
     }
   }
 
+  /**
+   * Gives the pipeline's limits back the `units` of a unit handed back at `slot`, where the store
+   * recorded them and no work started (best effort: a call that fails leaves them to expire). Its
+   * groups' logs get theirs back with the job's settlement (`UnusedUnits`).
+   */
+  refund(units: number, slot: number): void {
+    const { store, queue, observer } = this.config;
+    const spec = this.spec();
+    if (!spec || !store.refundLimit) return;
+    store.refundLimit(queue, spec, slot, units).subscribe({
+      complete: () => observer?.refunded?.(units),
+      error: () => undefined,
+    });
+  }
+
   /** See {@link StartTimer.pause}. */
   pause(ms: number): void {
     const { store, queue, observer } = this.config;
@@ -725,7 +742,7 @@ class StartTiming implements StartGate {
     );
     const units = Math.min(per === 'call' ? 1 : jobs.length, cap);
     const slot = grant?.at ?? jobs[0]?.lease.startedAt ?? 0;
-    const attempt = new GatedStart(this, units, slot, start, handBack, groups);
+    const attempt = new GatedStart(this, units, slot, grant !== undefined, start, handBack, groups);
     attempt.tryStart();
     return attempt;
   }
@@ -745,6 +762,8 @@ class GatedStart implements Unsubscribable {
     private readonly timing: StartTiming,
     private readonly units: number,
     private slot: number,
+    /** Whether the store recorded the units at `slot` (a grant's slot, or where a move put them). */
+    private recorded: boolean,
     private readonly start: (limit: LimitContext) => void,
     private readonly handBack: (reason: string, unused?: UnusedUnits) => void,
     private readonly groups: readonly string[],
@@ -823,6 +842,7 @@ class GatedStart implements Unsubscribable {
     this.sub = moved$.subscribe({
       next: (r) => {
         this.slot = r.at;
+        this.recorded = true;
         this.tryStart();
       },
       error: () => {
@@ -840,6 +860,8 @@ class GatedStart implements Unsubscribable {
     if (this.closed) return;
     this.closed = true;
     this.timing.config.observer?.handedBack?.(reason);
+    // No work started at the slot: the pipeline's limits may use its units again.
+    if (atSlot && this.recorded) this.timing.refund(this.units, this.slot);
     this.handBack(
       reason,
       atSlot && this.groups.length > 0 ? { at: this.slot, units: this.units } : undefined,

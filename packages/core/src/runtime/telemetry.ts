@@ -352,6 +352,14 @@ class InstrumentedStore implements Store {
     }
     return this.inner.rebaseLimit(queue, limit, from, units, leadMs);
   }
+  refundLimit(queue: string, limit: RateLimitSpec, at: number, units: number): Observable<void> {
+    if (!this.inner.refundLimit) {
+      return throwError(
+        () => new StoreError('this store cannot give rate-limit units back (no refundLimit)', { queue }),
+      );
+    }
+    return this.inner.refundLimit(queue, limit, at, units);
+  }
   pauseLimit(queue: string, limit: RateLimitSpec, ms: number): Observable<LimitPause> {
     if (!this.inner.pauseLimit) {
       return throwError(

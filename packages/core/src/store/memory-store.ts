@@ -1097,6 +1097,15 @@ export class MemoryStore implements Store {
     });
   }
 
+  refundLimit(queue: string, limit: RateLimitSpec, at: number, units: number): Observable<void> {
+    return defer(() => {
+      this.assertOpen();
+      const n = Math.max(1, Math.ceil(units));
+      for (const l of this.limitersOf(queue, limit)) l.refund(Math.min(n, l.allowed), at);
+      return of(undefined);
+    });
+  }
+
   pauseLimit(queue: string, limit: RateLimitSpec, ms: number): Observable<LimitPause> {
     return defer(() => {
       this.assertOpen();

@@ -588,6 +588,13 @@ export interface Store {
   /** Units of the rate limit `key` (of `queue`) granted in the window of `periodMs` ending now. */
   rateLimitUsage?(queue: string, key: string, periodMs: number): Promise<number>;
   /**
+   * Removes up to `units` of `limit` (and its further limits) recorded at exactly store time `at`:
+   * units no work used (a unit handed back at its slot, never started). Units not found there
+   * (moved, or gone from the log) are left alone (optional capability). Always safe: removing
+   * units no work used only lowers every window's count.
+   */
+  refundLimit?(queue: string, limit: RateLimitSpec, at: number, units: number): Observable<void>;
+  /**
    * Moves `units` of `limit` recorded at store time `from` (work that could not start within the
    * limit's margin after it: a stalled worker, a slot it learnt of too late) to a store time `leadMs`
    * or more after now, all of them together (optional capability): exactly `leadMs` after now,

@@ -479,14 +479,28 @@ describe('timeStarts', () => {
       const calls: number[] = [];
       let handled: Handled<string>[] = [];
       const handedBack: string[] = [];
+      const refunds: [number, number][] = [];
+      const refunded: number[] = [];
+      const placed: number[] = [];
       testScheduler.run(({ cold }) => {
         // Every answer comes 20 frames after the store placed the unit at its now: always late.
+        const store = storeMoving((from, lead) => {
+          placed.push(asyncScheduler.now()); // where this move puts the unit (the store's now)
+          return mover(calls, 20, true)(from, lead);
+        });
+        store.refundLimit = (_queue, _limit, at, units) => {
+          refunds.push([at, units]);
+          return of(undefined);
+        };
         handled = run(
           cold('50ms u', { u: granted(0, ['a'], { storeNow: 50, sentAt: 50, receivedAt: 50 }) }),
-          storeMoving(mover(calls, 20, true)),
+          store,
           starts,
           {
-            observer: { handedBack: (reason) => handedBack.push(reason) },
+            observer: {
+              handedBack: (reason) => handedBack.push(reason),
+              refunded: (units) => refunded.push(units),
+            },
           },
         );
       });
@@ -495,6 +509,11 @@ describe('timeStarts', () => {
       // Back to the head of its group or priority (a snooze with `front`), no attempt spent.
       expect(handled).toMatchObject([{ job: { id: 'a' }, status: 'snoozed', delayMs: 0, front: true }]);
       expect(handedBack).toEqual(['moved 8 times and still late']);
+      // Its unit, last placed by the 8th move (at the store's now when it was asked), is given back
+      // there: no work started at it.
+      expect(placed).toHaveLength(8);
+      expect(refunds).toEqual([[placed[7], 1]]);
+      expect(refunded).toEqual([1]);
     });
 
     it("hands a grouped unit back with its slot, so its group's log gives the unit back; not after a failed move", () => {
