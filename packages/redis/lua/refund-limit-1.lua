@@ -32,14 +32,9 @@ if not more or #ARGV ~= 6 + 3 * more or #KEYS ~= 1 + more or not marginMs or not
   return -2
 end
 local now = storeNow()
-local Ls = { limiterOpen(KEYS[1], allowed, periodMs, marginMs, now) }
-for i = 1, more do
-  local b = 6 + 3 * (i - 1)
-  local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  if not a or not p or not m then
-    return -2
-  end
-  Ls[#Ls + 1] = limiterOpen(KEYS[1 + i], a, p, m, now)
+local Ls = limiterOpenAll(KEYS[1], allowed, periodMs, marginMs, 1, 6, more, now)
+if not Ls then
+  return -2
 end
 for _, L in ipairs(Ls) do
   limiterRefund(L, at, math.min(units, L.allowed))

@@ -156,14 +156,9 @@ local perMs = nil
 local plan = nil
 local planRetry = -1
 if limitAllowed > 0 then
-  Ls = { limiterOpen(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, now) }
-  for i = 1, moreLimits do
-    local b = 23 + 3 * (i - 1)
-    local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-    if not a or not p or not m then
-      return -2
-    end
-    Ls[#Ls + 1] = limiterOpen(KEYS[6 + i], a, p, m, now)
+  Ls = limiterOpenAll(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, 6, 23, moreLimits, now)
+  if not Ls then
+    return -2
   end
   -- As far ahead as any caller of the limit looked lately, so that callers whose answers come
   -- quickly (a short lead) are not left only the capacity slower callers did not take first.

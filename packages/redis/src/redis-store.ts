@@ -1297,26 +1297,14 @@ export class RedisStore implements Store {
   ): Observable<RebaseResult> {
     return defer(async (): Promise<RebaseResult> => {
       this.assertOpen();
-      const keys = this.keys.queue(queue);
-      const key = limit.key ?? queue;
-      const more = limit.also ?? [];
-      const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
-      const reply = await this.call(
-        'rebase-limit',
-        keys,
-        [
-          limit.allowed,
-          limit.periodMs,
-          Math.floor(from),
-          Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
-          Math.max(0, Math.ceil(leadMs)),
-          Math.max(0, Math.ceil(limit.marginMs ?? 0)),
-          ...moreLimitArgs(more),
-        ],
-        await this.sharedLimiterKey(queue, limit),
-        { key, allowed: limit.allowed, periodMs: limit.periodMs },
-        moreKeys,
-      );
+      const reply = await this.limitScript('rebase-limit', queue, limit, [
+        limit.allowed,
+        limit.periodMs,
+        Math.floor(from),
+        Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
+        Math.max(0, Math.ceil(leadMs)),
+        Math.max(0, Math.ceil(limit.marginMs ?? 0)),
+      ]);
       const at = reply.int();
       return { at, now: reply.int() };
     });
@@ -1326,26 +1314,36 @@ export class RedisStore implements Store {
   refundLimit(queue: string, limit: RateLimitSpec, at: number, units: number): Observable<void> {
     return defer(async (): Promise<void> => {
       this.assertOpen();
-      const keys = this.keys.queue(queue);
-      const key = limit.key ?? queue;
-      const more = limit.also ?? [];
-      const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
-      await this.call(
-        'refund-limit',
-        keys,
-        [
-          limit.allowed,
-          limit.periodMs,
-          Math.floor(at),
-          Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
-          Math.max(0, Math.ceil(limit.marginMs ?? 0)),
-          ...moreLimitArgs(more),
-        ],
-        await this.sharedLimiterKey(queue, limit),
-        { key, allowed: limit.allowed, periodMs: limit.periodMs },
-        moreKeys,
-      );
+      await this.limitScript('refund-limit', queue, limit, [
+        limit.allowed,
+        limit.periodMs,
+        Math.floor(at),
+        Math.min(limit.allowed, Math.max(1, Math.ceil(units))),
+        Math.max(0, Math.ceil(limit.marginMs ?? 0)),
+      ]);
     });
+  }
+
+  /**
+   * Runs a script on the log of `limit` and those of its further limits (`also`): `args`, then each
+   * further limit's numbers, the logs' keys as seen from `queue`.
+   */
+  private async limitScript(
+    name: ScriptName,
+    queue: string,
+    limit: RateLimitSpec,
+    args: readonly (string | number)[],
+  ): Promise<Reply> {
+    const more = limit.also ?? [];
+    const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
+    return this.call(
+      name,
+      this.keys.queue(queue),
+      [...args, ...moreLimitArgs(more)],
+      await this.sharedLimiterKey(queue, limit),
+      { key: limit.key ?? queue, allowed: limit.allowed, periodMs: limit.periodMs },
+      moreKeys,
+    );
   }
 
   /**

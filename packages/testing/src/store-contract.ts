@@ -78,6 +78,9 @@ export function defineStoreContract(
     const add = (jobs: NewJob[]) => firstValueFrom(store.enqueue(jobs));
     const reserve = (queue: string, n: number, extra: Partial<Parameters<Store['reserve']>[2]> = {}) =>
       firstValueFrom(store.reserve(queue, n, { leaseMs: 10_000, ...extra }));
+    /** A reserve's slot times, one per job. */
+    const slotsOf = (r: Awaited<ReturnType<typeof reserve>>): number[] =>
+      (r.slots ?? []).flatMap((s) => Array.from({ length: s.jobs }, () => s.at));
     const settleAll = (settlements: Settlement[]) => firstValueFrom(store.settle(settlements));
     const base = (job: ReservedJob) => ({ queue: job.queue, id: job.id, token: job.lease.token });
 
@@ -702,8 +705,6 @@ export function defineStoreContract(
         const rebase = store.rebaseLimit!.bind(store);
         await add(Array.from({ length: 20 }, (_, n) => ({ queue: 'q', data: n })));
         const limit = { allowed: 4, periodMs: 1000 * k };
-        const slotsOf = (r: Awaited<ReturnType<typeof reserve>>): number[] =>
-          (r.slots ?? []).flatMap((s) => Array.from({ length: s.jobs }, () => s.at));
         const t0 = slotsOf(await reserve('q', 2, { limit }))[0]!;
         await advance(100);
         const t1 = slotsOf(await reserve('q', 2, { limit }))[0]!;
@@ -734,8 +735,6 @@ export function defineStoreContract(
         const rebase = store.rebaseLimit!.bind(store);
         await add(Array.from({ length: 60 }, (_, n) => ({ queue: 'q', data: n })));
         const limit = { allowed: 20, periodMs: 1000 * k };
-        const slotsOf = (r: Awaited<ReturnType<typeof reserve>>): number[] =>
-          (r.slots ?? []).flatMap((s) => Array.from({ length: s.jobs }, () => s.at));
         const t0 = slotsOf(await reserve('q', 1, { limit }))[0]!;
         await advance(5);
         // 15 slots a ms apart, 40 to 54 ms ahead of now.

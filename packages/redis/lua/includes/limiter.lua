@@ -100,6 +100,24 @@ local function limiterOpen(key, allowed, window, margin, now)
   return L
 end
 
+--[[
+  Opens the log at `key` (see limiterOpen) and the logs of `more` further limits: KEYS[keyBase + i],
+  with allowed, periodMs and marginMs from ARGV[argBase + 3(i - 1) + 1…3]. Returns the logs, or nil
+  if a further limit's numbers are malformed.
+]]
+local function limiterOpenAll(key, allowed, window, margin, keyBase, argBase, more, now)
+  local Ls = { limiterOpen(key, allowed, window, margin, now) }
+  for i = 1, more do
+    local b = argBase + 3 * (i - 1)
+    local a, p, m = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+    if not a or not p or not m then
+      return nil
+    end
+    Ls[#Ls + 1] = limiterOpen(KEYS[keyBase + i], a, p, m, now)
+  end
+  return Ls
+end
+
 -- Entry i of the log (cached for one script run).
 local function limiterAt(L, i)
   local e = L.cache[i]
