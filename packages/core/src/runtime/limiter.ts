@@ -324,9 +324,10 @@ export class SlidingWindowLimiter {
 
   /**
    * Moves `units` granted at `from` (work that did not start within its margin) to one slot at or
-   * after `earliest`: removes them from `from` (if still in the log) and records them together at
-   * the first time the window has room for all of them. Always safe: the units leave a time no work
-   * started at, and their new slot is checked like any grant. Returns the slot.
+   * after `earliest`: at `earliest` itself, among later entries, where {@link moveInPlace} finds
+   * that safe; else removes them from `from` (if still in the log) and records them together at the
+   * first time the window has room for all of them. Always safe: the units leave a time no work
+   * started at, and their new slot keeps every window within the limit. Returns the slot.
    */
   move(units: number, from: number, now: number, earliest = now): Slot {
     const at = Math.max(earliest, this.pausedUntil);
