@@ -89,12 +89,57 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
   async function signedIn(hash: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
     const page = await browser.newPage({ viewport });
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    const made: string[] = [];
+    changes.set(page, made);
+    page.on('response', (res) => {
+      const method = res.request().method();
+      if (method !== 'GET') made.push(`${method} ${new URL(res.url()).pathname} → ${res.status()}`);
+    });
+    await page.addInitScript(`
+      window.__toastsShown = [];
+      new MutationObserver((records) => {
+        for (const r of records)
+          for (const n of r.addedNodes)
+            if (n.classList && n.classList.contains('toast')) window.__toastsShown.push(n.className + ': ' + n.textContent);
+      }).observe(document, { childList: true, subtree: true });
+    `);
     await page.goto(server.url);
     await page.getByLabel('Access token').fill(TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('main h1').first().waitFor();
     await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
     return page;
+  }
+
+  /** The API calls each page made that change something, with their answers: said when a toast does not come. */
+  const changes = new WeakMap<Page, string[]>();
+  /**
+   * Waits until a toast holding `text` has been shown since the last one this took (recorded as it is
+   * added, so one that is gone again by the time it is looked for still counts); on a timeout the error
+   * lists the toasts shown, the changing API calls and the confirm dialog's state.
+   */
+  async function toastShown(page: Page, text: string, kind: 'ok' | 'error' = 'ok'): Promise<void> {
+    const take = `(() => {
+      const shown = window.__toastsShown;
+      const i = shown.findIndex((t) => t.includes(${JSON.stringify(`toast-${kind}`)}) && t.includes(${JSON.stringify(text)}));
+      if (i < 0) return false;
+      shown.splice(0, i + 1);
+      return true;
+    })()`;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (await page.evaluate(take)) return;
+      if (Date.now() > deadline) {
+        const state = await page.evaluate(
+          `({ toasts: window.__toastsShown, open: document.getElementById('confirm').open, title: document.getElementById('confirm-title').textContent })`,
+        );
+        throw new Error(
+          `no ${kind} toast with ${JSON.stringify(text)}; shown and dialog: ${JSON.stringify(state)}; ` +
+            `API changes: ${JSON.stringify(changes.get(page) ?? [])}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   const rowGroups = (page: Page) =>
@@ -179,7 +224,7 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       await form.locator('input[name="group"]').fill('from-form');
       await form.locator('input[name="priority"]').fill('7');
       await form.locator('[data-action="add-job"]').click();
-      await page.locator('.toast', { hasText: 'added to group from-form' }).waitFor();
+      await toastShown(page, 'added to group from-form');
       const added = (await fixture.store.listJobs('hooks', 'ready', { limit: 200 })).find(
         (j) => j.group === 'from-form',
       );
@@ -188,7 +233,7 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       // A payload that is not JSON is refused in the page; nothing is added.
       await form.locator('textarea[name="data"]').fill('{oops');
       await form.locator('[data-action="add-job"]').click();
-      await page.locator('.toast-error', { hasText: 'The payload is not JSON' }).waitFor();
+      await toastShown(page, 'The payload is not JSON', 'error');
       expect((await fixture.store.stats('hooks')).counts.ready).toBe(79);
 
       await page.evaluate(`location.hash = ${JSON.stringify(`#/queues/hooks/jobs/${added!.id}`)}`);
@@ -215,7 +260,7 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       await form.locator('[data-action="set-group-limit"]').click();
       expect(await page.locator('#confirm-title').textContent()).toBe('Set group g-12 to 25 per 2 s?');
       await page.getByTestId('confirm-ok').click();
-      await page.locator('.toast', { hasText: 'Group g-12: 25 per 2 s' }).waitFor();
+      await toastShown(page, 'Group g-12: 25 per 2 s');
       expect(await store.getGroupLimit!('hooks', 'g-12')).toEqual({ allowed: 25, periodMs: 2000 });
       await row.getByTestId('group-limit').waitFor();
       expect(await row.getByTestId('group-limit').textContent()).toBe('limit 25 per 2 s · change');
@@ -228,14 +273,14 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       await form.locator('input[name="periodMs"]').fill('60000');
       await form.locator('[data-action="set-group-limit"]').click();
       await page.getByTestId('confirm-ok').click();
-      await page.locator('.toast', { hasText: 'Group premium/a b: 250 per 60 s' }).waitFor();
+      await toastShown(page, 'Group premium/a b: 250 per 60 s');
       expect(await store.getGroupLimit!('hooks', 'premium/a b')).toEqual({ allowed: 250, periodMs: 60_000 });
       await form.locator('[data-action="clear-group-limit"]').click();
       expect(await page.locator('#confirm-title').textContent()).toBe(
         'Clear the numbers of group premium/a b?',
       );
       await page.getByTestId('confirm-ok').click();
-      await page.locator('.toast', { hasText: 'Group premium/a b: back to the pipeline' }).waitFor();
+      await toastShown(page, 'Group premium/a b: back to the pipeline');
       expect(await store.getGroupLimit!('hooks', 'premium/a b')).toBeNull();
 
       // Numbers the API refuses are reported, and nothing changes.
@@ -244,10 +289,9 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       await form.locator('input[name="periodMs"]').fill('1000');
       await page.evaluate(`document.querySelector('[data-testid="group-limit-form"]').noValidate = true`);
       await form.locator('[data-action="set-group-limit"]').click();
+      expect(await page.locator('#confirm-title').textContent()).toBe('Set group g-12 to 2,000,000 per s?');
       await page.getByTestId('confirm-ok').click();
-      await page
-        .locator('.toast-error', { hasText: '"allowed" must be an integer from 1 to 1000000' })
-        .waitFor();
+      await toastShown(page, '"allowed" must be an integer from 1 to 1000000', 'error');
       expect(await store.getGroupLimit!('hooks', 'g-12')).toEqual({ allowed: 25, periodMs: 2000 });
 
       // "change" under the group's name fills the form with its numbers; Clear goes back to the pipeline's.
@@ -260,7 +304,7 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       ).toEqual(['g-12', '25', '2000']);
       await form.locator('[data-action="clear-group-limit"]').click();
       await page.getByTestId('confirm-ok').click();
-      await page.locator('.toast', { hasText: 'Group g-12: back to the pipeline' }).waitFor();
+      await toastShown(page, 'Group g-12: back to the pipeline');
       expect(await store.getGroupLimit!('hooks', 'g-12')).toBeNull();
       await waitFor(async () => (await row.getByTestId('group-limit').count()) === 0, {
         what: 'the limit to go',
