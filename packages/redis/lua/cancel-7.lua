@@ -36,6 +36,7 @@
 --- @include "includes/events.lua"
 --- @include "includes/finish.lua"
 --- @include "includes/state.lua"
+--- @include "includes/publish.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local finishedKey, countersKey, eventsKey = KEYS[5], KEYS[6], KEYS[7]
@@ -52,7 +53,7 @@ if not state then
   return 0
 end
 if state == 'a' then
-  redis.call('PUBLISH', cancelChannel, id)
+  publish(cancelChannel, id)
   return 2
 end
 if state == 'c' or state == 'x' or state == 'd' then

@@ -39,6 +39,7 @@
 --- @include "includes/chunked.lua"
 --- @include "includes/ready.lua"
 --- @include "includes/groups.lua"
+--- @include "includes/publish.lua"
 
 local FIELDS = 14
 local countersKey, prioritiesKey, scheduledKey = KEYS[1], KEYS[2], KEYS[3]
@@ -194,6 +195,6 @@ if #scheduled > 0 then
 end
 if created > 0 then
   redis.call('HINCRBY', countersKey, 'e', created)
-  redis.call('PUBLISH', wakeChannel, '')
+  publish(wakeChannel, '')
 end
 return reply

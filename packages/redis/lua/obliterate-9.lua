@@ -44,6 +44,7 @@
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/ready.lua"
+--- @include "includes/publish.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadKey, finishedKey, countersKey, configKey, eventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -75,7 +76,7 @@ local budget = maxPerCall
 if budget > 0 and running > 0 then
   local ids = redis.call('ZRANGE', activeKey, 0, budget - 1)
   for _, id in ipairs(ids) do
-    redis.call('PUBLISH', cancelChannel, id)
+    publish(cancelChannel, id)
     drop(id)
   end
   redis.call('ZREM', activeKey, unpack(ids))
@@ -135,5 +136,5 @@ redis.call('DEL', prioritiesKey, scheduledKey, activeKey, deadKey, finishedKey, 
 local version = (tonumber(redis.call('HGET', settingsKey, 'v')) or 0) + 1
 redis.call('DEL', settingsKey)
 redis.call('HSET', settingsKey, 'v', version)
-redis.call('PUBLISH', settingsChannel, version .. '|0|')
+publish(settingsChannel, version .. '|0|')
 return { 2, deleted, running, '0' }

@@ -22,6 +22,7 @@
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/groups.lua"
+--- @include "includes/publish.lua"
 
 local prioritiesKey = KEYS[1]
 if #ARGV ~= 5 or (ARGV[5] ~= '1' and ARGV[5] ~= '0') or ARGV[4] == '' then
@@ -41,7 +42,7 @@ if redis.call('SREM', groupPrefix .. 'p', group) == 0 then
   return 0
 end
 if groupRelease(groupPrefix, group, readyPrefix, prioritiesKey) then
-  redis.call('PUBLISH', wakeChannel, '')
+  publish(wakeChannel, '')
 end
 groupTidy(groupPrefix, group)
 return 1

@@ -23,6 +23,7 @@
 ]]
 --- @include "includes/time.lua"
 --- @include "includes/limiter.lua"
+--- @include "includes/publish.lua"
 
 local limiterKey = KEYS[1]
 local allowed, periodMs, ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -34,5 +35,5 @@ end
 local L = limiterOpen(limiterKey, allowed, periodMs, marginMs, storeNow())
 L.pausedUntil = math.max(L.pausedUntil, L.now + ms)
 limiterSave(L)
-redis.call('PUBLISH', channel, L.pausedUntil)
+publish(channel, L.pausedUntil)
 return { L.pausedUntil, L.now }

@@ -22,6 +22,7 @@
 --- @include "includes/time.lua"
 --- @include "includes/ready.lua"
 --- @include "includes/promote.lua"
+--- @include "includes/publish.lua"
 
 local scheduledKey, prioritiesKey = KEYS[1], KEYS[2]
 if #ARGV ~= 5 then
@@ -44,5 +45,5 @@ if f[3] then
 else
   readyPush(readyPrefix, prioritiesKey, f[2], id)
 end
-redis.call('PUBLISH', wakeChannel, '')
+publish(wakeChannel, '')
 return 1

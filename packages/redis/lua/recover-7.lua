@@ -50,6 +50,7 @@
 --- @include "includes/history.lua"
 --- @include "includes/finish.lua"
 --- @include "includes/template.lua"
+--- @include "includes/publish.lua"
 
 local prioritiesKey, activeKey, deadKey, countersKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local settingsKey, finishedKey = KEYS[6], KEYS[7]
@@ -134,7 +135,7 @@ if #dead > 0 then
   redis.call('HINCRBY', countersKey, 'd', #dead)
 end
 if #recovered > 0 then
-  redis.call('PUBLISH', wakeChannel, '')
+  publish(wakeChannel, '')
 end
 eventFlush(eventsKey, eventsMaxLen, events, nowS)
 if #dead > 0 then

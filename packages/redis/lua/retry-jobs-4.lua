@@ -28,6 +28,7 @@
 --- @include "includes/time.lua"
 --- @include "includes/ready.lua"
 --- @include "includes/groups.lua"
+--- @include "includes/publish.lua"
 
 local prioritiesKey, deadKey, finishedKey, countersKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local jobPrefix, readyPrefix, wakeChannel, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -84,6 +85,6 @@ if uncancelled > 0 then
   redis.call('HINCRBY', countersKey, 'nx', -uncancelled)
 end
 if moved > 0 then
-  redis.call('PUBLISH', wakeChannel, '')
+  publish(wakeChannel, '')
 end
 return { moved, more }

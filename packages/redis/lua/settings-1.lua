@@ -19,6 +19,9 @@
   Errors:
     -2  malformed arguments (a client of another version)
 ]]
+
+--- @include "includes/publish.lua"
+
 local settingsKey = KEYS[1]
 local settingsChannel, wakeChannel, op, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if #ARGV ~= 4 then
@@ -37,7 +40,7 @@ elseif op == 'resume' then
     redis.call('HDEL', settingsKey, 'p')
     paused, changed = false, true
   end
-  redis.call('PUBLISH', wakeChannel, '')
+  publish(wakeChannel, '')
 elseif op == 'concurrency' then
   if value == '' then
     redis.call('HDEL', settingsKey, 'c')
@@ -55,6 +58,6 @@ else
 end
 if changed then
   version = redis.call('HINCRBY', settingsKey, 'v', 1)
-  redis.call('PUBLISH', settingsChannel, version .. '|' .. (paused and '1' or '0') .. '|' .. (concurrency or ''))
+  publish(settingsChannel, version .. '|' .. (paused and '1' or '0') .. '|' .. (concurrency or ''))
 end
 return { version, paused and 1 or 0, concurrency }

@@ -68,6 +68,7 @@
 --- @include "includes/history.lua"
 --- @include "includes/finish.lua"
 --- @include "includes/limiter.lua"
+--- @include "includes/publish.lua"
 
 local FIELDS = 5
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -215,7 +216,7 @@ finishFlush(finished, finishedKey)
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)
 if not hadReady and redis.call('EXISTS', prioritiesKey) == 1 then
-  redis.call('PUBLISH', wakeChannel, '')
+  publish(wakeChannel, '')
 end
 
 local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000 + #done)

@@ -155,6 +155,23 @@ export class Connections {
   }
 
   /**
+   * The connection the store's pub/sub listens on: like {@link duplicate}; on a Cluster, one whose
+   * sharded subscriptions (`SSUBSCRIBE`) go to the master owning each channel's slot, over one
+   * connection per master that holds a subscribed channel (ioredis' `shardedSubscribers`).
+   */
+  subscriber(): RedisClient {
+    if (!this.main.isCluster) return this.duplicate('subscriber');
+    const main = this.main as Cluster;
+    const client = main.duplicate([], {
+      shardedSubscribers: true,
+      redisOptions: { ...storeClientOptions(main.options.redisOptions), ...CLIENT_DEFAULTS },
+    });
+    this.owned.add(client);
+    this.watch(client, 'subscriber');
+    return client;
+  }
+
+  /**
    * Closes one connection the store opened: at once for a blocking reader (nothing to flush, and a
    * pending `XREAD BLOCK` would hold a graceful QUIT back), else gracefully.
    */

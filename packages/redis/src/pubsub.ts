@@ -10,6 +10,8 @@ export interface Listener {
 /**
  * Shares one subscriber connection between every channel the store listens on: a channel is
  * subscribed while at least one listener wants it. ioredis subscribes again after a reconnect.
+ * `sharded` (a store on a Redis Cluster): the channels are shard channels (`SSUBSCRIBE`), which the
+ * scripts publish on with `SPUBLISH`; the client must be a Cluster client with `shardedSubscribers`.
  */
 export class PubSub {
   private readonly handlers = new Map<string, Set<(message: string) => void>>();
@@ -18,8 +20,9 @@ export class PubSub {
   constructor(
     private readonly client: RedisClient,
     private readonly logger: Logger,
+    private readonly sharded = false,
   ) {
-    client.on('message', (channel: string, message: string) => {
+    client.on(sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       const set = this.handlers.get(channel);
       if (!set) return;
       for (const handler of [...set]) handler(message);
@@ -36,7 +39,7 @@ export class PubSub {
     set.add(handler);
     let ready = this.subscribed.get(channel);
     if (!ready) {
-      ready = this.client.subscribe(channel).then(
+      ready = (this.sharded ? this.client.ssubscribe(channel) : this.client.subscribe(channel)).then(
         () => undefined,
         (error: unknown) => {
           this.subscribed.delete(channel);
@@ -59,7 +62,9 @@ export class PubSub {
         if (owner.size === 0 && this.handlers.get(channel) === owner) {
           this.handlers.delete(channel);
           this.subscribed.delete(channel);
-          this.client.unsubscribe(channel).catch(() => undefined);
+          (this.sharded ? this.client.sunsubscribe(channel) : this.client.unsubscribe(channel)).catch(
+            () => undefined,
+          );
         }
       },
     };

@@ -87,6 +87,7 @@ import {
   queueKeyResolver,
   scriptKeys,
   scripts,
+  type LoadedScript,
   type RedisClient,
   type ScriptKeyName,
   type ScriptName,
@@ -170,7 +171,8 @@ const CANCEL_RESULT: Readonly<Record<number, CancelResult>> = {
  *
  * Keys of one queue share a hash tag (`sluice:{emails}:…`), so a queue lives in one Cluster slot.
  * Wake-ups, cancellations and settings changes travel over pub/sub (one shared subscriber
- * connection); outcomes are published on a capped stream per queue, read with `XREAD BLOCK`.
+ * connection; on a Cluster, sharded pub/sub over one connection per master); outcomes are published
+ * on a capped stream per queue, read with `XREAD BLOCK`.
  *
  * Calls that fail (Redis unreachable, a timeout) fail their Observable or Promise with a
  * `StoreError`; ioredis reconnects meanwhile. Nothing is lost: a reserve whose reply never arrived
@@ -208,6 +210,8 @@ export class RedisStore implements Store {
   /** The key builder: every key name this store uses. */
   readonly keys: KeyBuilder;
   private readonly connections: Connections;
+  /** The Lua scripts this store runs: on a Cluster, those that publish with `SPUBLISH`. */
+  private readonly scripts: Record<ScriptName, LoadedScript>;
   private readonly pubsub: PubSub;
   private readonly logger: Logger;
   private readonly eventsMaxLen: number;
@@ -246,8 +250,14 @@ export class RedisStore implements Store {
     this.listScanPerCall = positiveInt(opts.listScanPerCall ?? 5000, 'listScanPerCall');
     this.settingsPollMs = positiveInt(opts.settingsPollMs ?? 1000, 'settingsPollMs');
     this.connectTimeoutMs = positiveInt(opts.connectTimeoutMs ?? 10_000, 'connectTimeoutMs');
-    scripts(); // read the Lua sources now: a missing file fails here, not on the first call
     this.connections = new Connections(opts.connection ?? opts.url ?? DEFAULT_URL, this.logger);
+    // The Lua sources are read now: a missing file fails here, not on the first call.
+    try {
+      this.scripts = scripts(this.connections.cluster);
+    } catch (error) {
+      void this.connections.close();
+      throw error;
+    }
     try {
       this.keys = new KeyBuilder({
         prefix: opts.prefix ?? 'sluice',
@@ -258,11 +268,17 @@ export class RedisStore implements Store {
       void this.connections.close();
       throw error;
     }
-    this.pubsub = new PubSub(this.connections.duplicate('subscriber'), this.logger);
+    this.pubsub = new PubSub(this.connections.subscriber(), this.logger, this.connections.cluster);
     // An obliterated queue is registered again by the next add of any process.
     this.pubsub.listen(this.storeChannel, (message) => {
       if (message.startsWith(OBLITERATED)) this.registered.delete(message.slice(OBLITERATED.length));
     });
+  }
+
+  /** Publishes from here as the scripts do: `SPUBLISH` on a Cluster (see `includes/publish.lua`). */
+  private publish(channel: string, message: string): Promise<unknown> {
+    const main = this.connections.main;
+    return this.connections.cluster ? main.spublish(channel, message) : main.publish(channel, message);
   }
 
   /** The store-wide pub/sub channel (queue obliterations). */
@@ -529,7 +545,7 @@ export class RedisStore implements Store {
             for (const i of chunk) {
               const values = encodeSettlement(settlements[i] as Settlement);
               if (values.length !== SETTLE_FIELDS) {
-                const script = scripts().settle.versionedName;
+                const script = this.scripts.settle.versionedName;
                 throw new RedisScriptError(script, 'malformed arguments: bad settlement', { queue });
               }
               for (const v of values) args.push(v);
@@ -939,7 +955,7 @@ export class RedisStore implements Store {
     ]);
     const result = CANCEL_RESULT[code];
     if (result === undefined) {
-      throw new RedisScriptError(scripts().cancel.versionedName, `malformed reply: unknown code ${code}`, {
+      throw new RedisScriptError(this.scripts.cancel.versionedName, `malformed reply: unknown code ${code}`, {
         queue,
       });
     }
@@ -1120,9 +1136,7 @@ export class RedisStore implements Store {
     }
     await this.command(queue, () => this.connections.main.srem(this.keys.queues, queue));
     this.registered.delete(queue);
-    await this.command(queue, () =>
-      this.connections.main.publish(this.storeChannel, `${OBLITERATED}${queue}`),
-    );
+    await this.command(queue, () => this.publish(this.storeChannel, `${OBLITERATED}${queue}`));
     this.configChanged.next(queue);
     return { jobs, running };
   }
@@ -1264,7 +1278,7 @@ export class RedisStore implements Store {
   /** Workers whose last report has not expired, sorted by id. */
   async workers(): Promise<readonly WorkerInfo[]> {
     this.assertOpen();
-    const reply = Reply.of(await this.execStoreWide('workers', [1000]), scripts().workers.versionedName);
+    const reply = Reply.of(await this.execStoreWide('workers', [1000]), this.scripts.workers.versionedName);
     const out: WorkerInfo[] = [];
     while (!reply.done) {
       reply.str();
@@ -1469,7 +1483,7 @@ export class RedisStore implements Store {
     limit?: { key: string; allowed: number; periodMs: number },
     moreKeys?: readonly string[],
   ): Promise<unknown> {
-    const script = scripts()[name];
+    const script = this.scripts[name];
     return execScript(
       this.connections.main,
       script,
@@ -1493,7 +1507,7 @@ export class RedisStore implements Store {
     moreKeys?: readonly string[],
   ): Promise<Reply> {
     const raw = await this.exec(name, keys, args, limiterKey, limit, moreKeys);
-    return Reply.of(raw, scripts()[name].versionedName, keys.queue);
+    return Reply.of(raw, this.scripts[name].versionedName, keys.queue);
   }
 
   /** Runs a script that answers one integer (a malformed answer throws a `RedisScriptError`). */
@@ -1504,12 +1518,12 @@ export class RedisStore implements Store {
     limiterKey?: string,
   ): Promise<number> {
     const raw = await this.exec(name, keys, args, limiterKey);
-    return readInt(raw, scripts()[name].versionedName, keys.queue);
+    return readInt(raw, this.scripts[name].versionedName, keys.queue);
   }
 
   /** Runs a script on the store-wide keys (the worker registry). */
   private execStoreWide(name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
-    const script = scripts()[name];
+    const script = this.scripts[name];
     const resolve = (key: ScriptKeyName): string => {
       if (key === 'workerInfo') return this.keys.workerInfo;
       if (key === 'workerExpiry') return this.keys.workerExpiry;

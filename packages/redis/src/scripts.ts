@@ -137,8 +137,18 @@ function version(): string {
   return packageVersion;
 }
 
-/** Reads, expands and hashes every script. */
-export function loadScripts(luaDir: string = LUA_DIR): Record<ScriptName, LoadedScript> {
+/** How `includes/publish.lua` publishes: the line the loader swaps for a store on a Cluster. */
+const PUBLISH_LINE = "local PUBLISH_COMMAND = 'PUBLISH'";
+
+/**
+ * Reads, expands and hashes every script. `cluster`: the scripts of a store on a Redis Cluster,
+ * which publish with `SPUBLISH` (sharded pub/sub: a message goes to the shard owning the channel's
+ * slot, not to every node); their source, and so their SHA and name, differ from the one-server set.
+ */
+export function loadScripts(
+  luaDir: string = LUA_DIR,
+  { cluster = false }: { readonly cluster?: boolean } = {},
+): Record<ScriptName, LoadedScript> {
   const files = scriptFiles(luaDir);
   const out: Partial<Record<ScriptName, LoadedScript>> = {};
   for (const name of SCRIPT_NAMES) {
@@ -150,7 +160,14 @@ export function loadScripts(luaDir: string = LUA_DIR): Record<ScriptName, Loaded
         `lua/${file} does not take the ${keyNames.length} keys its call site passes`,
       );
     }
-    const source = `-- @sluice/redis ${version()} ${name}\n${expandIncludes(file, luaDir)}`;
+    let body = expandIncludes(file, luaDir);
+    if (cluster && body.includes('PUBLISH_COMMAND')) {
+      if (!body.includes(PUBLISH_LINE)) {
+        throw new RedisScriptError(name, `includes/publish.lua no longer holds "${PUBLISH_LINE}"`);
+      }
+      body = body.replace(PUBLISH_LINE, "local PUBLISH_COMMAND = 'SPUBLISH'");
+    }
+    const source = `-- @sluice/redis ${version()} ${name}${cluster ? ' (cluster)' : ''}\n${body}`;
     const sha = createHash('sha1').update(source).digest('hex');
     out[name] = {
       name,
@@ -165,12 +182,15 @@ export function loadScripts(luaDir: string = LUA_DIR): Record<ScriptName, Loaded
   return out as Record<ScriptName, LoadedScript>;
 }
 
-let loaded: Record<ScriptName, LoadedScript> | undefined;
+const loaded: { node?: Record<ScriptName, LoadedScript>; cluster?: Record<ScriptName, LoadedScript> } = {};
 
-/** The scripts of this package version, loaded once per process. */
-export function scripts(): Record<ScriptName, LoadedScript> {
-  loaded ??= loadScripts();
-  return loaded;
+/**
+ * The scripts of this package version, loaded once per process: those for one server, or (`cluster`)
+ * those for a Redis Cluster (see {@link loadScripts}).
+ */
+export function scripts(cluster = false): Record<ScriptName, LoadedScript> {
+  if (cluster) return (loaded.cluster ??= loadScripts(LUA_DIR, { cluster: true }));
+  return (loaded.node ??= loadScripts());
 }
 
 /** The keys a script receives, in header order, from a resolver of key names. */

@@ -166,4 +166,27 @@ describe('Lua scripts', () => {
       expect(scripts[n].source).not.toMatch(/^--- @include/m);
     }
   });
+
+  it('publishes through includes/publish.lua only: PUBLISH on one server, SPUBLISH in the Cluster set', () => {
+    const node = loadScripts();
+    const cluster = loadScripts(LUA_DIR, { cluster: true });
+    let publishing = 0;
+    for (const n of SCRIPT_NAMES) {
+      // No script calls a publish command itself.
+      expect(node[n].source).not.toMatch(/redis\.call\(\s*'S?PUBLISH'/);
+      const publishes = /\bpublish\(/.test(node[n].source.replace(/local function publish\(/, ''));
+      if (!publishes) {
+        expect(node[n].source).not.toContain('PUBLISH_COMMAND');
+        continue;
+      }
+      publishing++;
+      expect(node[n].source).toContain("local PUBLISH_COMMAND = 'PUBLISH'");
+      expect(cluster[n].source).toContain("local PUBLISH_COMMAND = 'SPUBLISH'");
+      expect(cluster[n].source).not.toContain("local PUBLISH_COMMAND = 'PUBLISH'");
+      expect(cluster[n].sha).not.toBe(node[n].sha);
+      expect(cluster[n].versionedName).not.toBe(node[n].versionedName);
+    }
+    // enqueue, settle, recover, cancel, obliterate, retry-jobs, promote-job, pause-group, settings, pause-limit
+    expect(publishing).toBe(10);
+  });
 });
