@@ -83,8 +83,10 @@ import { RedisScriptError, toStoreError } from './errors';
 import { KeyBuilder, type QueueKeys } from './keys';
 import { PubSub } from './pubsub';
 import {
+  CLUSTER_RETRY_MS,
   execScript,
   queueKeyResolver,
+  retryClusterRefusals,
   scriptKeys,
   scripts,
   type LoadedScript,
@@ -144,6 +146,12 @@ export interface RedisStoreOptions {
   readonly listScanPerCall?: number;
   /** How often `settings(queue)` polls besides listening to pub/sub. Default `1000`. */
   readonly settingsPollMs?: number;
+  /**
+   * How long a call a Redis Cluster refuses without running it (`TRYAGAIN` while its queue's slot
+   * moves to another master, `CLUSTERDOWN`, redirections) is tried again before it fails. Default
+   * `30_000`; `0` fails at once (after ioredis' own redirections).
+   */
+  readonly clusterRetryMs?: number;
   /** Connection warnings go here. Default: silent. */
   readonly logger?: Logger;
 }
@@ -223,6 +231,7 @@ export class RedisStore implements Store {
   private readonly maxAdminPerCall: number;
   private readonly listScanPerCall: number;
   private readonly settingsPollMs: number;
+  private readonly clusterRetryMs: number;
   private readonly readers = new Map<string, StreamReader>();
   private readonly registered = new Set<string>();
   private readonly limitTags = new Map<string, string>();
@@ -249,6 +258,7 @@ export class RedisStore implements Store {
     this.maxAdminPerCall = positiveInt(opts.maxDrainPerCall ?? 1000, 'maxDrainPerCall');
     this.listScanPerCall = positiveInt(opts.listScanPerCall ?? 5000, 'listScanPerCall');
     this.settingsPollMs = positiveInt(opts.settingsPollMs ?? 1000, 'settingsPollMs');
+    this.clusterRetryMs = nonNegativeInt(opts.clusterRetryMs ?? CLUSTER_RETRY_MS, 'clusterRetryMs');
     this.connectTimeoutMs = positiveInt(opts.connectTimeoutMs ?? 10_000, 'connectTimeoutMs');
     this.connections = new Connections(opts.connection ?? opts.url ?? DEFAULT_URL, this.logger);
     // The Lua sources are read now: a missing file fails here, not on the first call.
@@ -1494,6 +1504,7 @@ export class RedisStore implements Store {
         ...(limit ? { limit } : {}),
       },
       moreKeys,
+      this.clusterRetryMs,
     );
   }
 
@@ -1529,12 +1540,20 @@ export class RedisStore implements Store {
       if (key === 'workerExpiry') return this.keys.workerExpiry;
       throw new RedisScriptError(script.versionedName, `malformed arguments: needs queue key ${key}`);
     };
-    return execScript(this.connections.main, script, scriptKeys(script, resolve), args, { queue: '' });
+    return execScript(
+      this.connections.main,
+      script,
+      scriptKeys(script, resolve),
+      args,
+      { queue: '' },
+      [],
+      this.clusterRetryMs,
+    );
   }
 
   private async command<R>(queue: string | undefined, fn: () => Promise<R>): Promise<R> {
     try {
-      return await fn();
+      return await retryClusterRefusals(fn, this.clusterRetryMs);
     } catch (error) {
       throw toStoreError(error, queue);
     }

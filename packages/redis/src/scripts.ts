@@ -217,6 +217,43 @@ function isNoScript(error: unknown): boolean {
 }
 
 /**
+ * A Cluster refused the command without running it: `TRYAGAIN` (a call on several keys of a slot
+ * whose keys are moving to another master), `CLUSTERDOWN`, or a `MOVED`/`ASK` redirection; also
+ * ioredis' "Too many Cluster redirections" when its last error was one of those (it gives up after
+ * `maxRedirections` tries, about 1.6 s of `TRYAGAIN`). Not a lost connection: a command in flight
+ * when one closes may have run.
+ */
+export function isClusterRefusal(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return /^(?:Too many Cluster redirections\. Last error: (?:\w*Error: )?)?(?:TRYAGAIN|CLUSTERDOWN|MOVED|ASK)\b/.test(
+    error.message,
+  );
+}
+
+/** How long a call refused by a Cluster ({@link isClusterRefusal}) is tried again by default. */
+export const CLUSTER_RETRY_MS = 30_000;
+
+/**
+ * Runs `call`, and again while a Cluster refuses it ({@link isClusterRefusal}: it did not run), for up
+ * to `retryMs` (waits of 20 ms doubling to 500 ms): a slot that moves to another master (resharding)
+ * delays calls on its queue for as long as its keys are split, instead of failing them.
+ */
+export async function retryClusterRefusals<R>(
+  call: () => Promise<R>,
+  retryMs: number = CLUSTER_RETRY_MS,
+): Promise<R> {
+  const deadline = Date.now() + retryMs;
+  for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isClusterRefusal(error) || Date.now() + wait > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+/**
  * The one way scripts run: `EVALSHA`, and on `NOSCRIPT` (a restarted or flushed server, a failover,
  * a Cluster node that has not seen the script yet) `EVAL` of the source, which also caches it again.
  * A negative number answered by a script becomes a `RedisScriptError` (or the error its code stands
@@ -229,6 +266,7 @@ export async function execScript(
   args: readonly (string | number)[],
   context: Omit<ScriptContext, 'script'>,
   moreKeys: readonly string[] = [],
+  retryMs: number = CLUSTER_RETRY_MS,
 ): Promise<unknown> {
   if (keys.length !== script.numberOfKeys) {
     throw new RedisScriptError(
@@ -241,12 +279,14 @@ export async function execScript(
   const all = moreKeys.length > 0 ? [...keys, ...moreKeys] : keys;
   let reply: unknown;
   try {
-    try {
-      reply = await client.evalsha(script.sha, all.length, ...all, ...args);
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      reply = await client.eval(script.source, all.length, ...all, ...args);
-    }
+    reply = await retryClusterRefusals(async () => {
+      try {
+        return await client.evalsha(script.sha, all.length, ...all, ...args);
+      } catch (error) {
+        if (!isNoScript(error)) throw error;
+        return await client.eval(script.source, all.length, ...all, ...args);
+      }
+    }, retryMs);
   } catch (error) {
     throw toStoreError(error, context.queue);
   }
