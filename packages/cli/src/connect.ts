@@ -5,6 +5,11 @@ import { CliError } from './io';
 export interface ConnectOptions {
   /** `--redis`; default `REDIS_URL`, then `redis://127.0.0.1:6379`. */
   readonly redis?: string;
+  /**
+   * `--cluster`: startup nodes of a Redis Cluster, `host:port[,host:port…]` (default
+   * `REDIS_CLUSTER_NODES`); credentials and TLS then come from `--redis` (its host is not used).
+   */
+  readonly cluster?: string;
   /** `--prefix`; default `sluice`. */
   readonly prefix?: string;
 }
@@ -31,8 +36,25 @@ export function redact(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
 
+/** The startup nodes of `--cluster` (or `REDIS_CLUSTER_NODES`), validated; `undefined` without one. */
+export function clusterNodes(options: ConnectOptions): { host: string; port: number }[] | undefined {
+  const spec = options.cluster ?? (process.env['REDIS_CLUSTER_NODES'] || undefined);
+  if (spec === undefined) return undefined;
+  const nodes = spec.split(',').map((part) => {
+    const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(part);
+    const port = Number(match?.[2]);
+    if (!match?.[1] || !(port >= 1 && port <= 65535)) {
+      throw new CliError(`invalid cluster node "${part.trim()}": expected host:port[,host:port…]`, 2);
+    }
+    return { host: match[1].replace(/^\[|\]$/g, ''), port };
+  });
+  return nodes;
+}
+
 /** Connects to Redis, failing fast with one clear line when nothing answers. */
 export async function openStore(options: ConnectOptions): Promise<Store> {
+  const nodes = clusterNodes(options);
+  if (nodes) return openClusterStore(nodes, options);
   const url = redisUrl(options);
   try {
     return await RedisStore.connect({
@@ -42,5 +64,29 @@ export async function openStore(options: ConnectOptions): Promise<Store> {
     });
   } catch (err) {
     throw new CliError(`cannot connect to Redis at ${redact(url)}: ${(err as Error).message}`);
+  }
+}
+
+/** Connects to a Redis Cluster from its startup nodes; credentials and TLS from `--redis` if given. */
+async function openClusterStore(
+  nodes: { host: string; port: number }[],
+  options: ConnectOptions,
+): Promise<Store> {
+  const where = nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  const credentials: { username?: string; password?: string; tls?: object } = {};
+  if (options.redis !== undefined) {
+    const url = new URL(redisUrl(options));
+    if (url.username) credentials.username = decodeURIComponent(url.username);
+    if (url.password) credentials.password = decodeURIComponent(url.password);
+    if (url.protocol === 'rediss:') credentials.tls = {};
+  }
+  try {
+    return await RedisStore.connect({
+      connection: { cluster: { nodes, options: { redisOptions: credentials } } },
+      ...(options.prefix ? { prefix: options.prefix } : {}),
+      connectTimeoutMs: 3000,
+    });
+  } catch (err) {
+    throw new CliError(`cannot connect to the Redis Cluster at ${where}: ${(err as Error).message}`);
   }
 }

@@ -70,6 +70,10 @@ export function createProgram(io: Io): Command {
     .description('Inspect and operate Sluice queues in Redis')
     .version('0.1.0')
     .option('--redis <url>', 'Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)')
+    .option(
+      '--cluster <nodes>',
+      'a Redis Cluster: startup nodes host:port[,host:port…] (default: $REDIS_CLUSTER_NODES); credentials and TLS from --redis',
+    )
     .option('--prefix <prefix>', 'key prefix the workers use', 'sluice')
     .option('--json', 'print JSON instead of tables')
     .exitOverride()

@@ -1,0 +1,152 @@
+import { execFile, spawn } from 'node:child_process';
+import path from 'node:path';
+import { definePipeline, silentLogger, Worker } from '@sluice/core';
+import { RedisStore } from '@sluice/redis';
+import { clusterNodes } from '@sluice/cli';
+import { uniquePrefix, useRedisCluster } from '@sluice/testing';
+
+const bin = path.resolve(__dirname, '../dist/bin.js');
+
+interface Result {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+// Each step runs the real binary (a Node process each time): slow on a loaded machine.
+jest.setTimeout(90_000);
+
+describe('--cluster nodes', () => {
+  it('reads host:port pairs, and refuses anything else with the expected form', () => {
+    expect(clusterNodes({ cluster: '10.0.0.1:7000, redis-b:7001,[::1]:7002' })).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(clusterNodes({})).toBeUndefined();
+    for (const bad of ['10.0.0.1', 'host:0', 'host:70000', 'a:1,,b:2', 'redis://a:1']) {
+      expect(() => clusterNodes({ cluster: bad })).toThrow(/expected host:port\[,host:port…\]/);
+    }
+  });
+});
+
+describe('sluice on a 3-master Redis Cluster (the real binary)', () => {
+  const cluster = useRedisCluster();
+  let prefix: string;
+  beforeEach(() => {
+    prefix = uniquePrefix('cli-cluster').replace(/:$/, '');
+  });
+  const nodes = (): string => cluster.startupNodes.map((n) => `${n.host}:${n.port}`).join(',');
+
+  const sluice = (...args: string[]): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [bin, '--cluster', nodes(), '--prefix', prefix, ...args],
+        { timeout: 30_000, env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' } },
+        (error, stdout, stderr) => {
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        },
+      );
+    });
+  const json = async (...args: string[]): Promise<unknown> => {
+    const r = await sluice('--json', ...args);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as unknown;
+  };
+
+  it('adds, shows, drains and obliterates queues of every master; a worker on the Cluster runs what it added', async () => {
+    const queues = ['mail', 'sms', 'push', 'hooks', 'exports', 'thumbs'];
+    for (const q of queues) await json('enqueue', q, JSON.stringify({ q }), '--create');
+    type Stats = { queue: string; paused: boolean; counts: Record<string, number> }[];
+    const statsOf = async (queue: string) => ((await json('stats')) as Stats).find((s) => s.queue === queue);
+    const stats = (await json('stats')) as Stats;
+    expect(stats.map((s) => s.queue).sort()).toEqual([...queues].sort());
+    for (const s of stats) expect(s.counts.ready).toBe(1);
+
+    // A worker on the Cluster completes the job of 'mail'; the CLI sees it.
+    const store = await RedisStore.connect({
+      connection: { cluster: { nodes: cluster.startupNodes } },
+      prefix,
+    });
+    const worker = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [definePipeline({ queue: 'mail', handler: () => Promise.resolve('sent') })],
+    });
+    const done = new Promise<void>((resolve) => {
+      worker.outcomes$.subscribe(() => {
+        resolve();
+      });
+    });
+    worker.start();
+    await done;
+    await worker.close({ timeoutMs: 2000 });
+    await store.close();
+    expect((await statsOf('mail'))?.counts).toMatchObject({ ready: 0, completed: 1 });
+
+    // Pause from the CLI; drain and obliterate.
+    expect((await sluice('pause', 'sms')).code).toBe(0);
+    expect((await statsOf('sms'))?.paused).toBe(true);
+    expect((await sluice('drain', 'push', '--yes')).code).toBe(0);
+    expect((await statsOf('push'))?.counts.ready).toBe(0);
+    expect((await sluice('obliterate', 'thumbs', '--yes')).code).toBe(0);
+    const after = (await json('stats')) as { queue: string }[];
+    expect(after.map((s) => s.queue)).not.toContain('thumbs');
+  });
+
+  it('serves the dashboard on the Cluster', async () => {
+    await json('enqueue', 'emails', '{"to":"x@example.com"}', '--create');
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        '--cluster',
+        nodes(),
+        '--prefix',
+        prefix,
+        '--json',
+        'dashboard',
+        '--port',
+        '0',
+        '--token',
+        's3cret',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' } },
+    );
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve((JSON.parse(line) as { url: string }).url);
+      });
+      child.once('exit', (code) => {
+        reject(new Error(`dashboard exited early with ${String(code)}`));
+      });
+    });
+    const overview = await fetch(new URL('api/overview', url), {
+      headers: { authorization: 'Bearer s3cret' },
+    });
+    expect(overview.status).toBe(200);
+    expect(JSON.stringify(await overview.json())).toContain('emails');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('says which Cluster it could not reach', async () => {
+    const r = await new Promise<Result>((resolve) => {
+      execFile(
+        process.execPath,
+        [bin, '--cluster', '127.0.0.1:1', 'stats'],
+        { timeout: 30_000, env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' } },
+        (error, stdout, stderr) => {
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        },
+      );
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^sluice: cannot connect to the Redis Cluster at 127\.0\.0\.1:1: /);
+  });
+});
