@@ -11,6 +11,8 @@ export function readConfig(): unknown {
 /** A {@link ConnectionSpec} as the store takes it. */
 export function toConnection(spec: ConnectionSpec): RedisConnection {
   if (typeof spec === 'string') return spec;
+  if ('cluster' in spec)
+    return { cluster: { nodes: spec.cluster.map((n) => ({ host: n.host, port: n.port })) } };
   const { tls, ...rest } = spec;
   return tls ? { ...rest, tls: { ...tls } } : { ...rest };
 }

@@ -32,7 +32,9 @@ export type ConnectionSpec =
       readonly tls?: { readonly ca: string; readonly servername?: string };
       /** ioredis' connection timeout in ms (how long a TCP/TLS connect may take). */
       readonly connectTimeout?: number;
-    };
+    }
+  /** A Redis Cluster, from its startup nodes. */
+  | { readonly cluster: readonly { readonly host: string; readonly port: number }[] };
 
 /** What a job's payload tells the fault worker to do. Unknown or missing fields mean `ok`. */
 export type JobMode =

@@ -14,3 +14,18 @@ describe('worker crashes (CI subset)', () => {
     timeoutMs: 60_000,
   });
 });
+
+describe('worker crashes on a 3-master Redis Cluster (CI subset)', () => {
+  useCleanup();
+  workerCrashScenario({
+    jobs: 3_000,
+    workers: 3,
+    concurrency: 10,
+    kills: 3,
+    workMs: 40,
+    leaseMs: 2000,
+    record: false,
+    timeoutMs: 60_000,
+    cluster: true,
+  });
+});

@@ -2,6 +2,7 @@ import { StoreError } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { getFreePort, uniquePrefix } from '@sluice/testing';
 import type { ConnectionSpec } from '../../src/protocol';
+import { toConnection } from '../../src/program';
 import { Harness } from '../support/harness';
 import { Ledgers } from '../support/ledger';
 import { describeExit, ProgramProcess, runConnectCheck } from '../support/programs';
@@ -25,7 +26,7 @@ async function refusal(connection: ConnectionSpec): Promise<{ error: unknown; ms
   const started = Date.now();
   try {
     const store = await RedisStore.connect({
-      connection,
+      connection: toConnection(connection),
       prefix: uniquePrefix('refused'),
       connectTimeoutMs: 5000,
     });

@@ -14,6 +14,8 @@ export interface WorkerCrashParams {
   readonly leaseMs: number;
   readonly record: boolean;
   readonly timeoutMs: number;
+  /** On a 3-master Redis Cluster of its own instead of one server. */
+  readonly cluster?: boolean;
 }
 
 /**
@@ -27,9 +29,11 @@ export interface WorkerCrashParams {
  */
 export function workerCrashScenario(p: WorkerCrashParams): void {
   it(
-    `${String(p.jobs)} jobs, ${String(p.workers)} workers, one SIGKILLed at each ${String(Math.round(100 / (p.kills + 1)))}% of the drain and restarted, ${String(p.kills)} times: nothing lost, duplicates ≤ concurrency × kills`,
+    `${p.cluster ? 'on a 3-master Redis Cluster: ' : ''}${String(p.jobs)} jobs, ${String(p.workers)} workers, one SIGKILLed at each ${String(Math.round(100 / (p.kills + 1)))}% of the drain and restarted, ${String(p.kills)} times: nothing lost, duplicates ≤ concurrency × kills`,
     async () => {
-      const h = await Harness.start({ label: 'crash' });
+      const h = await Harness.start(
+        p.cluster ? { label: 'crash-cluster', cluster: true } : { label: 'crash' },
+      );
       try {
         const queue = 'crashes';
         await h.keepAllRecords(queue);
@@ -71,7 +75,7 @@ export function workerCrashScenario(p: WorkerCrashParams): void {
         const heldByVictims = inFlightAtKills.reduce((a, b) => a + b, 0);
         const bound = p.concurrency * p.kills;
         report(
-          resultOf('worker-crashes', r, [
+          resultOf(p.cluster ? 'worker-crashes-cluster' : 'worker-crashes', r, [
             `${String(p.kills)} SIGKILLs, at each ${String(Math.round(100 / (p.kills + 1)))}% of the drain, over ${String(p.workers)} workers of concurrency ${String(p.concurrency)}, lease ${String(p.leaseMs)} ms`,
             `handlers running in the victims at the kills: ${inFlightAtKills.join('+')} = ${String(heldByVictims)}; duplicated ${String(r.duplicated)} ≤ ${String(heldByVictims)} ≤ bound concurrency × kills = ${String(bound)}`,
             `jobs still queued at each kill: ${remainingAtKill.join(', ')}`,

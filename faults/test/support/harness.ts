@@ -1,11 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { Queue, type JobOptions, type QueueStats } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
-import { spawnRedis, uniquePrefix, type SpawnedRedis, type SpawnRedisOptions } from '@sluice/testing';
+import {
+  clusterStartupNodes,
+  spawnRedis,
+  spawnRedisCluster,
+  uniquePrefix,
+  type SpawnedRedis,
+  type SpawnRedisOptions,
+} from '@sluice/testing';
 import type { ConnectionSpec, JobData, ProducerProgramConfig, WorkerProgramConfig } from '../../src/protocol';
+import { toConnection } from '../../src/program';
 import { killAllPrograms, spawnWorker, startProducer, type ProgramProcess } from './programs';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,6 +37,17 @@ export interface HarnessOptions extends SpawnRedisOptions {
   readonly label: string;
   /** How the test's own store and the programs connect. Default: the server's URL. */
   readonly connection?: (redis: SpawnedRedis) => ConnectionSpec;
+  /**
+   * A 3-master Redis Cluster of its own instead of one server (the store and the programs connect
+   * to it; `redis` and `admin` are not available, `cluster` is the admin client).
+   */
+  readonly cluster?: boolean;
+}
+
+/** What a harness stops when it is disposed: its server, or every node of its Cluster. */
+interface Servers {
+  readonly single?: SpawnedRedis;
+  stop(): Promise<void>;
 }
 
 /** Every harness not yet disposed, so `disposeAll` can clean up after a failed test. */
@@ -46,10 +65,10 @@ export class Harness {
   private disposed = false;
 
   private constructor(
-    readonly redis: SpawnedRedis,
+    private readonly servers: Servers,
     readonly connection: ConnectionSpec,
     readonly store: RedisStore,
-    readonly admin: Redis,
+    private readonly adminClient: Redis | Cluster,
     prefix: string,
     ledgerDir: string,
   ) {
@@ -58,13 +77,34 @@ export class Harness {
     open.add(this);
   }
 
+  /** The harness' own server (not on a Cluster harness). */
+  get redis(): SpawnedRedis {
+    if (!this.servers.single) throw new Error('a Cluster harness has no single server');
+    return this.servers.single;
+  }
+
+  /** An admin client on the server (not on a Cluster harness: see `cluster`). */
+  get admin(): Redis {
+    if (this.adminClient instanceof Cluster) throw new Error('a Cluster harness has no single-server client');
+    return this.adminClient;
+  }
+
+  /** An admin client on the Cluster (a Cluster harness only). */
+  get cluster(): Cluster {
+    if (!(this.adminClient instanceof Cluster)) throw new Error('not a Cluster harness');
+    return this.adminClient;
+  }
+
   static async start(options: HarnessOptions): Promise<Harness> {
-    const { label, connection, ...redisOptions } = options;
+    const { label, connection, cluster, ...redisOptions } = options;
+    if (cluster) return Harness.startCluster(label);
     const redis = await spawnRedis(redisOptions);
     try {
       const spec = connection ? connection(redis) : redis.url;
+      if (typeof spec !== 'string' && 'cluster' in spec)
+        throw new Error('a Cluster harness: use cluster: true');
       const prefix = uniquePrefix(label);
-      const store = await RedisStore.connect({ connection: spec, prefix });
+      const store = await RedisStore.connect({ connection: toConnection(spec), prefix });
       const adminOptions = { maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false };
       const admin =
         typeof spec === 'string'
@@ -72,9 +112,26 @@ export class Harness {
           : new Redis({ ...spec, ...(spec.tls ? { tls: { ...spec.tls } } : {}), ...adminOptions });
       admin.on('error', () => undefined);
       const ledgerDir = mkdtempSync(join(tmpdir(), `sluice-faults-${label}-`));
-      return new Harness(redis, spec, store, admin, prefix, ledgerDir);
+      return new Harness({ single: redis, stop: () => redis.stop() }, spec, store, admin, prefix, ledgerDir);
     } catch (error) {
       await redis.stop();
+      throw error;
+    }
+  }
+
+  private static async startCluster(label: string): Promise<Harness> {
+    const nodes = await spawnRedisCluster();
+    try {
+      const startup = clusterStartupNodes(nodes);
+      const spec: ConnectionSpec = { cluster: startup };
+      const prefix = uniquePrefix(label);
+      const store = await RedisStore.connect({ connection: { cluster: { nodes: startup } }, prefix });
+      const admin = new Cluster(startup, { redisOptions: { maxRetriesPerRequest: 1 } });
+      admin.on('error', () => undefined);
+      const ledgerDir = mkdtempSync(join(tmpdir(), `sluice-faults-${label}-`));
+      return new Harness({ stop: () => nodes.stop() }, spec, store, admin, prefix, ledgerDir);
+    } catch (error) {
+      await nodes.stop();
       throw error;
     }
   }
@@ -181,9 +238,9 @@ export class Harness {
     await Promise.all(this.programs.filter((p) => p.alive).map((p) => p.kill()));
     await this.store.close().catch(() => undefined);
     // QUIT rather than disconnect: a client dropped without it keeps a timer alive for two seconds.
-    await Promise.race([this.admin.quit().catch(() => undefined), sleep(1000)]);
-    this.admin.disconnect();
-    await this.redis.stop();
+    await Promise.race([this.adminClient.quit().catch(() => undefined), sleep(1000)]);
+    this.adminClient.disconnect();
+    await this.servers.stop();
     if (process.env['FAULTS_KEEP'] !== '1') rmSync(this.ledgerDir, { recursive: true, force: true });
   }
 }
