@@ -18,7 +18,10 @@ export const LIBFAKETIME = [
 ].find((path) => existsSync(path));
 
 export interface WorkerProcessConfig {
+  /** The Redis server; with `cluster`, not used. */
   readonly url: string;
+  /** A Redis Cluster's startup nodes: the worker connects to it instead of `url`. */
+  readonly cluster?: readonly { readonly host: string; readonly port: number }[];
   readonly prefix: string;
   readonly queue: string;
   readonly concurrency?: number;
