@@ -4,6 +4,8 @@
  *
  *   REDIS_URL=redis://127.0.0.1:6379 SLUICE_PREFIX=app node dist/worker.js
  *
+ * On a Redis Cluster, give its startup nodes instead: `REDIS_CLUSTER_NODES=10.0.0.1:7000,10.0.0.2:7000`.
+ *
  * When started by `main.ts` (or a test) with an IPC channel, it reports every job it ran.
  */
 import { createLogger, definePipeline, Worker, type ReservedJob } from '@sluice/core';
@@ -59,11 +61,24 @@ async function run(job: ReservedJob): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
-async function main(): Promise<void> {
-  const store = await RedisStore.connect({
-    url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
-    prefix: process.env['SLUICE_PREFIX'] ?? 'sluice',
+/** `REDIS_CLUSTER_NODES` (`host:port,host:port`) as ioredis takes startup nodes, if set. */
+function clusterNodes(): { host: string; port: number }[] | undefined {
+  const spec = process.env['REDIS_CLUSTER_NODES'];
+  if (!spec) return undefined;
+  return spec.split(',').map((node) => {
+    const colon = node.lastIndexOf(':');
+    return { host: node.slice(0, colon).trim(), port: Number(node.slice(colon + 1)) };
   });
+}
+
+async function main(): Promise<void> {
+  const nodes = clusterNodes();
+  const prefix = process.env['SLUICE_PREFIX'] ?? 'sluice';
+  const store = await RedisStore.connect(
+    nodes
+      ? { connection: { cluster: { nodes } }, prefix }
+      : { url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', prefix },
+  );
   const worker = new Worker({
     store,
     pipelines: [

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from '@sluice/core';
 import { deleteKeysWithPrefix, RedisStore } from '@sluice/redis';
-import { uniquePrefix, useRedis } from '@sluice/testing';
+import { uniquePrefix, useRedis, useRedisCluster } from '@sluice/testing';
 import {
   DIGEST_QUEUE,
   REMINDER_QUEUE,
@@ -43,8 +43,30 @@ function startWorker(env: Record<string, string>): Promise<WorkerProcess> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** How the test and the worker processes reach Redis: one server, or a Cluster. */
+interface Target {
+  connect(prefix: string): Promise<RedisStore>;
+  env(): Record<string, string>;
+}
+
 describe('scheduled-and-unique: three worker processes', () => {
   const redis = useRedis();
+  scenario({
+    connect: (prefix) => RedisStore.connect({ url: redis.url, prefix }),
+    env: () => ({ REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' }),
+  });
+});
+
+describe('scheduled-and-unique: three worker processes on a 3-master Redis Cluster', () => {
+  const cluster = useRedisCluster();
+  scenario({
+    connect: (prefix) =>
+      RedisStore.connect({ connection: { cluster: { nodes: cluster.startupNodes } }, prefix }),
+    env: () => ({ REDIS_CLUSTER_NODES: cluster.startupNodes.map((n) => `${n.host}:${n.port}`).join(',') }),
+  });
+});
+
+function scenario(target: Target): void {
   let prefix: string;
   let store: RedisStore;
   const workers: WorkerProcess[] = [];
@@ -54,7 +76,7 @@ describe('scheduled-and-unique: three worker processes', () => {
   });
   beforeEach(async () => {
     prefix = uniquePrefix('scheduled-and-unique');
-    store = await RedisStore.connect({ url: redis.url, prefix });
+    store = await target.connect(prefix);
   });
   afterEach(async () => {
     for (const w of workers.splice(0)) {
@@ -66,7 +88,7 @@ describe('scheduled-and-unique: three worker processes', () => {
   });
 
   it('runs each cron tick once, no reminder early, and collapses duplicate requests into one job', async () => {
-    const env = { REDIS_URL: redis.url, SLUICE_PREFIX: prefix };
+    const env = { ...target.env(), SLUICE_PREFIX: prefix };
     workers.push(...(await Promise.all([startWorker(env), startWorker(env), startWorker(env)])));
     const runs = () =>
       workers.flatMap((w, worker) =>
@@ -137,4 +159,4 @@ describe('scheduled-and-unique: three worker processes', () => {
     const welcomeRuns = runs().filter((r) => r.queue === WELCOME_QUEUE);
     expect(welcomeRuns.map((r) => r.id).sort()).toEqual([first!.id, other.id].sort());
   }, 45_000);
-});
+}
