@@ -1,31 +1,23 @@
 import { useCleanup } from './support/harness';
 import { workerCrashScenario } from './scenarios/worker-crashes';
 
+const params = {
+  jobs: 20_000,
+  workers: 4,
+  concurrency: 10,
+  kills: 10,
+  workMs: 40,
+  leaseMs: 2000,
+  record: true,
+  timeoutMs: 180_000,
+};
+
 describe('worker crashes', () => {
   useCleanup();
-  workerCrashScenario({
-    jobs: 20_000,
-    workers: 4,
-    concurrency: 10,
-    kills: 10,
-    workMs: 40,
-    leaseMs: 2000,
-    record: true,
-    timeoutMs: 180_000,
-  });
+  workerCrashScenario(params);
 });
 
 describe('worker crashes on a 3-master Redis Cluster', () => {
   useCleanup();
-  workerCrashScenario({
-    jobs: 20_000,
-    workers: 4,
-    concurrency: 10,
-    kills: 10,
-    workMs: 40,
-    leaseMs: 2000,
-    record: true,
-    timeoutMs: 180_000,
-    cluster: true,
-  });
+  workerCrashScenario({ ...params, cluster: true });
 });

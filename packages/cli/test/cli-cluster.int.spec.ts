@@ -1,17 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
-import path from 'node:path';
 import { definePipeline, silentLogger, Worker } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { clusterNodes } from '@sluice/cli';
 import { uniquePrefix, useRedisCluster } from '@sluice/testing';
-
-const bin = path.resolve(__dirname, '../dist/bin.js');
-
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { runSluice, startDashboard, type Result } from './binary';
 
 // Each step runs the real binary (a Node process each time): slow on a loaded machine.
 jest.setTimeout(90_000);
@@ -38,17 +29,9 @@ describe('sluice on a 3-master Redis Cluster (the real binary)', () => {
   });
   const nodes = (): string => cluster.startupNodes.map((n) => `${n.host}:${n.port}`).join(',');
 
+  const env = { REDIS_URL: '', REDIS_CLUSTER_NODES: '' };
   const sluice = (...args: string[]): Promise<Result> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [bin, '--cluster', nodes(), '--prefix', prefix, ...args],
-        { timeout: 30_000, env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' } },
-        (error, stdout, stderr) => {
-          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-        },
-      );
-    });
+    runSluice(['--cluster', nodes(), '--prefix', prefix, ...args], env);
   const json = async (...args: string[]): Promise<unknown> => {
     const r = await sluice('--json', ...args);
     expect(r).toMatchObject({ code: 0, stderr: '' });
@@ -97,34 +80,10 @@ describe('sluice on a 3-master Redis Cluster (the real binary)', () => {
 
   it('serves the dashboard on the Cluster', async () => {
     await json('enqueue', 'emails', '{"to":"x@example.com"}', '--create');
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        '--cluster',
-        nodes(),
-        '--prefix',
-        prefix,
-        '--json',
-        'dashboard',
-        '--port',
-        '0',
-        '--token',
-        's3cret',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' } },
+    const { child, url } = await startDashboard(
+      ['--cluster', nodes(), '--prefix', prefix, '--json', 'dashboard', '--port', '0', '--token', 's3cret'],
+      env,
     );
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const line = out.split('\n').find((l) => l.startsWith('{'));
-        if (line) resolve((JSON.parse(line) as { url: string }).url);
-      });
-      child.once('exit', (code) => {
-        reject(new Error(`dashboard exited early with ${String(code)}`));
-      });
-    });
     const overview = await fetch(new URL('api/overview', url), {
       headers: { authorization: 'Bearer s3cret' },
     });
@@ -136,16 +95,7 @@ describe('sluice on a 3-master Redis Cluster (the real binary)', () => {
   });
 
   it('says which Cluster it could not reach', async () => {
-    const r = await new Promise<Result>((resolve) => {
-      execFile(
-        process.execPath,
-        [bin, '--cluster', '127.0.0.1:1', 'stats'],
-        { timeout: 30_000, env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '' } },
-        (error, stdout, stderr) => {
-          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-        },
-      );
-    });
+    const r = await runSluice(['--cluster', '127.0.0.1:1', 'stats'], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^sluice: cannot connect to the Redis Cluster at 127\.0\.0\.1:1: /);
   });

@@ -1,4 +1,3 @@
-import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,14 +6,7 @@ import { RedisStore } from '@sluice/redis';
 import { firstValueFrom } from 'rxjs';
 import { run, type Io } from '@sluice/cli';
 import { uniquePrefix, useRedis } from '@sluice/testing';
-
-const bin = path.resolve(__dirname, '../dist/bin.js');
-
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { runSluice, startDashboard, type Result } from './binary';
 
 // Each step runs the real binary (a Node process each time): slow on a loaded machine.
 jest.setTimeout(90_000);
@@ -27,16 +19,7 @@ describe('sluice (the real binary against a real Redis)', () => {
   });
 
   const sluice = (...args: string[]): Promise<Result> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [bin, '--redis', redis.url, '--prefix', prefix, ...args],
-        { timeout: 30_000, env: { ...process.env, REDIS_URL: '' } },
-        (error, stdout, stderr) => {
-          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-        },
-      );
-    });
+    runSluice(['--redis', redis.url, '--prefix', prefix, ...args], { REDIS_URL: '' });
   const json = async (...args: string[]): Promise<unknown> => {
     const r = await sluice('--json', ...args);
     expect(r).toMatchObject({ code: 0, stderr: '' });
@@ -700,36 +683,18 @@ describe('sluice (the real binary against a real Redis)', () => {
 
   it('serves the dashboard until interrupted', async () => {
     await json('enqueue', 'emails', '{"to":"x@example.com"}', '--create');
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        '--redis',
-        redis.url,
-        '--prefix',
-        prefix,
-        '--json',
-        'dashboard',
-        '--port',
-        '0',
-        '--token',
-        's3cret',
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const line = out.split('\n').find((l) => l.startsWith('{'));
-        if (line) resolve((JSON.parse(line) as { url: string }).url);
-      });
-      child.once('exit', (code) => {
-        reject(new Error(`dashboard exited early with ${String(code)}`));
-      });
-    });
+    const { child, url } = await startDashboard([
+      '--redis',
+      redis.url,
+      '--prefix',
+      prefix,
+      '--json',
+      'dashboard',
+      '--port',
+      '0',
+      '--token',
+      's3cret',
+    ]);
     const unauthorized = await fetch(new URL('api/overview', url));
     expect(unauthorized.status).toBe(401);
     const overview = await fetch(new URL('api/overview', url), {

@@ -1,7 +1,13 @@
 import { firstValueFrom } from 'rxjs';
 import { maxInAnyWindow } from '@sluice/core';
 import { storeFixture, useRedisClusterWithAdmin } from './helpers';
-import { killAllWorkers, ProviderProcess, WorkerProcess } from './worker-process';
+import {
+  killAllWorkers,
+  ProviderProcess,
+  runUntilCompleted,
+  shareOfLimit,
+  WorkerProcess,
+} from './worker-process';
 
 /**
  * The four-process rate-limit test on a 3-master Redis Cluster: the limit's log lives in the queue's
@@ -40,10 +46,7 @@ describe('worker processes sharing a rate limit on a 3-master Redis Cluster', ()
       await firstValueFrom(
         fx.store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue: 'limited', data: { n } }))),
       );
-      const completed = (): number =>
-        workers.reduce((sum, w) => sum + w.outcomes.filter((o) => o.kind === 'completed').length, 0);
-      await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
-      await Promise.all(workers.map((w) => w.close()));
+      await runUntilCompleted(workers, jobs);
 
       const outcomes = workers.flatMap((w) => w.outcomes);
       const handedBack = outcomes.filter((o) => o.kind === 'snoozed').length;
@@ -53,10 +56,7 @@ describe('worker processes sharing a rate limit on a 3-master Redis Cluster', ()
       const starts = workers.flatMap((w, i) => w.starts.map((s) => s.at - offsets[i]!));
       expect(new Set(workers.flatMap((w) => w.starts.map((s) => s.id))).size).toBe(jobs);
       const worst = maxInAnyWindow(starts, 1000);
-      const sorted = [...starts].sort((a, b) => a - b);
-      let gaps = 0;
-      for (let k = 400; k < sorted.length; k++) gaps += sorted[k]! - sorted[k - 400]!;
-      const share = 1000 / (gaps / (sorted.length - 400));
+      const share = shareOfLimit(starts, 400, 1000);
       const arrivals = (await provider.arrivals()).map((a) => a.at);
       console.log(
         `rate limit on a 3-master Cluster: ${jobs} jobs, at most ${worst} handler starts in any 1000 ms ` +

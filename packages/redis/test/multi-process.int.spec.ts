@@ -4,7 +4,14 @@ import { uniquePrefix } from '@sluice/testing';
 import { deleteKeysWithPrefix, RedisStore } from '@sluice/redis';
 import { sleep, useRedisWithAdmin } from './helpers';
 import { maxInAnyWindow, type JobRecord } from '@sluice/core';
-import { cpuHog, killAllWorkers, ProviderProcess, WorkerProcess } from './worker-process';
+import {
+  cpuHog,
+  killAllWorkers,
+  ProviderProcess,
+  runUntilCompleted,
+  shareOfLimit,
+  WorkerProcess,
+} from './worker-process';
 
 /** Redis TIME in ms, the clock leases and the rate limit use. */
 /** CPU time the Redis server used so far (user and system, ms; INFO cpu). */
@@ -81,12 +88,7 @@ describe('worker processes sharing one Redis', () => {
         await firstValueFrom(
           store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue: 'limited', data: { n } }))),
         );
-        const completed = (): number =>
-          workers.reduce((sum, w) => sum + w.outcomes.filter((o) => o.kind === 'completed').length, 0);
-        // 6 s at the full rate; a loaded machine moves late starts to later slots, so allow more.
-        await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
-
-        await Promise.all(workers.map((w) => w.close()));
+        await runUntilCompleted(workers, jobs);
         const parentUsed = process.cpuUsage(parentCpu);
         const redisUsed = (await redisCpuMs(redis.admin)) - redisCpu;
         const outcomes = workers.flatMap((w) => w.outcomes);
@@ -125,12 +127,7 @@ describe('worker processes sharing one Redis', () => {
         const handlerStarts = workers.flatMap((w, i) => w.starts.map((s) => s.at - offsets[i]!));
         const worst = maxInAnyWindow(handlerStarts, 1000);
         const span = Math.max(...handlerStarts) - Math.min(...handlerStarts);
-        // The share of the limit reached: at the full rate every start is one period after the
-        // start 400 before it; the mean of those gaps, against the period.
-        const sorted = [...handlerStarts].sort((a, b) => a - b);
-        let gaps = 0;
-        for (let k = 400; k < sorted.length; k++) gaps += sorted[k]! - sorted[k - 400]!;
-        const share = 1000 / (gaps / (sorted.length - 400));
+        const share = shareOfLimit(handlerStarts, 400, 1000);
         // The provider's own record (network time and its event loop included): reported.
         const arrivalRecords = await provider.arrivals();
         const arrivals = arrivalRecords.map((a) => a.at);
@@ -196,10 +193,7 @@ describe('worker processes sharing one Redis', () => {
       await firstValueFrom(
         store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue: 'refused', data: { n } }))),
       );
-      const completed = (): number =>
-        workers.reduce((sum, w) => sum + w.outcomes.filter((o) => o.kind === 'completed').length, 0);
-      await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
-      await Promise.all(workers.map((w) => w.close()));
+      await runUntilCompleted(workers, jobs);
 
       const outcomes = workers.flatMap((w) => w.outcomes);
       expect(outcomes.filter((o) => o.kind === 'dead' || o.kind === 'retrying')).toEqual([]);
@@ -414,10 +408,7 @@ describe('worker processes sharing one Redis', () => {
       ),
     );
     const groupOf = new Map(added.map((a, n) => [a.id, `t${n % groups}`]));
-    const completed = (): number =>
-      workers.reduce((sum, w) => sum + w.outcomes.filter((o) => o.kind === 'completed').length, 0);
-    await workers[0]!.until(() => completed() >= jobs, 100_000, `${jobs} outcomes`);
-    await Promise.all(workers.map((w) => w.close()));
+    await runUntilCompleted(workers, jobs);
 
     const outcomes = workers.flatMap((w) => w.outcomes);
     const handedBack = outcomes.filter((o) => o.kind === 'snoozed').length;
@@ -442,12 +433,7 @@ describe('worker processes sharing one Redis', () => {
       worstByRecord = Math.max(worstByRecord, maxInAnyWindow(byRecord, periodMs));
       overByStart += windowsOver(byStart, allowed, periodMs);
       overByRecord += windowsOver(byRecord, allowed, periodMs);
-      // The share of the allowed rate: at the full rate each start is one period after the start
-      // `allowed` before it; the mean of those gaps, against the period.
-      const sorted = [...byStart].sort((a, b) => a - b);
-      let gaps = 0;
-      for (let k = allowed; k < sorted.length; k++) gaps += sorted[k]! - sorted[k - allowed]!;
-      shares.push(periodMs / (gaps / (sorted.length - allowed)));
+      shares.push(shareOfLimit(byStart, allowed, periodMs));
     }
     shares.sort((a, b) => a - b);
     const pct = (x: number): string => (x * 100).toFixed(1);

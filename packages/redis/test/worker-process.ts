@@ -327,3 +327,29 @@ export function cpuHog(): { stop(): void } {
     },
   };
 }
+
+/**
+ * Waits until the workers together completed `jobs` jobs (within `timeoutMs`), then closes them all.
+ * A loaded machine moves late starts to later slots: the default allows far more than the full rate.
+ */
+export async function runUntilCompleted(
+  workers: readonly WorkerProcess[],
+  jobs: number,
+  timeoutMs = 100_000,
+): Promise<void> {
+  const completed = (): number =>
+    workers.reduce((sum, w) => sum + w.outcomes.filter((o) => o.kind === 'completed').length, 0);
+  await workers[0]!.until(() => completed() >= jobs, timeoutMs, `${jobs} outcomes`);
+  await Promise.all(workers.map((w) => w.close()));
+}
+
+/**
+ * The share of a limit of `allowed` per `periodMs` that `starts` reached: at the full rate every start
+ * is one period after the start `allowed` before it; the mean of those gaps, against the period.
+ */
+export function shareOfLimit(starts: readonly number[], allowed: number, periodMs: number): number {
+  const sorted = [...starts].sort((a, b) => a - b);
+  let gaps = 0;
+  for (let k = allowed; k < sorted.length; k++) gaps += sorted[k]! - sorted[k - allowed]!;
+  return periodMs / (gaps / (sorted.length - allowed));
+}
