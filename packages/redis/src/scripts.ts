@@ -137,13 +137,18 @@ function version(): string {
   return packageVersion;
 }
 
+/** What every script of a store on a Cluster runs first. */
+const SLOT_GUARD = 'includes/slot-guard.lua';
+
 /** How `includes/publish.lua` publishes: the line the loader swaps for a store on a Cluster. */
 const PUBLISH_LINE = "local PUBLISH_COMMAND = 'PUBLISH'";
 
 /**
  * Reads, expands and hashes every script. `cluster`: the scripts of a store on a Redis Cluster,
  * which publish with `SPUBLISH` (sharded pub/sub: a message goes to the shard owning the channel's
- * slot, not to every node); their source, and so their SHA and name, differ from the one-server set.
+ * slot, not to every node) and begin with `includes/slot-guard.lua` (a script on a slot that is
+ * moving stops before its first write); their source, and so their SHA and name, differ from the
+ * one-server set.
  */
 export function loadScripts(
   luaDir: string = LUA_DIR,
@@ -167,6 +172,7 @@ export function loadScripts(
       }
       body = body.replace(PUBLISH_LINE, "local PUBLISH_COMMAND = 'SPUBLISH'");
     }
+    if (cluster) body = `${expandIncludes(SLOT_GUARD, luaDir)}\n${body}`;
     const source = `-- @sluice/redis ${version()} ${name}${cluster ? ' (cluster)' : ''}\n${body}`;
     const sha = createHash('sha1').update(source).digest('hex');
     out[name] = {
@@ -212,21 +218,35 @@ export function queueKeyResolver(keys: QueueKeys, limiterKey?: string): (name: S
   };
 }
 
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+/**
+ * The server does not hold the script: `NOSCRIPT`, also as the last error of ioredis' Cluster
+ * redirections (a slot moving to a master that has not run the script yet, reached by `ASK`).
+ */
+export function isNoScript(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    /^(?:Too many Cluster redirections\. Last error: (?:\w*Error: )?)?NOSCRIPT\b/.test(error.message)
+  );
 }
 
 /**
  * A Cluster refused the command without running it: `TRYAGAIN` (a call on several keys of a slot
  * whose keys are moving to another master), `CLUSTERDOWN`, or a `MOVED`/`ASK` redirection; also
  * ioredis' "Too many Cluster redirections" when its last error was one of those (it gives up after
- * `maxRedirections` tries, about 1.6 s of `TRYAGAIN`). Not a lost connection: a command in flight
- * when one closes may have run.
+ * `maxRedirections` tries, about 1.6 s of `TRYAGAIN`). And a script of the Cluster set stopped by
+ * Redis before its first write: its slot guard (`includes/slot-guard.lua`, the first thing every
+ * such script does) met a moving slot, or the Cluster was down when it began. Not a lost
+ * connection: a command in flight when one closes may have run.
  */
 export function isClusterRefusal(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  return /^(?:Too many Cluster redirections\. Last error: (?:\w*Error: )?)?(?:TRYAGAIN|CLUSTERDOWN|MOVED|ASK)\b/.test(
-    error.message,
+  return (
+    /^(?:Too many Cluster redirections\. Last error: (?:\w*Error: )?)?(?:TRYAGAIN|CLUSTERDOWN|MOVED|ASK)\b/.test(
+      error.message,
+    ) ||
+    /^ERR Script attempted to (?:access a non local key in a cluster node|execute a (?:write )?command while the cluster is down)\b/.test(
+      error.message,
+    )
   );
 }
 

@@ -106,3 +106,70 @@ export function useRedisClusterWithAdmin(): RedisClusterFixture & { readonly adm
     },
   }) as RedisClusterFixture & { readonly admin: Cluster };
 }
+
+/** A slot moving from one master to another, the way `redis-cli --cluster reshard` moves it. */
+export interface SlotMove {
+  readonly slot: number;
+  readonly source: Redis;
+  readonly target: Redis;
+  /** `MIGRATE`s these keys of the slot to the target. */
+  moveKeys(keys: readonly string[]): Promise<void>;
+  /**
+   * Moves the slot's keys left, `batch` at a time with `pauseMs` between batches (keys with `early`
+   * first), then gives the slot to the target on every master (again: harmless). Returns the keys
+   * moved.
+   */
+  finish(options?: {
+    readonly batch?: number;
+    readonly pauseMs?: number;
+    readonly early?: (key: string) => boolean;
+  }): Promise<number>;
+}
+
+/** Marks the slot of `key` as moving from its master to another one (`IMPORTING`/`MIGRATING`). */
+export async function startSlotMove(admin: Cluster, key: string): Promise<SlotMove> {
+  const slot = await admin.cluster('KEYSLOT', key);
+  const masters = admin.nodes('master');
+  const ownerKey = admin.slots[slot]![0]!;
+  const source = masters.find((m) => `${m.options.host}:${m.options.port}` === ownerKey)!;
+  const target = masters.find((m) => m !== source)!;
+  const [sourceId, targetId] = [await source.cluster('MYID'), await target.cluster('MYID')];
+  await target.cluster('SETSLOT', slot, 'IMPORTING', sourceId);
+  await source.cluster('SETSLOT', slot, 'MIGRATING', targetId);
+  const moveKeys = async (keys: readonly string[]): Promise<void> => {
+    if (keys.length === 0) return;
+    await source.migrate(target.options.host!, target.options.port!, '', 0, 5000, 'KEYS', ...keys);
+  };
+  return {
+    slot,
+    source,
+    target,
+    moveKeys,
+    finish: async ({ batch = 100, pauseMs = 0, early } = {}) => {
+      let moved = 0;
+      for (let first = early !== undefined; ;) {
+        const listed = await source.cluster('GETKEYSINSLOT', slot, first ? 100_000 : batch);
+        const keys = (first ? listed.filter((k) => early!(k)) : listed).slice(0, batch);
+        if (keys.length === 0 && first) {
+          first = false;
+          continue;
+        }
+        if (keys.length === 0) break;
+        await moveKeys(keys);
+        moved += keys.length;
+        if (pauseMs > 0) await sleep(pauseMs);
+      }
+      for (const m of masters) await m.cluster('SETSLOT', slot, 'NODE', targetId);
+      return moved;
+    },
+  };
+}
+
+/** `errorstat_<code>` counts of a server (`INFO errorstats`). */
+export async function errorStats(node: Redis): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of (await node.info('errorstats')).matchAll(/^errorstat_(\w+):count=(\d+)/gm)) {
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}

@@ -189,4 +189,18 @@ describe('Lua scripts', () => {
     // enqueue, settle, recover, cancel, obliterate, retry-jobs, promote-job, pause-group, settings, pause-limit
     expect(publishing).toBe(10);
   });
+
+  it('starts every script of the Cluster set with the slot guard, and no script of the one-server set', () => {
+    const node = loadScripts();
+    const cluster = loadScripts(LUA_DIR, { cluster: true });
+    const guard = "redis.call('EXISTS', KEYS[1] .. ':~slot-guard:1', KEYS[1] .. ':~slot-guard:2')";
+    for (const n of SCRIPT_NAMES) {
+      expect(node[n].source).not.toContain('slot-guard');
+      // The first command a Cluster script runs: nothing but comments and the version line before it.
+      const code = cluster[n].source.split('\n').filter((l) => !/^\s*(--|$)/.test(l));
+      const firstCall = code.findIndex((l) => l.includes('redis.call'));
+      expect([n, code[firstCall]]).toEqual([n, guard]);
+      expect(code.slice(0, firstCall).every((l) => !/redis\./.test(l))).toBe(true);
+    }
+  });
 });
