@@ -36,6 +36,35 @@ export class RedisScriptError extends SluiceError {
   }
 }
 
+/**
+ * An add was written on its master but fewer replicas than `durableAdds.replicas` acknowledged it
+ * within `durableAdds.timeoutMs` (`WAIT`): the jobs exist, but a failover now could lose them. Adding
+ * them again with the same ids (or unique keys) is answered as a duplicate where they survived.
+ */
+export class NotReplicatedError extends StoreError {
+  /** Replicas that acknowledged the write in time. */
+  readonly acknowledged: number;
+  /** Replicas asked for. */
+  readonly wanted: number;
+  /** Ids of the jobs the call added (or found already there), in the order given. */
+  readonly ids: readonly string[];
+  constructor(
+    queue: string,
+    acknowledged: number,
+    wanted: number,
+    timeoutMs: number,
+    ids: readonly string[],
+  ) {
+    super(
+      `redis: ${ids.length} job(s) added to "${queue}" but acknowledged by ${acknowledged} of ${wanted} replica(s) within ${timeoutMs} ms; a failover now could lose them`,
+      { queue },
+    );
+    this.acknowledged = acknowledged;
+    this.wanted = wanted;
+    this.ids = ids;
+  }
+}
+
 /** What a script call was about, for error messages. */
 export interface ScriptContext {
   readonly script: string;

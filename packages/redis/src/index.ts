@@ -15,7 +15,7 @@ export {
   parseRedisVersion,
 } from './server-version';
 export { deleteKeysWithPrefix } from './delete-prefix';
-export { RedisScriptError, ScriptErrorCode } from './errors';
+export { NotReplicatedError, RedisScriptError, ScriptErrorCode } from './errors';
 export { KeyBuilder } from './keys';
 export type { QueueKeyMap, QueueKeyName, QueueKeys } from './keys';
 export { LUA_DIR, SCRIPT_KEYS, SCRIPT_NAMES, loadScripts } from './scripts';

@@ -79,7 +79,7 @@ import {
 } from './codec';
 import { Connections, type RedisConnection } from './connection';
 import { escapeGlob } from './delete-prefix';
-import { RedisScriptError, toStoreError } from './errors';
+import { NotReplicatedError, RedisScriptError, toStoreError } from './errors';
 import { KeyBuilder, type QueueKeys } from './keys';
 import { PubSub } from './pubsub';
 import {
@@ -91,6 +91,7 @@ import {
   scripts,
   type LoadedScript,
   type RedisClient,
+  type ReplicaWait,
   type ScriptKeyName,
   type ScriptName,
 } from './scripts';
@@ -152,6 +153,14 @@ export interface RedisStoreOptions {
    * `30_000`; `0` fails at once (after ioredis' own redirections).
    */
   readonly clusterRetryMs?: number;
+  /**
+   * Durable adds: an add resolves only once `replicas` replicas of its master acknowledged it
+   * (`WAIT`, pipelined with the add script), so a failover that promotes one of them keeps it.
+   * Fewer in `timeoutMs` (default `1000`) fail the add with a `NotReplicatedError` (the jobs are on
+   * the master: adding them again with the same ids or unique keys is answered as a duplicate).
+   * Default: adds resolve once the master has them (Redis replicates asynchronously).
+   */
+  readonly durableAdds?: { readonly replicas: number; readonly timeoutMs?: number };
   /** Connection warnings go here. Default: silent. */
   readonly logger?: Logger;
 }
@@ -232,6 +241,7 @@ export class RedisStore implements Store {
   private readonly listScanPerCall: number;
   private readonly settingsPollMs: number;
   private readonly clusterRetryMs: number;
+  private readonly durableAdds: { readonly replicas: number; readonly timeoutMs: number } | undefined;
   private readonly readers = new Map<string, StreamReader>();
   private readonly registered = new Set<string>();
   private readonly limitTags = new Map<string, string>();
@@ -259,6 +269,10 @@ export class RedisStore implements Store {
     this.listScanPerCall = positiveInt(opts.listScanPerCall ?? 5000, 'listScanPerCall');
     this.settingsPollMs = positiveInt(opts.settingsPollMs ?? 1000, 'settingsPollMs');
     this.clusterRetryMs = nonNegativeInt(opts.clusterRetryMs ?? CLUSTER_RETRY_MS, 'clusterRetryMs');
+    this.durableAdds = opts.durableAdds && {
+      replicas: positiveInt(opts.durableAdds.replicas, 'durableAdds.replicas'),
+      timeoutMs: positiveInt(opts.durableAdds.timeoutMs ?? 1000, 'durableAdds.timeoutMs'),
+    };
     this.connectTimeoutMs = positiveInt(opts.connectTimeoutMs ?? 10_000, 'connectTimeoutMs');
     this.connections = new Connections(opts.connection ?? opts.url ?? DEFAULT_URL, this.logger);
     // The Lua sources are read now: a missing file fails here, not on the first call.
@@ -394,11 +408,23 @@ export class RedisStore implements Store {
               chunk.length,
             ];
             for (const values of chunk) for (const v of values) args.push(v);
-            const reply = await this.call('enqueue', keys, args);
+            const durable: ReplicaWait | undefined = this.durableAdds && { ...this.durableAdds };
+            const raw = await this.exec('enqueue', keys, args, undefined, undefined, undefined, durable);
+            const reply = Reply.of(raw, this.scripts.enqueue.versionedName, queue);
             reply.int(); // store time
             for (let i = 0; i < chunk.length; i++) {
               const index = group.indices[start + i] ?? 0;
               results[index] = { id: reply.str(), duplicate: reply.int() === 1 };
+            }
+            if (durable && (durable.acknowledged ?? 0) < durable.replicas) {
+              const ids = group.indices.slice(start, end).map((i) => results[i]?.id ?? '');
+              throw new NotReplicatedError(
+                queue,
+                durable.acknowledged ?? 0,
+                durable.replicas,
+                durable.timeoutMs,
+                ids,
+              );
             }
             start = end;
           }
@@ -1492,6 +1518,7 @@ export class RedisStore implements Store {
     limiterKey?: string,
     limit?: { key: string; allowed: number; periodMs: number },
     moreKeys?: readonly string[],
+    replicated?: ReplicaWait,
   ): Promise<unknown> {
     const script = this.scripts[name];
     return execScript(
@@ -1505,6 +1532,7 @@ export class RedisStore implements Store {
       },
       moreKeys,
       this.clusterRetryMs,
+      replicated,
     );
   }
 

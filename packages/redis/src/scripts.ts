@@ -274,6 +274,45 @@ export async function retryClusterRefusals<R>(
 }
 
 /**
+ * Replicas a script's writes must reach: the script and a `WAIT` go in one pipeline on the
+ * connection to the master that runs it, and `replicated.acknowledged` gets the number of replicas
+ * that acknowledged (`WAIT` covers every earlier write on that connection).
+ */
+export interface ReplicaWait {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+  acknowledged?: number;
+}
+
+/** `EVALSHA` (or, on `NOSCRIPT`, `EVAL`) then `WAIT`, pipelined to the node of the script's keys. */
+async function runAndWait(
+  client: RedisClient,
+  script: LoadedScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+  replicated: ReplicaWait,
+): Promise<unknown> {
+  const attempt = async (withSource: boolean): Promise<unknown> => {
+    const pipeline = client.pipeline();
+    if (withSource) pipeline.eval(script.source, keys.length, ...keys, ...args);
+    else pipeline.evalsha(script.sha, keys.length, ...keys, ...args);
+    pipeline.wait(replicated.replicas, replicated.timeoutMs);
+    const results = (await pipeline.exec()) ?? [];
+    const [ran, waited] = results;
+    if (ran?.[0]) throw ran[0];
+    if (waited?.[0]) throw waited[0];
+    replicated.acknowledged = Number(waited?.[1] ?? 0);
+    return ran?.[1];
+  };
+  try {
+    return await attempt(false);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return await attempt(true);
+  }
+}
+
+/**
  * The one way scripts run: `EVALSHA`, and on `NOSCRIPT` (a restarted or flushed server, a failover,
  * a Cluster node that has not seen the script yet) `EVAL` of the source, which also caches it again.
  * A negative number answered by a script becomes a `RedisScriptError` (or the error its code stands
@@ -287,6 +326,7 @@ export async function execScript(
   context: Omit<ScriptContext, 'script'>,
   moreKeys: readonly string[] = [],
   retryMs: number = CLUSTER_RETRY_MS,
+  replicated?: ReplicaWait,
 ): Promise<unknown> {
   if (keys.length !== script.numberOfKeys) {
     throw new RedisScriptError(
@@ -300,6 +340,7 @@ export async function execScript(
   let reply: unknown;
   try {
     reply = await retryClusterRefusals(async () => {
+      if (replicated) return runAndWait(client, script, all, args, replicated);
       try {
         return await client.evalsha(script.sha, all.length, ...all, ...args);
       } catch (error) {

@@ -70,7 +70,13 @@ describe('spawnRedisCluster (via useRedisCluster)', () => {
   it('uses REDIS_CLUSTER_NODES as is (not owned, stop() is a no-op)', async () => {
     const spec = cluster.handle.nodes.map((n) => `${n.host}:${n.port}`).join(', ');
     const found = await findRedisCluster({ env: { REDIS_CLUSTER_NODES: spec } });
-    expect(found).toMatchObject({ source: 'env', owned: false, servers: [], nodes: cluster.handle.nodes });
+    expect(found).toMatchObject({
+      source: 'env',
+      owned: false,
+      servers: [],
+      replicas: [],
+      nodes: cluster.handle.nodes,
+    });
     await found.stop();
     expect(cluster.handle.servers.every((s) => s.running)).toBe(true);
   });
@@ -93,7 +99,53 @@ describe('spawnRedisCluster (via useRedisCluster)', () => {
 
 it('spawnRedisCluster rejects fewer than 3 masters', async () => {
   await expect(spawnRedisCluster({ masters: 2 })).rejects.toThrow(/masters/);
+  await expect(spawnRedisCluster({ replicas: -1 })).rejects.toThrow(/replicas/);
 });
+
+it('spawnRedisCluster with replicas: each master followed by one, promoted when its master dies', async () => {
+  const handle = await spawnRedisCluster({ replicas: 1, nodeTimeoutMs: 1_000 });
+  const client = new Cluster(clusterStartupNodes(handle), { redisOptions: { maxRetriesPerRequest: 1 } });
+  client.on('error', () => undefined);
+  try {
+    expect(handle.nodes).toHaveLength(3);
+    expect(handle.servers).toHaveLength(3);
+    expect(handle.replicas).toHaveLength(3);
+    const masterPorts = handle.nodes.map((n) => n.port).sort();
+    expect(handle.replicas.map((r) => r.master.port).sort()).toEqual(masterPorts);
+    // A write on a master reaches its replica.
+    const key = 'replicated';
+    await client.set(key, 'v');
+    const slot = await client.cluster('KEYSLOT', key);
+    const owner = client.slots[slot]![0]!;
+    const master = handle.servers.find((s) => `${s.host}:${s.port}` === owner)!;
+    const replica = handle.replicas.find((r) => r.master.port === master.port)!.server;
+    const direct = new Redis(replica.port, replica.host);
+    try {
+      // The write is acknowledged by the master's one replica, and is there.
+      const onMaster = client.nodes('master').find((n) => n.options.port === master.port)!;
+      expect(await onMaster.wait(1, 5_000)).toBe(1);
+      expect(/^role:slave/m.test(await direct.info('replication'))).toBe(true);
+      expect(await direct.call('READONLY').then(() => direct.get(key))).toBe('v');
+      await master.kill('SIGKILL');
+      // The replica takes over the slot once the master is seen failed (node timeout) and wins the
+      // election; the key is there.
+      const deadline = Date.now() + 20_000;
+      let role = '';
+      while (Date.now() < deadline) {
+        role = /^role:(\w+)/m.exec(await direct.info('replication'))?.[1] ?? '';
+        if (role === 'master') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(role).toBe('master');
+      expect(await direct.get(key)).toBe('v');
+    } finally {
+      direct.disconnect();
+    }
+  } finally {
+    client.disconnect();
+    await handle.stop();
+  }
+}, 60_000);
 
 describe('parseClusterNodes', () => {
   it('parses host:port lists, IPv6 included, and rejects garbage', () => {

@@ -5,13 +5,15 @@ import { getFreeClusterPort } from './free-port';
 import { launchRedis } from './redis-server';
 import type { SpawnRedisOptions } from './redis-server';
 import { sendCommands } from './resp';
-import type { RedisClusterHandle, RedisNodeAddress } from './types';
+import type { RedisClusterHandle, RedisNodeAddress, SpawnedRedis } from './types';
 
 const SLOTS = 16_384;
 
 export interface SpawnRedisClusterOptions {
   /** Number of masters (default 3, at least 3: `redis-cli --cluster create` needs three). */
   readonly masters?: number;
+  /** Replicas of each master (default 0): a master's failure then promotes one of them. */
+  readonly replicas?: number;
   /** `cluster-node-timeout` in ms (default 2 000). */
   readonly nodeTimeoutMs?: number;
   /** Options for every node (`port` is not allowed: each node gets a free one). */
@@ -57,23 +59,44 @@ function parseInfo(text: string): Map<string, string> {
 
 async function clusterReady(
   node: RedisNodeAddress,
-  masters: number,
+  known: number,
   password: string | undefined,
 ): Promise<boolean> {
   const auth = password === undefined ? [] : [['AUTH', password]];
   try {
-    const reply = (await sendCommands(node.host, node.port, [...auth, ['CLUSTER', 'INFO']], 1_000)).pop();
-    if (typeof reply !== 'string') return false;
-    const info = parseInfo(reply);
+    const replies = await sendCommands(
+      node.host,
+      node.port,
+      [...auth, ['CLUSTER', 'INFO'], ['INFO', 'replication']],
+      1_000,
+    );
+    const [cluster, replication] = replies.slice(-2);
+    if (typeof cluster !== 'string' || typeof replication !== 'string') return false;
+    const info = parseInfo(cluster);
+    const role = parseInfo(replication);
     return (
       info.get('cluster_state') === 'ok' &&
       info.get('cluster_slots_assigned') === String(SLOTS) &&
       info.get('cluster_slots_ok') === String(SLOTS) &&
-      Number(info.get('cluster_known_nodes')) >= masters
+      Number(info.get('cluster_known_nodes')) >= known &&
+      // A replica counts once it has its master's data and follows it.
+      (role.get('role') !== 'slave' || role.get('master_link_status') === 'up')
     );
   } catch {
     return false;
   }
+}
+
+/** The master a node replicates (`INFO replication`), or undefined for a master. */
+async function masterOf(
+  node: RedisNodeAddress,
+  password: string | undefined,
+): Promise<RedisNodeAddress | undefined> {
+  const auth = password === undefined ? [] : [['AUTH', password]];
+  const reply = (await sendCommands(node.host, node.port, [...auth, ['INFO', 'replication']], 1_000)).pop();
+  const info = parseInfo(typeof reply === 'string' ? reply : '');
+  if (info.get('role') !== 'slave') return undefined;
+  return { host: info.get('master_host') ?? '', port: Number(info.get('master_port')) };
 }
 
 /** Waits until every node reports `cluster_state:ok` with all 16384 slots assigned. */
@@ -95,14 +118,18 @@ async function waitForClusterOk(
 }
 
 /**
- * Spawns `masters` redis-server nodes in cluster mode (free ports whose bus port `+10000` is free too,
- * one temp dir each), joins them with `redis-cli --cluster create ... --cluster-replicas 0`, and
- * resolves once every node reports `cluster_state:ok` with all 16384 slots assigned.
+ * Spawns `masters × (1 + replicas)` redis-server nodes in cluster mode (free ports whose bus port
+ * `+10000` is free too, one temp dir each), joins them with
+ * `redis-cli --cluster create ... --cluster-replicas <replicas>`, and resolves once every node reports
+ * `cluster_state:ok` with all 16384 slots assigned and every replica follows its master.
  */
 export async function spawnRedisCluster(options: SpawnRedisClusterOptions = {}): Promise<RedisClusterHandle> {
   const masters = options.masters ?? 3;
   if (!Number.isInteger(masters) || masters < 3)
     throw new Error('spawnRedisCluster: masters must be an integer >= 3');
+  const replicas = options.replicas ?? 0;
+  if (!Number.isInteger(replicas) || replicas < 0)
+    throw new Error('spawnRedisCluster: replicas must be an integer >= 0');
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const deadline = Date.now() + startTimeoutMs;
   const nodeOptions: SpawnRedisOptions = options.node ?? {};
@@ -117,7 +144,7 @@ export async function spawnRedisCluster(options: SpawnRedisClusterOptions = {}):
   };
 
   const started = await Promise.allSettled(
-    Array.from({ length: masters }, () => launchRedis(nodeOptions, launch)),
+    Array.from({ length: masters * (1 + replicas) }, () => launchRedis(nodeOptions, launch)),
   );
   const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   let stopping: Promise<void> | undefined;
@@ -131,7 +158,9 @@ export async function spawnRedisCluster(options: SpawnRedisClusterOptions = {}):
     throw failure.reason;
   }
 
-  const nodes: RedisNodeAddress[] = servers.map((s) => ({ host: s.host, port: s.port }));
+  const all: RedisNodeAddress[] = servers.map((s) => ({ host: s.host, port: s.port }));
+  const masterServers: SpawnedRedis[] = [];
+  const replicaServers: { server: SpawnedRedis; master: RedisNodeAddress }[] = [];
   try {
     const cli = options.redisCliPath ?? process.env['SLUICE_REDIS_CLI'] ?? 'redis-cli';
     const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
@@ -141,19 +170,28 @@ export async function spawnRedisCluster(options: SpawnRedisClusterOptions = {}):
         ...auth,
         '--cluster',
         'create',
-        ...nodes.map((n) => `${n.host}:${n.port}`),
+        ...all.map((n) => `${n.host}:${n.port}`),
         '--cluster-replicas',
-        '0',
+        String(replicas),
         '--cluster-yes',
       ],
       Math.max(1_000, deadline - Date.now()),
     );
-    await waitForClusterOk(nodes, password, deadline);
+    await waitForClusterOk(all, password, deadline);
+    for (const server of servers) {
+      const master = await masterOf(server, password);
+      if (master) replicaServers.push({ server, master });
+      else masterServers.push(server);
+    }
+    if (masterServers.length !== masters) {
+      throw new Error(`redis cluster: expected ${masters} masters, found ${masterServers.length}`);
+    }
   } catch (error) {
     await stop();
     throw error;
   }
-  return { nodes, source: 'spawned', owned: true, servers, stop };
+  const nodes = masterServers.map((s) => ({ host: s.host, port: s.port }));
+  return { nodes, source: 'spawned', owned: true, servers: masterServers, replicas: replicaServers, stop };
 }
 
 /** Parses `host:port,host:port` (IPv6 as `[::1]:7000`). */
@@ -181,7 +219,7 @@ export async function findRedisCluster(options: FindRedisClusterOptions = {}): P
   const spec = (options.env ?? process.env)['REDIS_CLUSTER_NODES'];
   if (spec !== undefined && spec.trim() !== '') {
     const nodes = parseClusterNodes(spec);
-    return { nodes, source: 'env', owned: false, servers: [], stop: () => Promise.resolve() };
+    return { nodes, source: 'env', owned: false, servers: [], replicas: [], stop: () => Promise.resolve() };
   }
   return spawnRedisCluster(options);
 }

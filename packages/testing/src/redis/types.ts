@@ -57,6 +57,11 @@ export interface RedisClusterHandle {
   readonly owned: boolean;
   /** The spawned node processes, in `nodes` order (empty for `REDIS_CLUSTER_NODES`). */
   readonly servers: readonly SpawnedRedis[];
+  /**
+   * The spawned replicas (`replicas` per master), each with the address of its master, as the Cluster
+   * set them up: a replica promoted by a failover stays in this list.
+   */
+  readonly replicas: readonly { readonly server: SpawnedRedis; readonly master: RedisNodeAddress }[];
   /** Kills every spawned node and removes their dirs; idempotent; a no-op when not owned. */
   stop(): Promise<void>;
 }

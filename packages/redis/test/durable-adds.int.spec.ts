@@ -1,0 +1,110 @@
+import { firstValueFrom } from 'rxjs';
+import { Redis } from 'ioredis';
+import { InvalidArgumentError } from '@sluice/core';
+import { NotReplicatedError, RedisStore } from '@sluice/redis';
+import { spawnRedis, uniquePrefix, type SpawnedRedis } from '@sluice/testing';
+import { sleep } from './helpers';
+
+jest.setTimeout(60_000);
+
+/**
+ * Durable adds (`durableAdds`): an add resolves once replicas of its master acknowledged it (`WAIT`),
+ * on a master of our own with one replica.
+ */
+describe('durable adds on a master with one replica', () => {
+  let master: SpawnedRedis;
+  let replica: SpawnedRedis;
+  let onReplica: Redis;
+  const stores: RedisStore[] = [];
+
+  beforeAll(async () => {
+    master = await spawnRedis();
+    replica = await spawnRedis({ config: { replicaof: `${master.host} ${master.port}` } });
+    onReplica = new Redis(replica.port, replica.host, { maxRetriesPerRequest: 1 });
+    onReplica.on('error', () => undefined);
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
+      await sleep(50);
+      if (/^master_link_status:up/m.test(await onReplica.info('replication'))) return;
+    }
+    throw new Error('the replica did not catch up with its master');
+  });
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    onReplica.disconnect();
+    await replica.stop();
+    await master.stop();
+  });
+
+  async function store(
+    durableAdds?: { replicas: number; timeoutMs?: number },
+    prefix = uniquePrefix('durable'),
+  ): Promise<RedisStore> {
+    const s = await RedisStore.connect({
+      connection: master.url,
+      prefix,
+      ...(durableAdds ? { durableAdds } : {}),
+    });
+    stores.push(s);
+    return s;
+  }
+
+  it('resolves once the replica has the jobs', async () => {
+    const s = await store({ replicas: 1 });
+    const added = await firstValueFrom(
+      s.enqueue(Array.from({ length: 50 }, (_, n) => ({ queue: 'mail', data: { n } }))),
+    );
+    expect(added).toHaveLength(50);
+    // Read on the replica at once, without waiting for it: every record is there.
+    for (const { id } of added) {
+      expect(await onReplica.hget(s.keys.job('mail', id), 'd')).not.toBeNull();
+    }
+  });
+
+  it('fails with NotReplicatedError when fewer replicas answer in time; the jobs are on the master', async () => {
+    const s = await store({ replicas: 2, timeoutMs: 200 });
+    const started = Date.now();
+    const error = await firstValueFrom(
+      s.enqueue([
+        { queue: 'mail', data: 'a', id: 'order-1' },
+        { queue: 'mail', data: 'b', id: 'order-2' },
+      ]),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(NotReplicatedError);
+    expect(error).toMatchObject({ acknowledged: 1, wanted: 2, ids: ['order-1', 'order-2'], queue: 'mail' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150); // WAIT waited its timeout
+    // The add happened: adding again with the same ids is answered as a duplicate.
+    const plain = await store(undefined, s.keys.prefix);
+    const again = await firstValueFrom(
+      plain.enqueue([
+        { queue: 'mail', data: 'a', id: 'order-1' },
+        { queue: 'mail', data: 'b', id: 'order-2' },
+      ]),
+    );
+    expect(again.map((r) => r.duplicate)).toEqual([true, true]);
+  });
+
+  it('fails while the replica does not answer, and resolves again once it does', async () => {
+    const s = await store({ replicas: 1, timeoutMs: 300 });
+    replica.pause();
+    try {
+      await expect(firstValueFrom(s.enqueue([{ queue: 'sms', data: 1 }]))).rejects.toThrow(
+        NotReplicatedError,
+      );
+    } finally {
+      replica.resume();
+    }
+    const [added] = await firstValueFrom(s.enqueue([{ queue: 'sms', data: 2 }]));
+    expect(await onReplica.hget(s.keys.job('sms', added!.id), 'd')).toBe('2');
+  });
+
+  it('refuses settings that cannot work', async () => {
+    for (const durableAdds of [{ replicas: 0 }, { replicas: 1.5 }, { replicas: 1, timeoutMs: 0 }]) {
+      await expect(
+        RedisStore.connect({ connection: master.url, prefix: uniquePrefix('durable'), durableAdds }),
+      ).rejects.toThrow(InvalidArgumentError);
+    }
+  });
+});
