@@ -19,13 +19,14 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Queue as BullQueue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Queue } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { spawnRedis, uniquePrefix, type SpawnedRedis } from '@sluice/testing';
 import { bullmqConnection } from './bullmq-connection';
+import { profileArgs, runAsProgram } from './cli';
 import { now, sleep } from './clock';
 import { load1 } from './machine';
 import { markdownTable } from './report';
@@ -266,14 +267,12 @@ export function durableMarkdown(r: DurableResults): string {
 const USAGE = 'usage: node bench/dist/durable.js [--smoke] [--out DIR]';
 
 export async function main(argv: readonly string[]): Promise<void> {
-  let profile = DURABLE_PROFILES.full;
-  let outDir = join(__dirname, '..');
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--smoke') profile = DURABLE_PROFILES.smoke;
-    else if (arg === '--out' && argv[i + 1] !== undefined) outDir = resolve(argv[++i] ?? '');
-    else throw new Error(`unknown argument ${String(arg)}\n${USAGE}`);
-  }
+  const { profile, outDir } = profileArgs(
+    argv,
+    { profile: DURABLE_PROFILES.full, outDir: join(__dirname, '..') },
+    { smoke: DURABLE_PROFILES.smoke },
+    USAGE,
+  );
   const log = (message: string): void => {
     process.stderr.write(`[bench:durable] ${message}\n`);
   };
@@ -284,12 +283,4 @@ export async function main(argv: readonly string[]): Promise<void> {
   log(`wrote RESULTS-durable.md and results/durable.json into ${outDir}`);
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runAsProgram(module, main);

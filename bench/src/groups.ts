@@ -19,11 +19,12 @@
  * Writes `RESULTS-groups.md` and `results/groups.json` into `bench/` (or `--out DIR`).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Queue as BullQueue } from 'bullmq';
 import { Queue } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { bullmqConnection } from './bullmq-connection';
+import { profileArgs, runAsProgram } from './cli';
 import { now, sleep } from './clock';
 import { load1, machineInfo, type MachineInfo } from './machine';
 import { PROFILES } from './profile';
@@ -563,15 +564,12 @@ export function groupsMarkdown(r: GroupsResults): string {
 const USAGE = 'usage: node bench/dist/groups.js [--quick | --smoke] [--out DIR]';
 
 export async function main(argv: readonly string[]): Promise<void> {
-  let profile = GROUPS_PROFILES.full;
-  let outDir = join(__dirname, '..');
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--quick') profile = GROUPS_PROFILES.quick;
-    else if (arg === '--smoke') profile = GROUPS_PROFILES.smoke;
-    else if (arg === '--out' && argv[i + 1] !== undefined) outDir = resolve(argv[++i] ?? '');
-    else throw new Error(`unknown argument ${String(arg)}\n${USAGE}`);
-  }
+  const { profile, outDir } = profileArgs(
+    argv,
+    { profile: GROUPS_PROFILES.full, outDir: join(__dirname, '..') },
+    { quick: GROUPS_PROFILES.quick, smoke: GROUPS_PROFILES.smoke },
+    USAGE,
+  );
   const log = (message: string): void => {
     process.stderr.write(`[bench:groups] ${message}\n`);
   };
@@ -591,12 +589,4 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runAsProgram(module, main);

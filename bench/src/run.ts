@@ -26,6 +26,7 @@ import { latencyScenario } from './scenarios/latency';
 import { rateLimitScenario } from './scenarios/rate-limit';
 import { throughputScenario } from './scenarios/throughput';
 import { checkTargets } from './targets';
+import { runAsProgram } from './cli';
 
 export const SCENARIOS: readonly Scenario[] = [
   throughputScenario,
@@ -141,12 +142,4 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runAsProgram(module, main);

@@ -1,14 +1,10 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as markdownPlugin from 'prettier/plugins/markdown';
 import * as prettier from 'prettier/standalone';
 import type { JsonResults } from '../src/report';
 import { TARGETS } from '../src/targets';
-
-const BENCH = join(__dirname, '..');
-const RUN = join(BENCH, 'dist', 'run.js');
+import { BENCH, runSmoke } from './smoke';
 
 /**
  * `npm run bench -- --smoke` end to end, through the same code as `--quick` and the full run (tiny
@@ -21,30 +17,7 @@ describe('bench --smoke', () => {
   let markdown = '';
 
   beforeAll(async () => {
-    // Jest's global setup builds the workspace; until the root tsconfig references bench/, build it here.
-    if (process.env['SLUICE_SKIP_BUILD'] !== '1' || !existsSync(RUN)) {
-      execFileSync(
-        process.execPath,
-        [require.resolve('typescript/bin/tsc'), '-b', join(BENCH, 'tsconfig.json')],
-        {
-          stdio: 'inherit',
-        },
-      );
-    }
-    out = mkdtempSync(join(tmpdir(), 'sluice-bench-smoke-'));
-    await new Promise<void>((resolve, reject) => {
-      const env = { ...process.env };
-      delete env['BENCH_REDIS_URL']; // the smoke run starts its own server
-      execFile(
-        process.execPath,
-        [RUN, '--smoke', '--out', out],
-        { env, timeout: 100_000, maxBuffer: 16 * 1024 * 1024 },
-        (error, _stdout, stderr) => {
-          if (error) reject(new Error(`bench --smoke failed: ${error.message}\n${stderr}`));
-          else resolve();
-        },
-      );
-    });
+    out = await runSmoke('run.js', 'bench');
     json = JSON.parse(readFileSync(join(out, 'results', 'latest.json'), 'utf8')) as JsonResults;
     markdown = readFileSync(join(out, 'RESULTS.md'), 'utf8');
   }, 120_000);

@@ -1,11 +1,7 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DurableResults } from '../src/durable';
-
-const BENCH = join(__dirname, '..');
-const RUN = join(BENCH, 'dist', 'durable.js');
+import { runSmoke } from './smoke';
 
 /**
  * `npm run bench:durable -- --smoke` end to end: its own master and replica, every mode, both output
@@ -18,27 +14,7 @@ describe('bench:durable --smoke', () => {
   let markdown = '';
 
   beforeAll(async () => {
-    if (process.env['SLUICE_SKIP_BUILD'] !== '1' || !existsSync(RUN)) {
-      execFileSync(
-        process.execPath,
-        [require.resolve('typescript/bin/tsc'), '-b', join(BENCH, 'tsconfig.json')],
-        {
-          stdio: 'inherit',
-        },
-      );
-    }
-    out = mkdtempSync(join(tmpdir(), 'sluice-bench-durable-smoke-'));
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        [RUN, '--smoke', '--out', out],
-        { timeout: 100_000, maxBuffer: 16 * 1024 * 1024 },
-        (error, _stdout, stderr) => {
-          if (error) reject(new Error(`bench:durable --smoke failed: ${error.message}\n${stderr}`));
-          else resolve();
-        },
-      );
-    });
+    out = await runSmoke('durable.js', 'bench:durable');
     results = JSON.parse(readFileSync(join(out, 'results', 'durable.json'), 'utf8')) as DurableResults;
     markdown = readFileSync(join(out, 'RESULTS-durable.md'), 'utf8');
   }, 120_000);

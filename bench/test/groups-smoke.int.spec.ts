@@ -1,13 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as markdownPlugin from 'prettier/plugins/markdown';
 import * as prettier from 'prettier/standalone';
 import type { GroupsResults } from '../src/groups';
-
-const BENCH = join(__dirname, '..');
-const RUN = join(BENCH, 'dist', 'groups.js');
+import { BENCH, runSmoke } from './smoke';
 
 /**
  * `npm run bench:groups -- --smoke` end to end: its own redis-server, the Sluice worker process with
@@ -22,29 +18,7 @@ describe('bench:groups --smoke', () => {
   let markdown = '';
 
   beforeAll(async () => {
-    if (process.env['SLUICE_SKIP_BUILD'] !== '1' || !existsSync(RUN)) {
-      execFileSync(
-        process.execPath,
-        [require.resolve('typescript/bin/tsc'), '-b', join(BENCH, 'tsconfig.json')],
-        {
-          stdio: 'inherit',
-        },
-      );
-    }
-    out = mkdtempSync(join(tmpdir(), 'sluice-bench-groups-smoke-'));
-    await new Promise<void>((resolve, reject) => {
-      const env = { ...process.env };
-      delete env['BENCH_REDIS_URL'];
-      execFile(
-        process.execPath,
-        [RUN, '--smoke', '--out', out],
-        { env, timeout: 100_000, maxBuffer: 16 * 1024 * 1024 },
-        (error, _stdout, stderr) => {
-          if (error) reject(new Error(`bench:groups --smoke failed: ${error.message}\n${stderr}`));
-          else resolve();
-        },
-      );
-    });
+    out = await runSmoke('groups.js', 'bench:groups');
     results = JSON.parse(readFileSync(join(out, 'results', 'groups.json'), 'utf8')) as GroupsResults;
     markdown = readFileSync(join(out, 'RESULTS-groups.md'), 'utf8');
   }, 120_000);
