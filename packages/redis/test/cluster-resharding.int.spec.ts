@@ -1,5 +1,13 @@
 import { firstValueFrom } from 'rxjs';
-import { definePipeline, fixed, maxInAnyWindow, Worker, type Logger, type Outcome } from '@sluice/core';
+import {
+  definePipeline,
+  fixed,
+  maxInAnyWindow,
+  Worker,
+  type JobEvent,
+  type Logger,
+  type Outcome,
+} from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { errorStats, sleep, startSlotMove, storeFixture, useRedisClusterWithAdmin } from './helpers';
 
@@ -69,7 +77,17 @@ describe('a queue whose slot moves to another master while it runs', () => {
       return worker;
     });
     let move: Awaited<ReturnType<typeof startSlotMove>> | undefined;
+    let stopWatching = (): Promise<void> => Promise.resolve();
     try {
+      // A reader of the queue's events in a third process (the dashboard, say), from the start.
+      const watcher = await RedisStore.connect({ connection: connection(), prefix: fx.prefix });
+      const seen: JobEvent[] = [];
+      const watching = watcher.events(queue).subscribe((e) => seen.push(e));
+      stopWatching = async () => {
+        watching.unsubscribe();
+        await watcher.close();
+      };
+      await sleep(200); // its first XREAD is out
       // A retention of its own, as a queue in production has: the queue's settings hash exists too.
       await fx.store.updateQueueConfig(queue, { retention: { keep: 'count', count: 10_000 } });
       await firstValueFrom(
@@ -157,6 +175,14 @@ describe('a queue whose slot moves to another master while it runs', () => {
       // No store error reached a worker's log, and the limit held by handler start throughout.
       expect(logs.filter((l) => l.startsWith('error'))).toEqual([]);
       expect(maxInAnyWindow(starts, limit.periodMs)).toBeLessThanOrEqual(limit.allowed);
+      // The events reader followed the stream to the new master: every completion seen, once.
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+        if (seen.filter((e) => e.kind === 'completed').length >= total + 1) break;
+        await sleep(50);
+      }
+      const completions = seen.filter((e) => e.kind === 'completed').map((e) => e.id);
+      expect(completions).toHaveLength(total + 1);
+      expect(new Set(completions)).toEqual(new Set(done.map((o) => o.job.id)));
       const stats = await fx.store.stats(queue);
       expect(stats.counts).toMatchObject({ ready: 0, running: 0, scheduled: 1, dead: 1 });
       // The store's own counters, written by scripts before, during and after the move.
@@ -173,6 +199,7 @@ describe('a queue whose slot moves to another master while it runs', () => {
       moveFinished();
       await Promise.all(workers.map((w) => w.close({ timeoutMs: 5_000 }).catch(() => undefined)));
       await move?.finish().catch(() => undefined);
+      await stopWatching();
       await other.close();
       await fx.cleanup!();
     }

@@ -92,6 +92,45 @@ describe('workers on a 3-master Redis Cluster', () => {
     }
   });
 
+  it('a worker process running twelve queues on three masters holds at most two connections per master and one more', async () => {
+    const masters = cluster.admin.nodes('master');
+    const clients = async (): Promise<number> => {
+      let n = 0;
+      for (const m of masters) n += ((await m.client('LIST')) as string).split('\n').filter(Boolean).length;
+      return n;
+    };
+    const before = await clients();
+    const fx = await fixture();
+    const queues = Array.from({ length: 12 }, (_, i) => `w-${i}`);
+    const done: string[] = [];
+    const worker = new Worker({
+      store: fx.store,
+      logger: silentLogger,
+      pipelines: queues.map((queue) =>
+        definePipeline({
+          queue,
+          concurrency: 4,
+          rateLimit: { allowed: 100, periodMs: 1000 },
+          handler: (job) => {
+            done.push(job.id);
+            return Promise.resolve(null);
+          },
+        }),
+      ),
+    });
+    cleanups.push(() => worker.close({ timeoutMs: 5000 }));
+    worker.start();
+    await firstValueFrom(
+      fx.store.enqueue(queues.flatMap((queue) => Array.from({ length: 10 }, (_, n) => ({ queue, data: n })))),
+    );
+    for (const deadline = Date.now() + 20_000; done.length < 120 && Date.now() < deadline;) await sleep(50);
+    expect(done).toHaveLength(120);
+    const held = (await clients()) - before;
+    console.log(`one worker process, 12 queues on 3 masters: ${held} connections`);
+    // Calls and sharded pub/sub: one connection per master each, one reading the slot map.
+    expect(held).toBeLessThanOrEqual(2 * masters.length + 1);
+  });
+
   it('a recurring schedule adds one job per tick however many workers add it', async () => {
     const fx = await fixture();
     const ticks: number[] = [];
