@@ -252,6 +252,16 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       const row = page.locator('[data-testid="group-list"] tr[data-group="g-12"]');
       await row.waitFor();
       expect(await page.locator('[data-testid="group-list"] [data-testid="group-limit"]').count()).toBe(0);
+      // The form stays where it is while the list refreshes around it (moving it would blur the
+      // field being typed in, and a test's typing could land nowhere): count every removal.
+      await page.evaluate(`(() => {
+        const form = document.querySelector('[data-testid="group-limit-form"]');
+        window.__formRemovals = 0;
+        new MutationObserver((records) => {
+          for (const r of records)
+            for (const n of r.removedNodes) if (n === form || (n.contains && n.contains(form))) window.__formRemovals++;
+        }).observe(document.getElementById('main'), { childList: true, subtree: true });
+      })()`);
 
       const form = page.getByTestId('group-limit-form');
       await form.locator('input[name="group"]').fill('g-12');
@@ -293,6 +303,8 @@ describe('groups on the queue page in headless Chromium (real Redis, real Worker
       await page.getByTestId('confirm-ok').click();
       await toastShown(page, '"allowed" must be an integer from 1 to 1000000', 'error');
       expect(await store.getGroupLimit!('hooks', 'g-12')).toEqual({ allowed: 25, periodMs: 2000 });
+      // Four changes, each followed by a refresh of the list: the form never left the page.
+      expect(await page.evaluate('window.__formRemovals')).toBe(0);
 
       // "change" under the group's name fills the form with its numbers; Clear goes back to the pipeline's.
       await form.locator('input[name="group"]').fill('');

@@ -283,11 +283,12 @@ function confirmDialog({ title, message, confirmLabel = 'Confirm', danger = fals
   const dialog = byId('confirm');
   const ok = byId('confirm-ok');
   const cancel = byId('confirm-cancel');
+  // One question at a time: a second one while the first is open is declined, the first left as it is.
+  if (dialog.open) return Promise.resolve(false);
   byId('confirm-title').textContent = title;
   byId('confirm-message').textContent = message;
   ok.textContent = confirmLabel;
   ok.className = danger ? 'danger' : '';
-  if (dialog.open) return Promise.resolve(false);
   return new Promise((resolve) => {
     const finish = (result) => {
       ok.removeEventListener('click', onOk);
@@ -978,8 +979,12 @@ function queueView(queue, query) {
     });
   });
 
-  const groups = h('div', { dataset: { testid: 'groups' } });
-  /** Sets or clears one group's rate-limit numbers; built once, so what someone types survives refreshes. */
+  /** The groups card: the list (rebuilt on each refresh) above the limit form (built once). */
+  const groupsBody = h('div', {});
+  /**
+   * Sets or clears one group's rate-limit numbers; built once and never moved by a refresh, so what
+   * someone types survives refreshes and the field being typed in keeps its focus.
+   */
   const groupLimitForm = h(
     'form',
     { class: 'inline-form group-limit-form', dataset: { testid: 'group-limit-form' } },
@@ -1047,6 +1052,19 @@ function queueView(queue, query) {
     if (ok) await setGroupLimit(group, { clear: true }, `Group ${group}: back to the pipeline's numbers`);
   });
   groupLimitForm.append(clearGroupLimit);
+  const groupLimitSection = h(
+    'div',
+    { dataset: { testid: 'group-limit-section' } },
+    h('h3', {}, 'Rate limit of one group'),
+    h(
+      'p',
+      { class: 'muted small' },
+      'For pipelines that declare groups.rateLimit: every worker checks these numbers for the group from its next reserve, instead of its own.',
+    ),
+    groupLimitForm,
+  );
+  groupLimitSection.hidden = true;
+  const groups = h('div', { dataset: { testid: 'groups' } }, groupsBody, groupLimitSection);
   /** Under a group's name: the numbers set for it alone, and (when they can be set) a way to change them. */
   const groupLimitLine = (x, canSet) => {
     const numbers = x.limitOverride;
@@ -1468,30 +1486,19 @@ function queueView(queue, query) {
   };
 
   const renderGroups = (g) => {
+    groupLimitSection.hidden = !(g !== null && canAct() && g.canSetLimit);
     if (g === null) {
-      put(groups, h('p', { class: 'muted' }, 'This store cannot list groups.'));
+      put(groupsBody, h('p', { class: 'muted' }, 'This store cannot list groups.'));
       return;
     }
-    const limitForm =
-      canAct() && g.canSetLimit
-        ? [
-            h('h3', {}, 'Rate limit of one group'),
-            h(
-              'p',
-              { class: 'muted small' },
-              'For pipelines that declare groups.rateLimit: every worker checks these numbers for the group from its next reserve, instead of its own.',
-            ),
-            groupLimitForm,
-          ]
-        : null;
     if (g.total === 0) {
-      put(groups, h('p', { class: 'muted' }, 'No group holds a job, and none is paused.'), limitForm);
+      put(groupsBody, h('p', { class: 'muted' }, 'No group holds a job, and none is paused.'));
       return;
     }
     const first = g.offset + 1;
     const last = g.offset + g.groups.length;
     put(
-      groups,
+      groupsBody,
       h(
         'p',
         { class: 'muted small', dataset: { testid: 'groups-summary' } },
@@ -1617,7 +1624,6 @@ function queueView(queue, query) {
         ),
         g.hasMore ? h('a', { href: link({ gpage: groupPage + 1 }), rel: 'next' }, 'Quieter →') : h('span'),
       ),
-      limitForm,
     );
   };
 

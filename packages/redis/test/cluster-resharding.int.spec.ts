@@ -172,8 +172,9 @@ describe('a queue whose slot moves to another master while it runs', () => {
       const wrong = [...Array(total).keys()].filter((n) => ran.get(n) !== (n % 20 === 0 ? 2 : 1));
       expect(wrong).toEqual([]);
       expect([ran.get(SLOW), ran.get(LATER), ran.get(DOOMED)]).toEqual([1, undefined, 1]);
-      // No store error reached a worker's log, and the limit held by handler start throughout.
-      expect(logs.filter((l) => l.startsWith('error'))).toEqual([]);
+      // No store error reached a worker, and the limit held by handler start throughout.
+      // (A stalled queue's rate-limit answers arrive late: the lead warning is expected.)
+      expect(logs.filter((l) => !l.startsWith('warn: rate-limit lead at its cap'))).toEqual([]);
       expect(maxInAnyWindow(starts, limit.periodMs)).toBeLessThanOrEqual(limit.allowed);
       // The events reader followed the stream to the new master: every completion seen, once.
       for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
