@@ -823,9 +823,14 @@ export function defineStoreContract(
         const limit = { allowed: 5, periodMs: 500 * k };
         const t0 = (await reserve('q', 5, { limit })).jobs[0]!.lease.startedAt;
         await advance(400);
-        // A slow caller looks 300 ahead and takes 2 of the 5 units freeing at t0 + 500.
+        // A slow caller looks 300 ahead and takes 2 of the 5 units freeing at t0 + 500 (or at the
+        // store's now, if a loaded machine slept past it).
         const far = await reserve('q', 2, { limit, limitAheadMs: 300 * k });
-        expect(far.slots).toEqual([{ at: t0 + 500 * k, jobs: 2 }]);
+        const afterFar = await firstValueFrom(store.storeTime!('q'));
+        expect(far.slots).toHaveLength(1);
+        expect(far.slots![0]!.jobs).toBe(2);
+        expect(far.slots![0]!.at).toBeGreaterThanOrEqual(t0 + 500 * k);
+        expect(far.slots![0]!.at).toBeLessThanOrEqual(Math.max(t0 + 500 * k, afterFar));
         // A quick one asking only 20 ahead still reaches the other 3 (alone it would wait for them
         // to come within 20, and find them taken by callers looking further).
         const near = await reserve('q', 5, { limit, limitAheadMs: 20 * k });
