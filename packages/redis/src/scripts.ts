@@ -284,32 +284,24 @@ export interface ReplicaWait {
   acknowledged?: number;
 }
 
-/** `EVALSHA` (or, on `NOSCRIPT`, `EVAL`) then `WAIT`, pipelined to the node of the script's keys. */
+/** The script (`EVALSHA`, or `EVAL` of its source) then `WAIT`, pipelined to the node of its keys. */
 async function runAndWait(
   client: RedisClient,
   script: LoadedScript,
   keys: readonly string[],
   args: readonly (string | number)[],
   replicated: ReplicaWait,
+  withSource: boolean,
 ): Promise<unknown> {
-  const attempt = async (withSource: boolean): Promise<unknown> => {
-    const pipeline = client.pipeline();
-    if (withSource) pipeline.eval(script.source, keys.length, ...keys, ...args);
-    else pipeline.evalsha(script.sha, keys.length, ...keys, ...args);
-    pipeline.wait(replicated.replicas, replicated.timeoutMs);
-    const results = (await pipeline.exec()) ?? [];
-    const [ran, waited] = results;
-    if (ran?.[0]) throw ran[0];
-    if (waited?.[0]) throw waited[0];
-    replicated.acknowledged = Number(waited?.[1] ?? 0);
-    return ran?.[1];
-  };
-  try {
-    return await attempt(false);
-  } catch (error) {
-    if (!isNoScript(error)) throw error;
-    return await attempt(true);
-  }
+  const pipeline = client.pipeline();
+  if (withSource) pipeline.eval(script.source, keys.length, ...keys, ...args);
+  else pipeline.evalsha(script.sha, keys.length, ...keys, ...args);
+  pipeline.wait(replicated.replicas, replicated.timeoutMs);
+  const [ran, waited] = (await pipeline.exec()) ?? [];
+  if (ran?.[0]) throw ran[0];
+  if (waited?.[0]) throw waited[0];
+  replicated.acknowledged = Number(waited?.[1] ?? 0);
+  return ran?.[1];
 }
 
 /**
@@ -339,13 +331,18 @@ export async function execScript(
   const all = moreKeys.length > 0 ? [...keys, ...moreKeys] : keys;
   let reply: unknown;
   try {
+    const run = (withSource: boolean): Promise<unknown> => {
+      if (replicated) return runAndWait(client, script, all, args, replicated, withSource);
+      return withSource
+        ? client.eval(script.source, all.length, ...all, ...args)
+        : client.evalsha(script.sha, all.length, ...all, ...args);
+    };
     reply = await retryClusterRefusals(async () => {
-      if (replicated) return runAndWait(client, script, all, args, replicated);
       try {
-        return await client.evalsha(script.sha, all.length, ...all, ...args);
+        return await run(false);
       } catch (error) {
         if (!isNoScript(error)) throw error;
-        return await client.eval(script.source, all.length, ...all, ...args);
+        return await run(true);
       }
     }, retryMs);
   } catch (error) {

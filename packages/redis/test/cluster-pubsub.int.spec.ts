@@ -1,7 +1,7 @@
 import { firstValueFrom, filter, take, type Observable } from 'rxjs';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisStore } from '@sluice/redis';
-import { storeFixture, useRedisClusterWithAdmin } from './helpers';
+import { clientCount, storeFixture, useRedisClusterWithAdmin } from './helpers';
 
 /** Sums `cmdstat_<name>` calls over the masters. */
 async function calls(masters: readonly Redis[], name: string): Promise<number> {
@@ -111,11 +111,7 @@ describe('pub/sub of RedisStore on a 3-master Redis Cluster', () => {
   it('holds a few connections per master for calls and pub/sub whatever the number of queues, and up to two per queue whose events are read', async () => {
     const admin: Cluster = cluster.admin;
     const masters = admin.nodes('master');
-    const count = async (): Promise<number> => {
-      let n = 0;
-      for (const m of masters) n += ((await m.client('LIST')) as string).split('\n').filter(Boolean).length;
-      return n;
-    };
+    const count = (): Promise<number> => clientCount(masters);
     const before = await count();
     const connection = { cluster: { nodes: cluster.startupNodes } };
     const fx = await storeFixture(admin, { connection }, 'cluster-pubsub');

@@ -1,7 +1,7 @@
 import { firstValueFrom, filter, take, timeout } from 'rxjs';
 import { definePipeline, maxInAnyWindow, Queue, silentLogger, Worker, type Outcome } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
-import { sleep, storeFixture, useRedisClusterWithAdmin } from './helpers';
+import { clientCount, sleep, storeFixture, useRedisClusterWithAdmin } from './helpers';
 
 jest.setTimeout(60_000);
 
@@ -94,11 +94,7 @@ describe('workers on a 3-master Redis Cluster', () => {
 
   it('a worker process running twelve queues on three masters holds at most two connections per master and one more', async () => {
     const masters = cluster.admin.nodes('master');
-    const clients = async (): Promise<number> => {
-      let n = 0;
-      for (const m of masters) n += ((await m.client('LIST')) as string).split('\n').filter(Boolean).length;
-      return n;
-    };
+    const clients = (): Promise<number> => clientCount(masters);
     const before = await clients();
     const fx = await fixture();
     const queues = Array.from({ length: 12 }, (_, i) => `w-${i}`);

@@ -60,6 +60,21 @@ describe('durable adds on a master with one replica', () => {
     }
   });
 
+  it('sends the script again to a master that lost it (NOSCRIPT), and still waits for the replica', async () => {
+    const s = await store({ replicas: 1 });
+    const admin = new Redis(master.port, master.host);
+    try {
+      await admin.script('FLUSH');
+      const before = Number(/^cmdstat_eval:calls=(\d+)/m.exec(await admin.info('commandstats'))?.[1] ?? 0);
+      const [added] = await firstValueFrom(s.enqueue([{ queue: 'flushed', data: 7 }]));
+      const after = Number(/^cmdstat_eval:calls=(\d+)/m.exec(await admin.info('commandstats'))?.[1] ?? 0);
+      expect(after).toBe(before + 1);
+      expect(await onReplica.hget(s.keys.job('flushed', added!.id), 'd')).toBe('7');
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it('fails with NotReplicatedError when fewer replicas answer in time; the jobs are on the master', async () => {
     const s = await store({ replicas: 2, timeoutMs: 200 });
     const started = Date.now();

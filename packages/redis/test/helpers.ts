@@ -173,3 +173,10 @@ export async function errorStats(node: Redis): Promise<Record<string, number>> {
   }
   return out;
 }
+
+/** Client connections open on these servers now (`CLIENT LIST`), summed. */
+export async function clientCount(nodes: readonly Redis[]): Promise<number> {
+  let n = 0;
+  for (const node of nodes) n += ((await node.client('LIST')) as string).split('\n').filter(Boolean).length;
+  return n;
+}

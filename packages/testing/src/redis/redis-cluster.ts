@@ -57,11 +57,11 @@ function parseInfo(text: string): Map<string, string> {
   return fields;
 }
 
-async function clusterReady(
+/** `CLUSTER INFO` and `INFO replication` of a node, parsed; undefined when it does not answer. */
+async function nodeInfo(
   node: RedisNodeAddress,
-  known: number,
   password: string | undefined,
-): Promise<boolean> {
+): Promise<{ cluster: Map<string, string>; replication: Map<string, string> } | undefined> {
   const auth = password === undefined ? [] : [['AUTH', password]];
   try {
     const replies = await sendCommands(
@@ -71,32 +71,39 @@ async function clusterReady(
       1_000,
     );
     const [cluster, replication] = replies.slice(-2);
-    if (typeof cluster !== 'string' || typeof replication !== 'string') return false;
-    const info = parseInfo(cluster);
-    const role = parseInfo(replication);
-    return (
-      info.get('cluster_state') === 'ok' &&
-      info.get('cluster_slots_assigned') === String(SLOTS) &&
-      info.get('cluster_slots_ok') === String(SLOTS) &&
-      Number(info.get('cluster_known_nodes')) >= known &&
-      // A replica counts once it has its master's data and follows it.
-      (role.get('role') !== 'slave' || role.get('master_link_status') === 'up')
-    );
+    if (typeof cluster !== 'string' || typeof replication !== 'string') return undefined;
+    return { cluster: parseInfo(cluster), replication: parseInfo(replication) };
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** The master a node replicates (`INFO replication`), or undefined for a master. */
+async function clusterReady(
+  node: RedisNodeAddress,
+  known: number,
+  password: string | undefined,
+): Promise<boolean> {
+  const info = await nodeInfo(node, password);
+  if (!info) return false;
+  const { cluster, replication } = info;
+  return (
+    cluster.get('cluster_state') === 'ok' &&
+    cluster.get('cluster_slots_assigned') === String(SLOTS) &&
+    cluster.get('cluster_slots_ok') === String(SLOTS) &&
+    Number(cluster.get('cluster_known_nodes')) >= known &&
+    // A replica counts once it has its master's data and follows it.
+    (replication.get('role') !== 'slave' || replication.get('master_link_status') === 'up')
+  );
+}
+
+/** The master a node replicates, or undefined for a master. */
 async function masterOf(
   node: RedisNodeAddress,
   password: string | undefined,
 ): Promise<RedisNodeAddress | undefined> {
-  const auth = password === undefined ? [] : [['AUTH', password]];
-  const reply = (await sendCommands(node.host, node.port, [...auth, ['INFO', 'replication']], 1_000)).pop();
-  const info = parseInfo(typeof reply === 'string' ? reply : '');
-  if (info.get('role') !== 'slave') return undefined;
-  return { host: info.get('master_host') ?? '', port: Number(info.get('master_port')) };
+  const replication = (await nodeInfo(node, password))?.replication;
+  if (replication?.get('role') !== 'slave') return undefined;
+  return { host: replication.get('master_host') ?? '', port: Number(replication.get('master_port')) };
 }
 
 /** Waits until every node reports `cluster_state:ok` with all 16384 slots assigned. */
