@@ -56,8 +56,8 @@ export type {
   JobUpdate,
   TraceContext,
 } from './model/job';
-export { parseTraceparent } from './model/validation';
-export type { Traceparent } from './model/validation';
+export { parseTraceparent, partitionName, parsePartitionName, MAX_PARTITIONS } from './model/validation';
+export type { Traceparent, PartitionName } from './model/validation';
 export { withJobs } from './model/reservation';
 export type { LimitGrant, StartGate, Reservation } from './model/reservation';
 export { failed, perJob, isFailure, isPerJob, isSnooze, isCancel, isRetryAfter } from './model/handler';
@@ -106,6 +106,9 @@ export type {
   ListGroupsOptions,
   FillSpec,
   LimitSlot,
+  GrantLimitOptions,
+  GrantedUnits,
+  LimitGrantAnswer,
   LimitPause,
   RateLimitNumbers,
   RebaseResult,
@@ -135,6 +138,8 @@ export type {
   Store,
 } from './store/store';
 export { MemoryStore } from './store/memory-store';
+export { PartitionedStore } from './store/partitioned-store';
+export type { PartitionedStoreOptions } from './store/partitioned-store';
 export type { MemoryStoreConfig } from './store/memory-store';
 export { Queue, JobFailedError, MAX_LIST_LIMIT } from './store/queue';
 export type { QueueOptions, BulkItem, ListQuery } from './store/queue';

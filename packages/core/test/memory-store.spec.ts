@@ -1,13 +1,3 @@
-import { MemoryStore } from '@sluice/core';
-import { defineStoreContract, ManualClock } from '@sluice/testing';
+import { defineStoreContract, memoryStoreFixture } from '@sluice/testing';
 
-defineStoreContract('MemoryStore', () => {
-  const clock = new ManualClock();
-  return {
-    store: new MemoryStore({ scheduler: clock }),
-    advance: (ms) => {
-      clock.advance(ms);
-      return Promise.resolve();
-    },
-  };
-});
+defineStoreContract('MemoryStore', memoryStoreFixture);

@@ -164,12 +164,7 @@ if limitAllowed > 0 then
   -- quickly (a short lead) are not left only the capacity slower callers did not take first.
   reach = limiterAhead(Ls[1], math.max(leadMs, aheadMs))
   if limitSpread then
-    -- At most the tightest limit's rate per ms (rounded up) of this call's units at one ms.
-    local rate = math.huge
-    for _, L in ipairs(Ls) do
-      rate = math.min(rate, L.allowed / L.period)
-    end
-    perMs = math.max(1, math.ceil(rate))
+    perMs = limiterPerMs(Ls)
   end
   -- At one unit a job (or call) at most this many can go: pop no more than that.
   local granted

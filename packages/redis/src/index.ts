@@ -17,6 +17,7 @@ export {
 export { deleteKeysWithPrefix } from './delete-prefix';
 export { NotReplicatedError, RedisScriptError, ScriptErrorCode } from './errors';
 export { KeyBuilder } from './keys';
+export { CLUSTER_SLOTS, keySlot, partitionTag } from './slots';
 export type { QueueKeyMap, QueueKeyName, QueueKeys } from './keys';
 export { LUA_DIR, SCRIPT_KEYS, SCRIPT_NAMES, loadScripts } from './scripts';
 export type { LoadedScript, RedisClient, ScriptKeyName, ScriptName } from './scripts';

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '@sluice/core';
 import { assertQueueName } from '@sluice/core/internal';
+import { partitionTag } from './slots';
 
 /**
  * The fixed keys of one queue, by the names the Lua script headers use in their `KEYS:` sections.
@@ -111,6 +112,8 @@ const WORKERS_TAG = '{~workers}';
  *
  * When `hashTag(queue)` differs from the queue name, the queue's base is `P:{T}{Q}:` instead: the
  * second braces keep queues sharing a tag apart (queue names and tags cannot contain braces).
+ * A partition of a partitioned queue (`<queue>~<n>.<i>`) is tagged by default so that its slot falls
+ * in the i-th n-th of the slots (see `partitionTag`), spreading a queue's partitions over the masters.
  *
  * ## Example
  * ```ts
@@ -134,7 +137,7 @@ export class KeyBuilder {
       );
     }
     this.prefix = prefix;
-    this.hashTag = options.hashTag ?? ((queue) => queue);
+    this.hashTag = options.hashTag ?? ((queue) => partitionTag(queue) ?? queue);
     this.cluster = options.cluster;
   }
 

@@ -31,6 +31,9 @@ import {
   type RateLimitSpec,
   type LimitPause,
   type LimitSlot,
+  type GrantLimitOptions,
+  type GrantedUnits,
+  type LimitGrantAnswer,
   type RateLimitNumbers,
   type RebaseResult,
   type RecoverResult,
@@ -1357,6 +1360,51 @@ export class RedisStore implements Store {
       ]);
       const at = reply.int();
       return { at, now: reply.int() };
+    });
+  }
+
+  /**
+   * Records up to `units` of `limit` with no jobs attached, after removing `options.refunds` (one
+   * script call on the limit's log). See `Store.grantLimit`.
+   */
+  grantLimit(
+    queue: string,
+    limit: RateLimitSpec,
+    units: number,
+    options: GrantLimitOptions = {},
+  ): Observable<LimitGrantAnswer> {
+    return defer(async (): Promise<LimitGrantAnswer> => {
+      this.assertOpen();
+      if (!Number.isInteger(units) || units < 0)
+        throw new InvalidArgumentError(`grantLimit needs units ≥ 0, got ${units}`);
+      const more = limit.also ?? [];
+      const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
+      const lead = Math.max(0, Math.ceil(options.leadMs ?? 0));
+      const refunds = options.refunds ?? [];
+      const reply = await this.call(
+        'grant-limit',
+        this.keys.queue(queue),
+        [
+          limit.allowed,
+          limit.periodMs,
+          Math.max(0, Math.ceil(limit.marginMs ?? 0)),
+          units,
+          lead,
+          Math.max(lead, Math.ceil(options.aheadMs ?? lead)),
+          options.spread ? 1 : 0,
+          ...moreLimitArgs(more),
+          refunds.length,
+          ...refunds.flatMap((r) => [Math.floor(r.at), Math.max(1, Math.ceil(r.units))]),
+        ],
+        await this.sharedLimiterKey(queue, limit),
+        { ...limit, key: limit.key ?? queue },
+        moreKeys,
+      );
+      const now = reply.int();
+      const retryAfterMs = reply.int();
+      const slots: GrantedUnits[] = [];
+      for (let i = reply.int(); i > 0; i--) slots.push({ at: reply.int(), units: reply.int() });
+      return { now, slots, ...(retryAfterMs >= 0 ? { retryAfterMs } : {}) };
     });
   }
 

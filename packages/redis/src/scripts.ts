@@ -61,6 +61,7 @@ export const SCRIPT_KEYS = {
   'limit-usage': ['limiter'],
   'rebase-limit': ['limiter'],
   'refund-limit': ['limiter'],
+  'grant-limit': ['limiter'],
   'pause-limit': ['limiter'],
   'set-limit': ['limiter'],
   'store-time': ['settings'],

@@ -1,7 +1,7 @@
 import { firstValueFrom } from 'rxjs';
 import { defineStoreContract } from '@sluice/testing';
 import { RedisStore } from '@sluice/redis';
-import { storeFixture, useRedisClusterWithAdmin } from './helpers';
+import { ownerOf, storeFixture, useRedisClusterWithAdmin } from './helpers';
 
 /** Queues of the contract's shared-limit test: in Cluster, a limit shared by queues needs one hash tag. */
 const hashTag = (queue: string): string => (queue === 'a' || queue === 'b' ? 'shared-limit' : queue);
@@ -101,17 +101,3 @@ describe('RedisStore on a 3-master Redis Cluster', () => {
 });
 
 /** The node id owning `slot`, from CLUSTER SHARDS. */
-function ownerOf(shards: unknown[], slot: number): string {
-  for (const shard of shards) {
-    const fields = shard as unknown[];
-    const slots = fields[fields.indexOf('slots') + 1] as number[];
-    const nodes = fields[fields.indexOf('nodes') + 1] as unknown[][];
-    for (let i = 0; i < slots.length; i += 2) {
-      if (slot >= slots[i]! && slot <= slots[i + 1]!) {
-        const node = nodes[0]!;
-        return String(node[node.indexOf('id') + 1]);
-      }
-    }
-  }
-  return 'none';
-}

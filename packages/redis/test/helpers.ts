@@ -180,3 +180,19 @@ export async function clientCount(nodes: readonly Redis[]): Promise<number> {
   for (const node of nodes) n += ((await node.client('LIST')) as string).split('\n').filter(Boolean).length;
   return n;
 }
+
+/** The id of the master holding `slot`, read from a `CLUSTER SHARDS` answer ('none' if no master does). */
+export function ownerOf(shards: unknown[], slot: number): string {
+  for (const shard of shards) {
+    const fields = shard as unknown[];
+    const slots = fields[fields.indexOf('slots') + 1] as number[];
+    const nodes = fields[fields.indexOf('nodes') + 1] as unknown[][];
+    for (let i = 0; i < slots.length; i += 2) {
+      if (slot >= slots[i]! && slot <= slots[i + 1]!) {
+        const node = nodes[0]!;
+        return String(node[node.indexOf('id') + 1]);
+      }
+    }
+  }
+  return 'none';
+}

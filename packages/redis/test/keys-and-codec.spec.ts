@@ -3,9 +3,10 @@ import {
   ErrorCode,
   InvalidArgumentError,
   OutcomeKind,
+  partitionName,
   type Settlement,
 } from '@sluice/core';
-import { KeyBuilder, RedisScriptError } from '@sluice/redis';
+import { CLUSTER_SLOTS, KeyBuilder, keySlot, partitionTag, RedisScriptError } from '@sluice/redis';
 import {
   decodeTrace,
   encodeNewJob,
@@ -312,5 +313,38 @@ describe('codec', () => {
     expect(compareStreamIds('1700000000000-2', '1700000000000-10')).toBe(-1);
     expect(compareStreamIds('1700000000001-0', '1700000000000-10')).toBe(1);
     expect(compareStreamIds('5-5', '5-5')).toBe(0);
+  });
+});
+
+describe('Cluster slots', () => {
+  it('hashes keys as Redis Cluster does (CRC16/XMODEM of the hash tag, else the key)', () => {
+    expect(keySlot('123456789')).toBe(0x31c3);
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('bar')).toBe(5061);
+    expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
+    expect(keySlot('{user1000}.following')).toBe(keySlot('user1000'));
+    // An empty tag counts the whole key.
+    expect(keySlot('foo{}{bar}')).not.toBe(keySlot('bar'));
+  });
+
+  it('tags partition i of n in the middle half of the i-th n-th of the slots, and nothing else', () => {
+    for (const n of [1, 2, 3, 6, 16]) {
+      for (let i = 0; i < n; i++) {
+        const tag = partitionTag(partitionName('orders', i, n));
+        expect(tag?.startsWith(`orders~${n}.${i}`)).toBe(true);
+        const slot = keySlot(`{${tag}}`);
+        expect(slot).toBeGreaterThanOrEqual(Math.floor(((i + 0.25) * CLUSTER_SLOTS) / n));
+        expect(slot).toBeLessThan(
+          Math.max(
+            Math.floor(((i + 0.25) * CLUSTER_SLOTS) / n) + 1,
+            Math.floor(((i + 0.75) * CLUSTER_SLOTS) / n),
+          ),
+        );
+      }
+    }
+    expect(partitionTag('orders')).toBeUndefined();
+    expect(new KeyBuilder({ prefix: 'p', cluster: true }).queue(partitionName('orders', 1, 3)).tag).toBe(
+      partitionTag('orders~3.1'),
+    );
   });
 });

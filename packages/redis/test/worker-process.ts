@@ -47,6 +47,8 @@ export interface WorkerProcessConfig {
   readonly clockOffsetMs?: number;
   /** Each handler POSTs here once (see `ProviderProcess`). */
   readonly providerUrl?: string;
+  /** The queue is partitioned in this many (a `PartitionedStore` over the worker's Redis store). */
+  readonly partitions?: number;
 }
 
 export interface StartReport {

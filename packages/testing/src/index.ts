@@ -5,7 +5,8 @@
 export { ManualClock } from './manual-clock';
 export { describeOutcome, pipelineHarness } from './pipeline-harness';
 export type { EnqueueItem, PipelineHarness, PipelineHarnessOptions } from './pipeline-harness';
-export { defineStoreContract } from './store-contract';
+export { defineStoreContract, memoryStoreFixture } from './store-contract';
+export { definePartitionContract } from './store-contract-partitions';
 export type { StoreContractOptions, StoreFixture } from './store-contract';
 export { defineGroupContract } from './store-contract-groups';
 export type { GroupContractContext } from './store-contract-groups';

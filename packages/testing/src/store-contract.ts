@@ -8,12 +8,14 @@ import {
   MAX_JOB_LOG_LINES,
   MAX_PROGRESS_BYTES,
   maxInAnyWindow,
+  MemoryStore,
   OutcomeKind,
   type NewJob,
   type ReservedJob,
   type Settlement,
   type Store,
 } from '@sluice/core';
+import { ManualClock } from './manual-clock';
 import { defineGroupContract } from './store-contract-groups';
 import { defineGroupLimitContract } from './store-contract-group-limits';
 
@@ -27,6 +29,18 @@ export interface StoreFixture {
   advance?(ms: number): Promise<void>;
   /** Releases what the fixture created (closes the store, deletes its keys). */
   cleanup?(): Promise<void>;
+}
+
+/** A fresh `MemoryStore` on a manual clock that `advance` moves. */
+export function memoryStoreFixture(): StoreFixture {
+  const clock = new ManualClock();
+  return {
+    store: new MemoryStore({ scheduler: clock }),
+    advance: (ms) => {
+      clock.advance(ms);
+      return Promise.resolve();
+    },
+  };
 }
 
 export interface StoreContractOptions {

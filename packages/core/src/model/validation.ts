@@ -74,10 +74,49 @@ export function encodePayload(queue: string, data: unknown, maxBytes = DEFAULT_M
 }
 
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const PARTITION_NAME = /^([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})~([1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$/;
 
-/** Queue names: 1–128 characters from `A–Z a–z 0–9 _ . : -`, starting with a letter or digit. */
+/** The most partitions a queue may have (see `PartitionedStore`). */
+export const MAX_PARTITIONS = 1024;
+
+/** A partition of a partitioned queue, read from its name. */
+export interface PartitionName {
+  /** The partitioned queue's own name. */
+  readonly queue: string;
+  readonly index: number;
+  readonly count: number;
+}
+
+/**
+ * The name of partition `index` of `count` of `queue`: `<queue>~<count>.<index>` (`~` is not allowed
+ * in a queue's own name, so no queue meets a partition's keys). A store keeps each partition as a
+ * queue of that name; the count is part of the name, so partitions of another count never mix.
+ */
+export function partitionName(queue: string, index: number, count: number): string {
+  assertQueueName(queue);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_PARTITIONS)
+    throw new InvalidArgumentError(`partition count must be 1…${MAX_PARTITIONS}, got ${count}`);
+  if (!Number.isInteger(index) || index < 0 || index >= count)
+    throw new InvalidArgumentError(`partition index must be 0…${count - 1}, got ${index}`);
+  return `${queue}~${count}.${index}`;
+}
+
+/** The partition a queue name stands for, or `undefined` for a queue's own name. */
+export function parsePartitionName(name: string): PartitionName | undefined {
+  const match = PARTITION_NAME.exec(name);
+  if (!match) return undefined;
+  const count = Number(match[2]);
+  const index = Number(match[3]);
+  if (count > MAX_PARTITIONS || index >= count) return undefined;
+  return { queue: match[1] as string, index, count };
+}
+
+/**
+ * Queue names: 1–128 characters from `A–Z a–z 0–9 _ . : -`, starting with a letter or digit; or a
+ * partition's name (see {@link partitionName}).
+ */
 export function assertQueueName(queue: string): void {
-  if (!QUEUE_NAME.test(queue)) {
+  if (!QUEUE_NAME.test(queue) && parsePartitionName(queue) === undefined) {
     throw new InvalidArgumentError(
       `invalid queue name ${JSON.stringify(queue)}: use 1-128 characters from A-Z a-z 0-9 _ . : - starting with a letter or digit`,
     );

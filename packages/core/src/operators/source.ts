@@ -221,7 +221,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       if (first) {
         idleMs = minIdle;
         config.inFlight?.add(result.jobs);
-        const storeNow = first.lease.startedAt;
+        const storeNow = result.storeNow ?? first.lease.startedAt;
         const receivedAt = now();
         const slots = result.slots;
         if (!slots || slots.length <= 1) {

@@ -61,6 +61,8 @@ import type {
   GroupRateLimit,
   LimitPause,
   LimitSlot,
+  GrantLimitOptions,
+  LimitGrantAnswer,
   ListGroupsOptions,
   RateLimitNumbers,
   RateLimitSpec,
@@ -1094,6 +1096,46 @@ export class MemoryStore implements Store {
       );
       SlidingWindowLimiter.commitAll(limiters, plan, 1, [n]);
       return of<RebaseResult>({ at: plan.slots[0]?.at ?? now + Math.max(0, leadMs), now });
+    });
+  }
+
+  grantLimit(
+    queue: string,
+    limit: RateLimitSpec,
+    units: number,
+    options: GrantLimitOptions = {},
+  ): Observable<LimitGrantAnswer> {
+    return defer(() => {
+      this.assertOpen();
+      if (!Number.isInteger(units) || units < 0)
+        throw new InvalidArgumentError(`grantLimit needs units ≥ 0, got ${units}`);
+      const limiters = this.limitersOf(queue, limit);
+      const now = this.now();
+      for (const r of options.refunds ?? []) {
+        const n = Math.max(1, Math.ceil(r.units));
+        for (const l of limiters) l.refund(Math.min(n, l.allowed), r.at);
+      }
+      if (units === 0) return of<LimitGrantAnswer>({ now, slots: [] });
+      const lead = Math.max(0, options.leadMs ?? 0);
+      const ownAhead = Math.max(lead, options.aheadMs ?? lead);
+      const ahead = (limiters[0] as SlidingWindowLimiter).holdAhead(ownAhead, now);
+      const perMs = options.spread ? spreadPerMs(limiters) : undefined;
+      const plan = SlidingWindowLimiter.planAll(
+        limiters,
+        units,
+        undefined,
+        now,
+        now + lead,
+        now + ahead,
+        false,
+        perMs,
+      );
+      const recorded = SlidingWindowLimiter.commitAll(limiters, plan, plan.granted);
+      return of<LimitGrantAnswer>({
+        now,
+        slots: recorded.map((r) => ({ at: r.at, units: r.items })),
+        ...(plan.granted < units ? { retryAfterMs: plan.retryAfterMs ?? 1 } : {}),
+      });
     });
   }
 

@@ -127,6 +127,34 @@ export interface LimitPause {
   readonly now: number;
 }
 
+/** Placement of units granted without jobs (see `Store.grantLimit`). */
+export interface GrantLimitOptions {
+  /** As `ReserveOptions.limitLeadMs`. */
+  readonly leadMs?: number;
+  /** As `ReserveOptions.limitAheadMs`. */
+  readonly aheadMs?: number;
+  /** As `ReserveOptions.limitSpread`. */
+  readonly spread?: boolean;
+  /** Units granted earlier that no job took, removed before the new ones are placed. */
+  readonly refunds?: readonly GrantedUnits[];
+}
+
+/** Units of a limit recorded at one store time. */
+export interface GrantedUnits {
+  readonly at: number;
+  readonly units: number;
+}
+
+/** The answer of `Store.grantLimit`. */
+export interface LimitGrantAnswer {
+  /** The store's now at the call. */
+  readonly now: number;
+  /** The units granted, in time order. */
+  readonly slots: readonly GrantedUnits[];
+  /** Set when fewer units than asked were granted: ms from now until the limit frees one. */
+  readonly retryAfterMs?: number;
+}
+
 /** Jobs of a reserve whose rate-limit units are recorded at one store time. */
 export interface LimitSlot {
   readonly at: number;
@@ -254,6 +282,11 @@ export interface ReserveResult<T = unknown> {
    * before (see `timeStarts`). With limits counting calls, a slot's jobs fill whole calls.
    */
   readonly slots?: readonly LimitSlot[];
+  /**
+   * The store time `slots` relate to, when it is not the jobs' `lease.startedAt` (a partitioned
+   * queue's units are granted on the limit's slot, its jobs leased on their partition's).
+   */
+  readonly storeNow?: number;
   /** The queue is paused; nothing was reserved. */
   readonly paused: boolean;
   readonly rejected: readonly RejectedJob[];
@@ -594,6 +627,20 @@ export interface Store {
    * units no work used only lowers every window's count.
    */
   refundLimit?(queue: string, limit: RateLimitSpec, at: number, units: number): Observable<void>;
+  /**
+   * Records up to `units` of `limit` (and its further limits) with no jobs attached, placed as a
+   * reserve places them (`options` as `ReserveOptions.limitLeadMs`, `limitAheadMs`,
+   * `limitSpread`), after first removing the `refunds` (units granted earlier that no job took).
+   * For work leased by other calls: a partitioned queue's partitions live in other slots than the
+   * limit's log, so its reserve takes units here, then jobs from the partitions (see
+   * `PartitionedStore`). Optional capability; both stores of this repository have it.
+   */
+  grantLimit?(
+    queue: string,
+    limit: RateLimitSpec,
+    units: number,
+    options?: GrantLimitOptions,
+  ): Observable<LimitGrantAnswer>;
   /**
    * Moves `units` of `limit` recorded at store time `from` (work that could not start within the
    * limit's margin after it: a stalled worker, a slot it learnt of too late) to a store time `leadMs`

@@ -292,6 +292,16 @@ local function limiterAhead(L, ahead)
   return held
 end
 
+-- At most the tightest limit's rate per ms (rounded up) of one call's units at one ms: the perMs
+-- of limiterPlan for a caller that spreads its units.
+local function limiterPerMs(Ls)
+  local rate = math.huge
+  for _, L in ipairs(Ls) do
+    rate = math.min(rate, L.allowed / L.period)
+  end
+  return math.max(1, math.ceil(rate))
+end
+
 -- Records `units` at `at` (not before the newest entry): merged into the newest entry if it has
 -- that time, else a new entry.
 local function limiterRecordAt(L, at, units)

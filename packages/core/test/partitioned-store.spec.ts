@@ -1,0 +1,3 @@
+import { definePartitionContract, memoryStoreFixture } from '@sluice/testing';
+
+definePartitionContract('MemoryStore', memoryStoreFixture);

@@ -1,0 +1,242 @@
+import { firstValueFrom } from 'rxjs';
+import {
+  InvalidArgumentError,
+  maxInAnyWindow,
+  OutcomeKind,
+  PartitionedStore,
+  partitionName,
+  type NewJob,
+  type ReservedJob,
+  type ReserveResult,
+  type Store,
+} from '@sluice/core';
+import type { StoreFixture } from './store-contract';
+
+const Q = 'parts';
+const N = 3;
+
+/**
+ * What a partitioned queue (`PartitionedStore` over a store) must do on every store underneath:
+ * placement, demand, rotation without starvation, leases routed to their partition, lookups across
+ * partitions, administration summed over them, and a rate limit exact across them (units granted on
+ * the queue's own slot, unused units given back). `createStore` returns a fresh, empty store.
+ */
+export function definePartitionContract(
+  name: string,
+  createStore: () => StoreFixture | Promise<StoreFixture>,
+): void {
+  describe(`Partitioned queue contract: ${name}`, () => {
+    let fx: StoreFixture;
+    let store: PartitionedStore;
+    let inner: Store;
+    const parts = Array.from({ length: N }, (_, i) => partitionName(Q, i, N));
+
+    beforeEach(async () => {
+      fx = await createStore();
+      inner = fx.store;
+      store = new PartitionedStore(inner, { partitions: { [Q]: N } });
+    });
+    afterEach(async () => {
+      if (fx.cleanup) await fx.cleanup();
+      else await inner.close();
+    });
+
+    const add = (jobs: Omit<NewJob, 'queue'>[]) =>
+      firstValueFrom(store.enqueue(jobs.map((j) => ({ ...j, queue: Q }))));
+    const reserve = (n: number, extra: Partial<Parameters<Store['reserve']>[2]> = {}) =>
+      firstValueFrom(store.reserve(Q, n, { leaseMs: 10_000, ...extra }));
+    const complete = (jobs: readonly ReservedJob[]) =>
+      firstValueFrom(
+        store.settle(
+          jobs.map((job) => ({
+            queue: job.queue,
+            id: job.id,
+            token: job.lease.token,
+            kind: OutcomeKind.Completed,
+            result: null,
+            durationMs: 1,
+          })),
+        ),
+      );
+    const readyIn = async (partition: string) => (await inner.stats(partition)).counts.ready;
+
+    it('spreads jobs without a key evenly, and keeps a group, a unique key and an id on one partition', async () => {
+      const plain = await add(Array.from({ length: 30 }, (_, i) => ({ data: i })));
+      expect(new Set(plain.map((r) => r.id)).size).toBe(30);
+      expect(await Promise.all(parts.map(readyIn))).toEqual([10, 10, 10]);
+
+      await add(Array.from({ length: 6 }, (_, i) => ({ data: i, group: 'tenant-a' })));
+      const grouped = await Promise.all(parts.map(readyIn));
+      expect(grouped.filter((c) => c === 16)).toHaveLength(1);
+
+      const first = await add([{ data: 'x', id: 'order-1' }]);
+      const again = await add([{ data: 'x', id: 'order-1' }]);
+      expect(first[0]).toMatchObject({ id: 'order-1', duplicate: false });
+      expect(again[0]).toMatchObject({ id: 'order-1', duplicate: true });
+      const stats = await store.stats(Q);
+      expect(stats.queue).toBe(Q);
+      expect(stats.counts.ready).toBe(37);
+      expect(stats.totals.enqueued).toBe(37);
+      expect(await store.queues()).toEqual([Q]);
+    });
+
+    it('reserves at most the demand, each job once, starting at the next partition each time', async () => {
+      // One partition with a long backlog, the others with a few jobs each: none starves.
+      await add(Array.from({ length: 40 }, (_, i) => ({ data: i, group: 'big' })));
+      const small = await add(Array.from({ length: 4 }, (_, i) => ({ data: `s${i}`, id: `small-${i}` })));
+      const seen = new Set<string>();
+      let reserves = 0;
+      while (small.some((r) => !seen.has(r.id))) {
+        const r = await reserve(2);
+        reserves++;
+        expect(r.jobs.length).toBeLessThanOrEqual(2);
+        for (const job of r.jobs) {
+          expect(job.queue).toBe(Q);
+          expect(seen.has(job.id)).toBe(false);
+          seen.add(job.id);
+        }
+        await complete(r.jobs);
+        expect(reserves).toBeLessThanOrEqual(4 * N);
+      }
+      let r: ReserveResult;
+      while ((r = await reserve(7)).jobs.length > 0) {
+        for (const job of r.jobs) seen.add(job.id);
+        await complete(r.jobs);
+      }
+      expect(seen.size).toBe(44);
+      const stats = await store.stats(Q);
+      expect(stats.totals.completed).toBe(44);
+      expect(stats.counts.running).toBe(0);
+    });
+
+    it('routes settles, lease extensions and progress to the partition of the lease', async () => {
+      await add(Array.from({ length: 6 }, (_, i) => ({ data: i })));
+      const { jobs } = await reserve(6);
+      expect(new Set(jobs.map((j) => j.lease.token.split('~')[0])).size).toBe(N);
+      const extended = await firstValueFrom(
+        store.extendLeases(
+          Q,
+          [...jobs.map((j) => ({ id: j.id, token: j.lease.token })), { id: 'nope', token: 'garbage' }],
+          20_000,
+        ),
+      );
+      expect([...extended.extended].sort()).toEqual(jobs.map((j) => j.id).sort());
+      expect(extended.lost).toEqual(['nope']);
+      const job = jobs[0] as ReservedJob;
+      if (store.inner.updateJob) {
+        expect(await store.updateJob(Q, { id: job.id, token: job.lease.token }, { progress: 50 })).toBe(true);
+        expect((await store.getJob(Q, job.id))?.progress).toBe(50);
+      }
+      const results = await complete(jobs);
+      expect(results.every((r) => r.applied)).toBe(true);
+      const stale = await complete(jobs.slice(0, 1));
+      expect(stale[0]).toMatchObject({ applied: false });
+      expect((await store.stats(Q)).totals.completed).toBe(6);
+    });
+
+    it('finds a job by id in any partition (cancel, get, promote, remove) and names the queue', async () => {
+      const [placed] = await add([{ data: 1, id: 'by-group', group: 'g7' }]);
+      const later = (await add([{ data: 2, delayMs: 60_000 }]))[0]?.id ?? '';
+      const other = (await add([{ data: 3 }]))[0]?.id ?? '';
+      expect(placed?.id).toBe('by-group');
+      const record = await store.getJob(Q, 'by-group');
+      expect(record).toMatchObject({ queue: Q, id: 'by-group', state: 'ready', group: 'g7' });
+      expect(await store.promoteJob(Q, later)).toBe(true);
+      expect((await store.getJob(Q, later))?.state).toBe('ready');
+      expect(await store.cancel(Q, 'by-group')).toBe('cancelled');
+      expect(await store.cancel(Q, 'missing')).toBe('not-found');
+      expect(await store.removeJob(Q, other)).toBe(true);
+      expect(await store.getJob(Q, other)).toBeUndefined();
+      const cancelled = await store.listJobs(Q, 'cancelled');
+      expect(cancelled.map((r) => [r.id, r.queue])).toEqual([['by-group', Q]]);
+      const ready = await store.listJobs(Q, 'ready');
+      expect(ready.map((r) => r.id)).toEqual([later]);
+    });
+
+    it('pauses and resumes every partition, and applies a configuration to all', async () => {
+      await add([{ data: 1 }, { data: 2 }, { data: 3 }]);
+      await store.pause(Q);
+      expect((await store.stats(Q)).paused).toBe(true);
+      const paused = await reserve(3);
+      expect(paused).toMatchObject({ paused: true, jobs: [] });
+      await store.resume(Q);
+      expect((await reserve(3)).jobs).toHaveLength(3);
+      await store.setQueueConfig(Q, { schema: { type: 'number' } });
+      for (const p of parts) expect((await inner.getQueueConfig(p)).schema).toEqual({ type: 'number' });
+      expect((await store.getQueueConfig(Q)).schema).toEqual({ type: 'number' });
+    });
+
+    it('keeps a rate limit exact across partitions and gives back units no job took', async () => {
+      const limit = { key: 'parts-limit', allowed: 10, periodMs: 1_000 };
+      await add(Array.from({ length: 4 }, (_, i) => ({ data: i })));
+      // Asked for 8 with 4 jobs in all: the 4 units no job took go back to the log.
+      const first = await reserve(8, { limit });
+      expect(first.jobs).toHaveLength(4);
+      expect(first.slots?.reduce((s, x) => s + x.jobs, 0)).toBe(4);
+      expect(await store.rateLimitUsage(Q, limit.key, limit.periodMs)).toBe(4);
+      await complete(first.jobs);
+
+      await add(Array.from({ length: 30 }, (_, i) => ({ data: i })));
+      const at: number[] = [];
+      let limited: number | undefined;
+      for (let i = 0; i < 6; i++) {
+        const r = await reserve(3, { limit });
+        for (const s of r.slots ?? []) for (let j = 0; j < s.jobs; j++) at.push(s.at);
+        expect(r.jobs.length).toBe((r.slots ?? []).reduce((s, x) => s + x.jobs, 0));
+        if (r.retryAfterMs !== undefined) limited = r.retryAfterMs;
+        await complete(r.jobs);
+      }
+      // 4 units spent before, 6 left in the window: the limit, not the partitions, stopped it.
+      expect(at).toHaveLength(6);
+      expect(limited).toBeGreaterThan(0);
+      expect(maxInAnyWindow([...at, ...slotTimes(first)], limit.periodMs)).toBeLessThanOrEqual(10);
+      expect(await store.rateLimitUsage(Q, limit.key, limit.periodMs)).toBe(10);
+    });
+
+    it('counts calls of several jobs across partitions', async () => {
+      const limit = {
+        key: 'parts-calls',
+        allowed: 2,
+        periodMs: 60_000,
+        per: 'call' as const,
+        jobsPerCall: 5,
+      };
+      await add(Array.from({ length: 30 }, (_, i) => ({ data: i })));
+      const r = await reserve(30, { limit });
+      expect(r.jobs).toHaveLength(10);
+      expect(r.retryAfterMs).toBeGreaterThan(0);
+      expect((await reserve(30, { limit })).jobs).toHaveLength(0);
+    });
+
+    it('refuses what it cannot keep exact across partitions, naming the queue', async () => {
+      await expect(add([{ data: 1, cost: 3 }])).rejects.toThrow(InvalidArgumentError);
+      await expect(reserve(1, { maxActive: 2 })).rejects.toThrow(/parts.*maxActive/);
+      await expect(
+        reserve(1, {
+          limit: { allowed: 5, periodMs: 1000 },
+          groups: { rateLimit: { allowed: 1, periodMs: 1000 } },
+        }),
+      ).rejects.toThrow(/group rate limits/);
+      expect(() => new PartitionedStore(inner, { partitions: { [Q]: 0 } })).toThrow(/1 to 1024/);
+    });
+
+    it('tells the outcome events of every partition under the queue name', async () => {
+      const events: string[] = [];
+      const sub = store.events(Q).subscribe((e) => events.push(`${e.queue}:${e.id}:${e.kind}`));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await add(Array.from({ length: 3 }, (_, i) => ({ data: i, id: `e${i}` })));
+        await complete((await reserve(3)).jobs);
+        const deadline = Date.now() + 5_000;
+        while (events.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect(events.sort()).toEqual([`${Q}:e0:completed`, `${Q}:e1:completed`, `${Q}:e2:completed`]);
+      } finally {
+        sub.unsubscribe();
+      }
+    });
+  });
+}
+
+function slotTimes(r: ReserveResult): number[] {
+  return (r.slots ?? []).flatMap((s) => Array.from({ length: s.jobs }, () => s.at));
+}
