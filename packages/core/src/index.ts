@@ -109,6 +109,7 @@ export type {
   GrantLimitOptions,
   GrantedUnits,
   LimitGrantAnswer,
+  PermitGrant,
   LimitPause,
   RateLimitNumbers,
   RebaseResult,

@@ -9,6 +9,7 @@ export {
   assertGroupName,
   assertGroupWeight,
   assertListOptions,
+  assertPermitArgs,
   assertQueueName,
   assertRetention,
   assertTraceContext,

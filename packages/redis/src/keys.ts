@@ -25,6 +25,8 @@ export interface QueueKeyMap {
   readonly config: string;
   /** Stream: job outcome events, capped. */
   readonly events: string;
+  /** Zset: permits of a queue-wide cap held by work leased elsewhere (a partitioned queue's), by expiry. */
+  readonly permits: string;
 }
 
 /** A queue key name as used in script headers. */
@@ -71,6 +73,7 @@ const SUFFIX = {
   counters: 'n',
   config: 'cfg',
   events: 'ev',
+  permits: 'pm',
   job: 'j:',
   ready: 'w:',
   group: 'g',
@@ -105,6 +108,7 @@ const WORKERS_TAG = '{~workers}';
  * | `P:{Q}:n` / `:st` | hash | counters and sequences / settings |
  * | `P:{Q}:cfg` | string | queue configuration JSON |
  * | `P:{Q}:ev` | stream | outcome events, capped |
+ * | `P:{Q}:pm` | zset | permits of a partitioned queue's global concurrency, by expiry |
  * | `P:{Q}:u:<key>` | string, TTL | unique-key lock holding the job id |
  * | `P:{Q}:h:<minute>` | hash, TTL | per-minute completed / failed counters |
  * | `P:rl:<key>` (`P:{T}:rl:<key>` in Cluster) | hash, TTL | sliding-log rate limiter |
@@ -183,6 +187,7 @@ export class KeyBuilder {
       counters: base + SUFFIX.counters,
       config: base + SUFFIX.config,
       events: base + SUFFIX.events,
+      permits: base + SUFFIX.permits,
       jobPrefix: base + SUFFIX.job,
       readyPrefix: base + SUFFIX.ready,
       groupPrefix: base + SUFFIX.group,

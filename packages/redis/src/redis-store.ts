@@ -34,6 +34,7 @@ import {
   type GrantLimitOptions,
   type GrantedUnits,
   type LimitGrantAnswer,
+  type PermitGrant,
   type RateLimitNumbers,
   type RebaseResult,
   type RecoverResult,
@@ -57,6 +58,7 @@ import {
   assertGroupName,
   assertGroupWeight,
   assertListOptions,
+  assertPermitArgs,
   assertQueueName,
   assertRetention,
   encodeJobUpdate,
@@ -1405,6 +1407,56 @@ export class RedisStore implements Store {
       const slots: GrantedUnits[] = [];
       for (let i = reply.int(); i > 0; i--) slots.push({ at: reply.int(), units: reply.int() });
       return { now, slots, ...(retryAfterMs >= 0 ? { retryAfterMs } : {}) };
+    });
+  }
+
+  /** Takes up to `count` permits of a cap of `max` (one script call). See `Store.acquirePermits`. */
+  acquirePermits(queue: string, max: number, count: number, leaseMs: number): Observable<PermitGrant> {
+    return defer(async (): Promise<PermitGrant> => {
+      this.assertOpen();
+      assertPermitArgs(max, count, leaseMs);
+      const reply = await this.call('acquire-permits', this.keys.queue(queue), [
+        max,
+        count,
+        Math.ceil(leaseMs),
+      ]);
+      const now = reply.int();
+      const granted = reply.int();
+      const last = reply.int();
+      const ids: string[] = [];
+      for (let id = last - granted + 1; id <= last; id++) ids.push(String(id));
+      return { ids, now };
+    });
+  }
+
+  /** Gives permits back (one `ZREM`). See `Store.releasePermits`. */
+  releasePermits(queue: string, ids: readonly string[]): Observable<void> {
+    return defer(async (): Promise<void> => {
+      this.assertOpen();
+      if (ids.length === 0) return;
+      const key = this.keys.queue(queue).permits;
+      await this.command(queue, () => this.connections.main.zrem(key, ...ids));
+    });
+  }
+
+  /** Extends held permits (one script call). See `Store.extendPermits`. */
+  extendPermits(queue: string, ids: readonly string[], leaseMs: number): Observable<readonly string[]> {
+    return defer(async (): Promise<readonly string[]> => {
+      this.assertOpen();
+      assertPermitArgs(1, 0, leaseMs);
+      if (ids.length === 0) return [];
+      const raw = await this.exec('extend-permits', this.keys.queue(queue), [
+        Math.ceil(leaseMs),
+        ids.length,
+        ...ids,
+      ]);
+      if (!Array.isArray(raw)) {
+        throw new RedisScriptError(
+          this.scripts['extend-permits'].versionedName,
+          'malformed reply: not a list',
+        );
+      }
+      return raw.map(String);
     });
   }
 

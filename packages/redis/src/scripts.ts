@@ -62,6 +62,8 @@ export const SCRIPT_KEYS = {
   'rebase-limit': ['limiter'],
   'refund-limit': ['limiter'],
   'grant-limit': ['limiter'],
+  'acquire-permits': ['permits', 'counters'],
+  'extend-permits': ['permits'],
   'pause-limit': ['limiter'],
   'set-limit': ['limiter'],
   'store-time': ['settings'],

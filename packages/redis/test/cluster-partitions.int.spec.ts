@@ -1,7 +1,7 @@
 import { firstValueFrom } from 'rxjs';
 import { maxInAnyWindow, PartitionedStore, partitionName } from '@sluice/core';
 import { definePartitionContract } from '@sluice/testing';
-import { ownerOf, storeFixture, useRedisClusterWithAdmin } from './helpers';
+import { ownerOf, sleep, storeFixture, useRedisClusterWithAdmin } from './helpers';
 import { killAllWorkers, runUntilCompleted, shareOfLimit, WorkerProcess } from './worker-process';
 
 /**
@@ -109,4 +109,69 @@ describe('partitioned queues on a 3-master Redis Cluster', () => {
       await fx.cleanup!();
     }
   }, 150_000);
+  it('caps the jobs running at once across four worker processes and three partitions, a killed worker’s share coming back', async () => {
+    const fx = await storeFixture(cluster.admin, { connection: connection() }, 'partition-cap');
+    const jobs = 400;
+    const cap = 6;
+    const queue = 'capped';
+    try {
+      const common = {
+        url: '',
+        cluster: cluster.startupNodes,
+        prefix: fx.prefix,
+        queue,
+        partitions: 3,
+        concurrency: 10,
+        globalConcurrency: cap,
+        leaseMs: 1_500,
+        workMs: 10,
+        reportEnds: true,
+      };
+      const victim = await WorkerProcess.start('victim', { ...common, workMs: 5_000 });
+      const workers = await Promise.all(['w1', 'w2', 'w3'].map((name) => WorkerProcess.start(name, common)));
+      const store = new PartitionedStore(fx.store, { partitions: { [queue]: 3 } });
+      const added = await firstValueFrom(
+        store.enqueue(Array.from({ length: jobs }, (_, n) => ({ queue, data: { n } }))),
+      );
+      await victim.until(() => victim.starts.length >= 1, 15_000, 'a start');
+      await victim.kill();
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const stats = await store.stats(queue);
+        if (stats.totals.completed === jobs && stats.counts.running === 0) break;
+        if (Date.now() > deadline) throw new Error(`not all jobs completed: ${JSON.stringify(stats)}`);
+        await sleep(100);
+      }
+      await Promise.all(workers.map((w) => w.close()));
+      // Every handler run, on the machine's wall clock, from its start to its end (or its process's death).
+      const all = [victim, ...workers];
+      const edges = all.flatMap((w) =>
+        w.starts.map((s) => {
+          const end = w.ends.find((e) => e.id === s.id && e.attempt === s.attempt)?.at ?? w.killedAt;
+          return [s.at, end ?? Infinity] as const;
+        }),
+      );
+      const events = edges.flatMap(([start, end]) => [
+        [start, 1],
+        [end, -1],
+      ]);
+      // Ends before starts at the same millisecond: a run ending frees its permit before the next starts.
+      events.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+      let running = 0;
+      let most = 0;
+      for (const [, step] of events) most = Math.max(most, (running += step!));
+      const records = await Promise.all(added.map((a) => store.getJob(queue, a.id)));
+      console.log(
+        `global concurrency ${cap} over 3 partitions, 4 workers of concurrency 10 (one killed while running ` +
+          `${victim.starts.length}): at most ${most} handlers running at once; ${edges.length} runs for ${jobs} jobs`,
+      );
+      expect(records.every((r) => r?.state === 'completed')).toBe(true);
+      expect(most).toBeLessThanOrEqual(cap);
+      expect(most).toBeGreaterThan(1);
+      expect(victim.starts.length).toBeLessThanOrEqual(cap);
+      expect(victim.starts.length).toBeGreaterThan(0);
+    } finally {
+      await fx.cleanup!();
+    }
+  }, 120_000);
 });

@@ -49,6 +49,8 @@ export interface WorkerProcessConfig {
   readonly providerUrl?: string;
   /** The queue is partitioned in this many (a `PartitionedStore` over the worker's Redis store). */
   readonly partitions?: number;
+  /** The pipeline's `globalConcurrency`: jobs of the queue running at once across every worker. */
+  readonly globalConcurrency?: number;
 }
 
 export interface StartReport {

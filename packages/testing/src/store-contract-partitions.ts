@@ -208,9 +208,55 @@ export function definePartitionContract(
       expect((await reserve(30, { limit })).jobs).toHaveLength(0);
     });
 
+    it('caps the jobs running at once across partitions, the permits coming back with settles and expiries', async () => {
+      await add(Array.from({ length: 12 }, (_, i) => ({ data: i })));
+      const first = await reserve(5, { maxActive: 3, leaseMs: 1_000 });
+      expect(first.jobs).toHaveLength(3);
+      expect(first.nextCheckInMs).toBeGreaterThan(0);
+      const held = await reserve(5, { maxActive: 3, leaseMs: 1_000 });
+      expect(held.jobs).toHaveLength(0);
+      expect(held.nextCheckInMs).toBeGreaterThan(0);
+      // A settle gives its permit back: one more may run.
+      await complete(first.jobs.slice(0, 1));
+      const second = await reserve(5, { maxActive: 3, leaseMs: 1_000 });
+      expect(second.jobs).toHaveLength(1);
+      // Extending keeps the permits; a permit whose lease ran out comes back (the job is recovered).
+      const running = [...first.jobs.slice(1), ...second.jobs];
+      const extended = await firstValueFrom(
+        store.extendLeases(
+          Q,
+          running.slice(0, 1).map((j) => ({ id: j.id, token: j.lease.token })),
+          5_000,
+        ),
+      );
+      expect(extended.extended).toEqual([running[0]?.id]);
+      await (fx.advance ?? ((ms: number) => new Promise((r) => setTimeout(r, ms))))(1_100);
+      const recovered = await firstValueFrom(store.recoverExpired(Q));
+      expect(recovered.recovered).toHaveLength(2);
+      const third = await reserve(5, { maxActive: 3, leaseMs: 1_000 });
+      expect(third.jobs).toHaveLength(2);
+      // The expired jobs' own leases are lost: their late settles change nothing.
+      const late = await complete(running.slice(1));
+      expect(late.every((r) => !r.applied)).toBe(true);
+      expect((await reserve(5, { maxActive: 3, leaseMs: 1_000 })).jobs).toHaveLength(0);
+      await complete([...third.jobs, running[0] as ReservedJob]);
+      expect((await reserve(5, { maxActive: 3, leaseMs: 1_000 })).jobs).toHaveLength(3);
+    });
+
+    it('takes no more than the cap and the limit allow together', async () => {
+      await add(Array.from({ length: 10 }, (_, i) => ({ data: i })));
+      const limit = { key: 'parts-both', allowed: 2, periodMs: 60_000 };
+      const r = await reserve(10, { maxActive: 5, limit });
+      expect(r.jobs).toHaveLength(2);
+      expect(r.retryAfterMs).toBeGreaterThan(0);
+      // The 3 permits the limit left unused went back: 3 more may run once the limit allows.
+      await complete(r.jobs);
+      const next = await reserve(10, { maxActive: 5 });
+      expect(next.jobs).toHaveLength(5);
+    });
+
     it('refuses what it cannot keep exact across partitions, naming the queue', async () => {
       await expect(add([{ data: 1, cost: 3 }])).rejects.toThrow(InvalidArgumentError);
-      await expect(reserve(1, { maxActive: 2 })).rejects.toThrow(/parts.*maxActive/);
       await expect(
         reserve(1, {
           limit: { allowed: 5, periodMs: 1000 },

@@ -368,3 +368,12 @@ export function assertTraceContext(trace: unknown): asserts trace is TraceContex
     );
   }
 }
+
+/** A permit cap of at least 0, a count of at least 0 and a lease of at least 1 ms, whole numbers. */
+export function assertPermitArgs(max: number, count: number, leaseMs: number): void {
+  if (!Number.isInteger(max) || max < 0 || !Number.isInteger(count) || count < 0 || !(leaseMs >= 1)) {
+    throw new InvalidArgumentError(
+      `permits need a whole max ≥ 0, count ≥ 0 and leaseMs ≥ 1, got ${max}, ${count}, ${leaseMs}`,
+    );
+  }
+}

@@ -63,6 +63,7 @@ import type {
   LimitSlot,
   GrantLimitOptions,
   LimitGrantAnswer,
+  PermitGrant,
   ListGroupsOptions,
   RateLimitNumbers,
   RateLimitSpec,
@@ -77,6 +78,7 @@ import {
   assertGroupName,
   assertGroupWeight,
   assertListOptions,
+  assertPermitArgs,
   assertQueueName,
   assertRetention,
   encodeJobUpdate,
@@ -228,6 +230,9 @@ export class MemoryStore implements Store {
   private readonly dormant = new Map<string, QueueData>();
   private readonly uniqueLocks = new Map<string, { id: string; expiresAt: number }>();
   private readonly limiters = new LimiterRegistry();
+  /** Permits of queue-wide caps (`acquirePermits`): queue → permit id → expiry (store time). */
+  private readonly permits = new Map<string, Map<string, number>>();
+  private permitSeq = 0;
   /** Store-wide numbers of rate-limit keys (`setRateLimit`). */
   private readonly limitNumbers = new Map<string, RateLimitNumbers>();
   /** Limit pauses, for every worker on this store. */
@@ -1096,6 +1101,51 @@ export class MemoryStore implements Store {
       );
       SlidingWindowLimiter.commitAll(limiters, plan, 1, [n]);
       return of<RebaseResult>({ at: plan.slots[0]?.at ?? now + Math.max(0, leadMs), now });
+    });
+  }
+
+  acquirePermits(queue: string, max: number, count: number, leaseMs: number): Observable<PermitGrant> {
+    return defer(() => {
+      this.assertOpen();
+      assertPermitArgs(max, count, leaseMs);
+      const now = this.now();
+      let held = this.permits.get(queue);
+      if (!held) this.permits.set(queue, (held = new Map()));
+      for (const [id, expires] of held) if (expires <= now) held.delete(id);
+      const ids: string[] = [];
+      for (let i = Math.min(count, max - held.size); i > 0; i--) {
+        const id = String(++this.permitSeq);
+        held.set(id, now + leaseMs);
+        ids.push(id);
+      }
+      return of<PermitGrant>({ ids, now });
+    });
+  }
+
+  releasePermits(queue: string, ids: readonly string[]): Observable<void> {
+    return defer(() => {
+      this.assertOpen();
+      const held = this.permits.get(queue);
+      for (const id of ids) held?.delete(id);
+      return of(undefined);
+    });
+  }
+
+  extendPermits(queue: string, ids: readonly string[], leaseMs: number): Observable<readonly string[]> {
+    return defer(() => {
+      this.assertOpen();
+      assertPermitArgs(1, 0, leaseMs);
+      const now = this.now();
+      const held = this.permits.get(queue);
+      const kept: string[] = [];
+      for (const id of ids) {
+        const expires = held?.get(id);
+        if (held && expires !== undefined && expires > now) {
+          held.set(id, now + leaseMs);
+          kept.push(id);
+        }
+      }
+      return of<readonly string[]>(kept);
     });
   }
 

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../model/errors';
 import type { JobRecord, JobState, JobUpdate, NewJob, ReservedJob } from '../model/job';
 import type { SettleResult, Settlement } from '../model/outcome';
 import { assertQueueName, MAX_PARTITIONS, partitionName, parsePartitionName } from '../model/validation';
+import { ACTIVE_CAP_CHECK_MS } from './store';
 import type {
   CancelResult,
   EnqueueResult,
@@ -66,13 +67,18 @@ const TOKEN_SEPARATOR = '~';
  *   (`Store.grantLimit`): a reserve first takes units there, then at most as many jobs (or calls) from
  *   the partitions, and gives units no job took back in the same step as its next grant. The price is
  *   a second call per reserve, and a third when the partitions were short.
- * - **Leases** carry their partition in the token, so settles, extensions and progress reach it.
+ * - **Global concurrency** (`maxActive`) stays exact across partitions the same way: permits on the
+ *   queue's own slot (`Store.acquirePermits`), expiring with the leases unless extended, so a crashed
+ *   worker's share comes back when its leases would; a reserve takes permits first, then at most as
+ *   many jobs, and a settle gives its jobs' permits back.
+ * - **Leases** carry their partition (and permit) in the token, so settles, extensions and progress
+ *   reach it.
  * - **Administration** spans the partitions: pause, resume, settings and configuration apply to all;
  *   stats, history and listings add them up; a lookup by id asks the partition the id names, then
  *   the others. Jobs, events and records name the logical queue.
  *
- * Not supported on a partitioned queue (refused with an error naming it): global concurrency
- * (`maxActive`), a pipeline limit together with group rate limits, and jobs with a `cost`.
+ * Not supported on a partitioned queue (refused with an error naming it): a pipeline limit together
+ * with group rate limits, and jobs with a `cost`.
  *
  * ## Example
  * ```ts
@@ -145,76 +151,113 @@ export class PartitionedStore implements Store {
     const count = this.counts.get(queue);
     if (count === undefined) return this.inner.reserve<T>(queue, n, options);
     return defer(async (): Promise<ReserveResult<T>> => {
-      if (options.maxActive !== undefined) {
-        throw new InvalidArgumentError(
-          `queue "${queue}" is partitioned: global concurrency (maxActive) is not supported on it`,
-        );
-      }
-      const limit = options.limit;
-      if (!limit) return this.reserveFrom<T>(queue, count, n, options);
-      if (options.groups?.rateLimit) {
+      const { maxActive, ...rest } = options;
+      if (options.limit && options.groups?.rateLimit) {
         throw new InvalidArgumentError(
           `queue "${queue}" is partitioned: a pipeline rate limit together with group rate limits is not supported on it`,
         );
       }
-      const grantLimit = this.inner.grantLimit?.bind(this.inner);
-      if (!grantLimit) {
-        throw new InvalidArgumentError(
-          `a rate-limited partitioned queue needs a store with grantLimit (${this.inner.kind} has none)`,
-        );
-      }
-      const perCall = limit.per === 'call' ? Math.max(1, Math.floor(limit.jobsPerCall ?? 1)) : 1;
+      if (maxActive === undefined) return this.reserveLimited<T>(queue, count, n, rest, []);
+      // Global concurrency: permits on the queue's own slot first, then at most as many jobs.
+      const acquire = this.need('acquirePermits').bind(this.inner);
       const grant = await lastValueFrom(
-        grantLimit(queue, limit, Math.ceil(n / perCall), {
-          ...(options.limitLeadMs !== undefined ? { leadMs: options.limitLeadMs } : {}),
-          ...(options.limitAheadMs !== undefined ? { aheadMs: options.limitAheadMs } : {}),
-          ...(options.limitSpread !== undefined ? { spread: options.limitSpread } : {}),
-        }),
+        acquire(queue, Math.max(0, Math.floor(maxActive)), n, Math.max(1, Math.ceil(options.leaseMs))),
       );
-      let units = 0;
-      for (const s of grant.slots) units += s.units;
-      if (units === 0) {
-        return { jobs: [], paused: false, rejected: [], retryAfterMs: grant.retryAfterMs ?? 1 };
+      const permits = grant.ids;
+      if (permits.length === 0) {
+        return { jobs: [], paused: false, rejected: [], nextCheckInMs: ACTIVE_CAP_CHECK_MS };
       }
-      const want = Math.min(n, units * perCall);
-      const { limit: _limit, ...unlimited } = options;
-      const result = await this.reserveFrom<T>(queue, count, want, unlimited);
-      // The first slots' units go to the jobs (whole calls of perCall jobs), the rest back to the log.
-      const slots: LimitSlot[] = [];
-      const unused: GrantedUnits[] = [];
-      let left = result.jobs.length;
-      for (const s of grant.slots) {
-        const jobs = Math.min(left, s.units * perCall);
-        left -= jobs;
-        if (jobs > 0) slots.push({ at: s.at, jobs });
-        const spare = s.units - Math.ceil(jobs / perCall);
-        if (spare > 0) unused.push({ at: s.at, units: spare });
+      let result: ReserveResult<T>;
+      try {
+        result = await this.reserveLimited<T>(queue, count, permits.length, rest, permits);
+      } catch (error) {
+        await this.releasePermitsOf(queue, permits);
+        throw error;
       }
-      if (unused.length > 0) {
-        await lastValueFrom(grantLimit(queue, limit, 0, { refunds: unused }));
-      }
-      // Limited only if the limit, not the partitions, cut the answer short.
-      const limited = grant.retryAfterMs !== undefined && result.jobs.length === want;
-      const { retryAfterMs: _, nextCheckInMs, ...rest } = result;
-      return {
-        ...rest,
-        ...(slots.length > 0 ? { slots, storeNow: grant.now } : {}),
-        ...(limited
-          ? { retryAfterMs: grant.retryAfterMs }
-          : nextCheckInMs !== undefined
-            ? { nextCheckInMs }
-            : {}),
-      };
+      await this.releasePermitsOf(queue, permits.slice(result.jobs.length));
+      // Held back by the cap: look again soon (unless the limit said when).
+      const capped = permits.length < n && result.jobs.length === permits.length;
+      return capped && result.retryAfterMs === undefined
+        ? { ...result, nextCheckInMs: Math.min(result.nextCheckInMs ?? Infinity, ACTIVE_CAP_CHECK_MS) }
+        : result;
     });
   }
 
   settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
-    return this.inner.settle(
-      settlements.map((s) => {
-        const at = this.leaseOf(s.queue, s.token);
-        return at ? { ...s, queue: at.partition, token: at.token } : s;
+    const permits = new Map<string, string[]>();
+    const mapped = settlements.map((s) => {
+      const at = this.leaseOf(s.queue, s.token);
+      if (!at) return s;
+      if (at.permit) permits.set(s.queue, [...(permits.get(s.queue) ?? []), at.permit]);
+      return { ...s, queue: at.partition, token: at.token };
+    });
+    if (permits.size === 0) return this.inner.settle(mapped);
+    // The permits go back with the settle (the jobs' handlers have ended either way).
+    return defer(async () => {
+      const [results] = await Promise.all([
+        lastValueFrom(this.inner.settle(mapped)),
+        ...[...permits].map(([queue, ids]) => this.releasePermitsOf(queue, ids)),
+      ]);
+      return results;
+    });
+  }
+
+  /** Reserves up to `n` jobs, under the pipeline's rate limit if any (units granted on the queue's slot). */
+  private async reserveLimited<T>(
+    queue: string,
+    count: number,
+    n: number,
+    options: Omit<ReserveOptions, 'maxActive'>,
+    permits: readonly string[],
+  ): Promise<ReserveResult<T>> {
+    const { limit, ...unlimited } = options;
+    if (!limit) return this.reserveFrom<T>(queue, count, n, unlimited, permits);
+    const grantLimit = this.need('grantLimit').bind(this.inner);
+    const perCall = limit.per === 'call' ? Math.max(1, Math.floor(limit.jobsPerCall ?? 1)) : 1;
+    const grant = await lastValueFrom(
+      grantLimit(queue, limit, Math.ceil(n / perCall), {
+        ...(options.limitLeadMs !== undefined ? { leadMs: options.limitLeadMs } : {}),
+        ...(options.limitAheadMs !== undefined ? { aheadMs: options.limitAheadMs } : {}),
+        ...(options.limitSpread !== undefined ? { spread: options.limitSpread } : {}),
       }),
     );
+    let units = 0;
+    for (const s of grant.slots) units += s.units;
+    if (units === 0) {
+      return { jobs: [], paused: false, rejected: [], retryAfterMs: grant.retryAfterMs ?? 1 };
+    }
+    const want = Math.min(n, units * perCall);
+    const result = await this.reserveFrom<T>(queue, count, want, unlimited, permits);
+    // The first slots' units go to the jobs (whole calls of perCall jobs), the rest back to the log.
+    const slots: LimitSlot[] = [];
+    const unused: GrantedUnits[] = [];
+    let left = result.jobs.length;
+    for (const s of grant.slots) {
+      const jobs = Math.min(left, s.units * perCall);
+      left -= jobs;
+      if (jobs > 0) slots.push({ at: s.at, jobs });
+      const spare = s.units - Math.ceil(jobs / perCall);
+      if (spare > 0) unused.push({ at: s.at, units: spare });
+    }
+    if (unused.length > 0) {
+      await lastValueFrom(grantLimit(queue, limit, 0, { refunds: unused }));
+    }
+    // Limited only if the limit, not the partitions, cut the answer short.
+    const limited = grant.retryAfterMs !== undefined && result.jobs.length === want;
+    const { retryAfterMs: _, nextCheckInMs, ...rest } = result;
+    return {
+      ...rest,
+      ...(slots.length > 0 ? { slots, storeNow: grant.now } : {}),
+      ...(limited
+        ? { retryAfterMs: grant.retryAfterMs }
+        : nextCheckInMs !== undefined
+          ? { nextCheckInMs }
+          : {}),
+    };
+  }
+
+  private async releasePermitsOf(queue: string, ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await lastValueFrom(this.need('releasePermits').call(this.inner, queue, ids));
   }
 
   extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult> {
@@ -222,6 +265,7 @@ export class PartitionedStore implements Store {
     return defer(async (): Promise<ExtendResult> => {
       const byPartition = new Map<string, LeaseRef[]>();
       const lost: string[] = [];
+      const permitOf = new Map<string, string>();
       for (const lease of leases) {
         const at = this.leaseOf(queue, lease.token);
         if (!at) {
@@ -231,15 +275,27 @@ export class PartitionedStore implements Store {
         let list = byPartition.get(at.partition);
         if (!list) byPartition.set(at.partition, (list = []));
         list.push({ id: lease.id, token: at.token });
+        if (at.permit) permitOf.set(lease.id, at.permit);
       }
-      const answers = await Promise.all(
-        [...byPartition].map(([partition, refs]) =>
-          lastValueFrom(this.inner.extendLeases(partition, refs, leaseMs)),
+      // A job whose permit expired counts as lost: another job may hold its place under the cap.
+      const extendPermits = this.inner.extendPermits?.bind(this.inner);
+      const [answers, kept] = await Promise.all([
+        Promise.all(
+          [...byPartition].map(([partition, refs]) =>
+            lastValueFrom(this.inner.extendLeases(partition, refs, leaseMs)),
+          ),
         ),
-      );
+        permitOf.size === 0 || !extendPermits
+          ? Promise.resolve<readonly string[]>([])
+          : lastValueFrom(extendPermits(queue, [...permitOf.values()], leaseMs)),
+      ]);
+      const held = new Set(kept);
       const extended: string[] = [];
       for (const a of answers) {
-        extended.push(...a.extended);
+        for (const id of a.extended) {
+          const permit = permitOf.get(id);
+          (permit === undefined || held.has(permit) ? extended : lost).push(id);
+        }
         lost.push(...a.lost);
       }
       return { extended, lost };
@@ -565,6 +621,7 @@ export class PartitionedStore implements Store {
     count: number,
     n: number,
     options: ReserveOptions,
+    permits: readonly string[],
   ): Promise<ReserveResult<T>> {
     const start = this.nextTurn(queue, count);
     const jobs: ReservedJob<T>[] = [];
@@ -579,11 +636,9 @@ export class PartitionedStore implements Store {
       const result = await lastValueFrom(this.inner.reserve<T>(partition, n - jobs.length, options));
       if (!result.paused) paused = false;
       for (const job of result.jobs) {
-        jobs.push({
-          ...job,
-          queue,
-          lease: { ...job.lease, token: `${index}${TOKEN_SEPARATOR}${job.lease.token}` },
-        });
+        // <partition>~<permit, or none>~<the partition's token>
+        const token = `${index}${TOKEN_SEPARATOR}${permits[jobs.length] ?? ''}${TOKEN_SEPARATOR}${job.lease.token}`;
+        jobs.push({ ...job, queue, lease: { ...job.lease, token } });
       }
       rejected.push(...result.rejected);
       if (result.nextCheckInMs !== undefined)
@@ -609,14 +664,25 @@ export class PartitionedStore implements Store {
     };
   }
 
-  /** The partition and the partition's own token of a lease of `queue`; `undefined` if not partitioned. */
-  private leaseOf(queue: string, token: string): { partition: string; token: string } | undefined {
+  /**
+   * The partition, permit (global concurrency; '' for none) and partition's own token of a lease of
+   * `queue`; `undefined` if the queue is not partitioned or the token is not one of its leases'.
+   */
+  private leaseOf(
+    queue: string,
+    token: string,
+  ): { partition: string; permit: string; token: string } | undefined {
     const count = this.counts.get(queue);
     if (count === undefined) return undefined;
     const cut = token.indexOf(TOKEN_SEPARATOR);
-    const index = cut > 0 ? Number(token.slice(0, cut)) : NaN;
+    const cut2 = token.indexOf(TOKEN_SEPARATOR, cut + 1);
+    const index = cut > 0 && cut2 > cut ? Number(token.slice(0, cut)) : NaN;
     if (!Number.isInteger(index) || index < 0 || index >= count) return undefined;
-    return { partition: partitionName(queue, index, count), token: token.slice(cut + 1) };
+    return {
+      partition: partitionName(queue, index, count),
+      permit: token.slice(cut + 1, cut2),
+      token: token.slice(cut2 + 1),
+    };
   }
 
   /** Partitions to look for job `id` in: the one its id names or its hash picks first, then the rest. */

@@ -127,6 +127,14 @@ export interface LimitPause {
   readonly now: number;
 }
 
+/** The answer of `Store.acquirePermits`. */
+export interface PermitGrant {
+  /** The permits taken (none when the cap is reached). */
+  readonly ids: readonly string[];
+  /** The store's now at the call. */
+  readonly now: number;
+}
+
 /** Placement of units granted without jobs (see `Store.grantLimit`). */
 export interface GrantLimitOptions {
   /** As `ReserveOptions.limitLeadMs`. */
@@ -627,6 +635,18 @@ export interface Store {
    * units no work used only lowers every window's count.
    */
   refundLimit?(queue: string, limit: RateLimitSpec, at: number, units: number): Observable<void>;
+  /**
+   * Takes up to `count` permits of a cap of `max` held at once for `queue` (a semaphore kept with
+   * the leases: a permit expires `leaseMs` after the store's now unless extended, so a crashed
+   * worker's permits come back when its leases would). For work leased by other calls: a
+   * partitioned queue's global concurrency (see `PartitionedStore`). Optional capability; both
+   * stores of this repository have it.
+   */
+  acquirePermits?(queue: string, max: number, count: number, leaseMs: number): Observable<PermitGrant>;
+  /** Gives permits back (unknown or expired ones are ignored). */
+  releasePermits?(queue: string, ids: readonly string[]): Observable<void>;
+  /** Moves the expiry of held permits to `leaseMs` after the store's now; answers the ids still held. */
+  extendPermits?(queue: string, ids: readonly string[], leaseMs: number): Observable<readonly string[]>;
   /**
    * Records up to `units` of `limit` (and its further limits) with no jobs attached, placed as a
    * reserve places them (`options` as `ReserveOptions.limitLeadMs`, `limitAheadMs`,
