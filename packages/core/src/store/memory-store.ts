@@ -1110,7 +1110,7 @@ export class MemoryStore implements Store {
       assertPermitArgs(max, count, leaseMs);
       const now = this.now();
       let held = this.permits.get(queue);
-      if (!held) this.permits.set(queue, (held = new Map()));
+      if (!held) this.permits.set(queue, (held = new Map<string, number>()));
       for (const [id, expires] of held) if (expires <= now) held.delete(id);
       const ids: string[] = [];
       for (let i = Math.min(count, max - held.size); i > 0; i--) {
