@@ -1,4 +1,4 @@
-import type { Store } from '@sluice/core';
+import { MAX_PARTITIONS, PartitionedStore, type Store } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { CliError } from './io';
 
@@ -12,6 +12,30 @@ export interface ConnectOptions {
   readonly cluster?: string;
   /** `--prefix`; default `sluice`. */
   readonly prefix?: string;
+  /**
+   * `--partitions`: partitioned queues and their counts, `queue=n[,queue=n…]` (default
+   * `SLUICE_PARTITIONS`): commands see each as one queue (see `PartitionedStore`).
+   */
+  readonly partitions?: string;
+}
+
+/** The partitioned queues of `--partitions` (or `SLUICE_PARTITIONS`), validated; `{}` without any. */
+export function partitionCounts(options: ConnectOptions): Record<string, number> {
+  const spec = options.partitions ?? (process.env['SLUICE_PARTITIONS'] || undefined);
+  const counts: Record<string, number> = {};
+  if (spec === undefined) return counts;
+  for (const part of spec.split(',')) {
+    const match = /^\s*([^=\s]+)\s*=\s*(\d+)\s*$/.exec(part);
+    const count = Number(match?.[2]);
+    if (!match?.[1] || !(count >= 1 && count <= MAX_PARTITIONS)) {
+      throw new CliError(
+        `invalid partitions "${part.trim()}": expected queue=n[,queue=n…] with n from 1 to ${MAX_PARTITIONS}`,
+        2,
+      );
+    }
+    counts[match[1]] = count;
+  }
+  return counts;
 }
 
 /** The Redis URL a command uses, validated; credentials are hidden in messages. */
@@ -51,8 +75,23 @@ export function clusterNodes(options: ConnectOptions): { host: string; port: num
   return nodes;
 }
 
-/** Connects to Redis, failing fast with one clear line when nothing answers. */
+/**
+ * Connects to Redis, failing fast with one clear line when nothing answers; partitioned queues
+ * (`--partitions`) are seen through a `PartitionedStore`.
+ */
 export async function openStore(options: ConnectOptions): Promise<Store> {
+  const partitions = partitionCounts(options);
+  const store = await openRedisStore(options);
+  if (Object.keys(partitions).length === 0) return store;
+  try {
+    return new PartitionedStore(store, { partitions });
+  } catch (err) {
+    await store.close();
+    throw new CliError((err as Error).message, 2);
+  }
+}
+
+async function openRedisStore(options: ConnectOptions): Promise<Store> {
   const nodes = clusterNodes(options);
   if (nodes) return openClusterStore(nodes, options);
   const url = redisUrl(options);

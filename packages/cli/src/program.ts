@@ -75,6 +75,10 @@ export function createProgram(io: Io): Command {
       'a Redis Cluster: startup nodes host:port[,host:port…] (default: $REDIS_CLUSTER_NODES); credentials and TLS from --redis',
     )
     .option('--prefix <prefix>', 'key prefix the workers use', 'sluice')
+    .option(
+      '--partitions <queues>',
+      'partitioned queues, seen as one queue each: queue=n[,queue=n…] (default: $SLUICE_PARTITIONS)',
+    )
     .option('--json', 'print JSON instead of tables')
     .exitOverride()
     .configureOutput({

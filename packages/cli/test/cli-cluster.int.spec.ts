@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { definePipeline, silentLogger, Worker } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
-import { clusterNodes } from '@sluice/cli';
+import { clusterNodes, partitionCounts } from '@sluice/cli';
 import { uniquePrefix, useRedisCluster } from '@sluice/testing';
 import { runSluice, startDashboard, type Result } from './binary';
 
@@ -15,6 +18,9 @@ describe('--cluster nodes', () => {
       { host: '::1', port: 7002 },
     ]);
     expect(clusterNodes({})).toBeUndefined();
+    expect(partitionCounts({ partitions: 'orders=3, mail=12' })).toEqual({ orders: 3, mail: 12 });
+    for (const bad of ['orders', 'orders=0', 'orders=1025', 'a=1,,b=2'])
+      expect(() => partitionCounts({ partitions: bad })).toThrow(/expected queue=n/);
     for (const bad of ['10.0.0.1', 'host:0', 'host:70000', 'a:1,,b:2', 'redis://a:1']) {
       expect(() => clusterNodes({ cluster: bad })).toThrow(/expected host:port\[,host:port…\]/);
     }
@@ -76,6 +82,33 @@ describe('sluice on a 3-master Redis Cluster (the real binary)', () => {
     expect((await sluice('obliterate', 'thumbs', '--yes')).code).toBe(0);
     const after = (await json('stats')) as { queue: string }[];
     expect(after.map((s) => s.queue)).not.toContain('thumbs');
+  });
+
+  it('shows a partitioned queue as one queue with --partitions, and pauses and drains all its partitions', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sluice-cli-')), 'orders.ndjson');
+    writeFileSync(file, Array.from({ length: 30 }, (_, n) => JSON.stringify({ n })).join('\n'));
+    const parts = ['--partitions', 'orders=3'];
+    expect(await json(...parts, 'enqueue', 'orders', `@${file}`, '--create')).toMatchObject({ enqueued: 30 });
+    type Stats = { queue: string; paused: boolean; counts: Record<string, number> }[];
+    const whole = (await json(...parts, 'stats')) as Stats;
+    expect(whole.map((s) => [s.queue, s.counts.ready])).toEqual([['orders', 30]]);
+    // Without the flag: the three partitions, ten jobs each.
+    const split = (await json('stats')) as Stats;
+    expect(split.map((s) => [s.queue, s.counts.ready]).sort()).toEqual([
+      ['orders~3.0', 10],
+      ['orders~3.1', 10],
+      ['orders~3.2', 10],
+    ]);
+    expect((await sluice(...parts, 'pause', 'orders')).code).toBe(0);
+    expect(((await json('stats')) as Stats).every((s) => s.paused)).toBe(true);
+    expect((await sluice(...parts, 'drain', 'orders', '--yes')).code).toBe(0);
+    expect(((await json(...parts, 'stats')) as Stats)[0]).toMatchObject({
+      paused: true,
+      counts: { ready: 0 },
+    });
+    const bad = await sluice('--partitions', 'orders=0', 'stats');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('expected queue=n[,queue=n…]');
   });
 
   it('serves the dashboard on the Cluster', async () => {

@@ -255,6 +255,49 @@ export function definePartitionContract(
       expect(next.jobs).toHaveLength(5);
     });
 
+    it('runs two partition counts side by side while the count changes, under one rate limit', async () => {
+      // The README's procedure: workers of the new count beside those of the old one, producers
+      // switched to the new count, the old partitions drained.
+      const wider = new PartitionedStore(inner, { partitions: { [Q]: N + 2 } });
+      const limit = { key: 'parts-change', allowed: 12, periodMs: 60_000 };
+      await add(Array.from({ length: 9 }, (_, i) => ({ data: `old-${i}` })));
+      await firstValueFrom(
+        wider.enqueue(Array.from({ length: 10 }, (_, i) => ({ queue: Q, data: `new-${i}` }))),
+      );
+      const seen: unknown[] = [];
+      const at: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        for (const s of [store, wider]) {
+          const r = await firstValueFrom(s.reserve(Q, 2, { leaseMs: 10_000, limit }));
+          seen.push(...r.jobs.map((j) => j.data));
+          at.push(...slotTimes(r));
+          await firstValueFrom(
+            s.settle(
+              r.jobs.map((job) => ({
+                queue: job.queue,
+                id: job.id,
+                token: job.lease.token,
+                kind: OutcomeKind.Completed,
+                result: null,
+                durationMs: 1,
+              })),
+            ),
+          );
+        }
+      }
+      // 12 allowed in the window, counted once for both counts; the rest waits for the limit.
+      expect(seen).toHaveLength(12);
+      expect(new Set(seen).size).toBe(12);
+      expect(at).toHaveLength(12);
+      expect(await store.rateLimitUsage(Q, limit.key, limit.periodMs)).toBe(12);
+      const left = (await store.stats(Q)).counts.ready + (await wider.stats(Q)).counts.ready;
+      expect(left).toBe(19 - 12);
+      // Each count's stats cover its own partitions; the store underneath lists both sets.
+      expect((await store.stats(Q)).totals.enqueued).toBe(9);
+      expect((await wider.stats(Q)).totals.enqueued).toBe(10);
+      expect((await inner.queues()).filter((q) => q.startsWith(`${Q}~`))).toHaveLength(N + N + 2);
+    });
+
     it('refuses what it cannot keep exact across partitions, naming the queue', async () => {
       await expect(add([{ data: 1, cost: 3 }])).rejects.toThrow(InvalidArgumentError);
       await expect(
