@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 /**
  * Runs a benchmark's `main` when its file is the program (`node bench/dist/<file>.js …`): exit code 0
@@ -34,4 +35,32 @@ export function profileArgs<P>(
     else throw new Error(`unknown argument ${arg}\n${usage}`);
   }
   return { profile, outDir };
+}
+
+/**
+ * The `main` of a benchmark with a full and a smoke profile that writes `RESULTS-<name>.md` and
+ * `results/<name>.json` into `bench/` (or `--out DIR`), logging as `[bench:<name>]`.
+ */
+export function benchMain<P, R>(spec: {
+  readonly name: string;
+  readonly profiles: { readonly full: P; readonly smoke: P };
+  readonly run: (profile: P, log: (message: string) => void) => Promise<R>;
+  readonly markdown: (results: R) => string;
+}): (argv: readonly string[]) => Promise<void> {
+  return async (argv) => {
+    const { profile, outDir } = profileArgs(
+      argv,
+      { profile: spec.profiles.full, outDir: join(__dirname, '..') },
+      { smoke: spec.profiles.smoke },
+      `usage: node bench/dist/${spec.name}.js [--smoke] [--out DIR]`,
+    );
+    const log = (message: string): void => {
+      process.stderr.write(`[bench:${spec.name}] ${message}\n`);
+    };
+    const results = await spec.run(profile, log);
+    mkdirSync(join(outDir, 'results'), { recursive: true });
+    writeFileSync(join(outDir, `RESULTS-${spec.name}.md`), spec.markdown(results));
+    writeFileSync(join(outDir, 'results', `${spec.name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    log(`wrote RESULTS-${spec.name}.md and results/${spec.name}.json into ${outDir}`);
+  };
 }

@@ -17,18 +17,15 @@
  *
  * Writes `RESULTS-durable.md` and `results/durable.json` into `bench/` (or `--out DIR`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { Queue as BullQueue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Queue } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { spawnRedis, uniquePrefix, type SpawnedRedis } from '@sluice/testing';
 import { bullmqConnection } from './bullmq-connection';
-import { profileArgs, runAsProgram } from './cli';
+import { benchMain, runAsProgram } from './cli';
 import { now, sleep } from './clock';
-import { load1 } from './machine';
+import { load1, runMachine, type RunMachine } from './machine';
 import { markdownTable } from './report';
 import { median, percentile, significant } from './stats';
 
@@ -62,16 +59,7 @@ export interface ModeFigures {
 }
 
 export interface DurableResults {
-  readonly machine: {
-    readonly cpuModel: string;
-    readonly cpuCount: number;
-    readonly memoryGiB: number;
-    readonly node: string;
-    readonly redis: string;
-    readonly date: string;
-    readonly loadBefore: number;
-    readonly loadAfter: number;
-  };
+  readonly machine: RunMachine;
   readonly profile: DurableProfile;
   readonly rounds: Readonly<Record<Mode, readonly ModeFigures[]>>;
   readonly median: Readonly<Record<Mode, ModeFigures>>;
@@ -200,18 +188,8 @@ export async function runDurable(profile: DurableProfile, log: (m: string) => vo
         ? {}
         : { onReplicaAtOnce: Math.min(...list.map((f) => f.onReplicaAtOnce ?? 0)) }),
     });
-    const cores = cpus();
     return {
-      machine: {
-        cpuModel: cores[0]?.model.trim() ?? 'unknown',
-        cpuCount: cores.length,
-        memoryGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-        redis,
-        date: new Date().toISOString(),
-        loadBefore,
-        loadAfter: load1(),
-      },
+      machine: runMachine(redis, loadBefore),
       profile,
       rounds,
       median: { plain: med(rounds.plain), durable: med(rounds.durable), bullmq: med(rounds.bullmq) },
@@ -264,23 +242,11 @@ export function durableMarkdown(r: DurableResults): string {
   ].join('\n')}\n`;
 }
 
-const USAGE = 'usage: node bench/dist/durable.js [--smoke] [--out DIR]';
-
-export async function main(argv: readonly string[]): Promise<void> {
-  const { profile, outDir } = profileArgs(
-    argv,
-    { profile: DURABLE_PROFILES.full, outDir: join(__dirname, '..') },
-    { smoke: DURABLE_PROFILES.smoke },
-    USAGE,
-  );
-  const log = (message: string): void => {
-    process.stderr.write(`[bench:durable] ${message}\n`);
-  };
-  const results = await runDurable(profile, log);
-  mkdirSync(join(outDir, 'results'), { recursive: true });
-  writeFileSync(join(outDir, 'RESULTS-durable.md'), durableMarkdown(results));
-  writeFileSync(join(outDir, 'results', 'durable.json'), `${JSON.stringify(results, null, 2)}\n`);
-  log(`wrote RESULTS-durable.md and results/durable.json into ${outDir}`);
-}
+export const main = benchMain({
+  name: 'durable',
+  profiles: DURABLE_PROFILES,
+  run: runDurable,
+  markdown: durableMarkdown,
+});
 
 runAsProgram(module, main);

@@ -85,3 +85,30 @@ export async function machineInfo(
     loadBefore: load1(),
   };
 }
+
+/** Where a benchmark with servers of its own ran (`bench:durable`, `bench:partitions`). */
+export interface RunMachine {
+  readonly cpuModel: string;
+  readonly cpuCount: number;
+  readonly memoryGiB: number;
+  readonly node: string;
+  readonly redis: string;
+  readonly date: string;
+  readonly loadBefore: number;
+  readonly loadAfter: number;
+}
+
+/** This machine now, for a run that started at `loadBefore` on redis-server `redis`. */
+export function runMachine(redis: string, loadBefore: number): RunMachine {
+  const cores = cpus();
+  return {
+    cpuModel: cores[0]?.model.trim() ?? 'unknown',
+    cpuCount: cores.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    redis,
+    date: new Date().toISOString(),
+    loadBefore,
+    loadAfter: load1(),
+  };
+}

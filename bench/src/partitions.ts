@@ -20,9 +20,6 @@
  *
  * Writes `RESULTS-partitions.md` and `results/partitions.json` into `bench/` (or `--out DIR`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
@@ -35,9 +32,9 @@ import {
 } from '@sluice/core';
 import { keySlot, RedisStore } from '@sluice/redis';
 import { clusterStartupNodes, spawnRedisCluster, uniquePrefix } from '@sluice/testing';
-import { profileArgs, runAsProgram } from './cli';
+import { benchMain, runAsProgram } from './cli';
 import { now, sleep } from './clock';
-import { load1 } from './machine';
+import { load1, runMachine, type RunMachine } from './machine';
 import { markdownTable } from './report';
 import { median, significant } from './stats';
 
@@ -45,18 +42,33 @@ export interface PartitionsProfile {
   readonly name: 'full' | 'smoke';
   /** Jobs processed per layout and round. */
   readonly jobs: number;
+  /** Jobs processed per layout and round under the rate limit. */
+  readonly limitJobs: number;
   readonly concurrency: number;
   readonly rounds: number;
 }
 
 export const PARTITIONS_PROFILES: Readonly<Record<PartitionsProfile['name'], PartitionsProfile>> = {
-  full: { name: 'full', jobs: 60_000, concurrency: 100, rounds: 3 },
-  smoke: { name: 'smoke', jobs: 600, concurrency: 20, rounds: 1 },
+  full: { name: 'full', jobs: 60_000, limitJobs: 10_000, concurrency: 100, rounds: 3 },
+  smoke: { name: 'smoke', jobs: 600, limitJobs: 300, concurrency: 20, rounds: 1 },
 };
 
 /** Sluice on 1, 2 or 3 masters, or BullMQ's one queue. */
-export type Layout = 'sluice-1' | 'sluice-2' | 'sluice-3' | 'bullmq';
-export const LAYOUTS: readonly Layout[] = ['sluice-1', 'sluice-2', 'sluice-3', 'bullmq'];
+export type Layout = 'sluice-1' | 'sluice-2' | 'sluice-3' | 'queue-limit' | 'sluice-3-limit' | 'bullmq';
+export const LAYOUTS: readonly Layout[] = [
+  'sluice-1',
+  'sluice-2',
+  'sluice-3',
+  'queue-limit',
+  'sluice-3-limit',
+  'bullmq',
+];
+
+/**
+ * The rate limit of the `queue-limit` (one queue, not partitioned, on master 1) and `sluice-3-limit`
+ * layouts: the queue runs at it, so the two show what keeping it exact across partitions costs.
+ */
+export const LIMIT = { allowed: 2_000, periodMs: 1_000 } as const;
 
 /** One layout's figures in one round. */
 export interface LayoutFigures {
@@ -72,16 +84,7 @@ export interface LayoutFigures {
 }
 
 export interface PartitionsResults {
-  readonly machine: {
-    readonly cpuModel: string;
-    readonly cpuCount: number;
-    readonly memoryGiB: number;
-    readonly node: string;
-    readonly redis: string;
-    readonly date: string;
-    readonly loadBefore: number;
-    readonly loadAfter: number;
-  };
+  readonly machine: RunMachine;
   readonly profile: PartitionsProfile;
   readonly rounds: Readonly<Record<Layout, readonly LayoutFigures[]>>;
   readonly median: Readonly<Record<Layout, LayoutFigures>>;
@@ -123,11 +126,14 @@ interface Cluster {
   readonly ranges: Map<string, [number, number][]>;
 }
 
+/** `masters` partitions, partition i on master i; 0: one queue, not partitioned, on master 1. */
 async function runSluice(
   cluster: Cluster,
   masters: number,
   profile: PartitionsProfile,
+  limited: boolean,
 ): Promise<LayoutFigures> {
+  const jobs = limited ? profile.limitJobs : profile.jobs;
   const prefix = uniquePrefix(`partitions-${masters}`);
   // Partition i on master i (the first `masters` masters).
   const pin = new Map<string, string>();
@@ -136,12 +142,15 @@ async function runSluice(
     const name = partitionName('bench', i, masters);
     pin.set(name, tagWithin(name, cluster.ranges.get(`${node.host}:${node.port}`) ?? []));
   }
+  // The queue's own slot (its rate limit's log) on master 1 as well.
+  const first = cluster.nodes[0] as { host: string; port: number };
+  pin.set('bench', tagWithin('bench', cluster.ranges.get(`${first.host}:${first.port}`) ?? []));
   const redis = await RedisStore.connect({
     connection: { cluster: { nodes: [...cluster.nodes] } },
     prefix,
     hashTag: (queue) => pin.get(queue) ?? queue,
   });
-  const store = new PartitionedStore(redis, { partitions: { bench: masters } });
+  const store = masters > 0 ? new PartitionedStore(redis, { partitions: { bench: masters } }) : redis;
   const worker = new Worker({
     store,
     logger: silentLogger,
@@ -149,13 +158,14 @@ async function runSluice(
       definePipeline<{ n: number }>({
         queue: 'bench',
         concurrency: profile.concurrency,
+        ...(limited ? { rateLimit: LIMIT } : {}),
         handler: () => undefined,
       }),
     ],
   });
   try {
-    for (let from = 0; from < profile.jobs; from += 1000) {
-      const count = Math.min(1000, profile.jobs - from);
+    for (let from = 0; from < jobs; from += 1000) {
+      const count = Math.min(1000, jobs - from);
       await new Promise<void>((resolve, reject) =>
         store
           .enqueue(Array.from({ length: count }, (_, i) => ({ queue: 'bench', data: { n: from + i } })))
@@ -166,7 +176,7 @@ async function runSluice(
     let done: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (done = resolve));
     worker.outcomes$.subscribe((o) => {
-      if (o.kind === 'completed' && ++completed === profile.jobs) done();
+      if (o.kind === 'completed' && ++completed === jobs) done();
     });
     const before = await Promise.all(cluster.admins.map(cpuUs));
     const started = now();
@@ -174,14 +184,15 @@ async function runSluice(
     await finished;
     const seconds = (now() - started) / 1000;
     const after = await Promise.all(cluster.admins.map(cpuUs));
-    const perPartition = await Promise.all(
-      store.partitionNames('bench').map(async (p) => (await redis.stats(p)).totals.completed),
-    );
-    return figures(profile.jobs, seconds, before, after, perPartition);
+    const names =
+      masters > 0 ? Array.from({ length: masters }, (_, i) => partitionName('bench', i, masters)) : ['bench'];
+    const perPartition = await Promise.all(names.map(async (p) => (await redis.stats(p)).totals.completed));
+    return figures(jobs, seconds, before, after, perPartition);
   } finally {
     await worker.close({ timeoutMs: 10_000 });
     for (const queue of await redis.queues()) {
-      if (parsePartitionName(queue)?.queue === 'bench') await redis.obliterate(queue, { force: true });
+      if ((parsePartitionName(queue)?.queue ?? queue) === 'bench')
+        await redis.obliterate(queue, { force: true });
     }
     await redis.close();
   }
@@ -258,6 +269,8 @@ export async function runPartitions(
       'sluice-1': [],
       'sluice-2': [],
       'sluice-3': [],
+      'queue-limit': [],
+      'sluice-3-limit': [],
       bullmq: [],
     };
     for (let round = 1; round <= profile.rounds; round++) {
@@ -266,7 +279,12 @@ export async function runPartitions(
         const f =
           layout === 'bullmq'
             ? await runBullmq(cluster, profile)
-            : await runSluice(cluster, Number(layout.slice(-1)), profile);
+            : await runSluice(
+                cluster,
+                layout === 'queue-limit' ? 0 : Number(layout.slice(7, 8)),
+                profile,
+                layout.endsWith('-limit'),
+              );
         rounds[layout].push(f);
         log(`round ${round} ${layout}: ${JSON.stringify(f)}`);
         await sleep(200);
@@ -283,24 +301,16 @@ export async function runPartitions(
         ...(list[0]?.perPartition ? { perPartition: at((f) => f.perPartition ?? []) } : {}),
       };
     };
-    const cores = cpus();
     return {
-      machine: {
-        cpuModel: cores[0]?.model.trim() ?? 'unknown',
-        cpuCount: cores.length,
-        memoryGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-        redis,
-        date: new Date().toISOString(),
-        loadBefore,
-        loadAfter: load1(),
-      },
+      machine: runMachine(redis, loadBefore),
       profile,
       rounds,
       median: {
         'sluice-1': med(rounds['sluice-1']),
         'sluice-2': med(rounds['sluice-2']),
         'sluice-3': med(rounds['sluice-3']),
+        'queue-limit': med(rounds['queue-limit']),
+        'sluice-3-limit': med(rounds['sluice-3-limit']),
         bullmq: med(rounds.bullmq),
       },
     };
@@ -346,6 +356,11 @@ export function partitionsMarkdown(r: PartitionsResults): string {
         row('Sluice, 1 partition (master 1)', 'sluice-1'),
         row('Sluice, 2 partitions (masters 1, 2)', 'sluice-2'),
         row('Sluice, 3 partitions (one per master)', 'sluice-3'),
+        row(`Sluice, one queue (master 1), limit ${LIMIT.allowed.toLocaleString('en-US')}/s`, 'queue-limit'),
+        row(
+          `Sluice, 3 partitions, limit ${LIMIT.allowed.toLocaleString('en-US')}/s (its log on master 1)`,
+          'sluice-3-limit',
+        ),
         row('BullMQ 6.7, one queue (one slot)', 'bullmq'),
       ],
       ['left', 'right', 'right', 'right', 'right'],
@@ -354,6 +369,12 @@ export function partitionsMarkdown(r: PartitionsResults): string {
     `Spread: ${spread('sluice-2', 2)}; ${spread('sluice-3', 3)}.`,
     `Jobs completed per partition (3 partitions): ${(m['sluice-3'].perPartition ?? []).join(' / ')}.`,
     '',
+    `The cost of a rate limit kept exact across partitions, at ${LIMIT.allowed.toLocaleString('en-US')} jobs/s (${r.profile.limitJobs.toLocaleString('en-US')} jobs`,
+    'per round, the queue running at its limit): one queue holds its log in its own slot and checks it in',
+    "the reserve; partitions take units on the queue's own slot first (master 1), then the jobs, and give",
+    `back units no job took. Redis CPU per job ${m['queue-limit'].totalUsPerJob} → ${m['sluice-3-limit'].totalUsPerJob} µs in all,`,
+    `${m['queue-limit'].jobsPerSec.toLocaleString('en-US')} → ${m['sluice-3-limit'].jobsPerSec.toLocaleString('en-US')} jobs/s; master 1 carries the log (${pct(m['sluice-3-limit'].masterShare[0] ?? 0)} of the partitioned run's Redis CPU).`,
+    '',
     `The worker process and the masters share ${r.machine.cpuCount} cores here, so the queue's throughput`,
     'cannot grow with the masters on this machine; what shows the spread is that each master used carries',
     'an even share of the Redis CPU. On machines of their own, a queue bound by one master (see the',
@@ -361,23 +382,11 @@ export function partitionsMarkdown(r: PartitionsResults): string {
   ].join('\n')}\n`;
 }
 
-const USAGE = 'usage: node bench/dist/partitions.js [--smoke] [--out DIR]';
-
-export async function main(argv: readonly string[]): Promise<void> {
-  const { profile, outDir } = profileArgs(
-    argv,
-    { profile: PARTITIONS_PROFILES.full, outDir: join(__dirname, '..') },
-    { smoke: PARTITIONS_PROFILES.smoke },
-    USAGE,
-  );
-  const log = (message: string): void => {
-    process.stderr.write(`[bench:partitions] ${message}\n`);
-  };
-  const results = await runPartitions(profile, log);
-  mkdirSync(join(outDir, 'results'), { recursive: true });
-  writeFileSync(join(outDir, 'RESULTS-partitions.md'), partitionsMarkdown(results));
-  writeFileSync(join(outDir, 'results', 'partitions.json'), `${JSON.stringify(results, null, 2)}\n`);
-  log(`wrote RESULTS-partitions.md and results/partitions.json into ${outDir}`);
-}
+export const main = benchMain({
+  name: 'partitions',
+  profiles: PARTITIONS_PROFILES,
+  run: runPartitions,
+  markdown: partitionsMarkdown,
+});
 
 runAsProgram(module, main);

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PartitionsResults } from '../src/partitions';
+import { LAYOUTS, type PartitionsResults } from '../src/partitions';
 import { runSmoke } from './smoke';
 
 /**
@@ -29,10 +29,13 @@ describe('bench:partitions --smoke', () => {
     expect(results.median['sluice-1'].perPartition).toEqual([jobs]);
     expect(results.median['sluice-2'].perPartition).toEqual([jobs / 2, jobs / 2]);
     expect(results.median['sluice-3'].perPartition).toEqual([jobs / 3, jobs / 3, jobs / 3]);
+    const limited = results.profile.limitJobs;
+    expect(results.median['queue-limit'].perPartition).toEqual([limited]);
+    expect(results.median['sluice-3-limit'].perPartition).toEqual([limited / 3, limited / 3, limited / 3]);
   });
 
   it('measures the Redis CPU of every master, most of it on the masters a layout uses', () => {
-    for (const layout of ['sluice-1', 'sluice-2', 'sluice-3', 'bullmq'] as const) {
+    for (const layout of LAYOUTS) {
       const f = results.median[layout];
       expect([layout, f.jobsPerSec > 0, f.masterUsPerJob.length, f.totalUsPerJob > 0]).toEqual([
         layout,
@@ -49,5 +52,6 @@ describe('bench:partitions --smoke', () => {
   it('writes the table', () => {
     expect(markdown).toContain('| Sluice, 3 partitions (one per master)');
     expect(markdown).toMatch(/Spread: 2 master\(s\)/);
+    expect(markdown).toContain('The cost of a rate limit kept exact across partitions');
   });
 });

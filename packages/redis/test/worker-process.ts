@@ -348,6 +348,25 @@ export async function runUntilCompleted(
 }
 
 /**
+ * Checks that the workers completed `jobs` jobs, each once (besides the units their start gates
+ * handed back, which never started), and returns every handler start on the true clock (each
+ * worker's `offsets[i]` taken back) and how many units were handed back.
+ */
+export function startsOnceEach(
+  workers: readonly WorkerProcess[],
+  jobs: number,
+  offsets: readonly number[] = [],
+): { starts: number[]; handedBack: number } {
+  const outcomes = workers.flatMap((w) => w.outcomes);
+  const handedBack = outcomes.filter((o) => o.kind === 'snoozed').length;
+  expect(outcomes.filter((o) => o.kind === 'completed')).toHaveLength(jobs);
+  expect(outcomes).toHaveLength(jobs + handedBack);
+  expect(new Set(workers.flatMap((w) => w.starts.map((s) => s.id))).size).toBe(jobs);
+  const starts = workers.flatMap((w, i) => w.starts.map((s) => s.at - (offsets[i] ?? 0)));
+  return { starts, handedBack };
+}
+
+/**
  * The share of a limit of `allowed` per `periodMs` that `starts` reached: at the full rate every start
  * is one period after the start `allowed` before it; the mean of those gaps, against the period.
  */
