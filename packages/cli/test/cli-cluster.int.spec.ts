@@ -111,17 +111,24 @@ describe('sluice on a 3-master Redis Cluster (the real binary)', () => {
     expect(bad.stderr).toContain('expected queue=n[,queue=n…]');
   });
 
-  it('serves the dashboard on the Cluster', async () => {
+  it('serves the dashboard on the Cluster, a partitioned queue as one', async () => {
     await json('enqueue', 'emails', '{"to":"x@example.com"}', '--create');
+    await json('--partitions', 'orders=3', 'enqueue', 'orders', '{"n":1}', '--create');
     const { child, url } = await startDashboard(
-      ['--cluster', nodes(), '--prefix', prefix, '--json', 'dashboard', '--port', '0', '--token', 's3cret'],
+      [
+        ...['--cluster', nodes(), '--prefix', prefix, '--partitions', 'orders=3', '--json'],
+        ...['dashboard', '--port', '0', '--token', 's3cret'],
+      ],
       env,
     );
     const overview = await fetch(new URL('api/overview', url), {
       headers: { authorization: 'Bearer s3cret' },
     });
     expect(overview.status).toBe(200);
-    expect(JSON.stringify(await overview.json())).toContain('emails');
+    const text = JSON.stringify(await overview.json());
+    expect(text).toContain('emails');
+    expect(text).toContain('"orders"');
+    expect(text).not.toContain('orders~3');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
