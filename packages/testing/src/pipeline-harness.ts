@@ -9,13 +9,18 @@ import {
   type Logger,
   type Outcome,
   type PipelineDefinition,
+  type Store,
 } from '@sluice/core';
 
-export interface PipelineHarnessOptions {
+export interface PipelineHarnessOptions<S extends Store = MemoryStore> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- definitions of any payload type
   readonly pipelines: readonly PipelineDefinition<any, any>[];
-  /** Default: a new `MemoryStore` on `asyncScheduler` (virtual inside `TestScheduler.run`). */
-  readonly store?: MemoryStore;
+  /**
+   * Default: a new `MemoryStore` on `asyncScheduler` (virtual inside `TestScheduler.run`). Any store
+   * whose calls answer on that scheduler runs in virtual time too (a `PartitionedStore` over a
+   * `MemoryStore`).
+   */
+  readonly store?: S;
   readonly logger?: Logger;
   readonly telemetry?: Telemetry;
 }
@@ -43,7 +48,11 @@ export interface EnqueueItem {
  * });
  * ```
  */
-export function pipelineHarness(options: PipelineHarnessOptions): PipelineHarness {
+export function pipelineHarness(options: PipelineHarnessOptions): PipelineHarness;
+export function pipelineHarness<S extends Store>(
+  options: PipelineHarnessOptions<S> & { readonly store: S },
+): PipelineHarness<S>;
+export function pipelineHarness(options: PipelineHarnessOptions<Store>): PipelineHarness<Store> {
   const store = options.store ?? new MemoryStore();
   const telemetry = options.telemetry ?? new Telemetry();
   const worker = new Worker({
@@ -86,8 +95,8 @@ export function pipelineHarness(options: PipelineHarnessOptions): PipelineHarnes
   };
 }
 
-export interface PipelineHarness {
-  readonly store: MemoryStore;
+export interface PipelineHarness<S extends Store = MemoryStore> {
+  readonly store: S;
   readonly worker: Worker;
   readonly telemetry: Telemetry;
   /** Adds jobs to `queue` at virtual `frame`. */

@@ -1,4 +1,16 @@
-import { combineLatest, defer, lastValueFrom, map, merge, type Observable } from 'rxjs';
+import {
+  catchError,
+  combineLatest,
+  concatMap,
+  defer,
+  forkJoin,
+  last,
+  map,
+  merge,
+  of,
+  throwError,
+  type Observable,
+} from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
 import type { JobRecord, JobState, JobUpdate, NewJob, ReservedJob } from '../model/job';
 import type { SettleResult, Settlement } from '../model/outcome';
@@ -77,6 +89,9 @@ const TOKEN_SEPARATOR = '~';
  *   stats, history and listings add them up; a lookup by id asks the partition the id names, then
  *   the others. Jobs, events and records name the logical queue.
  *
+ * Its pipeline-facing calls are Observables all the way down (no promises), so over a `MemoryStore`
+ * a partitioned queue runs in RxJS virtual time like any other (`pipelineHarness({ store })`).
+ *
  * Not supported on a partitioned queue (refused with an error naming it): a pipeline limit together
  * with group rate limits, and jobs with a `cost`.
  *
@@ -150,7 +165,7 @@ export class PartitionedStore implements Store {
   reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> {
     const count = this.counts.get(queue);
     if (count === undefined) return this.inner.reserve<T>(queue, n, options);
-    return defer(async (): Promise<ReserveResult<T>> => {
+    return defer(() => {
       const { maxActive, ...rest } = options;
       if (options.limit && options.groups?.rateLimit) {
         throw new InvalidArgumentError(
@@ -160,26 +175,34 @@ export class PartitionedStore implements Store {
       if (maxActive === undefined) return this.reserveLimited<T>(queue, count, n, rest, []);
       // Global concurrency: permits on the queue's own slot first, then at most as many jobs.
       const acquire = this.need('acquirePermits').bind(this.inner);
-      const grant = await lastValueFrom(
-        acquire(queue, Math.max(0, Math.floor(maxActive)), n, Math.max(1, Math.ceil(options.leaseMs))),
+      const leaseMs = Math.max(1, Math.ceil(options.leaseMs));
+      return acquire(queue, Math.max(0, Math.floor(maxActive)), n, leaseMs).pipe(
+        last(),
+        concatMap(({ ids: permits }): Observable<ReserveResult<T>> => {
+          if (permits.length === 0) {
+            return of({ jobs: [], paused: false, rejected: [], nextCheckInMs: ACTIVE_CAP_CHECK_MS });
+          }
+          return this.reserveLimited<T>(queue, count, permits.length, rest, permits).pipe(
+            catchError((error: unknown) =>
+              this.releasePermitsOf(queue, permits).pipe(concatMap(() => throwError(() => error))),
+            ),
+            concatMap((result) =>
+              this.releasePermitsOf(queue, permits.slice(result.jobs.length)).pipe(
+                map(() => {
+                  // Held back by the cap: look again soon (unless the limit said when).
+                  const capped = permits.length < n && result.jobs.length === permits.length;
+                  return capped && result.retryAfterMs === undefined
+                    ? {
+                        ...result,
+                        nextCheckInMs: Math.min(result.nextCheckInMs ?? Infinity, ACTIVE_CAP_CHECK_MS),
+                      }
+                    : result;
+                }),
+              ),
+            ),
+          );
+        }),
       );
-      const permits = grant.ids;
-      if (permits.length === 0) {
-        return { jobs: [], paused: false, rejected: [], nextCheckInMs: ACTIVE_CAP_CHECK_MS };
-      }
-      let result: ReserveResult<T>;
-      try {
-        result = await this.reserveLimited<T>(queue, count, permits.length, rest, permits);
-      } catch (error) {
-        await this.releasePermitsOf(queue, permits);
-        throw error;
-      }
-      await this.releasePermitsOf(queue, permits.slice(result.jobs.length));
-      // Held back by the cap: look again soon (unless the limit said when).
-      const capped = permits.length < n && result.jobs.length === permits.length;
-      return capped && result.retryAfterMs === undefined
-        ? { ...result, nextCheckInMs: Math.min(result.nextCheckInMs ?? Infinity, ACTIVE_CAP_CHECK_MS) }
-        : result;
     });
   }
 
@@ -193,76 +216,83 @@ export class PartitionedStore implements Store {
     });
     if (permits.size === 0) return this.inner.settle(mapped);
     // The permits go back with the settle (the jobs' handlers have ended either way).
-    return defer(async () => {
-      const [results] = await Promise.all([
-        lastValueFrom(this.inner.settle(mapped)),
-        ...[...permits].map(([queue, ids]) => this.releasePermitsOf(queue, ids)),
-      ]);
-      return results;
-    });
+    return forkJoin([
+      this.inner.settle(mapped).pipe(last()),
+      ...[...permits].map(([queue, ids]) => this.releasePermitsOf(queue, ids)),
+    ]).pipe(map(([results]) => results));
   }
 
   /** Reserves up to `n` jobs, under the pipeline's rate limit if any (units granted on the queue's slot). */
-  private async reserveLimited<T>(
+  private reserveLimited<T>(
     queue: string,
     count: number,
     n: number,
     options: Omit<ReserveOptions, 'maxActive'>,
     permits: readonly string[],
-  ): Promise<ReserveResult<T>> {
+  ): Observable<ReserveResult<T>> {
     const { limit, ...unlimited } = options;
     if (!limit) return this.reserveFrom<T>(queue, count, n, unlimited, permits);
     const grantLimit = this.need('grantLimit').bind(this.inner);
     const perCall = limit.per === 'call' ? Math.max(1, Math.floor(limit.jobsPerCall ?? 1)) : 1;
-    const grant = await lastValueFrom(
-      grantLimit(queue, limit, Math.ceil(n / perCall), {
-        ...(options.limitLeadMs !== undefined ? { leadMs: options.limitLeadMs } : {}),
-        ...(options.limitAheadMs !== undefined ? { aheadMs: options.limitAheadMs } : {}),
-        ...(options.limitSpread !== undefined ? { spread: options.limitSpread } : {}),
+    const placement = {
+      ...(options.limitLeadMs !== undefined ? { leadMs: options.limitLeadMs } : {}),
+      ...(options.limitAheadMs !== undefined ? { aheadMs: options.limitAheadMs } : {}),
+      ...(options.limitSpread !== undefined ? { spread: options.limitSpread } : {}),
+    };
+    return grantLimit(queue, limit, Math.ceil(n / perCall), placement).pipe(
+      last(),
+      concatMap((grant): Observable<ReserveResult<T>> => {
+        let units = 0;
+        for (const s of grant.slots) units += s.units;
+        if (units === 0) {
+          return of({ jobs: [], paused: false, rejected: [], retryAfterMs: grant.retryAfterMs ?? 1 });
+        }
+        const want = Math.min(n, units * perCall);
+        return this.reserveFrom<T>(queue, count, want, unlimited, permits).pipe(
+          concatMap((result) => {
+            // The first slots' units go to the jobs (whole calls of perCall jobs), the rest back to the log.
+            const slots: LimitSlot[] = [];
+            const unused: GrantedUnits[] = [];
+            let left = result.jobs.length;
+            for (const s of grant.slots) {
+              const jobs = Math.min(left, s.units * perCall);
+              left -= jobs;
+              if (jobs > 0) slots.push({ at: s.at, jobs });
+              const spare = s.units - Math.ceil(jobs / perCall);
+              if (spare > 0) unused.push({ at: s.at, units: spare });
+            }
+            // Limited only if the limit, not the partitions, cut the answer short.
+            const limited = grant.retryAfterMs !== undefined && result.jobs.length === want;
+            const { retryAfterMs: _, nextCheckInMs, ...rest } = result;
+            const answer: ReserveResult<T> = {
+              ...rest,
+              ...(slots.length > 0 ? { slots, storeNow: grant.now } : {}),
+              ...(limited
+                ? { retryAfterMs: grant.retryAfterMs }
+                : nextCheckInMs !== undefined
+                  ? { nextCheckInMs }
+                  : {}),
+            };
+            if (unused.length === 0) return of(answer);
+            return grantLimit(queue, limit, 0, { refunds: unused }).pipe(
+              last(),
+              map(() => answer),
+            );
+          }),
+        );
       }),
     );
-    let units = 0;
-    for (const s of grant.slots) units += s.units;
-    if (units === 0) {
-      return { jobs: [], paused: false, rejected: [], retryAfterMs: grant.retryAfterMs ?? 1 };
-    }
-    const want = Math.min(n, units * perCall);
-    const result = await this.reserveFrom<T>(queue, count, want, unlimited, permits);
-    // The first slots' units go to the jobs (whole calls of perCall jobs), the rest back to the log.
-    const slots: LimitSlot[] = [];
-    const unused: GrantedUnits[] = [];
-    let left = result.jobs.length;
-    for (const s of grant.slots) {
-      const jobs = Math.min(left, s.units * perCall);
-      left -= jobs;
-      if (jobs > 0) slots.push({ at: s.at, jobs });
-      const spare = s.units - Math.ceil(jobs / perCall);
-      if (spare > 0) unused.push({ at: s.at, units: spare });
-    }
-    if (unused.length > 0) {
-      await lastValueFrom(grantLimit(queue, limit, 0, { refunds: unused }));
-    }
-    // Limited only if the limit, not the partitions, cut the answer short.
-    const limited = grant.retryAfterMs !== undefined && result.jobs.length === want;
-    const { retryAfterMs: _, nextCheckInMs, ...rest } = result;
-    return {
-      ...rest,
-      ...(slots.length > 0 ? { slots, storeNow: grant.now } : {}),
-      ...(limited
-        ? { retryAfterMs: grant.retryAfterMs }
-        : nextCheckInMs !== undefined
-          ? { nextCheckInMs }
-          : {}),
-    };
   }
 
-  private async releasePermitsOf(queue: string, ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await lastValueFrom(this.need('releasePermits').call(this.inner, queue, ids));
+  /** Gives permits back: one call, or none for none (emits once either way). */
+  private releasePermitsOf(queue: string, ids: readonly string[]): Observable<void> {
+    if (ids.length === 0) return of(undefined);
+    return this.need('releasePermits').call(this.inner, queue, ids).pipe(last(null, undefined));
   }
 
   extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult> {
     if (!this.counts.has(queue)) return this.inner.extendLeases(queue, leases, leaseMs);
-    return defer(async (): Promise<ExtendResult> => {
+    return defer(() => {
       const byPartition = new Map<string, LeaseRef[]>();
       const lost: string[] = [];
       const permitOf = new Map<string, string>();
@@ -279,40 +309,38 @@ export class PartitionedStore implements Store {
       }
       // A job whose permit expired counts as lost: another job may hold its place under the cap.
       const extendPermits = this.inner.extendPermits?.bind(this.inner);
-      const [answers, kept] = await Promise.all([
-        Promise.all(
-          [...byPartition].map(([partition, refs]) =>
-            lastValueFrom(this.inner.extendLeases(partition, refs, leaseMs)),
-          ),
-        ),
+      const kept$: Observable<readonly string[]> =
         permitOf.size === 0 || !extendPermits
-          ? Promise.resolve<readonly string[]>([])
-          : lastValueFrom(extendPermits(queue, [...permitOf.values()], leaseMs)),
-      ]);
-      const held = new Set(kept);
-      const extended: string[] = [];
-      for (const a of answers) {
-        for (const id of a.extended) {
-          const permit = permitOf.get(id);
-          (permit === undefined || held.has(permit) ? extended : lost).push(id);
-        }
-        lost.push(...a.lost);
-      }
-      return { extended, lost };
+          ? of([])
+          : extendPermits(queue, [...permitOf.values()], leaseMs).pipe(last());
+      const answers$ = allOf(
+        [...byPartition].map(([partition, refs]) => this.inner.extendLeases(partition, refs, leaseMs)),
+      );
+      return forkJoin([answers$, kept$]).pipe(
+        map(([answers, kept]): ExtendResult => {
+          const held = new Set(kept);
+          const extended: string[] = [];
+          for (const a of answers) {
+            for (const id of a.extended) {
+              const permit = permitOf.get(id);
+              (permit === undefined || held.has(permit) ? extended : lost).push(id);
+            }
+            lost.push(...a.lost);
+          }
+          return { extended, lost };
+        }),
+      );
     });
   }
 
   recoverExpired(queue: string): Observable<RecoverResult> {
     if (!this.counts.has(queue)) return this.inner.recoverExpired(queue);
-    return defer(async (): Promise<RecoverResult> => {
-      const answers = await Promise.all(
-        this.partitionNames(queue).map((p) => lastValueFrom(this.inner.recoverExpired(p))),
-      );
-      return {
+    return allOf(this.partitionNames(queue).map((p) => this.inner.recoverExpired(p))).pipe(
+      map((answers) => ({
         recovered: answers.flatMap((a) => a.recovered),
         dead: answers.flatMap((a) => a.dead),
-      };
-    });
+      })),
+    );
   }
 
   wakeups(queue: string): Observable<void> {
@@ -616,52 +644,59 @@ export class PartitionedStore implements Store {
   // ---- helpers
 
   /** Reserves up to `n` jobs from the partitions, starting at the next one in turn. */
-  private async reserveFrom<T>(
+  private reserveFrom<T>(
     queue: string,
     count: number,
     n: number,
     options: ReserveOptions,
     permits: readonly string[],
-  ): Promise<ReserveResult<T>> {
-    const start = this.nextTurn(queue, count);
-    const jobs: ReservedJob<T>[] = [];
-    const rejected: RejectedJob[] = [];
-    let slots: readonly LimitSlot[] | undefined;
-    let paused = true;
-    let nextCheckInMs: number | undefined;
-    let retryAfterMs: number | undefined;
-    for (let i = 0; i < count && jobs.length < n; i++) {
-      const index = (start + i) % count;
-      const partition = partitionName(queue, index, count);
-      const result = await lastValueFrom(this.inner.reserve<T>(partition, n - jobs.length, options));
-      if (!result.paused) paused = false;
-      for (const job of result.jobs) {
-        // <partition>~<permit, or none>~<the partition's token>
-        const token = `${index}${TOKEN_SEPARATOR}${permits[jobs.length] ?? ''}${TOKEN_SEPARATOR}${job.lease.token}`;
-        jobs.push({ ...job, queue, lease: { ...job.lease, token } });
-      }
-      rejected.push(...result.rejected);
-      if (result.nextCheckInMs !== undefined)
-        nextCheckInMs = Math.min(nextCheckInMs ?? Infinity, result.nextCheckInMs);
-      if (result.retryAfterMs !== undefined)
-        retryAfterMs = Math.min(retryAfterMs ?? Infinity, result.retryAfterMs);
-      // Slots (group rate limits) are on the partition's clock: one partition's jobs per answer.
-      if (result.slots && result.jobs.length > 0) {
-        slots = result.slots;
-        break;
-      }
-    }
-    return {
-      jobs,
-      rejected,
-      paused: paused && jobs.length === 0,
-      ...(slots ? { slots } : {}),
-      // A partition held back by its group limits may be retried after the soonest of them; the
-      // others may have more, so that is a check, not a hold.
-      ...(nextCheckInMs !== undefined || retryAfterMs !== undefined
-        ? { nextCheckInMs: Math.min(nextCheckInMs ?? Infinity, retryAfterMs ?? Infinity) }
-        : {}),
-    };
+  ): Observable<ReserveResult<T>> {
+    return defer(() => {
+      const start = this.nextTurn(queue, count);
+      const jobs: ReservedJob<T>[] = [];
+      const rejected: RejectedJob[] = [];
+      let slots: readonly LimitSlot[] | undefined;
+      let paused = true;
+      let nextCheckInMs: number | undefined;
+      let retryAfterMs: number | undefined;
+      /** Partition `i` in turn, then the next while demand is left (one call at a time). */
+      const from = (i: number): Observable<void> => {
+        if (i >= count || jobs.length >= n || slots) return of(undefined);
+        const index = (start + i) % count;
+        return this.inner.reserve<T>(partitionName(queue, index, count), n - jobs.length, options).pipe(
+          last(),
+          concatMap((result) => {
+            if (!result.paused) paused = false;
+            for (const job of result.jobs) {
+              // <partition>~<permit, or none>~<the partition's token>
+              const token = `${index}${TOKEN_SEPARATOR}${permits[jobs.length] ?? ''}${TOKEN_SEPARATOR}${job.lease.token}`;
+              jobs.push({ ...job, queue, lease: { ...job.lease, token } });
+            }
+            rejected.push(...result.rejected);
+            if (result.nextCheckInMs !== undefined)
+              nextCheckInMs = Math.min(nextCheckInMs ?? Infinity, result.nextCheckInMs);
+            if (result.retryAfterMs !== undefined)
+              retryAfterMs = Math.min(retryAfterMs ?? Infinity, result.retryAfterMs);
+            // Slots (group rate limits) are on the partition's clock: one partition's jobs per answer.
+            if (result.slots && result.jobs.length > 0) slots = result.slots;
+            return from(i + 1);
+          }),
+        );
+      };
+      return from(0).pipe(
+        map((): ReserveResult<T> => ({
+          jobs,
+          rejected,
+          paused: paused && jobs.length === 0,
+          ...(slots ? { slots } : {}),
+          // A partition held back by its group limits may be retried after the soonest of them;
+          // the others may have more, so that is a check, not a hold.
+          ...(nextCheckInMs !== undefined || retryAfterMs !== undefined
+            ? { nextCheckInMs: Math.min(nextCheckInMs ?? Infinity, retryAfterMs ?? Infinity) }
+            : {}),
+        })),
+      );
+    });
   }
 
   /**
@@ -736,4 +771,9 @@ function sum(values: readonly number[]): number {
   let total = 0;
   for (const v of values) total += v;
   return total;
+}
+
+/** The one answer of each store call, in order; `[]` at once for none. */
+function allOf<T>(calls: readonly Observable<T>[]): Observable<T[]> {
+  return calls.length === 0 ? of([]) : forkJoin(calls.map((c) => c.pipe(last())));
 }
