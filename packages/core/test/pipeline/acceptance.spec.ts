@@ -2,6 +2,7 @@ import { asyncScheduler, delay, map, mergeMap, of, timer } from 'rxjs';
 import {
   definePipeline,
   MemoryStore,
+  PartitionedStore,
   silentLogger,
   Worker,
   type Outcome,
@@ -9,6 +10,7 @@ import {
   type ReserveResult,
   type SettleResult,
   type Settlement,
+  type Store,
 } from '@sluice/core';
 import { pipelineHarness } from '@sluice/testing';
 import type { Observable } from 'rxjs';
@@ -106,32 +108,46 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     expect(store.reserveCalls).toBeLessThan(processed / 5);
   });
 
-  it('rate limit 400 per 1,000 ms over 10 s of a saturated queue: never more than 400 starts in any window', () => {
-    const starts: number[] = [];
-    newTestScheduler().run(() => {
-      const h = pipelineHarness({
-        pipelines: [
-          definePipeline<number>({
-            queue: 'emails',
-            concurrency: 50,
-            rateLimit: { allowed: 400, periodMs: 1000 },
-            handler: (job) => {
-              starts.push(asyncScheduler.now());
-              return timer(7).pipe(map(() => job.data));
-            },
-          }),
-        ],
+  // One queue, and one queue in three partitions (a PartitionedStore: the limit kept on the queue's own
+  // slot, the jobs taken from the partitions).
+  const stores: [string, (queue: string) => Store][] = [
+    ['one queue', () => new MemoryStore()],
+    [
+      'a queue in 3 partitions',
+      (queue) => new PartitionedStore(new MemoryStore(), { partitions: { [queue]: 3 } }),
+    ],
+  ];
+
+  it.each(stores)(
+    'rate limit 400 per 1,000 ms over 10 s of a saturated queue (%s): never more than 400 starts in any window',
+    (_, storeFor) => {
+      const starts: number[] = [];
+      newTestScheduler().run(() => {
+        const h = pipelineHarness({
+          store: storeFor('emails'),
+          pipelines: [
+            definePipeline<number>({
+              queue: 'emails',
+              concurrency: 50,
+              rateLimit: { allowed: 400, periodMs: 1000 },
+              handler: (job) => {
+                starts.push(asyncScheduler.now());
+                return timer(7).pipe(map(() => job.data));
+              },
+            }),
+          ],
+        });
+        h.enqueueAt(
+          0,
+          'emails',
+          Array.from({ length: 6_000 }, (_, i) => ({ data: i })),
+        );
+        h.run({ until: 10_000 }).subscribe();
       });
-      h.enqueueAt(
-        0,
-        'emails',
-        Array.from({ length: 6_000 }, (_, i) => ({ data: i })),
-      );
-      h.run({ until: 10_000 }).subscribe();
-    });
-    expect(maxInAnyWindow(starts, 1000)).toBeLessThanOrEqual(400);
-    expect(starts.filter((t) => t < 10_000).length).toBeGreaterThanOrEqual(3_900);
-  });
+      expect(maxInAnyWindow(starts, 1000)).toBeLessThanOrEqual(400);
+      expect(starts.filter((t) => t < 10_000).length).toBeGreaterThanOrEqual(3_900);
+    },
+  );
 
   it('batched rate limit, 10 calls per second of up to 100 jobs: ≥ 990 jobs/s, never 11 calls in a second', () => {
     const callStarts: number[] = [];
@@ -347,127 +363,136 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     expect(starts.length).toBeGreaterThanOrEqual(240);
   });
 
-  it('global concurrency: two workers of concurrency 5 never run more than 3 jobs of the queue at once', () => {
-    const shared = new MemoryStore();
-    let running = 0;
-    let most = 0;
-    let done = 0;
-    const pipeline = () =>
-      definePipeline<number>({
-        queue: 'q',
-        concurrency: 5,
-        globalConcurrency: 3,
-        handler: (job) => {
-          running++;
-          most = Math.max(most, running);
-          return timer(10).pipe(
-            map(() => {
-              running--;
-              done++;
-              return job.data;
-            }),
-          );
-        },
+  it.each(stores)(
+    'global concurrency (%s): two workers of concurrency 5 never run more than 3 jobs of the queue at once',
+    (_, storeFor) => {
+      const shared = storeFor('q');
+      let running = 0;
+      let most = 0;
+      let done = 0;
+      const pipeline = () =>
+        definePipeline<number>({
+          queue: 'q',
+          concurrency: 5,
+          globalConcurrency: 3,
+          handler: (job) => {
+            running++;
+            most = Math.max(most, running);
+            return timer(10).pipe(
+              map(() => {
+                running--;
+                done++;
+                return job.data;
+              }),
+            );
+          },
+        });
+      newTestScheduler().run(() => {
+        const a = new Worker({ store: shared, pipelines: [pipeline()], logger: silentLogger });
+        const b = new Worker({ store: shared, pipelines: [pipeline()], logger: silentLogger });
+        shared.enqueue(Array.from({ length: 60 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
+        a.start();
+        b.start();
+        asyncScheduler.schedule(() => {
+          a.drain({ timeoutMs: 0 }).subscribe();
+          b.drain({ timeoutMs: 0 }).subscribe();
+        }, 2_000);
       });
-    newTestScheduler().run(() => {
-      const a = new Worker({ store: shared, pipelines: [pipeline()], logger: silentLogger });
-      const b = new Worker({ store: shared, pipelines: [pipeline()], logger: silentLogger });
-      shared.enqueue(Array.from({ length: 60 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
-      a.start();
-      b.start();
-      asyncScheduler.schedule(() => {
-        a.drain({ timeoutMs: 0 }).subscribe();
-        b.drain({ timeoutMs: 0 }).subscribe();
-      }, 2_000);
-    });
-    expect(most).toBe(3);
-    expect(done).toBe(60);
-  });
+      expect(most).toBe(3);
+      expect(done).toBe(60);
+    },
+  );
 
-  it('a provider refusal ({ retryAfter }) pauses every worker sharing the limit, and the job goes back without spending an attempt', () => {
-    const shared = new MemoryStore();
-    const starts: [string, number][] = [];
-    const completed: { id: string; attempt: number; at: number }[] = [];
-    let refusedAt = -1;
-    const drained: boolean[] = [];
-    const pipeline = (name: string) =>
-      definePipeline<number>({
-        queue: 'q',
-        concurrency: 4,
-        rateLimit: { allowed: 100, periodMs: 1000, key: 'provider' },
-        handler: (job) => {
-          starts.push([name, asyncScheduler.now()]);
-          if (job.data === 10 && refusedAt < 0) {
-            refusedAt = asyncScheduler.now();
-            return { retryAfter: 700 };
-          }
-          return timer(5).pipe(
-            map(() => {
-              completed.push({ id: String(job.data), attempt: job.attempt, at: asyncScheduler.now() });
-              return job.data;
-            }),
-          );
-        },
+  it.each(stores)(
+    'a provider refusal ({ retryAfter }) pauses every worker sharing the limit, and the job goes back without spending an attempt (%s)',
+    (_, storeFor) => {
+      const shared = storeFor('q');
+      const starts: [string, number][] = [];
+      const completed: { id: string; attempt: number; at: number }[] = [];
+      let refusedAt = -1;
+      const drained: boolean[] = [];
+      const pipeline = (name: string) =>
+        definePipeline<number>({
+          queue: 'q',
+          concurrency: 4,
+          rateLimit: { allowed: 100, periodMs: 1000, key: 'provider' },
+          handler: (job) => {
+            starts.push([name, asyncScheduler.now()]);
+            if (job.data === 10 && refusedAt < 0) {
+              refusedAt = asyncScheduler.now();
+              return { retryAfter: 700 };
+            }
+            return timer(5).pipe(
+              map(() => {
+                completed.push({ id: String(job.data), attempt: job.attempt, at: asyncScheduler.now() });
+                return job.data;
+              }),
+            );
+          },
+        });
+      newTestScheduler().run(() => {
+        const a = new Worker({ store: shared, pipelines: [pipeline('a')], logger: silentLogger });
+        const b = new Worker({ store: shared, pipelines: [pipeline('b')], logger: silentLogger });
+        shared.enqueue(Array.from({ length: 40 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
+        a.start();
+        b.start();
+        asyncScheduler.schedule(() => {
+          // Both drain completely: listening for pauses ends with the pipeline.
+          a.drain({ timeoutMs: 1000 }).subscribe((r) => drained.push(r.drained));
+          b.drain({ timeoutMs: 1000 }).subscribe((r) => drained.push(r.drained));
+        }, 5_000);
       });
-    newTestScheduler().run(() => {
-      const a = new Worker({ store: shared, pipelines: [pipeline('a')], logger: silentLogger });
-      const b = new Worker({ store: shared, pipelines: [pipeline('b')], logger: silentLogger });
-      shared.enqueue(Array.from({ length: 40 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
-      a.start();
-      b.start();
-      asyncScheduler.schedule(() => {
-        // Both drain completely: listening for pauses ends with the pipeline.
-        a.drain({ timeoutMs: 1000 }).subscribe((r) => drained.push(r.drained));
-        b.drain({ timeoutMs: 1000 }).subscribe((r) => drained.push(r.drained));
-      }, 5_000);
-    });
-    expect(refusedAt).toBeGreaterThanOrEqual(0);
-    // Nothing started, in either worker, while the pause lasted (the refusal itself aside).
-    const during = starts.filter(([, at]) => at > refusedAt && at < refusedAt + 700);
-    expect(during).toEqual([]);
-    expect(new Set(starts.map(([name]) => name))).toEqual(new Set(['a', 'b']));
-    expect(completed).toHaveLength(40);
-    // The refused job ran again after the pause, still on its first attempt.
-    const again = completed.find((c) => c.id === '10');
-    expect(again?.attempt).toBe(1);
-    expect(again!.at).toBeGreaterThanOrEqual(refusedAt + 700);
-    expect(drained).toEqual([true, true]);
-  });
+      expect(refusedAt).toBeGreaterThanOrEqual(0);
+      // Nothing started, in either worker, while the pause lasted (the refusal itself aside).
+      const during = starts.filter(([, at]) => at > refusedAt && at < refusedAt + 700);
+      expect(during).toEqual([]);
+      expect(new Set(starts.map(([name]) => name))).toEqual(new Set(['a', 'b']));
+      expect(completed).toHaveLength(40);
+      // The refused job ran again after the pause, still on its first attempt.
+      const again = completed.find((c) => c.id === '10');
+      expect(again?.attempt).toBe(1);
+      expect(again!.at).toBeGreaterThanOrEqual(refusedAt + 700);
+      expect(drained).toEqual([true, true]);
+    },
+  );
 
-  it('a limit changed store-wide at runtime takes effect at the next reserve of a running worker', () => {
-    const store = new MemoryStore();
-    const starts: number[] = [];
-    newTestScheduler().run(() => {
-      const worker = new Worker({
-        store,
-        logger: silentLogger,
-        pipelines: [
-          definePipeline<number>({
-            queue: 'q',
-            concurrency: 10,
-            rateLimit: { allowed: 40, periodMs: 1000 },
-            handler: (job) => {
-              starts.push(asyncScheduler.now());
-              return job.data;
-            },
-          }),
-        ],
+  it.each(stores)(
+    'a limit changed store-wide at runtime takes effect at the next reserve of a running worker (%s)',
+    (_, storeFor) => {
+      const store = storeFor('q');
+      const starts: number[] = [];
+      newTestScheduler().run(() => {
+        const worker = new Worker({
+          store,
+          logger: silentLogger,
+          pipelines: [
+            definePipeline<number>({
+              queue: 'q',
+              concurrency: 10,
+              rateLimit: { allowed: 40, periodMs: 1000 },
+              handler: (job) => {
+                starts.push(asyncScheduler.now());
+                return job.data;
+              },
+            }),
+          ],
+        });
+        store.enqueue(Array.from({ length: 400 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
+        worker.start();
+        asyncScheduler.schedule(() => {
+          void store.setRateLimit?.('q', 'q', { allowed: 5, periodMs: 1000 });
+        }, 2_000);
+        asyncScheduler.schedule(() => {
+          worker.drain({ timeoutMs: 0 }).subscribe();
+        }, 6_000);
       });
-      store.enqueue(Array.from({ length: 400 }, (_, i) => ({ queue: 'q', data: i }))).subscribe();
-      worker.start();
-      asyncScheduler.schedule(() => {
-        void store.setRateLimit('q', 'q', { allowed: 5, periodMs: 1000 });
-      }, 2_000);
-      asyncScheduler.schedule(() => {
-        worker.drain({ timeoutMs: 0 }).subscribe();
-      }, 6_000);
-    });
-    const inWindow = (from: number) => starts.filter((t) => t >= from && t < from + 1000).length;
-    expect(inWindow(1000)).toBeGreaterThan(30); // the worker's own 40 per second
-    // From the first full window after the change, the store-wide 5.
-    for (const from of [3100, 4000, 4900]) expect(inWindow(from)).toBeLessThanOrEqual(5);
-    expect(inWindow(4000)).toBeGreaterThan(0);
-  });
+      const inWindow = (from: number) => starts.filter((t) => t >= from && t < from + 1000).length;
+      expect(inWindow(1000)).toBeGreaterThan(30); // the worker's own 40 per second
+      // From the first full window after the change, the store-wide 5.
+      for (const from of [3100, 4000, 4900]) expect(inWindow(from)).toBeLessThanOrEqual(5);
+      expect(inWindow(4000)).toBeGreaterThan(0);
+    },
+  );
 
   it('several limits on one pipeline (40 per second and 100 per 5 s) and job costs: handler starts hold every one', () => {
     const starts: { at: number; cost: number }[] = [];
