@@ -2,7 +2,8 @@
   grant-limit: records units of a rate limit without jobs attached, for work reserved by other
   calls: the partitions of a partitioned queue live in other slots than the limit's log, so a worker
   takes the units here first (on the log's slot), then as many jobs from the partitions, and gives
-  the units no job took back with the next call (refunds, removed before the new units are placed).
+  the units no job took back with a call granting none (refunds, removed before any new units are
+  placed).
   The units are placed as a reserve places them (see reserve-6.lua: leadMs, aheadMs or as far as
   any caller looked lately, spread a ms apart when asked, every further limit at the same slots).
 
