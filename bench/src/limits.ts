@@ -182,11 +182,10 @@ export function limitsMarkdown(r: LimitsResults): string {
     ),
     '',
     'The runs follow one another in one worker process, each with a store and a worker of its own.',
-    'A start found later than its margin after its slot is moved to a new slot (one script call that',
-    'scans the log back to the old slot) or handed back. Far above the rate reached, the units of a',
-    'reserve all fall due at one millisecond; when the first ones are found late (a new process), nearly',
-    'every start is moved from then on and the moves slow Redis down further; after runs at lower limits',
-    'the same process ran that limit with few or no moves. Not yet fixed.',
+    'A start found later than its margin after its slot is moved to a new slot (one script call) or',
+    'handed back. Far above the rate reached, the units of a reserve all fall due at one millisecond;',
+    'once the first ones are found late, nearly every start may be moved from then on, each move a',
+    'script call (it finds the old slot by bisection where the limit has room). Not yet fixed.',
   ].join('\n')}\n`;
 }
 

@@ -1,6 +1,6 @@
 import { firstValueFrom } from 'rxjs';
 import { maxInAnyWindow } from '@sluice/core';
-import { storeFixture, useRedisWithAdmin } from './helpers';
+import { sleep, storeFixture, useRedisWithAdmin } from './helpers';
 
 /**
  * The rate-limit log's own bookkeeping (includes/limiter.lua) through a busy mix of reserves that
@@ -107,4 +107,37 @@ describe('rate-limit log bookkeeping', () => {
       await fx.cleanup!();
     }
   }, 30_000);
+  it('finds a late unit in a long log by bisection when the limit has room, and moves it in place', async () => {
+    const fx = await storeFixture(redis.admin, { url: redis.url }, 'limit-log-bisect');
+    try {
+      const { store } = fx;
+      // Far more room than is used: 300 units spread two a millisecond make 150 entries.
+      const limit = { allowed: 100_000, periodMs: 60_000 };
+      const granted = await firstValueFrom(
+        store.grantLimit('q', limit, 300, { spread: true, aheadMs: 1_000 }),
+      );
+      expect(granted.slots).toHaveLength(150);
+      const from = granted.slots[3]!.at;
+      while ((await firstValueFrom(store.storeTime('q'))) <= granted.slots[149]!.at) await sleep(20);
+      const hgets = async (): Promise<number> =>
+        Number(/^cmdstat_hget:calls=(\d+)/m.exec(await redis.admin.info('commandstats'))?.[1] ?? 0);
+      const before = await hgets();
+      const moved = await firstValueFrom(store.rebaseLimit('q', limit, from, 1, 0));
+      const reads = (await hgets()) - before;
+      // Bisection over 150 entries and the newest ones: a scan back to the fourth entry reads ~146.
+      expect(reads).toBeLessThan(40);
+      expect(moved.at).toBeGreaterThan(granted.slots[149]!.at);
+      const log = await redis.admin.hgetall(store.keys.limiter('q', 'q'));
+      const entries = Object.entries(log)
+        .filter(([k]) => /^\d+$/.test(k))
+        .map(([, v]) => v.split(':').map(Number) as [number, number]);
+      expect(entries.find(([t]) => t === from)?.[1]).toBe(1);
+      expect(entries.find(([t]) => t === moved.at)?.[1]).toBe(1);
+      expect(Number(log.n)).toBe(300);
+      const times = entries.map(([t]) => t);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+    } finally {
+      await fx.cleanup!();
+    }
+  });
 });

@@ -415,7 +415,8 @@ end
   the new time and ending less than a period after `from` holds `from` too, and loses the units it
   gains; one ending later holds only units recorded after `from`, and the moved ones. Returns false,
   changing nothing, where that does not hold. Reads the entries after `from` (a window's worth at
-  most) and rewrites those after `at`. Same as SlidingWindowLimiter.moveInPlace in @sluice/core.
+  most), or where the log has room for all its units and these, finds `from` by bisection; rewrites
+  the entries after `at`. Same as SlidingWindowLimiter.moveInPlace in @sluice/core.
 ]]
 local function limiterMoveInPlace(Ls, from, units, at)
   if at < from or units <= 0 then
@@ -425,7 +426,28 @@ local function limiterMoveInPlace(Ls, from, units, at)
   for j, L in ipairs(Ls) do
     local after = 0
     local index = nil
+    if L.used + units <= L.allowed then
+      -- Room for every unit of the log and these again: no window can go over, so only `from`'s
+      -- entry is needed, found by bisection (the log is in time order) instead of a scan from the
+      -- newest entry back, which costs a read per entry granted since `from`.
+      local lo, hi = L.head, L.tail - 1
+      while lo <= hi do
+        local mid = math.floor((lo + hi) / 2)
+        if limiterAt(L, mid) <= from then
+          index, lo = mid, mid + 1
+        else
+          hi = mid - 1
+        end
+      end
+      if index and limiterAt(L, index) ~= from then
+        index = nil
+      end
+      after = -1
+    end
     for i = L.tail - 1, L.head, -1 do
+      if after < 0 then
+        break
+      end
       local t, c = limiterAt(L, i)
       if t <= from then
         if t == from then
