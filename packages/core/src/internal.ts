@@ -8,6 +8,7 @@ export type { TemplateValues } from './model/limits';
 export {
   assertGroupName,
   assertGroupWeight,
+  assertGrantUnits,
   assertListOptions,
   assertPermitArgs,
   assertQueueName,

@@ -58,6 +58,7 @@ import {
   assertGroupName,
   assertGroupWeight,
   assertListOptions,
+  assertGrantUnits,
   assertPermitArgs,
   assertQueueName,
   assertRetention,
@@ -1377,8 +1378,7 @@ export class RedisStore implements Store {
   ): Observable<LimitGrantAnswer> {
     return defer(async (): Promise<LimitGrantAnswer> => {
       this.assertOpen();
-      if (!Number.isInteger(units) || units < 0)
-        throw new InvalidArgumentError(`grantLimit needs units ≥ 0, got ${units}`);
+      assertGrantUnits(units);
       const more = limit.also ?? [];
       const moreKeys = await Promise.all(more.map((l) => this.sharedLimiterKey(queue, l)));
       const lead = Math.max(0, Math.ceil(options.leadMs ?? 0));

@@ -45,9 +45,9 @@ export function definePartitionContract(
       firstValueFrom(store.enqueue(jobs.map((j) => ({ ...j, queue: Q }))));
     const reserve = (n: number, extra: Partial<Parameters<Store['reserve']>[2]> = {}) =>
       firstValueFrom(store.reserve(Q, n, { leaseMs: 10_000, ...extra }));
-    const complete = (jobs: readonly ReservedJob[]) =>
+    const complete = (jobs: readonly ReservedJob[], on: Store = store) =>
       firstValueFrom(
-        store.settle(
+        on.settle(
           jobs.map((job) => ({
             queue: job.queue,
             id: job.id,
@@ -243,6 +243,19 @@ export function definePartitionContract(
       expect((await reserve(5, { maxActive: 3, leaseMs: 1_000 })).jobs).toHaveLength(3);
     });
 
+    it('reports a lease whose permit expired as lost when extended, so its job cannot outrun the cap', async () => {
+      await add([{ data: 1 }]);
+      const job = (await reserve(1, { maxActive: 1, leaseMs: 1_000 })).jobs[0] as ReservedJob;
+      expect(job).toBeDefined();
+      await (fx.advance ?? ((ms: number) => new Promise((r) => setTimeout(r, ms))))(1_100);
+      // Another reserve drops the expired permit (and may take its place).
+      await reserve(1, { maxActive: 1, leaseMs: 1_000 });
+      const extended = await firstValueFrom(
+        store.extendLeases(Q, [{ id: job.id, token: job.lease.token }], 5_000),
+      );
+      expect(extended).toEqual({ extended: [], lost: [job.id] });
+    });
+
     it('takes no more than the cap and the limit allow together', async () => {
       await add(Array.from({ length: 10 }, (_, i) => ({ data: i })));
       const limit = { key: 'parts-both', allowed: 2, periodMs: 60_000 };
@@ -271,18 +284,7 @@ export function definePartitionContract(
           const r = await firstValueFrom(s.reserve(Q, 2, { leaseMs: 10_000, limit }));
           seen.push(...r.jobs.map((j) => j.data));
           at.push(...slotTimes(r));
-          await firstValueFrom(
-            s.settle(
-              r.jobs.map((job) => ({
-                queue: job.queue,
-                id: job.id,
-                token: job.lease.token,
-                kind: OutcomeKind.Completed,
-                result: null,
-                durationMs: 1,
-              })),
-            ),
-          );
+          await complete(r.jobs, s);
         }
       }
       // 12 allowed in the window, counted once for both counts; the rest waits for the limit.
@@ -307,6 +309,14 @@ export function definePartitionContract(
         }),
       ).rejects.toThrow(/group rate limits/);
       expect(() => new PartitionedStore(inner, { partitions: { [Q]: 0 } })).toThrow(/1 to 1024/);
+      await expect(
+        firstValueFrom(
+          (inner.grantLimit?.bind(inner) ?? noCapability)(Q, { allowed: 5, periodMs: 1000 }, -1),
+        ),
+      ).rejects.toThrow(/units ≥ 0/);
+      await expect(
+        firstValueFrom((inner.acquirePermits?.bind(inner) ?? noCapability)(Q, -1, 1, 1000)),
+      ).rejects.toThrow(/permits need/);
     });
 
     it('tells the outcome events of every partition under the queue name', async () => {
@@ -328,4 +338,9 @@ export function definePartitionContract(
 
 function slotTimes(r: ReserveResult): number[] {
   return (r.slots ?? []).flatMap((s) => Array.from({ length: s.jobs }, () => s.at));
+}
+
+/** Stands in for a capability the store underneath lacks: the call fails. */
+function noCapability(): never {
+  throw new Error('the store underneath lacks this capability');
 }

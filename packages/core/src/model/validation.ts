@@ -377,3 +377,9 @@ export function assertPermitArgs(max: number, count: number, leaseMs: number): v
     );
   }
 }
+
+/** Units asked of `Store.grantLimit`: a whole number ≥ 0 (0: only give refunds back). */
+export function assertGrantUnits(units: number): void {
+  if (!Number.isInteger(units) || units < 0)
+    throw new InvalidArgumentError(`grantLimit needs units ≥ 0, got ${units}`);
+}

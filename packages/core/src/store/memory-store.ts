@@ -78,6 +78,7 @@ import {
   assertGroupName,
   assertGroupWeight,
   assertListOptions,
+  assertGrantUnits,
   assertPermitArgs,
   assertQueueName,
   assertRetention,
@@ -369,23 +370,16 @@ export class MemoryStore implements Store {
       const limiters = limit ? this.limitersOf(queue, limit) : undefined;
       const perCall = limit?.per === 'call' ? Math.max(1, limit.jobsPerCall ?? 1) : 1;
       let plan: ItemPlan | undefined;
-      const lead = Math.max(0, options.limitLeadMs ?? 0);
-      // As far ahead as any caller of the limit looked lately (see `holdAhead`).
-      const ownAhead = Math.max(lead, options.limitAheadMs ?? lead);
-      const ahead = limiters ? (limiters[0] as SlidingWindowLimiter).holdAhead(ownAhead, now) : ownAhead;
-      const perMs = limiters && options.limitSpread ? spreadPerMs(limiters) : undefined;
+      const window = placementWindow(
+        limiters,
+        now,
+        options.limitLeadMs,
+        options.limitAheadMs,
+        options.limitSpread,
+      );
       if (limiters && max > 0) {
         // At one unit a job (or call) at most this many can go: pop no more than that.
-        plan = SlidingWindowLimiter.planAll(
-          limiters,
-          Math.ceil(max / perCall),
-          undefined,
-          now,
-          now + lead,
-          now + ahead,
-          false,
-          perMs,
-        );
+        plan = planUnits(limiters, Math.ceil(max / perCall), undefined, now, window);
         max = Math.min(max, plan.granted * perCall);
       }
 
@@ -401,7 +395,7 @@ export class MemoryStore implements Store {
         // A turn of a full group goes back to the front of its group, and counts for nothing.
         if (rec.group !== undefined && !this.groupTake(q, rec, rec.group, groupCap)) continue;
         if (groupLimit) {
-          const place = this.placeJob(q, rec, limiters, groupLimit, now, now + lead, now + ahead);
+          const place = this.placeJob(q, rec, limiters, groupLimit, now, window.earliest, window.latest);
           if (place.at !== undefined) {
             popped.push(rec);
             placed.push(place.at);
@@ -433,16 +427,7 @@ export class MemoryStore implements Store {
         // Per-job limits: a job spends its cost, at most the smallest allowed, all at one slot.
         const cap = Math.min(...limiters.map((l) => l.allowed));
         sizes = popped.map((r) => Math.min(r.cost ?? 1, cap));
-        plan = SlidingWindowLimiter.planAll(
-          limiters,
-          popped.length,
-          sizes,
-          now,
-          now + lead,
-          now + ahead,
-          false,
-          perMs,
-        );
+        plan = planUnits(limiters, popped.length, sizes, now, window);
         // What the limits do not grant goes back, in order (same heap position; a job of a group to
         // the front of its group, giving its slot back).
         for (const rec of popped.splice(plan.granted).reverse()) {
@@ -1157,8 +1142,7 @@ export class MemoryStore implements Store {
   ): Observable<LimitGrantAnswer> {
     return defer(() => {
       this.assertOpen();
-      if (!Number.isInteger(units) || units < 0)
-        throw new InvalidArgumentError(`grantLimit needs units ≥ 0, got ${units}`);
+      assertGrantUnits(units);
       const limiters = this.limitersOf(queue, limit);
       const now = this.now();
       for (const r of options.refunds ?? []) {
@@ -1166,20 +1150,8 @@ export class MemoryStore implements Store {
         for (const l of limiters) l.refund(Math.min(n, l.allowed), r.at);
       }
       if (units === 0) return of<LimitGrantAnswer>({ now, slots: [] });
-      const lead = Math.max(0, options.leadMs ?? 0);
-      const ownAhead = Math.max(lead, options.aheadMs ?? lead);
-      const ahead = (limiters[0] as SlidingWindowLimiter).holdAhead(ownAhead, now);
-      const perMs = options.spread ? spreadPerMs(limiters) : undefined;
-      const plan = SlidingWindowLimiter.planAll(
-        limiters,
-        units,
-        undefined,
-        now,
-        now + lead,
-        now + ahead,
-        false,
-        perMs,
-      );
+      const window = placementWindow(limiters, now, options.leadMs, options.aheadMs, options.spread);
+      const plan = planUnits(limiters, units, undefined, now, window);
       const recorded = SlidingWindowLimiter.commitAll(limiters, plan, plan.granted);
       return of<LimitGrantAnswer>({
         now,
@@ -1835,6 +1807,55 @@ function toRecord<T>(rec: Rec): JobRecord<T> {
     ...(rec.progressJson === undefined ? {} : { progress: JSON.parse(rec.progressJson) as unknown }),
     ...(rec.logs.length === 0 ? {} : { logs: [...rec.logs] }),
   };
+}
+
+/** Where a reserve or a grant may place units: from `earliest` to `latest`, `perMs` at most a ms. */
+interface PlacementWindow {
+  readonly earliest: number;
+  readonly latest: number;
+  readonly perMs: number | undefined;
+}
+
+/**
+ * The placement window of a call under `limiters` (none: no limit): `leadMs` after now at the
+ * earliest, `aheadMs` at the latest or as far ahead as any caller of the limit looked lately (see
+ * `holdAhead`), spread when asked (see `ReserveOptions`).
+ */
+function placementWindow(
+  limiters: readonly SlidingWindowLimiter[] | undefined,
+  now: number,
+  leadMs = 0,
+  aheadMs?: number,
+  spread?: boolean,
+): PlacementWindow {
+  const lead = Math.max(0, leadMs);
+  const own = Math.max(lead, aheadMs ?? lead);
+  const first = limiters?.[0];
+  return {
+    earliest: now + lead,
+    latest: now + (first ? first.holdAhead(own, now) : own),
+    perMs: limiters && spread ? spreadPerMs(limiters) : undefined,
+  };
+}
+
+/** Plans `count` items (of `sizes`) in `window`, one slot each item, not recorded. */
+function planUnits(
+  limiters: readonly SlidingWindowLimiter[],
+  count: number,
+  sizes: readonly number[] | undefined,
+  now: number,
+  window: PlacementWindow,
+): ItemPlan {
+  return SlidingWindowLimiter.planAll(
+    limiters,
+    count,
+    sizes,
+    now,
+    window.earliest,
+    window.latest,
+    false,
+    window.perMs,
+  );
 }
 
 /** Which of `count` jobs (in order) each slot holds, `perCall` jobs to a unit. */

@@ -211,7 +211,11 @@ export class PartitionedStore implements Store {
     const mapped = settlements.map((s) => {
       const at = this.leaseOf(s.queue, s.token);
       if (!at) return s;
-      if (at.permit) permits.set(s.queue, [...(permits.get(s.queue) ?? []), at.permit]);
+      if (at.permit) {
+        const ids = permits.get(s.queue);
+        if (ids) ids.push(at.permit);
+        else permits.set(s.queue, [at.permit]);
+      }
       return { ...s, queue: at.partition, token: at.token };
     });
     if (permits.size === 0) return this.inner.settle(mapped);
