@@ -109,3 +109,16 @@ describe('Demand', () => {
     expect(() => new Demand({ initial: 1, coalesce: 0 })).toThrow(InvalidArgumentError);
   });
 });
+
+describe('Demand.adjust, withdrawn then added back', () => {
+  it('settles what a withdrawal still owes before it adds demand', () => {
+    const d = new Demand({ initial: 10 });
+    expect(d.take(8)).toBe(8); // 8 in flight, 2 outstanding
+    d.adjust(-6); // 2 withdrawn now, 4 owed
+    expect(d.outstanding).toBe(0);
+    d.adjust(5); // pays the 4 owed, adds 1
+    expect(d.outstanding).toBe(1);
+    d.request(8); // the 8 in flight come back: none is owed any more
+    expect(d.outstanding).toBe(9);
+  });
+});

@@ -123,13 +123,17 @@ export class Demand {
 
   /**
    * Changes the budget at runtime (a concurrency change): adds or withdraws demand by `delta`. What
-   * cannot be withdrawn now (it is in flight) is owed and absorbed by later requests.
+   * cannot be withdrawn now (it is in flight) is owed and absorbed by later requests, or by a later
+   * addition.
    */
   adjust(delta: number): void {
     if (this.cancelled || delta === 0) return;
     this.budget = Math.max(0, this.budget + delta);
     if (delta > 0) {
-      this.set(this.outstanding + delta);
+      // What is still owed from an earlier withdrawal is settled first.
+      const paid = Math.min(delta, this.debt);
+      this.debt -= paid;
+      if (delta > paid) this.set(this.outstanding + delta - paid);
       return;
     }
     // Withdraw from held and outstanding first; what remains is owed and absorbed by later requests.
