@@ -78,6 +78,13 @@ describe('maxInAnyWindow', () => {
     expect(maxInAnyWindow([], 1000)).toBe(0);
   });
 
+  it("holds a margin MARGIN_HOLD_MS plus the limit's window when given one", () => {
+    const limiter = new SlidingWindowLimiter({ allowed: 1, periodMs: 60_000 });
+    expect(limiter.holdMargin(300, 0, 60_000)).toBe(300);
+    expect(limiter.holdMargin(10, 60_000 + MARGIN_HOLD_MS, 60_000)).toBe(300); // still held
+    expect(limiter.holdMargin(10, 60_001 + MARGIN_HOLD_MS, 60_000)).toBe(10);
+  });
+
   it("holds the widest margin asked for MARGIN_HOLD_MS, then takes the caller's own again", () => {
     const limiter = new SlidingWindowLimiter({ allowed: 1, periodMs: 1000 });
     expect(limiter.holdMargin(10, 0)).toBe(10);

@@ -140,4 +140,25 @@ describe('rate-limit log bookkeeping', () => {
       await fx.cleanup!();
     }
   });
+  it("holds the widest margin asked for 10 s plus the limit's window: a unit started that late keeps clear of later ones", async () => {
+    const fx = await storeFixture(redis.admin, { url: redis.url }, 'limit-log-hold');
+    try {
+      const { store } = fx;
+      const wide = { key: 'm', allowed: 1, periodMs: 1300, marginMs: 300 };
+      const narrow = { key: 'm', allowed: 1, periodMs: 1010, marginMs: 10 };
+      const first = await firstValueFrom(store.grantLimit('q', wide, 1, { aheadMs: 3_000 }));
+      const t0 = first.slots[0]!.at;
+      const key = store.keys.limiter('q', 'm');
+      // The wide margin was asked 10.5 s ago: past 10 s, within 10 s and the window (1 s).
+      await redis.admin.hset(key, 'Mt', String(first.now - 10_500));
+      const held = await firstValueFrom(store.grantLimit('q', narrow, 1, { aheadMs: 3_000 }));
+      expect(held.slots).toEqual([{ at: t0 + 1300, units: 1 }]);
+      // Asked 11.5 s ago: no longer held, the narrow caller's own margin counts.
+      await redis.admin.hset(key, 'M', '300', 'Mt', String(first.now - 11_500));
+      const own = await firstValueFrom(store.grantLimit('q', narrow, 1, { aheadMs: 3_000 }));
+      expect(own.slots).toEqual([{ at: t0 + 1300 + 1010, units: 1 }]);
+    } finally {
+      await fx.cleanup!();
+    }
+  });
 });

@@ -110,11 +110,14 @@ export class SlidingWindowLimiter {
   }
 
   /**
-   * A caller asks for a margin of `own` ms at `now`: returns the margin to widen its window by, the
-   * widest any caller asked for in the last {@link MARGIN_HOLD_MS}.
+   * A caller asks for a margin of `own` ms at `now`, for a limit of `baseMs` (its window without a
+   * margin): returns the margin to widen its window by, the widest any caller asked for in the last
+   * {@link MARGIN_HOLD_MS} plus `baseMs`. A unit may start as late after its slot as the margin its
+   * caller asked for, so every unit placed within a window (and a lead) of it is placed with that
+   * margin or a wider one.
    */
-  holdMargin(own: number, now: number): number {
-    if (own >= this.heldMargin || now - this.heldAt > MARGIN_HOLD_MS) {
+  holdMargin(own: number, now: number, baseMs = 0): number {
+    if (own >= this.heldMargin || now - this.heldAt > MARGIN_HOLD_MS + baseMs) {
       this.heldMargin = own;
       this.heldAt = now;
     }

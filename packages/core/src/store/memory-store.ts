@@ -1262,7 +1262,7 @@ export class MemoryStore implements Store {
     const base = set ? set.periodMs : limit.periodMs - own;
     const allowed = set ? set.allowed : limit.allowed;
     const limiter = this.limiters.use(key, { allowed, periodMs: base + own });
-    const margin = limiter.holdMargin(own, this.now());
+    const margin = limiter.holdMargin(own, this.now(), base);
     if (margin !== own) limiter.reconfigure({ allowed, periodMs: base + margin });
     return limiter;
   }
@@ -1471,7 +1471,7 @@ export class MemoryStore implements Store {
       limiter = new SlidingWindowLimiter({ allowed, periodMs: base + own });
       q.groupLimiters.set(name, limiter);
     }
-    const margin = limiter.holdMargin(own, this.now());
+    const margin = limiter.holdMargin(own, this.now(), base);
     if (margin !== own) limiter.reconfigure({ allowed, periodMs: base + margin });
     return limiter;
   }

@@ -24,8 +24,8 @@ local function limiterEntry(key, index)
   return tonumber(string.sub(e, 1, sep - 1)), tonumber(string.sub(e, sep + 1))
 end
 
--- How long the widest margin a caller asked for holds for every caller (MARGIN_HOLD_MS in
--- @sluice/core's limiter).
+-- How long the widest margin a caller asked for holds for every caller, beyond the limit's window
+-- (MARGIN_HOLD_MS in @sluice/core's limiter).
 local LIMITER_MARGIN_HOLD_MS = 10000
 
 --[[
@@ -34,17 +34,21 @@ local LIMITER_MARGIN_HOLD_MS = 10000
   (a rolling deploy) each check their own; the log keeps entries for the longest window in use since
   it was last empty (field W), and evicts older ones. `margin` is the part of `window` the caller
   keeps for how late its work runs against its slots; the window is widened to the widest margin
-  any caller asked for in the last LIMITER_MARGIN_HOLD_MS (fields M, Mt), so a unit placed by a
+  any caller asked for in the last LIMITER_MARGIN_HOLD_MS plus the window (fields M, Mt), so a unit placed by a
   caller whose work runs early still keeps clear of units of callers whose work runs late.
 ]]
 local function limiterOpen(key, allowed, window, margin, now)
   local s = redis.call('HMGET', key, 'h', 't', 'n', 'b', 'oA', 'oP', 'W', 'M', 'Mt', 'H', 'Ht', 'k', 'kw')
+  local oA, oP = tonumber(s[5]), tonumber(s[6])
+  -- A margin is held for LIMITER_MARGIN_HOLD_MS plus the limit's own window (oP, or the caller's
+  -- without its margin): a unit may start as late as its caller's margin, so every unit placed
+  -- within a window of it is placed with that margin or a wider one.
+  local base = oP or (window - margin)
   local heldMargin, heldAt = tonumber(s[8]) or 0, tonumber(s[9])
-  if margin >= heldMargin or not heldAt or now - heldAt > LIMITER_MARGIN_HOLD_MS then
+  if margin >= heldMargin or not heldAt or now - heldAt > LIMITER_MARGIN_HOLD_MS + base then
     heldMargin, heldAt = margin, now
   end
   local widest = math.max(margin, heldMargin)
-  local oA, oP = tonumber(s[5]), tonumber(s[6])
   if oA and oP then
     allowed = oA
     window = oP + widest
