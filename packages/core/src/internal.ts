@@ -35,6 +35,8 @@ export {
   storeLimit,
   withMargin,
 } from './operators/time-starts';
+export { GrantsAhead } from './runtime/grants-ahead';
+export type { GrantsAheadConfig } from './runtime/grants-ahead';
 export { runPipeline } from './runtime/run-pipeline';
 export type { PipelineRun } from './runtime/run-pipeline';
 export { LeaseClock, localSlop, preciseNow } from './runtime/lease-clock';

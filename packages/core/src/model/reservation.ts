@@ -19,6 +19,12 @@ export interface LimitGrant {
   /** Local time its answer arrived. */
   readonly receivedAt: number;
   /**
+   * The margin (ms) the reserve asked the store to widen the limit's window by: the store counted
+   * these units with a window at least that wide, so they may start up to that long after `at`.
+   * Absent: the limit's configured `marginMs`.
+   */
+  readonly marginMs?: number;
+  /**
    * Under a group rate limit: the groups whose logs hold these jobs' units at `at` (each job of a
    * listed group is counted in its group's log), so a move moves them too.
    */

@@ -209,7 +209,12 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       }
     };
 
-    const onResult = (taken: number, result: ReserveResult<T>, requestedAt: number): void => {
+    const onResult = (
+      taken: number,
+      result: ReserveResult<T>,
+      requestedAt: number,
+      marginMs?: number,
+    ): void => {
       // Still busy while its reservations are emitted: a drain they trigger must not complete the
       // source before the last of them is out.
       const woken = wokenWhileBusy;
@@ -223,12 +228,13 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
         config.inFlight?.add(result.jobs);
         const storeNow = result.storeNow ?? first.lease.startedAt;
         const receivedAt = now();
+        const margin = marginMs === undefined ? {} : { marginMs };
         const slots = result.slots;
         if (!slots || slots.length <= 1) {
           const at = slots?.[0]?.at ?? storeNow;
           subscriber.next({
             jobs: result.jobs,
-            grant: { at, storeNow, sentAt: requestedAt, receivedAt, ...groupsOf(result.jobs) },
+            grant: { at, storeNow, sentAt: requestedAt, receivedAt, ...margin, ...groupsOf(result.jobs) },
           });
         } else {
           // One reservation per slot: its jobs start at their slot's time.
@@ -240,7 +246,14 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
             if (jobs.length > 0) {
               subscriber.next({
                 jobs,
-                grant: { at: slot.at, storeNow, sentAt: requestedAt, receivedAt, ...groupsOf(jobs) },
+                grant: {
+                  at: slot.at,
+                  storeNow,
+                  sentAt: requestedAt,
+                  receivedAt,
+                  ...margin,
+                  ...groupsOf(jobs),
+                },
               });
             }
           }
@@ -277,11 +290,14 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       busy = true;
       let answered = false;
       const requestedAt = now();
-      pendingCall = store.reserve<T>(queue, taken, reserveOptions()).subscribe({
+      const options = reserveOptions();
+      // The margin this call asked the store to count the window with (the gate may use it all).
+      const marginMs = options.limit?.marginMs ?? options.groups?.rateLimit?.marginMs;
+      pendingCall = store.reserve<T>(queue, taken, options).subscribe({
         next: (result) => {
           answered = true;
           enter(() => {
-            onResult(taken, result, requestedAt);
+            onResult(taken, result, requestedAt, marginMs);
           });
         },
         error: (err: unknown) => {

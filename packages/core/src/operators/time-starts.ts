@@ -37,7 +37,9 @@ export interface PipelineRateLimit {
    * How long after its slot (the store time its unit is recorded at) a handler may start. The
    * store counts windows of `periodMs + marginMs`, and every handler starts within `marginMs` after
    * its slot on the store's clock (a start that cannot is moved to a new slot first), so handler
-   * start times hold the limit in every window of `periodMs`, on every worker. Costs
+   * start times hold the limit in every window of `periodMs`, on every worker. While the margin
+   * is wider (see `maxMarginMs`), a unit may start as late after its slot as the margin its reserve
+   * asked for: the store counted it (and every unit placed for 10 s after) with at least that. Costs
    * `marginMs / periodMs` of the rate; a larger margin moves fewer starts on a loaded machine.
    * Default: 1% of `periodMs`, between 4 and 20 ms (10 ms for a 1 s window). At least 4: the
    * store's clock reads whole milliseconds, a start is placed only where the two clocks' readings
@@ -203,6 +205,11 @@ export interface TimeStartsConfig {
 
 /** What {@link timeStarts} reports, for telemetry. */
 export interface StartObserver {
+  /**
+   * A unit whose slot had come waited `ms` for a free handler before the gate was asked (0: one was
+   * free). Units of grants regrouped into batches are not told.
+   */
+  waited?(ms: number): void;
   /** A unit started `lateMs` after the earliest moment it surely could (0 when right on time). */
   started?(lateMs: number): void;
   /** A unit missed its margin (by `lateMs`) and is moved to a new slot. */
@@ -253,7 +260,13 @@ const MAX_CLOCK_READS = 3;
  * - The clock: each reserve's round trip (and, before the first reserve, `clockReadings` reads of
  *   the store's clock) bounds the offset between the two clocks (`LeaseClock`); a unit starts only
  *   when the bounds put now within `[slot, slot + margin − 2 ms]` (2 ms are kept for the moment
- *   between the check and a handler that reads a whole-millisecond clock).
+ *   between the check and a handler that reads a whole-millisecond clock), `margin` being the one
+ *   the store counted the unit with (`LimitGrant.marginMs`: what its reserve or move asked for, at
+ *   least `marginMs`). The store keeps the widest margin any caller asked for over 10 s, so every
+ *   unit placed after one of those starts is counted with a window at least as wide.
+ * - Units whose slots have come wait for a free handler; the gate tells how long
+ *   (`StartObserver.waited`), and the worker grants fewer jobs ahead while they wait past half the
+ *   margin (`GrantsAhead`).
  * - The lead: how far ahead the store places slots follows the answers' measured round trips (with
  *   room to spare), between 5 ms and `maxLeadMs`, so a slot is known before it comes.
  * - A late unit is moved (`store.rebaseLimit`) to the first slot a lead ahead of the store's now
@@ -359,9 +372,14 @@ export function startTiming(config: TimeStartsConfig): () => StartTimer {
             return reservations$.pipe(
               mergeMap((r) => {
                 const gated: Reservation<T> = { ...r, gate: timing };
-                if (!r.grant || r.jobs.length === 0) return of(gated);
-                const wait = timing.arrived(r.grant) - timing.now();
-                return wait > 0 ? timer(wait, scheduler).pipe(map(() => gated)) : of(gated);
+                const grant = r.grant;
+                if (!grant || r.jobs.length === 0) return of(gated);
+                const wait = timing.arrived(grant) - timing.now();
+                const ready = (): Reservation<T> => {
+                  timing.ready(grant);
+                  return gated;
+                };
+                return wait > 0 ? timer(wait, scheduler).pipe(map(ready)) : of(gated).pipe(map(ready));
               }),
               finalize(() => {
                 pauses.unsubscribe();
@@ -446,6 +464,8 @@ class StartTiming implements StartGate {
   private readonly trips = new Recent(32);
   /** How long recent moves took to be answered (see `learnMove`). */
   private readonly moveTrips = new Recent(32);
+  /** When each grant's slot had come and its units went on to find handlers (see `ready`). */
+  private readonly readyAt = new WeakMap<LimitGrant, number>();
   /** The reserve call the clock last learnt from (see `arrived`). */
   private lastSentAt = Number.NaN;
   private lastStoreNow = Number.NaN;
@@ -499,12 +519,12 @@ class StartTiming implements StartGate {
    * unit pays the margin, a moved one only its own lateness, so the margin covers most requests and
    * the moves the rest.
    */
-  sent(slot: number, units: number, groups: readonly string[] = []): void {
+  sent(slot: number, units: number, groups: readonly string[] = [], window = this.window): void {
     const late = Math.max(0, this.now() - this.clock.bounds(slot)[0]);
     this.config.observer?.sent?.(late);
     this.sends.add(late);
     const boostEnded = this.boostLeft > 0 && --this.boostLeft === 0;
-    if (late > this.window) this.correct(slot, units, late, groups);
+    if (late > window) this.correct(slot, units, late, groups);
     // The quantile moves little from one request to the next: it is read again every 16.
     if (++this.sendsSinceFit >= 16 || boostEnded) this.fitMargin();
   }
@@ -582,6 +602,11 @@ class StartTiming implements StartGate {
       this.learn(this.now() - grant.sentAt);
     }
     return this.clock.bounds(grant.at)[1];
+  }
+
+  /** The slot of `grant` has come: its units go on to find handlers from now (see `waited`). */
+  ready(grant: LimitGrant): void {
+    if (this.config.observer?.waited) this.readyAt.set(grant, this.now());
   }
 
   /**
@@ -718,6 +743,15 @@ class StartTiming implements StartGate {
     );
   }
 
+  /**
+   * How long after its slot a unit recorded with `marginMs` may start, as this process checks it:
+   * the margin the store counted its window with (never less than the configured one), less the 2 ms
+   * kept for a handler's first whole-millisecond reading.
+   */
+  windowFor(marginMs: number | undefined): number {
+    return Math.max(this.config.margin, marginMs ?? this.config.margin) - 2;
+  }
+
   admit(
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
@@ -742,7 +776,18 @@ class StartTiming implements StartGate {
     );
     const units = Math.min(per === 'call' ? 1 : jobs.length, cap);
     const slot = grant?.at ?? jobs[0]?.lease.startedAt ?? 0;
-    const attempt = new GatedStart(this, units, slot, grant !== undefined, start, handBack, groups);
+    const readyAt = grant && this.readyAt.get(grant);
+    if (readyAt !== undefined) this.config.observer?.waited?.(Math.max(0, this.now() - readyAt));
+    const attempt = new GatedStart(
+      this,
+      units,
+      slot,
+      this.windowFor(grant?.marginMs),
+      grant !== undefined,
+      start,
+      handBack,
+      groups,
+    );
     attempt.tryStart();
     return attempt;
   }
@@ -762,6 +807,11 @@ class GatedStart implements Unsubscribable {
     private readonly timing: StartTiming,
     private readonly units: number,
     private slot: number,
+    /**
+     * How long after `slot` (store clock) the unit may start: the margin the store counted its
+     * window with when it recorded the unit there, less 2 ms (see `StartTiming.windowFor`).
+     */
+    private window: number,
     /** Whether the store recorded the units at `slot` (a grant's slot, or where a move put them). */
     private recorded: boolean,
     private readonly start: (limit: LimitContext) => void,
@@ -778,7 +828,7 @@ class GatedStart implements Unsubscribable {
     if (this.closed) return;
     const timing = this.timing;
     const [earliest, latest] = timing.clock.bounds(this.slot);
-    if (latest - earliest > timing.window) {
+    if (latest - earliest > this.window) {
       // The clock is known too poorly to place a start inside the margin: read it again.
       if (this.clockReads++ < MAX_CLOCK_READS) {
         this.sub = timing.readClock().subscribe({
@@ -803,17 +853,17 @@ class GatedStart implements Unsubscribable {
       return;
     }
     // Surely at or after the slot; and surely no later than the margin allows?
-    if (now <= earliest + timing.window) {
+    if (now <= earliest + this.window) {
       // Nothing between this check and the handler call: the report comes after.
       this.closed = true;
-      const slot = this.slot;
+      const { slot, window } = this;
       let sent = false;
       this.start({
         slot,
         sent: () => {
           if (sent) return;
           sent = true;
-          timing.sent(slot, this.units, this.groups);
+          timing.sent(slot, this.units, this.groups, window);
         },
       });
       timing.config.observer?.started?.(now - latest);
@@ -833,6 +883,8 @@ class GatedStart implements Unsubscribable {
     // A first move goes the usual lead ahead; a unit whose move answered too late (a stall) goes
     // as far as the slowest recent answer, so it is not moved again and again.
     const lead = this.moves === 0 ? timing.moveLead : timing.safeMoveLead;
+    // The move counts the unit with the margin asked now.
+    const window = timing.windowFor(timing.margin);
     const moved$ = timing.rebase(this.units, this.slot, lead, this.groups);
     if (!moved$) {
       this.refuse('late, and the store cannot move rate-limit units');
@@ -842,6 +894,7 @@ class GatedStart implements Unsubscribable {
     this.sub = moved$.subscribe({
       next: (r) => {
         this.slot = r.at;
+        this.window = window;
         this.recorded = true;
         this.tryStart();
       },

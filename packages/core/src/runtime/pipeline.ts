@@ -13,6 +13,13 @@ import type { Logger } from './logger';
 import type { Telemetry } from './telemetry';
 
 /**
+ * The most jobs a rate limit grants ahead of their slots, in rounds of handlers: more would wait
+ * past their margins for a handler, behind busy ones (see `GrantsAhead`, which keeps fewer while the
+ * handlers are busy).
+ */
+const AHEAD_ROUNDS = 2;
+
+/**
  * What a `Worker` gives a pipeline's graph: everything its handler stages need to run inside the
  * worker. It fits the config of `processJobs`, `processBatches` and `adaptiveBatches` as it is
  * (`processJobs(handler, ctx)`), or spread with your own options (`{ ...ctx, timeoutMs: 5000 }`).
@@ -115,9 +122,16 @@ export interface PipelineDefinition<T = unknown, R = unknown> {
   /**
    * Jobs reserved and not yet settled, at most, for a concurrency:
    * `concurrency × unitSize + prefetch`, plus for a rate-limited pipeline the jobs granted ahead of
-   * their slots at the usual lead: `⌈allowed × jobs per unit × min(20, 2 × maxLeadMs) / periodMs⌉`.
+   * their slots at the usual lead: `⌈allowed × jobs per unit × min(20, 2 × maxLeadMs) / periodMs⌉`,
+   * at most `2 × concurrency × unitSize` (see `aheadOf`).
    */
   budget(concurrency: number): number;
+  /**
+   * Of the budget, the jobs a rate limit may grant ahead of their slots (0 without a limit): the
+   * usual lead's worth, at most two rounds of handlers (`2 × concurrency × unitSize`). While running, the
+   * worker keeps fewer ahead when its handlers are slow to free up (see `GrantsAhead`).
+   */
+  aheadOf(concurrency: number): number;
   readonly graph: PipelineGraph<T>;
   /** The result type its outcomes carry (a type only). */
   readonly resultType?: R;
@@ -192,6 +206,7 @@ export function pipeline<T = unknown, R = unknown>(
   // The limit that times the starts (its margin checked here: a bad one fails at definition).
   const timed = limit ?? (groupLimit ? timingLimit({ groupLimit }) : undefined);
   const ahead = timed ? leadSlots(timed, unitSize) : 0;
+  const aheadOf = (c: number): number => Math.min(ahead, AHEAD_ROUNDS * c * unitSize);
   return {
     ...spec,
     name,
@@ -200,7 +215,8 @@ export function pipeline<T = unknown, R = unknown>(
     prefetch,
     leaseMs,
     ...(limit ? { storeLimit: storeLimit(limit, spec.queue, unitSize) } : {}),
-    budget: (c) => c * unitSize + prefetch + ahead,
+    budget: (c) => c * unitSize + prefetch + aheadOf(c),
+    aheadOf,
     graph,
   };
 }

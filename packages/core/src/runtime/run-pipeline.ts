@@ -1,6 +1,8 @@
 import {
   concat,
   connect,
+  defer,
+  finalize,
   filter,
   identity,
   map,
@@ -27,6 +29,7 @@ import { validate } from '../operators/validate';
 import type { Store } from '../store/store';
 import type { Demand } from './demand';
 import type { InFlight } from './in-flight';
+import { GrantsAhead } from './grants-ahead';
 import { preciseNow } from './lease-clock';
 import type { Logger } from './logger';
 import type { PipelineContext, PipelineDefinition } from './pipeline';
@@ -77,24 +80,36 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
   // `connect`, and a branch subscribed later would miss the reservations emitted meanwhile.
   // A group rate limit gets the start gate too, with or without a pipeline limit.
   const groupLimit = def.groups?.rateLimit;
-  const timer =
+  const timed =
     (limit && def.storeLimit) || groupLimit
-      ? startTiming({
-          store,
-          queue: def.queue,
-          ...(limit ? { limit } : {}),
-          ...(groupLimit ? { groupLimit } : {}),
-          jobsPerCall: def.unitSize,
-          scheduler,
-          observer: startTimingReport(
-            def.name,
-            def.queue,
-            def.storeLimit?.key ?? def.queue,
-            timingLimit({ ...(limit ? { limit } : {}), ...(groupLimit ? { groupLimit } : {}) }),
-            run,
-          ),
-        })()
+      ? timingLimit({ ...(limit ? { limit } : {}), ...(groupLimit ? { groupLimit } : {}) })
       : undefined;
+  // Jobs granted ahead of their slots, kept within what the handlers take (see GrantsAhead).
+  const ahead = timed
+    ? new GrantsAhead({
+        demand,
+        most: (c) => def.aheadOf(c),
+        unitSize: def.unitSize,
+        waitMs: Math.max(1, (rateMargin(timed) - 2) / 2),
+        concurrency: def.concurrency,
+      })
+    : undefined;
+  const timer = timed
+    ? startTiming({
+        store,
+        queue: def.queue,
+        ...(limit ? { limit } : {}),
+        ...(groupLimit ? { groupLimit } : {}),
+        jobsPerCall: def.unitSize,
+        scheduler,
+        observer: {
+          ...startTimingReport(def.name, def.queue, def.storeLimit?.key ?? def.queue, timed, run),
+          waited: (ms) => {
+            ahead?.waited(ms);
+          },
+        },
+      })()
+    : undefined;
   const flow = source<T>({
     store,
     queue: def.queue,
@@ -162,7 +177,19 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
       ...(run.telemetry ? { telemetry: run.telemetry } : {}),
     }),
   );
-  return timer ? concat(timer.warmUp(), flow) : flow;
+  if (!timer || !ahead) return flow;
+  return defer(() => {
+    // The worker adjusts the demand by the whole budget when the concurrency changes; the jobs held
+    // back from the lead follow it.
+    const concurrency = run.concurrency$.subscribe((c) => {
+      ahead.concurrencyChanged(c);
+    });
+    return concat(timer.warmUp(), flow).pipe(
+      finalize(() => {
+        concurrency.unsubscribe();
+      }),
+    );
+  });
 }
 
 /** A handler said the provider refused (`{ retryAfter }`): pause the limit for that long. */

@@ -31,7 +31,8 @@ export interface RateLimitSpec {
   /**
    * The part of `periodMs` that is a safety margin (see `timeStarts`): a store-wide override of the
    * limit's numbers keeps it, and the store widens every caller's window to the widest margin any
-   * caller of the key asked for in the last `MARGIN_HOLD_MS` (10 s). Default `0`.
+   * caller of the key asked for in the last `MARGIN_HOLD_MS` (10 s) plus the limit's window (a unit
+   * may start as late after its slot as its caller's margin). Default `0`.
    */
   readonly marginMs?: number;
   /**

@@ -621,6 +621,35 @@ describe('source', () => {
     expect(emitted).toEqual(['c@10', 'd@400', 'e@401']);
   });
 
+  it('puts on each grant the margin its reserve asked the store to count the window with', () => {
+    const store = new MemoryStore();
+    const grants: (number | undefined)[] = [];
+    const asked: (number | undefined)[] = [];
+    const reserve = store.reserve.bind(store);
+    jest.spyOn(store, 'reserve').mockImplementation((queue, n, options) => {
+      asked.push(options.limit?.marginMs);
+      return reserve(queue, n, options);
+    });
+    testScheduler.run(({ hot }) => {
+      enqueue(store, ['a', 'b']);
+      const demand = new Demand({ initial: 1 });
+      let margin = 10;
+      const lead = { leadMs: () => 5, aheadMs: () => 50, marginMs: () => margin };
+      hot('20ms r').subscribe(() => {
+        margin = 17; // the worker's margin grew (late requests) before its next reserve
+        demand.request(1);
+      });
+      hot('30ms c').subscribe(() => {
+        demand.cancel();
+      });
+      source(config({ store, demand, limit: { allowed: 100, periodMs: 1000 }, slotLead: lead })).subscribe(
+        (r) => grants.push(r.grant?.marginMs),
+      );
+    });
+    expect(asked).toEqual([10, 17]);
+    expect(grants).toEqual([10, 17]);
+  });
+
   describe('configuration', () => {
     const demand = new Demand({ initial: 1 });
     const store = new MemoryStore();

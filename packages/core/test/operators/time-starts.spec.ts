@@ -385,6 +385,27 @@ describe('timeStarts', () => {
       expect(starts).toEqual([31]);
     });
 
+    it('tells how long each unit whose slot had come waited for a free handler', () => {
+      const starts: number[] = [];
+      const waits: number[] = [];
+      testScheduler.run(({ cold }) => {
+        // One handler, calls of 3 frames: b and c (same slot as a) wait behind a, c behind b too.
+        const reservations = cold('5ms (abc)', {
+          a: granted(10, ['a'], { storeNow: 5, sentAt: 5, receivedAt: 5 }),
+          b: granted(10, ['b'], { storeNow: 5, sentAt: 5, receivedAt: 5 }),
+          c: granted(10, ['c'], { storeNow: 5, sentAt: 5, receivedAt: 5 }),
+        });
+        reservations
+          .pipe(
+            timeStarts(config(storeMoving(mover([])), { observer: { waited: (ms) => waits.push(ms) } })),
+            processJobs(slow(3, starts), { pipeline: 'p', concurrency: 1 }),
+          )
+          .subscribe();
+      });
+      expect(starts).toEqual([11, 14, 17]);
+      expect(waits).toEqual([0, 3, 6]);
+    });
+
     it('starts a unit late by less than its margin without a store call', () => {
       const starts: number[] = [];
       const calls: number[] = [];
@@ -392,6 +413,45 @@ describe('timeStarts', () => {
         // Slot 30: surely come at 31, surely within the margin until 37.
         run(
           cold('37ms u', { u: granted(30, ['a'], { storeNow: 37, sentAt: 37, receivedAt: 37 }) }),
+          storeMoving(mover(calls)),
+          starts,
+        );
+      });
+      expect(calls).toEqual([]);
+      expect(starts).toEqual([37]);
+    });
+
+    it('starts a unit up to the margin its reserve asked (wider than configured) after its slot, and moves it past that', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        // Slot 30 counted with a margin of 20 (the worker's margin had grown): surely within it
+        // until 29 + 18 = 47; the configured 10 would have moved it. Slot 100, same margin,
+        // reaching the gate at 118: moved.
+        const wide = { marginMs: 20 };
+        run(
+          merge(
+            cold('47ms u', { u: granted(30, ['a'], { storeNow: 47, sentAt: 47, receivedAt: 47, ...wide }) }),
+            cold('118ms u', {
+              u: granted(100, ['b'], { storeNow: 118, sentAt: 118, receivedAt: 118, ...wide }),
+            }),
+          ),
+          storeMoving(mover(calls)),
+          starts,
+        );
+      });
+      expect(calls).toEqual([100]);
+      expect(starts).toEqual([47, 124]);
+    });
+
+    it('never lets a grant ask for less than the configured margin', () => {
+      const starts: number[] = [];
+      const calls: number[] = [];
+      testScheduler.run(({ cold }) => {
+        run(
+          cold('37ms u', {
+            u: granted(30, ['a'], { storeNow: 37, sentAt: 37, receivedAt: 37, marginMs: 4 }),
+          }),
           storeMoving(mover(calls)),
           starts,
         );

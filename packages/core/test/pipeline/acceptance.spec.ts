@@ -4,6 +4,7 @@ import {
   MemoryStore,
   PartitionedStore,
   silentLogger,
+  Telemetry,
   Worker,
   type Outcome,
   type ReserveOptions,
@@ -146,6 +147,54 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
       });
       expect(maxInAnyWindow(starts, 1000)).toBeLessThanOrEqual(400);
       expect(starts.filter((t) => t < 10_000).length).toBeGreaterThanOrEqual(3_900);
+    },
+  );
+
+  it.each([
+    // [handlers' call, jobs, at most moved, the least share of the handlers' time spent in calls]
+    // 1 ms calls: the jobs ahead never wait long for a handler. 20 ms calls: the first two rounds'
+    // jobs ahead (20) wait, then none is granted ahead but one unit, probing, every 8 rounds (80 jobs).
+    ['of 1 ms', 1, 2_000, 0, 0.4],
+    ['of 20 ms', 20, 800, 20 + 800 / 80, 0.75],
+  ])(
+    'a limit far above what 10 handlers %s reach (1,000,000/s): jobs do not wait past their margins behind busy handlers',
+    (_, callMs, jobs, mostMoved, busy) => {
+      let moved = 0;
+      const starts: number[] = [];
+      const telemetry = new Telemetry();
+      telemetry.events$.subscribe((e) => {
+        if (e.type === 'start-timing' && e.kind === 'moved') moved++;
+      });
+      newTestScheduler().run(() => {
+        const h = pipelineHarness({
+          telemetry,
+          pipelines: [
+            definePipeline<number>({
+              queue: 'q',
+              concurrency: 10,
+              rateLimit: { allowed: 1_000_000, periodMs: 1000 },
+              handler: (job) => {
+                starts.push(asyncScheduler.now());
+                return timer(callMs).pipe(map(() => job.data));
+              },
+            }),
+          ],
+        });
+        h.enqueueAt(
+          0,
+          'q',
+          Array.from({ length: jobs }, (_, i) => ({ data: i })),
+        );
+        h.run({ until: 5_000 }).subscribe();
+      });
+      // Jobs granted ahead of what the handlers take wait for one past their margin and are moved (a
+      // store call each, holding a handler): at the usual lead 1,000,000/s would grant 20,000 ahead.
+      expect(starts).toHaveLength(jobs);
+      expect(moved).toBeLessThanOrEqual(mostMoved);
+      // The handlers stay busy (virtual time): before this, 20 ms calls moved 790 of 800 jobs in the
+      // same 2,054 ms, and 1 ms calls moved 1,930 of 2,000 over 1,357 ms.
+      const span = Math.max(...starts) - Math.min(...starts) + callMs;
+      expect((jobs * callMs) / (10 * span)).toBeGreaterThanOrEqual(busy);
     },
   );
 

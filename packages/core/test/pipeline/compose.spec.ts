@@ -169,8 +169,19 @@ describe('pipelines composed from the operators', () => {
     expect(pipeline({ queue: 'q', concurrency: 4, unitSize: 10, prefetch: 7 }, graph).budget(4)).toBe(47);
     // 400/s, slots placed up to 20 ms ahead at the usual lead: 8 jobs wait for their slots.
     expect(
-      pipeline({ queue: 'q', concurrency: 5, rateLimit: { allowed: 400, periodMs: 1000 } }, graph).budget(5),
-    ).toBe(13);
+      pipeline({ queue: 'q', concurrency: 10, rateLimit: { allowed: 400, periodMs: 1000 } }, graph).budget(
+        10,
+      ),
+    ).toBe(18);
+    // Never more waiting for slots than two rounds of handlers take: 1,000,000/s would be 20,000.
+    const fast = pipeline(
+      { queue: 'q', concurrency: 5, unitSize: 2, rateLimit: { allowed: 1_000_000, periodMs: 1000 } },
+      graph,
+    );
+    expect(fast.aheadOf(5)).toBe(20);
+    expect(fast.budget(5)).toBe(30);
+    expect(fast.budget(8)).toBe(48); // it follows the concurrency set at runtime
+    expect(pipeline({ queue: 'q', concurrency: 5 }, graph).aheadOf(5)).toBe(0);
     // Adaptive batches gather the next batch while one is written: one more batch per slot.
     const adaptive = definePipeline({
       queue: 'q',
