@@ -1,11 +1,12 @@
 /**
  * `npm run bench:limits` — what a rate limit costs as it rises above the rate the workers reach:
- * one worker process of 100 handlers (no-op) drains a backlog under limits from 2,000 to 1,000,000
- * per second, on a redis-server of its own, one after another in one process (a limit of 1,000,000
- * first, in the new process, and again at the end). Reported per limit: jobs/s, Redis CPU per job
- * (`INFO cpu`), Redis script calls per job and the starts the worker moved (found late against
- * their slots, `start-timing` telemetry). A limit the workers cannot reach should cost what no
- * limit costs; today it does not (see the README's rate-limit section).
+ * one worker process of 100 handlers drains a backlog under limits from 2,000 to 1,000,000 per
+ * second, and with no limit, on a redis-server of its own, one after another in one process (a
+ * limit of 1,000,000 first, in the new process, and again later), with handlers that return at once
+ * and with handlers of 20 ms. Reported per run: jobs/s, Redis CPU per job (`INFO cpu`), Redis
+ * script calls per job and the starts the worker moved (found late against their slots,
+ * `start-timing` telemetry). A limit the workers cannot reach should cost about what no limit
+ * costs.
  *
  * ```
  * npm run bench:limits                      # full sizes (about a minute)
@@ -19,31 +20,53 @@ import { definePipeline, silentLogger, Telemetry, Worker } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { spawnRedis, uniquePrefix } from '@sluice/testing';
 import { benchMain, runAsProgram } from './cli';
-import { now } from './clock';
+import { now, sleep } from './clock';
 import { load1, runMachine, type RunMachine } from './machine';
 import { markdownTable } from './report';
 import { significant } from './stats';
+
+/** One run: a limit per 1,000 ms (`null`: none) and how long each handler call takes. */
+export interface LimitRun {
+  readonly allowed: number | null;
+  readonly handlerMs: number;
+}
 
 export interface LimitsProfile {
   readonly name: 'full' | 'smoke';
   readonly jobs: number;
   readonly concurrency: number;
-  /** Limits per 1,000 ms, run in this order in one worker process (the first run is the process's first). */
-  readonly limits: readonly number[];
+  /** Run in this order in one worker process (the first run is the process's first). */
+  readonly runs: readonly LimitRun[];
 }
+
+const noop = (allowed: number | null): LimitRun => ({ allowed, handlerMs: 0 });
 
 export const LIMITS_PROFILES: Readonly<Record<LimitsProfile['name'], LimitsProfile>> = {
   full: {
     name: 'full',
     jobs: 5_000,
     concurrency: 100,
-    limits: [1_000_000, 1_000_000, 2_000, 5_000, 20_000, 1_000_000],
+    runs: [
+      noop(1_000_000),
+      noop(1_000_000),
+      noop(2_000),
+      noop(5_000),
+      noop(20_000),
+      noop(null),
+      noop(1_000_000),
+      { allowed: 1_000_000, handlerMs: 20 },
+      { allowed: null, handlerMs: 20 },
+    ],
   },
-  smoke: { name: 'smoke', jobs: 300, concurrency: 20, limits: [2_000] },
+  smoke: {
+    name: 'smoke',
+    jobs: 300,
+    concurrency: 20,
+    runs: [noop(2_000), { allowed: 1_000_000, handlerMs: 5 }],
+  },
 };
 
-export interface LimitFigures {
-  readonly allowed: number;
+export interface LimitFigures extends LimitRun {
   readonly jobsPerSec: number;
   readonly redisUsPerJob: number;
   readonly scriptCallsPerJob: number;
@@ -69,10 +92,11 @@ async function redisFigures(admin: Redis): Promise<{ cpuUs: number; scriptCalls:
 async function measure(
   url: string,
   admin: Redis,
-  allowed: number,
+  run: LimitRun,
   profile: LimitsProfile,
 ): Promise<LimitFigures> {
-  const store = await RedisStore.connect({ url, prefix: uniquePrefix(`limits-${allowed}`) });
+  const { allowed, handlerMs } = run;
+  const store = await RedisStore.connect({ url, prefix: uniquePrefix(`limits-${allowed ?? 'none'}`) });
   const telemetry = new Telemetry();
   let moved = 0;
   let handedBack = 0;
@@ -89,8 +113,8 @@ async function measure(
       definePipeline<number>({
         queue: 'limited',
         concurrency: profile.concurrency,
-        rateLimit: { allowed, periodMs: 1_000 },
-        handler: () => undefined,
+        ...(allowed === null ? {} : { rateLimit: { allowed, periodMs: 1_000 } }),
+        handler: handlerMs > 0 ? () => sleep(handlerMs) : () => undefined,
       }),
     ],
   });
@@ -117,6 +141,7 @@ async function measure(
     const after = await redisFigures(admin);
     return {
       allowed,
+      handlerMs,
       jobsPerSec: Math.round(profile.jobs / seconds),
       redisUsPerJob: significant((after.cpuUs - before.cpuUs) / profile.jobs, 3),
       scriptCallsPerJob: significant((after.scriptCalls - before.scriptCalls) / profile.jobs, 3),
@@ -136,8 +161,8 @@ export async function runLimits(profile: LimitsProfile, log: (m: string) => void
   try {
     const redis = /^redis_version:(\S+)/m.exec(await admin.info('server'))?.[1] ?? 'unknown';
     const figures: LimitFigures[] = [];
-    for (const allowed of profile.limits) {
-      const f = await measure(server.url, admin, allowed, profile);
+    for (const run of profile.runs) {
+      const f = await measure(server.url, admin, run, profile);
       figures.push(f);
       log(JSON.stringify(f));
       await admin.flushall();
@@ -156,13 +181,14 @@ export function limitsMarkdown(r: LimitsResults): string {
     'Generated by `npm run bench:limits` (`bench/src/limits.ts`). A redis-server of its own',
     `(${r.machine.redis}) on ${r.machine.cpuCount} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node};`,
     `load ${r.machine.loadBefore} before, ${r.machine.loadAfter} after; ${r.machine.date}. One run per row: one worker`,
-    `process of ${r.profile.concurrency} handlers (no-op) drains ${r.profile.jobs.toLocaleString('en-US')} jobs added beforehand (the first`,
+    `process of ${r.profile.concurrency} handlers drains ${r.profile.jobs.toLocaleString('en-US')} jobs added beforehand (the first`,
     "window's `allowed` may start at once).",
     '',
     markdownTable(
       [
         'run',
         'limit per 1,000 ms',
+        'handler call (ms)',
         'jobs/s',
         'Redis CPU per job (µs)',
         'script calls per job',
@@ -171,21 +197,22 @@ export function limitsMarkdown(r: LimitsResults): string {
       ],
       r.figures.map((f, i) => [
         String(i + 1),
-        f.allowed.toLocaleString('en-US'),
+        f.allowed === null ? 'none' : f.allowed.toLocaleString('en-US'),
+        String(f.handlerMs),
         f.jobsPerSec.toLocaleString('en-US'),
         String(f.redisUsPerJob),
         String(f.scriptCallsPerJob),
         f.moved.toLocaleString('en-US'),
         f.handedBack.toLocaleString('en-US'),
       ]),
-      ['right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
     '',
     'The runs follow one another in one worker process, each with a store and a worker of its own.',
     'A start found later than its margin after its slot is moved to a new slot (one script call) or',
-    'handed back. Far above the rate reached, the units of a reserve all fall due at one millisecond;',
-    'once the first ones are found late, nearly every start may be moved from then on, each move a',
-    'script call (it finds the old slot by bisection where the limit has room). Not yet fixed.',
+    'handed back. A limit grants jobs ahead of their slots (at most two rounds of handlers), and none',
+    'while jobs whose slots came wait past half their margin for a handler (`GrantsAhead`), so',
+    'under a limit far above the rate reached jobs do not wait behind busy handlers until they are late.',
   ].join('\n')}\n`;
 }
 
