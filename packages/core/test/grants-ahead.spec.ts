@@ -8,8 +8,12 @@ import { GrantsAhead } from '@sluice/core/internal';
 function setUp(concurrency = 10, unitSize = 1) {
   const most = (c: number): number => 2 * c * unitSize;
   const demand = new Demand({ initial: concurrency * unitSize + most(concurrency) });
-  const ahead = new GrantsAhead({ demand, most, unitSize, waitMs: 4, concurrency });
-  return { demand, ahead };
+  const changes: number[] = [];
+  const changed = (jobs: number): void => {
+    changes.push(jobs);
+  };
+  const ahead = new GrantsAhead({ demand, most, unitSize, waitMs: 4, concurrency, changed });
+  return { demand, ahead, changes };
 }
 
 describe('GrantsAhead', () => {
@@ -50,13 +54,14 @@ describe('GrantsAhead', () => {
     expect(demand.outstanding).toBe(30);
   });
 
-  it('a probe whose unit waits goes back to none', () => {
-    const { ahead } = setUp();
+  it('a probe whose unit waits goes back to none; each change is told', () => {
+    const { ahead, changes } = setUp();
     ahead.waited(9);
     for (let i = 0; i < 20 + 80; i++) ahead.waited(0);
     expect(ahead.allowed).toBe(1);
     ahead.waited(9);
     expect(ahead.allowed).toBe(0);
+    expect(changes).toEqual([0, 1, 0]);
   });
 
   it('grows in whole calls when a unit is a batch', () => {

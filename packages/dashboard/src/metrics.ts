@@ -79,6 +79,7 @@ export const METRIC_NAMES = {
   startMoves: 'sluice_start_moves_total',
   startLead: 'sluice_start_lead_seconds',
   startLeadCapped: 'sluice_start_lead_capped',
+  limitAhead: 'sluice_limit_ahead_jobs',
   limitPauses: 'sluice_limit_pauses_total',
   sendLateness: 'sluice_send_lateness_seconds',
   sendCorrections: 'sluice_send_corrections_total',
@@ -415,6 +416,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
+  const ahead = new Gauge({
+    name: METRIC_NAMES.limitAhead,
+    help: 'Jobs a rate limit may grant ahead of their slots (fewer, down to 0, while jobs whose slots came wait for a busy handler)',
+    labelNames: ['queue', 'key'] as const,
+    registers,
+  });
+
   const sendLateness = new Histogram({
     name: METRIC_NAMES.sendLateness,
     help: 'How late rate-limited handlers sent their requests after their slots (ctx.limit.sent()), in seconds',
@@ -479,7 +487,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
             } else if (event.kind === 'margin') {
               margin.set(labels, event.marginMs / 1000);
               marginCapped.set(labels, event.marginCapped ? 1 : 0);
-            } else moves.inc({ ...labels, outcome: event.kind });
+            } else if (event.kind === 'ahead') ahead.set(labels, event.aheadJobs ?? 0);
+            else moves.inc({ ...labels, outcome: event.kind });
             break;
           }
           case 'reserve':

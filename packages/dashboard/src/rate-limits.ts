@@ -235,6 +235,9 @@ export class RateLimitMonitor {
           pipeline: event.pipeline,
         };
         break;
+      case 'ahead':
+        // The jobs granted ahead of their slots: a gauge in /metrics (sluice_limit_ahead_jobs).
+        break;
       case 'paused':
         // Heard on the store's channel too when the store has one; listed from here otherwise.
         if (!this.hearsStorePauses) {

@@ -142,6 +142,7 @@ describe('createMetrics', () => {
       telemetry.emit({ ...base, ...timing, kind: 'paused', pauseMs: 500 });
       telemetry.emit({ ...base, ...timing, kind: 'sent', lateMs: 30 });
       telemetry.emit({ ...base, ...timing, kind: 'margin', marginMs: 40, marginCapped: true });
+      telemetry.emit({ ...base, ...timing, kind: 'ahead', aheadJobs: 3 });
       const corrected = await count('sluice_send_corrections_total', { outcome: 'moved' });
       telemetry.emit({ ...base, ...timing, kind: 'corrected', lateMs: 30 });
       telemetry.emit({ ...base, ...timing, kind: 'corrected', lateMs: 30 });
@@ -161,6 +162,7 @@ describe('createMetrics', () => {
       expect(await count('sluice_send_lateness_seconds_bucket', { le: '0.02' })).toBe(0);
       expect(await count('sluice_limit_margin_seconds')).toBe(0.04);
       expect(await count('sluice_limit_margin_capped')).toBe(1);
+      expect(await count('sluice_limit_ahead_jobs')).toBe(3);
       expect(await count('sluice_send_corrections_total', { outcome: 'moved' })).toBe(corrected + 2);
       expect(await count('sluice_send_corrections_total', { outcome: 'failed' })).toBe(1);
     } finally {

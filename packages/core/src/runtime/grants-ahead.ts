@@ -18,6 +18,8 @@ export interface GrantsAheadConfig {
   readonly waitMs: number;
   /** The concurrency the run starts with. */
   readonly concurrency: number;
+  /** Told the jobs the limit may grant ahead each time that changes (telemetry). */
+  readonly changed?: (aheadJobs: number) => void;
 }
 
 /**
@@ -94,6 +96,7 @@ export class GrantsAhead {
     if (withheld !== this.withheld) {
       this.config.demand.adjust(this.withheld - withheld);
       this.withheld = withheld;
+      this.config.changed?.(cap - withheld);
     }
   }
 }

@@ -84,6 +84,9 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     (limit && def.storeLimit) || groupLimit
       ? timingLimit({ ...(limit ? { limit } : {}), ...(groupLimit ? { groupLimit } : {}) })
       : undefined;
+  const report = timed
+    ? startTimingReport(def.name, def.queue, def.storeLimit?.key ?? def.queue, timed, run)
+    : undefined;
   // Jobs granted ahead of their slots, kept within what the handlers take (see GrantsAhead).
   const ahead = timed
     ? new GrantsAhead({
@@ -92,9 +95,16 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
         unitSize: def.unitSize,
         waitMs: Math.max(1, (rateMargin(timed) - 2) / 2),
         concurrency: def.concurrency,
+        ...(report
+          ? {
+              changed: (jobs: number) => {
+                report.ahead(jobs);
+              },
+            }
+          : {}),
       })
     : undefined;
-  const timer = timed
+  const timer = report
     ? startTiming({
         store,
         queue: def.queue,
@@ -103,7 +113,7 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
         jobsPerCall: def.unitSize,
         scheduler,
         observer: {
-          ...startTimingReport(def.name, def.queue, def.storeLimit?.key ?? def.queue, timed, run),
+          ...report,
           waited: (ms) => {
             ahead?.waited(ms);
           },
@@ -211,14 +221,20 @@ function startTimingReport(
   key: string,
   limit: PipelineRateLimit,
   run: PipelineRun,
-): StartObserver {
+): StartObserver & { ahead(aheadJobs: number): void } {
   let marginMs = rateMargin(limit);
   const maxMargin = maxRateMargin(limit);
   const maxLead = maxSlotLead(limit);
   let leadMs = Math.min(5, maxLead);
   let capped = false;
   let marginCapped = false;
-  const emit = (kind: StartTimingKind, lateMs: number, reason?: string, pauseMs?: number): void => {
+  const emit = (
+    kind: StartTimingKind,
+    lateMs: number,
+    reason?: string,
+    pauseMs?: number,
+    aheadJobs?: number,
+  ): void => {
     const telemetry = run.telemetry;
     if (!telemetry?.observed) return;
     telemetry.emit({
@@ -235,6 +251,7 @@ function startTimingReport(
       marginCapped,
       ...(reason === undefined ? {} : { reason }),
       ...(pauseMs === undefined ? {} : { pauseMs }),
+      ...(aheadJobs === undefined ? {} : { aheadJobs }),
     });
   };
   return {
@@ -278,6 +295,9 @@ function startTimingReport(
       }
       capped = atCap;
       emit('lead', 0);
+    },
+    ahead: (aheadJobs) => {
+      emit('ahead', 0, undefined, undefined, aheadJobs);
     },
   };
 }

@@ -82,7 +82,8 @@ export type TelemetryEvent =
        * another process, and no unit starts for `pauseMs`; `sent`: a handler's request left
        * `lateMs` (at most) after its slot (`ctx.limit.sent()`); `margin`: the margin asked of the
        * store is now `marginMs` (`marginCapped` when what was observed wants more than
-       * `maxMarginMs`).
+       * `maxMarginMs`); `ahead`: the limit may now grant `aheadJobs` jobs ahead of their slots
+       * (fewer, down to 0, while units whose slots came wait for a busy handler).
        */
       kind: StartTimingKind;
       lateMs: number;
@@ -94,6 +95,8 @@ export type TelemetryEvent =
       marginCapped: boolean;
       reason?: string;
       pauseMs?: number;
+      /** `ahead`: the jobs the limit may grant ahead of their slots now. */
+      aheadJobs?: number;
     })
   | (Base & { type: 'stop'; pipeline: string; jobId: string; kind: OutcomeKind; durationMs: number })
   | (Base & { type: 'exception'; pipeline: string; jobId: string; error: ErrorInfo; durationMs: number })
@@ -103,7 +106,7 @@ export type TelemetryEvent =
 
 /** What a `start-timing` event reports (see {@link TelemetryEvent}). */
 export type StartTimingKind =
-  'started' | 'moved' | 'handed-back' | 'lead' | 'paused' | 'sent' | 'corrected' | 'margin';
+  'started' | 'moved' | 'handed-back' | 'lead' | 'paused' | 'sent' | 'corrected' | 'margin' | 'ahead';
 
 interface Base {
   queue: string;

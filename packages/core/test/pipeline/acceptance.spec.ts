@@ -161,9 +161,11 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
     (_, callMs, jobs, mostMoved, busy) => {
       let moved = 0;
       const starts: number[] = [];
+      const ahead: number[] = [];
       const telemetry = new Telemetry();
       telemetry.events$.subscribe((e) => {
         if (e.type === 'start-timing' && e.kind === 'moved') moved++;
+        if (e.type === 'start-timing' && e.kind === 'ahead') ahead.push(e.aheadJobs ?? -1);
       });
       newTestScheduler().run(() => {
         const h = pipelineHarness({
@@ -191,6 +193,10 @@ describe('acceptance: backpressure, rate limits, batching (virtual time)', () =>
       // store call each, holding a handler): at the usual lead 1,000,000/s would grant 20,000 ahead.
       expect(starts).toHaveLength(jobs);
       expect(moved).toBeLessThanOrEqual(mostMoved);
+      // Telemetry tells the jobs granted ahead: always the lead's 20 for quick calls; for slow ones
+      // cut to none after the first round, then a probe of one now and then.
+      if (callMs === 1) expect(ahead).toEqual([]);
+      else expect(ahead.slice(0, 3)).toEqual([0, 1, 0]);
       // The handlers stay busy (virtual time): before this, 20 ms calls moved 790 of 800 jobs in the
       // same 2,054 ms, and 1 ms calls moved 1,930 of 2,000 over 1,357 ms.
       const span = Math.max(...starts) - Math.min(...starts) + callMs;
