@@ -128,6 +128,9 @@ describe('worker processes sharing one Redis', () => {
         const worst = maxInAnyWindow(handlerStarts, 1000);
         const span = Math.max(...handlerStarts) - Math.min(...handlerStarts);
         const share = shareOfLimit(handlerStarts, 400, 1000);
+        // The same once the workers are warm: without the first 400 starts (the first second, when
+        // cold processes' first answers and timers run late and most moves fall).
+        const warmShare = shareOfLimit([...handlerStarts].sort((a, b) => a - b).slice(400), 400, 1000);
         // The provider's own record (network time and its event loop included): reported.
         const arrivalRecords = await provider.arrivals();
         const arrivals = arrivalRecords.map((a) => a.at);
@@ -141,7 +144,8 @@ describe('worker processes sharing one Redis', () => {
         expect(arrivals).toHaveLength(jobs);
         console.log(
           `rate limit ${loaded ? 'beside a busy loop' : 'quiet'}: ${jobs} jobs, handler starts over ` +
-            `${span.toFixed(0)} ms (${(share * 100).toFixed(1)}% of 400/s), at most ${worst} in any 1000 ms ` +
+            `${span.toFixed(0)} ms (${(share * 100).toFixed(1)}% of 400/s; ${(warmShare * 100).toFixed(1)}% after the first 400), ` +
+            `at most ${worst} in any 1000 ms ` +
             `window; provider arrivals (${provider.boosted ? 'provider at higher CPU priority' : 'provider at normal priority'}): ` +
             `at most ${maxInAnyWindow(arrivals, 1000)} in any window, ` +
             `${windowsOver(arrivals, 400, 1000)} arrivals ending a window over 400, handler start to arrival ` +
