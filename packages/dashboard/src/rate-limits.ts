@@ -57,6 +57,11 @@ export interface StartTimingView {
     readonly at: number;
     readonly pipeline: string;
   } | null;
+  /**
+   * The jobs the limit may grant ahead of their slots, as a worker last reported it (fewer, down to
+   * 0, while jobs whose slots came wait for busy handlers); `null` before any change.
+   */
+  readonly ahead: { readonly jobs: number; readonly at: number; readonly pipeline: string } | null;
   /** The latest lead: how far ahead new slots go, and whether it is at its cap (`maxLeadMs`). */
   readonly lead: {
     readonly leadMs: number;
@@ -78,6 +83,7 @@ interface KeyStats {
   sent: number[];
   corrected: number;
   margin: StartTimingView['margin'];
+  ahead: StartTimingView['ahead'];
   pauses: LimitPauseView[];
 }
 
@@ -166,6 +172,7 @@ export class RateLimitMonitor {
       sentLateMs: summary(s?.sent),
       corrected: s?.corrected ?? 0,
       margin: s?.margin ?? null,
+      ahead: s?.ahead ?? null,
       moved: s?.moved ?? 0,
       handedBack: s?.handedBack ?? 0,
       recentHandBacks: [...(s?.handBacks ?? [])].reverse(),
@@ -236,7 +243,7 @@ export class RateLimitMonitor {
         };
         break;
       case 'ahead':
-        // The jobs granted ahead of their slots: a gauge in /metrics (sluice_limit_ahead_jobs).
+        s.ahead = { jobs: event.aheadJobs ?? 0, at: event.at, pipeline: event.pipeline };
         break;
       case 'paused':
         // Heard on the store's channel too when the store has one; listed from here otherwise.
@@ -266,6 +273,7 @@ export class RateLimitMonitor {
         sent: [],
         corrected: 0,
         margin: null,
+        ahead: null,
         pauses: [],
       };
       this.stats.set(id, s);

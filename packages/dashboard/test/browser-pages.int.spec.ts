@@ -326,6 +326,21 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
       capped: true,
       marginCapped: true,
     });
+    // And no jobs granted ahead: jobs whose slots came waited for busy handlers.
+    worker.telemetry.emit({
+      type: 'start-timing',
+      queue: 'emails',
+      at: Date.now(),
+      pipeline: 'emails',
+      key: 'emails',
+      kind: 'ahead',
+      lateMs: 0,
+      leadMs: 180,
+      marginMs: 50,
+      capped: true,
+      marginCapped: true,
+      aheadJobs: 0,
+    });
     const page = await signedIn('#/queues/emails');
     try {
       await page.locator('.limits a', { hasText: 'emails' }).click();
@@ -335,6 +350,7 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
       expect(await page.getByTestId('lead-capped').textContent()).toContain('180 ms ahead');
       expect(await page.getByTestId('margin-capped').textContent()).toContain('50 ms wider');
       expect(await page.getByTestId('timing-margin').textContent()).toContain('capped');
+      expect(await page.getByTestId('timing-ahead').textContent()).toContain('0handlers busy');
 
       // A provider pause taken by any process shows up (the next live update re-reads the page).
       const spec = { key: 'emails', allowed: 100, periodMs: 1000 };

@@ -2472,6 +2472,16 @@ function limitView(queue, key) {
             : '—',
           'timing-lead',
         ),
+        stat(
+          'jobs granted ahead',
+          t.ahead
+            ? [
+                String(t.ahead.jobs),
+                t.ahead.jobs === 0 ? h('span', { class: 'badge' }, 'handlers busy') : null,
+              ]
+            : '—',
+          'timing-ahead',
+        ),
       ),
       t.recentHandBacks.length
         ? h(
