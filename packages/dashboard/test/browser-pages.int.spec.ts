@@ -298,49 +298,30 @@ describe('dashboard pages in headless Chromium (real Redis, real Worker)', () =>
 
   it('shows a rate limit and changes it store-wide from its page', async () => {
     const store = fixture.store;
-    // A lead at its cap, as a loaded worker would report it on the hub the dashboard reads.
-    worker.telemetry.emit({
-      type: 'start-timing',
-      queue: 'emails',
-      at: Date.now(),
-      pipeline: 'emails',
-      key: 'emails',
-      kind: 'lead',
-      lateMs: 0,
-      leadMs: 180,
-      marginMs: 10,
-      capped: true,
-      marginCapped: false,
-    });
-    // And a margin at its cap: requests leave later after their slots than the cap allows for.
-    worker.telemetry.emit({
-      type: 'start-timing',
-      queue: 'emails',
-      at: Date.now(),
-      pipeline: 'emails',
-      key: 'emails',
-      kind: 'margin',
-      lateMs: 0,
-      leadMs: 180,
-      marginMs: 50,
-      capped: true,
-      marginCapped: true,
-    });
-    // And no jobs granted ahead: jobs whose slots came waited for busy handlers.
-    worker.telemetry.emit({
-      type: 'start-timing',
-      queue: 'emails',
-      at: Date.now(),
-      pipeline: 'emails',
-      key: 'emails',
-      kind: 'ahead',
-      lateMs: 0,
-      leadMs: 180,
-      marginMs: 50,
-      capped: true,
-      marginCapped: true,
-      aheadJobs: 0,
-    });
+    // Start timing as a loaded worker would report it on the hub the dashboard reads.
+    const timing = (event: {
+      kind: 'lead' | 'margin' | 'ahead';
+      marginMs: number;
+      marginCapped: boolean;
+      aheadJobs?: number;
+    }): void => {
+      worker.telemetry.emit({
+        type: 'start-timing',
+        queue: 'emails',
+        at: Date.now(),
+        pipeline: 'emails',
+        key: 'emails',
+        lateMs: 0,
+        leadMs: 180,
+        capped: true,
+        ...event,
+      });
+    };
+    // A lead at its cap; a margin at its cap (requests leave later after their slots than the cap
+    // allows for); no jobs granted ahead (jobs whose slots came waited for busy handlers).
+    timing({ kind: 'lead', marginMs: 10, marginCapped: false });
+    timing({ kind: 'margin', marginMs: 50, marginCapped: true });
+    timing({ kind: 'ahead', marginMs: 50, marginCapped: true, aheadJobs: 0 });
     const page = await signedIn('#/queues/emails');
     try {
       await page.locator('.limits a', { hasText: 'emails' }).click();

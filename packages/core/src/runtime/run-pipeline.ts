@@ -84,42 +84,38 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
     (limit && def.storeLimit) || groupLimit
       ? timingLimit({ ...(limit ? { limit } : {}), ...(groupLimit ? { groupLimit } : {}) })
       : undefined;
-  const report = timed
-    ? startTimingReport(def.name, def.queue, def.storeLimit?.key ?? def.queue, timed, run)
-    : undefined;
-  // Jobs granted ahead of their slots, kept within what the handlers take (see GrantsAhead).
-  const ahead = timed
-    ? new GrantsAhead({
-        demand,
-        most: (c) => def.aheadOf(c),
-        unitSize: def.unitSize,
-        waitMs: Math.max(1, (rateMargin(timed) - 2) / 2),
-        concurrency: def.concurrency,
-        ...(report
-          ? {
-              changed: (jobs: number) => {
-                report.ahead(jobs);
-              },
-            }
-          : {}),
-      })
-    : undefined;
-  const timer = report
-    ? startTiming({
-        store,
-        queue: def.queue,
-        ...(limit ? { limit } : {}),
-        ...(groupLimit ? { groupLimit } : {}),
-        jobsPerCall: def.unitSize,
-        scheduler,
-        observer: {
-          ...report,
-          waited: (ms) => {
-            ahead?.waited(ms);
-          },
+  // Start timing, and the jobs granted ahead of their slots kept within what the handlers take
+  // (see GrantsAhead), told how long units waited for a handler by the start gate.
+  let timer: StartTimer | undefined;
+  let ahead: GrantsAhead | undefined;
+  if (timed) {
+    const report = startTimingReport(def.name, def.queue, def.storeLimit?.key ?? def.queue, timed, run);
+    const grants = new GrantsAhead({
+      demand,
+      most: (c) => def.aheadOf(c),
+      unitSize: def.unitSize,
+      waitMs: Math.max(1, (rateMargin(timed) - 2) / 2),
+      concurrency: def.concurrency,
+      changed: (jobs) => {
+        report.ahead(jobs);
+      },
+    });
+    ahead = grants;
+    timer = startTiming({
+      store,
+      queue: def.queue,
+      ...(limit ? { limit } : {}),
+      ...(groupLimit ? { groupLimit } : {}),
+      jobsPerCall: def.unitSize,
+      scheduler,
+      observer: {
+        ...report,
+        waited: (ms) => {
+          grants.waited(ms);
         },
-      })()
-    : undefined;
+      },
+    })();
+  }
   const flow = source<T>({
     store,
     queue: def.queue,
