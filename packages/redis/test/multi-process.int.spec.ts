@@ -63,7 +63,10 @@ describe('worker processes sharing one Redis', () => {
   ])(
     'holds a 400 per second limit by handler start across four workers, two with skewed clocks, %s',
     async (_, loaded) => {
-      const jobs = 2400;
+      // 2,400 jobs (6 s) in `npm test`; SLUICE_LIMIT_TEST_JOBS=12000 runs the 30 s the share of the
+      // allowed rate is stated for (the first second, when cold processes run late, weighs a fifth
+      // as much there).
+      const jobs = Number(process.env.SLUICE_LIMIT_TEST_JOBS ?? 2400);
       const provider = await ProviderProcess.start();
       const parentCpu = process.cpuUsage();
       const redisCpu = await redisCpuMs(redis.admin);
@@ -141,6 +144,14 @@ describe('worker processes sharing one Redis', () => {
         });
         const delays = arrivalRecords.map((a) => a.at - (startOf.get(a.id) ?? a.at)).sort((x, y) => x - y);
         const pct = (p: number): string => delays[Math.floor(p * (delays.length - 1))]!.toFixed(1);
+        // When each request was handed to the operating system (worker clocks taken back to true), and
+        // from then to its arrival: which side of the wire a provider's excess comes from.
+        const sentOf = new Map<string, number>();
+        workers.forEach((w, i) => {
+          for (const st of w.starts) if (st.sentAt !== undefined) sentOf.set(st.id, st.sentAt - offsets[i]!);
+        });
+        const sends = [...sentOf.values()];
+        const wire = arrivalRecords.map((a) => a.at - (sentOf.get(a.id) ?? a.at)).sort((x, y) => x - y);
         expect(arrivals).toHaveLength(jobs);
         console.log(
           `rate limit ${loaded ? 'beside a busy loop' : 'quiet'}: ${jobs} jobs, handler starts over ` +
@@ -149,12 +160,14 @@ describe('worker processes sharing one Redis', () => {
             `window; provider arrivals (${provider.boosted ? 'provider at higher CPU priority' : 'provider at normal priority'}): ` +
             `at most ${maxInAnyWindow(arrivals, 1000)} in any window, ` +
             `${windowsOver(arrivals, 400, 1000)} arrivals ending a window over 400, handler start to arrival ` +
-            `p50 ${pct(0.5)} p99 ${pct(0.99)} max ${pct(1)} ms; per worker: ${workers
+            `p50 ${pct(0.5)} p99 ${pct(0.99)} max ${pct(1)} ms; requests handed to the OS: at most ` +
+            `${maxInAnyWindow(sends, 1000)} in any window, then to arrival p99 ` +
+            `${wire[Math.floor(0.99 * (wire.length - 1))]!.toFixed(1)} max ${wire[wire.length - 1]!.toFixed(1)} ms; per worker: ${workers
               .map((w) => `${w.name}=${w.starts.length}`)
               .join(' ')}`,
         );
         expect(worst).toBeLessThanOrEqual(400);
-        expect(span).toBeGreaterThanOrEqual(5000); // 2400 at 400/s cannot start faster
+        expect(span).toBeGreaterThanOrEqual(((jobs - 400) / 400) * 1000); // 400/s cannot start faster
         // The skewed workers took part, and their clocks really were off: each worker's mean gap
         // between its clock at a start and the store time of its reserve, against the unskewed
         // worker's (the common part, reserve to start, cancels out).

@@ -62,6 +62,8 @@ export interface StartReport {
   readonly at: number;
   /** Under a limit: the store time the job's unit is recorded at (its slot, after any move). */
   readonly slot?: number;
+  /** With a provider: the worker's own clock when the handler's request was handed to the OS. */
+  readonly sentAt?: number;
   /** This (test) process's clock when the report arrived. */
   readonly received: number;
 }
@@ -96,7 +98,15 @@ export interface StartTiming {
 
 type Message =
   | { type: 'ready' }
-  | { type: 'start'; id: string; attempt: number; startedAt: number; at: number; slot?: number }
+  | {
+      type: 'start';
+      id: string;
+      attempt: number;
+      startedAt: number;
+      at: number;
+      slot?: number;
+      sentAt?: number;
+    }
   | { type: 'end'; id: string; attempt: number; at: number }
   | { type: 'outcome'; id: string; kind: string }
   | { type: 'closed'; drained: boolean; timing: StartTiming };
