@@ -295,7 +295,8 @@ export class ProviderProcess {
       join(__dirname, 'fixtures', 'provider.js'),
       [JSON.stringify(refuse ? { refuse } : {})],
       {
-        execArgv: [],
+        // Node options for the provider from SLUICE_PROVIDER_ARGS (for example `--trace-gc`).
+        execArgv: process.env.SLUICE_PROVIDER_ARGS ? process.env.SLUICE_PROVIDER_ARGS.split(' ') : [],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       },
     );
