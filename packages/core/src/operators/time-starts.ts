@@ -39,7 +39,7 @@ export interface PipelineRateLimit {
    * its slot on the store's clock (a start that cannot is moved to a new slot first), so handler
    * start times hold the limit in every window of `periodMs`, on every worker. While the margin
    * is wider (see `maxMarginMs`), a unit may start as late after its slot as the margin its reserve
-   * asked for: the store counted it (and every unit placed for 10 s after) with at least that. Costs
+   * asked for: the store counted it (and every unit placed for 10 s plus the window after) with at least that. Costs
    * `marginMs / periodMs` of the rate; a larger margin moves fewer starts on a loaded machine.
    * Default: 1% of `periodMs`, between 4 and 20 ms (10 ms for a 1 s window). At least 4: the
    * store's clock reads whole milliseconds, a start is placed only where the two clocks' readings
@@ -58,7 +58,7 @@ export interface PipelineRateLimit {
    * as on time), from `marginMs` up
    * to this cap: a margin costs every unit its width, so it keeps above what most requests need
    * and the log moves the few later ones. The store keeps the widest margin any worker sharing the key asked for in the last
-   * 10 s. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the
+   * 10 s plus the limit's window. A provider refusal (`{ retryAfter }`) doubles the margin, up to the cap, for the
    * next 256 requests: the provider saw the calls closer together than they left. A margin at its
    * cap is logged as a warning and reported (`start-timing` kind `margin`, `capped`). Default: 5%
    * of `periodMs`, at least `marginMs`, at most 1,000 ms (50 ms for a 1 s window).
@@ -262,7 +262,7 @@ const MAX_CLOCK_READS = 3;
  *   when the bounds put now within `[slot, slot + margin − 2 ms]` (2 ms are kept for the moment
  *   between the check and a handler that reads a whole-millisecond clock), `margin` being the one
  *   the store counted the unit with (`LimitGrant.marginMs`: what its reserve or move asked for, at
- *   least `marginMs`). The store keeps the widest margin any caller asked for over 10 s, so every
+ *   least `marginMs`). The store keeps the widest margin any caller asked for over 10 s plus the window, so every
  *   unit placed after one of those starts is counted with a window at least as wide.
  * - Units whose slots have come wait for a free handler; the gate tells how long
  *   (`StartObserver.waited`), and the worker grants fewer jobs ahead while they wait past half the
