@@ -157,7 +157,7 @@ describe('worker processes sharing one Redis', () => {
           `rate limit ${loaded ? 'beside a busy loop' : 'quiet'}: ${jobs} jobs, handler starts over ` +
             `${span.toFixed(0)} ms (${(share * 100).toFixed(1)}% of 400/s; ${(warmShare * 100).toFixed(1)}% after the first 400), ` +
             `at most ${worst} in any 1000 ms ` +
-            `window; provider arrivals (${provider.boosted ? 'provider at higher CPU priority' : 'provider at normal priority'}): ` +
+            `window; provider arrivals (provider at ${provider.priority} priority): ` +
             `at most ${maxInAnyWindow(arrivals, 1000)} in any window, ` +
             `${windowsOver(arrivals, 400, 1000)} arrivals ending a window over 400, handler start to arrival ` +
             `p50 ${pct(0.5)} p99 ${pct(0.99)} max ${pct(1)} ms; requests handed to the OS: at most ` +
