@@ -42,9 +42,8 @@ async function rateLimit(ctx: RunContext, system: System): Promise<Measurement> 
     for (const w of workers) w.start();
     await sleep(p.durationMs + p.periodMs);
     const reports = await Promise.all(workers.map((w) => w.stop()));
-    await provider.close();
     // As the provider saw the calls (network and its own event loop included).
-    const arrivals = provider.arrivals;
+    const arrivals = await provider.close();
     const atProvider = slidingWindows(arrivals, p.periodMs, p.allowed);
     const starts = reports.flatMap((r) => r.callTimes);
     const grants = reports.flatMap((r) => r.callGrants);
@@ -69,6 +68,8 @@ async function rateLimit(ctx: RunContext, system: System): Promise<Measurement> 
       windowsOverSteady: steady.over,
       providerMaxInWindow: atProvider.max,
       providerWindowsOver: atProvider.over,
+      // 2: real-time scheduling, 1: nice −10, 0: normal priority (see Provider).
+      providerPriority: ['normal', 'higher', 'real-time'].indexOf(provider.priority),
       starts: starts.length,
       grantWindowsOver: slidingWindows(
         grants.filter((g) => Number.isFinite(g)),
@@ -97,7 +98,7 @@ export const rateLimitScenario: Scenario = {
     return (
       `A limit of ${p.allowed} jobs per ${p.periodMs.toLocaleString('en')} ms shared by ${p.workers} worker ` +
       `processes (concurrency ${p.concurrency} each; each handler POSTs once to a provider, an HTTP server in ` +
-      `the parent process that timestamps every arrival) on a queue holding more jobs than the ` +
+      `a process of its own, at real-time priority where permitted, that timestamps every arrival) on a queue holding more jobs than the ` +
       `limit lets through. Sluice: \`rateLimit: { allowed: ${p.allowed}, periodMs: ${p.periodMs} }\` on the ` +
       `pipeline (enforced in Redis, default margin); BullMQ: \`limiter: { max: ${p.allowed}, duration: ` +
       `${p.periodMs} }\` on each Worker. The workers run ${(p.durationMs + p.periodMs) / 1000} s; every ` +
