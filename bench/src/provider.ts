@@ -1,13 +1,6 @@
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
+import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-
-/**
- * How the provider process is scheduled: `real-time` (`SCHED_FIFO`: it runs as soon as a call
- * arrives), `higher` (nice −10: it runs before the workers when both wait for a core) or `normal`
- * (neither was permitted).
- */
-export type ProviderPriority = 'real-time' | 'higher' | 'normal';
+import { parseProcessPriority, runAhead, type ProcessPriority } from '@sluice/testing';
 
 /**
  * A stand-in for a rate-limited third-party API (`workers/provider.ts`, a process of its own):
@@ -17,34 +10,28 @@ export type ProviderPriority = 'real-time' | 'higher' | 'normal';
  *
  * A real provider has cores of its own; this one shares the machine's with the workers, Redis and
  * the producer, and would stamp a call when it next gets a core rather than when the call came. It
- * runs ahead of them where this process may set that (`priority`): real-time scheduling (`chrt`),
- * else nice −10. `BENCH_PROVIDER_PRIORITY=higher` or `normal` holds it at most there.
+ * runs ahead of them where this process may set that (`priority`; `runAhead` from `@sluice/testing`:
+ * real-time scheduling, else nice −10). `BENCH_PROVIDER_PRIORITY=higher` or `normal` holds it at most
+ * there.
  */
 export class Provider {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
-    readonly priority: ProviderPriority,
+    readonly priority: ProcessPriority,
   ) {}
 
   static async start(): Promise<Provider> {
     const child = fork(join(__dirname, 'workers', 'provider.js'), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const most = process.env['BENCH_PROVIDER_PRIORITY'] ?? 'real-time';
-    let priority: ProviderPriority = 'normal';
-    if (child.pid !== undefined && most !== 'normal') {
-      try {
-        setPriority(child.pid, -10);
-        priority = 'higher';
-      } catch {
-        // not permitted: normal priority
-      }
-      if (most === 'real-time') {
-        const chrt = spawnSync('chrt', ['--fifo', '--pid', '10', String(child.pid)], { stdio: 'ignore' });
-        if (chrt.status === 0) priority = 'real-time';
-      }
-    }
+    const priority =
+      child.pid === undefined
+        ? 'normal'
+        : runAhead(
+            child.pid,
+            parseProcessPriority(process.env['BENCH_PROVIDER_PRIORITY'], 'BENCH_PROVIDER_PRIORITY'),
+          );
     const url = await new Promise<string>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) => {

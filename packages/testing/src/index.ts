@@ -3,6 +3,8 @@
  * finds or starts a real Redis.
  */
 export { ManualClock } from './manual-clock';
+export { AHEAD_NICE, AHEAD_RT_PRIORITY, parseProcessPriority, runAhead } from './priority';
+export type { ProcessPriority } from './priority';
 export { describeOutcome, pipelineHarness } from './pipeline-harness';
 export type { EnqueueItem, PipelineHarness, PipelineHarnessOptions } from './pipeline-harness';
 export { defineStoreContract, memoryStoreFixture } from './store-contract';
