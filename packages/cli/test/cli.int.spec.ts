@@ -504,6 +504,11 @@ describe('sluice (the real binary against a real Redis)', () => {
     const outcome = new Promise((resolve) => worker.outcomes$.subscribe(resolve));
     worker.start();
     expect(await outcome).toMatchObject({ kind: 'completed' });
+    // The updates reach this reader on their own connection, after the handler's writes: on a loaded
+    // machine the last may come after the outcome. Wait for all three (or fail with what came).
+    for (const deadline = Date.now() + 10_000; reports.length < 3 && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await worker.close({ timeoutMs: 2000 });
     sub.unsubscribe();
     await store.close();
