@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { parseProcessPriority, runAhead, type ProcessPriority } from '@sluice/testing';
+import { priorityFromEnv, runAhead, type ProcessPriority } from '@sluice/testing';
 
 /**
  * A stand-in for a rate-limited third-party API (`workers/provider.ts`, a process of its own):
@@ -22,16 +22,11 @@ export class Provider {
   ) {}
 
   static async start(): Promise<Provider> {
+    const most = priorityFromEnv('BENCH_PROVIDER_PRIORITY'); // before the fork: a bad value leaves nothing running
     const child = fork(join(__dirname, 'workers', 'provider.js'), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const priority =
-      child.pid === undefined
-        ? 'normal'
-        : runAhead(
-            child.pid,
-            parseProcessPriority(process.env['BENCH_PROVIDER_PRIORITY'], 'BENCH_PROVIDER_PRIORITY'),
-          );
+    const priority = runAhead(child.pid, most);
     const url = await new Promise<string>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) => {

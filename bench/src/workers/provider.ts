@@ -24,4 +24,5 @@ server.listen(0, '127.0.0.1', () => {
 process.on('message', (message: { type?: string }) => {
   if (message.type === 'arrivals') process.send?.({ type: 'arrivals', arrivals });
 });
+// The benchmark's parent went away (or closed the channel): nothing is left to report to.
 process.on('disconnect', () => process.exit(0));

@@ -1,7 +1,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseProcessPriority, runAhead, type ProcessPriority } from '@sluice/testing';
+import { priorityFromEnv, runAhead, type ProcessPriority } from '@sluice/testing';
 
 const FIXTURE = join(__dirname, 'fixtures', 'worker.js');
 
@@ -288,6 +288,7 @@ export class ProviderProcess {
     periodMs: number;
     retryAfterMs?: number;
   }): Promise<ProviderProcess> {
+    const most = priorityFromEnv('SLUICE_PROVIDER_PRIORITY'); // before the fork: a bad value leaves nothing running
     const child = fork(
       join(__dirname, 'fixtures', 'provider.js'),
       [JSON.stringify(refuse ? { refuse } : {})],
@@ -303,13 +304,7 @@ export class ProviderProcess {
     // day, enough to put 401-407 calls into one of its windows although at most 400 left in any;
     // at real-time priority, at most 1.1-6.5 ms (p99 1.0 ms) in 40 runs, and it counted 400.
     // SLUICE_PROVIDER_PRIORITY=higher or normal holds it at most there (to compare).
-    const priority =
-      child.pid === undefined
-        ? 'normal'
-        : runAhead(
-            child.pid,
-            parseProcessPriority(process.env.SLUICE_PROVIDER_PRIORITY, 'SLUICE_PROVIDER_PRIORITY'),
-          );
+    const priority = runAhead(child.pid, most);
     return new Promise((resolve, reject) => {
       child.once('error', reject);
       child.once('message', (m: { type: string; url: string }) => {

@@ -3,7 +3,7 @@
  * finds or starts a real Redis.
  */
 export { ManualClock } from './manual-clock';
-export { AHEAD_NICE, AHEAD_RT_PRIORITY, parseProcessPriority, runAhead } from './priority';
+export { AHEAD_NICE, AHEAD_RT_PRIORITY, parseProcessPriority, priorityFromEnv, runAhead } from './priority';
 export type { ProcessPriority } from './priority';
 export { describeOutcome, pipelineHarness } from './pipeline-harness';
 export type { EnqueueItem, PipelineHarness, PipelineHarnessOptions } from './pipeline-harness';

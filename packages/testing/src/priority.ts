@@ -22,10 +22,10 @@ export const AHEAD_RT_PRIORITY = 10;
  * provider timestamping arrivals: on its own machine it would not wait for a core the code under
  * test holds, and a stamp taken when it next gets one is late by however long that was. Keep such
  * a process light: a real-time process that spins holds a core (Linux leaves others 5% of it).
- * Returns how the process is scheduled now.
+ * Returns how the process is scheduled now (`normal` for a child that did not start: `pid` undefined).
  */
-export function runAhead(pid: number, most: ProcessPriority = 'real-time'): ProcessPriority {
-  if (most === 'normal') return 'normal';
+export function runAhead(pid: number | undefined, most: ProcessPriority = 'real-time'): ProcessPriority {
+  if (pid === undefined || most === 'normal') return 'normal';
   let priority: ProcessPriority = 'normal';
   try {
     setPriority(pid, AHEAD_NICE);
@@ -42,9 +42,18 @@ export function runAhead(pid: number, most: ProcessPriority = 'real-time'): Proc
   return priority;
 }
 
-/** `SLUICE_PROVIDER_PRIORITY`-style settings: a {@link ProcessPriority}, or undefined for the default. */
+/** A priority setting (`name` says where it came from): a {@link ProcessPriority}, or undefined or empty for `real-time`. */
 export function parseProcessPriority(value: string | undefined, name: string): ProcessPriority {
   if (value === undefined || value === '') return 'real-time';
   if (value === 'real-time' || value === 'higher' || value === 'normal') return value;
   throw new Error(`${name} must be real-time, higher or normal, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * How far {@link runAhead} may go by the environment variable `variable` (a {@link ProcessPriority};
+ * `real-time` when unset or empty). Read it before starting the process: a bad value is refused
+ * with the variable's name while there is nothing to clean up.
+ */
+export function priorityFromEnv(variable: string): ProcessPriority {
+  return parseProcessPriority(process.env[variable], variable);
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { AHEAD_NICE, AHEAD_RT_PRIORITY, parseProcessPriority, runAhead } from '../src';
+import { AHEAD_NICE, AHEAD_RT_PRIORITY, parseProcessPriority, priorityFromEnv, runAhead } from '../src';
 
 /** A process's nice value, real-time priority and scheduling policy, as the kernel has them. */
 function scheduling(pid: number): { nice: number; rtPriority: number; policy: number } {
@@ -48,6 +48,23 @@ describe('runAhead', () => {
     const normal = idle();
     expect(runAhead(normal, 'normal')).toBe('normal');
     expect(scheduling(normal)).toMatchObject({ policy: SCHED_OTHER, nice: 0 });
+  });
+
+  it('reads how far to go from an environment variable, and leaves a child that did not start alone', () => {
+    try {
+      process.env.SLUICE_TEST_PRIORITY_SETTING = 'normal';
+      expect(priorityFromEnv('SLUICE_TEST_PRIORITY_SETTING')).toBe('normal');
+      process.env.SLUICE_TEST_PRIORITY_SETTING = '';
+      expect(priorityFromEnv('SLUICE_TEST_PRIORITY_SETTING')).toBe('real-time');
+      process.env.SLUICE_TEST_PRIORITY_SETTING = 'fast';
+      expect(() => priorityFromEnv('SLUICE_TEST_PRIORITY_SETTING')).toThrow(
+        'SLUICE_TEST_PRIORITY_SETTING must be real-time, higher or normal, not "fast"',
+      );
+    } finally {
+      delete process.env.SLUICE_TEST_PRIORITY_SETTING;
+    }
+    expect(priorityFromEnv('SLUICE_TEST_PRIORITY_SETTING')).toBe('real-time');
+    expect(runAhead(undefined)).toBe('normal');
   });
 
   it('reads a priority setting, and refuses anything else', () => {
