@@ -22,12 +22,18 @@
     4  wakeChannel   channel told when jobs were added
     5  groupPrefix   prefix of the group keys (includes/groups.lua)
     6  count         number of jobs that follow
-    7… per job, 14 values: id ('' = automatic), data JSON, name ('' = the queue's), priority
-       ('' = 0), delayMs (''), runAt ('' or epoch ms; wins over delayMs), maxAttempts (''),
-       timeoutMs (''), uniqueKey (''), uniqueTtlMs, retention ('' | n | c<count> | a<ms>),
-       cost ('' = 1: units of a per-job rate limit the job spends), trace context
-       ('' = none, else the traceparent, then a space and the tracestate if there is one),
-       group ('' = none)
+    7… per job: the number k of options it sets, its data JSON, then k pairs of an option letter and
+       its value (a job with every default is two values: '0' and its data):
+         i id (absent: automatic)      n name (absent: the queue's)   p priority (0)
+         D delayMs                     r runAt (epoch ms; wins over D) m maxAttempts
+         t timeoutMs                   u unique key, U its TTL ms     R retention (n | k | c<count> | a<ms>)
+         q cost (1: units of a per-job rate limit the job spends)
+         T trace context (the traceparent, then a space and the tracestate if there is one)
+         G group
+
+  Automatic ids need no EXISTS check once they pass the highest digits-only id a caller chose
+  (counters field ix, kept from the queue's first add on; a queue whose counters predate it has no
+  ix and every automatic id is checked).
 
   Returns:
     { now, id1, duplicate1, id2, duplicate2, ... } with duplicate 1 or 0, in the order given.
@@ -41,157 +47,190 @@
 --- @include "includes/groups.lua"
 --- @include "includes/publish.lua"
 
-local FIELDS = 14
 local countersKey, prioritiesKey, scheduledKey = KEYS[1], KEYS[2], KEYS[3]
 local jobPrefix, readyPrefix, uniquePrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local groupPrefix = ARGV[5]
 local count = tonumber(ARGV[6])
-if not count or #ARGV ~= 6 + count * FIELDS then
+if not count then
+  return -2
+end
+local OPTION = { i = true, n = true, p = true, D = true, r = true, m = true, t = true, u = true,
+  U = true, R = true, q = true, T = true, G = true }
+-- First pass, before any write: the arguments are whole, and how many jobs take an automatic id.
+local autoCount = 0
+local at = 7
+for _ = 1, count do
+  local k = tonumber(ARGV[at])
+  if not k or not ARGV[at + 1] then
+    return -2
+  end
+  local auto = true
+  for o = at + 2, at + 2 * k, 2 do
+    local letter = ARGV[o]
+    if not OPTION[letter] or not ARGV[o + 1] then
+      return -2
+    end
+    if letter == 'i' then
+      auto = false
+    end
+  end
+  if auto then
+    autoCount = autoCount + 1
+  end
+  at = at + 2 + 2 * k
+end
+if #ARGV ~= 6 + (at - 7) then
   return -2
 end
 
 local now = storeNow()
 local nowS = tostring(now)
 local reply = { now }
+local nReply = 1
 local batch = readyBatch()
 local scheduled = {}
 local created = 0
 
--- Automatic ids: one sequence bump for the whole call, one more per id a caller already took.
-local autoCount = 0
-for i = 0, count - 1 do
-  if ARGV[7 + i * FIELDS] == '' then
-    autoCount = autoCount + 1
-  end
+-- The highest digits-only id a caller chose (ix), or nil where the queue predates ix: automatic ids
+-- at or below it are checked for a record, above it they cannot have one.
+local chosenMax = tonumber(redis.call('HGET', countersKey, 'ix'))
+local chosenMaxWas = chosenMax
+if not chosenMax and redis.call('HEXISTS', countersKey, 'e') == 0 then
+  chosenMax = 0 -- a queue's first add: nothing chosen yet
 end
 local nextAuto = 0
 if autoCount > 0 then
   nextAuto = redis.call('HINCRBY', countersKey, 'id', autoCount) - autoCount
 end
-local takeAutoId = function()
+local function takeAutoId()
   while true do
-    local id
+    local n
     if autoCount > 0 then
       autoCount = autoCount - 1
       nextAuto = nextAuto + 1
-      id = string.format('%d', nextAuto)
+      n = nextAuto
     else
-      id = string.format('%d', redis.call('HINCRBY', countersKey, 'id', 1))
+      n = redis.call('HINCRBY', countersKey, 'id', 1)
     end
-    if redis.call('EXISTS', jobPrefix .. id) == 0 then
+    local id = string.format('%d', n)
+    if (chosenMax and n > chosenMax) or redis.call('EXISTS', jobPrefix .. id) == 0 then
       return id
     end
   end
 end
 
-for i = 0, count - 1 do
-  local base = 7 + i * FIELDS
-  local id = ARGV[base]
-  local data = ARGV[base + 1]
-  local name = ARGV[base + 2]
-  local priority = ARGV[base + 3]
-  local delayMs = ARGV[base + 4]
-  local runAtArg = ARGV[base + 5]
-  local maxAttempts = ARGV[base + 6]
-  local timeoutMs = ARGV[base + 7]
-  local uniqueKey = ARGV[base + 8]
-  local uniqueTtl = ARGV[base + 9]
-  local retention = ARGV[base + 10]
-  local cost = ARGV[base + 11]
-  local trace = ARGV[base + 12]
-  local group = ARGV[base + 13]
-
+-- A job with options: its record, its place (ready list, group or schedule); the reply's id and
+-- duplicate flag.
+local function addWithOptions(data, job)
+  local id = job.i
   local duplicateOf = nil
-  if id ~= '' and redis.call('EXISTS', jobPrefix .. id) == 1 then
+  if id and redis.call('EXISTS', jobPrefix .. id) == 1 then
     duplicateOf = id
   end
-  if not duplicateOf and id == '' then
+  if not duplicateOf and not id then
     id = takeAutoId()
   end
-  if not duplicateOf and uniqueKey ~= '' then
-    local held = redis.call('SET', uniquePrefix .. uniqueKey, id, 'NX', 'PX', uniqueTtl, 'GET')
+  if not duplicateOf and job.u then
+    local held = redis.call('SET', uniquePrefix .. job.u, id, 'NX', 'PX', job.U or '1', 'GET')
     if held then
       duplicateOf = held
     end
   end
-
   if duplicateOf then
-    reply[#reply + 1] = duplicateOf
-    reply[#reply + 1] = 1
-  else
-    local runAt = now
-    if runAtArg ~= '' then
-      runAt = tonumber(runAtArg)
-    elseif delayMs ~= '' then
-      runAt = now + tonumber(delayMs)
-    end
-    local fields = { 'd', data, 'c', nowS }
-    if name ~= '' then
-      fields[#fields + 1] = 'n'
-      fields[#fields + 1] = name
-    end
-    if priority ~= '' and priority ~= '0' then
-      fields[#fields + 1] = 'p'
-      fields[#fields + 1] = priority
-    end
-    if runAt ~= now then
-      fields[#fields + 1] = 'r'
-      fields[#fields + 1] = runAt
-      if runAt < now then
-        -- Due already: it becomes ready now (a fill wait counts from here, not from the past run-at).
-        fields[#fields + 1] = 'y'
-        fields[#fields + 1] = nowS
-      end
-    end
-    if maxAttempts ~= '' then
-      fields[#fields + 1] = 'm'
-      fields[#fields + 1] = maxAttempts
-    end
-    if timeoutMs ~= '' then
-      fields[#fields + 1] = 't'
-      fields[#fields + 1] = timeoutMs
-    end
-    if uniqueKey ~= '' then
-      fields[#fields + 1] = 'u'
-      fields[#fields + 1] = uniqueKey
-    end
-    if retention ~= '' then
-      fields[#fields + 1] = 'R'
-      fields[#fields + 1] = retention
-    end
-    if cost ~= '' and cost ~= '1' then
-      fields[#fields + 1] = 'q'
-      fields[#fields + 1] = cost
-    end
-    if trace ~= '' then
-      fields[#fields + 1] = 'T'
-      fields[#fields + 1] = trace
-    end
-    if group ~= '' then
-      fields[#fields + 1] = 'G'
-      fields[#fields + 1] = group
-    end
-    redis.call('HSET', jobPrefix .. id, unpack(fields))
-    if runAt > now then
-      scheduled[#scheduled + 1] = runAt
-      scheduled[#scheduled + 1] = id
-    elseif group ~= '' then
-      -- Ready jobs before it go first, so the ready lists keep the order of the add.
-      readyFlush(batch, readyPrefix, prioritiesKey)
-      batch = readyBatch()
-      groupPush(groupPrefix, group, priority ~= '' and priority or '0', id, false, readyPrefix, prioritiesKey)
-    else
-      readyAdd(batch, priority ~= '' and priority or '0', id)
-    end
-    created = created + 1
-    reply[#reply + 1] = id
-    reply[#reply + 1] = 0
+    return duplicateOf, 1
   end
+  local runAt = now
+  if job.r then
+    runAt = tonumber(job.r)
+  elseif job.D then
+    runAt = now + tonumber(job.D)
+  end
+  local priority = job.p or '0'
+  local fields = { 'd', data, 'c', nowS }
+  local function put(letter, value)
+    fields[#fields + 1] = letter
+    fields[#fields + 1] = value
+  end
+  if job.n then
+    put('n', job.n)
+  end
+  if priority ~= '0' then
+    put('p', priority)
+  end
+  if runAt ~= now then
+    put('r', runAt)
+    if runAt < now then
+      -- Due already: it becomes ready now (a fill wait counts from here, not from the past run-at).
+      put('y', nowS)
+    end
+  end
+  for _, letter in ipairs({ 'm', 't', 'u', 'R' }) do
+    if job[letter] then
+      put(letter, job[letter])
+    end
+  end
+  if job.q and job.q ~= '1' then
+    put('q', job.q)
+  end
+  if job.T then
+    put('T', job.T)
+  end
+  if job.G then
+    put('G', job.G)
+  end
+  redis.call('HSET', jobPrefix .. id, unpack(fields))
+  if job.i and chosenMax and string.find(id, '^[1-9]%d*$') then
+    -- Beyond 15 digits no automatic id will reach it (and a double would not hold it exactly).
+    local n = #id <= 15 and tonumber(id) or 0
+    if n > chosenMax then
+      chosenMax = n
+    end
+  end
+  if runAt > now then
+    scheduled[#scheduled + 1] = runAt
+    scheduled[#scheduled + 1] = id
+  elseif job.G then
+    -- Ready jobs before it go first, so the ready lists keep the order of the add.
+    readyFlush(batch, readyPrefix, prioritiesKey)
+    batch = readyBatch()
+    groupPush(groupPrefix, job.G, priority, id, false, readyPrefix, prioritiesKey)
+  else
+    readyAdd(batch, priority, id)
+  end
+  created = created + 1
+  return id, 0
+end
+
+at = 7
+for _ = 1, count do
+  local k = tonumber(ARGV[at])
+  local data = ARGV[at + 1]
+  local id, duplicate
+  if k == 0 then
+    -- Every option at its default: an automatic id, a record of payload and creation time.
+    id, duplicate = takeAutoId(), 0
+    redis.call('HSET', jobPrefix .. id, 'd', data, 'c', nowS)
+    readyAdd(batch, '0', id)
+    created = created + 1
+  else
+    local job = {}
+    for o = at + 2, at + 2 * k, 2 do
+      job[ARGV[o]] = ARGV[o + 1]
+    end
+    id, duplicate = addWithOptions(data, job)
+  end
+  reply[nReply + 1] = id
+  reply[nReply + 2] = duplicate
+  nReply = nReply + 2
+  at = at + 2 + 2 * k
 end
 
 readyFlush(batch, readyPrefix, prioritiesKey)
 if #scheduled > 0 then
   callChunked('ZADD', scheduledKey, scheduled)
+end
+if chosenMax and chosenMax ~= chosenMaxWas then
+  redis.call('HSET', countersKey, 'ix', chosenMax)
 end
 if created > 0 then
   redis.call('HINCRBY', countersKey, 'e', created)

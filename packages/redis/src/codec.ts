@@ -49,8 +49,6 @@ import { RedisScriptError } from './errors';
  * Reserve and settle answers are decoded here too; the payload is parsed on the worker, never in Redis.
  */
 
-/** Values per job in an enqueue call (see `lua/enqueue-3.lua`). */
-export const ENQUEUE_FIELDS = 14;
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 5;
 
@@ -95,26 +93,36 @@ export const SCRIPT_DEFAULTS = {
   }),
 } as const;
 
-const optional = (value: number | string | undefined): string => (value === undefined ? '' : String(value));
+/**
+ * The enqueue values of one (validated) job, appended to `args`: the number of options it sets, its
+ * payload JSON (encoded here unless it already is), then a letter and a value per option (see
+ * `lua/enqueue-3.lua`). A job with every default is two values.
+ */
+export function encodeNewJobInto(args: (string | number)[], job: NewJob): void {
+  const at = args.length;
+  args.push(0, job.json ?? encodePayload(job.queue, job.data, Number.MAX_SAFE_INTEGER));
+  if (job.id !== undefined) args.push('i', job.id);
+  if (job.name !== undefined && job.name !== job.queue) args.push('n', job.name);
+  if (job.priority !== undefined && job.priority !== 0) args.push('p', job.priority);
+  if (job.delayMs !== undefined) args.push('D', job.delayMs);
+  if (job.runAt !== undefined) args.push('r', job.runAt);
+  if (job.maxAttempts !== undefined && job.maxAttempts !== DEFAULT_MAX_ATTEMPTS)
+    args.push('m', job.maxAttempts);
+  if (job.timeoutMs !== undefined) args.push('t', job.timeoutMs);
+  if (job.unique) args.push('u', job.unique.key, 'U', Math.max(1, Math.ceil(job.unique.ttlMs)));
+  const retention = encodeRetention(job.retention);
+  if (retention !== '') args.push('R', retention);
+  if (job.cost !== undefined && job.cost !== 1) args.push('q', job.cost);
+  if (job.trace) args.push('T', encodeTrace(job.trace));
+  if (job.group !== undefined) args.push('G', job.group);
+  args[at] = (args.length - at - 2) / 2;
+}
 
-/** The enqueue values of one (validated) job. The payload is JSON-encoded here, unless it already is. */
-export function encodeNewJob(job: NewJob): string[] {
-  return [
-    job.id ?? '',
-    job.json ?? encodePayload(job.queue, job.data, Number.MAX_SAFE_INTEGER),
-    job.name === undefined || job.name === job.queue ? '' : job.name,
-    job.priority === undefined || job.priority === 0 ? '' : String(job.priority),
-    optional(job.delayMs),
-    optional(job.runAt),
-    job.maxAttempts === undefined || job.maxAttempts === DEFAULT_MAX_ATTEMPTS ? '' : String(job.maxAttempts),
-    optional(job.timeoutMs),
-    job.unique?.key ?? '',
-    job.unique ? String(Math.max(1, Math.ceil(job.unique.ttlMs))) : '',
-    encodeRetention(job.retention),
-    job.cost === undefined || job.cost === 1 ? '' : String(job.cost),
-    encodeTrace(job.trace),
-    job.group ?? '',
-  ];
+/** The enqueue values of one (validated) job: {@link encodeNewJobInto} on its own. */
+export function encodeNewJob(job: NewJob): (string | number)[] {
+  const args: (string | number)[] = [];
+  encodeNewJobInto(args, job);
+  return args;
 }
 
 /** A trace context as the record keeps it (field `T`): the traceparent, a space, the tracestate. */

@@ -67,7 +67,7 @@ import {
 } from '@sluice/core/internal';
 import {
   delayOf,
-  encodeNewJob,
+  encodeNewJobInto,
   encodeRetention,
   encodeSettlement,
   readEvents,
@@ -135,7 +135,8 @@ export interface RedisStoreOptions {
   readonly historyMinutes?: number;
   /**
    * Jobs per enqueue script call (fewer when their payloads pass 4 MiB); a larger bulk add is several
-   * calls, each atomic, in order. Default `1000`.
+   * calls, each atomic, run in order (on one server sent back to back, so Redis runs one while the
+   * next is encoded). Default `250`.
    */
   readonly enqueueChunkSize?: number;
   /** Settlements (or lease extensions) per script call. Default `1000`. */
@@ -267,7 +268,7 @@ export class RedisStore implements Store {
     this.eventsMaxLen = nonNegativeInt(opts.eventsMaxLen ?? 10_000, 'eventsMaxLen');
     this.historyTtlMs =
       (positiveInt(opts.historyMinutes ?? DEFAULT_HISTORY_MINUTES, 'historyMinutes') + 1) * MINUTE;
-    this.enqueueChunkSize = positiveInt(opts.enqueueChunkSize ?? 1000, 'enqueueChunkSize');
+    this.enqueueChunkSize = positiveInt(opts.enqueueChunkSize ?? 250, 'enqueueChunkSize');
     this.settleChunkSize = positiveInt(opts.settleChunkSize ?? 1000, 'settleChunkSize');
     this.maxPromote = positiveInt(opts.maxPromotePerCall ?? 1000, 'maxPromotePerCall');
     this.maxRecover = positiveInt(opts.maxRecoverPerCall ?? 1000, 'maxRecoverPerCall');
@@ -377,15 +378,17 @@ export class RedisStore implements Store {
       this.assertOpen();
       // Validate and encode everything before storing anything: a bad job in a bulk add stores nothing.
       for (const job of jobs) validateNewJob(job);
-      const groups = new Map<string, { indices: number[]; values: string[][] }>();
+      // Per queue: the jobs' indices in `jobs`, their values one after another, and where each starts.
+      const groups = new Map<string, { indices: number[]; values: (string | number)[]; starts: number[] }>();
       jobs.forEach((job, i) => {
         let group = groups.get(job.queue);
         if (!group) {
-          group = { indices: [], values: [] };
+          group = { indices: [], values: [], starts: [] };
           groups.set(job.queue, group);
         }
         group.indices.push(i);
-        group.values.push(encodeNewJob(job));
+        group.starts.push(group.values.length);
+        encodeNewJobInto(group.values, job);
       });
       const results = new Array<EnqueueResult>(jobs.length);
       if (groups.size === 0) return results;
@@ -393,51 +396,74 @@ export class RedisStore implements Store {
       await Promise.all(
         [...groups].map(async ([queue, group]) => {
           const keys = this.keys.queue(queue);
-          // Chunks of one queue go in order, so FIFO order and id order follow the input.
+          const count = group.indices.length;
+          const startOf = (j: number): number => (j < count ? (group.starts[j] ?? 0) : group.values.length);
+          // Chunks of one queue go in order, so FIFO order and id order follow the input: on one
+          // server they are sent back to back on one connection (Redis runs one while the next is
+          // encoded and sent), on a Cluster (where a refused call is retried) and with durable adds
+          // (where a chunk not replicated stops the rest) one after another.
+          const pipelined = !this.connections.cluster && !this.durableAdds;
+          const sent: Promise<void>[] = [];
           let start = 0;
-          while (start < group.values.length) {
+          while (start < count) {
             // A chunk ends at enqueueChunkSize jobs or ENQUEUE_CHUNK_BYTES of payload, whichever first.
             let end = start;
             let bytes = 0;
-            while (end < group.values.length && end - start < this.enqueueChunkSize) {
-              bytes += group.values[end]?.[1]?.length ?? 0;
+            while (end < count && end - start < this.enqueueChunkSize) {
+              const payload = group.values[startOf(end) + 1];
+              bytes += typeof payload === 'string' ? payload.length : 0;
               end++;
               if (bytes >= ENQUEUE_CHUNK_BYTES) break;
             }
-            const chunk = group.values.slice(start, end);
-            const args: (string | number)[] = [
-              keys.jobPrefix,
-              keys.readyPrefix,
-              keys.uniquePrefix,
-              keys.wakeChannel,
-              keys.groupPrefix,
-              chunk.length,
-            ];
-            for (const values of chunk) for (const v of values) args.push(v);
-            const durable: ReplicaWait | undefined = this.durableAdds && { ...this.durableAdds };
-            const raw = await this.exec('enqueue', keys, args, undefined, undefined, undefined, durable);
-            const reply = Reply.of(raw, this.scripts.enqueue.versionedName, queue);
-            reply.int(); // store time
-            for (let i = 0; i < chunk.length; i++) {
-              const index = group.indices[start + i] ?? 0;
-              results[index] = { id: reply.str(), duplicate: reply.int() === 1 };
-            }
-            if (durable && (durable.acknowledged ?? 0) < durable.replicas) {
-              const ids = group.indices.slice(start, end).map((i) => results[i]?.id ?? '');
-              throw new NotReplicatedError(
-                queue,
-                durable.acknowledged ?? 0,
-                durable.replicas,
-                durable.timeoutMs,
-                ids,
-              );
-            }
+            const call = this.enqueueChunk(queue, keys, group, start, end, startOf, results);
+            if (pipelined) sent.push(call);
+            else await call;
             start = end;
           }
+          await Promise.all(sent);
         }),
       );
       return results;
     });
+  }
+
+  /** One enqueue call: jobs `start` to `end` (exclusive) of one queue's encoded jobs. */
+  private async enqueueChunk(
+    queue: string,
+    keys: QueueKeys,
+    group: { readonly indices: readonly number[]; readonly values: readonly (string | number)[] },
+    start: number,
+    end: number,
+    startOf: (job: number) => number,
+    results: EnqueueResult[],
+  ): Promise<void> {
+    const args: (string | number)[] = [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      keys.uniquePrefix,
+      keys.wakeChannel,
+      keys.groupPrefix,
+      end - start,
+    ];
+    for (let v = startOf(start), last = startOf(end); v < last; v++) args.push(group.values[v] ?? '');
+    const durable: ReplicaWait | undefined = this.durableAdds && { ...this.durableAdds };
+    const raw = await this.exec('enqueue', keys, args, undefined, undefined, undefined, durable);
+    const reply = Reply.of(raw, this.scripts.enqueue.versionedName, queue);
+    reply.int(); // store time
+    for (let i = start; i < end; i++) {
+      const index = group.indices[i] ?? 0;
+      results[index] = { id: reply.str(), duplicate: reply.int() === 1 };
+    }
+    if (durable && (durable.acknowledged ?? 0) < durable.replicas) {
+      const ids = group.indices.slice(start, end).map((i) => results[i]?.id ?? '');
+      throw new NotReplicatedError(
+        queue,
+        durable.acknowledged ?? 0,
+        durable.replicas,
+        durable.timeoutMs,
+        ids,
+      );
+    }
   }
 
   // ------------------------------------------------------------------ pipelines

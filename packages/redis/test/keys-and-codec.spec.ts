@@ -82,25 +82,10 @@ describe('KeyBuilder', () => {
 });
 
 describe('codec', () => {
-  it('stores only options that differ from their defaults', () => {
-    expect(encodeNewJob({ queue: 'q', data: { a: 1 } })).toEqual([
-      '',
-      '{"a":1}',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-    ]);
-    expect(encodeNewJob({ queue: 'q', data: 1, cost: 1 })[11]).toBe('');
-    expect(encodeNewJob({ queue: 'q', data: 1, group: 'customer-42' })[13]).toBe('customer-42');
+  it('sends only options that differ from their defaults, each as a letter and a value', () => {
+    expect(encodeNewJob({ queue: 'q', data: { a: 1 } })).toEqual([0, '{"a":1}']);
+    expect(encodeNewJob({ queue: 'q', data: 1, cost: 1, priority: 0, name: 'q' })).toEqual([0, '1']);
+    expect(encodeNewJob({ queue: 'q', data: 1, group: 'customer-42' })).toEqual([1, '1', 'G', 'customer-42']);
     expect(
       encodeNewJob({
         queue: 'q',
@@ -121,19 +106,31 @@ describe('codec', () => {
         group: 'tenant-1',
       }),
     ).toEqual([
-      'i',
+      12,
       '"x"',
+      'i',
+      'i',
+      'n',
       'send',
-      '3',
-      '10',
-      '',
-      '2',
-      '5',
+      'p',
+      3,
+      'D',
+      10,
+      'm',
+      2,
+      't',
+      5,
       'u',
-      '2',
+      'u',
+      'U',
+      2,
+      'R',
       'a60000',
-      '7',
+      'q',
+      7,
+      'T',
       '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 a=1, b=2',
+      'G',
       'tenant-1',
     ]);
     expect(decodeTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 a=1, b=2')).toEqual({

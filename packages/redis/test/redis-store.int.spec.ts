@@ -220,6 +220,10 @@ describe('RedisStore (one node): beyond the contract', () => {
       small.enqueue(Array.from({ length: 250 }, (_, i) => ({ queue: i % 2 ? 'odd' : 'even', data: i }))),
     );
     expect(new Set(results.map((r) => r.id)).size).toBe(125);
+    // The three calls of a queue are sent back to back, and still run in order.
+    const ids = Array.from({ length: 125 }, (_, i) => String(i + 1));
+    expect(results.filter((_, i) => i % 2 === 0).map((r) => r.id)).toEqual(ids);
+    expect(results.filter((_, i) => i % 2 === 1).map((r) => r.id)).toEqual(ids);
     const even = (await firstValueFrom(small.reserve('even', 200, { leaseMs: 1000 }))).jobs.map(
       (j) => j.data,
     );
@@ -250,6 +254,23 @@ describe('RedisStore (one node): beyond the contract', () => {
     const [auto] = await firstValueFrom(store.enqueue([{ queue: 'q', data: 'auto' }]));
     expect(auto).toEqual({ id: '3', duplicate: false });
     expect((await store.getJob('q', '1'))?.data).toBe('mine');
+  });
+
+  it('skips chosen ids ahead of the sequence, also on a queue whose counters predate that record', async () => {
+    const add = (items: { id?: string; data: string }[]) =>
+      firstValueFrom(store.enqueue(items.map((item) => ({ queue: 'q', ...item }))));
+    await add([{ data: 'a1' }, { id: '4', data: 'mine' }, { id: '007', data: 'padded' }, { data: 'a2' }]);
+    const autos = await add(Array.from({ length: 5 }, (_, i) => ({ data: `b${i}` })));
+    expect(autos.map((r) => r.id)).toEqual(['3', '5', '6', '7', '8']);
+    expect((await store.getJob('q', '4'))?.data).toBe('mine');
+    expect((await store.getJob('q', '7'))?.data).toBe('b3');
+    // Counters written before the highest chosen id was kept: every automatic id is checked.
+    const counters = store.keys.queue('older').counters;
+    await redis.admin.hset(counters, 'e', '2', 'id', '1');
+    await redis.admin.hset(store.keys.queue('older').jobPrefix + '2', 'd', '"chosen earlier"', 'c', '1');
+    const [older] = await firstValueFrom(store.enqueue([{ queue: 'older', data: 'new' }]));
+    expect(older?.id).toBe('3');
+    expect((await store.getJob('older', '2'))?.data).toBe('chosen earlier');
   });
 
   it('keeps finished jobs by age and per-job retention, and expires history buckets', async () => {
