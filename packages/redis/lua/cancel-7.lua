@@ -8,7 +8,7 @@
     1  settings    hash    queue settings (r = the queue's retention)
     2  priorities  zset    priorities that have ready jobs
     3  scheduled   zset    scheduled job ids by run-at
-    4  active      zset    running job ids by lease deadline
+    4  active      zset    lease tokens by deadline (includes/leases.lua)
     5  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
     6  counters    hash    counts (nc, nx) and the cancelled total (x)
     7  events      stream  job outcome events

@@ -1,8 +1,10 @@
 --[[
-  extend: moves the deadline of each lease whose token still matches to now + leaseMs.
+  extend: moves the deadline of each lease that still holds the job given with its token to
+  now + leaseMs (a lease holds every job of one reserve call: extending it for one of them extends
+  it for all; includes/leases.lua).
 
   KEYS:
-    1  active  zset  running job ids by lease deadline
+    1  active  zset  lease tokens by deadline (its `:j` hash: the lease holding each running job)
 
   ARGV:
     1  jobPrefix  prefix of job record keys
@@ -28,12 +30,15 @@ end
 local now = storeNow()
 local deadline = tostring(now + leaseMs)
 local reply = { now }
+local extended = {}
 for i = 0, count - 1 do
   local id, token = ARGV[4 + i * 2], ARGV[5 + i * 2]
-  -- A matching token (field k) on a job without a terminal state (field s) is a live lease.
-  local f = redis.call('HMGET', jobPrefix .. id, 'k', 's')
-  if f[1] == token and not f[2] then
-    redis.call('ZADD', activeKey, 'XX', deadline, id)
+  -- A live lease still holds the job; extending it moves the deadline of every job it holds.
+  if redis.call('HGET', activeKey .. ':j', id) == token then
+    if not extended[token] then
+      redis.call('ZADD', activeKey, 'XX', deadline, token)
+      extended[token] = true
+    end
     reply[#reply + 1] = 1
   else
     reply[#reply + 1] = 0

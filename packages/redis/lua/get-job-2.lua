@@ -2,7 +2,7 @@
   get-job: one job record with its state, read in one consistent step.
 
   KEYS:
-    1  active     zset  running job ids by lease deadline
+    1  active     zset  lease tokens by deadline (includes/leases.lua)
     2  scheduled  zset  scheduled job ids by run-at
 
   ARGV:
@@ -29,10 +29,6 @@ local state = jobState(jobKey, id, activeKey, scheduledKey)
 if not state then
   return {}
 end
-local deadline = false
-if state == 'a' then
-  deadline = redis.call('ZSCORE', activeKey, id)
-end
 local reply = {}
-appendRecord(reply, jobKey, id, state, deadline)
+appendRecord(reply, jobKey, id, state, activeKey)
 return reply

@@ -14,7 +14,7 @@
   KEYS:
     1  priorities  zset  priorities that have ready jobs
     2  scheduled   zset  scheduled job ids by run-at
-    3  active      zset  running job ids by lease deadline
+    3  active      zset  lease tokens by deadline (includes/leases.lua)
     4  dead        list  dead-letter ids, newest first
     5  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
 
@@ -44,6 +44,8 @@
 --- @include "includes/time.lua"
 --- @include "includes/ready.lua"
 --- @include "includes/promote.lua"
+--- @include "includes/chunked.lua"
+--- @include "includes/leases.lua"
 --- @include "includes/records.lua"
 
 local prioritiesKey, scheduledKey, activeKey, deadKey, finishedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -64,8 +66,8 @@ local now = storeNow()
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
 
 local reply = { 0 }
-local add = function(id, code, deadline)
-  appendRecord(reply, jobPrefix .. id, id, code, deadline)
+local add = function(id, code)
+  appendRecord(reply, jobPrefix .. id, id, code, activeKey)
   reply[1] = reply[1] + 1
 end
 if limit <= 0 then
@@ -75,7 +77,7 @@ if limit <= 0 then
 end
 
 if filtered then
-  -- Candidates from position `offset`, at most maxScan: { id, code, deadline } in state order.
+  -- Candidates from position `offset`, at most maxScan: { id, code, lease start } in state order.
   local candidates = {}
   local exhausted = false
   if state == 'ready' then
@@ -87,7 +89,7 @@ if filtered then
         pos = pos - len
       else
         for _, id in ipairs(redis.call('LRANGE', key, pos, pos + maxScan - #candidates - 1)) do
-          candidates[#candidates + 1] = { id, 'w', false }
+          candidates[#candidates + 1] = { id, 'w' }
         end
         pos = 0
         if #candidates >= maxScan then
@@ -97,38 +99,26 @@ if filtered then
     end
     if #candidates < maxScan then
       for _, id in ipairs(groupWaitingRange(groupPrefix, pos, maxScan - #candidates)) do
-        candidates[#candidates + 1] = { id, 'w', false }
+        candidates[#candidates + 1] = { id, 'w' }
       end
     end
   elseif state == 'scheduled' then
     local ids = redis.call('ZRANGEBYSCORE', scheduledKey, from or '-inf', to or '+inf', 'LIMIT', offset, maxScan)
     for _, id in ipairs(ids) do
-      candidates[#candidates + 1] = { id, 's', false }
+      candidates[#candidates + 1] = { id, 's' }
     end
   elseif state == 'running' then
-    local active = redis.call('ZRANGE', activeKey, 0, -1, 'WITHSCORES')
-    local rows = {}
-    for i = 1, #active, 2 do
-      local f = redis.call('HMGET', jobPrefix .. active[i], 'g', 'k')
-      local seq = f[2] and tonumber(string.match(f[2], '^(%d+)')) or 0
-      rows[#rows + 1] = { id = active[i], deadline = active[i + 1], started = tonumber(f[1]) or 0, seq = seq }
-    end
-    table.sort(rows, function(a, b)
-      if a.started ~= b.started then
-        return a.started < b.started
-      end
-      return a.seq < b.seq
-    end)
+    local rows = leaseRunning(activeKey)
     for i = offset + 1, math.min(#rows, offset + maxScan) do
-      candidates[#candidates + 1] = { rows[i].id, 'a', rows[i].deadline }
+      candidates[#candidates + 1] = { rows[i].id, 'a', rows[i].started }
     end
   elseif state == 'dead' then
     for _, id in ipairs(redis.call('LRANGE', deadKey, offset, offset + maxScan - 1)) do
-      candidates[#candidates + 1] = { id, 'd', false }
+      candidates[#candidates + 1] = { id, 'd' }
     end
   elseif state == 'completed' or state == 'cancelled' then
     for _, entry in ipairs(redis.call('LRANGE', finishedKey, offset, offset + maxScan - 1)) do
-      candidates[#candidates + 1] = { string.sub(entry, 2), string.sub(entry, 1, 1), false }
+      candidates[#candidates + 1] = { string.sub(entry, 2), string.sub(entry, 1, 1) }
     end
   else
     return -2
@@ -149,7 +139,7 @@ if filtered then
       if want then
         at = tonumber(f[5])
       elseif state == 'running' then
-        at = tonumber(f[4])
+        at = c[3]
       else
         at = tonumber(f[3]) or tonumber(f[1])
       end
@@ -164,7 +154,7 @@ if filtered then
         if skip > 0 then
           skip = skip - 1
         else
-          appendRecord(reply, jobPrefix .. c[1], c[1], c[2], c[3])
+          appendRecord(reply, jobPrefix .. c[1], c[1], c[2], activeKey)
           reply[1] = reply[1] + 1
           if reply[1] >= limit then
             break
@@ -192,7 +182,7 @@ if state == 'ready' then
     else
       local need = limit - reply[1]
       for _, id in ipairs(redis.call('LRANGE', key, skip, skip + need - 1)) do
-        add(id, 'w', false)
+        add(id, 'w')
       end
       skip = 0
       if reply[1] >= limit then
@@ -202,33 +192,21 @@ if state == 'ready' then
   end
   if reply[1] < limit then
     for _, id in ipairs(groupWaitingRange(groupPrefix, skip, limit - reply[1])) do
-      add(id, 'w', false)
+      add(id, 'w')
     end
   end
 elseif state == 'scheduled' then
   for _, id in ipairs(redis.call('ZRANGE', scheduledKey, offset, offset + limit - 1)) do
-    add(id, 's', false)
+    add(id, 's')
   end
 elseif state == 'running' then
-  local active = redis.call('ZRANGE', activeKey, 0, -1, 'WITHSCORES')
-  local rows = {}
-  for i = 1, #active, 2 do
-    local f = redis.call('HMGET', jobPrefix .. active[i], 'g', 'k')
-    local seq = f[2] and tonumber(string.match(f[2], '^(%d+)')) or 0
-    rows[#rows + 1] = { id = active[i], deadline = active[i + 1], started = tonumber(f[1]) or 0, seq = seq }
-  end
-  table.sort(rows, function(a, b)
-    if a.started ~= b.started then
-      return a.started < b.started
-    end
-    return a.seq < b.seq
-  end)
+  local rows = leaseRunning(activeKey)
   for i = offset + 1, math.min(#rows, offset + limit) do
-    add(rows[i].id, 'a', rows[i].deadline)
+    add(rows[i].id, 'a')
   end
 elseif state == 'dead' then
   for _, id in ipairs(redis.call('LRANGE', deadKey, offset, offset + limit - 1)) do
-    add(id, 'd', false)
+    add(id, 'd')
   end
 elseif state == 'completed' or state == 'cancelled' then
   local want = state == 'completed' and 'c' or 'x'
@@ -245,7 +223,7 @@ elseif state == 'completed' or state == 'cancelled' then
         if skip > 0 then
           skip = skip - 1
         else
-          add(id, want, false)
+          add(id, want)
           if reply[1] >= limit then
             break
           end

@@ -17,7 +17,7 @@
     1  settings    hash    queue settings (p paused, v version)
     2  priorities  zset    priorities that have ready jobs
     3  scheduled   zset    scheduled job ids by run-at
-    4  active      zset    running job ids by lease deadline
+    4  active      zset    lease tokens by deadline (includes/leases.lua)
     5  dead        list    dead-letter ids, newest first
     6  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
     7  counters    hash    totals, counts and sequences
@@ -45,6 +45,8 @@
 ]]
 --- @include "includes/ready.lua"
 --- @include "includes/publish.lua"
+--- @include "includes/chunked.lua"
+--- @include "includes/leases.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadKey, finishedKey, countersKey, configKey, eventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -55,7 +57,7 @@ if #ARGV ~= 9 or not maxPerCall or maxPerCall < 1 or (force ~= '0' and force ~= 
   return -2
 end
 
-local running = redis.call('ZCARD', activeKey)
+local running = leaseCount(activeKey)
 if running > 0 and force ~= '1' then
   return { 0, 0, running, cursor }
 end
@@ -74,13 +76,23 @@ local budget = maxPerCall
 
 -- Running jobs first: from here on their workers can change nothing.
 if budget > 0 and running > 0 then
-  local ids = redis.call('ZRANGE', activeKey, 0, budget - 1)
-  for _, id in ipairs(ids) do
-    publish(cancelChannel, id)
-    drop(id)
+  for _, token in ipairs(redis.call('ZRANGE', activeKey, 0, budget - 1)) do
+    local ids, tokens = {}, {}
+    for _, id in ipairs(leaseHeld(activeKey, token)) do
+      if budget <= 0 then
+        break
+      end
+      publish(cancelChannel, id)
+      drop(id)
+      ids[#ids + 1] = id
+      tokens[#ids] = token
+      budget = budget - 1
+    end
+    leaseRelease(activeKey, ids, tokens)
+    if budget <= 0 then
+      break
+    end
   end
-  redis.call('ZREM', activeKey, unpack(ids))
-  budget = budget - #ids
 end
 while budget > 0 do
   local ids = readyPop(prioritiesKey, readyPrefix, budget)

@@ -11,7 +11,7 @@
 
   KEYS:
     1  priorities  zset    priorities that have ready jobs
-    2  active      zset    running job ids by lease deadline
+    2  active      zset    lease tokens by deadline (includes/leases.lua)
     3  dead        list    dead-letter ids, newest first
     4  counters    hash    totals (f failed, le of them lease expiries, d dead)
     5  events      stream  job outcome events
@@ -51,6 +51,7 @@
 --- @include "includes/finish.lua"
 --- @include "includes/template.lua"
 --- @include "includes/publish.lua"
+--- @include "includes/leases.lua"
 
 local prioritiesKey, activeKey, deadKey, countersKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local settingsKey, finishedKey = KEYS[6], KEYS[7]
@@ -79,29 +80,53 @@ if trimmed.x > 0 then
 end
 local deadRetention = retentions[2] or defaultDeadRetention
 applyDeadRetention(deadKey, jobPrefix, deadRetention, now, maxPerCall)
-local expired = redis.call('ZRANGEBYSCORE', activeKey, '-inf', now, 'LIMIT', 0, maxPerCall + 1)
+-- The jobs still held by expired leases, lease by lease, at most maxPerCall (a lease with more
+-- keeps the rest for the next call).
+local expiredLeases = redis.call('ZRANGEBYSCORE', activeKey, '-inf', now, 'LIMIT', 0, maxPerCall + 1)
+local expired, expiredTokens, leaseStarts = {}, {}, {}
 local more = 0
-if #expired > maxPerCall then
+for _, token in ipairs(expiredLeases) do
+  local held = leaseHeld(activeKey, token)
+  if #expired > 0 and #expired + #held > maxPerCall then
+    more = 1
+    break
+  end
+  leaseStarts[token] = leaseInfo(activeKey, token)[1]
+  for _, id in ipairs(held) do
+    if #expired >= maxPerCall then
+      more = 1
+      break
+    end
+    expired[#expired + 1] = id
+    expiredTokens[#expired] = token
+  end
+  if #held == 0 then
+    -- Nothing left under it (its jobs were all released): the lease goes.
+    redis.call('DEL', leaseKey(activeKey, token))
+    redis.call('ZREM', activeKey, token)
+  end
+end
+if #expiredLeases > maxPerCall then
   more = 1
-  expired[#expired] = nil
 end
 if #expired == 0 then
-  return { now, 0, 0, 0 }
+  return { now, more, 0, 0 }
 end
 
 local nowS = tostring(now)
 local recovered, dead = {}, {}
 local batch = readyBatch()
 local events = eventBatch()
-for _, id in ipairs(expired) do
+for i, id in ipairs(expired) do
   local jobKey = jobPrefix .. id
   local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p', 'G')
   if f[1] then
-    local attempt = tonumber(f[2]) or 0
+    -- The attempt the lease held ends now.
+    local attempt = (tonumber(f[2]) or 0) + 1
     local maxAttempts = tonumber(f[3]) or defaultMaxAttempts
     local errorJson = fillTemplate(errorTemplate, attempt, maxAttempts)
+    redis.call('HSET', jobKey, 'a', attempt, 'g', leaseStarts[expiredTokens[i]] or nowS)
     recordError(jobKey, errorJson, attempt, nowS, maxErrors)
-    redis.call('HDEL', jobKey, 'k')
     if attempt >= maxAttempts then
       local reason = fillTemplate(reasonTemplate, attempt, maxAttempts)
       deadLetter(jobKey, deadKey, id, reason, nowS)
@@ -123,7 +148,7 @@ for _, id in ipairs(expired) do
     end
   end
 end
-callChunked('ZREM', activeKey, expired)
+leaseRelease(activeKey, expired, expiredTokens)
 readyFlush(batch, readyPrefix, prioritiesKey)
 local failed = #recovered + #dead
 if failed > 0 then

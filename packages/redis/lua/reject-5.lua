@@ -5,7 +5,7 @@
   includes/groups.lua).
 
   KEYS:
-    1  active    zset    running job ids by lease deadline
+    1  active    zset    lease tokens by deadline (includes/leases.lua)
     2  dead      list    dead-letter ids, newest first
     3  counters  hash    totals (d dead)
     4  events      stream  job outcome events
@@ -29,6 +29,8 @@
 --- @include "includes/events.lua"
 --- @include "includes/finish.lua"
 --- @include "includes/groups.lua"
+--- @include "includes/chunked.lua"
+--- @include "includes/leases.lua"
 
 local activeKey, deadKey, countersKey, eventsKey, prioritiesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix = ARGV[1]
@@ -44,14 +46,17 @@ local moved = 0
 for i = 0, count - 1 do
   local id, token, reason = ARGV[6 + i * 3], ARGV[7 + i * 3], ARGV[8 + i * 3]
   local jobKey = jobPrefix .. id
-  local f = redis.call('HMGET', jobKey, 'k', 's', 'G')
-  if f[1] == token and not f[2] then
-    redis.call('ZREM', activeKey, id)
+  if leaseTokenOf(activeKey, id) == token then
+    local f = redis.call('HMGET', jobKey, 'a', 'G')
+    local info = leaseInfo(activeKey, token)
+    leaseRelease(activeKey, { id }, { token })
+    -- The attempt that would have run counts, as it does for any leased job.
+    redis.call('HSET', jobKey, 'a', (tonumber(f[1]) or 0) + 1, 'g', info[1] or nowS)
     deadLetter(jobKey, deadKey, id, reason, nowS)
     eventAdd(events, id, 'dead', { 'x', reason })
     moved = moved + 1
-    if f[3] then
-      groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
+    if f[2] then
+      groupFree(groupPrefix, f[2], readyPrefix, prioritiesKey)
     end
   end
 end

@@ -4,7 +4,7 @@
   KEYS:
     1  priorities  zset  priorities that have ready jobs
     2  scheduled   zset  scheduled job ids by run-at
-    3  active      zset  running job ids by lease deadline
+    3  active      zset  lease tokens by deadline (includes/leases.lua)
     4  dead        list  dead-letter ids, newest first
     5  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
     6  counters    hash  counts (nc, nx)

@@ -2,8 +2,8 @@
   reserve: in one atomic step, checks the pause flag, promotes due scheduled jobs (at most
   maxPromote), applies the fill rule (whole batches only, while the head job is younger than the
   fill wait), checks the rate limit on the store clock, pops up to n ready jobs (lowest priority
-  first, FIFO within a priority) and leases each one: the call's token (field k), the attempt
-  counted (a), the lease start recorded (g) and the job added to the active zset at its deadline.
+  first, FIFO within a priority) and leases them, all under one lease of the call's token
+  (includes/leases.lua): its deadline, start and worker are written once, the job records not at all.
 
   Only jobs actually leased spend the rate limit: an empty queue spends nothing, and with per-call
   limits m jobs spend ceil(m / jobsPerCall) units. With per-job limits a job spends its cost (field
@@ -33,7 +33,7 @@
     1  settings    hash    queue settings (p = 1 while paused)
     2  priorities  zset    priorities that have ready jobs
     3  scheduled   zset    scheduled job ids by run-at
-    4  active      zset    running job ids by lease deadline
+    4  active      zset    lease tokens by deadline (includes/leases.lua)
     5  counters    hash    sequences (tk: lease tokens)
     6  limiter     hash    the rate-limit log (not touched when limitAllowed is 0)
     7… the logs of further limits (ARGV 22)
@@ -56,11 +56,11 @@
                       frees, so no slot goes unused while the next reserve travels), or as far
                       ahead as any caller of the limit asked in the last 10 s, if further
                       (limiterAhead: a quick caller is not starved by slower ones looking further)
-    13 maxActive      -1 (no cap), or: at most this many of the queue's jobs leased at once (the
-                      active zset's size), across every worker
+    13 maxActive      -1 (no cap), or: at most this many of the queue's jobs leased at once, across
+                      every worker
     14 capCheckMs     nextCheckInMs to answer when maxActive held the reserve back
     15 limitMarginMs  the part of limitPeriodMs that is a margin (kept under store-wide numbers)
-    16 workerId       the worker taking the leases, kept in field w ('': none, and w is cleared)
+    16 workerId       the worker taking the lease, kept with it ('': none)
     17 groupPrefix    prefix of the group keys (includes/groups.lua)
     18 groupConcurrency  -1 (no cap), or: at most this many jobs of one group leased at once, across
                       every worker
@@ -89,6 +89,7 @@
 --- @include "includes/promote.lua"
 --- @include "includes/limiter.lua"
 --- @include "includes/groups.lua"
+--- @include "includes/leases.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local countersKey, limiterKey = KEYS[5], KEYS[6]
@@ -141,10 +142,10 @@ if fillCount > 0 then
     end
   end
 end
--- Global concurrency: the jobs leased now, by every worker, are the active zset.
+-- Global concurrency: the jobs leased now, by every worker.
 local capped = false
 if maxActive >= 0 then
-  local room = math.max(0, maxActive - redis.call('ZCARD', activeKey))
+  local room = math.max(0, maxActive - leaseCount(activeKey))
   if room < want then
     want = room
     capped = true
@@ -346,7 +347,7 @@ if Ls and jobsPerCall == 1 and not perGroup then
 end
 
 local jobs, nj = {}, 0
-local leased, nl = {}, 0
+local leased = {}
 local got = #popped
 local token = ''
 if got > 0 then
@@ -356,27 +357,7 @@ local nowS = tostring(now)
 local deadline = tostring(now + leaseMs)
 for _, job in ipairs(popped) do
   local id, f = job[1], job[2]
-  local attempt = '1'
-  for i = 1, #f, 2 do
-    if f[i] == 'a' then
-      attempt = (tonumber(f[i + 1]) or 0) + 1
-      break
-    end
-  end
-  if workerId ~= '' then
-    redis.call('HSET', jobPrefix .. id, 'k', token, 'g', nowS, 'a', attempt, 'w', workerId)
-  else
-    redis.call('HSET', jobPrefix .. id, 'k', token, 'g', nowS, 'a', attempt)
-    for i = 1, #f, 2 do
-      if f[i] == 'w' then
-        redis.call('HDEL', jobPrefix .. id, 'w')
-        break
-      end
-    end
-  end
-  leased[nl + 1] = deadline
-  leased[nl + 2] = id
-  nl = nl + 2
+  leased[#leased + 1] = id
   jobs[nj + 1] = id
   jobs[nj + 2] = #f
   nj = nj + 2
@@ -385,7 +366,9 @@ for _, job in ipairs(popped) do
   end
   nj = nj + #f
 end
-callChunked('ZADD', activeKey, leased)
+if got > 0 then
+  leaseOpen(activeKey, token, leased, nowS, deadline, workerId)
+end
 
 local retryAfter = -1
 local nextCheck = -1

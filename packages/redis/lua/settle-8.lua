@@ -1,6 +1,7 @@
 --[[
-  settle: applies many outcomes of one queue's jobs at once, each only if its lease token still
-  matches the one stored on the job (field k) and the job has not finished (no field s).
+  settle: applies many outcomes of one queue's jobs at once, each only if the job is still held by
+  the lease of its token (includes/leases.lua): the leases of the call are read in one step and
+  released in one step.
 
   A settlement's kind is one of the outcome names (`OutcomeKind` in @sluice/core), and the event
   written for it on the stream has the same kind:
@@ -23,7 +24,7 @@
     1  settings    hash    queue settings (r / rd = the queue's retention / dead retention)
     2  priorities  zset    priorities that have ready jobs
     3  scheduled   zset    scheduled job ids by run-at
-    4  active      zset    running job ids by lease deadline
+    4  active      zset    lease tokens by deadline (includes/leases.lua)
     5  dead        list    dead-letter ids, newest first
     6  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
     7  counters    hash    totals (c completed, f failed, d dead, x cancelled) and counts (nc, nx)
@@ -69,6 +70,7 @@
 --- @include "includes/finish.lua"
 --- @include "includes/limiter.lua"
 --- @include "includes/publish.lua"
+--- @include "includes/leases.lua"
 
 local FIELDS = 5
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -114,10 +116,9 @@ local requeue = function(jobKey, id, delay, priority, g, front)
     scheduled[#scheduled + 1] = runAt
     scheduled[#scheduled + 1] = id
     redis.call('HSET', jobKey, 'r', runAt)
-    redis.call('HDEL', jobKey, 'k', 'y')
+    redis.call('HDEL', jobKey, 'y')
   else
     redis.call('HSET', jobKey, 'y', nowS)
-    redis.call('HDEL', jobKey, 'k')
     if g then
       groupPush(groupPrefix, g, priority, id, front, readyPrefix, prioritiesKey)
     elseif front then
@@ -130,52 +131,74 @@ local requeue = function(jobKey, id, delay, priority, g, front)
   end
 end
 
+-- The lease holding each job, in one read; the leases' starts, once per lease.
+local ids = {}
+for i = 0, count - 1 do
+  ids[i + 1] = ARGV[12 + i * FIELDS]
+end
+local held = leaseTokens(activeKey, ids)
+local leaseStarts = {}
+-- What a record keeps of the attempt that ends: its count (a) and when its lease started (g).
+local function attemptFields(token, attempt, extra)
+  local g = leaseStarts[token]
+  if not g then
+    g = leaseInfo(activeKey, token)[1] or nowS
+    leaseStarts[token] = g
+  end
+  local fields = { 'a', attempt, 'g', g }
+  for _, v in ipairs(extra) do
+    fields[#fields + 1] = v
+  end
+  return fields
+end
+local doneTokens = {}
+local settled = {}
+
 for i = 0, count - 1 do
   local base = 12 + i * FIELDS
   local id, token, kind, a, b = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   local jobKey = jobPrefix .. id
-  -- Field k holds the lease token; a finished job keeps it, but its state s makes it stale.
-  local f
-  if kind == 'completed' or kind == 'cancelled' then
-    f = redis.call('HMGET', jobKey, 'k', 's', 'R', 'G')
-  else
-    f = redis.call('HMGET', jobKey, 'k', 's', 'a', 'p', 'G')
-  end
-  if f[1] ~= token or f[2] then
+  if held[i + 1] ~= token or settled[id] then
     reply[#reply + 1] = redis.call('EXISTS', jobKey) == 1 and 2 or 0
   else
+    -- Settled once: a second settlement of the same job in this call finds its lease gone.
+    settled[id] = true
     reply[#reply + 1] = 1
     done[#done + 1] = id
+    doneTokens[#doneTokens + 1] = token
+    local f = redis.call('HMGET', jobKey, 'a', 'p', 'G', 'R')
+    -- The attempt that ends now: the record counts the ones that ended before it.
+    local attempt = (tonumber(f[1]) or 0) + 1
     if kind == 'completed' then
-      local fields = {}
+      local extra = {}
       if a ~= '' then
-        fields = { 'o', a }
+        extra = { 'o', a }
       end
-      if finishJob(finished, jobKey, id, 'c', nowS, f[3], queueRetention, fields) then
+      if finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, attemptFields(token, attempt, extra)) then
         keptCompleted = keptCompleted + 1
       end
       completed = completed + 1
       eventAdd(events, id, kind, { 'r', a })
-      if f[4] then
-        groupFree(groupPrefix, f[4], readyPrefix, prioritiesKey)
+      if f[3] then
+        groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
       end
     elseif kind == 'cancelled' then
-      if finishJob(finished, jobKey, id, 'x', nowS, f[3], queueRetention, { 'x', a }) then
+      if finishJob(finished, jobKey, id, 'x', nowS, f[4], queueRetention, attemptFields(token, attempt, { 'x', a })) then
         keptCancelled = keptCancelled + 1
       end
       cancelled = cancelled + 1
       eventAdd(events, id, kind, { 'x', a })
-      if f[4] then
-        groupFree(groupPrefix, f[4], readyPrefix, prioritiesKey)
+      if f[3] then
+        groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
       end
     else
-      local attempt = tonumber(f[3]) or 0
-      local g = f[5]
+      local g = f[3]
       if kind == 'retrying' then
+        redis.call('HSET', jobKey, unpack(attemptFields(token, attempt, {})))
         recordError(jobKey, b, attempt, nowS, maxErrors)
         failed = failed + 1
         local delay = math.max(0, tonumber(a) or 0)
-        requeue(jobKey, id, delay, f[4], g, g ~= nil)
+        requeue(jobKey, id, delay, f[2], g, g ~= nil)
         if g and delay > 0 then
           redis.call('HSET', jobKey, 'H', '1') -- keeps its group slot until due
         elseif g then
@@ -183,6 +206,7 @@ for i = 0, count - 1 do
         end
         eventAdd(events, id, kind, { 'e', b })
       elseif kind == 'dead' then
+        redis.call('HSET', jobKey, unpack(attemptFields(token, attempt, {})))
         if b ~= '' then
           recordError(jobKey, b, attempt, nowS, maxErrors)
           failed = failed + 1
@@ -194,7 +218,8 @@ for i = 0, count - 1 do
           groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
         end
       else
-        redis.call('HSET', jobKey, 'a', math.max(0, attempt - 1))
+        -- Snoozed: the attempt is given back (the record's count stays).
+        redis.call('HSET', jobKey, unpack(attemptFields(token, attempt - 1, {})))
         if g then
           groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
         end
@@ -204,14 +229,14 @@ for i = 0, count - 1 do
           limiterRefundKey(groupPrefix .. 'l:' .. g, tonumber(unusedAt), tonumber(unusedUnits))
           redis.call('HDEL', groupPrefix .. 's:' .. g, 'l')
         end
-        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[4], g, front ~= nil or b == '1')
+        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[2], g, front ~= nil or b == '1')
         eventAdd(events, id, kind, nil)
       end
     end
   end
 end
 
-callChunked('ZREM', activeKey, done)
+leaseRelease(activeKey, done, doneTokens)
 finishFlush(finished, finishedKey)
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)

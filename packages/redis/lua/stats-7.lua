@@ -6,7 +6,7 @@
     1  settings    hash  queue settings (p paused, r retention, rd dead retention)
     2  priorities  zset  priorities that have ready jobs
     3  scheduled   zset  scheduled job ids by run-at
-    4  active      zset  running job ids by lease deadline
+    4  active      zset  lease tokens by deadline (includes/leases.lua)
     5  dead        list  dead-letter ids, newest first
     6  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
     7  counters    hash  totals (e c f d x le) and counts (nc nx)
@@ -30,6 +30,8 @@
 --- @include "includes/ready.lua"
 --- @include "includes/promote.lua"
 --- @include "includes/finish.lua"
+--- @include "includes/chunked.lua"
+--- @include "includes/leases.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadKey, finishedKey, countersKey = KEYS[5], KEYS[6], KEYS[7]
@@ -59,7 +61,7 @@ return {
   settings[1] == '1' and 1 or 0,
   readyCount(prioritiesKey, readyPrefix, nil) + groupWaitingCount(groupPrefix),
   redis.call('ZCARD', scheduledKey),
-  redis.call('ZCARD', activeKey),
+  leaseCount(activeKey),
   num(c[1]),
   redis.call('LLEN', deadKey),
   num(c[2]),

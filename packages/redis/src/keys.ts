@@ -13,7 +13,7 @@ export interface QueueKeyMap {
   readonly priorities: string;
   /** Zset: scheduled job ids (delayed, retrying, snoozed) by run-at. */
   readonly scheduled: string;
-  /** Zset: running job ids by lease deadline. */
+  /** Zset: leases (one per reserve call) by deadline; `:j` and `:t:<token>` hold their jobs (`lua/includes/leases.lua`). */
   readonly active: string;
   /** List: dead-letter ids, newest first. */
   readonly dead: string;

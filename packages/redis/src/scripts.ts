@@ -57,7 +57,7 @@ export const SCRIPT_KEYS = {
   history: ['counters'],
   settings: ['settings'],
   'write-config': ['config', 'settings'],
-  'update-job': ['events'],
+  'update-job': ['events', 'active'],
   'limit-usage': ['limiter'],
   'rebase-limit': ['limiter'],
   'refund-limit': ['limiter'],

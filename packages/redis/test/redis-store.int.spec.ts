@@ -341,6 +341,44 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(a.map((j) => j.id).sort()).toEqual(again.map((j) => j.id).sort());
   });
 
+  it('holds the jobs of one reserve call under one lease, without writing their records', async () => {
+    const keys = store.keys.queue('q');
+    await firstValueFrom(store.enqueue([1, 2, 3, 4].map((n) => ({ queue: 'q', data: n }))));
+    const before = await redis.admin.hgetall(keys.jobPrefix + '1');
+    const { jobs } = await firstValueFrom(
+      store.reserve<number>('q', 4, { leaseMs: 10_000, workerId: 'w-1' }),
+    );
+    expect(new Set(jobs.map((j) => j.lease.token)).size).toBe(1);
+    expect(await redis.admin.hgetall(keys.jobPrefix + '1')).toEqual(before);
+    expect(await redis.admin.zcard(keys.active)).toBe(1);
+    // One field per running job, and the placeholder that keeps the hash out of the listpack encoding.
+    expect(await redis.admin.hlen(`${keys.active}:j`)).toBe(5);
+    expect(await redis.admin.object('ENCODING', `${keys.active}:j`)).toBe('hashtable');
+    const running = await store.getJob('q', jobs[1]!.id);
+    expect(running).toMatchObject({ state: JobState.Running, attempt: 1 });
+    expect(running?.lease).toMatchObject({ token: jobs[0]!.lease.token, workerId: 'w-1' });
+    // A settle releases its own job; the lease stays while it holds others.
+    await firstValueFrom(store.settle([completed(jobs[0]!, 'done'), completed(jobs[0]!, 'twice')]));
+    expect((await store.stats('q')).counts.running).toBe(3);
+    expect(await redis.admin.zcard(keys.active)).toBe(1);
+    // Extending it for one job extends it for the call's other jobs still held.
+    await firstValueFrom(store.extendLeases('q', [{ id: jobs[1]!.id, token: jobs[1]!.lease.token }], 20_000));
+    const deadlines = await Promise.all(
+      jobs.slice(1).map(async (j) => (await store.getJob('q', j.id))?.lease),
+    );
+    expect(new Set(deadlines.map((l) => l?.expiresAt)).size).toBe(1);
+    expect(deadlines[2]!.expiresAt).toBeGreaterThan(jobs[0]!.lease.expiresAt + 5_000);
+    // The record keeps the attempt that ended and when its lease started.
+    const finished = await store.getJob('q', jobs[0]!.id);
+    expect(finished).toMatchObject({ state: JobState.Completed, attempt: 1, result: 'done' });
+    expect(finished?.startedAt).toBe(jobs[0]!.lease.startedAt);
+    await firstValueFrom(store.settle(jobs.slice(1).map((j) => completed(j, null))));
+    expect(await redis.admin.zcard(keys.active)).toBe(0);
+    expect(await redis.admin.hkeys(`${keys.active}:j`)).toEqual(['']);
+    expect((await store.stats('q')).counts.running).toBe(0);
+    expect(await redis.admin.keys(`${keys.active}:t:*`)).toEqual([]);
+  });
+
   it('counts per-call limits as ceil(jobs / jobsPerCall) calls and spends nothing on an empty queue', async () => {
     const limit = { allowed: 3, periodMs: 60_000, per: 'call' as const, jobsPerCall: 4 };
     expect((await firstValueFrom(store.reserve('q', 10, { leaseMs: 1000, limit }))).jobs).toHaveLength(0);

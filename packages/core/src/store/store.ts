@@ -531,6 +531,12 @@ export interface Store {
   reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>>;
   /** Applies outcomes; each one only if its lease token still matches. */
   settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]>;
+  /**
+   * Moves the deadline of each lease that still holds its job to `leaseMs` after the store's now; the
+   * jobs whose lease is lost are answered in `lost`. A store may hold the jobs of one reserve call
+   * under one lease (`RedisStore` does, so a batch costs one lease): extending it for one of them
+   * then extends it for every job of that call still held, and they expire together.
+   */
   extendLeases(queue: string, leases: readonly LeaseRef[], leaseMs: number): Observable<ExtendResult>;
   /** Returns jobs with expired leases to the queue (counting the attempt). Idempotent; any node may run it. */
   recoverExpired(queue: string): Observable<RecoverResult>;

@@ -2,8 +2,7 @@
   Terminal states. Field `s` of a job record is set only for them: c completed, x cancelled, d dead.
   Ready, scheduled and running jobs are told apart by the structure holding them.
 
-  A finished job keeps its last lease token (field k): the state field makes every token check fail,
-  and not deleting it saves a write per job.
+  A finished job is held by no lease (includes/leases.lua), so no token matches it any more.
 
   Retention is a compact string: 'n' (keep none), 'k' (keep all), 'c<count>' (newest count jobs),
   'a<ms>' (finished less than ms ago), or 'c<count>a<ms>' (both bounds). A job's own retention

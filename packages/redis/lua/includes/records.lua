@@ -1,12 +1,45 @@
 --[[
   Appends one job record to a reply for inspection: id, state (w s a c d x), lease deadline (nil
-  unless running), the number of hash values that follow, then the record's fields and values.
+  unless running), the number of hash values that follow, then the record's fields and values. A
+  running job's lease fields come from its lease (includes/leases.lua): k token, g start, w worker,
+  and a the attempt running (one more than the record counts).
 ]]
-local function appendRecord(reply, jobKey, id, state, deadline)
+local LEASE_FIELDS = { k = true, g = true, w = true, a = true }
+local function appendRecord(reply, jobKey, id, state, activeKey)
   local fields = redis.call('HGETALL', jobKey)
+  local deadline = false
+  if state == 'a' then
+    local token = redis.call('HGET', activeKey .. ':j', id)
+    local kept, attempt = {}, 0
+    for i = 1, #fields, 2 do
+      if fields[i] == 'a' then
+        attempt = tonumber(fields[i + 1]) or 0
+      elseif not LEASE_FIELDS[fields[i]] then
+        kept[#kept + 1] = fields[i]
+        kept[#kept + 1] = fields[i + 1]
+      end
+    end
+    if token then
+      deadline = redis.call('ZSCORE', activeKey, token)
+      local info = redis.call('HMGET', activeKey .. ':t:' .. token, 'g', 'w')
+      kept[#kept + 1] = 'k'
+      kept[#kept + 1] = token
+      if info[1] then
+        kept[#kept + 1] = 'g'
+        kept[#kept + 1] = info[1]
+      end
+      if info[2] then
+        kept[#kept + 1] = 'w'
+        kept[#kept + 1] = info[2]
+      end
+    end
+    kept[#kept + 1] = 'a'
+    kept[#kept + 1] = tostring(attempt + 1)
+    fields = kept
+  end
   reply[#reply + 1] = id
   reply[#reply + 1] = state
-  reply[#reply + 1] = deadline or false
+  reply[#reply + 1] = deadline
   reply[#reply + 1] = #fields
   for i = 1, #fields do
     reply[#reply + 1] = fields[i]

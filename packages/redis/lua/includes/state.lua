@@ -1,6 +1,6 @@
 --[[
-  Where a job is: nil (no record), 'c' completed, 'x' cancelled, 'd' dead (field s), 'a' running (in
-  the active zset), 's' scheduled (in the scheduled zset), else 'w' ready. Also returns the priority.
+  Where a job is: nil (no record), 'c' completed, 'x' cancelled, 'd' dead (field s), 'a' running (held by
+  a lease, includes/leases.lua), 's' scheduled (in the scheduled zset), else 'w' ready. Also returns the priority.
 ]]
 local function jobState(jobKey, id, activeKey, scheduledKey)
   local f = redis.call('HMGET', jobKey, 'c', 's', 'p')
@@ -10,7 +10,7 @@ local function jobState(jobKey, id, activeKey, scheduledKey)
   if f[2] then
     return f[2], f[3]
   end
-  if redis.call('ZSCORE', activeKey, id) then
+  if redis.call('HEXISTS', activeKey .. ':j', id) == 1 then
     return 'a', f[3]
   end
   if redis.call('ZSCORE', scheduledKey, id) then

@@ -1,6 +1,6 @@
 --[[
   update-job: records a running job's progress and appends log lines to it, only while the lease
-  token given still holds the job (field k, no terminal state s). Progress is field P (JSON); log
+  token given still holds the job (includes/leases.lua). Progress is field P (JSON); log
   lines are fields l<n> numbered from 1 by the count ln, and only the newest maxLogLines are kept (the
   field of the line that falls out is deleted), so a chatty handler keeps a bounded record. The
   report is published on the event stream as an entry of kind `progress` (fields p: progress JSON,
@@ -8,6 +8,7 @@
 
   KEYS:
     1  events  stream  job outcome events (and progress reports)
+    2  active  zset    lease tokens by deadline (its `:j` hash: the lease holding each running job)
 
   ARGV:
     1  jobPrefix     prefix of job record keys
@@ -28,15 +29,14 @@
 ]]
 --- @include "includes/time.lua"
 
-local eventsKey = KEYS[1]
+local eventsKey, activeKey = KEYS[1], KEYS[2]
 local jobPrefix, id, token, progress, linesJson = ARGV[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local eventsMaxLen, maxLogLines, count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[8])
 if not (eventsMaxLen and maxLogLines and count) or #ARGV ~= 8 + count then
   return -2
 end
 local jobKey = jobPrefix .. id
-local f = redis.call('HMGET', jobKey, 'k', 's')
-if f[1] ~= token or f[2] then
+if redis.call('HGET', activeKey .. ':j', id) ~= token then
   return 0
 end
 if progress ~= '' then
