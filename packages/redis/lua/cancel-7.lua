@@ -77,7 +77,7 @@ end
 local queueRetention = redis.call('HGET', settingsKey, 'r') or defaultRetention
 local jobRetention = redis.call('HGET', jobKey, 'R')
 local finished = finishBatch()
-local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueRetention, { 'x', reason })
+local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueRetention, 'x', reason)
 finishFlush(finished, finishedKey)
 local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000)
 local nc, nx = -trimmed.c, (kept and 1 or 0) - trimmed.x
@@ -89,6 +89,6 @@ if nx ~= 0 then
   redis.call('HINCRBY', countersKey, 'nx', nx)
 end
 local events = eventBatch()
-eventAdd(events, id, 'cancelled', { 'x', reason })
+eventAdd(events, id, 'cancelled', 'x', reason)
 eventFlush(eventsKey, eventsMaxLen, events, nowS)
 return 1

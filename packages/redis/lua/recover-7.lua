@@ -102,7 +102,7 @@ for _, token in ipairs(expiredLeases) do
   end
   if #held == 0 then
     -- Nothing left under it (its jobs were all released): the lease goes.
-    redis.call('DEL', leaseKey(activeKey, token))
+    redis.call('DEL', leaseKey(activeKey, token), leaseKey(activeKey, token) .. ':i')
     redis.call('ZREM', activeKey, token)
   end
 end
@@ -131,7 +131,7 @@ for i, id in ipairs(expired) do
       local reason = fillTemplate(reasonTemplate, attempt, maxAttempts)
       deadLetter(jobKey, deadKey, id, reason, nowS)
       dead[#dead + 1] = id
-      eventAdd(events, id, 'dead', { 'x', reason, 'e', errorJson })
+      eventAdd(events, id, 'dead', 'x', reason, 'e', errorJson)
       if f[5] then
         groupFree(groupPrefix, f[5], readyPrefix, prioritiesKey)
       end
@@ -144,7 +144,7 @@ for i, id in ipairs(expired) do
         readyAdd(batch, f[4], id)
       end
       recovered[#recovered + 1] = id
-      eventAdd(events, id, 'retrying', { 'e', errorJson })
+      eventAdd(events, id, 'retrying', 'e', errorJson)
     end
   end
 end

@@ -53,7 +53,7 @@ for i = 0, count - 1 do
     -- The attempt that would have run counts, as it does for any leased job.
     redis.call('HSET', jobKey, 'a', (tonumber(f[1]) or 0) + 1, 'g', info[1] or nowS)
     deadLetter(jobKey, deadKey, id, reason, nowS)
-    eventAdd(events, id, 'dead', { 'x', reason })
+    eventAdd(events, id, 'dead', 'x', reason)
     moved = moved + 1
     if f[2] then
       groupFree(groupPrefix, f[2], readyPrefix, prioritiesKey)

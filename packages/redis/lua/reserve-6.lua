@@ -173,7 +173,8 @@ if limitAllowed > 0 then
   want = math.min(want, granted * jobsPerCall)
 end
 -- Pop the jobs first (records read whole), lease them once the limit's plan is final.
-local popped = {}
+-- Ids popped, and their records (parallel lists: no table per job).
+local popped, poppedF = {}, {}
 local missing = {}
 -- The group and priority of a record (as HGETALL answers it).
 local function groupOf(f)
@@ -266,7 +267,8 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
         if perGroup then
           local at, short, retry = placeJob(f, g)
           if at then
-            popped[#popped + 1] = { id, f }
+            popped[#popped + 1] = id
+            poppedF[#popped] = f
             placedAt[#popped] = at
           elseif short == 'group' then
             -- The group's log is full: the group waits, out of the ring, until it has room.
@@ -288,7 +290,8 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
             break
           end
         else
-          popped[#popped + 1] = { id, f }
+          popped[#popped + 1] = id
+          poppedF[#popped] = f
         end
       else
         spare = spare - 1
@@ -308,20 +311,21 @@ if perGroup and #popped > 1 then
     end
     return x < y
   end)
-  local sortedJobs, sortedAt = {}, {}
+  local sortedJobs, sortedF, sortedAt = {}, {}, {}
   for i, j in ipairs(order) do
     sortedJobs[i] = popped[j]
+    sortedF[i] = poppedF[j]
     sortedAt[i] = placedAt[j]
   end
-  popped, placedAt = sortedJobs, sortedAt
+  popped, poppedF, placedAt = sortedJobs, sortedF, sortedAt
 end
 local sizes = nil
 if Ls and jobsPerCall == 1 and not perGroup then
   -- Per-job limits: a job spends its cost (field q), at most the smallest allowed.
   local weighted = false
   local costs = {}
-  for i, job in ipairs(popped) do
-    costs[i] = costOf(job[2], Ls)
+  for i = 1, #popped do
+    costs[i] = costOf(poppedF[i], Ls)
     if costs[i] > 1 then
       weighted = true
     end
@@ -333,20 +337,20 @@ if Ls and jobsPerCall == 1 and not perGroup then
     -- What the limits do not grant goes back to the head of its ready list, in order (a job of a
     -- group to the front of its group, giving its slot back).
     for i = #popped, granted + 1, -1 do
-      local g, p = groupOf(popped[i][2])
+      local g, p = groupOf(poppedF[i])
       if g then
-        groupPush(groupPrefix, g, p, popped[i][1], true, readyPrefix, prioritiesKey)
+        groupPush(groupPrefix, g, p, popped[i], true, readyPrefix, prioritiesKey)
         groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
       else
-        redis.call('LPUSH', readyPrefix .. p, popped[i][1])
+        redis.call('LPUSH', readyPrefix .. p, popped[i])
         redis.call('ZADD', prioritiesKey, p, p)
       end
       popped[i] = nil
+      poppedF[i] = nil
     end
   end
 end
 
-local jobs, nj = {}, 0
 local leased = {}
 local got = #popped
 local token = ''
@@ -355,16 +359,19 @@ if got > 0 then
 end
 local nowS = tostring(now)
 local deadline = tostring(now + leaseMs)
-for _, job in ipairs(popped) do
-  local id, f = job[1], job[2]
-  leased[#leased + 1] = id
-  jobs[nj + 1] = id
-  jobs[nj + 2] = #f
-  nj = nj + 2
-  for i = 1, #f do
-    jobs[nj + i] = f[i]
+-- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
+local reply = { 0, now, -1, -1, token, got }
+local r = 6
+for i, id in ipairs(popped) do
+  local f = poppedF[i]
+  leased[i] = id
+  local n = #f
+  reply[r + 1] = id
+  reply[r + 2] = n
+  for j = 1, n do
+    reply[r + 2 + j] = f[j]
   end
-  nj = nj + #f
+  r = r + 2 + n
 end
 if got > 0 then
   leaseOpen(activeKey, token, leased, nowS, deadline, workerId)
@@ -424,11 +431,8 @@ elseif retryAfter < 0 and got < n then
   end
 end
 
-local reply = { 0, now, retryAfter, nextCheck, token, got }
-for i = 1, #jobs do
-  reply[6 + i] = jobs[i]
-end
-local r = 6 + #jobs
+reply[3] = retryAfter
+reply[4] = nextCheck
 reply[r + 1] = #missing
 for i = 1, #missing do
   reply[r + 1 + i] = missing[i]

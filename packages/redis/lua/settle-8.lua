@@ -138,18 +138,14 @@ for i = 0, count - 1 do
 end
 local held = leaseTokens(activeKey, ids)
 local leaseStarts = {}
--- What a record keeps of the attempt that ends: its count (a) and when its lease started (g).
-local function attemptFields(token, attempt, extra)
+-- When the lease `token` started (read once per lease).
+local function startOf(token)
   local g = leaseStarts[token]
   if not g then
     g = leaseInfo(activeKey, token)[1] or nowS
     leaseStarts[token] = g
   end
-  local fields = { 'a', attempt, 'g', g }
-  for _, v in ipairs(extra) do
-    fields[#fields + 1] = v
-  end
-  return fields
+  return g
 end
 local doneTokens = {}
 local settled = {}
@@ -167,34 +163,38 @@ for i = 0, count - 1 do
     done[#done + 1] = id
     doneTokens[#doneTokens + 1] = token
     local f = redis.call('HMGET', jobKey, 'a', 'p', 'G', 'R')
-    -- The attempt that ends now: the record counts the ones that ended before it.
+    -- The attempt that ends now: the record counts the ones that ended before it ('%d': a number
+    -- given to Redis as is would be printed as a float, %.14g, several times slower).
     local attempt = (tonumber(f[1]) or 0) + 1
+    local attemptS = string.format('%d', attempt)
     if kind == 'completed' then
-      local extra = {}
+      local kept
       if a ~= '' then
-        extra = { 'o', a }
+        kept = finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token), 'o', a)
+      else
+        kept = finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token))
       end
-      if finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, attemptFields(token, attempt, extra)) then
+      if kept then
         keptCompleted = keptCompleted + 1
       end
       completed = completed + 1
-      eventAdd(events, id, kind, { 'r', a })
+      eventAdd(events, id, kind, 'r', a)
       if f[3] then
         groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
       end
     elseif kind == 'cancelled' then
-      if finishJob(finished, jobKey, id, 'x', nowS, f[4], queueRetention, attemptFields(token, attempt, { 'x', a })) then
+      if finishJob(finished, jobKey, id, 'x', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token), 'x', a) then
         keptCancelled = keptCancelled + 1
       end
       cancelled = cancelled + 1
-      eventAdd(events, id, kind, { 'x', a })
+      eventAdd(events, id, kind, 'x', a)
       if f[3] then
         groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
       end
     else
       local g = f[3]
       if kind == 'retrying' then
-        redis.call('HSET', jobKey, unpack(attemptFields(token, attempt, {})))
+        redis.call('HSET', jobKey, 'a', attemptS, 'g', startOf(token))
         recordError(jobKey, b, attempt, nowS, maxErrors)
         failed = failed + 1
         local delay = math.max(0, tonumber(a) or 0)
@@ -204,22 +204,22 @@ for i = 0, count - 1 do
         elseif g then
           groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
         end
-        eventAdd(events, id, kind, { 'e', b })
+        eventAdd(events, id, kind, 'e', b)
       elseif kind == 'dead' then
-        redis.call('HSET', jobKey, unpack(attemptFields(token, attempt, {})))
+        redis.call('HSET', jobKey, 'a', attemptS, 'g', startOf(token))
         if b ~= '' then
           recordError(jobKey, b, attempt, nowS, maxErrors)
           failed = failed + 1
         end
         deadLetter(jobKey, deadKey, id, a, nowS)
         dead = dead + 1
-        eventAdd(events, id, kind, { 'x', a, 'e', b })
+        eventAdd(events, id, kind, 'x', a, 'e', b)
         if g then
           groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
         end
       else
         -- Snoozed: the attempt is given back (the record's count stays).
-        redis.call('HSET', jobKey, unpack(attemptFields(token, attempt - 1, {})))
+        redis.call('HSET', jobKey, 'a', string.format('%d', attempt - 1), 'g', startOf(token))
         if g then
           groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
         end
@@ -230,7 +230,7 @@ for i = 0, count - 1 do
           redis.call('HDEL', groupPrefix .. 's:' .. g, 'l')
         end
         requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[2], g, front ~= nil or b == '1')
-        eventAdd(events, id, kind, nil)
+        eventAdd(events, id, kind)
       end
     end
   end

@@ -11,19 +11,23 @@ local function eventBatch()
 end
 
 -- Adds one outcome; `extra` is a flat list of optional (field, value) pairs, empty values skipped.
-local function eventAdd(batch, id, kind, extra)
-  batch[#batch + 1] = 'i'
-  batch[#batch + 1] = id
-  batch[#batch + 1] = 'k'
-  batch[#batch + 1] = kind
-  if extra then
-    for i = 1, #extra, 2 do
-      local value = extra[i + 1]
-      if value and value ~= '' then
-        batch[#batch + 1] = extra[i]
-        batch[#batch + 1] = value
-      end
-    end
+-- Adds a job's outcome: its id and kind, then up to two field / value pairs (an empty or missing
+-- value is left out).
+local function eventAdd(batch, id, kind, f1, v1, f2, v2)
+  local n = #batch
+  batch[n + 1] = 'i'
+  batch[n + 2] = id
+  batch[n + 3] = 'k'
+  batch[n + 4] = kind
+  n = n + 4
+  if v1 and v1 ~= '' then
+    batch[n + 1] = f1
+    batch[n + 2] = v1
+    n = n + 2
+  end
+  if v2 and v2 ~= '' then
+    batch[n + 1] = f2
+    batch[n + 2] = v2
   end
 end
 

@@ -24,13 +24,14 @@ end
 
 -- Finishes a job as completed ('c') or cancelled ('x'). `fields` are extra HSET pairs (result,
 -- reason). Returns true if the record is kept (and counted), false if it is deleted.
-local function finishJob(batch, jobKey, id, state, nowS, jobRetention, queueRetention, fields)
+-- Finishes a job in `state`, writing the further field / value pairs given after queueRetention.
+local function finishJob(batch, jobKey, id, state, nowS, jobRetention, queueRetention, ...)
   local retention = jobRetention or queueRetention
   if retention == 'n' then
     batch.deleted[#batch.deleted + 1] = jobKey
     return false
   end
-  redis.call('HSET', jobKey, 's', state, 'f', nowS, unpack(fields))
+  redis.call('HSET', jobKey, 's', state, 'f', nowS, ...)
   batch.pushed[#batch.pushed + 1] = state .. id
   return true
 end

@@ -10,8 +10,8 @@
                               does not scan the others (a listpack of a hundred running jobs made
                               every lookup of a settle a scan, about a tenth of its cost)
     <active>:t:<token>  hash  n jobs of the lease not yet released, g lease start (store ms),
-                              w worker (absent: none), i the ids leased, each as its length, a
-                              colon and the id (ids may hold any character)
+                              w worker (absent: none)
+    <active>:t:<token>:i list  the ids leased, in order (recovery and listings read it)
 
   A job's attempt counter (record field a) counts attempts that ended; the running one is a + 1,
   written when it ends (settle, recovery, rejection). All of these keys carry the queue's hash tag,
@@ -30,18 +30,20 @@ end
 
 -- Leases `ids` under `token` until `deadline`.
 local function leaseOpen(activeKey, token, ids, nowS, deadline, workerId)
-  local pairs_, listed = { '', LEASE_INDEX_PLACEHOLDER }, {}
+  local pairs_ = { '', LEASE_INDEX_PLACEHOLDER }
   for i, id in ipairs(ids) do
     pairs_[2 * i + 1] = id
     pairs_[2 * i + 2] = token
-    listed[i] = #id .. ':' .. id
   end
   callChunked('HSET', leaseJobsKey(activeKey), pairs_)
+  local key = leaseKey(activeKey, token)
+  local n = string.format('%d', #ids)
   if workerId ~= '' then
-    redis.call('HSET', leaseKey(activeKey, token), 'n', #ids, 'g', nowS, 'w', workerId, 'i', table.concat(listed))
+    redis.call('HSET', key, 'n', n, 'g', nowS, 'w', workerId)
   else
-    redis.call('HSET', leaseKey(activeKey, token), 'n', #ids, 'g', nowS, 'i', table.concat(listed))
+    redis.call('HSET', key, 'n', n, 'g', nowS)
   end
+  callChunked('RPUSH', key .. ':i', ids)
   redis.call('ZADD', activeKey, deadline, token)
 end
 
@@ -77,7 +79,7 @@ local function leaseRelease(activeKey, ids, tokens)
   for _, t in ipairs(order) do
     local key = leaseKey(activeKey, t)
     if redis.call('HINCRBY', key, 'n', -perToken[t]) <= 0 then
-      redis.call('DEL', key)
+      redis.call('DEL', key, key .. ':i')
       redis.call('ZREM', activeKey, t)
     end
   end
@@ -90,19 +92,8 @@ end
 
 -- The ids `token` still holds (its list, less the ones released).
 local function leaseHeld(activeKey, token)
-  local listed = redis.call('HGET', leaseKey(activeKey, token), 'i')
   local held = {}
-  if not listed then
-    return held
-  end
-  local ids = {}
-  local at = 1
-  while at <= #listed do
-    local colon = string.find(listed, ':', at, true)
-    local len = tonumber(string.sub(listed, at, colon - 1))
-    ids[#ids + 1] = string.sub(listed, colon + 1, colon + len)
-    at = colon + len + 1
-  end
+  local ids = redis.call('LRANGE', leaseKey(activeKey, token) .. ':i', 0, -1)
   local tokens = leaseTokens(activeKey, ids)
   for i, id in ipairs(ids) do
     if tokens[i] == token then
