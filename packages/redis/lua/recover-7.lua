@@ -83,7 +83,7 @@ applyDeadRetention(deadKey, jobPrefix, deadRetention, now, maxPerCall)
 -- The jobs still held by expired leases, lease by lease, at most maxPerCall (a lease with more
 -- keeps the rest for the next call).
 local expiredLeases = redis.call('ZRANGEBYSCORE', activeKey, '-inf', now, 'LIMIT', 0, maxPerCall + 1)
-local expired, expiredTokens, leaseStarts = {}, {}, {}
+local expired, expiredTokens = {}, {}
 local more = 0
 for _, token in ipairs(expiredLeases) do
   local held = leaseHeld(activeKey, token)
@@ -91,7 +91,6 @@ for _, token in ipairs(expiredLeases) do
     more = 1
     break
   end
-  leaseStarts[token] = leaseInfo(activeKey, token)[1]
   for _, id in ipairs(held) do
     if #expired >= maxPerCall then
       more = 1
@@ -125,7 +124,7 @@ for i, id in ipairs(expired) do
     local attempt = (tonumber(f[2]) or 0) + 1
     local maxAttempts = tonumber(f[3]) or defaultMaxAttempts
     local errorJson = fillTemplate(errorTemplate, attempt, maxAttempts)
-    redis.call('HSET', jobKey, 'a', attempt, 'g', leaseStarts[expiredTokens[i]] or nowS)
+    redis.call('HSET', jobKey, 'a', attempt, 'g', leaseStart(expiredTokens[i]) or nowS)
     recordError(jobKey, errorJson, attempt, nowS, maxErrors)
     if attempt >= maxAttempts then
       local reason = fillTemplate(reasonTemplate, attempt, maxAttempts)

@@ -48,10 +48,9 @@ for i = 0, count - 1 do
   local jobKey = jobPrefix .. id
   if leaseTokenOf(activeKey, id) == token then
     local f = redis.call('HMGET', jobKey, 'a', 'G')
-    local info = leaseInfo(activeKey, token)
     leaseRelease(activeKey, { id }, { token })
     -- The attempt that would have run counts, as it does for any leased job.
-    redis.call('HSET', jobKey, 'a', (tonumber(f[1]) or 0) + 1, 'g', info[1] or nowS)
+    redis.call('HSET', jobKey, 'a', (tonumber(f[1]) or 0) + 1, 'g', leaseStart(token) or nowS)
     deadLetter(jobKey, deadKey, id, reason, nowS)
     eventAdd(events, id, 'dead', 'x', reason)
     moved = moved + 1

@@ -355,9 +355,8 @@ local leased = {}
 local got = #popped
 local token = ''
 if got > 0 then
-  token = redis.call('HINCRBY', countersKey, 'tk', 1) .. '.' .. now
+  token = string.format('%d.%d.%d', redis.call('HINCRBY', countersKey, 'tk', 1), now, got)
 end
-local nowS = tostring(now)
 local deadline = tostring(now + leaseMs)
 -- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
 local reply = { 0, now, -1, -1, token, got }
@@ -374,7 +373,7 @@ for i, id in ipairs(popped) do
   r = r + 2 + n
 end
 if got > 0 then
-  leaseOpen(activeKey, token, leased, nowS, deadline, workerId)
+  leaseOpen(activeKey, token, leased, deadline, workerId)
 end
 
 local retryAfter = -1

@@ -137,12 +137,12 @@ for i = 0, count - 1 do
   ids[i + 1] = ARGV[12 + i * FIELDS]
 end
 local held = leaseTokens(activeKey, ids)
+-- When the lease `token` started (from the token, once per lease).
 local leaseStarts = {}
--- When the lease `token` started (read once per lease).
 local function startOf(token)
   local g = leaseStarts[token]
   if not g then
-    g = leaseInfo(activeKey, token)[1] or nowS
+    g = leaseStart(token) or nowS
     leaseStarts[token] = g
   end
   return g

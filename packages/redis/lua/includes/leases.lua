@@ -9,9 +9,14 @@
                               then keeps the hash in its hash-table encoding, where finding a field
                               does not scan the others (a listpack of a hundred running jobs made
                               every lookup of a settle a scan, about a tenth of its cost)
-    <active>:t:<token>  hash  n jobs of the lease not yet released, g lease start (store ms),
-                              w worker (absent: none)
-    <active>:t:<token>:i list  the ids leased, in order (recovery and listings read it)
+    <active>:t:<token>  hash  w worker (absent: none); for a lease of one job, i its id; once some
+                              but not all of its jobs are released, r minus the number released
+    <active>:t:<token>:i list  for a lease of several jobs, their ids in order (recovery and
+                              listings read them)
+
+  A token is `<sequence>.<store ms>.<jobs>`: when the lease started (leaseStart) and how many jobs
+  it was given (leaseSize), so a settle that releases all of them at once deletes the lease without
+  counting (the common case: a batch settled together).
 
   A job's attempt counter (record field a) counts attempts that ended; the running one is a + 1,
   written when it ends (settle, recovery, rejection). All of these keys carry the queue's hash tag,
@@ -28,8 +33,18 @@ local function leaseKey(activeKey, token)
   return activeKey .. ':t:' .. token
 end
 
+-- When the lease `token` started (store ms, as a string), from the token itself.
+local function leaseStart(token)
+  return string.match(token, '^%d+%.(%d+)')
+end
+
+-- How many jobs the lease `token` was given.
+local function leaseSize(token)
+  return tonumber(string.match(token, '%.(%d+)$')) or 0
+end
+
 -- Leases `ids` under `token` until `deadline`.
-local function leaseOpen(activeKey, token, ids, nowS, deadline, workerId)
+local function leaseOpen(activeKey, token, ids, deadline, workerId)
   local pairs_ = { '', LEASE_INDEX_PLACEHOLDER }
   for i, id in ipairs(ids) do
     pairs_[2 * i + 1] = id
@@ -37,13 +52,20 @@ local function leaseOpen(activeKey, token, ids, nowS, deadline, workerId)
   end
   callChunked('HSET', leaseJobsKey(activeKey), pairs_)
   local key = leaseKey(activeKey, token)
-  local n = string.format('%d', #ids)
+  local fields = {}
   if workerId ~= '' then
-    redis.call('HSET', key, 'n', n, 'g', nowS, 'w', workerId)
-  else
-    redis.call('HSET', key, 'n', n, 'g', nowS)
+    fields[1] = 'w'
+    fields[2] = workerId
   end
-  callChunked('RPUSH', key .. ':i', ids)
+  if #ids == 1 then
+    fields[#fields + 1] = 'i'
+    fields[#fields + 1] = ids[1]
+  else
+    callChunked('RPUSH', key .. ':i', ids)
+  end
+  if #fields > 0 then
+    redis.call('HSET', key, unpack(fields))
+  end
   redis.call('ZADD', activeKey, deadline, token)
 end
 
@@ -78,22 +100,21 @@ local function leaseRelease(activeKey, ids, tokens)
   end
   for _, t in ipairs(order) do
     local key = leaseKey(activeKey, t)
-    if redis.call('HINCRBY', key, 'n', -perToken[t]) <= 0 then
+    local size = leaseSize(t)
+    -- All of its jobs released by this call, or the ones released before and these make all.
+    if perToken[t] >= size or redis.call('HINCRBY', key, 'r', -perToken[t]) <= -size then
       redis.call('DEL', key, key .. ':i')
       redis.call('ZREM', activeKey, t)
     end
   end
 end
 
--- Start and worker of the lease `token`: { g, w }.
-local function leaseInfo(activeKey, token)
-  return redis.call('HMGET', leaseKey(activeKey, token), 'g', 'w')
-end
-
 -- The ids `token` still holds (its list, less the ones released).
 local function leaseHeld(activeKey, token)
   local held = {}
-  local ids = redis.call('LRANGE', leaseKey(activeKey, token) .. ':i', 0, -1)
+  local key = leaseKey(activeKey, token)
+  local one = redis.call('HGET', key, 'i')
+  local ids = one and { one } or redis.call('LRANGE', key .. ':i', 0, -1)
   local tokens = leaseTokens(activeKey, ids)
   for i, id in ipairs(ids) do
     if tokens[i] == token then
@@ -115,7 +136,7 @@ local function leaseRunning(activeKey)
   local leases = {}
   for i = 1, #active, 2 do
     local token = active[i]
-    local g = redis.call('HGET', leaseKey(activeKey, token), 'g')
+    local g = leaseStart(token)
     leases[#leases + 1] = {
       token = token,
       deadline = active[i + 1],

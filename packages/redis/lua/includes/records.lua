@@ -21,16 +21,17 @@ local function appendRecord(reply, jobKey, id, state, activeKey)
     end
     if token then
       deadline = redis.call('ZSCORE', activeKey, token)
-      local info = redis.call('HMGET', activeKey .. ':t:' .. token, 'g', 'w')
+      local started = string.match(token, '^%d+%.(%d+)')
+      local worker = redis.call('HGET', activeKey .. ':t:' .. token, 'w')
       kept[#kept + 1] = 'k'
       kept[#kept + 1] = token
-      if info[1] then
+      if started then
         kept[#kept + 1] = 'g'
-        kept[#kept + 1] = info[1]
+        kept[#kept + 1] = started
       end
-      if info[2] then
+      if worker then
         kept[#kept + 1] = 'w'
-        kept[#kept + 1] = info[2]
+        kept[#kept + 1] = worker
       end
     end
     kept[#kept + 1] = 'a'

@@ -1,0 +1,46 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { InstructionsResults } from '../src/instructions';
+import { runSmoke } from './smoke';
+
+/**
+ * `npm run bench:instructions -- --smoke` end to end: redis-server under callgrind, every phase
+ * counted, both output files. The counts of a smoke run are only checked to be counts of the work
+ * asked: each phase processed its jobs and redis-server executed instructions for them.
+ */
+describe('bench:instructions --smoke', () => {
+  let out = '';
+  let results: InstructionsResults;
+  let markdown = '';
+
+  beforeAll(async () => {
+    out = await runSmoke('instructions.js', 'bench:instructions');
+    results = JSON.parse(
+      readFileSync(join(out, 'results', 'instructions.json'), 'utf8'),
+    ) as InstructionsResults;
+    markdown = readFileSync(join(out, 'RESULTS-instructions.md'), 'utf8');
+  }, 120_000);
+
+  afterAll(() => {
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('counts every phase of the profile', () => {
+    expect(results.phases.map((p) => [p.phase, p.jobs])).toEqual([
+      ['enqueue, calls of 1,000', results.profile.jobs],
+      ['process, batches of 100', results.profile.jobs],
+      ['process, one job per call', results.profile.singleJobs],
+    ]);
+    for (const p of results.phases) {
+      expect(p.instructions).toBeGreaterThan(0);
+      expect(p.perJob).toBe(Math.round(p.instructions / p.jobs));
+    }
+    // One job per call costs each call's fixed work per job: more than a batch of 100 does.
+    expect(results.phases[2]!.perJob).toBeGreaterThan(results.phases[1]!.perJob);
+    expect(results.valgrind).toMatch(/^valgrind-/);
+  });
+
+  it('writes the table', () => {
+    for (const p of results.phases) expect(markdown).toContain(`| ${p.phase}`);
+  });
+});
