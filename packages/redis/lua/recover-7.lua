@@ -84,25 +84,39 @@ applyDeadRetention(deadKey, jobPrefix, deadRetention, now, maxPerCall)
 -- keeps the rest for the next call).
 local expiredLeases = redis.call('ZRANGEBYSCORE', activeKey, '-inf', now, 'LIMIT', 0, maxPerCall + 1)
 local expired, expiredTokens = {}, {}
+-- Entries a version before leases per call left (the member is a job id, its record holds the
+-- lease and counts the attempt it runs): recovered the same way, the attempt not counted twice.
+local legacy = {}
 local more = 0
 for _, token in ipairs(expiredLeases) do
-  local held = leaseHeld(activeKey, token)
-  if #expired > 0 and #expired + #held > maxPerCall then
-    more = 1
-    break
-  end
-  for _, id in ipairs(held) do
+  local key = leaseKey(activeKey, token)
+  if not string.find(token, '^%d+%.%d+%.%d+$') or redis.call('EXISTS', key, key .. ':i') == 0 then
     if #expired >= maxPerCall then
       more = 1
       break
     end
-    expired[#expired + 1] = id
-    expiredTokens[#expired] = token
-  end
-  if #held == 0 then
-    -- Nothing left under it (its jobs were all released): the lease goes.
-    redis.call('DEL', leaseKey(activeKey, token), leaseKey(activeKey, token) .. ':i')
-    redis.call('ZREM', activeKey, token)
+    expired[#expired + 1] = token
+    expiredTokens[#expired] = false
+    legacy[#legacy + 1] = token
+  else
+    local held = leaseHeld(activeKey, token)
+    if #expired > 0 and #expired + #held > maxPerCall then
+      more = 1
+      break
+    end
+    for _, id in ipairs(held) do
+      if #expired >= maxPerCall then
+        more = 1
+        break
+      end
+      expired[#expired + 1] = id
+      expiredTokens[#expired] = token
+    end
+    if #held == 0 then
+      -- Nothing left under it (its jobs were all released): the lease goes.
+      redis.call('DEL', key, key .. ':i')
+      redis.call('ZREM', activeKey, token)
+    end
   end
 end
 if #expiredLeases > maxPerCall then
@@ -118,13 +132,18 @@ local batch = readyBatch()
 local events = eventBatch()
 for i, id in ipairs(expired) do
   local jobKey = jobPrefix .. id
-  local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p', 'G')
-  if f[1] then
-    -- The attempt the lease held ends now.
-    local attempt = (tonumber(f[2]) or 0) + 1
+  local token = expiredTokens[i]
+  local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p', 'G', 's')
+  if f[1] and not f[6] then
+    -- The attempt the lease held ends now (a legacy record counted it when it was leased).
+    local attempt = (tonumber(f[2]) or 0) + (token and 1 or 0)
     local maxAttempts = tonumber(f[3]) or defaultMaxAttempts
     local errorJson = fillTemplate(errorTemplate, attempt, maxAttempts)
-    redis.call('HSET', jobKey, 'a', attempt, 'g', leaseStart(expiredTokens[i]) or nowS)
+    if token then
+      redis.call('HSET', jobKey, 'a', attempt, 'g', leaseStart(token) or nowS)
+    else
+      redis.call('HDEL', jobKey, 'k')
+    end
     recordError(jobKey, errorJson, attempt, nowS, maxErrors)
     if attempt >= maxAttempts then
       local reason = fillTemplate(reasonTemplate, attempt, maxAttempts)
@@ -146,6 +165,17 @@ for i, id in ipairs(expired) do
       eventAdd(events, id, 'retrying', 'e', errorJson)
     end
   end
+end
+if #legacy > 0 then
+  redis.call('ZREM', activeKey, unpack(legacy))
+  local current, currentTokens = {}, {}
+  for i, id in ipairs(expired) do
+    if expiredTokens[i] then
+      current[#current + 1] = id
+      currentTokens[#current] = expiredTokens[i]
+    end
+  end
+  expired, expiredTokens = current, currentTokens
 end
 leaseRelease(activeKey, expired, expiredTokens)
 readyFlush(batch, readyPrefix, prioritiesKey)

@@ -379,6 +379,24 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(await redis.admin.keys(`${keys.active}:t:*`)).toEqual([]);
   });
 
+  it('recovers a lease an earlier version left on the job record, counting its attempt once', async () => {
+    const keys = store.keys.queue('q');
+    const [added] = await firstValueFrom(store.enqueue([{ queue: 'q', data: 'old' }]));
+    const id = added!.id;
+    // As a version with a lease per job left it: off the ready list, the lease and the attempt on
+    // the record, the job id in the active zset at its deadline (passed).
+    await redis.admin.lpop(`${keys.readyPrefix}0`);
+    await redis.admin.zrem(keys.priorities, '0');
+    await redis.admin.hset(keys.jobPrefix + id, 'k', '7.1000', 'g', '1000', 'a', '1');
+    await redis.admin.zadd(keys.active, '1001', id);
+    const { recovered } = await firstValueFrom(store.recoverExpired('q'));
+    expect(recovered).toEqual([id]);
+    expect(await redis.admin.zcard(keys.active)).toBe(0);
+    const { jobs } = await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }));
+    expect(jobs.map((j) => [j.id, j.attempt])).toEqual([[id, 2]]);
+    expect((await store.getJob('q', id))?.errors.map((e) => e.attempt)).toEqual([1]);
+  });
+
   it('counts per-call limits as ceil(jobs / jobsPerCall) calls and spends nothing on an empty queue', async () => {
     const limit = { allowed: 3, periodMs: 60_000, per: 'call' as const, jobsPerCall: 4 };
     expect((await firstValueFrom(store.reserve('q', 10, { leaseMs: 1000, limit }))).jobs).toHaveLength(0);
