@@ -19,6 +19,7 @@
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/time.lua"
+--- @include "includes/leases.lua"
 
 local activeKey = KEYS[1]
 local jobPrefix = ARGV[1]
@@ -34,7 +35,7 @@ local extended = {}
 for i = 0, count - 1 do
   local id, token = ARGV[4 + i * 2], ARGV[5 + i * 2]
   -- A live lease still holds the job; extending it moves the deadline of every job it holds.
-  if redis.call('HGET', activeKey .. ':j', id) == token then
+  if leaseTokenOf(activeKey, id) == token then
     if not extended[token] then
       redis.call('ZADD', activeKey, 'XX', deadline, token)
       extended[token] = true

@@ -44,7 +44,6 @@
 --- @include "includes/time.lua"
 --- @include "includes/ready.lua"
 --- @include "includes/promote.lua"
---- @include "includes/chunked.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/records.lua"
 

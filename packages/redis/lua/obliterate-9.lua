@@ -45,7 +45,6 @@
 ]]
 --- @include "includes/ready.lua"
 --- @include "includes/publish.lua"
---- @include "includes/chunked.lua"
 --- @include "includes/leases.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

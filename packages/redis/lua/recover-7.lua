@@ -88,15 +88,22 @@ local expired, expiredTokens = {}, {}
 -- lease and counts the attempt it runs): recovered the same way, the attempt not counted twice.
 local legacy = {}
 local more = 0
+-- Takes job `id` of lease `token` (false: a legacy entry) into this call, if it has room.
+local function take(id, token)
+  if #expired >= maxPerCall then
+    more = 1
+    return false
+  end
+  expired[#expired + 1] = id
+  expiredTokens[#expired] = token
+  return true
+end
 for _, token in ipairs(expiredLeases) do
   local key = leaseKey(activeKey, token)
   if not string.find(token, '^%d+%.%d+%.%d+$') or redis.call('EXISTS', key, key .. ':i') == 0 then
-    if #expired >= maxPerCall then
-      more = 1
+    if not take(token, false) then
       break
     end
-    expired[#expired + 1] = token
-    expiredTokens[#expired] = false
     legacy[#legacy + 1] = token
   else
     local held = leaseHeld(activeKey, token)
@@ -105,12 +112,9 @@ for _, token in ipairs(expiredLeases) do
       break
     end
     for _, id in ipairs(held) do
-      if #expired >= maxPerCall then
-        more = 1
+      if not take(id, token) then
         break
       end
-      expired[#expired + 1] = id
-      expiredTokens[#expired] = token
     end
     if #held == 0 then
       -- Nothing left under it (its jobs were all released): the lease goes.

@@ -29,7 +29,6 @@
 --- @include "includes/events.lua"
 --- @include "includes/finish.lua"
 --- @include "includes/groups.lua"
---- @include "includes/chunked.lua"
 --- @include "includes/leases.lua"
 
 local activeKey, deadKey, countersKey, eventsKey, prioritiesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]

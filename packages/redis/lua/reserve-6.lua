@@ -351,7 +351,6 @@ if Ls and jobsPerCall == 1 and not perGroup then
   end
 end
 
-local leased = {}
 local got = #popped
 local token = ''
 if got > 0 then
@@ -363,7 +362,6 @@ local reply = { 0, now, -1, -1, token, got }
 local r = 6
 for i, id in ipairs(popped) do
   local f = poppedF[i]
-  leased[i] = id
   local n = #f
   reply[r + 1] = id
   reply[r + 2] = n
@@ -373,7 +371,7 @@ for i, id in ipairs(popped) do
   r = r + 2 + n
 end
 if got > 0 then
-  leaseOpen(activeKey, token, leased, deadline, workerId)
+  leaseOpen(activeKey, token, popped, deadline, workerId)
 end
 
 local retryAfter = -1

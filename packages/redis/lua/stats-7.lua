@@ -30,7 +30,6 @@
 --- @include "includes/ready.lua"
 --- @include "includes/promote.lua"
 --- @include "includes/finish.lua"
---- @include "includes/chunked.lua"
 --- @include "includes/leases.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

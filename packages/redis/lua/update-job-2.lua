@@ -28,6 +28,7 @@
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/time.lua"
+--- @include "includes/leases.lua"
 
 local eventsKey, activeKey = KEYS[1], KEYS[2]
 local jobPrefix, id, token, progress, linesJson = ARGV[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -36,7 +37,7 @@ if not (eventsMaxLen and maxLogLines and count) or #ARGV ~= 8 + count then
   return -2
 end
 local jobKey = jobPrefix .. id
-if redis.call('HGET', activeKey .. ':j', id) ~= token then
+if leaseTokenOf(activeKey, id) ~= token then
   return 0
 end
 if progress ~= '' then

@@ -22,6 +22,7 @@
   written when it ends (settle, recovery, rejection). All of these keys carry the queue's hash tag,
   as the active key does.
 ]]
+--- @include "includes/chunked.lua"
 
 local function leaseJobsKey(activeKey)
   return activeKey .. ':j'

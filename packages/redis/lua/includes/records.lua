@@ -4,12 +4,13 @@
   running job's lease fields come from its lease (includes/leases.lua): k token, g start, w worker,
   and a the attempt running (one more than the record counts).
 ]]
+--- @include "includes/leases.lua"
 local LEASE_FIELDS = { k = true, g = true, w = true, a = true }
 local function appendRecord(reply, jobKey, id, state, activeKey)
   local fields = redis.call('HGETALL', jobKey)
   local deadline = false
   if state == 'a' then
-    local token = redis.call('HGET', activeKey .. ':j', id)
+    local token = leaseTokenOf(activeKey, id)
     local kept, attempt = {}, 0
     for i = 1, #fields, 2 do
       if fields[i] == 'a' then
@@ -21,8 +22,8 @@ local function appendRecord(reply, jobKey, id, state, activeKey)
     end
     if token then
       deadline = redis.call('ZSCORE', activeKey, token)
-      local started = string.match(token, '^%d+%.(%d+)')
-      local worker = redis.call('HGET', activeKey .. ':t:' .. token, 'w')
+      local started = leaseStart(token)
+      local worker = redis.call('HGET', leaseKey(activeKey, token), 'w')
       kept[#kept + 1] = 'k'
       kept[#kept + 1] = token
       if started then

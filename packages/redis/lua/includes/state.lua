@@ -2,6 +2,7 @@
   Where a job is: nil (no record), 'c' completed, 'x' cancelled, 'd' dead (field s), 'a' running (held by
   a lease, includes/leases.lua), 's' scheduled (in the scheduled zset), else 'w' ready. Also returns the priority.
 ]]
+--- @include "includes/leases.lua"
 local function jobState(jobKey, id, activeKey, scheduledKey)
   local f = redis.call('HMGET', jobKey, 'c', 's', 'p')
   if not f[1] then
@@ -10,7 +11,7 @@ local function jobState(jobKey, id, activeKey, scheduledKey)
   if f[2] then
     return f[2], f[3]
   end
-  if redis.call('HEXISTS', activeKey .. ':j', id) == 1 then
+  if leaseTokenOf(activeKey, id) then
     return 'a', f[3]
   end
   if redis.call('ZSCORE', scheduledKey, id) then
