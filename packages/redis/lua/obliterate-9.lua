@@ -46,6 +46,7 @@
 --- @include "includes/ready.lua"
 --- @include "includes/publish.lua"
 --- @include "includes/leases.lua"
+--- @include "includes/parks.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadKey, finishedKey, countersKey, configKey, eventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -143,7 +144,7 @@ if scan[1] ~= '0' then
   return { 1, deleted, running, scan[1] }
 end
 
-redis.call('DEL', prioritiesKey, scheduledKey, activeKey, deadKey, finishedKey, countersKey, configKey, eventsKey)
+redis.call('DEL', prioritiesKey, scheduledKey, activeKey, parksKey(activeKey), deadKey, finishedKey, countersKey, configKey, eventsKey)
 local version = (tonumber(redis.call('HGET', settingsKey, 'v')) or 0) + 1
 redis.call('DEL', settingsKey)
 redis.call('HSET', settingsKey, 'v', version)

@@ -36,7 +36,7 @@
     4  active      zset    lease tokens by deadline (includes/leases.lua)
     5  counters    hash    sequences (tk: lease tokens)
     6  limiter     hash    the rate-limit log (not touched when limitAllowed is 0)
-    7… the logs of further limits (ARGV 22)
+    7… the logs of further limits (ARGV 27)
 
   ARGV:
     1  jobPrefix      prefix of job record keys
@@ -70,7 +70,14 @@
     20 groupLimitAllowed  0 (no group limit), or units allowed per period in each group's log
     21 groupLimitPeriodMs
     22 groupLimitMarginMs the part of groupLimitPeriodMs that is a margin
-    23 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
+    23 parkId         '' (no park), or: when fewer than n jobs are leased and the queue is not
+                      paused, the rest of n is parked under this id (includes/parks.lua); only for
+                      a caller with no limit, fill, cap or group rules
+    24 parkSeq        the park's sequence
+    25 parkTtlMs      the park takes jobs until this long after now
+    26 cancelSeq      '' or the sequence of the caller's earlier park: removed first and, if it was
+                      still there, its size added to n (n may then be 0: a park renewed)
+    27 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
@@ -78,7 +85,8 @@
       attempt field is one behind), missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
       time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
-      all is placed at now) }
+      all is placed at now), reclaimed (the size of the earlier park, now removed and part of n; 0
+      when it was handed over or is gone), parked (the part of n parked now) }
 
   Errors:
     -2  malformed arguments (a client of another version)
@@ -90,6 +98,7 @@
 --- @include "includes/limiter.lua"
 --- @include "includes/groups.lua"
 --- @include "includes/leases.lua"
+--- @include "includes/parks.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local countersKey, limiterKey = KEYS[5], KEYS[6]
@@ -111,14 +120,21 @@ local groupConcurrency = tonumber(ARGV[18])
 local limitSpread = ARGV[19] == '1'
 local groupLimitAllowed = tonumber(ARGV[20])
 local groupLimitPeriodMs, groupLimitMarginMs = tonumber(ARGV[21]), tonumber(ARGV[22])
-local moreLimits = tonumber(ARGV[23])
-if not moreLimits or not groupConcurrency or not groupLimitAllowed or not groupLimitPeriodMs or not groupLimitMarginMs or #ARGV ~= 23 + 3 * moreLimits or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 1 then
+local parkId, parkSeq = ARGV[23], ARGV[24]
+local parkTtlMs, cancelSeq = tonumber(ARGV[25]), ARGV[26]
+local moreLimits = tonumber(ARGV[27])
+if not moreLimits or not groupConcurrency or not groupLimitAllowed or not groupLimitPeriodMs or not groupLimitMarginMs or #ARGV ~= 27 + 3 * moreLimits or not parkTtlMs or #KEYS ~= 6 + moreLimits or not (n and leaseMs and maxPromote and fillCount and limitAllowed and jobsPerCall and leadMs and aheadMs and maxActive and capCheckMs and limitMarginMs) or n < 0 or (n == 0 and (parkId == '' or cancelSeq == '')) then
   return -2
 end
 
 local now = storeNow()
-if redis.call('HGET', settingsKey, 'p') == '1' then
-  return { 1, now, -1, -1, '', 0, 0, 0 }
+local reclaimed = 0
+if parkId ~= '' and cancelSeq ~= '' then
+  reclaimed = parkCancel(activeKey, parkId, cancelSeq)
+  n = n + reclaimed
+end
+if redis.call('HGET', settingsKey, 'p') == '1' or n == 0 then
+  return { redis.call('HGET', settingsKey, 'p') == '1' and 1 or 0, now, -1, -1, '', 0, 0, 0, reclaimed, 0 }
 end
 
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
@@ -136,7 +152,7 @@ if fillCount > 0 then
     if readyAt and now - readyAt < fillWaitMs then
       local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount) + groupWaitingCount(groupPrefix)
       if ready < fillCount then
-        return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0, 0 }
+        return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0, 0, reclaimed, 0 }
       end
       want = math.min(n, math.floor(ready / fillCount) * fillCount)
     end
@@ -157,7 +173,7 @@ local perMs = nil
 local plan = nil
 local planRetry = -1
 if limitAllowed > 0 then
-  Ls = limiterOpenAll(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, 6, 23, moreLimits, now)
+  Ls = limiterOpenAll(limiterKey, limitAllowed, limitPeriodMs, limitMarginMs, 6, 27, moreLimits, now)
   if not Ls then
     return -2
   end
@@ -440,4 +456,13 @@ for i, s in ipairs(slots) do
   reply[r + 2 * i] = s[1]
   reply[r + 2 * i + 1] = s[2]
 end
+r = r + 1 + 2 * #slots
+-- What is left of n waits for the next add (not when the limits or the cap held it back).
+local parked = 0
+if parkId ~= '' and got < n and retryAfter < 0 and not capped then
+  parked = n - got
+  parkPut(activeKey, parkId, parkSeq, parked, now + parkTtlMs, leaseMs, workerId)
+end
+reply[r + 1] = reclaimed
+reply[r + 2] = parked
 return reply

@@ -96,7 +96,7 @@ export const SCRIPT_DEFAULTS = {
 /**
  * The enqueue values of one (validated) job, appended to `args`: the number of options it sets, its
  * payload JSON (encoded here unless it already is), then a letter and a value per option (see
- * `lua/enqueue-3.lua`). A job with every default is two values.
+ * `lua/enqueue-5.lua`). A job with every default is two values.
  */
 export function encodeNewJobInto(args: (string | number)[], job: NewJob): void {
   const at = args.length;
@@ -278,7 +278,7 @@ export function readFields(r: Reply): Map<string, string> {
   return f;
 }
 
-/** The fields of a job record a worker reads (see `enqueue-3.lua`); the rest are not needed to run it. */
+/** The fields of a job record a worker reads (see `enqueue-5.lua`); the rest are not needed to run it. */
 export interface JobFields {
   /** Payload JSON. */
   d?: string;

@@ -53,6 +53,8 @@ export interface QueueKeys extends QueueKeyMap {
   readonly historyPrefix: string;
   /** Pub/sub channel told when jobs become ready. */
   readonly wakeChannel: string;
+  /** Prefix of the channels adds hand jobs over on: `<handoffPrefix><park id>` (`lua/includes/parks.lua`). */
+  readonly handoffPrefix: string;
   /** Pub/sub channel carrying ids of running jobs someone cancelled. */
   readonly cancelChannel: string;
   /** Pub/sub channel carrying settings changes. */
@@ -80,6 +82,7 @@ const SUFFIX = {
   unique: 'u:',
   history: 'h:',
   wake: 'wake',
+  handoff: 'hand:',
   cancel: 'cancel',
   settingsChannel: 'settings',
 } as const;
@@ -104,6 +107,7 @@ const WORKERS_TAG = '{~workers}';
  * | `P:{Q}:gs:<group>` / `:gw:<group>` | hash / zset | a group's slots and turn / its waiting jobs |
  * | `P:{Q}:gi` / `:gn` / `:gp` | zset / string / set | groups holding anything or paused / waiting jobs of all groups / paused groups |
  * | `P:{Q}:s` / `:a` | zset | scheduled ids by run-at / running ids by lease deadline |
+ * | `P:{Q}:a:p` | hash | parked demand of idle workers, by park id (`lua/includes/parks.lua`) |
  * | `P:{Q}:d` / `:f` | list | dead / finished (completed + cancelled) ids, newest first |
  * | `P:{Q}:n` / `:st` | hash | counters and sequences / settings |
  * | `P:{Q}:cfg` | string | queue configuration JSON |
@@ -194,6 +198,7 @@ export class KeyBuilder {
       uniquePrefix: base + SUFFIX.unique,
       historyPrefix: base + SUFFIX.history,
       wakeChannel: base + SUFFIX.wake,
+      handoffPrefix: base + SUFFIX.handoff,
       cancelChannel: base + SUFFIX.cancel,
       settingsChannel: base + SUFFIX.settingsChannel,
     };

@@ -9,6 +9,8 @@ import {
   type EnqueueResult,
   type ExtendResult,
   type GroupInfo,
+  type Handoff,
+  type HandoffChannel,
   type GroupRateLimit,
   type ListGroupsOptions,
   type JobCounts,
@@ -443,6 +445,7 @@ export class RedisStore implements Store {
       keys.uniquePrefix,
       keys.wakeChannel,
       keys.groupPrefix,
+      keys.handoffPrefix,
       end - start,
     ];
     for (let v = startOf(start), last = startOf(end); v < last; v++) args.push(group.values[v] ?? '');
@@ -477,7 +480,10 @@ export class RedisStore implements Store {
   reserve<T = unknown>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> {
     return defer(async () => {
       this.assertOpen();
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`reserve needs n ≥ 1, got ${n}`);
+      const reclaiming = options.park?.cancelSeq !== undefined;
+      if (!Number.isInteger(n) || n < (reclaiming ? 0 : 1)) {
+        throw new InvalidArgumentError(`reserve needs n ≥ ${reclaiming ? 0 : 1}, got ${n}`);
+      }
       if (!(options.leaseMs > 0))
         throw new InvalidArgumentError(`leaseMs must be > 0, got ${options.leaseMs}`);
       const keys = this.keys.queue(queue);
@@ -509,6 +515,10 @@ export class RedisStore implements Store {
         options.groups?.concurrency === undefined ? -1 : Math.max(1, Math.floor(options.groups.concurrency)),
         options.limitSpread ? 1 : 0,
         ...groupLimitArgs(options.groups?.rateLimit),
+        options.park?.id ?? '',
+        options.park?.seq ?? 0,
+        Math.max(1, Math.ceil(options.park?.ttlMs ?? 1)),
+        options.park?.cancelSeq ?? '',
         ...moreLimitArgs(more),
       ];
       const reply = await this.call(
@@ -524,23 +534,13 @@ export class RedisStore implements Store {
       const retryAfterMs = reply.int();
       const nextCheckInMs = reply.int();
       const token = reply.str();
-      const lease = {
+      const count = reply.int();
+      const { jobs, malformed, wellFormed } = readLeased<T>(queue, reply, count, {
         token,
         expiresAt: now + leaseMs,
         startedAt: now,
         ...(options.workerId ? { workerId: options.workerId } : {}),
-      };
-      const count = reply.int();
-      const jobs: ReservedJob<T>[] = [];
-      const malformed: { id: string; reason: string }[] = [];
-      const wellFormed: boolean[] = [];
-      for (let i = 0; i < count; i++) {
-        const id = reply.str();
-        const decoded = toReservedJob<T>(queue, id, readJobFields(reply), lease);
-        wellFormed.push('job' in decoded);
-        if ('job' in decoded) jobs.push(decoded.job);
-        else malformed.push({ id, reason: decoded.reason });
-      }
+      });
       const rejected: RejectedJob[] = [];
       const missing = reply.int();
       for (let i = 0; i < missing; i++) {
@@ -559,6 +559,8 @@ export class RedisStore implements Store {
         for (; position < end; position++) if (wellFormed[position]) kept++;
         if (kept > 0) slots.push({ at, jobs: kept });
       }
+      const reclaimed = reply.int();
+      const parked = reply.int();
       if (malformed.length > 0) {
         await this.rejectMalformed(keys, token, malformed);
         rejected.push(...malformed);
@@ -570,8 +572,67 @@ export class RedisStore implements Store {
         ...(slots.length > 0 ? { slots } : {}),
         ...(retryAfterMs >= 0 ? { retryAfterMs } : {}),
         ...(nextCheckInMs >= 0 ? { nextCheckInMs } : {}),
+        ...(options.park ? { park: { reclaimed, parked } } : {}),
       };
     });
+  }
+
+  /**
+   * The channel an add hands jobs over on to the park `parkId` (`lua/includes/parks.lua`): each
+   * message is one lease, decoded as a reserve's answer is (malformed records dead-lettered).
+   */
+  openHandoffs<T = unknown>(queue: string, parkId: string): HandoffChannel<T> {
+    assertQueueName(queue);
+    const keys = this.keys.queue(queue);
+    const handoffs = new Subject<Handoff<T>>();
+    const listener = this.pubsub.listen(keys.handoffPrefix + parkId, (message) => {
+      this.readHandoff<T>(queue, keys, message).then(
+        (handoff) => {
+          handoffs.next(handoff);
+        },
+        (error: unknown) => {
+          // Its jobs stay leased: lease recovery returns them.
+          this.logger.warn('redis handoff unreadable', { queue, error: String(error) });
+        },
+      );
+    });
+    const closed = this.closed$.subscribe(() => {
+      handoffs.complete();
+    });
+    return {
+      ready: listener.ready,
+      handoffs: handoffs.asObservable(),
+      unpark: async (seq) => {
+        this.assertOpen();
+        const reply = await this.exec('unpark', keys, [parkId, seq]);
+        return typeof reply === 'number' && reply > 0;
+      },
+      close: () => {
+        listener.close();
+        closed.unsubscribe();
+        handoffs.complete();
+      },
+    };
+  }
+
+  private async readHandoff<T>(queue: string, keys: QueueKeys, message: string): Promise<Handoff<T>> {
+    const script = this.scripts.enqueue.versionedName;
+    const reply = Reply.of(JSON.parse(message) as unknown, script, queue);
+    const seq = reply.int();
+    const parked = reply.int();
+    const now = reply.int();
+    const token = reply.str();
+    const leaseMs = reply.int();
+    const workerId = reply.str();
+    const count = reply.int();
+    const { jobs, malformed } = readLeased<T>(queue, reply, count, {
+      token,
+      expiresAt: now + leaseMs,
+      startedAt: now,
+      ...(workerId ? { workerId } : {}),
+    });
+    if (malformed.length > 0) await this.rejectMalformed(keys, token, malformed);
+    return { seq, parked, jobs, rejected: malformed };
   }
 
   /**
@@ -1926,4 +1987,24 @@ function groupLimitArgs(limit: GroupRateLimit | undefined): number[] {
     throw new InvalidArgumentError(`groups.rateLimit.periodMs must be > 0, got ${String(limit.periodMs)}`);
   }
   return [limit.allowed, Math.ceil(limit.periodMs), Math.max(0, Math.ceil(limit.marginMs ?? 0))];
+}
+
+/** Reads `count` leased records (id, field count, fields) of one lease: jobs, and the malformed ones. */
+function readLeased<T>(
+  queue: string,
+  reply: Reply,
+  count: number,
+  lease: ReservedJob['lease'],
+): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
+  const jobs: ReservedJob<T>[] = [];
+  const malformed: RejectedJob[] = [];
+  const wellFormed: boolean[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = reply.str();
+    const decoded = toReservedJob<T>(queue, id, readJobFields(reply), lease);
+    wellFormed.push('job' in decoded);
+    if ('job' in decoded) jobs.push(decoded.job);
+    else malformed.push({ id, reason: decoded.reason });
+  }
+  return { jobs, malformed, wellFormed };
 }

@@ -26,10 +26,11 @@ export type ScriptKeyName = QueueKeyName | 'limiter' | 'workerInfo' | 'workerExp
  * `lua/<name>-<number of keys>.lua`; the loader and a test check that the three agree.
  */
 export const SCRIPT_KEYS = {
-  enqueue: ['counters', 'priorities', 'scheduled'],
+  enqueue: ['counters', 'priorities', 'scheduled', 'settings', 'active'],
   reserve: ['settings', 'priorities', 'scheduled', 'active', 'counters', 'limiter'],
   settle: ['settings', 'priorities', 'scheduled', 'active', 'dead', 'finished', 'counters', 'events'],
   extend: ['active'],
+  unpark: ['active'],
   recover: ['priorities', 'active', 'dead', 'counters', 'events', 'settings', 'finished'],
   reject: ['active', 'dead', 'counters', 'events', 'priorities'],
   cancel: ['settings', 'priorities', 'scheduled', 'active', 'finished', 'counters', 'events'],

@@ -8,6 +8,7 @@ import {
   Queue,
   silentLogger,
   Worker,
+  type Handoff,
   type ReservedJob,
   type Settlement,
 } from '@sluice/core';
@@ -377,6 +378,146 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(await redis.admin.hkeys(`${keys.active}:j`)).toEqual(['']);
     expect((await store.stats('q')).counts.running).toBe(0);
     expect(await redis.admin.keys(`${keys.active}:t:*`)).toEqual([]);
+  });
+
+  describe('parks: an add hands its jobs to a waiting worker', () => {
+    const park = (seq: number, cancelSeq?: number) => ({
+      leaseMs: 10_000,
+      workerId: 'w-1',
+      park: { id: 'p1', seq, ttlMs: 5_000, ...(cancelSeq === undefined ? {} : { cancelSeq }) },
+    });
+    const open = async () => {
+      const channel = store.openHandoffs('q', 'p1');
+      await channel.ready;
+      const received: Handoff[] = [];
+      channel.handoffs.subscribe((h) => received.push(h));
+      return { channel, received };
+    };
+    const until = async (check: () => boolean): Promise<void> => {
+      for (let i = 0; i < 200 && !check(); i++) await sleep(10);
+      expect(check()).toBe(true);
+    };
+
+    it('parks what a short reserve leaves; the next add leases its jobs to the park and sends them', async () => {
+      const keys = store.keys.queue('q');
+      const { channel, received } = await open();
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'ready' }]));
+      const first = await firstValueFrom(store.reserve('q', 3, park(1)));
+      expect(first.jobs.map((j) => j.data)).toEqual(['ready']);
+      expect(first.park).toEqual({ reclaimed: 0, parked: 2 });
+      // Three added at once: two go to the park, one stays ready; a wake-up is sent for it.
+      const wakes: unknown[] = [];
+      const woken = store.wakeups('q').subscribe((w) => wakes.push(w));
+      await sleep(50);
+      const added = await firstValueFrom(
+        store.enqueue([
+          { queue: 'q', data: 'a' },
+          { queue: 'q', data: 'b', priority: 1 },
+          { queue: 'q', data: 'c', timeoutMs: 500 },
+        ]),
+      );
+      await until(() => received.length === 1);
+      const [handoff] = received;
+      expect(handoff).toMatchObject({ seq: 1, parked: 2, rejected: [] });
+      // Lowest priority first: a and c (priority 0), b stays ready.
+      expect(handoff!.jobs.map((j) => [j.id, j.data, j.attempt])).toEqual([
+        [added[0]!.id, 'a', 1],
+        [added[2]!.id, 'c', 1],
+      ]);
+      expect(handoff!.jobs[1]!.timeoutMs).toBe(500);
+      expect(handoff!.jobs[0]!.lease).toMatchObject({ workerId: 'w-1' });
+      expect(new Set(handoff!.jobs.map((j) => j.lease.token)).size).toBe(1);
+      await until(() => wakes.length === 1);
+      woken.unsubscribe();
+      expect(await redis.admin.exists(`${keys.active}:p`)).toBe(0);
+      expect((await store.stats('q')).counts).toMatchObject({ running: 3, ready: 1 });
+      const running = await store.getJob('q', added[0]!.id);
+      expect(running?.lease).toMatchObject({ token: handoff!.jobs[0]!.lease.token, workerId: 'w-1' });
+      // The handed-over lease settles like a reserved one.
+      const settled = await firstValueFrom(store.settle(handoff!.jobs.map((j) => completed(j, j.data))));
+      expect(settled.map((r) => r.applied)).toEqual([true, true]);
+      expect(await store.getJob('q', added[2]!.id)).toMatchObject({ state: JobState.Completed, result: 'c' });
+      // A park is used once: the next add waits in the ready list.
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'd' }]));
+      await sleep(50);
+      expect(received).toHaveLength(1);
+      expect((await store.stats('q')).counts.ready).toBe(2);
+      channel.close();
+    });
+
+    it('hands nothing over while jobs are ready, the queue is paused, or for delayed and grouped jobs', async () => {
+      const { channel, received } = await open();
+      expect((await firstValueFrom(store.reserve('q', 5, park(1)))).park).toEqual({
+        reclaimed: 0,
+        parked: 5,
+      });
+      await store.pause('q');
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'while paused' }]));
+      await store.resume('q');
+      // Ready jobs go first: a later add may not jump them.
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'later' }]));
+      await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }));
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'delayed', delayMs: 60_000 }]));
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'grouped', group: 'g' }]));
+      await sleep(100);
+      expect(received).toEqual([]);
+      // The park is still there: the next reserve takes it back, asking for its jobs too.
+      const again = await firstValueFrom(store.reserve('q', 1, park(2, 1)));
+      expect(again.jobs.map((j) => j.data)).toEqual(['grouped']);
+      expect(again.park).toEqual({ reclaimed: 5, parked: 5 });
+      // A reserve of nothing new renews the park.
+      const renewed = await firstValueFrom(store.reserve('q', 0, park(3, 2)));
+      expect(renewed).toMatchObject({ jobs: [], park: { reclaimed: 5, parked: 5 } });
+      await expect(firstValueFrom(store.reserve('q', 0, park(4)))).rejects.toThrow('n ≥ 1');
+      expect(await channel.unpark(2)).toBe(false);
+      expect(await channel.unpark(3)).toBe(true);
+      expect(await channel.unpark(3)).toBe(false);
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'no park' }]));
+      await sleep(50);
+      expect(received).toEqual([]);
+      channel.close();
+    });
+
+    it('gives a park past its time nothing, and says a handed-over park is gone', async () => {
+      const { channel, received } = await open();
+      await firstValueFrom(store.reserve('q', 1, { ...park(1), park: { id: 'p1', seq: 1, ttlMs: 1 } }));
+      await sleep(20);
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'x' }]));
+      await sleep(50);
+      expect(received).toEqual([]);
+      const taken = await firstValueFrom(store.reserve('q', 1, park(2, 1)));
+      expect(taken.jobs.map((j) => j.data)).toEqual(['x']);
+      expect(taken.park).toEqual({ reclaimed: 1, parked: 1 });
+      const short = await firstValueFrom(store.reserve('q', 1, park(3, 2)));
+      expect(short.park).toEqual({ reclaimed: 1, parked: 2 });
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'y' }]));
+      await until(() => received.length === 1);
+      expect(await channel.unpark(3)).toBe(false);
+      expect((await firstValueFrom(store.reserve('q', 1, park(4, 3)))).park).toEqual({
+        reclaimed: 0,
+        parked: 1,
+      });
+      channel.close();
+    });
+
+    it('recovers the jobs of a handoff nobody received, counting the attempt', async () => {
+      const { channel, received } = await open();
+      await firstValueFrom(store.reserve('q', 2, { ...park(1), leaseMs: 100 }));
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'received' }]));
+      await until(() => received.length === 1);
+      // Nobody listens to the next park (its worker is gone): its jobs come back with lease recovery.
+      channel.close();
+      await firstValueFrom(store.reserve('q', 1, { ...park(2), leaseMs: 100 }));
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'lost' }]));
+      await sleep(200);
+      const { recovered } = await firstValueFrom(store.recoverExpired('q'));
+      expect(recovered).toHaveLength(2);
+      const again = await firstValueFrom(store.reserve('q', 5, { leaseMs: 10_000 }));
+      expect(again.jobs.map((j) => [j.data, j.attempt]).sort()).toEqual([
+        ['lost', 2],
+        ['received', 2],
+      ]);
+    });
   });
 
   it('recovers a lease an earlier version left on the job record, counting its attempt once', async () => {

@@ -7,6 +7,8 @@ import type { InFlight } from '../runtime/in-flight';
 import type {
   FillSpec,
   GroupRules,
+  Handoff,
+  HandoffChannel,
   RateLimitSpec,
   ReserveOptions,
   ReserveResult,
@@ -73,7 +75,18 @@ export interface SourceConfig {
   readonly scheduler?: SchedulerLike;
   /** The clock a reservation's grant times (`sentAt`, `receivedAt`) are read from. Default: the scheduler's. */
   readonly now?: () => number;
+  /**
+   * Park the demand a short answer leaves in the store, so that an add hands its jobs over directly
+   * (see `ParkSpec`), where the store can (`Store.openHandoffs`) and nothing else decides what a
+   * reserve takes (no `limit`, `fill`, `maxActive` or `groups`). Default `true`.
+   */
+  readonly park?: boolean;
 }
+
+/** How long a park outlives the idle sleep after it: the owner parks again before then. */
+const PARK_SLACK_MS = 1000;
+/** How long a handed-over park's jobs may take to arrive before its demand is given back. */
+const HANDOFF_WAIT_MS = 5000;
 
 /**
  * A demand-driven source of reserved jobs: each emission is one {@link Reservation} (the jobs one
@@ -94,6 +107,11 @@ export interface SourceConfig {
  * limit it sleeps exactly `retryAfterMs` and no wake-up cuts that short, so a limited pipeline makes
  * no store calls until the limit frees a slot. A paused queue is not polled until resumed. A failing
  * store call gives its demand back and is retried after a backoff.
+ *
+ * Parking (`park`, where the store can): the demand a short answer leaves stays in the store while
+ * the source sleeps, and the next add leases its jobs to it and sends them straight over the
+ * park's channel (emitted like a reserve's). That demand is held, not given back, until the jobs
+ * arrive or the next reserve (or a drain, a pause) finds the park unused.
  *
  * The source completes when the demand channel is cancelled (a drain) and no call is in flight.
  *
@@ -167,6 +185,24 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       return groups.length > 0 ? { groups } : {};
     };
 
+    // Parking: the channel (once subscribed), the park the store holds for us, and parks the store
+    // handed over whose jobs have not arrived yet (their demand is still held).
+    const parking =
+      config.park !== false &&
+      store.openHandoffs !== undefined &&
+      !config.limit &&
+      !config.fill &&
+      config.maxActive === undefined &&
+      !config.groups;
+    let channel: HandoffChannel<T> | undefined;
+    let channelReady = false;
+    let parkSeq = 0;
+    let park: { seq: number; held: number } | undefined;
+    let cancelling: { seq: number; held: number; arrived: boolean } | undefined;
+    const awaiting = new Map<number, { held: number; timeout: Subscription }>();
+    let early: Handoff<T> | undefined; // arrived before the reserve that parked it answered
+    const parkTtlMs = (): number => maxIdle + PARK_SLACK_MS;
+
     let busy = false; // a reserve call is in flight
     let paused = false;
     let sleep: Subscription | undefined;
@@ -177,11 +213,86 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
 
     const finishIfDrained = (): boolean => {
       if (demand.isCancelled && !busy) {
+        if (park) {
+          unpark();
+          return false;
+        }
+        if (awaiting.size > 0) return false;
         sleep?.unsubscribe();
         subscriber.complete();
         return true;
       }
       return false;
+    };
+
+    // The jobs of a park, leased by an add: emitted like a reserve's, the rest of its demand back.
+    const emitHandoff = (handoff: Handoff<T>, held: number): void => {
+      const jobs = handoff.jobs;
+      if (held > jobs.length) demand.giveBack(held - jobs.length);
+      const first = jobs[0];
+      if (!first || subscriber.closed) return;
+      idleMs = minIdle;
+      config.inFlight?.add(jobs);
+      const at = now();
+      const storeNow = first.lease.startedAt;
+      subscriber.next({ jobs, grant: { at: storeNow, storeNow, sentAt: at, receivedAt: at } });
+    };
+    const onHandoff = (handoff: Handoff<T>): void => {
+      const seq = handoff.seq;
+      const waiting = awaiting.get(seq);
+      if (park?.seq === seq) {
+        const held = park.held;
+        park = undefined;
+        emitHandoff(handoff, held);
+        wake(); // park again (or reserve what came meanwhile)
+      } else if (cancelling?.seq === seq) {
+        cancelling.arrived = true;
+        emitHandoff(handoff, cancelling.held);
+      } else if (waiting) {
+        awaiting.delete(seq);
+        waiting.timeout.unsubscribe();
+        emitHandoff(handoff, waiting.held);
+        finishIfDrained();
+      } else if (busy && seq === parkSeq) {
+        early = handoff;
+      } else {
+        // No demand held for it (a park whose reserve failed): lease recovery returns its jobs.
+        config.onError?.(new Error(`handoff of an unknown park (${seq}): left to lease recovery`));
+      }
+    };
+    // A park the store handed over: its jobs are on their way; their demand is held until then.
+    const awaitHandoff = (seq: number, held: number): void => {
+      const timeout = timer(HANDOFF_WAIT_MS, scheduler).subscribe(() => {
+        awaiting.delete(seq);
+        demand.giveBack(held);
+        config.onError?.(new Error(`handoff ${seq} did not arrive: its jobs are left to lease recovery`));
+        pump();
+      });
+      awaiting.set(seq, { held, timeout });
+    };
+    // Takes the park back without reserving (a drain, a pause).
+    const unpark = (): void => {
+      if (!park || busy || !channel) return;
+      const { seq, held } = park;
+      park = undefined;
+      busy = true;
+      channel.unpark(seq).then(
+        (removed) => {
+          enter(() => {
+            busy = false;
+            if (removed) demand.giveBack(held);
+            else awaitHandoff(seq, held);
+            finishIfDrained();
+          });
+        },
+        () => {
+          enter(() => {
+            busy = false;
+            awaitHandoff(seq, held);
+            finishIfDrained();
+          });
+        },
+      );
     };
 
     const sleepFor = (ms: number, hard: boolean): void => {
@@ -217,11 +328,17 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
     ): void => {
       // Still busy while its reservations are emitted: a drain they trigger must not complete the
       // source before the last of them is out.
-      const woken = wokenWhileBusy;
+      let woken = wokenWhileBusy;
       wokenWhileBusy = false;
       errorMs = minIdle;
       const got = result.jobs.length;
-      if (got < taken) demand.giveBack(taken - got);
+      const parked = result.park?.parked ?? 0;
+      const reclaimed = result.park?.reclaimed ?? 0;
+      // An earlier park still there was taken back into this call: its demand counts as taken.
+      const asked = taken + (reclaimed > 0 ? (cancelling?.held ?? 0) : 0);
+      if (got + parked < asked) demand.giveBack(asked - got - parked);
+      // A park handed over before this answer came: reserve again at once rather than sleep.
+      if (settlePark(reclaimed > 0, parked)) woken = true;
       const first = result.jobs[0];
       if (first) {
         idleMs = minIdle;
@@ -265,16 +382,38 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
         sleepFor(maxIdle, false);
       } else if (result.retryAfterMs !== undefined) {
         sleepFor(result.retryAfterMs, true);
-      } else if (got < taken && !woken) {
+      } else if (got < asked && !woken) {
         const idle = got === 0 ? idleMs : minIdle;
         if (got === 0) idleMs = Math.min(maxIdle, idleMs * 2);
         sleepFor(Math.min(idle, result.nextCheckInMs ?? Infinity), false);
       }
     };
 
+    // After a reserve that named parks: the earlier one's fate, and the new one.
+    // True if the new park's jobs came already.
+    const settlePark = (cancelled: boolean, parked: number): boolean => {
+      const was = cancelling;
+      cancelling = undefined;
+      if (was && !was.arrived && !cancelled) awaitHandoff(was.seq, was.held);
+      const arrived = early;
+      early = undefined;
+      if (parked > 0) {
+        park = { seq: parkSeq, held: parked };
+        if (arrived?.seq === parkSeq) {
+          onHandoff(arrived);
+          return true;
+        }
+      }
+      return false;
+    };
+
     const onFailure = (taken: number, error: unknown): void => {
       busy = false;
       demand.giveBack(taken);
+      // Whether the earlier park was taken back is unknown: wait for its jobs a while.
+      if (cancelling && !cancelling.arrived) awaitHandoff(cancelling.seq, cancelling.held);
+      cancelling = undefined;
+      early = undefined;
       config.onError?.(error);
       if (finishIfDrained()) return;
       sleepFor(errorMs, false);
@@ -286,11 +425,21 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       if (busy || sleep || paused || subscriber.closed) return;
       if (finishIfDrained()) return;
       const taken = demand.take(maxBatch, multipleOf);
-      if (taken === 0) return;
+      // With nothing new to ask for, a park is still renewed (its time runs out otherwise).
+      if (taken === 0 && !(park && parking && channelReady)) return;
       busy = true;
       let answered = false;
       const requestedAt = now();
-      const options = reserveOptions();
+      let options = reserveOptions();
+      if (parking && channelReady) {
+        parkSeq++;
+        options = {
+          ...options,
+          park: { id: parkId, seq: parkSeq, ttlMs: parkTtlMs(), ...(park ? { cancelSeq: park.seq } : {}) },
+        };
+        if (park) cancelling = { ...park, arrived: false };
+        park = undefined;
+      }
       // The margin this call asked the store to count the window with (the gate may use it all).
       const marginMs = options.limit?.marginMs ?? options.groups?.rateLimit?.marginMs;
       pendingCall = store.reserve<T>(queue, taken, options).subscribe({
@@ -347,11 +496,31 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       }
     }
 
+    const parkId = parking ? `${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}` : '';
+    const subs: Subscription[] = [];
+    if (parking && store.openHandoffs) {
+      const opened = store.openHandoffs<T>(queue, parkId);
+      channel = opened;
+      subs.push(
+        opened.handoffs.subscribe((handoff) => {
+          enter(() => {
+            onHandoff(handoff);
+          });
+        }),
+      );
+      opened.ready.then(
+        () => {
+          channelReady = true;
+        },
+        () => undefined, // not subscribed: this source polls
+      );
+    }
     // Pause state and wake-ups first: the demand subscription below starts reserving at once.
-    const subs: Subscription[] = [
+    subs.push(
       (config.paused ?? EMPTY).subscribe((p) => {
         paused = p;
-        if (!p) wake();
+        if (p) unpark();
+        else wake();
         pump();
       }),
       (config.wakeups ?? EMPTY).subscribe(() => {
@@ -365,12 +534,16 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
           finishIfDrained();
         },
       }),
-    ];
+    );
 
     return () => {
       for (const s of subs) s.unsubscribe();
       sleep?.unsubscribe();
       pendingCall?.unsubscribe();
+      for (const w of awaiting.values()) w.timeout.unsubscribe();
+      // A park left behind would take jobs nobody runs until their lease ran out.
+      if (park && channel) channel.unpark(park.seq).catch(() => undefined);
+      channel?.close();
     };
   });
 }

@@ -23,6 +23,7 @@ import type {
   ReserveResult,
   Store,
   WorkerInfo,
+  HandoffChannel,
 } from '../store/store';
 
 /**
@@ -160,6 +161,7 @@ class InstrumentedStore implements Store {
   declare readonly updateQueueConfig?: NonNullable<Store['updateQueueConfig']>;
   declare readonly drain?: NonNullable<Store['drain']>;
   declare readonly obliterate?: NonNullable<Store['obliterate']>;
+  declare readonly openHandoffs?: NonNullable<Store['openHandoffs']>;
 
   constructor(
     private readonly inner: Store,
@@ -173,6 +175,34 @@ class InstrumentedStore implements Store {
     if (inner.updateQueueConfig) this.updateQueueConfig = inner.updateQueueConfig.bind(inner);
     if (inner.drain) this.drain = inner.drain.bind(inner);
     if (inner.obliterate) this.obliterate = inner.obliterate.bind(inner);
+    const openHandoffs = inner.openHandoffs?.bind(inner);
+    if (openHandoffs) {
+      // A handoff leases jobs as a reserve does: reported as one that took no time.
+      this.openHandoffs = <T>(queue: string, parkId: string): HandoffChannel<T> => {
+        const channel = openHandoffs<T>(queue, parkId);
+        return {
+          ...channel,
+          handoffs: channel.handoffs.pipe(
+            tap((handoff) => {
+              if (!this.telemetry.observed) return;
+              const at = this.now();
+              this.telemetry.emit({
+                type: 'reserve',
+                queue,
+                at,
+                requested: handoff.parked,
+                reserved: handoff.jobs.length,
+                durationMs: 0,
+                paused: false,
+              });
+              for (const r of handoff.rejected) {
+                this.telemetry.emit({ type: 'rejected', queue, at, jobId: r.id, reason: r.reason });
+              }
+            }),
+          ),
+        };
+      };
+    }
   }
 
   get kind(): string {

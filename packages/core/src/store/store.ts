@@ -261,6 +261,57 @@ export interface ReserveOptions {
   readonly groups?: GroupRules;
   /** Recorded on each lease as `Lease.workerId`, so inspection can tell who holds a running job. */
   readonly workerId?: string;
+  /**
+   * Park what the reserve leaves of `n` (a store with {@link Store.openHandoffs} only; a caller with
+   * no `limit`, `fill`, `maxActive` or `groups`). See {@link ParkSpec}.
+   */
+  readonly park?: ParkSpec;
+}
+
+/**
+ * A caller's wish to wait in the store instead of polling. When a reserve leases fewer than `n`
+ * jobs and the queue is not paused, the rest of `n` is parked under `id` until `ttlMs` from the
+ * store's now: the next add that finds nothing ready before it leases its new (due, ungrouped) jobs
+ * to the park and sends them over the park's channel ({@link Store.openHandoffs}) — one hop from
+ * the add to the handler instead of a wake-up and a reserve. A park is used once: after a handoff
+ * the caller reserves again to park again.
+ *
+ * A caller holds at most one park: each reserve first removes the park of sequence `cancelSeq`
+ * (when given) and, if it was still there, reserves for its demand too ({@link ReserveResult.park}). Jobs handed to
+ * a park whose owner is gone come back with lease recovery, like any lease.
+ */
+export interface ParkSpec {
+  /** The caller's park id, the same for each of its reserves (its channel's name). */
+  readonly id: string;
+  /** This park's sequence number, new for each reserve. */
+  readonly seq: number;
+  readonly ttlMs: number;
+  /**
+   * The sequence of the caller's earlier park, removed before anything else; if it was still there,
+   * its size is added to `n` (which may then be 0: a park renewed).
+   */
+  readonly cancelSeq?: number;
+}
+
+/** A park's lease, handed over by an add (see {@link ParkSpec}). */
+export interface Handoff<T = unknown> {
+  /** The park's sequence. */
+  readonly seq: number;
+  /** The park's size: the jobs are at most this many; the rest of it is not parked any more. */
+  readonly parked: number;
+  readonly jobs: readonly ReservedJob<T>[];
+  /** Malformed records among them: dead-lettered, not in `jobs`. */
+  readonly rejected: readonly RejectedJob[];
+}
+
+/** The channel a caller's parks are handed over on. */
+export interface HandoffChannel<T = unknown> {
+  /** Resolves once handoffs can arrive: park only after it (one sent before is not received). */
+  readonly ready: Promise<void>;
+  readonly handoffs: Observable<Handoff<T>>;
+  /** Removes the park of sequence `seq` if still there: `true` if it was (nothing was handed over). */
+  unpark(seq: number): Promise<boolean>;
+  close(): void;
 }
 
 /** How soon a reserve held back by `maxActive` suggests looking again, in ms. */
@@ -299,6 +350,12 @@ export interface ReserveResult<T = unknown> {
   /** The queue is paused; nothing was reserved. */
   readonly paused: boolean;
   readonly rejected: readonly RejectedJob[];
+  /**
+   * With `ReserveOptions.park`: the size of the earlier park (`cancelSeq`) if it was still there
+   * (now removed, and added to `n`; 0 if it was handed over or its time ran out), and how much of
+   * `n` is parked now.
+   */
+  readonly park?: { readonly reclaimed: number; readonly parked: number };
 }
 
 export interface EnqueueResult {
@@ -542,6 +599,11 @@ export interface Store {
   recoverExpired(queue: string): Observable<RecoverResult>;
   /** Emits when jobs are added to the queue, so an idle pipeline can reserve at once. Best effort. */
   wakeups(queue: string): Observable<void>;
+  /**
+   * Optional: the channel of the park `parkId` of `queue` (see {@link ParkSpec}). A store without it
+   * is polled and woken up instead.
+   */
+  openHandoffs?<T = unknown>(queue: string, parkId: string): HandoffChannel<T>;
   /** Emits the ids of running jobs of the queue that someone cancelled. */
   cancellations(queue: string): Observable<string>;
   /** Emits the queue's settings now and whenever they change. */

@@ -10,10 +10,17 @@
   includes/groups.lua) or, when due later, to the scheduled zset. Automatic ids come from
   the `id` sequence of the counters hash and skip ids a caller already took.
 
+  Handoff (includes/parks.lua): when workers have parked their demand, the queue is not paused and
+  nothing was ready before this add, its new ungrouped due jobs go to the parks instead (lowest
+  priority first, in order), leased and published to each park's channel; the rest go to the ready
+  lists as above, and the wake channel is told only when some did.
+
   KEYS:
     1  counters    hash  totals and sequences (id: automatic ids, e: enqueued total)
     2  priorities  zset  priorities that have ready jobs
     3  scheduled   zset  scheduled job ids by run-at
+    4  settings    hash  queue settings (p = 1 while paused: nothing is handed over)
+    5  active      zset  leases (includes/leases.lua); its `:p` hash holds the parks
 
   ARGV:
     1  jobPrefix     prefix of job record keys
@@ -21,8 +28,9 @@
     3  uniquePrefix  prefix of unique-key locks
     4  wakeChannel   channel told when jobs were added
     5  groupPrefix   prefix of the group keys (includes/groups.lua)
-    6  count         number of jobs that follow
-    7… per job: the number k of options it sets, its data JSON, then k pairs of an option letter and
+    6  handoffPrefix prefix of the parks' channels
+    7  count         number of jobs that follow
+    8… per job: the number k of options it sets, its data JSON, then k pairs of an option letter and
        its value (a job with every default is two values: '0' and its data):
          i id (absent: automatic)      n name (absent: the queue's)   p priority (0)
          D delayMs                     r runAt (epoch ms; wins over D) m maxAttempts
@@ -46,11 +54,13 @@
 --- @include "includes/ready.lua"
 --- @include "includes/groups.lua"
 --- @include "includes/publish.lua"
+--- @include "includes/leases.lua"
+--- @include "includes/parks.lua"
 
-local countersKey, prioritiesKey, scheduledKey = KEYS[1], KEYS[2], KEYS[3]
+local countersKey, prioritiesKey, scheduledKey, settingsKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix, readyPrefix, uniquePrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local groupPrefix = ARGV[5]
-local count = tonumber(ARGV[6])
+local groupPrefix, handoffPrefix = ARGV[5], ARGV[6]
+local count = tonumber(ARGV[7])
 if not count then
   return -2
 end
@@ -58,7 +68,7 @@ local OPTION = { i = true, n = true, p = true, D = true, r = true, m = true, t =
   U = true, R = true, q = true, T = true, G = true }
 -- First pass, before any write: the arguments are whole, and how many jobs take an automatic id.
 local autoCount = 0
-local at = 7
+local at = 8
 for _ = 1, count do
   local k = tonumber(ARGV[at])
   if not k or not ARGV[at + 1] then
@@ -79,7 +89,7 @@ for _ = 1, count do
   end
   at = at + 2 + 2 * k
 end
-if #ARGV ~= 6 + (at - 7) then
+if #ARGV ~= 7 + (at - 8) then
   return -2
 end
 
@@ -90,6 +100,8 @@ local nReply = 1
 local batch = readyBatch()
 local scheduled = {}
 local created = 0
+-- With parks waiting, the records of the jobs made ready, for the handoff messages.
+local fieldsOf = redis.call('EXISTS', parksKey(activeKey)) == 1 and {} or nil
 
 -- The highest digits-only id a caller chose (ix), or nil where the queue predates ix: automatic ids
 -- at or below it are checked for a record, above it they cannot have one.
@@ -196,12 +208,15 @@ local function addWithOptions(data, job)
     groupPush(groupPrefix, job.G, priority, id, false, readyPrefix, prioritiesKey)
   else
     readyAdd(batch, priority, id)
+    if fieldsOf then
+      fieldsOf[id] = fields
+    end
   end
   created = created + 1
   return id, 0
 end
 
-at = 7
+at = 8
 for _ = 1, count do
   local k = tonumber(ARGV[at])
   local data = ARGV[at + 1]
@@ -211,6 +226,9 @@ for _ = 1, count do
     id, duplicate = takeAutoId(), 0
     redis.call('HSET', jobPrefix .. id, 'd', data, 'c', nowS)
     readyAdd(batch, '0', id)
+    if fieldsOf then
+      fieldsOf[id] = { 'd', data, 'c', nowS }
+    end
     created = created + 1
   else
     local job = {}
@@ -225,6 +243,46 @@ for _ = 1, count do
   at = at + 2 + 2 * k
 end
 
+-- Handoff: only when nothing was ready before (grouped jobs of this add are ready by now too), so
+-- the jobs handed over are the ones a reserve would take next.
+local handed = 0
+if fieldsOf and #batch.order > 0 and redis.call('ZCARD', prioritiesKey) == 0 and redis.call('HGET', settingsKey, 'p') ~= '1' then
+  local parks = parksOpen(activeKey, now)
+  if #parks > 0 then
+    table.sort(batch.order, function(a, b)
+      return tonumber(a) < tonumber(b)
+    end)
+    local queued, priorityOf = {}, {}
+    for _, p in ipairs(batch.order) do
+      for _, id in ipairs(batch.lists[p]) do
+        queued[#queued + 1] = id
+        priorityOf[#queued] = p
+      end
+    end
+    local next = 1
+    for _, park in ipairs(parks) do
+      if next > #queued then
+        break
+      end
+      local ids = {}
+      for i = next, math.min(#queued, next + park.jobs - 1) do
+        ids[#ids + 1] = queued[i]
+      end
+      next = next + #ids
+      local token = string.format('%d.%d.%d', redis.call('HINCRBY', countersKey, 'tk', 1), now, #ids)
+      leaseOpen(activeKey, token, ids, string.format('%d', now + park.leaseMs), park.workerId)
+      redis.call('HDEL', parksKey(activeKey), park.id)
+      publish(handoffPrefix .. park.id, parkMessage(park, now, token, ids, fieldsOf))
+    end
+    -- What no park took stays ready, in order.
+    local rest = readyBatch()
+    for i = next, #queued do
+      readyAdd(rest, priorityOf[i], queued[i])
+    end
+    batch = rest
+    handed = next - 1
+  end
+end
 readyFlush(batch, readyPrefix, prioritiesKey)
 if #scheduled > 0 then
   callChunked('ZADD', scheduledKey, scheduled)
@@ -234,6 +292,8 @@ if chosenMax and chosenMax ~= chosenMaxWas then
 end
 if created > 0 then
   redis.call('HINCRBY', countersKey, 'e', created)
-  publish(wakeChannel, '')
+  if created > handed then
+    publish(wakeChannel, '')
+  end
 end
 return reply

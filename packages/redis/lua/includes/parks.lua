@@ -1,0 +1,73 @@
+--[[
+  Parks: a worker's demand left over by a reserve that found too few ready jobs, kept so that the
+  next add hands its jobs over directly (one hop from the add to the handler) instead of waking the
+  worker to reserve them (two more).
+
+    <active>:p  hash  park id -> `<seq>|<jobs>|<deadline>|<leaseMs>|<worker>`
+
+  A park belongs to one caller (its id) and is replaced by that caller's next reserve. An add that
+  finds nothing ready before it (so its jobs would be next in line anyway), on an unpaused queue,
+  leases up to `jobs` of its new ungrouped, due jobs to the park under one lease (includes/leases.lua),
+  deletes the park and publishes the lease on `<handoffPrefix><park id>` (parkMessage). A park past
+  its deadline gets nothing; one a minute past it (its owner is gone) is deleted by the next add that
+  finds it.
+]]
+
+local PARK_STALE_MS = 60000
+
+local function parksKey(activeKey)
+  return activeKey .. ':p'
+end
+
+-- Removes the park `id` if it is still there with sequence `seq`: its size if it was, else 0
+-- (handed over, expired and deleted, or never made; a park of another sequence stays).
+local function parkCancel(activeKey, id, seq)
+  local key = parksKey(activeKey)
+  local v = redis.call('HGET', key, id)
+  if not v then
+    return 0
+  end
+  local s, jobs = string.match(v, '^(%d+)|(%d+)|')
+  if s ~= seq then
+    return 0
+  end
+  redis.call('HDEL', key, id)
+  return tonumber(jobs)
+end
+
+local function parkPut(activeKey, id, seq, jobs, deadline, leaseMs, workerId)
+  redis.call('HSET', parksKey(activeKey), id, string.format('%s|%d|%d|%d|%s', seq, jobs, deadline, leaseMs, workerId))
+end
+
+-- The parks that can take jobs now: { id, seq, jobs, leaseMs, workerId } each; stale ones deleted.
+local function parksOpen(activeKey, now)
+  local key = parksKey(activeKey)
+  local all = redis.call('HGETALL', key)
+  local open = {}
+  for i = 1, #all, 2 do
+    local seq, jobs, deadline, leaseMs, workerId = string.match(all[i + 1], '^(%d+)|(%d+)|(%d+)|(%d+)|(.*)$')
+    deadline = tonumber(deadline)
+    if not deadline or deadline < now - PARK_STALE_MS then
+      redis.call('HDEL', key, all[i])
+    elseif deadline >= now then
+      open[#open + 1] = { id = all[i], seq = seq, jobs = tonumber(jobs), leaseMs = tonumber(leaseMs), workerId = workerId }
+    end
+  end
+  return open
+end
+
+-- The message of a handoff (a JSON array of strings): the park's sequence and size, now, the
+-- lease's token, length and worker, the job count, and per job its id, field count and fields (the
+-- record as a reserve answers it).
+local function parkMessage(park, now, token, ids, fieldsOf)
+  local m = { park.seq, tostring(park.jobs), string.format('%d', now), token, tostring(park.leaseMs), park.workerId, tostring(#ids) }
+  for _, id in ipairs(ids) do
+    local f = fieldsOf[id]
+    m[#m + 1] = id
+    m[#m + 1] = tostring(#f)
+    for j = 1, #f do
+      m[#m + 1] = tostring(f[j])
+    end
+  end
+  return cjson.encode(m)
+end

@@ -1,0 +1,185 @@
+import { firstValueFrom, tap, type Observable } from 'rxjs';
+import {
+  definePipeline,
+  silentLogger,
+  Worker,
+  type ReserveOptions,
+  type ReserveResult,
+  type Store,
+} from '@sluice/core';
+import type { RedisStore } from '@sluice/redis';
+import { sleep, storeFixture, useRedisWithAdmin } from './helpers';
+
+/**
+ * The store, counting the answers of its reserve calls: a job that starts with no answer since its
+ * add came by handoff (the answer of a reserve needs a turn of the event loop; a handoff's start
+ * does not wait for one).
+ */
+function counting(store: RedisStore): { store: Store; answers: () => number } {
+  let answers = 0;
+  const wrapped = Object.create(store) as Store;
+  Object.defineProperty(wrapped, 'reserve', {
+    value: <T>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> =>
+      store.reserve<T>(queue, n, options).pipe(
+        tap(() => {
+          answers++;
+        }),
+      ),
+  });
+  return { store: wrapped, answers: () => answers };
+}
+
+const until = async (check: () => boolean, what: string): Promise<void> => {
+  for (let i = 0; i < 1000 && !check(); i++) await sleep(10);
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+};
+
+describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
+  const redis = useRedisWithAdmin();
+  let fx: Awaited<ReturnType<typeof storeFixture>>;
+  beforeEach(async () => {
+    fx = await storeFixture(redis.admin, { url: redis.url }, 'handoff');
+  });
+  afterEach(async () => {
+    await fx.cleanup!();
+  });
+
+  it('starts a job added to an empty queue with no reserve answered in between, and parks again after', async () => {
+    const { store, answers } = counting(fx.store);
+    const started: { data: number; answersBefore: number; attempt: number }[] = [];
+    const worker = new Worker({
+      store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<number>({
+          queue: 'q',
+          concurrency: 2,
+          // No poll in the test's time: only a handoff (or a wake-up) can start a job.
+          idle: { minMs: 20_000, maxMs: 20_000 },
+          handler: (job) => {
+            started.push({ data: job.data, answersBefore: answers(), attempt: job.attempt });
+          },
+        }),
+      ],
+    });
+    const parks = `${fx.store.keys.queue('q').active}:p`;
+    // Until the park in Redis holds at least `jobs`.
+    const parked = async (jobs: number): Promise<void> => {
+      for (let i = 0; i < 500; i++) {
+        const value = Object.values(await redis.admin.hgetall(parks))[0];
+        if (Number(value?.split('|')[1] ?? 0) >= jobs) return;
+        await sleep(10);
+      }
+      throw new Error(`no park of ${jobs}`);
+    };
+    worker.start();
+    try {
+      // Two jobs at once: both go to the park (all of the concurrency).
+      await parked(2);
+      let before = answers();
+      await firstValueFrom(fx.store.enqueue([1, 2].map((n) => ({ queue: 'q', data: n }))));
+      await until(() => started.length === 2, 'jobs 1 and 2');
+      expect(started).toEqual([
+        { data: 1, answersBefore: before, attempt: 1 },
+        { data: 2, answersBefore: before, attempt: 1 },
+      ]);
+      // Then one at a time: the pipeline parks again after each.
+      for (const n of [3, 4, 5]) {
+        await parked(1);
+        before = answers();
+        await firstValueFrom(fx.store.enqueue([{ queue: 'q', data: n }]));
+        await until(() => started.length === n, `job ${n}`);
+        expect(started[n - 1]).toEqual({ data: n, answersBefore: before, attempt: 1 });
+      }
+      await parked(1);
+    } finally {
+      await worker.close({ timeoutMs: 5_000 });
+    }
+    // A closed worker leaves no park behind: the next add waits in the ready list.
+    expect(await redis.admin.hlen(parks)).toBe(0);
+    await firstValueFrom(fx.store.enqueue([{ queue: 'q', data: 6 }]));
+    const stats = await fx.store.stats('q');
+    expect(stats.counts).toMatchObject({ ready: 1, running: 0 });
+    expect(stats.totals).toMatchObject({ completed: 5 });
+  });
+
+  it('takes its park back while paused, and runs what came meanwhile once resumed', async () => {
+    const started: number[] = [];
+    const worker = new Worker({
+      store: fx.store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<number>({
+          queue: 'q',
+          concurrency: 3,
+          handler: (job) => {
+            started.push(job.data);
+          },
+        }),
+      ],
+    });
+    worker.start();
+    const parks = `${fx.store.keys.queue('q').active}:p`;
+    try {
+      for (let i = 0; i < 200 && (await redis.admin.hlen(parks)) === 0; i++) await sleep(10);
+      expect(await redis.admin.hlen(parks)).toBe(1);
+      worker.pause();
+      for (let i = 0; i < 200 && (await redis.admin.hlen(parks)) === 1; i++) await sleep(10);
+      expect(await redis.admin.hlen(parks)).toBe(0);
+      await firstValueFrom(fx.store.enqueue([{ queue: 'q', data: 1 }]));
+      await sleep(100);
+      expect(started).toEqual([]);
+      expect((await fx.store.stats('q')).counts).toMatchObject({ ready: 1, running: 0 });
+      worker.resume();
+      await until(() => started.length === 1, 'the job after resume');
+    } finally {
+      await worker.close({ timeoutMs: 5_000 });
+    }
+  });
+
+  it('never runs more handlers at once than its concurrency while adds are handed over', async () => {
+    let running = 0;
+    let most = 0;
+    let done = 0;
+    const worker = new Worker({
+      store: fx.store,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<number>({
+          queue: 'q',
+          concurrency: 3,
+          handler: async () => {
+            running++;
+            most = Math.max(most, running);
+            await sleep(Math.random() * 8);
+            running--;
+            done++;
+          },
+        }),
+      ],
+    });
+    worker.start();
+    let leasedMost = 0;
+    const total = 150;
+    const added = Array.from({ length: total }, (_, i) => 1 + (i % 4)).reduce((a, b) => a + b, 0);
+    try {
+      await sleep(200);
+      for (let i = 0; i < total; i++) {
+        const burst = 1 + (i % 4);
+        await firstValueFrom(
+          fx.store.enqueue(Array.from({ length: burst }, () => ({ queue: 'q', data: i }))),
+        );
+        if (i % 10 === 0) leasedMost = Math.max(leasedMost, (await fx.store.stats('q')).counts.running);
+        await sleep(Math.random() * 4);
+      }
+      await until(() => done === added, 'every job');
+    } finally {
+      await worker.close({ timeoutMs: 5_000 });
+    }
+    expect(most).toBeLessThanOrEqual(3);
+    // Leased at once (sampled): no more than the concurrency (no prefetch by default), however the
+    // jobs came (handed over or reserved).
+    expect(leasedMost).toBeLessThanOrEqual(3);
+    expect((await fx.store.stats('q')).totals).toMatchObject({ completed: added });
+  });
+});
