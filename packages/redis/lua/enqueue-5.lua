@@ -271,7 +271,7 @@ if fieldsOf and #batch.order > 0 and redis.call('ZCARD', prioritiesKey) == 0 and
       next = next + #ids
       local token = string.format('%d.%d.%d', redis.call('HINCRBY', countersKey, 'tk', 1), now, #ids)
       leaseOpen(activeKey, token, ids, string.format('%d', now + park.leaseMs), park.workerId)
-      redis.call('HDEL', parksKey(activeKey), park.id)
+      parkTake(activeKey, park, #ids)
       publish(handoffPrefix .. park.id, parkMessage(park, now, token, ids, fieldsOf))
     end
     -- What no park took stays ready, in order.

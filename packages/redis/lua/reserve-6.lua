@@ -75,8 +75,8 @@
                       a caller with no limit, fill, cap or group rules
     24 parkSeq        the park's sequence
     25 parkTtlMs      the park takes jobs until this long after now
-    26 cancelSeq      '' or the sequence of the caller's earlier park: removed first and, if it was
-                      still there, its size added to n (n may then be 0: a park renewed)
+    26 cancelSeq      '' or the sequence of the caller's earlier park: removed first and what is
+                      left of it added to n (n may then be 0: a park renewed)
     27 moreLimits     number of further limits (0…); then per limit: allowed, periodMs, marginMs
 
   Returns:
@@ -85,8 +85,8 @@
       attempt field is one behind), missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
       time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
-      all is placed at now), reclaimed (the size of the earlier park, now removed and part of n; 0
-      when it was handed over or is gone), parked (the part of n parked now) }
+      all is placed at now), reclaimed (what was left of the earlier park, now removed and part of
+      n; 0 when all of it was handed over or it is gone), parked (the part of n parked now) }
 
   Errors:
     -2  malformed arguments (a client of another version)

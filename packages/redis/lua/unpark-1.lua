@@ -10,7 +10,7 @@
     2  seq     the park's sequence
 
   Returns:
-    The park's size if it was there (it is removed), 0 if it was handed over or is gone.
+    What was left of the park (it is removed), 0 if all of it was handed over or it is gone.
 
   Errors:
     -2  malformed arguments (a client of another version)

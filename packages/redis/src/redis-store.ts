@@ -605,7 +605,7 @@ export class RedisStore implements Store {
       unpark: async (seq) => {
         this.assertOpen();
         const reply = await this.exec('unpark', keys, [parkId, seq]);
-        return typeof reply === 'number' && reply > 0;
+        return typeof reply === 'number' && reply > 0 ? reply : 0;
       },
       close: () => {
         listener.close();

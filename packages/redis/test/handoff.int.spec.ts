@@ -67,7 +67,10 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
     const parked = async (jobs: number): Promise<void> => {
       for (let i = 0; i < 500; i++) {
         const value = Object.values(await redis.admin.hgetall(parks))[0];
-        if (Number(value?.split('|')[1] ?? 0) >= jobs) return;
+        if (Number(value?.split('|')[1] ?? 0) >= jobs) {
+          await sleep(50); // and the reserve that made it has had its answer
+          return;
+        }
         await sleep(10);
       }
       throw new Error(`no park of ${jobs}`);

@@ -437,7 +437,7 @@ describe('RedisStore (one node): beyond the contract', () => {
       const settled = await firstValueFrom(store.settle(handoff!.jobs.map((j) => completed(j, j.data))));
       expect(settled.map((r) => r.applied)).toEqual([true, true]);
       expect(await store.getJob('q', added[2]!.id)).toMatchObject({ state: JobState.Completed, result: 'c' });
-      // A park is used once: the next add waits in the ready list.
+      // A park used up is gone: the next add waits in the ready list.
       await firstValueFrom(store.enqueue([{ queue: 'q', data: 'd' }]));
       await sleep(50);
       expect(received).toHaveLength(1);
@@ -469,16 +469,43 @@ describe('RedisStore (one node): beyond the contract', () => {
       const renewed = await firstValueFrom(store.reserve('q', 0, park(3, 2)));
       expect(renewed).toMatchObject({ jobs: [], park: { reclaimed: 5, parked: 5 } });
       await expect(firstValueFrom(store.reserve('q', 0, park(4)))).rejects.toThrow('n ≥ 1');
-      expect(await channel.unpark(2)).toBe(false);
-      expect(await channel.unpark(3)).toBe(true);
-      expect(await channel.unpark(3)).toBe(false);
+      expect(await channel.unpark(2)).toBe(0);
+      expect(await channel.unpark(3)).toBe(5);
+      expect(await channel.unpark(3)).toBe(0);
       await firstValueFrom(store.enqueue([{ queue: 'q', data: 'no park' }]));
       await sleep(50);
       expect(received).toEqual([]);
       channel.close();
     });
 
-    it('gives a park past its time nothing, and says a handed-over park is gone', async () => {
+    it('keeps what a handoff leaves of a park for the next adds, and gives the rest back to its owner', async () => {
+      const keys = store.keys.queue('q');
+      const { channel, received } = await open();
+      await firstValueFrom(store.reserve('q', 5, park(1)));
+      await firstValueFrom(
+        store.enqueue([
+          { queue: 'q', data: 'a' },
+          { queue: 'q', data: 'b' },
+        ]),
+      );
+      await until(() => received.length === 1);
+      expect(Object.values(await redis.admin.hgetall(`${keys.active}:p`))[0]).toMatch(/^1\|3\|/);
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'c' }]));
+      await until(() => received.length === 2);
+      expect(received.map((h) => [h.seq, h.parked, h.jobs.map((j) => j.data)])).toEqual([
+        [1, 5, ['a', 'b']],
+        [1, 3, ['c']],
+      ]);
+      // Two handoffs, two leases.
+      expect(received[0]!.jobs[0]!.lease.token).not.toBe(received[1]!.jobs[0]!.lease.token);
+      // The owner's next reserve takes back the two left, and parks them again with its own.
+      const again = await firstValueFrom(store.reserve('q', 1, park(2, 1)));
+      expect(again.park).toEqual({ reclaimed: 2, parked: 3 });
+      expect(await channel.unpark(2)).toBe(3);
+      channel.close();
+    });
+
+    it('gives a park past its time nothing, and keeps what a handoff leaves of one until its owner takes it back', async () => {
       const { channel, received } = await open();
       await firstValueFrom(store.reserve('q', 1, { ...park(1), park: { id: 'p1', seq: 1, ttlMs: 1 } }));
       await sleep(20);
@@ -492,7 +519,7 @@ describe('RedisStore (one node): beyond the contract', () => {
       expect(short.park).toEqual({ reclaimed: 1, parked: 2 });
       await firstValueFrom(store.enqueue([{ queue: 'q', data: 'y' }]));
       await until(() => received.length === 1);
-      expect(await channel.unpark(3)).toBe(false);
+      expect(await channel.unpark(3)).toBe(1);
       expect((await firstValueFrom(store.reserve('q', 1, park(4, 3)))).park).toEqual({
         reclaimed: 0,
         parked: 1,

@@ -110,8 +110,9 @@ const HANDOFF_WAIT_MS = 5000;
  *
  * Parking (`park`, where the store can): the demand a short answer leaves stays in the store while
  * the source sleeps, and the next add leases its jobs to it and sends them straight over the
- * park's channel (emitted like a reserve's). That demand is held, not given back, until the jobs
- * arrive or the next reserve (or a drain, a pause) finds the park unused.
+ * park's channel (emitted like a reserve's), taking them off the park. The park's demand is held,
+ * not given back, until its jobs arrive or the next reserve (or a drain, a pause) takes back what
+ * is left of it.
  *
  * The source completes when the demand channel is cancelled (a drain) and no call is in flight.
  *
@@ -197,10 +198,11 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
     let channel: HandoffChannel<T> | undefined;
     let channelReady = false;
     let parkSeq = 0;
+    // `held`: the park's demand not yet arrived as jobs.
     let park: { seq: number; held: number } | undefined;
-    let cancelling: { seq: number; held: number; arrived: boolean } | undefined;
+    let cancelling: { seq: number; held: number } | undefined; // being taken back by a reserve
     const awaiting = new Map<number, { held: number; timeout: Subscription }>();
-    let early: Handoff<T> | undefined; // arrived before the reserve that parked it answered
+    let early: Handoff<T>[] = []; // arrived before the reserve that parked them answered
     const parkTtlMs = (): number => maxIdle + PARK_SLACK_MS;
 
     let busy = false; // a reserve call is in flight
@@ -225,42 +227,50 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       return false;
     };
 
-    // The jobs of a park, leased by an add: emitted like a reserve's, the rest of its demand back.
-    const emitHandoff = (handoff: Handoff<T>, held: number): void => {
+    // The jobs of a park, leased by an add: emitted like a reserve's (the demand of rejected ones
+    // back); answers how much of the park they took.
+    const emitHandoff = (handoff: Handoff<T>): number => {
       const jobs = handoff.jobs;
-      if (held > jobs.length) demand.giveBack(held - jobs.length);
+      const rejected = handoff.rejected.length;
+      if (rejected > 0) demand.giveBack(rejected);
       const first = jobs[0];
-      if (!first || subscriber.closed) return;
-      idleMs = minIdle;
-      config.inFlight?.add(jobs);
-      const at = now();
-      const storeNow = first.lease.startedAt;
-      subscriber.next({ jobs, grant: { at: storeNow, storeNow, sentAt: at, receivedAt: at } });
+      if (first && !subscriber.closed) {
+        idleMs = minIdle;
+        config.inFlight?.add(jobs);
+        const at = now();
+        const storeNow = first.lease.startedAt;
+        subscriber.next({ jobs, grant: { at: storeNow, storeNow, sentAt: at, receivedAt: at } });
+      }
+      return jobs.length + rejected;
     };
     const onHandoff = (handoff: Handoff<T>): void => {
       const seq = handoff.seq;
       const waiting = awaiting.get(seq);
       if (park?.seq === seq) {
-        const held = park.held;
-        park = undefined;
-        emitHandoff(handoff, held);
-        wake(); // park again (or reserve what came meanwhile)
+        const current = park;
+        current.held -= emitHandoff(handoff);
+        if (current.held <= 0 && park === current) {
+          park = undefined; // the store deleted it: park again (or reserve what came meanwhile)
+          wake();
+        }
       } else if (cancelling?.seq === seq) {
-        cancelling.arrived = true;
-        emitHandoff(handoff, cancelling.held);
+        cancelling.held -= emitHandoff(handoff);
       } else if (waiting) {
-        awaiting.delete(seq);
-        waiting.timeout.unsubscribe();
-        emitHandoff(handoff, waiting.held);
-        finishIfDrained();
+        waiting.held -= emitHandoff(handoff);
+        if (waiting.held <= 0) {
+          awaiting.delete(seq);
+          waiting.timeout.unsubscribe();
+          finishIfDrained();
+        }
       } else if (busy && seq === parkSeq) {
-        early = handoff;
+        early.push(handoff);
       } else {
         // No demand held for it (a park whose reserve failed): lease recovery returns its jobs.
         config.onError?.(new Error(`handoff of an unknown park (${seq}): left to lease recovery`));
       }
     };
-    // A park the store handed over: its jobs are on their way; their demand is held until then.
+    // Jobs the store handed to a park we no longer hold are on their way; their demand is held until
+    // they arrive.
     const awaitHandoff = (seq: number, held: number): void => {
       const timeout = timer(HANDOFF_WAIT_MS, scheduler).subscribe(() => {
         awaiting.delete(seq);
@@ -277,11 +287,11 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       park = undefined;
       busy = true;
       channel.unpark(seq).then(
-        (removed) => {
+        (left) => {
           enter(() => {
             busy = false;
-            if (removed) demand.giveBack(held);
-            else awaitHandoff(seq, held);
+            demand.giveBack(Math.min(left, held));
+            if (held > left) awaitHandoff(seq, held - left);
             finishIfDrained();
           });
         },
@@ -333,12 +343,12 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       errorMs = minIdle;
       const got = result.jobs.length;
       const parked = result.park?.parked ?? 0;
-      const reclaimed = result.park?.reclaimed ?? 0;
-      // An earlier park still there was taken back into this call: its demand counts as taken.
-      const asked = taken + (reclaimed > 0 ? (cancelling?.held ?? 0) : 0);
+      // What was left of the earlier park was taken back into this call: its demand counts as taken.
+      const reclaimed = Math.min(result.park?.reclaimed ?? 0, cancelling?.held ?? 0);
+      const asked = taken + reclaimed;
       if (got + parked < asked) demand.giveBack(asked - got - parked);
-      // A park handed over before this answer came: reserve again at once rather than sleep.
-      if (settlePark(reclaimed > 0, parked)) woken = true;
+      // A park used up before this answer came: reserve again at once rather than sleep.
+      if (settlePark(reclaimed, parked)) woken = true;
       const first = result.jobs[0];
       if (first) {
         idleMs = minIdle;
@@ -389,31 +399,30 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       }
     };
 
-    // After a reserve that named parks: the earlier one's fate, and the new one.
-    // True if the new park's jobs came already.
-    const settlePark = (cancelled: boolean, parked: number): boolean => {
+    // After a reserve that named parks: the earlier one's jobs still on their way, and the new park
+    // (with the jobs it was handed before this answer came). True if it is used up already.
+    const settlePark = (reclaimed: number, parked: number): boolean => {
       const was = cancelling;
       cancelling = undefined;
-      if (was && !was.arrived && !cancelled) awaitHandoff(was.seq, was.held);
+      if (was && was.held > reclaimed) awaitHandoff(was.seq, was.held - reclaimed);
       const arrived = early;
-      early = undefined;
-      if (parked > 0) {
-        park = { seq: parkSeq, held: parked };
-        if (arrived?.seq === parkSeq) {
-          onHandoff(arrived);
-          return true;
-        }
-      }
-      return false;
+      early = [];
+      if (parked <= 0) return false;
+      const current = { seq: parkSeq, held: parked };
+      park = current;
+      for (const handoff of arrived) if (handoff.seq === current.seq) current.held -= emitHandoff(handoff);
+      if (current.held > 0) return false;
+      park = undefined;
+      return true;
     };
 
     const onFailure = (taken: number, error: unknown): void => {
       busy = false;
       demand.giveBack(taken);
       // Whether the earlier park was taken back is unknown: wait for its jobs a while.
-      if (cancelling && !cancelling.arrived) awaitHandoff(cancelling.seq, cancelling.held);
+      if (cancelling && cancelling.held > 0) awaitHandoff(cancelling.seq, cancelling.held);
       cancelling = undefined;
-      early = undefined;
+      early = [];
       config.onError?.(error);
       if (finishIfDrained()) return;
       sleepFor(errorMs, false);
@@ -437,7 +446,7 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
           ...options,
           park: { id: parkId, seq: parkSeq, ttlMs: parkTtlMs(), ...(park ? { cancelSeq: park.seq } : {}) },
         };
-        if (park) cancelling = { ...park, arrived: false };
+        if (park) cancelling = { ...park };
         park = undefined;
       }
       // The margin this call asked the store to count the window with (the gate may use it all).

@@ -273,11 +273,11 @@ export interface ReserveOptions {
  * jobs and the queue is not paused, the rest of `n` is parked under `id` until `ttlMs` from the
  * store's now: the next add that finds nothing ready before it leases its new (due, ungrouped) jobs
  * to the park and sends them over the park's channel ({@link Store.openHandoffs}) — one hop from
- * the add to the handler instead of a wake-up and a reserve. A park is used once: after a handoff
- * the caller reserves again to park again.
+ * the add to the handler instead of a wake-up and a reserve. Each handoff takes its jobs off the
+ * park's size; a park at 0 is gone.
  *
  * A caller holds at most one park: each reserve first removes the park of sequence `cancelSeq`
- * (when given) and, if it was still there, reserves for its demand too ({@link ReserveResult.park}). Jobs handed to
+ * (when given) and reserves for what was left of it too ({@link ReserveResult.park}). Jobs handed to
  * a park whose owner is gone come back with lease recovery, like any lease.
  */
 export interface ParkSpec {
@@ -287,8 +287,8 @@ export interface ParkSpec {
   readonly seq: number;
   readonly ttlMs: number;
   /**
-   * The sequence of the caller's earlier park, removed before anything else; if it was still there,
-   * its size is added to `n` (which may then be 0: a park renewed).
+   * The sequence of the caller's earlier park, removed before anything else; what was left of it is
+   * added to `n` (which may then be 0: a park renewed).
    */
   readonly cancelSeq?: number;
 }
@@ -297,7 +297,7 @@ export interface ParkSpec {
 export interface Handoff<T = unknown> {
   /** The park's sequence. */
   readonly seq: number;
-  /** The park's size: the jobs are at most this many; the rest of it is not parked any more. */
+  /** The park's size before this handoff (the jobs, rejected ones included, are taken off it). */
   readonly parked: number;
   readonly jobs: readonly ReservedJob<T>[];
   /** Malformed records among them: dead-lettered, not in `jobs`. */
@@ -309,8 +309,8 @@ export interface HandoffChannel<T = unknown> {
   /** Resolves once handoffs can arrive: park only after it (one sent before is not received). */
   readonly ready: Promise<void>;
   readonly handoffs: Observable<Handoff<T>>;
-  /** Removes the park of sequence `seq` if still there: `true` if it was (nothing was handed over). */
-  unpark(seq: number): Promise<boolean>;
+  /** Removes the park of sequence `seq`: what was left of it (0: all handed over, or gone). */
+  unpark(seq: number): Promise<number>;
   close(): void;
 }
 
@@ -351,9 +351,9 @@ export interface ReserveResult<T = unknown> {
   readonly paused: boolean;
   readonly rejected: readonly RejectedJob[];
   /**
-   * With `ReserveOptions.park`: the size of the earlier park (`cancelSeq`) if it was still there
-   * (now removed, and added to `n`; 0 if it was handed over or its time ran out), and how much of
-   * `n` is parked now.
+   * With `ReserveOptions.park`: what was left of the earlier park (`cancelSeq`), now removed and
+   * added to `n` (0 if all of it was handed over or its time ran out), and how much of `n` is
+   * parked now.
    */
   readonly park?: { readonly reclaimed: number; readonly parked: number };
 }

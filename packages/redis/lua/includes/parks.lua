@@ -8,9 +8,9 @@
   A park belongs to one caller (its id) and is replaced by that caller's next reserve. An add that
   finds nothing ready before it (so its jobs would be next in line anyway), on an unpaused queue,
   leases up to `jobs` of its new ungrouped, due jobs to the park under one lease (includes/leases.lua),
-  deletes the park and publishes the lease on `<handoffPrefix><park id>` (parkMessage). A park past
-  its deadline gets nothing; one a minute past it (its owner is gone) is deleted by the next add that
-  finds it.
+  takes them off the park's size (deleting it at 0) and publishes the lease on
+  `<handoffPrefix><park id>` (parkMessage). A park past its deadline gets nothing; one a minute
+  past it (its owner is gone) is deleted by the next add that finds it.
 ]]
 
 local PARK_STALE_MS = 60000
@@ -39,7 +39,8 @@ local function parkPut(activeKey, id, seq, jobs, deadline, leaseMs, workerId)
   redis.call('HSET', parksKey(activeKey), id, string.format('%s|%d|%d|%d|%s', seq, jobs, deadline, leaseMs, workerId))
 end
 
--- The parks that can take jobs now: { id, seq, jobs, leaseMs, workerId } each; stale ones deleted.
+-- The parks that can take jobs now: { id, seq, jobs, deadline, leaseMs, workerId } each; stale ones
+-- deleted.
 local function parksOpen(activeKey, now)
   local key = parksKey(activeKey)
   local all = redis.call('HGETALL', key)
@@ -50,10 +51,19 @@ local function parksOpen(activeKey, now)
     if not deadline or deadline < now - PARK_STALE_MS then
       redis.call('HDEL', key, all[i])
     elseif deadline >= now then
-      open[#open + 1] = { id = all[i], seq = seq, jobs = tonumber(jobs), leaseMs = tonumber(leaseMs), workerId = workerId }
+      open[#open + 1] = { id = all[i], seq = seq, jobs = tonumber(jobs), deadline = deadline, leaseMs = tonumber(leaseMs), workerId = workerId }
     end
   end
   return open
+end
+
+-- Takes `taken` jobs off the park's size: the rest stays parked, or the park goes.
+local function parkTake(activeKey, park, taken)
+  if taken >= park.jobs then
+    redis.call('HDEL', parksKey(activeKey), park.id)
+  else
+    parkPut(activeKey, park.id, park.seq, park.jobs - taken, park.deadline, park.leaseMs, park.workerId)
+  end
 end
 
 -- The message of a handoff (a JSON array of strings): the park's sequence and size, now, the
