@@ -75,6 +75,12 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
       }
       throw new Error(`no park of ${jobs}`);
     };
+    // Handed-over jobs are reported as leased, as a reserve's are.
+    const leased: { requested: number; reserved: number; durationMs: number }[] = [];
+    const events = worker.events$.subscribe((e) => {
+      if (e.type === 'reserve' && e.reserved > 0)
+        leased.push({ requested: e.requested, reserved: e.reserved, durationMs: e.durationMs });
+    });
     worker.start();
     try {
       // Two jobs at once: both go to the park (all of the concurrency).
@@ -95,7 +101,11 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
         expect(started[n - 1]).toEqual({ data: n, answersBefore: before, attempt: 1 });
       }
       await parked(1);
+      expect(leased).toHaveLength(4);
+      expect(leased[0]).toEqual({ requested: 2, reserved: 2, durationMs: 0 });
+      expect(leased.slice(1).map((l) => l.reserved)).toEqual([1, 1, 1]);
     } finally {
+      events.unsubscribe();
       await worker.close({ timeoutMs: 5_000 });
     }
     // A closed worker leaves no park behind: the next add waits in the ready list.

@@ -520,6 +520,8 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
       opened.ready.then(
         () => {
           channelReady = true;
+          // A source idle since before it could park parks now, not at its next poll.
+          if (!subscriber.closed && !park) wake();
         },
         () => undefined, // not subscribed: this source polls
       );

@@ -186,18 +186,7 @@ class InstrumentedStore implements Store {
             tap((handoff) => {
               if (!this.telemetry.observed) return;
               const at = this.now();
-              this.telemetry.emit({
-                type: 'reserve',
-                queue,
-                at,
-                requested: handoff.parked,
-                reserved: handoff.jobs.length,
-                durationMs: 0,
-                paused: false,
-              });
-              for (const r of handoff.rejected) {
-                this.telemetry.emit({ type: 'rejected', queue, at, jobId: r.id, reason: r.reason });
-              }
+              this.leased(queue, at, handoff.parked, { ...handoff, paused: false }, 0);
             }),
           ),
         };
@@ -243,16 +232,7 @@ class InstrumentedStore implements Store {
         tap((result) => {
           if (!this.telemetry.observed) return;
           const at = this.now();
-          this.telemetry.emit({
-            type: 'reserve',
-            queue,
-            at,
-            requested: n,
-            reserved: result.jobs.length,
-            durationMs: at - started,
-            paused: result.paused,
-            ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
-          });
+          this.leased(queue, at, n, result, at - started);
           if (result.retryAfterMs !== undefined && options.limit) {
             this.telemetry.emit({
               type: 'rate-limited',
@@ -262,12 +242,32 @@ class InstrumentedStore implements Store {
               retryAfterMs: result.retryAfterMs,
             });
           }
-          for (const r of result.rejected) {
-            this.telemetry.emit({ type: 'rejected', queue, at, jobId: r.id, reason: r.reason });
-          }
         }),
       );
     });
+  }
+
+  /** A reserve's answer (or a handoff's): its `reserve` event and its rejected jobs. */
+  private leased(
+    queue: string,
+    at: number,
+    requested: number,
+    result: Pick<ReserveResult, 'jobs' | 'paused' | 'rejected' | 'retryAfterMs'>,
+    durationMs: number,
+  ): void {
+    this.telemetry.emit({
+      type: 'reserve',
+      queue,
+      at,
+      requested,
+      reserved: result.jobs.length,
+      durationMs,
+      paused: result.paused,
+      ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
+    });
+    for (const r of result.rejected) {
+      this.telemetry.emit({ type: 'rejected', queue, at, jobId: r.id, reason: r.reason });
+    }
   }
 
   settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
