@@ -1,4 +1,4 @@
-import { firstValueFrom, tap, type Observable } from 'rxjs';
+import { delay, firstValueFrom, tap, type Observable } from 'rxjs';
 import {
   definePipeline,
   silentLogger,
@@ -145,6 +145,51 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
       expect((await fx.store.stats('q')).counts).toMatchObject({ ready: 1, running: 0 });
       worker.resume();
       await until(() => started.length === 1, 'the job after resume');
+    } finally {
+      await worker.close({ timeoutMs: 5_000 });
+    }
+  });
+
+  it('takes back a park made by a reserve that was in flight when the worker paused', async () => {
+    // Reserve answers arrive 300 ms late, so the pause lands while one is in flight.
+    const slow = Object.create(fx.store) as Store;
+    Object.defineProperty(slow, 'reserve', {
+      value: <T>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> =>
+        fx.store.reserve<T>(queue, n, options).pipe(delay(300)),
+    });
+    const started: number[] = [];
+    const worker = new Worker({
+      store: slow,
+      logger: silentLogger,
+      pipelines: [
+        definePipeline<number>({
+          queue: 'q',
+          concurrency: 1,
+          idle: { minMs: 20_000, maxMs: 20_000 },
+          handler: (job) => {
+            started.push(job.data);
+          },
+        }),
+      ],
+    });
+    const parks = `${fx.store.keys.queue('q').active}:p`;
+    worker.start();
+    try {
+      for (let i = 0; i < 500 && (await redis.admin.hlen(parks)) === 0; i++) await sleep(10);
+      await sleep(400); // its answer is in
+      // The park is used up: the source parks again, by a reserve answered 300 ms later.
+      await firstValueFrom(fx.store.enqueue([{ queue: 'q', data: 1 }]));
+      await until(() => started.length === 1, 'job 1');
+      await sleep(100);
+      worker.pause();
+      await sleep(600);
+      expect(await redis.admin.hlen(parks)).toBe(0);
+      await firstValueFrom(fx.store.enqueue([{ queue: 'q', data: 2 }]));
+      await sleep(100);
+      expect(started).toEqual([1]);
+      expect((await fx.store.stats('q')).counts).toMatchObject({ ready: 1, running: 0 });
+      worker.resume();
+      await until(() => started.length === 2, 'job 2 after resume');
     } finally {
       await worker.close({ timeoutMs: 5_000 });
     }

@@ -397,6 +397,8 @@ export function source<T = unknown>(config: SourceConfig): Observable<Reservatio
         if (got === 0) idleMs = Math.min(maxIdle, idleMs * 2);
         sleepFor(Math.min(idle, result.nextCheckInMs ?? Infinity), false);
       }
+      // Paused while this call was in flight: a park it made must not take jobs meanwhile.
+      if (paused) unpark();
     };
 
     // After a reserve that named parks: the earlier one's jobs still on their way, and the new park
