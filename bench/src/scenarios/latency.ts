@@ -87,7 +87,7 @@ export const latencyScenario: Scenario = {
       `left idle for ${IDLE_MS} ms; then the parent adds ${p.perSecond} jobs/s one at a time (\`Queue.add\`, ` +
       `not awaited before the next is due) for ${p.durationMs / 1000} s; a second run adds ` +
       `${p.busyPerSecond.toLocaleString('en')} jobs/s the same way. Each payload carries the ` +
-      `producer's \`performance.timeOrigin + performance.now()\` read just before its add; the handler ` +
+      `producer's clock (the machine's monotonic clock mapped to epoch ms, \`src/clock.ts\`) read just before its add; the handler ` +
       `reads the same clock when it starts (same machine). Jobs added in the first ${p.warmupMs} ms are ` +
       `left out for both systems. Percentiles by nearest rank; the median over rounds is reported.`
     );

@@ -102,7 +102,7 @@ export const rateLimitScenario: Scenario = {
       `limit lets through. Sluice: \`rateLimit: { allowed: ${p.allowed}, periodMs: ${p.periodMs} }\` on the ` +
       `pipeline (enforced in Redis, default margin); BullMQ: \`limiter: { max: ${p.allowed}, duration: ` +
       `${p.periodMs} }\` on each Worker. The workers run ${(p.durationMs + p.periodMs) / 1000} s; every ` +
-      `handler start is recorded with \`performance.timeOrigin + performance.now()\`. The achieved rate ` +
+      `handler start is recorded on the machine's monotonic clock mapped to epoch ms (\`src/clock.ts\`). The achieved rate ` +
       `is measured over whole limiter cycles within the first ${p.durationMs / 1000} s: from the first ` +
       `start to the start ${p.allowed} × k later, so it does not depend on where a window cuts a burst ` +
       `(\`cycleRate\` in \`src/stats.ts\`); the window counts look at every start of ` +
