@@ -44,7 +44,7 @@
                          group slot released its group's next turn, a retry or hand-back without a
                          delay): workers that found nothing to reserve are sleeping
     11 count             number of settlements that follow
-    12… per settlement, 5 values: id, token, kind, a, b where
+    12… per settlement, 6 values: id, token, kind, a, b, hint where
          completed: a = result JSON ('' = no result)
          retrying:  a = delayMs, b = error JSON
          dead:      a = reason, b = error JSON ('' = none)
@@ -53,6 +53,10 @@
                     `units` its group's rate-limit log recorded at `at` (no work used them; a group
                     held back by its limit takes turns again), else ''
          cancelled: a = reason
+       and hint is what the lease found in the job's record, `<a>|<p>|<R>|<G>` (attempts ended,
+       priority, own retention, group; empty where the record has none), or '' when the caller does
+       not know it: then the record is read. None of these fields changes while a lease holds the
+       job, and the hint is used only when the token still holds it, so it saves a read per job.
 
   Returns:
     { now, code1, code2, ... } in the order given: 1 applied, 0 not found, 2 lease lost.
@@ -72,7 +76,9 @@
 --- @include "includes/publish.lua"
 --- @include "includes/leases.lua"
 
-local FIELDS = 5
+local FIELDS = 6
+-- The record fields a settle reads (a, p, G, R) of a job that has none of them; never written to.
+local NO_FIELDS = { false, false, false, false }
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadKey, finishedKey, countersKey, eventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local jobPrefix, readyPrefix, historyPrefix = ARGV[1], ARGV[2], ARGV[3]
@@ -153,6 +159,7 @@ local settled = {}
 for i = 0, count - 1 do
   local base = 12 + i * FIELDS
   local id, token, kind, a, b = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
+  local hint = ARGV[base + 5]
   local jobKey = jobPrefix .. id
   if held[i + 1] ~= token or settled[id] then
     reply[#reply + 1] = redis.call('EXISTS', jobKey) == 1 and 2 or 0
@@ -162,7 +169,18 @@ for i = 0, count - 1 do
     reply[#reply + 1] = 1
     done[#done + 1] = id
     doneTokens[#doneTokens + 1] = token
-    local f = redis.call('HMGET', jobKey, 'a', 'p', 'G', 'R')
+    -- The record's attempts ended, priority, group and own retention: from the hint, else read.
+    local f
+    if hint == '|||' then
+      f = NO_FIELDS -- a first attempt at the default priority, of no group and no own retention
+    else
+      local ha, hp, hr, hg = string.match(hint, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+      if ha then
+        f = { ha ~= '' and ha, hp ~= '' and hp, hg ~= '' and hg, hr ~= '' and hr }
+      else
+        f = redis.call('HMGET', jobKey, 'a', 'p', 'G', 'R')
+      end
+    end
     -- The attempt that ends now: the record counts the ones that ended before it ('%d': a number
     -- given to Redis as is would be printed as a float, %.14g, several times slower).
     local attempt = (tonumber(f[1]) or 0) + 1

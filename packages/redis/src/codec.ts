@@ -50,7 +50,7 @@ import { RedisScriptError } from './errors';
  */
 
 /** Values per settlement in a settle call (see `lua/settle-8.lua`). */
-export const SETTLE_FIELDS = 5;
+export const SETTLE_FIELDS = 6;
 
 /** `'n'` (none), `'k'` (all), `'c<count>'`, `'a<ms>'` or `'c<count>a<ms>'`; `''` for none given. */
 export function encodeRetention(retention: Retention | undefined): string {
@@ -166,21 +166,32 @@ export function delayOf(ms: number): number {
 }
 
 /**
- * The settle values of one settlement: id, token, kind (its {@link OutcomeKind} name, as the script
- * receives it), then two values that depend on the kind.
+ * What a settle needs of a leased job's record, as the lease found it: `<a>|<p>|<R>|<G>` (attempts
+ * ended, priority, own retention, group; empty where the record has none). None of these fields
+ * changes while a lease holds the job, so the settle script takes them from here instead of reading
+ * the record (`lua/settle-8.lua`).
  */
-export function encodeSettlement(s: Settlement): string[] {
+export function settleHint(f: JobFields): string {
+  return `${f.a ?? ''}|${f.p ?? ''}|${f.R ?? ''}|${f.G ?? ''}`;
+}
+
+/**
+ * The settle values of one settlement: id, token, kind (its {@link OutcomeKind} name, as the script
+ * receives it), two values that depend on the kind, and the job's {@link settleHint} (`''`: none
+ * known here, the script reads the record).
+ */
+export function encodeSettlement(s: Settlement, hint = ''): string[] {
   switch (s.kind) {
     case OutcomeKind.Completed:
-      return [s.id, s.token, s.kind, encodeResult(s.result), ''];
+      return [s.id, s.token, s.kind, encodeResult(s.result), '', hint];
     case OutcomeKind.Retrying:
-      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), encodeError(s.error)];
+      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), encodeError(s.error), hint];
     case OutcomeKind.Dead:
-      return [s.id, s.token, s.kind, s.reason, encodeError(s.error)];
+      return [s.id, s.token, s.kind, s.reason, encodeError(s.error), hint];
     case OutcomeKind.Snoozed:
-      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), snoozeFlags(s)];
+      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), snoozeFlags(s), hint];
     case OutcomeKind.Cancelled:
-      return [s.id, s.token, s.kind, s.reason, ''];
+      return [s.id, s.token, s.kind, s.reason, '', hint];
   }
 }
 
@@ -304,6 +315,8 @@ export interface JobFields {
   T?: string;
   /** Group. */
   G?: string;
+  /** The job's own retention (`encodeRetention`). */
+  R?: string;
 }
 
 /**
@@ -329,6 +342,7 @@ export function readJobFields(r: Reply): JobFields {
       case 'q':
       case 'T':
       case 'G':
+      case 'R':
         f[field] = value;
         break;
     }

@@ -76,6 +76,7 @@ import {
   readInt,
   readJobUpdates,
   readJobFields,
+  settleHint,
   readRecord,
   toReservedJob,
   readSettings,
@@ -244,6 +245,7 @@ export class RedisStore implements Store {
   private readonly historyTtlMs: number;
   private readonly enqueueChunkSize: number;
   private readonly settleChunkSize: number;
+  private readonly settleHints = new SettleHints();
   private readonly maxPromote: number;
   private readonly maxRecover: number;
   private readonly maxAdminPerCall: number;
@@ -535,12 +537,18 @@ export class RedisStore implements Store {
       const nextCheckInMs = reply.int();
       const token = reply.str();
       const count = reply.int();
-      const { jobs, malformed, wellFormed } = readLeased<T>(queue, reply, count, {
-        token,
-        expiresAt: now + leaseMs,
-        startedAt: now,
-        ...(options.workerId ? { workerId: options.workerId } : {}),
-      });
+      const { jobs, malformed, wellFormed } = readLeased<T>(
+        queue,
+        reply,
+        count,
+        {
+          token,
+          expiresAt: now + leaseMs,
+          startedAt: now,
+          ...(options.workerId ? { workerId: options.workerId } : {}),
+        },
+        this.settleHints,
+      );
       const rejected: RejectedJob[] = [];
       const missing = reply.int();
       for (let i = 0; i < missing; i++) {
@@ -625,12 +633,18 @@ export class RedisStore implements Store {
     const leaseMs = reply.int();
     const workerId = reply.str();
     const count = reply.int();
-    const { jobs, malformed } = readLeased<T>(queue, reply, count, {
-      token,
-      expiresAt: now + leaseMs,
-      startedAt: now,
-      ...(workerId ? { workerId } : {}),
-    });
+    const { jobs, malformed } = readLeased<T>(
+      queue,
+      reply,
+      count,
+      {
+        token,
+        expiresAt: now + leaseMs,
+        startedAt: now,
+        ...(workerId ? { workerId } : {}),
+      },
+      this.settleHints,
+    );
     if (malformed.length > 0) await this.rejectMalformed(keys, token, malformed);
     return { seq, parked, jobs, rejected: malformed };
   }
@@ -672,7 +686,11 @@ export class RedisStore implements Store {
               chunk.length,
             ];
             for (const i of chunk) {
-              const values = encodeSettlement(settlements[i] as Settlement);
+              const settlement = settlements[i] as Settlement;
+              const values = encodeSettlement(
+                settlement,
+                this.settleHints.take(settlement.token, settlement.id),
+              );
               if (values.length !== SETTLE_FIELDS) {
                 const script = this.scripts.settle.versionedName;
                 throw new RedisScriptError(script, 'malformed arguments: bad settlement', { queue });
@@ -712,7 +730,13 @@ export class RedisStore implements Store {
         for (const l of chunk) args.push(l.id, l.token);
         const reply = await this.call('extend', keys, args);
         reply.int();
-        for (const l of chunk) (reply.int() === 1 ? extended : lost).push(l.id);
+        for (const l of chunk) {
+          if (reply.int() === 1) extended.push(l.id);
+          else {
+            lost.push(l.id);
+            this.settleHints.take(l.token, l.id);
+          }
+        }
       }
       return { extended, lost };
     });
@@ -1995,16 +2019,53 @@ function readLeased<T>(
   reply: Reply,
   count: number,
   lease: ReservedJob['lease'],
+  hints: SettleHints,
 ): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
   const jobs: ReservedJob<T>[] = [];
   const malformed: RejectedJob[] = [];
   const wellFormed: boolean[] = [];
   for (let i = 0; i < count; i++) {
     const id = reply.str();
-    const decoded = toReservedJob<T>(queue, id, readJobFields(reply), lease);
+    const fields = readJobFields(reply);
+    const decoded = toReservedJob<T>(queue, id, fields, lease);
     wellFormed.push('job' in decoded);
-    if ('job' in decoded) jobs.push(decoded.job);
-    else malformed.push({ id, reason: decoded.reason });
+    if ('job' in decoded) {
+      jobs.push(decoded.job);
+      hints.remember(lease.token, id, settleHint(fields));
+    } else malformed.push({ id, reason: decoded.reason });
   }
   return { jobs, malformed, wellFormed };
+}
+
+/**
+ * What the settle script needs of each job this store leased and has not settled yet
+ * ({@link settleHint}), so a settle does not read every record again. Only a saving: a settle of a
+ * job with no hint here (another process leased it, or it was forgotten) reads the record. Bounded:
+ * past {@link SettleHints.MAX} entries the oldest are forgotten (a job whose lease was lost and
+ * which is never settled here would otherwise stay).
+ */
+class SettleHints {
+  static readonly MAX = 100_000;
+  private readonly byLease = new Map<string, string>();
+
+  get size(): number {
+    return this.byLease.size;
+  }
+
+  remember(token: string, id: string, hint: string): void {
+    if (this.byLease.size >= SettleHints.MAX) {
+      const oldest = this.byLease.keys().next();
+      if (!oldest.done) this.byLease.delete(oldest.value);
+    }
+    this.byLease.set(`${token}\n${id}`, hint);
+  }
+
+  /** The hint of `id` under `token` (`''` when none), forgotten as it is taken. */
+  take(token: string, id: string): string {
+    const key = `${token}\n${id}`;
+    const hint = this.byLease.get(key);
+    if (hint === undefined) return '';
+    this.byLease.delete(key);
+    return hint;
+  }
 }

@@ -12,6 +12,7 @@ import {
   encodeNewJob,
   encodeRetention,
   encodeSettlement,
+  settleHint,
   readEvents,
   readInt,
   readJobFields,
@@ -197,16 +198,25 @@ describe('codec', () => {
       { ...base, kind: 'snoozed', delayMs: -5 },
       { ...base, kind: 'cancelled', reason: 'asked' },
     ];
-    const encoded = settlements.map(encodeSettlement);
+    const encoded = settlements.map((s) => encodeSettlement(s));
     for (const values of encoded) expect(values).toHaveLength(SETTLE_FIELDS);
     expect(encoded.map((v) => v[2])).toEqual(Object.values(OutcomeKind));
     expect(encoded).toEqual([
-      ['7', 't', 'completed', '{"ok":true}', ''],
-      ['7', 't', 'retrying', '13', '{"name":"E","message":"m"}'],
-      ['7', 't', 'dead', 'gone', '{"name":"E","message":"m"}'],
-      ['7', 't', 'snoozed', '0', ''],
-      ['7', 't', 'cancelled', 'asked', ''],
+      ['7', 't', 'completed', '{"ok":true}', '', ''],
+      ['7', 't', 'retrying', '13', '{"name":"E","message":"m"}', ''],
+      ['7', 't', 'dead', 'gone', '{"name":"E","message":"m"}', ''],
+      ['7', 't', 'snoozed', '0', '', ''],
+      ['7', 't', 'cancelled', 'asked', '', ''],
     ]);
+    expect(encodeSettlement(settlements[0] as Settlement, '1|2||g')[5]).toBe('1|2||g');
+  });
+
+  it('hints a settle with the record fields it would otherwise read', () => {
+    expect(settleHint({ d: '{}', c: '1' })).toBe('|||');
+    expect(settleHint({ d: '{}', c: '1', a: '2', p: '-3', R: 'c10a500', G: 'a|b' })).toBe('2|-3|c10a500|a|b');
+    // The record as the reserve answers it keeps R for the hint (and nothing else unknown).
+    const reply = Reply.of([6, 'R', 'n', 'G', 'g', 'x', 'y'], 'test');
+    expect(readJobFields(reply)).toEqual({ R: 'n', G: 'g' });
   });
 
   it('passes the defaults of @sluice/core to the scripts', () => {

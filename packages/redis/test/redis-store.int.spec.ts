@@ -72,6 +72,61 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect((await workerA.stats('q')).totals).toMatchObject({ completed: 1, failed: 1 });
   });
 
+  it('settles from what its reserve read of each record, the same as a peer that reads the records', async () => {
+    // Two rounds: settled by the store that reserved (which kept each record's attempts, priority,
+    // retention and group) and by a peer that did not (its settle reads the records).
+    const round = async (settler: RedisStore, queue: string) => {
+      await firstValueFrom(
+        store.enqueue([
+          { queue, data: 'kept', priority: 3, maxAttempts: 5 },
+          { queue, data: 'gone', group: 'g|1', retention: { keep: 'none' } },
+          { queue, data: 'next', group: 'g|1' },
+        ]),
+      );
+      const first = await firstValueFrom(
+        store.reserve(queue, 3, { leaseMs: 10_000, groups: { concurrency: 1 } }),
+      );
+      expect(first.jobs.map((j) => j.data)).toEqual(['gone', 'kept']);
+      const [gone, kept] = first.jobs;
+      const error = { name: 'E', message: 'again' };
+      const results = await firstValueFrom(
+        settler.settle([{ ...base(kept!), kind: 'retrying', delayMs: 0, error }, completed(gone!, 'done')]),
+      );
+      expect(results.map((r) => r.applied)).toEqual([true, true]);
+      // Retention none deleted the grouped job and its group slot is free: its next job comes.
+      expect(await store.getJob(queue, gone!.id)).toBeUndefined();
+      const second = await firstValueFrom(
+        store.reserve(queue, 3, { leaseMs: 10_000, groups: { concurrency: 1 } }),
+      );
+      expect(second.jobs.map((j) => [j.data, j.attempt, j.priority])).toEqual([
+        ['next', 1, 0],
+        ['kept', 2, 3],
+      ]);
+      await firstValueFrom(store.settle(second.jobs.map((j) => completed(j, j.data))));
+      const record = await store.getJob(queue, kept!.id);
+      expect(record).toMatchObject({ state: JobState.Completed, attempt: 2, priority: 3 });
+      expect(record?.errors).toEqual([expect.objectContaining({ message: 'again', attempt: 1 })]);
+      return (await store.stats(queue)).totals;
+    };
+    const hints = (s: RedisStore) => (s as unknown as { settleHints: { size: number } }).settleHints.size;
+    const own = await round(store, 'q');
+    // Nothing is left behind once the jobs are settled.
+    expect(hints(store)).toBe(0);
+    const peers = await round(await peer(), 'p');
+    expect(own).toEqual(peers);
+    expect(own).toMatchObject({ completed: 3, failed: 1 });
+    // Jobs another process settled stay until the bound forgets them; a lease lost at a heartbeat
+    // is forgotten at once.
+    expect(hints(store)).toBe(2);
+    await firstValueFrom(store.enqueue([{ queue: 'q', data: 'lost' }]));
+    const [lost] = (await firstValueFrom(store.reserve('q', 1, { leaseMs: 50 }))).jobs;
+    expect(hints(store)).toBe(3);
+    await sleep(100);
+    await firstValueFrom((await peer()).recoverExpired('q'));
+    expect((await firstValueFrom(store.extendLeases('q', [base(lost!)], 10_000))).lost).toEqual([lost!.id]);
+    expect(hints(store)).toBe(2);
+  });
+
   it('dead-letters malformed records at reserve, reports them, and still delivers the good jobs', async () => {
     const [good1] = await firstValueFrom(store.enqueue([{ queue: 'q', data: { ok: 1 } }]));
     const keys = store.keys.queue('q');
