@@ -102,7 +102,20 @@ end
 
 local now = storeNow()
 local nowS = tostring(now)
-local hadReady = redis.call('EXISTS', prioritiesKey) == 1
+-- Whether the queue had ready jobs before this call, read before the first change that can make a
+-- job ready (a requeue, a freed group slot); nil while nothing did (a call of completions of
+-- ungrouped jobs reads nothing for it).
+local hadReady = nil
+local function readying()
+  if hadReady == nil then
+    hadReady = redis.call('EXISTS', prioritiesKey) == 1
+  end
+end
+-- Gives a job's group slot back (its group's next turn may become ready).
+local function freeSlot(g)
+  readying()
+  groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+end
 local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
 local queueRetention = retentions[1] or defaultRetention
 local deadRetention = retentions[2] or defaultDeadRetention
@@ -117,6 +130,7 @@ local scheduled = {}
 -- Back to the queue: scheduled at now + delay, or ready now (a job of group g: to the front of its
 -- group with `front`, else the back; a job of no group with `front`: to the head of its priority).
 local requeue = function(jobKey, id, delay, priority, g, front)
+  readying()
   if delay > 0 then
     local runAt = tostring(now + delay)
     scheduled[#scheduled + 1] = runAt
@@ -198,7 +212,7 @@ for i = 0, count - 1 do
       completed = completed + 1
       eventAdd(events, id, kind, 'r', a)
       if f[3] then
-        groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
+        freeSlot(f[3])
       end
     elseif kind == 'cancelled' then
       if finishJob(finished, jobKey, id, 'x', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token), 'x', a) then
@@ -207,7 +221,7 @@ for i = 0, count - 1 do
       cancelled = cancelled + 1
       eventAdd(events, id, kind, 'x', a)
       if f[3] then
-        groupFree(groupPrefix, f[3], readyPrefix, prioritiesKey)
+        freeSlot(f[3])
       end
     else
       local g = f[3]
@@ -220,7 +234,7 @@ for i = 0, count - 1 do
         if g and delay > 0 then
           redis.call('HSET', jobKey, 'H', '1') -- keeps its group slot until due
         elseif g then
-          groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+          freeSlot(g)
         end
         eventAdd(events, id, kind, 'e', b)
       elseif kind == 'dead' then
@@ -233,13 +247,13 @@ for i = 0, count - 1 do
         dead = dead + 1
         eventAdd(events, id, kind, 'x', a, 'e', b)
         if g then
-          groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+          freeSlot(g)
         end
       else
         -- Snoozed: the attempt is given back (the record's count stays).
         redis.call('HSET', jobKey, 'a', string.format('%d', attempt - 1), 'g', startOf(token))
         if g then
-          groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+          freeSlot(g)
         end
         local front, unusedAt, unusedUnits = string.match(b, '^(1):(%d+):(%d+)$')
         if front and g then
@@ -258,7 +272,7 @@ leaseRelease(activeKey, done, doneTokens)
 finishFlush(finished, finishedKey)
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)
-if not hadReady and redis.call('EXISTS', prioritiesKey) == 1 then
+if hadReady == false and redis.call('EXISTS', prioritiesKey) == 1 then
   publish(wakeChannel, '')
 end
 

@@ -127,6 +127,25 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(hints(store)).toBe(2);
   });
 
+  it('wakes sleeping workers when a settle makes a job ready, and not for completions alone', async () => {
+    await firstValueFrom(store.enqueue([{ queue: 'q', data: 'x' }]));
+    const [job] = (await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }))).jobs;
+    const wakes: unknown[] = [];
+    const woken = (await peer()).wakeups('q').subscribe((w) => wakes.push(w));
+    await sleep(50); // the subscription is made over the network
+    const error = { name: 'E', message: 'again' };
+    await firstValueFrom(store.settle([{ ...base(job!), kind: 'retrying', delayMs: 0, error }]));
+    for (let i = 0; i < 250 && wakes.length === 0; i++) await sleep(20);
+    expect(wakes).toHaveLength(1);
+    const [again] = (await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(store.settle([completed(again!, 'done')]));
+    // A settle of completions makes nothing ready: no wake-up.
+    await sleep(200);
+    woken.unsubscribe();
+    expect(wakes).toHaveLength(1);
+    expect(await store.getJob('q', job!.id)).toMatchObject({ state: JobState.Completed, attempt: 2 });
+  });
+
   it('dead-letters malformed records at reserve, reports them, and still delivers the good jobs', async () => {
     const [good1] = await firstValueFrom(store.enqueue([{ queue: 'q', data: { ok: 1 } }]));
     const keys = store.keys.queue('q');

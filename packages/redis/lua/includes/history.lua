@@ -1,17 +1,21 @@
 --[[
   Per-minute completed/failed counters: one small hash per minute (`<historyPrefix><minuteStartMs>`,
-  fields c and f) that expires after the configured history span.
+  fields c and f) that expires the configured history span after its first count (its expiry is set
+  when a field is created, not at every count: one command less per settle).
 ]]
 local function bumpHistory(historyPrefix, ttlMs, now, completed, failed)
   if completed == 0 and failed == 0 then
     return
   end
   local key = historyPrefix .. (math.floor(now / 60000) * 60000)
-  if completed > 0 then
-    redis.call('HINCRBY', key, 'c', completed)
+  local created = false
+  if completed > 0 and redis.call('HINCRBY', key, 'c', completed) == completed then
+    created = true
   end
-  if failed > 0 then
-    redis.call('HINCRBY', key, 'f', failed)
+  if failed > 0 and redis.call('HINCRBY', key, 'f', failed) == failed then
+    created = true
   end
-  redis.call('PEXPIRE', key, ttlMs)
+  if created then
+    redis.call('PEXPIRE', key, ttlMs)
+  end
 end
