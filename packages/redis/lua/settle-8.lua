@@ -168,6 +168,7 @@ local function startOf(token)
   return g
 end
 local doneTokens = {}
+local nDone = 0
 local settled = {}
 
 for i = 0, count - 1 do
@@ -176,13 +177,14 @@ for i = 0, count - 1 do
   local hint = ARGV[base + 5]
   local jobKey = jobPrefix .. id
   if held[i + 1] ~= token or settled[id] then
-    reply[#reply + 1] = redis.call('EXISTS', jobKey) == 1 and 2 or 0
+    reply[i + 2] = redis.call('EXISTS', jobKey) == 1 and 2 or 0
   else
     -- Settled once: a second settlement of the same job in this call finds its lease gone.
     settled[id] = true
-    reply[#reply + 1] = 1
-    done[#done + 1] = id
-    doneTokens[#doneTokens + 1] = token
+    reply[i + 2] = 1
+    nDone = nDone + 1
+    done[nDone] = id
+    doneTokens[nDone] = token
     -- The record's attempts ended, priority, group and own retention: from the hint, else read.
     local f
     if hint == '|||' then
@@ -198,7 +200,7 @@ for i = 0, count - 1 do
     -- The attempt that ends now: the record counts the ones that ended before it ('%d': a number
     -- given to Redis as is would be printed as a float, %.14g, several times slower).
     local attempt = (tonumber(f[1]) or 0) + 1
-    local attemptS = string.format('%d', attempt)
+    local attemptS = attempt == 1 and '1' or string.format('%d', attempt)
     if kind == 'completed' then
       local kept
       if a ~= '' then

@@ -97,11 +97,17 @@ local function applyRetention(finishedKey, jobPrefix, queueRetention, now, maxWo
   end
   local removed = { c = 0, x = 0 }
   local doomed = {}
+  local nDoomed = 0
   for _, entry in ipairs(trimList(finishedKey, recordOf, queueRetention, now, maxWork)) do
-    local state = string.sub(entry, 1, 1)
-    if state == 'c' or state == 'x' then
-      removed[state] = removed[state] + 1
-      doomed[#doomed + 1] = recordOf(entry)
+    local state = string.byte(entry, 1)
+    if state == 99 or state == 120 then -- 'c' or 'x'
+      if state == 99 then
+        removed.c = removed.c + 1
+      else
+        removed.x = removed.x + 1
+      end
+      nDoomed = nDoomed + 1
+      doomed[nDoomed] = jobPrefix .. string.sub(entry, 2)
     end
   end
   deleteKeys(doomed)
