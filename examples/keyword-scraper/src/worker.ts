@@ -20,6 +20,8 @@ export type WorkerMessage =
       readonly keyword: string;
       readonly at: number;
       readonly leaseStartedAt: number;
+      /** Where the search is counted in the shared limit's log (Redis clock). */
+      readonly slot: number | undefined;
     }
   | { readonly type: 'saved'; readonly keyword: string; readonly results: number }
   | { readonly type: 'draining'; readonly inFlight: readonly string[] }
@@ -56,12 +58,18 @@ async function main(): Promise<void> {
     concurrency: pool.size,
     rateLimit: SEARCH_LIMIT, // 30 searches per minute, shared by every worker process
     timeoutMs: 30_000,
-    handler: async (job, { signal }) => {
+    handler: async (job, { signal, limit }) => {
       const { keyword } = job.data;
       inFlight.add(keyword);
       try {
         return await pool.withConnection(async (db) => {
-          void report({ type: 'search', keyword, at: Date.now(), leaseStartedAt: job.lease.startedAt });
+          void report({
+            type: 'search',
+            keyword,
+            at: Date.now(),
+            leaseStartedAt: job.lease.startedAt,
+            slot: limit?.slot,
+          });
           const results = await search(keyword, signal);
           await db.saveResults(keyword, results.length);
           void report({ type: 'saved', keyword, results: results.length });
