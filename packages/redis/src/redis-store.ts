@@ -537,18 +537,8 @@ export class RedisStore implements Store {
       const nextCheckInMs = reply.int();
       const token = reply.str();
       const count = reply.int();
-      const { jobs, malformed, wellFormed } = readLeased<T>(
-        queue,
-        reply,
-        count,
-        {
-          token,
-          expiresAt: now + leaseMs,
-          startedAt: now,
-          ...(options.workerId ? { workerId: options.workerId } : {}),
-        },
-        this.settleHints,
-      );
+      const lease = leaseOf(token, now, leaseMs, options.workerId);
+      const { jobs, malformed, wellFormed } = readLeased<T>(queue, reply, count, lease, this.settleHints);
       const rejected: RejectedJob[] = [];
       const missing = reply.int();
       for (let i = 0; i < missing; i++) {
@@ -633,18 +623,8 @@ export class RedisStore implements Store {
     const leaseMs = reply.int();
     const workerId = reply.str();
     const count = reply.int();
-    const { jobs, malformed } = readLeased<T>(
-      queue,
-      reply,
-      count,
-      {
-        token,
-        expiresAt: now + leaseMs,
-        startedAt: now,
-        ...(workerId ? { workerId } : {}),
-      },
-      this.settleHints,
-    );
+    const lease = leaseOf(token, now, leaseMs, workerId);
+    const { jobs, malformed } = readLeased<T>(queue, reply, count, lease, this.settleHints);
     if (malformed.length > 0) await this.rejectMalformed(keys, token, malformed);
     return { seq, parked, jobs, rejected: malformed };
   }
@@ -2014,6 +1994,11 @@ function groupLimitArgs(limit: GroupRateLimit | undefined): number[] {
 }
 
 /** Reads `count` leased records (id, field count, fields) of one lease: jobs, and the malformed ones. */
+/** The lease of a reserve's or a handoff's jobs: granted at store time `now` for `leaseMs`. */
+function leaseOf(token: string, now: number, leaseMs: number, workerId?: string): ReservedJob['lease'] {
+  return { token, expiresAt: now + leaseMs, startedAt: now, ...(workerId ? { workerId } : {}) };
+}
+
 function readLeased<T>(
   queue: string,
   reply: Reply,
