@@ -3,6 +3,7 @@ import {
   definePipeline,
   silentLogger,
   Worker,
+  type PipelineDefinition,
   type ReserveOptions,
   type ReserveResult,
   type Store,
@@ -29,6 +30,10 @@ function counting(store: RedisStore): { store: Store; answers: () => number } {
   return { store: wrapped, answers: () => answers };
 }
 
+/** A worker of one pipeline, logging nothing. */
+const workerOf = (store: Store, pipeline: PipelineDefinition<number>): Worker =>
+  new Worker({ store, logger: silentLogger, pipelines: [pipeline] });
+
 const until = async (check: () => boolean, what: string): Promise<void> => {
   for (let i = 0; i < 1000 && !check(); i++) await sleep(10);
   if (!check()) throw new Error(`timed out waiting for ${what}`);
@@ -43,26 +48,25 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
   afterEach(async () => {
     await fx.cleanup!();
   });
+  /** The hash of the queue's parks (`lua/includes/parks.lua`). */
+  const parksKey = (): string => `${fx.store.keys.queue('q').active}:p`;
 
   it('starts a job added to an empty queue with no reserve answered in between, and parks again after', async () => {
     const { store, answers } = counting(fx.store);
     const started: { data: number; answersBefore: number; attempt: number }[] = [];
-    const worker = new Worker({
+    const worker = workerOf(
       store,
-      logger: silentLogger,
-      pipelines: [
-        definePipeline<number>({
-          queue: 'q',
-          concurrency: 2,
-          // No poll in the test's time: only a handoff (or a wake-up) can start a job.
-          idle: { minMs: 20_000, maxMs: 20_000 },
-          handler: (job) => {
-            started.push({ data: job.data, answersBefore: answers(), attempt: job.attempt });
-          },
-        }),
-      ],
-    });
-    const parks = `${fx.store.keys.queue('q').active}:p`;
+      definePipeline<number>({
+        queue: 'q',
+        concurrency: 2,
+        // No poll in the test's time: only a handoff (or a wake-up) can start a job.
+        idle: { minMs: 20_000, maxMs: 20_000 },
+        handler: (job) => {
+          started.push({ data: job.data, answersBefore: answers(), attempt: job.attempt });
+        },
+      }),
+    );
+    const parks = parksKey();
     // Until the park in Redis holds at least `jobs`.
     const parked = async (jobs: number): Promise<void> => {
       for (let i = 0; i < 500; i++) {
@@ -118,21 +122,18 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
 
   it('takes its park back while paused, and runs what came meanwhile once resumed', async () => {
     const started: number[] = [];
-    const worker = new Worker({
-      store: fx.store,
-      logger: silentLogger,
-      pipelines: [
-        definePipeline<number>({
-          queue: 'q',
-          concurrency: 3,
-          handler: (job) => {
-            started.push(job.data);
-          },
-        }),
-      ],
-    });
+    const worker = workerOf(
+      fx.store,
+      definePipeline<number>({
+        queue: 'q',
+        concurrency: 3,
+        handler: (job) => {
+          started.push(job.data);
+        },
+      }),
+    );
     worker.start();
-    const parks = `${fx.store.keys.queue('q').active}:p`;
+    const parks = parksKey();
     try {
       for (let i = 0; i < 200 && (await redis.admin.hlen(parks)) === 0; i++) await sleep(10);
       expect(await redis.admin.hlen(parks)).toBe(1);
@@ -158,21 +159,18 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
         fx.store.reserve<T>(queue, n, options).pipe(delay(300)),
     });
     const started: number[] = [];
-    const worker = new Worker({
-      store: slow,
-      logger: silentLogger,
-      pipelines: [
-        definePipeline<number>({
-          queue: 'q',
-          concurrency: 1,
-          idle: { minMs: 20_000, maxMs: 20_000 },
-          handler: (job) => {
-            started.push(job.data);
-          },
-        }),
-      ],
-    });
-    const parks = `${fx.store.keys.queue('q').active}:p`;
+    const worker = workerOf(
+      slow,
+      definePipeline<number>({
+        queue: 'q',
+        concurrency: 1,
+        idle: { minMs: 20_000, maxMs: 20_000 },
+        handler: (job) => {
+          started.push(job.data);
+        },
+      }),
+    );
+    const parks = parksKey();
     worker.start();
     try {
       for (let i = 0; i < 500 && (await redis.admin.hlen(parks)) === 0; i++) await sleep(10);
@@ -199,23 +197,20 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
     let running = 0;
     let most = 0;
     let done = 0;
-    const worker = new Worker({
-      store: fx.store,
-      logger: silentLogger,
-      pipelines: [
-        definePipeline<number>({
-          queue: 'q',
-          concurrency: 3,
-          handler: async () => {
-            running++;
-            most = Math.max(most, running);
-            await sleep(Math.random() * 8);
-            running--;
-            done++;
-          },
-        }),
-      ],
-    });
+    const worker = workerOf(
+      fx.store,
+      definePipeline<number>({
+        queue: 'q',
+        concurrency: 3,
+        handler: async () => {
+          running++;
+          most = Math.max(most, running);
+          await sleep(Math.random() * 8);
+          running--;
+          done++;
+        },
+      }),
+    );
     worker.start();
     let leasedMost = 0;
     const total = 150;
