@@ -44,7 +44,8 @@
                          group slot released its group's next turn, a retry or hand-back without a
                          delay): workers that found nothing to reserve are sleeping
     11 count             number of settlements that follow
-    12… per settlement, 6 values: id, token, kind, a, b, hint where
+    12… per settlement, 6 values: id, token ('' for the token of the settlement before it: the
+       jobs of one lease share theirs), kind, a, b, hint where
          completed: a = result JSON ('' = no result)
          retrying:  a = delayMs, b = error JSON
          dead:      a = reason, b = error JSON ('' = none)
@@ -94,10 +95,14 @@ if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 11 + 
   return -2
 end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
+-- Each settlement's id (its token, '' for the one before it, is read as the settlements are applied).
+local ids = {}
 for i = 0, count - 1 do
-  if not KINDS[ARGV[14 + i * FIELDS]] then
-    return -2
+  local base = 12 + i * FIELDS
+  if not KINDS[ARGV[base + 2]] or (i == 0 and ARGV[base + 1] == '') then
+    return -2 -- an unknown kind, or a first token '' (no settlement before it)
   end
+  ids[i + 1] = ARGV[base]
 end
 
 local now = storeNow()
@@ -152,10 +157,6 @@ local requeue = function(jobKey, id, delay, priority, g, front)
 end
 
 -- The lease holding each job, in one read; the leases' starts, once per lease.
-local ids = {}
-for i = 0, count - 1 do
-  ids[i + 1] = ARGV[12 + i * FIELDS]
-end
 local held = leaseTokens(activeKey, ids)
 -- When the lease `token` started (from the token, once per lease).
 local leaseStarts = {}
@@ -169,11 +170,16 @@ local function startOf(token)
 end
 local doneTokens = {}
 local nDone = 0
+local lastToken = nil
 local settled = {}
 
 for i = 0, count - 1 do
   local base = 12 + i * FIELDS
-  local id, token, kind, a, b = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
+  local id, token, kind, a, b = ids[i + 1], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
+  if token == '' then
+    token = lastToken
+  end
+  lastToken = token
   local hint = ARGV[base + 5]
   local jobKey = jobPrefix .. id
   if held[i + 1] ~= token or settled[id] then

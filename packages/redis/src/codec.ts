@@ -172,26 +172,33 @@ export function delayOf(ms: number): number {
  * the record (`lua/settle-8.lua`).
  */
 export function settleHint(f: JobFields): string {
+  if (f.a === undefined && f.p === undefined && f.R === undefined && f.G === undefined) return DEFAULT_HINT;
   return `${f.a ?? ''}|${f.p ?? ''}|${f.R ?? ''}|${f.G ?? ''}`;
 }
+
+/** The {@link settleHint} of a first attempt at the default priority, of no group and no own retention. */
+export const DEFAULT_HINT = '|||';
 
 /**
  * The settle values of one settlement: id, token, kind (its {@link OutcomeKind} name, as the script
  * receives it), two values that depend on the kind, and the job's {@link settleHint} (`''`: none
- * known here, the script reads the record).
+ * known here, the script reads the record). The token is sent as `''` when it is `previousToken`,
+ * the token of the settlement sent just before it in the same call (the jobs of one lease share
+ * theirs): a settle of a lease's jobs does not repeat it for each.
  */
-export function encodeSettlement(s: Settlement, hint = ''): string[] {
+export function encodeSettlement(s: Settlement, hint = '', previousToken?: string): string[] {
+  const token = s.token === previousToken ? '' : s.token;
   switch (s.kind) {
     case OutcomeKind.Completed:
-      return [s.id, s.token, s.kind, encodeResult(s.result), '', hint];
+      return [s.id, token, s.kind, encodeResult(s.result), '', hint];
     case OutcomeKind.Retrying:
-      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), encodeError(s.error), hint];
+      return [s.id, token, s.kind, String(delayOf(s.delayMs)), encodeError(s.error), hint];
     case OutcomeKind.Dead:
-      return [s.id, s.token, s.kind, s.reason, encodeError(s.error), hint];
+      return [s.id, token, s.kind, s.reason, encodeError(s.error), hint];
     case OutcomeKind.Snoozed:
-      return [s.id, s.token, s.kind, String(delayOf(s.delayMs)), snoozeFlags(s), hint];
+      return [s.id, token, s.kind, String(delayOf(s.delayMs)), snoozeFlags(s), hint];
     case OutcomeKind.Cancelled:
-      return [s.id, s.token, s.kind, s.reason, '', hint];
+      return [s.id, token, s.kind, s.reason, '', hint];
   }
 }
 
@@ -350,12 +357,17 @@ export function readJobFields(r: Reply): JobFields {
   return f;
 }
 
-const NUMERIC_FIELDS = ['c', 'r', 'p', 'm', 'a', 't', 'q'] as const;
+/** Why a record cannot be a job: field `field` is not a number. */
+const notANumber = (field: string): { readonly reason: string } => ({
+  reason: `malformed job record: field ${field} is not a number`,
+});
 
 /**
  * A job as the reserve script leased it (its record as it was before the lease, whose attempt is one
  * behind), or why the record cannot be a job. The payload is parsed here, on the worker, rather than
- * in the script, to keep Redis' share of the work small.
+ * in the script, to keep Redis' share of the work small. Numeric fields are checked in the order
+ * c, r, p, m, a, t, q (the first that is not a number is named), each converted once; a job with
+ * every default gets no optional property.
  */
 export function toReservedJob<T>(
   queue: string,
@@ -366,41 +378,45 @@ export function toReservedJob<T>(
   const data = f.d;
   if (data === undefined) return { reason: 'malformed job record: no data' };
   if (f.c === undefined) return { reason: 'malformed job record: no created-at' };
-  for (const field of NUMERIC_FIELDS) {
-    const v = f[field];
-    if (v !== undefined && !Number.isFinite(Number(v))) {
-      return { reason: `malformed job record: field ${field} is not a number` };
-    }
-  }
+  const createdAt = Number(f.c);
+  if (!Number.isFinite(createdAt)) return notANumber('c');
+  const runAt = f.r === undefined ? createdAt : Number(f.r);
+  if (!Number.isFinite(runAt)) return notANumber('r');
+  const priority = f.p === undefined ? 0 : Number(f.p);
+  if (!Number.isFinite(priority)) return notANumber('p');
+  const maxAttempts = f.m === undefined ? DEFAULT_MAX_ATTEMPTS : Number(f.m);
+  if (!Number.isFinite(maxAttempts)) return notANumber('m');
+  const ended = f.a === undefined ? 0 : Number(f.a);
+  if (!Number.isFinite(ended)) return notANumber('a');
+  const timeoutMs = f.t === undefined ? undefined : Number(f.t);
+  if (timeoutMs !== undefined && !Number.isFinite(timeoutMs)) return notANumber('t');
+  const cost = f.q === undefined ? undefined : Number(f.q);
+  if (cost !== undefined && !Number.isFinite(cost)) return notANumber('q');
   let payload: T;
   try {
     payload = JSON.parse(data) as T;
   } catch (error) {
     return { reason: `malformed job record: the payload is not JSON (${(error as Error).message})` };
   }
-  const createdAt = num(f.c, 0);
-  const timeout = f.t;
-  const uniqueKey = f.u;
-  const trace = decodeTrace(f.T);
-  return {
-    job: {
-      id,
-      queue,
-      name: f.n ?? queue,
-      data: payload,
-      attempt: num(f.a, 0) + 1,
-      maxAttempts: num(f.m, DEFAULT_MAX_ATTEMPTS),
-      priority: num(f.p, 0),
-      createdAt,
-      runAt: num(f.r, createdAt),
-      lease,
-      ...(timeout === undefined ? {} : { timeoutMs: num(timeout, 0) }),
-      ...(uniqueKey === undefined ? {} : { uniqueKey }),
-      ...(f.q === undefined ? {} : { cost: num(f.q, 1) }),
-      ...(f.G === undefined ? {} : { group: f.G }),
-      ...(trace === undefined ? {} : { trace }),
-    },
+  const job: { -readonly [K in keyof ReservedJob<T>]: ReservedJob<T>[K] } = {
+    id,
+    queue,
+    name: f.n ?? queue,
+    data: payload,
+    attempt: ended + 1,
+    maxAttempts,
+    priority,
+    createdAt,
+    runAt,
+    lease,
   };
+  if (timeoutMs !== undefined) job.timeoutMs = timeoutMs;
+  if (f.u !== undefined) job.uniqueKey = f.u;
+  if (cost !== undefined) job.cost = cost;
+  if (f.G !== undefined) job.group = f.G;
+  const trace = decodeTrace(f.T);
+  if (trace !== undefined) job.trace = trace;
+  return { job };
 }
 
 const STATE_OF_CODE: Readonly<Record<string, JobState>> = {

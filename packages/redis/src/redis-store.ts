@@ -77,6 +77,7 @@ import {
   readJobUpdates,
   readJobFields,
   settleHint,
+  DEFAULT_HINT,
   readRecord,
   toReservedJob,
   readSettings,
@@ -91,6 +92,7 @@ import { escapeGlob } from './delete-prefix';
 import { NotReplicatedError, RedisScriptError, toStoreError } from './errors';
 import { KeyBuilder, type QueueKeys } from './keys';
 import { PubSub } from './pubsub';
+import { SettleHints } from './settle-hints';
 import {
   CLUSTER_RETRY_MS,
   execScript,
@@ -665,12 +667,15 @@ export class RedisStore implements Store {
               keys.wakeChannel,
               chunk.length,
             ];
+            let previousToken: string | undefined;
             for (const i of chunk) {
               const settlement = settlements[i] as Settlement;
               const values = encodeSettlement(
                 settlement,
                 this.settleHints.take(settlement.token, settlement.id),
+                previousToken,
               );
+              previousToken = settlement.token;
               if (values.length !== SETTLE_FIELDS) {
                 const script = this.scripts.settle.versionedName;
                 throw new RedisScriptError(script, 'malformed arguments: bad settlement', { queue });
@@ -1993,12 +1998,15 @@ function groupLimitArgs(limit: GroupRateLimit | undefined): number[] {
   return [limit.allowed, Math.ceil(limit.periodMs), Math.max(0, Math.ceil(limit.marginMs ?? 0))];
 }
 
-/** Reads `count` leased records (id, field count, fields) of one lease: jobs, and the malformed ones. */
 /** The lease of a reserve's or a handoff's jobs: granted at store time `now` for `leaseMs`. */
 function leaseOf(token: string, now: number, leaseMs: number, workerId?: string): ReservedJob['lease'] {
   return { token, expiresAt: now + leaseMs, startedAt: now, ...(workerId ? { workerId } : {}) };
 }
 
+/**
+ * Reads `count` leased records (id, field count, fields) of one lease: jobs, and the malformed ones.
+ * Keeps the jobs' settle hints in `hints`.
+ */
 function readLeased<T>(
   queue: string,
   reply: Reply,
@@ -2009,6 +2017,7 @@ function readLeased<T>(
   const jobs: ReservedJob<T>[] = [];
   const malformed: RejectedJob[] = [];
   const wellFormed: boolean[] = [];
+  let odd: Map<string, string> | undefined;
   for (let i = 0; i < count; i++) {
     const id = reply.str();
     const fields = readJobFields(reply);
@@ -2016,41 +2025,10 @@ function readLeased<T>(
     wellFormed.push('job' in decoded);
     if ('job' in decoded) {
       jobs.push(decoded.job);
-      hints.remember(lease.token, id, settleHint(fields));
+      const hint = settleHint(fields);
+      if (hint !== DEFAULT_HINT) (odd ??= new Map()).set(id, hint);
     } else malformed.push({ id, reason: decoded.reason });
   }
+  hints.remember(lease.token, jobs.length, odd);
   return { jobs, malformed, wellFormed };
-}
-
-/**
- * What the settle script needs of each job this store leased and has not settled yet
- * ({@link settleHint}), so a settle does not read every record again. Only a saving: a settle of a
- * job with no hint here (another process leased it, or it was forgotten) reads the record. Bounded:
- * past {@link SettleHints.MAX} entries the oldest are forgotten (a job whose lease was lost and
- * which is never settled here would otherwise stay).
- */
-class SettleHints {
-  static readonly MAX = 100_000;
-  private readonly byLease = new Map<string, string>();
-
-  get size(): number {
-    return this.byLease.size;
-  }
-
-  remember(token: string, id: string, hint: string): void {
-    if (this.byLease.size >= SettleHints.MAX) {
-      const oldest = this.byLease.keys().next();
-      if (!oldest.done) this.byLease.delete(oldest.value);
-    }
-    this.byLease.set(`${token}\n${id}`, hint);
-  }
-
-  /** The hint of `id` under `token` (`''` when none), forgotten as it is taken. */
-  take(token: string, id: string): string {
-    const key = `${token}\n${id}`;
-    const hint = this.byLease.get(key);
-    if (hint === undefined) return '';
-    this.byLease.delete(key);
-    return hint;
-  }
 }

@@ -209,6 +209,9 @@ describe('codec', () => {
       ['7', 't', 'cancelled', 'asked', '', ''],
     ]);
     expect(encodeSettlement(settlements[0] as Settlement, '1|2||g')[5]).toBe('1|2||g');
+    // The token of the settlement sent before it is not sent again.
+    expect(encodeSettlement(settlements[0] as Settlement, '', 't')[1]).toBe('');
+    expect(encodeSettlement(settlements[0] as Settlement, '', 'u')[1]).toBe('t');
   });
 
   it('hints a settle with the record fields it would otherwise read', () => {

@@ -277,6 +277,53 @@ describe('RedisStore (one node): beyond the contract', () => {
     await expect(execScript(store.client, script, [], args, { queue: 'q' })).rejects.toMatchObject({
       code: ErrorCode.Script,
     });
+    // A token sent as '' is the one of the settlement before it: the first has none before it.
+    const settle = (token: string) =>
+      execScript(
+        store.client,
+        script,
+        scriptKeys(script, queueKeyResolver(keys)),
+        [
+          ...[keys.jobPrefix, keys.readyPrefix, keys.historyPrefix, 10, 60_000],
+          ...[
+            SCRIPT_DEFAULTS.defaultRetention,
+            SCRIPT_DEFAULTS.maxErrors,
+            SCRIPT_DEFAULTS.defaultDeadRetention,
+          ],
+          ...[keys.groupPrefix, keys.wakeChannel, 1, 'nosuchjob', token, 'completed', '', '', ''],
+        ],
+        { queue: 'q' },
+      );
+    await expect(settle('')).rejects.toMatchObject({ code: 'ERR_SLUICE_SCRIPT', scriptCode: -2 });
+    await expect(settle('t')).resolves.toEqual([expect.any(Number), 0]);
+  });
+
+  it('settles the jobs of several leases in one call, each under its own token', async () => {
+    await firstValueFrom(store.enqueue([1, 2, 3, 4, 5].map((n) => ({ queue: 'q', data: n }))));
+    const a = (await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }))).jobs;
+    const b = (await firstValueFrom(store.reserve('q', 3, { leaseMs: 10_000 }))).jobs;
+    expect(a[0]!.lease.token).not.toBe(b[0]!.lease.token);
+    // Runs of one lease (its token sent once per run), leases taking turns, and one settlement
+    // under a token that does not hold its job (refused, and the run after it still applied).
+    const order = [a[0]!, a[1]!, b[0]!, b[1]!, a[1]!, b[2]!];
+    const results = await firstValueFrom(store.settle(order.map((j) => completed(j, j.data))));
+    expect(results.map((r) => (r.applied ? 'applied' : r.reason))).toEqual([
+      'applied',
+      'applied',
+      'applied',
+      'applied',
+      'lease-lost',
+      'applied',
+    ]);
+    const wrong = { ...completed(b[2]!, 'x'), token: a[0]!.lease.token };
+    await firstValueFrom(store.enqueue([{ queue: 'q', data: 6 }]));
+    const [c] = (await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }))).jobs;
+    const more = await firstValueFrom(store.settle([wrong, completed(c!, 6)]));
+    expect(more.map((r) => r.applied)).toEqual([false, true]);
+    for (const job of [...a, ...b, c!]) {
+      expect(await store.getJob('q', job.id)).toMatchObject({ state: JobState.Completed, result: job.data });
+    }
+    expect((await store.stats('q')).totals).toMatchObject({ completed: 6 });
   });
 
   it('starts an events subscription with the events after it, not before', async () => {
