@@ -81,8 +81,9 @@
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
-      jobCount, jobCount × [id, fieldCount, field1, value1, ...] (the record before the lease: its
-      attempt field is one behind), missingCount, missingCount × id, slotCount, slotCount × [at,
+      jobCount, jobCount × [id, n, the record's n field and value strings joined by NUL] (or [id, -n,
+      the n strings]: includes/leased.lua; the record before the lease: its attempt field is one
+      behind), missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
       time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
       all is placed at now), reclaimed (what was left of the earlier park, now removed and part of
@@ -99,6 +100,7 @@
 --- @include "includes/groups.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/parks.lua"
+--- @include "includes/leased.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local countersKey, limiterKey = KEYS[5], KEYS[6]
@@ -377,14 +379,7 @@ local deadline = tostring(now + leaseMs)
 local reply = { 0, now, -1, -1, token, got }
 local r = 6
 for i, id in ipairs(popped) do
-  local f = poppedF[i]
-  local n = #f
-  reply[r + 1] = id
-  reply[r + 2] = n
-  for j = 1, n do
-    reply[r + 2 + j] = f[j]
-  end
-  r = r + 2 + n
+  r = leasedAppend(reply, r, id, poppedF[i])
 end
 if got > 0 then
   leaseOpen(activeKey, token, popped, deadline, workerId)

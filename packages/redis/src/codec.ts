@@ -327,34 +327,45 @@ export interface JobFields {
 }
 
 /**
- * Reads `count` field/value pairs (a record as HGETALL answers it) keeping only the fields of
- * {@link JobFields}: one small object of a fixed shape per job instead of a Map of every field.
+ * Reads a leased job's record as the reserve and a handoff answer it (`lua/includes/leased.lua`),
+ * keeping only the fields of {@link JobFields} (one small object of a fixed shape per job): n, then its n field and value strings joined by NUL bytes in one string (split here, and there
+ * must be n of them), or -n and then the n strings (a record with a NUL in it).
  */
-export function readJobFields(r: Reply): JobFields {
+export function readLeasedFields(r: Reply): JobFields {
   const count = r.int();
-  const f: JobFields = {};
-  for (let i = 0; i < count; i += 2) {
-    const field = r.str();
-    const value = r.str();
-    switch (field) {
-      case 'd':
-      case 'c':
-      case 'n':
-      case 'a':
-      case 'm':
-      case 'p':
-      case 'r':
-      case 't':
-      case 'u':
-      case 'q':
-      case 'T':
-      case 'G':
-      case 'R':
-        f[field] = value;
-        break;
-    }
+  if (count < 0) {
+    const f: JobFields = {};
+    for (let i = 0; i < -count; i += 2) keepJobField(f, r.str(), r.str());
+    return f;
   }
+  const joined = r.str();
+  const parts = count === 0 && joined === '' ? [] : joined.split('\0');
+  if (parts.length !== count) {
+    throw r.malformed(`a record of ${count} strings joined by NUL split into ${parts.length}`);
+  }
+  const f: JobFields = {};
+  for (let i = 0; i < count; i += 2) keepJobField(f, parts[i] as string, parts[i + 1] as string);
   return f;
+}
+
+function keepJobField(f: JobFields, field: string, value: string): void {
+  switch (field) {
+    case 'd':
+    case 'c':
+    case 'n':
+    case 'a':
+    case 'm':
+    case 'p':
+    case 'r':
+    case 't':
+    case 'u':
+    case 'q':
+    case 'T':
+    case 'G':
+    case 'R':
+      f[field] = value;
+      break;
+  }
 }
 
 /** Why a record cannot be a job: field `field` is not a number. */

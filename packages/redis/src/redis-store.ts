@@ -75,7 +75,7 @@ import {
   readEvents,
   readInt,
   readJobUpdates,
-  readJobFields,
+  readLeasedFields,
   settleHint,
   DEFAULT_HINT,
   readRecord,
@@ -2020,7 +2020,7 @@ function readLeased<T>(
   let odd: Map<string, string> | undefined;
   for (let i = 0; i < count; i++) {
     const id = reply.str();
-    const fields = readJobFields(reply);
+    const fields = readLeasedFields(reply);
     const decoded = toReservedJob<T>(queue, id, fields, lease);
     wellFormed.push('job' in decoded);
     if ('job' in decoded) {

@@ -15,7 +15,7 @@ import {
   settleHint,
   readEvents,
   readInt,
-  readJobFields,
+  readLeasedFields,
   readRecord,
   readSettingsMessage,
   Reply,
@@ -146,13 +146,20 @@ describe('codec', () => {
   });
 
   it('reads the fields a worker needs from a leased record, skipping the rest, then the next value', () => {
-    const reply = new Reply(
-      [10, 'd', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'G', 'g1', 'next'],
-      'reserve',
-    );
-    const fields = readJobFields(reply);
+    const strings = ['d', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'G', 'g1'];
+    // Joined by NUL (one value), or given one by one after a negative count (a record holding a NUL).
+    const joined = new Reply([10, strings.join('\0'), 'next'], 'reserve');
+    const fields = readLeasedFields(joined);
     expect(fields).toEqual({ d: '{"n":1}', a: '2', G: 'g1' });
-    expect(reply.str()).toBe('next');
+    expect(joined.str()).toBe('next');
+    const apart = new Reply([-12, ...strings, 'n', 'a\0b', 'next'], 'reserve');
+    expect(readLeasedFields(apart)).toEqual({ ...fields, n: 'a\0b' });
+    expect(apart.str()).toBe('next');
+    expect(readLeasedFields(new Reply([0, ''], 'reserve'))).toEqual({});
+    // Joined strings that do not split into the count given: the reply is malformed.
+    expect(() => readLeasedFields(new Reply([2, 'd\0x\0y'], 'reserve'))).toThrow(
+      /malformed reply: a record of 2 strings joined by NUL split into 3/,
+    );
     expect(
       toReservedJob('q', '7', { ...fields, c: '5' }, { token: 't', expiresAt: 20, startedAt: 10 }),
     ).toEqual({
@@ -218,8 +225,8 @@ describe('codec', () => {
     expect(settleHint({ d: '{}', c: '1' })).toBe('|||');
     expect(settleHint({ d: '{}', c: '1', a: '2', p: '-3', R: 'c10a500', G: 'a|b' })).toBe('2|-3|c10a500|a|b');
     // The record as the reserve answers it keeps R for the hint (and nothing else unknown).
-    const reply = Reply.of([6, 'R', 'n', 'G', 'g', 'x', 'y'], 'test');
-    expect(readJobFields(reply)).toEqual({ R: 'n', G: 'g' });
+    const reply = Reply.of([6, 'R\0n\0G\0g\0x\0y'], 'test');
+    expect(readLeasedFields(reply)).toEqual({ R: 'n', G: 'g' });
   });
 
   it('passes the defaults of @sluice/core to the scripts', () => {

@@ -298,6 +298,25 @@ describe('RedisStore (one node): beyond the contract', () => {
     await expect(settle('t')).resolves.toEqual([expect.any(Number), 0]);
   });
 
+  it('leases records holding a NUL byte as they are, next to records without one', async () => {
+    await firstValueFrom(
+      store.enqueue([
+        { queue: 'q', data: { text: 'a\u0000b' }, name: 'plain' },
+        { queue: 'q', data: 2, name: 'n\0ul', group: 'g\0' },
+        { queue: 'q', data: 3, priority: 0, maxAttempts: 2 },
+      ]),
+    );
+    const { jobs, rejected } = await firstValueFrom(store.reserve('q', 3, { leaseMs: 10_000 }));
+    expect(rejected).toEqual([]);
+    expect(jobs.map((j) => [j.data, j.name, j.group, j.maxAttempts])).toEqual([
+      [{ text: 'a\u0000b' }, 'plain', undefined, 5],
+      [2, 'n\0ul', 'g\0', 5],
+      [3, 'q', undefined, 2],
+    ]);
+    const results = await firstValueFrom(store.settle(jobs.map((j) => completed(j, j.data))));
+    expect(results.every((r) => r.applied)).toBe(true);
+  });
+
   it('settles the jobs of several leases in one call, each under its own token', async () => {
     await firstValueFrom(store.enqueue([1, 2, 3, 4, 5].map((n) => ({ queue: 'q', data: n }))));
     const a = (await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }))).jobs;
@@ -534,7 +553,8 @@ describe('RedisStore (one node): beyond the contract', () => {
         store.enqueue([
           { queue: 'q', data: 'a' },
           { queue: 'q', data: 'b', priority: 1 },
-          { queue: 'q', data: 'c', timeoutMs: 500 },
+          // A NUL byte in a record: the handoff sends that record's strings one by one.
+          { queue: 'q', data: 'c', timeoutMs: 500, name: 'n\0ul' },
         ]),
       );
       await until(() => received.length === 1);
@@ -546,6 +566,7 @@ describe('RedisStore (one node): beyond the contract', () => {
         [added[2]!.id, 'c', 1],
       ]);
       expect(handoff!.jobs[1]!.timeoutMs).toBe(500);
+      expect(handoff!.jobs.map((j) => j.name)).toEqual(['q', 'n\0ul']);
       expect(handoff!.jobs[0]!.lease).toMatchObject({ workerId: 'w-1' });
       expect(new Set(handoff!.jobs.map((j) => j.lease.token)).size).toBe(1);
       await until(() => wakes.length === 1);

@@ -12,6 +12,7 @@
   `<handoffPrefix><park id>` (parkMessage). A park past its deadline gets nothing; one a minute
   past it (its owner is gone) is deleted by the next add that finds it.
 ]]
+--- @include "includes/leased.lua"
 
 local PARK_STALE_MS = 60000
 
@@ -71,13 +72,9 @@ end
 -- record as a reserve answers it).
 local function parkMessage(park, now, token, ids, fieldsOf)
   local m = { park.seq, tostring(park.jobs), string.format('%d', now), token, tostring(park.leaseMs), park.workerId, tostring(#ids) }
+  local r = #m
   for _, id in ipairs(ids) do
-    local f = fieldsOf[id]
-    m[#m + 1] = id
-    m[#m + 1] = tostring(#f)
-    for j = 1, #f do
-      m[#m + 1] = tostring(f[j])
-    end
+    r = leasedAppend(m, r, id, fieldsOf[id])
   end
   return cjson.encode(m)
 end
