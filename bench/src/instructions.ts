@@ -8,7 +8,11 @@
  * (`callgrind_control -z` / `-d`):
  * - enqueue: `RedisStore.enqueue` of small payloads in calls of 1,000 (as the throughput scenario);
  * - process, batches of 100: reserve 100, settle the 100 as completed, until the backlog is drained;
- * - process, one job per call: the same with reserve 1 (the shape of a lightly loaded queue).
+ * - process, one job per call: the same with reserve 1 (the shape of a lightly loaded queue);
+ * - two floors, for scale: what a processed job's record alone costs, from one script per 100 jobs
+ *   (`FLOORS`): read (`HGETALL`), written finished (`HSET`) and deleted (`DEL` of the 100) as the
+ *   hash Sluice keeps per job; and the same as one string per job (`MGET`, `MSET`, `DEL`). Nothing
+ *   else a queue needs (order, leases, counts, events) is in them.
  *
  * Only the counts are figures: under callgrind the server runs some fifty times slower, so its
  * timers (`hz`) run more often per job than at full speed; the counts include them, the same way
@@ -196,6 +200,64 @@ async function drain(store: RedisStore, queue: string, jobs: number, batch: numb
   return done;
 }
 
+/**
+ * The floor phases: one script call per 100 records (KEYS), with the finish time (ARGV 1) and a
+ * record's packed form (ARGV 2). Each answers how many records it handled.
+ */
+const FLOORS = [
+  {
+    phase: "floor: a job's record read, finished and deleted (hash per job), 100 a call",
+    kind: 'hash',
+    script: `for i = 1, #KEYS do redis.call('HGETALL', KEYS[i]) end
+for i = 1, #KEYS do redis.call('HSET', KEYS[i], 's', 'c', 'f', ARGV[1]) end
+redis.call('DEL', unpack(KEYS))
+return #KEYS`,
+  },
+  {
+    phase: 'floor: the same with one string per job (MGET, MSET, DEL), 100 a call',
+    kind: 'string',
+    script: `redis.call('MGET', unpack(KEYS))
+local kv = {}
+for i = 1, #KEYS do
+  kv[2 * i - 1] = KEYS[i]
+  kv[2 * i] = ARGV[2]
+end
+redis.call('MSET', unpack(kv))
+redis.call('DEL', unpack(KEYS))
+return #KEYS`,
+  },
+] as const;
+
+/** Writes `jobs` records for a floor phase (not counted), then answers the counted work. */
+async function floor(
+  client: Redis,
+  kind: (typeof FLOORS)[number]['kind'],
+  script: string,
+  jobs: number,
+): Promise<() => Promise<number>> {
+  const key = (i: number) => `sluice-bench-instructions:{floor}:${kind}:${i}`;
+  const created = String(Date.now());
+  for (let i = 0; i < jobs; i += 1_000) {
+    const pipeline = client.pipeline();
+    for (let j = i; j < Math.min(jobs, i + 1_000); j++) {
+      const data = JSON.stringify(payload(j));
+      if (kind === 'hash') pipeline.hset(key(j), 'd', data, 'c', created);
+      else pipeline.set(key(j), `${data}\0${created}`);
+    }
+    await pipeline.exec();
+  }
+  const sha = String(await client.script('LOAD', script));
+  const finished = `${JSON.stringify(payload(0))}\0${created}\0c\0${created}`;
+  return async () => {
+    let done = 0;
+    for (let i = 0; i < jobs; i += 100) {
+      const keys = Array.from({ length: Math.min(100, jobs - i) }, (_, j) => key(i + j));
+      done += Number(await client.evalsha(sha, keys.length, ...keys, created, finished));
+    }
+    return done;
+  };
+}
+
 /** Adds `jobs` jobs in calls of 1,000; answers how many were added. */
 async function add(store: RedisStore, queue: string, jobs: number): Promise<number> {
   let added = 0;
@@ -239,6 +301,13 @@ export async function runInstructions(
       await measure('process, one job per call', profile.singleJobs, () =>
         drain(store, 'single', profile.singleJobs, 1),
       );
+      for (const f of FLOORS) {
+        await measure(
+          f.phase,
+          profile.jobs,
+          await floor(store.client as Redis, f.kind, f.script, profile.jobs),
+        );
+      }
     } finally {
       await store.close();
     }
