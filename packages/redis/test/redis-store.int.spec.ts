@@ -397,6 +397,18 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect((await store.getJob('q', '1'))?.data).toBe('mine');
   });
 
+  it('numbers automatic ids across tens, hundreds and calls', async () => {
+    const add = (n: number) =>
+      firstValueFrom(store.enqueue(Array.from({ length: n }, (_, i) => ({ queue: 'q', data: i }))));
+    const ids = [...(await add(105)), ...(await add(1)), ...(await add(3))].map((r) => r.id);
+    expect(ids).toEqual(Array.from({ length: 109 }, (_, i) => String(i + 1)));
+    // A sequence far along (as a long-lived queue's): still its decimal digits, never a float's.
+    await redis.admin.hset(store.keys.queue('far').counters, 'e', '0', 'id', '99999999998');
+    const far = await firstValueFrom(store.enqueue([1, 2, 3].map((data) => ({ queue: 'far', data }))));
+    expect(far.map((r) => r.id)).toEqual(['99999999999', '100000000000', '100000000001']);
+    expect((await store.getJob('far', '100000000000'))?.data).toBe(2);
+  });
+
   it('skips chosen ids ahead of the sequence, also on a queue whose counters predate that record', async () => {
     const add = (items: { id?: string; data: string }[]) =>
       firstValueFrom(store.enqueue(items.map((item) => ({ queue: 'q', ...item }))));
