@@ -327,7 +327,18 @@ export interface JobFields {
 }
 
 /**
- * Reads a leased job's record as the reserve and a handoff answer it (`lua/includes/leased.lua`),
+ * Reads a record as HGETALL answers it (a count, then field / value pairs), as a handoff message
+ * carries each job, keeping only the fields of {@link JobFields}.
+ */
+export function readJobFields(r: Reply): JobFields {
+  const count = r.int();
+  const f: JobFields = {};
+  for (let i = 0; i < count; i += 2) keepJobField(f, r.str(), r.str());
+  return f;
+}
+
+/**
+ * Reads a leased job's record as the reserve answers it (`lua/includes/leased.lua`),
  * keeping only the fields of {@link JobFields} (one small object of a fixed shape per job): n, then its n field and value strings joined by NUL bytes in one string (split here, and there
  * must be n of them), or -n and then the n strings (a record with a NUL in it).
  */

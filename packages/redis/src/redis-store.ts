@@ -75,6 +75,7 @@ import {
   readEvents,
   readInt,
   readJobUpdates,
+  readJobFields,
   readLeasedFields,
   settleHint,
   DEFAULT_HINT,
@@ -85,6 +86,7 @@ import {
   Reply,
   SCRIPT_DEFAULTS,
   SETTLE_FIELDS,
+  type JobFields,
   type VersionedSettings,
 } from './codec';
 import { Connections, type RedisConnection } from './connection';
@@ -626,7 +628,7 @@ export class RedisStore implements Store {
     const workerId = reply.str();
     const count = reply.int();
     const lease = leaseOf(token, now, leaseMs, workerId);
-    const { jobs, malformed } = readLeased<T>(queue, reply, count, lease, this.settleHints);
+    const { jobs, malformed } = readLeased<T>(queue, reply, count, lease, this.settleHints, readJobFields);
     if (malformed.length > 0) await this.rejectMalformed(keys, token, malformed);
     return { seq, parked, jobs, rejected: malformed };
   }
@@ -2004,8 +2006,9 @@ function leaseOf(token: string, now: number, leaseMs: number, workerId?: string)
 }
 
 /**
- * Reads `count` leased records (id, field count, fields) of one lease: jobs, and the malformed ones.
- * Keeps the jobs' settle hints in `hints`.
+ * Reads `count` leased records (each an id, then its fields as `readFields` reads them: as the
+ * reserve answers them, or as a handoff message carries them) of one lease: jobs, and the malformed
+ * ones. Keeps the jobs' settle hints in `hints`.
  */
 function readLeased<T>(
   queue: string,
@@ -2013,6 +2016,7 @@ function readLeased<T>(
   count: number,
   lease: ReservedJob['lease'],
   hints: SettleHints,
+  readFields: (reply: Reply) => JobFields = readLeasedFields,
 ): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
   const jobs: ReservedJob<T>[] = [];
   const malformed: RejectedJob[] = [];
@@ -2020,7 +2024,7 @@ function readLeased<T>(
   let odd: Map<string, string> | undefined;
   for (let i = 0; i < count; i++) {
     const id = reply.str();
-    const fields = readLeasedFields(reply);
+    const fields = readFields(reply);
     const decoded = toReservedJob<T>(queue, id, fields, lease);
     wellFormed.push('job' in decoded);
     if ('job' in decoded) {

@@ -549,6 +549,10 @@ describe('RedisStore (one node): beyond the contract', () => {
       for (let i = 0; i < 200 && !check(); i++) await sleep(10);
       expect(check()).toBe(true);
     };
+    const closers: (() => void)[] = [];
+    afterEach(() => {
+      for (const close of closers.splice(0)) close();
+    });
 
     it('parks what a short reserve leaves; the next add leases its jobs to the park and sends them', async () => {
       const keys = store.keys.queue('q');
@@ -560,12 +564,19 @@ describe('RedisStore (one node): beyond the contract', () => {
       // Three added at once: two go to the park, one stays ready; a wake-up is sent for it.
       const wakes: unknown[] = [];
       const woken = store.wakeups('q').subscribe((w) => wakes.push(w));
+      const listener = redis.admin.duplicate();
+      closers.push(() => {
+        listener.disconnect();
+      });
+      const messages: string[] = [];
+      listener.on('message', (_channel: string, message: string) => messages.push(message));
+      await listener.subscribe(keys.handoffPrefix + 'p1');
       await sleep(50);
       const added = await firstValueFrom(
         store.enqueue([
           { queue: 'q', data: 'a' },
           { queue: 'q', data: 'b', priority: 1 },
-          // A NUL byte in a record: the handoff sends that record's strings one by one.
+          // A NUL byte in a record: a handoff carries each string of a record as it is.
           { queue: 'q', data: 'c', timeoutMs: 500, name: 'n\0ul' },
         ]),
       );
@@ -581,6 +592,16 @@ describe('RedisStore (one node): beyond the contract', () => {
       expect(handoff!.jobs.map((j) => j.name)).toEqual(['q', 'n\0ul']);
       expect(handoff!.jobs[0]!.lease).toMatchObject({ workerId: 'w-1' });
       expect(new Set(handoff!.jobs.map((j) => j.lease.token)).size).toBe(1);
+      // The message as it travels: workers of earlier versions read this layout too (a rolling
+      // deploy runs adds of one version beside workers of another), so it changes only together
+      // with a reader of both layouts.
+      await until(() => messages.length === 1);
+      const at = expect.stringMatching(/^\d+$/) as unknown;
+      expect(JSON.parse(messages[0]!)).toEqual([
+        ...['1', '2', at, handoff!.jobs[0]!.lease.token, '10000', 'w-1', '2'],
+        ...[added[0]!.id, '4', 'd', '"a"', 'c', at],
+        ...[added[2]!.id, '8', 'd', '"c"', 'c', at, 'n', 'n\0ul', 't', '500'],
+      ]);
       await until(() => wakes.length === 1);
       woken.unsubscribe();
       expect(await redis.admin.exists(`${keys.active}:p`)).toBe(0);

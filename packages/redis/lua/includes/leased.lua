@@ -1,5 +1,5 @@
 --[[
-  How a leased job's record is answered (the reserve's reply, a handoff's message): its id, the
+  How a leased job's record is answered in the reserve's reply: its id, the
   number n of its field and value strings as HGETALL gave them, then those n strings joined by NUL
   bytes into one (one reply value per job instead of n; the client splits it and checks that it
   finds n). A record with a NUL byte in a field or a value (Sluice writes none: payloads are JSON

@@ -12,7 +12,6 @@
   `<handoffPrefix><park id>` (parkMessage). A park past its deadline gets nothing; one a minute
   past it (its owner is gone) is deleted by the next add that finds it.
 ]]
---- @include "includes/leased.lua"
 
 local PARK_STALE_MS = 60000
 
@@ -69,12 +68,17 @@ end
 
 -- The message of a handoff (a JSON array of strings): the park's sequence and size, now, the
 -- lease's token, length and worker, the job count, and per job its id, field count and fields (the
--- record as a reserve answers it).
+-- record as HGETALL answers it; not joined as a reserve's reply does, includes/leased.lua: a JSON
+-- message costs the worker no more per string, and workers of earlier versions read this layout).
 local function parkMessage(park, now, token, ids, fieldsOf)
   local m = { park.seq, tostring(park.jobs), string.format('%d', now), token, tostring(park.leaseMs), park.workerId, tostring(#ids) }
-  local r = #m
   for _, id in ipairs(ids) do
-    r = leasedAppend(m, r, id, fieldsOf[id])
+    local f = fieldsOf[id]
+    m[#m + 1] = id
+    m[#m + 1] = tostring(#f)
+    for j = 1, #f do
+      m[#m + 1] = tostring(f[j])
+    end
   end
   return cjson.encode(m)
 end
