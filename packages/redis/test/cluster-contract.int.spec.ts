@@ -17,7 +17,7 @@ describe('RedisStore on a 3-master Redis Cluster', () => {
         { connection: { cluster: { nodes: cluster.startupNodes } }, hashTag },
         'cluster-contract',
       ),
-    { timeScale: 1 },
+    { timeScale: 2 },
   );
 
   describe('placement', () => {
