@@ -338,9 +338,10 @@ export function readJobFields(r: Reply): JobFields {
 }
 
 /**
- * Reads a leased job's record as the reserve answers it (`lua/includes/leased.lua`),
- * keeping only the fields of {@link JobFields} (one small object of a fixed shape per job): n, then its n field and value strings joined by NUL bytes in one string (split here, and there
- * must be n of them), or -n and then the n strings (a record with a NUL in it).
+ * Reads a leased job's record as the reserve answers it (`lua/includes/leased.lua`), keeping only
+ * the fields of {@link JobFields} (one small object of a fixed shape per job): n, then its n field
+ * and value strings joined by NUL bytes in one string (split here, and there must be n of them), or
+ * -n and then the n strings (a record with a NUL in it).
  */
 export function readLeasedFields(r: Reply): JobFields {
   const count = r.int();
