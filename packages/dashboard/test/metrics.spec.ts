@@ -62,7 +62,10 @@ describe('createMetrics', () => {
         sampleValue(families, 'sluice_jobs_total', { queue: 'emails', status });
       expect(total('completed')).toBe(7);
       expect(total('dead')).toBe(3);
-      expect(families.get('sluice_jobs_total')?.samples).toHaveLength(2);
+      // Besides them only hand-backs: a rate-limited start still late after its unit moved is
+      // handed back by its start gate (a snoozed outcome, no start) on a loaded machine.
+      const statuses = (families.get('sluice_jobs_total')?.samples ?? []).map((x) => x.labels.status);
+      expect(statuses.filter((st) => st !== 'snoozed').sort()).toEqual(['completed', 'dead']);
       expect(
         sampleValue(families, 'sluice_job_duration_seconds_count', { queue: 'emails', status: 'completed' }),
       ).toBe(7);
