@@ -4,7 +4,14 @@ import { OutcomeKind } from '@sluice/core';
 import { StoreText } from '@sluice/core/internal';
 import { KeyBuilder, loadScripts, LUA_DIR, SCRIPT_KEYS, SCRIPT_NAMES, ScriptErrorCode } from '@sluice/redis';
 import { SCRIPT_DEFAULTS } from '../src/codec';
-import { expandIncludes, keyCountOfFile, queueKeyResolver, scriptFiles, scriptKeys } from '../src/scripts';
+import {
+  expandIncludes,
+  keyCountOfFile,
+  queueKeyResolver,
+  scriptFiles,
+  scriptKeys,
+  withoutUnusedFunctions,
+} from '../src/scripts';
 
 interface Header {
   readonly keys: { readonly index: number; readonly name: string }[];
@@ -202,5 +209,49 @@ describe('Lua scripts', () => {
       expect([n, code[firstCall]]).toEqual([n, guard]);
       expect(code.slice(0, firstCall).every((l) => !/redis\./.test(l))).toBe(true);
     }
+  });
+
+  it('sends each script without the helpers it never calls, and keeps the ones it calls', () => {
+    const body = [
+      '-- used() is named in this comment only',
+      'local function used(x)',
+      '  return helper(x) .. tostring(x)',
+      'end',
+      'local function helper(x)',
+      "  return 'h' .. x",
+      'end',
+      'local function unused()',
+      '  return used(1)',
+      'end',
+      '--[[ unused() ]]',
+      'local function alsoUnused()',
+      '  return 2',
+      'end',
+      'return used(3)',
+    ].join('\n');
+    const pruned = withoutUnusedFunctions(body);
+    expect(pruned).toContain('local function used(x)');
+    expect(pruned).toContain('local function helper(x)'); // called only by a kept function
+    expect(pruned).not.toContain('local function unused()'); // named only in comments
+    expect(pruned).not.toContain('local function alsoUnused()');
+    expect(pruned.split('\n').filter((l) => l === 'end')).toHaveLength(2);
+    expect(() => withoutUnusedFunctions('local function f()\n  return 1\n  end')).toThrow(/no `end` line/);
+    // Each loaded script: every helper left is named outside its own definition; the hot scripts
+    // drop a good part of what their includes define.
+    const node = loadScripts();
+    const definitions = (source: string) =>
+      [...source.matchAll(/^local function (\w+)\(/gm)].map((m) => m[1]);
+    for (const n of SCRIPT_NAMES) {
+      const expanded = expandIncludes(scriptFiles()[n]);
+      const kept = definitions(node[n].source);
+      for (const name of kept) {
+        const elsewhere = node[n].source.replace(new RegExp(`^local function ${name}\\(`, 'm'), '');
+        expect([n, name, new RegExp(`\\b${name}\\b`).test(elsewhere)]).toEqual([n, name, true]);
+      }
+      expect(kept.length).toBeLessThanOrEqual(definitions(expanded).length);
+    }
+    expect(definitions(node.settle.source).length).toBeLessThan(
+      definitions(expandIncludes(scriptFiles().settle)).length,
+    );
   });
 });
