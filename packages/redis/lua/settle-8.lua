@@ -44,23 +44,29 @@
                          group slot released its group's next turn, a retry or hand-back without a
                          delay): workers that found nothing to reserve are sleeping
     11 count             number of settlements that follow
-    12… per settlement, 6 values: id, token ('' for the token of the settlement before it: the
-       jobs of one lease share theirs), kind, a, b, hint where
-         completed: a = result JSON ('' = no result)
-         retrying:  a = delayMs, b = error JSON
-         dead:      a = reason, b = error JSON ('' = none)
-         snoozed:   a = delayMs, b = '1' to go back to the head of its group (or priority) when
-                    delayMs is 0 (a start gate's hand-back), '1:<at>:<units>' the same, giving back
-                    `units` its group's rate-limit log recorded at `at` (no work used them; a group
-                    held back by its limit takes turns again), else ''
-         cancelled: a = reason
-       and hint is what the lease found in the job's record, `<a>|<p>|<R>|<G>` (attempts ended,
-       priority, own retention, group; empty where the record has none), or '' when the caller does
-       not know it: then the record is read. None of these fields changes while a lease holds the
-       job, and the hint is used only when the token still holds it, so it saves a read per job.
+    12… entries, in the order of their settlements, each one of:
+      S, id, token, kind, a, b, hint   one settlement of any kind (6 values after the S); token
+                                       '' for the token of the settlement before it (the jobs
+                                       of one lease share theirs)
+      C, token, k, id1 … idk           k jobs completed with no result, each with the hint `|||`
+                                       (one value per job instead of six); token as above
+    where a and b depend on the kind:
+    completed  a = result JSON ('' = no result)
+    retrying   a = delayMs, b = error JSON
+    dead       a = reason, b = error JSON ('' = none)
+    snoozed    a = delayMs, b = '1' to go back to the head of its group (or priority) when delayMs
+               is 0 (a start gate's hand-back), '1:<at>:<units>' the same, giving back `units` its
+               group's rate-limit log recorded at `at` (no work used them; a group held back by its
+               limit takes turns again), else ''
+    cancelled  a = reason
+    and hint is what the lease found in the job's record, `<a>|<p>|<R>|<G>` (attempts ended,
+    priority, own retention, group; empty where the record has none), or '' when the caller does
+    not know it: then the record is read. None of these fields changes while a lease holds the job,
+    and the hint is used only when the token still holds it, so it saves a read per job.
 
   Returns:
-    { now, code1, code2, ... } in the order given: 1 applied, 0 not found, 2 lease lost.
+    { now, codes }: one character per settlement, in the order given: 1 applied, 0 not found,
+    2 lease lost.
 
   Errors:
     -2  malformed arguments (a client of another version)
@@ -77,7 +83,6 @@
 --- @include "includes/publish.lua"
 --- @include "includes/leases.lua"
 
-local FIELDS = 6
 -- The record fields a settle reads (a, p, G, R) of a job that has none of them; never written to.
 local NO_FIELDS = { false, false, false, false }
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -91,18 +96,40 @@ local defaultDeadRetention = ARGV[8]
 local groupPrefix = ARGV[9]
 local wakeChannel = ARGV[10]
 local count = tonumber(ARGV[11])
-if not (count and eventsMaxLen and historyTtlMs and maxErrors) or #ARGV ~= 11 + count * FIELDS then
+if not (count and eventsMaxLen and historyTtlMs and maxErrors) then
   return -2
 end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
--- Each settlement's id (its token, '' for the one before it, is read as the settlements are applied).
+-- First pass, before any write: the entries are whole (a first token is not ''), and every
+-- settlement's id in order.
 local ids = {}
-for i = 0, count - 1 do
-  local base = 12 + i * FIELDS
-  if not KINDS[ARGV[base + 2]] or (i == 0 and ARGV[base + 1] == '') then
-    return -2 -- an unknown kind, or a first token '' (no settlement before it)
+local nIds = 0
+local at = 12
+while ARGV[at] do
+  local form = ARGV[at]
+  if form == 'C' then
+    local k = tonumber(ARGV[at + 2])
+    if not k or k < 1 or (nIds == 0 and ARGV[at + 1] == '') then
+      return -2
+    end
+    for j = at + 3, at + 2 + k do
+      nIds = nIds + 1
+      ids[nIds] = ARGV[j]
+    end
+    at = at + 3 + k
+  elseif form == 'S' then
+    if not KINDS[ARGV[at + 3]] or not ARGV[at + 6] or (nIds == 0 and ARGV[at + 2] == '') then
+      return -2 -- an unknown kind, a short entry, or a first token '' (no settlement before it)
+    end
+    nIds = nIds + 1
+    ids[nIds] = ARGV[at + 1]
+    at = at + 7
+  else
+    return -2
   end
-  ids[i + 1] = ARGV[base]
+end
+if #ARGV ~= 11 + (at - 12) or #ids ~= count or nIds ~= count then
+  return -2
 end
 
 local now = storeNow()
@@ -124,7 +151,6 @@ end
 local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
 local queueRetention = retentions[1] or defaultRetention
 local deadRetention = retentions[2] or defaultDeadRetention
-local reply = { now }
 local done = {}
 local completed, failed, dead, cancelled, keptCompleted, keptCancelled = 0, 0, 0, 0, 0, 0
 local ready = readyBatch()
@@ -170,24 +196,45 @@ local function startOf(token)
 end
 local doneTokens = {}
 local nDone = 0
-local lastToken = nil
 local settled = {}
 
-for i = 0, count - 1 do
-  local base = 12 + i * FIELDS
-  local id, token, kind, a, b = ids[i + 1], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
-  if token == '' then
-    token = lastToken
+local codes = {}
+
+-- Settlement i of job id under token, read from its entry: a `C` entry gives its jobs one by one
+-- (runLeft of them still to come after this one). Inline, not a function: a closure over this
+-- many locals costs the script more than its body (luaF_findupval).
+local token = nil
+local runLeft = 0
+at = 12
+for i = 1, count do
+  local id, kind, a, b, hint
+  if runLeft > 0 then
+    id = ARGV[at]
+    at = at + 1
+    runLeft = runLeft - 1
+    kind, a, b, hint = 'completed', '', '', '|||'
+  elseif ARGV[at] == 'C' then
+    if ARGV[at + 1] ~= '' then
+      token = ARGV[at + 1]
+    end
+    runLeft = tonumber(ARGV[at + 2]) - 1
+    id = ARGV[at + 3]
+    at = at + 4
+    kind, a, b, hint = 'completed', '', '', '|||'
+  else
+    id, kind, a, b, hint = ARGV[at + 1], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
+    if ARGV[at + 2] ~= '' then
+      token = ARGV[at + 2]
+    end
+    at = at + 7
   end
-  lastToken = token
-  local hint = ARGV[base + 5]
   local jobKey = jobPrefix .. id
-  if held[i + 1] ~= token or settled[id] then
-    reply[i + 2] = redis.call('EXISTS', jobKey) == 1 and 2 or 0
+  if held[i] ~= token or settled[id] then
+    codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
   else
     -- Settled once: a second settlement of the same job in this call finds its lease gone.
     settled[id] = true
-    reply[i + 2] = 1
+    codes[i] = '1'
     nDone = nDone + 1
     done[nDone] = id
     doneTokens[nDone] = token
@@ -297,4 +344,4 @@ for i = 1, #counts, 2 do
 end
 bumpHistory(historyPrefix, historyTtlMs, now, completed, failed)
 eventFlush(eventsKey, eventsMaxLen, events, nowS)
-return reply
+return { now, table.concat(codes) }

@@ -49,7 +49,7 @@ import { RedisScriptError } from './errors';
  * Reserve and settle answers are decoded here too; the payload is parsed on the worker, never in Redis.
  */
 
-/** Values per settlement in a settle call (see `lua/settle-8.lua`). */
+/** Values of one settlement in an `S` entry of a settle call, after the `S` (see `lua/settle-8.lua`). */
 export const SETTLE_FIELDS = 6;
 
 /** `'n'` (none), `'k'` (all), `'c<count>'`, `'a<ms>'` or `'c<count>a<ms>'`; `''` for none given. */
@@ -200,6 +200,53 @@ export function encodeSettlement(s: Settlement, hint = '', previousToken?: strin
     case OutcomeKind.Cancelled:
       return [s.id, token, s.kind, s.reason, '', hint];
   }
+}
+
+/**
+ * Appends the entries of a settle call for `settlements` to `args` (see `lua/settle-8.lua`):
+ * consecutive jobs of one lease completed with no result and the hint {@link DEFAULT_HINT} (most
+ * jobs) as one entry `C, token, k, id1 … idk`, one value per job; any other settlement as `S` and
+ * its {@link encodeSettlement} values. `hintOf` is asked once per settlement, in order. A token is
+ * sent as `''` when it is the one of the settlement before it.
+ */
+export function encodeSettlements(
+  settlements: readonly Settlement[],
+  hintOf: (s: Settlement) => string,
+  args: (string | number)[],
+): void {
+  let previousToken: string | undefined;
+  // Where the open `C` entry keeps its count in `args` (-1: the last entry is not one).
+  let run = -1;
+  for (const s of settlements) {
+    const hint = hintOf(s);
+    if (s.kind === OutcomeKind.Completed && s.result === undefined && hint === DEFAULT_HINT) {
+      if (run >= 0 && s.token === previousToken) {
+        args[run] = (args[run] as number) + 1;
+      } else {
+        args.push('C', s.token === previousToken ? '' : s.token, 1);
+        run = args.length - 1;
+      }
+      args.push(s.id);
+    } else {
+      run = -1;
+      args.push('S');
+      for (const v of encodeSettlement(s, hint, previousToken)) args.push(v);
+    }
+    previousToken = s.token;
+  }
+}
+
+/**
+ * The codes a settle answers, one character per settlement in the order sent: `'1'` applied, `'0'`
+ * not found, `'2'` lease lost. A string of another length or with another character is a
+ * malformed reply.
+ */
+export function readSettleCodes(r: Reply, count: number): string {
+  const codes = r.str();
+  if (codes.length !== count || !/^[012]*$/.test(codes)) {
+    throw r.malformed(`expected ${count} settle codes, got ${describe(codes)}`);
+  }
+  return codes;
 }
 
 // ------------------------------------------------------------------ replies

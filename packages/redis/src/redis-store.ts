@@ -71,7 +71,7 @@ import {
   delayOf,
   encodeNewJobInto,
   encodeRetention,
-  encodeSettlement,
+  encodeSettlements,
   readEvents,
   readInt,
   readJobUpdates,
@@ -85,7 +85,7 @@ import {
   readSettingsMessage,
   Reply,
   SCRIPT_DEFAULTS,
-  SETTLE_FIELDS,
+  readSettleCodes,
   type JobFields,
   type VersionedSettings,
 } from './codec';
@@ -669,35 +669,27 @@ export class RedisStore implements Store {
               keys.wakeChannel,
               chunk.length,
             ];
-            let previousToken: string | undefined;
-            for (const i of chunk) {
-              const settlement = settlements[i] as Settlement;
-              const values = encodeSettlement(
-                settlement,
-                this.settleHints.take(settlement.token, settlement.id),
-                previousToken,
-              );
-              previousToken = settlement.token;
-              if (values.length !== SETTLE_FIELDS) {
-                const script = this.scripts.settle.versionedName;
-                throw new RedisScriptError(script, 'malformed arguments: bad settlement', { queue });
-              }
-              for (const v of values) args.push(v);
-            }
+            encodeSettlements(
+              chunk.map((i) => settlements[i] as Settlement),
+              (s) => this.settleHints.take(s.token, s.id),
+              args,
+            );
             const reply = await this.call('settle', keys, args);
             const at = reply.int();
-            for (const i of chunk) {
+            const codes = readSettleCodes(reply, chunk.length);
+            chunk.forEach((i, k) => {
               const s = settlements[i] as Settlement;
-              const code = reply.int();
-              if (code === 1) {
+              const code = codes.charCodeAt(k);
+              if (code === 49) {
+                // '1'
                 results[i] =
                   s.kind === OutcomeKind.Retrying || s.kind === OutcomeKind.Snoozed
                     ? { id: s.id, applied: true, at, runAt: at + delayOf(s.delayMs) }
                     : { id: s.id, applied: true, at };
               } else {
-                results[i] = { id: s.id, applied: false, reason: code === 0 ? 'not-found' : 'lease-lost' };
+                results[i] = { id: s.id, applied: false, reason: code === 48 ? 'not-found' : 'lease-lost' };
               }
-            }
+            });
           }
         }),
       );

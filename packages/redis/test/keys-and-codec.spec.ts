@@ -12,11 +12,13 @@ import {
   encodeNewJob,
   encodeRetention,
   encodeSettlement,
+  encodeSettlements,
   settleHint,
   readEvents,
   readInt,
   readLeasedFields,
   readRecord,
+  readSettleCodes,
   readSettingsMessage,
   Reply,
   SCRIPT_DEFAULTS,
@@ -219,6 +221,57 @@ describe('codec', () => {
     // The token of the settlement sent before it is not sent again.
     expect(encodeSettlement(settlements[0] as Settlement, '', 't')[1]).toBe('');
     expect(encodeSettlement(settlements[0] as Settlement, '', 'u')[1]).toBe('t');
+  });
+
+  it('sends the completed jobs of a lease as one run, one value per job, and any other settlement whole', () => {
+    const done = (id: string, token: string, result?: unknown): Settlement => ({
+      queue: 'q',
+      id,
+      token,
+      kind: 'completed',
+      result,
+      durationMs: 0,
+    });
+    const settlements: Settlement[] = [
+      done('1', 't'),
+      done('2', 't'),
+      done('3', 't', { ok: 1 }), // a result: sent whole
+      done('4', 't'),
+      done('5', 'u'),
+      { queue: 'q', id: '6', token: 'u', kind: 'retrying', delayMs: 5, error: { name: 'E', message: 'm' } },
+      done('7', 'u'),
+      done('8', 'u'), // its hint is not the default: sent whole
+      done('9', 'v'),
+    ];
+    const asked: string[] = [];
+    const args: (string | number)[] = ['fixed'];
+    encodeSettlements(
+      settlements,
+      (s) => {
+        asked.push(s.id);
+        return s.id === '8' ? '1|||' : '|||';
+      },
+      args,
+    );
+    expect(asked).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(args).toEqual([
+      'fixed',
+      ...['C', 't', 2, '1', '2'],
+      ...['S', '3', '', 'completed', '{"ok":1}', '', '|||'],
+      ...['C', '', 1, '4'],
+      ...['C', 'u', 1, '5'],
+      ...['S', '6', '', 'retrying', '5', '{"name":"E","message":"m"}', '|||'],
+      ...['C', '', 1, '7'],
+      ...['S', '8', '', 'completed', '', '', '1|||'],
+      ...['C', 'v', 1, '9'],
+    ]);
+  });
+
+  it("reads a settle's codes, one character per settlement", () => {
+    expect(readSettleCodes(Reply.of(['102'], 'settle'), 3)).toBe('102');
+    expect(() => readSettleCodes(Reply.of(['10'], 'settle'), 3)).toThrow(/expected 3 settle codes/);
+    expect(() => readSettleCodes(Reply.of(['1x2'], 'settle'), 3)).toThrow(RedisScriptError);
+    expect(() => readSettleCodes(Reply.of([1], 'settle'), 1)).not.toThrow();
   });
 
   it('hints a settle with the record fields it would otherwise read', () => {

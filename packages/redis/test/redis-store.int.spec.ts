@@ -278,7 +278,7 @@ describe('RedisStore (one node): beyond the contract', () => {
       code: ErrorCode.Script,
     });
     // A token sent as '' is the one of the settlement before it: the first has none before it.
-    const settle = (token: string) =>
+    const settle = (count: number, ...entries: (string | number)[]) =>
       execScript(
         store.client,
         script,
@@ -290,12 +290,31 @@ describe('RedisStore (one node): beyond the contract', () => {
             SCRIPT_DEFAULTS.maxErrors,
             SCRIPT_DEFAULTS.defaultDeadRetention,
           ],
-          ...[keys.groupPrefix, keys.wakeChannel, 1, 'nosuchjob', token, 'completed', '', '', ''],
+          ...[keys.groupPrefix, keys.wakeChannel, count, ...entries],
         ],
         { queue: 'q' },
       );
-    await expect(settle('')).rejects.toMatchObject({ code: 'ERR_SLUICE_SCRIPT', scriptCode: -2 });
-    await expect(settle('t')).resolves.toEqual([expect.any(Number), 0]);
+    const refused = { code: 'ERR_SLUICE_SCRIPT', scriptCode: -2 };
+    await expect(settle(1, 'S', 'nosuchjob', '', 'completed', '', '', '')).rejects.toMatchObject(refused);
+    await expect(settle(1, 'S', 'nosuchjob', 't', 'completed', '', '', '')).resolves.toEqual([
+      expect.any(Number),
+      '0',
+    ]);
+    // The same for a run of completed jobs (`C, token, k, ids`), and a run must hold what it counts.
+    await expect(settle(1, 'C', '', 1, 'nosuchjob')).rejects.toMatchObject(refused);
+    await expect(settle(2, 'C', 't', 2, 'a', 'b')).resolves.toEqual([expect.any(Number), '00']);
+    await expect(settle(2, 'C', 't', 2, 'a')).rejects.toMatchObject(refused);
+    await expect(settle(2, 'C', 't', 0, 'S', 'a', '', 'completed', '', '', '')).rejects.toMatchObject(
+      refused,
+    );
+    await expect(settle(3, 'C', 't', 2, 'a', 'b')).rejects.toMatchObject(refused);
+    await expect(settle(2, 'C', 't', 1, 'a', 'S', 'b', '', 'completed', '', '', '')).resolves.toEqual([
+      expect.any(Number),
+      '00',
+    ]);
+    // An entry that is neither form, or one value short.
+    await expect(settle(1, 'X', 'a', 't', 'completed', '', '', '')).rejects.toMatchObject(refused);
+    await expect(settle(1, 'S', 'a', 't', 'completed', '', '')).rejects.toMatchObject(refused);
   });
 
   it('leases records holding a NUL byte as they are, next to records without one', async () => {
@@ -343,6 +362,51 @@ describe('RedisStore (one node): beyond the contract', () => {
       expect(await store.getJob('q', job.id)).toMatchObject({ state: JobState.Completed, result: job.data });
     }
     expect((await store.stats('q')).totals).toMatchObject({ completed: 6 });
+  });
+
+  it('settles runs of completed jobs with no result next to whole settlements, in order', async () => {
+    await firstValueFrom(store.enqueue([1, 2, 3, 4, 5, 6, 7].map((n) => ({ queue: 'q', data: n }))));
+    const a = (await firstValueFrom(store.reserve('q', 4, { leaseMs: 10_000 }))).jobs;
+    const b = (await firstValueFrom(store.reserve('q', 3, { leaseMs: 10_000 }))).jobs;
+    const seen = firstValueFrom(store.events('q').pipe(take(7), toArray(), timeout(5000)));
+    const plain = (j: ReservedJob) => completed(j, undefined);
+    // a0 a1 run; a2 with a result; a3 retried; b0 run; a1 again in the middle of a run of b (its
+    // lease is gone by then: refused); b1 b2 run.
+    const order: Settlement[] = [
+      plain(a[0]!),
+      plain(a[1]!),
+      completed(a[2]!, { r: 3 }),
+      { ...base(a[3]!), kind: 'retrying', delayMs: 60_000, error: { name: 'E', message: 'again' } },
+      plain(b[0]!),
+      { ...plain(a[1]!), token: b[0]!.lease.token },
+      plain(b[1]!),
+      plain(b[2]!),
+    ];
+    const results = await firstValueFrom(store.settle(order));
+    expect(results.map((r) => (r.applied ? 'applied' : r.reason))).toEqual([
+      'applied',
+      'applied',
+      'applied',
+      'applied',
+      'applied',
+      'lease-lost',
+      'applied',
+      'applied',
+    ]);
+    for (const job of [a[0]!, a[1]!, b[0]!, b[1]!, b[2]!]) {
+      const record = await store.getJob('q', job.id);
+      expect(record).toMatchObject({ state: JobState.Completed, attempt: 1 });
+      expect(record?.result).toBeUndefined();
+    }
+    expect(await store.getJob('q', a[2]!.id)).toMatchObject({ state: JobState.Completed, result: { r: 3 } });
+    expect(await store.getJob('q', a[3]!.id)).toMatchObject({ state: JobState.Scheduled, attempt: 1 });
+    expect((await store.stats('q')).totals).toMatchObject({ completed: 6, failed: 1 });
+    const events = await seen;
+    expect(events.map((e) => `${e.id}:${e.kind}`)).toEqual(
+      [a[0]!, a[1]!, a[2]!]
+        .map((j) => `${j.id}:completed`)
+        .concat(`${a[3]!.id}:retrying`, ...[b[0]!, b[1]!, b[2]!].map((j) => `${j.id}:completed`)),
+    );
   });
 
   it('starts an events subscription with the events after it, not before', async () => {
