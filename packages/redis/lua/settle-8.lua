@@ -252,8 +252,11 @@ for i = 1, count do
     end
     -- The attempt that ends now: the record counts the ones that ended before it ('%d': a number
     -- given to Redis as is would be printed as a float, %.14g, several times slower).
-    local attempt = (tonumber(f[1]) or 0) + 1
-    local attemptS = attempt == 1 and '1' or string.format('%d', attempt)
+    local attempt, attemptS = 1, '1'
+    if f[1] then
+      attempt = (tonumber(f[1]) or 0) + 1
+      attemptS = string.format('%d', attempt)
+    end
     if kind == 'completed' then
       local kept
       if a ~= '' then
@@ -265,7 +268,15 @@ for i = 1, count do
         keptCompleted = keptCompleted + 1
       end
       completed = completed + 1
-      eventAdd(events, id, kind, 'r', a)
+      if a == '' then
+        local n = #events -- eventAdd(events, id, kind), written out: most settlements of a call
+        events[n + 1] = 'i'
+        events[n + 2] = id
+        events[n + 3] = 'k'
+        events[n + 4] = 'completed'
+      else
+        eventAdd(events, id, kind, 'r', a)
+      end
       if f[3] then
         freeSlot(f[3])
       end
