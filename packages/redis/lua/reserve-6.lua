@@ -81,9 +81,9 @@
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
-      jobCount, jobCount × [id, n, the record's n field and value strings joined by NUL] (or [id, -n,
-      the n strings]: includes/leased.lua; the record before the lease: its attempt field is one
-      behind), missingCount, missingCount × id, slotCount, slotCount × [at,
+      jobCount, jobCount × [id, n, the record's n field and value strings joined by NUL]
+      (includes/leased.lua; the record before the lease: its attempt field is one behind),
+      missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
       time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
       all is placed at now), reclaimed (what was left of the earlier park, now removed and part of

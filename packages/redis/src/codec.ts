@@ -387,23 +387,27 @@ export function readJobFields(r: Reply): JobFields {
 /**
  * Reads a leased job's record as the reserve answers it (`lua/includes/leased.lua`), keeping only
  * the fields of {@link JobFields} (one small object of a fixed shape per job): n, then its n field
- * and value strings joined by NUL bytes in one string (split here, and there must be n of them), or
- * -n and then the n strings (a record with a NUL in it).
+ * and value strings joined by NUL bytes in one string, split here. `undefined` when it splits into
+ * more than n: a field or value holds a NUL byte, and the record must be read again by itself
+ * ({@link jobFieldsOf}).
  */
-export function readLeasedFields(r: Reply): JobFields {
+export function readLeasedFields(r: Reply): JobFields | undefined {
   const count = r.int();
-  if (count < 0) {
-    const f: JobFields = {};
-    for (let i = 0; i < -count; i += 2) keepJobField(f, r.str(), r.str());
-    return f;
-  }
   const joined = r.str();
   const parts = count === 0 && joined === '' ? [] : joined.split('\0');
+  if (parts.length > count) return undefined;
   if (parts.length !== count) {
     throw r.malformed(`a record of ${count} strings joined by NUL split into ${parts.length}`);
   }
   const f: JobFields = {};
   for (let i = 0; i < count; i += 2) keepJobField(f, parts[i] as string, parts[i + 1] as string);
+  return f;
+}
+
+/** The {@link JobFields} of a record read by itself (`HGETALL`, as ioredis answers it). */
+export function jobFieldsOf(record: Readonly<Record<string, string>>): JobFields {
+  const f: JobFields = {};
+  for (const field of Object.keys(record)) keepJobField(f, field, record[field] as string);
   return f;
 }
 

@@ -76,6 +76,7 @@ import {
   readInt,
   readJobUpdates,
   readJobFields,
+  jobFieldsOf,
   readLeasedFields,
   settleHint,
   DEFAULT_HINT,
@@ -542,7 +543,7 @@ export class RedisStore implements Store {
       const token = reply.str();
       const count = reply.int();
       const lease = leaseOf(token, now, leaseMs, options.workerId);
-      const { jobs, malformed, wellFormed } = readLeased<T>(queue, reply, count, lease, this.settleHints);
+      const records = readLeasedRecords(reply, count, readLeasedFields);
       const rejected: RejectedJob[] = [];
       const missing = reply.int();
       for (let i = 0; i < missing; i++) {
@@ -551,18 +552,28 @@ export class RedisStore implements Store {
           reason: 'job record missing: its id was dropped from the ready list',
         });
       }
+      // Each slot's time and how many of the jobs, in reply order, it holds.
+      const slotsRead: { at: number; size: number }[] = [];
+      for (let i = reply.int(); i > 0; i--) slotsRead.push({ at: reply.int(), size: reply.int() });
+      const reclaimed = reply.int();
+      const parked = reply.int();
+      const fields = await this.readAgain(keys, records);
+      const { jobs, malformed, wellFormed } = decodeLeased<T>(
+        queue,
+        records.ids,
+        fields,
+        lease,
+        this.settleHints,
+      );
       // Each slot's jobs, in order (dead-lettered ones left out).
       const slots: LimitSlot[] = [];
       let position = 0;
-      for (let i = reply.int(); i > 0; i--) {
-        const at = reply.int();
-        const end = Math.min(count, position + reply.int());
+      for (const { at, size } of slotsRead) {
+        const end = Math.min(count, position + size);
         let kept = 0;
         for (; position < end; position++) if (wellFormed[position]) kept++;
         if (kept > 0) slots.push({ at, jobs: kept });
       }
-      const reclaimed = reply.int();
-      const parked = reply.int();
       if (malformed.length > 0) {
         await this.rejectMalformed(keys, token, malformed);
         rejected.push(...malformed);
@@ -577,6 +588,27 @@ export class RedisStore implements Store {
         ...(options.park ? { park: { reclaimed, parked } } : {}),
       };
     });
+  }
+
+  /**
+   * The fields of each leased record, reading again by itself (`HGETALL`) each one the reserve's
+   * answer could not carry joined: one holding a NUL byte, which Sluice does not write.
+   */
+  private async readAgain(
+    keys: QueueKeys,
+    records: { readonly ids: readonly string[]; readonly fields: readonly (JobFields | undefined)[] },
+  ): Promise<JobFields[]> {
+    const fields: JobFields[] = [];
+    for (let i = 0; i < records.ids.length; i++) {
+      const f = records.fields[i];
+      if (f) {
+        fields.push(f);
+        continue;
+      }
+      const key = keys.jobPrefix + (records.ids[i] as string);
+      fields.push(jobFieldsOf(await this.command(keys.queue, () => this.connections.main.hgetall(key))));
+    }
+    return fields;
   }
 
   /**
@@ -628,7 +660,8 @@ export class RedisStore implements Store {
     const workerId = reply.str();
     const count = reply.int();
     const lease = leaseOf(token, now, leaseMs, workerId);
-    const { jobs, malformed } = readLeased<T>(queue, reply, count, lease, this.settleHints, readJobFields);
+    const { ids, fields } = readLeasedRecords(reply, count, readJobFields);
+    const { jobs, malformed } = decodeLeased<T>(queue, ids, fields, lease, this.settleHints);
     if (malformed.length > 0) await this.rejectMalformed(keys, token, malformed);
     return { seq, parked, jobs, rejected: malformed };
   }
@@ -1998,30 +2031,47 @@ function leaseOf(token: string, now: number, leaseMs: number, workerId?: string)
 }
 
 /**
- * Reads `count` leased records (each an id, then its fields as `readFields` reads them: as the
- * reserve answers them, or as a handoff message carries them) of one lease: jobs, and the malformed
- * ones. Keeps the jobs' settle hints in `hints`.
+ * Reads `count` leased records of one lease from a reply: each an id, then its fields as
+ * `readFields` reads them (as the reserve answers them, or as a handoff message carries them;
+ * `undefined` for a record to read again by itself).
  */
-function readLeased<T>(
-  queue: string,
+function readLeasedRecords<F extends JobFields | undefined>(
   reply: Reply,
   count: number,
+  readFields: (reply: Reply) => F,
+): { ids: string[]; fields: F[] } {
+  const ids: string[] = [];
+  const fields: F[] = [];
+  for (let i = 0; i < count; i++) {
+    ids.push(reply.str());
+    fields.push(readFields(reply));
+  }
+  return { ids, fields };
+}
+
+/**
+ * The jobs of one lease from their records' fields, and the malformed ones (`wellFormed` tells
+ * which, in order). Keeps the jobs' settle hints in `hints`.
+ */
+function decodeLeased<T>(
+  queue: string,
+  ids: readonly string[],
+  fields: readonly JobFields[],
   lease: ReservedJob['lease'],
   hints: SettleHints,
-  readFields: (reply: Reply) => JobFields = readLeasedFields,
 ): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
   const jobs: ReservedJob<T>[] = [];
   const malformed: RejectedJob[] = [];
   const wellFormed: boolean[] = [];
   let odd: Map<string, string> | undefined;
-  for (let i = 0; i < count; i++) {
-    const id = reply.str();
-    const fields = readFields(reply);
-    const decoded = toReservedJob<T>(queue, id, fields, lease);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as string;
+    const f = fields[i] as JobFields;
+    const decoded = toReservedJob<T>(queue, id, f, lease);
     wellFormed.push('job' in decoded);
     if ('job' in decoded) {
       jobs.push(decoded.job);
-      const hint = settleHint(fields);
+      const hint = settleHint(f);
       if (hint !== DEFAULT_HINT) (odd ??= new Map()).set(id, hint);
     } else malformed.push({ id, reason: decoded.reason });
   }

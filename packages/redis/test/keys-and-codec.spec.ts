@@ -16,6 +16,7 @@ import {
   settleHint,
   readEvents,
   readInt,
+  jobFieldsOf,
   readLeasedFields,
   readRecord,
   readSettleCodes,
@@ -149,19 +150,26 @@ describe('codec', () => {
 
   it('reads the fields a worker needs from a leased record, skipping the rest, then the next value', () => {
     const strings = ['d', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'G', 'g1'];
-    // Joined by NUL (one value), or given one by one after a negative count (a record holding a NUL).
+    // Joined by NUL (one value), then the next value of the reply.
     const joined = new Reply([10, strings.join('\0'), 'next'], 'reserve');
     const fields = readLeasedFields(joined);
     expect(fields).toEqual({ d: '{"n":1}', a: '2', G: 'g1' });
     expect(joined.str()).toBe('next');
-    const apart = new Reply([-12, ...strings, 'n', 'a\0b', 'next'], 'reserve');
-    expect(readLeasedFields(apart)).toEqual({ ...fields, n: 'a\0b' });
-    expect(apart.str()).toBe('next');
     expect(readLeasedFields(new Reply([0, ''], 'reserve'))).toEqual({});
-    // Joined strings that do not split into the count given: the reply is malformed.
-    expect(() => readLeasedFields(new Reply([2, 'd\0x\0y'], 'reserve'))).toThrow(
-      /malformed reply: a record of 2 strings joined by NUL split into 3/,
+    // A record holding a NUL splits into more strings than it has: it is to be read again by itself
+    // (`undefined`), and the reply goes on after it.
+    const withNul = new Reply([12, [...strings, 'n', 'a\0b'].join('\0'), 'next'], 'reserve');
+    expect(readLeasedFields(withNul)).toBeUndefined();
+    expect(withNul.str()).toBe('next');
+    // Fewer strings than the count given: the reply is malformed.
+    expect(() => readLeasedFields(new Reply([4, 'd\0x\0y'], 'reserve'))).toThrow(
+      /malformed reply: a record of 4 strings joined by NUL split into 3/,
     );
+    // A record read by itself (HGETALL), kept the same way.
+    expect(jobFieldsOf({ d: '{"n":1}', k: 'old-token', a: '2', G: 'g1', n: 'a\0b' })).toEqual({
+      ...fields,
+      n: 'a\0b',
+    });
     expect(
       toReservedJob('q', '7', { ...fields, c: '5' }, { token: 't', expiresAt: 20, startedAt: 10 }),
     ).toEqual({
