@@ -84,9 +84,12 @@ describe('10 calls per second of 100 items against a provider that refuses the 1
         expect(arrivals.length).toBeGreaterThanOrEqual(ROUND_MS / 200); // at least half the rate
         expect(callStarts).toHaveLength(arrivals.length);
         expect(maxInAnyWindow(callStarts, 1000)).toBeLessThanOrEqual(10);
-        // A refused call's jobs went back without spending an attempt: none failed or died.
+        // A refused call's jobs went back without spending an attempt: none failed or died. Snoozed
+        // outcomes also come from the start gate, which hands back a start still late after its
+        // unit was moved (a loaded machine's event loop): those jobs never started, and run again.
         expect(worker.outcomes.filter((o) => o.kind !== 'completed' && o.kind !== 'snoozed')).toEqual([]);
-        expect(worker.outcomes.filter((o) => o.kind === 'snoozed').length > 0).toBe(refused > 0);
+        if (refused > 0)
+          expect(worker.outcomes.filter((o) => o.kind === 'snoozed').length).toBeGreaterThan(0);
       } finally {
         provider.stop();
       }
