@@ -128,7 +128,7 @@ while ARGV[at] do
     return -2
   end
 end
-if #ARGV ~= 11 + (at - 12) or #ids ~= count or nIds ~= count then
+if #ARGV ~= 11 + (at - 12) or nIds ~= count then
   return -2
 end
 

@@ -591,24 +591,20 @@ export class RedisStore implements Store {
   }
 
   /**
-   * The fields of each leased record, reading again by itself (`HGETALL`) each one the reserve's
-   * answer could not carry joined: one holding a NUL byte, which Sluice does not write.
+   * The fields of each leased record: reads again by itself (`HGETALL`) each one the reserve's
+   * answer could not carry joined (one holding a NUL byte, which Sluice does not write), in place.
    */
   private async readAgain(
     keys: QueueKeys,
-    records: { readonly ids: readonly string[]; readonly fields: readonly (JobFields | undefined)[] },
+    records: { readonly ids: readonly string[]; readonly fields: (JobFields | undefined)[] },
   ): Promise<JobFields[]> {
-    const fields: JobFields[] = [];
-    for (let i = 0; i < records.ids.length; i++) {
-      const f = records.fields[i];
-      if (f) {
-        fields.push(f);
-        continue;
-      }
-      const key = keys.jobPrefix + (records.ids[i] as string);
-      fields.push(jobFieldsOf(await this.command(keys.queue, () => this.connections.main.hgetall(key))));
+    const { ids, fields } = records;
+    for (let i = 0; i < fields.length; i++) {
+      if (fields[i] !== undefined) continue;
+      const key = keys.jobPrefix + (ids[i] as string);
+      fields[i] = jobFieldsOf(await this.command(keys.queue, () => this.connections.main.hgetall(key)));
     }
-    return fields;
+    return fields as JobFields[];
   }
 
   /**
@@ -712,15 +708,14 @@ export class RedisStore implements Store {
             const codes = readSettleCodes(reply, chunk.length);
             chunk.forEach((i, k) => {
               const s = settlements[i] as Settlement;
-              const code = codes.charCodeAt(k);
-              if (code === 49) {
-                // '1'
+              const code = codes[k];
+              if (code === '1') {
                 results[i] =
                   s.kind === OutcomeKind.Retrying || s.kind === OutcomeKind.Snoozed
                     ? { id: s.id, applied: true, at, runAt: at + delayOf(s.delayMs) }
                     : { id: s.id, applied: true, at };
               } else {
-                results[i] = { id: s.id, applied: false, reason: code === 48 ? 'not-found' : 'lease-lost' };
+                results[i] = { id: s.id, applied: false, reason: code === '0' ? 'not-found' : 'lease-lost' };
               }
             });
           }
