@@ -9,6 +9,9 @@
  * - enqueue: `RedisStore.enqueue` of small payloads in calls of 1,000 (as the throughput scenario);
  * - process, batches of 100: reserve 100, settle the 100 as completed, until the backlog is drained;
  * - process, one job per call: the same with reserve 1 (the shape of a lightly loaded queue);
+ * - add, one job handed over to a parked worker: a worker's reserve found the queue empty and
+ *   parked its demand, and each add of one job leases it to the park and publishes it on the park's
+ *   channel (the add on the path of every job of a lightly loaded queue, as in the latency scenario);
  * - two floors, for scale: what a processed job's record alone costs, from one script per 100 jobs
  *   (`FLOORS`): read (`HGETALL`), written finished (`HSET`) and deleted (`DEL` of the 100) as the
  *   hash Sluice keeps per job; and the same as one string per job (`MGET`, `MSET`, `DEL`). Nothing
@@ -201,6 +204,38 @@ async function drain(store: RedisStore, queue: string, jobs: number, batch: numb
 }
 
 /**
+ * Parks a demand of `jobs` on an empty queue (one reserve), then adds `jobs` jobs one per call, each
+ * handed over to the park; answers how many the park's channel delivered.
+ */
+async function handOver(store: RedisStore, queue: string, jobs: number): Promise<() => Promise<number>> {
+  const channel = store.openHandoffs(queue, 'bench-park');
+  await channel.ready;
+  const parked = await firstValueFrom(
+    store.reserve(queue, jobs, {
+      leaseMs: 600_000,
+      workerId: 'bench',
+      park: { id: 'bench-park', seq: 1, ttlMs: 600_000 },
+    }),
+  );
+  if (parked.jobs.length !== 0) throw new Error(`queue ${queue} is not empty`);
+  let delivered = 0;
+  const counting = channel.handoffs.subscribe((h) => {
+    delivered += h.jobs.length;
+  });
+  return async () => {
+    try {
+      for (let i = 0; i < jobs; i++) await firstValueFrom(store.enqueue([{ queue, data: payload(i) }]));
+      // The last messages are published by now; their delivery to this process may lag.
+      for (let waited = 0; delivered < jobs && waited < 10_000; waited += 10) await sleep(10);
+      return delivered;
+    } finally {
+      counting.unsubscribe();
+      channel.close();
+    }
+  };
+}
+
+/**
  * The floor phases: one script call per 100 records (KEYS), with the finish time (ARGV 1) and a
  * record's packed form (ARGV 2). Each answers how many records it handled.
  */
@@ -300,6 +335,11 @@ export async function runInstructions(
       await add(store, 'single', profile.singleJobs);
       await measure('process, one job per call', profile.singleJobs, () =>
         drain(store, 'single', profile.singleJobs, 1),
+      );
+      await measure(
+        'add, one job handed over to a parked worker',
+        profile.singleJobs,
+        await handOver(store, 'handoff', profile.singleJobs),
       );
       for (const f of FLOORS) {
         await measure(

@@ -60,8 +60,7 @@ if state == 'c' or state == 'x' or state == 'd' then
   return 3
 end
 
-local now = storeNow()
-local nowS = tostring(now)
+local now, nowS = storeNowS()
 local g = redis.call('HMGET', jobKey, 'G', 'H')
 if state == 'w' and g[1] then
   groupRemove(groupPrefix, g[1], id, priority, readyPrefix, prioritiesKey)

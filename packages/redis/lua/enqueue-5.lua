@@ -64,20 +64,20 @@ local count = tonumber(ARGV[7])
 if not count then
   return -2
 end
-local OPTION = { i = true, n = true, p = true, D = true, r = true, m = true, t = true, u = true,
-  U = true, R = true, q = true, T = true, G = true }
+-- The option letters, as one string: a table of them would be built again on every call.
+local OPTIONS = 'inpDrmtuURqTG'
 -- First pass, before any write: the arguments are whole, and how many jobs take an automatic id.
 local autoCount = 0
 local at = 8
 for _ = 1, count do
-  local k = tonumber(ARGV[at])
+  local k = ARGV[at] == '0' and 0 or tonumber(ARGV[at]) -- most jobs set no option
   if not k or not ARGV[at + 1] then
     return -2
   end
   local auto = true
   for o = at + 2, at + 2 * k, 2 do
     local letter = ARGV[o]
-    if not OPTION[letter] or not ARGV[o + 1] then
+    if #letter ~= 1 or not string.find(OPTIONS, letter, 1, true) or not ARGV[o + 1] then
       return -2
     end
     if letter == 'i' then
@@ -93,8 +93,7 @@ if #ARGV ~= 7 + (at - 8) then
   return -2
 end
 
-local now = storeNow()
-local nowS = tostring(now)
+local now, nowS = storeNowS()
 local reply = { now }
 local nReply = 1
 local batch = readyBatch()
@@ -112,7 +111,7 @@ if not chosenMax and redis.call('HEXISTS', countersKey, 'e') == 0 then
 end
 local nextAuto = 0
 if autoCount > 0 then
-  nextAuto = redis.call('HINCRBY', countersKey, 'id', autoCount) - autoCount
+  nextAuto = redis.call('HINCRBY', countersKey, 'id', string.format('%d', autoCount)) - autoCount
 end
 local function takeAutoId()
   while true do
@@ -122,7 +121,7 @@ local function takeAutoId()
       nextAuto = nextAuto + 1
       n = nextAuto
     else
-      n = redis.call('HINCRBY', countersKey, 'id', 1)
+      n = redis.call('HINCRBY', countersKey, 'id', '1')
     end
     local id = string.format('%d', n)
     if (chosenMax and n > chosenMax) or redis.call('EXISTS', jobPrefix .. id) == 0 then
@@ -218,7 +217,7 @@ end
 
 at = 8
 for _ = 1, count do
-  local k = tonumber(ARGV[at])
+  local k = ARGV[at] == '0' and 0 or tonumber(ARGV[at])
   local data = ARGV[at + 1]
   local id, duplicate
   if k == 0 then
@@ -269,10 +268,10 @@ if fieldsOf and #batch.order > 0 and redis.call('ZCARD', prioritiesKey) == 0 and
         ids[#ids + 1] = queued[i]
       end
       next = next + #ids
-      local token = string.format('%d.%d.%d', redis.call('HINCRBY', countersKey, 'tk', 1), now, #ids)
+      local token = string.format('%d.%s.%d', redis.call('HINCRBY', countersKey, 'tk', '1'), nowS, #ids)
       leaseOpen(activeKey, token, ids, string.format('%d', now + park.leaseMs), park.workerId)
       parkTake(activeKey, park, #ids)
-      publish(handoffPrefix .. park.id, parkMessage(park, now, token, ids, fieldsOf))
+      publish(handoffPrefix .. park.id, parkMessage(park, nowS, token, ids, fieldsOf))
     end
     -- What no park took stays ready, in order.
     local rest = readyBatch()
@@ -291,7 +290,7 @@ if chosenMax and chosenMax ~= chosenMaxWas then
   redis.call('HSET', countersKey, 'ix', chosenMax)
 end
 if created > 0 then
-  redis.call('HINCRBY', countersKey, 'e', created)
+  redis.call('HINCRBY', countersKey, 'e', string.format('%d', created))
   if created > handed then
     publish(wakeChannel, '')
   end

@@ -39,7 +39,7 @@ local count = tonumber(ARGV[5])
 if not (eventsMaxLen and count) or #ARGV ~= 5 + count * 3 then
   return -2
 end
-local nowS = tostring(storeNow())
+local _, nowS = storeNowS()
 local events = eventBatch()
 local moved = 0
 for i = 0, count - 1 do

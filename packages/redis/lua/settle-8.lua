@@ -132,8 +132,7 @@ if #ARGV ~= 11 + (at - 12) or nIds ~= count then
   return -2
 end
 
-local now = storeNow()
-local nowS = tostring(now)
+local now, nowS = storeNowS()
 -- Whether the queue had ready jobs before this call, read before the first change that can make a
 -- job ready (a requeue, a freed group slot); nil while nothing did (a call of completions of
 -- ungrouped jobs reads nothing for it).

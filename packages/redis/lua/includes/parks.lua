@@ -39,8 +39,8 @@ local function parkPut(activeKey, id, seq, jobs, deadline, leaseMs, workerId)
   redis.call('HSET', parksKey(activeKey), id, string.format('%s|%d|%d|%d|%s', seq, jobs, deadline, leaseMs, workerId))
 end
 
--- The parks that can take jobs now: { id, seq, jobs, deadline, leaseMs, workerId } each; stale ones
--- deleted.
+-- The parks that can take jobs now: { id, seq, jobs, deadline, leaseMs, workerId, and jobsS and
+-- leaseMsS: jobs and leaseMs as stored } each; stale ones deleted.
 local function parksOpen(activeKey, now)
   local key = parksKey(activeKey)
   local all = redis.call('HGETALL', key)
@@ -51,7 +51,7 @@ local function parksOpen(activeKey, now)
     if not deadline or deadline < now - PARK_STALE_MS then
       redis.call('HDEL', key, all[i])
     elseif deadline >= now then
-      open[#open + 1] = { id = all[i], seq = seq, jobs = tonumber(jobs), deadline = deadline, leaseMs = tonumber(leaseMs), workerId = workerId }
+      open[#open + 1] = { id = all[i], seq = seq, jobs = tonumber(jobs), jobsS = jobs, deadline = deadline, leaseMs = tonumber(leaseMs), leaseMsS = leaseMs, workerId = workerId }
     end
   end
   return open
@@ -70,14 +70,19 @@ end
 -- lease's token, length and worker, the job count, and per job its id, field count and fields (the
 -- record as HGETALL answers it; not joined as a reserve's reply does, includes/leased.lua: a JSON
 -- message costs the worker no more per string, and workers of earlier versions read this layout).
-local function parkMessage(park, now, token, ids, fieldsOf)
-  local m = { park.seq, tostring(park.jobs), string.format('%d', now), token, tostring(park.leaseMs), park.workerId, tostring(#ids) }
+-- `nowS` is the store's now as a string; every value of the message is a string (`.. ''` turns a
+-- number into one, as tostring does, and gives a string back as it is, without a call).
+local function parkMessage(park, nowS, token, ids, fieldsOf)
+  local m = { park.seq, park.jobsS, nowS, token, park.leaseMsS, park.workerId, string.format('%d', #ids) }
+  local n = #m
   for _, id in ipairs(ids) do
     local f = fieldsOf[id]
-    m[#m + 1] = id
-    m[#m + 1] = tostring(#f)
+    m[n + 1] = id
+    m[n + 2] = string.format('%d', #f)
+    n = n + 2
     for j = 1, #f do
-      m[#m + 1] = tostring(f[j])
+      n = n + 1
+      m[n] = f[j] .. ''
     end
   end
   return cjson.encode(m)
