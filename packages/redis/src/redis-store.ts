@@ -239,6 +239,11 @@ const CANCEL_RESULT: Readonly<Record<number, CancelResult>> = {
  */
 export class RedisStore implements Store {
   readonly kind = 'redis';
+  /**
+   * A settle's calls are sent when it is subscribed, and a queue's calls go over one connection (on
+   * a Cluster, the one to the node of the queue's slot), which Redis runs in the order sent.
+   */
+  readonly settlesInOrder = true;
   /** The key builder: every key name this store uses. */
   readonly keys: KeyBuilder;
   private readonly connections: Connections;
@@ -680,48 +685,61 @@ export class RedisStore implements Store {
         if (group) group.push(i);
         else groups.set(s.queue, [i]);
       });
-      await Promise.all(
-        [...groups].map(async ([queue, indices]) => {
-          const keys = this.keys.queue(queue);
-          for (let start = 0; start < indices.length; start += this.settleChunkSize) {
-            const chunk = indices.slice(start, start + this.settleChunkSize);
-            const args: (string | number)[] = [
-              keys.jobPrefix,
-              keys.readyPrefix,
-              keys.historyPrefix,
-              this.eventsMaxLen,
-              this.historyTtlMs,
-              SCRIPT_DEFAULTS.defaultRetention,
-              SCRIPT_DEFAULTS.maxErrors,
-              SCRIPT_DEFAULTS.defaultDeadRetention,
-              keys.groupPrefix,
-              keys.wakeChannel,
-              chunk.length,
-            ];
-            encodeSettlements(
-              chunk.map((i) => settlements[i] as Settlement),
-              (s) => this.settleHints.take(s.token, s.id),
-              args,
-            );
-            const reply = await this.call('settle', keys, args);
-            const at = reply.int();
-            const codes = readSettleCodes(reply, chunk.length);
-            chunk.forEach((i, k) => {
-              const s = settlements[i] as Settlement;
-              const code = codes[k];
-              if (code === '1') {
-                results[i] =
-                  s.kind === OutcomeKind.Retrying || s.kind === OutcomeKind.Snoozed
-                    ? { id: s.id, applied: true, at, runAt: at + delayOf(s.delayMs) }
-                    : { id: s.id, applied: true, at };
-              } else {
-                results[i] = { id: s.id, applied: false, reason: code === '0' ? 'not-found' : 'lease-lost' };
-              }
-            });
-          }
-        }),
-      );
+      // Every call is sent before the first answer is awaited (chunks of one queue back to back), so
+      // all of a settle is sent when it is subscribed (`settlesInOrder`).
+      const calls: Promise<void>[] = [];
+      for (const [queue, indices] of groups) {
+        const keys = this.keys.queue(queue);
+        for (let start = 0; start < indices.length; start += this.settleChunkSize) {
+          calls.push(
+            this.settleChunk(keys, settlements, indices.slice(start, start + this.settleChunkSize), results),
+          );
+        }
+      }
+      await Promise.all(calls);
       return results;
+    });
+  }
+
+  /** One settle call: the settlements at `chunk` (indices into `settlements`, of one queue). */
+  private async settleChunk(
+    keys: QueueKeys,
+    settlements: readonly Settlement[],
+    chunk: readonly number[],
+    results: SettleResult[],
+  ): Promise<void> {
+    const args: (string | number)[] = [
+      keys.jobPrefix,
+      keys.readyPrefix,
+      keys.historyPrefix,
+      this.eventsMaxLen,
+      this.historyTtlMs,
+      SCRIPT_DEFAULTS.defaultRetention,
+      SCRIPT_DEFAULTS.maxErrors,
+      SCRIPT_DEFAULTS.defaultDeadRetention,
+      keys.groupPrefix,
+      keys.wakeChannel,
+      chunk.length,
+    ];
+    encodeSettlements(
+      chunk.map((i) => settlements[i] as Settlement),
+      (s) => this.settleHints.take(s.token, s.id),
+      args,
+    );
+    const reply = await this.call('settle', keys, args);
+    const at = reply.int();
+    const codes = readSettleCodes(reply, chunk.length);
+    chunk.forEach((i, k) => {
+      const s = settlements[i] as Settlement;
+      const code = codes[k];
+      if (code === '1') {
+        results[i] =
+          s.kind === OutcomeKind.Retrying || s.kind === OutcomeKind.Snoozed
+            ? { id: s.id, applied: true, at, runAt: at + delayOf(s.delayMs) }
+            : { id: s.id, applied: true, at };
+      } else {
+        results[i] = { id: s.id, applied: false, reason: code === '0' ? 'not-found' : 'lease-lost' };
+      }
     });
   }
 

@@ -6,7 +6,7 @@ import {
   EMPTY,
   from,
   mergeMap,
-  type Observable,
+  Observable,
   type OperatorFunction,
   retry,
   type SchedulerLike,
@@ -40,7 +40,10 @@ export interface SettleConfig {
   readonly maxPerCall?: number;
   /** Jobs are removed from it once their settlement is written. */
   readonly inFlight?: InFlight;
-  /** Replenished with the jobs that left the pipeline after each store call. */
+  /**
+   * Replenished with the jobs that left the pipeline after each store call; with a store that
+   * applies calls in order (`Store.settlesInOrder`), as soon as the call is sent.
+   */
   readonly demand?: Demand;
   /**
    * Handler calls' results allowed to wait while a store call is in flight; one more errors the output
@@ -77,6 +80,12 @@ export interface SettleConfig {
  * Each handler call's results (one job, or a whole batch) stay together; groups are split into store
  * calls of at most `maxPerCall` settlements.
  *
+ * Demand: settled jobs give their demand back when the store answers, or, with a store that applies
+ * a queue's calls in the order they are sent (`Store.settlesInOrder`), as soon as the settle is sent:
+ * a reserve that demand makes is applied after the settle, so the jobs leased and unsettled in the
+ * store stay within the budget, and the worker fetches while the settle travels instead of a round
+ * trip later. The jobs stay in `inFlight` (`settling`, their leases still extended) until the answer.
+ *
  * ## Example
  * ```ts
  * units$.pipe(processJobs(handler, { pipeline: 'emails' }), settle({ store, pipeline: 'emails' }))
@@ -103,20 +112,30 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         if (settlement) toWrite.push({ handled, settlement });
       }
       // Demand returns for the jobs that really left: a job a stage emitted twice (or one this
-      // pipeline never held) must not raise the in-flight budget.
-      const release = (): void => {
-        let left = batch.length;
+      // pipeline never held) must not raise the in-flight budget. It returns once: when the settle
+      // is answered, or, with a store that applies calls in order, as soon as it is sent (`sent`).
+      let returned = false;
+      const giveBack = (left: (id: string) => boolean): void => {
+        returned = true;
+        let n = batch.length;
         if (inFlight) {
-          left = 0;
-          for (const h of batch) if (inFlight.remove(h.job.id)) left++;
+          n = 0;
+          for (const h of batch) if (left(h.job.id)) n++;
         }
-        if (left > 0) demand?.request(left);
+        if (n > 0) demand?.request(n);
+      };
+      const sent = (): void => {
+        if (!returned) giveBack((id) => inFlight?.settling(id) ?? true);
+      };
+      const release = (): void => {
+        if (!returned) giveBack((id) => inFlight?.remove(id) ?? true);
+        else if (inFlight) for (const h of batch) inFlight.settled(h.job.id);
       };
       if (toWrite.length === 0) {
         release();
         return from([] as Outcome<T>[]);
       }
-      return store.settle(toWrite.map((w) => w.settlement)).pipe(
+      const settled$ = store.settle(toWrite.map((w) => w.settlement)).pipe(
         retry({
           delay: (error: unknown, count) => {
             if (error instanceof StoreClosedError) return throwError(() => error);
@@ -160,6 +179,13 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
           return EMPTY;
         }),
       );
+      if (!store.settlesInOrder) return settled$;
+      // Subscribing sends the settle; a reserve the returned demand makes is applied after it.
+      return new Observable<Outcome<T>>((subscriber) => {
+        const subscription = settled$.subscribe(subscriber);
+        sent();
+        return subscription;
+      });
     });
 
   return (handled$) =>

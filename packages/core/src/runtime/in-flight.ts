@@ -16,21 +16,35 @@ interface Entry {
   abort: ((reason: Error) => void) | undefined;
   /** Set when an abort arrived before the handler started. */
   pending: PendingAbort | undefined;
+  /** Its settlement is sent and not yet answered (see {@link InFlight.settling}). */
+  settling: boolean;
 }
 
 /**
  * The jobs a pipeline holds a lease on: reserved and not yet settled. The source adds them, the
- * process stage attaches each handler's `AbortController`, the settle stage removes them. Heartbeats
- * extend exactly these leases, and cancellations are routed through it.
+ * process stage attaches each handler's `AbortController`, the settle stage removes them once their
+ * settlement is answered. Heartbeats extend exactly these leases, and cancellations are routed
+ * through it.
+ *
+ * A job whose settlement is sent to a store that applies calls in order (`Store.settlesInOrder`) is
+ * `settling`: settled before any later reserve, so its demand is back and it no longer counts in
+ * `size`, though its lease is still extended until the answer comes.
  *
  * Its size is the quantity the demand channel bounds: `size ≤ budget` at every moment.
  */
 export class InFlight {
   private readonly entries = new Map<string, Entry>();
+  private settlingCount = 0;
   private peak = 0;
   private closed = false;
 
+  /** Jobs held and not settling: what the budget bounds. */
   get size(): number {
+    return this.entries.size - this.settlingCount;
+  }
+
+  /** Every job held, settling ones included (their leases are still extended). */
+  get held(): number {
     return this.entries.size;
   }
 
@@ -45,8 +59,12 @@ export class InFlight {
     const pending: PendingAbort | undefined = this.closed
       ? { cause: 'shutdown', detail: 'worker draining' }
       : undefined;
-    for (const job of jobs) this.entries.set(job.id, { job, abort: undefined, pending });
-    if (this.entries.size > this.peak) this.peak = this.entries.size;
+    for (const job of jobs) {
+      const was = this.entries.get(job.id);
+      if (was?.settling) this.settlingCount--;
+      this.entries.set(job.id, { job, abort: undefined, pending, settling: false });
+    }
+    if (this.size > this.peak) this.peak = this.size;
   }
 
   /** Links a starting handler's abort; returns an abort that arrived before the start, if any. */
@@ -62,9 +80,37 @@ export class InFlight {
     if (entry) entry.abort = undefined;
   }
 
-  /** Removes a job settled (or handed back); false if it was not held. */
+  /**
+   * Marks a job whose settlement was sent to a store that applies calls in order: true if it was
+   * held and not settling yet (its demand can come back now).
+   */
+  settling(id: string): boolean {
+    const entry = this.entries.get(id);
+    if (!entry || entry.settling) return false;
+    entry.settling = true;
+    this.settlingCount++;
+    return true;
+  }
+
+  /**
+   * Removes a settling job once its settlement is answered. A job leased again meanwhile (a retry
+   * the next reserve took) is held afresh, not settling, and stays.
+   */
+  settled(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry?.settling) return;
+    this.entries.delete(id);
+    this.settlingCount--;
+  }
+
+  /** Removes a job settled (or handed back); false if it was not held or was settling already. */
   remove(id: string): boolean {
-    return this.entries.delete(id);
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    this.entries.delete(id);
+    if (!entry.settling) return true;
+    this.settlingCount--;
+    return false;
   }
 
   has(id: string): boolean {

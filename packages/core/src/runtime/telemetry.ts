@@ -198,6 +198,11 @@ class InstrumentedStore implements Store {
     return this.inner.kind;
   }
 
+  /** As the inner store's: `settle` below sends the inner settle when it is subscribed. */
+  get settlesInOrder(): boolean {
+    return this.inner.settlesInOrder === true;
+  }
+
   enqueue(jobs: readonly NewJob[]): Observable<readonly EnqueueResult[]> {
     return defer(() => {
       const started = this.now();

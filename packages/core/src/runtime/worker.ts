@@ -312,7 +312,7 @@ export class Worker {
       return race(
         defer(() => allDone$).pipe(map(() => ({ drained: true, abandoned: 0 }))),
         timer(timeoutMs, this.scheduler).pipe(
-          map(() => ({ drained: false, abandoned: rts.reduce((n, rt) => n + rt.inFlight.size, 0) })),
+          map(() => ({ drained: false, abandoned: rts.reduce((n, rt) => n + rt.inFlight.held, 0) })),
         ),
       ).pipe(
         take(1),
@@ -510,7 +510,7 @@ export class Worker {
     const every = Math.max(10, Math.floor(leaseMs / 3));
     return timer(every, every, this.scheduler)
       .pipe(
-        filter(() => inFlight.size > 0),
+        filter(() => inFlight.held > 0), // settling jobs too: their answer may be slow
         exhaustMap(() =>
           this.store.extendLeases(queue, inFlight.leases(), leaseMs).pipe(
             catchError((err: unknown) => {

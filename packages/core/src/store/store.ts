@@ -589,6 +589,16 @@ export interface Store {
   /** Applies outcomes; each one only if its lease token still matches. */
   settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]>;
   /**
+   * True when a settle is applied before any call made after it (made, not answered) for the same
+   * queue: it sends its work when subscribed, and the store applies calls in the order they were
+   * sent (`RedisStore`: one connection to the queue's server, commands in order). The settle stage
+   * then gives the demand of settled jobs back as soon as the settle is sent, so the next reserve
+   * travels right behind it instead of a round trip later, and the jobs reserved and not settled in
+   * the store still never exceed the budget when that reserve is applied. Default: the demand comes
+   * back when the settle is answered.
+   */
+  readonly settlesInOrder?: boolean;
+  /**
    * Moves the deadline of each lease that still holds its job to `leaseMs` after the store's now; the
    * jobs whose lease is lost are answered in `lost`. A store may hold the jobs of one reserve call
    * under one lease (`RedisStore` does, so a batch costs one lease): extending it for one of them

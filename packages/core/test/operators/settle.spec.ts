@@ -1,4 +1,4 @@
-import { defer, map, type Observable, Subject, tap } from 'rxjs';
+import { defer, map, type Observable, Subject, tap, timer } from 'rxjs';
 import type { RunHelpers, TestScheduler } from 'rxjs/testing';
 import {
   Demand,
@@ -483,6 +483,88 @@ describe('settle', () => {
       });
       // 100, then 200 and 400 capped at 150.
       expect(subscribed).toEqual([0, 100, 250, 400]);
+    });
+  });
+
+  describe('a store that applies calls in order (settlesInOrder)', () => {
+    /**
+     * A MemoryStore whose settles apply when subscribed but answer 5 ms later (a round trip), and
+     * which says so, or not.
+     */
+    class SlowAnswers extends MemoryStore {
+      constructor(readonly settlesInOrder: boolean) {
+        super();
+      }
+      override settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
+        return defer(() => {
+          let results: readonly SettleResult[] = [];
+          super.settle(settlements).subscribe((r) => (results = r));
+          return timer(5).pipe(map(() => results));
+        });
+      }
+    }
+
+    /** Runs two handled jobs through settle at 1 ms and records, per frame, demand and in-flight counts. */
+    function run(ordered: boolean) {
+      const store = new SlowAnswers(ordered);
+      const requested: [number, number][] = [];
+      const seen: [number, string, number, number][] = [];
+      const inFlight = new InFlight();
+      testScheduler.run(({ hot, expectObservable }) => {
+        const jobs = reserve(store, ['a', 'b']);
+        inFlight.add(jobs);
+        const demand = new (class extends Demand {
+          override request(n: number): void {
+            requested.push([testScheduler.now(), n]);
+            seen.push([testScheduler.now(), 'request', inFlight.size, inFlight.held]);
+            super.request(n);
+          }
+        })({ initial: 0 });
+        const handled = hot<readonly Handled<string>[]>('-a', { a: jobs.map((j) => ok(j, 'ok')) });
+        const out = handled.pipe(
+          settle<string>({ store, pipeline: 'p', inFlight, demand }),
+          tap(() => seen.push([testScheduler.now(), 'outcome', inFlight.size, inFlight.held])),
+          brief,
+        );
+        expectObservable(out).toBe('------(ab)', { a: 'completed:1', b: 'completed:2' });
+      });
+      return { requested, seen, inFlight };
+    }
+
+    it('gives the demand back when the settle is sent; the leases stay held until it is answered', () => {
+      const { requested, seen, inFlight } = run(true);
+      // Sent at 1 ms, answered at 6 ms: the demand of both jobs came back at 1 ms.
+      expect(requested).toEqual([[1, 2]]);
+      // At 1 ms they no longer count against the budget, but heartbeats still extend their leases.
+      expect(seen[0]).toEqual([1, 'request', 0, 2]);
+      expect(seen.slice(1)).toEqual([
+        [6, 'outcome', 0, 0],
+        [6, 'outcome', 0, 0],
+      ]);
+      expect(inFlight.held).toBe(0);
+    });
+
+    it('gives it back when the settle is answered, with a store that does not say so', () => {
+      const { requested, seen } = run(false);
+      expect(requested).toEqual([[6, 2]]);
+      expect(seen[0]).toEqual([6, 'request', 0, 0]);
+    });
+
+    it('keeps a job leased again before the answer of its earlier settlement came', () => {
+      const inFlight = new InFlight();
+      const job = reservedJob('j', 'data');
+      inFlight.add([job]);
+      expect(inFlight.settling('j')).toBe(true);
+      expect(inFlight.settling('j')).toBe(false); // its demand comes back once
+      expect([inFlight.size, inFlight.held]).toEqual([0, 1]);
+      // A retry without delay, taken by the next reserve before the settle's answer came back.
+      const again = reservedJob('j', 'data', { attempt: 2 });
+      inFlight.add([again]);
+      expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
+      inFlight.settled('j'); // the answer: the new lease stays
+      expect(inFlight.jobs()).toEqual([again]);
+      expect(inFlight.remove('j')).toBe(true);
+      expect([inFlight.size, inFlight.held]).toEqual([0, 0]);
     });
   });
 
