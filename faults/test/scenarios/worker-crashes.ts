@@ -23,9 +23,13 @@ export interface WorkerCrashParams {
  * queue: every job ends completed, and the jobs run twice are bounded by what the killed processes held.
  *
  * A worker holds at most its in-flight budget (concurrency × batch size + prefetch; here
- * `concurrency`) of reserved, unsettled jobs, so each kill can cause at most `concurrency` duplicate
- * executions: the bound is `concurrency × kills`. The ledgers also give the exact number the victims
- * had started and not seen acknowledged, which must bound the duplicates too.
+ * `concurrency`) of jobs reserved and not settled in Redis, so each kill leaves at most `concurrency`
+ * leases to expire and jobs to run again: the bound is `concurrency × kills`, checked on the leases
+ * Redis recovered (each counts a failed attempt; no handler here fails). The ledgers also give the
+ * exact number the victims had started and not seen acknowledged, which must bound the duplicates
+ * too; it can exceed the budget by the jobs of one settle sent and not yet answered at the kill
+ * (`Store.settlesInOrder`: the demand comes back when a settle is sent, and Redis applies it before
+ * the reserve behind it), so it is bounded by twice the budget per kill.
  */
 export function workerCrashScenario(p: WorkerCrashParams): void {
   it(
@@ -74,12 +78,13 @@ export function workerCrashScenario(p: WorkerCrashParams): void {
         const inFlightAtKills = victims.map((v) => unacknowledgedStarts(ledgers.of(v.pid)!).length);
         const heldByVictims = inFlightAtKills.reduce((a, b) => a + b, 0);
         const bound = p.concurrency * p.kills;
+        const recovered = stats.totals.failed; // leases that expired: jobs the victims held unsettled
         report(
           resultOf(p.cluster ? 'worker-crashes-cluster' : 'worker-crashes', r, [
             `${String(p.kills)} SIGKILLs, at each ${String(Math.round(100 / (p.kills + 1)))}% of the drain, over ${String(p.workers)} workers of concurrency ${String(p.concurrency)}, lease ${String(p.leaseMs)} ms`,
-            `handlers running in the victims at the kills: ${inFlightAtKills.join('+')} = ${String(heldByVictims)}; duplicated ${String(r.duplicated)} ≤ ${String(heldByVictims)} ≤ bound concurrency × kills = ${String(bound)}`,
+            `started and not acknowledged in the victims at the kills: ${inFlightAtKills.join('+')} = ${String(heldByVictims)}; leases Redis recovered ${String(recovered)} ≤ bound concurrency × kills = ${String(bound)}; duplicated ${String(r.duplicated)} ≤ ${String(Math.min(recovered, heldByVictims))}`,
             `jobs still queued at each kill: ${remainingAtKill.join(', ')}`,
-            `run ${((drainedAt - started) / 1000).toFixed(1)} s, queue drained ${((drainedAt - lastKill) / 1000).toFixed(1)} s after the last kill; failed attempts counted (lease expired) ${String(stats.totals.failed)}`,
+            `run ${((drainedAt - started) / 1000).toFixed(1)} s, queue drained ${((drainedAt - lastKill) / 1000).toFixed(1)} s after the last kill`,
           ]),
           { record: p.record },
         );
@@ -93,7 +98,9 @@ export function workerCrashScenario(p: WorkerCrashParams): void {
         expect(r.completedWithoutExecution).toEqual([]);
         expect(r.acknowledgedButNotCompleted).toEqual([]);
         expect(r.duplicated).toBeLessThanOrEqual(heldByVictims);
-        expect(heldByVictims).toBeLessThanOrEqual(bound);
+        expect(r.duplicated).toBeLessThanOrEqual(recovered);
+        expect(recovered).toBeLessThanOrEqual(bound);
+        expect(heldByVictims).toBeLessThanOrEqual(2 * bound);
         // No live worker lost a lease: every re-run job was held by a victim.
         const victimStarted = new Set(victims.flatMap((v) => unacknowledgedStarts(ledgers.of(v.pid)!)));
         const rerun = [...r.executions].filter(([, n]) => n > 1).map(([id]) => id);
