@@ -30,6 +30,7 @@ describe('bench:instructions --smoke', () => {
       ['enqueue, calls of 1,000', results.profile.jobs],
       ['process, batches of 100', results.profile.jobs],
       ['process, one job per call', results.profile.singleJobs],
+      ['add, one job handed over to a parked worker', results.profile.singleJobs],
       ["floor: a job's record read, finished and deleted (hash per job), 100 a call", results.profile.jobs],
       ['floor: the same with one string per job (MGET, MSET, DEL), 100 a call', results.profile.jobs],
     ]);
@@ -39,9 +40,11 @@ describe('bench:instructions --smoke', () => {
     }
     // One job per call costs each call's fixed work per job: more than a batch of 100 does.
     expect(results.phases[2]!.perJob).toBeGreaterThan(results.phases[1]!.perJob);
+    // An add of one job pays a call's fixed work (and the handoff) alone: more than one of 1,000.
+    expect(results.phases[3]!.perJob).toBeGreaterThan(results.phases[0]!.perJob);
     // A record's own commands are part of what processing a job costs, and a string less than a hash.
-    expect(results.phases[3]!.perJob).toBeLessThan(results.phases[1]!.perJob);
-    expect(results.phases[4]!.perJob).toBeLessThan(results.phases[3]!.perJob);
+    expect(results.phases[4]!.perJob).toBeLessThan(results.phases[1]!.perJob);
+    expect(results.phases[5]!.perJob).toBeLessThan(results.phases[4]!.perJob);
     expect(results.valgrind).toMatch(/^valgrind-/);
   });
 
