@@ -114,21 +114,22 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       // Demand returns for the jobs that really left: a job a stage emitted twice (or one this
       // pipeline never held) must not raise the in-flight budget. It returns once: when the settle
       // is answered, or, with a store that applies calls in order, as soon as it is sent (`sent`).
+      // `left(id)`: whether the job was held (and now is not); without an `inFlight`, every job.
       let returned = false;
-      const giveBack = (left: (id: string) => boolean): void => {
+      const giveBack = (left: ((id: string) => boolean) | undefined): void => {
         returned = true;
         let n = batch.length;
-        if (inFlight) {
+        if (left) {
           n = 0;
           for (const h of batch) if (left(h.job.id)) n++;
         }
         if (n > 0) demand?.request(n);
       };
       const sent = (): void => {
-        if (!returned) giveBack((id) => inFlight?.settling(id) ?? true);
+        if (!returned) giveBack(inFlight && ((id) => inFlight.settling(id)));
       };
       const release = (): void => {
-        if (!returned) giveBack((id) => inFlight?.remove(id) ?? true);
+        if (!returned) giveBack(inFlight && ((id) => inFlight.remove(id)));
         else if (inFlight) for (const h of batch) inFlight.settled(h.job.id);
       };
       if (toWrite.length === 0) {
