@@ -239,6 +239,30 @@ describe('RedisStore (one node): beyond the contract', () => {
     });
   });
 
+  it('refuses an add whose option letter is not one of the letters, and takes one that is', async () => {
+    const keys = store.keys.queue('q');
+    const script = scripts().enqueue;
+    const add = (letter: string, value: string) =>
+      execScript(
+        store.client,
+        script,
+        scriptKeys(script, queueKeyResolver(keys)),
+        [
+          ...[keys.jobPrefix, keys.readyPrefix, keys.uniquePrefix, keys.wakeChannel],
+          ...[keys.groupPrefix, keys.handoffPrefix, 1, 1, '"x"', letter, value],
+        ],
+        { queue: 'q' },
+      );
+    const refused = { code: 'ERR_SLUICE_SCRIPT', scriptCode: -2 };
+    await expect(add('x', '1')).rejects.toMatchObject(refused); // no such option
+    await expect(add('in', '1')).rejects.toMatchObject(refused); // two letters of the list
+    await expect(add('', '1')).rejects.toMatchObject(refused);
+    expect(await store.stats('q')).toMatchObject({ totals: { enqueued: 0 } });
+    const reply = (await add('p', '3')) as unknown[];
+    expect(reply.slice(1)).toEqual(['1', 0]);
+    expect(await store.getJob('q', '1')).toMatchObject({ priority: 3, data: 'x' });
+  });
+
   it('turns a script refusing its arguments into a RedisScriptError (ERR_SLUICE_SCRIPT)', async () => {
     const keys = store.keys.queue('q');
     const script = scripts().settle;
