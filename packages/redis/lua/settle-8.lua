@@ -199,135 +199,160 @@ local settled = {}
 
 local codes = {}
 
--- Settlement i of job id under token, read from its entry: a `C` entry gives its jobs one by one
--- (runLeft of them still to come after this one). Inline, not a function: a closure over this
--- many locals costs the script more than its body (luaF_findupval).
+-- Settlement i of job id under token, read from its entry. A `C` entry's jobs (completions of first
+-- attempts at the default priority, of no group and no own retention: no record field is read) are
+-- handled in a loop of their own, with the lease's start read once. Inline, not functions: a closure
+-- over this many locals costs the script more than its body (luaF_findupval).
 local token = nil
-local runLeft = 0
+local pushed, deleted = finished.pushed, finished.deleted
+local keepFinished = queueRetention ~= 'n'
+local i = 0
 at = 12
-for i = 1, count do
-  local id, kind, a, b, hint
-  if runLeft > 0 then
-    id = ARGV[at]
-    at = at + 1
-    runLeft = runLeft - 1
-    kind, a, b, hint = 'completed', '', '', '|||'
-  elseif ARGV[at] == 'C' then
+while i < count do
+  if ARGV[at] == 'C' then
     if ARGV[at + 1] ~= '' then
       token = ARGV[at + 1]
     end
-    runLeft = tonumber(ARGV[at + 2]) - 1
-    id = ARGV[at + 3]
-    at = at + 4
-    kind, a, b, hint = 'completed', '', '', '|||'
-  else
-    id, kind, a, b, hint = ARGV[at + 1], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
-    if ARGV[at + 2] ~= '' then
-      token = ARGV[at + 2]
-    end
-    at = at + 7
-  end
-  local jobKey = jobPrefix .. id
-  if held[i] ~= token or settled[id] then
-    codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
-  else
-    -- Settled once: a second settlement of the same job in this call finds its lease gone.
-    settled[id] = true
-    codes[i] = '1'
-    nDone = nDone + 1
-    done[nDone] = id
-    doneTokens[nDone] = token
-    -- The record's attempts ended, priority, group and own retention: from the hint, else read.
-    local f
-    if hint == '|||' then
-      f = NO_FIELDS -- a first attempt at the default priority, of no group and no own retention
-    else
-      local ha, hp, hr, hg = string.match(hint, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-      if ha then
-        f = { ha ~= '' and ha, hp ~= '' and hp, hg ~= '' and hg, hr ~= '' and hr }
+    local first = at + 3
+    at = first + tonumber(ARGV[at + 2])
+    local started = nil
+    for j = first, at - 1 do
+      i = i + 1
+      local id = ARGV[j]
+      local jobKey = jobPrefix .. id
+      if held[i] ~= token or settled[id] then
+        codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
       else
-        f = redis.call('HMGET', jobKey, 'a', 'p', 'G', 'R')
-      end
-    end
-    -- The attempt that ends now: the record counts the ones that ended before it ('%d': a number
-    -- given to Redis as is would be printed as a float, %.14g, several times slower).
-    local attempt, attemptS = 1, '1'
-    if f[1] then
-      attempt = (tonumber(f[1]) or 0) + 1
-      attemptS = string.format('%d', attempt)
-    end
-    if kind == 'completed' then
-      local kept
-      if a ~= '' then
-        kept = finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token), 'o', a)
-      else
-        kept = finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token))
-      end
-      if kept then
-        keptCompleted = keptCompleted + 1
-      end
-      completed = completed + 1
-      if a == '' then
-        local n = #events -- eventAdd(events, id, kind), written out: most settlements of a call
+        settled[id] = true
+        codes[i] = '1'
+        nDone = nDone + 1
+        done[nDone] = id
+        doneTokens[nDone] = token
+        if keepFinished then
+          started = started or startOf(token)
+          redis.call('HSET', jobKey, 's', 'c', 'f', nowS, 'a', '1', 'g', started)
+          pushed[#pushed + 1] = 'c' .. id
+          keptCompleted = keptCompleted + 1
+        else
+          deleted[#deleted + 1] = jobKey
+        end
+        completed = completed + 1
+        local n = #events
         events[n + 1] = 'i'
         events[n + 2] = id
         events[n + 3] = 'k'
         events[n + 4] = 'completed'
-      else
-        eventAdd(events, id, kind, 'r', a)
       end
-      if f[3] then
-        freeSlot(f[3])
-      end
-    elseif kind == 'cancelled' then
-      if finishJob(finished, jobKey, id, 'x', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token), 'x', a) then
-        keptCancelled = keptCancelled + 1
-      end
-      cancelled = cancelled + 1
-      eventAdd(events, id, kind, 'x', a)
-      if f[3] then
-        freeSlot(f[3])
-      end
+    end
+  else
+    i = i + 1
+    local id, kind, a, b, hint = ARGV[at + 1], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
+    if ARGV[at + 2] ~= '' then
+      token = ARGV[at + 2]
+    end
+    at = at + 7
+    local jobKey = jobPrefix .. id
+    if held[i] ~= token or settled[id] then
+      codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
     else
-      local g = f[3]
-      if kind == 'retrying' then
-        redis.call('HSET', jobKey, 'a', attemptS, 'g', startOf(token))
-        recordError(jobKey, b, attempt, nowS, maxErrors)
-        failed = failed + 1
-        local delay = math.max(0, tonumber(a) or 0)
-        requeue(jobKey, id, delay, f[2], g, g ~= nil)
-        if g and delay > 0 then
-          redis.call('HSET', jobKey, 'H', '1') -- keeps its group slot until due
-        elseif g then
-          freeSlot(g)
+      -- Settled once: a second settlement of the same job in this call finds its lease gone.
+      settled[id] = true
+      codes[i] = '1'
+      nDone = nDone + 1
+      done[nDone] = id
+      doneTokens[nDone] = token
+      -- The record's attempts ended, priority, group and own retention: from the hint, else read.
+      local f
+      if hint == '|||' then
+        f = NO_FIELDS -- a first attempt at the default priority, of no group and no own retention
+      else
+        local ha, hp, hr, hg = string.match(hint, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+        if ha then
+          f = { ha ~= '' and ha, hp ~= '' and hp, hg ~= '' and hg, hr ~= '' and hr }
+        else
+          f = redis.call('HMGET', jobKey, 'a', 'p', 'G', 'R')
         end
-        eventAdd(events, id, kind, 'e', b)
-      elseif kind == 'dead' then
-        redis.call('HSET', jobKey, 'a', attemptS, 'g', startOf(token))
-        if b ~= '' then
+      end
+      -- The attempt that ends now: the record counts the ones that ended before it ('%d': a number
+      -- given to Redis as is would be printed as a float, %.14g, several times slower).
+      local attempt, attemptS = 1, '1'
+      if f[1] then
+        attempt = (tonumber(f[1]) or 0) + 1
+        attemptS = string.format('%d', attempt)
+      end
+      if kind == 'completed' then
+        local kept
+        if a ~= '' then
+          kept = finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token), 'o', a)
+        else
+          kept = finishJob(finished, jobKey, id, 'c', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token))
+        end
+        if kept then
+          keptCompleted = keptCompleted + 1
+        end
+        completed = completed + 1
+        if a == '' then
+          local n = #events -- eventAdd(events, id, kind), written out: most settlements of a call
+          events[n + 1] = 'i'
+          events[n + 2] = id
+          events[n + 3] = 'k'
+          events[n + 4] = 'completed'
+        else
+          eventAdd(events, id, kind, 'r', a)
+        end
+        if f[3] then
+          freeSlot(f[3])
+        end
+      elseif kind == 'cancelled' then
+        if finishJob(finished, jobKey, id, 'x', nowS, f[4], queueRetention, 'a', attemptS, 'g', startOf(token), 'x', a) then
+          keptCancelled = keptCancelled + 1
+        end
+        cancelled = cancelled + 1
+        eventAdd(events, id, kind, 'x', a)
+        if f[3] then
+          freeSlot(f[3])
+        end
+      else
+        local g = f[3]
+        if kind == 'retrying' then
+          redis.call('HSET', jobKey, 'a', attemptS, 'g', startOf(token))
           recordError(jobKey, b, attempt, nowS, maxErrors)
           failed = failed + 1
+          local delay = math.max(0, tonumber(a) or 0)
+          requeue(jobKey, id, delay, f[2], g, g ~= nil)
+          if g and delay > 0 then
+            redis.call('HSET', jobKey, 'H', '1') -- keeps its group slot until due
+          elseif g then
+            freeSlot(g)
+          end
+          eventAdd(events, id, kind, 'e', b)
+        elseif kind == 'dead' then
+          redis.call('HSET', jobKey, 'a', attemptS, 'g', startOf(token))
+          if b ~= '' then
+            recordError(jobKey, b, attempt, nowS, maxErrors)
+            failed = failed + 1
+          end
+          deadLetter(jobKey, deadKey, id, a, nowS)
+          dead = dead + 1
+          eventAdd(events, id, kind, 'x', a, 'e', b)
+          if g then
+            freeSlot(g)
+          end
+        else
+          -- Snoozed: the attempt is given back (the record's count stays).
+          redis.call('HSET', jobKey, 'a', string.format('%d', attempt - 1), 'g', startOf(token))
+          if g then
+            freeSlot(g)
+          end
+          local front, unusedAt, unusedUnits = string.match(b, '^(1):(%d+):(%d+)$')
+          if front and g then
+            -- Its group's log has room again: a group held back by it takes turns again.
+            limiterRefundKey(groupPrefix .. 'l:' .. g, tonumber(unusedAt), tonumber(unusedUnits))
+            redis.call('HDEL', groupPrefix .. 's:' .. g, 'l')
+          end
+          requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[2], g, front ~= nil or b == '1')
+          eventAdd(events, id, kind)
         end
-        deadLetter(jobKey, deadKey, id, a, nowS)
-        dead = dead + 1
-        eventAdd(events, id, kind, 'x', a, 'e', b)
-        if g then
-          freeSlot(g)
-        end
-      else
-        -- Snoozed: the attempt is given back (the record's count stays).
-        redis.call('HSET', jobKey, 'a', string.format('%d', attempt - 1), 'g', startOf(token))
-        if g then
-          freeSlot(g)
-        end
-        local front, unusedAt, unusedUnits = string.match(b, '^(1):(%d+):(%d+)$')
-        if front and g then
-          -- Its group's log has room again: a group held back by it takes turns again.
-          limiterRefundKey(groupPrefix .. 'l:' .. g, tonumber(unusedAt), tonumber(unusedUnits))
-          redis.call('HDEL', groupPrefix .. 's:' .. g, 'l')
-        end
-        requeue(jobKey, id, math.max(0, tonumber(a) or 0), f[2], g, front ~= nil or b == '1')
-        eventAdd(events, id, kind)
       end
     end
   end

@@ -294,6 +294,33 @@ export function defineStoreContract(
         await expect(events).resolves.toMatchObject({ id: r!.id, kind: 'completed', result: { ok: true } });
       });
 
+      it('records each completion without a result (attempt, start, end), and keeps none under a retention of none', async () => {
+        await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
+        const { jobs } = await reserve('q', 3);
+        const done = (j: ReservedJob): Settlement => ({
+          ...base(j),
+          kind: 'completed',
+          result: undefined,
+          durationMs: 1,
+        });
+        expect((await settleAll(jobs.map(done))).map((r) => r.applied)).toEqual([true, true, true]);
+        for (const j of jobs) {
+          const rec = await store.getJob('q', j.id);
+          expect(rec).toMatchObject({ state: JobState.Completed, attempt: 1, startedAt: j.lease.startedAt });
+          expect(rec?.finishedAt).toBeGreaterThanOrEqual(j.lease.startedAt);
+          expect(rec?.result).toBeUndefined();
+        }
+        expect((await store.listJobs('q', JobState.Completed)).map((j) => j.data)).toEqual([3, 2, 1]);
+        await store.setQueueConfig('none', { retention: { keep: 'none' } });
+        await add([4, 5].map((n) => ({ queue: 'none', data: n })));
+        const gone = (await reserve('none', 2)).jobs;
+        expect((await settleAll(gone.map(done))).map((r) => r.applied)).toEqual([true, true]);
+        for (const j of gone) expect(await store.getJob('none', j.id)).toBeUndefined();
+        const stats = await store.stats('none');
+        expect(stats.counts.completed).toBe(0);
+        expect(stats.totals.completed).toBe(2);
+      });
+
       it('completes a job whose result JSON cannot encode, without the result', async () => {
         await add([{ queue: 'q', data: 1 }]);
         const [job] = (await reserve('q', 1)).jobs;
