@@ -82,7 +82,7 @@
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
       jobCount, jobCount × [id, n, the record's n field and value strings joined by NUL]
-      (includes/leased.lua; the record before the lease: its attempt field is one behind),
+      (joined as described where the reply is built; the record before the lease: its attempt field is one behind),
       missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
       time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
@@ -100,7 +100,6 @@
 --- @include "includes/groups.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/parks.lua"
---- @include "includes/leased.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local countersKey, limiterKey = KEYS[5], KEYS[6]
@@ -280,7 +279,16 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
       spare = spare - 1
       missing[#missing + 1] = id
     else
-      local g, p = groupOf(f)
+      -- groupOf(f), written out: it runs for every job popped.
+      local g, p = nil, '0'
+      for j = 1, #f, 2 do
+        local name = f[j]
+        if name == 'G' then
+          g = f[j + 1]
+        elseif name == 'p' then
+          p = f[j + 1]
+        end
+      end
       if not g or groupTake(groupPrefix, g, id, p, groupConcurrency, readyPrefix, prioritiesKey, groupWeights) then
         if perGroup then
           local at, short, retry = placeJob(f, g)
@@ -378,8 +386,19 @@ local deadline = tostring(now + leaseMs)
 -- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
 local reply = { 0, now, -1, -1, token, got }
 local r = 6
-for i, id in ipairs(popped) do
-  r = leasedAppend(reply, r, id, poppedF[i])
+-- Each leased record is answered as its id, the number n of its field and value strings as HGETALL
+-- gave them, then those n strings joined by NUL bytes into one (one reply value per job instead of
+-- n). The client splits it and finds n strings; a record holding a NUL byte (Sluice writes none:
+-- payloads are JSON text, where a NUL is escaped; another writer may) splits into more, and the
+-- client reads that record again by itself (HGETALL), rather than this script looking for NUL bytes
+-- in every record. Written out in the loop, as the group lookup above: a helper call per job cost
+-- more than its body.
+for i = 1, got do
+  local f = poppedF[i]
+  reply[r + 1] = popped[i]
+  reply[r + 2] = #f
+  reply[r + 3] = table.concat(f, '\0')
+  r = r + 3
 end
 if got > 0 then
   leaseOpen(activeKey, token, popped, deadline, workerId)

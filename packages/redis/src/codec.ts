@@ -385,7 +385,7 @@ export function readJobFields(r: Reply): JobFields {
 }
 
 /**
- * Reads a leased job's record as the reserve answers it (`lua/includes/leased.lua`), keeping only
+ * Reads a leased job's record as the reserve answers it (`lua/reserve-6.lua`), keeping only
  * the fields of {@link JobFields} (one small object of a fixed shape per job): n, then its n field
  * and value strings joined by NUL bytes in one string, split here. `undefined` when it splits into
  * more than n: a field or value holds a NUL byte, and the record must be read again by itself

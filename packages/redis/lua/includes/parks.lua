@@ -68,7 +68,7 @@ end
 
 -- The message of a handoff (a JSON array of strings): the park's sequence and size, now, the
 -- lease's token, length and worker, the job count, and per job its id, field count and fields (the
--- record as HGETALL answers it; not joined as a reserve's reply does, includes/leased.lua: a JSON
+-- record as HGETALL answers it; not joined as a reserve's reply does, reserve-6.lua: a JSON
 -- message costs the worker no more per string, and workers of earlier versions read this layout).
 -- `nowS` is the store's now as a string; every value of the message is a string (`.. ''` turns a
 -- number into one, as tostring does, and gives a string back as it is, without a call).
