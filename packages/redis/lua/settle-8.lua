@@ -199,68 +199,65 @@ local settled = {}
 
 local codes = {}
 
--- Settlement i of job id under token, read from its entry. A `C` entry's jobs (completions of first
--- attempts at the default priority, of no group and no own retention: no record field is read) are
--- handled in a loop of their own, with the lease's start read once. Inline, not functions: a closure
--- over this many locals costs the script more than its body (luaF_findupval).
+-- Settlement i of job id under token, read from its entry. The jobs of a `C` entry (completions of
+-- first attempts at the default priority, of no group and no own retention: no record field is
+-- read) are finished in place, the lease's start read once per entry; any other settlement takes the
+-- general path. Inline, not functions: a closure over this many locals costs the script more than
+-- its body (luaF_findupval), and a call per job more than the work it saves.
 local token = nil
 local pushed, deleted = finished.pushed, finished.deleted
 local keepFinished = queueRetention ~= 'n'
-local i = 0
+local runLeft = 0
+local started = nil
 at = 12
-while i < count do
-  if ARGV[at] == 'C' then
+for i = 1, count do
+  local id, kind, a, b, hint
+  if runLeft > 0 then
+    id = ARGV[at]
+    at = at + 1
+    runLeft = runLeft - 1
+  elseif ARGV[at] == 'C' then
     if ARGV[at + 1] ~= '' then
       token = ARGV[at + 1]
     end
-    local first = at + 3
-    at = first + tonumber(ARGV[at + 2])
-    local started = nil
-    for j = first, at - 1 do
-      i = i + 1
-      local id = ARGV[j]
-      local jobKey = jobPrefix .. id
-      if held[i] ~= token or settled[id] then
-        codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
-      else
-        settled[id] = true
-        codes[i] = '1'
-        nDone = nDone + 1
-        done[nDone] = id
-        doneTokens[nDone] = token
-        if keepFinished then
-          started = started or startOf(token)
-          redis.call('HSET', jobKey, 's', 'c', 'f', nowS, 'a', '1', 'g', started)
-          pushed[#pushed + 1] = 'c' .. id
-          keptCompleted = keptCompleted + 1
-        else
-          deleted[#deleted + 1] = jobKey
-        end
-        completed = completed + 1
-        local n = #events
-        events[n + 1] = 'i'
-        events[n + 2] = id
-        events[n + 3] = 'k'
-        events[n + 4] = 'completed'
-      end
-    end
+    started = nil
+    runLeft = tonumber(ARGV[at + 2]) - 1
+    id = ARGV[at + 3]
+    at = at + 4
   else
-    i = i + 1
-    local id, kind, a, b, hint = ARGV[at + 1], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
+    id, kind, a, b, hint = ARGV[at + 1], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
     if ARGV[at + 2] ~= '' then
       token = ARGV[at + 2]
     end
     at = at + 7
-    local jobKey = jobPrefix .. id
-    if held[i] ~= token or settled[id] then
-      codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
+  end
+  local jobKey = jobPrefix .. id
+  if held[i] ~= token or settled[id] then
+    codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
+  else
+    -- Settled once: a second settlement of the same job in this call finds its lease gone.
+    settled[id] = true
+    codes[i] = '1'
+    nDone = nDone + 1
+    done[nDone] = id
+    doneTokens[nDone] = token
+    if not kind then
+      -- A job of a `C` entry: completed with no result, its first attempt.
+      if keepFinished then
+        started = started or startOf(token)
+        redis.call('HSET', jobKey, 's', 'c', 'f', nowS, 'a', '1', 'g', started)
+        pushed[#pushed + 1] = 'c' .. id
+        keptCompleted = keptCompleted + 1
+      else
+        deleted[#deleted + 1] = jobKey
+      end
+      completed = completed + 1
+      local n = #events
+      events[n + 1] = 'i'
+      events[n + 2] = id
+      events[n + 3] = 'k'
+      events[n + 4] = 'completed'
     else
-      -- Settled once: a second settlement of the same job in this call finds its lease gone.
-      settled[id] = true
-      codes[i] = '1'
-      nDone = nDone + 1
-      done[nDone] = id
-      doneTokens[nDone] = token
       -- The record's attempts ended, priority, group and own retention: from the hint, else read.
       local f
       if hint == '|||' then

@@ -294,9 +294,13 @@ export function defineStoreContract(
         await expect(events).resolves.toMatchObject({ id: r!.id, kind: 'completed', result: { ok: true } });
       });
 
-      it('records each completion without a result (attempt, start, end), and keeps none under a retention of none', async () => {
+      it("records each completion without a result (attempt, its lease's start, end), and keeps none under a retention of none", async () => {
         await add([1, 2, 3].map((n) => ({ queue: 'q', data: n })));
-        const { jobs } = await reserve('q', 3);
+        // Two leases started apart, settled in one call: each job keeps its own lease's start.
+        const early = (await reserve('q', 2)).jobs;
+        await advance(5);
+        const jobs = [...early, ...(await reserve('q', 1)).jobs];
+        expect(jobs[2]!.lease.startedAt).toBeGreaterThan(jobs[0]!.lease.startedAt);
         const done = (j: ReservedJob): Settlement => ({
           ...base(j),
           kind: 'completed',
