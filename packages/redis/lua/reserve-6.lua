@@ -81,8 +81,8 @@
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
-      jobCount, jobCount × [id, n, the record's n field and value strings joined by NUL]
-      (joined as described where the reply is built; the record before the lease: its attempt field is one behind),
+      jobCount, jobCount × id, partCount, the records (the record before the lease: its attempt
+      field is one behind) as one string, as described where the reply is built,
       missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
       time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
@@ -135,7 +135,7 @@ if parkId ~= '' and cancelSeq ~= '' then
   n = n + reclaimed
 end
 if redis.call('HGET', settingsKey, 'p') == '1' or n == 0 then
-  return { redis.call('HGET', settingsKey, 'p') == '1' and 1 or 0, now, -1, -1, '', 0, 0, 0, reclaimed, 0 }
+  return { redis.call('HGET', settingsKey, 'p') == '1' and 1 or 0, now, -1, -1, '', 0, 0, '', 0, 0, reclaimed, 0 }
 end
 
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
@@ -153,7 +153,7 @@ if fillCount > 0 then
     if readyAt and now - readyAt < fillWaitMs then
       local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount) + groupWaitingCount(groupPrefix)
       if ready < fillCount then
-        return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0, 0, reclaimed, 0 }
+        return { 0, now, -1, fillWaitMs - (now - readyAt), '', 0, 0, '', 0, 0, reclaimed, 0 }
       end
       want = math.min(n, math.floor(ready / fillCount) * fillCount)
     end
@@ -386,20 +386,35 @@ local deadline = tostring(now + leaseMs)
 -- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
 local reply = { 0, now, -1, -1, token, got }
 local r = 6
--- Each leased record is answered as its id, the number n of its field and value strings as HGETALL
--- gave them, then those n strings joined by NUL bytes into one (one reply value per job instead of
--- n). The client splits it and finds n strings; a record holding a NUL byte (Sluice writes none:
--- payloads are JSON text, where a NUL is escaped; another writer may) splits into more, and the
--- client reads that record again by itself (HGETALL), rather than this script looking for NUL bytes
--- in every record. Written out in the loop, as the group lookup above: a helper call per job cost
--- more than its body.
+-- The leased jobs are answered as their ids, one value each, then partCount and one string: for
+-- each job in order, the number n of its record's field and value strings as HGETALL gave them,
+-- then those n strings, all joined by NUL bytes (one reply value per job and one for the call,
+-- instead of three per job: each reply value costs this script and the client more than its bytes).
+-- The client splits it and finds partCount strings; a record holding a NUL byte (Sluice writes
+-- none: payloads are JSON text, where a NUL is escaped; another writer may) splits into more, and
+-- the client reads the call's records again by themselves (HGETALL), rather than this script
+-- looking for NUL bytes in every record. Written out in the loop, as the group lookup above: a
+-- helper call per job cost more than its body. A record of 4 strings (data and created-at: a job
+-- with every default) takes the constant '4' (a number made text costs more than a lookup).
+local records = {}
+local m = 0
+local parts = 0
 for i = 1, got do
   local f = poppedF[i]
-  reply[r + 1] = popped[i]
-  reply[r + 2] = #f
-  reply[r + 3] = table.concat(f, '\0')
-  r = r + 3
+  local k = #f
+  reply[r + i] = popped[i]
+  m = m + 1
+  records[m] = k == 4 and '4' or tostring(k)
+  if k > 0 then
+    m = m + 1
+    records[m] = table.concat(f, '\0')
+  end
+  parts = parts + 1 + k
 end
+r = r + got
+reply[r + 1] = parts
+reply[r + 2] = table.concat(records, '\0')
+r = r + 2
 if got > 0 then
   leaseOpen(activeKey, token, popped, deadline, workerId)
 end

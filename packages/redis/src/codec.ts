@@ -385,23 +385,42 @@ export function readJobFields(r: Reply): JobFields {
 }
 
 /**
- * Reads a leased job's record as the reserve answers it (`lua/reserve-6.lua`), keeping only
- * the fields of {@link JobFields} (one small object of a fixed shape per job): n, then its n field
- * and value strings joined by NUL bytes in one string, split here. `undefined` when it splits into
- * more than n: a field or value holds a NUL byte, and the record must be read again by itself
- * ({@link jobFieldsOf}).
+ * Reads the jobs a reserve leased as it answers them (`lua/reserve-6.lua`): `count` ids, then the
+ * number of strings that follow and one string of them joined by NUL bytes: for each job in order,
+ * the number n of its record's field and value strings, then those n strings. Keeps only the fields
+ * of {@link JobFields} (one small object of a fixed shape per job). `fields` is `undefined` for
+ * every job when the string splits into more than it has: a field or value holds a NUL byte, and
+ * the records must be read again by themselves ({@link jobFieldsOf}).
  */
-export function readLeasedFields(r: Reply): JobFields | undefined {
-  const count = r.int();
+export function readLeasedRecords(
+  r: Reply,
+  count: number,
+): { readonly ids: string[]; readonly fields: (JobFields | undefined)[] } {
+  const ids = new Array<string>(count);
+  for (let i = 0; i < count; i++) ids[i] = r.str();
+  const total = r.int();
   const joined = r.str();
-  const parts = count === 0 && joined === '' ? [] : joined.split('\0');
-  if (parts.length > count) return undefined;
-  if (parts.length !== count) {
-    throw r.malformed(`a record of ${count} strings joined by NUL split into ${parts.length}`);
+  const fields = new Array<JobFields | undefined>(count);
+  if (count === 0 && total === 0 && joined === '') return { ids, fields };
+  const parts = joined.split('\0');
+  if (parts.length > total) return { ids, fields };
+  if (parts.length !== total) {
+    throw r.malformed(`${count} records of ${total} strings joined by NUL split into ${parts.length}`);
   }
-  const f: JobFields = {};
-  for (let i = 0; i < count; i += 2) keepJobField(f, parts[i] as string, parts[i + 1] as string);
-  return f;
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const head = parts[at] as string;
+    const n = head === '4' ? 4 : Number(head);
+    if (!(Number.isInteger(n) && n >= 0 && n % 2 === 0 && at + 1 + n <= total)) {
+      throw r.malformed(`record ${i + 1} of ${count} claims ${head} strings`);
+    }
+    at++;
+    const f: JobFields = {};
+    for (const end = at + n; at < end; at += 2) keepJobField(f, parts[at] as string, parts[at + 1] as string);
+    fields[i] = f;
+  }
+  if (at !== total) throw r.malformed(`${count} records hold ${at} of ${total} strings`);
+  return { ids, fields };
 }
 
 /** The {@link JobFields} of a record read by itself (`HGETALL`, as ioredis answers it). */

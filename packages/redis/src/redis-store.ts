@@ -77,7 +77,7 @@ import {
   readJobUpdates,
   readJobFields,
   jobFieldsOf,
-  readLeasedFields,
+  readLeasedRecords,
   settleHint,
   DEFAULT_HINT,
   readRecord,
@@ -548,7 +548,7 @@ export class RedisStore implements Store {
       const token = reply.str();
       const count = reply.int();
       const lease = leaseOf(token, now, leaseMs, options.workerId);
-      const records = readLeasedRecords(reply, count, readLeasedFields);
+      const records = readLeasedRecords(reply, count);
       const rejected: RejectedJob[] = [];
       const missing = reply.int();
       for (let i = 0; i < missing; i++) {
@@ -597,18 +597,25 @@ export class RedisStore implements Store {
 
   /**
    * The fields of each leased record: reads again by itself (`HGETALL`) each one the reserve's
-   * answer could not carry joined (one holding a NUL byte, which Sluice does not write), in place.
+   * answer could not carry joined (all of a call's, when one holds a NUL byte, which Sluice does not
+   * write), in place, the reads sent back to back.
    */
   private async readAgain(
     keys: QueueKeys,
     records: { readonly ids: readonly string[]; readonly fields: (JobFields | undefined)[] },
   ): Promise<JobFields[]> {
     const { ids, fields } = records;
+    const reads: Promise<void>[] = [];
     for (let i = 0; i < fields.length; i++) {
       if (fields[i] !== undefined) continue;
       const key = keys.jobPrefix + (ids[i] as string);
-      fields[i] = jobFieldsOf(await this.command(keys.queue, () => this.connections.main.hgetall(key)));
+      reads.push(
+        this.command(keys.queue, () => this.connections.main.hgetall(key)).then((record) => {
+          fields[i] = jobFieldsOf(record);
+        }),
+      );
     }
+    if (reads.length > 0) await Promise.all(reads);
     return fields as JobFields[];
   }
 
@@ -661,7 +668,7 @@ export class RedisStore implements Store {
     const workerId = reply.str();
     const count = reply.int();
     const lease = leaseOf(token, now, leaseMs, workerId);
-    const { ids, fields } = readLeasedRecords(reply, count, readJobFields);
+    const { ids, fields } = readHandoffRecords(reply, count);
     const { jobs, malformed } = decodeLeased<T>(queue, ids, fields, lease, this.settleHints);
     if (malformed.length > 0) await this.rejectMalformed(keys, token, malformed);
     return { seq, parked, jobs, rejected: malformed };
@@ -2044,20 +2051,15 @@ function leaseOf(token: string, now: number, leaseMs: number, workerId?: string)
 }
 
 /**
- * Reads `count` leased records of one lease from a reply: each an id, then its fields as
- * `readFields` reads them (as the reserve answers them, or as a handoff message carries them;
- * `undefined` for a record to read again by itself).
+ * Reads the `count` records of a handoff message: each an id, then its fields as `HGETALL` answers
+ * them (`readJobFields`).
  */
-function readLeasedRecords<F extends JobFields | undefined>(
-  reply: Reply,
-  count: number,
-  readFields: (reply: Reply) => F,
-): { ids: string[]; fields: F[] } {
+function readHandoffRecords(reply: Reply, count: number): { ids: string[]; fields: JobFields[] } {
   const ids: string[] = [];
-  const fields: F[] = [];
+  const fields: JobFields[] = [];
   for (let i = 0; i < count; i++) {
     ids.push(reply.str());
-    fields.push(readFields(reply));
+    fields.push(readJobFields(reply));
   }
   return { ids, fields };
 }

@@ -17,7 +17,7 @@ import {
   readEvents,
   readInt,
   jobFieldsOf,
-  readLeasedFields,
+  readLeasedRecords,
   readRecord,
   readSettleCodes,
   readSettingsMessage,
@@ -148,22 +148,44 @@ describe('codec', () => {
     expect(encodeRetention({ keep: 'count', count: 10 })).toBe('c10');
   });
 
-  it('reads the fields a worker needs from a leased record, skipping the rest, then the next value', () => {
+  it("reads the fields a worker needs from a reserve's leased records, skipping the rest, then the next value", () => {
     const strings = ['d', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'G', 'g1'];
-    // Joined by NUL (one value), then the next value of the reply.
-    const joined = new Reply([10, strings.join('\0'), 'next'], 'reserve');
-    const fields = readLeasedFields(joined);
+    const plain = ['d', '"p"', 'c', '5'];
+    // The ids, then how many strings follow, then each record's count and strings, all joined by NUL.
+    const joined = (...records: string[][]): string =>
+      records.map((r) => [String(r.length), ...r].join('\0')).join('\0');
+    const reply = new Reply(['7', '8', 16, joined(strings, plain), 'next'], 'reserve');
+    const {
+      ids,
+      fields: [fields, second],
+    } = readLeasedRecords(reply, 2);
+    expect(ids).toEqual(['7', '8']);
     expect(fields).toEqual({ d: '{"n":1}', a: '2', G: 'g1' });
-    expect(joined.str()).toBe('next');
-    expect(readLeasedFields(new Reply([0, ''], 'reserve'))).toEqual({});
-    // A record holding a NUL splits into more strings than it has: it is to be read again by itself
-    // (`undefined`), and the reply goes on after it.
-    const withNul = new Reply([12, [...strings, 'n', 'a\0b'].join('\0'), 'next'], 'reserve');
-    expect(readLeasedFields(withNul)).toBeUndefined();
+    expect(second).toEqual({ d: '"p"', c: '5' });
+    expect(reply.str()).toBe('next');
+    // No jobs: no ids, no strings.
+    const none = new Reply([0, '', 'next'], 'reserve');
+    expect(readLeasedRecords(none, 0)).toEqual({ ids: [], fields: [] });
+    expect(none.str()).toBe('next');
+    // A record of no strings (its count alone) next to others.
+    expect(readLeasedRecords(new Reply(['1', '2', 6, joined([], plain)], 'reserve'), 2).fields).toEqual([
+      {},
+      { d: '"p"', c: '5' },
+    ]);
+    // A record holding a NUL splits into more strings than there are: every record of the call is to
+    // be read again by itself (`undefined`), and the reply goes on after them.
+    const withNul = new Reply(['7', '8', 18, joined([...strings, 'n', 'a\0b'], plain), 'next'], 'reserve');
+    expect(readLeasedRecords(withNul, 2)).toEqual({ ids: ['7', '8'], fields: [undefined, undefined] });
     expect(withNul.str()).toBe('next');
-    // Fewer strings than the count given: the reply is malformed.
-    expect(() => readLeasedFields(new Reply([4, 'd\0x\0y'], 'reserve'))).toThrow(
-      /malformed reply: a record of 4 strings joined by NUL split into 3/,
+    // Fewer strings than the count given, or counts that do not add up: the reply is malformed.
+    expect(() => readLeasedRecords(new Reply(['7', 5, '4\0d\0x\0y'], 'reserve'), 1)).toThrow(
+      /malformed reply: 1 records of 5 strings joined by NUL split into 4/,
+    );
+    expect(() => readLeasedRecords(new Reply(['7', 5, '3\0d\0x\0c\0y'], 'reserve'), 1)).toThrow(
+      /malformed reply: record 1 of 1 claims 3 strings/,
+    );
+    expect(() => readLeasedRecords(new Reply(['7', 6, '2\0d\0x\0c\0y\0z'], 'reserve'), 1)).toThrow(
+      /malformed reply: 1 records hold 3 of 6 strings/,
     );
     // A record read by itself (HGETALL), kept the same way.
     expect(jobFieldsOf({ d: '{"n":1}', k: 'old-token', a: '2', G: 'g1', n: 'a\0b' })).toEqual({
@@ -286,8 +308,8 @@ describe('codec', () => {
     expect(settleHint({ d: '{}', c: '1' })).toBe('|||');
     expect(settleHint({ d: '{}', c: '1', a: '2', p: '-3', R: 'c10a500', G: 'a|b' })).toBe('2|-3|c10a500|a|b');
     // The record as the reserve answers it keeps R for the hint (and nothing else unknown).
-    const reply = Reply.of([6, 'R\0n\0G\0g\0x\0y'], 'test');
-    expect(readLeasedFields(reply)).toEqual({ R: 'n', G: 'g' });
+    const reply = Reply.of(['1', 7, '6\0R\0n\0G\0g\0x\0y'], 'test');
+    expect(readLeasedRecords(reply, 1).fields).toEqual([{ R: 'n', G: 'g' }]);
   });
 
   it('passes the defaults of @sluice/core to the scripts', () => {
