@@ -683,14 +683,23 @@ export class RedisStore implements Store {
       this.assertOpen();
       const results = new Array<SettleResult>(settlements.length);
       const groups = new Map<string, number[]>();
+      // A settle's jobs are mostly of one queue: its name is checked and looked up once per run.
+      let lastQueue: string | undefined;
+      let lastGroup: number[] | undefined;
       settlements.forEach((s, i) => {
+        if (s.queue === lastQueue && lastGroup) {
+          lastGroup.push(i);
+          return;
+        }
         if (!isQueueName(s.queue)) {
           results[i] = { id: s.id, applied: false, reason: 'not-found' };
           return;
         }
-        const group = groups.get(s.queue);
+        let group = groups.get(s.queue);
         if (group) group.push(i);
-        else groups.set(s.queue, [i]);
+        else groups.set(s.queue, (group = [i]));
+        lastQueue = s.queue;
+        lastGroup = group;
       });
       // Every call is sent before the first answer is awaited (chunks of one queue back to back), so
       // all of a settle is sent when it is subscribed (`settlesInOrder`).

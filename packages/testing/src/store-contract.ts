@@ -451,6 +451,28 @@ export function defineStoreContract(
         expect(await store.getJob('q', b!.id)).toMatchObject({ state: 'cancelled', reason: 'user asked' });
         expect((await reserve('q', 5)).jobs.map((j) => j.id)).toEqual([c!.id]);
       });
+
+      it('settles jobs of several queues in one call, answering in order, a queue name that cannot exist refused', async () => {
+        await add([1, 2].map((n) => ({ queue: 'q', data: n })));
+        await add([{ queue: 'q2', data: 3 }]);
+        const [a, b] = (await reserve('q', 2)).jobs;
+        const [c] = (await reserve('q2', 1)).jobs;
+        const results = await settleAll([
+          { ...base(a!), kind: 'completed', result: 'A', durationMs: 1 },
+          { ...base(b!), queue: 'not a queue', kind: 'completed', result: null, durationMs: 1 },
+          { ...base(c!), kind: 'completed', result: 'C', durationMs: 1 },
+          { ...base(b!), kind: 'completed', result: 'B', durationMs: 1 },
+        ]);
+        expect(results.map((r) => [r.id, r.applied])).toEqual([
+          [a!.id, true],
+          [b!.id, false],
+          [c!.id, true],
+          [b!.id, true],
+        ]);
+        expect(results[1]).toMatchObject({ reason: 'not-found' });
+        expect(await store.getJob('q', b!.id)).toMatchObject({ state: 'completed', result: 'B' });
+        expect(await store.getJob('q2', c!.id)).toMatchObject({ state: 'completed', result: 'C' });
+      });
     });
 
     describe('leases', () => {

@@ -106,10 +106,15 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
 
   const write = (batch: readonly Handled<T>[]): Observable<Outcome<T>> =>
     defer(() => {
-      const toWrite: { handled: Handled<T>; settlement: Settlement }[] = [];
+      // The jobs to write and their settlements, in two parallel lists (no object per job).
+      const written: Handled<T>[] = [];
+      const settlements: Settlement[] = [];
       for (const handled of batch) {
         const settlement = toSettlement(handled, backoff);
-        if (settlement) toWrite.push({ handled, settlement });
+        if (settlement) {
+          written.push(handled);
+          settlements.push(settlement);
+        }
       }
       // Demand returns for the jobs that really left: a job a stage emitted twice (or one this
       // pipeline never held) must not raise the in-flight budget. It returns once: when the settle
@@ -132,11 +137,11 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         if (!returned) giveBack(inFlight && ((id) => inFlight.remove(id)));
         else if (inFlight) for (const h of batch) inFlight.settled(h.job.id);
       };
-      if (toWrite.length === 0) {
+      if (settlements.length === 0) {
         release();
         return from([] as Outcome<T>[]);
       }
-      const settled$ = store.settle(toWrite.map((w) => w.settlement)).pipe(
+      const settled$ = store.settle(settlements).pipe(
         retry({
           delay: (error: unknown, count) => {
             if (error instanceof StoreClosedError) return throwError(() => error);
@@ -147,9 +152,10 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         mergeMap((results) => {
           const outcomes: Outcome<T>[] = [];
           results.forEach((result, i) => {
-            const w = toWrite[i];
-            if (w) {
-              const outcome = toOutcome(pipeline, w.handled, w.settlement, result);
+            const handled = written[i];
+            const settlement = settlements[i];
+            if (handled && settlement) {
+              const outcome = toOutcome(pipeline, handled, settlement, result);
               if (outcome) outcomes.push(outcome);
             }
           });
@@ -173,7 +179,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
           // Only a closed store gets here: nothing can be written, the leases will expire.
           logger.warn('store closed; leaving jobs to lease recovery', {
             pipeline,
-            jobs: toWrite.length,
+            jobs: settlements.length,
             error: toErrorInfo(error),
           });
           release();

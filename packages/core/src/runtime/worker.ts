@@ -436,8 +436,9 @@ export class Worker {
           validator: def.schema ? compileSchema(def.schema) : fallbackValidator,
         }).subscribe({
           next: (outcome) => {
-            rt.outcomes.next(outcome);
-            this.allOutcomes.next(outcome);
+            // A Subject's next costs an iteration even with no one subscribed: skipped then.
+            if (rt.outcomes.observed) rt.outcomes.next(outcome);
+            if (this.allOutcomes.observed) this.allOutcomes.next(outcome);
           },
           error: (err: unknown) => {
             this.logger.error('pipeline stream failed; restarting', {
