@@ -200,10 +200,24 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       // Groups (one per handler call) gather while a store call is in flight. Bounded by the
       // pipeline's demand: at most the in-flight budget can be waiting here.
       adaptiveBatch<readonly Handled<T>[], Outcome<T>>(
-        (groups) => concat(...chunks(groups.flat(), maxPerCall).map((c) => write(c))),
+        (groups) => {
+          const all = flatten(groups);
+          // Mostly one store call: written as it is, without slicing it into chunks.
+          return all.length <= maxPerCall
+            ? write(all)
+            : concat(...chunks(all, maxPerCall).map((c) => write(c)));
+        },
         { maxSize: maxPerCall, concurrency: 1, maxBuffered: config.maxBuffered ?? 10_000 },
       ),
     );
+}
+
+/** The handled jobs of every handler call, in order (one call's own list when there is one). */
+function flatten<T>(groups: readonly (readonly Handled<T>[])[]): readonly Handled<T>[] {
+  if (groups.length === 1) return groups[0] as readonly Handled<T>[];
+  const all: Handled<T>[] = [];
+  for (const group of groups) for (const handled of group) all.push(handled);
+  return all;
 }
 
 /** Decides what the store should do with one handled job; `undefined` for nothing (lease lost). */
