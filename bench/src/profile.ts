@@ -16,6 +16,12 @@ export interface Profile {
     readonly batchTimeMs: number;
     /** Handler calls at once in the batched variant (each of up to `batchSize` jobs). */
     readonly batchConcurrency: number;
+    /**
+     * Jobs the worker drains first, in the same backlog, before its measured window opens: the window
+     * is then a long-running worker's steady state (its code compiled by the JIT). 0: the window opens
+     * at `start`, a fresh process.
+     */
+    readonly warmupJobs: number;
   };
   readonly latency: {
     /** Adds per second of each latency run: a light load and a busy one. */
@@ -70,6 +76,7 @@ const FULL: Profile = {
     batchSize: 100,
     batchTimeMs: 10,
     batchConcurrency: 10,
+    warmupJobs: 400_000,
   },
   latency: { perSecond: 500, busyPerSecond: 5000, durationMs: 10_000, warmupMs: 1000, concurrency: 100 },
   rateLimit: { allowed: 400, periodMs: 1000, workers: 4, concurrency: 100, durationMs: 20_000 },
@@ -96,7 +103,7 @@ const FULL: Profile = {
 const QUICK: Profile = {
   ...FULL,
   name: 'quick',
-  throughput: { ...FULL.throughput, jobs: 20_000 },
+  throughput: { ...FULL.throughput, jobs: 20_000, warmupJobs: 20_000 },
   latency: { ...FULL.latency, durationMs: 3000, warmupMs: 500 },
   rateLimit: { ...FULL.rateLimit, durationMs: 4000 },
   backlog: { ...FULL.backlog, big: 100_000, small: 10_000, drain: 5000 },
@@ -107,7 +114,7 @@ const SMOKE: Profile = {
   ...FULL,
   name: 'smoke',
   rounds: 1,
-  throughput: { ...FULL.throughput, jobs: 2000 },
+  throughput: { ...FULL.throughput, jobs: 2000, warmupJobs: 1000 },
   latency: { ...FULL.latency, durationMs: 1000, warmupMs: 200 },
   rateLimit: { ...FULL.rateLimit, durationMs: 2000 },
   backlog: { ...FULL.backlog, big: 5000, small: 1000, drain: 1000 },

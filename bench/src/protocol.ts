@@ -57,6 +57,13 @@ export interface WorkerSpec {
   readonly rssEveryMs?: number;
   /** Sample the V8 heap in use too, with the RSS (`WorkerReport.heapPeak`). Default: no. */
   readonly sampleHeap?: boolean;
+  /**
+   * Jobs completed after `start` before the measured window opens: the report's span, CPU time,
+   * `completed` and recordings then start at that completion, `expect` counts the jobs after it, and
+   * the warm-up's own figures are `WorkerReport.warmup`. Measures a worker whose code the JIT has
+   * compiled (the steady state of a long-running worker). Default: 0 (the window opens at `start`).
+   */
+  readonly warmup?: number;
 }
 
 /** Parent → worker. */
@@ -77,9 +84,16 @@ export type WorkerMessage =
 
 /** What a worker measured. Times are epoch ms on the shared clock (`clock.ts`). */
 export interface WorkerReport {
-  /** Jobs completed (settled) since `start`. */
+  /** Jobs completed (settled) since `start`, or since the warm-up (`WorkerSpec.warmup`). */
   readonly completed: number;
-  /** When `start` arrived. */
+  /** The warm-up before the measured window, when the spec asked for one and it ended. */
+  readonly warmup?: {
+    readonly completed: number;
+    /** User + system CPU of the process from `start` to the warm-up's last completion. */
+    readonly cpuMs: number;
+    readonly ms: number;
+  };
+  /** When `start` arrived (with a warm-up: when its last job completed). */
   readonly startedAt: number;
   /** When the `expect`-th job completed (or the last one, if no `expect`). */
   readonly doneAt: number;

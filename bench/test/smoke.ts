@@ -11,17 +11,7 @@ export const BENCH = join(__dirname, '..');
  * resolves with DIR, which holds the run's output files.
  */
 export async function runSmoke(script: string, label: string): Promise<string> {
-  const run = join(BENCH, 'dist', script);
-  // Jest's global setup builds the workspace; until the root tsconfig references bench/, build it here.
-  if (process.env['SLUICE_SKIP_BUILD'] !== '1' || !existsSync(run)) {
-    execFileSync(
-      process.execPath,
-      [require.resolve('typescript/bin/tsc'), '-b', join(BENCH, 'tsconfig.json')],
-      {
-        stdio: 'inherit',
-      },
-    );
-  }
+  const run = buildBench(script);
   const out = mkdtempSync(join(tmpdir(), `sluice-${label}-smoke-`));
   await new Promise<void>((resolve, reject) => {
     const env = { ...process.env };
@@ -37,4 +27,22 @@ export async function runSmoke(script: string, label: string): Promise<string> {
     );
   });
   return out;
+}
+
+/**
+ * Answers the path of `bench/dist/<script>`, building the bench first (Jest's global setup builds the
+ * workspace, not bench/) unless `SLUICE_SKIP_BUILD=1` and it is built.
+ */
+export function buildBench(script: string): string {
+  const run = join(BENCH, 'dist', script);
+  if (process.env['SLUICE_SKIP_BUILD'] !== '1' || !existsSync(run)) {
+    execFileSync(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-b', join(BENCH, 'tsconfig.json')],
+      {
+        stdio: 'inherit',
+      },
+    );
+  }
+  return run;
 }

@@ -4,9 +4,10 @@ import type { Measurement, RunContext, Scenario, ScenarioRun } from '../scenario
 import { WorkerProcess, withWorkers, type System } from '../worker-process';
 
 /**
- * Bulk-enqueues the profile's no-op jobs, then one worker process drains them. Enqueue is timed from
- * the first bulk add to the last; processing from the worker's `start` to its last completion (the
- * job settled in Redis). Redis CPU time is read around each phase.
+ * Bulk-enqueues the profile's no-op jobs (the warm-up's and the measured ones, one backlog), then one
+ * worker process drains them. Enqueue is timed from the first bulk add to the last; processing and the
+ * worker's CPU time from the warm-up's last completion (or `start`, without a warm-up) to the last
+ * completion (the job settled in Redis). Redis CPU time is read around each phase.
  */
 export async function throughput(
   ctx: RunContext,
@@ -25,6 +26,7 @@ export async function throughput(
       mode,
       handler: { kind: 'noop' },
       expect: p.jobs,
+      warmup: p.warmupJobs,
     },
     ctx.cpuProfileDir === undefined ? {} : { cpuProfileDir: ctx.cpuProfileDir },
   );
@@ -33,21 +35,25 @@ export async function throughput(
     const redis0 = await ctx.target.counters();
     let enqueueMs: number;
     try {
-      enqueueMs = await enqueueBulk(producer, p.jobs, p.chunk);
+      enqueueMs = await enqueueBulk(producer, p.warmupJobs + p.jobs, p.chunk);
     } finally {
       await producer.close();
     }
     const redis1 = await ctx.target.counters();
     worker.start();
-    const report = await worker.done(Math.max(120_000, p.jobs * 2));
+    const report = await worker.done(Math.max(120_000, (p.warmupJobs + p.jobs) * 2));
     const redis2 = await ctx.target.counters();
     await worker.stop();
+    const all = p.warmupJobs + p.jobs;
+    const warm = report.warmup;
     return {
-      enqueue: (p.jobs * 1000) / enqueueMs,
-      processing: (p.jobs * 1000) / (report.doneAt - report.startedAt),
-      redisUsPerEnqueued: ((redis1.cpuSeconds - redis0.cpuSeconds) * 1e6) / p.jobs,
-      redisUsPerProcessed: ((redis2.cpuSeconds - redis1.cpuSeconds) * 1e6) / p.jobs,
-      workerUsPerProcessed: (report.cpuMs * 1000) / p.jobs,
+      enqueue: (all * 1000) / enqueueMs,
+      processing: (report.completed * 1000) / (report.doneAt - report.startedAt),
+      redisUsPerEnqueued: ((redis1.cpuSeconds - redis0.cpuSeconds) * 1e6) / all,
+      // Over the whole drain, warm-up included: Redis runs no JIT, so its cost per job does not warm up.
+      redisUsPerProcessed: ((redis2.cpuSeconds - redis1.cpuSeconds) * 1e6) / all,
+      workerUsPerProcessed: (report.cpuMs * 1000) / report.completed,
+      ...(warm ? { workerUsPerWarmupJob: (warm.cpuMs * 1000) / warm.completed } : {}),
     };
   });
 }
@@ -83,19 +89,27 @@ export const throughputScenario: Scenario = {
   title: 'Throughput',
   describe: (profile) => {
     const p = profile.throughput;
+    const n = (x: number): string => x.toLocaleString('en');
     return (
-      `${p.jobs.toLocaleString('en')} no-op jobs (payload \`{"to":"user<i>@example.com"}\`) bulk-enqueued by ` +
-      `the parent process in calls of ${p.chunk.toLocaleString('en')} (Sluice \`Queue.addBulk\`, BullMQ ` +
+      `${n(p.warmupJobs + p.jobs)} no-op jobs (payload \`{"to":"user<i>@example.com"}\`) bulk-enqueued by ` +
+      `the parent process in calls of ${n(p.chunk)} (Sluice \`Queue.addBulk\`, BullMQ ` +
       `\`Queue.addBulk\`), then processed by one worker process at concurrency ${p.concurrency} (an \`async\` ` +
-      `handler that returns at once). Processing is timed in the worker from \`start\` to the last job ` +
-      `completed (Sluice: its outcome, emitted after the settle; BullMQ: the \`completed\` event, after ` +
+      `handler that returns at once). ` +
+      (p.warmupJobs > 0
+        ? `The worker is measured over the last ${n(p.jobs)} of them: the first ${n(p.warmupJobs)} warm it ` +
+          `up (the JIT compiles its code, as in any long-running worker), and the rows marked "fresh process" ` +
+          `are the worker CPU per job of those first jobs. Processing is timed in the worker from the warm-up's ` +
+          `last completion to the last job completed `
+        : `The worker process is fresh: JIT compilation is part of the measured span. Processing is timed ` +
+          `in the worker from \`start\` to the last job completed `) +
+      `(Sluice: its outcome, emitted after the settle; BullMQ: the \`completed\` event, after ` +
       `\`moveToFinished\`). The batched variant is a Sluice pipeline with \`batch: { size: ${p.batchSize}, ` +
       `timeMs: ${p.batchTimeMs} }\`, a batch handler and concurrency ${p.batchConcurrency} (${p.batchConcurrency} ` +
       `batch calls at once); BullMQ has no batch API in its open-source edition, so that row compares it ` +
       `with BullMQ's concurrency-${p.concurrency} run. Sluice pipelines reserve one more unit per slot ahead ` +
       `(\`prefetch: concurrency × batch size\`), the counterpart of BullMQ fetching a slot's next job in the ` +
       `call that finishes its last one. Redis CPU is the server's \`used_cpu_user + used_cpu_sys\` ` +
-      `over the phase, divided by the jobs.`
+      `over the phase (enqueue; the whole drain, warm-up included: Redis runs no JIT), divided by its jobs.`
     );
   },
   runs,
@@ -157,12 +171,28 @@ export const throughputScenario: Scenario = {
       bullmq: { run: 'bullmq', key: 'workerUsPerProcessed' },
     },
     {
+      id: 'throughput.worker-cpu-fresh',
+      metric: 'worker CPU per job, concurrency 100, fresh process (the warm-up)',
+      unit: 'µs',
+      better: 'lower',
+      sluice: { run: 'sluice', key: 'workerUsPerWarmupJob' },
+      bullmq: { run: 'bullmq', key: 'workerUsPerWarmupJob' },
+    },
+    {
       id: 'throughput.worker-cpu-batch',
       metric: 'worker CPU per processed job, Sluice batch 100 (BullMQ: concurrency 100)',
       unit: 'µs',
       better: 'lower',
       sluice: { run: 'sluice-batch', key: 'workerUsPerProcessed' },
       bullmq: { run: 'bullmq', key: 'workerUsPerProcessed' },
+    },
+    {
+      id: 'throughput.worker-cpu-batch-fresh',
+      metric: 'worker CPU per job, Sluice batch 100 (BullMQ: concurrency 100), fresh process (the warm-up)',
+      unit: 'µs',
+      better: 'lower',
+      sluice: { run: 'sluice-batch', key: 'workerUsPerWarmupJob' },
+      bullmq: { run: 'bullmq', key: 'workerUsPerWarmupJob' },
     },
   ],
 };

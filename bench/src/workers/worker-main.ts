@@ -48,6 +48,9 @@ export class Recorder {
   private readonly callTimes: number[] = [];
   private readonly callSizes: number[] = [];
   private readonly callGrants: number[] = [];
+  /** Completions before the measured window opened (0 until a warm-up ends, or without one). */
+  private warmCount = 0;
+  private warmup: WorkerReport['warmup'];
 
   constructor(
     private readonly spec: WorkerSpec,
@@ -92,12 +95,31 @@ export class Recorder {
   /** `n` jobs completed. */
   completed(n: number): void {
     this.count += n;
+    const warm = this.spec.warmup ?? 0;
+    if (warm > 0 && this.warmup === undefined && this.count >= warm) this.openWindow();
     const expect = this.spec.expect;
-    if (expect !== undefined && this.count >= expect && this.cpuAtDone === undefined) {
+    if (expect !== undefined && this.count >= warm + expect && this.cpuAtDone === undefined) {
       this.doneAt = now();
       this.monoDoneUs = monotonicUs();
       this.cpuAtDone = process.cpuUsage();
       this.onDone(this.report());
+    }
+  }
+
+  /**
+   * The warm-up's last job completed: its figures are kept, and the measured window (span, CPU time,
+   * count, recordings) starts now.
+   */
+  private openWindow(): void {
+    const cpu = process.cpuUsage(this.cpuAtStart);
+    const at = now();
+    this.warmup = { completed: this.count, cpuMs: (cpu.user + cpu.system) / 1000, ms: at - this.startedAt };
+    this.warmCount = this.count;
+    this.startedAt = at;
+    this.monoStartUs = monotonicUs();
+    this.cpuAtStart = process.cpuUsage();
+    for (const list of [this.latencies, this.enqueuedAt, this.callTimes, this.callSizes, this.callGrants]) {
+      list.length = 0;
     }
   }
 
@@ -111,7 +133,8 @@ export class Recorder {
         }
       : cpu;
     return {
-      completed: this.count,
+      completed: this.count - this.warmCount,
+      ...(this.warmup ? { warmup: this.warmup } : {}),
       startedAt: this.startedAt,
       doneAt: this.cpuAtDone ? this.doneAt : now(),
       latencies: this.latencies,
