@@ -9,6 +9,7 @@
  * npm run bench:drain                              # concurrency 100, prefetch 100; 100,000 jobs; 3 rounds
  * npm run bench:drain -- --batch                   # batches of 100, 10 calls at once, prefetch 1,000
  * npm run bench:drain -- --jobs 200000 --rounds 5
+ * npm run bench:drain -- --jobs 1000000 --rounds 1 --window 100000   # worker CPU per 100,000 jobs
  * ```
  */
 import { definePipeline, Queue, silentLogger, Worker } from '@sluice/core';
@@ -20,6 +21,11 @@ export interface DrainOptions {
   readonly batch: boolean;
   readonly jobs: number;
   readonly rounds: number;
+  /**
+   * Also measure the worker's CPU per job over each `window` completions in turn (the first window
+   * from the start): how a long drain's cost moves as the JIT compiles the worker. Default: none.
+   */
+  readonly window?: number;
 }
 
 export interface DrainRound {
@@ -31,6 +37,8 @@ export interface DrainRound {
   readonly redisUsPerJob: number;
   /** `EVALSHA` and `EVAL` calls per 1,000 jobs during the drain. */
   readonly callsPerThousand: number;
+  /** With `window`: the worker's CPU per job in each window of that many completions, in order. */
+  readonly windows: readonly number[];
 }
 
 const BULK = 1000;
@@ -54,8 +62,18 @@ async function round(target: RedisTarget, options: DrainOptions, n: number): Pro
     const drained = new Promise<void>((resolve) => {
       finish = resolve;
     });
+    const windows: number[] = [];
+    const every = options.window ?? 0;
+    let windowCpu = 0;
+    let windowJobs = 0;
     const count = (n: number): void => {
       done += n;
+      if (every > 0 && done - windowJobs >= every) {
+        const c = process.cpuUsage();
+        windows.push((c.user + c.system - windowCpu) / (done - windowJobs));
+        windowCpu = c.user + c.system;
+        windowJobs = done;
+      }
       if (done >= options.jobs) finish();
     };
     const pipeline = options.batch
@@ -79,6 +97,7 @@ async function round(target: RedisTarget, options: DrainOptions, n: number): Pro
     const worker = new Worker({ store, pipelines: [pipeline], logger: silentLogger });
     const before = await target.counters();
     const cpu = process.cpuUsage();
+    windowCpu = cpu.user + cpu.system;
     const started = performance.now();
     worker.start();
     await drained;
@@ -93,6 +112,7 @@ async function round(target: RedisTarget, options: DrainOptions, n: number): Pro
       workerUsPerJob: (used.user + used.system) / options.jobs,
       redisUsPerJob: ((after.cpuSeconds - before.cpuSeconds) * 1e6) / options.jobs,
       callsPerThousand: ((scriptCalls(after.commands) - scriptCalls(before.commands)) * 1000) / options.jobs,
+      windows,
     };
   } finally {
     await store.close();
@@ -116,6 +136,7 @@ function parse(argv: readonly string[]): DrainOptions {
   let batch = false;
   let jobs = 100_000;
   let rounds = 3;
+  let window: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): number => {
@@ -126,9 +147,13 @@ function parse(argv: readonly string[]): DrainOptions {
     if (arg === '--batch') batch = true;
     else if (arg === '--jobs') jobs = value();
     else if (arg === '--rounds') rounds = value();
-    else throw new Error(`usage: node bench/dist/drain.js [--batch] [--jobs N] [--rounds N]; got ${arg}`);
+    else if (arg === '--window') window = value();
+    else
+      throw new Error(
+        `usage: node bench/dist/drain.js [--batch] [--jobs N] [--rounds N] [--window N]; got ${arg}`,
+      );
   }
-  return { batch, jobs, rounds };
+  return { batch, jobs, rounds, ...(window === undefined ? {} : { window }) };
 }
 
 if (require.main === module) {
@@ -137,7 +162,10 @@ if (require.main === module) {
       for (const r of rounds) {
         console.log(
           `[bench:drain] ${r.mode}: ${r.jobs} jobs, ${r.jobsPerSecond} jobs/s, worker ${r.workerUsPerJob.toFixed(2)} µs/job, ` +
-            `Redis ${r.redisUsPerJob.toFixed(2)} µs/job, ${r.callsPerThousand.toFixed(1)} script calls per 1,000 jobs`,
+            `Redis ${r.redisUsPerJob.toFixed(2)} µs/job, ${r.callsPerThousand.toFixed(1)} script calls per 1,000 jobs` +
+            (r.windows.length > 0
+              ? `; worker µs/job by window: ${r.windows.map((w) => w.toFixed(2)).join(', ')}`
+              : ''),
         );
       }
     },

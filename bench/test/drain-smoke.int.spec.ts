@@ -19,7 +19,15 @@ describe('bench:drain', () => {
       // prefetch budget, and far fewer than two calls per job.
       expect(round!.callsPerThousand).toBeGreaterThan(batch ? 0.5 : 5);
       expect(round!.callsPerThousand).toBeLessThan(2000);
+      expect(round!.windows).toEqual([]);
     },
     60_000,
   );
+
+  it('measures the worker in windows of completions when asked', async () => {
+    const [round] = await drain({ batch: false, jobs: 3000, rounds: 1, window: 1000 });
+    // Three windows of 1,000 jobs, each a measurement of its own.
+    expect(round!.windows).toHaveLength(3);
+    for (const w of round!.windows) expect(w).toBeGreaterThan(0);
+  }, 60_000);
 });
