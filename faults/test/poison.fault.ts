@@ -8,6 +8,7 @@ describe('poison jobs and bad data', () => {
     workers: 2,
     concurrency: 10,
     leaseMs: 1500,
+    mainLeaseMs: 6000,
     record: true,
     timeoutMs: 120_000,
   });

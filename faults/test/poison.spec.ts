@@ -8,6 +8,7 @@ describe('poison jobs and bad data (CI subset)', () => {
     workers: 2,
     concurrency: 5,
     leaseMs: 1500,
+    mainLeaseMs: 6000,
     record: false,
     timeoutMs: 90_000,
   });
