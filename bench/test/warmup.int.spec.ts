@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { spawnRedis, type SpawnedRedis } from '@sluice/testing';
 import type * as producersSource from '../src/producers';
 import type * as workersSource from '../src/worker-process';
@@ -17,10 +18,12 @@ describe('a worker process measured after a warm-up', () => {
   let producers: ProducersModule;
 
   beforeAll(async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled modules fork dist/workers
-    workers = require(buildBench('worker-process.js')) as WorkerProcessModule;
+    // One build; the compiled modules fork dist/workers.
+    const dist = dirname(buildBench('worker-process.js'));
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    producers = require(buildBench('producers.js')) as ProducersModule;
+    workers = require(join(dist, 'worker-process.js')) as WorkerProcessModule;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    producers = require(join(dist, 'producers.js')) as ProducersModule;
     server = await spawnRedis();
   }, 120_000);
 
