@@ -78,7 +78,7 @@ local jobRetention = redis.call('HGET', jobKey, 'R')
 local finished = finishBatch()
 local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueRetention, 'x', reason)
 finishFlush(finished, finishedKey)
-local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000)
+local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, 1000)
 local nc, nx = -trimmed.c, (kept and 1 or 0) - trimmed.x
 redis.call('HINCRBY', countersKey, 'x', 1)
 if nc ~= 0 then

@@ -131,6 +131,13 @@ if filtered then
   for _, c in ipairs(candidates) do
     scanned = scanned + 1
     local f = redis.call('HMGET', jobPrefix .. c[1], 'c', 'n', 'r', 'g', 'f', 's')
+    if want == 'c' and f[1] and not f[6] then
+      -- Completed on a settle's fast path: its state and finish time are in the finished index.
+      local finishedAt = finishedIndexOf(activeKey, c[1])
+      if finishedAt then
+        f[5], f[6] = finishedAt, 'c'
+      end
+    end
     -- A record that is gone, or an id left behind in a list by a job that moved on, is skipped.
     local live = f[1] and (want == nil or (c[2] == want and f[6] == want))
     if live then

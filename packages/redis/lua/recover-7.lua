@@ -71,7 +71,7 @@ end
 
 local now = storeNow()
 local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
-local trimmed = applyRetention(finishedKey, jobPrefix, retentions[1] or defaultRetention, now, maxPerCall)
+local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, retentions[1] or defaultRetention, now, maxPerCall)
 if trimmed.c > 0 then
   redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)
 end

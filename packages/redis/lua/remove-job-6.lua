@@ -52,6 +52,9 @@ elseif state == 'd' then
 else
   redis.call('LREM', finishedKey, 1, state .. id)
   redis.call('HINCRBY', countersKey, state == 'c' and 'nc' or 'nx', -1)
+  if state == 'c' then
+    redis.call('HDEL', finishedIndexKey(activeKey), id)
+  end
 end
 redis.call('DEL', jobKey)
 return 1

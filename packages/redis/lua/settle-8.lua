@@ -49,7 +49,9 @@
                                        '' for the token of the settlement before it (the jobs
                                        of one lease share theirs)
       C, token, k, id1 … idk           k jobs completed with no result, each with the hint `|||`
-                                       (one value per job instead of six); token as above
+                                       (one value per job instead of six); token as above. Their
+                                       records are not written: they are completed in the
+                                       finished index (includes/leases.lua)
     where a and b depend on the kind:
     completed  a = result JSON ('' = no result)
     retrying   a = delayMs, b = error JSON
@@ -201,14 +203,18 @@ local codes = {}
 
 -- Settlement i of job id under token, read from its entry. The jobs of a `C` entry (completions of
 -- first attempts at the default priority, of no group and no own retention: no record field is
--- read) are finished in place, the lease's start read once per entry; any other settlement takes the
--- general path. Inline, not functions: a closure over this many locals costs the script more than
+-- read) are finished without a write to their records: each gets an entry in the finished index
+-- (includes/leases.lua), all of them in one HSET, the lease's start read once per entry; any other
+-- settlement takes the general path. Inline, not functions: a closure over this many locals costs the script more than
 -- its body (luaF_findupval), and a call per job more than the work it saves.
 local token = nil
 local pushed, deleted = finished.pushed, finished.deleted
 local keepFinished = queueRetention ~= 'n'
 local runLeft = 0
 local started = nil
+-- The finished index's entries of the jobs completed here on the fast path (includes/leases.lua):
+-- id, '<finish>|<start>' pairs, the value the same for all of a lease's jobs.
+local indexed, nIndexed, indexValue = {}, 0, nil
 at = 12
 for i = 1, count do
   local id, kind, a, b, hint
@@ -231,9 +237,8 @@ for i = 1, count do
     end
     at = at + 7
   end
-  local jobKey = jobPrefix .. id
   if held[i] ~= token or settled[id] then
-    codes[i] = redis.call('EXISTS', jobKey) == 1 and '2' or '0'
+    codes[i] = redis.call('EXISTS', jobPrefix .. id) == 1 and '2' or '0'
   else
     -- Settled once: a second settlement of the same job in this call finds its lease gone.
     settled[id] = true
@@ -244,12 +249,17 @@ for i = 1, count do
     if not kind then
       -- A job of a `C` entry: completed with no result, its first attempt.
       if keepFinished then
-        started = started or startOf(token)
-        redis.call('HSET', jobKey, 's', 'c', 'f', nowS, 'a', '1', 'g', started)
+        if not started then
+          started = startOf(token)
+          indexValue = nowS .. '|' .. started
+        end
+        nIndexed = nIndexed + 2
+        indexed[nIndexed - 1] = id
+        indexed[nIndexed] = indexValue
         pushed[#pushed + 1] = 'c' .. id
         keptCompleted = keptCompleted + 1
       else
-        deleted[#deleted + 1] = jobKey
+        deleted[#deleted + 1] = jobPrefix .. id
       end
       completed = completed + 1
       local n = #events
@@ -258,6 +268,7 @@ for i = 1, count do
       events[n + 3] = 'k'
       events[n + 4] = 'completed'
     else
+      local jobKey = jobPrefix .. id
       -- The record's attempts ended, priority, group and own retention: from the hint, else read.
       local f
       if hint == '|||' then
@@ -357,13 +368,14 @@ end
 
 leaseRelease(activeKey, done, doneTokens)
 finishFlush(finished, finishedKey)
+callChunked('HSET', finishedIndexKey(activeKey), indexed)
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)
 if hadReady == false and redis.call('EXISTS', prioritiesKey) == 1 then
   publish(wakeChannel, '')
 end
 
-local trimmed = applyRetention(finishedKey, jobPrefix, queueRetention, now, 1000 + #done)
+local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, 1000 + #done)
 applyDeadRetention(deadKey, jobPrefix, deadRetention, now, 1000 + #done)
 local counts = {
   'c', completed, 'f', failed, 'd', dead, 'x', cancelled,

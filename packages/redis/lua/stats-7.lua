@@ -44,7 +44,7 @@ end
 local now = storeNow()
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
 local settings = redis.call('HMGET', settingsKey, 'p', 'r', 'rd')
-local trimmed = applyRetention(finishedKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
+local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
 applyDeadRetention(deadKey, jobPrefix, settings[3] or defaultDeadRetention, now, 10000)
 if trimmed.c > 0 then
   redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)

@@ -108,6 +108,7 @@ const WORKERS_TAG = '{~workers}';
  * | `P:{Q}:gi` / `:gn` / `:gp` | zset / string / set | groups holding anything or paused / waiting jobs of all groups / paused groups |
  * | `P:{Q}:s` / `:a` | zset | scheduled ids by run-at / running ids by lease deadline |
  * | `P:{Q}:a:p` | hash | parked demand of idle workers, by park id (`lua/includes/parks.lua`) |
+ * | `P:{Q}:a:f` | hash | finished index: id → finish and start of a job completed with no result (`lua/includes/leases.lua`) |
  * | `P:{Q}:d` / `:f` | list | dead / finished (completed + cancelled) ids, newest first |
  * | `P:{Q}:n` / `:st` | hash | counters and sequences / settings |
  * | `P:{Q}:cfg` | string | queue configuration JSON |

@@ -39,7 +39,7 @@ export const SCRIPT_KEYS = {
   'retry-jobs': ['priorities', 'dead', 'finished', 'counters'],
   'promote-job': ['scheduled', 'priorities'],
   'remove-job': ['priorities', 'scheduled', 'active', 'dead', 'finished', 'counters'],
-  purge: ['dead', 'finished', 'counters'],
+  purge: ['dead', 'finished', 'counters', 'active'],
   drain: ['priorities', 'scheduled'],
   'pause-group': ['priorities'],
   'list-groups': ['settings'],

@@ -523,6 +523,63 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(ttl).toBeGreaterThan(0);
   });
 
+  it('finishes a job completed with no result in the finished index, not its record, and drops the entry with the record', async () => {
+    const q = store.keys.queue('fast');
+    const index = `${q.active}:f`;
+    await firstValueFrom(store.enqueue([1, 2, 3, 4, 5].map((n) => ({ queue: 'fast', data: n }))));
+    const { jobs } = await firstValueFrom(store.reserve('fast', 5, { leaseMs: 10_000 }));
+    const [first] = jobs;
+    expect(codesOf(await firstValueFrom(store.settle(jobs.map((j) => completed(j, undefined)))))).toBe(
+      'applied applied applied applied applied',
+    );
+    // No record was written as its job finished; the index holds each finish.
+    for (const j of jobs) expect(await redis.admin.hexists(q.jobPrefix + j.id, 's')).toBe(0);
+    expect(await redis.admin.hlen(index)).toBe(5);
+    const record = await store.getJob('fast', first!.id);
+    expect(record).toMatchObject({
+      state: JobState.Completed,
+      data: 1,
+      attempt: 1,
+      startedAt: first!.lease.startedAt,
+    });
+    expect(record?.finishedAt).toBeGreaterThanOrEqual(first!.lease.startedAt);
+    expect(record?.result).toBeUndefined();
+    expect(await store.cancel('fast', first!.id)).toBe('finished');
+    const listed = await store.listJobs('fast', JobState.Completed);
+    expect(listed.map((j) => j.data)).toEqual([5, 4, 3, 2, 1]);
+    expect(listed.every((j) => j.finishedAt === record?.finishedAt && j.attempt === 1)).toBe(true);
+    // Filtered by finish time, the walk reads the finish from the index too.
+    expect(await store.listJobs('fast', JobState.Completed, { from: record!.finishedAt! })).toHaveLength(5);
+    expect(await store.listJobs('fast', JobState.Completed, { to: record!.finishedAt! - 1 })).toHaveLength(0);
+
+    expect(await store.removeJob('fast', first!.id)).toBe(true);
+    expect(await store.getJob('fast', first!.id)).toBeUndefined();
+    expect(await redis.admin.hexists(index, first!.id)).toBe(0);
+    // Retention trims records and their entries together.
+    await store.setQueueConfig('fast', { retention: { keep: 'count', count: 2 } });
+    expect((await store.stats('fast')).counts.completed).toBe(2);
+    expect((await redis.admin.hkeys(index)).sort()).toEqual([jobs[3]!.id, jobs[4]!.id].sort());
+    expect(await store.purge('fast', 'completed')).toBe(2);
+    expect(await redis.admin.exists(index)).toBe(0);
+  });
+
+  it('trims jobs finished in the finished index by age, reading their finish times there', async () => {
+    const q = store.keys.queue('aged');
+    await store.setQueueConfig('aged', { retention: { keep: 'age', ageMs: 150 } });
+    await firstValueFrom(store.enqueue([{ queue: 'aged', data: 1 }]));
+    const [old] = (await firstValueFrom(store.reserve('aged', 1, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(store.settle([completed(old!, undefined)]));
+    await sleep(200);
+    await firstValueFrom(store.enqueue([{ queue: 'aged', data: 2 }]));
+    const [recent] = (await firstValueFrom(store.reserve('aged', 1, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(store.settle([completed(recent!, undefined)]));
+    // The settle's trim popped the old job (its finish older than 150 ms) and kept the new one.
+    expect(await store.getJob('aged', old!.id)).toBeUndefined();
+    expect(await store.getJob('aged', recent!.id)).toMatchObject({ state: JobState.Completed });
+    expect(await redis.admin.hkeys(`${q.active}:f`)).toEqual([recent!.id]);
+    expect((await store.stats('aged')).counts.completed).toBe(1);
+  });
+
   it('loses no schedule when two producers (two processes) change the configuration at once', async () => {
     const other = await peer();
     const mine = new Queue(store, 'reports');
@@ -961,7 +1018,9 @@ describe('RedisStore (one node): beyond the contract', () => {
     const { jobs } = await firstValueFrom(small.reserve('big', 8, { leaseMs: 10_000 }));
     await firstValueFrom(
       small.settle([
-        ...jobs.slice(0, 4).map((j) => completed(j, j.data)),
+        ...jobs.slice(0, 2).map((j) => completed(j, j.data)),
+        // Completed with no result: in the finished index (includes/leases.lua), which goes too.
+        ...jobs.slice(2, 4).map((j) => completed(j, undefined)),
         ...jobs.slice(4, 7).map((j): Settlement => ({ ...base(j), kind: 'dead', reason: 'x' })),
       ]),
     );

@@ -15,6 +15,7 @@
   listing never read the records.
 ]]
 --- @include "includes/chunked.lua"
+--- @include "includes/leases.lua"
 
 -- Finished jobs of one call, written in bulk by finishFlush: ids to push on the finished list (in
 -- finish order) and records to delete (retention none).
@@ -55,8 +56,8 @@ local function retentionBounds(retention)
 end
 
 -- Pops the entries of a newest-first list beyond a retention, oldest first, at most maxWork; an
--- entry's record is `recordOf(entry)`, its finish time field f. Returns the entries popped.
-local function trimList(listKey, recordOf, retention, now, maxWork)
+-- entry's finish time is `finishedAt(entry)` (a number, or nil). Returns the entries popped.
+local function trimList(listKey, finishedAt, retention, now, maxWork)
   local count, age = retentionBounds(retention)
   local popped = {}
   if count then
@@ -72,7 +73,7 @@ local function trimList(listKey, recordOf, retention, now, maxWork)
       if not entry then
         break
       end
-      local f = tonumber(redis.call('HGET', recordOf(entry), 'f'))
+      local f = finishedAt(entry)
       if f and f > cutoff then
         break
       end
@@ -89,38 +90,48 @@ local function deleteKeys(keys)
   end
 end
 
--- Trims the finished list to the queue's retention, deleting at most `maxWork` records. Returns the
--- numbers of completed and cancelled records deleted.
-local function applyRetention(finishedKey, jobPrefix, queueRetention, now, maxWork)
-  local recordOf = function(entry)
-    return jobPrefix .. string.sub(entry, 2)
+-- Trims the finished list to the queue's retention, deleting at most `maxWork` records (and the
+-- finished index's entries of the completed ones). Returns the numbers of completed and cancelled
+-- records deleted.
+local function applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, maxWork)
+  local finishedAt = function(entry)
+    local id = string.sub(entry, 2)
+    local f = redis.call('HGET', jobPrefix .. id, 'f')
+    if not f and string.byte(entry, 1) == 99 then
+      f = finishedIndexOf(activeKey, id)
+    end
+    return tonumber(f)
   end
   local removed = { c = 0, x = 0 }
   local doomed = {}
   local nDoomed = 0
-  for _, entry in ipairs(trimList(finishedKey, recordOf, queueRetention, now, maxWork)) do
+  local indexed = {}
+  for _, entry in ipairs(trimList(finishedKey, finishedAt, queueRetention, now, maxWork)) do
     local state = string.byte(entry, 1)
     if state == 99 or state == 120 then -- 'c' or 'x'
+      local id = string.sub(entry, 2)
       if state == 99 then
         removed.c = removed.c + 1
+        indexed[removed.c] = id
       else
         removed.x = removed.x + 1
       end
       nDoomed = nDoomed + 1
-      doomed[nDoomed] = jobPrefix .. string.sub(entry, 2)
+      doomed[nDoomed] = jobPrefix .. id
     end
   end
   deleteKeys(doomed)
+  callChunked('HDEL', finishedIndexKey(activeKey), indexed)
   return removed
 end
 
 -- Trims the dead list to the queue's dead retention, deleting at most `maxWork` records (only
 -- records still dead: a retried job's id may linger). Returns the number of ids popped.
 local function applyDeadRetention(deadKey, jobPrefix, deadRetention, now, maxWork)
-  local recordOf = function(id)
-    return jobPrefix .. id
+  local finishedAt = function(id)
+    return tonumber(redis.call('HGET', jobPrefix .. id, 'f'))
   end
-  local popped = trimList(deadKey, recordOf, deadRetention, now, maxWork)
+  local popped = trimList(deadKey, finishedAt, deadRetention, now, maxWork)
   local doomed = {}
   for _, id in ipairs(popped) do
     if redis.call('HGET', jobPrefix .. id, 's') == 'd' then

@@ -13,6 +13,16 @@
                               but not all of its jobs are released, r minus the number released
     <active>:t:<token>:i list  for a lease of several jobs, their ids in order (recovery and
                               listings read them)
+    <active>:f          hash  the finished index: job id -> '<f>|<g>' (finish time, lease start)
+                              of each job a settle completed on its fast path (a `C` entry of
+                              settle-8.lua: a first attempt, at the default priority, of no group
+                              and no own retention, with no result). That job's record is not
+                              written when it finishes: its terminal state (completed), finish
+                              time, start and attempts (1) are this entry, so a settle of a batch
+                              writes one hash for all of its jobs instead of every record (the
+                              HSET of each record was a fifth of a settle's instructions). An
+                              entry lives as long as its record: whatever deletes a finished
+                              record deletes its entry (retention, remove-job, purge, obliterate).
 
   A token is `<sequence>.<store ms>.<jobs>`: when the lease started (leaseStart) and how many jobs
   it was given (leaseSize), so a settle that releases all of them at once deletes the lease without
@@ -128,6 +138,19 @@ end
 -- Number of running jobs (the index, less its placeholder).
 local function leaseCount(activeKey)
   return math.max(0, redis.call('HLEN', leaseJobsKey(activeKey)) - 1)
+end
+
+local function finishedIndexKey(activeKey)
+  return activeKey .. ':f'
+end
+
+-- The finish time and lease start (strings) of a job in the finished index, or nil.
+local function finishedIndexOf(activeKey, id)
+  local v = redis.call('HGET', finishedIndexKey(activeKey), id)
+  if v then
+    return string.match(v, '^([^|]*)|(.*)$')
+  end
+  return nil
 end
 
 -- Every running job as { id, deadline, started }: by lease start, then by reserve call, then in

@@ -2,7 +2,8 @@
   Appends one job record to a reply for inspection: id, state (w s a c d x), lease deadline (nil
   unless running), the number of hash values that follow, then the record's fields and values. A
   running job's lease fields come from its lease (includes/leases.lua): k token, g start, w worker,
-  and a the attempt running (one more than the record counts).
+  and a the attempt running (one more than the record counts). A job completed on a settle's fast
+  path gets s, f, a and g from the finished index (includes/leases.lua), as if its record held them.
 ]]
 --- @include "includes/leases.lua"
 local LEASE_FIELDS = { k = true, g = true, w = true, a = true }
@@ -38,6 +39,23 @@ local function appendRecord(reply, jobKey, id, state, activeKey)
     kept[#kept + 1] = 'a'
     kept[#kept + 1] = tostring(attempt + 1)
     fields = kept
+  elseif state == 'c' then
+    -- Completed on a settle's fast path: the record holds no terminal fields, the finished index does.
+    local terminal = false
+    for i = 1, #fields, 2 do
+      if fields[i] == 's' then
+        terminal = true
+        break
+      end
+    end
+    if not terminal then
+      local finishedAt, started = finishedIndexOf(activeKey, id)
+      if finishedAt then
+        local n = #fields
+        fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = 's', 'c', 'f', finishedAt
+        fields[n + 5], fields[n + 6], fields[n + 7], fields[n + 8] = 'a', '1', 'g', started
+      end
+    end
   end
   reply[#reply + 1] = id
   reply[#reply + 1] = state

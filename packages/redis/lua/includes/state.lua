@@ -1,6 +1,7 @@
 --[[
   Where a job is: nil (no record), 'c' completed, 'x' cancelled, 'd' dead (field s), 'a' running (held by
-  a lease, includes/leases.lua), 's' scheduled (in the scheduled zset), else 'w' ready. Also returns the priority.
+  a lease, includes/leases.lua), 'c' completed (in the finished index, includes/leases.lua), 's'
+  scheduled (in the scheduled zset), else 'w' ready. Also returns the priority.
 ]]
 --- @include "includes/leases.lua"
 local function jobState(jobKey, id, activeKey, scheduledKey)
@@ -13,6 +14,9 @@ local function jobState(jobKey, id, activeKey, scheduledKey)
   end
   if leaseTokenOf(activeKey, id) then
     return 'a', f[3]
+  end
+  if redis.call('HEXISTS', finishedIndexKey(activeKey), id) == 1 then
+    return 'c', f[3]
   end
   if redis.call('ZSCORE', scheduledKey, id) then
     return 's', f[3]

@@ -7,6 +7,8 @@
     1  dead      list  dead-letter ids, newest first
     2  finished  list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
     3  counters  hash  counts (nc, nx)
+    4  active    zset  lease tokens by deadline: its finished index (includes/leases.lua) loses the
+                       entries of the completed jobs purged
 
   ARGV:
     1  jobPrefix   prefix of job record keys
@@ -20,8 +22,9 @@
     -2  malformed arguments (a client of another version)
 ]]
 --- @include "includes/chunked.lua"
+--- @include "includes/leases.lua"
 
-local deadKey, finishedKey, countersKey = KEYS[1], KEYS[2], KEYS[3]
+local deadKey, finishedKey, countersKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local jobPrefix, state = ARGV[1], ARGV[2]
 local maxPerCall = tonumber(ARGV[3])
 if #ARGV ~= 3 or not maxPerCall then
@@ -51,10 +54,15 @@ else
 end
 local keep = {}
 local deleted = 0
+local indexed = {}
 for _, entry in ipairs(redis.call('LRANGE', finishedKey, 0, -1)) do
   if string.sub(entry, 1, 1) == want then
-    redis.call('DEL', jobPrefix .. string.sub(entry, 2))
+    local id = string.sub(entry, 2)
+    redis.call('DEL', jobPrefix .. id)
     deleted = deleted + 1
+    if want == 'c' then
+      indexed[#indexed + 1] = id
+    end
   else
     keep[#keep + 1] = entry
   end
@@ -62,6 +70,7 @@ end
 if deleted > 0 then
   redis.call('DEL', finishedKey)
   callChunked('RPUSH', finishedKey, keep)
+  callChunked('HDEL', finishedIndexKey(activeKey), indexed)
   redis.call('HINCRBY', countersKey, state == 'completed' and 'nc' or 'nx', -deleted)
 end
 return { deleted, 0 }
