@@ -23,7 +23,13 @@ import {
 } from '../model/errors';
 import type { InFlight } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
-import type { Handled, Outcome, SettleResult, Settlement } from '../model/outcome';
+import {
+  OutcomeKind,
+  type Handled,
+  type Outcome,
+  type SettleResult,
+  type Settlement,
+} from '../model/outcome';
 import type { Demand } from '../runtime/demand';
 import type { Store } from '../store/store';
 import type { Telemetry } from '../runtime/telemetry';
@@ -220,19 +226,26 @@ function flatten<T>(groups: readonly (readonly Handled<T>[])[]): readonly Handle
   return all;
 }
 
+/** The settlement of a completed job. */
+class Completion {
+  readonly kind = OutcomeKind.Completed;
+
+  constructor(
+    readonly queue: string,
+    readonly id: string,
+    readonly token: string,
+    readonly result: unknown,
+    readonly durationMs: number,
+  ) {}
+}
+
 /** Decides what the store should do with one handled job; `undefined` for nothing (lease lost). */
 export function toSettlement<T>(handled: Handled<T>, backoff: BackoffPolicy): Settlement | undefined {
   const { job } = handled;
-  // The hot path, written out: no spread, one allocation per job.
+  // The hot path, written out: no spread, one allocation per job (by `new`: see `Entry` in
+  // runtime/in-flight.ts).
   if (handled.status === 'completed') {
-    return {
-      queue: job.queue,
-      id: job.id,
-      token: job.lease.token,
-      kind: 'completed',
-      result: handled.value,
-      durationMs: handled.durationMs,
-    };
+    return new Completion(job.queue, job.id, job.lease.token, handled.value, handled.durationMs);
   }
   const base = { queue: job.queue, id: job.id, token: job.lease.token };
   switch (handled.status) {

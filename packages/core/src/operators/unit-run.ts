@@ -19,7 +19,7 @@ import {
   type JobContext,
   type LimitContext,
 } from '../model/handler';
-import type { Handled, UnusedUnits } from '../model/outcome';
+import { OutcomeKind, type Handled, type UnusedUnits } from '../model/outcome';
 import type { JobUpdate, ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
 import type { PendingAbort } from '../runtime/in-flight';
@@ -393,7 +393,18 @@ function one<T>(job: ReservedJob<T>, value: unknown, durationMs: number): Handle
     return { job, durationMs, status: 'snoozed', delayMs: ms, pauseLimitMs: ms };
   }
   if (isCancel(value)) return { job, durationMs, status: 'cancelled', reason: value.cancel };
-  return { job, durationMs, status: 'completed', value };
+  return new Completed(job, durationMs, value);
+}
+
+/** A job its handler completed. A class for the reason `Entry` in runtime/in-flight.ts gives. */
+class Completed<T> {
+  readonly status = OutcomeKind.Completed;
+
+  constructor(
+    readonly job: ReservedJob<T>,
+    readonly durationMs: number,
+    readonly value: unknown,
+  ) {}
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
