@@ -216,6 +216,12 @@ describe('codec', () => {
         lease,
       },
     });
+    // Made with `new` (V8 may pretenure an object literal's site), with no optional property unset.
+    const job = (ok as { job: object }).job;
+    expect(Object.getPrototypeOf(job)).not.toBe(Object.prototype);
+    expect(Object.keys(job)).toHaveLength(10);
+    const full = toReservedJob('q', '8', { d: '1', c: '5', t: '9', u: 'k', q: '2', G: 'g' }, lease);
+    expect(full).toMatchObject({ job: { timeoutMs: 9, uniqueKey: 'k', cost: 2, group: 'g' } });
     expect(toReservedJob('q', '7', { c: '5' }, lease)).toEqual({
       reason: expect.stringMatching(/no data/) as string,
     });

@@ -410,6 +410,18 @@ describe('processJobs', () => {
     });
   });
 
+  it('records a completed job with `new`, not as an object literal (V8 may pretenure a literal site)', async () => {
+    const emitted = await lastValueFrom(
+      of(one(a), one(b)).pipe(
+        processJobs((job: ReservedJob<string>) => job.data, { pipeline: 'p', concurrency: 1 }),
+        toArray(),
+      ),
+    );
+    const handled = emitted[0]?.[0];
+    expect(handled).toEqual(ok(a, 'a', expect.any(Number) as number));
+    expect(Object.getPrototypeOf(handled)).not.toBe(Object.prototype);
+  });
+
   describe('with an InFlight registry', () => {
     it('settles jobs aborted before their start without calling the handler', () => {
       const called: string[] = [];

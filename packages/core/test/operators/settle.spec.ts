@@ -61,6 +61,12 @@ describe('toSettlement', () => {
     });
   });
 
+  it('makes a completion with `new`, not as an object literal (V8 may pretenure a literal site)', () => {
+    const completion = toSettlement(ok(job, undefined, 1), backoff)!;
+    expect(Object.getPrototypeOf(completion)).not.toBe(Object.prototype);
+    expect(Object.keys(completion).sort()).toEqual(['durationMs', 'id', 'kind', 'queue', 'result', 'token']);
+  });
+
   it('retries a failed job after backoff(attempt, error, job)', () => {
     const calls: unknown[][] = [];
     const spy: BackoffPolicy = (...args) => {
