@@ -61,6 +61,7 @@ if state == 'c' or state == 'x' or state == 'd' then
 end
 
 local now, nowS = storeNowS()
+recordOwn(jobPrefix, id) -- its record is written: a compact one becomes its own hash
 local g = redis.call('HMGET', jobKey, 'G', 'H')
 if state == 'w' and g[1] then
   groupRemove(groupPrefix, g[1], id, priority, readyPrefix, prioritiesKey)
@@ -77,7 +78,7 @@ local queueRetention = redis.call('HGET', settingsKey, 'r') or defaultRetention
 local jobRetention = redis.call('HGET', jobKey, 'R')
 local finished = finishBatch()
 local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueRetention, 'x', reason)
-finishFlush(finished, finishedKey)
+finishFlush(finished, finishedKey, jobPrefix)
 local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, 1000)
 local nc, nx = -trimmed.c, (kept and 1 or 0) - trimmed.x
 redis.call('HINCRBY', countersKey, 'x', 1)

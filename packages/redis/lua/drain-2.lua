@@ -51,7 +51,8 @@ local drop = function(id)
       redis.call('HINCRBY', sk, 'r', -1) -- a retry keeping its slot
     end
   end
-  deleted = deleted + redis.call('DEL', jobKey)
+  -- Its record in either place (a compact one: includes/compact.lua).
+  deleted = deleted + redis.call('DEL', jobKey) + redis.call('HDEL', jobPrefix, id)
 end
 
 local budget = maxPerCall

@@ -2,10 +2,12 @@
   enqueue: adds jobs to one queue atomically (one call per chunk of a bulk add).
 
   A job whose caller-chosen id exists, or whose unique key is locked, is not stored: its answer is the
-  existing id with the duplicate flag. New jobs get a record `<jobPrefix><id>` (a hash with short
+  existing id with the duplicate flag. A job with every option at its default gets a compact record:
+  a field of the queue's compact hash (includes/compact.lua), written for the whole call in one
+  HSET. Other new jobs get a record `<jobPrefix><id>` (a hash with short
   fields: d data JSON stored verbatim, c created-at, and only the non-default options: n name,
   p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, q cost,
-  T trace context, G group), and go to
+  T trace context, G group). Either goes to
   the ready list of their priority (a job of a group: the back of its group, see
   includes/groups.lua) or, when due later, to the scheduled zset. Automatic ids come from
   the `id` sequence of the counters hash and skip ids a caller already took.
@@ -56,6 +58,7 @@
 --- @include "includes/publish.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/parks.lua"
+--- @include "includes/compact.lua"
 
 local countersKey, prioritiesKey, scheduledKey, settingsKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix, readyPrefix, uniquePrefix, wakeChannel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -124,18 +127,29 @@ local function takeAutoId()
       n = redis.call('HINCRBY', countersKey, 'id', '1')
     end
     local id = string.format('%d', n)
-    if (chosenMax and n > chosenMax) or redis.call('EXISTS', jobPrefix .. id) == 0 then
+    if (chosenMax and n > chosenMax) or not recordExists(jobPrefix, id) then
       return id
     end
+  end
+end
+
+-- The compact records of this call's jobs with every default: id, value pairs, written in one HSET
+-- before a job with options is added (its id checks see them) and at the end.
+local compact, nCompact = {}, 0
+local function compactFlush()
+  if nCompact > 0 then
+    callChunked('HSET', jobPrefix, compact)
+    compact, nCompact = {}, 0
   end
 end
 
 -- A job with options: its record, its place (ready list, group or schedule); the reply's id and
 -- duplicate flag.
 local function addWithOptions(data, job)
+  compactFlush()
   local id = job.i
   local duplicateOf = nil
-  if id and redis.call('EXISTS', jobPrefix .. id) == 1 then
+  if id and recordExists(jobPrefix, id) then
     duplicateOf = id
   end
   if not duplicateOf and not id then
@@ -221,9 +235,11 @@ for _ = 1, count do
   local data = ARGV[at + 1]
   local id, duplicate
   if k == 0 then
-    -- Every option at its default: an automatic id, a record of payload and creation time.
+    -- Every option at its default: an automatic id, a compact record of creation time and payload.
     id, duplicate = takeAutoId(), 0
-    redis.call('HSET', jobPrefix .. id, 'd', data, 'c', nowS)
+    nCompact = nCompact + 2
+    compact[nCompact - 1] = id
+    compact[nCompact] = compactValue(nowS, data)
     readyAdd(batch, '0', id)
     if fieldsOf then
       fieldsOf[id] = { 'd', data, 'c', nowS }
@@ -241,6 +257,7 @@ for _ = 1, count do
   nReply = nReply + 2
   at = at + 2 + 2 * k
 end
+compactFlush()
 
 -- Handoff: only when nothing was ready before (grouped jobs of this add are ready by now too), so
 -- the jobs handed over are the ones a reserve would take next.

@@ -131,6 +131,11 @@ if filtered then
   for _, c in ipairs(candidates) do
     scanned = scanned + 1
     local f = redis.call('HMGET', jobPrefix .. c[1], 'c', 'n', 'r', 'g', 'f', 's')
+    if not f[1] then
+      -- A compact record (includes/compact.lua): created-at and data only.
+      local v = redis.call('HGET', jobPrefix, c[1])
+      f[1] = v and compactParse(v)
+    end
     if want == 'c' and f[1] and not f[6] then
       -- Completed on a settle's fast path: its state and finish time are in the finished index.
       local finishedAt = finishedIndexOf(activeKey, c[1])

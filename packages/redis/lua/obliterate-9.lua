@@ -47,6 +47,7 @@
 --- @include "includes/publish.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/parks.lua"
+--- @include "includes/compact.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadKey, finishedKey, countersKey, configKey, eventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -70,7 +71,7 @@ local drop = function(id)
   if unique and redis.call('GET', uniquePrefix .. unique) == id then
     redis.call('DEL', uniquePrefix .. unique)
   end
-  deleted = deleted + redis.call('DEL', jobKey)
+  deleted = deleted + redis.call('DEL', jobKey) + redis.call('HDEL', jobPrefix, id)
 end
 local budget = maxPerCall
 
@@ -133,7 +134,11 @@ end
 local scan = redis.call('SCAN', cursor == '' and '0' or cursor, 'MATCH', pattern, 'COUNT', maxPerCall)
 for _, key in ipairs(scan[2]) do
   if key ~= settingsKey then
-    if string.sub(key, 1, #jobPrefix) == jobPrefix then
+    if key == jobPrefix then
+      -- The compact hash (includes/compact.lua): records of no job structure left.
+      deleted = deleted + redis.call('HLEN', key)
+      redis.call('DEL', key)
+    elseif string.sub(key, 1, #jobPrefix) == jobPrefix then
       drop(string.sub(key, #jobPrefix + 1))
     else
       redis.call('DEL', key)

@@ -23,6 +23,7 @@
 --- @include "includes/ready.lua"
 --- @include "includes/promote.lua"
 --- @include "includes/publish.lua"
+--- @include "includes/compact.lua"
 
 local scheduledKey, prioritiesKey = KEYS[1], KEYS[2]
 if #ARGV ~= 5 then
@@ -30,6 +31,7 @@ if #ARGV ~= 5 then
 end
 local jobPrefix, readyPrefix, wakeChannel, id, groupPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local jobKey = jobPrefix .. id
+recordOwn(jobPrefix, id) -- its record is written: a compact one becomes its own hash
 if redis.call('ZREM', scheduledKey, id) == 0 then
   return 0
 end

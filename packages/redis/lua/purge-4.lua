@@ -58,7 +58,9 @@ local indexed = {}
 for _, entry in ipairs(redis.call('LRANGE', finishedKey, 0, -1)) do
   if string.sub(entry, 1, 1) == want then
     local id = string.sub(entry, 2)
+    -- Its record in either place (a compact one: includes/compact.lua).
     redis.call('DEL', jobPrefix .. id)
+    redis.call('HDEL', jobPrefix, id)
     deleted = deleted + 1
     if want == 'c' then
       indexed[#indexed + 1] = id

@@ -136,6 +136,7 @@ local batch = readyBatch()
 local events = eventBatch()
 for i, id in ipairs(expired) do
   local jobKey = jobPrefix .. id
+  recordOwn(jobPrefix, id) -- its record is written: a compact one becomes its own hash
   local token = expiredTokens[i]
   local f = redis.call('HMGET', jobKey, 'c', 'a', 'm', 'p', 'G', 's')
   if f[1] and not f[6] then

@@ -30,6 +30,7 @@
 --- @include "includes/finish.lua"
 --- @include "includes/groups.lua"
 --- @include "includes/leases.lua"
+--- @include "includes/compact.lua"
 
 local activeKey, deadKey, countersKey, eventsKey, prioritiesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix = ARGV[1]
@@ -45,6 +46,7 @@ local moved = 0
 for i = 0, count - 1 do
   local id, token, reason = ARGV[6 + i * 3], ARGV[7 + i * 3], ARGV[8 + i * 3]
   local jobKey = jobPrefix .. id
+  recordOwn(jobPrefix, id) -- its record is written: a compact one becomes its own hash
   if leaseTokenOf(activeKey, id) == token then
     local f = redis.call('HMGET', jobKey, 'a', 'G')
     leaseRelease(activeKey, { id }, { token })

@@ -37,6 +37,7 @@ local state, priority = jobState(jobKey, id, activeKey, scheduledKey)
 if not state or state == 'a' then
   return 0
 end
+recordOwn(jobPrefix, id) -- read and deleted below as a hash of its own
 local g = redis.call('HMGET', jobKey, 'G', 'H')
 if state == 'w' and g[1] then
   groupRemove(groupPrefix, g[1], id, priority, readyPrefix, prioritiesKey)

@@ -100,6 +100,7 @@
 --- @include "includes/groups.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/parks.lua"
+--- @include "includes/compact.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local countersKey, limiterKey = KEYS[5], KEYS[6]
@@ -149,7 +150,7 @@ if fillCount > 0 then
   local head = top[1] and redis.call('LINDEX', readyPrefix .. top[1], 0)
   if head then
     local t = redis.call('HMGET', jobPrefix .. head, 'y', 'r', 'c')
-    local readyAt = tonumber(t[1] or t[2] or t[3])
+    local readyAt = tonumber(t[1] or t[2] or t[3] or recordCreatedAt(jobPrefix, head))
     if readyAt and now - readyAt < fillWaitMs then
       local ready = readyCount(prioritiesKey, readyPrefix, n + fillCount) + groupWaitingCount(groupPrefix)
       if ready < fillCount then
@@ -190,8 +191,11 @@ if limitAllowed > 0 then
   want = math.min(want, granted * jobsPerCall)
 end
 -- Pop the jobs first (records read whole), lease them once the limit's plan is final.
--- Ids popped, and their records (parallel lists: no table per job).
-local popped, poppedF = {}, {}
+-- Ids popped, and their records (parallel lists: no table per job): poppedF the fields of a record
+-- of its own (as HGETALL answers them), or for a compact record (includes/compact.lua) NO_FIELDS
+-- and its value in poppedV.
+local popped, poppedF, poppedV = {}, {}, {}
+local NO_FIELDS = {}
 local missing = {}
 -- The group and priority of a record (as HGETALL answers it).
 local function groupOf(f)
@@ -273,9 +277,12 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
   if #ids == 0 then
     break
   end
+  -- The compact records of the whole pop in one read; the others each by itself.
+  local values = redis.call('HMGET', jobPrefix, unpack(ids))
   for k, id in ipairs(ids) do
-    local f = redis.call('HGETALL', jobPrefix .. id)
-    if #f == 0 then
+    local v = values[k]
+    local f = v and NO_FIELDS or redis.call('HGETALL', jobPrefix .. id)
+    if not v and #f == 0 then
       spare = spare - 1
       missing[#missing + 1] = id
     else
@@ -295,6 +302,7 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
           if at then
             popped[#popped + 1] = id
             poppedF[#popped] = f
+            poppedV[#popped] = v
             placedAt[#popped] = at
           elseif short == 'group' then
             -- The group's log is full: the group waits, out of the ring, until it has room.
@@ -318,6 +326,7 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
         else
           popped[#popped + 1] = id
           poppedF[#popped] = f
+          poppedV[#popped] = v
         end
       else
         spare = spare - 1
@@ -337,13 +346,14 @@ if perGroup and #popped > 1 then
     end
     return x < y
   end)
-  local sortedJobs, sortedF, sortedAt = {}, {}, {}
+  local sortedJobs, sortedF, sortedV, sortedAt = {}, {}, {}, {}
   for i, j in ipairs(order) do
     sortedJobs[i] = popped[j]
     sortedF[i] = poppedF[j]
+    sortedV[i] = poppedV[j]
     sortedAt[i] = placedAt[j]
   end
-  popped, poppedF, placedAt = sortedJobs, sortedF, sortedAt
+  popped, poppedF, poppedV, placedAt = sortedJobs, sortedF, sortedV, sortedAt
 end
 local sizes = nil
 if Ls and jobsPerCall == 1 and not perGroup then
@@ -373,6 +383,7 @@ if Ls and jobsPerCall == 1 and not perGroup then
       end
       popped[i] = nil
       poppedF[i] = nil
+      poppedV[i] = nil
     end
   end
 end
@@ -400,16 +411,32 @@ local records = {}
 local m = 0
 local parts = 0
 for i = 1, got do
-  local f = poppedF[i]
-  local k = #f
   reply[r + i] = popped[i]
-  m = m + 1
-  records[m] = k == 4 and '4' or tostring(k)
-  if k > 0 then
+  local v = poppedV[i]
+  if v then
+    -- A compact record's value is its two fields as this reply joins them; one that is not (written
+    -- by something else) is answered as a record of one field d, which the client dead-letters.
+    m = m + 2
+    if string.find(v, '^c%z%d+%zd%z') then
+      records[m - 1] = '4'
+      records[m] = v
+      parts = parts + 5
+    else
+      records[m - 1] = '2'
+      records[m] = 'd\0' .. v
+      parts = parts + 3
+    end
+  else
+    local f = poppedF[i]
+    local k = #f
     m = m + 1
-    records[m] = table.concat(f, '\0')
+    records[m] = k == 4 and '4' or tostring(k)
+    if k > 0 then
+      m = m + 1
+      records[m] = table.concat(f, '\0')
+    end
+    parts = parts + 1 + k
   end
-  parts = parts + 1 + k
 end
 r = r + got
 reply[r + 1] = parts

@@ -29,6 +29,7 @@
 --- @include "includes/ready.lua"
 --- @include "includes/groups.lua"
 --- @include "includes/publish.lua"
+--- @include "includes/compact.lua"
 
 local prioritiesKey, deadKey, finishedKey, countersKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local jobPrefix, readyPrefix, wakeChannel, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -42,6 +43,7 @@ local now = storeNow()
 local batch = readyBatch()
 local moved, uncancelled, more = 0, 0, 0
 local revive = function(jobKey, id, priority, group)
+  recordOwn(jobPrefix, id) -- its record is written: a compact one becomes its own hash
   redis.call('HDEL', jobKey, 's', 'x', 'f', 'a', 'k', 'H')
   redis.call('HSET', jobKey, 'y', now)
   if group then

@@ -84,6 +84,7 @@
 --- @include "includes/limiter.lua"
 --- @include "includes/publish.lua"
 --- @include "includes/leases.lua"
+--- @include "includes/compact.lua"
 
 -- The record fields a settle reads (a, p, G, R) of a job that has none of them; never written to.
 local NO_FIELDS = { false, false, false, false }
@@ -238,7 +239,7 @@ for i = 1, count do
     at = at + 7
   end
   if held[i] ~= token or settled[id] then
-    codes[i] = redis.call('EXISTS', jobPrefix .. id) == 1 and '2' or '0'
+    codes[i] = recordExists(jobPrefix, id) and '2' or '0'
   else
     -- Settled once: a second settlement of the same job in this call finds its lease gone.
     settled[id] = true
@@ -259,7 +260,7 @@ for i = 1, count do
         pushed[#pushed + 1] = 'c' .. id
         keptCompleted = keptCompleted + 1
       else
-        deleted[#deleted + 1] = jobPrefix .. id
+        deleted[#deleted + 1] = id
       end
       completed = completed + 1
       local n = #events
@@ -269,6 +270,8 @@ for i = 1, count do
       events[n + 4] = 'completed'
     else
       local jobKey = jobPrefix .. id
+      -- Every settlement here writes the record: a compact one becomes a hash of its own first.
+      recordOwn(jobPrefix, id)
       -- The record's attempts ended, priority, group and own retention: from the hint, else read.
       local f
       if hint == '|||' then
@@ -367,7 +370,7 @@ for i = 1, count do
 end
 
 leaseRelease(activeKey, done, doneTokens)
-finishFlush(finished, finishedKey)
+finishFlush(finished, finishedKey, jobPrefix)
 callChunked('HSET', finishedIndexKey(activeKey), indexed)
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)

@@ -29,6 +29,7 @@
 ]]
 --- @include "includes/time.lua"
 --- @include "includes/leases.lua"
+--- @include "includes/compact.lua"
 
 local eventsKey, activeKey = KEYS[1], KEYS[2]
 local jobPrefix, id, token, progress, linesJson = ARGV[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -39,6 +40,9 @@ end
 local jobKey = jobPrefix .. id
 if leaseTokenOf(activeKey, id) ~= token then
   return 0
+end
+if progress ~= '' or count > 0 then
+  recordOwn(jobPrefix, id) -- its record is written: a compact one becomes its own hash
 end
 if progress ~= '' then
   redis.call('HSET', jobKey, 'P', progress)

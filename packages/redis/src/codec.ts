@@ -430,6 +430,19 @@ export function jobFieldsOf(record: Readonly<Record<string, string>>): JobFields
   return f;
 }
 
+/**
+ * The {@link JobFields} of a compact record (`lua/includes/compact.lua`): its value
+ * `c<NUL><created-at><NUL>d<NUL><data>`, the data taken whole (NUL bytes and all). A value of another
+ * shape is the record `d` = that value alone, which the worker's check dead-letters as malformed.
+ */
+export function compactFieldsOf(value: string): JobFields {
+  const created = value.startsWith('c\0') ? value.indexOf('\0', 2) : -1;
+  if (created > 2 && /^\d+$/.test(value.slice(2, created)) && value.startsWith('d\0', created + 1)) {
+    return { c: value.slice(2, created), d: value.slice(created + 3) };
+  }
+  return { d: value };
+}
+
 function keepJobField(f: JobFields, field: string, value: string): void {
   switch (field) {
     case 'd':

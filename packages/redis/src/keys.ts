@@ -37,7 +37,10 @@ export interface QueueKeys extends QueueKeyMap {
   readonly queue: string;
   /** The hash tag (without braces) every key of the queue carries. */
   readonly tag: string;
-  /** Prefix of job record hashes: `<jobPrefix><id>`. */
+  /**
+   * Prefix of job record hashes: `<jobPrefix><id>`. The prefix itself is the queue's compact hash:
+   * id → record of a job added with every default (`lua/includes/compact.lua`).
+   */
   readonly jobPrefix: string;
   /** Prefix of the per-priority ready lists: `<readyPrefix><priority>`. */
   readonly readyPrefix: string;

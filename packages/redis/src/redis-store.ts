@@ -77,6 +77,7 @@ import {
   readJobUpdates,
   readJobFields,
   jobFieldsOf,
+  compactFieldsOf,
   readLeasedRecords,
   settleHint,
   DEFAULT_HINT,
@@ -596,9 +597,10 @@ export class RedisStore implements Store {
   }
 
   /**
-   * The fields of each leased record: reads again by itself (`HGETALL`) each one the reserve's
-   * answer could not carry joined (all of a call's, when one holds a NUL byte, which Sluice does not
-   * write), in place, the reads sent back to back.
+   * The fields of each leased record: reads again by itself (`HGETALL`, or for a compact record its
+   * field of the compact hash, `lua/includes/compact.lua`) each one the reserve's answer could not
+   * carry joined (all of a call's, when one holds a NUL byte, which Sluice does not write), in
+   * place, the reads sent back to back.
    */
   private async readAgain(
     keys: QueueKeys,
@@ -608,10 +610,16 @@ export class RedisStore implements Store {
     const reads: Promise<void>[] = [];
     for (let i = 0; i < fields.length; i++) {
       if (fields[i] !== undefined) continue;
-      const key = keys.jobPrefix + (ids[i] as string);
+      const id = ids[i] as string;
+      const key = keys.jobPrefix + id;
       reads.push(
-        this.command(keys.queue, () => this.connections.main.hgetall(key)).then((record) => {
-          fields[i] = jobFieldsOf(record);
+        this.command(keys.queue, () => this.connections.main.hgetall(key)).then(async (record) => {
+          if (Object.keys(record).length > 0) {
+            fields[i] = jobFieldsOf(record);
+            return;
+          }
+          const value = await this.command(keys.queue, () => this.connections.main.hget(keys.jobPrefix, id));
+          fields[i] = value === null ? {} : compactFieldsOf(value);
         }),
       );
     }

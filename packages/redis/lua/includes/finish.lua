@@ -16,9 +16,11 @@
 ]]
 --- @include "includes/chunked.lua"
 --- @include "includes/leases.lua"
+--- @include "includes/compact.lua"
 
 -- Finished jobs of one call, written in bulk by finishFlush: ids to push on the finished list (in
--- finish order) and records to delete (retention none).
+-- finish order) and ids whose records to delete (retention none), in either place
+-- (includes/compact.lua).
 local function finishBatch()
   return { pushed = {}, deleted = {} }
 end
@@ -29,7 +31,7 @@ end
 local function finishJob(batch, jobKey, id, state, nowS, jobRetention, queueRetention, ...)
   local retention = jobRetention or queueRetention
   if retention == 'n' then
-    batch.deleted[#batch.deleted + 1] = jobKey
+    batch.deleted[#batch.deleted + 1] = id
     return false
   end
   redis.call('HSET', jobKey, 's', state, 'f', nowS, ...)
@@ -37,13 +39,10 @@ local function finishJob(batch, jobKey, id, state, nowS, jobRetention, queueRete
   return true
 end
 
-local function finishFlush(batch, finishedKey)
+local function finishFlush(batch, finishedKey, jobPrefix)
   callChunked('LPUSH', finishedKey, batch.pushed)
   if #batch.deleted > 0 then
-    local keys = batch.deleted
-    for i = 1, #keys, 1000 do
-      redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys)))
-    end
+    recordDelete(jobPrefix, batch.deleted)
   end
 end
 
@@ -90,9 +89,10 @@ local function deleteKeys(keys)
   end
 end
 
--- Trims the finished list to the queue's retention, deleting at most `maxWork` records (and the
--- finished index's entries of the completed ones). Returns the numbers of completed and cancelled
--- records deleted.
+-- Trims the finished list to the queue's retention, deleting at most `maxWork` records in either
+-- place (includes/compact.lua: a job completed on a settle's fast path may keep a compact record),
+-- and the finished index's entries of the completed ones. Returns the numbers of completed and
+-- cancelled records deleted.
 local function applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, maxWork)
   local finishedAt = function(entry)
     local id = string.sub(entry, 2)
@@ -117,10 +117,10 @@ local function applyRetention(finishedKey, activeKey, jobPrefix, queueRetention,
         removed.x = removed.x + 1
       end
       nDoomed = nDoomed + 1
-      doomed[nDoomed] = jobPrefix .. id
+      doomed[nDoomed] = id
     end
   end
-  deleteKeys(doomed)
+  recordDelete(jobPrefix, doomed)
   callChunked('HDEL', finishedIndexKey(activeKey), indexed)
   return removed
 end

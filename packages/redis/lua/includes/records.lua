@@ -6,9 +6,11 @@
   path gets s, f, a and g from the finished index (includes/leases.lua), as if its record held them.
 ]]
 --- @include "includes/leases.lua"
+--- @include "includes/compact.lua"
 local LEASE_FIELDS = { k = true, g = true, w = true, a = true }
 local function appendRecord(reply, jobKey, id, state, activeKey)
-  local fields = redis.call('HGETALL', jobKey)
+  -- Its own hash, or its compact record (the compact hash's key is the job's key less its id).
+  local fields = recordFields(string.sub(jobKey, 1, #jobKey - #id), id)
   local deadline = false
   if state == 'a' then
     local token = leaseTokenOf(activeKey, id)

@@ -1,13 +1,19 @@
 --[[
-  Where a job is: nil (no record), 'c' completed, 'x' cancelled, 'd' dead (field s), 'a' running (held by
+  Where a job is (its record in either place, includes/compact.lua): nil (no record), 'c' completed, 'x' cancelled, 'd' dead (field s), 'a' running (held by
   a lease, includes/leases.lua), 'c' completed (in the finished index, includes/leases.lua), 's'
   scheduled (in the scheduled zset), else 'w' ready. Also returns the priority.
 ]]
 --- @include "includes/leases.lua"
+--- @include "includes/compact.lua"
 local function jobState(jobKey, id, activeKey, scheduledKey)
   local f = redis.call('HMGET', jobKey, 'c', 's', 'p')
   if not f[1] then
-    return nil, nil
+    -- No record of its own: a compact one (includes/compact.lua) has no state or priority field.
+    -- The compact hash's key is the job prefix: the job's key less its id.
+    if redis.call('HEXISTS', string.sub(jobKey, 1, #jobKey - #id), id) == 0 then
+      return nil, nil
+    end
+    f = { true, false, false }
   end
   if f[2] then
     return f[2], f[3]

@@ -1,0 +1,208 @@
+/**
+ * Compact records (`lua/includes/compact.lua`): a job added with every default is a field of the
+ * queue's compact hash, not a hash of its own. These tests check the layout itself: where each
+ * record is, that one written to moves to a hash of its own, and that nothing deletes a job but
+ * leaves its compact record behind. The store contract checks the behaviour on every store.
+ */
+import { firstValueFrom } from 'rxjs';
+import { JobState, type ReservedJob, type Settlement } from '@sluice/core';
+import type { RedisStore } from '@sluice/redis';
+import { storeFixture, useRedisWithAdmin } from './helpers';
+
+const base = (job: ReservedJob) => ({ queue: job.queue, id: job.id, token: job.lease.token });
+const completed = (job: ReservedJob, result?: unknown): Settlement => ({
+  ...base(job),
+  kind: 'completed',
+  result,
+  durationMs: 1,
+});
+const error = { name: 'E', message: 'no' };
+
+describe('RedisStore: compact records', () => {
+  const redis = useRedisWithAdmin();
+  let fx: Awaited<ReturnType<typeof storeFixture>>;
+  let store: RedisStore;
+  beforeEach(async () => {
+    fx = await storeFixture(redis.admin, { url: redis.url }, 'compact');
+    store = fx.store;
+  });
+  afterEach(async () => {
+    await fx.cleanup!();
+  });
+
+  const add = async (queue: string, ...data: unknown[]): Promise<string[]> =>
+    (await firstValueFrom(store.enqueue(data.map((d) => ({ queue, data: d }))))).map((r) => r.id);
+  const reserve = async (queue: string, n: number): Promise<readonly ReservedJob[]> =>
+    (await firstValueFrom(store.reserve(queue, n, { leaseMs: 10_000 }))).jobs;
+  /** Where job `id`'s record is: 'compact', 'own', both (a bug) or none. */
+  const placeOf = async (queue: string, id: string): Promise<string> => {
+    const prefix = store.keys.queue(queue).jobPrefix;
+    const compact = (await redis.admin.hexists(prefix, id)) === 1;
+    const own = (await redis.admin.exists(prefix + id)) === 1;
+    return compact && own ? 'both' : compact ? 'compact' : own ? 'own' : 'none';
+  };
+
+  it('keeps a job added with every default as one field of the compact hash, and one with options in a hash of its own', async () => {
+    const keys = store.keys.queue('q');
+    const [plain] = await add('q', { to: 'a@example.com' });
+    const [withOptions] = (
+      await firstValueFrom(store.enqueue([{ queue: 'q', data: 'b', priority: 2, name: 'named' }]))
+    ).map((r) => r.id);
+    expect(await placeOf('q', plain!)).toBe('compact');
+    const value = await redis.admin.hget(keys.jobPrefix, plain!);
+    expect(value).toMatch(/^c\0\d+\0d\0\{"to":"a@example.com"\}$/);
+    expect(await placeOf('q', withOptions!)).toBe('own');
+    expect(await redis.admin.hgetall(keys.jobPrefix + withOptions!)).toMatchObject({
+      d: '"b"',
+      p: '2',
+      n: 'named',
+    });
+
+    const record = await store.getJob('q', plain!);
+    expect(record).toMatchObject({
+      id: plain,
+      state: JobState.Ready,
+      data: { to: 'a@example.com' },
+      attempt: 0,
+    });
+    expect(record?.createdAt).toBe(Number(/^c\0(\d+)\0/.exec(value!)?.[1]));
+    expect((await store.listJobs('q', JobState.Ready)).map((j) => j.id).sort()).toEqual(
+      [plain, withOptions].sort(),
+    );
+    // A caller-chosen id equal to a compact job's id is that job: a duplicate, not a second record.
+    const [again] = await firstValueFrom(store.enqueue([{ queue: 'q', data: 'other', id: plain! }]));
+    expect(again).toMatchObject({ id: plain, duplicate: true });
+    expect(await placeOf('q', plain!)).toBe('compact');
+    // Reserved: leased from the compact record, its fields whole.
+    const jobs = await reserve('q', 2);
+    expect(jobs.map((j) => [j.id, j.data])).toEqual([
+      [plain, { to: 'a@example.com' }],
+      [withOptions, 'b'],
+    ]);
+    expect(jobs[0]?.createdAt).toBe(record?.createdAt);
+    expect(await store.getJob('q', plain!)).toMatchObject({ state: JobState.Running, attempt: 1 });
+  });
+
+  it('moves a compact record to a hash of its own when a settle, a cancel or a removal writes it', async () => {
+    const ids = await add('q', 1, 2, 3, 4, 5, 6);
+    const jobs = await reserve('q', 4);
+    const [withResult, retried, dead, fast] = jobs;
+    const results = await firstValueFrom(
+      store.settle([
+        completed(withResult!, 'done'),
+        { ...base(retried!), kind: 'retrying', delayMs: 60_000, error },
+        { ...base(dead!), kind: 'dead', reason: 'permanent failure: no', error },
+        completed(fast!),
+      ]),
+    );
+    expect(results.every((r) => r.applied)).toBe(true);
+    expect(await placeOf('q', withResult!.id)).toBe('own');
+    expect(await placeOf('q', retried!.id)).toBe('own');
+    expect(await placeOf('q', dead!.id)).toBe('own');
+    // Completed with no result on its first attempt: the settle writes no record.
+    expect(await placeOf('q', fast!.id)).toBe('compact');
+    expect(await store.getJob('q', withResult!.id)).toMatchObject({
+      state: JobState.Completed,
+      result: 'done',
+      data: 1,
+    });
+    expect(await store.getJob('q', retried!.id)).toMatchObject({
+      state: JobState.Scheduled,
+      data: 2,
+      errors: [expect.objectContaining({ message: 'no', attempt: 1 })],
+    });
+    expect(await store.getJob('q', dead!.id)).toMatchObject({ state: JobState.Dead, data: 3 });
+    expect(await store.getJob('q', fast!.id)).toMatchObject({
+      state: JobState.Completed,
+      data: 4,
+      attempt: 1,
+    });
+
+    // A waiting compact job cancelled, another removed.
+    expect(await store.cancel('q', ids[4]!)).toBe('cancelled');
+    expect(await placeOf('q', ids[4]!)).toBe('own');
+    expect(await store.getJob('q', ids[4]!)).toMatchObject({ state: JobState.Cancelled, data: 5 });
+    expect(await store.removeJob('q', ids[5]!)).toBe(true);
+    expect(await placeOf('q', ids[5]!)).toBe('none');
+    expect(await store.getJob('q', ids[5]!)).toBeUndefined();
+    // Retried from the dead letters: its record stays its own.
+    expect(await store.retryJobs('q', [dead!.id])).toBe(1);
+    expect(await placeOf('q', dead!.id)).toBe('own');
+    const [revived] = await reserve('q', 1);
+    expect(revived).toMatchObject({ id: dead!.id, data: 3, attempt: 1 }); // a retry starts its attempts over
+  });
+
+  it('leaves no compact record behind: retention, none kept, removal, drain, purge and obliterate', async () => {
+    const compactCount = async (queue: string) => redis.admin.hlen(store.keys.queue(queue).jobPrefix);
+    // Retention of 2: the settle's trim deletes the compact records of the jobs it trims.
+    await store.setQueueConfig('kept', { retention: { keep: 'count', count: 2 } });
+    await add('kept', 1, 2, 3, 4, 5, 6);
+    const jobs = await reserve('kept', 6);
+    await firstValueFrom(store.settle(jobs.map((j) => completed(j))));
+    expect((await store.stats('kept')).counts.completed).toBe(2);
+    expect((await redis.admin.hkeys(store.keys.queue('kept').jobPrefix)).sort()).toEqual(
+      [jobs[4]!.id, jobs[5]!.id].sort(),
+    );
+    expect(await store.removeJob('kept', jobs[5]!.id)).toBe(true);
+    expect(await compactCount('kept')).toBe(1);
+    expect(await store.purge('kept', 'completed')).toBe(1);
+    expect(await redis.admin.exists(store.keys.queue('kept').jobPrefix)).toBe(0);
+
+    // Retention none: completions delete their records at once.
+    await store.setQueueConfig('none', { retention: { keep: 'none' } });
+    await add('none', 1, 2, 3);
+    await firstValueFrom(store.settle((await reserve('none', 3)).map((j) => completed(j))));
+    expect(await redis.admin.exists(store.keys.queue('none').jobPrefix)).toBe(0);
+
+    // Drained while waiting.
+    await add('drained', 1, 2, 3);
+    expect(await store.drain('drained')).toBe(3);
+    expect(await redis.admin.exists(store.keys.queue('drained').jobPrefix)).toBe(0);
+
+    // Obliterated with waiting, running and finished compact jobs: the queue's keys are all gone.
+    await add('gone', 1, 2, 3, 4);
+    const two = await reserve('gone', 2);
+    await firstValueFrom(store.settle([completed(two[0]!)]));
+    const result = await store.obliterate('gone', { force: true });
+    expect(result).toEqual({ jobs: 4, running: 1 });
+    const keys = store.keys.queue('gone');
+    expect(await redis.admin.keys(`*${keys.tag}*`)).toEqual(expect.not.arrayContaining([keys.jobPrefix]));
+    expect(await redis.admin.exists(keys.jobPrefix)).toBe(0);
+  });
+
+  it('dead-letters a malformed compact record at reserve with its reason and still delivers the good jobs', async () => {
+    const keys = store.keys.queue('q');
+    const [good1] = await add('q', { ok: 1 });
+    const now = Date.now();
+    // Written around the store: JSON broken, a value not of the compact shape, data holding a NUL
+    // byte (which the reserve cannot join: that call's records are read again by themselves).
+    await redis.admin.hset(keys.jobPrefix, 'bad-json', `c\0${now}\0d\0{"to": oops`);
+    await redis.admin.hset(keys.jobPrefix, 'no-shape', 'garbage');
+    await redis.admin.hset(keys.jobPrefix, 'nul', `c\0${now}\0d\0"a\0b"`);
+    await redis.admin.rpush(keys.readyPrefix + '0', 'bad-json', 'no-shape', 'nul');
+    const [good2] = await add('q', { ok: 2 });
+
+    const first = await firstValueFrom(store.reserve('q', 5, { leaseMs: 10_000 }));
+    expect(first.jobs.map((j) => [j.id, j.data])).toEqual([
+      [good1, { ok: 1 }],
+      [good2, { ok: 2 }],
+    ]);
+    expect(first.rejected).toEqual([
+      { id: 'bad-json', reason: expect.stringMatching(/not JSON/) as string },
+      { id: 'no-shape', reason: expect.stringMatching(/no created-at/) as string },
+      { id: 'nul', reason: expect.stringMatching(/not JSON/) as string },
+    ]);
+    expect((await store.listJobs('q', JobState.Dead)).map((j) => j.id).sort()).toEqual([
+      'bad-json',
+      'no-shape',
+      'nul',
+    ]);
+    // Dead-lettered with the value as it was found, in a hash of its own.
+    expect(await placeOf('q', 'no-shape')).toBe('own');
+    expect(await redis.admin.hgetall(store.keys.job('q', 'no-shape'))).toMatchObject({
+      d: 'garbage',
+      s: 'd',
+    });
+    expect(await store.getJob('q', 'bad-json')).toMatchObject({ state: JobState.Dead, data: '{"to": oops' });
+  });
+});
