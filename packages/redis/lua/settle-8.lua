@@ -263,11 +263,9 @@ for i = 1, count do
         deleted[#deleted + 1] = id
       end
       completed = completed + 1
-      local n = #events
-      events[n + 1] = 'i'
+      local n = #events -- completed with no result: `c` id (includes/events.lua)
+      events[n + 1] = 'c'
       events[n + 2] = id
-      events[n + 3] = 'k'
-      events[n + 4] = 'completed'
     else
       local jobKey = jobPrefix .. id
       -- Every settlement here writes the record: a compact one becomes a hash of its own first.
@@ -303,11 +301,9 @@ for i = 1, count do
         end
         completed = completed + 1
         if a == '' then
-          local n = #events -- eventAdd(events, id, kind), written out: most settlements of a call
-          events[n + 1] = 'i'
+          local n = #events -- completed with no result: `c` id (includes/events.lua)
+          events[n + 1] = 'c'
           events[n + 2] = id
-          events[n + 3] = 'k'
-          events[n + 4] = 'completed'
         else
           eventAdd(events, id, kind, 'r', a)
         end

@@ -663,8 +663,8 @@ const EVENT_KIND: ReadonlyMap<string, OutcomeKind> = new Map<string, OutcomeKind
 
 /**
  * Reads one stream entry into its `JobEvent`s: `t` (store time), then per job `i`, `k` (the kind's
- * {@link OutcomeKind} name) and optional `r` (result), `e` (error), `x` (reason). Fields and kinds
- * this version does not know are skipped.
+ * {@link OutcomeKind} name) and optional `r` (result), `e` (error), `x` (reason), or `c` alone (the id
+ * of a job completed with no result). Fields and kinds this version does not know are skipped.
  */
 export function readEvents(queue: string, fields: readonly string[]): JobEvent[] {
   const out: JobEvent[] = [];
@@ -695,6 +695,11 @@ export function readEvents(queue: string, fields: readonly string[]): JobEvent[]
       case 'i':
         flush();
         current = { id: value };
+        break;
+      case 'c':
+        // A job completed with no result, in one field (`lua/includes/events.lua`).
+        flush();
+        current = { id: value, kind: 'completed' };
         break;
       case 'k':
         if (current) {

@@ -388,10 +388,22 @@ describe('codec', () => {
       '3',
       'k',
       '?',
+      // Completed with no result: the id alone.
+      'c',
+      '4',
+      'c',
+      '5',
+      'i',
+      '6',
+      'k',
+      'retrying',
     ]);
     expect(events).toEqual([
       { queue: 'q', id: '1', kind: 'completed', at: 100, result: { ok: true } },
       { queue: 'q', id: '2', kind: 'dead', at: 100, reason: 'gone', error: { name: 'E', message: 'm' } },
+      { queue: 'q', id: '4', kind: 'completed', at: 100, result: undefined },
+      { queue: 'q', id: '5', kind: 'completed', at: 100, result: undefined },
+      { queue: 'q', id: '6', kind: 'retrying', at: 100 },
     ]);
   });
 
