@@ -388,9 +388,16 @@ describe('worker processes sharing one Redis', () => {
     expect(overlaps).toBe(0);
     // The jobs the victims held when they died were recovered (their leases expired), ran again,
     // and their groups did not stall.
-    const killedRuns = runs.filter((r) => victims.some((v) => v.name === r.by));
+    // Those the kills cut off are the runs whose end the victims never reported (on a loaded
+    // machine a victim may finish a 2 s job before its kill: that run is not among them).
+    const killedRuns = victims.flatMap((v) =>
+      v.starts
+        .filter((s) => !v.ends.some((e) => e.id === s.id && e.attempt === s.attempt))
+        .map((s) => ({ id: s.id, by: v.name })),
+    );
     const { totals } = await store.stats('entities');
-    expect(killedRuns.length).toBeGreaterThanOrEqual(3);
+    // Each victim died with a job running: the second 300 ms into its first, the first at a start.
+    expect(killedRuns.length).toBeGreaterThanOrEqual(2);
     expect(totals.leaseExpiries).toBeGreaterThanOrEqual(killedRuns.length);
     for (const r of killedRuns)
       expect(records.find((x) => x?.id === r.id)?.attempt).toBeGreaterThanOrEqual(2);
