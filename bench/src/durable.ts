@@ -107,8 +107,8 @@ async function adder(mode: Mode, master: SpawnedRedis, prefix: string): Promise<
       return added.map((a) => a.id);
     },
     stored: async (client, id) => {
-      const prefix = store.keys.queue('bench').jobPrefix;
-      return (await client.hexists(prefix, id)) === 1 || (await client.exists(prefix + id)) === 1;
+      if ((await client.hexists(store.keys.compact('bench', id), id)) === 1) return true;
+      return (await client.exists(store.keys.job('bench', id))) === 1;
     },
     close: () => store.close(),
   };

@@ -124,23 +124,20 @@ const CORRUPTIONS: readonly Corruption[] = [
 
 /**
  * The key of job `id`'s record as a hash of its own, to break its fields in place: a job added with
- * every default has a compact record (a field of the queue's compact hash,
+ * every default has a compact record (a field of a compact bucket,
  * `packages/redis/lua/includes/compact.lua`), moved here first as the store itself moves one it
  * writes to. (Compact values broken in place: `packages/redis/test/compact-records.int.spec.ts`.)
  */
 async function ownRecord(h: Harness, queue: string, id: string): Promise<string> {
-  const prefix = h.store.keys.queue(queue).jobPrefix;
-  const compact = await h.admin.hget(prefix, id);
+  const key = h.store.keys.job(queue, id);
+  const bucket = h.store.keys.compact(queue, id);
+  const compact = await h.admin.hget(bucket, id);
   if (compact !== null) {
     const [, created, data] = /^c\0(\d+)\0d\0([^]*)$/.exec(compact) ?? [];
     if (created === undefined || data === undefined) throw new Error(`not a compact record: ${compact}`);
-    await h.admin
-      .multi()
-      .hdel(prefix, id)
-      .hset(prefix + id, 'c', created, 'd', data)
-      .exec();
+    await h.admin.multi().hdel(bucket, id).hset(key, 'c', created, 'd', data).exec();
   }
-  return prefix + id;
+  return key;
 }
 
 /**

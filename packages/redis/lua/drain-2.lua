@@ -24,6 +24,7 @@
 ]]
 --- @include "includes/ready.lua"
 --- @include "includes/groups.lua"
+--- @include "includes/compact.lua"
 
 local prioritiesKey, scheduledKey = KEYS[1], KEYS[2]
 local jobPrefix, readyPrefix, uniquePrefix = ARGV[1], ARGV[2], ARGV[3]
@@ -52,7 +53,7 @@ local drop = function(id)
     end
   end
   -- Its record in either place (a compact one: includes/compact.lua).
-  deleted = deleted + redis.call('DEL', jobKey) + redis.call('HDEL', jobPrefix, id)
+  deleted = deleted + recordDelete(jobPrefix, { id })
 end
 
 local budget = maxPerCall

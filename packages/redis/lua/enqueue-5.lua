@@ -3,8 +3,8 @@
 
   A job whose caller-chosen id exists, or whose unique key is locked, is not stored: its answer is the
   existing id with the duplicate flag. A job with every option at its default gets a compact record:
-  a field of the queue's compact hash (includes/compact.lua), written for the whole call in one
-  HSET. Other new jobs get a record `<jobPrefix><id>` (a hash with short
+  a field of a compact bucket (includes/compact.lua), written with one HSET per bucket for the whole
+  call. Other new jobs get a record `<jobPrefix><id>` (a hash with short
   fields: d data JSON stored verbatim, c created-at, and only the non-default options: n name,
   p priority, r run-at, y ready-at, m max attempts, t timeout, u unique key, R retention, q cost,
   T trace context, G group). Either goes to
@@ -133,12 +133,12 @@ local function takeAutoId()
   end
 end
 
--- The compact records of this call's jobs with every default: id, value pairs, written in one HSET
--- before a job with options is added (its id checks see them) and at the end.
+-- The compact records of this call's jobs with every default: id, value pairs, written (one HSET
+-- per bucket) before a job with options is added (its id checks see them) and at the end.
 local compact, nCompact = {}, 0
 local function compactFlush()
   if nCompact > 0 then
-    callChunked('HSET', jobPrefix, compact)
+    compactWrite(jobPrefix, compact)
     compact, nCompact = {}, 0
   end
 end

@@ -133,7 +133,7 @@ if filtered then
     local f = redis.call('HMGET', jobPrefix .. c[1], 'c', 'n', 'r', 'g', 'f', 's')
     if not f[1] then
       -- A compact record (includes/compact.lua): created-at and data only.
-      local v = redis.call('HGET', jobPrefix, c[1])
+      local v = compactGet(jobPrefix, c[1])
       f[1] = v and compactParse(v)
     end
     if want == 'c' and f[1] and not f[6] then

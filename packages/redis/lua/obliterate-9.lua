@@ -71,9 +71,10 @@ local drop = function(id)
   if unique and redis.call('GET', uniquePrefix .. unique) == id then
     redis.call('DEL', uniquePrefix .. unique)
   end
-  deleted = deleted + redis.call('DEL', jobKey) + redis.call('HDEL', jobPrefix, id)
+  deleted = deleted + recordDelete(jobPrefix, { id })
 end
 local budget = maxPerCall
+local compactPrefix = compactPrefixOf(jobPrefix)
 
 -- Running jobs first: from here on their workers can change nothing.
 if budget > 0 and running > 0 then
@@ -134,8 +135,8 @@ end
 local scan = redis.call('SCAN', cursor == '' and '0' or cursor, 'MATCH', pattern, 'COUNT', maxPerCall)
 for _, key in ipairs(scan[2]) do
   if key ~= settingsKey then
-    if key == jobPrefix then
-      -- The compact hash (includes/compact.lua): records of no job structure left.
+    if string.sub(key, 1, #compactPrefix) == compactPrefix then
+      -- A compact bucket (includes/compact.lua): records of no job structure left.
       deleted = deleted + redis.call('HLEN', key)
       redis.call('DEL', key)
     elseif string.sub(key, 1, #jobPrefix) == jobPrefix then

@@ -23,6 +23,7 @@
 ]]
 --- @include "includes/chunked.lua"
 --- @include "includes/leases.lua"
+--- @include "includes/compact.lua"
 
 local deadKey, finishedKey, countersKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local jobPrefix, state = ARGV[1], ARGV[2]
@@ -54,14 +55,13 @@ else
 end
 local keep = {}
 local deleted = 0
+local doomed = {}
 local indexed = {}
 for _, entry in ipairs(redis.call('LRANGE', finishedKey, 0, -1)) do
   if string.sub(entry, 1, 1) == want then
     local id = string.sub(entry, 2)
-    -- Its record in either place (a compact one: includes/compact.lua).
-    redis.call('DEL', jobPrefix .. id)
-    redis.call('HDEL', jobPrefix, id)
     deleted = deleted + 1
+    doomed[deleted] = id
     if want == 'c' then
       indexed[#indexed + 1] = id
     end
@@ -70,6 +70,8 @@ for _, entry in ipairs(redis.call('LRANGE', finishedKey, 0, -1)) do
   end
 end
 if deleted > 0 then
+  -- Their records in either place (a compact one: includes/compact.lua).
+  recordDelete(jobPrefix, doomed)
   redis.call('DEL', finishedKey)
   callChunked('RPUSH', finishedKey, keep)
   callChunked('HDEL', finishedIndexKey(activeKey), indexed)

@@ -277,8 +277,8 @@ while #popped < want and spare > 0 and limitedRetry < 0 do
   if #ids == 0 then
     break
   end
-  -- The compact records of the whole pop in one read; the others each by itself.
-  local values = redis.call('HMGET', jobPrefix, unpack(ids))
+  -- The compact records of the whole pop, one read per bucket; the others each by itself.
+  local values = compactRead(jobPrefix, ids)
   for k, id in ipairs(ids) do
     local v = values[k]
     local f = v and NO_FIELDS or redis.call('HGETALL', jobPrefix .. id)

@@ -37,11 +37,14 @@ export interface QueueKeys extends QueueKeyMap {
   readonly queue: string;
   /** The hash tag (without braces) every key of the queue carries. */
   readonly tag: string;
-  /**
-   * Prefix of job record hashes: `<jobPrefix><id>`. The prefix itself is the queue's compact hash:
-   * id → record of a job added with every default (`lua/includes/compact.lua`).
-   */
+  /** Prefix of job record hashes: `<jobPrefix><id>`. */
   readonly jobPrefix: string;
+  /**
+   * Prefix of the compact record buckets (`lua/includes/compact.lua`): `<compactPrefix><n>` holds
+   * the records of jobs added with every default whose automatic ids are 10,000 × n to
+   * 10,000 × n + 9,999. The scripts derive it from `jobPrefix` (its `j:` replaced by `c:`).
+   */
+  readonly compactPrefix: string;
   /** Prefix of the per-priority ready lists: `<readyPrefix><priority>`. */
   readonly readyPrefix: string;
   /**
@@ -80,6 +83,7 @@ const SUFFIX = {
   events: 'ev',
   permits: 'pm',
   job: 'j:',
+  compact: 'c:',
   ready: 'w:',
   group: 'g',
   unique: 'u:',
@@ -89,6 +93,14 @@ const SUFFIX = {
   cancel: 'cancel',
   settingsChannel: 'settings',
 } as const;
+
+/**
+ * {@link KeyBuilder.compact} for a queue's keys: the bucket of an id is the id less its last four
+ * digits (`compactBucket` of `lua/includes/compact.lua`).
+ */
+export function compactBucketKey(keys: Pick<QueueKeys, 'compactPrefix'>, id: string): string {
+  return keys.compactPrefix + (id.length > 4 ? id.slice(0, -4) : '');
+}
 
 const LIMITER_SUFFIX = 'rl:';
 const QUEUES_SUFFIX = 'queues';
@@ -105,6 +117,7 @@ const WORKERS_TAG = '{~workers}';
  * | `P:queues` | set | every queue name seen |
  * | `P:limit-tags` | hash | Cluster only: rate-limit key → the hash tag its log lives under |
  * | `P:{Q}:j:<id>` | hash | one job record (short fields, payload JSON verbatim) |
+ * | `P:{Q}:c:<n>` | hash | compact records of jobs with every default, ids 10,000 × n to 10,000 × n + 9,999 |
  * | `P:{Q}:w:<priority>` | list | ready job ids of one priority, FIFO |
  * | `P:{Q}:wp` | zset | priorities with ready jobs |
  * | `P:{Q}:gs:<group>` / `:gw:<group>` | hash / zset | a group's slots and turn / its waiting jobs |
@@ -197,6 +210,7 @@ export class KeyBuilder {
       events: base + SUFFIX.events,
       permits: base + SUFFIX.permits,
       jobPrefix: base + SUFFIX.job,
+      compactPrefix: base + SUFFIX.compact,
       readyPrefix: base + SUFFIX.ready,
       groupPrefix: base + SUFFIX.group,
       uniquePrefix: base + SUFFIX.unique,
@@ -224,6 +238,14 @@ export class KeyBuilder {
   /** The job record key of `id` in `queue`. */
   job(queue: string, id: string): string {
     return this.queue(queue).jobPrefix + id;
+  }
+
+  /**
+   * The key of the compact bucket that holds the record of job `id` in `queue` if it has a compact
+   * one (a job added with every default, `lua/includes/compact.lua`; the field is the id).
+   */
+  compact(queue: string, id: string): string {
+    return compactBucketKey(this.queue(queue), id);
   }
 
   private tagOf(queue: string): string {

@@ -94,7 +94,7 @@ import {
 import { Connections, type RedisConnection } from './connection';
 import { escapeGlob } from './delete-prefix';
 import { NotReplicatedError, RedisScriptError, toStoreError } from './errors';
-import { KeyBuilder, type QueueKeys } from './keys';
+import { compactBucketKey, KeyBuilder, type QueueKeys } from './keys';
 import { PubSub } from './pubsub';
 import { SettleHints } from './settle-hints';
 import {
@@ -618,7 +618,8 @@ export class RedisStore implements Store {
             fields[i] = jobFieldsOf(record);
             return;
           }
-          const value = await this.command(keys.queue, () => this.connections.main.hget(keys.jobPrefix, id));
+          const bucket = compactBucketKey(keys, id);
+          const value = await this.command(keys.queue, () => this.connections.main.hget(bucket, id));
           fields[i] = value === null ? {} : compactFieldsOf(value);
         }),
       );

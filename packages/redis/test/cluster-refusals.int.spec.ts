@@ -181,15 +181,19 @@ describe('RedisStore on a 3-master Redis Cluster while a queue’s slot moves', 
       const [a, b, c] = (await reserve(3)).jobs;
       expect([a!.data, b!.data, c!.data]).toEqual(['a', 'b', 'c']);
 
-      // Job records go ahead (all but a's): the compact hash holding b to g's and the early jobs'
-      // records, and the hashes of the early jobs (written to by their settle) and of the delayed
-      // one. The queue's own keys and its ready list stay behind.
+      // Job records go ahead (all but a's): the compact bucket holding b to g's records, and the
+      // hashes of the early jobs (written to by their settle) and of the delayed one. The queue's
+      // own keys and its ready list stay behind.
       move = await startSlotMove(cluster.admin, keys.settings);
       const records = (await move.source.cluster('GETKEYSINSLOT', move.slot, 10_000)).filter(
-        (k) => k.startsWith(keys.jobPrefix) && k !== keys.jobPrefix + a!.id,
+        (k) =>
+          (k.startsWith(keys.jobPrefix) || k.startsWith(keys.compactPrefix)) && k !== keys.jobPrefix + a!.id,
       );
       expect(records.sort()).toEqual(
-        [keys.jobPrefix, ...[early[0]!.id, early[1]!.id, '3'].map((id) => keys.jobPrefix + id)].sort(),
+        [
+          fx.store.keys.compact(queue, b!.id),
+          ...[early[0]!.id, early[1]!.id, '3'].map((id) => keys.jobPrefix + id),
+        ].sort(),
       );
       await move.moveKeys(records);
 

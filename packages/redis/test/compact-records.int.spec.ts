@@ -1,6 +1,6 @@
 /**
- * Compact records (`lua/includes/compact.lua`): a job added with every default is a field of the
- * queue's compact hash, not a hash of its own. These tests check the layout itself: where each
+ * Compact records (`lua/includes/compact.lua`): a job added with every default is a field of a
+ * compact bucket (128 automatic ids a bucket), not a hash of its own. These tests check the layout itself: where each
  * record is, that one written to moves to a hash of its own, and that nothing deletes a job but
  * leaves its compact record behind. The store contract checks the behaviour on every store.
  */
@@ -34,22 +34,32 @@ describe('RedisStore: compact records', () => {
     (await firstValueFrom(store.enqueue(data.map((d) => ({ queue, data: d }))))).map((r) => r.id);
   const reserve = async (queue: string, n: number): Promise<readonly ReservedJob[]> =>
     (await firstValueFrom(store.reserve(queue, n, { leaseMs: 10_000 }))).jobs;
+  /** Job `id`'s compact bucket. */
+  const bucketOf = (queue: string, id: string): string => store.keys.compact(queue, id);
+  /** Every compact bucket of `queue`. */
+  const bucketsOf = (queue: string): Promise<string[]> =>
+    redis.admin.keys(`${store.keys.queue(queue).compactPrefix}*`);
+  /** The number of compact records of `queue`. */
+  const compactCount = async (queue: string): Promise<number> => {
+    let n = 0;
+    for (const key of await bucketsOf(queue)) n += await redis.admin.hlen(key);
+    return n;
+  };
   /** Where job `id`'s record is: 'compact', 'own', both (a bug) or none. */
   const placeOf = async (queue: string, id: string): Promise<string> => {
-    const prefix = store.keys.queue(queue).jobPrefix;
-    const compact = (await redis.admin.hexists(prefix, id)) === 1;
-    const own = (await redis.admin.exists(prefix + id)) === 1;
+    const compact = (await redis.admin.hexists(bucketOf(queue, id), id)) === 1;
+    const own = (await redis.admin.exists(store.keys.job(queue, id))) === 1;
     return compact && own ? 'both' : compact ? 'compact' : own ? 'own' : 'none';
   };
 
-  it('keeps a job added with every default as one field of the compact hash, and one with options in a hash of its own', async () => {
+  it('keeps a job added with every default as one field of its compact bucket, and one with options in a hash of its own', async () => {
     const keys = store.keys.queue('q');
     const [plain] = await add('q', { to: 'a@example.com' });
     const [withOptions] = (
       await firstValueFrom(store.enqueue([{ queue: 'q', data: 'b', priority: 2, name: 'named' }]))
     ).map((r) => r.id);
     expect(await placeOf('q', plain!)).toBe('compact');
-    const value = await redis.admin.hget(keys.jobPrefix, plain!);
+    const value = await redis.admin.hget(bucketOf('q', plain!), plain!);
     expect(value).toMatch(/^c\0\d+\0d\0\{"to":"a@example.com"\}$/);
     expect(await placeOf('q', withOptions!)).toBe('own');
     expect(await redis.admin.hgetall(keys.jobPrefix + withOptions!)).toMatchObject({
@@ -133,31 +143,30 @@ describe('RedisStore: compact records', () => {
   });
 
   it('leaves no compact record behind: retention, none kept, removal, drain, purge and obliterate', async () => {
-    const compactCount = async (queue: string) => redis.admin.hlen(store.keys.queue(queue).jobPrefix);
     // Retention of 2: the settle's trim deletes the compact records of the jobs it trims.
     await store.setQueueConfig('kept', { retention: { keep: 'count', count: 2 } });
     await add('kept', 1, 2, 3, 4, 5, 6);
     const jobs = await reserve('kept', 6);
     await firstValueFrom(store.settle(jobs.map((j) => completed(j))));
     expect((await store.stats('kept')).counts.completed).toBe(2);
-    expect((await redis.admin.hkeys(store.keys.queue('kept').jobPrefix)).sort()).toEqual(
-      [jobs[4]!.id, jobs[5]!.id].sort(),
-    );
+    const left: string[] = [];
+    for (const key of await bucketsOf('kept')) left.push(...(await redis.admin.hkeys(key)));
+    expect(left.sort()).toEqual([jobs[4]!.id, jobs[5]!.id].sort());
     expect(await store.removeJob('kept', jobs[5]!.id)).toBe(true);
     expect(await compactCount('kept')).toBe(1);
     expect(await store.purge('kept', 'completed')).toBe(1);
-    expect(await redis.admin.exists(store.keys.queue('kept').jobPrefix)).toBe(0);
+    expect(await bucketsOf('kept')).toEqual([]);
 
     // Retention none: completions delete their records at once.
     await store.setQueueConfig('none', { retention: { keep: 'none' } });
     await add('none', 1, 2, 3);
     await firstValueFrom(store.settle((await reserve('none', 3)).map((j) => completed(j))));
-    expect(await redis.admin.exists(store.keys.queue('none').jobPrefix)).toBe(0);
+    expect(await bucketsOf('none')).toEqual([]);
 
     // Drained while waiting.
     await add('drained', 1, 2, 3);
     expect(await store.drain('drained')).toBe(3);
-    expect(await redis.admin.exists(store.keys.queue('drained').jobPrefix)).toBe(0);
+    expect(await bucketsOf('drained')).toEqual([]);
 
     // Obliterated with waiting, running and finished compact jobs: the queue's keys are all gone.
     await add('gone', 1, 2, 3, 4);
@@ -166,20 +175,23 @@ describe('RedisStore: compact records', () => {
     const result = await store.obliterate('gone', { force: true });
     expect(result).toEqual({ jobs: 4, running: 1 });
     const keys = store.keys.queue('gone');
-    expect(await redis.admin.keys(`*${keys.tag}*`)).toEqual(expect.not.arrayContaining([keys.jobPrefix]));
-    expect(await redis.admin.exists(keys.jobPrefix)).toBe(0);
+    // Only the settings hash is left, holding its version (as obliterate documents).
+    expect(await redis.admin.keys(`*${keys.tag}*`)).toEqual([keys.settings]);
   });
 
   it('dead-letters a malformed compact record at reserve with its reason and still delivers the good jobs', async () => {
     const keys = store.keys.queue('q');
     const [good1] = await add('q', { ok: 1 });
     const now = Date.now();
-    // Written around the store: JSON broken, a value not of the compact shape, data holding a NUL
-    // byte (which the reserve cannot join: that call's records are read again by themselves).
-    await redis.admin.hset(keys.jobPrefix, 'bad-json', `c\0${now}\0d\0{"to": oops`);
-    await redis.admin.hset(keys.jobPrefix, 'no-shape', 'garbage');
-    await redis.admin.hset(keys.jobPrefix, 'nul', `c\0${now}\0d\0"a\0b"`);
-    await redis.admin.rpush(keys.readyPrefix + '0', 'bad-json', 'no-shape', 'nul');
+    // Written around the store, under automatic ids far ahead of the queue's: JSON broken, a value
+    // not of the compact shape, data holding a NUL byte (which the reserve cannot join: that call's
+    // records are read again by themselves).
+    const [badJson, noShape, nul] = ['900000001', '900000002', '900010300'];
+    await redis.admin.hset(bucketOf('q', badJson), badJson, `c\0${now}\0d\0{"to": oops`);
+    await redis.admin.hset(bucketOf('q', noShape), noShape, 'garbage');
+    await redis.admin.hset(bucketOf('q', nul), nul, `c\0${now}\0d\0"a\0b"`);
+    expect(bucketOf('q', nul)).not.toBe(bucketOf('q', badJson));
+    await redis.admin.rpush(keys.readyPrefix + '0', badJson, noShape, nul);
     const [good2] = await add('q', { ok: 2 });
 
     const first = await firstValueFrom(store.reserve('q', 5, { leaseMs: 10_000 }));
@@ -188,21 +200,39 @@ describe('RedisStore: compact records', () => {
       [good2, { ok: 2 }],
     ]);
     expect(first.rejected).toEqual([
-      { id: 'bad-json', reason: expect.stringMatching(/not JSON/) as string },
-      { id: 'no-shape', reason: expect.stringMatching(/no created-at/) as string },
-      { id: 'nul', reason: expect.stringMatching(/not JSON/) as string },
+      { id: badJson, reason: expect.stringMatching(/not JSON/) as string },
+      { id: noShape, reason: expect.stringMatching(/no created-at/) as string },
+      { id: nul, reason: expect.stringMatching(/not JSON/) as string },
     ]);
     expect((await store.listJobs('q', JobState.Dead)).map((j) => j.id).sort()).toEqual([
-      'bad-json',
-      'no-shape',
-      'nul',
+      badJson,
+      noShape,
+      nul,
     ]);
     // Dead-lettered with the value as it was found, in a hash of its own.
-    expect(await placeOf('q', 'no-shape')).toBe('own');
-    expect(await redis.admin.hgetall(store.keys.job('q', 'no-shape'))).toMatchObject({
-      d: 'garbage',
-      s: 'd',
-    });
-    expect(await store.getJob('q', 'bad-json')).toMatchObject({ state: JobState.Dead, data: '{"to": oops' });
+    expect(await placeOf('q', noShape)).toBe('own');
+    expect(await redis.admin.hgetall(store.keys.job('q', noShape))).toMatchObject({ d: 'garbage', s: 'd' });
+    expect(await store.getJob('q', badJson)).toMatchObject({ state: JobState.Dead, data: '{"to": oops' });
+    for (const id of [badJson, noShape, nul]) expect(await placeOf('q', id)).toBe('own');
+  });
+
+  it('keeps the records of 10,000 consecutive automatic ids in a bucket, a bulk add spread over the buckets of its ids', async () => {
+    // The next automatic ids: 9,991 to 10,010, across the first bucket's end.
+    await redis.admin.hset(store.keys.queue('wide').counters, 'e', '0', 'id', '9990');
+    const ids = (
+      await firstValueFrom(store.enqueue(Array.from({ length: 20 }, (_, i) => ({ queue: 'wide', data: i }))))
+    ).map((r) => r.id);
+    expect(ids[0]).toBe('9991');
+    const keys = store.keys.queue('wide');
+    expect((await bucketsOf('wide')).sort()).toEqual([keys.compactPrefix, keys.compactPrefix + '1']);
+    expect(await redis.admin.hlen(keys.compactPrefix)).toBe(9);
+    expect(await redis.admin.hlen(keys.compactPrefix + '1')).toBe(11);
+    for (const id of ids) expect(await placeOf('wide', id)).toBe('compact');
+    // A reserve across the two buckets reads each one's records; a trim deletes from both.
+    const jobs = await reserve('wide', 20);
+    expect(jobs.map((j) => j.data)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await store.setQueueConfig('wide', { retention: { keep: 'none' } });
+    await firstValueFrom(store.settle(jobs.map((j) => completed(j))));
+    expect(await bucketsOf('wide')).toEqual([]);
   });
 });

@@ -37,10 +37,9 @@ describe('durable adds on a master with one replica', () => {
 
   /** The data of job `id` as the replica holds it: its compact record's (every default) or its hash's. */
   async function dataOnReplica(s: RedisStore, queue: string, id: string): Promise<string | null> {
-    const prefix = s.keys.queue(queue).jobPrefix;
-    const compact = await onReplica.hget(prefix, id);
+    const compact = await onReplica.hget(s.keys.compact(queue, id), id);
     if (compact !== null) return /^c\0\d+\0d\0([^]*)$/.exec(compact)?.[1] ?? null;
-    return onReplica.hget(prefix + id, 'd');
+    return onReplica.hget(s.keys.job(queue, id), 'd');
   }
 
   async function store(

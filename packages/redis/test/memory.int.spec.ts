@@ -40,10 +40,10 @@ describe('memory per queued job', () => {
       const elapsed = Date.now() - started;
       const after = await usedMemory(redis.admin.info('memory'));
       const perJob = (after - before) / JOBS;
-      // Jobs with every default: their records are fields of the queue's compact hash.
-      const compact = fx.store.keys.queue('emails').jobPrefix;
-      const records = Number(await redis.admin.memory('USAGE', compact, 'SAMPLES', '0'));
-      const perRecord = records / (await redis.admin.hlen(compact));
+      // Jobs with every default: their records are fields of compact buckets of 10,000 jobs.
+      const bucket = fx.store.keys.compact('emails', '5000');
+      const records = Number(await redis.admin.memory('USAGE', bucket, 'SAMPLES', '0'));
+      const perRecord = records / (await redis.admin.hlen(bucket));
       console.log(
         `memory: ${perJob.toFixed(1)} bytes per queued job (its record: ${perRecord.toFixed(1)} bytes); ` +
           `enqueue: ${Math.round((JOBS / elapsed) * 1000).toLocaleString('en')} jobs/s`,

@@ -9,7 +9,7 @@
 --- @include "includes/compact.lua"
 local LEASE_FIELDS = { k = true, g = true, w = true, a = true }
 local function appendRecord(reply, jobKey, id, state, activeKey)
-  -- Its own hash, or its compact record (the compact hash's key is the job's key less its id).
+  -- Its own hash, or its compact record (the job prefix is the job's key less its id).
   local fields = recordFields(string.sub(jobKey, 1, #jobKey - #id), id)
   local deadline = false
   if state == 'a' then

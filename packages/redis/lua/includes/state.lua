@@ -9,8 +9,9 @@ local function jobState(jobKey, id, activeKey, scheduledKey)
   local f = redis.call('HMGET', jobKey, 'c', 's', 'p')
   if not f[1] then
     -- No record of its own: a compact one (includes/compact.lua) has no state or priority field.
-    -- The compact hash's key is the job prefix: the job's key less its id.
-    if redis.call('HEXISTS', string.sub(jobKey, 1, #jobKey - #id), id) == 0 then
+    -- The job prefix is the job's key less its id.
+    local compactKey = compactKeyOf(string.sub(jobKey, 1, #jobKey - #id), id)
+    if not compactKey or redis.call('HEXISTS', compactKey, id) == 0 then
       return nil, nil
     end
     f = { true, false, false }
