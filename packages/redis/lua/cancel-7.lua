@@ -48,7 +48,7 @@ if #ARGV ~= 8 or not eventsMaxLen then
 end
 
 local jobKey = jobPrefix .. id
-local state, priority = jobState(jobKey, id, activeKey, scheduledKey)
+local state, priority = jobState(jobPrefix, id, activeKey, scheduledKey)
 if not state then
   return 0
 end

@@ -24,11 +24,10 @@ if #ARGV ~= 2 then
   return -2
 end
 local jobPrefix, id = ARGV[1], ARGV[2]
-local jobKey = jobPrefix .. id
-local state = jobState(jobKey, id, activeKey, scheduledKey)
+local state = jobState(jobPrefix, id, activeKey, scheduledKey)
 if not state then
   return {}
 end
 local reply = {}
-appendRecord(reply, jobKey, id, state, activeKey)
+appendRecord(reply, jobPrefix, id, state, activeKey)
 return reply

@@ -66,7 +66,7 @@ promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now
 
 local reply = { 0 }
 local add = function(id, code)
-  appendRecord(reply, jobPrefix .. id, id, code, activeKey)
+  appendRecord(reply, jobPrefix, id, code, activeKey)
   reply[1] = reply[1] + 1
 end
 if limit <= 0 then
@@ -165,7 +165,7 @@ if filtered then
         if skip > 0 then
           skip = skip - 1
         else
-          appendRecord(reply, jobPrefix .. c[1], c[1], c[2], activeKey)
+          appendRecord(reply, jobPrefix, c[1], c[2], activeKey)
           reply[1] = reply[1] + 1
           if reply[1] >= limit then
             break

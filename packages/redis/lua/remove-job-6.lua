@@ -33,7 +33,7 @@ if #ARGV ~= 4 then
 end
 local jobPrefix, readyPrefix, id, groupPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jobKey = jobPrefix .. id
-local state, priority = jobState(jobKey, id, activeKey, scheduledKey)
+local state, priority = jobState(jobPrefix, id, activeKey, scheduledKey)
 if not state or state == 'a' then
   return 0
 end

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { InvalidArgumentError } from '@sluice/core';
 import { NotReplicatedError, RedisStore } from '@sluice/redis';
 import { spawnRedis, uniquePrefix, type SpawnedRedis } from '@sluice/testing';
+import { compactFieldsOf } from '../src/codec';
 import { sleep } from './helpers';
 
 jest.setTimeout(60_000);
@@ -38,7 +39,7 @@ describe('durable adds on a master with one replica', () => {
   /** The data of job `id` as the replica holds it: its compact record's (every default) or its hash's. */
   async function dataOnReplica(s: RedisStore, queue: string, id: string): Promise<string | null> {
     const compact = await onReplica.hget(s.keys.compact(queue, id), id);
-    if (compact !== null) return /^c\0\d+\0d\0([^]*)$/.exec(compact)?.[1] ?? null;
+    if (compact !== null) return compactFieldsOf(compact).d ?? null;
     return onReplica.hget(s.keys.job(queue, id), 'd');
   }
 

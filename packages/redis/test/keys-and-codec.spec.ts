@@ -15,6 +15,7 @@ import {
   encodeSettlements,
   settleHint,
   readEvents,
+  compactFieldsOf,
   readInt,
   jobFieldsOf,
   readLeasedRecords,
@@ -364,6 +365,22 @@ describe('codec', () => {
       'sluice:get-job:abc: malformed reply: unknown job state code "?"',
     );
     expect(readInt('42', 's')).toBe(42);
+  });
+
+  it('reads a compact record whole, its data NUL bytes and all, and any other value as data alone', () => {
+    expect(compactFieldsOf('c\u00001700000000000\u0000d\u0000{"to":"a"}')).toEqual({
+      c: '1700000000000',
+      d: '{"to":"a"}',
+    });
+    expect(compactFieldsOf('c\u00005\u0000d\u0000"a\u0000b"')).toEqual({ c: '5', d: '"a\u0000b"' });
+    expect(compactFieldsOf('garbage')).toEqual({ d: 'garbage' });
+    expect(compactFieldsOf('c\u0000soon\u0000d\u00001')).toEqual({ d: 'c\u0000soon\u0000d\u00001' });
+    // The bucket of an id: the id less its last four digits.
+    const builder = new KeyBuilder({ prefix: 'p', cluster: false });
+    const keys = builder.queue('q');
+    expect(keys.compactPrefix).toBe('p:{q}:c:');
+    expect(builder.compact('q', '123456')).toBe(`${keys.compactPrefix}12`);
+    expect(builder.compact('q', '9999')).toBe(keys.compactPrefix);
   });
 
   it('reads every outcome of a batched stream entry', () => {

@@ -8,9 +8,9 @@
 --- @include "includes/leases.lua"
 --- @include "includes/compact.lua"
 local LEASE_FIELDS = { k = true, g = true, w = true, a = true }
-local function appendRecord(reply, jobKey, id, state, activeKey)
-  -- Its own hash, or its compact record (the job prefix is the job's key less its id).
-  local fields = recordFields(string.sub(jobKey, 1, #jobKey - #id), id)
+local function appendRecord(reply, jobPrefix, id, state, activeKey)
+  -- Its own hash, or its compact record.
+  local fields = recordFields(jobPrefix, id)
   local deadline = false
   if state == 'a' then
     local token = leaseTokenOf(activeKey, id)

@@ -5,13 +5,11 @@
 ]]
 --- @include "includes/leases.lua"
 --- @include "includes/compact.lua"
-local function jobState(jobKey, id, activeKey, scheduledKey)
-  local f = redis.call('HMGET', jobKey, 'c', 's', 'p')
+local function jobState(jobPrefix, id, activeKey, scheduledKey)
+  local f = redis.call('HMGET', jobPrefix .. id, 'c', 's', 'p')
   if not f[1] then
     -- No record of its own: a compact one (includes/compact.lua) has no state or priority field.
-    -- The job prefix is the job's key less its id.
-    local compactKey = compactKeyOf(string.sub(jobKey, 1, #jobKey - #id), id)
-    if not compactKey or redis.call('HEXISTS', compactKey, id) == 0 then
+    if redis.call('HEXISTS', compactKeyOf(jobPrefix, id), id) == 0 then
       return nil, nil
     end
     f = { true, false, false }
