@@ -271,65 +271,76 @@ end
 -- Ids without a record, and turns of full groups, do not count towards `want`; a bounded number of
 -- them is handled per call.
 local spare = 1000
-while #popped < want and spare > 0 and limitedRetry < 0 do
+local np = 0 -- #popped
+while np < want and spare > 0 and limitedRetry < 0 do
   -- With weights a take may put its group's next turn at the front: pop turns one at a time.
-  local ids = readyPop(prioritiesKey, readyPrefix, groupWeights and 1 or want - #popped)
+  local ids = readyPop(prioritiesKey, readyPrefix, groupWeights and 1 or want - np)
   if #ids == 0 then
     break
   end
   -- The compact records of the whole pop, one read per bucket; the others each by itself.
   local values = compactRead(jobPrefix, ids)
-  for k, id in ipairs(ids) do
-    local v = values[k]
-    local f = v and NO_FIELDS or redis.call('HGETALL', jobPrefix .. id)
-    if not v and #f == 0 then
-      spare = spare - 1
-      missing[#missing + 1] = id
+  for k = 1, #ids do
+    local id, v = ids[k], values[k]
+    if v and not perGroup then
+      -- A compact record: no group, priority or cost (includes/compact.lua).
+      np = np + 1
+      popped[np] = id
+      poppedF[np] = NO_FIELDS
+      poppedV[np] = v
     else
-      -- groupOf(f), written out: it runs for every job popped.
-      local g, p = nil, '0'
-      for j = 1, #f, 2 do
-        local name = f[j]
-        if name == 'G' then
-          g = f[j + 1]
-        elseif name == 'p' then
-          p = f[j + 1]
+      local f = v and NO_FIELDS or redis.call('HGETALL', jobPrefix .. id)
+      if not v and #f == 0 then
+        spare = spare - 1
+        missing[#missing + 1] = id
+      else
+        -- groupOf(f), written out: it runs for every job popped.
+        local g, p = nil, '0'
+        for j = 1, #f, 2 do
+          local name = f[j]
+          if name == 'G' then
+            g = f[j + 1]
+          elseif name == 'p' then
+            p = f[j + 1]
+          end
         end
-      end
-      if not g or groupTake(groupPrefix, g, id, p, groupConcurrency, readyPrefix, prioritiesKey, groupWeights) then
-        if perGroup then
-          local at, short, retry = placeJob(f, g)
-          if at then
-            popped[#popped + 1] = id
-            poppedF[#popped] = f
-            poppedV[#popped] = v
-            placedAt[#popped] = at
-          elseif short == 'group' then
-            -- The group's log is full: the group waits, out of the ring, until it has room.
-            groupHoldBack(groupPrefix, g, id, p, now + retry, readyPrefix, prioritiesKey)
-            spare = spare - 1
-          else
-            -- The queue's limits are full: this job and the ones popped after it go back, in order.
-            for j = #ids, k + 1, -1 do
-              redis.call('LPUSH', readyPrefix .. p, ids[j])
-            end
-            if g then
-              groupPush(groupPrefix, g, p, id, true, readyPrefix, prioritiesKey)
-              groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+        if not g or groupTake(groupPrefix, g, id, p, groupConcurrency, readyPrefix, prioritiesKey, groupWeights) then
+          if perGroup then
+            local at, short, retry = placeJob(f, g)
+            if at then
+              np = np + 1
+              popped[np] = id
+              poppedF[np] = f
+              poppedV[np] = v
+              placedAt[np] = at
+            elseif short == 'group' then
+              -- The group's log is full: the group waits, out of the ring, until it has room.
+              groupHoldBack(groupPrefix, g, id, p, now + retry, readyPrefix, prioritiesKey)
+              spare = spare - 1
             else
-              redis.call('LPUSH', readyPrefix .. p, id)
+              -- The queue's limits are full: this job and the ones popped after it go back, in order.
+              for j = #ids, k + 1, -1 do
+                redis.call('LPUSH', readyPrefix .. p, ids[j])
+              end
+              if g then
+                groupPush(groupPrefix, g, p, id, true, readyPrefix, prioritiesKey)
+                groupFree(groupPrefix, g, readyPrefix, prioritiesKey)
+              else
+                redis.call('LPUSH', readyPrefix .. p, id)
+              end
+              redis.call('ZADD', prioritiesKey, p, p)
+              limitedRetry = retry
+              break
             end
-            redis.call('ZADD', prioritiesKey, p, p)
-            limitedRetry = retry
-            break
+          else
+            np = np + 1
+            popped[np] = id
+            poppedF[np] = f
+            poppedV[np] = v
           end
         else
-          popped[#popped + 1] = id
-          poppedF[#popped] = f
-          poppedV[#popped] = v
+          spare = spare - 1
         end
-      else
-        spare = spare - 1
       end
     end
   end
@@ -416,8 +427,13 @@ for i = 1, got do
   if v then
     -- A compact record's value is its two fields as this reply joins them; one that is not (written
     -- by something else) is answered as a record of one field d, which the client dead-letters.
+    -- Checked only as far as the split needs: `c`, NUL, then `NUL d NUL` further on, so the value
+    -- holds at least the 3 NUL bytes of its 4 strings (a pattern match cost a tenth of a reserve);
+    -- more NULs split it into more strings than the reply says and the client reads the call's
+    -- records again by themselves, and a created-at that is no number is the client's to refuse.
     m = m + 2
-    if string.find(v, '^c%z%d+%zd%z') then
+    local c1, c2 = string.byte(v, 1, 2)
+    if c1 == 99 and c2 == 0 and string.find(v, '\0d\0', 4, true) then
       records[m - 1] = '4'
       records[m] = v
       parts = parts + 5

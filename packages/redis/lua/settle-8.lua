@@ -49,9 +49,10 @@
                                        '' for the token of the settlement before it (the jobs
                                        of one lease share theirs)
       C, token, k, id1 … idk           k jobs completed with no result, each with the hint `|||`
-                                       (one value per job instead of six); token as above. Their
-                                       records are not written: they are completed in the
-                                       finished index (includes/leases.lua)
+                                       (one value per job instead of six); token as above; no id
+                                       holds a NUL byte (their event joins them by NUL,
+                                       includes/events.lua). Their records are not written: they
+                                       are completed in the finished index (includes/leases.lua)
     where a and b depend on the kind:
     completed  a = result JSON ('' = no result)
     retrying   a = delayMs, b = error JSON
@@ -104,28 +105,38 @@ if not (count and eventsMaxLen and historyTtlMs and maxErrors) then
 end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
 -- First pass, before any write: the entries are whole (a first token is not ''), and every
--- settlement's id in order.
-local ids = {}
+-- settlement's id and token in order.
+local argv = ARGV
+local ids, toks = {}, {}
 local nIds = 0
 local at = 12
-while ARGV[at] do
-  local form = ARGV[at]
+local t = nil
+while argv[at] do
+  local form = argv[at]
   if form == 'C' then
-    local k = tonumber(ARGV[at + 2])
-    if not k or k < 1 or (nIds == 0 and ARGV[at + 1] == '') then
+    local k = tonumber(argv[at + 2])
+    if not k or k < 1 or (nIds == 0 and argv[at + 1] == '') then
       return -2
+    end
+    if argv[at + 1] ~= '' then
+      t = argv[at + 1]
     end
     for j = at + 3, at + 2 + k do
       nIds = nIds + 1
-      ids[nIds] = ARGV[j]
+      ids[nIds] = argv[j]
+      toks[nIds] = t
     end
     at = at + 3 + k
   elseif form == 'S' then
-    if not KINDS[ARGV[at + 3]] or not ARGV[at + 6] or (nIds == 0 and ARGV[at + 2] == '') then
+    if not KINDS[argv[at + 3]] or not argv[at + 6] or (nIds == 0 and argv[at + 2] == '') then
       return -2 -- an unknown kind, a short entry, or a first token '' (no settlement before it)
     end
+    if argv[at + 2] ~= '' then
+      t = argv[at + 2]
+    end
     nIds = nIds + 1
-    ids[nIds] = ARGV[at + 1]
+    ids[nIds] = argv[at + 1]
+    toks[nIds] = t
     at = at + 7
   else
     return -2
@@ -186,6 +197,17 @@ end
 
 -- The lease holding each job, in one read; the leases' starts, once per lease.
 local held = leaseTokens(activeKey, ids)
+-- The index entries of the jobs still held by their settlement's token, deleted now in one step:
+-- fewer deleted than listed means a job came twice in this call (the second settlement must find
+-- its lease gone), and only then are settled ids looked up one by one.
+local matched, nMatched = {}, 0
+for i = 1, nIds do
+  if held[i] == toks[i] then
+    nMatched = nMatched + 1
+    matched[nMatched] = ids[i]
+  end
+end
+local twice = leaseUnindex(activeKey, matched) < nMatched
 -- When the lease `token` started (from the token, once per lease).
 local leaseStarts = {}
 local function startOf(token)
@@ -216,33 +238,42 @@ local started = nil
 -- The finished index's entries of the jobs completed here on the fast path (includes/leases.lua):
 -- id, '<finish>|<start>' pairs, the value the same for all of a lease's jobs.
 local indexed, nIndexed, indexValue = {}, 0, nil
+-- The `C` entry being read: its first id's place in ARGV, its first settlement's number, its size
+-- and how many of its jobs were applied. When all were, its event is one field `C`, the ids joined
+-- by NUL straight from ARGV (the client sends a job whose id holds a NUL byte as `S`); else each
+-- applied job's `c` field.
+local runAt, runFirst, runSize, runApplied = 0, 0, 0, 0
 at = 12
 for i = 1, count do
   local id, kind, a, b, hint
   if runLeft > 0 then
-    id = ARGV[at]
+    id = argv[at]
     at = at + 1
     runLeft = runLeft - 1
-  elseif ARGV[at] == 'C' then
-    if ARGV[at + 1] ~= '' then
-      token = ARGV[at + 1]
+  elseif argv[at] == 'C' then
+    if argv[at + 1] ~= '' then
+      token = argv[at + 1]
     end
     started = nil
-    runLeft = tonumber(ARGV[at + 2]) - 1
-    id = ARGV[at + 3]
+    runSize = tonumber(argv[at + 2])
+    runLeft = runSize - 1
+    runAt, runFirst, runApplied = at + 3, i, 0
+    id = argv[at + 3]
     at = at + 4
   else
-    id, kind, a, b, hint = ARGV[at + 1], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
-    if ARGV[at + 2] ~= '' then
-      token = ARGV[at + 2]
+    id, kind, a, b, hint = argv[at + 1], argv[at + 3], argv[at + 4], argv[at + 5], argv[at + 6]
+    if argv[at + 2] ~= '' then
+      token = argv[at + 2]
     end
     at = at + 7
   end
-  if held[i] ~= token or settled[id] then
+  if held[i] ~= token or (twice and settled[id]) then
     codes[i] = recordExists(jobPrefix, id) and '2' or '0'
   else
     -- Settled once: a second settlement of the same job in this call finds its lease gone.
-    settled[id] = true
+    if twice then
+      settled[id] = true
+    end
     codes[i] = '1'
     nDone = nDone + 1
     done[nDone] = id
@@ -263,9 +294,7 @@ for i = 1, count do
         deleted[#deleted + 1] = id
       end
       completed = completed + 1
-      local n = #events -- completed with no result: `c` id (includes/events.lua)
-      events[n + 1] = 'c'
-      events[n + 2] = id
+      runApplied = runApplied + 1
     else
       local jobKey = jobPrefix .. id
       -- Every settlement here writes the record: a compact one becomes a hash of its own first.
@@ -363,9 +392,25 @@ for i = 1, count do
       end
     end
   end
+  if not kind and runLeft == 0 and runApplied > 0 then
+    -- The last job of a `C` entry: its events (includes/events.lua).
+    local n = #events
+    if runApplied == runSize and runSize > 1 then
+      events[n + 1] = 'C'
+      events[n + 2] = table.concat(argv, '\0', runAt, runAt + runSize - 1)
+    else
+      for j = 0, runSize - 1 do
+        if codes[runFirst + j] == '1' then
+          events[n + 1] = 'c'
+          events[n + 2] = argv[runAt + j]
+          n = n + 2
+        end
+      end
+    end
+  end
 end
 
-leaseRelease(activeKey, done, doneTokens)
+leaseRelease(activeKey, done, doneTokens, true)
 finishFlush(finished, finishedKey, jobPrefix)
 callChunked('HSET', finishedIndexKey(activeKey), indexed)
 readyFlush(ready, readyPrefix, prioritiesKey)

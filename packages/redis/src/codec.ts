@@ -205,7 +205,8 @@ export function encodeSettlement(s: Settlement, hint = '', previousToken?: strin
 /**
  * Appends the entries of a settle call for `settlements` to `args` (see `lua/settle-8.lua`):
  * consecutive jobs of one lease completed with no result and the hint {@link DEFAULT_HINT} (most
- * jobs) as one entry `C, token, k, id1 … idk`, one value per job; any other settlement as `S` and
+ * jobs) as one entry `C, token, k, id1 … idk`, one value per job (an id holding a NUL byte goes as
+ * `S`: the script joins a `C` entry's ids by NUL for its event); any other settlement as `S` and
  * its {@link encodeSettlement} values. `hintOf` is asked once per settlement, in order. A token is
  * sent as `''` when it is the one of the settlement before it.
  */
@@ -219,7 +220,12 @@ export function encodeSettlements(
   let run = -1;
   for (const s of settlements) {
     const hint = hintOf(s);
-    if (s.kind === OutcomeKind.Completed && s.result === undefined && hint === DEFAULT_HINT) {
+    if (
+      s.kind === OutcomeKind.Completed &&
+      s.result === undefined &&
+      hint === DEFAULT_HINT &&
+      !s.id.includes('\0')
+    ) {
       if (run >= 0 && s.token === previousToken) {
         args[run] = (args[run] as number) + 1;
       } else {
@@ -664,7 +670,8 @@ const EVENT_KIND: ReadonlyMap<string, OutcomeKind> = new Map<string, OutcomeKind
 /**
  * Reads one stream entry into its `JobEvent`s: `t` (store time), then per job `i`, `k` (the kind's
  * {@link OutcomeKind} name) and optional `r` (result), `e` (error), `x` (reason), or `c` alone (the id
- * of a job completed with no result). Fields and kinds this version does not know are skipped.
+ * of a job completed with no result), or `C` (the ids of jobs completed with no result, joined by NUL
+ * bytes). Fields and kinds this version does not know are skipped.
  */
 export function readEvents(queue: string, fields: readonly string[]): JobEvent[] {
   const out: JobEvent[] = [];
@@ -700,6 +707,16 @@ export function readEvents(queue: string, fields: readonly string[]): JobEvent[]
         // A job completed with no result, in one field (`lua/includes/events.lua`).
         flush();
         current = { id: value, kind: 'completed' };
+        break;
+      case 'C':
+        // Jobs completed with no result, their ids joined by NUL in one field.
+        flush();
+        current = undefined;
+        for (const id of value.split('\0')) {
+          current = { id, kind: 'completed' };
+          flush();
+        }
+        current = undefined;
         break;
       case 'k':
         if (current) {

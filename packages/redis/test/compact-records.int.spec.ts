@@ -185,11 +185,12 @@ describe('RedisStore: compact records', () => {
     const now = Date.now();
     // Written around the store, under automatic ids far ahead of the queue's: JSON broken, a value
     // not of the compact shape, data holding a NUL byte (which the reserve cannot join: that call's
-    // records are read again by themselves).
-    const [badJson, noShape, nul] = ['900000001', '900000002', '900010300'];
+    // records are read again by themselves), a created-at that is no number.
+    const [badJson, noShape, nul, badCreated] = ['900000001', '900000002', '900010300', '900000003'];
     await redis.admin.hset(bucketOf('q', badJson), badJson, `c\0${now}\0d\0{"to": oops`);
     await redis.admin.hset(bucketOf('q', noShape), noShape, 'garbage');
     await redis.admin.hset(bucketOf('q', nul), nul, `c\0${now}\0d\0"a\0b"`);
+    await redis.admin.hset(bucketOf('q', badCreated), badCreated, 'c\0soon\0d\0{}');
     expect(bucketOf('q', nul)).not.toBe(bucketOf('q', badJson));
     await redis.admin.rpush(keys.readyPrefix + '0', badJson, noShape, nul);
     const [good2] = await add('q', { ok: 2 });
@@ -204,16 +205,25 @@ describe('RedisStore: compact records', () => {
       { id: noShape, reason: expect.stringMatching(/no created-at/) as string },
       { id: nul, reason: expect.stringMatching(/not JSON/) as string },
     ]);
+    // In a call with no record read again: answered as the reserve found it, refused by the client.
+    await redis.admin.rpush(keys.readyPrefix + '0', badCreated);
+    const [good3] = await add('q', { ok: 3 });
+    const second = await firstValueFrom(store.reserve('q', 5, { leaseMs: 10_000 }));
+    expect(second.jobs.map((j) => [j.id, j.data])).toEqual([[good3, { ok: 3 }]]);
+    expect(second.rejected).toEqual([
+      { id: badCreated, reason: expect.stringMatching(/field c is not a number/) as string },
+    ]);
     expect((await store.listJobs('q', JobState.Dead)).map((j) => j.id).sort()).toEqual([
       badJson,
       noShape,
+      badCreated,
       nul,
     ]);
     // Dead-lettered with the value as it was found, in a hash of its own.
     expect(await placeOf('q', noShape)).toBe('own');
     expect(await redis.admin.hgetall(store.keys.job('q', noShape))).toMatchObject({ d: 'garbage', s: 'd' });
     expect(await store.getJob('q', badJson)).toMatchObject({ state: JobState.Dead, data: '{"to": oops' });
-    for (const id of [badJson, noShape, nul]) expect(await placeOf('q', id)).toBe('own');
+    for (const id of [badJson, noShape, nul, badCreated]) expect(await placeOf('q', id)).toBe('own');
   });
 
   it('keeps the records of 10,000 consecutive automatic ids in a bucket, a bulk add spread over the buckets of its ids', async () => {

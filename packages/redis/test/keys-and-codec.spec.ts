@@ -279,6 +279,7 @@ describe('codec', () => {
       done('7', 'u'),
       done('8', 'u'), // its hint is not the default: sent whole
       done('9', 'v'),
+      done('10\0x', 'v'), // a NUL in its id: sent whole (a `C` entry's event joins its ids by NUL)
     ];
     const asked: string[] = [];
     const args: (string | number)[] = ['fixed'];
@@ -290,7 +291,7 @@ describe('codec', () => {
       },
       args,
     );
-    expect(asked).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(asked).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10\0x']);
     expect(args).toEqual([
       'fixed',
       ...['C', 't', 2, '1', '2'],
@@ -301,6 +302,7 @@ describe('codec', () => {
       ...['C', '', 1, '7'],
       ...['S', '8', '', 'completed', '', '', '1|||'],
       ...['C', 'v', 1, '9'],
+      ...['S', '10\0x', '', 'completed', '', '', '|||'],
     ]);
   });
 
@@ -414,6 +416,9 @@ describe('codec', () => {
       '6',
       'k',
       'retrying',
+      // Jobs of one settle entry completed with no result: their ids joined by NUL.
+      'C',
+      '7\0a b\x00009',
     ]);
     expect(events).toEqual([
       { queue: 'q', id: '1', kind: 'completed', at: 100, result: { ok: true } },
@@ -421,6 +426,9 @@ describe('codec', () => {
       { queue: 'q', id: '4', kind: 'completed', at: 100, result: undefined },
       { queue: 'q', id: '5', kind: 'completed', at: 100, result: undefined },
       { queue: 'q', id: '6', kind: 'retrying', at: 100 },
+      { queue: 'q', id: '7', kind: 'completed', at: 100, result: undefined },
+      { queue: 'q', id: 'a b', kind: 'completed', at: 100, result: undefined },
+      { queue: 'q', id: '009', kind: 'completed', at: 100, result: undefined },
     ]);
   });
 

@@ -73,11 +73,46 @@ local function compactWrite(jobPrefix, pairs_)
   end
 end
 
--- The compact values of `ids` (false where none), in order: one HMGET per run of one bucket.
+-- The compact values of `ids` (false where none), in order. Most pops are of one bucket: every id
+-- is read in the first id's bucket (an id of another bucket, or with no compact record, is no
+-- field of it), then the ones of other buckets not found there, one HMGET per run of one bucket.
 local function compactRead(jobPrefix, ids)
   local prefix = compactPrefixOf(jobPrefix)
+  local n = #ids
+  if n == 0 then
+    return {}
+  end
+  if n <= 4000 then
+    local first = compactBucket(ids[1])
+    local values = redis.call('HMGET', prefix .. first, unpack(ids))
+    local others, nOthers, at = nil, 0, nil
+    for k = 1, n do
+      if not values[k] and compactBucket(ids[k]) ~= first then
+        if not others then
+          others, at = {}, {}
+        end
+        nOthers = nOthers + 1
+        others[nOthers] = ids[k]
+        at[nOthers] = k
+      end
+    end
+    local i = 1
+    while i <= nOthers do
+      local b = compactBucket(others[i])
+      local j = i
+      while j < nOthers and compactBucket(others[j + 1]) == b do
+        j = j + 1
+      end
+      local got = redis.call('HMGET', prefix .. b, unpack(others, i, j))
+      for k = i, j do
+        values[at[k]] = got[k - i + 1]
+      end
+      i = j + 1
+    end
+    return values
+  end
   local values = {}
-  local i, n = 1, #ids
+  local i = 1
   while i <= n do
     local b = compactBucket(ids[i])
     local j = i
@@ -158,6 +193,20 @@ end
 -- At most 1,000 keys a DEL (unpack's limit).
 local function recordDelete(jobPrefix, ids)
   local prefix = compactPrefixOf(jobPrefix)
+  local nIds = #ids
+  if nIds == 0 then
+    return 0
+  end
+  -- Most trims are of compact records of one bucket: all of them deleted there first. Otherwise
+  -- the ids are grouped by bucket (the ones deleted already are no fields any more, so none is
+  -- counted twice).
+  local n = 0
+  if nIds <= 4000 then
+    n = redis.call('HDEL', prefix .. compactBucket(ids[1]), unpack(ids))
+    if n == nIds then
+      return n
+    end
+  end
   local byBucket, order = {}, {}
   for _, id in ipairs(ids) do
     local b = compactBucket(id)
@@ -169,7 +218,6 @@ local function recordDelete(jobPrefix, ids)
     end
     list[#list + 1] = id
   end
-  local n = 0
   for _, b in ipairs(order) do
     local list = byBucket[b]
     for i = 1, #list, 4000 do

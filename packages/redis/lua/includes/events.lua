@@ -2,7 +2,9 @@
   Job outcome events on the queue's capped stream. One stream entry carries every outcome of one
   script call (a settle of 500 jobs is one XADD, not 500): fields `t` (store time) once, then per job
   `i` id, `k` kind and optionally `r` result JSON, `e` error JSON, `x` reason; or, for a job completed
-  with no result, `c` id alone (kind completed: two values instead of four). A kind is an outcome
+  with no result, `c` id alone (kind completed: two values instead of four); or, for the jobs of a
+  settle's `C` entry all completed with no result, `C` and their ids joined by NUL bytes (two values
+  for all of them: such ids hold no NUL). A kind is an outcome
   name (`OutcomeKind` in @sluice/core): completed, retrying, dead, snoozed or cancelled (earlier
   versions wrote letters; the client still reads them). The stream is capped with `MAXLEN ~ maxLen`
   entries; 0 disables events.
@@ -36,13 +38,13 @@ local function eventFlush(eventsKey, maxLen, batch, nowS)
   if maxLen <= 0 or #batch == 0 then
     return
   end
-  -- Entries of at most ~4,000 values (unpack limit), each split at a job boundary (an 'i' or 'c'
-  -- field).
+  -- Entries of at most ~4,000 values (unpack limit), each split at a job boundary (an 'i', 'c' or
+  -- 'C' field).
   local start = 1
   while start <= #batch do
     local stop = math.min(#batch, start + 3999)
     if stop < #batch then
-      while stop > start and batch[stop + 1] ~= 'i' and batch[stop + 1] ~= 'c' do
+      while stop > start and batch[stop + 1] ~= 'i' and batch[stop + 1] ~= 'c' and batch[stop + 1] ~= 'C' do
         stop = stop - 1
       end
     end

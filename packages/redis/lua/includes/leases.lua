@@ -57,8 +57,8 @@ end
 -- Leases `ids` under `token` until `deadline`.
 local function leaseOpen(activeKey, token, ids, deadline, workerId)
   local pairs_ = { '', LEASE_INDEX_PLACEHOLDER }
-  for i, id in ipairs(ids) do
-    pairs_[2 * i + 1] = id
+  for i = 1, #ids do
+    pairs_[2 * i + 1] = ids[i]
     pairs_[2 * i + 2] = token
   end
   callChunked('HSET', leaseJobsKey(activeKey), pairs_)
@@ -93,21 +93,42 @@ local function leaseTokenOf(activeKey, id)
   return redis.call('HGET', leaseJobsKey(activeKey), id)
 end
 
+-- Deletes the index entries of `ids` (each listed once: held by a lease); returns how many there
+-- were. A settle deletes them first and counts: fewer than it listed means an id came twice.
+local function leaseUnindex(activeKey, ids)
+  local n = 0
+  local key = leaseJobsKey(activeKey)
+  for i = 1, #ids, 4000 do
+    n = n + redis.call('HDEL', key, unpack(ids, i, math.min(i + 3999, #ids)))
+  end
+  return n
+end
+
 -- Releases `ids`, each held by the lease of the same index in `tokens`; a lease with no job left
--- is deleted.
-local function leaseRelease(activeKey, ids, tokens)
+-- is deleted. `unindexed`: the caller deleted their index entries already (leaseUnindex).
+local function leaseRelease(activeKey, ids, tokens, unindexed)
   if #ids == 0 then
     return
   end
-  callChunked('HDEL', leaseJobsKey(activeKey), ids)
+  if not unindexed then
+    callChunked('HDEL', leaseJobsKey(activeKey), ids)
+  end
+  -- Jobs per lease: the jobs of one lease come together, so a run of one token is counted without
+  -- a lookup per job.
   local perToken, order = {}, {}
-  for i = 1, #ids do
+  local i, n = 1, #ids
+  while i <= n do
     local t = tokens[i]
+    local j = i
+    while j < n and tokens[j + 1] == t do
+      j = j + 1
+    end
     if not perToken[t] then
       perToken[t] = 0
       order[#order + 1] = t
     end
-    perToken[t] = perToken[t] + 1
+    perToken[t] = perToken[t] + (j - i + 1)
+    i = j + 1
   end
   for _, t in ipairs(order) do
     local key = leaseKey(activeKey, t)
