@@ -129,7 +129,9 @@ if not moreLimits or not groupConcurrency or not groupLimitAllowed or not groupL
   return -2
 end
 
-local now = storeNow()
+-- Numbers given to redis.call are printed with %.17g (each costs more than a small command): the
+-- store time and constants go as strings where a script call runs them every time.
+local now, nowS = storeNowS()
 local reclaimed = 0
 if parkId ~= '' and cancelSeq ~= '' then
   reclaimed = parkCancel(activeKey, parkId, cancelSeq)
@@ -139,14 +141,14 @@ if redis.call('HGET', settingsKey, 'p') == '1' or n == 0 then
   return { redis.call('HGET', settingsKey, 'p') == '1' and 1 or 0, now, -1, -1, '', 0, 0, '', 0, 0, reclaimed, 0 }
 end
 
-promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
-groupPromoteLimited(groupPrefix, now, maxPromote, readyPrefix, prioritiesKey)
+promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, nowS, ARGV[5])
+groupPromoteLimited(groupPrefix, nowS, ARGV[5], readyPrefix, prioritiesKey)
 
 local want = n
 -- Fill: until the head job has been ready fillWaitMs, reserve nothing while fewer than fillCount are
 -- ready, and otherwise only whole multiples of fillCount.
 if fillCount > 0 then
-  local top = redis.call('ZRANGE', prioritiesKey, 0, 0)
+  local top = redis.call('ZRANGE', prioritiesKey, '0', '0')
   local head = top[1] and redis.call('LINDEX', readyPrefix .. top[1], 0)
   if head then
     local t = redis.call('HMGET', jobPrefix .. head, 'y', 'r', 'c')
@@ -402,7 +404,7 @@ end
 local got = #popped
 local token = ''
 if got > 0 then
-  token = string.format('%d.%d.%d', redis.call('HINCRBY', countersKey, 'tk', 1), now, got)
+  token = string.format('%d.%d.%d', redis.call('HINCRBY', countersKey, 'tk', '1'), now, got)
 end
 local deadline = tostring(now + leaseMs)
 -- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
@@ -505,7 +507,7 @@ end
 if retryAfter < 0 and capped and got < n then
   nextCheck = capCheckMs
 elseif retryAfter < 0 and got < n then
-  local nextDue = redis.call('ZRANGE', scheduledKey, 0, 0, 'WITHSCORES')
+  local nextDue = redis.call('ZRANGE', scheduledKey, '0', '0', 'WITHSCORES')
   local dueAt = tonumber(nextDue[2])
   local groupAt = groupNextLimited(groupPrefix)
   if groupAt and (not dueAt or groupAt < dueAt) then

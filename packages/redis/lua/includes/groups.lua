@@ -189,9 +189,10 @@ end
 
 -- Groups held back by their rate limit whose time has come (at most `max`) get a turn again.
 -- Returns how many were promoted.
+-- `now` and `max` may be given as strings (see promoteDue).
 local function groupPromoteLimited(gp, now, max, readyPrefix, prioritiesKey)
   local key = gp .. 'd'
-  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, max)
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', '0', max)
   for _, g in ipairs(due) do
     redis.call('ZREM', key, g)
     if redis.call('HDEL', gp .. 's:' .. g, 'l') == 1 then
@@ -203,7 +204,7 @@ end
 
 -- The store time the first group held back by its rate limit is due, or nil.
 local function groupNextLimited(gp)
-  local first = redis.call('ZRANGE', gp .. 'd', 0, 0, 'WITHSCORES')
+  local first = redis.call('ZRANGE', gp .. 'd', '0', '0', 'WITHSCORES')
   return tonumber(first[2])
 end
 

@@ -20,8 +20,10 @@ local function promoteOne(jobPrefix, readyPrefix, prioritiesKey, groupPrefix, id
   end
 end
 
+-- `now` and `max` may be given as strings (a number given to redis.call is printed with %.17g,
+-- several times the cost of the rest of the call when nothing is due).
 local function promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, max)
-  local due = redis.call('ZRANGEBYSCORE', scheduledKey, '-inf', now, 'LIMIT', 0, max)
+  local due = redis.call('ZRANGEBYSCORE', scheduledKey, '-inf', now, 'LIMIT', '0', max)
   if #due == 0 then
     return 0
   end

@@ -52,7 +52,7 @@ end
 -- caller loops). Returns an empty table when nothing is ready.
 local function readyPop(prioritiesKey, readyPrefix, count)
   while true do
-    local top = redis.call('ZRANGE', prioritiesKey, 0, 0)
+    local top = redis.call('ZRANGE', prioritiesKey, '0', '0')
     if #top == 0 then
       return {}
     end
