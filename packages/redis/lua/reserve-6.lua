@@ -406,7 +406,7 @@ local token = ''
 if got > 0 then
   token = string.format('%d.%d.%d', redis.call('HINCRBY', countersKey, 'tk', '1'), now, got)
 end
-local deadline = tostring(now + leaseMs)
+local deadline = string.format('%d', now + leaseMs) -- not tostring: %.14g costs three times more
 -- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
 local reply = { 0, now, -1, -1, token, got }
 local r = 6

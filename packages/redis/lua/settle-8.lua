@@ -431,5 +431,5 @@ for i = 1, #counts, 2 do
   end
 end
 bumpHistory(historyPrefix, historyTtlMs, now, completed, failed)
-eventFlush(eventsKey, eventsMaxLen, events, nowS)
+eventFlush(eventsKey, eventsMaxLen, events, nowS, ARGV[4])
 return { now, table.concat(codes) }

@@ -34,10 +34,13 @@ local function eventAdd(batch, id, kind, f1, v1, f2, v2)
   end
 end
 
-local function eventFlush(eventsKey, maxLen, batch, nowS)
+-- `maxLenS`, if given, is maxLen as the caller received it (a string: redis.call prints a number
+-- with %.17g, which costs more than a small command).
+local function eventFlush(eventsKey, maxLen, batch, nowS, maxLenS)
   if maxLen <= 0 or #batch == 0 then
     return
   end
+  maxLenS = maxLenS or maxLen
   -- Entries of at most ~4,000 values (unpack limit), each split at a job boundary (an 'i', 'c' or
   -- 'C' field).
   local start = 1
@@ -48,7 +51,7 @@ local function eventFlush(eventsKey, maxLen, batch, nowS)
         stop = stop - 1
       end
     end
-    redis.call('XADD', eventsKey, 'MAXLEN', '~', maxLen, '*', 't', nowS, unpack(batch, start, stop))
+    redis.call('XADD', eventsKey, 'MAXLEN', '~', maxLenS, '*', 't', nowS, unpack(batch, start, stop))
     start = stop + 1
   end
 end

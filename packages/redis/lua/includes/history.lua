@@ -7,7 +7,8 @@ local function bumpHistory(historyPrefix, ttlMs, now, completed, failed)
   if completed == 0 and failed == 0 then
     return
   end
-  local key = historyPrefix .. (math.floor(now / 60000) * 60000)
+  -- '%d': a number joined to a string as is is printed with %.14g, several times slower.
+  local key = historyPrefix .. string.format('%d', math.floor(now / 60000) * 60000)
   local created = false
   if completed > 0 and redis.call('HINCRBY', key, 'c', completed) == completed then
     created = true
