@@ -73,46 +73,10 @@ local function compactWrite(jobPrefix, pairs_)
   end
 end
 
--- The compact values of `ids` (false where none), in order. Most pops are of one bucket: every id
--- is read in the first id's bucket (an id of another bucket, or with no compact record, is no
--- field of it), then the ones of other buckets not found there, one HMGET per run of one bucket.
-local function compactRead(jobPrefix, ids)
-  local prefix = compactPrefixOf(jobPrefix)
-  local n = #ids
-  if n == 0 then
-    return {}
-  end
-  if n <= 4000 then
-    local first = compactBucket(ids[1])
-    local values = redis.call('HMGET', prefix .. first, unpack(ids))
-    local others, nOthers, at = nil, 0, nil
-    for k = 1, n do
-      if not values[k] and compactBucket(ids[k]) ~= first then
-        if not others then
-          others, at = {}, {}
-        end
-        nOthers = nOthers + 1
-        others[nOthers] = ids[k]
-        at[nOthers] = k
-      end
-    end
-    local i = 1
-    while i <= nOthers do
-      local b = compactBucket(others[i])
-      local j = i
-      while j < nOthers and compactBucket(others[j + 1]) == b do
-        j = j + 1
-      end
-      local got = redis.call('HMGET', prefix .. b, unpack(others, i, j))
-      for k = i, j do
-        values[at[k]] = got[k - i + 1]
-      end
-      i = j + 1
-    end
-    return values
-  end
+-- The compact values of `ids` (false where none), in order: one HMGET per run of one bucket.
+local function compactReadRuns(prefix, ids)
   local values = {}
-  local i = 1
+  local i, n = 1, #ids
   while i <= n do
     local b = compactBucket(ids[i])
     local j = i
@@ -124,6 +88,32 @@ local function compactRead(jobPrefix, ids)
       values[k] = got[k - i + 1]
     end
     i = j + 1
+  end
+  return values
+end
+
+-- The compact values of `ids` (false where none), in order. Most pops are of one bucket: every id
+-- is read in the first id's bucket (an id of another bucket, or with no compact record, is no
+-- field of it), then the ones of other buckets not found there, by runs (compactReadRuns).
+local function compactRead(jobPrefix, ids)
+  local prefix = compactPrefixOf(jobPrefix)
+  local n = #ids
+  if n == 0 or n > 4000 then
+    return compactReadRuns(prefix, ids)
+  end
+  local first = compactBucket(ids[1])
+  local values = redis.call('HMGET', prefix .. first, unpack(ids))
+  local others, at = {}, {}
+  for k = 1, n do
+    if not values[k] and compactBucket(ids[k]) ~= first then
+      others[#others + 1] = ids[k]
+      at[#at + 1] = k
+    end
+  end
+  if #others > 0 then
+    for k, v in ipairs(compactReadRuns(prefix, others)) do
+      values[at[k]] = v
+    end
   end
   return values
 end

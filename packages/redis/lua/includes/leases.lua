@@ -96,12 +96,7 @@ end
 -- Deletes the index entries of `ids` (each listed once: held by a lease); returns how many there
 -- were. A settle deletes them first and counts: fewer than it listed means an id came twice.
 local function leaseUnindex(activeKey, ids)
-  local n = 0
-  local key = leaseJobsKey(activeKey)
-  for i = 1, #ids, 4000 do
-    n = n + redis.call('HDEL', key, unpack(ids, i, math.min(i + 3999, #ids)))
-  end
-  return n
+  return callChunked('HDEL', leaseJobsKey(activeKey), ids)
 end
 
 -- Releases `ids`, each held by the lease of the same index in `tokens`; a lease with no job left
