@@ -81,7 +81,7 @@
 
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
-      jobCount, jobCount × id, partCount, the records (the record before the lease: its attempt
+      jobCount, partCount, the jobs' ids and records (the record before the lease: its attempt
       field is one behind) as one string, as described where the reply is built,
       missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
@@ -410,21 +410,23 @@ local deadline = string.format('%d', now + leaseMs) -- not tostring: %.14g costs
 -- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
 local reply = { 0, now, -1, -1, token, got }
 local r = 6
--- The leased jobs are answered as their ids, one value each, then partCount and one string: for
--- each job in order, the number n of its record's field and value strings as HGETALL gave them,
--- then those n strings, all joined by NUL bytes (one reply value per job and one for the call,
--- instead of three per job: each reply value costs this script and the client more than its bytes).
--- The client splits it and finds partCount strings; a record holding a NUL byte (Sluice writes
--- none: payloads are JSON text, where a NUL is escaped; another writer may) splits into more, and
--- the client reads the call's records again by themselves (HGETALL), rather than this script
--- looking for NUL bytes in every record. Written out in the loop, as the group lookup above: a
+-- The leased jobs are answered as partCount and one string: for each job in order, its id, the
+-- number n of its record's field and value strings as HGETALL gave them, then those n strings, all
+-- joined by NUL bytes (two reply values for the call instead of one or three per job: each reply
+-- value costs this script and the client more than its bytes). The client splits it and finds
+-- partCount strings; an id or a record holding a NUL byte (Sluice writes none in records: payloads
+-- are JSON text, where a NUL is escaped; another writer may, and a caller may choose such an id)
+-- splits into more, and the client reads the ids from the lease (includes/leases.lua) and the
+-- call's records again by themselves (HGETALL), rather than this script looking for NUL bytes in
+-- every id and record. Written out in the loop, as the group lookup above: a
 -- helper call per job cost more than its body. A record of 4 strings (data and created-at: a job
 -- with every default) takes the constant '4' (a number made text costs more than a lookup).
 local records = {}
 local m = 0
 local parts = 0
 for i = 1, got do
-  reply[r + i] = popped[i]
+  m = m + 1
+  records[m] = popped[i]
   local v = poppedV[i]
   if v then
     -- A compact record's value is its two fields as this reply joins them; one that is not (written
@@ -438,11 +440,11 @@ for i = 1, got do
     if c1 == 99 and c2 == 0 and string.find(v, '\0d\0', 4, true) then
       records[m - 1] = '4'
       records[m] = v
-      parts = parts + 5
+      parts = parts + 6
     else
       records[m - 1] = '2'
       records[m] = 'd\0' .. v
-      parts = parts + 3
+      parts = parts + 4
     end
   else
     local f = poppedF[i]
@@ -453,10 +455,9 @@ for i = 1, got do
       m = m + 1
       records[m] = table.concat(f, '\0')
     end
-    parts = parts + 1 + k
+    parts = parts + 2 + k
   end
 end
-r = r + got
 reply[r + 1] = parts
 reply[r + 2] = table.concat(records, '\0')
 r = r + 2

@@ -391,41 +391,42 @@ export function readJobFields(r: Reply): JobFields {
 }
 
 /**
- * Reads the jobs a reserve leased as it answers them (`lua/reserve-6.lua`): `count` ids, then the
- * number of strings that follow and one string of them joined by NUL bytes: for each job in order,
- * the number n of its record's field and value strings, then those n strings. Keeps only the fields
- * of {@link JobFields} (one small object of a fixed shape per job). `fields` is `undefined` for
- * every job when the string splits into more than it has: a field or value holds a NUL byte, and
- * the records must be read again by themselves ({@link jobFieldsOf}).
+ * Reads the jobs a reserve leased as it answers them (`lua/reserve-6.lua`): the number of strings
+ * that follow and one string of them joined by NUL bytes: for each of the `count` jobs in order, its
+ * id, the number n of its record's field and value strings, then those n strings. Keeps only the
+ * fields of {@link JobFields} (one small object of a fixed shape per job). When the string splits
+ * into more strings than it has (an id, a field or a value holds a NUL byte), `ids` is `undefined`
+ * and so is every job's `fields`: the caller reads the lease's ids and the records again by
+ * themselves ({@link jobFieldsOf}).
  */
 export function readLeasedRecords(
   r: Reply,
   count: number,
-): { readonly ids: string[]; readonly fields: (JobFields | undefined)[] } {
-  const ids = new Array<string>(count);
-  for (let i = 0; i < count; i++) ids[i] = r.str();
+): { readonly ids: string[] | undefined; readonly fields: (JobFields | undefined)[] } {
   const total = r.int();
   const joined = r.str();
   const fields = new Array<JobFields | undefined>(count);
-  if (count === 0 && total === 0 && joined === '') return { ids, fields };
+  if (count === 0 && total === 0 && joined === '') return { ids: [], fields };
   const parts = joined.split('\0');
-  if (parts.length > total) return { ids, fields };
+  if (parts.length > total) return { ids: undefined, fields };
   if (parts.length !== total) {
-    throw r.malformed(`${count} records of ${total} strings joined by NUL split into ${parts.length}`);
+    throw r.malformed(`${count} jobs of ${total} strings joined by NUL split into ${parts.length}`);
   }
+  const ids = new Array<string>(count);
   let at = 0;
   for (let i = 0; i < count; i++) {
-    const head = parts[at] as string;
+    const head = parts[at + 1];
     const n = head === '4' ? 4 : Number(head);
-    if (!(Number.isInteger(n) && n >= 0 && n % 2 === 0 && at + 1 + n <= total)) {
-      throw r.malformed(`record ${i + 1} of ${count} claims ${head} strings`);
+    if (!(Number.isInteger(n) && n >= 0 && n % 2 === 0 && at + 2 + n <= total)) {
+      throw r.malformed(`job ${i + 1} of ${count} claims ${String(head)} strings`);
     }
-    at++;
+    ids[i] = parts[at] as string;
+    at += 2;
     const f: JobFields = {};
     for (const end = at + n; at < end; at += 2) keepJobField(f, parts[at] as string, parts[at + 1] as string);
     fields[i] = f;
   }
-  if (at !== total) throw r.malformed(`${count} records hold ${at} of ${total} strings`);
+  if (at !== total) throw r.malformed(`${count} jobs hold ${at} of ${total} strings`);
   return { ids, fields };
 }
 

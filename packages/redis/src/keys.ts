@@ -102,6 +102,15 @@ export function compactBucketKey(keys: Pick<QueueKeys, 'compactPrefix'>, id: str
   return keys.compactPrefix + (id.length > 4 ? id.slice(0, -4) : '');
 }
 
+/**
+ * The ids a lease holds, as `leaseOpen` of `lua/includes/leases.lua` keeps them: a lease of one job
+ * keeps its id in field `i` of its hash (`key`); a lease of several, in the list `list`.
+ */
+export function leaseIdKeys(keys: Pick<QueueKeys, 'active'>, token: string): { key: string; list: string } {
+  const key = `${keys.active}:t:${token}`;
+  return { key, list: `${key}:i` };
+}
+
 const LIMITER_SUFFIX = 'rl:';
 const QUEUES_SUFFIX = 'queues';
 /** `~` cannot start a queue name, so this tag never meets a queue's keys. */

@@ -94,7 +94,7 @@ import {
 import { Connections, type RedisConnection } from './connection';
 import { escapeGlob } from './delete-prefix';
 import { NotReplicatedError, RedisScriptError, toStoreError } from './errors';
-import { compactBucketKey, KeyBuilder, type QueueKeys } from './keys';
+import { compactBucketKey, KeyBuilder, leaseIdKeys, type QueueKeys } from './keys';
 import { PubSub } from './pubsub';
 import { SettleHints } from './settle-hints';
 import {
@@ -563,14 +563,9 @@ export class RedisStore implements Store {
       for (let i = reply.int(); i > 0; i--) slotsRead.push({ at: reply.int(), size: reply.int() });
       const reclaimed = reply.int();
       const parked = reply.int();
-      const fields = await this.readAgain(keys, records);
-      const { jobs, malformed, wellFormed } = decodeLeased<T>(
-        queue,
-        records.ids,
-        fields,
-        lease,
-        this.settleHints,
-      );
+      const ids = records.ids ?? (await this.leaseIds(keys, token, count));
+      const fields = await this.readAgain(keys, ids, records.fields);
+      const { jobs, malformed, wellFormed } = decodeLeased<T>(queue, ids, fields, lease, this.settleHints);
       // Each slot's jobs, in order (dead-lettered ones left out).
       const slots: LimitSlot[] = [];
       let position = 0;
@@ -597,6 +592,27 @@ export class RedisStore implements Store {
   }
 
   /**
+   * The ids of a lease just opened, in the order the reserve leased them, for a reserve whose answer
+   * could not carry them joined (one of them, or of their records, holds a NUL byte).
+   */
+  private async leaseIds(keys: QueueKeys, token: string, count: number): Promise<string[]> {
+    const { key, list } = leaseIdKeys(keys, token);
+    const main = this.connections.main;
+    const ids =
+      count === 1
+        ? [await this.command(keys.queue, () => main.hget(key, 'i'))]
+        : await this.command(keys.queue, () => main.lrange(list, 0, -1));
+    if (ids.length !== count || ids.some((id) => id === null)) {
+      throw new RedisScriptError(
+        this.scripts.reserve.versionedName,
+        `the lease ${token} holds ${ids.length} ids where the reserve leased ${count}`,
+        { queue: keys.queue },
+      );
+    }
+    return ids as string[];
+  }
+
+  /**
    * The fields of each leased record: reads again by itself (`HGETALL`, or for a compact record its
    * field of the compact hash, `lua/includes/compact.lua`) each one the reserve's answer could not
    * carry joined (all of a call's, when one holds a NUL byte, which Sluice does not write), in
@@ -604,9 +620,9 @@ export class RedisStore implements Store {
    */
   private async readAgain(
     keys: QueueKeys,
-    records: { readonly ids: readonly string[]; readonly fields: (JobFields | undefined)[] },
+    ids: readonly string[],
+    fields: (JobFields | undefined)[],
   ): Promise<JobFields[]> {
-    const { ids, fields } = records;
     const reads: Promise<void>[] = [];
     for (let i = 0; i < fields.length; i++) {
       if (fields[i] !== undefined) continue;

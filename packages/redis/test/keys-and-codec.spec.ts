@@ -152,10 +152,11 @@ describe('codec', () => {
   it("reads the fields a worker needs from a reserve's leased records, skipping the rest, then the next value", () => {
     const strings = ['d', '{"n":1}', 'k', 'old-token', 'e1', '{"message":"x"}', 'a', '2', 'G', 'g1'];
     const plain = ['d', '"p"', 'c', '5'];
-    // The ids, then how many strings follow, then each record's count and strings, all joined by NUL.
-    const joined = (...records: string[][]): string =>
-      records.map((r) => [String(r.length), ...r].join('\0')).join('\0');
-    const reply = new Reply(['7', '8', 16, joined(strings, plain), 'next'], 'reserve');
+    // How many strings follow, then each job's id, its record's count and strings, all joined by NUL.
+    const nul = (...strings: string[]): string => strings.join('\0');
+    const joined = (...jobs: [string, string[]][]): string =>
+      jobs.map(([id, r]) => [id, String(r.length), ...r].join('\0')).join('\0');
+    const reply = new Reply([18, joined(['7', strings], ['8', plain]), 'next'], 'reserve');
     const {
       ids,
       fields: [fields, second],
@@ -164,30 +165,36 @@ describe('codec', () => {
     expect(fields).toEqual({ d: '{"n":1}', a: '2', G: 'g1' });
     expect(second).toEqual({ d: '"p"', c: '5' });
     expect(reply.str()).toBe('next');
-    // No jobs: no ids, no strings.
+    // No jobs: no strings.
     const none = new Reply([0, '', 'next'], 'reserve');
     expect(readLeasedRecords(none, 0)).toEqual({ ids: [], fields: [] });
     expect(none.str()).toBe('next');
     // A record of no strings (its count alone) next to others.
-    expect(readLeasedRecords(new Reply(['1', '2', 6, joined([], plain)], 'reserve'), 2).fields).toEqual([
-      {},
-      { d: '"p"', c: '5' },
-    ]);
-    // A record holding a NUL splits into more strings than there are: every record of the call is to
-    // be read again by itself (`undefined`), and the reply goes on after them.
-    const withNul = new Reply(['7', '8', 18, joined([...strings, 'n', 'a\0b'], plain), 'next'], 'reserve');
-    expect(readLeasedRecords(withNul, 2)).toEqual({ ids: ['7', '8'], fields: [undefined, undefined] });
+    expect(readLeasedRecords(new Reply([8, joined(['1', []], ['2', plain])], 'reserve'), 2)).toEqual({
+      ids: ['1', '2'],
+      fields: [{}, { d: '"p"', c: '5' }],
+    });
+    // A record or an id holding a NUL splits into more strings than there are: the ids are to be read
+    // from the lease and every record of the call again by itself (`undefined`), and the reply goes
+    // on after them.
+    const withNul = new Reply(
+      [20, joined(['7', [...strings, 'n', 'a\0b']], ['8', plain]), 'next'],
+      'reserve',
+    );
+    expect(readLeasedRecords(withNul, 2)).toEqual({ ids: undefined, fields: [undefined, undefined] });
     expect(withNul.str()).toBe('next');
+    const idWithNul = new Reply([6, joined(['a\0b', plain])], 'reserve');
+    expect(readLeasedRecords(idWithNul, 1)).toEqual({ ids: undefined, fields: [undefined] });
     // Fewer strings than the count given, or counts that do not add up: the reply is malformed.
-    expect(() => readLeasedRecords(new Reply(['7', 5, '4\0d\0x\0y'], 'reserve'), 1)).toThrow(
-      /malformed reply: 1 records of 5 strings joined by NUL split into 4/,
+    expect(() => readLeasedRecords(new Reply([6, nul('7', '4', 'd', 'x', 'y')], 'reserve'), 1)).toThrow(
+      /malformed reply: 1 jobs of 6 strings joined by NUL split into 5/,
     );
-    expect(() => readLeasedRecords(new Reply(['7', 5, '3\0d\0x\0c\0y'], 'reserve'), 1)).toThrow(
-      /malformed reply: record 1 of 1 claims 3 strings/,
+    expect(() => readLeasedRecords(new Reply([6, nul('7', '3', 'd', 'x', 'c', 'y')], 'reserve'), 1)).toThrow(
+      /malformed reply: job 1 of 1 claims 3 strings/,
     );
-    expect(() => readLeasedRecords(new Reply(['7', 6, '2\0d\0x\0c\0y\0z'], 'reserve'), 1)).toThrow(
-      /malformed reply: 1 records hold 3 of 6 strings/,
-    );
+    expect(() =>
+      readLeasedRecords(new Reply([7, nul('7', '2', 'd', 'x', 'c', 'y', 'z')], 'reserve'), 1),
+    ).toThrow(/malformed reply: 1 jobs hold 4 of 7 strings/);
     // A record read by itself (HGETALL), kept the same way.
     expect(jobFieldsOf({ d: '{"n":1}', k: 'old-token', a: '2', G: 'g1', n: 'a\0b' })).toEqual({
       ...fields,
@@ -317,7 +324,7 @@ describe('codec', () => {
     expect(settleHint({ d: '{}', c: '1' })).toBe('|||');
     expect(settleHint({ d: '{}', c: '1', a: '2', p: '-3', R: 'c10a500', G: 'a|b' })).toBe('2|-3|c10a500|a|b');
     // The record as the reserve answers it keeps R for the hint (and nothing else unknown).
-    const reply = Reply.of(['1', 7, '6\0R\0n\0G\0g\0x\0y'], 'test');
+    const reply = Reply.of([8, ['1', '6', 'R', 'n', 'G', 'g', 'x', 'y'].join('\0')], 'test');
     expect(readLeasedRecords(reply, 1).fields).toEqual([{ R: 'n', G: 'g' }]);
   });
 

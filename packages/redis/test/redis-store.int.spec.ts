@@ -365,6 +365,32 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(results.every((r) => r.applied)).toBe(true);
   });
 
+  it('leases jobs whose ids hold a NUL byte, alone and next to others, and settles them', async () => {
+    await firstValueFrom(
+      store.enqueue([
+        { queue: 'q', data: 1, id: 'one\0' },
+        { queue: 'q', data: 2, id: 'a\0b' },
+        { queue: 'q', data: 3, id: 'plain' },
+      ]),
+    );
+    // A reserve of one job (its lease keeps the id in a field) and one of two (in a list): the
+    // answers cannot carry these ids joined by NUL, so the ids come from the leases just opened.
+    const alone = await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }));
+    const two = await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }));
+    expect([...alone.rejected, ...two.rejected]).toEqual([]);
+    expect(alone.jobs.map((j) => [j.id, j.data])).toEqual([['one\0', 1]]);
+    expect(two.jobs.map((j) => [j.id, j.data])).toEqual([
+      ['a\0b', 2],
+      ['plain', 3],
+    ]);
+    const jobs = [...alone.jobs, ...two.jobs];
+    const results = await firstValueFrom(store.settle(jobs.map((j) => completed(j, j.data))));
+    expect(results.every((r) => r.applied)).toBe(true);
+    for (const job of jobs) {
+      expect(await store.getJob('q', job.id)).toMatchObject({ state: JobState.Completed, result: job.data });
+    }
+  });
+
   it('settles the jobs of several leases in one call, each under its own token', async () => {
     await firstValueFrom(store.enqueue([1, 2, 3, 4, 5].map((n) => ({ queue: 'q', data: n }))));
     const a = (await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }))).jobs;
