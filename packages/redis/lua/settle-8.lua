@@ -236,8 +236,8 @@ local keepFinished = queueRetention ~= 'n'
 local runLeft = 0
 local started = nil
 -- The finished index's entries of the jobs completed here on the fast path (includes/leases.lua):
--- id, '<finish>|<start>' pairs, the value the same for all of a lease's jobs.
-local indexed, nIndexed, indexValue = {}, 0, nil
+-- id, '<finish>|<start>' pairs, the value the same for all of a lease's jobs, after its placeholder.
+local indexed, nIndexed, indexValue = { '', HASH_TABLE_PLACEHOLDER }, 2, nil
 -- The `C` entry being read: its first id's place in ARGV, its first settlement's number, its size
 -- and how many of its jobs were applied. When all were, its event is one field `C`, the ids joined
 -- by NUL straight from ARGV (the client sends a job whose id holds a NUL byte as `S`); else each
@@ -412,7 +412,9 @@ end
 
 leaseRelease(activeKey, done, doneTokens, true)
 finishFlush(finished, finishedKey, jobPrefix)
-callChunked('HSET', finishedIndexKey(activeKey), indexed)
+if nIndexed > 2 then
+  callChunked('HSET', finishedIndexKey(activeKey), indexed)
+end
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)
 if hadReady == false and redis.call('EXISTS', prioritiesKey) == 1 then

@@ -560,7 +560,7 @@ describe('RedisStore (one node): beyond the contract', () => {
     );
     // No record was written as its job finished; the index holds each finish.
     for (const j of jobs) expect(await redis.admin.hexists(q.jobPrefix + j.id, 's')).toBe(0);
-    expect(await redis.admin.hlen(index)).toBe(5);
+    expect(await redis.admin.hlen(index)).toBe(5 + 1); // and the placeholder (field '')
     const record = await store.getJob('fast', first!.id);
     expect(record).toMatchObject({
       state: JobState.Completed,
@@ -584,9 +584,9 @@ describe('RedisStore (one node): beyond the contract', () => {
     // Retention trims records and their entries together.
     await store.setQueueConfig('fast', { retention: { keep: 'count', count: 2 } });
     expect((await store.stats('fast')).counts.completed).toBe(2);
-    expect((await redis.admin.hkeys(index)).sort()).toEqual([jobs[3]!.id, jobs[4]!.id].sort());
+    expect((await redis.admin.hkeys(index)).sort()).toEqual(['', jobs[3]!.id, jobs[4]!.id].sort());
     expect(await store.purge('fast', 'completed')).toBe(2);
-    expect(await redis.admin.exists(index)).toBe(0);
+    expect(await redis.admin.hkeys(index)).toEqual(['']); // its placeholder alone
   });
 
   it('trims jobs finished in the finished index by age, reading their finish times there', async () => {
@@ -602,7 +602,7 @@ describe('RedisStore (one node): beyond the contract', () => {
     // The settle's trim popped the old job (its finish older than 150 ms) and kept the new one.
     expect(await store.getJob('aged', old!.id)).toBeUndefined();
     expect(await store.getJob('aged', recent!.id)).toMatchObject({ state: JobState.Completed });
-    expect(await redis.admin.hkeys(`${q.active}:f`)).toEqual([recent!.id]);
+    expect((await redis.admin.hkeys(`${q.active}:f`)).sort()).toEqual(['', recent!.id].sort());
     expect((await store.stats('aged')).counts.completed).toBe(1);
   });
 
@@ -652,6 +652,19 @@ describe('RedisStore (one node): beyond the contract', () => {
     );
     expect(results.map((r) => r.applied)).toEqual([true, true, true, true, true, true]);
     expect(a.map((j) => j.id).sort()).toEqual(again.map((j) => j.id).sort());
+  });
+
+  it('keeps the finished index out of the listpack encoding, however few jobs it holds', async () => {
+    const keys = store.keys.queue('q');
+    await firstValueFrom(store.enqueue([{ queue: 'q', data: 1 }]));
+    const [job] = (await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }))).jobs;
+    await firstValueFrom(store.settle([completed(job!, undefined)]));
+    // The job's entry and the placeholder, which no listing, lookup or trim takes for a job.
+    expect(await redis.admin.hlen(`${keys.active}:f`)).toBe(2);
+    expect(await redis.admin.object('ENCODING', `${keys.active}:f`)).toBe('hashtable');
+    expect(await store.getJob('q', job!.id)).toMatchObject({ state: JobState.Completed, attempt: 1 });
+    expect((await store.listJobs('q', JobState.Completed)).map((j) => j.id)).toEqual([job!.id]);
+    expect((await store.stats('q')).counts.completed).toBe(1);
   });
 
   it('holds the jobs of one reserve call under one lease, without writing their records', async () => {
