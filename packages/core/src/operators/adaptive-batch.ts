@@ -1,5 +1,6 @@
-import { from, type Observable, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { from, type Observable, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
+import { afterTurn } from '../util/after-turn';
 import { concurrencyLoop, type Overflow } from './concurrency-loop';
 
 /** What {@link adaptiveBatch} does with an item that arrives while its buffer is full. */
@@ -29,6 +30,14 @@ export interface AdaptiveBatchConfig<T = unknown> {
   readonly overflow?: AdaptiveBatchOverflow;
   /** Called with every item dropped by `overflow`. Default: none. If it throws, the output errors. */
   readonly onDrop?: (dropped: T) => void;
+  /**
+   * Gathers the items that arrive in one turn into one write: an item that finds a free write slot
+   * waits until the end of the current turn of the event loop (a `setImmediate`), or, on a scheduler
+   * that keeps virtual time (a `TestScheduler`, or `asyncScheduler` inside `TestScheduler.run`), for
+   * a task of this scheduler at the current frame. Default: none (an item that finds a free slot is
+   * written at once).
+   */
+  readonly gather?: SchedulerLike;
 }
 
 /**
@@ -58,6 +67,10 @@ export interface AdaptiveBatchConfig<T = unknown> {
  *   `'error'` errors the output with a {@link BufferOverflowError}, `'drop-oldest'` drops the oldest
  *   waiting item, `'drop-newest'` drops the arriving one.
  * - `onDrop` (default: none): called with each item dropped by `overflow`.
+ * - `gather` (default: none): a scheduler; an item that finds a free slot then waits for the end of
+ *   the current turn (on a virtual-time scheduler, a task at the current frame), and the items that
+ *   arrive meanwhile go in the same write: results that finish together in one turn (a reserve's
+ *   jobs run by synchronous handlers) cost one write, not a write of the first and one of the rest.
  *
  * The output emits every value the write observables emit, as `mergeMap` does. A write starts when
  * `write(batch)` is subscribed and ends when it completes. A write that errors (or a `write` that
@@ -100,7 +113,7 @@ export function adaptiveBatch<T = unknown, R = unknown>(
   write: (batch: T[]) => ObservableInput<R>,
   config: AdaptiveBatchConfig<T>,
 ): OperatorFunction<T, R> {
-  const { maxSize, concurrency = 1, maxBuffered = 10_000, overflow = 'error', onDrop } = config;
+  const { maxSize, concurrency = 1, maxBuffered = 10_000, overflow = 'error', onDrop, gather } = config;
   if (typeof write !== 'function') {
     throw new InvalidArgumentError('adaptiveBatch: write must be a function');
   }
@@ -119,7 +132,15 @@ export function adaptiveBatch<T = unknown, R = unknown>(
   }
   // The loop shared with processJobs: a write is a run that takes up to maxSize waiting items.
   return concurrencyLoop<T, R>(
-    { operator: 'adaptiveBatch', concurrency, maxBuffered, overflow, onDrop, perRun: maxSize },
+    {
+      operator: 'adaptiveBatch',
+      concurrency,
+      maxBuffered,
+      overflow,
+      onDrop,
+      perRun: maxSize,
+      gather: gather && ((start: () => void) => afterTurn(gather, start)),
+    },
     (items, out, done) =>
       from(write(items)).subscribe({
         next: (value) => {

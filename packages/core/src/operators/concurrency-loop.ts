@@ -25,6 +25,12 @@ export interface LoopConfig<I> {
    * with its key (up to `perRun`); the others wait for the next run. Default: any items.
    */
   readonly runKey?: ((item: I) => unknown) | undefined;
+  /**
+   * When given, an item that finds a free slot does not start a run at once: the loop asks `gather`
+   * to call back (once), and the items that arrive until then start together. A run that finishes
+   * still starts the next one at once with what is waiting. Default: none (a run starts at once).
+   */
+  readonly gather?: ((start: () => void) => Unsubscribable) | undefined;
 }
 
 /**
@@ -61,7 +67,7 @@ export function concurrencyLoop<In, I, O>(
   config: LoopConfig<I> & { readonly unpack?: (input: In) => readonly I[] },
   startRun: StartRun<I, O>,
 ): OperatorFunction<In, O> {
-  const { operator, concurrency, maxBuffered, overflow, onDrop, perRun, unpack, runKey } = config;
+  const { operator, concurrency, maxBuffered, overflow, onDrop, perRun, unpack, runKey, gather } = config;
   const validLimit = (n: number): boolean =>
     n === Number.POSITIVE_INFINITY || (Number.isInteger(n) && n >= 1);
   if (typeof concurrency === 'number' && !validLimit(concurrency)) {
@@ -88,7 +94,7 @@ export function concurrencyLoop<In, I, O>(
 
   return (source: Observable<In>) =>
     new Observable<O>((subscriber) => {
-      /** Invariant outside `drain`: the buffer is empty whenever a slot is free. */
+      /** Invariant outside `drain`: the buffer is empty whenever a slot is free, unless `gathering`. */
       const buffer = new Fifo<I>();
       let active = 0;
       let sourceDone = false;
@@ -97,6 +103,8 @@ export function concurrencyLoop<In, I, O>(
       let again = false;
       /** Runs not finished yet, to cancel on unsubscribe (finished ones are not retained). */
       const running = new Set<Unsubscribable>();
+      /** The pending call back of `gather`, while arrivals gather for a free slot. */
+      let gathering: Unsubscribable | undefined;
 
       const drain = (): void => {
         if (draining) {
@@ -136,6 +144,18 @@ export function concurrencyLoop<In, I, O>(
         }
         // A run that finished inside startRun (synchronously) is not retained.
         if (!run.finished && run.handle) running.add(run.handle);
+      };
+
+      /** After arrivals: starts runs now, or, with `gather`, once the arrivals have gathered. */
+      const arrived = (): void => {
+        if (!gather || active >= limit) {
+          drain();
+          return;
+        }
+        gathering ??= gather(() => {
+          gathering = undefined;
+          drain();
+        });
       };
 
       /** Hands `dropped` to `onDrop`; false if it threw (the output has then errored). */
@@ -186,13 +206,13 @@ export function concurrencyLoop<In, I, O>(
         next: (input) => {
           if (!unpack) {
             // Without `unpack` an input is an item (the first overload).
-            if (accept(input as unknown as I)) drain();
+            if (accept(input as unknown as I)) arrived();
             return;
           }
           // Items that arrive together are buffered together, then runs start: a whole reservation
           // reaching an idle writer goes in one run, not as its first job alone.
           for (const item of unpack(input)) if (!accept(item)) return;
-          drain();
+          arrived();
         },
         error: (err: unknown) => {
           buffer.clear();
@@ -206,6 +226,8 @@ export function concurrencyLoop<In, I, O>(
 
       return () => {
         buffer.clear();
+        gathering?.unsubscribe();
+        gathering = undefined;
         sourceSub.unsubscribe();
         concurrencySub?.unsubscribe();
         for (const run of running) run.unsubscribe();

@@ -67,9 +67,10 @@ export interface SettleConfig {
  * Writes each job's result back to the store and emits its typed {@link Outcome}.
  *
  * Intuition: the acks of a pipeline are themselves a stream that benefits from batching. The first
- * result is written at once; results that finish while a store call is in flight are gathered and
- * written together in the next call ("write while busy"), so a busy pipeline makes a fraction of a
- * store call per job and an idle one adds no latency.
+ * result is written at the end of the turn it arrives in, with the results that arrived in the same
+ * turn; results that finish while a store call is in flight are gathered and written together in
+ * the next call ("write while busy"), so a busy pipeline makes a fraction of a store call per job and
+ * an idle one adds no latency beyond the turn (`adaptiveBatch`'s `gather`).
  *
  * ```
  * handled:  -a-bc------d-|       a store call takes 3 frames
@@ -213,7 +214,12 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
             ? write(all)
             : concat(...chunks(all, maxPerCall).map((c) => write(c)));
         },
-        { maxSize: maxPerCall, concurrency: 1, maxBuffered: config.maxBuffered ?? 10_000 },
+        {
+          maxSize: maxPerCall,
+          concurrency: 1,
+          maxBuffered: config.maxBuffered ?? 10_000,
+          gather: scheduler,
+        },
       ),
     );
 }

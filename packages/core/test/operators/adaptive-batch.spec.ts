@@ -1,4 +1,4 @@
-import { Subject, interval, map, of, range, take, throwError, timer } from 'rxjs';
+import { Subject, asyncScheduler, interval, map, of, range, take, throwError, timer } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { BufferOverflowError, ErrorCode, InvalidArgumentError, SluiceError } from '../../src/model/errors';
@@ -244,6 +244,89 @@ describe('adaptiveBatch', () => {
       expectObservable(source.pipe(adaptiveBatch(() => written, { maxSize: 10 })), unsub).toBe(expected);
       expectSubscriptions(source.subscriptions).toBe(sourceSub);
       expectSubscriptions(written.subscriptions).toBe(writeSub);
+    });
+  });
+
+  describe('gather', () => {
+    it('writes the items that reach an idle writer in one frame together, in virtual time', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const log: WriteRecord<string>[] = [];
+        const gathered = cold('-(abc)--d-e|').pipe(
+          adaptiveBatch(slowWriter(5, log), { maxSize: 10, gather: testScheduler }),
+        );
+        // (abc) in one write at frame 1; d reaches an idle writer at 8, alone in its turn; e at 10
+        // waits for that write to end (13).
+        expectObservable(gathered).toBe('------x------y----(z|)', { x: 'abc', y: 'd', z: 'e' });
+      });
+    });
+
+    it('writes the first item alone without it, as the same source shows', () => {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const plain = cold('-(abc)--d-e|').pipe(adaptiveBatch(slowWriter(5), { maxSize: 10 }));
+        // a alone at once; b and c wait for its write (6); d and e for that one (11).
+        expectObservable(plain).toBe('------x----y----(z|)', { x: 'a', y: 'bc', z: 'de' });
+      });
+    });
+
+    it('gathers what arrives in one turn of the event loop, microtasks included, in real time', async () => {
+      const source = new Subject<number>();
+      const writes: number[][] = [];
+      const done = new Promise<void>((resolve) => {
+        source
+          .pipe(
+            adaptiveBatch(
+              (items: number[]) => {
+                writes.push([...items]);
+                return of(items.length);
+              },
+              { maxSize: 100, gather: asyncScheduler },
+            ),
+          )
+          .subscribe({ complete: resolve });
+      });
+      // One turn: a synchronous item, then items from chains of promise callbacks.
+      source.next(1);
+      for (let i = 2; i <= 4; i++) {
+        void Promise.resolve()
+          .then(() => undefined)
+          .then(() => {
+            source.next(i);
+          });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      // A later turn: a write of its own.
+      source.next(5);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      source.complete();
+      await done;
+      expect(writes).toEqual([[1, 2, 3, 4], [5]]);
+    });
+
+    it('writes nothing gathered once unsubscribed, and writes what is gathered when the source completes', async () => {
+      const writes: number[][] = [];
+      const write = (items: number[]) => {
+        writes.push([...items]);
+        return of(items.length);
+      };
+      const source = new Subject<number>();
+      const subscription = source
+        .pipe(adaptiveBatch(write, { maxSize: 10, gather: asyncScheduler }))
+        .subscribe();
+      source.next(1);
+      subscription.unsubscribe();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(writes).toEqual([]);
+      // Completing within the turn writes the gathered items at once, then completes.
+      let completed = false;
+      const other = new Subject<number>();
+      other.pipe(adaptiveBatch(write, { maxSize: 10, gather: asyncScheduler })).subscribe({
+        complete: () => (completed = true),
+      });
+      other.next(2);
+      other.next(3);
+      other.complete();
+      expect(writes).toEqual([[2, 3]]);
+      expect(completed).toBe(true);
     });
   });
 

@@ -608,3 +608,42 @@ describe('settle', () => {
     });
   });
 });
+
+describe('settle: results of one turn', () => {
+  it('writes the results that finish in one turn of the event loop in one store call, in real time', async () => {
+    const calls: string[][] = [];
+    const store = stubStore({
+      settle: (settlements: readonly Settlement[]) => {
+        calls.push(settlements.map((s) => s.id));
+        return timer(1).pipe(
+          map((): SettleResult[] => settlements.map((s) => ({ id: s.id, applied: true, at: 0 }))),
+        );
+      },
+    });
+    const handled = new Subject<readonly Handled<string>[]>();
+    const outcomes: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      handled.pipe(settle({ store, pipeline: 'p' })).subscribe({
+        next: (o) => outcomes.push(o.job.id),
+        complete: resolve,
+      });
+    });
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => reservedJob(id, id));
+    // One turn: a result at once, two more from promise callbacks (handlers finishing together).
+    handled.next([ok(a!, 1)]);
+    void Promise.resolve()
+      .then(() => {
+        handled.next([ok(b!, 2)]);
+      })
+      .then(() => {
+        handled.next([ok(c!, 3)]);
+      });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A later turn, the writer idle: a call of its own.
+    handled.next([ok(d!, 4)]);
+    handled.complete();
+    await done;
+    expect(calls).toEqual([['a', 'b', 'c'], ['d']]);
+    expect(outcomes).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
