@@ -195,7 +195,7 @@ end
 -- Pop the jobs first (records read whole), lease them once the limit's plan is final.
 -- Ids popped, and their records (parallel lists: no table per job): poppedF the fields of a record
 -- of its own (as HGETALL answers them), or for a compact record (includes/compact.lua) NO_FIELDS
--- and its value in poppedV.
+-- or nothing, and its value in poppedV.
 local popped, poppedF, poppedV = {}, {}, {}
 local NO_FIELDS = {}
 local missing = {}
@@ -282,7 +282,22 @@ while np < want and spare > 0 and limitedRetry < 0 do
   end
   -- The compact records of the whole pop, one read per bucket; the others each by itself.
   local values = compactRead(jobPrefix, ids)
-  for k = 1, #ids do
+  local nIds = #ids
+  -- The common pop, the call's first with every record compact and no group limits: its lists are
+  -- the call's (popped, poppedV; poppedF is not read for a compact record), not copied job by job.
+  local whole = np == 0 and not perGroup
+  if whole then
+    for k = 1, nIds do
+      if not values[k] then
+        whole = false
+        break
+      end
+    end
+  end
+  if whole then
+    popped, poppedV, np = ids, values, nIds
+  end
+  for k = whole and nIds + 1 or 1, nIds do
     local id, v = ids[k], values[k]
     if v and not perGroup then
       -- A compact record: no group, priority or cost (includes/compact.lua).
@@ -374,7 +389,7 @@ if Ls and jobsPerCall == 1 and not perGroup then
   local weighted = false
   local costs = {}
   for i = 1, #popped do
-    costs[i] = costOf(poppedF[i], Ls)
+    costs[i] = costOf(poppedF[i] or NO_FIELDS, Ls)
     if costs[i] > 1 then
       weighted = true
     end
@@ -386,7 +401,7 @@ if Ls and jobsPerCall == 1 and not perGroup then
     -- What the limits do not grant goes back to the head of its ready list, in order (a job of a
     -- group to the front of its group, giving its slot back).
     for i = #popped, granted + 1, -1 do
-      local g, p = groupOf(poppedF[i])
+      local g, p = groupOf(poppedF[i] or NO_FIELDS)
       if g then
         groupPush(groupPrefix, g, p, popped[i], true, readyPrefix, prioritiesKey)
         groupFree(groupPrefix, g, readyPrefix, prioritiesKey)

@@ -104,11 +104,13 @@ if not (count and eventsMaxLen and historyTtlMs and maxErrors) then
   return -2
 end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
--- First pass, before any write: the entries are whole (a first token is not ''), and every
--- settlement's id and token in order.
+-- First pass, before any write: the entries are whole (a first token is not ''), every settlement's
+-- id in order, and the runs of settlements under one token (where each starts, and its token: a
+-- token per run, not per job).
 local argv = ARGV
-local ids, toks = {}, {}
+local ids = {}
 local nIds = 0
+local runStarts, runTokens, nRuns = {}, {}, 0
 local at = 12
 local t = nil
 while argv[at] do
@@ -121,10 +123,14 @@ while argv[at] do
     if argv[at + 1] ~= '' then
       t = argv[at + 1]
     end
+    if runTokens[nRuns] ~= t then
+      nRuns = nRuns + 1
+      runStarts[nRuns] = nIds + 1
+      runTokens[nRuns] = t
+    end
     for j = at + 3, at + 2 + k do
       nIds = nIds + 1
       ids[nIds] = argv[j]
-      toks[nIds] = t
     end
     at = at + 3 + k
   elseif form == 'S' then
@@ -134,9 +140,13 @@ while argv[at] do
     if argv[at + 2] ~= '' then
       t = argv[at + 2]
     end
+    if runTokens[nRuns] ~= t then
+      nRuns = nRuns + 1
+      runStarts[nRuns] = nIds + 1
+      runTokens[nRuns] = t
+    end
     nIds = nIds + 1
     ids[nIds] = argv[at + 1]
-    toks[nIds] = t
     at = at + 7
   else
     return -2
@@ -164,7 +174,6 @@ end
 local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
 local queueRetention = retentions[1] or defaultRetention
 local deadRetention = retentions[2] or defaultDeadRetention
-local done = {}
 local completed, failed, dead, cancelled, keptCompleted, keptCancelled = 0, 0, 0, 0, 0, 0
 local ready = readyBatch()
 local finished = finishBatch()
@@ -201,10 +210,13 @@ local held = leaseTokens(activeKey, ids)
 -- fewer deleted than listed means a job came twice in this call (the second settlement must find
 -- its lease gone), and only then are settled ids looked up one by one.
 local matched, nMatched = {}, 0
-for i = 1, nIds do
-  if held[i] == toks[i] then
-    nMatched = nMatched + 1
-    matched[nMatched] = ids[i]
+for r = 1, nRuns do
+  local t = runTokens[r]
+  for i = runStarts[r], (runStarts[r + 1] or nIds + 1) - 1 do
+    if held[i] == t then
+      nMatched = nMatched + 1
+      matched[nMatched] = ids[i]
+    end
   end
 end
 local twice = leaseUnindex(activeKey, matched) < nMatched
@@ -218,8 +230,12 @@ local function startOf(token)
   end
   return g
 end
-local doneTokens = {}
+-- How many jobs this call releases from each lease (their index entries are deleted already): the
+-- jobs of a lease come in runs, counted as they are applied (relToken, relCount) and added up per
+-- token when a run ends, so no list of the released jobs is kept.
 local nDone = 0
+local released, releasedOrder = {}, {}
+local relToken, relCount = nil, 0
 local settled = {}
 
 local codes = {}
@@ -276,8 +292,18 @@ for i = 1, count do
     end
     codes[i] = '1'
     nDone = nDone + 1
-    done[nDone] = id
-    doneTokens[nDone] = token
+    if token ~= relToken then
+      if relToken then
+        local c = released[relToken]
+        if not c then
+          releasedOrder[#releasedOrder + 1] = relToken
+          c = 0
+        end
+        released[relToken] = c + relCount
+      end
+      relToken, relCount = token, 0
+    end
+    relCount = relCount + 1
     if not kind then
       -- A job of a `C` entry: completed with no result, its first attempt.
       if keepFinished then
@@ -410,7 +436,15 @@ for i = 1, count do
   end
 end
 
-leaseRelease(activeKey, done, doneTokens, true)
+if relToken then
+  local c = released[relToken]
+  if not c then
+    releasedOrder[#releasedOrder + 1] = relToken
+    c = 0
+  end
+  released[relToken] = c + relCount
+end
+leaseReleaseCounted(activeKey, releasedOrder, released)
 finishFlush(finished, finishedKey, jobPrefix)
 if nIndexed > 2 then
   callChunked('HSET', finishedIndexKey(activeKey), indexed)
@@ -421,8 +455,8 @@ if hadReady == false and redis.call('EXISTS', prioritiesKey) == 1 then
   publish(wakeChannel, '')
 end
 
-local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, 1000 + #done)
-applyDeadRetention(deadKey, jobPrefix, deadRetention, now, 1000 + #done)
+local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, 1000 + nDone)
+applyDeadRetention(deadKey, jobPrefix, deadRetention, now, 1000 + nDone)
 local counts = {
   'c', completed, 'f', failed, 'd', dead, 'x', cancelled,
   'nc', keptCompleted - trimmed.c, 'nx', keptCancelled - trimmed.x,

@@ -104,15 +104,27 @@ local function leaseUnindex(activeKey, ids)
   return callChunked('HDEL', leaseJobsKey(activeKey), ids)
 end
 
+-- Releases `counts[t]` jobs of each lease t of `order` (their index entries deleted already); a
+-- lease with no job left is deleted.
+local function leaseReleaseCounted(activeKey, order, counts)
+  for _, t in ipairs(order) do
+    local key = leaseKey(activeKey, t)
+    local size = leaseSize(t)
+    -- All of its jobs released by this call, or the ones released before and these make all.
+    if counts[t] >= size or redis.call('HINCRBY', key, 'r', -counts[t]) <= -size then
+      redis.call('DEL', key, key .. ':i')
+      redis.call('ZREM', activeKey, t)
+    end
+  end
+end
+
 -- Releases `ids`, each held by the lease of the same index in `tokens`; a lease with no job left
--- is deleted. `unindexed`: the caller deleted their index entries already (leaseUnindex).
-local function leaseRelease(activeKey, ids, tokens, unindexed)
+-- is deleted.
+local function leaseRelease(activeKey, ids, tokens)
   if #ids == 0 then
     return
   end
-  if not unindexed then
-    callChunked('HDEL', leaseJobsKey(activeKey), ids)
-  end
+  callChunked('HDEL', leaseJobsKey(activeKey), ids)
   -- Jobs per lease: the jobs of one lease come together, so a run of one token is counted without
   -- a lookup per job.
   local perToken, order = {}, {}
@@ -130,15 +142,7 @@ local function leaseRelease(activeKey, ids, tokens, unindexed)
     perToken[t] = perToken[t] + (j - i + 1)
     i = j + 1
   end
-  for _, t in ipairs(order) do
-    local key = leaseKey(activeKey, t)
-    local size = leaseSize(t)
-    -- All of its jobs released by this call, or the ones released before and these make all.
-    if perToken[t] >= size or redis.call('HINCRBY', key, 'r', -perToken[t]) <= -size then
-      redis.call('DEL', key, key .. ':i')
-      redis.call('ZREM', activeKey, t)
-    end
-  end
+  leaseReleaseCounted(activeKey, order, perToken)
 end
 
 -- The ids `token` still holds (its list, less the ones released).
