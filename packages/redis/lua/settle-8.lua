@@ -294,12 +294,7 @@ for i = 1, count do
     nDone = nDone + 1
     if token ~= relToken then
       if relToken then
-        local c = released[relToken]
-        if not c then
-          releasedOrder[#releasedOrder + 1] = relToken
-          c = 0
-        end
-        released[relToken] = c + relCount
+        leaseCountReleased(released, releasedOrder, relToken, relCount)
       end
       relToken, relCount = token, 0
     end
@@ -437,12 +432,7 @@ for i = 1, count do
 end
 
 if relToken then
-  local c = released[relToken]
-  if not c then
-    releasedOrder[#releasedOrder + 1] = relToken
-    c = 0
-  end
-  released[relToken] = c + relCount
+  leaseCountReleased(released, releasedOrder, relToken, relCount)
 end
 leaseReleaseCounted(activeKey, releasedOrder, released)
 finishFlush(finished, finishedKey, jobPrefix)

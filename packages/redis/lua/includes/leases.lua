@@ -104,6 +104,16 @@ local function leaseUnindex(activeKey, ids)
   return callChunked('HDEL', leaseJobsKey(activeKey), ids)
 end
 
+-- Adds `n` released jobs of the lease `token` to `counts`, listing the token in `order` the first time.
+local function leaseCountReleased(counts, order, token, n)
+  local c = counts[token]
+  if not c then
+    order[#order + 1] = token
+    c = 0
+  end
+  counts[token] = c + n
+end
+
 -- Releases `counts[t]` jobs of each lease t of `order` (their index entries deleted already); a
 -- lease with no job left is deleted.
 local function leaseReleaseCounted(activeKey, order, counts)
@@ -135,11 +145,7 @@ local function leaseRelease(activeKey, ids, tokens)
     while j < n and tokens[j + 1] == t do
       j = j + 1
     end
-    if not perToken[t] then
-      perToken[t] = 0
-      order[#order + 1] = t
-    end
-    perToken[t] = perToken[t] + (j - i + 1)
+    leaseCountReleased(perToken, order, t, j - i + 1)
     i = j + 1
   end
   leaseReleaseCounted(activeKey, order, perToken)
