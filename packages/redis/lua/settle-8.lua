@@ -115,41 +115,40 @@ local at = 12
 local t = nil
 while argv[at] do
   local form = argv[at]
+  local k, tokenAt
   if form == 'C' then
-    local k = tonumber(argv[at + 2])
-    if not k or k < 1 or (nIds == 0 and argv[at + 1] == '') then
+    k, tokenAt = tonumber(argv[at + 2]), at + 1
+    if not k or k < 1 then
       return -2
     end
-    if argv[at + 1] ~= '' then
-      t = argv[at + 1]
+  elseif form == 'S' then
+    k, tokenAt = 1, at + 2
+    if not KINDS[argv[at + 3]] or not argv[at + 6] then
+      return -2 -- an unknown kind or a short entry
     end
-    if runTokens[nRuns] ~= t then
-      nRuns = nRuns + 1
-      runStarts[nRuns] = nIds + 1
-      runTokens[nRuns] = t
-    end
+  else
+    return -2
+  end
+  if argv[tokenAt] ~= '' then
+    t = argv[tokenAt]
+  elseif nIds == 0 then
+    return -2 -- a first token '' (no settlement before it)
+  end
+  if runTokens[nRuns] ~= t then
+    nRuns = nRuns + 1
+    runStarts[nRuns] = nIds + 1
+    runTokens[nRuns] = t
+  end
+  if form == 'C' then
     for j = at + 3, at + 2 + k do
       nIds = nIds + 1
       ids[nIds] = argv[j]
     end
     at = at + 3 + k
-  elseif form == 'S' then
-    if not KINDS[argv[at + 3]] or not argv[at + 6] or (nIds == 0 and argv[at + 2] == '') then
-      return -2 -- an unknown kind, a short entry, or a first token '' (no settlement before it)
-    end
-    if argv[at + 2] ~= '' then
-      t = argv[at + 2]
-    end
-    if runTokens[nRuns] ~= t then
-      nRuns = nRuns + 1
-      runStarts[nRuns] = nIds + 1
-      runTokens[nRuns] = t
-    end
+  else
     nIds = nIds + 1
     ids[nIds] = argv[at + 1]
     at = at + 7
-  else
-    return -2
   end
 end
 if #ARGV ~= 11 + (at - 12) or nIds ~= count then
