@@ -327,10 +327,6 @@ describe('worker processes sharing one Redis', () => {
       WorkerProcess.start('victim-1', { ...common, workMs: 2000 }),
       WorkerProcess.start('victim-2', { ...common, workMs: 2000 }),
     ]);
-    const survivors = await Promise.all([
-      WorkerProcess.start('survivor-1', common),
-      WorkerProcess.start('survivor-2', common),
-    ]);
     const added = await firstValueFrom(
       store.enqueue(
         Array.from({ length: jobs }, (_, n) => ({
@@ -341,10 +337,17 @@ describe('worker processes sharing one Redis', () => {
       ),
     );
     const [first, second] = victims;
+    // The victims take the groups' first turns (4 each: 8 groups, concurrency 4) before the
+    // survivors start: survivors already running would take every turn their own settles free, and
+    // a victim might never start one.
     await first.until(() => first.starts.length >= 2, 15_000, 'some starts');
+    await second.until(() => second.starts.length >= 1, 15_000, 'a start');
+    const survivors = await Promise.all([
+      WorkerProcess.start('survivor-1', common),
+      WorkerProcess.start('survivor-2', common),
+    ]);
     await first.kill();
     // The second dies later, while the first's jobs are being recovered.
-    await second.until(() => second.starts.length >= 1, 15_000, 'a start');
     await sleep(300);
     await second.kill();
 
