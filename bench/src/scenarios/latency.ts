@@ -1,8 +1,10 @@
 import { sleep } from '../clock';
-import { enqueueSteady, openProducer } from '../producers';
+import { Redis } from 'ioredis';
+import { enqueueSteady, openProducer, type Producer } from '../producers';
 import type { Measurement, RunContext, Scenario, ScenarioRun } from '../scenario';
 import { percentile } from '../stats';
 import { WorkerProcess, withWorkers, type System } from '../worker-process';
+import { hopChannel } from '../workers/hop-worker';
 
 /** How long the started worker sits with an empty queue before the producer begins (it goes idle). */
 const IDLE_MS = 1000;
@@ -13,7 +15,6 @@ const IDLE_MS = 1000;
  */
 async function latency(ctx: RunContext, system: System, perSecond: number): Promise<Measurement> {
   const p = ctx.profile.latency;
-  const total = Math.round((perSecond * p.durationMs) / 1000);
   const worker = await WorkerProcess.fork(
     system,
     {
@@ -23,13 +24,63 @@ async function latency(ctx: RunContext, system: System, perSecond: number): Prom
       concurrency: p.concurrency,
       mode: { kind: 'single' },
       handler: { kind: 'noop' },
-      expect: total,
+      expect: Math.round((perSecond * p.durationMs) / 1000),
       recordLatency: true,
     },
     ctx.cpuProfileDir === undefined ? {} : { cpuProfileDir: ctx.cpuProfileDir },
   );
+  return measure(ctx, worker, perSecond, () => openProducer(system, ctx.target.url, ctx.prefix, ctx.queue));
+}
+
+/**
+ * The floor of the same measurement on this machine: no job system, one bare `PUBLISH` per job from
+ * the parent to a subscriber in another process (`workers/hop-worker.ts`), on the same Redis, at the
+ * same rate, timed by the same clocks. Every job start of either system takes at least this path once
+ * (an add reaches Redis from one process, a job reaches a worker in another), so neither system's
+ * percentiles can be lower than the floor's, whatever its code does.
+ */
+async function floor(ctx: RunContext, perSecond: number): Promise<Measurement> {
+  const p = ctx.profile.latency;
+  const worker = await WorkerProcess.fork(
+    'sluice',
+    {
+      url: ctx.target.url,
+      prefix: ctx.prefix,
+      queue: ctx.queue,
+      concurrency: 1,
+      mode: { kind: 'single' },
+      handler: { kind: 'noop' },
+      expect: Math.round((perSecond * p.durationMs) / 1000),
+      recordLatency: true,
+    },
+    { script: 'hop-worker.js' },
+  );
+  return measure(ctx, worker, perSecond, async (): Promise<Producer> => {
+    const client = new Redis(ctx.target.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await client.connect();
+    const channel = hopChannel(ctx.prefix, ctx.queue);
+    return {
+      addBulk: () => Promise.reject(new Error('the latency floor adds one at a time')),
+      add: async (payload) => {
+        await client.publish(channel, JSON.stringify(payload));
+      },
+      close: async () => {
+        await client.quit();
+      },
+    };
+  });
+}
+
+/** Starts `worker` idle, adds at `perSecond` for the profile's duration, and reads its latencies. */
+async function measure(
+  ctx: RunContext,
+  worker: WorkerProcess,
+  perSecond: number,
+  open: () => Promise<Producer>,
+): Promise<Measurement> {
+  const p = ctx.profile.latency;
   return withWorkers([worker], async () => {
-    const producer = await openProducer(system, ctx.target.url, ctx.prefix, ctx.queue);
+    const producer = await open();
     try {
       worker.start();
       await sleep(IDLE_MS);
@@ -64,6 +115,7 @@ const runs: readonly ScenarioRun[] = [
     system: 'bullmq',
     run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.busyPerSecond),
   },
+  { id: 'floor', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond) },
 ];
 
 /** A row of the light run (`latency.<key>`) or of the busy one (`latency.<key>-busy`). */
@@ -75,6 +127,25 @@ const row = (key: string, metric: string, busy = false) =>
     better: 'lower',
     sluice: { run: busy ? 'sluice-busy' : 'sluice', key },
     bullmq: { run: busy ? 'bullmq-busy' : 'bullmq', key },
+  }) as const;
+
+/**
+ * A row of the floor (no job system) against BullMQ's light run: the ratio says how far below
+ * BullMQ's figure this machine lets any system go.
+ */
+const floorRow = (key: string) =>
+  ({
+    id: `latency.floor-${key}`,
+    metric: `floor: a bare PUBLISH to another process, ${key} (Sluice column; BullMQ column: its enqueue to start)`,
+    unit: 'ms',
+    better: 'lower',
+    sluice: { run: 'floor', key },
+    bullmq: { run: 'bullmq', key },
+    note:
+      'The floor rows measure no job system: the parent publishes each payload with a bare `PUBLISH` and ' +
+      'a subscriber in another process reads it, on the same Redis, at the light rate, timed by the same ' +
+      "clocks. Every job start of either system takes at least that path once, so the floor's ratio to " +
+      'BullMQ is the lowest ratio any job system could reach on this machine.',
   }) as const;
 
 export const latencyScenario: Scenario = {
@@ -89,7 +160,9 @@ export const latencyScenario: Scenario = {
       `${p.busyPerSecond.toLocaleString('en')} jobs/s the same way. Each payload carries the ` +
       `producer's clock (the machine's monotonic clock mapped to epoch ms, \`src/clock.ts\`) read just before its add; the handler ` +
       `reads the same clock when it starts (same machine). Jobs added in the first ${p.warmupMs} ms are ` +
-      `left out for both systems. Percentiles by nearest rank; the median over rounds is reported.`
+      `left out for both systems. Percentiles by nearest rank; the median over rounds is reported. ` +
+      `The floor run adds nothing to a queue: the parent publishes each payload with a bare \`PUBLISH\` ` +
+      `at the light rate, and a subscriber in another process reads the clock when it arrives.`
     );
   },
   runs,
@@ -106,6 +179,8 @@ export const latencyScenario: Scenario = {
       sluice: { run: 'sluice', key: 'producerRate' },
       bullmq: { run: 'bullmq', key: 'producerRate' },
     },
+    floorRow('p50'),
+    floorRow('p99'),
     row('p50', 'busy: enqueue to start, p50', true),
     row('p95', 'busy: enqueue to start, p95', true),
     row('p99', 'busy: enqueue to start, p99', true),
