@@ -102,8 +102,10 @@ local nReply = 1
 local batch = readyBatch()
 local scheduled = {}
 local created = 0
--- With parks waiting, the records of the jobs made ready, for the handoff messages.
-local fieldsOf = redis.call('EXISTS', parksKey(activeKey)) == 1 and {} or nil
+-- The parks, read once (the handoff below uses them), and with some waiting, the records of the jobs
+-- made ready, for the handoff messages.
+local parked = parksRead(activeKey)
+local fieldsOf = #parked > 0 and {} or nil
 
 -- The highest digits-only id a caller chose (ix), or nil where the queue predates ix: automatic ids
 -- at or below it are checked for a record, above it they cannot have one.
@@ -263,11 +265,13 @@ compactFlush()
 -- the jobs handed over are the ones a reserve would take next.
 local handed = 0
 if fieldsOf and #batch.order > 0 and redis.call('ZCARD', prioritiesKey) == 0 and redis.call('HGET', settingsKey, 'p') ~= '1' then
-  local parks = parksOpen(activeKey, now)
+  local parks = parksOpen(activeKey, parked, now)
   if #parks > 0 then
-    table.sort(batch.order, function(a, b)
-      return tonumber(a) < tonumber(b)
-    end)
+    if #batch.order > 1 then
+      table.sort(batch.order, function(a, b)
+        return tonumber(a) < tonumber(b)
+      end)
+    end
     local queued, priorityOf = {}, {}
     for _, p in ipairs(batch.order) do
       for _, id in ipairs(batch.lists[p]) do

@@ -793,6 +793,31 @@ describe('RedisStore (one node): beyond the contract', () => {
       channel.close();
     });
 
+    it('hands over the jobs of an add of several priorities lowest first, by number', async () => {
+      const { channel, received } = await open();
+      expect((await firstValueFrom(store.reserve('q', 2, park(1)))).park).toEqual({
+        reclaimed: 0,
+        parked: 2,
+      });
+      // Added in the reverse of their order, and 10 before 9 as strings: 0, then 9, go to the park.
+      const added = await firstValueFrom(
+        store.enqueue([
+          { queue: 'q', data: 'a', priority: 10 },
+          { queue: 'q', data: 'b', priority: 9 },
+          { queue: 'q', data: 'c' },
+        ]),
+      );
+      await until(() => received.length === 1);
+      expect(received[0]!.jobs.map((j) => [j.id, j.data])).toEqual([
+        [added[2]!.id, 'c'],
+        [added[1]!.id, 'b'],
+      ]);
+      expect((await store.stats('q')).counts).toMatchObject({ running: 2, ready: 1 });
+      const next = await firstValueFrom(store.reserve('q', 5, { leaseMs: 10_000 }));
+      expect(next.jobs.map((j) => j.data)).toEqual(['a']);
+      channel.close();
+    });
+
     it('hands nothing over while jobs are ready, the queue is paused, or for delayed and grouped jobs', async () => {
       const { channel, received } = await open();
       expect((await firstValueFrom(store.reserve('q', 5, park(1)))).park).toEqual({

@@ -39,11 +39,16 @@ local function parkPut(activeKey, id, seq, jobs, deadline, leaseMs, workerId)
   redis.call('HSET', parksKey(activeKey), id, string.format('%s|%d|%d|%d|%s', seq, jobs, deadline, leaseMs, workerId))
 end
 
--- The parks that can take jobs now: { id, seq, jobs, deadline, leaseMs, workerId, and jobsS and
--- leaseMsS: jobs and leaseMs as stored } each; stale ones deleted.
-local function parksOpen(activeKey, now)
+-- Every park of the queue, as HGETALL answers its hash (none: an empty table).
+local function parksRead(activeKey)
+  return redis.call('HGETALL', parksKey(activeKey))
+end
+
+-- The parks of `all` (as parksRead answered, in this call) that can take jobs now: { id, seq, jobs,
+-- deadline, leaseMs, workerId, and jobsS and leaseMsS: jobs and leaseMs as stored } each; stale ones
+-- deleted.
+local function parksOpen(activeKey, all, now)
   local key = parksKey(activeKey)
-  local all = redis.call('HGETALL', key)
   local open = {}
   for i = 1, #all, 2 do
     local seq, jobs, deadline, leaseMs, workerId = string.match(all[i + 1], '^(%d+)|(%d+)|(%d+)|(%d+)|(.*)$')
