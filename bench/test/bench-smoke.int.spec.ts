@@ -46,9 +46,12 @@ describe('bench --smoke', () => {
     // Every target reads a row that exists.
     const ids = new Set(json.scenarios.map((s) => s.id));
     for (const t of TARGETS) expect(ids).toContain(t.row);
-    // The latency floor (a bare PUBLISH to another process) is measured beside both systems.
-    expect(ids).toContain('latency.floor-p50');
-    expect(ids).toContain('latency.floor-p99');
+    // The latency floors (a bare PUBLISH, or RPUSH to a list waited on, to another process) are
+    // measured beside both systems.
+    for (const floor of ['floor', 'floor-list']) {
+      expect(ids).toContain(`latency.${floor}-p50`);
+      expect(ids).toContain(`latency.${floor}-p99`);
+    }
   });
 
   it('measures every figure: finite, and positive except counts of limit violations', () => {

@@ -4,7 +4,7 @@ import { enqueueSteady, openProducer, type Producer } from '../producers';
 import type { Measurement, RunContext, Scenario, ScenarioRun } from '../scenario';
 import { percentile } from '../stats';
 import { WorkerProcess, withWorkers, type System } from '../worker-process';
-import { hopChannel } from '../workers/hop-worker';
+import { hopKey, type HopDelivery, type HopSpec } from '../workers/hop-worker';
 
 /** How long the started worker sits with an empty queue before the producer begins (it goes idle). */
 const IDLE_MS = 1000;
@@ -33,36 +33,37 @@ async function latency(ctx: RunContext, system: System, perSecond: number): Prom
 }
 
 /**
- * The floor of the same measurement on this machine: no job system, one bare `PUBLISH` per job from
- * the parent to a subscriber in another process (`workers/hop-worker.ts`), on the same Redis, at the
- * same rate, timed by the same clocks. Every job start of either system takes at least this path once
- * (an add reaches Redis from one process, a job reaches a worker in another), so neither system's
- * percentiles can be lower than the floor's, whatever its code does.
+ * The floor of the same measurement on this machine: no job system, one bare command per job from
+ * the parent to another process (`workers/hop-worker.ts`) on the same Redis, at the same rate, timed
+ * by the same clocks: a `PUBLISH` to a subscriber, or an `RPUSH` to a list the other process waits on
+ * with `BLPOP`. Every job start of either system takes at least one such path (an add reaches Redis
+ * from one process, a job reaches a worker in another), so neither system's percentiles can be lower
+ * than the floor's of the path it takes, whatever its code does.
  */
-async function floor(ctx: RunContext, perSecond: number): Promise<Measurement> {
+async function floor(ctx: RunContext, perSecond: number, delivery: HopDelivery): Promise<Measurement> {
   const p = ctx.profile.latency;
-  const worker = await WorkerProcess.fork(
-    'sluice',
-    {
-      url: ctx.target.url,
-      prefix: ctx.prefix,
-      queue: ctx.queue,
-      concurrency: 1,
-      mode: { kind: 'single' },
-      handler: { kind: 'noop' },
-      expect: Math.round((perSecond * p.durationMs) / 1000),
-      recordLatency: true,
-    },
-    { script: 'hop-worker.js' },
-  );
+  const spec: HopSpec = {
+    url: ctx.target.url,
+    prefix: ctx.prefix,
+    queue: ctx.queue,
+    concurrency: 1,
+    mode: { kind: 'single' },
+    handler: { kind: 'noop' },
+    expect: Math.round((perSecond * p.durationMs) / 1000),
+    recordLatency: true,
+    delivery,
+  };
+  const worker = await WorkerProcess.fork('sluice', spec, { script: 'hop-worker.js' });
   return measure(ctx, worker, perSecond, async (): Promise<Producer> => {
     const client = new Redis(ctx.target.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await client.connect();
-    const channel = hopChannel(ctx.prefix, ctx.queue);
+    const key = hopKey(ctx.prefix, ctx.queue);
     return {
       addBulk: () => Promise.reject(new Error('the latency floor adds one at a time')),
       add: async (payload) => {
-        await client.publish(channel, JSON.stringify(payload));
+        const message = JSON.stringify(payload);
+        if (delivery === 'publish') await client.publish(key, message);
+        else await client.rpush(key, message);
       },
       close: async () => {
         await client.quit();
@@ -115,7 +116,8 @@ const runs: readonly ScenarioRun[] = [
     system: 'bullmq',
     run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.busyPerSecond),
   },
-  { id: 'floor', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond) },
+  { id: 'floor', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond, 'publish') },
+  { id: 'floor-list', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond, 'list') },
 ];
 
 /** A row of the light run (`latency.<key>`) or of the busy one (`latency.<key>-busy`). */
@@ -130,22 +132,25 @@ const row = (key: string, metric: string, busy = false) =>
   }) as const;
 
 /**
- * A row of the floor (no job system) against BullMQ's light run: the ratio says how far below
- * BullMQ's figure this machine lets any system go.
+ * A row of a floor (no job system) against BullMQ's light run: the ratio says how far below BullMQ's
+ * figure this machine lets a system go that delivers a job that way.
  */
-const floorRow = (key: string) =>
+const floorRow = (key: string, list = false) =>
   ({
-    id: `latency.floor-${key}`,
-    metric: `floor: a bare PUBLISH to another process, ${key} (Sluice column; BullMQ column: its enqueue to start)`,
+    id: `latency.floor${list ? '-list' : ''}-${key}`,
+    metric: list
+      ? `floor: a bare RPUSH to a list another process waits on (BLPOP), ${key} (Sluice column; BullMQ column: its enqueue to start)`
+      : `floor: a bare PUBLISH to another process, ${key} (Sluice column; BullMQ column: its enqueue to start)`,
     unit: 'ms',
     better: 'lower',
-    sluice: { run: 'floor', key },
+    sluice: { run: list ? 'floor-list' : 'floor', key },
     bullmq: { run: 'bullmq', key },
     note:
-      'The floor rows measure no job system: the parent publishes each payload with a bare `PUBLISH` and ' +
-      'a subscriber in another process reads it, on the same Redis, at the light rate, timed by the same ' +
-      "clocks. Every job start of either system takes at least that path once, so the floor's ratio to " +
-      'BullMQ is the lowest ratio any job system could reach on this machine.',
+      'The floor rows measure no job system: the parent sends each payload with one bare command, a ' +
+      '`PUBLISH` to a subscriber or an `RPUSH` to a list waited on with `BLPOP`, to another process, on ' +
+      'the same Redis, at the light rate, timed by the same clocks. Every job start takes at least one ' +
+      "such path, so a floor's ratio to BullMQ is the lowest ratio a job system delivering that way " +
+      'could reach on this machine.',
   }) as const;
 
 export const latencyScenario: Scenario = {
@@ -161,8 +166,9 @@ export const latencyScenario: Scenario = {
       `producer's clock (the machine's monotonic clock mapped to epoch ms, \`src/clock.ts\`) read just before its add; the handler ` +
       `reads the same clock when it starts (same machine). Jobs added in the first ${p.warmupMs} ms are ` +
       `left out for both systems. Percentiles by nearest rank; the median over rounds is reported. ` +
-      `The floor run adds nothing to a queue: the parent publishes each payload with a bare \`PUBLISH\` ` +
-      `at the light rate, and a subscriber in another process reads the clock when it arrives.`
+      `The floor runs add nothing to a queue: the parent sends each payload with a bare \`PUBLISH\` ` +
+      `(floor) or \`RPUSH\` to a list (floor-list) at the light rate, and another process, subscribed ` +
+      `or waiting with \`BLPOP\`, reads the clock when it arrives.`
     );
   },
   runs,
@@ -181,6 +187,8 @@ export const latencyScenario: Scenario = {
     },
     floorRow('p50'),
     floorRow('p99'),
+    floorRow('p50', true),
+    floorRow('p99', true),
     row('p50', 'busy: enqueue to start, p50', true),
     row('p95', 'busy: enqueue to start, p95', true),
     row('p99', 'busy: enqueue to start, p99', true),
