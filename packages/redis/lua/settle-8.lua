@@ -48,10 +48,10 @@
       S, id, token, kind, a, b, hint   one settlement of any kind (6 values after the S); token
                                        '' for the token of the settlement before it (the jobs
                                        of one lease share theirs)
-      C, token, k, id1 … idk           k jobs completed with no result, each with the hint `|||`
-                                       (one value per job instead of six); token as above; no id
-                                       holds a NUL byte (their event joins them by NUL,
-                                       includes/events.lua). Their records are not written: they
+      C, token, k, ids                 k jobs completed with no result, each with the hint `|||`,
+                                       their ids joined by NUL bytes in one value (no id holds
+                                       one); token as above. Their event is that value as it is
+                                       (includes/events.lua). Their records are not written: they
                                        are completed in the finished index (includes/leases.lua)
     where a and b depend on the kind:
     completed  a = result JSON ('' = no result)
@@ -108,6 +108,7 @@ local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, 
 -- id in order, and the runs of settlements under one token (where each starts, and its token: a
 -- token per run, not per job).
 local argv = ARGV
+local find, sub = string.find, string.sub
 local ids = {}
 local nIds = 0
 local runStarts, runTokens, nRuns = {}, {}, 0
@@ -140,11 +141,27 @@ while argv[at] do
     runTokens[nRuns] = t
   end
   if form == 'C' then
-    for j = at + 3, at + 2 + k do
-      nIds = nIds + 1
-      ids[nIds] = argv[j]
+    -- The run's ids, split at their NUL bytes: exactly k of them.
+    local joined = argv[at + 3]
+    if not joined then
+      return -2
     end
-    at = at + 3 + k
+    local p = 1
+    for _ = 2, k do
+      local q = find(joined, '\0', p, true)
+      if not q then
+        return -2
+      end
+      nIds = nIds + 1
+      ids[nIds] = sub(joined, p, q - 1)
+      p = q + 1
+    end
+    if find(joined, '\0', p, true) then
+      return -2
+    end
+    nIds = nIds + 1
+    ids[nIds] = sub(joined, p)
+    at = at + 4
   else
     nIds = nIds + 1
     ids[nIds] = argv[at + 1]
@@ -253,17 +270,15 @@ local started = nil
 -- The finished index's entries of the jobs completed here on the fast path (includes/leases.lua):
 -- id, '<finish>|<start>' pairs, the value the same for all of a lease's jobs, after its placeholder.
 local indexed, nIndexed, indexValue = { '', HASH_TABLE_PLACEHOLDER }, 2, nil
--- The `C` entry being read: its first id's place in ARGV, its first settlement's number, its size
--- and how many of its jobs were applied. When all were, its event is one field `C`, the ids joined
--- by NUL straight from ARGV (the client sends a job whose id holds a NUL byte as `S`); else each
--- applied job's `c` field.
-local runAt, runFirst, runSize, runApplied = 0, 0, 0, 0
+-- The `C` entry being read: its joined ids, its first settlement's number, its size and how many of
+-- its jobs were applied. When all were, its event is one field `C`, the joined ids as they came
+-- (the client sends a job whose id holds a NUL byte as `S`); else each applied job's `c` field.
+local runIds, runFirst, runSize, runApplied = nil, 0, 0, 0
 at = 12
 for i = 1, count do
   local id, kind, a, b, hint
   if runLeft > 0 then
-    id = argv[at]
-    at = at + 1
+    id = ids[i]
     runLeft = runLeft - 1
   elseif argv[at] == 'C' then
     if argv[at + 1] ~= '' then
@@ -272,8 +287,8 @@ for i = 1, count do
     started = nil
     runSize = tonumber(argv[at + 2])
     runLeft = runSize - 1
-    runAt, runFirst, runApplied = at + 3, i, 0
-    id = argv[at + 3]
+    runIds, runFirst, runApplied = argv[at + 3], i, 0
+    id = ids[i]
     at = at + 4
   else
     id, kind, a, b, hint = argv[at + 1], argv[at + 3], argv[at + 4], argv[at + 5], argv[at + 6]
@@ -417,12 +432,12 @@ for i = 1, count do
     local n = #events
     if runApplied == runSize and runSize > 1 then
       events[n + 1] = 'C'
-      events[n + 2] = table.concat(argv, '\0', runAt, runAt + runSize - 1)
+      events[n + 2] = runIds
     else
-      for j = 0, runSize - 1 do
-        if codes[runFirst + j] == '1' then
+      for j = runFirst, runFirst + runSize - 1 do
+        if codes[j] == '1' then
           events[n + 1] = 'c'
-          events[n + 2] = argv[runAt + j]
+          events[n + 2] = ids[j]
           n = n + 2
         end
       end

@@ -205,10 +205,14 @@ export function encodeSettlement(s: Settlement, hint = '', previousToken?: strin
 /**
  * Appends the entries of a settle call for `settlements` to `args` (see `lua/settle-8.lua`):
  * consecutive jobs of one lease completed with no result and the hint {@link DEFAULT_HINT} (most
- * jobs) as one entry `C, token, k, id1 … idk`, one value per job (an id holding a NUL byte goes as
- * `S`: the script joins a `C` entry's ids by NUL for its event); any other settlement as `S` and
- * its {@link encodeSettlement} values. `hintOf` is asked once per settlement, in order. A token is
- * sent as `''` when it is the one of the settlement before it.
+ * jobs) as one entry `C, token, k, ids`, their `k` ids joined by NUL bytes in one value (an id
+ * holding a NUL byte goes as `S`); any other settlement as `S` and its {@link encodeSettlement}
+ * values. `hintOf` is asked once per settlement, in order. A token is sent as `''` when it is the
+ * one of the settlement before it.
+ *
+ * One value per run rather than per job: a client encodes every value of a command with a length
+ * header of its own, which cost the worker more than the script's split of the joined ids costs
+ * Redis; the script also writes the joined value as the run's event as it is.
  */
 export function encodeSettlements(
   settlements: readonly Settlement[],
@@ -228,11 +232,11 @@ export function encodeSettlements(
     ) {
       if (run >= 0 && s.token === previousToken) {
         args[run] = (args[run] as number) + 1;
+        args[run + 1] = `${args[run + 1] as string}\0${s.id}`;
       } else {
-        args.push('C', s.token === previousToken ? '' : s.token, 1);
-        run = args.length - 1;
+        args.push('C', s.token === previousToken ? '' : s.token, 1, s.id);
+        run = args.length - 2;
       }
-      args.push(s.id);
     } else {
       run = -1;
       args.push('S');

@@ -329,14 +329,19 @@ describe('RedisStore (one node): beyond the contract', () => {
       expect.any(Number),
       '0',
     ]);
-    // The same for a run of completed jobs (`C, token, k, ids`), and a run must hold what it counts.
+    // The same for a run of completed jobs (`C, token, k, ids`, the ids joined by NUL), and a run
+    // must hold what it counts: no fewer ids, no more, and its ids' value present.
     await expect(settle(1, 'C', '', 1, 'nosuchjob')).rejects.toMatchObject(refused);
-    await expect(settle(2, 'C', 't', 2, 'a', 'b')).resolves.toEqual([expect.any(Number), '00']);
+    await expect(settle(2, 'C', 't', 2, 'a\0b')).resolves.toEqual([expect.any(Number), '00']);
+    await expect(settle(3, 'C', 't', 3, 'a\0\0b')).resolves.toEqual([expect.any(Number), '000']);
     await expect(settle(2, 'C', 't', 2, 'a')).rejects.toMatchObject(refused);
+    await expect(settle(2, 'C', 't', 2, 'a', 'b')).rejects.toMatchObject(refused);
+    await expect(settle(2, 'C', 't', 2, 'a\0b\0c')).rejects.toMatchObject(refused);
+    await expect(settle(1, 'C', 't', 1)).rejects.toMatchObject(refused);
     await expect(settle(2, 'C', 't', 0, 'S', 'a', '', 'completed', '', '', '')).rejects.toMatchObject(
       refused,
     );
-    await expect(settle(3, 'C', 't', 2, 'a', 'b')).rejects.toMatchObject(refused);
+    await expect(settle(3, 'C', 't', 2, 'a\0b')).rejects.toMatchObject(refused);
     await expect(settle(2, 'C', 't', 1, 'a', 'S', 'b', '', 'completed', '', '', '')).resolves.toEqual([
       expect.any(Number),
       '00',
