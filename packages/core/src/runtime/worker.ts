@@ -34,6 +34,7 @@ import type { Outcome, Settlement } from '../model/outcome';
 import type { QueueConfig, QueueSettings, Store } from '../store/store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
 import { compileSchema, type PayloadValidator } from '../model/validation';
+import { Hub } from '../util/hub';
 
 export interface WorkerConfig {
   readonly store: Store;
@@ -105,7 +106,7 @@ export interface PipelineHandle<T = unknown, R = unknown> {
 
 interface Runtime {
   readonly def: PipelineDefinition;
-  readonly outcomes: Subject<Outcome>;
+  readonly outcomes: Hub<Outcome>;
   readonly localPaused: BehaviorSubject<boolean>;
   readonly localConcurrency: BehaviorSubject<number | undefined>;
   readonly done: Subject<void>;
@@ -144,7 +145,7 @@ export class Worker {
   private readonly scheduler: SchedulerLike;
   private readonly runtimes = new Map<string, Runtime>();
   private readonly background = new Subscription();
-  private readonly allOutcomes = new Subject<Outcome>();
+  private readonly allOutcomes = new Hub<Outcome>();
   /** One subscription per queue to its settings and its stored configuration, shared by every user. */
   private readonly settingsByQueue = new Map<string, Observable<QueueSettings>>();
   private readonly configByQueue = new Map<string, Observable<QueueConfig>>();
@@ -172,7 +173,7 @@ export class Worker {
   readonly id: string;
 
   /** Hot: the outcomes of every pipeline of this worker; completes when the worker closes. */
-  readonly outcomes$: Observable<Outcome> = this.allOutcomes.asObservable();
+  readonly outcomes$: Observable<Outcome> = this.allOutcomes.observable;
 
   constructor(config: WorkerConfig) {
     this.logger = config.logger ?? createLogger();
@@ -193,7 +194,7 @@ export class Worker {
       }
       this.runtimes.set(def.name, {
         def,
-        outcomes: new Subject(),
+        outcomes: new Hub(),
         localPaused: new BehaviorSubject(false),
         localConcurrency: new BehaviorSubject<number | undefined>(undefined),
         done: new Subject(),
@@ -239,7 +240,7 @@ export class Worker {
     if (!rt) throw new InvalidArgumentError(`no pipeline named "${name}"`);
     return {
       name,
-      outcomes$: rt.outcomes.asObservable() as unknown as Observable<Outcome<T, R>>,
+      outcomes$: rt.outcomes.observable as unknown as Observable<Outcome<T, R>>,
       pause: () => {
         rt.localPaused.next(true);
       },
@@ -436,7 +437,7 @@ export class Worker {
           validator: def.schema ? compileSchema(def.schema) : fallbackValidator,
         }).subscribe({
           next: (outcome) => {
-            // A Subject's next costs an iteration even with no one subscribed: skipped then.
+            // Skipped when no one is subscribed.
             if (rt.outcomes.observed) rt.outcomes.next(outcome);
             if (this.allOutcomes.observed) this.allOutcomes.next(outcome);
           },
