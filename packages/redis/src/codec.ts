@@ -220,8 +220,14 @@ export function encodeSettlements(
   args: (string | number)[],
 ): void {
   let previousToken: string | undefined;
-  // Where the open `C` entry keeps its count in `args` (-1: the last entry is not one).
+  // Where the open `C` entry keeps its count in `args` (-1: the last entry is not one), and its ids
+  // (joined once the entry ends).
   let run = -1;
+  const runIds: string[] = [];
+  const endRun = (): void => {
+    if (run >= 0) args[run + 1] = runIds.join('\0');
+    run = -1;
+  };
   for (const s of settlements) {
     const hint = hintOf(s);
     if (
@@ -232,18 +238,21 @@ export function encodeSettlements(
     ) {
       if (run >= 0 && s.token === previousToken) {
         args[run] = (args[run] as number) + 1;
-        args[run + 1] = `${args[run + 1] as string}\0${s.id}`;
       } else {
-        args.push('C', s.token === previousToken ? '' : s.token, 1, s.id);
+        endRun();
+        args.push('C', s.token === previousToken ? '' : s.token, 1, '');
         run = args.length - 2;
+        runIds.length = 0;
       }
+      runIds.push(s.id);
     } else {
-      run = -1;
+      endRun();
       args.push('S');
       for (const v of encodeSettlement(s, hint, previousToken)) args.push(v);
     }
     previousToken = s.token;
   }
+  endRun();
 }
 
 /**

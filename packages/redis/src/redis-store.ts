@@ -2109,21 +2109,24 @@ function decodeLeased<T>(
   lease: ReservedJob['lease'],
   hints: SettleHints,
 ): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
-  const jobs: ReservedJob<T>[] = [];
+  // Made at their full size at once (a list grown by push is copied each time it outgrows itself).
+  const jobs = new Array<ReservedJob<T>>(ids.length);
   const malformed: RejectedJob[] = [];
-  const wellFormed: boolean[] = [];
+  const wellFormed = new Array<boolean>(ids.length);
+  let n = 0;
   let odd: Map<string, string> | undefined;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] as string;
     const f = fields[i] as JobFields;
     const decoded = toReservedJob<T>(queue, id, f, lease);
-    wellFormed.push('job' in decoded);
+    wellFormed[i] = 'job' in decoded;
     if ('job' in decoded) {
-      jobs.push(decoded.job);
+      jobs[n++] = decoded.job;
       const hint = settleHint(f);
       if (hint !== DEFAULT_HINT) (odd ??= new Map()).set(id, hint);
     } else malformed.push({ id, reason: decoded.reason });
   }
+  jobs.length = n;
   hints.remember(lease.token, jobs.length, odd);
   return { jobs, malformed, wellFormed };
 }

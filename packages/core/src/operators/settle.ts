@@ -113,16 +113,20 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
 
   const write = (batch: readonly Handled<T>[]): Observable<Outcome<T>> =>
     defer(() => {
-      // The jobs to write and their settlements, in two parallel lists (no object per job).
-      const written: Handled<T>[] = [];
-      const settlements: Settlement[] = [];
+      // The jobs to write and their settlements, in two parallel lists (no object per job), made at
+      // their full size at once (a list grown by push is copied each time it outgrows itself).
+      const written = new Array<Handled<T>>(batch.length);
+      const settlements = new Array<Settlement>(batch.length);
+      let kept = 0;
       for (const handled of batch) {
         const settlement = toSettlement(handled, backoff);
         if (settlement) {
-          written.push(handled);
-          settlements.push(settlement);
+          written[kept] = handled;
+          settlements[kept++] = settlement;
         }
       }
+      written.length = kept;
+      settlements.length = kept;
       // Demand returns for the jobs that really left: a job a stage emitted twice (or one this
       // pipeline never held) must not raise the in-flight budget. It returns once: when the settle
       // is answered, or, with a store that applies calls in order, as soon as it is sent (`sent`).
@@ -157,15 +161,17 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
           },
         }),
         mergeMap((results) => {
-          const outcomes: Outcome<T>[] = [];
+          const outcomes = new Array<Outcome<T>>(results.length);
+          let n = 0;
           results.forEach((result, i) => {
             const handled = written[i];
             const settlement = settlements[i];
             if (handled && settlement) {
               const outcome = toOutcome(pipeline, handled, settlement, result);
-              if (outcome) outcomes.push(outcome);
+              if (outcome) outcomes[n++] = outcome;
             }
           });
+          outcomes.length = n;
           release();
           if (config.telemetry?.observed) {
             for (const o of outcomes) {
