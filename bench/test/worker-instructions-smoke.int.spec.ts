@@ -1,0 +1,60 @@
+import { execFile } from 'node:child_process';
+import { buildBench } from './smoke';
+
+function run(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = buildBench('worker-instructions.js');
+  const env = { ...process.env };
+  delete env['BENCH_REDIS_URL']; // a server of its own
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [script, ...args],
+      { env, timeout: 150_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/**
+ * `npm run bench:worker-instructions` end to end on a small backlog: the worker runs under callgrind
+ * and the count covers the jobs after the warm-up. Only checked to be a count of that work: the
+ * jobs counted are the ones after the warm-up, and the worker executed instructions for them.
+ */
+describe('bench:worker-instructions', () => {
+  it.each([
+    ['batches of 100', []],
+    ['concurrency 100', ['--single']],
+  ])(
+    'counts the instructions of a drain after its warm-up (%s)',
+    async (mode, flags) => {
+      const { code, stdout, stderr } = await run([
+        ...flags,
+        '--jobs',
+        '2000',
+        '--warm',
+        '1200',
+        '--rounds',
+        '1',
+      ]);
+      expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+      const line = new RegExp(`${mode}: (\\d+) jobs counted, (\\d+) instructions, (\\d+) per job`).exec(
+        stdout,
+      );
+      expect(line).not.toBeNull();
+      const [counted, instructions, perJob] = line!.slice(1).map(Number) as [number, number, number];
+      expect(counted).toBe(800);
+      expect(instructions).toBeGreaterThan(0);
+      expect(perJob).toBe(Math.round(instructions / counted));
+      expect(stdout).toMatch(/median: \d+ instructions per job/);
+    },
+    150_000,
+  );
+
+  it('refuses a warm-up that leaves no job to count', async () => {
+    const { code, stdout, stderr } = await run(['--jobs', '100', '--warm', '100', '--rounds', '1']);
+    expect(code).not.toBe(0);
+    expect(`${stdout}${stderr}`).toMatch(/--warm must be at least 0 and below --jobs \(100\), got 100/);
+  }, 60_000);
+});
