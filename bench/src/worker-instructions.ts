@@ -18,6 +18,7 @@
  * npm run bench:worker-instructions                          # batches of 100; 40,000 jobs, 20,000 counted; 3 rounds
  * npm run bench:worker-instructions -- --single              # one job per call, concurrency 100
  * npm run bench:worker-instructions -- --jobs 60000 --warm 30000 --rounds 5
+ * npm run bench:worker-instructions -- --cpu --jobs 300000  # the same drain at full speed: CPU µs per job instead
  * ```
  *
  * Needs `valgrind` (Debian: `apt-get install -y valgrind`) and `callgrind_control` (part of it).
@@ -39,14 +40,21 @@ export interface WorkerInstructionsOptions {
   /** Completions before the count starts (the warm-up). */
   readonly warm: number;
   readonly rounds: number;
+  /**
+   * Run the worker at full speed (no callgrind) and measure its CPU time over the same jobs instead:
+   * the figure the throughput scenario reports, from a drain shaped like it (the backlog added by
+   * another process, the worker fresh), for a change that moves CPU seconds and not instructions.
+   */
+  readonly cpu?: boolean;
 }
 
 export interface WorkerInstructionsRound {
   readonly mode: 'concurrency 100' | 'batches of 100';
   /** Jobs counted (completed after the warm-up). */
   readonly counted: number;
-  /** Instructions the worker process executed while they were drained (callgrind's `totals`). */
+  /** Instructions the worker process executed while they were drained (callgrind's `totals`); 0 with `cpu`. */
   readonly instructions: number;
+  /** Instructions per job counted, or with `cpu` the worker's CPU µs per job counted. */
   readonly perJob: number;
 }
 
@@ -95,29 +103,34 @@ async function countRound(
       await store.close();
     }
     const out = join(dir, 'callgrind.out');
-    const spec = { url: target.url, prefix, batch: options.batch, jobs: options.jobs, warm: options.warm };
-    const exit = await runChild('valgrind', [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${out}`,
-      process.execPath,
-      join(__dirname, 'workers', 'drain-worker.js'),
-      JSON.stringify(spec),
-    ]);
+    const cpu = options.cpu === true;
+    const spec = {
+      url: target.url,
+      prefix,
+      batch: options.batch,
+      jobs: options.jobs,
+      warm: options.warm,
+      cpu,
+    };
+    const worker = [join(__dirname, 'workers', 'drain-worker.js'), JSON.stringify(spec)];
+    const exit = cpu
+      ? await runChild(process.execPath, worker)
+      : await runChild('valgrind', [
+          '--tool=callgrind',
+          '--instr-atstart=no',
+          `--callgrind-out-file=${out}`,
+          process.execPath,
+          ...worker,
+        ]);
     if (exit.code !== 0) {
-      throw new Error(
-        `the worker under callgrind exited with ${String(exit.code)}: ${exit.stderr.slice(-2000)}`,
-      );
+      throw new Error(`the worker exited with ${String(exit.code)}: ${exit.stderr.slice(-2000)}`);
     }
     const last = exit.stdout.trim().split('\n').pop() ?? '';
-    const { measured } = JSON.parse(last) as { measured: number };
+    const { measured, cpuUs } = JSON.parse(last) as { measured: number; cpuUs: number };
+    const mode = options.batch ? 'batches of 100' : 'concurrency 100';
+    if (cpu) return { mode, counted: measured, instructions: 0, perJob: cpuUs / measured };
     const instructions = callgrindTotal(readFileSync(out, 'utf8'));
-    return {
-      mode: options.batch ? 'batches of 100' : 'concurrency 100',
-      counted: measured,
-      instructions,
-      perJob: instructions / measured,
-    };
+    return { mode, counted: measured, instructions, perJob: instructions / measured };
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await target.reset([prefix]);
@@ -146,6 +159,7 @@ function parse(argv: readonly string[]): WorkerInstructionsOptions {
   let jobs = 40_000;
   let warm: number | undefined;
   let rounds = 3;
+  let cpu = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (min: number): number => {
@@ -154,28 +168,35 @@ function parse(argv: readonly string[]): WorkerInstructionsOptions {
       return v;
     };
     if (arg === '--single') batch = false;
+    else if (arg === '--cpu') cpu = true;
     else if (arg === '--jobs') jobs = value(1);
     else if (arg === '--warm') warm = value(0);
     else if (arg === '--rounds') rounds = value(1);
     else
       throw new Error(
-        `usage: node bench/dist/worker-instructions.js [--single] [--jobs N] [--warm N] [--rounds N]; got ${arg}`,
+        `usage: node bench/dist/worker-instructions.js [--single] [--cpu] [--jobs N] [--warm N] [--rounds N]; got ${arg}`,
       );
   }
-  return { batch, jobs, warm: warm ?? Math.floor(jobs / 2), rounds };
+  return { batch, jobs, warm: warm ?? Math.floor(jobs / 2), rounds, cpu };
 }
 
 if (require.main === module) {
-  workerInstructions(parse(process.argv.slice(2))).then(
+  const options = parse(process.argv.slice(2));
+  workerInstructions(options).then(
     (rounds) => {
       for (const r of rounds) {
         console.log(
-          `[bench:worker-instructions] ${r.mode}: ${r.counted} jobs counted, ${r.instructions} instructions, ` +
-            `${Math.round(r.perJob)} per job`,
+          options.cpu
+            ? `[bench:worker-instructions] ${r.mode}: ${r.counted} jobs counted, worker CPU ${r.perJob.toFixed(2)} µs per job`
+            : `[bench:worker-instructions] ${r.mode}: ${r.counted} jobs counted, ${r.instructions} instructions, ` +
+                `${Math.round(r.perJob)} per job`,
         );
       }
+      const mid = median(rounds.map((r) => r.perJob));
       console.log(
-        `[bench:worker-instructions] median: ${Math.round(median(rounds.map((r) => r.perJob)))} instructions per job`,
+        options.cpu
+          ? `[bench:worker-instructions] median: worker CPU ${mid.toFixed(2)} µs per job`
+          : `[bench:worker-instructions] median: ${Math.round(mid)} instructions per job`,
       );
     },
     (error: unknown) => {

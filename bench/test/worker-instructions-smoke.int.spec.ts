@@ -52,6 +52,25 @@ describe('bench:worker-instructions', () => {
     150_000,
   );
 
+  it('measures the same drain at full speed with --cpu: the CPU time of the jobs after the warm-up', async () => {
+    const { code, stdout, stderr } = await run([
+      '--cpu',
+      '--jobs',
+      '3000',
+      '--warm',
+      '1000',
+      '--rounds',
+      '2',
+    ]);
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+    const rounds = [
+      ...stdout.matchAll(/batches of 100: (\d+) jobs counted, worker CPU ([\d.]+) µs per job/g),
+    ];
+    expect(rounds.map((m) => Number(m[1]))).toEqual([2000, 2000]);
+    for (const m of rounds) expect(Number(m[2])).toBeGreaterThan(0);
+    expect(stdout).toMatch(/median: worker CPU [\d.]+ µs per job/);
+  }, 60_000);
+
   it('refuses a warm-up that leaves no job to count', async () => {
     const { code, stdout, stderr } = await run(['--jobs', '100', '--warm', '100', '--rounds', '1']);
     expect(code).not.toBe(0);

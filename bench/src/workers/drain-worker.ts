@@ -3,9 +3,10 @@
  * instrumentation off (`--instr-atstart=no`): drains the queue `drain` that the parent filled
  * (`drainPipeline` of `../drain`), counting completions on `outcomes$` as the benchmark's worker
  * does, and switches the instrumentation on after `warm` completions and off after `jobs`
- * (`callgrind_control -i on|off <pid>`), so the count covers the jobs after the warm-up only. Prints
- * one line of JSON (`{ "measured": n }`) and exits. Argument: the spec as JSON
- * (`{ url, prefix, batch, jobs, warm }`).
+ * (`callgrind_control -i on|off <pid>`), so the count covers the jobs after the warm-up only. With
+ * `cpu` it runs at full speed instead and measures its CPU time (`process.cpuUsage`, every thread)
+ * over the same jobs. Prints one line of JSON (`{ "measured": n, "cpuUs": µs }`) and exits.
+ * Argument: the spec as JSON (`{ url, prefix, batch, jobs, warm, cpu }`).
  */
 import { execFileSync } from 'node:child_process';
 import { silentLogger, Worker } from '@sluice/core';
@@ -18,6 +19,8 @@ interface DrainWorkerSpec {
   readonly batch: boolean;
   readonly jobs: number;
   readonly warm: number;
+  /** Measure CPU time instead of switching callgrind's instrumentation. */
+  readonly cpu?: boolean;
 }
 
 function instrument(on: boolean): void {
@@ -32,23 +35,35 @@ async function main(spec: DrainWorkerSpec): Promise<void> {
     logger: silentLogger,
   });
   let completed = 0;
+  let cpuAtStart = process.cpuUsage();
+  let cpuUs = 0;
+  const start = (): void => {
+    if (spec.cpu) cpuAtStart = process.cpuUsage();
+    else instrument(true);
+  };
+  const stop = (): void => {
+    if (spec.cpu) {
+      const used = process.cpuUsage(cpuAtStart);
+      cpuUs = used.user + used.system;
+    } else instrument(false);
+  };
   const drained = new Promise<void>((resolve) => {
     worker.outcomes$.subscribe((outcome) => {
       if (outcome.kind !== 'completed') return;
       completed++;
-      if (completed === spec.warm) instrument(true);
+      if (completed === spec.warm) start();
       if (completed === spec.jobs) {
-        instrument(false);
+        stop();
         resolve();
       }
     });
   });
-  if (spec.warm === 0) instrument(true);
+  if (spec.warm === 0) start();
   worker.start();
   await drained;
   await worker.close({ timeoutMs: 30_000 });
   await store.close();
-  process.stdout.write(`${JSON.stringify({ measured: spec.jobs - spec.warm })}\n`);
+  process.stdout.write(`${JSON.stringify({ measured: spec.jobs - spec.warm, cpuUs })}\n`);
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as DrainWorkerSpec).then(
