@@ -12,7 +12,7 @@
  * npm run bench:drain -- --jobs 1000000 --rounds 1 --window 100000   # worker CPU per 100,000 jobs
  * ```
  */
-import { definePipeline, Queue, silentLogger, Worker, type PipelineDefinition } from '@sluice/core';
+import { definePipeline, Queue, silentLogger, Worker } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { RedisTarget } from './redis-target';
 
@@ -47,50 +47,16 @@ function scriptCalls(commands: Readonly<Record<string, { readonly calls: number 
   return (commands['evalsha']?.calls ?? 0) + (commands['eval']?.calls ?? 0);
 }
 
-/** Adds `jobs` no-op jobs to the queue `drain` of `store`, in calls of 1,000. */
-export async function fillDrainQueue(store: RedisStore, jobs: number): Promise<void> {
-  const queue = new Queue<{ readonly i: number }>(store, 'drain');
-  for (let i = 0; i < jobs; i += BULK) {
-    const size = Math.min(BULK, jobs - i);
-    await queue.addBulk(Array.from({ length: size }, (_, j) => ({ data: { i: i + j } })));
-  }
-}
-
-/**
- * The pipeline that drains the queue `drain`: batches of 100, 10 handler calls at once and a
- * prefetch of 1,000, or one job per call at concurrency 100 with a prefetch of 100. Its handler
- * tells `count` how many jobs each call had.
- */
-export function drainPipeline(
-  batch: boolean,
-  count: (n: number) => void,
-): PipelineDefinition<{ readonly i: number }> {
-  return batch
-    ? definePipeline<{ readonly i: number }>({
-        queue: 'drain',
-        concurrency: 10,
-        prefetch: 1000,
-        batch: { size: 100, timeMs: 5 },
-        handler: (jobs) => {
-          count(jobs.length);
-        },
-      })
-    : definePipeline<{ readonly i: number }>({
-        queue: 'drain',
-        concurrency: 100,
-        prefetch: 100,
-        handler: () => {
-          count(1);
-        },
-      });
-}
-
 /** One round: fill a fresh queue with `jobs` jobs, then drain it with one worker. */
 async function round(target: RedisTarget, options: DrainOptions, n: number): Promise<DrainRound> {
   const prefix = `sluice-drain-${process.pid}-${n}`;
   const store = await RedisStore.connect({ url: target.url, prefix });
   try {
-    await fillDrainQueue(store, options.jobs);
+    const queue = new Queue<{ readonly i: number }>(store, 'drain');
+    for (let i = 0; i < options.jobs; i += BULK) {
+      const size = Math.min(BULK, options.jobs - i);
+      await queue.addBulk(Array.from({ length: size }, (_, j) => ({ data: { i: i + j } })));
+    }
     let done = 0;
     let finish: () => void = () => undefined;
     const drained = new Promise<void>((resolve) => {
@@ -110,7 +76,24 @@ async function round(target: RedisTarget, options: DrainOptions, n: number): Pro
       }
       if (done >= options.jobs) finish();
     };
-    const pipeline = drainPipeline(options.batch, count);
+    const pipeline = options.batch
+      ? definePipeline<{ readonly i: number }>({
+          queue: 'drain',
+          concurrency: 10,
+          prefetch: 1000,
+          batch: { size: 100, timeMs: 5 },
+          handler: (jobs) => {
+            count(jobs.length);
+          },
+        })
+      : definePipeline<{ readonly i: number }>({
+          queue: 'drain',
+          concurrency: 100,
+          prefetch: 100,
+          handler: () => {
+            count(1);
+          },
+        });
     const worker = new Worker({ store, pipelines: [pipeline], logger: silentLogger });
     const before = await target.counters();
     const cpu = process.cpuUsage();

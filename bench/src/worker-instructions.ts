@@ -1,8 +1,8 @@
 /**
  * `npm run bench:worker-instructions` — the worker's work per job as instructions, counted by
- * Valgrind's callgrind: `bench:drain`'s worker (the same pipelines; completions counted on
- * `outcomes$`, as the benchmark's worker does) runs in a process of its own under callgrind, on a
- * backlog this process added to a redis-server of its own, and the count covers the jobs after a
+ * Valgrind's callgrind: a worker with the throughput scenario's pipeline and jobs (completions
+ * counted on `outcomes$`, as the benchmark's worker does) runs in a process of its own under
+ * callgrind, on a backlog this process added to a redis-server of its own, and the count covers the jobs after a
  * warm-up (the JIT compiles the worker meanwhile), every thread of the process included (the
  * collector's helper threads too).
  *
@@ -27,8 +27,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
-import { fillDrainQueue } from './drain';
+import { payload } from './producers';
+import type { BenchPayload } from './protocol';
 import { RedisTarget } from './redis-target';
 import { median } from './stats';
 
@@ -98,7 +100,12 @@ async function countRound(
   try {
     const store = await RedisStore.connect({ url: target.url, prefix });
     try {
-      await fillDrainQueue(store, options.jobs);
+      // The throughput scenario's jobs, added in its calls of 1,000.
+      const queue = new Queue<BenchPayload>(store, 'drain');
+      for (let i = 0; i < options.jobs; i += 1000) {
+        const size = Math.min(1000, options.jobs - i);
+        await queue.addBulk(Array.from({ length: size }, (_, j) => ({ data: payload(i + j) })));
+      }
     } finally {
       await store.close();
     }

@@ -1,17 +1,17 @@
 /**
  * The worker of `npm run bench:worker-instructions`, run under Valgrind's callgrind with its
- * instrumentation off (`--instr-atstart=no`): drains the queue `drain` that the parent filled
- * (`drainPipeline` of `../drain`), counting completions on `outcomes$` as the benchmark's worker
- * does, and switches the instrumentation on after `warm` completions and off after `jobs`
+ * instrumentation off (`--instr-atstart=no`): drains the queue `drain` that the parent filled,
+ * with the throughput scenario's pipeline, counting completions on `outcomes$` as the benchmark's
+ * worker does, and switches the instrumentation on after `warm` completions and off after `jobs`
  * (`callgrind_control -i on|off <pid>`), so the count covers the jobs after the warm-up only. With
  * `cpu` it runs at full speed instead and measures its CPU time (`process.cpuUsage`, every thread)
  * over the same jobs. Prints one line of JSON (`{ "measured": n, "cpuUs": µs }`) and exits.
  * Argument: the spec as JSON (`{ url, prefix, batch, jobs, warm, cpu }`).
  */
 import { execFileSync } from 'node:child_process';
-import { silentLogger, Worker } from '@sluice/core';
+import { definePipeline, silentLogger, Worker, type PipelineDefinition } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
-import { drainPipeline } from '../drain';
+import type { BenchPayload } from '../protocol';
 
 interface DrainWorkerSpec {
   readonly url: string;
@@ -23,6 +23,35 @@ interface DrainWorkerSpec {
   readonly cpu?: boolean;
 }
 
+/**
+ * The throughput scenario's Sluice pipelines (`sluice-worker.ts`, `profile.ts`): batches of 100
+ * within 10 ms, 10 handler calls at once and a prefetch of 1,000; or one job per call at
+ * concurrency 100 and a prefetch of 100. `async` handlers that read the payloads and return.
+ */
+function pipeline(batch: boolean): PipelineDefinition<BenchPayload> {
+  let seen: unknown;
+  return batch
+    ? definePipeline<BenchPayload>({
+        queue: 'drain',
+        concurrency: 10,
+        prefetch: 1000,
+        batch: { size: 100, timeMs: 10 },
+        handler: async (jobs) => {
+          seen = jobs.map((j) => j.data);
+          await Promise.resolve(seen);
+        },
+      })
+    : definePipeline<BenchPayload>({
+        queue: 'drain',
+        concurrency: 100,
+        prefetch: 100,
+        handler: async (job) => {
+          seen = job.data;
+          await Promise.resolve(seen);
+        },
+      });
+}
+
 function instrument(on: boolean): void {
   execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
 }
@@ -31,7 +60,7 @@ async function main(spec: DrainWorkerSpec): Promise<void> {
   const store = await RedisStore.connect({ url: spec.url, prefix: spec.prefix });
   const worker = new Worker({
     store,
-    pipelines: [drainPipeline(spec.batch, () => undefined)],
+    pipelines: [pipeline(spec.batch)],
     logger: silentLogger,
   });
   let completed = 0;
