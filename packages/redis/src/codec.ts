@@ -435,6 +435,13 @@ export function readLeasedRecords(
     }
     ids[i] = parts[at] as string;
     at += 2;
+    if (n === 4 && parts[at] === 'c' && parts[at + 2] === 'd') {
+      // A job added with every default (a compact record): one object literal, so every such job's
+      // fields share one shape, and the reads of them stay monomorphic.
+      fields[i] = { c: parts[at + 1] as string, d: parts[at + 3] as string };
+      at += 4;
+      continue;
+    }
     const f: JobFields = {};
     for (const end = at + n; at < end; at += 2) keepJobField(f, parts[at] as string, parts[at + 1] as string);
     fields[i] = f;
