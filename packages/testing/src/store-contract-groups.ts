@@ -8,6 +8,7 @@ import {
   type Settlement,
   type Store,
 } from '@sluice/core';
+import { subscribed } from './subscribed';
 
 /** What the group tests need from the store contract's fixture. */
 export interface GroupContractContext {
@@ -147,7 +148,7 @@ export function defineGroupContract(ctx: GroupContractContext): void {
     // Nothing more to reserve: a worker now sleeps until it is woken (or polls again).
     expect((await reserve('q', 5, one)).jobs).toEqual([]);
     const woke = firstValueFrom(ctx.store().wakeups('q').pipe(take(1), timeout(2000)));
-    await new Promise((resolve) => setTimeout(resolve, 20)); // a subscription over the network settles
+    await subscribed(ctx.store(), 'q');
     await complete(first!);
     await expect(woke).resolves.toBeUndefined();
     expect((await reserve('q', 5, one)).jobs.map(data)).toEqual([2]);

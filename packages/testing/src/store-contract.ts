@@ -16,6 +16,7 @@ import {
   type Store,
 } from '@sluice/core';
 import { ManualClock } from './manual-clock';
+import { subscribed } from './subscribed';
 import { defineGroupContract } from './store-contract-groups';
 import { defineGroupLimitContract } from './store-contract-group-limits';
 
@@ -243,7 +244,7 @@ export function defineStoreContract(
 
       it('emits a wake-up when jobs are added', async () => {
         const woke = firstValueFrom(store.wakeups('q').pipe(take(1), timeout(2000)));
-        await sleep(20); // let a subscription that goes over the network settle
+        await subscribed(store, 'q');
         await add([{ queue: 'q', data: 1 }]);
         await expect(woke).resolves.toBeUndefined();
       });
