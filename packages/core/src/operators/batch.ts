@@ -1,6 +1,7 @@
 import { Observable, Subscription, asyncScheduler, timer } from 'rxjs';
 import type { OperatorFunction, SchedulerLike } from 'rxjs';
 import { InvalidArgumentError } from '../model/errors';
+import { SlotMap } from '../util/slot-map';
 
 /** Configuration of {@link batch}. */
 export interface BatchConfig<T = unknown> {
@@ -93,7 +94,7 @@ export function batch<T = unknown>(config: BatchConfig<T>): OperatorFunction<T, 
   return (source) =>
     new Observable<T[]>((subscriber) => {
       /** One buffer per key (one in all without `key`), never longer than `size`: reaching it flushes. */
-      const buffers = new Map<unknown, Bucket<T>>();
+      const buffers = new SlotMap<unknown, Bucket<T>>();
 
       function flush(k: unknown, bucket: Bucket<T>): void {
         bucket.timer?.unsubscribe();

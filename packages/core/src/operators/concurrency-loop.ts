@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction, type Subscriber, type Unsubscribable
 import { BufferOverflowError, InvalidArgumentError } from '../model/errors';
 import type { Reservation } from '../model/reservation';
 import { Fifo } from '../util/fifo';
+import { Slots } from '../util/slot-map';
 
 /** What a bounded buffer does with an item that arrives while it is full. */
 export type Overflow = 'error' | 'drop-oldest' | 'drop-newest';
@@ -102,7 +103,7 @@ export function concurrencyLoop<In, I, O>(
       let draining = false;
       let again = false;
       /** Runs not finished yet, to cancel on unsubscribe (finished ones are not retained). */
-      const running = new Set<Unsubscribable>();
+      const running = new Slots<Unsubscribable>();
       /** The pending call back of `gather`, while arrivals gather for a free slot. */
       let gathering: Unsubscribable | undefined;
 
@@ -125,15 +126,16 @@ export function concurrencyLoop<In, I, O>(
       const startOne = (items: I[]): void => {
         active++;
         // Fields, not locals: `done` may run inside startRun, before the handle is known.
-        const run: { finished: boolean; handle: Unsubscribable | undefined } = {
+        const run: { finished: boolean; handle: Unsubscribable | undefined; slot: number } = {
           finished: false,
           handle: undefined,
+          slot: -1,
         };
         const done = (): void => {
           if (run.finished) return;
           run.finished = true;
           active--;
-          if (run.handle) running.delete(run.handle);
+          if (run.slot >= 0) running.remove(run.slot);
           drain();
         };
         try {
@@ -143,7 +145,7 @@ export function concurrencyLoop<In, I, O>(
           return;
         }
         // A run that finished inside startRun (synchronously) is not retained.
-        if (!run.finished && run.handle) running.add(run.handle);
+        if (!run.finished && run.handle) run.slot = running.add(run.handle);
       };
 
       /** After arrivals: starts runs now, or, with `gather`, once the arrivals have gathered. */
@@ -230,7 +232,7 @@ export function concurrencyLoop<In, I, O>(
         gathering = undefined;
         sourceSub.unsubscribe();
         concurrencySub?.unsubscribe();
-        for (const run of running) run.unsubscribe();
+        for (const run of running.values()) run.unsubscribe();
         running.clear();
       };
     });

@@ -1,6 +1,7 @@
 import { JobAbortedError } from '../model/errors';
 import type { ReservedJob } from '../model/job';
 import type { LeaseRef } from '../store/store';
+import { SlotMap } from '../util/slot-map';
 
 export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown';
 
@@ -45,7 +46,8 @@ class Entry {
  * Its size is the quantity the demand channel bounds: `size ≤ budget` at every moment.
  */
 export class InFlight {
-  private readonly entries = new Map<string, Entry>();
+  /** By job id; a {@link SlotMap}, not a `Map`, whose old hash tables would keep settled jobs alive. */
+  private readonly entries = new SlotMap<string, Entry>();
   private settlingCount = 0;
   private peak = 0;
   private closed = false;
