@@ -18,7 +18,9 @@
  * npm run bench:worker-instructions                          # batches of 100; 40,000 jobs, 20,000 counted; 3 rounds
  * npm run bench:worker-instructions -- --single              # one job per call, concurrency 100
  * npm run bench:worker-instructions -- --jobs 60000 --warm 30000 --rounds 5
- * npm run bench:worker-instructions -- --cpu --jobs 300000  # the same drain at full speed: CPU µs per job instead
+ * npm run bench:worker-instructions -- --cpu --jobs 300000  # the same drain at full speed: CPU µs per job instead,
+ *                                                           # split into the main thread's and the others' on Linux
+ * npm run bench:worker-instructions -- --cpu --node-flags "--single-threaded-gc"   # flags for the worker process
  * ```
  *
  * Needs `valgrind` (Debian: `apt-get install -y valgrind`) and `callgrind_control` (part of it).
@@ -48,6 +50,11 @@ export interface WorkerInstructionsOptions {
    * another process, the worker fresh), for a change that moves CPU seconds and not instructions.
    */
   readonly cpu?: boolean;
+  /**
+   * Node and V8 flags for the worker process (for example `--single-threaded-gc`): how a
+   * deployment's choice of flags moves the worker's cost, measured the same way. Default: none.
+   */
+  readonly nodeFlags?: readonly string[];
 }
 
 export interface WorkerInstructionsRound {
@@ -58,6 +65,12 @@ export interface WorkerInstructionsRound {
   readonly instructions: number;
   /** Instructions per job counted, or with `cpu` the worker's CPU µs per job counted. */
   readonly perJob: number;
+  /**
+   * With `cpu`, where Linux gives each thread's time: the part of `perJob` spent on the main thread
+   * (the JavaScript) and on the others (V8's optimizing compiler and collector helpers, libuv), µs
+   * per job, measured by the threads' own clocks (so the two need not add up to `perJob` exactly).
+   */
+  readonly threads?: { readonly mainPerJob: number; readonly otherPerJob: number };
 }
 
 interface Exit {
@@ -119,7 +132,11 @@ async function countRound(
       warm: options.warm,
       cpu,
     };
-    const worker = [join(__dirname, 'workers', 'drain-worker.js'), JSON.stringify(spec)];
+    const worker = [
+      ...(options.nodeFlags ?? []),
+      join(__dirname, 'workers', 'drain-worker.js'),
+      JSON.stringify(spec),
+    ];
     const exit = cpu
       ? await runChild(process.execPath, worker)
       : await runChild('valgrind', [
@@ -132,10 +149,27 @@ async function countRound(
     if (exit.code !== 0) {
       throw new Error(`the worker exited with ${String(exit.code)}: ${exit.stderr.slice(-2000)}`);
     }
-    const last = exit.stdout.trim().split('\n').pop() ?? '';
-    const { measured, cpuUs } = JSON.parse(last) as { measured: number; cpuUs: number };
+    // The worker's report is its last line of JSON (flags such as `--trace-gc` print lines of their own).
+    const last =
+      exit.stdout
+        .trim()
+        .split('\n')
+        .filter((line) => line.startsWith('{"measured"'))
+        .pop() ?? '';
+    const { measured, cpuUs, mainUs, otherUs } = JSON.parse(last) as {
+      measured: number;
+      cpuUs: number;
+      mainUs?: number;
+      otherUs?: number;
+    };
     const mode = options.batch ? 'batches of 100' : 'concurrency 100';
-    if (cpu) return { mode, counted: measured, instructions: 0, perJob: cpuUs / measured };
+    if (cpu) {
+      const threads =
+        mainUs === undefined || otherUs === undefined
+          ? {}
+          : { threads: { mainPerJob: mainUs / measured, otherPerJob: otherUs / measured } };
+      return { mode, counted: measured, instructions: 0, perJob: cpuUs / measured, ...threads };
+    }
     const instructions = callgrindTotal(readFileSync(out, 'utf8'));
     return { mode, counted: measured, instructions, perJob: instructions / measured };
   } finally {
@@ -167,6 +201,7 @@ function parse(argv: readonly string[]): WorkerInstructionsOptions {
   let warm: number | undefined;
   let rounds = 3;
   let cpu = false;
+  const nodeFlags: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (min: number): number => {
@@ -179,12 +214,13 @@ function parse(argv: readonly string[]): WorkerInstructionsOptions {
     else if (arg === '--jobs') jobs = value(1);
     else if (arg === '--warm') warm = value(0);
     else if (arg === '--rounds') rounds = value(1);
+    else if (arg === '--node-flags') nodeFlags.push(...(argv[++i] ?? '').split(/\s+/).filter(Boolean));
     else
       throw new Error(
-        `usage: node bench/dist/worker-instructions.js [--single] [--cpu] [--jobs N] [--warm N] [--rounds N]; got ${arg}`,
+        `usage: node bench/dist/worker-instructions.js [--single] [--cpu] [--jobs N] [--warm N] [--rounds N] [--node-flags "FLAGS"]; got ${arg}`,
       );
   }
-  return { batch, jobs, warm: warm ?? Math.floor(jobs / 2), rounds, cpu };
+  return { batch, jobs, warm: warm ?? Math.floor(jobs / 2), rounds, cpu, nodeFlags };
 }
 
 if (require.main === module) {
@@ -194,7 +230,10 @@ if (require.main === module) {
       for (const r of rounds) {
         console.log(
           options.cpu
-            ? `[bench:worker-instructions] ${r.mode}: ${r.counted} jobs counted, worker CPU ${r.perJob.toFixed(2)} µs per job`
+            ? `[bench:worker-instructions] ${r.mode}: ${r.counted} jobs counted, worker CPU ${r.perJob.toFixed(2)} µs per job` +
+                (r.threads
+                  ? ` (main thread ${r.threads.mainPerJob.toFixed(2)}, other threads ${r.threads.otherPerJob.toFixed(2)})`
+                  : '')
             : `[bench:worker-instructions] ${r.mode}: ${r.counted} jobs counted, ${r.instructions} instructions, ` +
                 `${Math.round(r.perJob)} per job`,
         );

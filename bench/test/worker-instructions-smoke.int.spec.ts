@@ -52,7 +52,7 @@ describe('bench:worker-instructions', () => {
     150_000,
   );
 
-  it('measures the same drain at full speed with --cpu: the CPU time of the jobs after the warm-up', async () => {
+  it('measures the same drain at full speed with --cpu: the CPU time of the jobs after the warm-up, by thread', async () => {
     const { code, stdout, stderr } = await run([
       '--cpu',
       '--jobs',
@@ -64,11 +64,54 @@ describe('bench:worker-instructions', () => {
     ]);
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
     const rounds = [
-      ...stdout.matchAll(/batches of 100: (\d+) jobs counted, worker CPU ([\d.]+) µs per job/g),
+      ...stdout.matchAll(
+        /batches of 100: (\d+) jobs counted, worker CPU ([\d.]+) µs per job(?: \(main thread ([\d.]+), other threads ([\d.]+)\))?/g,
+      ),
     ];
     expect(rounds.map((m) => Number(m[1]))).toEqual([2000, 2000]);
-    for (const m of rounds) expect(Number(m[2])).toBeGreaterThan(0);
+    for (const m of rounds) {
+      expect(Number(m[2])).toBeGreaterThan(0);
+      // Linux gives each thread's time: the split is printed, and the JavaScript ran on the main thread.
+      if (process.platform === 'linux') {
+        expect(m[3]).toBeDefined();
+        expect(Number(m[3])).toBeGreaterThan(0);
+        expect(Number(m[4])).toBeGreaterThanOrEqual(0);
+      }
+    }
     expect(stdout).toMatch(/median: worker CPU [\d.]+ µs per job/);
+  }, 60_000);
+
+  it('passes --node-flags to the worker process, and reads its report among the lines they print', async () => {
+    const traced = await run([
+      '--cpu',
+      '--jobs',
+      '2000',
+      '--warm',
+      '1000',
+      '--rounds',
+      '1',
+      '--node-flags',
+      '--trace-gc',
+    ]);
+    expect({ code: traced.code, stderr: traced.code === 0 ? '' : traced.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(traced.stdout).toMatch(/batches of 100: 1000 jobs counted, worker CPU [\d.]+ µs per job/);
+    // A flag the worker's Node refuses fails the worker: the flags reached its command line.
+    const refused = await run([
+      '--cpu',
+      '--jobs',
+      '200',
+      '--warm',
+      '100',
+      '--rounds',
+      '1',
+      '--node-flags',
+      '--no-such-flag-x',
+    ]);
+    expect(refused.code).not.toBe(0);
+    expect(`${refused.stdout}${refused.stderr}`).toMatch(/the worker exited with \d+:[^]*--no-such-flag-x/);
   }, 60_000);
 
   it('refuses a warm-up that leaves no job to count', async () => {

@@ -5,10 +5,14 @@
  * worker does, and switches the instrumentation on after `warm` completions and off after `jobs`
  * (`callgrind_control -i on|off <pid>`), so the count covers the jobs after the warm-up only. With
  * `cpu` it runs at full speed instead and measures its CPU time (`process.cpuUsage`, every thread)
- * over the same jobs. Prints one line of JSON (`{ "measured": n, "cpuUs": µs }`) and exits.
+ * over the same jobs, and where Linux gives each thread's time (`/proc/self/task/<tid>/schedstat`)
+ * splits it into the main thread's (the JavaScript) and the other threads' (V8's helpers: the
+ * optimizing compiler and the collector's parallel and concurrent work; libuv's). Prints one line
+ * of JSON (`{ "measured": n, "cpuUs": µs, "mainUs"?: µs, "otherUs"?: µs }`) and exits.
  * Argument: the spec as JSON (`{ url, prefix, batch, jobs, warm, cpu }`).
  */
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { definePipeline, silentLogger, Worker, type PipelineDefinition } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import type { BenchPayload } from '../protocol';
@@ -52,6 +56,39 @@ function pipeline(batch: boolean): PipelineDefinition<BenchPayload> {
       });
 }
 
+/**
+ * Each thread's CPU time in ns so far, by thread id (the first field of its `schedstat`), or
+ * undefined where the system does not give it (not Linux, or no schedstats).
+ */
+function threadCpuNs(): Map<string, number> | undefined {
+  try {
+    const times = new Map<string, number>();
+    for (const tid of readdirSync('/proc/self/task')) {
+      const ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      if (!Number.isFinite(ns)) return undefined;
+      times.set(tid, ns);
+    }
+    return times;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The main thread's and the other threads' CPU µs from `before` to `after` (threads may come and go). */
+function splitThreads(
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+): { readonly mainUs: number; readonly otherUs: number } {
+  let mainUs = 0;
+  let otherUs = 0;
+  for (const [tid, ns] of after) {
+    const us = (ns - (before.get(tid) ?? 0)) / 1000;
+    if (tid === String(process.pid)) mainUs += us;
+    else otherUs += us;
+  }
+  return { mainUs, otherUs };
+}
+
 function instrument(on: boolean): void {
   execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
 }
@@ -65,15 +102,21 @@ async function main(spec: DrainWorkerSpec): Promise<void> {
   });
   let completed = 0;
   let cpuAtStart = process.cpuUsage();
+  let threadsAtStart: Map<string, number> | undefined;
   let cpuUs = 0;
+  let threads: { readonly mainUs: number; readonly otherUs: number } | undefined;
   const start = (): void => {
-    if (spec.cpu) cpuAtStart = process.cpuUsage();
-    else instrument(true);
+    if (spec.cpu) {
+      threadsAtStart = threadCpuNs();
+      cpuAtStart = process.cpuUsage();
+    } else instrument(true);
   };
   const stop = (): void => {
     if (spec.cpu) {
       const used = process.cpuUsage(cpuAtStart);
+      const threadsAtStop = threadCpuNs();
       cpuUs = used.user + used.system;
+      if (threadsAtStart && threadsAtStop) threads = splitThreads(threadsAtStart, threadsAtStop);
     } else instrument(false);
   };
   const drained = new Promise<void>((resolve) => {
@@ -92,7 +135,7 @@ async function main(spec: DrainWorkerSpec): Promise<void> {
   await drained;
   await worker.close({ timeoutMs: 30_000 });
   await store.close();
-  process.stdout.write(`${JSON.stringify({ measured: spec.jobs - spec.warm, cpuUs })}\n`);
+  process.stdout.write(`${JSON.stringify({ measured: spec.jobs - spec.warm, cpuUs, ...threads })}\n`);
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as DrainWorkerSpec).then(
