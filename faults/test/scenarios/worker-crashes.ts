@@ -42,8 +42,11 @@ export function workerCrashScenario(p: WorkerCrashParams): void {
         const queue = 'crashes';
         await h.keepAllRecords(queue);
         const options = { concurrency: p.concurrency, leaseMs: p.leaseMs, workMs: p.workMs };
-        const slots: ProgramProcess[] = [];
-        for (let i = 0; i < p.workers; i++) slots.push(await h.startWorker(`w${String(i)}`, queue, options));
+        // Each slot's worker, or its replacement while that one starts.
+        const slots: Promise<ProgramProcess>[] = [];
+        for (let i = 0; i < p.workers; i++) {
+          slots.push(Promise.resolve(await h.startWorker(`w${String(i)}`, queue, options)));
+        }
         const ids = await h.enqueue(queue, p.jobs);
         const started = Date.now();
 
@@ -60,14 +63,20 @@ export function workerCrashScenario(p: WorkerCrashParams): void {
             await sleep(20);
           }
           const slot = k % p.workers;
-          const victim = slots[slot]!;
+          const victim = await slots[slot]!;
           const stats = await h.store.stats(queue);
           remainingAtKill.push(stats.counts.ready + stats.counts.running + stats.counts.scheduled);
           await victim.kill();
           victims.push(victim);
-          slots[slot] = await h.startWorker(`w${String(slot)}`, queue, options);
+          // The replacement starts while the next kill waits for its point of the drain: awaited
+          // here, a start beside a busy loop once took longer than the rest of the drain (the other
+          // workers finished it), and the next kill found nothing left to interrupt.
+          const replacement = h.startWorker(`w${String(slot)}`, queue, options);
+          replacement.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
+          slots[slot] = replacement;
         }
         const lastKill = Date.now();
+        await Promise.all(slots);
 
         const stats = await h.waitForQuiet(queue, p.jobs, p.timeoutMs / 2);
         const drainedAt = Date.now();
