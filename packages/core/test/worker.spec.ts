@@ -1,7 +1,18 @@
-import { asyncScheduler, finalize, map, type Observable, timer } from 'rxjs';
+import {
+  asyncScheduler,
+  defer,
+  finalize,
+  map,
+  mergeMap,
+  type Observable,
+  type SchedulerLike,
+  throwError,
+  timer,
+} from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import {
   definePipeline,
+  fixed,
   InvalidArgumentError,
   MemoryStore,
   Queue,
@@ -10,8 +21,12 @@ import {
   Worker,
   WorkerStateError,
   type CloseResult,
+  type ExtendResult,
+  type LeaseRef,
   type Outcome,
   type PipelineStatus,
+  type Settlement,
+  type SettleResult,
   type TelemetryEvent,
 } from '@sluice/core';
 import { newTestScheduler } from './pipeline/helpers';
@@ -247,6 +262,59 @@ describe('Worker', () => {
       });
     });
 
+    // A heartbeat carries the leases held when it is sent. One sent while a failed attempt's settle
+    // was unanswered carries that attempt's lease, which the store finds gone: if the answer comes
+    // after the same worker leased the job's retry, the lost lease is the old attempt's, not the
+    // retry's, and must not abort it (the retry would end abandoned and wait out its lease, or be
+    // dead by expiry on its last attempt).
+    it("does not abort a job's retry for its previous attempt's lost lease", () => {
+      const attempts: { attempt: number; signal: AbortSignal }[] = [];
+      // Heartbeats are periodic timers: the virtual scheduler goes to the store and the worker
+      // themselves (run mode's delegated intervals lose a periodic timer cleared and re-armed in one
+      // frame).
+      const store = new SlowReplies({ settle: 5, extendLeases: 20 }, testScheduler);
+      testScheduler.run(({ expectObservable }) => {
+        const worker = new Worker({
+          store,
+          logger: silentLogger,
+          scheduler: testScheduler,
+          pipelines: [
+            definePipeline<string>({
+              queue: 'q',
+              leaseMs: 30, // a heartbeat every 10 ms
+              backoff: fixed(7),
+              idle: { minMs: 1, maxMs: 1 },
+              handler: (job, { signal }) => {
+                attempts.push({ attempt: job.attempt, signal });
+                // Attempt 1 fails at 8: its settle is applied at 8 and answered at 13 (its outcome),
+                // so the heartbeat at 10 still carries its lease, finds it gone and is answered at
+                // 30. Attempt 2 is leased at 15 and runs until 45; its settle is answered at 50.
+                return job.attempt === 1
+                  ? timer(8, testScheduler).pipe(
+                      mergeMap(() => throwError(() => new Error('attempt 1 fails'))),
+                    )
+                  : timer(30, testScheduler).pipe(map(() => job.data));
+              },
+            }),
+          ],
+        });
+        store.enqueue([{ queue: 'q', data: 'x', maxAttempts: 2 }]).subscribe();
+        worker.start();
+        timer(100, testScheduler).subscribe(() => worker.drain({ timeoutMs: 100 }).subscribe());
+        expectObservable(worker.outcomes$.pipe(brief)).toBe('13ms a 36ms b 49ms |', {
+          a: 'retrying:x',
+          b: 'completed:x',
+        });
+      });
+      expect(attempts.map((a) => [a.attempt, a.signal.aborted])).toEqual([
+        [1, false],
+        [2, false],
+      ]);
+      return store.getJob('q', '1').then((rec) => {
+        expect(rec && [rec.state, rec.attempt, rec.errors.length]).toEqual(['completed', 2, 1]);
+      });
+    });
+
     // A second close() while the first is draining finds the state 'closing', treats the worker as
     // never started (`wasRunning` is false), resolves at once with { drained: true, abandoned: 0 } and
     // shuts everything down, aborting the handlers the first close() was waiting for; that one then
@@ -359,3 +427,38 @@ describe('Worker: trace context', () => {
     ]);
   });
 });
+
+/**
+ * A `MemoryStore` whose answers to some calls arrive late, as over a slow connection: each call is
+ * applied when it is made (as Redis applies a command when it reads it) and answered `ms` later.
+ */
+class SlowReplies extends MemoryStore {
+  constructor(
+    private readonly lateMs: { readonly settle?: number; readonly extendLeases?: number },
+    private readonly clock: SchedulerLike,
+  ) {
+    super({ scheduler: clock });
+  }
+
+  override settle(settlements: readonly Settlement[]): Observable<readonly SettleResult[]> {
+    return late(super.settle(settlements), this.lateMs.settle, this.clock);
+  }
+
+  override extendLeases(
+    queue: string,
+    leases: readonly LeaseRef[],
+    leaseMs: number,
+  ): Observable<ExtendResult> {
+    return late(super.extendLeases(queue, leases, leaseMs), this.lateMs.extendLeases, this.clock);
+  }
+}
+
+/** Applies the call at subscription and delivers its answer `ms` later. */
+function late<R>(call: Observable<R>, ms: number | undefined, clock: SchedulerLike): Observable<R> {
+  if (ms === undefined) return call;
+  return defer(() => {
+    const answers: R[] = [];
+    call.subscribe((r) => answers.push(r)); // synchronous in MemoryStore: applied now
+    return timer(ms, clock).pipe(mergeMap(() => answers));
+  });
+}

@@ -21,6 +21,7 @@ import {
   toErrorInfo,
   type ErrorInfo,
 } from '../model/errors';
+import type { ReservedJob } from '../model/job';
 import type { InFlight } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
 import {
@@ -130,23 +131,24 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       // Demand returns for the jobs that really left: a job a stage emitted twice (or one this
       // pipeline never held) must not raise the in-flight budget. It returns once: when the settle
       // is answered, or, with a store that applies calls in order, as soon as it is sent (`sent`).
-      // `left(id)`: whether the job was held (and now is not); without an `inFlight`, every job.
+      // `left(job)`: whether the job was held under its lease (and now is not); without an
+      // `inFlight`, every job.
       let returned = false;
-      const giveBack = (left: ((id: string) => boolean) | undefined): void => {
+      const giveBack = (left: ((job: ReservedJob<T>) => boolean) | undefined): void => {
         returned = true;
         let n = batch.length;
         if (left) {
           n = 0;
-          for (const h of batch) if (left(h.job.id)) n++;
+          for (const h of batch) if (left(h.job)) n++;
         }
         if (n > 0) demand?.request(n);
       };
       const sent = (): void => {
-        if (!returned) giveBack(inFlight && ((id) => inFlight.settling(id)));
+        if (!returned) giveBack(inFlight && ((job) => inFlight.settling(job.id, job.lease.token)));
       };
       const release = (): void => {
-        if (!returned) giveBack(inFlight && ((id) => inFlight.remove(id)));
-        else if (inFlight) for (const h of batch) inFlight.settled(h.job.id);
+        if (!returned) giveBack(inFlight && ((job) => inFlight.remove(job.id, job.lease.token)));
+        else if (inFlight) for (const { job } of batch) inFlight.settled(job.id, job.lease.token);
       };
       if (settlements.length === 0) {
         release();

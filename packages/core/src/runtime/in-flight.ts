@@ -96,10 +96,10 @@ export class InFlight {
 
   /**
    * Marks a job whose settlement was sent to a store that applies calls in order: true if it was
-   * held and not settling yet (its demand can come back now).
+   * held under lease `token` and not settling yet (its demand can come back now).
    */
-  settling(id: string): boolean {
-    const entry = this.entries.get(id);
+  settling(id: string, token: string): boolean {
+    const entry = this.under(id, token);
     if (!entry || entry.settling) return false;
     entry.settling = true;
     this.settlingCount++;
@@ -108,18 +108,21 @@ export class InFlight {
 
   /**
    * Removes a settling job once its settlement is answered. A job leased again meanwhile (a retry
-   * the next reserve took) is held afresh, not settling, and stays.
+   * the next reserve took) is held afresh, under another lease, and stays.
    */
-  settled(id: string): void {
-    const entry = this.entries.get(id);
+  settled(id: string, token: string): void {
+    const entry = this.under(id, token);
     if (!entry?.settling) return;
     this.entries.delete(id);
     this.settlingCount--;
   }
 
-  /** Removes a job settled (or handed back); false if it was not held or was settling already. */
-  remove(id: string): boolean {
-    const entry = this.entries.get(id);
+  /**
+   * Removes a job settled (or handed back) under lease `token`; false if it was not held under that
+   * lease (a retry leased again meanwhile stays) or was settling already.
+   */
+  remove(id: string, token: string): boolean {
+    const entry = this.under(id, token);
     if (!entry) return false;
     this.entries.delete(id);
     if (!entry.settling) return true;
@@ -129,6 +132,12 @@ export class InFlight {
 
   has(id: string): boolean {
     return this.entries.has(id);
+  }
+
+  /** The job's entry if it is held under lease `token`. */
+  private under(id: string, token: string): Entry | undefined {
+    const entry = this.entries.get(id);
+    return entry?.job.lease.token === token ? entry : undefined;
   }
 
   /** The jobs held now. */
@@ -144,9 +153,14 @@ export class InFlight {
     return out;
   }
 
-  /** Aborts the job's handler with `cause`, or remembers the abort for a job not started yet. */
-  abort(id: string, cause: AbortKind, detail?: string): boolean {
-    const entry = this.entries.get(id);
+  /**
+   * Aborts the job's handler with `cause`, or remembers the abort for a job not started yet. With a
+   * `token`, only if the job is held under that lease: a lease found lost belongs to one attempt,
+   * and the job may be held again under a new one (its retry, leased by a reserve answered before
+   * the heartbeat that found the old lease gone).
+   */
+  abort(id: string, cause: AbortKind, detail?: string, token?: string): boolean {
+    const entry = token === undefined ? this.entries.get(id) : this.under(id, token);
     if (!entry) return false;
     if (entry.abort) entry.abort(new JobAbortedError(id, cause, detail));
     else entry.pending ??= { cause, detail };

@@ -513,18 +513,29 @@ export class Worker {
     return timer(every, every, this.scheduler)
       .pipe(
         filter(() => inFlight.held > 0), // settling jobs too: their answer may be slow
-        exhaustMap(() =>
-          this.store.extendLeases(queue, inFlight.leases(), leaseMs).pipe(
+        exhaustMap(() => {
+          const leases = inFlight.leases();
+          return this.store.extendLeases(queue, leases, leaseMs).pipe(
+            map(({ lost }) => {
+              // A lost lease is one attempt's: the job may be held again by now, under a new lease
+              // (its retry, leased by a reserve answered first), which must run on.
+              if (lost.length === 0) return;
+              const sent = new Map(leases.map((l) => [l.id, l.token]));
+              for (const id of lost) {
+                const token = sent.get(id);
+                if (token !== undefined) {
+                  inFlight.abort(id, 'lease-lost', 'the lease expired and was taken over', token);
+                }
+              }
+            }),
             catchError((err: unknown) => {
               this.logger.warn('lease heartbeat failed', { queue, error: toErrorInfo(err) });
               return EMPTY;
             }),
-          ),
-        ),
+          );
+        }),
       )
-      .subscribe(({ lost }) => {
-        for (const id of lost) inFlight.abort(id, 'lease-lost', 'the lease expired and was taken over');
-      });
+      .subscribe();
   }
 
   /**

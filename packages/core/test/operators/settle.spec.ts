@@ -359,9 +359,9 @@ describe('settle', () => {
       const inFlight = new InFlight();
       testScheduler.run(({ hot, expectObservable }) => {
         const [a, b] = reserve(store, ['a', 'b']);
-        inFlight.add([a!, b!]);
-        // b's lease was taken over: the store no longer knows its token.
+        // b's lease was taken over: the store no longer knows the token this pipeline holds it by.
         const stale = { ...b!, lease: { ...b!.lease, token: 'stale' } };
+        inFlight.add([a!, stale]);
         const handled = hot<readonly Handled<string>[]>('-x', { x: [ok(a!, 'A'), ok(stale, 'B')] });
         expectObservable(
           handled.pipe(
@@ -560,16 +560,23 @@ describe('settle', () => {
       const inFlight = new InFlight();
       const job = reservedJob('j', 'data');
       inFlight.add([job]);
-      expect(inFlight.settling('j')).toBe(true);
-      expect(inFlight.settling('j')).toBe(false); // its demand comes back once
+      expect(inFlight.settling('j', 'j.1')).toBe(true);
+      expect(inFlight.settling('j', 'j.1')).toBe(false); // its demand comes back once
       expect([inFlight.size, inFlight.held]).toEqual([0, 1]);
       // A retry without delay, taken by the next reserve before the settle's answer came back.
-      const again = reservedJob('j', 'data', { attempt: 2 });
+      const again = reservedJob('j', 'data', {
+        attempt: 2,
+        lease: { token: 'j.2', expiresAt: 30_000, startedAt: 0 },
+      });
       inFlight.add([again]);
       expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
-      inFlight.settled('j'); // the answer: the new lease stays
+      inFlight.settled('j', 'j.1'); // the answer: the new lease stays
       expect(inFlight.jobs()).toEqual([again]);
-      expect(inFlight.remove('j')).toBe(true);
+      // Nor does the earlier lease's removal (a store that answers out of order) or its loss.
+      expect(inFlight.remove('j', 'j.1')).toBe(false);
+      expect(inFlight.abort('j', 'lease-lost', undefined, 'j.1')).toBe(false);
+      expect(inFlight.jobs()).toEqual([again]);
+      expect(inFlight.remove('j', 'j.2')).toBe(true);
       expect([inFlight.size, inFlight.held]).toEqual([0, 0]);
     });
   });
