@@ -18,6 +18,27 @@ import { killAllPrograms, spawnWorker, startProducer, type ProgramProcess } from
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits for `promise` to settle, or `ms` at most, and leaves no timer behind: a timer still pending
+ * when a test file ends keeps its Jest worker alive past the run, and Jest then force-exits it
+ * ("A worker process has failed to exit gracefully").
+ */
+export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([promise.then(noop, noop), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function noop(): void {
+  // settled either way
+}
+
 /** Waits until `predicate` resolves true, checking every `everyMs`; false after `timeoutMs`. */
 export async function waitFor(
   predicate: () => boolean | Promise<boolean>,
@@ -238,7 +259,7 @@ export class Harness {
     await Promise.all(this.programs.filter((p) => p.alive).map((p) => p.kill()));
     await this.store.close().catch(() => undefined);
     // QUIT rather than disconnect: a client dropped without it keeps a timer alive for two seconds.
-    await Promise.race([this.adminClient.quit().catch(() => undefined), sleep(1000)]);
+    await settledWithin(this.adminClient.quit(), 1000);
     this.adminClient.disconnect();
     await this.servers.stop();
     if (process.env['FAULTS_KEEP'] !== '1') rmSync(this.ledgerDir, { recursive: true, force: true });
