@@ -572,7 +572,10 @@ describe('settle', () => {
       expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
       inFlight.settled('j', 'j.1'); // the answer: the new lease stays
       expect(inFlight.jobs()).toEqual([again]);
-      // Nor does the earlier lease's removal (a store that answers out of order) or its loss.
+      // Nor does a settlement of the earlier lease sent now (its attempt outlived its lease and the
+      // job was leased again), its removal (a store that answers out of order) or its loss.
+      expect(inFlight.settling('j', 'j.1')).toBe(false);
+      expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
       expect(inFlight.remove('j', 'j.1')).toBe(false);
       expect(inFlight.abort('j', 'lease-lost', undefined, 'j.1')).toBe(false);
       expect(inFlight.jobs()).toEqual([again]);
