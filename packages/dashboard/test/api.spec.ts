@@ -112,6 +112,10 @@ describe('dashboard API over node:http (MemoryStore, real Worker)', () => {
       expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
       const js = await fetch(`${server.url}app.js`);
       expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      // Read both bodies: a response left unread keeps its connection open after the server closed
+      // (the client stops reading the socket), and the open socket outlives the test file.
+      expect(await page.text()).toContain('<html');
+      expect(await js.text()).not.toBe('');
       const api404 = await api.get('api/overview');
       expect(api404.headers.get('content-type')).toBe('application/json; charset=utf-8');
       expect(api404.headers.get('cache-control')).toBe('no-store');
