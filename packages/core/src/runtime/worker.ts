@@ -17,6 +17,7 @@ import {
   timer,
   filter,
   take,
+  tap,
   shareReplay,
   startWith,
   of,
@@ -516,7 +517,7 @@ export class Worker {
         exhaustMap(() => {
           const leases = inFlight.leases();
           return this.store.extendLeases(queue, leases, leaseMs).pipe(
-            map(({ lost }) => {
+            tap(({ lost }) => {
               // A lost lease is one attempt's: the job may be held again by now, under a new lease
               // (its retry, leased by a reserve answered first), which must run on.
               if (lost.length === 0) return;
