@@ -304,6 +304,32 @@ describe('Queue', () => {
       await expect(producer.add({ anything: true })).resolves.toMatchObject({ duplicate: false });
     });
 
+    it('forgets a schema load that an obliterate overtook', async () => {
+      await store.setQueueConfig('emails', { schema: emailSchema });
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const read = store.getQueueConfig.bind(store);
+      const slow = Object.assign(Object.create(store) as MemoryStore, {
+        getQueueConfig: async (queue: string) => {
+          const config = await read(queue);
+          await held;
+          return config;
+        },
+      });
+      const producer = new Queue<unknown>(slow, 'emails');
+      const first = producer.add({ to: 'a@example.com' });
+      await producer.obliterate();
+      release();
+      await first;
+      // The load that began before the obliterate read a schema that is gone: it validates nothing.
+      await expect(producer.add({ anything: true })).resolves.toMatchObject({ duplicate: false });
+      await store.setQueueConfig('emails', { schema: { type: 'object', required: ['id'] } });
+      const next = new Queue<unknown>(slow, 'emails');
+      await expect(next.add({ anything: true })).rejects.toThrow(PayloadValidationError);
+    });
+
     it('says so when the store cannot drain or obliterate', async () => {
       const bare = Object.assign(Object.create(store) as MemoryStore, {
         drain: undefined,

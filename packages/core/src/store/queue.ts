@@ -109,6 +109,8 @@ export class Queue<T = unknown> {
   private readonly defaults: JobOptions;
   private validator: PayloadValidator | undefined;
   private configReady: Promise<void> | undefined;
+  /** The resolved `configReady`: adds no longer wait a turn for it. */
+  private configLoaded = false;
 
   constructor(
     readonly store: Store,
@@ -129,7 +131,7 @@ export class Queue<T = unknown> {
 
   /** Adds many jobs in one store call. Rejects, storing nothing, if any payload is invalid. */
   async addBulk(items: readonly BulkItem<T>[]): Promise<readonly EnqueueResult[]> {
-    await this.ensureConfig();
+    if (!this.configLoaded) await this.ensureConfig();
     return firstValueFrom(this.addBulk$(items));
   }
 
@@ -344,6 +346,7 @@ export class Queue<T = unknown> {
       // The stored schema went with the queue: the next add publishes the local one again, or goes
       // without one.
       this.configReady = undefined;
+      this.configLoaded = false;
       this.validator = this.options.schema ? compileSchema(this.options.schema) : undefined;
       return result;
     });
@@ -355,8 +358,11 @@ export class Queue<T = unknown> {
 
   /** Loads the stored schema (no local one) or publishes the local one, once. */
   private ensureConfig(): Promise<void> {
-    this.configReady ??= this.store.getQueueConfig(this.name).then(
+    if (this.configReady) return this.configReady;
+    const ready: Promise<void> = this.store.getQueueConfig(this.name).then(
       async (stored: QueueConfig) => {
+        // An obliterate dropped this load meanwhile: what it read is gone, the next add loads again.
+        if (this.configReady !== ready) return;
         if (this.options.schema) {
           if (JSON.stringify(stored.schema) !== JSON.stringify(this.options.schema)) {
             await this.updateConfig({ schema: this.options.schema });
@@ -364,13 +370,15 @@ export class Queue<T = unknown> {
         } else if (stored.schema) {
           this.validator = compileSchema(stored.schema);
         }
+        if (this.configReady === ready) this.configLoaded = true;
       },
       (err: unknown) => {
-        this.configReady = undefined; // try again on the next add
+        if (this.configReady === ready) this.configReady = undefined; // try again on the next add
         throw err;
       },
     );
-    return this.configReady;
+    this.configReady = ready;
+    return ready;
   }
 }
 
