@@ -389,57 +389,77 @@ export class RedisStore implements Store {
    * stores nothing. Payloads are JSON-encoded once here and stored verbatim.
    */
   enqueue(jobs: readonly NewJob[]): Observable<readonly EnqueueResult[]> {
-    return defer(async () => {
-      this.assertOpen();
-      // Validate and encode everything before storing anything: a bad job in a bulk add stores nothing.
-      for (const job of jobs) validateNewJob(job);
-      // Per queue: the jobs' indices in `jobs`, their values one after another, and where each starts.
-      const groups = new Map<string, { indices: number[]; values: (string | number)[]; starts: number[] }>();
-      jobs.forEach((job, i) => {
-        let group = groups.get(job.queue);
-        if (!group) {
-          group = { indices: [], values: [], starts: [] };
-          groups.set(job.queue, group);
-        }
-        group.indices.push(i);
-        group.starts.push(group.values.length);
-        encodeNewJobInto(group.values, job);
-      });
-      const results = new Array<EnqueueResult>(jobs.length);
-      if (groups.size === 0) return results;
-      await this.register([...groups.keys()]);
-      await Promise.all(
-        [...groups].map(async ([queue, group]) => {
-          const keys = this.keys.queue(queue);
-          const count = group.indices.length;
-          const startOf = (j: number): number => (j < count ? (group.starts[j] ?? 0) : group.values.length);
-          // Chunks of one queue go in order, so FIFO order and id order follow the input: on one
-          // server they are sent back to back on one connection (Redis runs one while the next is
-          // encoded and sent), on a Cluster (where a refused call is retried) and with durable adds
-          // (where a chunk not replicated stops the rest) one after another.
-          const pipelined = !this.connections.cluster && !this.durableAdds;
-          const sent: Promise<void>[] = [];
-          let start = 0;
-          while (start < count) {
-            // A chunk ends at enqueueChunkSize jobs or ENQUEUE_CHUNK_BYTES of payload, whichever first.
-            let end = start;
-            let bytes = 0;
-            while (end < count && end - start < this.enqueueChunkSize) {
-              const payload = group.values[startOf(end) + 1];
-              bytes += typeof payload === 'string' ? payload.length : 0;
-              end++;
-              if (bytes >= ENQUEUE_CHUNK_BYTES) break;
-            }
-            const call = this.enqueueChunk(queue, keys, group, start, end, startOf, results);
-            if (pipelined) sent.push(call);
-            else await call;
-            start = end;
-          }
-          await Promise.all(sent);
-        }),
+    return defer(() => this.enqueueNow(jobs));
+  }
+
+  private async enqueueNow(jobs: readonly NewJob[]): Promise<EnqueueResult[]> {
+    this.assertOpen();
+    // Validate and encode everything before storing anything: a bad job in a bulk add stores nothing.
+    for (const job of jobs) validateNewJob(job);
+    const results = new Array<EnqueueResult>(jobs.length);
+    const only = jobs.length === 1 ? jobs[0] : undefined;
+    if (only) {
+      // One job (every `Queue.add`): one call, with none of the grouping below.
+      const values: (string | number)[] = [];
+      encodeNewJobInto(values, only);
+      if (!this.registered.has(only.queue)) await this.register([only.queue]);
+      const group = { indices: [0], values };
+      await this.enqueueChunk(
+        only.queue,
+        this.keys.queue(only.queue),
+        group,
+        0,
+        1,
+        (j) => (j < 1 ? 0 : values.length),
+        results,
       );
       return results;
+    }
+    // Per queue: the jobs' indices in `jobs`, their values one after another, and where each starts.
+    const groups = new Map<string, { indices: number[]; values: (string | number)[]; starts: number[] }>();
+    jobs.forEach((job, i) => {
+      let group = groups.get(job.queue);
+      if (!group) {
+        group = { indices: [], values: [], starts: [] };
+        groups.set(job.queue, group);
+      }
+      group.indices.push(i);
+      group.starts.push(group.values.length);
+      encodeNewJobInto(group.values, job);
     });
+    if (groups.size === 0) return results;
+    await this.register([...groups.keys()]);
+    await Promise.all(
+      [...groups].map(async ([queue, group]) => {
+        const keys = this.keys.queue(queue);
+        const count = group.indices.length;
+        const startOf = (j: number): number => (j < count ? (group.starts[j] ?? 0) : group.values.length);
+        // Chunks of one queue go in order, so FIFO order and id order follow the input: on one
+        // server they are sent back to back on one connection (Redis runs one while the next is
+        // encoded and sent), on a Cluster (where a refused call is retried) and with durable adds
+        // (where a chunk not replicated stops the rest) one after another.
+        const pipelined = !this.connections.cluster && !this.durableAdds;
+        const sent: Promise<void>[] = [];
+        let start = 0;
+        while (start < count) {
+          // A chunk ends at enqueueChunkSize jobs or ENQUEUE_CHUNK_BYTES of payload, whichever first.
+          let end = start;
+          let bytes = 0;
+          while (end < count && end - start < this.enqueueChunkSize) {
+            const payload = group.values[startOf(end) + 1];
+            bytes += typeof payload === 'string' ? payload.length : 0;
+            end++;
+            if (bytes >= ENQUEUE_CHUNK_BYTES) break;
+          }
+          const call = this.enqueueChunk(queue, keys, group, start, end, startOf, results);
+          if (pipelined) sent.push(call);
+          else await call;
+          start = end;
+        }
+        await Promise.all(sent);
+      }),
+    );
+    return results;
   }
 
   /** One enqueue call: jobs `start` to `end` (exclusive) of one queue's encoded jobs. */
