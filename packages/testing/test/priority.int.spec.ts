@@ -20,8 +20,23 @@ describe('runAhead', () => {
     children.push(child);
     return child.pid!;
   };
-  afterEach(() => {
-    for (const child of children) child.kill('SIGKILL');
+  // Each child is gone before the next test (and before the file ends): killed, and its exit seen.
+  afterEach(async () => {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) {
+              resolve();
+              return;
+            }
+            child.once('exit', () => {
+              resolve();
+            });
+            child.kill('SIGKILL');
+          }),
+      ),
+    );
     children = [];
   });
 
