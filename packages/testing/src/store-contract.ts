@@ -1384,9 +1384,11 @@ export function defineStoreContract(
       });
 
       it('deletes finished and dead jobs past their age during lease recovery, with no settle', async () => {
+        // The age scales with the store's time (`timeScale`), as the waits do: on a loaded machine
+        // the first recovery below may come well after its wait.
         await store.updateQueueConfig!('q', {
-          retention: { keep: 'count', count: 100, ageMs: 200 },
-          deadRetention: { keep: 'age', ageMs: 200 },
+          retention: { keep: 'count', count: 100, ageMs: 400 * k },
+          deadRetention: { keep: 'age', ageMs: 400 * k },
         });
         await add([1, 2].map((n) => ({ queue: 'q', data: n })));
         const [a, b] = (await reserve('q', 2)).jobs;
@@ -1398,7 +1400,7 @@ export function defineStoreContract(
         await firstValueFrom(store.recoverExpired('q'));
         expect(await store.getJob('q', a!.id)).toMatchObject({ state: 'completed' });
         expect(await store.getJob('q', b!.id)).toMatchObject({ state: 'dead' });
-        await advance(300);
+        await advance(500);
         await firstValueFrom(store.recoverExpired('q'));
         expect(await store.getJob('q', a!.id)).toBeUndefined();
         expect(await store.getJob('q', b!.id)).toBeUndefined();
