@@ -699,6 +699,48 @@ describe('timeStarts', () => {
       expect(handled).toMatchObject([{ status: 'snoozed', delayMs: 0 }]);
     });
 
+    it('starts units through a long stretch of slow answers after one quick one, without reading the clock again', () => {
+      const starts: number[] = [];
+      let handled: Handled<string>[] = [];
+      let readings = 0;
+      const slots: number[] = [];
+      testScheduler.run(({ cold }) => {
+        // A quick reserve, then 100 slow ones: each stamped 1 frame after it was sent and answered 30
+        // frames after (the answer waited for its process, as on a loaded machine). On their own they
+        // place a slot to ±15 only; the quick one, kept past the 64 recent calls, to ±1 plus the
+        // drift allowed since.
+        const values: Record<string, Reservation<string>> = {
+          q: granted(5, ['q'], { storeNow: 0, sentAt: 0, receivedAt: 0 }),
+        };
+        const marbles = 'q';
+        for (let i = 0; i < 100; i++) {
+          const at = 40 + i * 10; // answered then
+          slots.push(at + 5);
+          values[`r${i}`] = granted(at + 5, [`r${i}`], {
+            storeNow: at - 29,
+            sentAt: at - 30,
+            receivedAt: at,
+          });
+        }
+        const reservations = merge(
+          cold(marbles, values),
+          ...Array.from({ length: 100 }, (_, i) => cold(`${40 + i * 10}ms u`, { u: values[`r${i}`]! })),
+        );
+        const clock = (): Observable<number> => {
+          readings++;
+          return of(asyncScheduler.now());
+        };
+        handled = run(reservations, storeMoving(mover([]), clock), starts, { clockReadings: 0 });
+      });
+      expect(readings).toBe(0);
+      expect(handled.filter((h) => h.status === 'snoozed')).toEqual([]);
+      expect(starts).toHaveLength(101);
+      // Each within its margin (store and local clocks are the same here): from its slot to 8 after.
+      const late = starts.slice(1).map((at, i) => at - slots[i]!);
+      expect(Math.min(...late)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...late)).toBeLessThanOrEqual(8);
+    });
+
     it('gates nothing when nothing is limited: processJobs starts at once', () => {
       const starts: number[] = [];
       testScheduler.run(({ cold }) => {
