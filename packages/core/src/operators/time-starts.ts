@@ -11,6 +11,7 @@ import {
   type Observable,
   of,
   type OperatorFunction,
+  share,
   type SchedulerLike,
   type Subscription,
   tap,
@@ -466,6 +467,8 @@ class StartTiming implements StartGate {
   private readonly moveTrips = new Recent(32);
   /** When each grant's slot had come and its units went on to find handlers (see `ready`). */
   private readonly readyAt = new WeakMap<LimitGrant, number>();
+  /** The reading of the store's clock on its way, if any (see `readClock`). */
+  private reading: Observable<number> | undefined;
   /** The reserve call the clock last learnt from (see `arrived`). */
   private lastSentAt = Number.NaN;
   private lastStoreNow = Number.NaN;
@@ -677,14 +680,23 @@ class StartTiming implements StartGate {
     );
   }
 
-  /** One reading of the store's clock (one more round trip for the clock). */
+  /**
+   * One reading of the store's clock (one more round trip for the clock). Units that ask while a
+   * reading is on its way share it: after a clock step, or on a machine too loaded to answer
+   * quickly, every waiting unit needs one at once.
+   */
   readClock(): Observable<number> {
     const storeTime = this.config.store.storeTime?.bind(this.config.store);
     if (!storeTime) return EMPTY;
-    return this.timed(
+    return (this.reading ??= this.timed(
       () => storeTime(this.config.queue),
       (at) => at,
-    );
+    ).pipe(
+      finalize(() => {
+        this.reading = undefined;
+      }),
+      share(),
+    ));
   }
 
   /**

@@ -688,6 +688,30 @@ describe('timeStarts', () => {
       expect(starts).toEqual([41]);
     });
 
+    it('units that need the store clock read at once share one reading', () => {
+      const starts: number[] = [];
+      let readings = 0;
+      testScheduler.run(({ cold }) => {
+        // Three units of one reserve that took 20 frames (±11, wider than the margin), at slots 40,
+        // 41 and 42, reaching the gate at 41, 42 and 43. One reading, sent at 41 and answered at 43,
+        // pins the clock (to ±2) for all three: each starts then, within its margin.
+        const slowTrip = (at: number, id: string): Reservation<string> =>
+          granted(at, [id], { storeNow: 0, sentAt: -20, receivedAt: 0 });
+        const clock = (): Observable<number> => {
+          readings++;
+          return timer(2).pipe(map(() => asyncScheduler.now()));
+        };
+        run(
+          cold('-----(abc)', { a: slowTrip(40, 'a'), b: slowTrip(41, 'b'), c: slowTrip(42, 'c') }),
+          storeMoving(mover([]), clock),
+          starts,
+          { clockReadings: 0 },
+        );
+      });
+      expect(readings).toBe(1);
+      expect(starts).toEqual([43, 43, 43]);
+    });
+
     it('hands a unit back when the clock stays too uncertain to place it', () => {
       const starts: number[] = [];
       let handled: Handled<string>[] = [];
