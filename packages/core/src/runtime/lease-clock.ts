@@ -13,9 +13,9 @@
  * - every call's since the clocks last disagreed, each widened by how far the two clocks may have
  *   drifted apart since it was made (`driftPpm`, 500 parts per million by default: the most ntpd
  *   slews a clock by; clocks kept by NTP run far closer, and a quartz clock left to itself is off
- *   by up to about 100). So one quick round trip keeps the bounds
- *   narrow through a stretch of slow ones (a loaded machine, where every answer waits for its
- *   process to be scheduled): from 1 ms wide they take 7 s to pass 8 ms.
+ *   by up to about 100). So one quick round trip keeps the bounds narrow through a stretch of
+ *   slow ones (a loaded machine, where every answer waits for its process to be scheduled): from
+ *   1 ms wide they take 7 s to pass 8 ms.
  *
  * A call whose bounds no longer meet the recent ones (a clock was stepped) starts both afresh; one
  * that no longer meets the older calls' (the clocks drifted apart faster than allowed) starts those
@@ -101,14 +101,14 @@ export class LeaseClock {
       this.longLow = Math.max(this.longLow, low + this.drift * age);
       this.longHigh = Math.min(this.longHigh, high - this.drift * age);
     }
-    const [l, h] = this.offsetBounds(this.last);
+    let [l, h] = this.offsetBounds(this.last);
     if (l > h) {
       // They no longer meet the recent calls' (the clocks drifted apart faster than allowed): the
       // older calls start afresh from this one.
       this.restartLong(sentAt, low, high);
+      [l, h] = this.offsetBounds(this.last);
     }
-    const [l2, h2] = this.offsetBounds(this.last);
-    this.offset = (l2 + h2) / 2;
+    this.offset = (l + h) / 2;
   }
 
   private restartLong(at: number, low: number, high: number): void {
