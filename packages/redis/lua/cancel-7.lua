@@ -9,7 +9,7 @@
     2  priorities  zset    priorities that have ready jobs
     3  scheduled   zset    scheduled job ids by run-at
     4  active      zset    lease tokens by deadline (includes/leases.lua)
-    5  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    5  finished    list    completed and cancelled jobs, newest first (includes/finished.lua)
     6  counters    hash    counts (nc, nx) and the cancelled total (x)
     7  events      stream  job outcome events
 
@@ -79,7 +79,7 @@ local jobRetention = redis.call('HGET', jobKey, 'R')
 local finished = finishBatch()
 local kept = finishJob(finished, jobKey, id, 'x', nowS, jobRetention, queueRetention, 'x', reason)
 finishFlush(finished, finishedKey, jobPrefix)
-local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, 1000)
+local trimmed = applyRetention(finishedKey, activeKey, countersKey, jobPrefix, queueRetention, now, 1000)
 local nc, nx = -trimmed.c, (kept and 1 or 0) - trimmed.x
 redis.call('HINCRBY', countersKey, 'x', 1)
 if nc ~= 0 then

@@ -16,7 +16,7 @@
     2  scheduled   zset  scheduled job ids by run-at
     3  active      zset  lease tokens by deadline (includes/leases.lua)
     4  dead        list  dead-letter ids, newest first
-    5  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    5  finished    list  completed and cancelled jobs, newest first (includes/finished.lua)
 
   ARGV:
     1  jobPrefix    prefix of job record keys
@@ -46,6 +46,7 @@
 --- @include "includes/promote.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/records.lua"
+--- @include "includes/finished.lua"
 
 local prioritiesKey, scheduledKey, activeKey, deadKey, finishedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local jobPrefix, readyPrefix, state = ARGV[1], ARGV[2], ARGV[3]
@@ -116,9 +117,8 @@ if filtered then
       candidates[#candidates + 1] = { id, 'd' }
     end
   elseif state == 'completed' or state == 'cancelled' then
-    for _, entry in ipairs(redis.call('LRANGE', finishedKey, offset, offset + maxScan - 1)) do
-      candidates[#candidates + 1] = { string.sub(entry, 2), string.sub(entry, 1, 1) }
-    end
+    -- Positions count jobs, each of a run's too (includes/finished.lua), of both states.
+    candidates = finishedJobs(finishedKey, nil, offset, maxScan)
   else
     return -2
   end
@@ -221,27 +221,8 @@ elseif state == 'dead' then
   end
 elseif state == 'completed' or state == 'cancelled' then
   local want = state == 'completed' and 'c' or 'x'
-  local skip = offset
-  local start = 0
-  while reply[1] < limit do
-    local entries = redis.call('LRANGE', finishedKey, start, start + 499)
-    if #entries == 0 then
-      break
-    end
-    for _, entry in ipairs(entries) do
-      local id = string.sub(entry, 2)
-      if string.sub(entry, 1, 1) == want then
-        if skip > 0 then
-          skip = skip - 1
-        else
-          add(id, want)
-          if reply[1] >= limit then
-            break
-          end
-        end
-      end
-    end
-    start = start + 500
+  for _, c in ipairs(finishedJobs(finishedKey, want, offset, limit)) do
+    add(c[1], want)
   end
 else
   return -2

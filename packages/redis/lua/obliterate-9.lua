@@ -19,7 +19,7 @@
     3  scheduled   zset    scheduled job ids by run-at
     4  active      zset    lease tokens by deadline (includes/leases.lua)
     5  dead        list    dead-letter ids, newest first
-    6  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    6  finished    list    completed and cancelled jobs, newest first (includes/finished.lua)
     7  counters    hash    totals, counts and sequences
     8  config      string  queue configuration JSON
     9  events      stream  job outcome events
@@ -48,6 +48,7 @@
 --- @include "includes/leases.lua"
 --- @include "includes/parks.lua"
 --- @include "includes/compact.lua"
+--- @include "includes/finished.lua"
 
 local settingsKey, prioritiesKey, scheduledKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local deadKey, finishedKey, countersKey, configKey, eventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -121,11 +122,29 @@ if budget > 0 then
   budget = budget - #ids
 end
 if budget > 0 then
-  local entries = redis.call('RPOP', finishedKey, budget) or {}
-  for _, entry in ipairs(entries) do
-    drop(string.sub(entry, 2))
+  -- Whole entries from the old end, a run's every job (includes/finished.lua), while the budget
+  -- lasts (at least one entry); the counters go with the queue at the end.
+  local entries = redis.call('LRANGE', finishedKey, -budget, -1)
+  local popped = 0
+  for i = #entries, 1, -1 do
+    local n, _, joined = finishedRun(entries[i])
+    if popped > 0 and (n or 1) > budget then
+      budget = 0 -- the rest next call
+      break
+    end
+    popped = popped + 1
+    if n then
+      for _, id in ipairs(finishedRunIds(joined)) do
+        drop(id)
+      end
+    else
+      drop(string.sub(entries[i], 2))
+    end
+    budget = budget - (n or 1)
   end
-  budget = budget - #entries
+  if popped > 0 then
+    redis.call('RPOP', finishedKey, popped)
+  end
 end
 if budget <= 0 then
   return { 1, deleted, running, cursor }

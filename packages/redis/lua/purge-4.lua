@@ -5,7 +5,7 @@
 
   KEYS:
     1  dead      list  dead-letter ids, newest first
-    2  finished  list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    2  finished  list  completed and cancelled jobs, newest first (includes/finished.lua)
     3  counters  hash  counts (nc, nx)
     4  active    zset  lease tokens by deadline: its finished index (includes/leases.lua) loses the
                        entries of the completed jobs purged
@@ -24,6 +24,7 @@
 --- @include "includes/chunked.lua"
 --- @include "includes/leases.lua"
 --- @include "includes/compact.lua"
+--- @include "includes/finished.lua"
 
 local deadKey, finishedKey, countersKey, activeKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local jobPrefix, state = ARGV[1], ARGV[2]
@@ -57,8 +58,18 @@ local keep = {}
 local deleted = 0
 local doomed = {}
 local indexed = {}
+-- The jobs runs held beyond their first (includes/finished.lua): all of them go with the completed.
+local runs = 0
 for _, entry in ipairs(redis.call('LRANGE', finishedKey, 0, -1)) do
-  if string.sub(entry, 1, 1) == want then
+  local n, _, joined = finishedRun(entry)
+  if n and want == 'c' then
+    for _, id in ipairs(finishedRunIds(joined)) do
+      deleted = deleted + 1
+      doomed[deleted] = id
+      indexed[#indexed + 1] = id
+    end
+    runs = runs + n - 1
+  elseif not n and string.sub(entry, 1, 1) == want then
     local id = string.sub(entry, 2)
     deleted = deleted + 1
     doomed[deleted] = id
@@ -76,5 +87,6 @@ if deleted > 0 then
   callChunked('RPUSH', finishedKey, keep)
   callChunked('HDEL', finishedIndexKey(activeKey), indexed)
   redis.call('HINCRBY', countersKey, state == 'completed' and 'nc' or 'nx', -deleted)
+  finishedAdjustRuns(countersKey, -runs)
 end
 return { deleted, 0 }

@@ -16,7 +16,7 @@
     4  counters    hash    totals (f failed, le of them lease expiries, d dead)
     5  events      stream  job outcome events
     6  settings    hash    queue settings (r / rd = the queue's retention / dead retention)
-    7  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    7  finished    list    completed and cancelled jobs, newest first (includes/finished.lua)
 
   ARGV:
     1  jobPrefix           prefix of job record keys
@@ -71,7 +71,7 @@ end
 
 local now = storeNow()
 local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
-local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, retentions[1] or defaultRetention, now, maxPerCall)
+local trimmed = applyRetention(finishedKey, activeKey, countersKey, jobPrefix, retentions[1] or defaultRetention, now, maxPerCall)
 if trimmed.c > 0 then
   redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)
 end

@@ -6,7 +6,7 @@
     2  scheduled   zset  scheduled job ids by run-at
     3  active      zset  lease tokens by deadline (includes/leases.lua)
     4  dead        list  dead-letter ids, newest first
-    5  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    5  finished    list  completed and cancelled jobs, newest first (includes/finished.lua)
     6  counters    hash  counts (nc, nx)
 
   ARGV:
@@ -25,6 +25,7 @@
 --- @include "includes/ready.lua"
 --- @include "includes/groups.lua"
 --- @include "includes/state.lua"
+--- @include "includes/finished.lua"
 
 local prioritiesKey, scheduledKey, activeKey, deadKey, finishedKey, countersKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -51,7 +52,9 @@ elseif state == 's' then
 elseif state == 'd' then
   redis.call('LREM', deadKey, 1, id)
 else
-  redis.call('LREM', finishedKey, 1, state .. id)
+  if redis.call('LREM', finishedKey, 1, state .. id) == 0 and state == 'c' then
+    finishedRemoveFromRun(finishedKey, countersKey, id)
+  end
   redis.call('HINCRBY', countersKey, state == 'c' and 'nc' or 'nx', -1)
   if state == 'c' then
     redis.call('HDEL', finishedIndexKey(activeKey), id)

@@ -6,7 +6,7 @@
   KEYS:
     1  priorities  zset  priorities that have ready jobs
     2  dead        list  dead-letter ids, newest first
-    3  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    3  finished    list  completed and cancelled jobs, newest first (includes/finished.lua)
     4  counters    hash  counts (nx)
 
   ARGV:

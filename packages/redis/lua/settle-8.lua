@@ -26,8 +26,9 @@
     3  scheduled   zset    scheduled job ids by run-at
     4  active      zset    lease tokens by deadline (includes/leases.lua)
     5  dead        list    dead-letter ids, newest first
-    6  finished    list    completed and cancelled jobs, newest first ("c<id>" / "x<id>")
-    7  counters    hash    totals (c completed, f failed, d dead, x cancelled) and counts (nc, nx)
+    6  finished    list    completed and cancelled jobs, newest first (includes/finished.lua)
+    7  counters    hash    totals (c completed, f failed, d dead, x cancelled), counts (nc, nx) and
+                           the finished list's jobs in runs beyond their first (fr)
     8  events      stream  job outcome events
 
   ARGV:
@@ -51,8 +52,10 @@
       C, token, k, ids                 k jobs completed with no result, each with the hint `|||`,
                                        their ids joined by NUL bytes in one value (no id holds
                                        one); token as above. Their event is that value as it is
-                                       (includes/events.lua). Their records are not written: they
-                                       are completed in the finished index (includes/leases.lua)
+                                       (includes/events.lua), and so is their finished-list
+                                       entry when all k are applied (a run, includes/finished.lua).
+                                       Their records are not written: they are completed in the
+                                       finished index (includes/leases.lua)
     where a and b depend on the kind:
     completed  a = result JSON ('' = no result)
     retrying   a = delayMs, b = error JSON
@@ -274,6 +277,8 @@ local indexed, nIndexed, indexValue = { '', HASH_TABLE_PLACEHOLDER }, 2, nil
 -- its jobs were applied. When all were, its event is one field `C`, the joined ids as they came
 -- (the client sends a job whose id holds a NUL byte as `S`); else each applied job's `c` field.
 local runIds, runFirst, runSize, runApplied = nil, 0, 0, 0
+-- The jobs the finished list's new run entries hold beyond their first (the counters' `fr`).
+local runsAdded = 0
 at = 12
 for i = 1, count do
   local id, kind, a, b, hint
@@ -323,7 +328,6 @@ for i = 1, count do
         nIndexed = nIndexed + 2
         indexed[nIndexed - 1] = id
         indexed[nIndexed] = indexValue
-        pushed[#pushed + 1] = 'c' .. id
         keptCompleted = keptCompleted + 1
       else
         deleted[#deleted + 1] = id
@@ -428,17 +432,25 @@ for i = 1, count do
     end
   end
   if not kind and runLeft == 0 and runApplied > 0 then
-    -- The last job of a `C` entry: its events (includes/events.lua).
+    -- The last job of a `C` entry: its events (includes/events.lua) and its finished-list entry
+    -- (includes/finished.lua), each the joined ids as they came when all of its jobs were applied.
     local n = #events
     if runApplied == runSize and runSize > 1 then
       events[n + 1] = 'C'
       events[n + 2] = runIds
+      if keepFinished then
+        pushed[#pushed + 1] = 'C' .. runSize .. '|' .. nowS .. '|' .. runIds
+        runsAdded = runsAdded + runSize - 1
+      end
     else
       for j = runFirst, runFirst + runSize - 1 do
         if codes[j] == '1' then
           events[n + 1] = 'c'
           events[n + 2] = ids[j]
           n = n + 2
+          if keepFinished then
+            pushed[#pushed + 1] = 'c' .. ids[j]
+          end
         end
       end
     end
@@ -450,6 +462,9 @@ if relToken then
 end
 leaseReleaseCounted(activeKey, releasedOrder, released)
 finishFlush(finished, finishedKey, jobPrefix)
+if runsAdded > 0 then
+  redis.call('HINCRBY', countersKey, 'fr', runsAdded)
+end
 if nIndexed > 2 then
   callChunked('HSET', finishedIndexKey(activeKey), indexed)
 end
@@ -459,7 +474,7 @@ if hadReady == false and redis.call('EXISTS', prioritiesKey) == 1 then
   publish(wakeChannel, '')
 end
 
-local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, 1000 + nDone)
+local trimmed = applyRetention(finishedKey, activeKey, countersKey, jobPrefix, queueRetention, now, 1000 + nDone)
 applyDeadRetention(deadKey, jobPrefix, deadRetention, now, 1000 + nDone)
 local counts = {
   'c', completed, 'f', failed, 'd', dead, 'x', cancelled,

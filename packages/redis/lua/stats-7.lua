@@ -8,7 +8,7 @@
     3  scheduled   zset  scheduled job ids by run-at
     4  active      zset  lease tokens by deadline (includes/leases.lua)
     5  dead        list  dead-letter ids, newest first
-    6  finished    list  completed and cancelled jobs, newest first ("c<id>" / "x<id>")
+    6  finished    list  completed and cancelled jobs, newest first (includes/finished.lua)
     7  counters    hash  totals (e c f d x le) and counts (nc nx)
 
   ARGV:
@@ -44,7 +44,7 @@ end
 local now = storeNow()
 promoteDue(scheduledKey, prioritiesKey, jobPrefix, readyPrefix, groupPrefix, now, maxPromote)
 local settings = redis.call('HMGET', settingsKey, 'p', 'r', 'rd')
-local trimmed = applyRetention(finishedKey, activeKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
+local trimmed = applyRetention(finishedKey, activeKey, countersKey, jobPrefix, settings[2] or defaultRetention, now, 10000)
 applyDeadRetention(deadKey, jobPrefix, settings[3] or defaultDeadRetention, now, 10000)
 if trimmed.c > 0 then
   redis.call('HINCRBY', countersKey, 'nc', -trimmed.c)

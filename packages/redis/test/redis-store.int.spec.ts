@@ -594,6 +594,60 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(await redis.admin.hkeys(index)).toEqual(['']); // its placeholder alone
   });
 
+  it("keeps a lease's completions of one settle as one finished-list entry, split and walked by job", async () => {
+    const small = await RedisStore.connect({
+      url: redis.url,
+      prefix: fx.prefix,
+      maxDrainPerCall: 3,
+      listScanPerCall: 2,
+    });
+    others.push(small);
+    const q = small.keys.queue('runs');
+    const runsHeld = async () => Number((await redis.admin.hget(q.counters, 'fr')) ?? 0);
+    const completeTogether = async (data: number[]) => {
+      await firstValueFrom(small.enqueue(data.map((n) => ({ queue: 'runs', data: n }))));
+      const { jobs } = await firstValueFrom(small.reserve('runs', data.length, { leaseMs: 10_000 }));
+      await firstValueFrom(small.settle(jobs.map((j) => completed(j, undefined))));
+      return jobs;
+    };
+    const listed = async (options?: Parameters<RedisStore['listJobs']>[2]) =>
+      (await small.listJobs('runs', JobState.Completed, options)).map((j) => j.data);
+
+    const first = await completeTogether([1, 2, 3, 4, 5]);
+    expect(await redis.admin.llen(q.finished)).toBe(1);
+    expect(await runsHeld()).toBe(4);
+    // A single job completed after it is an entry of its own; a filtered walk (two jobs a call
+    // here) counts positions by job, across the run.
+    const [six] = await completeTogether([6]);
+    expect(await redis.admin.llen(q.finished)).toBe(2);
+    const at = (await small.getJob('runs', first[0]!.id))!.finishedAt!;
+    expect(await listed({ from: at })).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(await listed({ from: at, offset: 3, limit: 2 })).toEqual([3, 2]);
+
+    // A count bound cutting into the run keeps its newer jobs in one entry.
+    await small.setQueueConfig('runs', { retention: { keep: 'count', count: 4 } });
+    expect((await small.stats('runs')).counts.completed).toBe(4);
+    expect(await listed()).toEqual([6, 5, 4, 3]);
+    expect(await redis.admin.llen(q.finished)).toBe(2);
+    expect(await runsHeld()).toBe(2);
+    // Removing from a run of two leaves a single job's entry.
+    expect(await small.removeJob('runs', first[3]!.id)).toBe(true);
+    expect(await small.removeJob('runs', first[2]!.id)).toBe(true);
+    expect(await listed()).toEqual([6, 5]);
+    expect(await runsHeld()).toBe(0);
+    expect(await redis.admin.lrange(q.finished, 0, -1)).toEqual([`c${six!.id}`, `c${first[4]!.id}`]);
+
+    // Obliterated three jobs a call: the two single jobs go in the first call, and the run, larger
+    // than what that call has left, in the next one, whole.
+    await small.setQueueConfig('runs', { retention: { keep: 'count', count: 100 } });
+    await completeTogether([7, 8, 9, 10, 11]);
+    expect(await runsHeld()).toBe(4);
+    expect(await listed()).toEqual([11, 10, 9, 8, 7, 6, 5]);
+    expect(await small.obliterate('runs')).toEqual({ jobs: 7, running: 0 });
+    expect(await redis.admin.exists(q.finished, q.counters)).toBe(0);
+    expect(await small.listJobs('runs', JobState.Completed)).toEqual([]);
+  });
+
   it('trims jobs finished in the finished index by age, reading their finish times there', async () => {
     const q = store.keys.queue('aged');
     await store.setQueueConfig('aged', { retention: { keep: 'age', ageMs: 150 } });

@@ -1348,6 +1348,61 @@ export function defineStoreContract(
         expect((await store.stats('q')).totals.completed).toBe(4);
       });
 
+      it('lists, trims, removes and purges jobs completed together like any others', async () => {
+        // Completions of one lease settled in one call, with no result: a store may keep them
+        // together (RedisStore: one finished-list entry), which no reader may notice.
+        await store.setQueueConfig('q', { retention: { keep: 'count', count: 5 } });
+        const completeTogether = async (data: number[]): Promise<readonly ReservedJob[]> => {
+          await add(data.map((n) => ({ queue: 'q', data: n })));
+          const { jobs } = await reserve('q', data.length);
+          expect(jobs.map((j) => j.data)).toEqual(data);
+          const codes = await settleAll(
+            jobs.map((j) => ({ ...base(j), kind: 'completed', result: undefined, durationMs: 1 })),
+          );
+          expect(codes.every((r) => r.applied)).toBe(true);
+          return jobs;
+        };
+        const completed = async (options?: Parameters<Store['listJobs']>[2]) =>
+          (await store.listJobs('q', JobState.Completed, options)).map((j) => j.data);
+        const first = await completeTogether([0, 1, 2, 3, 4, 5, 6, 7]);
+        // The count bound cuts the batch: its three oldest go, the other five stay.
+        expect(await completed()).toEqual([7, 6, 5, 4, 3]);
+        for (const job of first.slice(0, 3)) expect(await store.getJob('q', job.id)).toBeUndefined();
+        expect(await store.getJob('q', first[3]!.id)).toMatchObject({ state: 'completed', attempt: 1 });
+        expect((await store.stats('q')).counts.completed).toBe(5);
+        expect(await completed({ offset: 1, limit: 2 })).toEqual([6, 5]);
+        const finishedAt = (await store.getJob('q', first[7]!.id))!.finishedAt!;
+        expect(await completed({ from: finishedAt, offset: 2 })).toEqual([5, 4, 3]);
+        expect(await completed({ from: finishedAt, offset: 1, limit: 2 })).toEqual([6, 5]);
+
+        // One taken out of the middle; the count bound still counts every job kept.
+        expect(await store.removeJob('q', first[5]!.id)).toBe(true);
+        expect(await store.getJob('q', first[5]!.id)).toBeUndefined();
+        expect(await completed()).toEqual([7, 6, 4, 3]);
+        expect((await store.stats('q')).counts.completed).toBe(4);
+        await completeTogether([8, 9, 10]);
+        expect(await completed()).toEqual([10, 9, 8, 7, 6]);
+        expect((await store.stats('q')).counts.completed).toBe(5);
+        await completeTogether([11]);
+        expect(await completed()).toEqual([11, 10, 9, 8, 7]);
+
+        // Purged: none left, and the count bound starts again from nothing.
+        await store.purge('q', JobState.Completed);
+        expect(await completed()).toEqual([]);
+        expect((await store.stats('q')).counts.completed).toBe(0);
+        await completeTogether([12, 13]);
+        await completeTogether([14, 15]);
+        expect(await completed()).toEqual([15, 14, 13, 12]);
+
+        // The age bound drops a batch whole once all of it is old enough.
+        await store.updateQueueConfig!('q', { retention: { keep: 'count', count: 100, ageMs: 400 * k } });
+        await advance(500);
+        await completeTogether([16, 17]);
+        expect(await completed()).toEqual([17, 16]);
+        expect((await store.stats('q')).counts.completed).toBe(2);
+        expect((await store.stats('q')).totals.completed).toBe(18);
+      });
+
       it('keeps the default retention when the queue sets none', async () => {
         expect(DEFAULT_RETENTION).toEqual({ keep: 'count', count: expect.any(Number) as number });
         const keep = DEFAULT_RETENTION.keep === 'count' ? DEFAULT_RETENTION.count : 0;

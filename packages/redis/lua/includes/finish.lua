@@ -91,38 +91,133 @@ end
 
 -- Trims the finished list to the queue's retention, deleting at most `maxWork` records in either
 -- place (includes/compact.lua: a job completed on a settle's fast path may keep a compact record),
--- and the finished index's entries of the completed ones. Returns the numbers of completed and
--- cancelled records deleted.
-local function applyRetention(finishedKey, activeKey, jobPrefix, queueRetention, now, maxWork)
-  local finishedAt = function(entry)
-    local id = string.sub(entry, 2)
-    local f = redis.call('HGET', jobPrefix .. id, 'f')
-    if not f and string.byte(entry, 1) == 99 then
-      f = finishedIndexOf(activeKey, id)
-    end
-    return tonumber(f)
-  end
-  local removed = { c = 0, x = 0 }
-  local doomed = {}
-  local nDoomed = 0
-  local indexed = {}
-  for _, entry in ipairs(trimList(finishedKey, finishedAt, queueRetention, now, maxWork)) do
-    local state = string.byte(entry, 1)
-    if state == 99 or state == 120 then -- 'c' or 'x'
-      local id = string.sub(entry, 2)
-      if state == 99 then
-        removed.c = removed.c + 1
-        indexed[removed.c] = id
-      else
-        removed.x = removed.x + 1
+-- and the finished index's entries of the completed ones. Entries go whole from the old end; a run
+-- (includes/finished.lua) holding more jobs than the count bound lets go loses its oldest jobs and
+-- keeps the rest in one entry in its place, and the counters' `fr` moves with the runs. Returns the
+-- numbers of completed and cancelled records deleted. One function, its parsing inline: every
+-- helper a script defines is a closure made on each call, a few thousand instructions each, which
+-- a settle of one job pays whether it trims a run or not.
+local function applyRetention(finishedKey, activeKey, countersKey, jobPrefix, queueRetention, now, maxWork)
+  local count, age = retentionBounds(queueRetention)
+  local ids, nIds, indexed, nIndexed = {}, 0, {}, 0
+  local nc, nx, runs = 0, 0, 0
+  -- The count bound first, then the age bound, each taking jobs from the old end.
+  for bound = 1, 2 do
+    local want, entries, popped = 0, nil, false
+    if bound == 1 and count then
+      local held = tonumber(redis.call('HGET', countersKey, 'fr')) or 0
+      want = math.min(redis.call('LLEN', finishedKey) + held - count, maxWork)
+      if want > 0 and held == 0 then
+        -- No run in the list: every entry is one job's, popped at once.
+        entries = redis.call('RPOP', finishedKey, want) or {}
+        popped = true
       end
-      nDoomed = nDoomed + 1
-      doomed[nDoomed] = id
+    elseif bound == 2 and age then
+      want = maxWork - nIds
+    end
+    local cutoff = age and now - age
+    -- Entries are read from the old end: a few first (a run may hold all that is wanted), then up
+    -- to 100 at a time, never more than the jobs wanted (each entry holds one or more).
+    local page = 4
+    while want > 0 do
+      if not popped then
+        entries = redis.call('LRANGE', finishedKey, -math.min(want, page), -1)
+        page = 100
+      end
+      local nEntries = #entries
+      local taken = 0
+      local i = nEntries
+      while i >= 1 and want > 0 do
+        local entry = entries[i]
+        local n, f, at
+        if string.byte(entry, 1) == 67 then -- 'C': a run
+          n, f, at = string.match(entry, '^C(%d+)|(%d+)|()')
+          n = tonumber(n)
+        end
+        if bound == 2 then
+          local t = f
+          if not n then
+            local id = string.sub(entry, 2)
+            t = redis.call('HGET', jobPrefix .. id, 'f')
+            if not t and string.byte(entry, 1) == 99 then
+              t = finishedIndexOf(activeKey, id)
+            end
+          end
+          t = tonumber(t)
+          if t and t > cutoff then
+            want = 0
+            break
+          end
+        end
+        taken = taken + 1
+        if n then
+          local runIds, nRun, p = {}, 0, at
+          while true do
+            local q = string.find(entry, '\0', p, true)
+            nRun = nRun + 1
+            runIds[nRun] = string.sub(entry, p, q and q - 1)
+            if not q then
+              break
+            end
+            p = q + 1
+          end
+          -- Popped at once (no run was counted): all of it goes.
+          local upTo = popped and nRun or math.min(nRun, want)
+          for j = 1, upTo do
+            nIds = nIds + 1
+            ids[nIds] = runIds[j]
+            nIndexed = nIndexed + 1
+            indexed[nIndexed] = runIds[j]
+          end
+          nc = nc + upTo
+          runs = runs - (n - 1)
+          want = want - upTo
+          if upTo < nRun then
+            -- Its newer jobs stay, in one entry where it was (the old end).
+            redis.call('RPOP', finishedKey, taken)
+            taken = 0
+            local left = nRun - upTo
+            if left == 1 then
+              redis.call('RPUSH', finishedKey, 'c' .. runIds[nRun])
+            else
+              redis.call('RPUSH', finishedKey, 'C' .. left .. '|' .. f .. '|' .. table.concat(runIds, '\0', upTo + 1, nRun))
+              runs = runs + left - 1
+            end
+            want = 0
+          end
+        else
+          local state = string.byte(entry, 1)
+          if state == 99 or state == 120 then -- 'c' or 'x'
+            local id = string.sub(entry, 2)
+            nIds = nIds + 1
+            ids[nIds] = id
+            if state == 99 then
+              nc = nc + 1
+              nIndexed = nIndexed + 1
+              indexed[nIndexed] = id
+            else
+              nx = nx + 1
+            end
+          end
+          want = want - 1
+        end
+        i = i - 1
+      end
+      if popped or taken < nEntries or nEntries == 0 then
+        if not popped and taken > 0 then
+          redis.call('RPOP', finishedKey, taken)
+        end
+        break
+      end
+      redis.call('RPOP', finishedKey, taken)
     end
   end
-  recordDelete(jobPrefix, doomed)
+  recordDelete(jobPrefix, ids)
   callChunked('HDEL', finishedIndexKey(activeKey), indexed)
-  return removed
+  if runs ~= 0 then
+    redis.call('HINCRBY', countersKey, 'fr', runs)
+  end
+  return { c = nc, x = nx }
 end
 
 -- Trims the dead list to the queue's dead retention, deleting at most `maxWork` records (only
