@@ -14,7 +14,7 @@ import {
   type SettleResult,
 } from '@sluice/core';
 import { RedisScriptError, RedisStore, ScriptErrorCode } from '@sluice/redis';
-import { SCRIPT_DEFAULTS } from '../src/codec';
+import { Reply, SCRIPT_DEFAULTS } from '../src/codec';
 import { execScript, scriptKeys, queueKeyResolver, scripts } from '../src/scripts';
 import { sleep, storeFixture, useRedisWithAdmin } from './helpers';
 
@@ -643,7 +643,31 @@ describe('RedisStore (one node): beyond the contract', () => {
     await completeTogether([7, 8, 9, 10, 11]);
     expect(await runsHeld()).toBe(4);
     expect(await listed()).toEqual([11, 10, 9, 8, 7, 6, 5]);
-    expect(await small.obliterate('runs')).toEqual({ jobs: 7, running: 0 });
+    const obliterate = scripts().obliterate;
+    const base = q.jobPrefix.slice(0, -'j:'.length);
+    const firstCall = Reply.of(
+      await execScript(
+        small.client,
+        obliterate,
+        scriptKeys(obliterate, queueKeyResolver(q)),
+        [
+          q.jobPrefix,
+          q.readyPrefix,
+          q.uniquePrefix,
+          q.cancelChannel,
+          q.settingsChannel,
+          `${base}*`,
+          0,
+          3,
+          '',
+        ],
+        { queue: 'runs' },
+      ),
+      'obliterate',
+    );
+    expect([firstCall.int(), firstCall.int()]).toEqual([1, 2]); // more to do; two records deleted
+    expect(await redis.admin.lrange(q.finished, 0, -1)).toEqual([expect.stringMatching(/^C5\|/)]);
+    expect(await small.obliterate('runs')).toEqual({ jobs: 5, running: 0 });
     expect(await redis.admin.exists(q.finished, q.counters)).toBe(0);
     expect(await small.listJobs('runs', JobState.Completed)).toEqual([]);
   });
