@@ -10,7 +10,8 @@
   and no Lua work per job (a list element per job, pushed and later popped, was about a tenth of a
   batch's instructions in Redis: bench/README.md). The jobs a run holds beyond the first are
   counted in the counters hash, field `fr`, so the list holds LLEN + fr jobs: whatever writes, splits
-  or drops a run moves `fr` with it (finishedAdjustRuns). Ids of a run hold no NUL byte (the client
+  or drops a run moves `fr` with it (finishedAdjustRuns here; the settle and the trim of
+  includes/finish.lua write theirs inline, as they do their parsing). Ids of a run hold no NUL byte (the client
   sends such an id as a settlement of its own).
 ]]
 
@@ -123,13 +124,9 @@ local function finishedRemoveFromRun(finishedKey, countersKey, id)
             kept[#kept + 1] = other
           end
         end
-        if #kept == 0 then
-          redis.call('LSET', finishedKey, start + i - 1, '')
-          redis.call('LREM', finishedKey, 1, '')
-        else
-          redis.call('LSET', finishedKey, start + i - 1, finishedRunEntry(kept, 1, #kept, f))
-        end
-        finishedAdjustRuns(countersKey, math.max(#kept - 1, 0) - (n - 1))
+        -- A run holds two jobs or more, so one is left at least.
+        redis.call('LSET', finishedKey, start + i - 1, finishedRunEntry(kept, 1, #kept, f))
+        finishedAdjustRuns(countersKey, (#kept - 1) - (n - 1))
         return true
       end
     end
