@@ -4,7 +4,7 @@
   it for all; includes/leases.lua).
 
   KEYS:
-    1  active  zset  lease tokens by deadline (its `:j` hash: the lease holding each running job)
+    1  active  zset  lease tokens by deadline (includes/leases.lua)
 
   ARGV:
     1  jobPrefix  prefix of job record keys
@@ -35,7 +35,7 @@ local extended = {}
 for i = 0, count - 1 do
   local id, token = ARGV[4 + i * 2], ARGV[5 + i * 2]
   -- A live lease still holds the job; extending it moves the deadline of every job it holds.
-  if leaseTokenOf(activeKey, id) == token then
+  if leaseHolds(activeKey, token, id) then
     if not extended[token] then
       redis.call('ZADD', activeKey, 'XX', deadline, token)
       extended[token] = true

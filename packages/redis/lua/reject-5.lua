@@ -47,7 +47,7 @@ for i = 0, count - 1 do
   local id, token, reason = ARGV[6 + i * 3], ARGV[7 + i * 3], ARGV[8 + i * 3]
   local jobKey = jobPrefix .. id
   recordOwn(jobPrefix, id) -- its record is written: a compact one becomes its own hash
-  if leaseTokenOf(activeKey, id) == token then
+  if leaseHolds(activeKey, token, id) then
     local f = redis.call('HMGET', jobKey, 'a', 'G')
     leaseRelease(activeKey, { id }, { token })
     -- The attempt that would have run counts, as it does for any leased job.

@@ -115,6 +115,8 @@ local find, sub = string.find, string.sub
 local ids = {}
 local nIds = 0
 local runStarts, runTokens, nRuns = {}, {}, 0
+-- Per run: the joined ids of its `C` entry when that entry is all of the run, else false.
+local runJoined = {}
 local at = 12
 local t = nil
 while argv[at] do
@@ -142,6 +144,9 @@ while argv[at] do
     nRuns = nRuns + 1
     runStarts[nRuns] = nIds + 1
     runTokens[nRuns] = t
+    runJoined[nRuns] = form == 'C' and argv[at + 3]
+  else
+    runJoined[nRuns] = false
   end
   if form == 'C' then
     -- The run's ids, split at their NUL bytes: exactly k of them.
@@ -223,22 +228,69 @@ local requeue = function(jobKey, id, delay, priority, g, front)
   end
 end
 
--- The lease holding each job, in one read; the leases' starts, once per lease.
-local held = leaseTokens(activeKey, ids)
--- The index entries of the jobs still held by their settlement's token, deleted now in one step:
--- fewer deleted than listed means a job came twice in this call (the second settlement must find
--- its lease gone), and only then are settled ids looked up one by one.
-local matched, nMatched = {}, 0
+-- Which settlements their token still holds, decided before any of them is applied, and the
+-- jobs they release taken off their leases now (includes/leases.lua). Each lease is read once. A
+-- run of one `C` entry whose ids are the lease's, exactly as it was given them, releases the
+-- whole lease with no work per job (a batch settled together); any other run looks its jobs up
+-- in the lease. A job that comes twice in this call is held the first time only.
+local held = {}
+local leases, touched, releasing = {}, {}, {}
 for r = 1, nRuns do
   local t = runTokens[r]
-  for i = runStarts[r], (runStarts[r + 1] or nIds + 1) - 1 do
-    if held[i] == t then
-      nMatched = nMatched + 1
-      matched[nMatched] = ids[i]
+  local first, last = runStarts[r], (runStarts[r + 1] or nIds + 1) - 1
+  local lease = leases[t]
+  if not lease then
+    lease = leaseRead(activeKey, t)
+    leases[t] = lease
+    touched[#touched + 1] = t
+    releasing[t] = {}
+  end
+  local mine = releasing[t]
+  if not lease.live or lease.whole then
+    -- Gone: every job of the run is lost.
+  elseif runJoined[r] and not lease.old and #mine == 0 and lease.released == 0 and runJoined[r] == lease.ids
+    and last - first + 1 == lease.size then
+    lease.whole = true
+    for i = first, last do
+      held[i] = true
+    end
+  else
+    local seen = lease.seen
+    if not seen then
+      seen = {}
+      lease.seen = seen
+    end
+    local cand, where = {}, {}
+    for i = first, last do
+      local id = ids[i]
+      if not seen[id] and leaseHas(lease, id) then
+        cand[#cand + 1] = id
+        where[#cand] = i
+      end
+    end
+    local gone = leaseReleasedOf(activeKey, lease, cand)
+    for j = 1, #cand do
+      local id = cand[j]
+      if not gone[j] and not seen[id] then
+        seen[id] = true
+        held[where[j]] = true
+        mine[#mine + 1] = id
+      end
     end
   end
 end
-local twice = leaseUnindex(activeKey, matched) < nMatched
+local uncounted = 0
+for _, t in ipairs(touched) do
+  local lease = leases[t]
+  if lease.whole then
+    redis.call('DEL', lease.key)
+    redis.call('ZREM', activeKey, t)
+    uncounted = uncounted + lease.size
+  else
+    uncounted = uncounted + leaseDrop(activeKey, lease, releasing[t])
+  end
+end
+leaseUncount(activeKey, uncounted)
 -- When the lease `token` started (from the token, once per lease).
 local leaseStarts = {}
 local function startOf(token)
@@ -249,13 +301,7 @@ local function startOf(token)
   end
   return g
 end
--- How many jobs this call releases from each lease (their index entries are deleted already): the
--- jobs of a lease come in runs, counted as they are applied (relToken, relCount) and added up per
--- token when a run ends, so no list of the released jobs is kept.
 local nDone = 0
-local released, releasedOrder = {}, {}
-local relToken, relCount = nil, 0
-local settled = {}
 
 local codes = {}
 
@@ -302,22 +348,11 @@ for i = 1, count do
     end
     at = at + 7
   end
-  if held[i] ~= token or (twice and settled[id]) then
+  if not held[i] then
     codes[i] = recordExists(jobPrefix, id) and '2' or '0'
   else
-    -- Settled once: a second settlement of the same job in this call finds its lease gone.
-    if twice then
-      settled[id] = true
-    end
     codes[i] = '1'
     nDone = nDone + 1
-    if token ~= relToken then
-      if relToken then
-        leaseCountReleased(released, releasedOrder, relToken, relCount)
-      end
-      relToken, relCount = token, 0
-    end
-    relCount = relCount + 1
     if not kind then
       -- A job of a `C` entry: completed with no result, its first attempt.
       if keepFinished then
@@ -457,10 +492,6 @@ for i = 1, count do
   end
 end
 
-if relToken then
-  leaseCountReleased(released, releasedOrder, relToken, relCount)
-end
-leaseReleaseCounted(activeKey, releasedOrder, released)
 finishFlush(finished, finishedKey, jobPrefix)
 if runsAdded > 0 then
   redis.call('HINCRBY', countersKey, 'fr', runsAdded)

@@ -38,7 +38,7 @@ if not (eventsMaxLen and maxLogLines and count) or #ARGV ~= 8 + count then
   return -2
 end
 local jobKey = jobPrefix .. id
-if leaseTokenOf(activeKey, id) ~= token then
+if not leaseHolds(activeKey, token, id) then
   return 0
 end
 if progress ~= '' or count > 0 then

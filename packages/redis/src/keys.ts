@@ -13,7 +13,7 @@ export interface QueueKeyMap {
   readonly priorities: string;
   /** Zset: scheduled job ids (delayed, retrying, snoozed) by run-at. */
   readonly scheduled: string;
-  /** Zset: leases (one per reserve call) by deadline; `:j` and `:t:<token>` hold their jobs (`lua/includes/leases.lua`). */
+  /** Zset: leases (one per reserve call) by deadline; `:t:<token>` holds their jobs, `:n` counts them (`lua/includes/leases.lua`). */
   readonly active: string;
   /** List: dead-letter ids, newest first. */
   readonly dead: string;
@@ -103,8 +103,9 @@ export function compactBucketKey(keys: Pick<QueueKeys, 'compactPrefix'>, id: str
 }
 
 /**
- * The ids a lease holds, as `leaseOpen` of `lua/includes/leases.lua` keeps them: a lease of one job
- * keeps its id in field `i` of its hash (`key`); a lease of several, in the list `list`.
+ * The ids a lease was given, as `leaseOpen` of `lua/includes/leases.lua` keeps them: field `j` of
+ * its hash (`key`) holds them joined by NUL bytes (one id: the id itself), or `''` when an id of
+ * several holds a NUL byte: then they are the list `list`.
  */
 export function leaseIdKeys(keys: Pick<QueueKeys, 'active'>, token: string): { key: string; list: string } {
   const key = `${keys.active}:t:${token}`;

@@ -618,10 +618,13 @@ export class RedisStore implements Store {
   private async leaseIds(keys: QueueKeys, token: string, count: number): Promise<string[]> {
     const { key, list } = leaseIdKeys(keys, token);
     const main = this.connections.main;
-    const ids =
+    const joined = await this.command(keys.queue, () => main.hget(key, 'j'));
+    const ids: (string | null)[] =
       count === 1
-        ? [await this.command(keys.queue, () => main.hget(key, 'i'))]
-        : await this.command(keys.queue, () => main.lrange(list, 0, -1));
+        ? [joined]
+        : joined === ''
+          ? await this.command(keys.queue, () => main.lrange(list, 0, -1))
+          : (joined?.split('\0') ?? []);
     if (ids.length !== count || ids.some((id) => id === null)) {
       throw new RedisScriptError(
         this.scripts.reserve.versionedName,

@@ -30,6 +30,23 @@ const completed = (job: ReservedJob, result: unknown): Settlement => ({
 const codesOf = (results: readonly SettleResult[]): string =>
   results.map((r) => (r.applied ? 'applied' : r.reason)).join(' ');
 
+/** Calls the settle script of queue `q` with `count` settlements given as its raw entries. */
+const settleScript = (store: RedisStore, count: number, ...entries: (string | number)[]) => {
+  const keys = store.keys.queue('q');
+  const script = scripts().settle;
+  return execScript(
+    store.client,
+    script,
+    scriptKeys(script, queueKeyResolver(keys)),
+    [
+      ...[keys.jobPrefix, keys.readyPrefix, keys.historyPrefix, 10, 60_000],
+      ...[SCRIPT_DEFAULTS.defaultRetention, SCRIPT_DEFAULTS.maxErrors, SCRIPT_DEFAULTS.defaultDeadRetention],
+      ...[keys.groupPrefix, keys.wakeChannel, count, ...entries],
+    ],
+    { queue: 'q' },
+  );
+};
+
 describe('RedisStore (one node): beyond the contract', () => {
   const redis = useRedisWithAdmin();
   let fx: Awaited<ReturnType<typeof storeFixture>>;
@@ -307,22 +324,7 @@ describe('RedisStore (one node): beyond the contract', () => {
       code: ErrorCode.Script,
     });
     // A token sent as '' is the one of the settlement before it: the first has none before it.
-    const settle = (count: number, ...entries: (string | number)[]) =>
-      execScript(
-        store.client,
-        script,
-        scriptKeys(script, queueKeyResolver(keys)),
-        [
-          ...[keys.jobPrefix, keys.readyPrefix, keys.historyPrefix, 10, 60_000],
-          ...[
-            SCRIPT_DEFAULTS.defaultRetention,
-            SCRIPT_DEFAULTS.maxErrors,
-            SCRIPT_DEFAULTS.defaultDeadRetention,
-          ],
-          ...[keys.groupPrefix, keys.wakeChannel, count, ...entries],
-        ],
-        { queue: 'q' },
-      );
+    const settle = (count: number, ...entries: (string | number)[]) => settleScript(store, count, ...entries);
     const refused = { code: 'ERR_SLUICE_SCRIPT', scriptCode: -2 };
     await expect(settle(1, 'S', 'nosuchjob', '', 'completed', '', '', '')).rejects.toMatchObject(refused);
     await expect(settle(1, 'S', 'nosuchjob', 't', 'completed', '', '', '')).resolves.toEqual([
@@ -384,6 +386,10 @@ describe('RedisStore (one node): beyond the contract', () => {
     const two = await firstValueFrom(store.reserve('q', 2, { leaseMs: 10_000 }));
     expect([...alone.rejected, ...two.rejected]).toEqual([]);
     expect(alone.jobs.map((j) => [j.id, j.data])).toEqual([['one\0', 1]]);
+    // The lease of two keeps their ids in a list: joined by NUL, they could not be told apart.
+    const twoKey = `${store.keys.queue('q').active}:t:${two.jobs[0]!.lease.token}`;
+    expect(await redis.admin.hget(twoKey, 'j')).toBe('');
+    expect(await redis.admin.lrange(`${twoKey}:i`, 0, -1)).toEqual(['a\0b', 'plain']);
     expect(two.jobs.map((j) => [j.id, j.data])).toEqual([
       ['a\0b', 2],
       ['plain', 3],
@@ -760,9 +766,11 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(new Set(jobs.map((j) => j.lease.token)).size).toBe(1);
     expect(await redis.admin.hgetall(keys.jobPrefix + '1')).toEqual(before);
     expect(await redis.admin.zcard(keys.active)).toBe(1);
-    // One field per running job, and the placeholder that keeps the hash out of the listpack encoding.
-    expect(await redis.admin.hlen(`${keys.active}:j`)).toBe(5);
-    expect(await redis.admin.object('ENCODING', `${keys.active}:j`)).toBe('hashtable');
+    // The lease holds its ids joined, in the order leased, and nothing is written per job.
+    const leaseKey = `${keys.active}:t:${jobs[0]!.lease.token}`;
+    expect(await redis.admin.hgetall(leaseKey)).toEqual({ j: jobs.map((j) => j.id).join('\0'), w: 'w-1' });
+    expect(await redis.admin.get(`${keys.active}:n`)).toBe('4');
+    expect(await redis.admin.exists(`${keys.active}:j`)).toBe(0);
     const running = await store.getJob('q', jobs[1]!.id);
     expect(running).toMatchObject({ state: JobState.Running, attempt: 1 });
     expect(running?.lease).toMatchObject({ token: jobs[0]!.lease.token, workerId: 'w-1' });
@@ -770,6 +778,11 @@ describe('RedisStore (one node): beyond the contract', () => {
     await firstValueFrom(store.settle([completed(jobs[0]!, 'done'), completed(jobs[0]!, 'twice')]));
     expect((await store.stats('q')).counts.running).toBe(3);
     expect(await redis.admin.zcard(keys.active)).toBe(1);
+    expect(await redis.admin.hmget(leaseKey, 'r', `-${jobs[0]!.id}`, `-${jobs[1]!.id}`)).toEqual([
+      '-1',
+      '1',
+      null,
+    ]);
     // Extending it for one job extends it for the call's other jobs still held.
     await firstValueFrom(store.extendLeases('q', [{ id: jobs[1]!.id, token: jobs[1]!.lease.token }], 20_000));
     const deadlines = await Promise.all(
@@ -783,9 +796,91 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(finished?.startedAt).toBe(jobs[0]!.lease.startedAt);
     await firstValueFrom(store.settle(jobs.slice(1).map((j) => completed(j, null))));
     expect(await redis.admin.zcard(keys.active)).toBe(0);
-    expect(await redis.admin.hkeys(`${keys.active}:j`)).toEqual(['']);
+    expect(await redis.admin.get(`${keys.active}:n`)).toBe('0');
     expect((await store.stats('q')).counts.running).toBe(0);
     expect(await redis.admin.keys(`${keys.active}:t:*`)).toEqual([]);
+  });
+
+  it('releases a lease whole when a settle gives its ids back as leased, and looks them up otherwise', async () => {
+    const keys = store.keys.queue('q');
+    const settle = async (count: number, ...entries: (string | number)[]): Promise<string> =>
+      ((await settleScript(store, count, ...entries)) as [number, string])[1];
+    const running = async () => Number(await redis.admin.get(`${keys.active}:n`));
+    const lease = async (n: number) => {
+      const { jobs } = await firstValueFrom(store.reserve('q', n, { leaseMs: 10_000 }));
+      expect(jobs).toHaveLength(n);
+      return {
+        token: jobs[0]!.lease.token,
+        ids: jobs.map((j) => j.id),
+        key: `${keys.active}:t:${jobs[0]!.lease.token}`,
+      };
+    };
+    await firstValueFrom(store.enqueue(Array.from({ length: 12 }, (_, n) => ({ queue: 'q', data: n }))));
+    const a = await lease(3);
+    const b = await lease(3);
+    const c = await lease(3);
+    const d = await lease(2);
+    const e = await lease(1);
+    expect(await running()).toBe(12);
+    // As leased: the whole lease goes.
+    expect(await settle(3, 'C', a.token, 3, a.ids.join('\0'))).toBe('111');
+    expect(await redis.admin.exists(a.key)).toBe(0);
+    expect(await running()).toBe(9);
+    // The same ids in another order: each looked up, all held, the lease goes with the last.
+    expect(await settle(3, 'C', b.token, 3, [...b.ids].reverse().join('\0'))).toBe('111');
+    expect(await redis.admin.exists(b.key)).toBe(0);
+    expect(await running()).toBe(6);
+    // A lease one of whose jobs went before: its ids as leased are looked up, that one lost.
+    expect(await settle(1, 'C', c.token, 1, c.ids[0]!)).toBe('1');
+    expect(await running()).toBe(5);
+    expect(await settle(3, 'C', c.token, 3, c.ids.join('\0'))).toBe('211');
+    expect(await redis.admin.exists(c.key)).toBe(0);
+    expect(await running()).toBe(3);
+    // A lease given back whole twice in one call, another lease's job between: lost the second time.
+    const joined = d.ids.join('\0');
+    expect(
+      await settle(5, 'C', d.token, 2, joined, 'C', e.token, 1, e.ids[0]!, 'C', d.token, 2, joined),
+    ).toBe('11122');
+    expect(await running()).toBe(0);
+    expect(await redis.admin.zcard(keys.active)).toBe(0);
+    expect(await redis.admin.keys(`${keys.active}:t:*`)).toEqual([]);
+    for (const id of [...a.ids, ...b.ids, ...c.ids, ...d.ids, ...e.ids]) {
+      expect((await store.getJob('q', id))?.state).toBe(JobState.Completed);
+    }
+    expect((await store.stats('q')).counts).toMatchObject({ running: 0, completed: 12 });
+  });
+
+  it('reads and recovers leases of the layout before leases held their ids', async () => {
+    const keys = store.keys.queue('q');
+    const added = await firstValueFrom(store.enqueue([1, 2, 3].map((n) => ({ queue: 'q', data: n }))));
+    const [one, two, three] = added.map((j) => j.id) as [string, string, string];
+    // As that version left them: off the ready list; a lease of two jobs (a third released) with its
+    // ids in a list, a lease of one with its id in field i, and each running job's token in `:j`.
+    await redis.admin.del(`${keys.readyPrefix}0`);
+    await redis.admin.zrem(keys.priorities, '0');
+    const many = '5.1000.3';
+    const single = '6.1000.1';
+    await redis.admin.rpush(`${keys.active}:t:${many}:i`, one, 'released', two);
+    await redis.admin.hset(`${keys.active}:t:${many}`, 'r', '-1', 'w', 'w-old');
+    await redis.admin.hset(`${keys.active}:t:${single}`, 'i', three);
+    await redis.admin.hset(`${keys.active}:j`, '', 'placeholder', one, many, two, many, three, single);
+    await redis.admin.zadd(keys.active, '1001', many, '1001', single);
+    expect(await store.getJob('q', two)).toMatchObject({
+      state: JobState.Running,
+      lease: { token: many, workerId: 'w-old' },
+    });
+    expect(await store.getJob('q', three)).toMatchObject({
+      state: JobState.Running,
+      lease: { token: single },
+    });
+    const { recovered } = await firstValueFrom(store.recoverExpired('q'));
+    expect([...recovered].sort()).toEqual([one, two, three].sort());
+    expect(await redis.admin.zcard(keys.active)).toBe(0);
+    expect(await redis.admin.keys(`${keys.active}:t:*`)).toEqual([]);
+    expect(await redis.admin.hkeys(`${keys.active}:j`)).toEqual(['']);
+    const { jobs } = await firstValueFrom(store.reserve('q', 3, { leaseMs: 10_000 }));
+    expect(jobs.map((j) => j.attempt)).toEqual([2, 2, 2]);
+    expect(await redis.admin.get(`${keys.active}:n`)).toBe('3');
   });
 
   describe('parks: an add hands its jobs to a waiting worker', () => {

@@ -13,7 +13,7 @@ local function appendRecord(reply, jobPrefix, id, state, activeKey)
   local fields = recordFields(jobPrefix, id)
   local deadline = false
   if state == 'a' then
-    local token = leaseTokenOf(activeKey, id)
+    local token = leaseFind(activeKey, id)
     local kept, attempt = {}, 0
     for i = 1, #fields, 2 do
       if fields[i] == 'a' then

@@ -17,14 +17,15 @@ local function jobState(jobPrefix, id, activeKey, scheduledKey)
   if f[2] then
     return f[2], f[3]
   end
-  if leaseTokenOf(activeKey, id) then
-    return 'a', f[3]
-  end
   if redis.call('HEXISTS', finishedIndexKey(activeKey), id) == 1 then
     return 'c', f[3]
   end
   if redis.call('ZSCORE', scheduledKey, id) then
     return 's', f[3]
+  end
+  -- Last: finding a job's lease reads every lease.
+  if leaseFind(activeKey, id) then
+    return 'a', f[3]
   end
   return 'w', f[3]
 end
