@@ -7,8 +7,8 @@
     1  dead      list  dead-letter ids, newest first
     2  finished  list  completed and cancelled jobs, newest first (includes/finished.lua)
     3  counters  hash  counts (nc, nx)
-    4  active    zset  lease tokens by deadline: its finished index (includes/leases.lua) loses the
-                       entries of the completed jobs purged
+    4  active    zset  lease tokens by deadline: its finished index and ranges (includes/leases.lua)
+                       lose the entries of the completed jobs purged
 
   ARGV:
     1  jobPrefix   prefix of job record keys
@@ -61,12 +61,14 @@ local indexed = {}
 -- The jobs runs held beyond their first (includes/finished.lua): all of them go with the completed.
 local runs = 0
 for _, entry in ipairs(redis.call('LRANGE', finishedKey, 0, -1)) do
-  local n, _, joined = finishedRun(entry)
+  local n, _, joined, ranged = finishedRun(entry)
   if n and want == 'c' then
     for _, id in ipairs(finishedRunIds(joined)) do
       deleted = deleted + 1
       doomed[deleted] = id
-      indexed[#indexed + 1] = id
+      if not ranged then
+        indexed[#indexed + 1] = id
+      end
     end
     runs = runs + n - 1
   elseif not n and string.sub(entry, 1, 1) == want then
@@ -86,6 +88,9 @@ if deleted > 0 then
   redis.call('DEL', finishedKey)
   callChunked('RPUSH', finishedKey, keep)
   callChunked('HDEL', finishedIndexKey(activeKey), indexed)
+  if want == 'c' then
+    redis.call('DEL', finishedRangesKey(activeKey)) -- every ranged run went
+  end
   redis.call('HINCRBY', countersKey, state == 'completed' and 'nc' or 'nx', -deleted)
   finishedAdjustRuns(countersKey, -runs)
 end

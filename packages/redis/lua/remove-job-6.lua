@@ -53,7 +53,7 @@ elseif state == 'd' then
   redis.call('LREM', deadKey, 1, id)
 else
   if redis.call('LREM', finishedKey, 1, state .. id) == 0 and state == 'c' then
-    finishedRemoveFromRun(finishedKey, countersKey, id)
+    finishedRemoveFromRun(finishedKey, countersKey, activeKey, id)
   end
   redis.call('HINCRBY', countersKey, state == 'c' and 'nc' or 'nx', -1)
   if state == 'c' then

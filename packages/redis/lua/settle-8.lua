@@ -307,8 +307,9 @@ local codes = {}
 
 -- Settlement i of job id under token, read from its entry. The jobs of a `C` entry (completions of
 -- first attempts at the default priority, of no group and no own retention: no record field is
--- read) are finished without a write to their records: each gets an entry in the finished index
--- (includes/leases.lua), all of them in one HSET, the lease's start read once per entry; any other
+-- read) are finished without a write to their records: a ranged run's jobs get one range for all
+-- of them, other jobs an entry each in the finished index (includes/leases.lua, includes/finished.lua),
+-- all of them in one HSET, the lease's start read once per entry; any other
 -- settlement takes the general path. Inline, not functions: a closure over this many locals costs the script more than
 -- its body (luaF_findupval), and a call per job more than the work it saves.
 local token = nil
@@ -319,6 +320,10 @@ local started = nil
 -- The finished index's entries of the jobs completed here on the fast path (includes/leases.lua):
 -- id, '<finish>|<start>' pairs, the value the same for all of a lease's jobs, after its placeholder.
 local indexed, nIndexed, indexValue = { '', HASH_TABLE_PLACEHOLDER }, 2, nil
+-- The ranges of the ranged runs written here: score, member pairs.
+local ranges = {}
+-- The two-digit endings 00 to 99 joined by NUL bytes (a ranged run's ids end so, a hundred at a time).
+local ENDINGS = "00\00001\00002\00003\00004\00005\00006\00007\00008\00009\00010\00011\00012\00013\00014\00015\00016\00017\00018\00019\00020\00021\00022\00023\00024\00025\00026\00027\00028\00029\00030\00031\00032\00033\00034\00035\00036\00037\00038\00039\00040\00041\00042\00043\00044\00045\00046\00047\00048\00049\00050\00051\00052\00053\00054\00055\00056\00057\00058\00059\00060\00061\00062\00063\00064\00065\00066\00067\00068\00069\00070\00071\00072\00073\00074\00075\00076\00077\00078\00079\00080\00081\00082\00083\00084\00085\00086\00087\00088\00089\00090\00091\00092\00093\00094\00095\00096\00097\00098\00099"
 -- The `C` entry being read: its joined ids, its first settlement's number, its size and how many of
 -- its jobs were applied. When all were, its event is one field `C`, the joined ids as they came
 -- (the client sends a job whose id holds a NUL byte as `S`); else each applied job's `c` field.
@@ -360,9 +365,6 @@ for i = 1, count do
           started = startOf(token)
           indexValue = nowS .. '|' .. started
         end
-        nIndexed = nIndexed + 2
-        indexed[nIndexed - 1] = id
-        indexed[nIndexed] = indexValue
         keptCompleted = keptCompleted + 1
       else
         deleted[#deleted + 1] = id
@@ -474,7 +476,53 @@ for i = 1, count do
       events[n + 1] = 'C'
       events[n + 2] = runIds
       if keepFinished then
-        pushed[#pushed + 1] = 'C' .. runSize .. '|' .. nowS .. '|' .. runIds
+        -- Ranged when its ids are the decimals x, x + 1, ... of one length (three digits or more),
+        -- checked a hundred at a time in C: a hundred's leading digits taken off every id by one
+        -- gsub, what is left compared with the two-digit endings in order (no Lua work per job).
+        local first = ids[runFirst]
+        local d = #first
+        local x = d <= 15 and tonumber(first)
+        if x and (x < 1 or x % 1 ~= 0 or not find(first, '^[1-9]')) then
+          x = false
+        end
+        if x and x < 100 then
+          -- A queue's first ids, one by one.
+          for j = 0, runSize - 1 do
+            if ids[runFirst + j] ~= string.format('%d', x + j) then
+              x = false
+              break
+            end
+          end
+        elseif x and #runIds ~= runSize * (d + 1) - 1 then
+          x = false
+        elseif x then
+          local v, pos, y = x, 1, x + runSize - 1
+          while v <= y do
+            local last = math.min(y, v - v % 100 + 99)
+            local lead = string.format('%d', (v - v % 100) / 100)
+            local stop = pos + (last - v + 1) * (d + 1) - 2
+            if #lead ~= d - 2 or (pos > 1 and string.byte(runIds, pos - 1) ~= 0)
+              or string.gsub('\0' .. sub(runIds, pos, stop), '%z' .. lead, '\0')
+                ~= '\0' .. sub(ENDINGS, (v % 100) * 3 + 1, (last % 100) * 3 + 2) then
+              x = false
+              break
+            end
+            pos = stop + 2
+            v = last + 1
+          end
+        end
+        if x then
+          pushed[#pushed + 1] = 'R' .. runSize .. '|' .. nowS .. '|' .. started .. '|' .. runIds
+          ranges[#ranges + 1] = first
+          ranges[#ranges + 1] = first .. '|' .. runSize .. '|' .. nowS .. '|' .. started -- finishedRangeMember
+        else
+          pushed[#pushed + 1] = 'C' .. runSize .. '|' .. nowS .. '|' .. runIds
+          for j = runFirst, runFirst + runSize - 1 do
+            indexed[nIndexed + 1] = ids[j]
+            indexed[nIndexed + 2] = indexValue
+            nIndexed = nIndexed + 2
+          end
+        end
         runsAdded = runsAdded + runSize - 1
       end
     else
@@ -485,6 +533,9 @@ for i = 1, count do
           n = n + 2
           if keepFinished then
             pushed[#pushed + 1] = 'c' .. ids[j]
+            indexed[nIndexed + 1] = ids[j]
+            indexed[nIndexed + 2] = indexValue
+            nIndexed = nIndexed + 2
           end
         end
       end
@@ -498,6 +549,9 @@ if runsAdded > 0 then
 end
 if nIndexed > 2 then
   callChunked('HSET', finishedIndexKey(activeKey), indexed)
+end
+if #ranges > 0 then
+  callChunked('ZADD', activeKey .. ':r', ranges) -- finishedRangesKey
 end
 readyFlush(ready, readyPrefix, prioritiesKey)
 callChunked('ZADD', scheduledKey, scheduled)

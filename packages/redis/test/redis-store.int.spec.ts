@@ -563,7 +563,10 @@ describe('RedisStore (one node): beyond the contract', () => {
   it('finishes a job completed with no result in the finished index, not its record, and drops the entry with the record', async () => {
     const q = store.keys.queue('fast');
     const index = `${q.active}:f`;
-    await firstValueFrom(store.enqueue([1, 2, 3, 4, 5].map((n) => ({ queue: 'fast', data: n }))));
+    // Ids that are not consecutive numbers: their run is not ranged, so each is indexed.
+    await firstValueFrom(
+      store.enqueue([1, 2, 3, 4, 5].map((n) => ({ queue: 'fast', data: n, id: `f${n}` }))),
+    );
     const { jobs } = await firstValueFrom(store.reserve('fast', 5, { leaseMs: 10_000 }));
     const [first] = jobs;
     expect(codesOf(await firstValueFrom(store.settle(jobs.map((j) => completed(j, undefined)))))).toBe(
@@ -619,9 +622,16 @@ describe('RedisStore (one node): beyond the contract', () => {
     const listed = async (options?: Parameters<RedisStore['listJobs']>[2]) =>
       (await small.listJobs('runs', JobState.Completed, options)).map((j) => j.data);
 
+    const ranges = `${q.active}:r`;
+    const index = `${q.active}:f`;
     const first = await completeTogether([1, 2, 3, 4, 5]);
     expect(await redis.admin.llen(q.finished)).toBe(1);
     expect(await runsHeld()).toBe(4);
+    // Consecutive ids: one range for the run, no index entry per job.
+    expect(await redis.admin.zrange(ranges, 0, -1)).toEqual([
+      expect.stringMatching(new RegExp(`^${first[0]!.id}\\|5\\|`)),
+    ]);
+    expect(await redis.admin.exists(index)).toBe(0);
     // A single job completed after it is an entry of its own; a filtered walk (two jobs a call
     // here) counts positions by job, across the run.
     const [six] = await completeTogether([6]);
@@ -636,8 +646,28 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(await listed()).toEqual([6, 5, 4, 3]);
     expect(await redis.admin.llen(q.finished)).toBe(2);
     expect(await runsHeld()).toBe(2);
-    // Removing from a run of two leaves a single job's entry.
+    // The range moved with the cut: it starts at the first job kept.
+    expect(await redis.admin.zrange(ranges, 0, -1)).toEqual([
+      expect.stringMatching(new RegExp(`^${first[2]!.id}\\|3\\|`)),
+    ]);
+    expect(await small.getJob('runs', first[1]!.id)).toBeUndefined();
+    expect(await small.getJob('runs', first[2]!.id)).toMatchObject({
+      state: JobState.Completed,
+      finishedAt: at,
+    });
+    // Removing from the middle of a ranged run: the rest are indexed one by one, the range goes.
     expect(await small.removeJob('runs', first[3]!.id)).toBe(true);
+    expect(await redis.admin.zcard(ranges)).toBe(0);
+    expect((await redis.admin.hkeys(index)).sort()).toEqual(['', six!.id, first[2]!.id, first[4]!.id].sort());
+    expect(await redis.admin.lrange(q.finished, 0, -1)).toEqual([
+      `c${six!.id}`,
+      expect.stringMatching(/^C2\|/),
+    ]);
+    expect(await small.getJob('runs', first[4]!.id)).toMatchObject({
+      state: JobState.Completed,
+      finishedAt: at,
+    });
+    // Removing from a run of two leaves a single job's entry.
     expect(await small.removeJob('runs', first[2]!.id)).toBe(true);
     expect(await listed()).toEqual([6, 5]);
     expect(await runsHeld()).toBe(0);
@@ -672,10 +702,76 @@ describe('RedisStore (one node): beyond the contract', () => {
       'obliterate',
     );
     expect([firstCall.int(), firstCall.int()]).toEqual([1, 2]); // more to do; two records deleted
-    expect(await redis.admin.lrange(q.finished, 0, -1)).toEqual([expect.stringMatching(/^C5\|/)]);
+    expect(await redis.admin.lrange(q.finished, 0, -1)).toEqual([expect.stringMatching(/^R5\|/)]);
     expect(await small.obliterate('runs')).toEqual({ jobs: 5, running: 0 });
     expect(await redis.admin.exists(q.finished, q.counters)).toBe(0);
     expect(await small.listJobs('runs', JobState.Completed)).toEqual([]);
+  });
+
+  it('ranges a run only when its ids count up by one as decimals, and finds no other id in a range', async () => {
+    const q = store.keys.queue('rng');
+    const ranges = `${q.active}:r`;
+    const index = `${q.active}:f`;
+    const together = async (ids: (string | undefined)[]) => {
+      await firstValueFrom(
+        store.enqueue(ids.map((id, n) => ({ queue: 'rng', data: n, ...(id === undefined ? {} : { id }) }))),
+      );
+      const { jobs } = await firstValueFrom(store.reserve('rng', ids.length, { leaseMs: 10_000 }));
+      expect(codesOf(await firstValueFrom(store.settle(jobs.map((j) => completed(j, undefined)))))).toBe(
+        jobs.map(() => 'applied').join(' '),
+      );
+      return jobs;
+    };
+    const head = async () => (await redis.admin.lindex(q.finished, 0))!.slice(0, 1);
+    // Automatic ids: consecutive, one range.
+    const auto = await together([undefined, undefined, undefined]);
+    expect(await head()).toBe('R');
+    expect(await redis.admin.zcard(ranges)).toBe(1);
+    expect(await redis.admin.exists(index)).toBe(0);
+    for (const j of auto) {
+      expect(await store.getJob('rng', j.id)).toMatchObject({
+        state: JobState.Completed,
+        attempt: 1,
+        startedAt: j.lease.startedAt,
+      });
+    }
+    // Ranged across a hundred; not ranged, each indexed: a leading zero, a gap, a sign, an exponent,
+    // a count down, one out of place across a hundred.
+    let ranged = 1;
+    for (const [kind, ids] of [
+      ['R', ['900098', '900099', '900100', '900101']],
+      ['C', ['0900001', '0900002']],
+      ['C', ['900010', '900012']],
+      ['C', ['+900020', '900021']],
+      ['C', ['9e5', '900001']],
+      ['C', ['900040', '0900041']],
+      ['C', ['900031', '900030']],
+      ['C', ['900199', '900201', '900200']],
+    ] as const) {
+      const jobs = await together([...ids]);
+      expect(await head()).toBe(kind);
+      if (kind === 'R') ranged++;
+      expect(await redis.admin.zcard(ranges)).toBe(ranged);
+      for (const j of jobs) {
+        expect(await redis.admin.hexists(index, j.id)).toBe(kind === 'R' ? 0 : 1);
+        expect(await store.getJob('rng', j.id)).toMatchObject({ state: JobState.Completed });
+      }
+    }
+    // An id whose number falls in the range but is written otherwise is not of the run.
+    const inside = Number(auto[1]!.id);
+    await firstValueFrom(
+      store.enqueue([
+        { queue: 'rng', data: 'a', id: `0${inside}` },
+        { queue: 'rng', data: 'b', id: `${inside}.0` },
+      ]),
+    );
+    expect(await store.getJob('rng', `0${inside}`)).toMatchObject({ state: JobState.Ready });
+    expect(await store.getJob('rng', `${inside}.0`)).toMatchObject({ state: JobState.Ready });
+    expect(await store.getJob('rng', String(inside + 2))).toBeUndefined();
+    // Purged: the range goes with its jobs.
+    expect(await store.purge('rng', 'completed')).toBe(22);
+    expect(await redis.admin.exists(ranges)).toBe(0);
+    expect(await store.getJob('rng', auto[0]!.id)).toBeUndefined();
   });
 
   it('trims jobs finished in the finished index by age, reading their finish times there', async () => {

@@ -100,6 +100,8 @@ end
 local function applyRetention(finishedKey, activeKey, countersKey, jobPrefix, queueRetention, now, maxWork)
   local count, age = retentionBounds(queueRetention)
   local ids, nIds, indexed, nIndexed = {}, 0, {}, 0
+  -- Members of the ranges of ranged runs that go, and the ones their cut leaves.
+  local unranged, ranged = {}, {}
   local nc, nx, runs = 0, 0, 0
   -- The count bound first, then the age bound, each taking jobs from the old end.
   for bound = 1, 2 do
@@ -129,9 +131,13 @@ local function applyRetention(finishedKey, activeKey, countersKey, jobPrefix, qu
       local i = nEntries
       while i >= 1 and want > 0 do
         local entry = entries[i]
-        local n, f, at
-        if string.byte(entry, 1) == 67 then -- 'C': a run
+        local n, f, at, g
+        local kind = string.byte(entry, 1)
+        if kind == 67 then -- 'C': a run
           n, f, at = string.match(entry, '^C(%d+)|(%d+)|()')
+          n = tonumber(n)
+        elseif kind == 82 then -- 'R': a ranged run
+          n, f, g, at = string.match(entry, '^R(%d+)|(%d+)|(%d+)|()')
           n = tonumber(n)
         end
         if bound == 2 then
@@ -163,11 +169,19 @@ local function applyRetention(finishedKey, activeKey, countersKey, jobPrefix, qu
           end
           -- Popped at once (no run was counted): all of it goes.
           local upTo = popped and nRun or math.min(nRun, want)
-          for j = 1, upTo do
-            nIds = nIds + 1
-            ids[nIds] = runIds[j]
-            nIndexed = nIndexed + 1
-            indexed[nIndexed] = runIds[j]
+          if g then
+            unranged[#unranged + 1] = runIds[1] .. '|' .. n .. '|' .. f .. '|' .. g -- finishedRangeMember
+            for j = 1, upTo do
+              nIds = nIds + 1
+              ids[nIds] = runIds[j]
+            end
+          else
+            for j = 1, upTo do
+              nIds = nIds + 1
+              ids[nIds] = runIds[j]
+              nIndexed = nIndexed + 1
+              indexed[nIndexed] = runIds[j]
+            end
           end
           nc = nc + upTo
           runs = runs - (n - 1)
@@ -179,6 +193,15 @@ local function applyRetention(finishedKey, activeKey, countersKey, jobPrefix, qu
             local left = nRun - upTo
             if left == 1 then
               redis.call('RPUSH', finishedKey, 'c' .. runIds[nRun])
+              if g then
+                -- A single job's entry is found in the finished index.
+                redis.call('HSET', finishedIndexKey(activeKey), runIds[nRun], f .. '|' .. g)
+              end
+            elseif g then
+              redis.call('RPUSH', finishedKey, 'R' .. left .. '|' .. f .. '|' .. g .. '|' .. table.concat(runIds, '\0', upTo + 1, nRun))
+              ranged[#ranged + 1] = runIds[upTo + 1]
+              ranged[#ranged + 1] = runIds[upTo + 1] .. '|' .. left .. '|' .. f .. '|' .. g
+              runs = runs + left - 1
             else
               redis.call('RPUSH', finishedKey, 'C' .. left .. '|' .. f .. '|' .. table.concat(runIds, '\0', upTo + 1, nRun))
               runs = runs + left - 1
@@ -214,6 +237,12 @@ local function applyRetention(finishedKey, activeKey, countersKey, jobPrefix, qu
   end
   recordDelete(jobPrefix, ids)
   callChunked('HDEL', finishedIndexKey(activeKey), indexed)
+  -- The ranges of ranged runs (finishedRangesKey of includes/leases.lua), written out: a helper is
+  -- a closure made on every call.
+  if #unranged > 0 then
+    callChunked('ZREM', activeKey .. ':r', unranged)
+    callChunked('ZADD', activeKey .. ':r', ranged)
+  end
   if runs ~= 0 then
     redis.call('HINCRBY', countersKey, 'fr', runs)
   end

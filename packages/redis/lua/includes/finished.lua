@@ -5,6 +5,15 @@
     C<n>|<f>|<ids>          n >= 2 jobs completed together by one settle's `C` entry (settle-8.lua)
                             at store time f, their ids joined by NUL bytes in the order they
                             finished (oldest first, so the newest of them is the last)
+    R<n>|<f>|<g>|<ids>      a ranged run: the same, of a lease started at g, whose ids are n
+                            consecutive numbers in order, written as decimals (no sign, no leading
+                            zero): the first id is a number x and the last x + n - 1
+
+  The jobs of a run are completed on a settle's fast path: their finish time and lease start are
+  in the finished index (includes/leases.lua), one field per job; those of a ranged run are not:
+  one member of <active>:r (finishedRangesKey) holds them for the whole run, found by the id's
+  number. Whatever drops or splits a ranged run moves its member with it; a removal from the middle
+  of one makes the rest a `C` run with index fields of their own.
 
   A run is written as the settle received its ids, so a batch's completions cost one list element
   and no Lua work per job (a list element per job, pushed and later popped, was about a tenth of a
@@ -15,17 +24,24 @@
   sends such an id as a settlement of its own).
 ]]
 
--- The jobs of run entry `entry` (n, finish time as a string, the joined ids), or nil when the
--- entry is a single job's.
+--- @include "includes/leases.lua"
+
+-- The jobs of run entry `entry` (n, finish time as a string, the joined ids, and for a ranged run
+-- its lease start), or nil when the entry is a single job's.
 local function finishedRun(entry)
-  if string.byte(entry, 1) ~= 67 then -- 'C'
-    return nil
+  local kind = string.byte(entry, 1)
+  if kind == 67 then -- 'C'
+    local n, f, at = string.match(entry, '^C(%d+)|(%d+)|()')
+    if n then
+      return tonumber(n), f, string.sub(entry, at)
+    end
+  elseif kind == 82 then -- 'R'
+    local n, f, g, at = string.match(entry, '^R(%d+)|(%d+)|(%d+)|()')
+    if n then
+      return tonumber(n), f, string.sub(entry, at), g
+    end
   end
-  local n, f, at = string.match(entry, '^C(%d+)|(%d+)|()')
-  if not n then
-    return nil
-  end
-  return tonumber(n), f, string.sub(entry, at)
+  return nil
 end
 
 -- The ids of a run's joined ids, in the order they finished.
@@ -109,20 +125,31 @@ local function finishedJobs(finishedKey, want, skip, limit)
 end
 
 -- Takes completed job `id` out of the run holding it (the run left with one job becomes that job's
--- entry). Walks the list from its head; returns whether a run held it.
-local function finishedRemoveFromRun(finishedKey, countersKey, id)
+-- entry; a ranged run, a `C` run or single job in the finished index). Walks the list from its
+-- head; returns whether a run held it.
+local function finishedRemoveFromRun(finishedKey, countersKey, activeKey, id)
   local needle = '\0' .. id .. '\0'
   local start = 0
   while true do
     local entries = redis.call('LRANGE', finishedKey, start, start + 99)
     for i, entry in ipairs(entries) do
-      local n, f, joined = finishedRun(entry)
+      local n, f, joined, g = finishedRun(entry)
       if n and string.find('\0' .. joined .. '\0', needle, 1, true) then
         local ids, kept = finishedRunIds(joined), {}
         for _, other in ipairs(ids) do
           if other ~= id then
             kept[#kept + 1] = other
           end
+        end
+        if g then
+          -- A ranged run's range goes: the rest are indexed one by one.
+          redis.call('ZREM', finishedRangesKey(activeKey), finishedRangeMember(ids[1], n, f, g))
+          local fields = {}
+          for _, other in ipairs(kept) do
+            fields[#fields + 1] = other
+            fields[#fields + 1] = f .. '|' .. g
+          end
+          callChunked('HSET', finishedIndexKey(activeKey), fields)
         end
         -- A run holds two jobs or more, so one is left at least.
         redis.call('LSET', finishedKey, start + i - 1, finishedRunEntry(kept, 1, #kept, f))

@@ -12,6 +12,9 @@
                               its jobs are released, r minus the number released and a field
                               '-<id>' for each released job
     <active>:t:<token>:i list  the ids of a lease of several jobs one of which holds a NUL byte
+    <active>:r          zset  the ranges of ranged runs of the finished list (includes/finished.lua):
+                              the finish time and lease start of jobs a settle completed on its fast
+                              path as a run of consecutive ids, one member for the run
     <active>:f          hash  the finished index: job id -> '<f>|<g>' (finish time, lease start),
                               and a placeholder field '' (ids are never empty) whose value is longer
                               than hash-max-listpack-value (64 bytes by default): Redis then keeps
@@ -22,7 +25,8 @@
                               with a finished index of a few hundred jobs, 297,000 without the scan).
                               It holds each job a settle completed on its fast path (a `C` entry of
                               settle-8.lua: a first attempt, at the default priority, of no group
-                              and no own retention, with no result). That job's record is not
+                              and no own retention, with no result), except the jobs of a ranged
+                              run, which <active>:r holds. That job's record is not
                               written when it finishes: its terminal state (completed), finish
                               time, start and attempts (1) are this entry, so a settle of a batch
                               writes one hash for all of its jobs instead of every record (the
@@ -300,11 +304,33 @@ local function finishedIndexKey(activeKey)
   return activeKey .. ':f'
 end
 
--- The finish time and lease start (strings) of a job in the finished index, or nil.
+-- The ranges of ranged runs (includes/finished.lua): a zset of `<first>|<n>|<f>|<g>` (the run's
+-- first id, its size, finish time and lease start) scored by the first id.
+local function finishedRangesKey(activeKey)
+  return activeKey .. ':r'
+end
+
+-- The member of the ranged run of `n` jobs from id `first`, finished at `f`, leased at `g`.
+local function finishedRangeMember(first, n, f, g)
+  return first .. '|' .. n .. '|' .. f .. '|' .. g
+end
+
+-- The finish time and lease start (strings) of a job completed on a settle's fast path, from the
+-- finished index or the range of its ranged run; nil for any other job.
 local function finishedIndexOf(activeKey, id)
   local v = redis.call('HGET', finishedIndexKey(activeKey), id)
   if v then
     return string.match(v, '^([^|]*)|(.*)$')
+  end
+  -- Only an id written as a decimal number (no sign, no leading zero) can be in a range.
+  if #id <= 15 and string.find(id, '^[1-9]%d*$') then
+    local hit = redis.call('ZREVRANGEBYSCORE', finishedRangesKey(activeKey), id, '-inf', 'LIMIT', 0, 1)[1]
+    if hit then
+      local first, n, f, g = string.match(hit, '^(%d+)|(%d+)|(%d+)|(%d+)$')
+      if first and tonumber(id) < tonumber(first) + tonumber(n) then
+        return f, g
+      end
+    end
   end
   return nil
 end

@@ -17,7 +17,7 @@ local function jobState(jobPrefix, id, activeKey, scheduledKey)
   if f[2] then
     return f[2], f[3]
   end
-  if redis.call('HEXISTS', finishedIndexKey(activeKey), id) == 1 then
+  if finishedIndexOf(activeKey, id) then
     return 'c', f[3]
   end
   if redis.call('ZSCORE', scheduledKey, id) then
