@@ -946,6 +946,33 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect((await store.stats('q')).counts).toMatchObject({ running: 0, completed: 12 });
   });
 
+  it('leaves a job released from a lease to its next lease: extended, found and recovered there only', async () => {
+    await firstValueFrom(store.enqueue([1, 2].map((n) => ({ queue: 'q', data: n }))));
+    const first = (await firstValueFrom(store.reserve('q', 2, { leaseMs: 100 }))).jobs;
+    const [again, other] = first as [ReservedJob, ReservedJob];
+    const error = { name: 'E', message: 'try again' };
+    await firstValueFrom(store.settle([{ ...base(again), kind: 'retrying', delayMs: 0, error }]));
+    // Leased again under a lease of its own while the first still holds the other job.
+    const [second] = (await firstValueFrom(store.reserve('q', 1, { leaseMs: 10_000 }))).jobs;
+    expect(second).toMatchObject({ id: again.id, attempt: 2 });
+    expect(second!.lease.token).not.toBe(again.lease.token);
+    expect((await store.getJob('q', again.id))?.lease?.token).toBe(second!.lease.token);
+    expect((await store.stats('q')).counts.running).toBe(2);
+    // The first lease no longer holds it: its heartbeat and settle for it are refused.
+    expect(await firstValueFrom(store.extendLeases('q', [base(again)], 10_000))).toEqual({
+      extended: [],
+      lost: [again.id],
+    });
+    expect(codesOf(await firstValueFrom(store.settle([completed(again, 'late')])))).toBe('lease-lost');
+    // The first lease expires: only the job it still holds comes back.
+    await sleep(150);
+    expect((await firstValueFrom(store.recoverExpired('q'))).recovered).toEqual([other.id]);
+    expect(await store.getJob('q', again.id)).toMatchObject({ state: JobState.Running, attempt: 2 });
+    expect((await store.stats('q')).counts.running).toBe(1);
+    expect(codesOf(await firstValueFrom(store.settle([completed(second!, 'done')])))).toBe('applied');
+    expect((await store.stats('q')).counts.running).toBe(0);
+  });
+
   it('reads and recovers leases of the layout before leases held their ids', async () => {
     const keys = store.keys.queue('q');
     const added = await firstValueFrom(store.enqueue([1, 2, 3].map((n) => ({ queue: 'q', data: n }))));
