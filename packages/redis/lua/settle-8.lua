@@ -109,11 +109,30 @@ end
 local KINDS = { completed = true, retrying = true, dead = true, snoozed = true, cancelled = true }
 -- First pass, before any write: the entries are whole (a first token is not ''), every settlement's
 -- id in order, and the runs of settlements under one token (where each starts, and its token: a
--- token per run, not per job).
+-- token per run, not per job). The ids of a `C` entry of several jobs are counted here (its NUL
+-- bytes, in C) and split only where they are read one by one (splitIds): a lease given back whole
+-- never is.
 local argv = ARGV
 local find, sub = string.find, string.sub
 local ids = {}
 local nIds = 0
+-- Settlement number -> joined ids of the `C` entry of several jobs that starts there, not split yet.
+local unsplit = {}
+-- Fills ids[from], ids[from + 1], ... with the ids of `joined` (no upvalue: a closure that captured
+-- this chunk's locals would cost every call more than it saves).
+local function splitIds(list, from, joined)
+  local p, n = 1, from - 1
+  while true do
+    local q = string.find(joined, '\0', p, true)
+    n = n + 1
+    if not q then
+      list[n] = string.sub(joined, p)
+      return
+    end
+    list[n] = string.sub(joined, p, q - 1)
+    p = q + 1
+  end
+end
 local runStarts, runTokens, nRuns = {}, {}, 0
 -- Per run: the joined ids of its `C` entry when that entry is all of the run, else false.
 local runJoined = {}
@@ -149,26 +168,24 @@ while argv[at] do
     runJoined[nRuns] = false
   end
   if form == 'C' then
-    -- The run's ids, split at their NUL bytes: exactly k of them.
+    -- The run's ids, joined by NUL bytes: exactly k of them.
     local joined = argv[at + 3]
     if not joined then
       return -2
     end
-    local p = 1
-    for _ = 2, k do
-      local q = find(joined, '\0', p, true)
-      if not q then
+    if k == 1 then
+      if find(joined, '\0', 1, true) then
         return -2
       end
-      nIds = nIds + 1
-      ids[nIds] = sub(joined, p, q - 1)
-      p = q + 1
+      ids[nIds + 1] = joined
+    else
+      local _, nuls = string.gsub(joined, '%z', '')
+      if nuls ~= k - 1 then
+        return -2
+      end
+      unsplit[nIds + 1] = joined
     end
-    if find(joined, '\0', p, true) then
-      return -2
-    end
-    nIds = nIds + 1
-    ids[nIds] = sub(joined, p)
+    nIds = nIds + k
     at = at + 4
   else
     nIds = nIds + 1
@@ -198,6 +215,7 @@ end
 local retentions = redis.call('HMGET', settingsKey, 'r', 'rd')
 local queueRetention = retentions[1] or defaultRetention
 local deadRetention = retentions[2] or defaultDeadRetention
+local keepFinished = queueRetention ~= 'n'
 local completed, failed, dead, cancelled, keptCompleted, keptCancelled = 0, 0, 0, 0, 0, 0
 local ready = readyBatch()
 local finished = finishBatch()
@@ -234,6 +252,8 @@ end
 -- whole lease with no work per job (a batch settled together); any other run looks its jobs up
 -- in the lease. A job that comes twice in this call is held the first time only.
 local held = {}
+-- Settlement number -> true where a `C` entry that is a whole lease starts (applied in one step).
+local whole = {}
 local leases, touched, releasing = {}, {}, {}
 for r = 1, nRuns do
   local t = runTokens[r]
@@ -251,10 +271,20 @@ for r = 1, nRuns do
   elseif runJoined[r] and not lease.old and #mine == 0 and lease.released == 0 and runJoined[r] == lease.ids
     and last - first + 1 == lease.size then
     lease.whole = true
-    for i = first, last do
-      held[i] = true
+    if keepFinished then
+      whole[first] = true
+    else
+      for i = first, last do
+        held[i] = true
+      end
     end
   else
+    for i = first, last do
+      if unsplit[i] then
+        splitIds(ids, i, unsplit[i])
+        unsplit[i] = nil
+      end
+    end
     local seen = lease.seen
     if not seen then
       seen = {}
@@ -314,7 +344,6 @@ local codes = {}
 -- its body (luaF_findupval), and a call per job more than the work it saves.
 local token = nil
 local pushed, deleted = finished.pushed, finished.deleted
-local keepFinished = queueRetention ~= 'n'
 local runLeft = 0
 local started = nil
 -- The finished index's entries of the jobs completed here on the fast path (includes/leases.lua):
@@ -331,8 +360,11 @@ local runIds, runFirst, runSize, runApplied = nil, 0, 0, 0
 -- The jobs the finished list's new run entries hold beyond their first (the counters' `fr`).
 local runsAdded = 0
 at = 12
-for i = 1, count do
+local i = 1
+while i <= count do
   local id, kind, a, b, hint
+  -- A `C` entry that is a whole lease: all of its jobs applied at once, below.
+  local bulk = false
   if runLeft > 0 then
     id = ids[i]
     runLeft = runLeft - 1
@@ -344,8 +376,16 @@ for i = 1, count do
     runSize = tonumber(argv[at + 2])
     runLeft = runSize - 1
     runIds, runFirst, runApplied = argv[at + 3], i, 0
-    id = ids[i]
     at = at + 4
+    if whole[i] then
+      bulk = true
+    else
+      if unsplit[i] then
+        splitIds(ids, i, runIds)
+        unsplit[i] = nil
+      end
+      id = ids[i]
+    end
   else
     id, kind, a, b, hint = argv[at + 1], argv[at + 3], argv[at + 4], argv[at + 5], argv[at + 6]
     if argv[at + 2] ~= '' then
@@ -353,7 +393,20 @@ for i = 1, count do
     end
     at = at + 7
   end
-  if not held[i] then
+  if bulk then
+    -- Every job of the entry completed with no result, its first attempt (kept: whole[] is set only
+    -- then); one code string, the rest of its codes empty.
+    codes[i] = string.rep('1', runSize)
+    for j = i + 1, i + runSize - 1 do
+      codes[j] = ''
+    end
+    nDone = nDone + runSize
+    completed = completed + runSize
+    keptCompleted = keptCompleted + runSize
+    runApplied, runLeft = runSize, 0
+    started = startOf(token)
+    indexValue = nowS .. '|' .. started
+  elseif not held[i] then
     codes[i] = recordExists(jobPrefix, id) and '2' or '0'
   else
     codes[i] = '1'
@@ -479,11 +532,15 @@ for i = 1, count do
         -- Ranged when its ids are the decimals x, x + 1, ... of one length (three digits or more),
         -- checked a hundred at a time in C: a hundred's leading digits taken off every id by one
         -- gsub, what is left compared with the two-digit endings in order (no Lua work per job).
-        local first = ids[runFirst]
+        local first = ids[runFirst] or sub(runIds, 1, find(runIds, '\0', 1, true) - 1)
         local d = #first
         local x = d <= 15 and tonumber(first)
         if x and (x < 1 or x % 1 ~= 0 or not find(first, '^[1-9]')) then
           x = false
+        end
+        if x and x < 100 and unsplit[runFirst] then
+          splitIds(ids, runFirst, runIds) -- read one by one below
+          unsplit[runFirst] = nil
         end
         if x and x < 100 then
           -- A queue's first ids, one by one.
@@ -516,6 +573,10 @@ for i = 1, count do
           ranges[#ranges + 1] = first
           ranges[#ranges + 1] = first .. '|' .. runSize .. '|' .. nowS .. '|' .. started -- finishedRangeMember
         else
+          if unsplit[runFirst] then
+            splitIds(ids, runFirst, runIds)
+            unsplit[runFirst] = nil
+          end
           pushed[#pushed + 1] = 'C' .. runSize .. '|' .. nowS .. '|' .. runIds
           for j = runFirst, runFirst + runSize - 1 do
             indexed[nIndexed + 1] = ids[j]
@@ -541,6 +602,7 @@ for i = 1, count do
       end
     end
   end
+  i = i + (bulk and runSize or 1)
 end
 
 finishFlush(finished, finishedKey, jobPrefix)
