@@ -437,6 +437,9 @@ local r = 6
 -- helper call per job cost more than its body. A record of 4 strings (data and created-at: a job
 -- with every default) takes the constant '4' (a number made text costs more than a lookup).
 local records = {}
+-- string.byte and string.find read once, not per job (a global's field each time: 500 instructions
+-- per job in a batch).
+local byte, find = string.byte, string.find
 local m = 0
 local parts = 0
 for i = 1, got do
@@ -451,8 +454,8 @@ for i = 1, got do
     -- more NULs split it into more strings than the reply says and the client reads the call's
     -- records again by themselves, and a created-at that is no number is the client's to refuse.
     m = m + 2
-    local c1, c2 = string.byte(v, 1, 2)
-    if c1 == 99 and c2 == 0 and string.find(v, '\0d\0', 4, true) then
+    local c1, c2 = byte(v, 1, 2)
+    if c1 == 99 and c2 == 0 and find(v, '\0d\0', 4, true) then
       records[m - 1] = '4'
       records[m] = v
       parts = parts + 6

@@ -122,14 +122,15 @@ local unsplit = {}
 -- this chunk's locals would cost every call more than it saves).
 local function splitIds(list, from, joined)
   local p, n = 1, from - 1
+  local sfind, ssub = string.find, string.sub
   while true do
-    local q = string.find(joined, '\0', p, true)
+    local q = sfind(joined, '\0', p, true)
     n = n + 1
     if not q then
-      list[n] = string.sub(joined, p)
+      list[n] = ssub(joined, p)
       return
     end
-    list[n] = string.sub(joined, p, q - 1)
+    list[n] = ssub(joined, p, q - 1)
     p = q + 1
   end
 end

@@ -158,10 +158,12 @@ local function applyRetention(finishedKey, activeKey, countersKey, jobPrefix, qu
         taken = taken + 1
         if n then
           local runIds, nRun, p = {}, 0, at
+          -- A global's field read once, not per id.
+          local sfind, ssub = string.find, string.sub
           while true do
-            local q = string.find(entry, '\0', p, true)
+            local q = sfind(entry, '\0', p, true)
             nRun = nRun + 1
-            runIds[nRun] = string.sub(entry, p, q and q - 1)
+            runIds[nRun] = ssub(entry, p, q and q - 1)
             if not q then
               break
             end
