@@ -313,13 +313,11 @@ end
 local uncounted = 0
 for _, t in ipairs(touched) do
   local lease = leases[t]
+  local ids = releasing[t]
   if lease.whole then
-    redis.call('DEL', lease.key)
-    redis.call('ZREM', activeKey, t)
-    uncounted = uncounted + lease.size
-  else
-    uncounted = uncounted + leaseDrop(activeKey, lease, releasing[t])
+    ids = nil -- all of it
   end
+  uncounted = uncounted + leaseDrop(activeKey, lease, ids)
 end
 leaseUncount(activeKey, uncounted)
 -- When the lease `token` started (from the token, once per lease).

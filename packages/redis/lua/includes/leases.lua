@@ -192,14 +192,15 @@ local function leaseHolds(activeKey, token, id)
   return lease.live and leaseHas(lease, id) and not leaseReleasedOf(activeKey, lease, { id })[1]
 end
 
--- Releases `ids` of `lease` (each held by it, listed once): the lease goes with its last job.
--- Returns how many of them the count of running jobs (<active>:n) loses.
+-- Releases `ids` of `lease` (each held by it, listed once), or with `ids` nil every job it still
+-- holds: the lease goes with its last job. Returns how many jobs the count of running jobs
+-- (<active>:n) loses.
 local function leaseDrop(activeKey, lease, ids)
-  local k = #ids
+  local k = ids and #ids or lease.size - lease.released
   if k == 0 then
     return 0
   end
-  if lease.old then
+  if lease.old and ids then
     callChunked('HDEL', leaseOldIndexKey(activeKey), ids)
   end
   if lease.released + k >= lease.size then
