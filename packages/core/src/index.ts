@@ -200,7 +200,7 @@ export type {
 } from './runtime/worker';
 export { Demand } from './runtime/demand';
 export type { DemandConfig } from './runtime/demand';
-export { InFlight } from './runtime/in-flight';
+export { InFlight, type Held } from './runtime/in-flight';
 export { SlidingWindowLimiter, maxInAnyWindow } from './runtime/limiter';
 export type { SlidingWindowConfig, Grant, Slot, SlotPlan } from './runtime/limiter';
 export { parseCron } from './runtime/cron';

@@ -22,7 +22,7 @@ import {
   type ErrorInfo,
 } from '../model/errors';
 import type { ReservedJob } from '../model/job';
-import type { InFlight } from '../runtime/in-flight';
+import type { Held, InFlight } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
 import {
   OutcomeKind,
@@ -143,12 +143,26 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         }
         if (n > 0) demand?.request(n);
       };
+      // The handles of the jobs marked settling when the call was sent, removed once it is answered.
+      let settling: Held[] | undefined;
       const sent = (): void => {
-        if (!returned) giveBack(inFlight && ((job) => inFlight.settling(job.id, job.lease.token)));
+        if (returned) return;
+        if (!inFlight) {
+          giveBack(undefined);
+          return;
+        }
+        const marked: Held[] = [];
+        for (const { job } of batch) {
+          const held = inFlight.settlingHeld(job.id, job.lease.token);
+          if (held) marked.push(held);
+        }
+        settling = marked;
+        returned = true;
+        if (marked.length > 0) demand?.request(marked.length);
       };
       const release = (): void => {
         if (!returned) giveBack(inFlight && ((job) => inFlight.remove(job.id, job.lease.token)));
-        else if (inFlight) for (const { job } of batch) inFlight.settled(job.id, job.lease.token);
+        else if (inFlight && settling) for (const held of settling) inFlight.settledHeld(held);
       };
       if (settlements.length === 0) {
         release();

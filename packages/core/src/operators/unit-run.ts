@@ -22,7 +22,7 @@ import {
 import { OutcomeKind, type Handled, type UnusedUnits } from '../model/outcome';
 import type { JobUpdate, ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
-import type { PendingAbort } from '../runtime/in-flight';
+import type { Held, PendingAbort } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
 import type { RunConfig } from './process-jobs';
 
@@ -46,6 +46,8 @@ abstract class UnitRun<T> implements Unsubscribable {
   /** Jobs aborted before their start (cancelled, lease lost): they settle without running. */
   private readonly early: Handled<T>[] = [];
   protected readonly jobs: ReservedJob<T>[] = [];
+  /** The in-flight handles of `jobs` (with an `inFlight`; a job it does not hold has none). */
+  private readonly held: (Held | undefined)[] = [];
   private finished = false;
   private timeoutSub: Subscription | undefined;
   private resultSub: Subscription | undefined;
@@ -79,12 +81,15 @@ abstract class UnitRun<T> implements Unsubscribable {
   start(): this {
     const inFlight = this.config.inFlight;
     for (const job of this.unit.jobs) {
-      const pending = inFlight?.attach(job.id, this.abort);
-      if (pending) {
+      const held = inFlight?.start(job.id, this.abort);
+      if (held?.pending) {
         // Settled without running: a later abort of this job must not reach its siblings' handler.
-        inFlight?.detach(job.id);
-        this.early.push(fromPendingAbort(job, pending));
-      } else this.jobs.push(job);
+        inFlight?.detachHeld(held);
+        this.early.push(fromPendingAbort(job, held.pending));
+      } else {
+        this.jobs.push(job);
+        if (inFlight) this.held.push(held);
+      }
     }
     if (this.jobs.length === 0) {
       this.finish([]);
@@ -158,7 +163,7 @@ abstract class UnitRun<T> implements Unsubscribable {
     this.resultSub?.unsubscribe();
     this.gateSub?.unsubscribe();
     const inFlight = this.config.inFlight;
-    if (inFlight) for (const job of this.jobs) inFlight.detach(job.id);
+    if (inFlight) for (const held of this.held) if (held) inFlight.detachHeld(held);
   }
 
   private elapsed(): number {

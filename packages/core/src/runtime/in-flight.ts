@@ -1,7 +1,6 @@
 import { JobAbortedError } from '../model/errors';
 import type { ReservedJob } from '../model/job';
 import type { LeaseRef } from '../store/store';
-import { SlotMap } from '../util/slot-map';
 
 export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown';
 
@@ -12,15 +11,18 @@ export interface PendingAbort {
 }
 
 /**
- * One job held. A class, not an object literal: V8 decides per literal (its allocation site) whether
- * to allocate its objects straight in the old generation ("pretenuring"), from how many of them
- * survived a young collection. A worker's first reserve leases a whole prefetch at once and holds
- * every job through the first collections, so the sites of its per-job literals were judged long
- * lived, for good: every later job's objects went to the old generation, to die there, and the young
- * collections promoted about 0.6–1.7 MB each. Objects made by `new` are not tracked that way. The
- * same holds for the job (`LeasedJob` in @sluice/redis), its handled record and its settlement.
+ * One job held, and the handle {@link InFlight.attach} and {@link InFlight.settling} answer: the
+ * stages that hold one pass it back ({@link InFlight.detachHeld}, {@link InFlight.settledHeld})
+ * instead of the job's id, which would be looked up again. A class, not an object literal: V8
+ * decides per literal (its allocation site) whether to allocate its objects straight in the old
+ * generation ("pretenuring"), from how many of them survived a young collection. A worker's first
+ * reserve leases a whole prefetch at once and holds every job through the first collections, so the
+ * sites of its per-job literals were judged long lived, for good: every later job's objects went to
+ * the old generation, to die there, and the young collections promoted about 0.6–1.7 MB each.
+ * Objects made by `new` are not tracked that way. The same holds for the job (`LeasedJob` in
+ * @sluice/redis), its handled record and its settlement.
  */
-class Entry {
+export class Held {
   /** Aborts the running handler (its unit's `abort`), while one runs. */
   abort: ((reason: Error) => void) | undefined = undefined;
   /** Its settlement is sent and not yet answered (see {@link InFlight.settling}). */
@@ -30,6 +32,8 @@ class Entry {
     readonly job: ReservedJob,
     /** Set when an abort arrived before the handler started. */
     public pending: PendingAbort | undefined,
+    /** Its place in the holder's slots (`undefined` there once it is removed or replaced). */
+    readonly slot: number,
   ) {}
 }
 
@@ -44,22 +48,32 @@ class Entry {
  * `size`, though its lease is still extended until the answer comes.
  *
  * Its size is the quantity the demand channel bounds: `size ≤ budget` at every moment.
+ *
+ * The jobs are kept as a `SlotMap` (util/slot-map.ts) keeps values (an id's slot in a `Map`, the entries in an
+ * array of reusable slots: a `Map`'s old hash tables would keep settled jobs alive), written out
+ * here so that a job costs as few lookups of its id as its path needs: one to add it, one when its
+ * handler starts ({@link attach}: the process stage keeps the handle for {@link detachHeld}), one
+ * when its settlement is sent ({@link settling}: the settle stage keeps the handle for
+ * {@link settledHeld}) and the removal. (With a `SlotMap` and the ids passed at each step, a job
+ * took about nine, a tenth of a batch worker's CPU profile.)
  */
 export class InFlight {
-  /** By job id; a {@link SlotMap}, not a `Map`, whose old hash tables would keep settled jobs alive. */
-  private readonly entries = new SlotMap<string, Entry>();
+  /** Each held job's slot in `slots`, by id. */
+  private readonly index = new Map<string, number>();
+  private readonly slots: (Held | undefined)[] = [];
+  private readonly free: number[] = [];
   private settlingCount = 0;
   private peak = 0;
   private closed = false;
 
   /** Jobs held and not settling: what the budget bounds. */
   get size(): number {
-    return this.entries.size - this.settlingCount;
+    return this.index.size - this.settlingCount;
   }
 
   /** Every job held, settling ones included (their leases are still extended). */
   get held(): number {
-    return this.entries.size;
+    return this.index.size;
   }
 
   /** The largest `size` seen. */
@@ -73,37 +87,80 @@ export class InFlight {
     const pending: PendingAbort | undefined = this.closed
       ? { cause: 'shutdown', detail: 'worker draining' }
       : undefined;
+    const { index, slots } = this;
     for (const job of jobs) {
-      const was = this.entries.get(job.id);
-      if (was?.settling) this.settlingCount--;
-      this.entries.set(job.id, new Entry(job, pending));
+      let slot = index.get(job.id);
+      if (slot === undefined) {
+        slot = this.free.pop() ?? slots.length;
+        index.set(job.id, slot);
+      } else if ((slots[slot] as Held).settling) this.settlingCount--;
+      slots[slot] = new Held(job, pending, slot);
     }
     if (this.size > this.peak) this.peak = this.size;
   }
 
-  /** Links a starting handler's abort; returns an abort that arrived before the start, if any. */
+  /** The job held as `id`. */
+  private get(id: string): Held | undefined {
+    const slot = this.index.get(id);
+    return slot === undefined ? undefined : this.slots[slot];
+  }
+
+  /** Whether `held` is still what its slot holds (not removed, not replaced by a new lease). */
+  private holds(held: Held): boolean {
+    return this.slots[held.slot] === held;
+  }
+
+  /** Removes `held` (which `holds`). */
+  private drop(held: Held): void {
+    this.index.delete(held.job.id);
+    this.slots[held.slot] = undefined;
+    this.free.push(held.slot);
+  }
+
+  /**
+   * Links a starting handler's abort; returns an abort that arrived before the start, if any. See
+   * {@link start} for the form that answers the handle.
+   */
   attach(id: string, abort: (reason: Error) => void): PendingAbort | undefined {
-    const entry = this.entries.get(id);
-    if (!entry) return undefined;
-    entry.abort = abort;
-    return entry.pending;
+    return this.start(id, abort)?.pending;
+  }
+
+  /**
+   * Links a starting handler's abort and answers the job's handle (`pending`: an abort that arrived
+   * before the start), or `undefined` when the job is not held.
+   */
+  start(id: string, abort: (reason: Error) => void): Held | undefined {
+    const held = this.get(id);
+    if (held) held.abort = abort;
+    return held;
   }
 
   detach(id: string): void {
-    const entry = this.entries.get(id);
-    if (entry) entry.abort = undefined;
+    const held = this.get(id);
+    if (held) held.abort = undefined;
+  }
+
+  /** {@link detach} by the handle {@link start} answered. */
+  detachHeld(held: Held): void {
+    held.abort = undefined;
   }
 
   /**
    * Marks a job whose settlement was sent to a store that applies calls in order: true if it was
-   * held under lease `token` and not settling yet (its demand can come back now).
+   * held under lease `token` and not settling yet (its demand can come back now). See
+   * {@link settlingHeld} for the form that answers the handle.
    */
   settling(id: string, token: string): boolean {
-    const entry = this.under(id, token);
-    if (!entry || entry.settling) return false;
-    entry.settling = true;
+    return this.settlingHeld(id, token) !== undefined;
+  }
+
+  /** {@link settling}, answering the job's handle (for {@link settledHeld}) or `undefined`. */
+  settlingHeld(id: string, token: string): Held | undefined {
+    const held = this.under(id, token);
+    if (!held || held.settling) return undefined;
+    held.settling = true;
     this.settlingCount++;
-    return true;
+    return held;
   }
 
   /**
@@ -111,9 +168,14 @@ export class InFlight {
    * the next reserve took) is held afresh, under another lease, and stays.
    */
   settled(id: string, token: string): void {
-    const entry = this.under(id, token);
-    if (!entry?.settling) return;
-    this.entries.delete(id);
+    const held = this.under(id, token);
+    if (held) this.settledHeld(held);
+  }
+
+  /** {@link settled} by the handle {@link settlingHeld} answered. */
+  settledHeld(held: Held): void {
+    if (!held.settling || !this.holds(held)) return;
+    this.drop(held);
     this.settlingCount--;
   }
 
@@ -122,34 +184,39 @@ export class InFlight {
    * lease (a retry leased again meanwhile stays) or was settling already.
    */
   remove(id: string, token: string): boolean {
-    const entry = this.under(id, token);
-    if (!entry) return false;
-    this.entries.delete(id);
-    if (!entry.settling) return true;
+    const held = this.under(id, token);
+    if (!held) return false;
+    this.drop(held);
+    if (!held.settling) return true;
     this.settlingCount--;
     return false;
   }
 
   has(id: string): boolean {
-    return this.entries.has(id);
+    return this.index.has(id);
   }
 
   /** The job's entry if it is held under lease `token`. */
-  private under(id: string, token: string): Entry | undefined {
-    const entry = this.entries.get(id);
-    return entry?.job.lease.token === token ? entry : undefined;
+  private under(id: string, token: string): Held | undefined {
+    const held = this.get(id);
+    return held?.job.lease.token === token ? held : undefined;
+  }
+
+  /** Every job held, in the order their ids were first added. */
+  private *entries(): IterableIterator<Held> {
+    for (const slot of this.index.values()) yield this.slots[slot] as Held;
   }
 
   /** The jobs held now. */
   jobs(): ReservedJob[] {
     const out: ReservedJob[] = [];
-    for (const { job } of this.entries.values()) out.push(job);
+    for (const { job } of this.entries()) out.push(job);
     return out;
   }
 
   leases(): LeaseRef[] {
     const out: LeaseRef[] = [];
-    for (const { job } of this.entries.values()) out.push({ id: job.id, token: job.lease.token });
+    for (const { job } of this.entries()) out.push({ id: job.id, token: job.lease.token });
     return out;
   }
 
@@ -160,7 +227,7 @@ export class InFlight {
    * the heartbeat that found the old lease gone).
    */
   abort(id: string, cause: AbortKind, detail?: string, token?: string): boolean {
-    const entry = token === undefined ? this.entries.get(id) : this.under(id, token);
+    const entry = token === undefined ? this.get(id) : this.under(id, token);
     if (!entry) return false;
     if (entry.abort) entry.abort(new JobAbortedError(id, cause, detail));
     else entry.pending ??= { cause, detail };
@@ -173,12 +240,12 @@ export class InFlight {
    */
   close(): void {
     this.closed = true;
-    for (const entry of this.entries.values()) {
+    for (const entry of this.entries()) {
       if (!entry.abort) entry.pending ??= { cause: 'shutdown', detail: 'worker draining' };
     }
   }
 
   abortAll(cause: 'shutdown'): void {
-    for (const id of [...this.entries.keys()]) this.abort(id, cause);
+    for (const id of [...this.index.keys()]) this.abort(id, cause);
   }
 }
