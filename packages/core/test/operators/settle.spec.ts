@@ -582,6 +582,53 @@ describe('settle', () => {
       expect(inFlight.remove('j', 'j.2')).toBe(true);
       expect([inFlight.size, inFlight.held]).toEqual([0, 0]);
     });
+
+    it("removes by a job's handle only the lease the handle was taken under", () => {
+      const inFlight = new InFlight();
+      inFlight.add([reservedJob('j', 'data'), reservedJob('k', 'data')]);
+      const first = inFlight.settlingHeld('j', 'j.1');
+      expect(first?.job.id).toBe('j');
+      expect(inFlight.settlingHeld('j', 'j.1')).toBeUndefined(); // marked once
+      const again = reservedJob('j', 'data', {
+        attempt: 2,
+        lease: { token: 'j.2', expiresAt: 30_000, startedAt: 0 },
+      });
+      inFlight.add([again]);
+      if (first) inFlight.settledHeld(first); // the earlier lease's answer: the new one stays
+      expect(inFlight.jobs().map((job) => job.lease.token)).toEqual(['j.2', 'k.1']);
+      expect([inFlight.size, inFlight.held]).toEqual([2, 2]);
+      // A handle that is not settling removes nothing; one that is, once.
+      const started = inFlight.start('j', () => undefined);
+      if (started) inFlight.settledHeld(started);
+      expect(inFlight.held).toBe(2);
+      const second = inFlight.settlingHeld('j', 'j.2');
+      expect([inFlight.size, inFlight.held]).toEqual([1, 2]);
+      if (second) {
+        inFlight.settledHeld(second);
+        inFlight.settledHeld(second);
+      }
+      expect(inFlight.jobs().map((job) => job.lease.token)).toEqual(['k.1']);
+      expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
+      // The freed slot is used again, and the next job is found by its id.
+      inFlight.add([reservedJob('m', 'data')]);
+      expect(inFlight.has('m') && inFlight.has('k') && !inFlight.has('j')).toBe(true);
+      expect(inFlight.remove('m', 'm.1')).toBe(true);
+      expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
+    });
+
+    it("detaches a handler by its job's handle: a later abort is remembered, not delivered", () => {
+      const inFlight = new InFlight();
+      inFlight.add([reservedJob('j', 'data')]);
+      const reasons: string[] = [];
+      const held = inFlight.start('j', (reason) => reasons.push(reason.message));
+      expect(held?.pending).toBeUndefined();
+      expect(inFlight.abort('j', 'cancelled', 'first')).toBe(true);
+      expect(reasons).toHaveLength(1);
+      if (held) inFlight.detachHeld(held);
+      expect(inFlight.abort('j', 'cancelled', 'second')).toBe(true);
+      expect(reasons).toHaveLength(1);
+      expect(inFlight.start('j', () => undefined)?.pending).toEqual({ cause: 'cancelled', detail: 'second' });
+    });
   });
 
   describe('completion', () => {
