@@ -491,9 +491,7 @@ function keepJobField(f: JobFields, field: string, value: string): void {
 }
 
 /** Why a record cannot be a job: field `field` is not a number. */
-const notANumber = (field: string): { readonly reason: string } => ({
-  reason: `malformed job record: field ${field} is not a number`,
-});
+const notANumber = (field: string): string => `malformed job record: field ${field} is not a number`;
 
 /**
  * A leased job. Made by `new`, not as an object literal: V8 judges each literal's site by how many
@@ -530,17 +528,18 @@ class LeasedJob<T> implements ReservedJob<T> {
  * behind), or why the record cannot be a job. The payload is parsed here, on the worker, rather than
  * in the script, to keep Redis' share of the work small. Numeric fields are checked in the order
  * c, r, p, m, a, t, q (the first that is not a number is named), each converted once; a job with
- * every default gets no optional property.
+ * every default gets no optional property. The reason comes as a string and the job as itself, not
+ * either of them wrapped in an object: one object fewer per job.
  */
 export function toReservedJob<T>(
   queue: string,
   id: string,
   f: JobFields,
   lease: ReservedJob['lease'],
-): { readonly job: ReservedJob<T> } | { readonly reason: string } {
+): ReservedJob<T> | string {
   const data = f.d;
-  if (data === undefined) return { reason: 'malformed job record: no data' };
-  if (f.c === undefined) return { reason: 'malformed job record: no created-at' };
+  if (data === undefined) return 'malformed job record: no data';
+  if (f.c === undefined) return 'malformed job record: no created-at';
   const createdAt = Number(f.c);
   if (!Number.isFinite(createdAt)) return notANumber('c');
   const runAt = f.r === undefined ? createdAt : Number(f.r);
@@ -559,7 +558,7 @@ export function toReservedJob<T>(
   try {
     payload = JSON.parse(data) as T;
   } catch (error) {
-    return { reason: `malformed job record: the payload is not JSON (${(error as Error).message})` };
+    return `malformed job record: the payload is not JSON (${(error as Error).message})`;
   }
   const job = new LeasedJob<T>(
     id,
@@ -579,7 +578,7 @@ export function toReservedJob<T>(
   if (f.G !== undefined) job.group = f.G;
   const trace = decodeTrace(f.T);
   if (trace !== undefined) job.trace = trace;
-  return { job };
+  return job;
 }
 
 const STATE_OF_CODE: Readonly<Record<string, JobState>> = {

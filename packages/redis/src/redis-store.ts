@@ -2142,12 +2142,13 @@ function decodeLeased<T>(
     const id = ids[i] as string;
     const f = fields[i] as JobFields;
     const decoded = toReservedJob<T>(queue, id, f, lease);
-    wellFormed[i] = 'job' in decoded;
-    if ('job' in decoded) {
-      jobs[n++] = decoded.job;
+    const ok = typeof decoded !== 'string';
+    wellFormed[i] = ok;
+    if (ok) {
+      jobs[n++] = decoded;
       const hint = settleHint(f);
       if (hint !== DEFAULT_HINT) (odd ??= new Map()).set(id, hint);
-    } else malformed.push({ id, reason: decoded.reason });
+    } else malformed.push({ id, reason: decoded });
   }
   jobs.length = n;
   hints.remember(lease.token, jobs.length, odd);
