@@ -153,7 +153,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         }
         const marked: Held[] = [];
         for (const { job } of batch) {
-          const held = inFlight.settlingHeld(job.id, job.lease.token);
+          const held = inFlight.settlingOf(job);
           if (held) marked.push(held);
         }
         settling = marked;
@@ -161,7 +161,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         if (marked.length > 0) demand?.request(marked.length);
       };
       const release = (): void => {
-        if (!returned) giveBack(inFlight && ((job) => inFlight.remove(job.id, job.lease.token)));
+        if (!returned) giveBack(inFlight && ((job) => inFlight.removeOf(job)));
         else if (inFlight && settling) for (const held of settling) inFlight.settledHeld(held);
       };
       if (settlements.length === 0) {

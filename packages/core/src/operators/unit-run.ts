@@ -81,7 +81,7 @@ abstract class UnitRun<T> implements Unsubscribable {
   start(): this {
     const inFlight = this.config.inFlight;
     for (const job of this.unit.jobs) {
-      const held = inFlight?.start(job.id, this.abort);
+      const held = inFlight?.start(job, this.abort);
       if (held?.pending) {
         // Settled without running: a later abort of this job must not reach its siblings' handler.
         inFlight?.detachHeld(held);

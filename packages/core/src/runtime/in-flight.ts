@@ -11,16 +11,13 @@ export interface PendingAbort {
 }
 
 /**
- * One job held, and the handle {@link InFlight.attach} and {@link InFlight.settling} answer: the
- * stages that hold one pass it back ({@link InFlight.detachHeld}, {@link InFlight.settledHeld})
- * instead of the job's id, which would be looked up again. A class, not an object literal: V8
- * decides per literal (its allocation site) whether to allocate its objects straight in the old
- * generation ("pretenuring"), from how many of them survived a young collection. A worker's first
- * reserve leases a whole prefetch at once and holds every job through the first collections, so the
- * sites of its per-job literals were judged long lived, for good: every later job's objects went to
- * the old generation, to die there, and the young collections promoted about 0.6–1.7 MB each.
- * Objects made by `new` are not tracked that way. The same holds for the job (`LeasedJob` in
- * @sluice/redis), its handled record and its settlement.
+ * One job held. A class, not an object literal: V8 decides per literal (its allocation site) whether
+ * to allocate its objects straight in the old generation ("pretenuring"), from how many of them
+ * survived a young collection. A worker's first reserve leases a whole prefetch at once and holds
+ * every job through the first collections, so the sites of its per-job literals were judged long
+ * lived, for good: every later job's objects went to the old generation, to die there, and the young
+ * collections promoted about 0.6–1.7 MB each. Objects made by `new` are not tracked that way. The
+ * same holds for the job (`LeasedJob` in @sluice/redis), its handled record and its settlement.
  */
 export class Held {
   /** Aborts the running handler (its unit's `abort`), while one runs. */
@@ -34,7 +31,46 @@ export class Held {
     public pending: PendingAbort | undefined,
     /** Its place in the holder's slots (`undefined` there once it is removed or replaced). */
     readonly slot: number,
+    /** When it was added, in the holder's count: listings keep that order. */
+    readonly seq: number,
   ) {}
+}
+
+/**
+ * A constructor that answers the object it is given, so that a class extending it ({@link Stamp})
+ * adds its fields to that object instead of a new one.
+ */
+const Given = function (target: object): object {
+  return target;
+} as unknown as new (target: object) => object;
+
+/**
+ * Marks a held job object with its {@link Held}, in a private field (a JavaScript `#` field added to
+ * the job by a constructor that answers it: invisible to `Object.keys`, symbols, `JSON.stringify`,
+ * `util.inspect` and Jest's equality, and read without hashing). So the stages that have the job
+ * find its entry without looking its id up in a map.
+ */
+class Stamp extends Given {
+  #held: Held | undefined;
+
+  private constructor(target: object) {
+    super(target);
+  }
+
+  static read(job: object): Held | undefined {
+    return #held in job ? job.#held : undefined;
+  }
+
+  static write(job: object, held: Held): void {
+    if (!(#held in job)) {
+      try {
+        new Stamp(job);
+      } catch {
+        return; // an object that takes no field (a proxy that refuses it): found by its id instead
+      }
+    }
+    (job as Stamp).#held = held;
+  }
 }
 
 /**
@@ -49,31 +85,33 @@ export class Held {
  *
  * Its size is the quantity the demand channel bounds: `size ≤ budget` at every moment.
  *
- * The jobs are kept as a `SlotMap` (util/slot-map.ts) keeps values (an id's slot in a `Map`, the entries in an
- * array of reusable slots: a `Map`'s old hash tables would keep settled jobs alive), written out
- * here so that a job costs as few lookups of its id as its path needs: one to add it, one when its
- * handler starts ({@link attach}: the process stage keeps the handle for {@link detachHeld}), one
- * when its settlement is sent ({@link settling}: the settle stage keeps the handle for
- * {@link settledHeld}) and the removal. (With a `SlotMap` and the ids passed at each step, a job
- * took about nine, a tenth of a batch worker's CPU profile.)
+ * The entries are in an array of reusable slots, and each job object carries its entry (a private
+ * field, see `Stamp`): the stages that have the job ({@link start}, {@link settlingOf},
+ * {@link settledHeld}, {@link removeOf}) reach its entry without a lookup of its id. A `Map` of ids
+ * cost about a tenth of a batch worker's CPU profile in its sets and deletes, and V8 replaces a
+ * `Map`'s hash table as deleted entries pile up, the old one keeping its entries reachable until the
+ * next full collection (see `SlotMap` in util/slot-map.ts). What has only an id (a cancellation, a
+ * lease found lost, the by-id methods) walks the slots: at most the prefetch and the settles in
+ * flight. The same id may be held twice for a while: a job leased again (a retry the next reserve
+ * took) before the answer to its earlier lease's settlement came; each lease is its own entry.
  */
 export class InFlight {
-  /** Each held job's slot in `slots`, by id. */
-  private readonly index = new Map<string, number>();
   private readonly slots: (Held | undefined)[] = [];
   private readonly free: number[] = [];
+  private count = 0;
+  private added = 0;
   private settlingCount = 0;
   private peak = 0;
   private closed = false;
 
   /** Jobs held and not settling: what the budget bounds. */
   get size(): number {
-    return this.index.size - this.settlingCount;
+    return this.count - this.settlingCount;
   }
 
   /** Every job held, settling ones included (their leases are still extended). */
   get held(): number {
-    return this.index.size;
+    return this.count;
   }
 
   /** The largest `size` seen. */
@@ -87,60 +125,89 @@ export class InFlight {
     const pending: PendingAbort | undefined = this.closed
       ? { cause: 'shutdown', detail: 'worker draining' }
       : undefined;
-    const { index, slots } = this;
+    const { slots } = this;
     for (const job of jobs) {
-      let slot = index.get(job.id);
-      if (slot === undefined) {
+      // The same job object added again takes its own place (it is one lease of one job).
+      const was = Stamp.read(job);
+      let slot: number;
+      if (was !== undefined && slots[was.slot] === was) {
+        slot = was.slot;
+        if (was.settling) this.settlingCount--;
+      } else {
         slot = this.free.pop() ?? slots.length;
-        index.set(job.id, slot);
-      } else if ((slots[slot] as Held).settling) this.settlingCount--;
-      slots[slot] = new Held(job, pending, slot);
+        this.count++;
+      }
+      const held = new Held(job, pending, slot, this.added++);
+      slots[slot] = held;
+      Stamp.write(job, held);
     }
     if (this.size > this.peak) this.peak = this.size;
   }
 
-  /** The job held as `id`. */
-  private get(id: string): Held | undefined {
-    const slot = this.index.get(id);
-    return slot === undefined ? undefined : this.slots[slot];
+  /** The entry of `job` (this object, held here), found by its stamp or else by id and lease. */
+  private of(job: ReservedJob): Held | undefined {
+    const held = Stamp.read(job);
+    if (held !== undefined && this.slots[held.slot] === held) return held;
+    return this.find(job.id, job.lease.token);
   }
 
-  /** Whether `held` is still what its slot holds (not removed, not replaced by a new lease). */
-  private holds(held: Held): boolean {
-    return this.slots[held.slot] === held;
+  /**
+   * The entry of job `id`: under lease `token` when given; otherwise the one not settling (the one a
+   * handler may be running for), else the last added.
+   */
+  private find(id: string, token?: string): Held | undefined {
+    let found: Held | undefined;
+    for (const held of this.slots) {
+      if (held === undefined || held.job.id !== id) continue;
+      if (token !== undefined) {
+        if (held.job.lease.token === token) return held;
+        continue;
+      }
+      if (
+        found === undefined ||
+        (found.settling && !held.settling) ||
+        (found.settling === held.settling && held.seq > found.seq)
+      ) {
+        found = held;
+      }
+    }
+    return found;
   }
 
-  /** Removes `held` (which `holds`). */
+  /** Removes `held` (which is in its slot). */
   private drop(held: Held): void {
-    this.index.delete(held.job.id);
     this.slots[held.slot] = undefined;
     this.free.push(held.slot);
+    this.count--;
+    if (held.settling) this.settlingCount--;
   }
 
   /**
    * Links a starting handler's abort; returns an abort that arrived before the start, if any. See
-   * {@link start} for the form that answers the handle.
+   * {@link start} for the form that takes the job and answers its entry.
    */
   attach(id: string, abort: (reason: Error) => void): PendingAbort | undefined {
-    return this.start(id, abort)?.pending;
+    const held = this.find(id);
+    if (held) held.abort = abort;
+    return held?.pending;
   }
 
   /**
-   * Links a starting handler's abort and answers the job's handle (`pending`: an abort that arrived
-   * before the start), or `undefined` when the job is not held.
+   * Links the abort of a handler starting `job` and answers the job's entry (`pending`: an abort
+   * that arrived before the start), or `undefined` when the job is not held.
    */
-  start(id: string, abort: (reason: Error) => void): Held | undefined {
-    const held = this.get(id);
+  start(job: ReservedJob, abort: (reason: Error) => void): Held | undefined {
+    const held = this.of(job);
     if (held) held.abort = abort;
     return held;
   }
 
   detach(id: string): void {
-    const held = this.get(id);
+    const held = this.find(id);
     if (held) held.abort = undefined;
   }
 
-  /** {@link detach} by the handle {@link start} answered. */
+  /** {@link detach} by the entry {@link start} answered. */
   detachHeld(held: Held): void {
     held.abort = undefined;
   }
@@ -148,15 +215,18 @@ export class InFlight {
   /**
    * Marks a job whose settlement was sent to a store that applies calls in order: true if it was
    * held under lease `token` and not settling yet (its demand can come back now). See
-   * {@link settlingHeld} for the form that answers the handle.
+   * {@link settlingOf} for the form that takes the job and answers its entry.
    */
   settling(id: string, token: string): boolean {
-    return this.settlingHeld(id, token) !== undefined;
+    return this.mark(this.find(id, token)) !== undefined;
   }
 
-  /** {@link settling}, answering the job's handle (for {@link settledHeld}) or `undefined`. */
-  settlingHeld(id: string, token: string): Held | undefined {
-    const held = this.under(id, token);
+  /** {@link settling} for `job`, answering its entry (for {@link settledHeld}) or `undefined`. */
+  settlingOf(job: ReservedJob): Held | undefined {
+    return this.mark(this.of(job));
+  }
+
+  private mark(held: Held | undefined): Held | undefined {
     if (!held || held.settling) return undefined;
     held.settling = true;
     this.settlingCount++;
@@ -168,15 +238,13 @@ export class InFlight {
    * the next reserve took) is held afresh, under another lease, and stays.
    */
   settled(id: string, token: string): void {
-    const held = this.under(id, token);
+    const held = this.find(id, token);
     if (held) this.settledHeld(held);
   }
 
-  /** {@link settled} by the handle {@link settlingHeld} answered. */
+  /** {@link settled} by the entry {@link settlingOf} answered. */
   settledHeld(held: Held): void {
-    if (!held.settling || !this.holds(held)) return;
-    this.drop(held);
-    this.settlingCount--;
+    if (held.settling && this.slots[held.slot] === held) this.drop(held);
   }
 
   /**
@@ -184,27 +252,30 @@ export class InFlight {
    * lease (a retry leased again meanwhile stays) or was settling already.
    */
   remove(id: string, token: string): boolean {
-    const held = this.under(id, token);
+    return this.release(this.find(id, token));
+  }
+
+  /** {@link remove} for `job`. */
+  removeOf(job: ReservedJob): boolean {
+    return this.release(this.of(job));
+  }
+
+  private release(held: Held | undefined): boolean {
     if (!held) return false;
+    const settling = held.settling;
     this.drop(held);
-    if (!held.settling) return true;
-    this.settlingCount--;
-    return false;
+    return !settling;
   }
 
   has(id: string): boolean {
-    return this.index.has(id);
+    return this.find(id) !== undefined;
   }
 
-  /** The job's entry if it is held under lease `token`. */
-  private under(id: string, token: string): Held | undefined {
-    const held = this.get(id);
-    return held?.job.lease.token === token ? held : undefined;
-  }
-
-  /** Every job held, in the order their ids were first added. */
-  private *entries(): IterableIterator<Held> {
-    for (const slot of this.index.values()) yield this.slots[slot] as Held;
+  /** Every entry, in the order they were added. */
+  private entries(): Held[] {
+    const out: Held[] = [];
+    for (const held of this.slots) if (held !== undefined) out.push(held);
+    return out.sort((a, b) => a.seq - b.seq);
   }
 
   /** The jobs held now. */
@@ -227,10 +298,9 @@ export class InFlight {
    * the heartbeat that found the old lease gone).
    */
   abort(id: string, cause: AbortKind, detail?: string, token?: string): boolean {
-    const entry = token === undefined ? this.get(id) : this.under(id, token);
+    const entry = this.find(id, token);
     if (!entry) return false;
-    if (entry.abort) entry.abort(new JobAbortedError(id, cause, detail));
-    else entry.pending ??= { cause, detail };
+    abortHeld(entry, cause, detail);
     return true;
   }
 
@@ -246,6 +316,12 @@ export class InFlight {
   }
 
   abortAll(cause: 'shutdown'): void {
-    for (const id of [...this.index.keys()]) this.abort(id, cause);
+    for (const entry of this.entries()) abortHeld(entry, cause, undefined);
   }
+}
+
+/** Aborts the handler running `held`'s job with `cause`, or remembers the abort for its start. */
+function abortHeld(held: Held, cause: AbortKind, detail: string | undefined): void {
+  if (held.abort) held.abort(new JobAbortedError(held.job.id, cause, detail));
+  else held.pending ??= { cause, detail };
 }

@@ -569,7 +569,8 @@ describe('settle', () => {
         lease: { token: 'j.2', expiresAt: 30_000, startedAt: 0 },
       });
       inFlight.add([again]);
-      expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
+      // Each lease its own entry: the earlier one, settling, is still extended until its answer.
+      expect([inFlight.size, inFlight.held]).toEqual([1, 2]);
       inFlight.settled('j', 'j.1'); // the answer: the new lease stays
       expect(inFlight.jobs()).toEqual([again]);
       // Nor does a settlement of the earlier lease sent now (its attempt outlived its lease and the
@@ -583,25 +584,30 @@ describe('settle', () => {
       expect([inFlight.size, inFlight.held]).toEqual([0, 0]);
     });
 
-    it("removes by a job's handle only the lease the handle was taken under", () => {
+    it("removes by a job's entry only the lease it was taken under", () => {
       const inFlight = new InFlight();
-      inFlight.add([reservedJob('j', 'data'), reservedJob('k', 'data')]);
-      const first = inFlight.settlingHeld('j', 'j.1');
-      expect(first?.job.id).toBe('j');
-      expect(inFlight.settlingHeld('j', 'j.1')).toBeUndefined(); // marked once
+      const j = reservedJob('j', 'data');
+      const k = reservedJob('k', 'data');
+      inFlight.add([j, k]);
+      const first = inFlight.settlingOf(j);
+      expect(first?.job).toBe(j);
+      expect(inFlight.settlingOf(j)).toBeUndefined(); // marked once
       const again = reservedJob('j', 'data', {
         attempt: 2,
         lease: { token: 'j.2', expiresAt: 30_000, startedAt: 0 },
       });
       inFlight.add([again]);
+      // Both leases held until the earlier one's answer: only the new one counts in the budget.
+      expect([inFlight.size, inFlight.held]).toEqual([2, 3]);
       if (first) inFlight.settledHeld(first); // the earlier lease's answer: the new one stays
-      expect(inFlight.jobs().map((job) => job.lease.token)).toEqual(['j.2', 'k.1']);
+      expect(inFlight.jobs().map((job) => job.lease.token)).toEqual(['k.1', 'j.2']);
       expect([inFlight.size, inFlight.held]).toEqual([2, 2]);
-      // A handle that is not settling removes nothing; one that is, once.
-      const started = inFlight.start('j', () => undefined);
+      // An entry that is not settling removes nothing; one that is, once.
+      const started = inFlight.start(again, () => undefined);
+      expect(started?.job).toBe(again);
       if (started) inFlight.settledHeld(started);
       expect(inFlight.held).toBe(2);
-      const second = inFlight.settlingHeld('j', 'j.2');
+      const second = inFlight.settlingOf(again);
       expect([inFlight.size, inFlight.held]).toEqual([1, 2]);
       if (second) {
         inFlight.settledHeld(second);
@@ -609,25 +615,52 @@ describe('settle', () => {
       }
       expect(inFlight.jobs().map((job) => job.lease.token)).toEqual(['k.1']);
       expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
-      // The freed slot is used again, and the next job is found by its id.
-      inFlight.add([reservedJob('m', 'data')]);
+      // The freed slot is used again; the removed job's mark is not taken for the new entry there.
+      const m = reservedJob('m', 'data');
+      inFlight.add([m]);
+      expect(inFlight.settlingOf(again)).toBeUndefined();
       expect(inFlight.has('m') && inFlight.has('k') && !inFlight.has('j')).toBe(true);
-      expect(inFlight.remove('m', 'm.1')).toBe(true);
+      expect(inFlight.removeOf(m)).toBe(true);
       expect([inFlight.size, inFlight.held]).toEqual([1, 1]);
+      // A copy of a held job (no mark) is found by its id and lease; the mark is invisible.
+      expect(k).toEqual(reservedJob('k', 'data'));
+      expect(Object.getOwnPropertySymbols(k)).toEqual([]);
+      expect(inFlight.removeOf({ ...k })).toBe(true);
+      expect([inFlight.size, inFlight.held]).toEqual([0, 0]);
     });
 
-    it("detaches a handler by its job's handle: a later abort is remembered, not delivered", () => {
+    it("detaches a handler by its job's entry: a later abort is remembered, not delivered", () => {
       const inFlight = new InFlight();
-      inFlight.add([reservedJob('j', 'data')]);
+      const job = reservedJob('j', 'data');
+      inFlight.add([job]);
       const reasons: string[] = [];
-      const held = inFlight.start('j', (reason) => reasons.push(reason.message));
+      const held = inFlight.start(job, (reason) => reasons.push(reason.message));
       expect(held?.pending).toBeUndefined();
       expect(inFlight.abort('j', 'cancelled', 'first')).toBe(true);
       expect(reasons).toHaveLength(1);
       if (held) inFlight.detachHeld(held);
       expect(inFlight.abort('j', 'cancelled', 'second')).toBe(true);
       expect(reasons).toHaveLength(1);
-      expect(inFlight.start('j', () => undefined)?.pending).toEqual({ cause: 'cancelled', detail: 'second' });
+      expect(inFlight.start(job, () => undefined)?.pending).toEqual({ cause: 'cancelled', detail: 'second' });
+    });
+
+    it('aborts the lease a job is running under when it is held twice', () => {
+      const inFlight = new InFlight();
+      const job = reservedJob('j', 'data');
+      inFlight.add([job]);
+      inFlight.settlingOf(job);
+      const again = reservedJob('j', 'data', {
+        attempt: 2,
+        lease: { token: 'j.2', expiresAt: 30_000, startedAt: 0 },
+      });
+      inFlight.add([again]);
+      const reasons: string[] = [];
+      inFlight.start(again, (reason) => reasons.push(reason.message));
+      // A cancellation names the id alone: it reaches the attempt that runs, not the one settling.
+      expect(inFlight.abort('j', 'cancelled', 'by request')).toBe(true);
+      expect(reasons).toHaveLength(1);
+      inFlight.abortAll('shutdown');
+      expect(reasons).toHaveLength(2);
     });
   });
 
