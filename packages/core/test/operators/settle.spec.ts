@@ -618,6 +618,7 @@ describe('settle', () => {
       // The freed slot is used again; the removed job's mark is not taken for the new entry there.
       const m = reservedJob('m', 'data');
       inFlight.add([m]);
+      expect(inFlight.start(again, () => undefined)).toBeUndefined();
       expect(inFlight.settlingOf(again)).toBeUndefined();
       expect(inFlight.has('m') && inFlight.has('k') && !inFlight.has('j')).toBe(true);
       expect(inFlight.removeOf(m)).toBe(true);
