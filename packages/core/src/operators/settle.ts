@@ -147,18 +147,16 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       let settling: Held[] | undefined;
       const sent = (): void => {
         if (returned) return;
-        if (!inFlight) {
-          giveBack(undefined);
-          return;
-        }
         const marked: Held[] = [];
-        for (const { job } of batch) {
-          const held = inFlight.settlingOf(job);
-          if (held) marked.push(held);
-        }
         settling = marked;
-        returned = true;
-        if (marked.length > 0) demand?.request(marked.length);
+        giveBack(
+          inFlight &&
+            ((job) => {
+              const held = inFlight.settlingOf(job);
+              if (held) marked.push(held);
+              return held !== undefined;
+            }),
+        );
       };
       const release = (): void => {
         if (!returned) giveBack(inFlight && ((job) => inFlight.removeOf(job)));
