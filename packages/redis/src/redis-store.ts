@@ -800,7 +800,7 @@ export class RedisStore implements Store {
         results[i] =
           s.kind === OutcomeKind.Retrying || s.kind === OutcomeKind.Snoozed
             ? { id: s.id, applied: true, at, runAt: at + delayOf(s.delayMs) }
-            : { id: s.id, applied: true, at };
+            : new Applied(s.id, at);
       } else {
         results[i] = { id: s.id, applied: false, reason: code === '0' ? 'not-found' : 'lease-lost' };
       }
@@ -2125,6 +2125,22 @@ function readHandoffRecords(reply: Reply, count: number): { ids: string[]; field
  * The jobs of one lease from their records' fields, and the malformed ones (`wellFormed` tells
  * which, in order). Keeps the jobs' settle hints in `hints`.
  */
+/**
+ * A settlement applied with no new run time (every completion): `{ id, applied: true, at }`, made by
+ * `new` for the reason `LeasedJob` is (codec.ts).
+ */
+class Applied {
+  readonly id: string;
+  readonly applied: true;
+  readonly at: number;
+
+  constructor(id: string, at: number) {
+    this.id = id;
+    this.applied = true;
+    this.at = at;
+  }
+}
+
 function decodeLeased<T>(
   queue: string,
   ids: readonly string[],

@@ -247,8 +247,11 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
 /** The handled jobs of every handler call, in order (one call's own list when there is one). */
 function flatten<T>(groups: readonly (readonly Handled<T>[])[]): readonly Handled<T>[] {
   if (groups.length === 1) return groups[0] as readonly Handled<T>[];
-  const all: Handled<T>[] = [];
-  for (const group of groups) for (const handled of group) all.push(handled);
+  let n = 0;
+  for (const group of groups) n += group.length;
+  const all = new Array<Handled<T>>(n);
+  n = 0;
+  for (const group of groups) for (const handled of group) all[n++] = handled;
   return all;
 }
 
@@ -265,10 +268,32 @@ class Completion {
   ) {}
 }
 
+/**
+ * The outcome of a completed job: the same fields, in the same order, as the object literal it
+ * replaces, made by `new` for the reason `Completion` is (see `Held` in runtime/in-flight.ts).
+ */
+class CompletedOutcome<T> {
+  readonly pipeline: string;
+  readonly job: ReservedJob<T>;
+  readonly durationMs: number;
+  readonly at: number;
+  readonly kind: typeof OutcomeKind.Completed;
+  readonly result: unknown;
+
+  constructor(pipeline: string, job: ReservedJob<T>, durationMs: number, at: number, result: unknown) {
+    this.pipeline = pipeline;
+    this.job = job;
+    this.durationMs = durationMs;
+    this.at = at;
+    this.kind = OutcomeKind.Completed;
+    this.result = result;
+  }
+}
+
 /** Decides what the store should do with one handled job; `undefined` for nothing (lease lost). */
 export function toSettlement<T>(handled: Handled<T>, backoff: BackoffPolicy): Settlement | undefined {
   const { job } = handled;
-  // The hot path, written out: no spread, one allocation per job (by `new`: see `Entry` in
+  // The hot path, written out: no spread, one allocation per job (by `new`: see `Held` in
   // runtime/in-flight.ts).
   if (handled.status === 'completed') {
     return new Completion(job.queue, job.id, job.lease.token, handled.value, handled.durationMs);
@@ -334,14 +359,7 @@ function toOutcome<T>(
 ): Outcome<T> | undefined {
   if (!result.applied) return undefined;
   if (settlement.kind === 'completed') {
-    return {
-      pipeline,
-      job: handled.job,
-      durationMs: handled.durationMs,
-      at: result.at,
-      kind: 'completed',
-      result: settlement.result,
-    };
+    return new CompletedOutcome(pipeline, handled.job, handled.durationMs, result.at, settlement.result);
   }
   const base = { pipeline, job: handled.job, durationMs: handled.durationMs, at: result.at };
   switch (settlement.kind) {

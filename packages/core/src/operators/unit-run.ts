@@ -45,9 +45,9 @@ abstract class UnitRun<T> implements Unsubscribable {
   private started: number;
   /** Jobs aborted before their start (cancelled, lease lost): they settle without running. */
   private readonly early: Handled<T>[] = [];
-  protected readonly jobs: ReservedJob<T>[] = [];
+  protected jobs: readonly ReservedJob<T>[] = NO_JOBS;
   /** The in-flight handles of `jobs` (with an `inFlight`; a job it does not hold has none). */
-  private readonly held: (Held | undefined)[] = [];
+  private held: readonly (Held | undefined)[] = NO_HELD;
   private finished = false;
   private timeoutSub: Subscription | undefined;
   private resultSub: Subscription | undefined;
@@ -80,17 +80,29 @@ abstract class UnitRun<T> implements Unsubscribable {
 
   start(): this {
     const inFlight = this.config.inFlight;
-    for (const job of this.unit.jobs) {
-      const held = inFlight?.start(job, this.abort);
-      if (held?.pending) {
+    const all = this.unit.jobs;
+    // Made at their full size (a list grown by push is copied each time it outgrows itself), and
+    // the unit's own list kept when every job runs.
+    const held = inFlight ? new Array<Held | undefined>(all.length) : NO_HELD;
+    let jobs: ReservedJob<T>[] | undefined;
+    let n = 0;
+    for (let i = 0; i < all.length; i++) {
+      const job = all[i] as ReservedJob<T>;
+      const h = inFlight?.start(job, this.abort);
+      if (h?.pending) {
         // Settled without running: a later abort of this job must not reach its siblings' handler.
-        inFlight?.detachHeld(held);
-        this.early.push(fromPendingAbort(job, held.pending));
+        inFlight?.detachHeld(h);
+        this.early.push(fromPendingAbort(job, h.pending));
+        jobs ??= all.slice(0, i);
       } else {
-        this.jobs.push(job);
-        if (inFlight) this.held.push(held);
+        jobs?.push(job);
+        if (inFlight) (held as (Held | undefined)[])[n] = h;
+        n++;
       }
     }
+    if (inFlight) (held as (Held | undefined)[]).length = n;
+    this.held = held;
+    this.jobs = jobs ?? all;
     if (this.jobs.length === 0) {
       this.finish([]);
       return this;
@@ -282,6 +294,9 @@ abstract class UnitRun<T> implements Unsubscribable {
   }
 }
 
+const NO_JOBS: readonly never[] = Object.freeze([]);
+const NO_HELD: readonly never[] = Object.freeze([]);
+
 /** A handler call for one job. */
 export class JobRun<T> extends UnitRun<T> {
   constructor(
@@ -401,7 +416,7 @@ function one<T>(job: ReservedJob<T>, value: unknown, durationMs: number): Handle
   return new Completed(job, durationMs, value);
 }
 
-/** A job its handler completed. A class for the reason `Entry` in runtime/in-flight.ts gives. */
+/** A job its handler completed. A class for the reason `Held` in runtime/in-flight.ts gives. */
 class Completed<T> {
   readonly status = OutcomeKind.Completed;
 

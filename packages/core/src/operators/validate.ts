@@ -35,19 +35,29 @@ export function validate<T>(
   validator: PayloadValidator | undefined,
 ): OperatorFunction<Reservation<T>, Checked<T>> {
   return map((reservation) => {
-    if (!validator) return { valid: reservation, invalid: [] };
-    const valid: ReservedJob<T>[] = [];
-    const invalid: Handled<T>[] = [];
-    for (const job of reservation.jobs) {
+    if (!validator) return { valid: reservation, invalid: NONE_INVALID as readonly Handled<T>[] };
+    // The valid jobs are copied out only once an invalid one is found: mostly there is none, and
+    // the reservation goes on as it came.
+    const { jobs } = reservation;
+    let valid: ReservedJob<T>[] | undefined;
+    let invalid: Handled<T>[] | undefined;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as ReservedJob<T>;
       const violations = validator(job.data);
-      if (violations.length === 0) valid.push(job);
-      else {
-        const reason = `payload failed the schema: ${violations
-          .map((v) => `${v.path || '/'} ${v.message}`)
-          .join('; ')}`;
-        invalid.push({ job, durationMs: 0, status: 'invalid', reason });
+      if (violations.length === 0) {
+        valid?.push(job);
+        continue;
       }
+      valid ??= jobs.slice(0, i);
+      const reason = `payload failed the schema: ${violations
+        .map((v) => `${v.path || '/'} ${v.message}`)
+        .join('; ')}`;
+      (invalid ??= []).push({ job, durationMs: 0, status: 'invalid', reason });
     }
-    return { valid: invalid.length === 0 ? reservation : { ...reservation, jobs: valid }, invalid };
+    return valid === undefined || invalid === undefined
+      ? { valid: reservation, invalid: NONE_INVALID as readonly Handled<T>[] }
+      : { valid: { ...reservation, jobs: valid }, invalid };
   });
 }
+
+const NONE_INVALID: readonly Handled[] = Object.freeze([]);

@@ -126,6 +126,9 @@ type State = 'idle' | 'running' | 'closing' | 'closed';
 /** A tick's unique lock outlives any clock skew between the workers that may add it. */
 const CRON_LOCK_TTL_MS = 3_600_000;
 
+/** A payload without a schema to check has no violations: one shared answer, not a list per job. */
+const NO_VIOLATIONS: readonly never[] = Object.freeze([]);
+
 /**
  * Runs pipelines against a store: subscribes them, renews the leases of running jobs, recovers jobs
  * orphaned by crashed workers, routes cancellations, obeys pause/resume and concurrency changes made
@@ -362,7 +365,8 @@ export class Worker {
           distinctUntilChanged(),
         )
       : of(true);
-    const fallbackValidator: PayloadValidator = (data) => (storedValidator ? storedValidator(data) : []);
+    const fallbackValidator: PayloadValidator = (data) =>
+      storedValidator ? storedValidator(data) : NO_VIOLATIONS;
 
     // Until the store's settings arrive: the configured concurrency, not paused (a paused queue's
     // reserve returns nothing anyway).

@@ -466,6 +466,31 @@ describe('processJobs', () => {
       expect(called).toEqual([['b']]);
     });
 
+    it('runs the jobs before and after one aborted before the start, in order, and leaves the unit as it was', () => {
+      const called: string[][] = [];
+      const unit = many(a, b, c);
+      testScheduler.run(({ cold, expectObservable }) => {
+        const inFlight = new InFlight();
+        inFlight.add([a, b, c]);
+        inFlight.abort('b', 'cancelled');
+        const batchHandler: BatchHandler<string> = (jobs) => {
+          called.push(jobs.map((j) => j.id));
+          return timer(2).pipe(map(() => 'done'));
+        };
+        expectObservable(
+          cold('(u|)', { u: unit }).pipe(processBatches(batchHandler, { pipeline: 'p', inFlight })),
+        ).toBe('--(x|)', {
+          x: [
+            { job: b, durationMs: 0, status: 'cancelled', reason: 'cancelled' },
+            ok(a, 'done', 2),
+            ok(c, 'done', 2),
+          ],
+        });
+      });
+      expect(called).toEqual([['a', 'c']]);
+      expect(unit.jobs.map((j) => j.id)).toEqual(['a', 'b', 'c']);
+    });
+
     it('on a cancellation during the run, cancels that job and snoozes the others of its batch for 0 ms', () => {
       const signals: AbortSignal[] = [];
       testScheduler.run(({ cold, hot, expectObservable }) => {

@@ -1,3 +1,4 @@
+import { of } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { compileSchema, validate, type Checked, type Reservation } from '@sluice/core';
 import { newTestScheduler, reservedJob } from '../pipeline/helpers';
@@ -101,6 +102,23 @@ describe('validate', () => {
         },
       });
     });
+  });
+
+  it('passes a reservation whose jobs are all valid on as it is, and copies one with an invalid job', () => {
+    const validator = compileSchema({ type: 'object', properties: { to: { type: 'string' } } });
+    const all: Reservation<Email> = { jobs: [good, extraKey] };
+    const mixed: Reservation<Email> = { jobs: [good, wrongType, extraKey, notAnObject] };
+    const seen: Checked<Email>[] = [];
+    validate<Email>(validator)(of(all, mixed)).subscribe((checked) => seen.push(checked));
+    expect(seen).toHaveLength(2);
+    // No copy when nothing is left out: the same reservation and its own list of jobs.
+    expect(seen[0]?.valid).toBe(all);
+    expect(seen[0]?.invalid).toEqual([]);
+    // The jobs before and after the invalid one, in order; the reservation itself is not changed.
+    expect(seen[1]?.valid).not.toBe(mixed);
+    expect(seen[1]?.valid.jobs).toEqual([good, extraKey]);
+    expect(seen[1]?.invalid.map((h) => h.job)).toEqual([wrongType, notAnObject]);
+    expect(mixed.jobs).toEqual([good, wrongType, extraKey, notAnObject]);
   });
 
   it('forwards errors and completion', () => {
