@@ -38,6 +38,7 @@ export {
 export { GrantsAhead } from './runtime/grants-ahead';
 export type { GrantsAheadConfig } from './runtime/grants-ahead';
 export { runPipeline } from './runtime/run-pipeline';
+export { HeldMark } from './runtime/in-flight';
 export type { PipelineRun } from './runtime/run-pipeline';
 export { LeaseClock, localSlop, preciseNow } from './runtime/lease-clock';
 export { LimiterRegistry, MARGIN_HOLD_MS } from './runtime/limiter';

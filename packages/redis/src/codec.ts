@@ -17,7 +17,7 @@ import {
   type Settlement,
   type TraceContext,
 } from '@sluice/core';
-import { encodePayload, StoreText } from '@sluice/core/internal';
+import { encodePayload, HeldMark, StoreText } from '@sluice/core/internal';
 import { RedisScriptError } from './errors';
 
 /**
@@ -503,11 +503,12 @@ const notANumber = (field: string): string => `malformed job record: field ${fie
  * A leased job. Made by `new`, not as an object literal: V8 judges each literal's site by how many
  * of its objects outlive a young collection, and a worker's first reserve (a whole prefetch at once,
  * held through the first collections) made it allocate every later job straight in the old
- * generation, to die there; the young collections then promoted 0.6–1.7 MB each (see `Entry` in
+ * generation, to die there; the young collections then promoted 0.6–1.7 MB each (see `Held` in
  * @sluice/core's runtime/in-flight.ts). The optional properties are set only when the record has
- * them, as before.
+ * them, as before. It extends `HeldMark`, so the field a worker marks a held job with is part of the
+ * object from the start, not added in a separate array when the job is first held.
  */
-class LeasedJob<T> implements ReservedJob<T> {
+class LeasedJob<T> extends HeldMark implements ReservedJob<T> {
   // Declared only: not own properties of every job, as they were not on the literal.
   declare timeoutMs?: number;
   declare uniqueKey?: string;
@@ -526,7 +527,9 @@ class LeasedJob<T> implements ReservedJob<T> {
     readonly createdAt: number,
     readonly runAt: number,
     readonly lease: ReservedJob['lease'],
-  ) {}
+  ) {
+    super();
+  }
 }
 
 /**

@@ -37,25 +37,31 @@ export class Held {
 }
 
 /**
- * A constructor that answers the object it is given, so that a class extending it ({@link Stamp})
- * adds its fields to that object instead of a new one.
+ * A constructor that answers the object it is given, so that a class extending it ({@link HeldMark})
+ * adds its fields to that object instead of a new one. Given nothing, it answers nothing, and `new`
+ * makes the object as for any class.
  */
-const Given = function (target: object): object {
+const Given = function (target?: object): object | undefined {
   return target;
-} as unknown as new (target: object) => object;
+} as unknown as new (target?: object) => object;
 
 /**
- * Marks a held job object with its {@link Held}, in a private field (a JavaScript `#` field added to
- * the job by a constructor that answers it: invisible to `Object.keys`, symbols, `JSON.stringify`,
- * `util.inspect` and Jest's equality, and read without hashing). So the stages that have the job
- * find its entry without looking its id up in a map.
+ * Marks a held job object with its {@link Held}, in a private field (a JavaScript `#` field:
+ * invisible to `Object.keys`, symbols, `JSON.stringify`, `util.inspect` and Jest's equality, and read
+ * without hashing). So the stages that have the job find its entry without looking its id up in a
+ * map.
+ *
+ * Two ways to carry the field. A store's job class may extend this one (`LeasedJob` in
+ * @sluice/redis does): its objects have the field from their construction, in the object itself.
+ * Any other job object gets it added when it is first held (`new HeldMark(job)`: the constructor
+ * answers the object it is given): V8 then keeps it outside the object, in a small array of its
+ * own (40 bytes more per job), since the object's size was fixed when it was made.
+ *
+ * `new HeldMark(target)` adds the field to `target`; `new HeldMark()` (a subclass's `super()`) to the
+ * object being constructed.
  */
-class Stamp extends Given {
+export class HeldMark extends Given {
   #held: Held | undefined;
-
-  private constructor(target: object) {
-    super(target);
-  }
 
   static read(job: object): Held | undefined {
     return #held in job ? job.#held : undefined;
@@ -64,12 +70,12 @@ class Stamp extends Given {
   static write(job: object, held: Held): void {
     if (!(#held in job)) {
       try {
-        new Stamp(job);
+        new HeldMark(job);
       } catch {
         return; // an object that takes no field (a proxy that refuses it): found by its id instead
       }
     }
-    (job as Stamp).#held = held;
+    (job as HeldMark).#held = held;
   }
 }
 
@@ -86,7 +92,7 @@ class Stamp extends Given {
  * Its size is the quantity the demand channel bounds: `size ≤ budget` at every moment.
  *
  * The entries are in an array of reusable slots, and each job object carries its entry (a private
- * field, see `Stamp`): the stages that have the job ({@link start}, {@link settlingOf},
+ * field, see `HeldMark`): the stages that have the job ({@link start}, {@link settlingOf},
  * {@link settledHeld}, {@link removeOf}) reach its entry without a lookup of its id. A `Map` of ids
  * cost about a tenth of a batch worker's CPU profile in its sets and deletes, and V8 replaces a
  * `Map`'s hash table as deleted entries pile up, the old one keeping its entries reachable until the
@@ -128,7 +134,7 @@ export class InFlight {
     const { slots } = this;
     for (const job of jobs) {
       // The same job object added again takes its own place (it is one lease of one job).
-      const was = Stamp.read(job);
+      const was = HeldMark.read(job);
       let slot: number;
       if (was !== undefined && slots[was.slot] === was) {
         slot = was.slot;
@@ -139,14 +145,14 @@ export class InFlight {
       }
       const held = new Held(job, pending, slot, this.added++);
       slots[slot] = held;
-      Stamp.write(job, held);
+      HeldMark.write(job, held);
     }
     if (this.size > this.peak) this.peak = this.size;
   }
 
   /** The entry of `job` (this object, held here), found by its stamp or else by id and lease. */
   private of(job: ReservedJob): Held | undefined {
-    const held = Stamp.read(job);
+    const held = HeldMark.read(job);
     if (held !== undefined && this.slots[held.slot] === held) return held;
     return this.find(job.id, job.lease.token);
   }

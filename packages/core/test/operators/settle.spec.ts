@@ -17,7 +17,7 @@ import {
   type Settlement,
   type Store,
 } from '@sluice/core';
-import { toSettlement } from '@sluice/core/internal';
+import { HeldMark, toSettlement } from '@sluice/core/internal';
 import { newTestScheduler, recordingLogger, reservedJob, stubStore } from '../pipeline/helpers';
 
 /** A demand channel that records what settle gives back to it. */
@@ -224,6 +224,18 @@ describe('settle', () => {
         expect.objectContaining({ kind: 'cancelled', at: 40, reason: 'not wanted' }),
         expect.objectContaining({ kind: 'dead', at: 50, reason: 'permanent failure: hard bounce' }),
       ]);
+      // A completion's outcome has exactly the outcome's fields, in this order (JSON, logs), and
+      // nothing of its settlement (the lease token stays on the job).
+      const completed = outcomes[0];
+      expect(Object.keys(completed ?? {})).toEqual(['pipeline', 'job', 'durationMs', 'at', 'kind', 'result']);
+      expect(completed).toEqual({
+        pipeline: 'p',
+        job: expect.objectContaining({ data: 'a' }),
+        durationMs: 7,
+        at: 10,
+        kind: 'completed',
+        result: 'A',
+      });
     });
 
     it('retries with the backoff delay, then dead-letters the job after maxAttempts', () => {
@@ -628,6 +640,38 @@ describe('settle', () => {
       expect(Object.getOwnPropertySymbols(k)).toEqual([]);
       expect(inFlight.removeOf({ ...k })).toBe(true);
       expect([inFlight.size, inFlight.held]).toEqual([0, 0]);
+    });
+
+    it('marks a job whose class extends HeldMark in the field it was made with', () => {
+      // A store's job class (LeasedJob in @sluice/redis) extends HeldMark: its objects carry the
+      // mark from construction. Found by the mark, and nothing of it is visible on the job.
+      class OwnJob extends HeldMark {
+        constructor(
+          readonly id: string,
+          readonly lease: ReservedJob['lease'],
+        ) {
+          super();
+        }
+      }
+      const plain = reservedJob('p', 'data');
+      const made = new OwnJob('p', plain.lease);
+      const job = Object.assign(made, { ...plain, lease: made.lease }) as unknown as ReservedJob;
+      expect(HeldMark.read(job)).toBeUndefined();
+      expect(Object.keys(made).sort()).toEqual(Object.keys({ ...plain }).sort());
+      const inFlight = new InFlight();
+      inFlight.add([job]);
+      const held = HeldMark.read(job);
+      expect(held?.job).toBe(job);
+      // A copy has no mark: found by id and lease instead; the original by its mark.
+      expect(HeldMark.read({ ...job })).toBeUndefined();
+      expect(inFlight.start(job, () => undefined)).toBe(held);
+      expect(inFlight.settlingOf(job)).toBe(held);
+      if (held) inFlight.settledHeld(held);
+      expect([inFlight.size, inFlight.held]).toEqual([0, 0]);
+      // A plain object gets the mark when it is first held.
+      inFlight.add([plain]);
+      expect(HeldMark.read(plain)?.job).toBe(plain);
+      expect(Object.getOwnPropertySymbols(plain)).toEqual([]);
     });
 
     it("detaches a handler by its job's entry: a later abort is remembered, not delivered", () => {
