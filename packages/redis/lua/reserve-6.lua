@@ -82,7 +82,8 @@
   Returns:
     { status (0 ok, 1 paused), now, retryAfterMs (-1: none), nextCheckInMs (-1: none), token,
       jobCount, partCount, the jobs' ids and records (the record before the lease: its attempt
-      field is one behind) as one string, as described where the reply is built,
+      field is one behind): one string, or with partCount -1 two (the ids, the compact values),
+      as described where the reply is built,
       missingCount, missingCount × id, slotCount, slotCount × [at,
       jobs] (under a limit or a group limit: the store times the jobs' units are recorded at, in
       time order, and how many of the jobs, in reply order, belong to each; a job under no limit at
@@ -274,6 +275,9 @@ end
 -- them is handled per call.
 local spare = 1000
 local np = 0 -- #popped
+-- Whether a popped job was read from a hash of its own (or under group limits): the reply then
+-- answers the records job by job (below).
+local ownRecords = perGroup
 while np < want and spare > 0 and limitedRetry < 0 do
   -- With weights a take may put its group's next turn at the front: pop turns one at a time.
   local ids = readyPop(prioritiesKey, readyPrefix, groupWeights and 1 or want - np)
@@ -306,6 +310,7 @@ while np < want and spare > 0 and limitedRetry < 0 do
       poppedF[np] = NO_FIELDS
       poppedV[np] = v
     else
+      ownRecords = true
       local f = v and NO_FIELDS or redis.call('HGETALL', jobPrefix .. id)
       if not v and #f == 0 then
         spare = spare - 1
@@ -425,62 +430,81 @@ local deadline = string.format('%d', now + leaseMs) -- not tostring: %.14g costs
 -- The reply, its jobs written straight in (retryAfter and nextCheck are filled in below).
 local reply = { 0, now, -1, -1, token, got }
 local r = 6
--- The leased jobs are answered as partCount and one string: for each job in order, its id, the
--- number n of its record's field and value strings as HGETALL gave them, then those n strings, all
--- joined by NUL bytes (two reply values for the call instead of one or three per job: each reply
--- value costs this script and the client more than its bytes). The client splits it and finds
--- partCount strings; an id or a record holding a NUL byte (Sluice writes none in records: payloads
--- are JSON text, where a NUL is escaped; another writer may, and a caller may choose such an id)
--- splits into more, and the client reads the ids from the lease (includes/leases.lua) and the
--- call's records again by themselves (HGETALL), rather than this script looking for NUL bytes in
--- every id and record. Written out in the loop, as the group lookup above: a
--- helper call per job cost more than its body. A record of 4 strings (data and created-at: a job
--- with every default) takes the constant '4' (a number made text costs more than a lookup).
-local records = {}
--- string.byte and string.find read once, not per job (a global's field each time: 500 instructions
--- per job in a batch).
-local byte, find = string.byte, string.find
-local m = 0
-local parts = 0
-for i = 1, got do
-  m = m + 1
-  records[m] = popped[i]
-  local v = poppedV[i]
-  if v then
-    -- A compact record's value is its two fields as this reply joins them; one that is not (written
-    -- by something else) is answered as a record of one field d, which the client dead-letters.
-    -- Checked only as far as the split needs: `c`, NUL, then `NUL d NUL` further on, so the value
-    -- holds at least the 3 NUL bytes of its 4 strings (a pattern match cost a tenth of a reserve);
-    -- more NULs split it into more strings than the reply says and the client reads the call's
-    -- records again by themselves, and a created-at that is no number is the client's to refuse.
-    m = m + 2
-    local c1, c2 = byte(v, 1, 2)
-    if c1 == 99 and c2 == 0 and find(v, '\0d\0', 4, true) then
-      records[m - 1] = '4'
-      records[m] = v
-      parts = parts + 6
-    else
-      records[m - 1] = '2'
-      records[m] = 'd\0' .. v
-      parts = parts + 4
-    end
-  else
-    local f = poppedF[i]
-    local k = #f
+-- The leased jobs are answered in one of two forms, two reply values for the call instead of one or
+-- three per job (each reply value costs this script and the client more than its bytes).
+--
+-- When every job's record is compact (includes/compact.lua: the common case), partCount is -1 and
+-- two strings follow: the ids joined by NUL bytes (the lease keeps the same string) and the
+-- compact values joined by NUL bytes, in the same order, as they are stored. The script looks at no
+-- value: a call of a string function per job (string.byte, string.find) was about a fifteenth of a
+-- batch's instructions (bench/README.md). A compact value is `c NUL created-at NUL d NUL data`, so
+-- the client finds 4 strings per job, `c` and `d` in their places. A value of another shape
+-- (written by something else) or an id or a payload holding a NUL byte splits otherwise, and the
+-- client then reads the lease's ids and the call's records again by themselves.
+--
+-- Otherwise partCount is the number of strings in the one string that follows: for each job in
+-- order, its id, the number n of its record's field and value strings as HGETALL gave them, then
+-- those n strings, all joined by NUL bytes. The client splits it and finds partCount strings; an id
+-- or a record holding a NUL byte (Sluice writes none in records: payloads are JSON text, where a NUL
+-- is escaped; another writer may, and a caller may choose such an id) splits into more, and the
+-- client reads the lease's ids and the call's records again by themselves. Written out in the
+-- loop, as the group lookup above: a helper call per job cost more than its body. A record of 4
+-- strings (data and created-at: a job with every default) takes the constant '4' (a number made
+-- text costs more than a lookup).
+local joinedIds = nil
+if not ownRecords then
+  joinedIds = table.concat(popped, '\0', 1, got)
+  reply[r + 1] = -1
+  reply[r + 2] = joinedIds
+  reply[r + 3] = table.concat(poppedV, '\0', 1, got)
+  r = r + 3
+else
+  local records = {}
+  -- string.byte and string.find read once, not per job (a global's field each time: 500
+  -- instructions per job in a batch).
+  local byte, find = string.byte, string.find
+  local m = 0
+  local parts = 0
+  for i = 1, got do
     m = m + 1
-    records[m] = k == 4 and '4' or tostring(k)
-    if k > 0 then
+    records[m] = popped[i]
+    local v = poppedV[i]
+    if v then
+      -- A compact record's value is its two fields as this reply joins them; one that is not
+      -- (written by something else) is answered as a record of one field d, which the client
+      -- dead-letters. Checked only as far as the split needs: `c`, NUL, then `NUL d NUL` further
+      -- on, so the value holds at least the 3 NUL bytes of its 4 strings; more NULs split it into
+      -- more strings than the reply says and the client reads the call's records again by
+      -- themselves, and a created-at that is no number is the client's to refuse.
+      m = m + 2
+      local c1, c2 = byte(v, 1, 2)
+      if c1 == 99 and c2 == 0 and find(v, '\0d\0', 4, true) then
+        records[m - 1] = '4'
+        records[m] = v
+        parts = parts + 6
+      else
+        records[m - 1] = '2'
+        records[m] = 'd\0' .. v
+        parts = parts + 4
+      end
+    else
+      local f = poppedF[i]
+      local k = #f
       m = m + 1
-      records[m] = table.concat(f, '\0')
+      records[m] = k == 4 and '4' or tostring(k)
+      if k > 0 then
+        m = m + 1
+        records[m] = table.concat(f, '\0')
+      end
+      parts = parts + 2 + k
     end
-    parts = parts + 2 + k
   end
+  reply[r + 1] = parts
+  reply[r + 2] = table.concat(records, '\0')
+  r = r + 2
 end
-reply[r + 1] = parts
-reply[r + 2] = table.concat(records, '\0')
-r = r + 2
 if got > 0 then
-  leaseOpen(activeKey, token, popped, deadline, workerId)
+  leaseOpen(activeKey, token, popped, deadline, workerId, joinedIds)
 end
 
 local retryAfter = -1

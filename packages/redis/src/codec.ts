@@ -404,19 +404,29 @@ export function readJobFields(r: Reply): JobFields {
 }
 
 /**
- * Reads the jobs a reserve leased as it answers them (`lua/reserve-6.lua`): the number of strings
- * that follow and one string of them joined by NUL bytes: for each of the `count` jobs in order, its
- * id, the number n of its record's field and value strings, then those n strings. Keeps only the
- * fields of {@link JobFields} (one small object of a fixed shape per job). When the string splits
- * into more strings than it has (an id, a field or a value holds a NUL byte), `ids` is `undefined`
- * and so is every job's `fields`: the caller reads the lease's ids and the records again by
- * themselves ({@link jobFieldsOf}).
+ * Reads the jobs a reserve leased as it answers them (`lua/reserve-6.lua`), in one of two forms.
+ *
+ * When every record is compact, the number -1 and two strings: the ids joined by NUL bytes, and
+ * the compact values (`lua/includes/compact.lua`) joined by NUL bytes in the same order, so 4
+ * strings per job, `c`, created-at, `d` and the data. The script looks at no value; this side
+ * checks the shape: an id holding a NUL byte leaves `ids` `undefined` (the caller reads the lease's
+ * ids by themselves), and values that do not split into `c`, created-at, `d`, data for every job
+ * (one written by something else, a payload holding a NUL byte) leave every job's `fields`
+ * `undefined` (the caller reads the records again by themselves, {@link jobFieldsOf} and
+ * {@link compactFieldsOf}, and dead-letters the malformed ones).
+ *
+ * Otherwise the number of strings that follow and one string of them joined by NUL bytes: for each
+ * of the `count` jobs in order, its id, the number n of its record's field and value strings, then
+ * those n strings. Keeps only the fields of {@link JobFields} (one small object of a fixed shape per
+ * job). When the string splits into more strings than it has (an id, a field or a value holds a NUL
+ * byte), `ids` is `undefined` and so is every job's `fields`, as above.
  */
 export function readLeasedRecords(
   r: Reply,
   count: number,
 ): { readonly ids: string[] | undefined; readonly fields: (JobFields | undefined)[] } {
   const total = r.int();
+  if (total === -1) return readCompactRecords(r, count);
   const joined = r.str();
   const fields = new Array<JobFields | undefined>(count);
   if (count === 0 && total === 0 && joined === '') return { ids: [], fields };
@@ -447,6 +457,39 @@ export function readLeasedRecords(
     fields[i] = f;
   }
   if (at !== total) throw r.malformed(`${count} jobs hold ${at} of ${total} strings`);
+  return { ids, fields };
+}
+
+/** The compact form of {@link readLeasedRecords}, after its -1. */
+function readCompactRecords(
+  r: Reply,
+  count: number,
+): { readonly ids: string[] | undefined; readonly fields: (JobFields | undefined)[] } {
+  const joinedIds = r.str();
+  const joinedValues = r.str();
+  const fields = new Array<JobFields | undefined>(count);
+  if (count === 0) {
+    if (joinedIds !== '' || joinedValues !== '')
+      throw r.malformed('no jobs leased, but ids or records answered');
+    return { ids: [], fields };
+  }
+  const ids = joinedIds.split('\0');
+  const parts = joinedValues.split('\0');
+  if (parts.length < 4 * count) {
+    // Fewer strings than 4 per job: a value of another shape. Read by themselves (and the ids with
+    // them, when they too do not split into one per job).
+    return { ids: ids.length === count ? ids : undefined, fields };
+  }
+  if (ids.length !== count) return { ids: undefined, fields };
+  if (parts.length > 4 * count) return { ids, fields };
+  for (let i = 0, at = 0; i < count; i++, at += 4) {
+    if (parts[at] !== 'c' || parts[at + 2] !== 'd') {
+      fields.fill(undefined);
+      return { ids, fields };
+    }
+    // One object literal, so every such job's fields share one shape (as above).
+    fields[i] = { c: parts[at + 1] as string, d: parts[at + 3] as string };
+  }
   return { ids, fields };
 }
 

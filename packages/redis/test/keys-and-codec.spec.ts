@@ -205,6 +205,60 @@ describe('codec', () => {
     ).toEqual(expect.objectContaining({ id: '7', data: { n: 1 }, attempt: 3, createdAt: 5 }));
   });
 
+  it("reads a reserve's compact form: the ids and the compact values, each joined by NUL bytes", () => {
+    const value = (created: string, data: string): string => `c\0${created}\0d\0${data}`;
+    const reply = new Reply(
+      [-1, '7\x008', [value('5', '{"n":1}'), value('6', '"p"')].join('\0'), 'next'],
+      'reserve',
+    );
+    expect(readLeasedRecords(reply, 2)).toEqual({
+      ids: ['7', '8'],
+      fields: [
+        { c: '5', d: '{"n":1}' },
+        { c: '6', d: '"p"' },
+      ],
+    });
+    expect(reply.str()).toBe('next');
+    // No jobs: two empty strings; anything else there is a malformed reply.
+    const none = new Reply([-1, '', '', 'next'], 'reserve');
+    expect(readLeasedRecords(none, 0)).toEqual({ ids: [], fields: [] });
+    expect(none.str()).toBe('next');
+    expect(() => readLeasedRecords(new Reply([-1, '7', value('5', '1')], 'reserve'), 0)).toThrow(
+      /malformed reply: no jobs leased, but ids or records answered/,
+    );
+    // What the script did not look at is checked here. Each of these leaves every record to be read
+    // again by itself (`undefined`), and the reply goes on after them:
+    const undecided = (ids: string, values: string[], count: number) => {
+      const r = new Reply([-1, ids, values.join('\0'), 'next'], 'reserve');
+      const read = readLeasedRecords(r, count);
+      expect(r.str()).toBe('next');
+      return read;
+    };
+    const all = (n: number): undefined[] => new Array<undefined>(n).fill(undefined);
+    // a value of another shape (fewer strings than 4 per job), the ids still one per job;
+    expect(undecided('7\x008', [value('5', '1'), 'garbage'], 2)).toEqual({ ids: ['7', '8'], fields: all(2) });
+    // a payload holding a NUL byte (more strings);
+    expect(undecided('7\x008', [value('5', '1'), value('6', '"a\0b"')], 2)).toEqual({
+      ids: ['7', '8'],
+      fields: all(2),
+    });
+    // 4 strings a job, but not `c`, created-at, `d`, data;
+    expect(undecided('7\x008', [value('5', '1'), 'x\0y\0z\0w'], 2)).toEqual({
+      ids: ['7', '8'],
+      fields: all(2),
+    });
+    expect(undecided('7\x008', ['d\x005\x00c\x001', value('6', '2')], 2)).toEqual({
+      ids: ['7', '8'],
+      fields: all(2),
+    });
+    // an id holding a NUL byte: the ids are read from the lease as well.
+    expect(undecided('a\0b', [value('5', '1')], 1)).toEqual({ ids: undefined, fields: all(1) });
+    expect(undecided('a\x00b\x008', [value('5', '1'), value('6', '2')], 2)).toEqual({
+      ids: undefined,
+      fields: all(2),
+    });
+  });
+
   it('turns a leased record into a job, or says why it cannot be one', () => {
     const lease = { token: 't', expiresAt: 20, startedAt: 10 };
     const ok = toReservedJob('q', '7', { d: '{"n":1}', c: '5', a: '1', p: '2' }, lease);

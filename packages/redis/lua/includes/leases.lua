@@ -79,11 +79,12 @@ local function leaseSize(token)
   return tonumber(string.match(token, '%.(%d+)$')) or 0
 end
 
--- Leases `ids` under `token` until `deadline`.
-local function leaseOpen(activeKey, token, ids, deadline, workerId)
+-- Leases `ids` under `token` until `deadline`. `joinedIds`: the ids joined by NUL bytes, when the
+-- caller has joined them already (nil: joined here).
+local function leaseOpen(activeKey, token, ids, deadline, workerId, joinedIds)
   local n = #ids
   local key = leaseKey(activeKey, token)
-  local joined = table.concat(ids, '\0')
+  local joined = joinedIds or table.concat(ids, '\0')
   if n > 1 and #joined > 0 then
     -- n - 1 NUL bytes join n ids; more means an id holds one: the ids go to a list instead.
     local _, nuls = string.gsub(joined, '%z', '')
