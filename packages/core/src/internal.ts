@@ -20,7 +20,7 @@ export {
   validateNewJob,
 } from './model/validation';
 export { applyConfigPatch, assertConfigPatch } from './store/queue-config';
-export { toSettlement } from './operators/settle';
+export { settleCalls, toSettlement } from './operators/settle';
 export { concurrencyLoop, eachJob, joinUnits } from './operators/concurrency-loop';
 export type { LoopConfig, Overflow, StartRun } from './operators/concurrency-loop';
 export {

@@ -421,10 +421,7 @@ export function readJobFields(r: Reply): JobFields {
  * job). When the string splits into more strings than it has (an id, a field or a value holds a NUL
  * byte), `ids` is `undefined` and so is every job's `fields`, as above.
  */
-export function readLeasedRecords(
-  r: Reply,
-  count: number,
-): { readonly ids: string[] | undefined; readonly fields: (JobFields | undefined)[] } {
+export function readLeasedRecords(r: Reply, count: number): LeasedRecords {
   const total = r.int();
   if (total === -1) return readCompactRecords(r, count);
   const joined = r.str();
@@ -460,11 +457,21 @@ export function readLeasedRecords(
   return { ids, fields };
 }
 
+/**
+ * The records of a reserve's answer ({@link readLeasedRecords}): the ids (`undefined`: to be read
+ * from the lease) and each job's fields (`undefined`: to be read again by itself). In the compact
+ * form, when every job's record was read and is of the compact shape, `compact` instead: the
+ * values' strings, 4 a job (`c`, created-at, `d`, data; checked), for {@link toCompactJob}, with
+ * no object per job for its fields.
+ */
+export interface LeasedRecords {
+  readonly ids: string[] | undefined;
+  readonly fields: (JobFields | undefined)[];
+  readonly compact?: readonly string[];
+}
+
 /** The compact form of {@link readLeasedRecords}, after its -1. */
-function readCompactRecords(
-  r: Reply,
-  count: number,
-): { readonly ids: string[] | undefined; readonly fields: (JobFields | undefined)[] } {
+function readCompactRecords(r: Reply, count: number): LeasedRecords {
   const joinedIds = r.str();
   const joinedValues = r.str();
   const fields = new Array<JobFields | undefined>(count);
@@ -482,15 +489,10 @@ function readCompactRecords(
   }
   if (ids.length !== count) return { ids: undefined, fields };
   if (parts.length > 4 * count) return { ids, fields };
-  for (let i = 0, at = 0; i < count; i++, at += 4) {
-    if (parts[at] !== 'c' || parts[at + 2] !== 'd') {
-      fields.fill(undefined);
-      return { ids, fields };
-    }
-    // One object literal, so every such job's fields share one shape (as above).
-    fields[i] = { c: parts[at + 1] as string, d: parts[at + 3] as string };
+  for (let at = 0; at < parts.length; at += 4) {
+    if (parts[at] !== 'c' || parts[at + 2] !== 'd') return { ids, fields };
   }
-  return { ids, fields };
+  return { ids, fields, compact: parts };
 }
 
 /** The {@link JobFields} of a record read by itself (`HGETALL`, as ioredis answers it). */
@@ -631,6 +633,29 @@ export function toReservedJob<T>(
   const trace = decodeTrace(f.T);
   if (trace !== undefined) job.trace = trace;
   return job;
+}
+
+/**
+ * {@link toReservedJob} for a compact record (`lua/includes/compact.lua`): created-at `c` and data
+ * `d`, every other field at its default, read without an object for its fields. Answers what
+ * `toReservedJob(queue, id, { c, d }, lease)` does, job or reason.
+ */
+export function toCompactJob<T>(
+  queue: string,
+  id: string,
+  c: string,
+  d: string,
+  lease: ReservedJob['lease'],
+): ReservedJob<T> | string {
+  const createdAt = Number(c);
+  if (!Number.isFinite(createdAt)) return notANumber('c');
+  let payload: T;
+  try {
+    payload = JSON.parse(d) as T;
+  } catch (error) {
+    return `malformed job record: the payload is not JSON (${(error as Error).message})`;
+  }
+  return new LeasedJob<T>(id, queue, queue, payload, 1, defaultMaxAttempts, 0, createdAt, createdAt, lease);
 }
 
 const STATE_OF_CODE: Readonly<Record<string, JobState>> = {

@@ -79,6 +79,7 @@ import {
   jobFieldsOf,
   compactFieldsOf,
   readLeasedRecords,
+  toCompactJob,
   settleHint,
   DEFAULT_HINT,
   readRecord,
@@ -584,8 +585,16 @@ export class RedisStore implements Store {
       const reclaimed = reply.int();
       const parked = reply.int();
       const ids = records.ids ?? (await this.leaseIds(keys, token, count));
-      const fields = await this.readAgain(keys, ids, records.fields);
-      const { jobs, malformed, wellFormed } = decodeLeased<T>(queue, ids, fields, lease, this.settleHints);
+      const { jobs, malformed, wellFormed } =
+        records.compact && records.ids
+          ? decodeCompact<T>(queue, records.ids, records.compact, lease, this.settleHints)
+          : decodeLeased<T>(
+              queue,
+              ids,
+              await this.readAgain(keys, ids, records.fields),
+              lease,
+              this.settleHints,
+            );
       // Each slot's jobs, in order (dead-lettered ones left out).
       const slots: LimitSlot[] = [];
       let position = 0;
@@ -2139,6 +2148,34 @@ class Applied {
     this.applied = true;
     this.at = at;
   }
+}
+
+/**
+ * {@link decodeLeased} for a reserve's compact form: `parts` holds 4 strings a job, checked by
+ * `readLeasedRecords` (`c`, created-at, `d`, data). No job of it has a settle hint.
+ */
+function decodeCompact<T>(
+  queue: string,
+  ids: readonly string[],
+  parts: readonly string[],
+  lease: ReservedJob['lease'],
+  hints: SettleHints,
+): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
+  const jobs = new Array<ReservedJob<T>>(ids.length);
+  const malformed: RejectedJob[] = [];
+  const wellFormed = new Array<boolean>(ids.length);
+  let n = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as string;
+    const decoded = toCompactJob<T>(queue, id, parts[4 * i + 1] as string, parts[4 * i + 3] as string, lease);
+    const ok = typeof decoded !== 'string';
+    wellFormed[i] = ok;
+    if (ok) jobs[n++] = decoded;
+    else malformed.push({ id, reason: decoded });
+  }
+  jobs.length = n;
+  hints.remember(lease.token, n, undefined);
+  return { jobs, malformed, wellFormed };
 }
 
 function decodeLeased<T>(

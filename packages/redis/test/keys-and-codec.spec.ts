@@ -19,6 +19,7 @@ import {
   readInt,
   jobFieldsOf,
   readLeasedRecords,
+  toCompactJob,
   readRecord,
   readSettleCodes,
   readSettingsMessage,
@@ -211,12 +212,11 @@ describe('codec', () => {
       [-1, '7\x008', [value('5', '{"n":1}'), value('6', '"p"')].join('\0'), 'next'],
       'reserve',
     );
+    // The values' strings as they are, 4 a job (checked), for toCompactJob: no fields object per job.
     expect(readLeasedRecords(reply, 2)).toEqual({
       ids: ['7', '8'],
-      fields: [
-        { c: '5', d: '{"n":1}' },
-        { c: '6', d: '"p"' },
-      ],
+      fields: [undefined, undefined],
+      compact: ['c', '5', 'd', '{"n":1}', 'c', '6', 'd', '"p"'],
     });
     expect(reply.str()).toBe('next');
     // No jobs: two empty strings; anything else there is a malformed reply.
@@ -257,6 +257,23 @@ describe('codec', () => {
       ids: undefined,
       fields: all(2),
     });
+  });
+
+  it('turns a compact record into the job toReservedJob makes of its two fields, or the same reason', () => {
+    const lease = { token: 't', expiresAt: 20, startedAt: 10 };
+    for (const [c, d] of [
+      ['5', '{"n":1}'],
+      ['1700000000000', '"p"'],
+      ['', 'null'],
+      ['soon', '{}'],
+      ['5', '{"to": oops'],
+      ['5', ''],
+    ] as const) {
+      expect(toCompactJob('q', '7', c, d, lease)).toStrictEqual(toReservedJob('q', '7', { c, d }, lease));
+    }
+    expect(toCompactJob('q', '7', '5', '{"n":1}', lease)).toEqual(
+      expect.objectContaining({ id: '7', name: 'q', attempt: 1, createdAt: 5, runAt: 5, data: { n: 1 } }),
+    );
   });
 
   it('turns a leased record into a job, or says why it cannot be one', () => {

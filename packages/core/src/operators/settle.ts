@@ -4,7 +4,6 @@ import {
   concat,
   defer,
   EMPTY,
-  from,
   mergeMap,
   Observable,
   type OperatorFunction,
@@ -101,6 +100,17 @@ export interface SettleConfig {
  * ```
  */
 export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handled<T>[], Outcome<T>> {
+  const calls = settleCalls<T>(config);
+  return (handled$) => eachOf(calls(handled$));
+}
+
+/**
+ * {@link settle}, emitting the outcomes of each store call together, in one list (never empty): what
+ * a worker runs, so that an outcome does not pass each operator on the way out by itself.
+ */
+export function settleCalls<T>(
+  config: SettleConfig,
+): OperatorFunction<readonly Handled<T>[], readonly Outcome<T>[]> {
   const { store, pipeline, inFlight, demand } = config;
   const backoff = config.backoff ?? exponential();
   const scheduler = config.scheduler ?? asyncScheduler;
@@ -112,7 +122,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
     throw new InvalidArgumentError(`maxPerCall must be an integer ≥ 1, got ${maxPerCall}`);
   }
 
-  const write = (batch: readonly Handled<T>[]): Observable<Outcome<T>> =>
+  const write = (batch: readonly Handled<T>[]): Observable<readonly Outcome<T>[]> =>
     defer(() => {
       // The jobs to write and their settlements, in two parallel lists (no object per job), made at
       // their full size at once (a list grown by push is copied each time it outgrows itself).
@@ -164,7 +174,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       };
       if (settlements.length === 0) {
         release();
-        return from([] as Outcome<T>[]);
+        return EMPTY;
       }
       const settled$ = store.settle(settlements).pipe(
         retry({
@@ -200,7 +210,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
               });
             }
           }
-          return from(outcomes);
+          return n > 0 ? [outcomes] : [];
         }),
         catchError((error: unknown) => {
           // Only a closed store gets here: nothing can be written, the leases will expire.
@@ -215,7 +225,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
       );
       if (!store.settlesInOrder) return settled$;
       // Subscribing sends the settle; a reserve the returned demand makes is applied after it.
-      return new Observable<Outcome<T>>((subscriber) => {
+      return new Observable<readonly Outcome<T>[]>((subscriber) => {
         const subscription = settled$.subscribe(subscriber);
         sent();
         return subscription;
@@ -226,7 +236,7 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
     handled$.pipe(
       // Groups (one per handler call) gather while a store call is in flight. Bounded by the
       // pipeline's demand: at most the in-flight budget can be waiting here.
-      adaptiveBatch<readonly Handled<T>[], Outcome<T>>(
+      adaptiveBatch<readonly Handled<T>[], readonly Outcome<T>[]>(
         (groups) => {
           const all = flatten(groups);
           // Mostly one store call: written as it is, without slicing it into chunks.
@@ -242,6 +252,23 @@ export function settle<T>(config: SettleConfig): OperatorFunction<readonly Handl
         },
       ),
     );
+}
+
+/** Each item of each list, in order. */
+function eachOf<R>(lists$: Observable<readonly R[]>): Observable<R> {
+  return new Observable<R>((subscriber) =>
+    lists$.subscribe({
+      next: (list) => {
+        for (const item of list) subscriber.next(item);
+      },
+      error: (error: unknown) => {
+        subscriber.error(error);
+      },
+      complete: () => {
+        subscriber.complete();
+      },
+    }),
+  );
 }
 
 /** The handled jobs of every handler call, in order (one call's own list when there is one). */

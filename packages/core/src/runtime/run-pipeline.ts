@@ -13,7 +13,7 @@ import {
 } from 'rxjs';
 import type { Handled, Outcome } from '../model/outcome';
 import type { PayloadValidator } from '../model/validation';
-import { settle } from '../operators/settle';
+import { settleCalls } from '../operators/settle';
 import { source } from '../operators/source';
 import {
   maxSlotLead,
@@ -62,8 +62,11 @@ export interface PipelineRun {
  * demand ─► source ─► validate ─┬─────────────── invalid ───────────────┬─► settle ─► outcomes
  *                               └─► [timeStarts] ─► graph ─► results ───┘
  * ```
+ *
+ * The outcomes come out in lists, one per store call (`settleCalls`), never empty: the worker
+ * hands each on by itself.
  */
-export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Observable<Outcome> {
+export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Observable<readonly Outcome[]> {
   const { store, demand, inFlight, scheduler, logger } = run;
   const limit = def.rateLimit;
   const ctx: PipelineContext = {
@@ -171,7 +174,7 @@ export function runPipeline<T>(def: PipelineDefinition<T>, run: PipelineRun): Ob
           ),
       ),
     ),
-    settle({
+    settleCalls({
       store,
       pipeline: def.name,
       inFlight,

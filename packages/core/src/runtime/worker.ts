@@ -441,10 +441,12 @@ export class Worker {
           telemetry: this.telemetry,
           validator: def.schema ? compileSchema(def.schema) : fallbackValidator,
         }).subscribe({
-          next: (outcome) => {
+          next: (outcomes) => {
             // Skipped when no one is subscribed.
-            if (rt.outcomes.observed) rt.outcomes.next(outcome);
-            if (this.allOutcomes.observed) this.allOutcomes.next(outcome);
+            for (const outcome of outcomes) {
+              if (rt.outcomes.observed) rt.outcomes.next(outcome);
+              if (this.allOutcomes.observed) this.allOutcomes.next(outcome);
+            }
           },
           error: (err: unknown) => {
             this.logger.error('pipeline stream failed; restarting', {

@@ -17,7 +17,7 @@ import {
   type Settlement,
   type Store,
 } from '@sluice/core';
-import { HeldMark, toSettlement } from '@sluice/core/internal';
+import { HeldMark, settleCalls, toSettlement } from '@sluice/core/internal';
 import { newTestScheduler, recordingLogger, reservedJob, stubStore } from '../pipeline/helpers';
 
 /** A demand channel that records what settle gives back to it. */
@@ -337,6 +337,28 @@ describe('settle', () => {
       });
       expect(calls).toEqual([['a'], ['b', 'c'], ['d']]);
       expect(settled).toEqual([1, 2, 1]);
+    });
+
+    it('emits the outcomes of each store call in one list with settleCalls, and no list for a call with none', () => {
+      testScheduler.run((helpers) => {
+        const { hot, expectObservable } = helpers;
+        const fake = slowStore(helpers, 4);
+        const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => reservedJob(id, id));
+        const handled = hot<readonly Handled<string>[]>('a-bc-e----d-|', {
+          a: [ok(a!, 1)],
+          b: [ok(b!, 2)],
+          c: [ok(c!, 3)],
+          // Abandoned: nothing to write, so no call and no list.
+          e: [{ job: reservedJob('e', 'e'), durationMs: 1, status: 'abandoned', reason: 'lease lost' }],
+          d: [ok(d!, 4)],
+        });
+        expectObservable(
+          handled.pipe(
+            settleCalls<string>({ store: fake.store, pipeline: 'p' }),
+            map((list) => list.map((o) => o.job.id).join('')),
+          ),
+        ).toBe('----a---b-----(d|)', { a: 'a', b: 'bc', d: 'd' });
+      });
     });
 
     it('writes at most maxPerCall settlements per call', () => {
