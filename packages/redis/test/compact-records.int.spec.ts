@@ -142,6 +142,24 @@ describe('RedisStore: compact records', () => {
     expect(revived).toMatchObject({ id: dead!.id, data: 3, attempt: 1 }); // a retry starts its attempts over
   });
 
+  it("trims ranged runs of every length and start: each job's compact record goes, the newest stay", async () => {
+    // Runs of consecutive automatic ids settled together (ranged runs), their ids made again from
+    // their numbers by the trim: starting below 100 and crossing into three digits, starting in the
+    // middle of a hundred and crossing the next ones, and ending on a hundred's last id.
+    await store.setQueueConfig('ranged', { retention: { keep: 'count', count: 5 } });
+    const ids = await add('ranged', ...Array.from({ length: 499 }, (_, i) => i));
+    expect(ids[0]).toBe('1');
+    for (const n of [130, 170, 99, 100]) {
+      const jobs = await reserve('ranged', n);
+      expect(jobs).toHaveLength(n);
+      await firstValueFrom(store.settle(jobs.map((j) => completed(j))));
+    }
+    expect((await store.stats('ranged')).counts.completed).toBe(5);
+    const left: string[] = [];
+    for (const key of await bucketsOf('ranged')) left.push(...(await redis.admin.hkeys(key)));
+    expect(left.map(Number).sort((a, b) => a - b)).toEqual([495, 496, 497, 498, 499]);
+  });
+
   it('leaves no compact record behind: retention, none kept, removal, drain, purge and obliterate', async () => {
     // Retention of 2: the settle's trim deletes the compact records of the jobs it trims.
     await store.setQueueConfig('kept', { retention: { keep: 'count', count: 2 } });
