@@ -413,7 +413,9 @@ export function readJobFields(r: Reply): JobFields {
  * ids by themselves), and values that do not split into `c`, created-at, `d`, data for every job
  * (one written by something else, a payload holding a NUL byte) leave every job's `fields`
  * `undefined` (the caller reads the records again by themselves, {@link jobFieldsOf} and
- * {@link compactFieldsOf}, and dead-letters the malformed ones).
+ * {@link compactFieldsOf}, and dead-letters the malformed ones). Not told apart from good values:
+ * two values of other shapes in one answer, one short of NUL bytes and a later one with as many
+ * more, whose strings fall into place; Sluice writes neither.
  *
  * Otherwise the number of strings that follow and one string of them joined by NUL bytes: for each
  * of the `count` jobs in order, its id, the number n of its record's field and value strings, then
