@@ -2150,41 +2150,24 @@ class Applied {
   }
 }
 
-/**
- * {@link decodeLeased} for a reserve's compact form: `parts` holds 4 strings a job, checked by
- * `readLeasedRecords` (`c`, created-at, `d`, data). No job of it has a settle hint.
- */
-function decodeCompact<T>(
-  queue: string,
-  ids: readonly string[],
-  parts: readonly string[],
-  lease: ReservedJob['lease'],
-  hints: SettleHints,
-): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
-  const jobs = new Array<ReservedJob<T>>(ids.length);
-  const malformed: RejectedJob[] = [];
-  const wellFormed = new Array<boolean>(ids.length);
-  let n = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i] as string;
-    const decoded = toCompactJob<T>(queue, id, parts[4 * i + 1] as string, parts[4 * i + 3] as string, lease);
-    const ok = typeof decoded !== 'string';
-    wellFormed[i] = ok;
-    if (ok) jobs[n++] = decoded;
-    else malformed.push({ id, reason: decoded });
-  }
-  jobs.length = n;
-  hints.remember(lease.token, n, undefined);
-  return { jobs, malformed, wellFormed };
+interface Decoded<T> {
+  jobs: ReservedJob<T>[];
+  malformed: RejectedJob[];
+  wellFormed: boolean[];
 }
 
-function decodeLeased<T>(
-  queue: string,
+/**
+ * The jobs of a lease, decoded one by one by `decode` (job `i` of `ids`: the job, or why it cannot
+ * be one), the malformed ones apart, and each job's settle hint (`hintOf`, when there are hints)
+ * kept for its settle.
+ */
+function decodeJobs<T>(
   ids: readonly string[],
-  fields: readonly JobFields[],
   lease: ReservedJob['lease'],
   hints: SettleHints,
-): { jobs: ReservedJob<T>[]; malformed: RejectedJob[]; wellFormed: boolean[] } {
+  decode: (i: number, id: string) => ReservedJob<T> | string,
+  hintOf?: (i: number) => string,
+): Decoded<T> {
   // Made at their full size at once (a list grown by push is copied each time it outgrows itself).
   const jobs = new Array<ReservedJob<T>>(ids.length);
   const malformed: RejectedJob[] = [];
@@ -2193,17 +2176,49 @@ function decodeLeased<T>(
   let odd: Map<string, string> | undefined;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] as string;
-    const f = fields[i] as JobFields;
-    const decoded = toReservedJob<T>(queue, id, f, lease);
+    const decoded = decode(i, id);
     const ok = typeof decoded !== 'string';
     wellFormed[i] = ok;
     if (ok) {
       jobs[n++] = decoded;
-      const hint = settleHint(f);
+      const hint = hintOf ? hintOf(i) : DEFAULT_HINT;
       if (hint !== DEFAULT_HINT) (odd ??= new Map()).set(id, hint);
     } else malformed.push({ id, reason: decoded });
   }
   jobs.length = n;
-  hints.remember(lease.token, jobs.length, odd);
+  hints.remember(lease.token, n, odd);
   return { jobs, malformed, wellFormed };
+}
+
+/**
+ * The jobs of a reserve's compact form: `parts` holds 4 strings a job, checked by
+ * `readLeasedRecords` (`c`, created-at, `d`, data). No job of it has a settle hint.
+ */
+function decodeCompact<T>(
+  queue: string,
+  ids: readonly string[],
+  parts: readonly string[],
+  lease: ReservedJob['lease'],
+  hints: SettleHints,
+): Decoded<T> {
+  return decodeJobs<T>(ids, lease, hints, (i, id) =>
+    toCompactJob<T>(queue, id, parts[4 * i + 1] as string, parts[4 * i + 3] as string, lease),
+  );
+}
+
+/** The jobs of leased records read as fields (a reserve's other form, a handoff, a read again). */
+function decodeLeased<T>(
+  queue: string,
+  ids: readonly string[],
+  fields: readonly JobFields[],
+  lease: ReservedJob['lease'],
+  hints: SettleHints,
+): Decoded<T> {
+  return decodeJobs<T>(
+    ids,
+    lease,
+    hints,
+    (i, id) => toReservedJob<T>(queue, id, fields[i] as JobFields, lease),
+    (i) => settleHint(fields[i] as JobFields),
+  );
 }
