@@ -77,6 +77,20 @@ describe('Slots', () => {
     expect(s.size).toBe(0);
     expect(s.values()).toEqual([]);
   });
+
+  it('reads and replaces a slot, and walks every slot up to its end', () => {
+    const s = new Slots<string>();
+    const a = s.add('a');
+    const b = s.add('b');
+    s.remove(a);
+    expect([s.get(a), s.get(b), s.end]).toEqual([undefined, 'b', 2]);
+    s.set(b, 'B');
+    s.set(a, 'x'); // an empty slot is not filled by set
+    expect([s.get(a), s.get(b), s.size]).toEqual([undefined, 'B', 1]);
+    const walked: string[] = [];
+    for (let slot = 0; slot < s.end; slot++) walked.push(s.get(slot) ?? '-');
+    expect(walked).toEqual(['-', 'B']);
+  });
 });
 
 /**

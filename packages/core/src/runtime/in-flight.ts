@@ -1,6 +1,7 @@
 import { JobAbortedError } from '../model/errors';
 import type { ReservedJob } from '../model/job';
 import type { LeaseRef } from '../store/store';
+import { Slots } from '../util/slot-map';
 
 export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown';
 
@@ -29,11 +30,12 @@ export class Held {
     readonly job: ReservedJob,
     /** Set when an abort arrived before the handler started. */
     public pending: PendingAbort | undefined,
-    /** Its place in the holder's slots (`undefined` there once it is removed or replaced). */
-    readonly slot: number,
     /** When it was added, in the holder's count: listings keep that order. */
     readonly seq: number,
   ) {}
+
+  /** Its place in the holder's slots (another value there once it is removed or replaced). */
+  slot = -1;
 }
 
 /**
@@ -102,9 +104,7 @@ export class HeldMark extends Given {
  * took) before the answer to its earlier lease's settlement came; each lease is its own entry.
  */
 export class InFlight {
-  private readonly slots: (Held | undefined)[] = [];
-  private readonly free: number[] = [];
-  private count = 0;
+  private readonly slots = new Slots<Held>();
   private added = 0;
   private settlingCount = 0;
   private peak = 0;
@@ -112,12 +112,12 @@ export class InFlight {
 
   /** Jobs held and not settling: what the budget bounds. */
   get size(): number {
-    return this.count - this.settlingCount;
+    return this.slots.size - this.settlingCount;
   }
 
   /** Every job held, settling ones included (their leases are still extended). */
   get held(): number {
-    return this.count;
+    return this.slots.size;
   }
 
   /** The largest `size` seen. */
@@ -133,27 +133,25 @@ export class InFlight {
       : undefined;
     const { slots } = this;
     for (const job of jobs) {
-      // The same job object added again takes its own place (it is one lease of one job).
+      const held = new Held(job, pending, this.added++);
+      // The same job object added again takes its place (it is one lease of one job).
       const was = HeldMark.read(job);
-      let slot: number;
-      if (was !== undefined && slots[was.slot] === was) {
-        slot = was.slot;
+      if (was !== undefined && slots.get(was.slot) === was) {
         if (was.settling) this.settlingCount--;
+        held.slot = was.slot;
+        slots.set(was.slot, held);
       } else {
-        slot = this.free.pop() ?? slots.length;
-        this.count++;
+        held.slot = slots.add(held);
       }
-      const held = new Held(job, pending, slot, this.added++);
-      slots[slot] = held;
       HeldMark.write(job, held);
     }
     if (this.size > this.peak) this.peak = this.size;
   }
 
-  /** The entry of `job` (this object, held here), found by its stamp or else by id and lease. */
+  /** The entry of `job` (this object, held here), found by its mark or else by id and lease. */
   private of(job: ReservedJob): Held | undefined {
     const held = HeldMark.read(job);
-    if (held !== undefined && this.slots[held.slot] === held) return held;
+    if (held !== undefined && this.slots.get(held.slot) === held) return held;
     return this.find(job.id, job.lease.token);
   }
 
@@ -163,7 +161,9 @@ export class InFlight {
    */
   private find(id: string, token?: string): Held | undefined {
     let found: Held | undefined;
-    for (const held of this.slots) {
+    const { slots } = this;
+    for (let slot = 0; slot < slots.end; slot++) {
+      const held = slots.get(slot);
       if (held === undefined || held.job.id !== id) continue;
       if (token !== undefined) {
         if (held.job.lease.token === token) return held;
@@ -182,9 +182,7 @@ export class InFlight {
 
   /** Removes `held` (which is in its slot). */
   private drop(held: Held): void {
-    this.slots[held.slot] = undefined;
-    this.free.push(held.slot);
-    this.count--;
+    this.slots.remove(held.slot);
     if (held.settling) this.settlingCount--;
   }
 
@@ -250,7 +248,7 @@ export class InFlight {
 
   /** {@link settled} by the entry {@link settlingOf} answered. */
   settledHeld(held: Held): void {
-    if (held.settling && this.slots[held.slot] === held) this.drop(held);
+    if (held.settling && this.slots.get(held.slot) === held) this.drop(held);
   }
 
   /**
@@ -279,9 +277,7 @@ export class InFlight {
 
   /** Every entry, in the order they were added. */
   private entries(): Held[] {
-    const out: Held[] = [];
-    for (const held of this.slots) if (held !== undefined) out.push(held);
-    return out.sort((a, b) => a.seq - b.seq);
+    return this.slots.values().sort((a, b) => a.seq - b.seq);
   }
 
   /** The jobs held now. */

@@ -98,6 +98,21 @@ export class Slots<V> {
     return slot;
   }
 
+  /** The value in `slot`, or `undefined` for an empty one. */
+  get(slot: number): V | undefined {
+    return this.#slots[slot];
+  }
+
+  /** Replaces the value in `slot`, which holds one (answered by `add`, not removed since). */
+  set(slot: number, value: V): void {
+    if (this.#slots[slot] !== undefined) this.#slots[slot] = value;
+  }
+
+  /** One more than the highest slot in use so far: `get` of every slot below it walks them all. */
+  get end(): number {
+    return this.#slots.length;
+  }
+
   /** Empties `slot` (answered by `add`, not removed since). */
   remove(slot: number): void {
     if (this.#slots[slot] === undefined) return;
