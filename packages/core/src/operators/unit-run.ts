@@ -24,6 +24,7 @@ import type { JobUpdate, ReservedJob } from '../model/job';
 import type { Reservation } from '../model/reservation';
 import type { Held, PendingAbort } from '../runtime/in-flight';
 import { silentLogger, type Logger } from '../runtime/logger';
+import { NONE } from '../util/none';
 import type { RunConfig } from './process-jobs';
 
 /**
@@ -45,9 +46,9 @@ abstract class UnitRun<T> implements Unsubscribable {
   private started: number;
   /** Jobs aborted before their start (cancelled, lease lost): they settle without running. */
   private readonly early: Handled<T>[] = [];
-  protected jobs: readonly ReservedJob<T>[] = NO_JOBS;
+  protected jobs: readonly ReservedJob<T>[] = NONE;
   /** The in-flight handles of `jobs` (with an `inFlight`; a job it does not hold has none). */
-  private held: readonly (Held | undefined)[] = NO_HELD;
+  private held: readonly (Held | undefined)[] = NONE;
   private finished = false;
   private timeoutSub: Subscription | undefined;
   private resultSub: Subscription | undefined;
@@ -83,7 +84,7 @@ abstract class UnitRun<T> implements Unsubscribable {
     const all = this.unit.jobs;
     // Made at their full size (a list grown by push is copied each time it outgrows itself), and
     // the unit's own list kept when every job runs.
-    const held = inFlight ? new Array<Held | undefined>(all.length) : NO_HELD;
+    const held = inFlight ? new Array<Held | undefined>(all.length) : undefined;
     let jobs: ReservedJob<T>[] | undefined;
     let n = 0;
     for (let i = 0; i < all.length; i++) {
@@ -96,12 +97,12 @@ abstract class UnitRun<T> implements Unsubscribable {
         jobs ??= all.slice(0, i);
       } else {
         jobs?.push(job);
-        if (inFlight) (held as (Held | undefined)[])[n] = h;
+        if (held) held[n] = h;
         n++;
       }
     }
-    if (inFlight) (held as (Held | undefined)[]).length = n;
-    this.held = held;
+    if (held) held.length = n;
+    this.held = held ?? NONE;
     this.jobs = jobs ?? all;
     if (this.jobs.length === 0) {
       this.finish([]);
@@ -293,9 +294,6 @@ abstract class UnitRun<T> implements Unsubscribable {
     }
   }
 }
-
-const NO_JOBS: readonly never[] = Object.freeze([]);
-const NO_HELD: readonly never[] = Object.freeze([]);
 
 /** A handler call for one job. */
 export class JobRun<T> extends UnitRun<T> {

@@ -3,6 +3,7 @@ import type { ReservedJob } from '../model/job';
 import type { PayloadValidator } from '../model/validation';
 import type { Handled } from '../model/outcome';
 import type { Reservation } from '../model/reservation';
+import { NONE } from '../util/none';
 
 /** A reservation split by the schema check. */
 export interface Checked<T = unknown> {
@@ -35,7 +36,7 @@ export function validate<T>(
   validator: PayloadValidator | undefined,
 ): OperatorFunction<Reservation<T>, Checked<T>> {
   return map((reservation) => {
-    if (!validator) return { valid: reservation, invalid: NONE_INVALID as readonly Handled<T>[] };
+    if (!validator) return { valid: reservation, invalid: NONE };
     // The valid jobs are copied out only once an invalid one is found: mostly there is none, and
     // the reservation goes on as it came.
     const { jobs } = reservation;
@@ -55,9 +56,7 @@ export function validate<T>(
       (invalid ??= []).push({ job, durationMs: 0, status: 'invalid', reason });
     }
     return valid === undefined || invalid === undefined
-      ? { valid: reservation, invalid: NONE_INVALID as readonly Handled<T>[] }
+      ? { valid: reservation, invalid: NONE }
       : { valid: { ...reservation, jobs: valid }, invalid };
   });
 }
-
-const NONE_INVALID: readonly Handled[] = Object.freeze([]);

@@ -36,6 +36,7 @@ import type { QueueConfig, QueueSettings, Store } from '../store/store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
 import { compileSchema, type PayloadValidator } from '../model/validation';
 import { Hub } from '../util/hub';
+import { NONE } from '../util/none';
 
 export interface WorkerConfig {
   readonly store: Store;
@@ -125,9 +126,6 @@ type State = 'idle' | 'running' | 'closing' | 'closed';
 
 /** A tick's unique lock outlives any clock skew between the workers that may add it. */
 const CRON_LOCK_TTL_MS = 3_600_000;
-
-/** A payload without a schema to check has no violations: one shared answer, not a list per job. */
-const NO_VIOLATIONS: readonly never[] = Object.freeze([]);
 
 /**
  * Runs pipelines against a store: subscribes them, renews the leases of running jobs, recovers jobs
@@ -365,8 +363,7 @@ export class Worker {
           distinctUntilChanged(),
         )
       : of(true);
-    const fallbackValidator: PayloadValidator = (data) =>
-      storedValidator ? storedValidator(data) : NO_VIOLATIONS;
+    const fallbackValidator: PayloadValidator = (data) => (storedValidator ? storedValidator(data) : NONE);
 
     // Until the store's settings arrive: the configured concurrency, not paused (a paused queue's
     // reserve returns nothing anyway).
