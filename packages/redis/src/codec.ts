@@ -546,6 +546,10 @@ const defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS;
 /** Why a record cannot be a job: field `field` is not a number. */
 const notANumber = (field: string): string => `malformed job record: field ${field} is not a number`;
 
+/** Why a record cannot be a job: its payload does not parse (`error`, what `JSON.parse` threw). */
+const payloadNotJson = (error: unknown): string =>
+  `malformed job record: the payload is not JSON (${(error as Error).message})`;
+
 /**
  * A leased job. Made by `new`, not as an object literal: V8 judges each literal's site by how many
  * of its objects outlive a young collection, and a worker's first reserve (a whole prefetch at once,
@@ -614,7 +618,7 @@ export function toReservedJob<T>(
   try {
     payload = JSON.parse(data) as T;
   } catch (error) {
-    return `malformed job record: the payload is not JSON (${(error as Error).message})`;
+    return payloadNotJson(error);
   }
   const job = new LeasedJob<T>(
     id,
@@ -655,7 +659,7 @@ export function toCompactJob<T>(
   try {
     payload = JSON.parse(d) as T;
   } catch (error) {
-    return `malformed job record: the payload is not JSON (${(error as Error).message})`;
+    return payloadNotJson(error);
   }
   return new LeasedJob<T>(id, queue, queue, payload, 1, defaultMaxAttempts, 0, createdAt, createdAt, lease);
 }
