@@ -2131,10 +2131,6 @@ function readHandoffRecords(reply: Reply, count: number): { ids: string[]; field
 }
 
 /**
- * The jobs of one lease from their records' fields, and the malformed ones (`wellFormed` tells
- * which, in order). Keeps the jobs' settle hints in `hints`.
- */
-/**
  * A settlement applied with no new run time (every completion): `{ id, applied: true, at }`, made by
  * `new` for the reason `LeasedJob` is (codec.ts).
  */
@@ -2157,9 +2153,9 @@ interface Decoded<T> {
 }
 
 /**
- * The jobs of a lease, decoded one by one by `decode` (job `i` of `ids`: the job, or why it cannot
- * be one), the malformed ones apart, and each job's settle hint (`hintOf`, when there are hints)
- * kept for its settle.
+ * The jobs of one lease, decoded one by one by `decode` (job `i` of `ids`: the job, or why it
+ * cannot be one), and the malformed ones (`wellFormed` tells which, in order). Keeps each job's
+ * settle hint (`hintOf`, when there are hints) in `hints` for its settle.
  */
 function decodeJobs<T>(
   ids: readonly string[],
