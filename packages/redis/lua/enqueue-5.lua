@@ -67,6 +67,51 @@ local count = tonumber(ARGV[7])
 if not count then
   return -2
 end
+
+-- One job with every option at its default (the add of a lightly loaded queue, whose job a parked
+-- worker usually takes): the same writes as the general path below, in a straight line, without its
+-- batch tables and generic handoff message. Measured (bench/README.md): about a fifth fewer
+-- instructions for an add handed over.
+if count == 1 and #ARGV == 9 and ARGV[#ARGV - 1] == '0' then
+  local data = ARGV[#ARGV] -- its two values, '0' options and its data, are the last two
+  local now, nowS = storeNowS()
+  local counters = redis.call('HMGET', countersKey, 'ix', 'e')
+  local chosenMax = tonumber(counters[1])
+  local chosenMaxWas = chosenMax
+  if not chosenMax and not counters[2] then
+    chosenMax = 0 -- a queue's first add: nothing chosen yet
+  end
+  local id
+  repeat
+    local n = redis.call('HINCRBY', countersKey, 'id', '1')
+    id = string.format('%d', n)
+  until (chosenMax and n > chosenMax) or not recordExists(jobPrefix, id)
+  redis.call('HSET', compactKeyOf(jobPrefix, id), id, compactValue(nowS, data))
+  local handed = false
+  local parked = parksRead(activeKey)
+  if #parked > 0 and redis.call('ZCARD', prioritiesKey) == 0 and redis.call('HGET', settingsKey, 'p') ~= '1' then
+    local park = parksOpen(activeKey, parked, now)[1]
+    if park then
+      local token = string.format('%d.%s.1', redis.call('HINCRBY', countersKey, 'tk', '1'), nowS)
+      leaseOpen(activeKey, token, { id }, string.format('%d', now + park.leaseMs), park.workerId, id)
+      parkTake(activeKey, park, 1)
+      -- parkMessage's layout, for one job of fields d and c.
+      publish(handoffPrefix .. park.id, cjson.encode({ park.seq, park.jobsS, nowS, token, park.leaseMsS, park.workerId, '1', id, '4', 'd', data, 'c', nowS }))
+      handed = true
+    end
+  end
+  if not handed then
+    readyPush(readyPrefix, prioritiesKey, '0', id)
+  end
+  if chosenMax ~= chosenMaxWas then
+    redis.call('HSET', countersKey, 'ix', chosenMax)
+  end
+  redis.call('HINCRBY', countersKey, 'e', '1')
+  if not handed then
+    publish(wakeChannel, '')
+  end
+  return { now, id, 0 }
+end
 -- The option letters, as one string: a table of them would be built again on every call.
 local OPTIONS = 'inpDrmtuURqTG'
 -- First pass, before any write: the arguments are whole, and how many jobs take an automatic id.

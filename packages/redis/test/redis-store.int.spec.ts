@@ -521,6 +521,10 @@ describe('RedisStore (one node): beyond the contract', () => {
     const far = await firstValueFrom(store.enqueue([1, 2, 3].map((data) => ({ queue: 'far', data }))));
     expect(far.map((r) => r.id)).toEqual(['99999999999', '100000000000', '100000000001']);
     expect((await store.getJob('far', '100000000000'))?.data).toBe(2);
+    // An add of one job with every default (the script's own path for it): the same digits.
+    const [one] = await firstValueFrom(store.enqueue([{ queue: 'far', data: 4 }]));
+    expect(one?.id).toBe('100000000002');
+    expect((await store.getJob('far', '100000000002'))?.data).toBe(4);
   });
 
   it('skips chosen ids ahead of the sequence, also on a queue whose counters predate that record', async () => {

@@ -45,29 +45,31 @@ local function parksRead(activeKey)
 end
 
 -- The parks of `all` (as parksRead answered, in this call) that can take jobs now: { id, seq, jobs,
--- deadline, leaseMs, workerId, and jobsS and leaseMsS: jobs and leaseMs as stored } each; stale ones
--- deleted.
+-- deadline, leaseMs, workerId, and jobsS, deadlineS and leaseMsS: jobs, deadline and leaseMs as
+-- stored } each; stale ones deleted.
 local function parksOpen(activeKey, all, now)
   local key = parksKey(activeKey)
   local open = {}
   for i = 1, #all, 2 do
-    local seq, jobs, deadline, leaseMs, workerId = string.match(all[i + 1], '^(%d+)|(%d+)|(%d+)|(%d+)|(.*)$')
-    deadline = tonumber(deadline)
+    local seq, jobs, deadlineS, leaseMs, workerId = string.match(all[i + 1], '^(%d+)|(%d+)|(%d+)|(%d+)|(.*)$')
+    local deadline = tonumber(deadlineS)
     if not deadline or deadline < now - PARK_STALE_MS then
       redis.call('HDEL', key, all[i])
     elseif deadline >= now then
-      open[#open + 1] = { id = all[i], seq = seq, jobs = tonumber(jobs), jobsS = jobs, deadline = deadline, leaseMs = tonumber(leaseMs), leaseMsS = leaseMs, workerId = workerId }
+      open[#open + 1] = { id = all[i], seq = seq, jobs = tonumber(jobs), jobsS = jobs, deadline = deadline, deadlineS = deadlineS, leaseMs = tonumber(leaseMs), leaseMsS = leaseMs, workerId = workerId }
     end
   end
   return open
 end
 
--- Takes `taken` jobs off the park's size: the rest stays parked, or the park goes.
+-- Takes `taken` jobs off the park's size: the rest stays parked, or the park goes. The park's value
+-- is put together from its strings as stored (parkPut's string.format costs a script more).
 local function parkTake(activeKey, park, taken)
   if taken >= park.jobs then
     redis.call('HDEL', parksKey(activeKey), park.id)
   else
-    parkPut(activeKey, park.id, park.seq, park.jobs - taken, park.deadline, park.leaseMs, park.workerId)
+    local rest = string.format('%d', park.jobs - taken)
+    redis.call('HSET', parksKey(activeKey), park.id, park.seq .. '|' .. rest .. '|' .. park.deadlineS .. '|' .. park.leaseMsS .. '|' .. park.workerId)
   end
 end
 
