@@ -7,6 +7,8 @@
  * Phases, each on the same server, its counters zeroed before and dumped after
  * (`callgrind_control -z` / `-d`):
  * - enqueue: `RedisStore.enqueue` of small payloads in calls of 1,000 (as the throughput scenario);
+ * - add, one job per call, none parked: the same one job at a time (as `Queue.add`), on a queue no
+ *   worker waits on;
  * - process, batches of 100: reserve 100, settle the 100 as completed, until the backlog is drained;
  * - process, one job per call: the same with reserve 1 (the shape of a lightly loaded queue);
  * - add, one job handed over to a parked worker: a worker's reserve found the queue empty and
@@ -306,6 +308,15 @@ async function add(store: RedisStore, queue: string, jobs: number): Promise<numb
   return added;
 }
 
+/** Adds `jobs` jobs one per call (as `Queue.add` does); answers how many were added. */
+async function addOneByOne(store: RedisStore, queue: string, jobs: number): Promise<number> {
+  let added = 0;
+  for (let i = 0; i < jobs; i++) {
+    added += (await firstValueFrom(store.enqueue([{ queue, data: payload(i) }]))).length;
+  }
+  return added;
+}
+
 export async function runInstructions(
   profile: InstructionsProfile,
   log: (message: string) => void,
@@ -332,7 +343,9 @@ export async function runInstructions(
       };
       await measure('enqueue, calls of 1,000', profile.jobs, () => add(store, 'bench', profile.jobs));
       await measure('process, batches of 100', profile.jobs, () => drain(store, 'bench', profile.jobs, 100));
-      await add(store, 'single', profile.singleJobs);
+      await measure('add, one job per call, none parked', profile.singleJobs, () =>
+        addOneByOne(store, 'single', profile.singleJobs),
+      );
       await measure('process, one job per call', profile.singleJobs, () =>
         drain(store, 'single', profile.singleJobs, 1),
       );

@@ -29,6 +29,7 @@ describe('bench:instructions --smoke', () => {
     expect(results.phases.map((p) => [p.phase, p.jobs])).toEqual([
       ['enqueue, calls of 1,000', results.profile.jobs],
       ['process, batches of 100', results.profile.jobs],
+      ['add, one job per call, none parked', results.profile.singleJobs],
       ['process, one job per call', results.profile.singleJobs],
       ['add, one job handed over to a parked worker', results.profile.singleJobs],
       ["floor: a job's record read, finished and deleted (hash per job), 100 a call", results.profile.jobs],
@@ -38,13 +39,16 @@ describe('bench:instructions --smoke', () => {
       expect(p.instructions).toBeGreaterThan(0);
       expect(p.perJob).toBe(Math.round(p.instructions / p.jobs));
     }
+    const perJob = (i: number) => results.phases[i]!.perJob;
+    const [enqueue, batches, addOne, single, handedOver, hashFloor, stringFloor] = [0, 1, 2, 3, 4, 5, 6];
     // One job per call costs each call's fixed work per job: more than a batch of 100 does.
-    expect(results.phases[2]!.perJob).toBeGreaterThan(results.phases[1]!.perJob);
-    // An add of one job pays a call's fixed work (and the handoff) alone: more than one of 1,000.
-    expect(results.phases[3]!.perJob).toBeGreaterThan(results.phases[0]!.perJob);
+    expect(perJob(single)).toBeGreaterThan(perJob(batches));
+    // An add of one job pays a call's fixed work alone: more than one of 1,000; handed over, more still.
+    expect(perJob(addOne)).toBeGreaterThan(perJob(enqueue));
+    expect(perJob(handedOver)).toBeGreaterThan(perJob(addOne));
     // A record's own commands are part of what processing a job costs, and a string less than a hash.
-    expect(results.phases[4]!.perJob).toBeLessThan(results.phases[1]!.perJob);
-    expect(results.phases[5]!.perJob).toBeLessThan(results.phases[4]!.perJob);
+    expect(perJob(hashFloor)).toBeLessThan(perJob(batches));
+    expect(perJob(stringFloor)).toBeLessThan(perJob(hashFloor));
     expect(results.valgrind).toMatch(/^valgrind-/);
   });
 
