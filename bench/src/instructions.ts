@@ -175,7 +175,15 @@ class CountedRedis {
       });
     });
     this.child.kill('SIGTERM');
-    await Promise.race([exited, sleep(30_000)]);
+    // At most 30 s, and no timer left once it has exited (a pending one keeps a test's process alive).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      exited,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 30_000);
+      }),
+    ]);
+    clearTimeout(timer);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
