@@ -95,8 +95,7 @@ if count == 1 and #ARGV == 9 and ARGV[#ARGV - 1] == '0' then
       local token = string.format('%d.%s.1', redis.call('HINCRBY', countersKey, 'tk', '1'), nowS)
       leaseOpen(activeKey, token, { id }, string.format('%d', now + park.leaseMs), park.workerId, id)
       parkTake(activeKey, park, 1)
-      -- parkMessage's layout, for one job of fields d and c.
-      publish(handoffPrefix .. park.id, cjson.encode({ park.seq, park.jobsS, nowS, token, park.leaseMsS, park.workerId, '1', id, '4', 'd', data, 'c', nowS }))
+      publish(handoffPrefix .. park.id, parkMessageOne(park, nowS, token, id, data))
       handed = true
     end
   end

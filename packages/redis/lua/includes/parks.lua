@@ -94,3 +94,9 @@ local function parkMessage(park, nowS, token, ids, fieldsOf)
   end
   return cjson.encode(m)
 end
+
+-- parkMessage of one job of a compact record (fields d, its data, and c, created at `nowS`), written
+-- out: an add of one job sends it (enqueue-5.lua), where the general loop is most of the message's cost.
+local function parkMessageOne(park, nowS, token, id, data)
+  return cjson.encode({ park.seq, park.jobsS, nowS, token, park.leaseMsS, park.workerId, '1', id, '4', 'd', data, 'c', nowS })
+end
