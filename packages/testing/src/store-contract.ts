@@ -52,7 +52,18 @@ export interface StoreContractOptions {
   readonly timeScale?: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Resolves once `ms` have passed on the precise monotonic clock, so a real store's clock read after
+ * it has moved by at least `ms`. A timer alone can fire up to a millisecond early (libuv keeps the
+ * loop's time on a coarse clock): `setTimeout(…, 20)` ran after 19.2 ms, 14 times in 300, and a
+ * contract test saw Redis `TIME` move 99 ms across a 100 ms sleep.
+ */
+const sleep = async (ms: number): Promise<void> => {
+  const until = performance.now() + ms;
+  for (let left = ms; left > 0; left = until - performance.now()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.ceil(left)));
+  }
+};
 
 /**
  * The behavioural suite every `Store` must pass, as Jest tests. One suite, many stores: this is what
