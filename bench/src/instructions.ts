@@ -42,7 +42,7 @@ import { Redis } from 'ioredis';
 import { OutcomeKind } from '@sluice/core';
 import { RedisStore } from '@sluice/redis';
 import { benchMain, runAsProgram } from './cli';
-import { sleep } from './clock';
+import { sleep, withTimeout } from './clock';
 import { load1, runMachine, type RunMachine } from './machine';
 import { payload } from './producers';
 import { markdownTable } from './report';
@@ -175,15 +175,8 @@ class CountedRedis {
       });
     });
     this.child.kill('SIGTERM');
-    // At most 30 s, and no timer left once it has exited (a pending one keeps a test's process alive).
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      exited,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 30_000);
-      }),
-    ]);
-    clearTimeout(timer);
+    // At most 30 s: a server that has not exited by then is left to its SIGTERM.
+    await withTimeout(exited, 30_000, 'counted server still running').catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

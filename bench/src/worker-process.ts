@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { withTimeout } from './clock';
 import type { ParentMessage, WorkerMessage, WorkerReport, WorkerSpec } from './protocol';
 
 /** The two systems compared. */
@@ -89,21 +90,11 @@ export class WorkerProcess {
   static async fork(system: System, spec: WorkerSpec, options: ForkOptions = {}): Promise<WorkerProcess> {
     const worker = new WorkerProcess(system, spec, options);
     const timeoutMs = options.readyTimeoutMs ?? 30_000;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        worker.readyPromise,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            reject(new Error(`${system} worker not ready within ${timeoutMs} ms`));
-          }, timeoutMs);
-        }),
-      ]);
+      await withTimeout(worker.readyPromise, timeoutMs, `${system} worker not ready within ${timeoutMs} ms`);
     } catch (error) {
       worker.kill();
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
     return worker;
   }
@@ -160,20 +151,6 @@ function emptyReport(): WorkerReport {
     heapPeak: 0,
     cpuMs: 0,
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new Error(message));
-      }, ms);
-    }),
-  ]).finally(() => {
-    clearTimeout(timer);
-  });
 }
 
 /** Runs `fn` with the workers, killing any still alive if it throws. */
