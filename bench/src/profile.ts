@@ -30,6 +30,12 @@ export interface Profile {
     readonly durationMs: number;
     /** Jobs enqueued in the first `warmupMs` are left out of the percentiles (both systems). */
     readonly warmupMs: number;
+    /**
+     * The steady light run adds at `perSecond` for this long before its measured `durationMs`
+     * (both systems): its window is a long-running worker's, whose code the JIT has compiled, where
+     * the light run's is a new process's first seconds.
+     */
+    readonly steadyWarmupMs: number;
     readonly concurrency: number;
   };
   readonly rateLimit: {
@@ -78,7 +84,14 @@ const FULL: Profile = {
     batchConcurrency: 10,
     warmupJobs: 400_000,
   },
-  latency: { perSecond: 500, busyPerSecond: 5000, durationMs: 10_000, warmupMs: 1000, concurrency: 100 },
+  latency: {
+    perSecond: 500,
+    busyPerSecond: 5000,
+    durationMs: 10_000,
+    warmupMs: 1000,
+    steadyWarmupMs: 20_000,
+    concurrency: 100,
+  },
   rateLimit: { allowed: 400, periodMs: 1000, workers: 4, concurrency: 100, durationMs: 20_000 },
   backlog: {
     big: 1_000_000,
@@ -104,7 +117,7 @@ const QUICK: Profile = {
   ...FULL,
   name: 'quick',
   throughput: { ...FULL.throughput, jobs: 20_000, warmupJobs: 20_000 },
-  latency: { ...FULL.latency, durationMs: 3000, warmupMs: 500 },
+  latency: { ...FULL.latency, durationMs: 3000, warmupMs: 500, steadyWarmupMs: 5000 },
   rateLimit: { ...FULL.rateLimit, durationMs: 4000 },
   backlog: { ...FULL.backlog, big: 100_000, small: 10_000, drain: 5000 },
   batchApi: { ...FULL.batchApi, durationMs: 4000 },
@@ -115,7 +128,7 @@ const SMOKE: Profile = {
   name: 'smoke',
   rounds: 1,
   throughput: { ...FULL.throughput, jobs: 2000, warmupJobs: 1000 },
-  latency: { ...FULL.latency, durationMs: 1000, warmupMs: 200 },
+  latency: { ...FULL.latency, durationMs: 1000, warmupMs: 200, steadyWarmupMs: 500 },
   rateLimit: { ...FULL.rateLimit, durationMs: 2000 },
   backlog: { ...FULL.backlog, big: 5000, small: 1000, drain: 1000 },
   batchApi: { ...FULL.batchApi, durationMs: 2000, warmupMs: 200 },

@@ -52,6 +52,8 @@ describe('bench --smoke', () => {
       expect(ids).toContain(`latency.${floor}-p50`);
       expect(ids).toContain(`latency.${floor}-p99`);
     }
+    // The light latency of a long-running worker (after a warm-up at the same rate) beside a new one's.
+    for (const key of ['p50', 'p95', 'p99', 'max']) expect(ids).toContain(`latency.${key}-steady`);
   });
 
   it('measures every figure: finite, and positive except counts of limit violations', () => {

@@ -9,11 +9,38 @@ import { hopKey, type HopDelivery, type HopSpec } from '../workers/hop-worker';
 /** How long the started worker sits with an empty queue before the producer begins (it goes idle). */
 const IDLE_MS = 1000;
 
+/** What a latency run measures: adds for `warmMs + durationMs`, percentiles of the last `durationMs`. */
+interface Window {
+  /** Jobs enqueued in the first `warmMs` are left out. */
+  readonly warmMs: number;
+  readonly durationMs: number;
+}
+
+/**
+ * The window of the light and busy runs (and the floors): a new worker process's first seconds,
+ * `durationMs` of adds of which the first `warmupMs` are left out.
+ */
+const fresh = (ctx: RunContext): Window => ({
+  warmMs: ctx.profile.latency.warmupMs,
+  durationMs: ctx.profile.latency.durationMs - ctx.profile.latency.warmupMs,
+});
+
+/** The steady run's window: as long as the light run's, after `steadyWarmupMs` at the same rate. */
+const steady = (ctx: RunContext): Window => ({
+  warmMs: ctx.profile.latency.steadyWarmupMs,
+  durationMs: ctx.profile.latency.durationMs - ctx.profile.latency.warmupMs,
+});
+
 /**
  * A worker process waits, idle, on an empty queue; the parent adds jobs one at a time at a steady
  * rate, each carrying the producer's clock; the handler subtracts it from its own clock at its start.
  */
-async function latency(ctx: RunContext, system: System, perSecond: number): Promise<Measurement> {
+async function latency(
+  ctx: RunContext,
+  system: System,
+  perSecond: number,
+  window: Window,
+): Promise<Measurement> {
   const p = ctx.profile.latency;
   const worker = await WorkerProcess.fork(
     system,
@@ -24,13 +51,19 @@ async function latency(ctx: RunContext, system: System, perSecond: number): Prom
       concurrency: p.concurrency,
       mode: { kind: 'single' },
       handler: { kind: 'noop' },
-      expect: Math.round((perSecond * p.durationMs) / 1000),
+      expect: addsIn(perSecond, window),
       recordLatency: true,
     },
     ctx.cpuProfileDir === undefined ? {} : { cpuProfileDir: ctx.cpuProfileDir },
   );
-  return measure(ctx, worker, perSecond, () => openProducer(system, ctx.target.url, ctx.prefix, ctx.queue));
+  return measure(worker, perSecond, window, () =>
+    openProducer(system, ctx.target.url, ctx.prefix, ctx.queue),
+  );
 }
+
+/** Jobs a run adds: the rate over the warm-up and the measured window. */
+const addsIn = (perSecond: number, window: Window): number =>
+  Math.round((perSecond * (window.warmMs + window.durationMs)) / 1000);
 
 /**
  * The floor of the same measurement on this machine: no job system, one bare command per job from
@@ -41,7 +74,7 @@ async function latency(ctx: RunContext, system: System, perSecond: number): Prom
  * than the floor's of the path it takes, whatever its code does.
  */
 async function floor(ctx: RunContext, perSecond: number, delivery: HopDelivery): Promise<Measurement> {
-  const p = ctx.profile.latency;
+  const window = fresh(ctx);
   const spec: HopSpec = {
     url: ctx.target.url,
     prefix: ctx.prefix,
@@ -49,12 +82,12 @@ async function floor(ctx: RunContext, perSecond: number, delivery: HopDelivery):
     concurrency: 1,
     mode: { kind: 'single' },
     handler: { kind: 'noop' },
-    expect: Math.round((perSecond * p.durationMs) / 1000),
+    expect: addsIn(perSecond, window),
     recordLatency: true,
     delivery,
   };
   const worker = await WorkerProcess.fork('sluice', spec, { script: 'hop-worker.js' });
-  return measure(ctx, worker, perSecond, async (): Promise<Producer> => {
+  return measure(worker, perSecond, window, async (): Promise<Producer> => {
     const client = new Redis(ctx.target.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await client.connect();
     const key = hopKey(ctx.prefix, ctx.queue);
@@ -72,24 +105,29 @@ async function floor(ctx: RunContext, perSecond: number, delivery: HopDelivery):
   });
 }
 
-/** Starts `worker` idle, adds at `perSecond` for the profile's duration, and reads its latencies. */
+/**
+ * Starts `worker` idle, adds at `perSecond` for the window's warm-up and duration, and reads the
+ * latencies of the jobs added after the warm-up.
+ */
 async function measure(
-  ctx: RunContext,
   worker: WorkerProcess,
   perSecond: number,
+  window: Window,
   open: () => Promise<Producer>,
 ): Promise<Measurement> {
-  const p = ctx.profile.latency;
+  const totalMs = window.warmMs + window.durationMs;
   return withWorkers([worker], async () => {
     const producer = await open();
     try {
       worker.start();
       await sleep(IDLE_MS);
-      const produced = await enqueueSteady(producer, perSecond, p.durationMs);
-      const report = await worker.done(p.durationMs + 60_000);
+      const produced = await enqueueSteady(producer, perSecond, totalMs);
+      const report = await worker.done(totalMs + 60_000);
       await worker.stop();
       const first = report.enqueuedAt.reduce((a, b) => Math.min(a, b), Infinity);
-      const measured = report.latencies.filter((_, i) => (report.enqueuedAt[i] ?? 0) >= first + p.warmupMs);
+      const measured = report.latencies.filter(
+        (_, i) => (report.enqueuedAt[i] ?? 0) >= first + window.warmMs,
+      );
       return {
         p50: percentile(measured, 50),
         p95: percentile(measured, 95),
@@ -104,31 +142,52 @@ async function measure(
 }
 
 const runs: readonly ScenarioRun[] = [
-  { id: 'sluice', system: 'sluice', run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.perSecond) },
-  { id: 'bullmq', system: 'bullmq', run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.perSecond) },
+  {
+    id: 'sluice',
+    system: 'sluice',
+    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.perSecond, fresh(ctx)),
+  },
+  {
+    id: 'bullmq',
+    system: 'bullmq',
+    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.perSecond, fresh(ctx)),
+  },
   {
     id: 'sluice-busy',
     system: 'sluice',
-    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.busyPerSecond),
+    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.busyPerSecond, fresh(ctx)),
   },
   {
     id: 'bullmq-busy',
     system: 'bullmq',
-    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.busyPerSecond),
+    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.busyPerSecond, fresh(ctx)),
+  },
+  {
+    id: 'sluice-steady',
+    system: 'sluice',
+    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.perSecond, steady(ctx)),
+  },
+  {
+    id: 'bullmq-steady',
+    system: 'bullmq',
+    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.perSecond, steady(ctx)),
   },
   { id: 'floor', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond, 'publish') },
   { id: 'floor-list', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond, 'list') },
 ];
 
-/** A row of the light run (`latency.<key>`) or of the busy one (`latency.<key>-busy`). */
-const row = (key: string, metric: string, busy = false) =>
+/**
+ * A row of the light run (`latency.<key>`), or of the busy or the steady one
+ * (`latency.<key>-busy`, `latency.<key>-steady`).
+ */
+const row = (key: string, metric: string, run?: 'busy' | 'steady') =>
   ({
-    id: `latency.${key}${busy ? '-busy' : ''}`,
+    id: `latency.${key}${run ? `-${run}` : ''}`,
     metric,
     unit: 'ms',
     better: 'lower',
-    sluice: { run: busy ? 'sluice-busy' : 'sluice', key },
-    bullmq: { run: busy ? 'bullmq-busy' : 'bullmq', key },
+    sluice: { run: run ? `sluice-${run}` : 'sluice', key },
+    bullmq: { run: run ? `bullmq-${run}` : 'bullmq', key },
   }) as const;
 
 /**
@@ -168,7 +227,10 @@ export const latencyScenario: Scenario = {
       `left out for both systems. Percentiles by nearest rank; the median over rounds is reported. ` +
       `The floor runs add nothing to a queue: the parent sends each payload with a bare \`PUBLISH\` ` +
       `(floor) or \`RPUSH\` to a list (floor-list) at the light rate, and another process, subscribed ` +
-      `or waiting with \`BLPOP\`, reads the clock when it arrives.`
+      `or waiting with \`BLPOP\`, reads the clock when it arrives. ` +
+      `The steady run is the light run of a long-running worker: it adds at ${p.perSecond} jobs/s for ` +
+      `${p.steadyWarmupMs / 1000} s, left out, then measures the next ${(p.durationMs - p.warmupMs) / 1000} s; the ` +
+      `light run's window is a new worker process's first seconds, while the JIT still compiles its code.`
     );
   },
   runs,
@@ -189,10 +251,10 @@ export const latencyScenario: Scenario = {
     floorRow('p99'),
     floorRow('p50', true),
     floorRow('p99', true),
-    row('p50', 'busy: enqueue to start, p50', true),
-    row('p95', 'busy: enqueue to start, p95', true),
-    row('p99', 'busy: enqueue to start, p99', true),
-    row('max', 'busy: enqueue to start, max', true),
+    row('p50', 'busy: enqueue to start, p50', 'busy'),
+    row('p95', 'busy: enqueue to start, p95', 'busy'),
+    row('p99', 'busy: enqueue to start, p99', 'busy'),
+    row('max', 'busy: enqueue to start, max', 'busy'),
     {
       id: 'latency.producer-rate-busy',
       metric: 'busy: adds issued by the producer',
@@ -201,5 +263,9 @@ export const latencyScenario: Scenario = {
       sluice: { run: 'sluice-busy', key: 'producerRate' },
       bullmq: { run: 'bullmq-busy', key: 'producerRate' },
     },
+    row('p50', 'steady: enqueue to start, p50', 'steady'),
+    row('p95', 'steady: enqueue to start, p95', 'steady'),
+    row('p99', 'steady: enqueue to start, p99', 'steady'),
+    row('max', 'steady: enqueue to start, max', 'steady'),
   ],
 };
