@@ -141,37 +141,25 @@ async function measure(
   });
 }
 
+/** The light run and its variants: `busy` at the busy rate, `steady` after a long warm-up. */
+type Variant = 'busy' | 'steady';
+
+/** Both systems' runs of one variant (ids `sluice`, `bullmq`, or `sluice-<variant>`, `bullmq-<variant>`). */
+const runsOf = (variant?: Variant): ScenarioRun[] =>
+  (['sluice', 'bullmq'] as const).map((system) => ({
+    id: variant ? `${system}-${variant}` : system,
+    system,
+    run: (ctx) => {
+      const p = ctx.profile.latency;
+      const perSecond = variant === 'busy' ? p.busyPerSecond : p.perSecond;
+      return latency(ctx, system, perSecond, variant === 'steady' ? steady(ctx) : fresh(ctx));
+    },
+  }));
+
 const runs: readonly ScenarioRun[] = [
-  {
-    id: 'sluice',
-    system: 'sluice',
-    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.perSecond, fresh(ctx)),
-  },
-  {
-    id: 'bullmq',
-    system: 'bullmq',
-    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.perSecond, fresh(ctx)),
-  },
-  {
-    id: 'sluice-busy',
-    system: 'sluice',
-    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.busyPerSecond, fresh(ctx)),
-  },
-  {
-    id: 'bullmq-busy',
-    system: 'bullmq',
-    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.busyPerSecond, fresh(ctx)),
-  },
-  {
-    id: 'sluice-steady',
-    system: 'sluice',
-    run: (ctx) => latency(ctx, 'sluice', ctx.profile.latency.perSecond, steady(ctx)),
-  },
-  {
-    id: 'bullmq-steady',
-    system: 'bullmq',
-    run: (ctx) => latency(ctx, 'bullmq', ctx.profile.latency.perSecond, steady(ctx)),
-  },
+  ...runsOf(),
+  ...runsOf('busy'),
+  ...runsOf('steady'),
   { id: 'floor', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond, 'publish') },
   { id: 'floor-list', system: 'sluice', run: (ctx) => floor(ctx, ctx.profile.latency.perSecond, 'list') },
 ];
@@ -180,7 +168,7 @@ const runs: readonly ScenarioRun[] = [
  * A row of the light run (`latency.<key>`), or of the busy or the steady one
  * (`latency.<key>-busy`, `latency.<key>-steady`).
  */
-const row = (key: string, metric: string, run?: 'busy' | 'steady') =>
+const row = (key: string, metric: string, run?: Variant) =>
   ({
     id: `latency.${key}${run ? `-${run}` : ''}`,
     metric,
