@@ -35,17 +35,21 @@ export interface LimitGrant {
  * Decides when a unit of work (one handler call's jobs) may start. The concurrency stages ask it once
  * a handler slot is free and call the handler when it says so.
  *
- * `admit` calls `start(limit?)` when the unit may start (a rate limit's gate passes the handler's
- * `ctx.limit`) — synchronously when it may start now, so that the
- * last clock check and the handler call happen in the same turn — or `handBack(reason, unused?)` when it may
- * not start at all (the jobs then go back to the queue at once, no attempt spent), and returns what
- * cancels a wait. See `timeStarts` for the gate of rate-limited pipelines.
+ * `admit` calls `start(limit?, confirm?)` when the unit may start (a rate limit's gate passes the
+ * handler's `ctx.limit`) — synchronously when it may start now, so that the last clock check and the
+ * handler call happen in the same turn — or `handBack(reason, unused?)` when it may not start at all
+ * (the jobs then go back to the queue at once, no attempt spent), and returns what cancels a wait.
+ * A gate that times starts passes `confirm` too: the caller calls it once everything the handler call
+ * needs is made, just before the call, and calls the handler only if it answers true. False means
+ * the moment passed meanwhile (a collection, or the process not running): the gate then moves the
+ * unit and calls `start` again, or hands it back. See `timeStarts` for the gate of rate-limited
+ * pipelines.
  */
 export interface StartGate {
   admit(
     jobs: readonly ReservedJob[],
     grant: LimitGrant | undefined,
-    start: (limit?: LimitContext) => void,
+    start: (limit?: LimitContext, confirm?: () => boolean) => void,
     handBack: (reason: string, unused?: UnusedUnits) => void,
   ): Unsubscribable | undefined;
 }

@@ -113,8 +113,8 @@ abstract class UnitRun<T> implements Unsubscribable {
       this.gateSub = gate.admit(
         this.jobs,
         this.unit.grant,
-        (limit) => {
-          this.begin(limit);
+        (limit, confirm) => {
+          this.begin(limit, confirm);
         },
         (_reason, unused) => {
           this.handBack(unused);
@@ -244,24 +244,36 @@ abstract class UnitRun<T> implements Unsubscribable {
     });
   }
 
-  /** Runs the handler; called at once, or when the start gate lets the unit through. */
-  private begin(limit?: LimitContext): void {
+  /**
+   * Runs the handler; called at once, or when the start gate lets the unit through. With `confirm`
+   * (a gate that times starts) the handler is called only if it still answers true once the call's
+   * context and timeout are made; otherwise nothing is left behind and the gate calls again (or
+   * hands the unit back).
+   */
+  private begin(limit?: LimitContext, confirm?: () => boolean): void {
     if (this.finished) return;
     const { config, jobs, scheduler } = this;
     this.started = scheduler.now();
     const timeoutMs = effectiveTimeout(jobs, config.timeoutMs);
-    if (timeoutMs !== undefined) {
-      this.timeoutSub = timer(timeoutMs, scheduler).subscribe(() => {
-        this.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
-      });
+    const timeoutSub =
+      timeoutMs === undefined
+        ? undefined
+        : timer(timeoutMs, scheduler).subscribe(() => {
+            this.abort(new JobTimeoutError(jobs[0]?.id ?? '', timeoutMs));
+          });
+    const ctx = new RunContext(this, this.jobs, config, limit);
+    if (confirm && !confirm()) {
+      timeoutSub?.unsubscribe();
+      return;
     }
+    this.timeoutSub = timeoutSub;
 
     // The handler is called first (on a rate-limited pipeline the gate checked the clock just now:
     // nothing may come between), then the start is reported, before any result is.
     this.reportStart = true;
     let returned: unknown;
     try {
-      returned = this.call(new RunContext(this, this.jobs, config, limit));
+      returned = this.call(ctx);
     } catch (err) {
       this.emitStart();
       this.onError(err);

@@ -1,4 +1,14 @@
-import { asyncScheduler, map, merge, mergeMap, type Observable, of, throwError, timer } from 'rxjs';
+import {
+  asyncScheduler,
+  map,
+  merge,
+  mergeMap,
+  type Observable,
+  of,
+  type SchedulerLike,
+  throwError,
+  timer,
+} from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import {
   definePipeline,
@@ -11,6 +21,7 @@ import {
   type RateLimitSpec,
   type Reservation,
   type ReservedJob,
+  type StartGate,
   type Store,
   type TimeStartsConfig,
 } from '@sluice/core';
@@ -763,6 +774,76 @@ describe('timeStarts', () => {
       const late = starts.slice(1).map((at, i) => at - slots[i]!);
       expect(Math.min(...late)).toBeGreaterThanOrEqual(0);
       expect(Math.max(...late)).toBeLessThanOrEqual(8);
+    });
+
+    it('moves a unit whose moment passed between its check and its handler call (a stall), and starts it from the new slot', () => {
+      const calls: number[] = [];
+      const answers: string[] = [];
+      const moved: number[] = [];
+      const started: number[] = [];
+      // The local clock and the store's are one here; `stall` pushes both ahead at once, as a
+      // process that was not running finds when it runs again.
+      let stall = 0;
+      const clock: SchedulerLike = {
+        now: () => asyncScheduler.now() + stall,
+        schedule: asyncScheduler.schedule.bind(asyncScheduler),
+      };
+      const store = storeMoving((from, lead) => {
+        calls.push(from);
+        const now = clock.now();
+        return of({ at: now + lead, now });
+      });
+      testScheduler.run(({ cold }) => {
+        cold('35ms u', { u: granted(30, ['a'], { storeNow: 35, sentAt: 35, receivedAt: 35 }) })
+          .pipe(
+            timeStarts(
+              config(store, {
+                scheduler: clock,
+                observer: { moved: (ms) => moved.push(ms), started: (ms) => started.push(ms) },
+              }),
+            ),
+          )
+          .subscribe((r) => {
+            r.gate?.admit(
+              r.jobs,
+              r.grant,
+              (limit, confirm) => {
+                // Checked at 35 (slot 30: within the margin until 37); 25 ms pass before the call.
+                if (answers.length === 0) stall = 25;
+                const ok = confirm?.() ?? true;
+                answers.push(`slot ${limit?.slot} at ${clock.now()}: ${ok ? 'call' : 'no call'}`);
+              },
+              (reason) => answers.push(`handed back: ${reason}`),
+            );
+          });
+      });
+      // Found 29 ms past its slot at the call: moved from slot 30 to the store's now (60) and a
+      // lead ahead, and started there when that slot had surely come.
+      expect(calls).toEqual([30]);
+      expect(moved).toEqual([29]);
+      expect(answers).toEqual(['slot 30 at 60: no call', 'slot 65 at 66: call']);
+      expect(started).toEqual([0]);
+    });
+
+    it("calls no handler when the gate's confirm says no, leaves no timeout behind, and runs the unit when started again", () => {
+      const starts: number[] = [];
+      const handled: Handled<string>[] = [];
+      testScheduler.run(({ cold }) => {
+        const gate: StartGate = {
+          admit: (_jobs, _grant, start) => {
+            start({ slot: 0, sent: () => undefined }, () => false);
+            return timer(5).subscribe(() => {
+              start({ slot: 5, sent: () => undefined }, () => true);
+            });
+          },
+        };
+        // A timeout of 3: one left behind by the first try would abort the unit at 3.
+        cold('u', { u: { jobs: [reservedJob('a', 'a')], gate } })
+          .pipe(processJobs(slow(1, starts), { pipeline: 'p', concurrency: 1, timeoutMs: 3 }))
+          .subscribe((h) => handled.push(...h));
+      });
+      expect(starts).toEqual([5]);
+      expect(handled.map((h) => h.status)).toEqual(['completed']);
     });
 
     it('gates nothing when nothing is limited: processJobs starts at once', () => {
