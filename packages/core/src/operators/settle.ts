@@ -1,16 +1,10 @@
 import {
   asyncScheduler,
-  catchError,
   concat,
-  defer,
-  EMPTY,
-  mergeMap,
   Observable,
   type OperatorFunction,
-  retry,
   type SchedulerLike,
-  throwError,
-  timer,
+  type Subscription,
 } from 'rxjs';
 import { exponential, type BackoffPolicy } from '../model/backoff';
 import {
@@ -122,8 +116,15 @@ export function settleCalls<T>(
     throw new InvalidArgumentError(`maxPerCall must be an integer ≥ 1, got ${maxPerCall}`);
   }
 
+  /**
+   * One store call for `batch`: its settlements sent when subscribed, the call retried with backoff
+   * until it is answered (only a closed store ends the retries), the outcomes of its answer emitted
+   * in one list. Written as one observable rather than a chain of operators (defer, retry,
+   * mergeMap, catchError): a lightly loaded worker makes this call for every job, and each operator
+   * of a chain is a subscription and a few objects more per call.
+   */
   const write = (batch: readonly Handled<T>[]): Observable<readonly Outcome<T>[]> =>
-    defer(() => {
+    new Observable<readonly Outcome<T>[]>((subscriber) => {
       // The jobs to write and their settlements, in two parallel lists (no object per job), made at
       // their full size at once (a list grown by push is copied each time it outgrows itself).
       const written = new Array<Handled<T>>(batch.length);
@@ -174,62 +175,93 @@ export function settleCalls<T>(
       };
       if (settlements.length === 0) {
         release();
-        return EMPTY;
+        subscriber.complete();
+        return undefined;
       }
-      const settled$ = store.settle(settlements).pipe(
-        retry({
-          delay: (error: unknown, count) => {
-            if (error instanceof StoreClosedError) return throwError(() => error);
-            logger.warn('settle failed; retrying', { pipeline, error: toErrorInfo(error), attempt: count });
-            return timer(Math.min(maxRetryDelayMs, 50 * 2 ** Math.min(count, 16)), scheduler);
-          },
-        }),
-        mergeMap((results) => {
-          const outcomes = new Array<Outcome<T>>(results.length);
-          let n = 0;
-          results.forEach((result, i) => {
-            const handled = written[i];
-            const settlement = settlements[i];
-            if (handled && settlement) {
-              const outcome = toOutcome(pipeline, handled, settlement, result);
-              if (outcome) outcomes[n++] = outcome;
-            }
-          });
-          outcomes.length = n;
-          release();
-          if (config.telemetry?.observed) {
-            for (const o of outcomes) {
-              config.telemetry.emit({
-                type: 'stop',
-                queue: o.job.queue,
-                at: o.at,
-                pipeline,
-                jobId: o.job.id,
-                kind: o.kind,
-                durationMs: o.durationMs,
-              });
-            }
+      // Nothing can be written (a closed store): the leases will expire and recovery returns the jobs.
+      const abandon = (error: unknown): void => {
+        logger.warn('store closed; leaving jobs to lease recovery', {
+          pipeline,
+          jobs: settlements.length,
+          error: toErrorInfo(error),
+        });
+        release();
+        subscriber.complete();
+      };
+      // The outcomes of an answer (the jobs settled are released first).
+      const answered = (results: readonly SettleResult[]): Outcome<T>[] => {
+        const outcomes = new Array<Outcome<T>>(results.length);
+        let n = 0;
+        results.forEach((result, i) => {
+          const handled = written[i];
+          const settlement = settlements[i];
+          if (handled && settlement) {
+            const outcome = toOutcome(pipeline, handled, settlement, result);
+            if (outcome) outcomes[n++] = outcome;
           }
-          return n > 0 ? [outcomes] : [];
-        }),
-        catchError((error: unknown) => {
-          // Only a closed store gets here: nothing can be written, the leases will expire.
-          logger.warn('store closed; leaving jobs to lease recovery', {
-            pipeline,
-            jobs: settlements.length,
-            error: toErrorInfo(error),
-          });
-          release();
-          return EMPTY;
-        }),
-      );
-      if (!store.settlesInOrder) return settled$;
-      // Subscribing sends the settle; a reserve the returned demand makes is applied after it.
-      return new Observable<readonly Outcome<T>[]>((subscriber) => {
-        const subscription = settled$.subscribe(subscriber);
-        sent();
-        return subscription;
-      });
+        });
+        outcomes.length = n;
+        release();
+        if (config.telemetry?.observed) {
+          for (const o of outcomes) {
+            config.telemetry.emit({
+              type: 'stop',
+              queue: o.job.queue,
+              at: o.at,
+              pipeline,
+              jobId: o.job.id,
+              kind: o.kind,
+              durationMs: o.durationMs,
+            });
+          }
+        }
+        return outcomes;
+      };
+      // The call is made once and subscribed to again for each retry, as `retry` would.
+      const call$ = store.settle(settlements);
+      let attempts = 0;
+      let call: Subscription | undefined;
+      let wait: Subscription | undefined;
+      const send = (): void => {
+        wait = undefined;
+        call = call$.subscribe({
+          next: (results) => {
+            let outcomes: Outcome<T>[];
+            try {
+              outcomes = answered(results);
+            } catch (error) {
+              // An answer that cannot be read (a store's bug) is treated as no answer at all.
+              abandon(error);
+              return;
+            }
+            if (outcomes.length > 0) subscriber.next(outcomes);
+          },
+          error: (error: unknown) => {
+            if (error instanceof StoreClosedError) {
+              abandon(error);
+              return;
+            }
+            attempts++;
+            logger.warn('settle failed; retrying', {
+              pipeline,
+              error: toErrorInfo(error),
+              attempt: attempts,
+            });
+            wait = scheduler.schedule(send, Math.min(maxRetryDelayMs, 50 * 2 ** Math.min(attempts, 16)));
+          },
+          complete: () => {
+            subscriber.complete();
+          },
+        });
+      };
+      send();
+      // Sent: with a store that applies calls in order, a reserve the returned demand makes is
+      // applied after this settle.
+      if (store.settlesInOrder) sent();
+      return () => {
+        call?.unsubscribe();
+        wait?.unsubscribe();
+      };
     });
 
   return (handled$) =>

@@ -8,6 +8,7 @@ import {
   MemoryStore,
   PermanentError,
   settle,
+  StoreClosedError,
   toErrorInfo,
   type BackoffPolicy,
   type Handled,
@@ -523,6 +524,93 @@ describe('settle', () => {
       });
       // 100, then 200 and 400 capped at 150.
       expect(subscribed).toEqual([0, 100, 250, 400]);
+    });
+
+    it('stops at a closed store: no retry, the jobs released to lease recovery, no outcome', () => {
+      const { logger, entries } = recordingLogger();
+      const settled: number[] = [];
+      const inFlight = new InFlight();
+      const a = reservedJob('a', 'a');
+      const subscribed: number[] = [];
+      testScheduler.run(({ cold, hot, expectObservable }) => {
+        inFlight.add([a]);
+        const store = stubStore({
+          // Closed at the first call; a retry would have been answered.
+          settle: (settlements: readonly Settlement[]) =>
+            defer(() => {
+              subscribed.push(testScheduler.now());
+              return subscribed.length === 1
+                ? cold<readonly SettleResult[]>('-#', undefined, new StoreClosedError('redis'))
+                : cold('(r|)', {
+                    r: settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 })),
+                  });
+            }),
+        });
+        const handled = hot<readonly Handled<string>[]>('-x 199ms |', { x: [ok(a, 'A')] });
+        expectObservable(
+          handled.pipe(
+            settle<string>({ store, pipeline: 'p', logger, inFlight, demand: new RecordingDemand(settled) }),
+          ),
+        ).toBe('- 199ms -|');
+      });
+      expect(subscribed).toEqual([1]);
+      expect(settled).toEqual([1]);
+      expect(inFlight.size).toBe(0);
+      expect(entries.map((e) => [e.level, e.message, e.meta?.['jobs']])).toEqual([
+        ['warn', 'store closed; leaving jobs to lease recovery', 1],
+      ]);
+    });
+
+    it('treats an answer it cannot read (a store bug) as no answer: released, no outcome, the pipeline goes on', () => {
+      const { logger, entries } = recordingLogger();
+      const settled: number[] = [];
+      testScheduler.run(({ cold, hot, expectObservable }) => {
+        let calls = 0;
+        const store = stubStore({
+          // The first answer is not a list of results; the second is.
+          settle: (settlements: readonly Settlement[]) =>
+            calls++ === 0
+              ? cold('-(r|)', { r: null as unknown as readonly SettleResult[] })
+              : cold('-(r|)', {
+                  r: settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 })),
+                }),
+        });
+        const handled = hot<readonly Handled<string>[]>('-a 9ms b', {
+          a: [ok(reservedJob('a', 'a'), 'A')],
+          b: [ok(reservedJob('b', 'b'), 'B')],
+        });
+        expectObservable(
+          handled.pipe(
+            settle<string>({ store, pipeline: 'p', logger, demand: new RecordingDemand(settled) }),
+            brief,
+          ),
+        ).toBe('- 9ms --b', { b: 'completed:b' });
+      });
+      expect(settled).toEqual([1, 1]);
+      expect(entries.map((e) => e.message)).toEqual(['store closed; leaving jobs to lease recovery']);
+    });
+
+    it('cancels a retry that waits when its output is unsubscribed: no store call after', () => {
+      const subscribed: number[] = [];
+      testScheduler.run(({ cold, hot, expectObservable }) => {
+        const store = stubStore({
+          // Fails the first time, answers after.
+          settle: (settlements: readonly Settlement[]) =>
+            defer(() => {
+              subscribed.push(testScheduler.now());
+              return subscribed.length === 1
+                ? cold<readonly SettleResult[]>('#', undefined, new Error('READONLY'))
+                : cold('(r|)', {
+                    r: settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 })),
+                  });
+            }),
+        });
+        const handled = hot<readonly Handled<string>[]>('a', { a: [ok(reservedJob('a', 'a'), 'A')] });
+        // The call fails at 0 and would be sent again at 100; the output is dropped at 50.
+        expectObservable(handled.pipe(settle<string>({ store, pipeline: 'p' })), '50ms !').toBe('');
+      });
+      testScheduler.flush();
+      expect(subscribed).toEqual([0]);
     });
   });
 
