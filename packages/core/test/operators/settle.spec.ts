@@ -179,6 +179,30 @@ describe('settle', () => {
     return jobs;
   }
 
+  /**
+   * A store whose first settle call fails with `error` as the marble `failure` says, and whose later
+   * calls apply every settlement at once; the virtual time each call was subscribed at goes to
+   * `subscribed`.
+   */
+  function failingOnce(
+    cold: RunHelpers['cold'],
+    subscribed: number[],
+    failure: string,
+    error: unknown,
+  ): Store {
+    return stubStore({
+      settle: (settlements: readonly Settlement[]) =>
+        defer(() => {
+          subscribed.push(testScheduler.now());
+          return subscribed.length === 1
+            ? cold<readonly SettleResult[]>(failure, undefined, error)
+            : cold('(r|)', {
+                r: settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 })),
+              });
+        }),
+    });
+  }
+
   /** Reserves the next ready job of queue `q`. */
   function reserveReady(store: MemoryStore): ReservedJob<string> | undefined {
     let job: ReservedJob<string> | undefined;
@@ -534,18 +558,8 @@ describe('settle', () => {
       const subscribed: number[] = [];
       testScheduler.run(({ cold, hot, expectObservable }) => {
         inFlight.add([a]);
-        const store = stubStore({
-          // Closed at the first call; a retry would have been answered.
-          settle: (settlements: readonly Settlement[]) =>
-            defer(() => {
-              subscribed.push(testScheduler.now());
-              return subscribed.length === 1
-                ? cold<readonly SettleResult[]>('-#', undefined, new StoreClosedError('redis'))
-                : cold('(r|)', {
-                    r: settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 })),
-                  });
-            }),
-        });
+        // Closed at the first call; a retry would have been answered.
+        const store = failingOnce(cold, subscribed, '-#', new StoreClosedError('redis'));
         const handled = hot<readonly Handled<string>[]>('-x 199ms |', { x: [ok(a, 'A')] });
         expectObservable(
           handled.pipe(
@@ -593,18 +607,7 @@ describe('settle', () => {
     it('cancels a retry that waits when its output is unsubscribed: no store call after', () => {
       const subscribed: number[] = [];
       testScheduler.run(({ cold, hot, expectObservable }) => {
-        const store = stubStore({
-          // Fails the first time, answers after.
-          settle: (settlements: readonly Settlement[]) =>
-            defer(() => {
-              subscribed.push(testScheduler.now());
-              return subscribed.length === 1
-                ? cold<readonly SettleResult[]>('#', undefined, new Error('READONLY'))
-                : cold('(r|)', {
-                    r: settlements.map((s): SettleResult => ({ id: s.id, applied: true, at: 0 })),
-                  });
-            }),
-        });
+        const store = failingOnce(cold, subscribed, '#', new Error('READONLY'));
         const handled = hot<readonly Handled<string>[]>('a', { a: [ok(reservedJob('a', 'a'), 'A')] });
         // The call fails at 0 and would be sent again at 100; the output is dropped at 50.
         expectObservable(handled.pipe(settle<string>({ store, pipeline: 'p' })), '50ms !').toBe('');
