@@ -119,7 +119,7 @@ export async function runScenarios(options: RunnerOptions): Promise<RunnerResult
  * One small, unmeasured throughput run of each system before the first round, so that whichever runs
  * first does not pay alone for a cold server (allocator growth, script cache) and cold file caches.
  * Every measured run still forks fresh worker processes; the throughput runs warm theirs up first
- * (`Profile.throughput.warmupJobs`), the same for both systems.
+ * (`Profile.throughput.warmupJobs`, the same for both systems; the batched run `batchWarmupJobs`).
  */
 async function warmUp(
   target: RedisTarget,
@@ -129,7 +129,12 @@ async function warmUp(
 ): Promise<void> {
   const small: Profile = {
     ...profile,
-    throughput: { ...profile.throughput, jobs: Math.min(2000, profile.throughput.jobs), warmupJobs: 0 },
+    throughput: {
+      ...profile.throughput,
+      jobs: Math.min(2000, profile.throughput.jobs),
+      warmupJobs: 0,
+      batchWarmupJobs: 0,
+    },
   };
   for (const system of ['sluice', 'bullmq'] as const) {
     const prefix = `sluice-bench-${runId}-warmup-${system}`;
@@ -140,6 +145,7 @@ async function warmUp(
         system,
         { kind: 'single' },
         small.throughput.concurrency,
+        small.throughput.warmupJobs,
       );
     } finally {
       await target.reset([prefix]);

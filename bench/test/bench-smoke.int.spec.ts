@@ -2,7 +2,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as markdownPlugin from 'prettier/plugins/markdown';
 import * as prettier from 'prettier/standalone';
+import { PROFILES } from '../src/profile';
 import type { JsonResults } from '../src/report';
+import type { RunDiagnostics } from '../src/runner';
 import { TARGETS } from '../src/targets';
 import { BENCH, runSmoke } from './smoke';
 
@@ -15,10 +17,14 @@ describe('bench --smoke', () => {
   let out = '';
   let json: JsonResults;
   let markdown = '';
+  let diagnostics: RunDiagnostics[] = [];
 
   beforeAll(async () => {
     out = await runSmoke('run.js', 'bench');
     json = JSON.parse(readFileSync(join(out, 'results', 'latest.json'), 'utf8')) as JsonResults;
+    diagnostics = JSON.parse(
+      readFileSync(join(out, 'results', 'diagnostics.json'), 'utf8'),
+    ) as RunDiagnostics[];
     markdown = readFileSync(join(out, 'RESULTS.md'), 'utf8');
   }, 120_000);
 
@@ -74,6 +80,20 @@ describe('bench --smoke', () => {
         expect(s.sluice === 0 || s.bullmq === 0).toBe(true);
       }
     }
+  });
+
+  it('measures each throughput run after its own warm-up: the one-job runs after warmupJobs, the batched run after batchWarmupJobs', () => {
+    const p = PROFILES.smoke.throughput;
+    // Two different counts, so that a run given the other one fails here.
+    expect(p.batchWarmupJobs).not.toBe(p.warmupJobs);
+    const warmups = diagnostics
+      .filter((d) => d.scenario === 'throughput')
+      .map((d) => [d.run, d.measurement['warmupJobs']] as const);
+    expect(warmups).toEqual([
+      ['sluice', p.warmupJobs],
+      ['bullmq', p.warmupJobs],
+      ['sluice-batch', p.batchWarmupJobs],
+    ]);
   });
 
   it('describes the machine and the run', () => {

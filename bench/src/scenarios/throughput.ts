@@ -4,7 +4,7 @@ import type { Measurement, RunContext, Scenario, ScenarioRun } from '../scenario
 import { WorkerProcess, withWorkers, type System } from '../worker-process';
 
 /**
- * Bulk-enqueues the profile's no-op jobs (the warm-up's and the measured ones, one backlog), then one
+ * Bulk-enqueues the profile's no-op jobs (`warmup` jobs and the measured ones, one backlog), then one
  * worker process drains them. Enqueue is timed from the first bulk add to the last; processing and the
  * worker's CPU time from the warm-up's last completion (or `start`, without a warm-up) to the last
  * completion (the job settled in Redis). Redis CPU time is read around each phase.
@@ -14,6 +14,7 @@ export async function throughput(
   system: System,
   mode: ModeSpec,
   concurrency: number,
+  warmup: number,
 ): Promise<Measurement> {
   const p = ctx.profile.throughput;
   const worker = await WorkerProcess.fork(
@@ -26,7 +27,7 @@ export async function throughput(
       mode,
       handler: { kind: 'noop' },
       expect: p.jobs,
-      warmup: p.warmupJobs,
+      warmup,
     },
     ctx.cpuProfileDir === undefined ? {} : { cpuProfileDir: ctx.cpuProfileDir },
   );
@@ -35,16 +36,16 @@ export async function throughput(
     const redis0 = await ctx.target.counters();
     let enqueueMs: number;
     try {
-      enqueueMs = await enqueueBulk(producer, p.warmupJobs + p.jobs, p.chunk);
+      enqueueMs = await enqueueBulk(producer, warmup + p.jobs, p.chunk);
     } finally {
       await producer.close();
     }
     const redis1 = await ctx.target.counters();
     worker.start();
-    const report = await worker.done(Math.max(120_000, (p.warmupJobs + p.jobs) * 2));
+    const report = await worker.done(Math.max(120_000, (warmup + p.jobs) * 2));
     const redis2 = await ctx.target.counters();
     await worker.stop();
-    const all = p.warmupJobs + p.jobs;
+    const all = warmup + p.jobs;
     const warm = report.warmup;
     return {
       enqueue: (all * 1000) / enqueueMs,
@@ -54,6 +55,7 @@ export async function throughput(
       redisUsPerProcessed: ((redis2.cpuSeconds - redis1.cpuSeconds) * 1e6) / all,
       workerUsPerProcessed: (report.cpuMs * 1000) / report.completed,
       ...(warm ? { workerUsPerWarmupJob: (warm.cpuMs * 1000) / warm.completed } : {}),
+      warmupJobs: warm?.completed ?? 0,
     };
   });
 }
@@ -62,12 +64,26 @@ const runs: readonly ScenarioRun[] = [
   {
     id: 'sluice',
     system: 'sluice',
-    run: (ctx) => throughput(ctx, 'sluice', { kind: 'single' }, ctx.profile.throughput.concurrency),
+    run: (ctx) =>
+      throughput(
+        ctx,
+        'sluice',
+        { kind: 'single' },
+        ctx.profile.throughput.concurrency,
+        ctx.profile.throughput.warmupJobs,
+      ),
   },
   {
     id: 'bullmq',
     system: 'bullmq',
-    run: (ctx) => throughput(ctx, 'bullmq', { kind: 'single' }, ctx.profile.throughput.concurrency),
+    run: (ctx) =>
+      throughput(
+        ctx,
+        'bullmq',
+        { kind: 'single' },
+        ctx.profile.throughput.concurrency,
+        ctx.profile.throughput.warmupJobs,
+      ),
   },
   {
     id: 'sluice-batch',
@@ -79,6 +95,7 @@ const runs: readonly ScenarioRun[] = [
         'sluice',
         { kind: 'batch', size: p.batchSize, timeMs: p.batchTimeMs },
         p.batchConcurrency,
+        p.batchWarmupJobs,
       );
     },
   },
@@ -108,7 +125,14 @@ export const throughputScenario: Scenario = {
       `batch calls at once); BullMQ has no batch API in its open-source edition, so that row compares it ` +
       `with BullMQ's concurrency-${p.concurrency} run. Sluice pipelines reserve one more unit per slot ahead ` +
       `(\`prefetch: concurrency × batch size\`), the counterpart of BullMQ fetching a slot's next job in the ` +
-      `call that finishes its last one. Redis CPU is the server's \`used_cpu_user + used_cpu_sys\` ` +
+      `call that finishes its last one. ` +
+      (p.batchWarmupJobs > 0
+        ? `The batched run's backlog is ${n(p.batchWarmupJobs + p.jobs)} jobs, the first ` +
+          `${n(p.batchWarmupJobs)} its warm-up: it reserves and settles 1,000 jobs a call, so ` +
+          `${n(p.warmupJobs)} jobs are its first ${n(p.warmupJobs / 1000)} calls and about a second of its ` +
+          `life, while V8 still compiles the code those calls run (bench/README.md). `
+        : '') +
+      `Redis CPU is the server's \`used_cpu_user + used_cpu_sys\` ` +
       `over the phase (enqueue; the whole drain, warm-up included: Redis runs no JIT), divided by its jobs.`
     );
   },
