@@ -60,31 +60,25 @@ export async function throughput(
   });
 }
 
+/** A run of one job per handler call at the profile's concurrency, measured after `warmupJobs`. */
+function singleRun(system: System): ScenarioRun {
+  return {
+    id: system,
+    system,
+    run: (ctx) =>
+      throughput(
+        ctx,
+        system,
+        { kind: 'single' },
+        ctx.profile.throughput.concurrency,
+        ctx.profile.throughput.warmupJobs,
+      ),
+  };
+}
+
 const runs: readonly ScenarioRun[] = [
-  {
-    id: 'sluice',
-    system: 'sluice',
-    run: (ctx) =>
-      throughput(
-        ctx,
-        'sluice',
-        { kind: 'single' },
-        ctx.profile.throughput.concurrency,
-        ctx.profile.throughput.warmupJobs,
-      ),
-  },
-  {
-    id: 'bullmq',
-    system: 'bullmq',
-    run: (ctx) =>
-      throughput(
-        ctx,
-        'bullmq',
-        { kind: 'single' },
-        ctx.profile.throughput.concurrency,
-        ctx.profile.throughput.warmupJobs,
-      ),
-  },
+  singleRun('sluice'),
+  singleRun('bullmq'),
   {
     id: 'sluice-batch',
     system: 'sluice',
