@@ -198,6 +198,13 @@ export type {
   PipelineStatus,
   PipelineHandle,
 } from './runtime/worker';
+export { HelperThreads, helperThreads } from './runtime/helper-threads';
+export type {
+  HelperThreadsPolicy,
+  HelperThreadsMode,
+  HelperThreadsOptions,
+  HelperThreadsLoad,
+} from './runtime/helper-threads';
 export { Demand } from './runtime/demand';
 export type { DemandConfig } from './runtime/demand';
 export { InFlight, type Held } from './runtime/in-flight';

@@ -36,6 +36,7 @@ import type { QueueConfig, QueueSettings, Store } from '../store/store';
 import { instrumentStore, Telemetry, type TelemetryEvent } from './telemetry';
 import { compileSchema, type PayloadValidator } from '../model/validation';
 import { Hub } from '../util/hub';
+import { helperThreads, type HelperThreadsPolicy } from './helper-threads';
 import { NONE } from '../util/none';
 
 export interface WorkerConfig {
@@ -61,6 +62,16 @@ export interface WorkerConfig {
    * two periods (each tick once across all workers). Default `1000`.
    */
   readonly scheduleEveryMs?: number;
+  /**
+   * The helper threads of this Node.js process (V8's optimizing compiler and garbage-collector
+   * helpers). `'adaptive'` (default): on Linux, while this process's event loop and the machine's
+   * cores are lightly loaded, they run under `SCHED_IDLE`, so the thread that starts jobs never waits
+   * behind a compile on its core (in a new worker on 2 vCPUs at 500 jobs/s, those waits made the
+   * 99th percentile of job starts about 1.3 ms instead of 0.4–0.6 ms); when either is busy, and
+   * once every worker of the process has closed, they run normally again. Uses `chrt`; without it,
+   * or off Linux, nothing changes. `'normal'`: left alone. See `HelperThreads`.
+   */
+  readonly helperThreads?: HelperThreadsPolicy;
 }
 
 export interface CloseOptions {
@@ -171,6 +182,9 @@ export class Worker {
   private readonly reportEveryMs: number;
   private readonly scheduleEveryMs: number;
   private readonly startedAt: number;
+  private readonly helperThreadsPolicy: HelperThreadsPolicy;
+  /** Gives the process's helper threads back (set while the worker runs with the adaptive policy). */
+  private releaseHelperThreads: (() => void) | undefined;
   /** This worker's id in reports to the store. */
   readonly id: string;
 
@@ -187,6 +201,7 @@ export class Worker {
     this.reportEveryMs = config.reportEveryMs ?? 5000;
     this.scheduleEveryMs = config.scheduleEveryMs ?? 1000;
     this.startedAt = this.scheduler.now();
+    this.helperThreadsPolicy = config.helperThreads ?? 'adaptive';
     const shortestLease = Math.min(...config.pipelines.map((p) => p.leaseMs));
     this.recoverEveryMs = config.recoverEveryMs ?? Math.max(100, Math.floor(shortestLease / 2));
     if (config.pipelines.length === 0) throw new InvalidArgumentError('a worker needs at least one pipeline');
@@ -224,6 +239,8 @@ export class Worker {
     const queues = new Set([...this.runtimes.values()].map((rt) => rt.def.queue));
     for (const queue of queues) this.background.add(this.recoveryLoop(queue));
     this.background.add(this.reportLoop());
+    if (this.helperThreadsPolicy === 'adaptive')
+      this.releaseHelperThreads = helperThreads.acquire(this.logger);
     for (const queue of queues) this.background.add(this.scheduleLoop(queue));
     this.logger.info('worker started', {
       store: this.store.kind,
@@ -335,6 +352,8 @@ export class Worker {
       rt.outcomes.complete();
     }
     this.background.unsubscribe();
+    this.releaseHelperThreads?.();
+    this.releaseHelperThreads = undefined;
     this.allOutcomes.complete();
   }
 
