@@ -484,7 +484,8 @@ export class RedisStore implements Store {
     ];
     for (let v = startOf(start), last = startOf(end); v < last; v++) args.push(group.values[v] ?? '');
     const durable: ReplicaWait | undefined = this.durableAdds && { ...this.durableAdds };
-    const raw = await this.exec('enqueue', keys, args, undefined, undefined, undefined, durable);
+    // An add may hand its jobs to a parked worker: the handoff is written before this call's reply.
+    const raw = await this.exec('enqueue', keys, args, undefined, undefined, undefined, durable, true);
     const reply = Reply.of(raw, this.scripts.enqueue.versionedName, queue);
     reply.int(); // store time
     for (let i = start; i < end; i++) {
@@ -1828,6 +1829,7 @@ export class RedisStore implements Store {
     limit?: { key: string; allowed: number; periodMs: number },
     moreKeys?: readonly string[],
     replicated?: ReplicaWait,
+    publishesFirst = false,
   ): Promise<unknown> {
     const script = this.scripts[name];
     return execScript(
@@ -1842,6 +1844,7 @@ export class RedisStore implements Store {
       moreKeys,
       this.clusterRetryMs,
       replicated,
+      publishesFirst,
     );
   }
 
