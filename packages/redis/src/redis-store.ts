@@ -685,16 +685,27 @@ export class RedisStore implements Store {
     assertQueueName(queue);
     const keys = this.keys.queue(queue);
     const handoffs = new Subject<Handoff<T>>();
+    const unreadable = (error: unknown): void => {
+      // Its jobs stay leased: lease recovery returns them.
+      this.logger.warn('redis handoff unreadable', { queue, error: String(error) });
+    };
     const listener = this.pubsub.listen(keys.handoffPrefix + parkId, (message) => {
-      this.readHandoff<T>(queue, keys, message).then(
-        (handoff) => {
-          handoffs.next(handoff);
-        },
-        (error: unknown) => {
-          // Its jobs stay leased: lease recovery returns them.
-          this.logger.warn('redis handoff unreadable', { queue, error: String(error) });
-        },
-      );
+      // Read and passed on in the same turn as the message (the handler's start waits on it); only a
+      // handoff with malformed records waits for them to be dead-lettered first.
+      let read: { handoff: Handoff<T>; token: string; malformed: readonly RejectedJob[] };
+      try {
+        read = this.readHandoff<T>(queue, message);
+      } catch (error) {
+        unreadable(error);
+        return;
+      }
+      if (read.malformed.length === 0) {
+        handoffs.next(read.handoff);
+        return;
+      }
+      this.rejectMalformed(keys, read.token, read.malformed).then(() => {
+        handoffs.next(read.handoff);
+      }, unreadable);
     });
     const closed = this.closed$.subscribe(() => {
       handoffs.complete();
@@ -715,7 +726,11 @@ export class RedisStore implements Store {
     };
   }
 
-  private async readHandoff<T>(queue: string, keys: QueueKeys, message: string): Promise<Handoff<T>> {
+  /** A handoff message decoded, and its malformed records (to dead-letter under `token`). */
+  private readHandoff<T>(
+    queue: string,
+    message: string,
+  ): { handoff: Handoff<T>; token: string; malformed: readonly RejectedJob[] } {
     const script = this.scripts.enqueue.versionedName;
     const reply = Reply.of(JSON.parse(message) as unknown, script, queue);
     const seq = reply.int();
@@ -728,8 +743,7 @@ export class RedisStore implements Store {
     const lease = leaseOf(token, now, leaseMs, workerId);
     const { ids, fields } = readHandoffRecords(reply, count);
     const { jobs, malformed } = decodeLeased<T>(queue, ids, fields, lease, this.settleHints);
-    if (malformed.length > 0) await this.rejectMalformed(keys, token, malformed);
-    return { seq, parked, jobs, rejected: malformed };
+    return { handoff: { seq, parked, jobs, rejected: malformed }, token, malformed };
   }
 
   /**

@@ -8,7 +8,9 @@ import {
   type ReserveResult,
   type Store,
 } from '@sluice/core';
+import { JobState } from '@sluice/core';
 import type { RedisStore } from '@sluice/redis';
+import { queueKeyResolver, scriptKeys, scripts } from '../src/scripts';
 import { sleep, storeFixture, useRedisWithAdmin } from './helpers';
 
 /**
@@ -118,6 +120,72 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
     const stats = await fx.store.stats('q');
     expect(stats.counts).toMatchObject({ ready: 1, running: 0 });
     expect(stats.totals).toMatchObject({ completed: 5 });
+  });
+
+  it('dead-letters a malformed record it is handed, with the reason, and runs the next job', async () => {
+    const started: number[] = [];
+    // Jobs a reserve dead-lettered: none may be, the record must come by handoff.
+    let rejectedAtReserve = 0;
+    const store = Object.create(fx.store) as Store;
+    Object.defineProperty(store, 'reserve', {
+      value: <T>(queue: string, n: number, options: ReserveOptions): Observable<ReserveResult<T>> =>
+        fx.store.reserve<T>(queue, n, options).pipe(
+          tap((r) => {
+            rejectedAtReserve += r.rejected.length;
+          }),
+        ),
+    });
+    const worker = workerOf(
+      store,
+      definePipeline<number>({
+        queue: 'q',
+        idle: { minMs: 20_000, maxMs: 20_000 },
+        handler: (job) => {
+          started.push(job.data);
+        },
+      }),
+    );
+    worker.start();
+    const parks = parksKey();
+    const keys = fx.store.keys.queue('q');
+    // An add by a client that stored data that is not JSON: the enqueue script called directly.
+    const enqueue = scripts().enqueue;
+    const addRaw = (data: string): Promise<unknown> =>
+      redis.admin.eval(
+        enqueue.source,
+        enqueue.numberOfKeys,
+        ...scriptKeys(enqueue, queueKeyResolver(keys)),
+        ...[
+          keys.jobPrefix,
+          keys.readyPrefix,
+          keys.uniquePrefix,
+          keys.wakeChannel,
+          keys.groupPrefix,
+          keys.handoffPrefix,
+          '1',
+          '0',
+          data,
+        ],
+      );
+    try {
+      for (let i = 0; i < 200 && (await redis.admin.hlen(parks)) === 0; i++) await sleep(10);
+      expect(await redis.admin.hlen(parks)).toBe(1);
+      const [, id] = (await addRaw('{"to": oops')) as [number, string, number];
+      // Handed over (nothing made it ready), then dead-lettered by the worker that read it.
+      for (let i = 0; i < 500 && (await fx.store.stats('q')).counts.dead === 0; i++) await sleep(10);
+      const dead = await fx.store.getJob('q', id);
+      expect(dead).toMatchObject({ state: JobState.Dead, data: '{"to": oops' });
+      expect(dead?.reason).toMatch(/not JSON/);
+      // The pipeline parks again and runs the next job it is handed.
+      for (let i = 0; i < 200 && (await redis.admin.hlen(parks)) === 0; i++) await sleep(10);
+      await firstValueFrom(fx.store.enqueue([{ queue: 'q', data: 7 }]));
+      await until(() => started.length === 1, 'the next job');
+      expect(started).toEqual([7]);
+      expect((await fx.store.stats('q')).counts).toMatchObject({ ready: 0, dead: 1 });
+      expect(rejectedAtReserve).toBe(0);
+    } finally {
+      await worker.close({ timeoutMs: 5_000 });
+    }
   });
 
   it('takes its park back while paused, and runs what came meanwhile once resumed', async () => {
