@@ -473,15 +473,7 @@ export class RedisStore implements Store {
     startOf: (job: number) => number,
     results: EnqueueResult[],
   ): Promise<void> {
-    const args: (string | number)[] = [
-      keys.jobPrefix,
-      keys.readyPrefix,
-      keys.uniquePrefix,
-      keys.wakeChannel,
-      keys.groupPrefix,
-      keys.handoffPrefix,
-      end - start,
-    ];
+    const args = enqueueArgs(keys, end - start);
     for (let v = startOf(start), last = startOf(end); v < last; v++) args.push(group.values[v] ?? '');
     const durable: ReplicaWait | undefined = this.durableAdds && { ...this.durableAdds };
     // An add may hand its jobs to a parked worker: the handoff is written before this call's reply.
@@ -2146,6 +2138,22 @@ function eachCall<T>(run: () => Promise<T>): Observable<T> {
       },
     );
   });
+}
+
+/**
+ * The arguments of an enqueue call before its jobs (`lua/enqueue-5.lua`): the queue's prefixes and
+ * channels, then the number of jobs that follow.
+ */
+export function enqueueArgs(keys: QueueKeys, count: number): (string | number)[] {
+  return [
+    keys.jobPrefix,
+    keys.readyPrefix,
+    keys.uniquePrefix,
+    keys.wakeChannel,
+    keys.groupPrefix,
+    keys.handoffPrefix,
+    count,
+  ];
 }
 
 /** The lease of a reserve's or a handoff's jobs: granted at store time `now` for `leaseMs`. */

@@ -10,6 +10,7 @@ import {
 } from '@sluice/core';
 import { JobState } from '@sluice/core';
 import type { RedisStore } from '@sluice/redis';
+import { enqueueArgs } from '../src/redis-store';
 import { queueKeyResolver, scriptKeys, scripts } from '../src/scripts';
 import { sleep, storeFixture, useRedisWithAdmin } from './helpers';
 
@@ -155,17 +156,9 @@ describe('Worker on Redis: an add hands its jobs to an idle pipeline', () => {
         enqueue.source,
         enqueue.numberOfKeys,
         ...scriptKeys(enqueue, queueKeyResolver(keys)),
-        ...[
-          keys.jobPrefix,
-          keys.readyPrefix,
-          keys.uniquePrefix,
-          keys.wakeChannel,
-          keys.groupPrefix,
-          keys.handoffPrefix,
-          '1',
-          '0',
-          data,
-        ],
+        ...enqueueArgs(keys, 1),
+        '0',
+        data,
       );
     try {
       for (let i = 0; i < 200 && (await redis.admin.hlen(parks)) === 0; i++) await sleep(10);
