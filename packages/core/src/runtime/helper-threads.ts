@@ -78,6 +78,8 @@ export class HelperThreads {
   private current: HelperThreadsMode = 'normal';
   /** Set once `chrt` failed: nothing more is tried in this process. */
   private unavailable = false;
+  /** Set once the reason nothing moves was logged. */
+  private noted = false;
   /** The mode being applied, and the one wanted after it (a change during an apply waits for it). */
   private applying: Promise<void> | undefined;
   private wanted: HelperThreadsMode = 'normal';
@@ -180,7 +182,6 @@ export class HelperThreads {
     this.logger?.debug('helper threads moved', { mode, threads: moved });
   }
 
-  private noted = false;
   private noteUnavailable(why: string): void {
     if (this.noted) return;
     this.noted = true;
