@@ -353,6 +353,31 @@ describe('RedisStore (one node): beyond the contract', () => {
     await expect(settle(1, 'S', 'a', 't', 'completed', '', '')).rejects.toMatchObject(refused);
   });
 
+  it('refuses a run whose ids do not make its count, against live leases too, before writing anything', async () => {
+    await firstValueFrom(store.enqueue([1, 2, 3, 4].map((data) => ({ queue: 'q', data }))));
+    const reserve = async () => (await firstValueFrom(store.reserve('q', 2, { leaseMs: 60_000 }))).jobs;
+    const [a, b] = await reserve();
+    const [c, d] = await reserve();
+    const first = { token: a!.lease.token, ids: `${a!.id}\0${b!.id}` };
+    const second = { token: c!.lease.token, ids: `${c!.id}\0${d!.id}` };
+    const refused = { code: 'ERR_SLUICE_SCRIPT', scriptCode: -2 };
+    const settle = (count: number, ...entries: (string | number)[]) => settleScript(store, count, ...entries);
+    // The lease's own ids with a count that is not its size; a third id joined on; one id short.
+    await expect(settle(3, 'C', first.token, 3, first.ids)).rejects.toMatchObject(refused);
+    await expect(settle(2, 'C', first.token, 2, `${first.ids}\0${c!.id}`)).rejects.toMatchObject(refused);
+    await expect(settle(2, 'C', first.token, 2, a!.id)).rejects.toMatchObject(refused);
+    // A whole lease given back as it was, then a malformed run: the first is not applied either.
+    await expect(
+      settle(4, 'C', first.token, 2, first.ids, 'C', second.token, 2, `${c!.id}\0${d!.id}\0x`),
+    ).rejects.toMatchObject(refused);
+    expect((await store.stats('q')).counts).toMatchObject({ running: 4, completed: 0 });
+    // Both leases still hold their jobs: given back whole, each is applied.
+    await expect(
+      settle(4, 'C', first.token, 2, first.ids, 'C', second.token, 2, second.ids),
+    ).resolves.toEqual([expect.any(Number), '1111']);
+    expect((await store.stats('q')).counts).toMatchObject({ running: 0, completed: 4 });
+  });
+
   it('leases records holding a NUL byte as they are, next to records without one', async () => {
     await firstValueFrom(
       store.enqueue([
@@ -751,6 +776,10 @@ describe('RedisStore (one node): beyond the contract', () => {
       ['C', ['900040', '0900041']],
       ['C', ['900031', '900030']],
       ['C', ['900199', '900201', '900200']],
+      // Its last id off by one; a first hundred right and the next wrong at its start.
+      ['C', ['900300', '900301', '900303']],
+      ['C', ['900398', '900399', '900401', '900402']],
+      ['R', ['900598', '900599', '900600']],
     ] as const) {
       const jobs = await together([...ids]);
       expect(await head()).toBe(kind);
@@ -773,7 +802,7 @@ describe('RedisStore (one node): beyond the contract', () => {
     expect(await store.getJob('rng', `${inside}.0`)).toMatchObject({ state: JobState.Ready });
     expect(await store.getJob('rng', String(inside + 2))).toBeUndefined();
     // Purged: the range goes with its jobs.
-    expect(await store.purge('rng', 'completed')).toBe(22);
+    expect(await store.purge('rng', 'completed')).toBe(32);
     expect(await redis.admin.exists(ranges)).toBe(0);
     expect(await store.getJob('rng', auto[0]!.id)).toBeUndefined();
   });

@@ -86,9 +86,10 @@ local function leaseOpen(activeKey, token, ids, deadline, workerId, joinedIds)
   local key = leaseKey(activeKey, token)
   local joined = joinedIds or table.concat(ids, '\0')
   if n > 1 and #joined > 0 then
-    -- n - 1 NUL bytes join n ids; more means an id holds one: the ids go to a list instead.
-    local _, nuls = string.gsub(joined, '%z', '')
-    if nuls ~= n - 1 then
+    -- An id that holds a NUL byte sends the ids to a list instead. One plain find over the ids
+    -- concatenated (memchr); a gsub counting the NUL bytes of the joined ids matched its pattern at
+    -- every byte, 675 instructions a job in a reserve of 1,000 (bench/README.md).
+    if string.find(table.concat(ids), '\0', 1, true) then
       callChunked('RPUSH', key .. ':i', ids)
       joined = ''
     end
